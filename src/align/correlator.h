@@ -1,0 +1,69 @@
+// The scene-level alignment interface.
+//
+// One GT, N noisy captures of the same size in, N results out. The GT is set
+// once per scene so that its preparation (and its spectrum) is computed once
+// and reused for every noisy capture; noisy captures may be passed in several
+// calls so that a scene with 15 x 60 MP captures never has to hold them all.
+// The CPU implementation (align/fftw_correlator) and the GPU one
+// (align/cuda_correlator) sit behind this interface; MakeCorrelator picks
+// one, and is the only place that knows whether CUDA was compiled in.
+//
+// Thread safety: one correlator is used by one thread at a time; make one per
+// worker. Implementations may use threads internally.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "align/alignment.h"
+#include "common/result.h"
+#include "raw/raw_image.h"
+
+namespace dsb {
+
+struct AlignParams {
+  // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced
+  // automatically where it would leave less than half the image overlapping.
+  int max_shift = 128;
+  // Threads one correlator may use for its FFTs (FFTW's planner threads).
+  int threads = 1;
+
+  // Text naming every parameter that changes results (not `threads`): part
+  // of each scene's key, so changing it invalidates scenes.
+  std::string Fingerprint() const;
+};
+
+class SceneCorrelator {
+ public:
+  virtual ~SceneCorrelator() = default;
+
+  // Prepares `gt` as the reference for the following Align calls. The image
+  // must outlive those calls.
+  virtual Status SetReference(const RawImage& gt) = 0;
+
+  // Aligns each noisy capture to the reference. Result i belongs to
+  // noisy[i]; a failure of one pair (e.g. a size different from the GT's)
+  // is an error in that slot only.
+  virtual std::vector<Result<Alignment>> Align(
+      std::span<const RawImage* const> noisy) = 0;
+
+  // For logs: e.g. "cpu (FFTW3, 2 threads)" or "gpu (NVIDIA H100, cuFFT)".
+  virtual std::string name() const = 0;
+};
+
+enum class Device { kAuto, kCpu, kGpu };
+
+// Makes a correlator for `device`. kAuto uses a GPU when one is present and
+// CUDA was compiled in, else the CPU; kGpu without a usable GPU is an error.
+// `notice`, when given, receives one line for the user saying which was
+// chosen and why (e.g. "no CUDA device found; aligning on the CPU").
+Result<std::unique_ptr<SceneCorrelator>> MakeCorrelator(
+    Device device, const AlignParams& params, std::string* notice = nullptr);
+
+// Whether this build has the CUDA correlator at all.
+bool CudaCompiledIn();
+
+}  // namespace dsb

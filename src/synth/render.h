@@ -1,0 +1,92 @@
+// In-memory synthetic scenes with known truth: the test bed for alignment and
+// masks, and the pixel source of the `synth` DNG generator.
+//
+// A SyntheticScene is natural-image-like content (multi-scale texture with
+// edges, flat regions, fine detail, some near-periodic structure, colour)
+// larger than the frame by a margin, so any capture can be rendered with a
+// shift of up to `max_shift` pixels. Captures are rendered straight to the
+// CFA mosaic: noisy(y, x) samples the content at (y + dy, x + dx) relative
+// to the GT, i.e. the contract's convention gt(y + dy, x + dx) == noisy(y, x)
+// holds for the rendered pixels. Noise is Poisson-Gaussian per level.
+//
+// Deterministic: the same spec and seeds give the same pixels on every run
+// and machine (no std::*_distribution, whose output is implementation-
+// defined).
+//
+// Thread safety: a SyntheticScene is immutable after construction; Render*
+// may be called from several threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "common/cfa.h"
+#include "raw/raw_image.h"
+
+namespace dsb {
+
+// Noise levels: 0 is base ISO (the GT's), kNoiseLevelCount - 1 the most
+// extreme, with a signal-to-noise ratio of about 2-3 at mid-grey.
+inline constexpr int kNoiseLevelCount = 5;
+// Signal-to-noise ratio at mid-grey (normalised 0.18... see README) for a
+// noise level; documented in the README.
+double SnrAtMidGrey(int noise_level);
+// The ISO a noise level is labelled with in generated files.
+int IsoForNoiseLevel(int noise_level);
+
+struct Box {
+  int y0 = 0, x0 = 0, height = 0, width = 0;
+  bool Contains(int y, int x) const {
+    return y >= y0 && y < y0 + height && x >= x0 && x < x0 + width;
+  }
+};
+
+struct SceneSpec {
+  int width = 512;
+  int height = 384;
+  CfaPattern cfa;
+  std::uint64_t seed = 1;
+  int max_shift = 128;  // margin of content kept around the frame
+  // Fraction of the GT frame that is at or above the clipping level
+  // (bright regions that saturate the sensor). 0 for none.
+  double clipped_fraction = 0.0;
+};
+
+struct CaptureSpec {
+  int dy = 0;  // contract convention: gt(y + dy, x + dx) == capture(y, x)
+  int dx = 0;
+  // The expected raw_gain of the pair: mean(gt) / mean(capture). The
+  // capture's signal is the GT's divided by gain (before clipping).
+  double gain = 1.0;
+  int noise_level = 0;
+  // In the capture's own coordinates: content here is replaced by a
+  // different object, so the pair differs in that region.
+  std::optional<Box> moved_object;
+  std::uint64_t noise_seed = 1;
+};
+
+class SyntheticScene {
+ public:
+  explicit SyntheticScene(const SceneSpec& spec);
+  ~SyntheticScene();
+  SyntheticScene(SyntheticScene&&) noexcept;
+  SyntheticScene& operator=(SyntheticScene&&) noexcept;
+
+  const SceneSpec& spec() const;
+
+  // A GT capture: no shift, gain 1, the given noise level (usually 0).
+  RawImage RenderGt(int noise_level = 0, std::uint64_t noise_seed = 1) const;
+  // A capture with a known shift, gain, noise and optional moved object.
+  RawImage RenderCapture(const CaptureSpec& capture) const;
+
+  // True where the noiseless GT signal of pixel (y, x) is at or above the
+  // clipping level (for checking masks).
+  bool GtClippedAt(int y, int x) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dsb
