@@ -1,0 +1,87 @@
+// fingerprint: the content hash of a scanned file, recomputed only when the
+// cheap check says the file may have changed.
+//
+// Like git's index and ninja's logs: a recorded hash is reused when the
+// file's size, mtime and inode are what they were, unless the mtime is
+// "racy". A file modified in the same timestamp tick as (or after) the
+// moment its hash was taken could change again without its mtime moving, so
+// a hash is trusted only for files whose mtime is clearly older than the
+// time the hash was recorded. Such files are rehashed, and the new record
+// (taken before reading) settles them on the next run.
+//
+// Thread safety: Fingerprint may be called concurrently; FingerprintStats
+// counters are atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "common/file_system.h"
+#include "common/result.h"
+#include "hash/hash.h"
+#include "scan/scan.h"
+
+namespace dsb {
+
+// What the manifest remembers about a file from the last build.
+struct KnownFile {
+  std::string rel_path;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t inode = 0;
+  std::string hash_hex;
+  // When the hash was taken (FileSystem::NowNs() before reading). 0 means
+  // unknown, which makes the record racy: the file is rehashed.
+  std::int64_t recorded_at_ns = 0;
+};
+
+struct FingerprintStats {
+  std::atomic<std::uint64_t> files_checked{0};
+  std::atomic<std::uint64_t> files_reused{0};
+  std::atomic<std::uint64_t> files_rehashed{0};
+  std::atomic<std::uint64_t> bytes_hashed{0};
+};
+
+struct FingerprintOptions {
+  // --verify: rehash every file whatever the records say.
+  bool verify = false;
+  // "Now" for the racy check; 0 means ask the FileSystem.
+  std::int64_t now_ns = 0;
+  // A file whose mtime is not older than recorded_at - racy_window_ns is
+  // racy. One second covers file systems with 1 s timestamps; FAT's 2 s
+  // needs more (set it).
+  std::int64_t racy_window_ns = 1'000'000'000;
+  // A file modified within this long before now is still being written,
+  // or may be; its hash is not reused.
+  std::int64_t recent_window_ns = 2'000'000'000;
+  FingerprintStats* stats = nullptr;
+  std::size_t buffer_size = kDefaultHashBufferSize;
+};
+
+struct FingerprintResult {
+  std::string hash_hex;
+  bool rehashed = false;
+  // Why it was rehashed: "new", "size changed", "mtime changed",
+  // "inode changed", "racy", "--verify", "no hash recorded"; "" if reused.
+  std::string why;
+  // What to store as KnownFile::recorded_at_ns: the time before reading,
+  // or the known record's when reused.
+  std::int64_t recorded_at_ns = 0;
+};
+
+// The hash of root/file.rel_path. `known` is the manifest's record for the
+// same rel_path, or nullptr. A file whose size changes while it is read is
+// an error (the build fails the scene and retries it next time).
+Result<FingerprintResult> Fingerprint(FileSystem& fs, const std::string& root,
+                                      const ScannedFile& file,
+                                      const KnownFile* known,
+                                      const FingerprintOptions& options);
+
+// The reason Fingerprint would rehash `file` given `known`, or "" when the
+// recorded hash can be reused. No I/O.
+std::string RehashReason(const ScannedFile& file, const KnownFile* known,
+                         const FingerprintOptions& options,
+                         std::int64_t now_ns);
+
+}  // namespace dsb

@@ -1,0 +1,276 @@
+// The manifest: the SQLite file that records what a build produced, keyed by
+// content hashes, so a rerun rebuilds only the scenes whose key changed.
+//
+// Contract §4. The stable surface users query is two views, `alignments`
+// (one row per pair) and `scenes` (one row per scene); the tables behind
+// them (scene_builds, files, pairs, runs) are ours to change through
+// numbered migrations in schema/, which Open applies to an older file and
+// which are embedded in the binary. A file written by a newer dataset-build
+// is refused, never touched.
+//
+// Every scene is written by RecordScene in one transaction that replaces the
+// scene row, its files and its pairs together, so a scene is either wholly at
+// its new key or still wholly at its old one, even if the process dies.
+//
+// Paths (scenes, raw files, masks) are byte strings relative to the dataset
+// root, stored as TEXT with their exact bytes (bound with an explicit length,
+// never validated or re-encoded), so quotes, newlines and non-UTF-8 names
+// round-trip byte-exact and still show in the views. SQL is only ever built
+// from constants; values reach it through bound parameters.
+//
+// Connection settings: foreign keys on, WAL journal (readers never block the
+// writer; synchronous=NORMAL: a power cut may lose the last scenes recorded,
+// never consistency), and a short busy timeout: a second writer fails with
+// kBusy instead of waiting for a whole build.
+//
+// Thread safety: a Manifest wraps one SQLite connection and must be used by
+// one thread at a time. Use one Manifest per thread; the build records
+// scenes from a single writer thread. Several processes may read while one
+// writes; a second concurrent writer gets kBusy.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "align/alignment.h"
+#include "common/cfa.h"
+#include "common/result.h"
+#include "raw/raw_image.h"
+
+struct sqlite3;
+
+namespace dsb {
+
+enum class OpenMode {
+  kReadWrite,  // creates the file if missing and migrates it to the latest
+  kReadOnly,   // never writes (not even a migration); for --status, export
+};
+
+struct OpenOptions {
+  // How long a write waits for another connection's write lock before it
+  // fails with kBusy. Short on purpose: the build holds a process lock, so
+  // a conflict means another tool is writing and waiting will not help.
+  int busy_timeout_ms = 1000;
+  // The wall clock for built_at / started_at / ended_at; unset means
+  // std::chrono::system_clock::now. Tests pin it.
+  std::function<std::chrono::system_clock::time_point()> clock;
+};
+
+enum class FileRole { kGt, kNoisy };
+// "gt" or "noisy", as stored.
+std::string_view FileRoleName(FileRole role);
+
+enum class BuildStatus { kOk, kFailed };
+// "ok" or "failed", as stored.
+std::string_view BuildStatusName(BuildStatus status);
+
+// A raw file's fingerprint: what the planner compares to decide whether the
+// file must be hashed (size, mtime, inode) and whether it changed (hash).
+struct FileRecord {
+  std::string scene;  // the scene directory, relative to the dataset root
+  FileRole role = FileRole::kNoisy;
+  std::string rel_path;  // relative to the dataset root
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t inode = 0;
+  std::string hash_hex;  // XXH3-128, 32 lowercase hex digits
+  // When hash_hex was computed (ns, file-system clock); 0 when unknown.
+  std::int64_t hashed_at_ns = 0;
+
+  bool operator==(const FileRecord&) const = default;
+};
+
+using RgbXyzMatrix = std::array<std::array<float, 3>, 4>;
+
+// The decoded metadata of one file, mirroring RawMetadata. Floats are stored
+// as the double nearest their shortest decimal form (0.3f is stored as 0.3),
+// so SQL users and exports see the numbers the camera reported.
+struct FileMetadata {
+  std::string make;
+  std::string model;
+  float iso = 0;
+  std::string cfa_name;  // CfaPattern::name(): "RGGB", ..., "XTRANS"
+  int width = 0;         // of the visible area
+  int height = 0;
+  std::array<float, 3> black{};
+  float white = 0;
+  float overexposure_lb = 1.0f;
+  RgbXyzMatrix rgb_xyz_matrix{};
+  std::array<float, 3> wb_coeffs{1, 1, 1};
+
+  static FileMetadata FromRaw(const RawImage& image);
+};
+
+struct SceneFile {
+  FileRecord file;  // file.scene must equal the SceneRecord's scene
+  std::optional<FileMetadata> metadata;  // nullopt when decoding failed
+};
+
+// One (GT, raw) pair of a scene.
+struct PairRecord {
+  std::string gt_path;  // both must be among the scene's files
+  std::string noisy_path;
+  BuildStatus status = BuildStatus::kOk;
+  std::string error;  // human-readable reason; "" is stored as NULL
+  std::optional<Alignment> alignment;  // nullopt: failed before aligning
+  // Gain between the demosaiced images when the build computed it; the
+  // rawnind-yaml export falls back to the alignment's raw_gain.
+  std::optional<double> rgb_gain;
+  std::optional<double> overexposure_lb;  // the GT's
+  // Relative to the dataset root (or absolute when the masks directory is
+  // outside it); nullopt when the pair failed.
+  std::optional<std::string> mask_path;
+  std::optional<double> mask_mean;  // fraction of usable pixels, in [0, 1]
+};
+
+struct SceneTimings {
+  double decode_s = 0;
+  double align_s = 0;
+  double mask_s = 0;
+};
+
+// Everything a build learned about one scene. An ok pair must be complete
+// (alignment, overexposure_lb, mask_path, mask_mean); a failed scene or pair
+// must say why (error). The schema's CHECK constraints enforce this.
+struct SceneRecord {
+  std::string scene;
+  std::string key;                // hex; the planner's cache key for the scene
+  std::optional<CfaPattern> cfa;  // nullopt only if no file could be decoded
+  int width = 0;
+  int height = 0;
+  BuildStatus status = BuildStatus::kOk;
+  std::string error;  // "" is stored as NULL
+  SceneTimings timings;
+  std::optional<std::int64_t> run_id;  // from BeginRun
+  std::vector<SceneFile> files;
+  std::vector<PairRecord> pairs;
+};
+
+// A scene as the planner needs it back.
+struct StoredScene {
+  std::string scene;
+  std::string key;
+  BuildStatus status = BuildStatus::kOk;
+  std::string error;     // "" when NULL
+  std::string built_at;  // ISO-8601 UTC with milliseconds
+  std::optional<std::string> stale_reason;
+};
+
+// A row of the `scenes` view.
+struct SceneRow {
+  std::string scene;
+  std::optional<std::string> cfa;  // "bayer", "xtrans"; NULL: nothing decoded
+  int width = 0;
+  int height = 0;
+  int n_files = 0;
+  std::string status;  // "ok", "failed" or "stale"
+  std::string built_at;
+  std::optional<std::string> error;
+};
+
+// A row of the `alignments` view with what the RawNIND export adds from
+// the scene and the GT file.
+struct PairRow {
+  std::string scene;
+  PairRecord pair;
+  std::optional<std::string> cfa;             // the scene's "bayer"/"xtrans"
+  std::optional<std::string> gt_cfa_pattern;  // the GT file's pattern name
+  std::optional<std::array<std::array<double, 3>, 4>> gt_rgb_xyz_matrix;
+};
+
+struct RunCounts {
+  std::int64_t scenes_total = 0;
+  std::int64_t scenes_built = 0;
+  std::int64_t scenes_up_to_date = 0;
+  std::int64_t scenes_failed = 0;
+  std::int64_t scenes_removed = 0;
+  std::int64_t pairs_ok = 0;
+  std::int64_t pairs_failed = 0;
+};
+
+class Manifest {
+ public:
+  // Opens (kReadWrite: creates and migrates) the manifest at `db_path`.
+  // Errors: kNotFound (kReadOnly and no file), kUnsupported (written by a
+  // newer dataset-build; or kReadOnly on an older schema, which only a
+  // read-write open migrates), kInvalidArgument (an SQLite file of another
+  // program), kCorrupt (not an SQLite file), kBusy, kIoError.
+  static Result<std::unique_ptr<Manifest>> Open(
+      const std::string& db_path, OpenMode mode,
+      const OpenOptions& options = OpenOptions());
+
+  ~Manifest();
+  Manifest(const Manifest&) = delete;
+  Manifest& operator=(const Manifest&) = delete;
+
+  const std::string& path() const { return db_path_; }
+  OpenMode mode() const { return mode_; }
+
+  // The fingerprint cache: every file of every recorded scene, ordered by
+  // scene then path.
+  Result<std::vector<FileRecord>> LoadFiles();
+
+  // Refreshes the stat data (size, mtime, inode, hashed_at) of files whose
+  // content was re-hashed and found unchanged, in one transaction, so the
+  // next build trusts them again. Rows whose hash differs are left alone.
+  Status UpdateFileFingerprints(const std::vector<FileRecord>& files);
+
+  // Every recorded scene, ordered by name.
+  Result<std::vector<StoredScene>> LoadScenes();
+
+  // Replaces everything recorded for record.scene (scene row, files, pairs)
+  // in one BEGIN IMMEDIATE transaction; on any error nothing changes. Clears
+  // a stale mark; built_at is now. Mask files of the old pairs that the new
+  // record no longer names become orphans (see ListMaskPaths).
+  Status RecordScene(const SceneRecord& record);
+
+  // Deletes a scene with its files and pairs and returns the mask paths its
+  // pairs referenced, for the caller to delete after this has committed (so
+  // a crash never leaves a manifest row pointing at a deleted mask). An
+  // unknown scene is not an error: nothing to remove.
+  Result<std::vector<std::string>> RemoveScene(const std::string& scene);
+
+  // Records that a build found `scene` stale (`reason`: "changed", "params",
+  // ...) but did not rebuild it (a dry run, an interrupted build); the
+  // scenes view shows it as 'stale' until the next RecordScene. kNotFound
+  // for a scene never recorded (new scenes have no row to mark).
+  Status MarkStale(const std::string& scene, std::string_view reason);
+
+  // Starts a row in `runs`; `params_json` must be valid JSON.
+  Result<std::int64_t> BeginRun(std::string_view tool_version,
+                                std::string_view params_json);
+  Status EndRun(std::int64_t run_id, const RunCounts& counts, int exit_status);
+
+  // Every mask path the manifest references, sorted, for deleting orphans.
+  Result<std::vector<std::string>> ListMaskPaths();
+
+  // The `scenes` view, ordered by scene.
+  Result<std::vector<SceneRow>> LoadScenesView();
+  // The `alignments` view (every pair, failed ones included) ordered by
+  // scene, gt_path, noisy_path, with the scene's CFA and the GT's matrix.
+  Result<std::vector<PairRow>> LoadPairsForExport();
+
+ private:
+  Manifest(sqlite3* db, std::string db_path, OpenMode mode,
+           OpenOptions options);
+  Status Configure();
+  Status CheckWritable(std::string_view what) const;
+  std::string Now() const;
+
+  sqlite3* db_ = nullptr;
+  std::string db_path_;
+  OpenMode mode_;
+  OpenOptions options_;
+};
+
+// ISO-8601 UTC with milliseconds: "2024-05-01T12:34:56.789Z".
+std::string FormatUtcTimestamp(std::chrono::system_clock::time_point time);
+
+}  // namespace dsb

@@ -1,0 +1,116 @@
+// Benchmark of loss masks: time per pair and per megapixel for the mask
+// itself, the PNG encoding (separately), and, for scale, rendering the
+// pair (the decoder's stand-in until raw/decoder.h takes real files).
+//
+// Usage: mask_bench [width height [cfa [noise_level [repeats]]]]
+//   defaults: 6000 4000 rggb 2 5 (a 24 MP pair). One thread.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include "mask/loss_mask.h"
+#include "mask/png_writer.h"
+#include "synth/render.h"
+
+namespace {
+
+double Seconds(const std::function<void()>& work, int repeats) {
+  double best = 1e30;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    work();
+    const auto end = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double>(end - start).count());
+  }
+  return best;
+}
+
+void Report(const char* what, double seconds, double megapixels) {
+  std::printf("%-34s %9.1f ms  %7.2f ms/MP\n", what, seconds * 1e3,
+              seconds * 1e3 / megapixels);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace dsb;
+  const int width = argc > 1 ? std::atoi(argv[1]) : 6000;
+  const int height = argc > 2 ? std::atoi(argv[2]) : 4000;
+  const std::string cfa_name = argc > 3 ? argv[3] : "rggb";
+  const int level = argc > 4 ? std::atoi(argv[4]) : 2;
+  const int repeats = argc > 5 ? std::max(1, std::atoi(argv[5])) : 5;
+  const auto cfa = CfaPattern::FromName(cfa_name);
+  if (!cfa || width < 64 || height < 64) {
+    std::fprintf(stderr, "usage: %s [width height [cfa [level [repeats]]]]\n",
+                 argv[0]);
+    return 2;
+  }
+  const double megapixels = width * static_cast<double>(height) / 1e6;
+  std::printf("mask_bench: %dx%d (%.1f MP) %s, noise level %d, best of %d\n",
+              width, height, megapixels, cfa->name().c_str(), level, repeats);
+
+  for (const double clipped : {0.0, 0.02}) {
+    SceneSpec spec;
+    spec.width = width;
+    spec.height = height;
+    spec.cfa = *cfa;
+    spec.seed = 7;
+    spec.max_shift = 32;
+    spec.clipped_fraction = clipped;
+    RawImage gt;
+    RawImage noisy;
+    CaptureSpec capture;
+    capture.dy = 5;
+    capture.dx = -3;
+    capture.noise_level = level;
+    capture.moved_object = Box{height / 3, width / 3, height / 8, width / 8};
+    const auto render_start = std::chrono::steady_clock::now();
+    const SyntheticScene scene(spec);
+    gt = scene.RenderGt();
+    noisy = scene.RenderCapture(capture);
+    const double render = std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - render_start)
+                              .count();
+    Alignment alignment;
+    alignment.dy = capture.dy;
+    alignment.dx = capture.dx;
+
+    std::printf("\nclipped fraction %.2f\n", clipped);
+    Report("render scene + GT + capture", render, megapixels);
+    Result<LossMask> mask = Status::Internal("not run");
+    const double mask_s = Seconds(
+        [&] { mask = MakeLossMask(gt, noisy, alignment); }, repeats);
+    if (!mask.ok()) {
+      std::fprintf(stderr, "%s\n", mask.status().ToString().c_str());
+      return 1;
+    }
+    Report("MakeLossMask", mask_s, megapixels);
+    std::printf("  mask mean %.4f, clipped px %lld, mismatch px %lld, "
+                "window %d cells\n",
+                mask->mean, static_cast<long long>(mask->clipped_pixels),
+                static_cast<long long>(mask->mismatch_pixels),
+                mask->window_radius);
+    for (const int png_level : {1, 2, 6}) {
+      std::size_t size = 0;
+      const double encode_s = Seconds(
+          [&] {
+            auto bytes =
+                EncodeGreyPng(mask->pixels.view(), "bench.png", {png_level});
+            size = bytes.ok() ? bytes->size() : 0;
+          },
+          repeats);
+      const std::string label =
+          "EncodeGreyPng (zlib " + std::to_string(png_level) + ")";
+      Report(label.c_str(), encode_s, megapixels);
+      std::printf("  %zu bytes\n", size);
+    }
+    auto bytes = EncodeGreyPng(mask->pixels.view(), "bench.png");
+    const double decode_s = Seconds(
+        [&] { (void)DecodeGreyPng(*bytes, "bench.png"); }, repeats);
+    Report("DecodeGreyPng", decode_s, megapixels);
+  }
+  return 0;
+}
