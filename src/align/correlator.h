@@ -12,6 +12,7 @@
 // worker. Implementations may use threads internally.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <span>
 #include <string>
@@ -30,8 +31,12 @@ struct AlignParams {
   int max_shift = 128;
   // Threads one correlator may use for its FFTs (FFTW's planner threads).
   int threads = 1;
+  // GPU memory one CUDA correlator may use; 0: a safe fraction of what is
+  // free. Scenes that do not fit are split into sub-batches.
+  std::size_t gpu_memory_bytes = 0;
 
-  // Text naming every parameter that changes results (not `threads`): part
+  // Text naming every parameter that changes results (not `threads` nor the
+  // GPU budget): part
   // of each scene's key, so changing it invalidates scenes.
   std::string Fingerprint() const;
 };

@@ -47,7 +47,7 @@ struct RawImage {
   Plane<float> pixels;  // the visible area, normalised
   CfaPattern cfa;       // anchored at pixels(0, 0)
   RawMetadata meta;
-  std::string path;     // for error messages; relative to the dataset root
+  std::string path;  // for error messages; relative to the dataset root
 
   int width() const { return pixels.width(); }
   int height() const { return pixels.height(); }

@@ -9,6 +9,16 @@
 // to the GT, i.e. the contract's convention gt(y + dy, x + dx) == noisy(y, x)
 // holds for the rendered pixels. Noise is Poisson-Gaussian per level.
 //
+// Levels: content is in normalised units where 1.0 is the white level. The
+// sensor saturates at 1.0: a pixel whose signal (content / gain) is at or
+// above 1.0 reads exactly 1.0 with no noise, so overexposure_lb is 1.0. The
+// median scene brightness is around kMidGrey. Shifts larger than max_shift
+// repeat the content's edge pixels instead of failing.
+//
+// Memory: one float luminance and one byte of colour (a palette index) per
+// content pixel, i.e. about 5 bytes per pixel of (W + 2 max_shift) x
+// (H + 2 max_shift); 24 MP needs ~130 MB, 60 MP ~320 MB.
+//
 // Deterministic: the same spec and seeds give the same pixels on every run
 // and machine (no std::*_distribution, whose output is implementation-
 // defined).
@@ -29,11 +39,19 @@ namespace dsb {
 // Noise levels: 0 is base ISO (the GT's), kNoiseLevelCount - 1 the most
 // extreme, with a signal-to-noise ratio of about 2-3 at mid-grey.
 inline constexpr int kNoiseLevelCount = 5;
+// Pass as a noise level to render without any noise (exact content).
+inline constexpr int kNoiseless = -1;
+// The normalised level SnrAtMidGrey refers to.
+inline constexpr double kMidGrey = 0.18;
 // Signal-to-noise ratio at mid-grey (normalised 0.18... see README) for a
 // noise level; documented in the README.
 double SnrAtMidGrey(int noise_level);
 // The ISO a noise level is labelled with in generated files.
 int IsoForNoiseLevel(int noise_level);
+// Standard deviation of the noise a pixel of normalised signal `signal`
+// (below saturation) gets at `noise_level`: sqrt(a * signal + b), the
+// Poisson-Gaussian model. 0 for kNoiseless.
+double NoiseSigma(int noise_level, double signal);
 
 struct Box {
   int y0 = 0, x0 = 0, height = 0, width = 0;
@@ -63,6 +81,8 @@ struct CaptureSpec {
   // In the capture's own coordinates: content here is replaced by a
   // different object, so the pair differs in that region.
   std::optional<Box> moved_object;
+  // Noise streams also depend on the other fields, so a GT and a capture
+  // rendered with the same seed do not share noise.
   std::uint64_t noise_seed = 1;
 };
 
@@ -75,7 +95,8 @@ class SyntheticScene {
 
   const SceneSpec& spec() const;
 
-  // A GT capture: no shift, gain 1, the given noise level (usually 0).
+  // A GT capture: no shift, gain 1, the given noise level (usually 0;
+  // kNoiseless for exact content).
   RawImage RenderGt(int noise_level = 0, std::uint64_t noise_seed = 1) const;
   // A capture with a known shift, gain, noise and optional moved object.
   RawImage RenderCapture(const CaptureSpec& capture) const;
@@ -83,6 +104,13 @@ class SyntheticScene {
   // True where the noiseless GT signal of pixel (y, x) is at or above the
   // clipping level (for checking masks).
   bool GtClippedAt(int y, int x) const;
+
+  // The noiseless content colour `color` at GT coordinates (y, x), before
+  // saturation (may exceed 1.0). (y, x) may lie in the margin, down to
+  // -max_shift; beyond it the edge repeats. A noiseless capture's pixel is
+  // min(ContentAt(y + dy, x + dx, cfa.color_at(y, x)) / gain, 1) outside
+  // its moved object.
+  float ContentAt(int y, int x, CfaColor color) const;
 
  private:
   struct Impl;

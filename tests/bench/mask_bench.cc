@@ -81,18 +81,18 @@ int main(int argc, char** argv) {
     std::printf("\nclipped fraction %.2f\n", clipped);
     Report("render scene + GT + capture", render, megapixels);
     Result<LossMask> mask = Status::Internal("not run");
-    const double mask_s = Seconds(
-        [&] { mask = MakeLossMask(gt, noisy, alignment); }, repeats);
+    const double mask_s =
+        Seconds([&] { mask = MakeLossMask(gt, noisy, alignment); }, repeats);
     if (!mask.ok()) {
       std::fprintf(stderr, "%s\n", mask.status().ToString().c_str());
       return 1;
     }
     Report("MakeLossMask", mask_s, megapixels);
-    std::printf("  mask mean %.4f, clipped px %lld, mismatch px %lld, "
-                "window %d cells\n",
-                mask->mean, static_cast<long long>(mask->clipped_pixels),
-                static_cast<long long>(mask->mismatch_pixels),
-                mask->window_radius);
+    std::printf(
+        "  mask mean %.4f, clipped px %lld, mismatch px %lld, "
+        "window %d cells\n",
+        mask->mean, static_cast<long long>(mask->clipped_pixels),
+        static_cast<long long>(mask->mismatch_pixels), mask->window_radius);
     for (const int png_level : {1, 2, 6}) {
       std::size_t size = 0;
       const double encode_s = Seconds(
@@ -108,8 +108,8 @@ int main(int argc, char** argv) {
       std::printf("  %zu bytes\n", size);
     }
     auto bytes = EncodeGreyPng(mask->pixels.view(), "bench.png");
-    const double decode_s = Seconds(
-        [&] { (void)DecodeGreyPng(*bytes, "bench.png"); }, repeats);
+    const double decode_s =
+        Seconds([&] { (void)DecodeGreyPng(*bytes, "bench.png"); }, repeats);
     Report("DecodeGreyPng", decode_s, megapixels);
   }
   return 0;

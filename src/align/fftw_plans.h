@@ -1,0 +1,43 @@
+// The FFTW3 adapter: aligned buffers and a process-wide cache of 2-D
+// real-to-complex / complex-to-real plans, one pair per (height, width,
+// threads).
+//
+// FFTW's planner is not thread-safe, so plans are made under one mutex;
+// executing a plan with the new-array interface is thread-safe, so cached
+// plans are shared by every correlator. Buffers come from fftwf_malloc so
+// they have the alignment the plans were made for. Plans live until exit:
+// a dataset has a handful of image sizes.
+//
+// Thread safety: all functions may be called from any thread.
+#pragma once
+
+#include <fftw3.h>
+
+#include <cstddef>
+#include <memory>
+
+#include "common/result.h"
+
+namespace dsb {
+
+struct FftwDeleter {
+  void operator()(void* p) const { fftwf_free(p); }
+};
+using RealBuffer = std::unique_ptr<float[], FftwDeleter>;
+using ComplexBuffer = std::unique_ptr<fftwf_complex[], FftwDeleter>;
+
+Result<RealBuffer> AllocateReal(std::size_t count);
+Result<ComplexBuffer> AllocateComplex(std::size_t count);
+
+struct FftPlans {
+  fftwf_plan forward = nullptr;  // height x width real -> height x (width/2+1)
+  fftwf_plan inverse = nullptr;  // and back (unnormalised)
+};
+
+// The cached plans for a height x width transform using `threads` threads.
+Result<FftPlans> GetFftPlans(int height, int width, int threads);
+
+// The smallest n >= minimum whose only prime factors are 2, 3, 5 and 7.
+int FastFftSize(int minimum);
+
+}  // namespace dsb

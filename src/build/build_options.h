@@ -1,0 +1,45 @@
+// Everything a build (or --status) is asked to do, as parsed from the command
+// line. Parameters that change results (alignment, masks) are fingerprinted
+// into every scene's key; the others (jobs, device, memory, output) are not.
+//
+// Plain value; thread safe to share read-only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "align/correlator.h"
+#include "mask/loss_mask.h"
+
+namespace dsb {
+
+struct BuildOptions {
+  std::string root = ".";
+  std::string db_path;    // default: <root>/dataset-build.db
+  std::string masks_dir;  // default: <root>/masks
+  int jobs = 0;           // 0: all cores
+  Device device = Device::kAuto;
+  bool force = false;    // rebuild every scene
+  bool dry_run = false;  // plan and report, change nothing
+  bool verify = false;   // re-hash every file, trusting no stat data
+  bool wait_for_lock = false;
+  bool quiet = false;
+  bool json = false;              // summary / status as JSON on stdout
+  std::size_t mem_bytes = 0;      // 0: a safe fraction of physical RAM
+  std::size_t gpu_mem_bytes = 0;  // 0: a safe fraction of free GPU memory
+  AlignParams align;
+  MaskParams mask;
+
+  // Fills in the defaults that depend on the root and the machine.
+  void ResolveDefaults();
+  // The text hashed into every scene key: algorithm version plus every
+  // result-changing parameter.
+  std::string ResultFingerprint() const;
+};
+
+// Bumped whenever a change to the code changes results, so old manifests see
+// every scene as `params`-stale.
+inline constexpr const char* kAlgorithmVersion = "align-1/mask-1";
+
+}  // namespace dsb

@@ -1,0 +1,67 @@
+#include "build/record.h"
+
+namespace dsb {
+
+SceneRecord MakeSceneRecord(const SceneOutcome& outcome,
+                            std::optional<std::int64_t> run_id) {
+  SceneRecord record;
+  record.scene = outcome.scene;
+  record.key = outcome.key;
+  if (!outcome.cfa_name.empty()) {
+    record.cfa = CfaPattern::FromName(outcome.cfa_name);
+  }
+  record.width = outcome.width;
+  record.height = outcome.height;
+  record.status = outcome.status.ok() ? BuildStatus::kOk : BuildStatus::kFailed;
+  record.error = outcome.status.ok() ? "" : outcome.status.message();
+  record.timings = {outcome.decode_seconds, outcome.align_seconds,
+                    outcome.mask_seconds};
+  record.run_id = run_id;
+  for (const FileOutcome& file : outcome.files) {
+    SceneFile scene_file;
+    scene_file.file.scene = outcome.scene;
+    scene_file.file.role =
+        file.file.role == "gt" ? FileRole::kGt : FileRole::kNoisy;
+    scene_file.file.rel_path = file.file.rel_path;
+    scene_file.file.size = file.file.size;
+    scene_file.file.mtime_ns = file.file.mtime_ns;
+    scene_file.file.inode = file.file.inode;
+    scene_file.file.hash_hex = file.file.hash_hex;
+    scene_file.file.hashed_at_ns = file.file.hashed_at_ns;
+    if (file.meta.has_value()) {
+      FileMetadata meta;
+      meta.make = file.meta->make;
+      meta.model = file.meta->model;
+      meta.iso = file.meta->iso;
+      meta.cfa_name = file.cfa_name;
+      meta.width = file.width;
+      meta.height = file.height;
+      meta.black = file.meta->black;
+      meta.white = file.meta->white;
+      meta.overexposure_lb = file.meta->overexposure_lb;
+      meta.rgb_xyz_matrix = file.meta->rgb_xyz_matrix;
+      meta.wb_coeffs = file.meta->wb_coeffs;
+      scene_file.metadata = meta;
+    }
+    record.files.push_back(std::move(scene_file));
+  }
+  for (const PairOutcome& pair : outcome.pairs) {
+    PairRecord out;
+    out.gt_path = pair.gt_path;
+    out.noisy_path = pair.noisy_path;
+    if (pair.status.ok()) {
+      out.status = BuildStatus::kOk;
+      out.alignment = pair.alignment;
+      out.overexposure_lb = pair.overexposure_lb;
+      out.mask_path = pair.mask_path;
+      out.mask_mean = pair.mask_mean;
+    } else {
+      out.status = BuildStatus::kFailed;
+      out.error = pair.status.message();
+    }
+    record.pairs.push_back(std::move(out));
+  }
+  return record;
+}
+
+}  // namespace dsb

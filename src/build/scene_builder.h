@@ -1,0 +1,108 @@
+// Builds one scene: decode → align → mask, producing everything the manifest
+// records for it. The scene is the unit of work: independent of every other
+// scene and identified by a deterministic key, so scenes can be sharded
+// across machines and their manifests merged.
+//
+// Memory: the GTs of a scene are decoded once per group (as many as the
+// memory budget allows, at least one) and every other capture streams
+// through one at a time per worker, so a scene of 15 x 60 MP captures never
+// holds them all.
+//
+// Thread safety: BuildScene may run for several scenes at once; it uses the
+// context's counters atomically and parallelises its own files with TBB.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "align/alignment.h"
+#include "build/build_options.h"
+#include "common/file_system.h"
+#include "common/status.h"
+#include "raw/raw_image.h"
+
+namespace dsb {
+
+struct BuildCounters {
+  std::atomic<std::int64_t> files_decoded{0};
+  std::atomic<std::int64_t> pairs_aligned{0};
+  std::atomic<std::int64_t> masks_written{0};
+  std::atomic<std::int64_t> bytes_decoded{0};
+};
+
+class Progress;
+
+struct BuildContext {
+  const BuildOptions* options = nullptr;
+  FileSystem* fs = nullptr;
+  BuildCounters* counters = nullptr;
+  Progress* progress = nullptr;
+  // Memory one scene may use for decoded images (the executor divides the
+  // --mem budget between concurrently built scenes).
+  std::size_t scene_memory_bytes = 0;
+};
+
+struct JobFile {
+  std::string rel_path;  // relative to the dataset root
+  std::string role;      // "gt" or "noisy"
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t inode = 0;
+  std::string hash_hex;  // all zeros when the file could not be hashed
+  std::int64_t hashed_at_ns = 0;
+  std::string hash_error;  // why not
+};
+
+struct SceneJob {
+  std::string scene;  // relative path of the scene directory
+  std::string key;
+  std::vector<JobFile> gt;
+  std::vector<JobFile> noisy;
+  std::uint64_t total_bytes = 0;
+};
+
+struct FileOutcome {
+  JobFile file;
+  Status status;  // decode result
+  std::optional<RawMetadata> meta;
+  std::string cfa_name;
+  int width = 0, height = 0;
+};
+
+struct PairOutcome {
+  std::string gt_path, noisy_path;
+  Status status;
+  Alignment alignment;
+  float overexposure_lb = 1.0f;
+  std::string mask_path;  // as recorded (relative to the root when inside)
+  double mask_mean = 0;
+};
+
+struct SceneOutcome {
+  std::string scene, key;
+  Status status;  // ok, or the first failure (message names the file)
+  bool cancelled = false;
+  std::string cfa_kind, cfa_name;
+  int width = 0, height = 0;
+  std::vector<FileOutcome> files;
+  std::vector<PairOutcome> pairs;
+  double decode_seconds = 0, align_seconds = 0, mask_seconds = 0;
+  std::vector<std::string> written_masks;  // absolute paths, for cleanup
+};
+
+SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context);
+
+// Where a pair's mask goes: the absolute path written and the path recorded
+// in the manifest (relative to the root when the masks live inside it).
+struct MaskLocation {
+  std::string write_path;
+  std::string record_path;
+};
+MaskLocation LocateMask(const BuildOptions& options, const std::string& scene,
+                        const std::string& gt_path,
+                        const std::string& noisy_path);
+
+}  // namespace dsb

@@ -1,0 +1,44 @@
+// Parsing the dataset-build command line (contract §5) into options.
+//
+//   dataset-build [ROOT] [options]            build the manifest
+//   dataset-build --status [ROOT] [options]   list stale scenes, change nothing
+//   dataset-build export --format F [-o FILE] [ROOT]
+//   dataset-build synth OUT_DIR [options]     generate a sample dataset
+//
+// Pure: parsing never touches the disk, so it is unit tested directly.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "build/build_options.h"
+#include "common/result.h"
+
+namespace dsb {
+
+enum class Command { kBuild, kStatus, kExport, kSynth, kHelp, kVersion };
+
+struct ExportCommandOptions {
+  std::string format;       // rawnind-yaml | json | csv
+  std::string output_path;  // empty: stdout
+  bool absolute_paths = false;
+};
+
+struct CommandLine {
+  Command command = Command::kBuild;
+  BuildOptions build;  // for kBuild, kStatus, kExport (root, db)
+  ExportCommandOptions export_options;
+  std::string help_text;  // for kHelp
+};
+
+// Usage errors come back as kInvalidArgument with a message for the user
+// (the caller prints it with a pointer to --help and exits 2).
+Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args);
+
+// Parses sizes such as "1500M", "2G", "512MiB", "0" (bytes when no unit).
+std::optional<std::size_t> ParseByteSize(const std::string& text);
+
+}  // namespace dsb

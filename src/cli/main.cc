@@ -1,0 +1,37 @@
+// dataset-build: entry point. Parses the command line and hands over to the
+// build executor, the status report, the exporter or the generator.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/command_line.h"
+#include "cli/commands.h"
+#include "config.h"
+#include "synth/synth_command.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  auto command_line = dsb::ParseCommandLine(args);
+  if (!command_line.ok()) {
+    std::fprintf(stderr, "dataset-build: %s\nTry 'dataset-build --help'.\n",
+                 command_line.status().message().c_str());
+    return 2;
+  }
+  switch (command_line->command) {
+    case dsb::Command::kHelp:
+      std::fputs(command_line->help_text.c_str(), stdout);
+      return 0;
+    case dsb::Command::kVersion:
+      std::printf("dataset-build %s\n", DSB_VERSION);
+      return 0;
+    case dsb::Command::kSynth:
+      return dsb::RunSynthCommand(argc - 1, argv + 1);
+    case dsb::Command::kExport:
+      return dsb::RunExportCommand(*command_line);
+    case dsb::Command::kStatus:
+      return dsb::RunStatusCommand(*command_line);
+    case dsb::Command::kBuild:
+      return dsb::RunBuildCommand(*command_line);
+  }
+  return 2;
+}

@@ -1,0 +1,127 @@
+// Loss masks (contract §3): which pixels of an aligned (GT, noisy) pair are
+// fit to train on.
+//
+// The mask covers exactly the pair's overlap (align/alignment.h
+// ComputeOverlap) at full sensor resolution; 255 = usable, 0 = ignore. A
+// pixel is ignored when
+//   - clipped: the GT reaches its overexposure level (optionally also the
+//     noisy capture its own, MaskParams::mask_noisy_clipped) in the pixel's
+//     neighbourhood, a window that holds every CFA colour, so a clipped red
+//     next to an unclipped green still counts. Never opened away.
+//   - mismatched: the aligned, gain-matched pair differs by more than the
+//     pair's own noise explains (moved objects, changed light).
+//
+// Mismatch is decided on cells anchored at the overlap's origin: the 2x2
+// Bayer period, or 3x3 half periods of X-Trans (every 3x3 X-Trans window
+// holds all three colours, and finer cells see finer changes). A cell of
+// the GT and the cell of the noisy capture at the same overlap position
+// cover the same scene area, so comparing their per-colour means needs no
+// demosaicing and no interpolation (it is exact when the shift is a
+// multiple of the period; otherwise the samples sit up to a pixel or two
+// apart inside the cell, which the structure tolerance below absorbs).
+// Per cell and colour:
+//
+//   d = gt_mean - gain * noisy_mean, with the gain matched over unclipped
+//       cells (alignment.raw_gain is only a fallback: it counts clipped
+//       pixels, which bias it);
+//   var = noise(s) / n + (structure_tolerance * step)^2
+//         + (relative_tolerance * s)^2,
+//
+// where s is the GT level, n the colour's sample count in the cell (the
+// two images' counts averaged as 1/n = (1/n_gt + 1/n_noisy) / 2),
+// noise(s) = a*s + b the Poisson-Gaussian variance of one pixel's residual,
+// fitted from the pair itself (robust per-level MAD in signal bins, then
+// weighted least squares), and step the largest difference to a
+// neighbouring cell of that colour in the GT, or in the gain-matched noisy
+// capture less its noise but no more than the GT's largest step in any
+// colour there (a thin line that falls between the GT's samples of one
+// colour is structure if the GT shows structure there at all).
+// z = mean over colours of d^2 / var is about 1 where the pair agrees. The
+// mean of z over a window of (2R+1)^2 cells is compared with
+// 1 + threshold_sigmas * sd(window mean under noise alone); R grows with the
+// measured noise so that a change of `detect_change` (relative) at the
+// median level is still found at extreme ISO. Flagged cells are then opened
+// (drops specks) and closed (makes moved objects solid), in cells.
+//
+// Cost: one pass over both images to build the cells, then work on the
+// cell grid (1/4 or 1/9 of the pixels), then writes of the flagged runs
+// only; clipping adds full-resolution work only on bands of rows that hold
+// clipped pixels, and morphology only inside the flags' bounding box.
+//
+// Thread safety: MakeLossMask is a pure function; call it from any number
+// of threads. It uses one thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "align/alignment.h"
+#include "common/plane.h"
+#include "common/result.h"
+#include "raw/raw_image.h"
+
+namespace dsb {
+
+struct MaskParams {
+  // Normalised level at and above which a GT pixel is clipped; unset: the
+  // GT's own meta.overexposure_lb (contract §2). The noisy capture uses its
+  // own meta.overexposure_lb.
+  std::optional<float> overexposure_lb;
+  // Neighbourhood of the clipping test, in pixels (Chebyshev radius). Raised
+  // until every such window holds all three CFA colours (1 for Bayer).
+  int clip_radius = 1;
+  // Also ignore pixels where the noisy capture reaches its own
+  // overexposure level. Off by default: at high ISO, noise alone pushes
+  // bright pixels to the white level and those are legitimate training
+  // input; where the capture is truly saturated and the GT is not, the
+  // gain-matched pair differs and the mismatch test flags it.
+  bool mask_noisy_clipped = false;
+
+  // How far above the noise-only level, in standard deviations of the
+  // window mean, a window must be to count as mismatched.
+  double threshold_sigmas = 3.0;
+  // Local brightness differences up to this fraction of the signal are not
+  // content changes (vignetting, slight light flicker).
+  double relative_tolerance = 0.03;
+  // Fraction of the local cell-to-cell step tolerated as sampling
+  // difference (colour samples sit up to a pixel apart within a cell).
+  double structure_tolerance = 0.7;
+  // Relative change (of the median signal level) that the window must be
+  // large enough to detect reliably; sets the window radius from the noise.
+  double detect_change = 0.3;
+  // Bounds of that window radius, in cells.
+  int min_window_radius = 1;
+  int max_window_radius = 8;
+  // Morphology on the mismatch flags, in cells: opening removes isolated
+  // flagged specks, closing fills holes in moved objects.
+  int opening_radius = 1;
+  int closing_radius = 3;
+
+  // Text naming every field (all of them change results): part of each
+  // scene's key, so changing any parameter invalidates the scene's masks.
+  std::string Fingerprint() const;
+};
+
+struct LossMask {
+  Plane<std::uint8_t> pixels;  // overlap-sized; 255 usable, 0 ignore
+  double mean = 0;             // fraction of usable pixels (contract mask_mean)
+  std::int64_t clipped_pixels = 0;   // ignored for clipping
+  std::int64_t mismatch_pixels = 0;  // ignored for mismatch only
+
+  // What the mask measured, for logs and tuning.
+  double gain = 1;         // gain applied to the noisy capture
+  double noise_slope = 0;  // residual variance per pixel: slope * s + offset
+  double noise_offset = 0;
+  int cell_size = 0;      // CFA period
+  int window_radius = 0;  // cells
+};
+
+// Builds the loss mask of `noisy` against `gt` under `alignment` (dy, dx;
+// raw_gain only as a fallback). Both images must have the same size and CFA
+// pattern and a non-empty overlap; errors name both files.
+Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
+                              const Alignment& alignment,
+                              const MaskParams& params = {});
+
+}  // namespace dsb

@@ -1,0 +1,299 @@
+#include "raw/decoder.h"
+
+#include <libraw/libraw.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <numeric>
+#include <vector>
+
+#include "common/real_file_system.h"
+#include "raw/libraw_errors.h"
+
+namespace dsb {
+
+namespace {
+
+// Records LibRaw's data errors (damaged or truncated data) instead of
+// letting its default handler print them.
+struct DataErrors {
+  int count = 0;
+  int first_offset = 0;
+};
+
+void OnDataError(void* data, const char* /*file*/, const int offset) {
+  auto* errors = static_cast<DataErrors*>(data);
+  if (errors->count++ == 0) errors->first_offset = offset;
+}
+
+CfaColor ToCfaColor(int libraw_color) {
+  switch (libraw_color) {
+    case 0:
+      return CfaColor::kRed;
+    case 2:
+      return CfaColor::kBlue;
+    default:
+      return CfaColor::kGreen;  // 1, and 3 (the second green of RGBG)
+  }
+}
+
+struct Opened {
+  std::unique_ptr<LibRaw> raw;
+  std::unique_ptr<DataErrors> errors;
+  CfaPattern cfa;
+};
+
+Status CheckReadable(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return PosixFileError("cannot open raw file", path, errno);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument("cannot open raw file '" + path +
+                                   "': not a regular file");
+  }
+  if (st.st_size == 0) {
+    return Status::Corrupt("cannot open raw file '" + path +
+                           "': the file is empty (0 bytes)");
+  }
+  return Status::Ok();
+}
+
+// The CFA pattern of the visible area, or why it is not one we handle.
+Result<CfaPattern> CfaOf(LibRaw& raw, const std::string& path) {
+  const libraw_iparams_t& idata = raw.imgdata.idata;
+  auto unsupported = [&](const std::string& why) {
+    return Status::Unsupported("cannot decode '" + path + "' (" + idata.make +
+                               " " + idata.model + "): " + why +
+                               "; only Bayer and X-Trans raws can be aligned");
+  };
+  if (idata.is_foveon)
+    return unsupported("Foveon sensor (no colour filter array)");
+  if (idata.filters == 0) {
+    return unsupported(
+        "no colour filter array (already demosaiced: linear DNG, sRAW/mRAW "
+        "or a monochrome sensor)");
+  }
+  if (idata.colors != 3) {
+    return unsupported("sensor with " + std::to_string(idata.colors) +
+                       " colours (e.g. CMYG)");
+  }
+  if (raw.get_internal_data_pointer()->internal_output_params.fuji_width) {
+    return unsupported("Fujifilm SuperCCD (rotated) sensor layout");
+  }
+  if (idata.filters == LIBRAW_XTRANS) {
+    CfaPattern::Grid grid{};
+    bool seen[3] = {false, false, false};
+    for (int y = 0; y < 6; ++y) {
+      for (int x = 0; x < 6; ++x) {
+        // xtrans[][] is anchored at the visible area (LibRaw's fcol()).
+        grid[y][x] = ToCfaColor(idata.xtrans[y][x]);
+        seen[static_cast<int>(grid[y][x])] = true;
+      }
+    }
+    if (!seen[0] || !seen[1] || !seen[2]) {
+      return unsupported("6x6 pattern without all three colours");
+    }
+    return CfaPattern::XTrans(grid);
+  }
+  if (idata.filters < 1000) {
+    return unsupported("unusual colour filter layout (LibRaw filters=" +
+                       std::to_string(idata.filters) + ")");
+  }
+  // FC() takes visible-area coordinates; its pattern is 8 rows x 2 columns
+  // in general, which must repeat every 2 rows for a Bayer sensor.
+  CfaColor c[2][2];
+  for (int y = 0; y < 8; ++y) {
+    for (int x = 0; x < 2; ++x) {
+      const CfaColor color = ToCfaColor(raw.FC(y, x));
+      if (y < 2) {
+        c[y][x] = color;
+      } else if (c[y % 2][x] != color) {
+        return unsupported("colour filter pattern that is not 2x2 Bayer");
+      }
+    }
+  }
+  for (BayerOrder order : {BayerOrder::kRGGB, BayerOrder::kBGGR,
+                           BayerOrder::kGRBG, BayerOrder::kGBRG}) {
+    const CfaPattern p = CfaPattern::Bayer(order);
+    if (p.color_at(0, 0) == c[0][0] && p.color_at(0, 1) == c[0][1] &&
+        p.color_at(1, 0) == c[1][0] && p.color_at(1, 1) == c[1][1]) {
+      return p;
+    }
+  }
+  return unsupported("2x2 pattern that is not a Bayer order");
+}
+
+Result<Opened> Open(const std::string& path) {
+  DSB_RETURN_IF_ERROR(CheckReadable(path));
+  Opened opened;
+  // LibRaw objects are several hundred KB: always on the heap.
+  opened.raw = std::make_unique<LibRaw>(LIBRAW_OPTIONS_NONE);
+  opened.errors = std::make_unique<DataErrors>();
+  opened.raw->set_dataerror_handler(&OnDataError, opened.errors.get());
+  const int ret = opened.raw->open_file(path.c_str());
+  if (ret != LIBRAW_SUCCESS) {
+    return LibRawError(ret, "cannot open raw file", path);
+  }
+  const libraw_image_sizes_t& s = opened.raw->imgdata.sizes;
+  if (s.width == 0 || s.height == 0 || s.top_margin + s.height > s.raw_height ||
+      s.left_margin + s.width > s.raw_width) {
+    return Status::Corrupt("cannot decode '" + path +
+                           "': inconsistent image size in the header");
+  }
+  DSB_ASSIGN_OR_RETURN(opened.cfa, CfaOf(*opened.raw, path));
+  return opened;
+}
+
+int Lcm(int a, int b) { return a / std::gcd(a, b) * b; }
+
+}  // namespace
+
+Result<RawInfo> ProbeRaw(const std::string& path) {
+  DSB_ASSIGN_OR_RETURN(Opened opened, Open(path));
+  const libraw_data_t& d = opened.raw->imgdata;
+  RawInfo info;
+  info.make = d.idata.make;
+  info.model = d.idata.model;
+  info.raw_width = d.sizes.raw_width;
+  info.raw_height = d.sizes.raw_height;
+  info.visible_top = d.sizes.top_margin;
+  info.visible_left = d.sizes.left_margin;
+  info.width = d.sizes.width;
+  info.height = d.sizes.height;
+  info.cfa = opened.cfa;
+  return info;
+}
+
+Result<RawImage> DecodeRaw(const std::string& path,
+                           const DecodeOptions& options) {
+  DSB_ASSIGN_OR_RETURN(Opened opened, Open(path));
+  LibRaw& raw = *opened.raw;
+  const libraw_image_sizes_t& sizes = raw.imgdata.sizes;
+  const int width = sizes.width, height = sizes.height;
+  const std::size_t pixels = static_cast<std::size_t>(width) * height;
+  if (options.max_pixels != 0 && pixels > options.max_pixels) {
+    return Status::ResourceExhausted(
+        "cannot decode '" + path + "': " + std::to_string(width) + "x" +
+        std::to_string(height) + " = " + std::to_string(pixels) +
+        " pixels exceeds the limit of " + std::to_string(options.max_pixels) +
+        " (raise max_pixels to decode it)");
+  }
+  const int ret = raw.unpack();
+  if (ret != LIBRAW_SUCCESS) return LibRawError(ret, "cannot decode", path);
+  if (opened.errors->count > 0) {
+    return Status::Corrupt(
+        "cannot decode '" + path + "': LibRaw reported " +
+        std::to_string(opened.errors->count) +
+        " data error(s), first at offset " +
+        std::to_string(opened.errors->first_offset) +
+        (opened.errors->first_offset < 0 ? " (unexpected end of file)" : "") +
+        "; the file is damaged or truncated");
+  }
+  const libraw_rawdata_t& rawdata = raw.imgdata.rawdata;
+  if (rawdata.raw_image == nullptr) {
+    return Status::Unsupported(
+        "cannot decode '" + path +
+        "': the raw data is not a single-channel mosaic (linear DNG, "
+        "sRAW/mRAW or floating point); only Bayer and X-Trans raws can be "
+        "aligned");
+  }
+
+  // Levels as they were at unpack (imgdata.color changes in later steps).
+  const libraw_colordata_t& color = rawdata.color;
+  const CfaPattern& cfa = opened.cfa;
+  // Black of pixel (y, x) of the visible area: common + per channel +
+  // pattern (anchored at the visible area, like LibRaw's own subtraction).
+  const int pat_h = static_cast<int>(color.cblack[4]);
+  const int pat_w = static_cast<int>(color.cblack[5]);
+  const bool pattern =
+      pat_h > 0 && pat_w > 0 && 6 + pat_h * pat_w <= LIBRAW_CBLACK_SIZE;
+  const int table_h = pattern ? Lcm(cfa.period(), pat_h) : cfa.period();
+  const int table_w = pattern ? Lcm(cfa.period(), pat_w) : cfa.period();
+  std::vector<float> black_table(static_cast<std::size_t>(table_h) * table_w);
+  std::array<double, 3> black_sum{};
+  std::array<int, 3> black_n{};
+  float max_black = 0;
+  for (int y = 0; y < table_h; ++y) {
+    for (int x = 0; x < table_w; ++x) {
+      const int channel = raw.COLOR(y, x);
+      float black = static_cast<float>(color.black);
+      if (channel >= 0 && channel < 4) black += color.cblack[channel];
+      if (pattern) black += color.cblack[6 + (y % pat_h) * pat_w + x % pat_w];
+      black_table[y * table_w + x] = black;
+      const int c = static_cast<int>(cfa.color_at(y, x));
+      black_sum[c] += black;
+      ++black_n[c];
+      max_black = std::max(max_black, black);
+    }
+  }
+  const float white = static_cast<float>(color.maximum);
+  if (!(white > max_black)) {
+    return Status::Corrupt("cannot decode '" + path + "': white level " +
+                           std::to_string(color.maximum) +
+                           " is not above the black level " +
+                           std::to_string(max_black));
+  }
+
+  RawImage image;
+  image.path = path;
+  image.cfa = cfa;
+  image.pixels = Plane<float>(width, height);
+  // raw_pitch (bytes) is only known after unpack.
+  const std::size_t pitch = sizes.raw_pitch / 2;
+  if (pitch < static_cast<std::size_t>(sizes.raw_width)) {
+    return Status::Corrupt("cannot decode '" + path +
+                           "': LibRaw returned an inconsistent row pitch");
+  }
+  for (int y = 0; y < height; ++y) {
+    const std::uint16_t* in =
+        rawdata.raw_image + (y + sizes.top_margin) * pitch + sizes.left_margin;
+    const float* blacks = &black_table[(y % table_h) * table_w];
+    float* out = image.pixels.row(y);
+    for (int x = 0; x < width; ++x) {
+      const float black = blacks[x % table_w];
+      out[x] = (static_cast<float>(in[x]) - black) / (white - black);
+    }
+  }
+
+  RawMetadata& meta = image.meta;
+  meta.make = raw.imgdata.idata.make;
+  meta.model = raw.imgdata.idata.model;
+  meta.iso = raw.imgdata.other.iso_speed;
+  meta.raw_width = sizes.raw_width;
+  meta.raw_height = sizes.raw_height;
+  meta.visible_top = sizes.top_margin;
+  meta.visible_left = sizes.left_margin;
+  for (int c = 0; c < 3; ++c) {
+    meta.black[c] = black_n[c] ? static_cast<float>(black_sum[c] / black_n[c])
+                               : static_cast<float>(color.black);
+  }
+  meta.white = white;
+  if (color.cam_mul[1] > 0) {
+    meta.wb_coeffs = {color.cam_mul[0] / color.cam_mul[1], 1.0f,
+                      color.cam_mul[2] / color.cam_mul[1]};
+  }
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 3; ++c) meta.rgb_xyz_matrix[r][c] = color.cam_xyz[r][c];
+  }
+  // Contract §2 (RawNIND's rule): the camera's linear maximum when LibRaw
+  // reports one; the lowest channel's, so no channel counts as linear past
+  // its own limit.
+  long linear_max = 0;
+  for (long v : color.linear_max) {
+    if (v > 0 && (linear_max == 0 || v < linear_max)) linear_max = v;
+  }
+  meta.overexposure_lb = 1.0f;
+  if (linear_max > 0) {
+    const float black =
+        *std::min_element(black_table.begin(), black_table.end());
+    const float lb = (static_cast<float>(linear_max) - black) / (white - black);
+    if (lb > 0) meta.overexposure_lb = std::min(lb, 1.0f);
+  }
+  return image;
+}
+
+}  // namespace dsb

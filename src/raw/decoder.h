@@ -1,0 +1,45 @@
+// Decoding camera raws with LibRaw into a RawImage (raw/raw_image.h).
+//
+// DecodeRaw opens a file, checks that it is a colour-filter-array raw this
+// tool can align (Bayer 2x2 or X-Trans 6x6; not Foveon, sRAW/mRAW or linear
+// DNG), unpacks it and returns the visible area normalised per pixel as
+// (raw - black) / (white - black), with LibRaw's common, per-channel and
+// pattern black levels folded in. The CFA pattern is anchored at the
+// visible origin. Every failure is a Status naming the file and the
+// reason; LibRaw's data-error callback is captured, never printed.
+//
+// Thread safety: each call uses its own heap-allocated LibRaw object
+// (libraw_r), so calls may run concurrently on different threads.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "common/cfa.h"
+#include "common/result.h"
+#include "raw/raw_image.h"
+
+namespace dsb {
+
+struct DecodeOptions {
+  // Files whose visible area has more pixels than this are refused with
+  // kResourceExhausted before their data is read. 0 = no limit.
+  std::size_t max_pixels = 0;
+};
+
+Result<RawImage> DecodeRaw(const std::string& path,
+                           const DecodeOptions& options = {});
+
+// What can be known from the header alone (no pixel data is unpacked).
+struct RawInfo {
+  std::string make;
+  std::string model;
+  int raw_width = 0, raw_height = 0;
+  int visible_top = 0, visible_left = 0;
+  int width = 0, height = 0;  // visible area
+  CfaPattern cfa;             // anchored at the visible origin
+};
+
+Result<RawInfo> ProbeRaw(const std::string& path);
+
+}  // namespace dsb

@@ -1,0 +1,92 @@
+#include "cli/command_line.h"
+
+#include <gtest/gtest.h>
+
+namespace dsb {
+namespace {
+
+Result<CommandLine> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "dataset-build");
+  return ParseCommandLine(args);
+}
+
+TEST(CommandLineTest, BuildIsTheDefaultWithRootAndOptions) {
+  auto parsed = Parse({"/data/rawnind", "--db", "x.db", "--masks", "m", "-j",
+                       "3", "--device", "cpu", "--force", "--max-shift", "64"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->command, Command::kBuild);
+  EXPECT_EQ(parsed->build.root, "/data/rawnind");
+  EXPECT_EQ(parsed->build.db_path, "x.db");
+  EXPECT_EQ(parsed->build.masks_dir, "m");
+  EXPECT_EQ(parsed->build.jobs, 3);
+  EXPECT_EQ(parsed->build.device, Device::kCpu);
+  EXPECT_TRUE(parsed->build.force);
+  EXPECT_EQ(parsed->build.align.max_shift, 64);
+}
+
+TEST(CommandLineTest, StatusAndDefaultsResolveInsideTheRoot) {
+  auto parsed = Parse({"--status", "ds/"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->command, Command::kStatus);
+  BuildOptions options = parsed->build;
+  options.ResolveDefaults();
+  EXPECT_EQ(options.root, "ds");
+  EXPECT_EQ(options.db_path, "ds/dataset-build.db");
+  EXPECT_EQ(options.masks_dir, "ds/masks");
+  EXPECT_GE(options.jobs, 1);
+}
+
+TEST(CommandLineTest, ExportNeedsAFormat) {
+  auto missing = Parse({"export"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("--format"), std::string::npos);
+  auto parsed = Parse({"export", "--format", "csv", "-o", "out.csv", "root"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->command, Command::kExport);
+  EXPECT_EQ(parsed->export_options.format, "csv");
+  EXPECT_EQ(parsed->export_options.output_path, "out.csv");
+  EXPECT_EQ(parsed->build.root, "root");
+}
+
+TEST(CommandLineTest, UsageErrorsAreInvalidArgument) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"--device", "tpu"},
+                                             {"--jobs", "0"},
+                                             {"--no-such-option"},
+                                             {"a", "b"},
+                                             {"--mem", "lots"},
+                                             {"--format", "csv"}}) {
+    auto parsed = Parse(args);
+    ASSERT_FALSE(parsed.ok()) << args[0];
+    EXPECT_EQ(parsed.status().code(), Status::Code::kInvalidArgument);
+  }
+}
+
+TEST(CommandLineTest, ByteSizes) {
+  EXPECT_EQ(ParseByteSize("0"), 0u);
+  EXPECT_EQ(ParseByteSize("1500M"), 1500ull << 20);
+  EXPECT_EQ(ParseByteSize("2G"), 2ull << 30);
+  EXPECT_EQ(ParseByteSize("512MiB"), 512ull << 20);
+  EXPECT_EQ(ParseByteSize("1.5G"),
+            static_cast<std::size_t>(1.5 * (1ull << 30)));
+  EXPECT_FALSE(ParseByteSize("G"));
+  EXPECT_FALSE(ParseByteSize("3X"));
+}
+
+TEST(CommandLineTest, SynthIsHandedOver) {
+  auto parsed = Parse({"synth", "out", "--scenes", "3"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->command, Command::kSynth);
+}
+
+TEST(CommandLineTest, JobsDoNotChangeTheResultFingerprint) {
+  auto one = Parse({"-j", "1"});
+  auto many = Parse({"-j", "8"});
+  auto shift = Parse({"--max-shift", "32"});
+  ASSERT_TRUE(one.ok() && many.ok() && shift.ok());
+  EXPECT_EQ(one->build.ResultFingerprint(), many->build.ResultFingerprint());
+  EXPECT_NE(one->build.ResultFingerprint(), shift->build.ResultFingerprint());
+}
+
+}  // namespace
+}  // namespace dsb

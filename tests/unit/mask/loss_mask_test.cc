@@ -1,0 +1,349 @@
+#include "mask/loss_mask.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "synth/render.h"
+
+namespace dsb {
+namespace {
+
+std::vector<CfaPattern> AllCfas() {
+  return {CfaPattern::Bayer(BayerOrder::kRGGB),
+          CfaPattern::Bayer(BayerOrder::kBGGR),
+          CfaPattern::Bayer(BayerOrder::kGRBG),
+          CfaPattern::Bayer(BayerOrder::kGBRG), CfaPattern::StandardXTrans()};
+}
+
+SceneSpec Spec(const CfaPattern& cfa, std::uint64_t seed,
+               double clipped_fraction = 0.0) {
+  SceneSpec spec;
+  spec.width = 512;
+  spec.height = 384;
+  spec.cfa = cfa;
+  spec.seed = seed;
+  spec.max_shift = 16;
+  spec.clipped_fraction = clipped_fraction;
+  return spec;
+}
+
+// What a mask got right and wrong, against the generator's truth.
+struct Scores {
+  double moved_flagged = 1;  // of the moved object's pixels
+  double static_kept = 1;    // of the pixels that should be kept
+  std::int64_t clipped_total = 0;
+  std::int64_t clipped_kept = 0;  // clipped GT pixels the mask kept: 0
+};
+
+// Static pixels are those of the overlap that are neither clipped in the
+// GT nor in the capture (within the clipping neighbourhood), nor within
+// `margin` pixels of the moved object: the mask decides in CFA cells and
+// closes flagged regions, so it may reach a few cells past an object.
+Scores Score(const SyntheticScene& scene, const RawImage& capture,
+             const CaptureSpec& spec, const LossMask& mask, int margin) {
+  const Overlap o =
+      ComputeOverlap(capture.height(), capture.width(), spec.dy, spec.dx);
+  Scores s;
+  std::int64_t moved = 0, moved_flagged = 0, statics = 0, statics_kept = 0;
+  const int r = 2;  // clipping neighbourhood checked for "static"
+  for (int y = 0; y < o.height; ++y) {
+    for (int x = 0; x < o.width; ++x) {
+      const bool kept = mask.pixels.at(y, x) == 255;
+      const int ny = o.noisy_y0 + y, nx = o.noisy_x0 + x;
+      const int gy = o.gt_y0 + y, gx = o.gt_x0 + x;
+      if (scene.GtClippedAt(gy, gx)) {
+        ++s.clipped_total;
+        s.clipped_kept += kept;
+      }
+      if (spec.moved_object) {
+        const Box& b = *spec.moved_object;
+        if (b.Contains(ny, nx)) {
+          ++moved;
+          moved_flagged += !kept;
+          continue;
+        }
+        const Box grown{b.y0 - margin, b.x0 - margin, b.height + 2 * margin,
+                        b.width + 2 * margin};
+        if (grown.Contains(ny, nx)) continue;
+      }
+      bool clipped = false;
+      for (int v = -r; v <= r && !clipped; ++v) {
+        for (int u = -r; u <= r && !clipped; ++u) {
+          const int cy = std::clamp(gy + v, 0, capture.height() - 1);
+          const int cx = std::clamp(gx + u, 0, capture.width() - 1);
+          const int qy = std::clamp(ny + v, 0, capture.height() - 1);
+          const int qx = std::clamp(nx + u, 0, capture.width() - 1);
+          clipped = scene.GtClippedAt(cy, cx) ||
+                    capture.pixels.at(qy, qx) >= capture.meta.overexposure_lb;
+        }
+      }
+      if (clipped) continue;
+      ++statics;
+      statics_kept += kept;
+    }
+  }
+  if (moved > 0) s.moved_flagged = static_cast<double>(moved_flagged) / moved;
+  if (statics > 0) s.static_kept = static_cast<double>(statics_kept) / statics;
+  return s;
+}
+
+struct Case {
+  CaptureSpec capture;
+  LossMask mask;
+  Scores scores;
+};
+
+Case MaskAndScore(const SyntheticScene& scene, const CaptureSpec& capture_spec,
+                  const RawImage& gt, int margin_cells = 3) {
+  Case c;
+  c.capture = capture_spec;
+  const RawImage noisy = scene.RenderCapture(capture_spec);
+  Alignment alignment;
+  alignment.dy = capture_spec.dy;
+  alignment.dx = capture_spec.dx;
+  alignment.raw_gain = capture_spec.gain;
+  auto mask = MakeLossMask(gt, noisy, alignment);
+  EXPECT_TRUE(mask.ok()) << mask.status().ToString();
+  if (!mask.ok()) return c;
+  c.mask = std::move(mask).value();
+  c.scores = Score(scene, noisy, capture_spec, c.mask,
+                   margin_cells * scene.spec().cfa.period());
+  return c;
+}
+
+std::string Describe(const Case& c) {
+  char text[256];
+  std::snprintf(text, sizeof(text),
+                "shift (%d,%d) gain %.2f level %d: moved %.4f static %.4f "
+                "mean %.4f window %d noise %.3g*s+%.3g",
+                c.capture.dy, c.capture.dx, c.capture.gain,
+                c.capture.noise_level, c.scores.moved_flagged,
+                c.scores.static_kept, c.mask.mean, c.mask.window_radius,
+                c.mask.noise_slope, c.mask.noise_offset);
+  return text;
+}
+
+TEST(LossMaskTest, SizeIsExactlyTheOverlapForAllShiftsAndCfas) {
+  for (const CfaPattern& cfa : AllCfas()) {
+    SceneSpec spec = Spec(cfa, 3);
+    spec.width = 96;
+    spec.height = 78;
+    const SyntheticScene scene(spec);
+    const RawImage gt = scene.RenderGt();
+    for (int dy : {-7, -6, -3, -2, -1, 0, 1, 2, 5, 6}) {
+      for (int dx : {-9, -4, -1, 0, 1, 3, 6, 7}) {
+        SCOPED_TRACE(cfa.name() + " dy=" + std::to_string(dy) +
+                     " dx=" + std::to_string(dx));
+        CaptureSpec capture;
+        capture.dy = dy;
+        capture.dx = dx;
+        const RawImage noisy = scene.RenderCapture(capture);
+        Alignment alignment;
+        alignment.dy = dy;
+        alignment.dx = dx;
+        auto mask = MakeLossMask(gt, noisy, alignment);
+        ASSERT_TRUE(mask.ok()) << mask.status().ToString();
+        EXPECT_EQ(mask->pixels.height(),
+                  spec.height - std::abs(dy) - (std::abs(dy) % 2));
+        EXPECT_EQ(mask->pixels.width(),
+                  spec.width - std::abs(dx) - (std::abs(dx) % 2));
+        // Static, unclipped, low noise: nearly everything kept.
+        EXPECT_GT(mask->mean, 0.97);
+      }
+    }
+  }
+}
+
+TEST(LossMaskTest, MovedObjectFlaggedStaticKept) {
+  for (const CfaPattern& cfa : AllCfas()) {
+    const SyntheticScene scene(Spec(cfa, 11));
+    const RawImage gt = scene.RenderGt();
+    for (int level : {0, 2}) {
+      CaptureSpec capture;
+      capture.dy = 3;
+      capture.dx = -5;
+      capture.noise_level = level;
+      capture.noise_seed = 7 + level;
+      capture.moved_object = Box{120, 200, 90, 110};
+      const Case c = MaskAndScore(scene, capture, gt);
+      SCOPED_TRACE(cfa.name() + " " + Describe(c));
+      EXPECT_GE(c.scores.moved_flagged, 0.95);
+      EXPECT_GE(c.scores.static_kept, 0.99);
+    }
+  }
+}
+
+TEST(LossMaskTest, MovedObjectFlaggedAtExtremeNoise) {
+  for (const CfaPattern& cfa :
+       {CfaPattern::Bayer(BayerOrder::kGRBG), CfaPattern::StandardXTrans()}) {
+    const SyntheticScene scene(Spec(cfa, 12));
+    const RawImage gt = scene.RenderGt();
+    CaptureSpec capture;
+    capture.dy = -4;
+    capture.dx = 7;
+    capture.noise_level = kNoiseLevelCount - 1;
+    capture.moved_object = Box{60, 100, 120, 140};
+    const Case c = MaskAndScore(scene, capture, gt, /*margin_cells=*/8);
+    SCOPED_TRACE(cfa.name() + " " + Describe(c));
+    EXPECT_GE(c.scores.moved_flagged, 0.95);
+    EXPECT_GE(c.scores.static_kept, 0.97);
+  }
+}
+
+TEST(LossMaskTest, StaticPixelsKeptAtEveryNoiseLevel) {
+  for (const CfaPattern& cfa : AllCfas()) {
+    const SyntheticScene scene(Spec(cfa, 21));
+    const RawImage gt = scene.RenderGt();
+    for (int level = 0; level < kNoiseLevelCount; ++level) {
+      CaptureSpec capture;
+      capture.dy = -2 - level;
+      capture.dx = 1 + 2 * level;
+      capture.noise_level = level;
+      capture.noise_seed = 100 + level;
+      const Case c = MaskAndScore(scene, capture, gt);
+      SCOPED_TRACE(cfa.name() + " " + Describe(c));
+      EXPECT_GE(c.scores.static_kept, level <= 1 ? 0.99 : 0.97);
+    }
+  }
+}
+
+TEST(LossMaskTest, GainIsMatched) {
+  for (const CfaPattern& cfa :
+       {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
+    const SyntheticScene scene(Spec(cfa, 31));
+    const RawImage gt = scene.RenderGt();
+    for (double gain : {0.5, 2.0}) {
+      for (int level : {0, kNoiseLevelCount - 1}) {
+        CaptureSpec capture;
+        capture.dy = 1;
+        capture.dx = -1;
+        capture.gain = gain;
+        capture.noise_level = level;
+        const Case c = MaskAndScore(scene, capture, gt);
+        SCOPED_TRACE(cfa.name() + " " + Describe(c));
+        EXPECT_NEAR(c.mask.gain, gain, 0.05 * gain);
+        EXPECT_GE(c.scores.static_kept, level == 0 ? 0.99 : 0.97);
+      }
+    }
+  }
+}
+
+TEST(LossMaskTest, ClippedGtPixelsAreAlwaysFlagged) {
+  for (const CfaPattern& cfa : AllCfas()) {
+    const SyntheticScene scene(Spec(cfa, 41, /*clipped_fraction=*/0.08));
+    const RawImage gt = scene.RenderGt();
+    for (int level : {0, kNoiseLevelCount - 1}) {
+      CaptureSpec capture;
+      capture.dy = 5;
+      capture.dx = 2;
+      capture.noise_level = level;
+      const Case c = MaskAndScore(scene, capture, gt);
+      SCOPED_TRACE(cfa.name() + " " + Describe(c));
+      ASSERT_GT(c.scores.clipped_total, 0);
+      EXPECT_EQ(c.scores.clipped_kept, 0);
+      EXPECT_GE(c.scores.static_kept, level == 0 ? 0.99 : 0.97);
+      EXPECT_GT(c.mask.clipped_pixels, 0);
+    }
+  }
+}
+
+TEST(LossMaskTest, ClippedRedNextToGreenMasksTheNeighbourhood) {
+  // Hand-made: flat grey, one clipped red pixel of an RGGB mosaic.
+  RawImage gt;
+  gt.pixels = Plane<float>(16, 16, 0.2f);
+  gt.cfa = CfaPattern::Bayer(BayerOrder::kRGGB);
+  gt.path = "gt.dng";
+  RawImage noisy = gt;
+  noisy.path = "noisy.dng";
+  gt.pixels.at(8, 8) = 1.0f;  // red (even row, even column)
+  auto mask = MakeLossMask(gt, noisy, Alignment{});
+  ASSERT_TRUE(mask.ok()) << mask.status().ToString();
+  for (int y = 7; y <= 9; ++y) {
+    for (int x = 7; x <= 9; ++x) EXPECT_EQ(mask->pixels.at(y, x), 0);
+  }
+  EXPECT_EQ(mask->pixels.at(5, 5), 255);
+  EXPECT_EQ(mask->clipped_pixels, 9);
+}
+
+TEST(LossMaskTest, OverexposureLevelCanBeOverridden) {
+  RawImage gt;
+  gt.pixels = Plane<float>(16, 16, 0.5f);
+  gt.cfa = CfaPattern::Bayer(BayerOrder::kRGGB);
+  RawImage noisy = gt;
+  MaskParams params;
+  params.overexposure_lb = 0.4f;
+  params.mask_noisy_clipped = false;
+  auto mask = MakeLossMask(gt, noisy, Alignment{}, params);
+  ASSERT_TRUE(mask.ok());
+  EXPECT_EQ(mask->mean, 0.0);
+  params.overexposure_lb = 0.6f;
+  mask = MakeLossMask(gt, noisy, Alignment{}, params);
+  ASSERT_TRUE(mask.ok());
+  EXPECT_EQ(mask->mean, 1.0);
+}
+
+TEST(LossMaskTest, IdenticalPairKeepsEverything) {
+  const SyntheticScene scene(Spec(CfaPattern::StandardXTrans(), 5));
+  const RawImage gt = scene.RenderGt();
+  auto mask = MakeLossMask(gt, gt, Alignment{});
+  ASSERT_TRUE(mask.ok());
+  EXPECT_EQ(mask->mean, 1.0);
+}
+
+TEST(LossMaskTest, BadInputsAreErrorsNamingTheFiles) {
+  RawImage gt;
+  gt.pixels = Plane<float>(16, 16, 0.2f);
+  gt.path = "a/gt.arw";
+  RawImage noisy;
+  noisy.pixels = Plane<float>(16, 14, 0.2f);
+  noisy.path = "a/noisy.arw";
+  auto size = MakeLossMask(gt, noisy, Alignment{});
+  ASSERT_FALSE(size.ok());
+  EXPECT_EQ(size.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(size.status().message().find("a/gt.arw"), std::string::npos);
+  EXPECT_NE(size.status().message().find("a/noisy.arw"), std::string::npos);
+
+  noisy.pixels = Plane<float>(16, 16, 0.2f);
+  noisy.cfa = CfaPattern::Bayer(BayerOrder::kBGGR);
+  EXPECT_FALSE(MakeLossMask(gt, noisy, Alignment{}).ok());
+
+  noisy.cfa = gt.cfa;
+  Alignment far;
+  far.dy = 15;
+  EXPECT_FALSE(MakeLossMask(gt, noisy, far).ok());
+  far.dy = 16;
+  EXPECT_FALSE(MakeLossMask(gt, noisy, far).ok());
+
+  MaskParams bad;
+  bad.opening_radius = -1;
+  EXPECT_FALSE(MakeLossMask(gt, noisy, Alignment{}, bad).ok());
+}
+
+TEST(LossMaskTest, FingerprintNamesEveryField) {
+  const MaskParams base;
+  std::set<std::string> seen = {base.Fingerprint()};
+  auto differs = [&](MaskParams p) {
+    EXPECT_TRUE(seen.insert(p.Fingerprint()).second) << p.Fingerprint();
+  };
+  MaskParams p;
+  p = base, p.overexposure_lb = 0.9f, differs(p);
+  p = base, p.clip_radius = 2, differs(p);
+  p = base, p.mask_noisy_clipped = true, differs(p);
+  p = base, p.threshold_sigmas = 5, differs(p);
+  p = base, p.relative_tolerance = 0.05, differs(p);
+  p = base, p.structure_tolerance = 0.4, differs(p);
+  p = base, p.detect_change = 0.2, differs(p);
+  p = base, p.min_window_radius = 2, differs(p);
+  p = base, p.max_window_radius = 5, differs(p);
+  p = base, p.opening_radius = 2, differs(p);
+  p = base, p.closing_radius = 5, differs(p);
+  EXPECT_EQ(base.Fingerprint(), MaskParams{}.Fingerprint());
+}
+
+}  // namespace
+}  // namespace dsb
