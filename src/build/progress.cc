@@ -102,10 +102,10 @@ void Progress::MaybeDraw(bool force) {
     std::fflush(stream_);
     line_shown_ = true;
   } else {
-    if (!force && now - last_draw_ < plain_interval_) return;
-    if (!force || scenes_total_ > 0) {
-      std::fprintf(stream_, "%s\n", StatusLine().c_str());
-    }
+    // Logs get a line per interval and nothing else, however eventful.
+    if (now - last_draw_ < plain_interval_) return;
+    std::fprintf(stream_, "%s\n", StatusLine().c_str());
+    std::fflush(stream_);
   }
   last_draw_ = now;
 }

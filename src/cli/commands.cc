@@ -87,10 +87,7 @@ void PrintSummary(const BuildReport& report, const BuildOptions& options) {
   for (const std::string& problem : report.problems) {
     std::fprintf(stderr, "warning: %s\n", problem.c_str());
   }
-  for (const FailedScene& failed : report.failures) {
-    std::fprintf(stderr, "failed: %s: %s\n", failed.scene.c_str(),
-                 failed.error.c_str());
-  }
+  // Failed scenes were already reported as they happened (Progress::Error).
   std::printf(
       "%s: %d scenes built, %d up to date, %d failed, %d pruned%s; "
       "%d pairs ok, %d failed; %.1f s, peak memory %s%s%s\n",
