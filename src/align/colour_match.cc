@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <vector>
 
@@ -62,56 +63,102 @@ class NeighbourTable {
   std::array<std::vector<Offset>, 6 * 6 * 3> offsets_;
 };
 
+// Colour-matches one overlap row at a time. The neighbour table and the
+// per-phase kernels are built once per overlap, not per row: masks and the
+// loss call this for every row of a 60 MP overlap.
+class ColourMatcher {
+ public:
+  ColourMatcher(const RawImage& gt, const Overlap& overlap)
+      : gt_(gt), overlap_(overlap), table_(gt.cfa) {
+    // Columns whose whole neighbourhood (|dx| <= 2) lies inside the GT; the
+    // rest take the bounds-checked path.
+    inner_begin_ = std::clamp(2 - overlap.gt_x0, 0, overlap.width);
+    inner_end_ = std::clamp(gt.width() - 2 - overlap.gt_x0, inner_begin_,
+                            overlap.width);
+  }
+
+  // out[j] for j in [0, overlap.width): row i of GtInNoisyColours.
+  void Row(int i, float* out) const {
+    const int period = gt_.cfa.period();
+    const int height = gt_.height();
+    const int width = gt_.width();
+    const int gy = overlap_.gt_y0 + i;
+    const int ny = overlap_.noisy_y0 + i;
+    const int count = std::min(period, overlap_.width);
+    for (int k = 0; k < count; ++k) {
+      const CfaColor wanted = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
+      const std::vector<Offset>& all =
+          table_.Get(gy, overlap_.gt_x0 + k, wanted);
+      // Rows outside the GT drop out for the whole row (the mean of the
+      // neighbours that exist), so the kernel is fixed along the row.
+      const float* src[kMaxNeighbours];
+      int n = 0;
+      for (const Offset& offset : all) {
+        const int y = gy + offset.dy;
+        if (y < 0 || y >= height || n == kMaxNeighbours) continue;
+        src[n++] = gt_.pixels.row(y) + overlap_.gt_x0 + offset.dx;
+      }
+      // Edge columns: per pixel, with bounds checks.
+      auto slow = [&](int j) {
+        float sum = 0;
+        int used = 0;
+        const int gx = overlap_.gt_x0 + j;
+        for (const Offset& offset : all) {
+          const int y = gy + offset.dy;
+          const int x = gx + offset.dx;
+          if (y < 0 || y >= height || x < 0 || x >= width) continue;
+          sum += gt_.pixels.row(y)[x];
+          ++used;
+        }
+        out[j] = used > 0 ? sum / static_cast<float>(used)
+                          : gt_.pixels.row(gy)[gx];
+      };
+      int j = k;
+      for (; j < inner_begin_; j += period) slow(j);
+      switch (n) {
+        case 1:
+          for (; j < inner_end_; j += period) out[j] = src[0][j];
+          break;
+        case 2:
+          for (; j < inner_end_; j += period) {
+            out[j] = (src[0][j] + src[1][j]) * 0.5f;
+          }
+          break;
+        case 3:
+          for (; j < inner_end_; j += period) {
+            out[j] = (src[0][j] + src[1][j] + src[2][j]) / 3.0f;
+          }
+          break;
+        case 4:
+          for (; j < inner_end_; j += period) {
+            out[j] = ((src[0][j] + src[1][j]) + (src[2][j] + src[3][j])) * 0.25f;
+          }
+          break;
+        default:
+          for (; j < inner_end_; j += period) slow(j);
+          break;
+      }
+      for (; j < overlap_.width; j += period) slow(j);
+    }
+  }
+
+ private:
+  // Bayer needs at most 4 (the diagonals of R/B); X-Trans at most 4 too
+  // (radius 1 or 2, straight before diagonal).
+  static constexpr int kMaxNeighbours = 8;
+  const RawImage& gt_;
+  Overlap overlap_;
+  NeighbourTable table_;
+  int inner_begin_ = 0, inner_end_ = 0;
+};
+
 }  // namespace
 
 void GtInNoisyColours(const RawImage& gt, const Overlap& overlap,
                       PlaneView<float> out) {
-  const NeighbourTable table(gt.cfa);
-  const int period = gt.cfa.period();
-  const int height = gt.height();
-  const int width = gt.width();
-  for (int i = 0; i < overlap.height; ++i) {
-    const int ny = overlap.noisy_y0 + i;
-    const int gy = overlap.gt_y0 + i;
-    float* out_row = out.row(i);
-    const float* gt_row = gt.pixels.row(gy);
-    // The neighbour lists repeat with the CFA period along a row, so look
-    // them up once per phase rather than once per pixel.
-    const std::vector<Offset>* phase[6];
-    bool same[6];
-    for (int k = 0; k < period; ++k) {
-      const CfaColor wanted = gt.cfa.color_at(ny, overlap.noisy_x0 + k);
-      phase[k] = &table.Get(gy, overlap.gt_x0 + k, wanted);
-      same[k] = phase[k]->size() == 1 && (*phase[k])[0].dy == 0 &&
-                (*phase[k])[0].dx == 0;
-    }
-    const bool inner_row = gy >= 2 && gy < height - 2;
-    for (int j = 0, k = 0; j < overlap.width;
-         ++j, k = (k + 1 == period ? 0 : k + 1)) {
-      const int gx = overlap.gt_x0 + j;
-      if (same[k]) {
-        out_row[j] = gt_row[gx];
-        continue;
-      }
-      float sum = 0;
-      int count = 0;
-      if (inner_row && gx >= 2 && gx < width - 2) {
-        for (const Offset& offset : *phase[k]) {
-          sum += gt.pixels.row(gy + offset.dy)[gx + offset.dx];
-        }
-        count = static_cast<int>(phase[k]->size());
-      } else {
-        for (const Offset& offset : *phase[k]) {
-          const int y = gy + offset.dy;
-          const int x = gx + offset.dx;
-          if (y < 0 || y >= height || x < 0 || x >= width) continue;
-          sum += gt.pixels.row(y)[x];
-          ++count;
-        }
-      }
-      out_row[j] = count > 0 ? sum / static_cast<float>(count) : gt_row[gx];
-    }
-  }
+  if (overlap.empty()) return;
+  const ColourMatcher matcher(gt, overlap);
+  for (int i = 0; i < overlap.height; ++i) matcher.Row(i, out.row(i));
 }
 
 namespace {
@@ -122,13 +169,11 @@ namespace {
 template <typename Fn>
 void ForEachMatchedRow(const RawImage& gt, const RawImage& noisy,
                        const Overlap& overlap, Fn fn) {
+  if (overlap.empty()) return;
+  const ColourMatcher matcher(gt, overlap);
   std::vector<float> row(static_cast<std::size_t>(overlap.width));
   for (int i = 0; i < overlap.height; ++i) {
-    Overlap line = overlap;
-    line.gt_y0 += i;
-    line.noisy_y0 += i;
-    line.height = 1;
-    GtInNoisyColours(gt, line, {row.data(), overlap.width, 1, overlap.width});
+    matcher.Row(i, row.data());
     fn(row.data(), noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0);
   }
 }
@@ -142,40 +187,44 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   // - pixels near clipping: noise decides which of them reach the white
   //   level. So pixels are chosen by their clean GT level alone, kept where
   //   the noisy counterpart stays below its clipping level at the measured
-  //   gain (a rough gain from a global histogram sets that limit);
+  //   gain (a rough gain from a histogram of a row sample sets that limit);
   // - moved objects and changed light: the gain is the median of per-block
   //   ratios (weighted by signal), which ignores a changed minority.
-  // Sums are binned by GT level per block, so one pass serves both.
+  if (overlap.empty()) return 1.0;
   constexpr int kLevels = 16;
-  constexpr int kBlock = 64;
+  // Blocks of 64x64 on big overlaps; smaller where the overlap is small
+  // (a large shift on a small image), so that there are always about 256
+  // blocks and a moved object of 10% of the frame, which can be a much
+  // larger share of a small overlap, still stays a minority of them.
+  const int kBlock = std::clamp(
+      static_cast<int>(std::sqrt(static_cast<double>(overlap.height) *
+                                 overlap.width / 256.0)),
+      16, 64);
   const float top = std::max(gt.meta.overexposure_lb, 1e-6f);
   const float noisy_clip = 0.95f * noisy.meta.overexposure_lb;
-  const int blocks_y = (overlap.height + kBlock - 1) / kBlock;
-  const int blocks_x = (overlap.width + kBlock - 1) / kBlock;
+  const ColourMatcher matcher(gt, overlap);
+  std::vector<float> row(static_cast<std::size_t>(overlap.width));
+
+  // Pass 1, rough gain from two rows in every 16 (every CFA row phase
+  // appears, for Bayer and X-Trans): sums binned by GT level over noisy
+  // pixels that are not clipped, GT levels below 15/16 of clipping.
   struct Sums {
     double gt = 0, noisy = 0;
   };
-  std::vector<Sums> per_block(static_cast<std::size_t>(blocks_y) * blocks_x *
-                              kLevels);
-  std::vector<Sums> unclipped(kLevels);
-  int row_index = 0;
-  ForEachMatchedRow(gt, noisy, overlap, [&](const float* g, const float* n) {
-    Sums* block_row = &per_block[static_cast<std::size_t>(row_index / kBlock) *
-                                 blocks_x * kLevels];
+  std::array<Sums, kLevels> unclipped{};
+  for (int i = 0; i < overlap.height; ++i) {
+    if ((i & 15) >= 2) continue;
+    matcher.Row(i, row.data());
+    const float* g = row.data();
+    const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
     for (int j = 0; j < overlap.width; ++j) {
+      if (n[j] >= noisy_clip) continue;
       const int level =
           std::clamp(static_cast<int>(g[j] / top * kLevels), 0, kLevels - 1);
-      Sums& sums = block_row[(j / kBlock) * kLevels + level];
-      sums.gt += g[j];
-      sums.noisy += n[j];
-      if (n[j] < noisy_clip) {
-        unclipped[level].gt += g[j];
-        unclipped[level].noisy += n[j];
-      }
+      unclipped[level].gt += g[j];
+      unclipped[level].noisy += n[j];
     }
-    ++row_index;
-  });
-  // Rough gain: GT levels below 15/16 of clipping, noisy pixels unclipped.
+  }
   Sums rough_sums;
   for (int k = 0; k < kLevels - 1; ++k) {
     rough_sums.gt += unclipped[k].gt;
@@ -184,21 +233,59 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   const double rough = (rough_sums.gt > 0 && rough_sums.noisy > 0)
                            ? rough_sums.gt / rough_sums.noisy
                            : 1.0;
-  // noisy ~ gt / gain, so GT levels below gain * 0.85 * clip are safe.
+  // noisy ~ gt / gain, so GT levels below gain * 0.85 * clip are safe;
+  // quantised to the histogram's levels so that the sample's noise rarely
+  // moves the threshold.
   const double limit =
       std::min(15.0 / 16, rough * 0.85 * noisy.meta.overexposure_lb / top);
   const int levels = std::max(1, static_cast<int>(limit * kLevels));
+  const float threshold = static_cast<float>(levels) / kLevels * top;
+
+  // Pass 2, every pixel: per-block sums of the pixels below the threshold.
+  // Branch-free lanes so the compiler vectorises the inner loop.
+  const int blocks_y = (overlap.height + kBlock - 1) / kBlock;
+  const int blocks_x = (overlap.width + kBlock - 1) / kBlock;
+  std::vector<Sums> per_block(static_cast<std::size_t>(blocks_y) * blocks_x);
+  for (int i = 0; i < overlap.height; ++i) {
+    matcher.Row(i, row.data());
+    const float* g = row.data();
+    const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
+    Sums* block_row =
+        &per_block[static_cast<std::size_t>(i / kBlock) * blocks_x];
+    for (int bx = 0; bx < blocks_x; ++bx) {
+      const int begin = bx * kBlock;
+      const int end = std::min(overlap.width, begin + kBlock);
+      constexpr int kLanes = 8;
+      float lanes_g[kLanes] = {}, lanes_n[kLanes] = {};
+      int j = begin;
+      for (; j + kLanes <= end; j += kLanes) {
+        for (int l = 0; l < kLanes; ++l) {
+          const bool keep = g[j + l] < threshold;
+          lanes_g[l] += keep ? g[j + l] : 0.0f;
+          lanes_n[l] += keep ? n[j + l] : 0.0f;
+        }
+      }
+      double sum_g = 0, sum_n = 0;
+      for (; j < end; ++j) {
+        if (g[j] < threshold) {
+          sum_g += g[j];
+          sum_n += n[j];
+        }
+      }
+      for (int l = 0; l < kLanes; ++l) {
+        sum_g += lanes_g[l];
+        sum_n += lanes_n[l];
+      }
+      block_row[bx].gt += sum_g;
+      block_row[bx].noisy += sum_n;
+    }
+  }
   struct Ratio {
     double value, weight;
   };
   std::vector<Ratio> ratios;
   double total_gt = 0, total_noisy = 0;
-  for (std::size_t b = 0; b < per_block.size() / kLevels; ++b) {
-    Sums sums;
-    for (int k = 0; k < levels; ++k) {
-      sums.gt += per_block[b * kLevels + k].gt;
-      sums.noisy += per_block[b * kLevels + k].noisy;
-    }
+  for (const Sums& sums : per_block) {
     total_gt += sums.gt;
     total_noisy += sums.noisy;
     if (sums.gt > 0 && sums.noisy > 0) {
@@ -226,8 +313,20 @@ double GainMatchedLoss(const RawImage& gt, const RawImage& noisy,
   double total = 0;
   const float gain = static_cast<float>(raw_gain);
   ForEachMatchedRow(gt, noisy, overlap, [&](const float* g, const float* n) {
+    // Eight independent float partial sums per row so the compiler can
+    // vectorise (a single running sum is a serial chain); rows are added in
+    // double, so rounding stays far below what the 0.035 threshold needs.
+    constexpr int kLanes = 8;
+    float lanes[kLanes] = {};
+    int j = 0;
+    for (; j + kLanes <= overlap.width; j += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        lanes[l] += std::abs(g[j + l] - gain * n[j + l]);
+      }
+    }
     double sum = 0;
-    for (int j = 0; j < overlap.width; ++j) sum += std::abs(g[j] - gain * n[j]);
+    for (; j < overlap.width; ++j) sum += std::abs(g[j] - gain * n[j]);
+    for (float lane : lanes) sum += lane;
     total += sum;
   });
   return total / (static_cast<double>(overlap.height) * overlap.width);

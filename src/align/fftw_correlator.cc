@@ -78,8 +78,8 @@ class FftwCorrelator : public SceneCorrelator {
                reinterpret_cast<const float*>(noisy_spectrum_.get()),
                complex_count_, reinterpret_cast<float*>(noisy_spectrum_.get()));
     fftwf_execute_dft_c2r(plans_.inverse, noisy_spectrum_.get(), real_.get());
-    return FinishAlignment(*gt_, gt_balance_, noisy, geometry_, real_.get(),
-                           max_dy_, max_dx_);
+    return FinishAlignment(*gt_, gt_balance_, noisy, balance, geometry_,
+                           real_.get(), max_dy_, max_dx_);
   }
 
   AlignParams params_;
@@ -124,12 +124,22 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
                                   const CoarseGeometry& geometry,
                                   const float* surface, int max_dy,
                                   int max_dx) {
+  return FinishAlignment(gt, gt_balance, noisy, ChannelBalance(noisy),
+                         geometry, surface, max_dy, max_dx);
+}
+
+Result<Alignment> FinishAlignment(const RawImage& gt,
+                                  const std::array<float, 3>& gt_balance,
+                                  const RawImage& noisy,
+                                  const std::array<float, 3>& balance,
+                                  const CoarseGeometry& geometry,
+                                  const float* surface, int max_dy,
+                                  int max_dx) {
   const std::vector<CoarsePeak> peaks =
       FindCoarsePeaks(surface, geometry, kCandidates);
   if (peaks.empty()) {
     return Status::Internal(noisy.path + ": no correlation peak");
   }
-  const std::array<float, 3> balance = ChannelBalance(noisy);
   // The coarse estimate is good to about one coarse sample.
   const int radius = geometry.stride + 1;
   const FineResult fine =

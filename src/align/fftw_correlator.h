@@ -26,6 +26,14 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
                                   const RawImage& noisy,
                                   const CoarseGeometry& geometry,
                                   const float* surface, int max_dy, int max_dx);
+// The same, with the noisy capture's ChannelBalance already computed (the
+// coarse stage needs it too; computing it once saves a pass per pair).
+Result<Alignment> FinishAlignment(const RawImage& gt,
+                                  const std::array<float, 3>& gt_balance,
+                                  const RawImage& noisy,
+                                  const std::array<float, 3>& noisy_balance,
+                                  const CoarseGeometry& geometry,
+                                  const float* surface, int max_dy, int max_dx);
 
 // The limits actually searched for an image size (never more than leaves
 // half of each dimension overlapping).

@@ -7,19 +7,27 @@ namespace dsb {
 
 std::array<float, 3> ChannelBalance(const RawImage& image) {
   std::array<double, 3> sum{};
-  std::array<std::int64_t, 3> count{};
+  std::array<double, 3> count{};
   const int period = image.cfa.period();
   const float clip = image.meta.overexposure_lb;
-  // Every 3rd row is plenty for a mean and keeps this off the profile.
-  for (int y = 0; y < image.height(); y += 3) {
+  // Two rows in every eight (a quarter of the image) are plenty for three
+  // means; rows 8k and 8k+1 visit every row phase of Bayer and X-Trans.
+  for (int y = 0; y < image.height(); ++y) {
+    if ((y & 7) >= 2) continue;
     const float* row = image.pixels.row(y);
-    std::array<CfaColor, 6> colours;
-    for (int x = 0; x < period; ++x) colours[x] = image.cfa.color_at(y, x);
-    for (int x = 0; x < image.width(); ++x) {
-      if (row[x] >= clip) continue;
-      const int c = static_cast<int>(colours[x % period]);
-      sum[c] += row[x];
-      ++count[c];
+    for (int k = 0; k < period && k < image.width(); ++k) {
+      // One colour per column phase: float partial sums per row, double
+      // across rows.
+      float s = 0;
+      int n = 0;
+      for (int x = k; x < image.width(); x += period) {
+        const bool keep = row[x] < clip;
+        s += keep ? row[x] : 0.0f;
+        n += keep;
+      }
+      const int c = static_cast<int>(image.cfa.color_at(y, k));
+      sum[c] += s;
+      count[c] += n;
     }
   }
   std::array<float, 3> balance{1, 1, 1};
@@ -35,40 +43,41 @@ Plane<float> CoarseLuma(const RawImage& image,
                         int box) {
   const int out_h = (image.height() - box) / stride + 1;
   const int out_w = (image.width() - box) / stride + 1;
-  if (out_h <= 0 || out_w <= 0) return Plane<float>();
+  if (out_h <= 0 || out_w <= 0 || box <= 0 || stride <= 0) {
+    return Plane<float>();
+  }
   Plane<float> out(out_w, out_h, 0.0f);
   const int period = image.cfa.period();
-  // Balanced rows are built once per input row and reused by every output
-  // row whose box covers it.
-  std::vector<float> balanced(static_cast<std::size_t>(image.width()));
-  std::vector<float> row_sums(static_cast<std::size_t>(out_w));
-  const float scale = 1.0f / static_cast<float>(box * box);
-  for (int y = 0; y < (out_h - 1) * stride + box; ++y) {
-    const float* row = image.pixels.row(y);
-    float w[6];
-    for (int k = 0; k < period; ++k) {
-      w[k] = balance[static_cast<int>(image.cfa.color_at(y, k))];
-    }
-    for (int x = 0; x < image.width(); ++x)
-      balanced[x] = row[x] * w[x % period];
-    for (int bx = 0; bx < out_w; ++bx) {
-      const float* p = balanced.data() + bx * stride;
-      float sum = 0;
-      for (int k = 0; k < box; ++k) sum += p[k];
-      row_sums[bx] = sum;
-    }
-    // Output rows by whose box row y is covered: by*stride <= y <
-    // by*stride+box.
-    const int first = y - box < 0 ? 0 : (y - box) / stride + 1;
-    const int last = std::min(out_h - 1, y / stride);
-    for (int by = first; by <= last; ++by) {
-      float* out_row = out.row(by);
-      for (int bx = 0; bx < out_w; ++bx) out_row[bx] += row_sums[bx];
+  const int width = image.width();
+  // The balance of every pixel of one row phase, as a full row, so the
+  // vertical pass is a plain multiply-add the compiler vectorises.
+  std::vector<float> weights(static_cast<std::size_t>(period) * width);
+  for (int p = 0; p < period; ++p) {
+    for (int x = 0; x < width; ++x) {
+      weights[static_cast<std::size_t>(p) * width + x] =
+          balance[static_cast<int>(image.cfa.color_at(p, x))];
     }
   }
+  // Per output row: the box rows summed column by column (each input row
+  // read box / stride times), then box-wide horizontal sums every stride
+  // columns.
+  std::vector<float> columns(static_cast<std::size_t>(width));
+  const float scale = 1.0f / static_cast<float>(box * box);
   for (int by = 0; by < out_h; ++by) {
+    std::fill(columns.begin(), columns.end(), 0.0f);
+    for (int k = 0; k < box; ++k) {
+      const int y = by * stride + k;
+      const float* row = image.pixels.row(y);
+      const float* w = &weights[static_cast<std::size_t>(y % period) * width];
+      for (int x = 0; x < width; ++x) columns[x] += row[x] * w[x];
+    }
     float* out_row = out.row(by);
-    for (int bx = 0; bx < out_w; ++bx) out_row[bx] *= scale;
+    for (int bx = 0; bx < out_w; ++bx) {
+      const float* c = columns.data() + bx * stride;
+      float sum = 0;
+      for (int k = 0; k < box; ++k) sum += c[k];
+      out_row[bx] = sum * scale;
+    }
   }
   return out;
 }
@@ -77,9 +86,14 @@ Plane<float> PeriodLuma(const RawImage& image,
                         const std::array<float, 3>& balance, int y0, int x0,
                         int height, int width) {
   const int period = image.cfa.period();
-  // Balanced copy of the window grown by period - 1, then separable box sums.
+  // Horizontal period sums of the balanced window grown by period - 1 rows,
+  // then vertical period sums. Sums are recomputed per output sample
+  // (period adds) rather than kept running, so every sample is the same
+  // expression wherever it sits and rounding does not drift along a row.
   const int in_h = height + period - 1;
+  const int in_w = width + period - 1;
   Plane<float> horizontal(width, in_h, 0.0f);
+  std::vector<float> balanced(static_cast<std::size_t>(in_w));
   for (int i = 0; i < in_h; ++i) {
     const int y = y0 + i;
     const float* row = image.pixels.row(y) + x0;
@@ -87,11 +101,13 @@ Plane<float> PeriodLuma(const RawImage& image,
     for (int k = 0; k < period; ++k) {
       w[k] = balance[static_cast<int>(image.cfa.color_at(y, x0 + k))];
     }
+    for (int j = 0, k = 0; j < in_w; ++j, k = (k + 1 == period ? 0 : k + 1)) {
+      balanced[j] = row[j] * w[k];
+    }
     float* out = horizontal.row(i);
-    for (int j = 0; j < width; ++j) {
-      float sum = 0;
-      for (int k = 0; k < period; ++k) sum += row[j + k] * w[(j + k) % period];
-      out[j] = sum;
+    for (int k = 0; k < period; ++k) {
+      const float* in = balanced.data() + k;
+      for (int j = 0; j < width; ++j) out[j] += in[j];
     }
   }
   Plane<float> luma(width, height, 0.0f);

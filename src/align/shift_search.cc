@@ -19,6 +19,9 @@ constexpr int kTileCount = 8;
 constexpr int kTileGrid = 4;
 constexpr int kMaxTile = 192;
 constexpr int kMinTile = 16;
+// Secondary coarse peaks below this fraction of the strongest are not
+// verified (see FineSearch).
+constexpr float kCandidateFloor = 0.25f;
 
 double ParabolicOffset(double left, double centre, double right) {
   const double denominator = left - 2 * centre + right;
@@ -33,34 +36,63 @@ float Taper(int i, int n, int ramp) {
   return 0.5f - 0.5f * std::cos(3.14159265f * (d + 0.5f) / ramp);
 }
 
-struct Tile {
-  int y = 0, x = 0;  // top-left in the noisy image
-};
-
-// Zero-mean NCC of `a` against the window of `b` at (oy, ox); both have
-// `size` x `size` valid samples in the views.
-double Ncc(const Plane<float>& a, double a_mean, double a_norm,
-           const Plane<float>& b, int oy, int ox, int size) {
-  double sum_b = 0, sum_bb = 0, sum_ab = 0;
-  for (int i = 0; i < size; ++i) {
-    const float* pa = a.row(i);
-    const float* pb = b.row(oy + i) + ox;
-    float row_b = 0, row_bb = 0, row_ab = 0;
-    for (int j = 0; j < size; ++j) {
-      row_b += pb[j];
-      row_bb += pb[j] * pb[j];
-      row_ab += pa[j] * pb[j];
+// Adds to scores[oy * window + ox] the zero-mean normalised
+// cross-correlation of the tile `a` (size x size, already zero-mean, with
+// norm sqrt(sum a^2) = a_norm) against the window of `b` whose top-left is
+// (oy, ox), for every offset in [0, window)^2; `b` is (size + window - 1)^2.
+// Because `a` is zero-mean, the covariance is sum(a * b) alone; the window
+// sums of b and b^2 that its variance needs come from integral images.
+void AddNccScores(const Plane<float>& a, double a_norm, const Plane<float>& b,
+                  int size, int window, double* scores) {
+  const int bw = b.width(), bh = b.height();
+  std::vector<double> s1(static_cast<std::size_t>(bh + 1) * (bw + 1), 0.0);
+  std::vector<double> s2(s1.size(), 0.0);
+  auto idx = [bw](int y, int x) {
+    return static_cast<std::size_t>(y) * (bw + 1) + x;
+  };
+  for (int y = 0; y < bh; ++y) {
+    double row1 = 0, row2 = 0;
+    const float* pb = b.row(y);
+    for (int x = 0; x < bw; ++x) {
+      row1 += pb[x];
+      row2 += static_cast<double>(pb[x]) * pb[x];
+      s1[idx(y + 1, x + 1)] = s1[idx(y, x + 1)] + row1;
+      s2[idx(y + 1, x + 1)] = s2[idx(y, x + 1)] + row2;
     }
-    sum_b += row_b;
-    sum_bb += row_bb;
-    sum_ab += row_ab;
   }
   const double n = static_cast<double>(size) * size;
-  const double b_mean = sum_b / n;
-  const double cov = sum_ab - n * a_mean * b_mean;
-  const double b_var = std::max(0.0, sum_bb - n * b_mean * b_mean);
-  if (a_norm <= 0 || b_var <= 0) return 0;
-  return cov / (a_norm * std::sqrt(b_var));
+  constexpr int kLanes = 8;
+  for (int oy = 0; oy < window; ++oy) {
+    for (int ox = 0; ox < window; ++ox) {
+      // Eight float partial sums per row so the compiler vectorises the
+      // dot product; rows are added in double.
+      double cross = 0;
+      for (int i = 0; i < size; ++i) {
+        const float* pa = a.row(i);
+        const float* pb = b.row(oy + i) + ox;
+        float lanes[kLanes] = {};
+        int j = 0;
+        for (; j + kLanes <= size; j += kLanes) {
+          for (int l = 0; l < kLanes; ++l) lanes[l] += pa[j + l] * pb[j + l];
+        }
+        float tail = 0;
+        for (; j < size; ++j) tail += pa[j] * pb[j];
+        double row = tail;
+        for (float lane : lanes) row += lane;
+        cross += row;
+      }
+      const double sum_b = s1[idx(oy + size, ox + size)] -
+                           s1[idx(oy, ox + size)] - s1[idx(oy + size, ox)] +
+                           s1[idx(oy, ox)];
+      const double sum_bb = s2[idx(oy + size, ox + size)] -
+                            s2[idx(oy, ox + size)] - s2[idx(oy + size, ox)] +
+                            s2[idx(oy, ox)];
+      const double b_var = sum_bb - sum_b * sum_b / n;
+      if (a_norm > 0 && b_var > 0) {
+        scores[oy * window + ox] += cross / (a_norm * std::sqrt(b_var));
+      }
+    }
+  }
 }
 
 }  // namespace
@@ -183,8 +215,16 @@ FineResult FineSearch(const RawImage& gt,
   const int height = gt.height(), width = gt.width();
   const int period = gt.cfa.period();
   const float clip = gt.meta.overexposure_lb;
+  const float strongest = candidates.empty() ? 0.0f : candidates[0].value;
   FineResult best;
-  for (const CoarsePeak& candidate : candidates) {
+  for (std::size_t c = 0; c < candidates.size(); ++c) {
+    const CoarsePeak& candidate = candidates[c];
+    // Weak secondary peaks are not worth a fine search: a moved object or
+    // a periodic structure strong enough to compete makes a peak of a
+    // comparable height, and those are verified.
+    if (c > 0 && strongest > 0 && candidate.value < kCandidateFloor * strongest) {
+      continue;
+    }
     const int cy = std::clamp(static_cast<int>(std::lround(candidate.dy)),
                               -max_dy, max_dy);
     const int cx = std::clamp(static_cast<int>(std::lround(candidate.dx)),
@@ -202,54 +242,58 @@ FineResult FineSearch(const RawImage& gt,
 
     // Rank a grid of tile positions by texture, skipping clipped ones.
     struct Scored {
-      Tile tile;
-      Plane<float> luma;
-      double mean = 0, norm = 0;
+      int y = 0, x = 0;  // top-left in the noisy image
+      Plane<float> luma;  // zero-mean
+      double norm = 0;
     };
     std::vector<Scored> tiles;
     for (int gy = 0; gy < kTileGrid; ++gy) {
       for (int gx = 0; gx < kTileGrid; ++gx) {
         Scored s;
-        s.tile.y = lo_y + span_y * (2 * gy + 1) / (2 * kTileGrid);
-        s.tile.x = lo_x + span_x * (2 * gx + 1) / (2 * kTileGrid);
+        s.y = lo_y + span_y * (2 * gy + 1) / (2 * kTileGrid);
+        s.x = lo_x + span_x * (2 * gx + 1) / (2 * kTileGrid);
         int clipped = 0;
         for (int i = 0; i < size + period; i += 2) {
-          const float* row = gt.pixels.row(s.tile.y + cy + i) + s.tile.x + cx;
+          const float* row = gt.pixels.row(s.y + cy + i) + s.x + cx;
           for (int j = 0; j < size + period; j += 2) clipped += row[j] >= clip;
         }
         if (clipped * 4 > (size + period) * (size + period) / 50) continue;
-        s.luma =
-            PeriodLuma(noisy, noisy_balance, s.tile.y, s.tile.x, size, size);
-        double sum = 0, sum_sq = 0;
+        s.luma = PeriodLuma(noisy, noisy_balance, s.y, s.x, size, size);
+        double sum = 0;
         for (int i = 0; i < size; ++i) {
+          const float* row = s.luma.row(i);
+          for (int j = 0; j < size; ++j) sum += row[j];
+        }
+        const float mean =
+            static_cast<float>(sum / (static_cast<double>(size) * size));
+        double sum_sq = 0;
+        for (int i = 0; i < size; ++i) {
+          float* row = s.luma.row(i);
           for (int j = 0; j < size; ++j) {
-            sum += s.luma.at(i, j);
-            sum_sq += static_cast<double>(s.luma.at(i, j)) * s.luma.at(i, j);
+            row[j] -= mean;
+            sum_sq += static_cast<double>(row[j]) * row[j];
           }
         }
-        const double n = static_cast<double>(size) * size;
-        s.mean = sum / n;
-        s.norm = std::sqrt(std::max(0.0, sum_sq - n * s.mean * s.mean));
+        s.norm = std::sqrt(sum_sq);
         tiles.push_back(std::move(s));
       }
     }
     if (tiles.empty()) continue;
-    std::sort(tiles.begin(), tiles.end(),
-              [](const Scored& a, const Scored& b) { return a.norm > b.norm; });
-    if (tiles.size() > kTileCount) tiles.resize(kTileCount);
+    std::stable_sort(
+        tiles.begin(), tiles.end(),
+        [](const Scored& a, const Scored& b) { return a.norm > b.norm; });
+    // Big images: the most textured tiles are plenty. Small overlaps (small
+    // images, large shifts) get small tiles, so every usable one counts.
+    const std::size_t keep = size >= kMaxTile ? kTileCount : tiles.size();
+    if (tiles.size() > keep) tiles.resize(keep);
 
     const int window = 2 * radius + 1;
     std::vector<double> scores(static_cast<std::size_t>(window) * window, 0.0);
     for (const Scored& s : tiles) {
-      const Plane<float> gt_luma = PeriodLuma(
-          gt, gt_balance, s.tile.y + cy - radius, s.tile.x + cx - radius,
-          size + 2 * radius, size + 2 * radius);
-      for (int oy = 0; oy < window; ++oy) {
-        for (int ox = 0; ox < window; ++ox) {
-          scores[oy * window + ox] +=
-              Ncc(s.luma, s.mean, s.norm, gt_luma, oy, ox, size);
-        }
-      }
+      const Plane<float> gt_luma =
+          PeriodLuma(gt, gt_balance, s.y + cy - radius, s.x + cx - radius,
+                     size + 2 * radius, size + 2 * radius);
+      AddNccScores(s.luma, s.norm, gt_luma, size, window, scores.data());
     }
     for (double& score : scores) score /= static_cast<double>(tiles.size());
     for (int oy = 0; oy < window; ++oy) {
@@ -261,11 +305,7 @@ FineResult FineSearch(const RawImage& gt,
         best.score = score;
         best.dy = dy;
         best.dx = dx;
-        auto at = [&](int y, int x) {
-          y = std::clamp(y, 0, window - 1);
-          x = std::clamp(x, 0, window - 1);
-          return scores[y * window + x];
-        };
+        auto at = [&](int y, int x) { return scores[y * window + x]; };
         best.dy_subpx =
             dy + ((oy > 0 && oy < window - 1)
                       ? ParabolicOffset(at(oy - 1, ox), score, at(oy + 1, ox))
