@@ -253,6 +253,12 @@ TEST_F(IncrementalBuildTest, ChangingAResultParameterMarksEverySceneParams) {
   options_.align.max_shift = 24;
   options_.jobs = 1;  // not a result parameter
   EXPECT_TRUE(Status().up_to_date());
+  // A mask parameter invalidates every scene too.
+  options_.mask.closing_radius += 1;
+  status = Status();
+  ASSERT_EQ(status.stale.size(), 2u);
+  for (const StaleScene& scene : status.stale)
+    EXPECT_EQ(scene.reason, "params");
 }
 
 TEST_F(IncrementalBuildTest, DryRunChangesNothing) {
