@@ -1,4 +1,3 @@
-#include <cstdio>
 #include "align/shift_search.h"
 
 #include <algorithm>
@@ -38,59 +37,85 @@ float Taper(int i, int n, int ramp) {
 }
 
 // For one tile: adds to cross[o] the covariance sum(a * b_o) and to
-// b_var[o] the variance sum((b_o - mean b_o)^2), where b_o is the window of
-// `b` with top-left (oy, ox), o = oy * window + ox, for every offset in
-// [0, window)^2. `a` is h x w and already zero-mean, so the covariance
-// needs no mean of b; `b` is (h + window - 1) x (w + window - 1). The window
-// sums of b and b^2 come from integral images.
-void AddCorrelation(const Plane<float>& a, const Plane<float>& b, int window,
+// b_var[o] the variance of b_o, both over the tile's unmasked pixels, where
+// b_o is the window of `b` with top-left (oy, ox), o = oy * window + ox, for
+// every offset in [0, window)^2. `a` is h x w, zero-mean over the unmasked
+// pixels and 0 at masked ones, so the covariance needs no mean of b; `mask`
+// is 1 (use) or 0; `b` is (h + window - 1) x (w + window - 1).
+void AddCorrelation(const Plane<float>& a, const Plane<float>& mask,
+                    double count, const Plane<float>& b, int window,
                     double* cross, double* b_var) {
   const int h = a.height(), w = a.width();
-  const int bw = b.width(), bh = b.height();
-  std::vector<double> s1(static_cast<std::size_t>(bh + 1) * (bw + 1), 0.0);
-  std::vector<double> s2(s1.size(), 0.0);
-  auto idx = [bw](int y, int x) {
-    return static_cast<std::size_t>(y) * (bw + 1) + x;
-  };
-  for (int y = 0; y < bh; ++y) {
-    double row1 = 0, row2 = 0;
-    const float* pb = b.row(y);
-    for (int x = 0; x < bw; ++x) {
-      row1 += pb[x];
-      row2 += static_cast<double>(pb[x]) * pb[x];
-      s1[idx(y + 1, x + 1)] = s1[idx(y, x + 1)] + row1;
-      s2[idx(y + 1, x + 1)] = s2[idx(y, x + 1)] + row2;
-    }
-  }
-  const double n = static_cast<double>(h) * w;
   constexpr int kLanes = 8;
   for (int oy = 0; oy < window; ++oy) {
     for (int ox = 0; ox < window; ++ox) {
       // Eight float partial sums per row so the compiler vectorises the
-      // dot product; rows are added in double.
-      double sum_ab = 0;
+      // dot products; rows are added in double.
+      double sum_ab = 0, sum_b = 0, sum_bb = 0;
       for (int i = 0; i < h; ++i) {
         const float* pa = a.row(i);
+        const float* pm = mask.row(i);
         const float* pb = b.row(oy + i) + ox;
-        float lanes[kLanes] = {};
+        float ab[kLanes] = {}, mb[kLanes] = {}, mbb[kLanes] = {};
         int j = 0;
         for (; j + kLanes <= w; j += kLanes) {
-          for (int l = 0; l < kLanes; ++l) lanes[l] += pa[j + l] * pb[j + l];
+          for (int l = 0; l < kLanes; ++l) {
+            const float v = pb[j + l];
+            const float m = pm[j + l] * v;
+            ab[l] += pa[j + l] * v;
+            mb[l] += m;
+            mbb[l] += m * v;
+          }
         }
-        float tail = 0;
-        for (; j < w; ++j) tail += pa[j] * pb[j];
-        double row = tail;
-        for (float lane : lanes) row += lane;
-        sum_ab += row;
+        double row_ab = 0, row_b = 0, row_bb = 0;
+        for (; j < w; ++j) {
+          row_ab += pa[j] * pb[j];
+          row_b += pm[j] * pb[j];
+          row_bb += pm[j] * pb[j] * pb[j];
+        }
+        for (int l = 0; l < kLanes; ++l) {
+          row_ab += ab[l];
+          row_b += mb[l];
+          row_bb += mbb[l];
+        }
+        sum_ab += row_ab;
+        sum_b += row_b;
+        sum_bb += row_bb;
       }
-      const double sum_b = s1[idx(oy + h, ox + w)] - s1[idx(oy, ox + w)] -
-                           s1[idx(oy + h, ox)] + s1[idx(oy, ox)];
-      const double sum_bb = s2[idx(oy + h, ox + w)] - s2[idx(oy, ox + w)] -
-                            s2[idx(oy + h, ox)] + s2[idx(oy, ox)];
       cross[oy * window + ox] += sum_ab;
-      b_var[oy * window + ox] += std::max(0.0, sum_bb - sum_b * sum_b / n);
+      b_var[oy * window + ox] += std::max(0.0, sum_bb - sum_b * sum_b / count);
     }
   }
+}
+
+// 1 where no pixel of `image` at or above `clip` lies in the box of
+// box_h x box_w whose top-left is (y0 + i, x0 + j), for i < h, j < w.
+Plane<float> UnclippedBoxes(const RawImage& image, float clip, int y0, int x0,
+                            int h, int w, int box_h, int box_w) {
+  const int in_h = h + box_h - 1, in_w = w + box_w - 1;
+  // Column counts of clipped pixels over box_h rows, then box_w of those.
+  std::vector<int> columns(static_cast<std::size_t>(in_w) * h, 0);
+  for (int i = 0; i < in_h; ++i) {
+    const float* row = image.pixels.row(y0 + i) + x0;
+    for (int j = 0; j < in_w; ++j) {
+      if (row[j] < clip) continue;
+      for (int k = std::max(0, i - box_h + 1); k <= std::min(h - 1, i); ++k) {
+        ++columns[static_cast<std::size_t>(k) * in_w + j];
+      }
+    }
+  }
+  Plane<float> out(w, h, 1.0f);
+  for (int i = 0; i < h; ++i) {
+    const int* c = &columns[static_cast<std::size_t>(i) * in_w];
+    int sum = 0;
+    for (int j = 0; j < box_w - 1; ++j) sum += c[j];
+    for (int j = 0; j < w; ++j) {
+      sum += c[j + box_w - 1];
+      if (sum > 0) out.at(i, j) = 0.0f;
+      sum -= c[j];
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -237,11 +262,18 @@ FineResult FineSearch(const RawImage& gt,
     if (room_y < kMinTile || room_x < kMinTile) continue;
 
     struct Tile {
-      int y = 0, x = 0;   // top-left in the noisy image
+      int y = 0, x = 0;  // top-left in the noisy image
       int h = 0, w = 0;
-      Plane<float> luma;  // zero-mean
+      Plane<float> luma;  // zero-mean over the unmasked pixels, 0 elsewhere
+      Plane<float> mask;  // 0 where clipping is near in either capture
+      double count = 0;   // unmasked pixels
       double energy = 0;  // sum of squares of luma
     };
+    // Clipped highlights are the brightest, flattest parts of a GT and
+    // would dominate a correlation they carry no position information for,
+    // so they are masked: every luma sample whose period box touches a
+    // clipped noisy pixel, or whose GT counterpart at any searched offset
+    // does.
     auto make_tile = [&](int y, int x, int h, int w) {
       Tile t;
       t.y = y;
@@ -249,16 +281,29 @@ FineResult FineSearch(const RawImage& gt,
       t.h = h;
       t.w = w;
       t.luma = PeriodLuma(noisy, noisy_balance, y, x, h, w);
+      t.mask = UnclippedBoxes(noisy, noisy.meta.overexposure_lb, y, x, h, w,
+                              period, period);
+      const Plane<float> gt_mask =
+          UnclippedBoxes(gt, clip, y + cy - radius, x + cx - radius, h, w,
+                         period + 2 * radius, period + 2 * radius);
       double sum = 0;
       for (int i = 0; i < h; ++i) {
+        float* m = t.mask.row(i);
         const float* row = t.luma.row(i);
-        for (int j = 0; j < w; ++j) sum += row[j];
+        const float* gm = gt_mask.row(i);
+        for (int j = 0; j < w; ++j) {
+          m[j] *= gm[j];
+          sum += m[j] * row[j];
+          t.count += m[j];
+        }
       }
-      const float mean = static_cast<float>(sum / (static_cast<double>(h) * w));
+      if (t.count < 1) return t;
+      const float mean = static_cast<float>(sum / t.count);
       for (int i = 0; i < h; ++i) {
         float* row = t.luma.row(i);
+        const float* m = t.mask.row(i);
         for (int j = 0; j < w; ++j) {
-          row[j] -= mean;
+          row[j] = (row[j] - mean) * m[j];
           t.energy += static_cast<double>(row[j]) * row[j];
         }
       }
@@ -310,7 +355,9 @@ FineResult FineSearch(const RawImage& gt,
       const Plane<float> gt_luma =
           PeriodLuma(gt, gt_balance, t.y + cy - radius, t.x + cx - radius,
                      t.h + 2 * radius, t.w + 2 * radius);
-      AddCorrelation(t.luma, gt_luma, window, cross.data(), b_var.data());
+      if (t.count < 1) continue;
+      AddCorrelation(t.luma, t.mask, t.count, gt_luma, window, cross.data(),
+                     b_var.data());
       a_energy += t.energy;
     }
     std::vector<double> scores(offsets, 0.0);
@@ -338,7 +385,6 @@ FineResult FineSearch(const RawImage& gt,
                       : 0.0);
       }
     }
-    if (getenv("DSB_DEBUG")) fprintf(stderr, "cand %zu (%.2f,%.2f) v=%.4g tiles %zu best so far %d,%d %.3f\n", c, candidate.dy, candidate.dx, candidate.value, tiles.size(), best.dy, best.dx, best.score);
   }
   return best;
 }

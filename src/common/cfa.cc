@@ -27,10 +27,14 @@ CfaPattern::CfaPattern() : CfaPattern(Bayer(BayerOrder::kRGGB)) {}
 
 CfaPattern CfaPattern::Bayer(BayerOrder order) {
   switch (order) {
-    case BayerOrder::kRGGB: return CfaPattern(2, Tile2x2(R, G, G, B));
-    case BayerOrder::kBGGR: return CfaPattern(2, Tile2x2(B, G, G, R));
-    case BayerOrder::kGRBG: return CfaPattern(2, Tile2x2(G, R, B, G));
-    case BayerOrder::kGBRG: return CfaPattern(2, Tile2x2(G, B, R, G));
+    case BayerOrder::kRGGB:
+      return CfaPattern(2, Tile2x2(R, G, G, B));
+    case BayerOrder::kBGGR:
+      return CfaPattern(2, Tile2x2(B, G, G, R));
+    case BayerOrder::kGRBG:
+      return CfaPattern(2, Tile2x2(G, R, B, G));
+    case BayerOrder::kGBRG:
+      return CfaPattern(2, Tile2x2(G, B, R, G));
   }
   return CfaPattern(2, Tile2x2(R, G, G, B));
 }
@@ -85,10 +89,14 @@ std::string CfaPattern::name() const {
 
 std::string_view BayerOrderName(BayerOrder order) {
   switch (order) {
-    case BayerOrder::kRGGB: return "RGGB";
-    case BayerOrder::kBGGR: return "BGGR";
-    case BayerOrder::kGRBG: return "GRBG";
-    case BayerOrder::kGBRG: return "GBRG";
+    case BayerOrder::kRGGB:
+      return "RGGB";
+    case BayerOrder::kBGGR:
+      return "BGGR";
+    case BayerOrder::kGRBG:
+      return "GRBG";
+    case BayerOrder::kGBRG:
+      return "GBRG";
   }
   return "?";
 }

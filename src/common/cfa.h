@@ -42,9 +42,7 @@ class CfaPattern {
   int period() const { return period_; }
   std::optional<BayerOrder> bayer_order() const;
 
-  CfaColor color_at(int y, int x) const {
-    return grid_[Mod(y)][Mod(x)];
-  }
+  CfaColor color_at(int y, int x) const { return grid_[Mod(y)][Mod(x)]; }
   // The pattern of the crop whose top-left is (y0, x0) of this one.
   CfaPattern Cropped(int y0, int x0) const;
 

@@ -31,7 +31,7 @@ struct FileInfo {
 };
 
 struct DirEntry {
-  std::string name;  // a single path component
+  std::string name;                  // a single path component
   FileType type = FileType::kOther;  // of the entry itself (not followed)
 };
 
@@ -47,7 +47,8 @@ class FileSystem {
  public:
   virtual ~FileSystem() = default;
 
-  virtual Result<std::vector<DirEntry>> ListDirectory(const std::string& path) = 0;
+  virtual Result<std::vector<DirEntry>> ListDirectory(
+      const std::string& path) = 0;
   // Follows symlinks (a dangling or looping link is an error).
   virtual Result<FileInfo> Stat(const std::string& path) = 0;
   virtual Result<std::unique_ptr<ReadableFile>> OpenForRead(

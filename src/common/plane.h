@@ -53,7 +53,9 @@ class Plane {
   bool empty() const { return storage_.empty(); }
   T* data() { return storage_.data(); }
   const T* data() const { return storage_.data(); }
-  T* row(int y) { return storage_.data() + static_cast<std::size_t>(y) * width_; }
+  T* row(int y) {
+    return storage_.data() + static_cast<std::size_t>(y) * width_;
+  }
   const T* row(int y) const {
     return storage_.data() + static_cast<std::size_t>(y) * width_;
   }

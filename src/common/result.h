@@ -43,10 +43,10 @@ class Result {
 };
 
 // Assigns the value of a Result expression to `lhs`, or returns its Status.
-#define DSB_ASSIGN_OR_RETURN(lhs, expr)                  \
-  auto DSB_CONCAT_(dsb_result_, __LINE__) = (expr);      \
-  if (!DSB_CONCAT_(dsb_result_, __LINE__).ok())          \
-    return DSB_CONCAT_(dsb_result_, __LINE__).status();  \
+#define DSB_ASSIGN_OR_RETURN(lhs, expr)                 \
+  auto DSB_CONCAT_(dsb_result_, __LINE__) = (expr);     \
+  if (!DSB_CONCAT_(dsb_result_, __LINE__).ok())         \
+    return DSB_CONCAT_(dsb_result_, __LINE__).status(); \
   lhs = std::move(DSB_CONCAT_(dsb_result_, __LINE__)).value()
 #define DSB_CONCAT_INNER_(a, b) a##b
 #define DSB_CONCAT_(a, b) DSB_CONCAT_INNER_(a, b)

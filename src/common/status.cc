@@ -18,16 +18,26 @@ const std::string& Status::message() const {
 
 std::string_view Status::CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "OK";
-    case Code::kNotFound: return "not found";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kIoError: return "I/O error";
-    case Code::kCorrupt: return "corrupt";
-    case Code::kUnsupported: return "unsupported";
-    case Code::kResourceExhausted: return "resource exhausted";
-    case Code::kCancelled: return "cancelled";
-    case Code::kBusy: return "busy";
-    case Code::kInternal: return "internal error";
+    case Code::kOk:
+      return "OK";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kIoError:
+      return "I/O error";
+    case Code::kCorrupt:
+      return "corrupt";
+    case Code::kUnsupported:
+      return "unsupported";
+    case Code::kResourceExhausted:
+      return "resource exhausted";
+    case Code::kCancelled:
+      return "cancelled";
+    case Code::kBusy:
+      return "busy";
+    case Code::kInternal:
+      return "internal error";
   }
   return "unknown";
 }

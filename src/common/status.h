@@ -20,20 +20,22 @@ class Status {
  public:
   enum class Code {
     kOk = 0,
-    kNotFound,          // a file or record that should exist does not
-    kInvalidArgument,   // the caller (or the user) asked for something wrong
-    kIoError,           // the operating system refused a read or a write
-    kCorrupt,           // data exists but is damaged or truncated
-    kUnsupported,       // valid input this tool cannot handle (e.g. Foveon)
-    kResourceExhausted, // memory / disk / GPU memory limit
-    kCancelled,         // the user interrupted the build
-    kBusy,              // another process holds what we need
-    kInternal,          // a bug in dataset-build
+    kNotFound,           // a file or record that should exist does not
+    kInvalidArgument,    // the caller (or the user) asked for something wrong
+    kIoError,            // the operating system refused a read or a write
+    kCorrupt,            // data exists but is damaged or truncated
+    kUnsupported,        // valid input this tool cannot handle (e.g. Foveon)
+    kResourceExhausted,  // memory / disk / GPU memory limit
+    kCancelled,          // the user interrupted the build
+    kBusy,               // another process holds what we need
+    kInternal,           // a bug in dataset-build
   };
 
   Status() = default;  // ok
   static Status Ok() { return Status(); }
-  static Status NotFound(std::string_view msg) { return {Code::kNotFound, msg}; }
+  static Status NotFound(std::string_view msg) {
+    return {Code::kNotFound, msg};
+  }
   static Status InvalidArgument(std::string_view msg) {
     return {Code::kInvalidArgument, msg};
   }
@@ -49,7 +51,9 @@ class Status {
     return {Code::kCancelled, msg};
   }
   static Status Busy(std::string_view msg) { return {Code::kBusy, msg}; }
-  static Status Internal(std::string_view msg) { return {Code::kInternal, msg}; }
+  static Status Internal(std::string_view msg) {
+    return {Code::kInternal, msg};
+  }
 
   bool ok() const { return state_ == nullptr; }
   Code code() const { return state_ ? state_->code : Code::kOk; }
@@ -74,9 +78,9 @@ class Status {
 
 // Evaluates an expression returning Status and returns it from the current
 // function when it is not ok.
-#define DSB_RETURN_IF_ERROR(expr)            \
-  do {                                       \
-    ::dsb::Status dsb_status_ = (expr);      \
+#define DSB_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    ::dsb::Status dsb_status_ = (expr);        \
     if (!dsb_status_.ok()) return dsb_status_; \
   } while (0)
 
