@@ -110,8 +110,7 @@ class ColourMatcher {
           sum += gt_.pixels.row(y)[x];
           ++used;
         }
-        out[j] =
-            used > 0 ? sum / static_cast<float>(used)
+        out[j] = used > 0 ? sum / static_cast<float>(used)
                           : NearestInside(gy, gx, wanted);
       };
       int j = k;

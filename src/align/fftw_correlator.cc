@@ -157,8 +157,7 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
   alignment.dy_subpx = fine.dy_subpx;
   alignment.dx_subpx = fine.dx_subpx;
   alignment.confidence = fine.score;
-  Overlap overlap =
-      ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
+  Overlap overlap = ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
   alignment.raw_gain = RawGain(gt, noisy, overlap);
   if (getenv("DSB_REFINE")) {
     const double pixels = static_cast<double>(overlap.height) * overlap.width;
@@ -171,13 +170,20 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
         const int dy = fine.dy + ddy, dx = fine.dx + ddx;
         if (std::abs(dy) > max_dy || std::abs(dx) > max_dx) continue;
         const Overlap o = ComputeOverlap(gt.height(), gt.width(), dy, dx);
-        const double l = SampledGainMatchedLoss(gt, noisy, o, alignment.raw_gain, step);
-        if (l < best) { best = l; by = dy; bx = dx; }
+        const double l =
+            SampledGainMatchedLoss(gt, noisy, o, alignment.raw_gain, step);
+        if (l < best) {
+          best = l;
+          by = dy;
+          bx = dx;
+        }
       }
     }
     if (by != fine.dy || bx != fine.dx) {
-      alignment.dy = by; alignment.dx = bx;
-      alignment.dy_subpx = by; alignment.dx_subpx = bx;
+      alignment.dy = by;
+      alignment.dx = bx;
+      alignment.dy_subpx = by;
+      alignment.dx_subpx = bx;
       overlap = ComputeOverlap(gt.height(), gt.width(), by, bx);
       alignment.raw_gain = RawGain(gt, noisy, overlap);
     }

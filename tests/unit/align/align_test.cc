@@ -117,8 +117,8 @@ TEST(AccuracyTest, ExtremesOfTheSearchRange) {
     const RawImage gt = scene.RenderGt();
     auto correlator = MakeCorrelator(Device::kCpu, AlignParams());
     ASSERT_TRUE((*correlator)->SetReference(gt).ok());
-    for (const auto& shift : {std::pair{-60, 97}, std::pair{61, -83},
-                              std::pair{0, 0}}) {
+    for (const auto& shift :
+         {std::pair{-60, 97}, std::pair{61, -83}, std::pair{0, 0}}) {
       CaptureSpec capture;
       capture.dy = shift.first;
       capture.dx = shift.second;
@@ -366,8 +366,7 @@ TEST(ColourMatchTest, BilinearIsExactOnLinearRampsInsideBayer) {
         for (int i = 2; i < o.height - 2; ++i) {
           for (int j = 2; j < o.width - 2; ++j) {
             const CfaColor c = cfa.color_at(o.noisy_y0 + i, o.noisy_x0 + j);
-            EXPECT_NEAR(out.at(i, j), plane(c, o.gt_y0 + i, o.gt_x0 + j),
-                        1e-5)
+            EXPECT_NEAR(out.at(i, j), plane(c, o.gt_y0 + i, o.gt_x0 + j), 1e-5)
                 << name << " " << dy << "," << dx << " at " << i << "," << j;
           }
         }
