@@ -73,8 +73,8 @@ class ColourMatcher {
     // Columns whose whole neighbourhood (|dx| <= 2) lies inside the GT; the
     // rest take the bounds-checked path.
     inner_begin_ = std::clamp(2 - overlap.gt_x0, 0, overlap.width);
-    inner_end_ =
-        std::clamp(gt.width() - 2 - overlap.gt_x0, inner_begin_, overlap.width);
+    inner_end_ = std::clamp(gt.width() - 2 - overlap.gt_x0, inner_begin_,
+                            overlap.width);
   }
 
   // out[j] for j in [0, overlap.width): row i of GtInNoisyColours.
@@ -111,7 +111,7 @@ class ColourMatcher {
           ++used;
         }
         out[j] = used > 0 ? sum / static_cast<float>(used)
-                          : NearestInside(gy, gx, wanted);
+                          : gt_.pixels.row(gy)[gx];
       };
       int j = k;
       for (; j < inner_begin_; j += period) slow(j);
@@ -131,8 +131,7 @@ class ColourMatcher {
           break;
         case 4:
           for (; j < inner_end_; j += period) {
-            out[j] =
-                ((src[0][j] + src[1][j]) + (src[2][j] + src[3][j])) * 0.25f;
+            out[j] = ((src[0][j] + src[1][j]) + (src[2][j] + src[3][j])) * 0.25f;
           }
           break;
         default:
@@ -144,25 +143,6 @@ class ColourMatcher {
   }
 
  private:
-  // At a corner the table's nearest pixels of a colour can all lie
-  // outside the image (X-Trans): the mean of the nearest ones inside.
-  float NearestInside(int gy, int gx, CfaColor wanted) const {
-    for (int radius = 1; radius <= 2 * CfaPattern::kMaxPeriod; ++radius) {
-      float sum = 0;
-      int used = 0;
-      for (int y = gy - radius; y <= gy + radius; ++y) {
-        for (int x = gx - radius; x <= gx + radius; ++x) {
-          if (y < 0 || y >= gt_.height() || x < 0 || x >= gt_.width()) continue;
-          if (gt_.cfa.color_at(y, x) != wanted) continue;
-          sum += gt_.pixels.row(y)[x];
-          ++used;
-        }
-      }
-      if (used > 0) return sum / static_cast<float>(used);
-    }
-    return gt_.pixels.row(gy)[gx];
-  }
-
   // Bayer needs at most 4 (the diagonals of R/B); X-Trans at most 4 too
   // (radius 1 or 2, straight before diagonal).
   static constexpr int kMaxNeighbours = 8;
@@ -327,21 +307,12 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   return ratios.back().value;
 }
 
-double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
-                              const Overlap& overlap, double raw_gain,
-                              int row_step) {
+double GainMatchedLoss(const RawImage& gt, const RawImage& noisy,
+                       const Overlap& overlap, double raw_gain) {
   if (overlap.empty()) return 0;
-  row_step = std::max(1, row_step);
-  const ColourMatcher matcher(gt, overlap);
-  std::vector<float> row(static_cast<std::size_t>(overlap.width));
-  const float gain = static_cast<float>(raw_gain);
   double total = 0;
-  double rows = 0;
-  for (int i = 0; i < overlap.height; ++i) {
-    if ((i / 2) % row_step != 0) continue;
-    matcher.Row(i, row.data());
-    const float* g = row.data();
-    const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
+  const float gain = static_cast<float>(raw_gain);
+  ForEachMatchedRow(gt, noisy, overlap, [&](const float* g, const float* n) {
     // Eight independent float partial sums per row so the compiler can
     // vectorise (a single running sum is a serial chain); rows are added in
     // double, so rounding stays far below what the 0.035 threshold needs.
@@ -357,14 +328,8 @@ double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
     for (; j < overlap.width; ++j) sum += std::abs(g[j] - gain * n[j]);
     for (float lane : lanes) sum += lane;
     total += sum;
-    ++rows;
-  }
-  return rows > 0 ? total / (rows * overlap.width) : 0;
-}
-
-double GainMatchedLoss(const RawImage& gt, const RawImage& noisy,
-                       const Overlap& overlap, double raw_gain) {
-  return SampledGainMatchedLoss(gt, noisy, overlap, raw_gain, 1);
+  });
+  return total / (static_cast<double>(overlap.height) * overlap.width);
 }
 
 }  // namespace dsb

@@ -26,14 +26,6 @@ void GtInNoisyColours(const RawImage& gt, const Overlap& overlap,
 double RawGain(const RawImage& gt, const RawImage& noisy,
                const Overlap& overlap);
 
-// Mean |GtInNoisyColours - raw_gain * noisy| over the rows of the overlap
-// whose index i has (i / 2) % row_step == 0 (row pairs, so every CFA row
-// phase is visited when row_step is not a multiple of 3); row_step 1 is
-// every row. For comparing nearby shifts cheaply on large images.
-double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
-                              const Overlap& overlap, double raw_gain,
-                              int row_step);
-
 // Mean |GtInNoisyColours - raw_gain * noisy| over the overlap.
 double GainMatchedLoss(const RawImage& gt, const RawImage& noisy,
                        const Overlap& overlap, double raw_gain);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstdlib>
 
 #include "align/colour_match.h"
 #include "align/fftw_plans.h"
@@ -125,8 +124,8 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
                                   const CoarseGeometry& geometry,
                                   const float* surface, int max_dy,
                                   int max_dx) {
-  return FinishAlignment(gt, gt_balance, noisy, ChannelBalance(noisy), geometry,
-                         surface, max_dy, max_dx);
+  return FinishAlignment(gt, gt_balance, noisy, ChannelBalance(noisy),
+                         geometry, surface, max_dy, max_dx);
 }
 
 Result<Alignment> FinishAlignment(const RawImage& gt,
@@ -157,37 +156,9 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
   alignment.dy_subpx = fine.dy_subpx;
   alignment.dx_subpx = fine.dx_subpx;
   alignment.confidence = fine.score;
-  Overlap overlap = ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
+  const Overlap overlap =
+      ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
   alignment.raw_gain = RawGain(gt, noisy, overlap);
-  if (getenv("DSB_REFINE")) {
-    const double pixels = static_cast<double>(overlap.height) * overlap.width;
-    int step = std::max(1, static_cast<int>(pixels / 2e6));
-    if (step % 3 == 0) ++step;
-    double best = 1e30;
-    int by = fine.dy, bx = fine.dx;
-    for (int ddy = -1; ddy <= 1; ++ddy) {
-      for (int ddx = -1; ddx <= 1; ++ddx) {
-        const int dy = fine.dy + ddy, dx = fine.dx + ddx;
-        if (std::abs(dy) > max_dy || std::abs(dx) > max_dx) continue;
-        const Overlap o = ComputeOverlap(gt.height(), gt.width(), dy, dx);
-        const double l =
-            SampledGainMatchedLoss(gt, noisy, o, alignment.raw_gain, step);
-        if (l < best) {
-          best = l;
-          by = dy;
-          bx = dx;
-        }
-      }
-    }
-    if (by != fine.dy || bx != fine.dx) {
-      alignment.dy = by;
-      alignment.dx = bx;
-      alignment.dy_subpx = by;
-      alignment.dx_subpx = bx;
-      overlap = ComputeOverlap(gt.height(), gt.width(), by, bx);
-      alignment.raw_gain = RawGain(gt, noisy, overlap);
-    }
-  }
   alignment.loss = GainMatchedLoss(gt, noisy, overlap, alignment.raw_gain);
   return alignment;
 }
