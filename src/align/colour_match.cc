@@ -73,8 +73,8 @@ class ColourMatcher {
     // Columns whose whole neighbourhood (|dx| <= 2) lies inside the GT; the
     // rest take the bounds-checked path.
     inner_begin_ = std::clamp(2 - overlap.gt_x0, 0, overlap.width);
-    inner_end_ = std::clamp(gt.width() - 2 - overlap.gt_x0, inner_begin_,
-                            overlap.width);
+    inner_end_ =
+        std::clamp(gt.width() - 2 - overlap.gt_x0, inner_begin_, overlap.width);
   }
 
   // out[j] for j in [0, overlap.width): row i of GtInNoisyColours.
@@ -110,8 +110,8 @@ class ColourMatcher {
           sum += gt_.pixels.row(y)[x];
           ++used;
         }
-        out[j] = used > 0 ? sum / static_cast<float>(used)
-                          : gt_.pixels.row(gy)[gx];
+        out[j] =
+            used > 0 ? sum / static_cast<float>(used) : gt_.pixels.row(gy)[gx];
       };
       int j = k;
       for (; j < inner_begin_; j += period) slow(j);
@@ -131,7 +131,8 @@ class ColourMatcher {
           break;
         case 4:
           for (; j < inner_end_; j += period) {
-            out[j] = ((src[0][j] + src[1][j]) + (src[2][j] + src[3][j])) * 0.25f;
+            out[j] =
+                ((src[0][j] + src[1][j]) + (src[2][j] + src[3][j])) * 0.25f;
           }
           break;
         default:

@@ -124,8 +124,8 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
                                   const CoarseGeometry& geometry,
                                   const float* surface, int max_dy,
                                   int max_dx) {
-  return FinishAlignment(gt, gt_balance, noisy, ChannelBalance(noisy),
-                         geometry, surface, max_dy, max_dx);
+  return FinishAlignment(gt, gt_balance, noisy, ChannelBalance(noisy), geometry,
+                         surface, max_dy, max_dx);
 }
 
 Result<Alignment> FinishAlignment(const RawImage& gt,

@@ -222,7 +222,8 @@ FineResult FineSearch(const RawImage& gt,
     // Weak secondary peaks are not worth a fine search: a moved object or
     // a periodic structure strong enough to compete makes a peak of a
     // comparable height, and those are verified.
-    if (c > 0 && strongest > 0 && candidate.value < kCandidateFloor * strongest) {
+    if (c > 0 && strongest > 0 &&
+        candidate.value < kCandidateFloor * strongest) {
       continue;
     }
     const int cy = std::clamp(static_cast<int>(std::lround(candidate.dy)),
@@ -242,7 +243,7 @@ FineResult FineSearch(const RawImage& gt,
 
     // Rank a grid of tile positions by texture, skipping clipped ones.
     struct Scored {
-      int y = 0, x = 0;  // top-left in the noisy image
+      int y = 0, x = 0;   // top-left in the noisy image
       Plane<float> luma;  // zero-mean
       double norm = 0;
     };
