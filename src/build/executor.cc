@@ -1,6 +1,7 @@
 #include "build/executor.h"
 
 #include <sys/resource.h>
+#include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_for_each.h>
 #include <tbb/task_arena.h>
@@ -359,8 +360,22 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
   context.progress = &progress;
   const std::size_t budget =
       options.mem_bytes > 0 ? options.mem_bytes : DefaultMemoryBudget();
+  // Scenes in flight are bounded by the budget too. Their image sizes are
+  // unknown until decoded, so estimate from the largest raw file: raws hold
+  // 1-2 bytes per pixel and a scene needs at least one GT (three float
+  // planes) and one capture (two) in memory, about 20 bytes per pixel.
+  std::uint64_t largest_file = 1;
+  for (const SceneJob& job : jobs) {
+    for (const auto* files : {&job.gt, &job.noisy}) {
+      for (const JobFile& file : *files) {
+        largest_file = std::max<std::uint64_t>(largest_file, file.size);
+      }
+    }
+  }
+  const std::size_t scene_minimum = static_cast<std::size_t>(20 * largest_file);
   const std::size_t concurrent_scenes = std::clamp<std::size_t>(
-      jobs.size(), 1, static_cast<std::size_t>(std::max(1, options.jobs)));
+      std::min<std::size_t>(budget / scene_minimum, jobs.size()), 1,
+      static_cast<std::size_t>(std::max(1, options.jobs)));
   context.scene_memory_bytes = budget / concurrent_scenes;
 
   std::string notice;
@@ -373,7 +388,12 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
 
   std::mutex record_mutex;
   Status record_error;
-  tbb::task_arena arena(std::max(1, options.jobs));
+  // --jobs caps every thread the build uses; the arena caps scenes in flight
+  // (each scene bounds its own captures in flight, see scene_builder).
+  tbb::global_control threads(
+      tbb::global_control::max_allowed_parallelism,
+      static_cast<std::size_t>(std::max(1, options.jobs)));
+  tbb::task_arena arena(static_cast<int>(concurrent_scenes));
   arena.execute([&] {
     tbb::parallel_for_each(jobs.begin(), jobs.end(), [&](const SceneJob& job) {
       if (InterruptRequested()) return;
@@ -412,6 +432,7 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
   report.files_decoded = counters.files_decoded;
   report.pairs_aligned = counters.pairs_aligned;
   report.masks_written = counters.masks_written;
+  report.max_captures_in_flight = counters.max_captures_in_flight;
   report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   report.peak_rss_bytes = PeakRssBytes();
 

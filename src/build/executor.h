@@ -57,6 +57,7 @@ struct BuildReport {
   std::int64_t files_decoded = 0;
   std::int64_t pairs_aligned = 0;
   std::int64_t masks_written = 0;
+  std::int64_t max_captures_in_flight = 0;
   double seconds = 0;
   std::uint64_t peak_rss_bytes = 0;
   std::string device;               // which correlator ran

@@ -162,19 +162,55 @@ void AlignToGroup(SceneState& state, std::size_t file_index,
   }
 }
 
-std::size_t GtGroupSize(const BuildContext& context, const RawImage& first_gt,
-                        std::size_t gt_count) {
-  // A decoded GT plus what a correlator keeps of it costs about three planes
-  // of floats; each worker also holds one other capture and its mask.
+// How much of a scene may be in memory at once, from the --mem share of
+// this scene: a decoded GT plus what a correlator keeps of it costs about
+// three float planes; a capture in flight (decoded pixels, its mask and the
+// mask's working buffers) about two. Captures in flight come first (they
+// keep the cores busy), then as many GTs as still fit share one pass over
+// the captures. Never less than one of each: a tight budget slows the build
+// down, it never refuses it.
+struct MemoryPlan {
+  std::size_t gt_group = 1;
+  std::size_t capture_slots = 1;
+};
+
+MemoryPlan PlanMemory(const BuildContext& context, const RawImage& first_gt,
+                      std::size_t gt_count) {
   const std::size_t plane = first_gt.pixels.byte_size();
   const std::size_t per_gt = 3 * plane;
+  const std::size_t per_capture = 2 * plane;
   const std::size_t workers =
       static_cast<std::size_t>(std::max(1, context.options->jobs));
-  const std::size_t streaming = workers * 2 * plane;
-  std::size_t budget = context.scene_memory_bytes;
-  if (budget <= streaming + per_gt) return 1;
-  return std::clamp<std::size_t>((budget - streaming) / per_gt, 1, gt_count);
+  const std::size_t budget = context.scene_memory_bytes;
+  MemoryPlan plan;
+  if (budget > per_gt + per_capture) {
+    plan.capture_slots =
+        std::clamp<std::size_t>((budget - per_gt) / per_capture, 1, workers);
+    const std::size_t streaming = plan.capture_slots * per_capture;
+    if (budget > streaming + per_gt) {
+      plan.gt_group =
+          std::clamp<std::size_t>((budget - streaming) / per_gt, 1, gt_count);
+    }
+  }
+  return plan;
 }
+
+// Counts captures in flight and remembers the most at once (for tests and
+// the summary).
+class InFlight {
+ public:
+  explicit InFlight(BuildCounters& counters) : counters_(counters) {
+    const std::int64_t now = ++counters_.captures_in_flight;
+    std::int64_t seen = counters_.max_captures_in_flight.load();
+    while (now > seen &&
+           !counters_.max_captures_in_flight.compare_exchange_weak(seen, now)) {
+    }
+  }
+  ~InFlight() { --counters_.captures_in_flight; }
+
+ private:
+  BuildCounters& counters_;
+};
 
 }  // namespace
 
@@ -228,6 +264,7 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
 
   const std::size_t gt_count = job.gt.size();
   std::size_t group_size = 1;
+  MemoryPlan memory;
   for (std::size_t group_start = 0; group_start < gt_count;
        group_start += group_size) {
     if (InterruptRequested()) break;
@@ -238,7 +275,8 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
       Result<RawImage> gt = DecodeFile(state, g);
       if (gt.ok()) {
         if (group.empty() || group_start == g) {
-          group_size = GtGroupSize(context, *gt, gt_count - group_start);
+          memory = PlanMemory(context, *gt, gt_count - group_start);
+          group_size = memory.gt_group;
         }
         group.emplace_back(std::move(gt).value());
       } else {
@@ -256,12 +294,16 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
         correlators([&] {
           return std::vector<std::unique_ptr<SceneCorrelator>>(group.size());
         });
-    tbb::this_task_arena::isolate([&] {
+    // At most capture_slots captures of this scene are decoded at once: the
+    // arena bounds the threads that work on this loop.
+    tbb::task_arena slots(static_cast<int>(memory.capture_slots));
+    slots.execute([&] {
       tbb::parallel_for(
           tbb::blocked_range<std::size_t>(0, state.files.size(), 1),
           [&](const tbb::blocked_range<std::size_t>& range) {
             for (std::size_t f = range.begin(); f != range.end(); ++f) {
               if (InterruptRequested()) return;
+              InFlight in_flight(*context.counters);
               const bool in_group =
                   f >= group_start && f < group_start + group.size();
               if (in_group) {

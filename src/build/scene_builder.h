@@ -31,6 +31,10 @@ struct BuildCounters {
   std::atomic<std::int64_t> pairs_aligned{0};
   std::atomic<std::int64_t> masks_written{0};
   std::atomic<std::int64_t> bytes_decoded{0};
+  // Captures decoded and not yet finished, and the most there ever were at
+  // once: bounded by --jobs and by the --mem budget.
+  std::atomic<std::int64_t> captures_in_flight{0};
+  std::atomic<std::int64_t> max_captures_in_flight{0};
 };
 
 class Progress;
