@@ -1,0 +1,106 @@
+// The build against its floor: wall time of a full build of one generated
+// scene against a decode-only pass over the same files with the same
+// threads, measured in the same run, each in a child process so its peak
+// RSS is its own.
+//
+//   build_bench [NOISYxMP ...]      (default: 8x24; try 15x60 with disk space)
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "build/executor.h"
+#include "build/progress.h"
+#include "raw/decoder.h"
+#include "synth/generate.h"
+#include "test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Measured {
+  double seconds = 0;
+  double peak_rss_mb = 0;
+  int status = -1;
+};
+
+template <typename Fn>
+Measured InChild(Fn fn) {
+  std::fflush(stdout);
+  const auto start = Clock::now();
+  const pid_t pid = fork();
+  if (pid == 0) _exit(fn());
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  Measured m;
+  m.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  m.peak_rss_mb = usage.ru_maxrss / 1024.0;
+  m.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> specs(argv + 1, argv + argc);
+  if (specs.empty()) specs = {"8x24"};
+  const int jobs = static_cast<int>(std::thread::hardware_concurrency());
+  std::printf("build_bench on %d cores (jobs = %d)\n", jobs, jobs);
+  std::printf("%8s %10s %10s %8s %12s %12s\n", "scene", "decode_s", "build_s",
+              "ratio", "decode_MB", "build_MB");
+  for (const std::string& spec : specs) {
+    const int noisy = std::atoi(spec.c_str());
+    const int megapixels = std::atoi(spec.substr(spec.find('x') + 1).c_str());
+    dsb::testing::TempDir dir;
+    dsb::SynthOptions synth;
+    synth.out_dir = dir.Join("data");
+    synth.scenes = 1;
+    synth.noisy = noisy;
+    synth.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
+    synth.height = megapixels * 1000000 / synth.width / 6 * 6;
+    synth.cfa = "rggb";
+    if (!dsb::GenerateDataset(synth).ok()) return 1;
+    std::vector<std::string> files;
+    for (const auto& entry : fs::recursive_directory_iterator(synth.out_dir)) {
+      if (entry.path().extension() == ".dng") files.push_back(entry.path());
+    }
+    const Measured decode = InChild([&] {
+      tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
+                                  static_cast<std::size_t>(jobs));
+      std::atomic<int> failures{0};
+      tbb::parallel_for(std::size_t{0}, files.size(), [&](std::size_t i) {
+        if (!dsb::DecodeRaw(files[i]).ok()) ++failures;
+      });
+      return failures.load() == 0 ? 0 : 1;
+    });
+    const Measured build = InChild([&] {
+      dsb::BuildOptions options;
+      options.root = synth.out_dir;
+      options.jobs = jobs;
+      options.quiet = true;
+      options.device = dsb::Device::kCpu;
+      options.ResolveDefaults();
+      dsb::Progress progress(dsb::Progress::Mode::kQuiet, stderr);
+      auto report = dsb::RunBuild(options, dsb::RealFileSystem(), progress);
+      return report.ok() ? report->ExitCode() : 2;
+    });
+    std::printf("%8s %10.2f %10.2f %8.2f %12.0f %12.0f%s\n", spec.c_str(),
+                decode.seconds, build.seconds, build.seconds / decode.seconds,
+                decode.peak_rss_mb, build.peak_rss_mb,
+                decode.status || build.status ? "  (a run failed)" : "");
+  }
+  return 0;
+}
