@@ -49,9 +49,10 @@ int RunToCompletion(const std::vector<std::string>& args) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// Starts a build and SIGKILLs it after `delay`.
-void KillAfter(const std::vector<std::string>& args,
-               std::chrono::milliseconds delay) {
+// Starts a build and sends it `signal_number` after `delay`; returns its
+// exit status (or 128 + signal when it was killed).
+int SignalAfter(const std::vector<std::string>& args,
+                std::chrono::milliseconds delay, int signal_number) {
   std::fflush(stdout);
   const pid_t pid = fork();
   if (pid == 0) {
@@ -67,9 +68,10 @@ void KillAfter(const std::vector<std::string>& args,
     _exit(127);
   }
   std::this_thread::sleep_for(delay);
-  kill(pid, SIGKILL);
+  kill(pid, signal_number);
   int status = 0;
   waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 std::vector<std::string> Rows(const std::string& db, const std::string& sql) {
@@ -149,7 +151,7 @@ TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
   for (int attempt = 0; attempt < 20; ++attempt) {
     std::vector<std::string> args = {root, "-q", "-j", "2"};
     if (attempt % 2 == 1) args.push_back("--force");
-    KillAfter(args, std::chrono::milliseconds(delay_ms(rng)));
+    SignalAfter(args, std::chrono::milliseconds(delay_ms(rng)), SIGKILL);
     ++kills;
     ExpectConsistent(root, db);
     std::printf("kill %d: %zu scenes recorded\n", kills,
@@ -169,6 +171,38 @@ TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
   EXPECT_EQ(Rows(db, kScenes), Rows(clean + "/dataset-build.db", kScenes));
   // And it is up to date.
   EXPECT_EQ(RunToCompletion({"--status", root}), 0);
+}
+
+TEST(KillTest, CtrlCFinishesCleanlyAndTheRerunCompletes) {
+  if (Binary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
+  testing::TempDir dir;
+  const std::string root = dir.Join("data");
+  ASSERT_EQ(RunToCompletion({"synth", root, "--scenes", "6", "--noisy", "3",
+                             "--size", "512x384", "--max-shift", "24"}),
+            0);
+  const auto start = std::chrono::steady_clock::now();
+  const std::string clean = dir.Join("clean");
+  fs::copy(root, clean, fs::copy_options::recursive);
+  ASSERT_EQ(RunToCompletion({clean, "-q", "-j", "1"}), 0);
+  const auto build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+
+  // Interrupt half-way: exit status 1, a consistent manifest with only
+  // whole scenes, and no temporary files left behind.
+  const int status = SignalAfter({root, "-q", "-j", "1"}, build_ms / 2, SIGINT);
+  EXPECT_EQ(status, 1);
+  const std::string db = root + "/dataset-build.db";
+  ExpectConsistent(root, db);
+  const auto recorded = Rows(db, kScenes);
+  std::printf("Ctrl-C after %lld ms: %zu of 6 scenes recorded\n",
+              static_cast<long long>(build_ms.count() / 2), recorded.size());
+  EXPECT_LT(recorded.size(), 6u);
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    EXPECT_EQ(entry.path().string().find(".dsb-tmp"), std::string::npos);
+  }
+  ASSERT_EQ(RunToCompletion({root, "-q"}), 0);
+  EXPECT_EQ(Rows(db, kAlignments),
+            Rows(clean + "/dataset-build.db", kAlignments));
 }
 
 }  // namespace
