@@ -15,6 +15,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "test_support.h"
@@ -203,6 +204,63 @@ TEST(KillTest, CtrlCFinishesCleanlyAndTheRerunCompletes) {
   ASSERT_EQ(RunToCompletion({root, "-q"}), 0);
   EXPECT_EQ(Rows(db, kAlignments),
             Rows(clean + "/dataset-build.db", kAlignments));
+}
+
+// Runs the tool through the shell and returns (exit status, stderr+stdout).
+std::pair<int, std::string> Capture(const std::string& args) {
+  const std::string command = Binary() + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string out;
+  char buffer[4096];
+  while (pipe && std::fgets(buffer, sizeof(buffer), pipe)) out += buffer;
+  const int status = pipe ? pclose(pipe) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(ConcurrencyTest, SecondBuildIsRefusedAndStatusWorksDuringABuild) {
+  if (Binary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
+  testing::TempDir dir;
+  const std::string root = dir.Join("data");
+  ASSERT_EQ(RunToCompletion({"synth", root, "--scenes", "8", "--noisy", "3",
+                             "--size", "640x480", "--max-shift", "24"}),
+            0);
+  std::fflush(stdout);
+  const pid_t first = fork();
+  if (first == 0) {
+    std::string binary = Binary(), quiet = "-q", one = "-j", n = "1";
+    std::string root_arg = root;
+    char* argv[] = {binary.data(), root_arg.data(), quiet.data(),
+                    one.data(),    n.data(),        nullptr};
+    freopen("/dev/null", "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  // Wait until the first build holds its lock (the manifest exists).
+  for (int i = 0; i < 200 && !fs::exists(root + "/dataset-build.db.lock");
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto start = std::chrono::steady_clock::now();
+  const auto [second_status, second_out] = Capture(root);
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  EXPECT_EQ(second_status, 1);
+  EXPECT_NE(second_out.find("another dataset-build (process " +
+                            std::to_string(first) + ")"),
+            std::string::npos)
+      << second_out;
+  EXPECT_LT(waited, 2.0);  // refused at once, not after the first finishes
+  const auto [status_code, status_out] = Capture("--status " + root);
+  EXPECT_TRUE(status_code == 0 || status_code == 1) << status_out;
+  EXPECT_NE(status_out.find("up to date"), std::string::npos) << status_out;
+  int status = 0;
+  waitpid(first, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  // With --wait a second build waits for the first instead.
+  EXPECT_EQ(Capture(root + " --wait -q").first, 0);
 }
 
 }  // namespace
