@@ -110,8 +110,8 @@ class ColourMatcher {
           sum += gt_.pixels.row(y)[x];
           ++used;
         }
-        out[j] =
-            used > 0 ? sum / static_cast<float>(used) : gt_.pixels.row(gy)[gx];
+        out[j] = used > 0 ? sum / static_cast<float>(used)
+                          : NearestInside(gy, gx, wanted);
       };
       int j = k;
       for (; j < inner_begin_; j += period) slow(j);
@@ -144,6 +144,25 @@ class ColourMatcher {
   }
 
  private:
+  // At a corner the table's nearest pixels of a colour can all lie
+  // outside the image (X-Trans): the mean of the nearest ones inside.
+  float NearestInside(int gy, int gx, CfaColor wanted) const {
+    for (int radius = 1; radius <= 2 * CfaPattern::kMaxPeriod; ++radius) {
+      float sum = 0;
+      int used = 0;
+      for (int y = gy - radius; y <= gy + radius; ++y) {
+        for (int x = gx - radius; x <= gx + radius; ++x) {
+          if (y < 0 || y >= gt_.height() || x < 0 || x >= gt_.width()) continue;
+          if (gt_.cfa.color_at(y, x) != wanted) continue;
+          sum += gt_.pixels.row(y)[x];
+          ++used;
+        }
+      }
+      if (used > 0) return sum / static_cast<float>(used);
+    }
+    return gt_.pixels.row(gy)[gx];
+  }
+
   // Bayer needs at most 4 (the diagonals of R/B); X-Trans at most 4 too
   // (radius 1 or 2, straight before diagonal).
   static constexpr int kMaxNeighbours = 8;
@@ -308,12 +327,21 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   return ratios.back().value;
 }
 
-double GainMatchedLoss(const RawImage& gt, const RawImage& noisy,
-                       const Overlap& overlap, double raw_gain) {
+double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
+                              const Overlap& overlap, double raw_gain,
+                              int row_step) {
   if (overlap.empty()) return 0;
-  double total = 0;
+  row_step = std::max(1, row_step);
+  const ColourMatcher matcher(gt, overlap);
+  std::vector<float> row(static_cast<std::size_t>(overlap.width));
   const float gain = static_cast<float>(raw_gain);
-  ForEachMatchedRow(gt, noisy, overlap, [&](const float* g, const float* n) {
+  double total = 0;
+  double rows = 0;
+  for (int i = 0; i < overlap.height; ++i) {
+    if ((i / 2) % row_step != 0) continue;
+    matcher.Row(i, row.data());
+    const float* g = row.data();
+    const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
     // Eight independent float partial sums per row so the compiler can
     // vectorise (a single running sum is a serial chain); rows are added in
     // double, so rounding stays far below what the 0.035 threshold needs.
@@ -329,8 +357,47 @@ double GainMatchedLoss(const RawImage& gt, const RawImage& noisy,
     for (; j < overlap.width; ++j) sum += std::abs(g[j] - gain * n[j]);
     for (float lane : lanes) sum += lane;
     total += sum;
-  });
-  return total / (static_cast<double>(overlap.height) * overlap.width);
+    ++rows;
+  }
+  return rows > 0 ? total / (rows * overlap.width) : 0;
+}
+
+void BlockGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
+                          const Overlap& overlap, double raw_gain, int row_step,
+                          int block, Plane<double>& sums,
+                          Plane<double>& counts) {
+  std::fill(sums.data(), sums.data() + sums.pixel_count(), 0.0);
+  std::fill(counts.data(), counts.data() + counts.pixel_count(), 0.0);
+  if (overlap.empty()) return;
+  row_step = std::max(1, row_step);
+  const ColourMatcher matcher(gt, overlap);
+  std::vector<float> row(static_cast<std::size_t>(overlap.width));
+  const float gain = static_cast<float>(raw_gain);
+  for (int i = 0; i < overlap.height; ++i) {
+    if ((i / 2) % row_step != 0) continue;
+    matcher.Row(i, row.data());
+    const int ny = overlap.noisy_y0 + i;
+    const float* g = row.data();
+    const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
+    double* block_sums = sums.row(ny / block);
+    double* block_counts = counts.row(ny / block);
+    // Runs of columns that fall in one block.
+    for (int j = 0; j < overlap.width;) {
+      const int bx = (overlap.noisy_x0 + j) / block;
+      const int end =
+          std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
+      float sum = 0;
+      for (int k = j; k < end; ++k) sum += std::abs(g[k] - gain * n[k]);
+      block_sums[bx] += sum;
+      block_counts[bx] += end - j;
+      j = end;
+    }
+  }
+}
+
+double GainMatchedLoss(const RawImage& gt, const RawImage& noisy,
+                       const Overlap& overlap, double raw_gain) {
+  return SampledGainMatchedLoss(gt, noisy, overlap, raw_gain, 1);
 }
 
 }  // namespace dsb

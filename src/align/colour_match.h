@@ -26,6 +26,26 @@ void GtInNoisyColours(const RawImage& gt, const Overlap& overlap,
 double RawGain(const RawImage& gt, const RawImage& noisy,
                const Overlap& overlap);
 
+// Mean |GtInNoisyColours - raw_gain * noisy| over the rows of the overlap
+// whose index i has (i / 2) % row_step == 0 (row pairs, so every CFA row
+// phase is visited when row_step is not a multiple of 3); row_step 1 is
+// every row. For comparing nearby shifts cheaply on large images.
+double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
+                              const Overlap& overlap, double raw_gain,
+                              int row_step);
+
+// The sums of |GtInNoisyColours - raw_gain * noisy| and their pixel counts
+// per block of block x block pixels of the NOISY image (block (by, bx)
+// covers noisy rows [by * block, (by + 1) * block)), over the sampled rows
+// of the overlap (as SampledGainMatchedLoss). `sums` and `counts` must be
+// ceil(height / block) x ceil(width / block) of the noisy image and are
+// overwritten. Blocks in noisy coordinates let losses at nearby shifts be
+// compared block by block.
+void BlockGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
+                          const Overlap& overlap, double raw_gain, int row_step,
+                          int block, Plane<double>& sums,
+                          Plane<double>& counts);
+
 // Mean |GtInNoisyColours - raw_gain * noisy| over the overlap.
 double GainMatchedLoss(const RawImage& gt, const RawImage& noisy,
                        const Overlap& overlap, double raw_gain);

@@ -11,7 +11,11 @@ namespace dsb {
 
 std::string AlignParams::Fingerprint() const {
   // Every field that changes results; `threads` and the GPU budget do not.
-  return "align(max_shift=" + std::to_string(max_shift) + ")";
+  // `rev` names the algorithm's revision: bump it whenever a change to
+  // align/ can change a stored result (shift, gain, loss, confidence), so
+  // that scenes built by the old code are rebuilt.
+  // rev 2: masked, energy-pooled fine search; block-median refinement.
+  return "align(rev=2,max_shift=" + std::to_string(max_shift) + ")";
 }
 
 bool CudaCompiledIn() { return HAVE_CUDA; }

@@ -156,9 +156,22 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
   alignment.dy_subpx = fine.dy_subpx;
   alignment.dx_subpx = fine.dx_subpx;
   alignment.confidence = fine.score;
-  const Overlap overlap =
-      ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
+  Overlap overlap = ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
   alignment.raw_gain = RawGain(gt, noisy, overlap);
+  const RefineResult refined = RefineShift(gt, noisy, fine.dy, fine.dx,
+                                           alignment.raw_gain, max_dy, max_dx);
+  if (refined.dy != fine.dy || refined.dx != fine.dx) {
+    alignment.dy = refined.dy;
+    alignment.dx = refined.dx;
+    // The fine surface's sub-pixel estimate, kept within half a pixel of
+    // the integer shift it now belongs to.
+    alignment.dy_subpx =
+        std::clamp(fine.dy_subpx, refined.dy - 0.5, refined.dy + 0.5);
+    alignment.dx_subpx =
+        std::clamp(fine.dx_subpx, refined.dx - 0.5, refined.dx + 0.5);
+    overlap = ComputeOverlap(gt.height(), gt.width(), refined.dy, refined.dx);
+    alignment.raw_gain = RawGain(gt, noisy, overlap);
+  }
   alignment.loss = GainMatchedLoss(gt, noisy, overlap, alignment.raw_gain);
   return alignment;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "align/colour_match.h"
 #include "align/fftw_plans.h"
 #include "align/mosaic_luma.h"
 
@@ -19,6 +20,10 @@ constexpr int kTileCount = 8;
 constexpr int kTileGrid = 4;
 constexpr int kMaxTile = 192;
 constexpr int kMinTile = 16;
+// RefineShift: pixels compared per shift, and the fewest blocks it decides
+// on.
+constexpr double kRefineSamples = 2e6;
+constexpr std::size_t kRefineMinBlocks = 8;
 // Secondary coarse peaks below this fraction of the strongest are not
 // verified (see FineSearch).
 constexpr float kCandidateFloor = 0.25f;
@@ -36,14 +41,12 @@ float Taper(int i, int n, int ramp) {
   return 0.5f - 0.5f * std::cos(3.14159265f * (d + 0.5f) / ramp);
 }
 
-// Adds to scores[oy * window + ox] the zero-mean normalised
-// cross-correlation of the tile `a` (size x size, already zero-mean, with
-// norm sqrt(sum a^2) = a_norm) against the window of `b` whose top-left is
-// (oy, ox), for every offset in [0, window)^2; `b` is (size + window - 1)^2.
-// Because `a` is zero-mean, the covariance is sum(a * b) alone; the window
-// sums of b and b^2 that its variance needs come from integral images.
-void AddNccScores(const Plane<float>& a, double a_norm, const Plane<float>& b,
-                  int size, int window, double* scores) {
+// AddCorrelation for a tile without masked pixels: the same sums, with the
+// window sums of b and b^2 from integral images instead of two more dot
+// products per offset.
+void AddUnmaskedCorrelation(const Plane<float>& a, const Plane<float>& b,
+                            int window, double* cross, double* b_var) {
+  const int h = a.height(), w = a.width();
   const int bw = b.width(), bh = b.height();
   std::vector<double> s1(static_cast<std::size_t>(bh + 1) * (bw + 1), 0.0);
   std::vector<double> s2(s1.size(), 0.0);
@@ -60,39 +63,114 @@ void AddNccScores(const Plane<float>& a, double a_norm, const Plane<float>& b,
       s2[idx(y + 1, x + 1)] = s2[idx(y, x + 1)] + row2;
     }
   }
-  const double n = static_cast<double>(size) * size;
+  const double n = static_cast<double>(h) * w;
   constexpr int kLanes = 8;
   for (int oy = 0; oy < window; ++oy) {
     for (int ox = 0; ox < window; ++ox) {
-      // Eight float partial sums per row so the compiler vectorises the
-      // dot product; rows are added in double.
-      double cross = 0;
-      for (int i = 0; i < size; ++i) {
+      double sum_ab = 0;
+      for (int i = 0; i < h; ++i) {
         const float* pa = a.row(i);
         const float* pb = b.row(oy + i) + ox;
         float lanes[kLanes] = {};
         int j = 0;
-        for (; j + kLanes <= size; j += kLanes) {
+        for (; j + kLanes <= w; j += kLanes) {
           for (int l = 0; l < kLanes; ++l) lanes[l] += pa[j + l] * pb[j + l];
         }
-        float tail = 0;
-        for (; j < size; ++j) tail += pa[j] * pb[j];
-        double row = tail;
+        double row = 0;
+        for (; j < w; ++j) row += pa[j] * pb[j];
         for (float lane : lanes) row += lane;
-        cross += row;
+        sum_ab += row;
       }
-      const double sum_b = s1[idx(oy + size, ox + size)] -
-                           s1[idx(oy, ox + size)] - s1[idx(oy + size, ox)] +
-                           s1[idx(oy, ox)];
-      const double sum_bb = s2[idx(oy + size, ox + size)] -
-                            s2[idx(oy, ox + size)] - s2[idx(oy + size, ox)] +
-                            s2[idx(oy, ox)];
-      const double b_var = sum_bb - sum_b * sum_b / n;
-      if (a_norm > 0 && b_var > 0) {
-        scores[oy * window + ox] += cross / (a_norm * std::sqrt(b_var));
+      const double sum_b = s1[idx(oy + h, ox + w)] - s1[idx(oy, ox + w)] -
+                           s1[idx(oy + h, ox)] + s1[idx(oy, ox)];
+      const double sum_bb = s2[idx(oy + h, ox + w)] - s2[idx(oy, ox + w)] -
+                            s2[idx(oy + h, ox)] + s2[idx(oy, ox)];
+      cross[oy * window + ox] += sum_ab;
+      b_var[oy * window + ox] += std::max(0.0, sum_bb - sum_b * sum_b / n);
+    }
+  }
+}
+
+// For one tile: adds to cross[o] the covariance sum(a * b_o) and to
+// b_var[o] the variance of b_o, both over the tile's unmasked pixels, where
+// b_o is the window of `b` with top-left (oy, ox), o = oy * window + ox, for
+// every offset in [0, window)^2. `a` is h x w, zero-mean over the unmasked
+// pixels and 0 at masked ones, so the covariance needs no mean of b; `mask`
+// is 1 (use) or 0; `b` is (h + window - 1) x (w + window - 1).
+void AddCorrelation(const Plane<float>& a, const Plane<float>& mask,
+                    double count, const Plane<float>& b, int window,
+                    double* cross, double* b_var) {
+  const int h = a.height(), w = a.width();
+  constexpr int kLanes = 8;
+  for (int oy = 0; oy < window; ++oy) {
+    for (int ox = 0; ox < window; ++ox) {
+      // Eight float partial sums per row so the compiler vectorises the
+      // dot products; rows are added in double.
+      double sum_ab = 0, sum_b = 0, sum_bb = 0;
+      for (int i = 0; i < h; ++i) {
+        const float* pa = a.row(i);
+        const float* pm = mask.row(i);
+        const float* pb = b.row(oy + i) + ox;
+        float ab[kLanes] = {}, mb[kLanes] = {}, mbb[kLanes] = {};
+        int j = 0;
+        for (; j + kLanes <= w; j += kLanes) {
+          for (int l = 0; l < kLanes; ++l) {
+            const float v = pb[j + l];
+            const float m = pm[j + l] * v;
+            ab[l] += pa[j + l] * v;
+            mb[l] += m;
+            mbb[l] += m * v;
+          }
+        }
+        double row_ab = 0, row_b = 0, row_bb = 0;
+        for (; j < w; ++j) {
+          row_ab += pa[j] * pb[j];
+          row_b += pm[j] * pb[j];
+          row_bb += pm[j] * pb[j] * pb[j];
+        }
+        for (int l = 0; l < kLanes; ++l) {
+          row_ab += ab[l];
+          row_b += mb[l];
+          row_bb += mbb[l];
+        }
+        sum_ab += row_ab;
+        sum_b += row_b;
+        sum_bb += row_bb;
+      }
+      cross[oy * window + ox] += sum_ab;
+      b_var[oy * window + ox] += std::max(0.0, sum_bb - sum_b * sum_b / count);
+    }
+  }
+}
+
+// 1 where no pixel of `image` at or above `clip` lies in the box of
+// box_h x box_w whose top-left is (y0 + i, x0 + j), for i < h, j < w.
+Plane<float> UnclippedBoxes(const RawImage& image, float clip, int y0, int x0,
+                            int h, int w, int box_h, int box_w) {
+  const int in_h = h + box_h - 1, in_w = w + box_w - 1;
+  // Column counts of clipped pixels over box_h rows, then box_w of those.
+  std::vector<int> columns(static_cast<std::size_t>(in_w) * h, 0);
+  for (int i = 0; i < in_h; ++i) {
+    const float* row = image.pixels.row(y0 + i) + x0;
+    for (int j = 0; j < in_w; ++j) {
+      if (row[j] < clip) continue;
+      for (int k = std::max(0, i - box_h + 1); k <= std::min(h - 1, i); ++k) {
+        ++columns[static_cast<std::size_t>(k) * in_w + j];
       }
     }
   }
+  Plane<float> out(w, h, 1.0f);
+  for (int i = 0; i < h; ++i) {
+    const int* c = &columns[static_cast<std::size_t>(i) * in_w];
+    int sum = 0;
+    for (int j = 0; j < box_w - 1; ++j) sum += c[j];
+    for (int j = 0; j < w; ++j) {
+      sum += c[j + box_w - 1];
+      if (sum > 0) out.at(i, j) = 0.0f;
+      sum -= c[j];
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -206,12 +284,14 @@ std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
   return peaks;
 }
 
-FineResult FineSearch(const RawImage& gt,
-                      const std::array<float, 3>& gt_balance,
-                      const RawImage& noisy,
-                      const std::array<float, 3>& noisy_balance,
-                      const std::vector<CoarsePeak>& candidates, int radius,
-                      int max_dy, int max_dx) {
+namespace {
+
+FineResult FineSearchOnce(const RawImage& gt,
+                          const std::array<float, 3>& gt_balance,
+                          const RawImage& noisy,
+                          const std::array<float, 3>& noisy_balance,
+                          const std::vector<CoarsePeak>& candidates, int radius,
+                          int max_dy, int max_dx, bool all_candidates) {
   const int height = gt.height(), width = gt.width();
   const int period = gt.cfa.period();
   const float clip = gt.meta.overexposure_lb;
@@ -222,7 +302,7 @@ FineResult FineSearch(const RawImage& gt,
     // Weak secondary peaks are not worth a fine search: a moved object or
     // a periodic structure strong enough to compete makes a peak of a
     // comparable height, and those are verified.
-    if (c > 0 && strongest > 0 &&
+    if (!all_candidates && c > 0 && strongest > 0 &&
         candidate.value < kCandidateFloor * strongest) {
       continue;
     }
@@ -236,67 +316,119 @@ FineResult FineSearch(const RawImage& gt,
     const int lo_x = std::max(0, radius - cx);
     const int room_y = height - period + 1 - std::max(0, cy + radius) - lo_y;
     const int room_x = width - period + 1 - std::max(0, cx + radius) - lo_x;
-    const int size = std::min(kMaxTile, std::min(room_y, room_x) / 3);
-    if (size < kMinTile) continue;
-    const int span_y = room_y - size;
-    const int span_x = room_x - size;
+    if (room_y < kMinTile || room_x < kMinTile) continue;
 
-    // Rank a grid of tile positions by texture, skipping clipped ones.
-    struct Scored {
-      int y = 0, x = 0;   // top-left in the noisy image
-      Plane<float> luma;  // zero-mean
-      double norm = 0;
+    struct Tile {
+      int y = 0, x = 0;  // top-left in the noisy image
+      int h = 0, w = 0;
+      Plane<float> luma;  // zero-mean over the unmasked pixels, 0 elsewhere
+      Plane<float> mask;  // 0 where clipping is near in either capture
+      double count = 0;   // unmasked pixels
+      double energy = 0;  // sum of squares of luma
     };
-    std::vector<Scored> tiles;
-    for (int gy = 0; gy < kTileGrid; ++gy) {
-      for (int gx = 0; gx < kTileGrid; ++gx) {
-        Scored s;
-        s.y = lo_y + span_y * (2 * gy + 1) / (2 * kTileGrid);
-        s.x = lo_x + span_x * (2 * gx + 1) / (2 * kTileGrid);
-        int clipped = 0;
-        for (int i = 0; i < size + period; i += 2) {
-          const float* row = gt.pixels.row(s.y + cy + i) + s.x + cx;
-          for (int j = 0; j < size + period; j += 2) clipped += row[j] >= clip;
+    // Clipped highlights are the brightest, flattest parts of a GT and
+    // would dominate a correlation they carry no position information for,
+    // so they are masked: every luma sample whose period box touches a
+    // clipped noisy pixel, or whose GT counterpart at any searched offset
+    // does.
+    auto make_tile = [&](int y, int x, int h, int w) {
+      Tile t;
+      t.y = y;
+      t.x = x;
+      t.h = h;
+      t.w = w;
+      t.luma = PeriodLuma(noisy, noisy_balance, y, x, h, w);
+      t.mask = UnclippedBoxes(noisy, noisy.meta.overexposure_lb, y, x, h, w,
+                              period, period);
+      const Plane<float> gt_mask =
+          UnclippedBoxes(gt, clip, y + cy - radius, x + cx - radius, h, w,
+                         period + 2 * radius, period + 2 * radius);
+      double sum = 0;
+      for (int i = 0; i < h; ++i) {
+        float* m = t.mask.row(i);
+        const float* row = t.luma.row(i);
+        const float* gm = gt_mask.row(i);
+        for (int j = 0; j < w; ++j) {
+          m[j] *= gm[j];
+          sum += m[j] * row[j];
+          t.count += m[j];
         }
-        if (clipped * 4 > (size + period) * (size + period) / 50) continue;
-        s.luma = PeriodLuma(noisy, noisy_balance, s.y, s.x, size, size);
-        double sum = 0;
-        for (int i = 0; i < size; ++i) {
-          const float* row = s.luma.row(i);
-          for (int j = 0; j < size; ++j) sum += row[j];
-        }
-        const float mean =
-            static_cast<float>(sum / (static_cast<double>(size) * size));
-        double sum_sq = 0;
-        for (int i = 0; i < size; ++i) {
-          float* row = s.luma.row(i);
-          for (int j = 0; j < size; ++j) {
-            row[j] -= mean;
-            sum_sq += static_cast<double>(row[j]) * row[j];
-          }
-        }
-        s.norm = std::sqrt(sum_sq);
-        tiles.push_back(std::move(s));
       }
+      if (t.count < 1) return t;
+      const float mean = static_cast<float>(sum / t.count);
+      for (int i = 0; i < h; ++i) {
+        float* row = t.luma.row(i);
+        const float* m = t.mask.row(i);
+        for (int j = 0; j < w; ++j) {
+          row[j] = (row[j] - mean) * m[j];
+          t.energy += static_cast<double>(row[j]) * row[j];
+        }
+      }
+      return t;
+    };
+    std::vector<Tile> tiles;
+    if (static_cast<double>(room_y) * room_x <=
+        static_cast<double>(kTileCount) * kMaxTile * kMaxTile) {
+      // A small overlap: all of it is one tile. Cheap at this size, and it
+      // uses every textured pixel there is (small tiles of a small image
+      // can all be flat).
+      tiles.push_back(make_tile(lo_y, lo_x, room_y, room_x));
+    } else {
+      // A grid of candidate tiles, mostly clipped ones skipped, the most
+      // textured (energy of the unmasked luma) kept.
+      const int size = std::min(kMaxTile, std::min(room_y, room_x) / 3);
+      const int span_y = room_y - size;
+      const int span_x = room_x - size;
+      for (int gy = 0; gy < kTileGrid; ++gy) {
+        for (int gx = 0; gx < kTileGrid; ++gx) {
+          const int y = lo_y + span_y * (2 * gy + 1) / (2 * kTileGrid);
+          const int x = lo_x + span_x * (2 * gx + 1) / (2 * kTileGrid);
+          int clipped = 0;
+          for (int i = 0; i < size + period; i += 2) {
+            const float* row = gt.pixels.row(y + cy + i) + x + cx;
+            for (int j = 0; j < size + period; j += 2) {
+              clipped += row[j] >= clip;
+            }
+          }
+          // Mostly clipped tiles are not worth preparing; the mask takes
+          // care of clipping in the others.
+          if (clipped * 4 > (size + period) * (size + period) / 2) continue;
+          tiles.push_back(make_tile(y, x, size, size));
+        }
+      }
+      std::stable_sort(
+          tiles.begin(), tiles.end(),
+          [](const Tile& a, const Tile& b) { return a.energy > b.energy; });
+      if (tiles.size() > kTileCount) tiles.resize(kTileCount);
     }
     if (tiles.empty()) continue;
-    std::stable_sort(
-        tiles.begin(), tiles.end(),
-        [](const Scored& a, const Scored& b) { return a.norm > b.norm; });
-    // Big images: the most textured tiles are plenty. Small overlaps (small
-    // images, large shifts) get small tiles, so every usable one counts.
-    const std::size_t keep = size >= kMaxTile ? kTileCount : tiles.size();
-    if (tiles.size() > keep) tiles.resize(keep);
 
+    // One normalised cross-correlation over all tiles together:
+    // sum(cov) / sqrt(sum(var_a) * sum(var_b)). Textured tiles weigh more
+    // than flat ones, whose correlation is mostly noise.
     const int window = 2 * radius + 1;
-    std::vector<double> scores(static_cast<std::size_t>(window) * window, 0.0);
-    for (const Scored& s : tiles) {
+    const std::size_t offsets = static_cast<std::size_t>(window) * window;
+    std::vector<double> cross(offsets, 0.0), b_var(offsets, 0.0);
+    double a_energy = 0;
+    for (const Tile& t : tiles) {
       const Plane<float> gt_luma =
-          PeriodLuma(gt, gt_balance, s.y + cy - radius, s.x + cx - radius,
-                     size + 2 * radius, size + 2 * radius);
-      AddNccScores(s.luma, s.norm, gt_luma, size, window, scores.data());
+          PeriodLuma(gt, gt_balance, t.y + cy - radius, t.x + cx - radius,
+                     t.h + 2 * radius, t.w + 2 * radius);
+      if (t.count < 1) continue;
+      if (t.count == static_cast<double>(t.h) * t.w) {
+        AddUnmaskedCorrelation(t.luma, gt_luma, window, cross.data(),
+                               b_var.data());
+      } else {
+        AddCorrelation(t.luma, t.mask, t.count, gt_luma, window, cross.data(),
+                       b_var.data());
+      }
+      a_energy += t.energy;
     }
-    for (double& score : scores) score /= static_cast<double>(tiles.size());
+    std::vector<double> scores(offsets, 0.0);
+    for (std::size_t o = 0; o < offsets; ++o) {
+      const double denominator = std::sqrt(a_energy * b_var[o]);
+      scores[o] = denominator > 0 ? cross[o] / denominator : 0.0;
+    }
     for (int oy = 0; oy < window; ++oy) {
       for (int ox = 0; ox < window; ++ox) {
         const double score = scores[oy * window + ox];
@@ -315,6 +447,79 @@ FineResult FineSearch(const RawImage& gt,
             dx + ((ox > 0 && ox < window - 1)
                       ? ParabolicOffset(at(oy, ox - 1), score, at(oy, ox + 1))
                       : 0.0);
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+FineResult FineSearch(const RawImage& gt,
+                      const std::array<float, 3>& gt_balance,
+                      const RawImage& noisy,
+                      const std::array<float, 3>& noisy_balance,
+                      const std::vector<CoarsePeak>& candidates, int radius,
+                      int max_dy, int max_dx) {
+  FineResult best = FineSearchOnce(gt, gt_balance, noisy, noisy_balance,
+                                   candidates, radius, max_dy, max_dx, false);
+  if (best.score < -1) {
+    // The strong candidates left no room for tiles: try the weak ones.
+    best = FineSearchOnce(gt, gt_balance, noisy, noisy_balance, candidates,
+                          radius, max_dy, max_dx, true);
+  }
+  return best;
+}
+
+RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
+                         int dx, double raw_gain, int max_dy, int max_dx) {
+  const Overlap centre = ComputeOverlap(gt.height(), gt.width(), dy, dx);
+  RefineResult best{dy, dx};
+  if (centre.empty()) return best;
+  const double pixels = static_cast<double>(centre.height) * centre.width;
+  // About kRefineSamples pixels per shift; a row step that is a multiple
+  // of 3 would visit only some X-Trans row phases.
+  int step = std::max(1, static_cast<int>(pixels / kRefineSamples));
+  if (step % 3 == 0) ++step;
+  // About 256 blocks, so a moved object of 10% of the frame (a larger
+  // share of a small overlap) stays a minority of them.
+  const int block =
+      std::clamp(static_cast<int>(std::sqrt(pixels / 256)), 16, 256);
+  const int blocks_y = (gt.height() + block - 1) / block;
+  const int blocks_x = (gt.width() + block - 1) / block;
+  Plane<double> centre_sums(blocks_x, blocks_y),
+      centre_counts(blocks_x, blocks_y);
+  Plane<double> sums(blocks_x, blocks_y), counts(blocks_x, blocks_y);
+  BlockGainMatchedLoss(gt, noisy, centre, raw_gain, step, block, centre_sums,
+                       centre_counts);
+  double full = 0;
+  for (std::size_t k = 0; k < centre_counts.pixel_count(); ++k) {
+    full = std::max(full, centre_counts.data()[k]);
+  }
+  double best_median = 0;
+  std::vector<double> differences;
+  for (int ny = dy - 1; ny <= dy + 1; ++ny) {
+    for (int nx = dx - 1; nx <= dx + 1; ++nx) {
+      if ((ny == dy && nx == dx) || std::abs(ny) > max_dy ||
+          std::abs(nx) > max_dx) {
+        continue;
+      }
+      const Overlap overlap = ComputeOverlap(gt.height(), gt.width(), ny, nx);
+      BlockGainMatchedLoss(gt, noisy, overlap, raw_gain, step, block, sums,
+                           counts);
+      // Blocks (in noisy coordinates) that both shifts cover well.
+      differences.clear();
+      for (std::size_t k = 0; k < counts.pixel_count(); ++k) {
+        const double n0 = centre_counts.data()[k], n1 = counts.data()[k];
+        if (n0 < 0.5 * full || n1 < 0.5 * full) continue;
+        differences.push_back(sums.data()[k] / n1 - centre_sums.data()[k] / n0);
+      }
+      if (differences.size() < kRefineMinBlocks) continue;
+      auto middle = differences.begin() + differences.size() / 2;
+      std::nth_element(differences.begin(), middle, differences.end());
+      if (*middle < best_median) {
+        best_median = *middle;
+        best = {ny, nx};
       }
     }
   }

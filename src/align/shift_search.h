@@ -1,15 +1,32 @@
 // The steps of the shift search that do not depend on where the FFTs run,
 // shared by the CPU and GPU correlators so both give the same answers.
+// (FinishAlignment in fftw_correlator.h runs steps 2-4 for both.)
 //
 // 1. Coarse: both images become a CFA-invariant luminance (mosaic_luma.h)
-//    sampled every `stride` pixels; their partially whitened cross-power
-//    spectrum gives a correlation surface whose peaks are candidate shifts.
-// 2. Fine: around each candidate, the exact full-resolution integer shift is
-//    the one that maximises the normalised cross-correlation of the
-//    full-resolution period luminance on a few textured, unclipped tiles.
-//    This resolves what the coarse grid cannot (odd shifts, any X-Trans
-//    shift) and rejects coarse peaks caused by moved objects or periodic
-//    structure, because the verification is a direct comparison.
+//    averaged over box x box windows every `stride` pixels (~2.5 M samples
+//    whatever the image size); their partially whitened cross-power
+//    spectrum gives a correlation surface whose strongest local maxima
+//    within the search radius are candidate shifts. The GT's spectrum is
+//    computed once per scene.
+// 2. Fine: around each candidate (secondary ones only when their coarse
+//    peak is at least a quarter of the strongest, or when the strongest
+//    cannot be scored), every integer
+//    shift within stride + 1 is scored by the normalised cross-correlation
+//    of the full-resolution period luminance (PeriodLuma: period x period
+//    box sums, CFA-invariant, so odd and X-Trans shifts are resolved).
+//    Large overlaps use the 8 most textured of a 4x4 grid of tiles of up
+//    to 192 px; small overlaps (<= 8 such tiles) use all of it as one tile.
+//    Samples whose period box is near clipping in either capture are
+//    masked out (clipped highlights are bright, flat and would dominate).
+//    The score pools the tiles: sum(cov) / sqrt(sum(var_noisy) *
+//    sum(var_gt)), so flat tiles, mostly noise, weigh little. This rejects
+//    coarse peaks caused by moved objects or periodic structure, because
+//    it is a direct comparison.
+// 3. Refine: see RefineShift below.
+// 4. Gain and loss on the overlap (colour_match.h).
+//
+// The score of step 2 at the final shift is the pair's confidence: 1 is
+// a perfect match, 0 no relation; higher is better.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -60,15 +77,34 @@ std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
 struct FineResult {
   int dy = 0, dx = 0;
   double dy_subpx = 0, dx_subpx = 0;
-  double score = -2;  // mean normalised cross-correlation over the tiles
+  // Pooled normalised cross-correlation of the tiles (see 2 above); -2
+  // when no candidate could be scored (too little overlap).
+  double score = -2;
 };
-// Searches every integer shift within `radius` of each candidate on
-// full-resolution tiles and returns the best.
+// Scores every integer shift within `radius` of each candidate on
+// full-resolution tiles and returns the best (see 2 above). The sub-pixel
+// estimate is a parabola through the score and its neighbours on each axis.
 FineResult FineSearch(const RawImage& gt,
                       const std::array<float, 3>& gt_balance,
                       const RawImage& noisy,
                       const std::array<float, 3>& noisy_balance,
                       const std::vector<CoarsePeak>& candidates, int radius,
                       int max_dy, int max_dx);
+
+// 3. Refine: the fine search compares low-passed luminance, whose peak is
+//    broad; at the most extreme noise on a small overlap its argmax can be
+//    one pixel off. The direct comparison of the colour-matched mosaics
+//    (GainMatchedLoss, full resolution) decides between (dy, dx) and its 8
+//    neighbours: per block of the noisy image, the loss at the neighbour
+//    minus the loss at (dy, dx); a neighbour wins when the median of those
+//    differences over the blocks is negative (and the most negative wins).
+//    The median ignores blocks a moved object or changed light dominates,
+//    which would bias a plain total. Large overlaps are compared on a
+//    subsample of row pairs (~2 MP per shift).
+struct RefineResult {
+  int dy = 0, dx = 0;
+};
+RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
+                         int dx, double raw_gain, int max_dy, int max_dx);
 
 }  // namespace dsb

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "align/correlator.h"
 #include "synth/render.h"
@@ -40,6 +41,10 @@ TEST(Align24MpTest, ExactAtTheMostExtremeNoise) {
     EXPECT_EQ(result[0]->dy, capture.dy) << cfa;
     EXPECT_EQ(result[0]->dx, capture.dx) << cfa;
     EXPECT_NEAR(result[0]->raw_gain, capture.gain, 0.05 * capture.gain);
+    EXPECT_NEAR(result[0]->dy_subpx, capture.dy, 0.5);
+    EXPECT_NEAR(result[0]->dx_subpx, capture.dx, 0.5);
+    EXPECT_GT(result[0]->confidence, 0.5);
+    EXPECT_TRUE(std::isfinite(result[0]->loss));
     std::printf("%s 24 MP: reference + one pair aligned in %.2f s\n", cfa,
                 seconds);
   }
