@@ -286,6 +286,15 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
   const auto start = Clock::now();
   BuildReport report;
 
+  // Say what is wrong with the root before touching anything beside it.
+  Result<FileInfo> root_info = fs.Stat(options.root);
+  if (!root_info.ok() || root_info->type != FileType::kDirectory) {
+    return Status::InvalidArgument(
+        "dataset root " + options.root +
+        (root_info.ok() ? " is not a directory"
+                        : " cannot be read: " + root_info.status().message()));
+  }
+
   std::unique_ptr<BuildLock> lock;
   std::unique_ptr<Manifest> manifest;
   if (options.dry_run) {
