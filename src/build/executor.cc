@@ -208,6 +208,7 @@ SceneJob MakeJob(const PlannedScene& planned, const Survey& survey) {
       out.push_back(std::move(file));
     }
   };
+  job.problems = hashed.scene.problems;
   add(hashed.scene.gt, hashed.gt_hashes, "gt", job.gt);
   add(hashed.scene.noisy, hashed.noisy_hashes, "noisy", job.noisy);
   return job;

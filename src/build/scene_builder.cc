@@ -364,6 +364,18 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
     ++failed;
     if (first_failure.ok()) first_failure = pair.status;
   }
+  if (first_failure.ok() && !job.problems.empty()) {
+    std::string problems;
+    for (std::size_t i = 0; i < job.problems.size() && i < 5; ++i) {
+      problems += (i ? "; " : "") + job.problems[i];
+    }
+    if (job.problems.size() > 5) {
+      problems += "; and " + std::to_string(job.problems.size() - 5) + " more";
+    }
+    outcome.status = Status::IoError(
+        problems + " (the scene's file list may be incomplete)");
+    return outcome;
+  }
   if (!first_failure.ok()) {
     outcome.status = first_failure.WithContext(
         std::to_string(failed) + " of " + std::to_string(outcome.pairs.size()) +

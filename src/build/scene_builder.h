@@ -66,6 +66,10 @@ struct SceneJob {
   std::vector<JobFile> gt;
   std::vector<JobFile> noisy;
   std::uint64_t total_bytes = 0;
+  // Entries of the scene the scan could not read ("<path>: <reason>"): the
+  // file list may be incomplete, so the scene fails (its readable pairs are
+  // still recorded) and is retried on the next run.
+  std::vector<std::string> problems;
 };
 
 struct FileOutcome {
