@@ -308,7 +308,9 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
         lock, BuildLock::Acquire(options.db_path, options.wait_for_lock));
     DSB_ASSIGN_OR_RETURN(manifest,
                          Manifest::Open(options.db_path, OpenMode::kReadWrite));
-    DSB_RETURN_IF_ERROR(fs.CreateDirectories(options.masks_dir));
+    DSB_RETURN_IF_ERROR(
+        fs.CreateDirectories(options.masks_dir)
+            .WithContext("masks directory " + options.masks_dir));
     SweepMasksDir(options, fs, *manifest, /*orphans=*/false);
   }
 
