@@ -148,8 +148,11 @@ TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
   // Kill anywhere in a build's lifetime; every other run is forced to
   // rebuild everything, so there is always work in flight to interrupt.
   std::uniform_int_distribution<int> delay_ms(1, std::max(2, build_ms));
+  // 20 in the suite; a longer soak: DSB_KILLS=500 build/.../kill_test.
+  const int wanted =
+      std::getenv("DSB_KILLS") ? std::atoi(std::getenv("DSB_KILLS")) : 20;
   int kills = 0;
-  for (int attempt = 0; attempt < 20; ++attempt) {
+  for (int attempt = 0; attempt < wanted; ++attempt) {
     std::vector<std::string> args = {root, "-q", "-j", "2"};
     if (attempt % 2 == 1) args.push_back("--force");
     SignalAfter(args, std::chrono::milliseconds(delay_ms(rng)), SIGKILL);
@@ -159,7 +162,7 @@ TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
                 fs::exists(db) ? Rows(db, kScenes).size() : 0);
     if (::testing::Test::HasFailure()) break;
   }
-  EXPECT_EQ(kills, 20);
+  EXPECT_EQ(kills, wanted);
   ASSERT_EQ(RunToCompletion({root, "-q", "-j", "2"}), 0);
   ExpectConsistent(root, db);
   // No temporary files survive the completed run.
