@@ -11,6 +11,7 @@
 
 #include "build/executor.h"
 #include "build/progress.h"
+#include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
 
@@ -18,26 +19,6 @@ namespace dsb {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<std::string> Rows(const std::string& db, const std::string& sql) {
-  std::vector<std::string> rows;
-  sqlite3* handle = nullptr;
-  sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* statement = nullptr;
-  sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr);
-  while (statement != nullptr && sqlite3_step(statement) == SQLITE_ROW) {
-    std::string row;
-    for (int i = 0; i < sqlite3_column_count(statement); ++i) {
-      const auto* text = sqlite3_column_text(statement, i);
-      row += (text ? reinterpret_cast<const char*>(text) : "NULL");
-      row += "|";
-    }
-    rows.push_back(row);
-  }
-  sqlite3_finalize(statement);
-  sqlite3_close(handle);
-  return rows;
-}
 
 const char* kAlignments =
     "SELECT scene, gt_path, noisy_path, dy, dx, dy_subpx, dx_subpx, "
@@ -88,15 +69,21 @@ TEST(PipelineTest, WorkersAndMemoryBudgetNeverChangeResults) {
   EXPECT_EQ(tiny.max_captures_in_flight, 1);
   EXPECT_EQ(tiny.pairs_ok, parallel.pairs_ok);
   // Masks paths are relative to each root, so the rows compare directly.
-  const auto reference = Rows(synth.out_dir + "/dataset-build.db", kAlignments);
+  const auto reference =
+      testing::QueryRows(synth.out_dir + "/dataset-build.db", kAlignments);
   ASSERT_EQ(reference.size(), 30u);
-  EXPECT_EQ(Rows(dir.Join("one") + "/dataset-build.db", kAlignments),
-            reference);
-  EXPECT_EQ(Rows(dir.Join("tiny") + "/dataset-build.db", kAlignments),
-            reference);
-  const auto scenes = Rows(synth.out_dir + "/dataset-build.db", kScenes);
-  EXPECT_EQ(Rows(dir.Join("one") + "/dataset-build.db", kScenes), scenes);
-  EXPECT_EQ(Rows(dir.Join("tiny") + "/dataset-build.db", kScenes), scenes);
+  EXPECT_EQ(
+      testing::QueryRows(dir.Join("one") + "/dataset-build.db", kAlignments),
+      reference);
+  EXPECT_EQ(
+      testing::QueryRows(dir.Join("tiny") + "/dataset-build.db", kAlignments),
+      reference);
+  const auto scenes =
+      testing::QueryRows(synth.out_dir + "/dataset-build.db", kScenes);
+  EXPECT_EQ(testing::QueryRows(dir.Join("one") + "/dataset-build.db", kScenes),
+            scenes);
+  EXPECT_EQ(testing::QueryRows(dir.Join("tiny") + "/dataset-build.db", kScenes),
+            scenes);
 }
 
 }  // namespace

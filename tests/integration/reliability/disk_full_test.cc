@@ -27,6 +27,7 @@
 #include "build/executor.h"
 #include "build/progress.h"
 #include "common/real_file_system.h"
+#include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
 
@@ -79,40 +80,11 @@ class DiskFullForScene : public FileSystem {
   std::atomic<int> failed_writes_{0};
 };
 
-// Each row of `sql` as "col|col|...|".
-std::vector<std::string> Rows(const std::string& db, const std::string& sql) {
-  std::vector<std::string> rows;
-  sqlite3* handle = nullptr;
-  if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    sqlite3_close(handle);
-    ADD_FAILURE() << "cannot open " << db;
-    return rows;
-  }
-  sqlite3_stmt* statement = nullptr;
-  if (sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr) !=
-      SQLITE_OK) {
-    ADD_FAILURE() << sqlite3_errmsg(handle) << " in " << sql;
-  }
-  while (statement != nullptr && sqlite3_step(statement) == SQLITE_ROW) {
-    std::string row;
-    for (int i = 0; i < sqlite3_column_count(statement); ++i) {
-      const auto* text = sqlite3_column_text(statement, i);
-      row += text ? reinterpret_cast<const char*>(text) : "NULL";
-      row += "|";
-    }
-    rows.push_back(row);
-  }
-  sqlite3_finalize(statement);
-  sqlite3_close(handle);
-  return rows;
-}
-
 // Column 1 of `sql` keyed by column 0.
 std::map<std::string, std::string> Column(const std::string& db,
                                           const std::string& sql) {
   std::map<std::string, std::string> out;
-  for (const std::string& row : Rows(db, sql)) {
+  for (const std::string& row : testing::QueryRows(db, sql)) {
     const std::size_t bar = row.find('|');
     out[row.substr(0, bar)] = row.substr(bar + 1, row.size() - bar - 2);
   }
@@ -121,17 +93,18 @@ std::map<std::string, std::string> Column(const std::string& db,
 
 // The manifest is sound and every ok row's mask is on disk.
 void ExpectConsistent(const std::string& root, const std::string& db) {
-  EXPECT_EQ(Rows(db, "PRAGMA integrity_check"),
+  EXPECT_EQ(testing::QueryRows(db, "PRAGMA integrity_check"),
             std::vector<std::string>{"ok|"});
-  for (const std::string& row :
-       Rows(db, "SELECT mask_path FROM alignments WHERE status = 'ok'")) {
+  for (const std::string& row : testing::QueryRows(
+           db, "SELECT mask_path FROM alignments WHERE status = 'ok'")) {
     std::string path = row.substr(0, row.size() - 1);
     if (!path.starts_with("/")) path = root + "/" + path;
     EXPECT_TRUE(fs::exists(path)) << "manifest names a missing mask " << path;
   }
-  EXPECT_TRUE(Rows(db,
-                   "SELECT mask_path FROM alignments WHERE status = 'ok' AND "
-                   "(mask_path IS NULL OR mask_path = '')")
+  EXPECT_TRUE(testing::QueryRows(
+                  db,
+                  "SELECT mask_path FROM alignments WHERE status = 'ok' AND "
+                  "(mask_path IS NULL OR mask_path = '')")
                   .empty());
 }
 
@@ -218,11 +191,12 @@ TEST_F(DiskFullTest, OneScenesMasksHitAFullDiskAndTheRerunBuildsIt) {
   EXPECT_NE(scene_error.find("disk full"), std::string::npos) << scene_error;
   EXPECT_NE(scene_error.find(options_.masks_dir + "/"), std::string::npos)
       << scene_error;
-  const auto pairs = Rows(db,
-                          "SELECT status, coalesce(error, ''), "
-                          "coalesce(mask_path, '') FROM alignments "
-                          "WHERE scene = '" +
-                              victim + "'");
+  const auto pairs =
+      testing::QueryRows(db,
+                         "SELECT status, coalesce(error, ''), "
+                         "coalesce(mask_path, '') FROM alignments "
+                         "WHERE scene = '" +
+                             victim + "'");
   ASSERT_EQ(pairs.size(), 3u);  // one GT x (itself + 2 noisy)
   for (const std::string& row : pairs) {
     EXPECT_TRUE(row.starts_with("failed|")) << row;
@@ -233,10 +207,11 @@ TEST_F(DiskFullTest, OneScenesMasksHitAFullDiskAndTheRerunBuildsIt) {
         << "a failed pair records no mask: " << row;
   }
   // The other scenes are wholly ok.
-  EXPECT_EQ(Rows(db,
-                 "SELECT count(*) FROM alignments WHERE status = 'ok' AND "
-                 "scene <> '" +
-                     victim + "'"),
+  EXPECT_EQ(testing::QueryRows(
+                db,
+                "SELECT count(*) FROM alignments WHERE status = 'ok' AND "
+                "scene <> '" +
+                    victim + "'"),
             std::vector<std::string>{"6|"});
   ExpectConsistent(root_, db);
   EXPECT_EQ(TempFilesUnder(root_), std::vector<std::string>{});
@@ -264,9 +239,11 @@ TEST_F(DiskFullTest, OneScenesMasksHitAFullDiskAndTheRerunBuildsIt) {
        Column(db, "SELECT scene, status FROM scenes")) {
     EXPECT_EQ(state, "ok") << scene;
   }
-  EXPECT_EQ(Rows(db, "SELECT count(*) FROM alignments WHERE status = 'ok'"),
+  EXPECT_EQ(testing::QueryRows(
+                db, "SELECT count(*) FROM alignments WHERE status = 'ok'"),
             std::vector<std::string>{"9|"});
-  EXPECT_EQ(Rows(db, "SELECT count(*) FROM scenes WHERE error IS NOT NULL"),
+  EXPECT_EQ(testing::QueryRows(
+                db, "SELECT count(*) FROM scenes WHERE error IS NOT NULL"),
             std::vector<std::string>{"0|"});
   ExpectConsistent(root_, db);
   EXPECT_EQ(TempFilesUnder(root_), std::vector<std::string>{});

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "sqlite_rows.h"
 #include "test_support.h"
 
 namespace dsb {
@@ -30,14 +31,14 @@ std::string Binary() {
   return binary ? binary : "";
 }
 
-int RunToCompletion(const std::vector<std::string>& args) {
+// Starts the tool with `args`, its output discarded.
+pid_t Spawn(const std::vector<std::string>& args) {
   std::fflush(stdout);
   const pid_t pid = fork();
   if (pid == 0) {
-    std::vector<char*> argv;
     std::string binary = Binary();
-    argv.push_back(binary.data());
     std::vector<std::string> copy = args;
+    std::vector<char*> argv = {binary.data()};
     for (std::string& arg : copy) argv.push_back(arg.data());
     argv.push_back(nullptr);
     freopen("/dev/null", "w", stdout);
@@ -45,67 +46,36 @@ int RunToCompletion(const std::vector<std::string>& args) {
     execv(argv[0], argv.data());
     _exit(127);
   }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return pid;
 }
 
-// Starts a build and sends it `signal_number` after `delay`; returns its
-// exit status (or 128 + signal when it was killed).
-int SignalAfter(const std::vector<std::string>& args,
-                std::chrono::milliseconds delay, int signal_number) {
-  std::fflush(stdout);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    std::string binary = Binary();
-    argv.push_back(binary.data());
-    std::vector<std::string> copy = args;
-    for (std::string& arg : copy) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  std::this_thread::sleep_for(delay);
-  kill(pid, signal_number);
+// Exit status of a finished child, or 128 + signal when it was killed.
+int Wait(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-std::vector<std::string> Rows(const std::string& db, const std::string& sql) {
-  std::vector<std::string> rows;
-  sqlite3* handle = nullptr;
-  if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    sqlite3_close(handle);
-    return rows;
-  }
-  sqlite3_stmt* statement = nullptr;
-  sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr);
-  while (statement != nullptr && sqlite3_step(statement) == SQLITE_ROW) {
-    std::string row;
-    for (int i = 0; i < sqlite3_column_count(statement); ++i) {
-      const auto* text = sqlite3_column_text(statement, i);
-      row += (text ? reinterpret_cast<const char*>(text) : "NULL");
-      row += "|";
-    }
-    rows.push_back(row);
-  }
-  sqlite3_finalize(statement);
-  sqlite3_close(handle);
-  return rows;
+int RunToCompletion(const std::vector<std::string>& args) {
+  return Wait(Spawn(args));
+}
+
+// Starts a build and sends it `signal_number` after `delay`.
+int SignalAfter(const std::vector<std::string>& args,
+                std::chrono::milliseconds delay, int signal_number) {
+  const pid_t pid = Spawn(args);
+  std::this_thread::sleep_for(delay);
+  kill(pid, signal_number);
+  return Wait(pid);
 }
 
 void ExpectConsistent(const std::string& root, const std::string& db) {
   if (!fs::exists(db)) return;  // killed before the manifest was created
-  const auto integrity = Rows(db, "PRAGMA integrity_check");
+  const auto integrity = testing::QueryRows(db, "PRAGMA integrity_check");
   ASSERT_EQ(integrity.size(), 1u);
   EXPECT_EQ(integrity[0], "ok|");
-  for (const std::string& row :
-       Rows(db, "SELECT mask_path FROM alignments WHERE status = 'ok'")) {
+  for (const std::string& row : testing::QueryRows(
+           db, "SELECT mask_path FROM alignments WHERE status = 'ok'")) {
     const std::string path = root + "/" + row.substr(0, row.size() - 1);
     EXPECT_TRUE(fs::exists(path)) << "manifest names a missing mask " << path;
   }
@@ -159,7 +129,7 @@ TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
     ++kills;
     ExpectConsistent(root, db);
     std::printf("kill %d: %zu scenes recorded\n", kills,
-                fs::exists(db) ? Rows(db, kScenes).size() : 0);
+                fs::exists(db) ? testing::QueryRows(db, kScenes).size() : 0);
     if (::testing::Test::HasFailure()) break;
   }
   EXPECT_EQ(kills, wanted);
@@ -170,9 +140,10 @@ TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
     EXPECT_EQ(entry.path().string().find(".dsb-tmp"), std::string::npos)
         << entry.path();
   }
-  EXPECT_EQ(Rows(db, kAlignments),
-            Rows(clean + "/dataset-build.db", kAlignments));
-  EXPECT_EQ(Rows(db, kScenes), Rows(clean + "/dataset-build.db", kScenes));
+  EXPECT_EQ(testing::QueryRows(db, kAlignments),
+            testing::QueryRows(clean + "/dataset-build.db", kAlignments));
+  EXPECT_EQ(testing::QueryRows(db, kScenes),
+            testing::QueryRows(clean + "/dataset-build.db", kScenes));
   // And it is up to date.
   EXPECT_EQ(RunToCompletion({"--status", root}), 0);
 }
@@ -197,7 +168,7 @@ TEST(KillTest, CtrlCFinishesCleanlyAndTheRerunCompletes) {
   EXPECT_EQ(status, 1);
   const std::string db = root + "/dataset-build.db";
   ExpectConsistent(root, db);
-  const auto recorded = Rows(db, kScenes);
+  const auto recorded = testing::QueryRows(db, kScenes);
   std::printf("Ctrl-C after %lld ms: %zu of 6 scenes recorded\n",
               static_cast<long long>(build_ms.count() / 2), recorded.size());
   EXPECT_LT(recorded.size(), 6u);
@@ -205,8 +176,8 @@ TEST(KillTest, CtrlCFinishesCleanlyAndTheRerunCompletes) {
     EXPECT_EQ(entry.path().string().find(".dsb-tmp"), std::string::npos);
   }
   ASSERT_EQ(RunToCompletion({root, "-q"}), 0);
-  EXPECT_EQ(Rows(db, kAlignments),
-            Rows(clean + "/dataset-build.db", kAlignments));
+  EXPECT_EQ(testing::QueryRows(db, kAlignments),
+            testing::QueryRows(clean + "/dataset-build.db", kAlignments));
 }
 
 // Runs the tool through the shell and returns (exit status, stderr+stdout).
@@ -227,18 +198,7 @@ TEST(ConcurrencyTest, SecondBuildIsRefusedAndStatusWorksDuringABuild) {
   ASSERT_EQ(RunToCompletion({"synth", root, "--scenes", "8", "--noisy", "3",
                              "--size", "640x480", "--max-shift", "24"}),
             0);
-  std::fflush(stdout);
-  const pid_t first = fork();
-  if (first == 0) {
-    std::string binary = Binary(), quiet = "-q", one = "-j", n = "1";
-    std::string root_arg = root;
-    char* argv[] = {binary.data(), root_arg.data(), quiet.data(),
-                    one.data(),    n.data(),        nullptr};
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    execv(argv[0], argv);
-    _exit(127);
-  }
+  const pid_t first = Spawn({root, "-q", "-j", "1"});
   // Wait until the first build holds its lock (the manifest exists).
   for (int i = 0; i < 200 && !fs::exists(root + "/dataset-build.db.lock");
        ++i) {
@@ -259,9 +219,7 @@ TEST(ConcurrencyTest, SecondBuildIsRefusedAndStatusWorksDuringABuild) {
   const auto [status_code, status_out] = Capture("--status " + root);
   EXPECT_TRUE(status_code == 0 || status_code == 1) << status_out;
   EXPECT_NE(status_out.find("up to date"), std::string::npos) << status_out;
-  int status = 0;
-  waitpid(first, &status, 0);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(Wait(first), 0);
   // With --wait a second build waits for the first instead.
   EXPECT_EQ(Capture(root + " --wait -q").first, 0);
 }
