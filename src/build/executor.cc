@@ -56,8 +56,8 @@ std::vector<std::string> ExcludedPaths(const BuildOptions& options) {
   return excluded;
 }
 
-Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
-                              Manifest* manifest, Survey& survey) {
+// Says what is wrong with the root before anything is read or created.
+Status CheckRoot(const BuildOptions& options, FileSystem& fs) {
   Result<FileInfo> root_info = fs.Stat(options.root);
   if (!root_info.ok() || root_info->type != FileType::kDirectory) {
     return Status::InvalidArgument(
@@ -65,6 +65,11 @@ Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
         (root_info.ok() ? " is not a directory"
                         : " cannot be read: " + root_info.status().message()));
   }
+  return Status::Ok();
+}
+
+Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
+                              Manifest* manifest, Survey& survey) {
   ScanOptions scan_options;
   scan_options.excluded_paths = ExcludedPaths(options);
   DSB_ASSIGN_OR_RETURN(survey.scan,
@@ -267,6 +272,7 @@ std::uint64_t PeakRssBytes() {
 }
 
 Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs) {
+  DSB_RETURN_IF_ERROR(CheckRoot(options, fs));
   std::unique_ptr<Manifest> manifest;
   if (fs.Stat(options.db_path).ok()) {
     DSB_ASSIGN_OR_RETURN(manifest,
@@ -287,14 +293,7 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
   const auto start = Clock::now();
   BuildReport report;
 
-  // Say what is wrong with the root before touching anything beside it.
-  Result<FileInfo> root_info = fs.Stat(options.root);
-  if (!root_info.ok() || root_info->type != FileType::kDirectory) {
-    return Status::InvalidArgument(
-        "dataset root " + options.root +
-        (root_info.ok() ? " is not a directory"
-                        : " cannot be read: " + root_info.status().message()));
-  }
+  DSB_RETURN_IF_ERROR(CheckRoot(options, fs));
 
   std::unique_ptr<BuildLock> lock;
   std::unique_ptr<Manifest> manifest;

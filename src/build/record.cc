@@ -28,21 +28,7 @@ SceneRecord MakeSceneRecord(const SceneOutcome& outcome,
     scene_file.file.inode = file.file.inode;
     scene_file.file.hash_hex = file.file.hash_hex;
     scene_file.file.hashed_at_ns = file.file.hashed_at_ns;
-    if (file.meta.has_value()) {
-      FileMetadata meta;
-      meta.make = file.meta->make;
-      meta.model = file.meta->model;
-      meta.iso = file.meta->iso;
-      meta.cfa_name = file.cfa_name;
-      meta.width = file.width;
-      meta.height = file.height;
-      meta.black = file.meta->black;
-      meta.white = file.meta->white;
-      meta.overexposure_lb = file.meta->overexposure_lb;
-      meta.rgb_xyz_matrix = file.meta->rgb_xyz_matrix;
-      meta.wb_coeffs = file.meta->wb_coeffs;
-      scene_file.metadata = meta;
-    }
+    scene_file.metadata = file.metadata;
     record.files.push_back(std::move(scene_file));
   }
   for (const PairOutcome& pair : outcome.pairs) {

@@ -71,10 +71,7 @@ Result<RawImage> DecodeFile(SceneState& state, std::size_t index) {
   if (!state.file_recorded[index].exchange(true)) {
     FileOutcome& out = state.outcome->files[index];
     if (image.ok()) {
-      out.meta = image->meta;
-      out.cfa_name = image->cfa.name();
-      out.width = image->width();
-      out.height = image->height();
+      out.metadata = FileMetadata::FromRaw(*image);
     } else {
       out.status = image.status();
     }
@@ -105,13 +102,6 @@ void AlignToGroup(SceneState& state, std::size_t file_index,
     if (!group[k].has_value()) continue;  // GT failed; pair already failed
     const RawImage& gt = *group[k];
     pair.overexposure_lb = gt.meta.overexposure_lb;
-    if (!(gt.cfa == image.cfa) && gt.width() == image.width()) {
-      FailPair(pair, Status::InvalidArgument(
-                         image.path + " has CFA " + image.cfa.name() +
-                         " but its GT " + gt.path + " has " + gt.cfa.name() +
-                         "; captures of one scene must come from one camera"));
-      continue;
-    }
     if (correlators[k] == nullptr) {
       std::string notice;
       auto made = MakeCorrelator(options.device, options.align, &notice);
@@ -346,11 +336,11 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
   // The scene's shape is its first decodable GT's.
   for (std::size_t g = 0; g < gt_count; ++g) {
     const FileOutcome& gt = outcome.files[g];
-    if (gt.meta.has_value()) {
-      outcome.cfa_name = gt.cfa_name;
-      outcome.cfa_kind = gt.cfa_name == "XTRANS" ? "xtrans" : "bayer";
-      outcome.width = gt.width;
-      outcome.height = gt.height;
+    if (gt.metadata.has_value()) {
+      outcome.cfa_name = gt.metadata->cfa_name;
+      outcome.cfa_kind = outcome.cfa_name == "XTRANS" ? "xtrans" : "bayer";
+      outcome.width = gt.metadata->width;
+      outcome.height = gt.metadata->height;
       break;
     }
   }

@@ -22,6 +22,7 @@
 #include "build/build_options.h"
 #include "common/file_system.h"
 #include "common/status.h"
+#include "manifest/manifest.h"
 #include "raw/raw_image.h"
 
 namespace dsb {
@@ -74,10 +75,8 @@ struct SceneJob {
 
 struct FileOutcome {
   JobFile file;
-  Status status;  // decode result
-  std::optional<RawMetadata> meta;
-  std::string cfa_name;
-  int width = 0, height = 0;
+  Status status;                         // decode result
+  std::optional<FileMetadata> metadata;  // when it decoded
 };
 
 struct PairOutcome {
