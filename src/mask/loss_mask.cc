@@ -216,6 +216,12 @@ struct NoiseModel {
   double slope = 0;            // per unit of signal
   double offset = 0;           // at zero signal
   double reference_level = 0;  // median GT level of the sampled cells
+  // Per parity and colour: the variance of d per unit of squared local
+  // step that sampling differences explain (the two images' samples of a
+  // colour sit at different places in a cell unless the shift is a
+  // multiple of the period), measured on the pair itself. Near 0 when the
+  // samples coincide.
+  float structure[2][2][kColors] = {};
   double Variance(double s) const { return slope * std::max(s, 0.0) + offset; }
 };
 
@@ -321,6 +327,79 @@ NoiseModel FitNoise(const CellGrid& cells, double gain, float lb) {
   return model;
 }
 
+// The largest absolute difference between cell (i, j) of `p` and a
+// 4-neighbour.
+float StepAt(const Plane<float>& p, int i, int j) {
+  const float v = p.at(i, j);
+  const float u = p.at(std::max(i - 1, 0), j);
+  const float d = p.at(std::min(i + 1, p.height() - 1), j);
+  const float l = p.at(i, std::max(j - 1, 0));
+  const float r = p.at(i, std::min(j + 1, p.width() - 1));
+  return std::max(std::max(std::fabs(u - v), std::fabs(d - v)),
+                  std::max(std::fabs(l - v), std::fabs(r - v)));
+}
+
+// Measures NoiseModel::structure per class from a deterministic sample of
+// cells, so that d^2 matches noise + structure * step^2 on average: the sum
+// of d^2 less the noise over the sum of step^2. The z test assumes a mean
+// of 1 where the pair agrees; a fixed tolerance overshoots that on some
+// content (hiding changes) and undershoots on other. The 10% of cells that
+// fit worst (moved objects, changed light) are left out; the pair is
+// otherwise static, the same assumption the noise fit makes.
+void FitStructure(const CellGrid& cells, double gain, NoiseModel& model) {
+  constexpr std::size_t kTargetSamples = 1 << 16;
+  const std::size_t cell_count =
+      static_cast<std::size_t>(cells.rows) * cells.cols;
+  const std::size_t stride =
+      std::max<std::size_t>(1, cell_count * kColors / kTargetSamples);
+  struct Sample {
+    float excess;  // d^2 - noise
+    float step2;
+    float score;  // d^2 / (noise + step^2): outliers sort last
+  };
+  std::vector<Sample> samples[2][2][kColors];
+  for (std::size_t index = 0; index < cell_count; index += stride) {
+    const int i = static_cast<int>(index / cells.cols);
+    const int j = static_cast<int>(index % cells.cols);
+    if (!cells.fit.at(i, j)) continue;
+    const int pi = i % cells.parity;
+    const int pj = j % cells.parity;
+    for (int c = 0; c < kColors; ++c) {
+      const float factor = cells.var_factor[pi][pj][c];
+      if (factor == 0) continue;
+      const double s = cells.gt[c].at(i, j);
+      const double d = s - gain * cells.noisy[c].at(i, j);
+      const double noise = model.Variance(s) * factor;
+      const double step = StepAt(cells.gt[c], i, j);
+      samples[pi][pj][c].push_back(
+          {static_cast<float>(d * d - noise), static_cast<float>(step * step),
+           static_cast<float>(d * d / (noise + step * step))});
+    }
+  }
+  // Moved objects and other outliers are left out of the sums.
+  constexpr double kTrim = 0.1;
+  for (int pi = 0; pi < cells.parity; ++pi) {
+    for (int pj = 0; pj < cells.parity; ++pj) {
+      for (int c = 0; c < kColors; ++c) {
+        auto& v = samples[pi][pj][c];
+        if (v.size() < 32) continue;
+        const std::size_t keep =
+            static_cast<std::size_t>(v.size() * (1 - kTrim));
+        std::nth_element(
+            v.begin(), v.begin() + keep, v.end(),
+            [](const Sample& a, const Sample& b) { return a.score < b.score; });
+        double excess = 0, step2 = 0;
+        for (std::size_t k = 0; k < keep; ++k) {
+          excess += v[k].excess;
+          step2 += v[k].step2;
+        }
+        model.structure[pi][pj][c] =
+            step2 > 0 ? static_cast<float>(std::max(0.0, excess / step2)) : 0;
+      }
+    }
+  }
+}
+
 // The window radius (cells) that finds a relative change of `change` at
 // the reference level with the mean of z rising by twice the threshold.
 int WindowRadius(const NoiseModel& noise, const CellGrid& cells,
@@ -351,6 +430,11 @@ int WindowRadius(const NoiseModel& noise, const CellGrid& cells,
   return std::clamp(radius, params.min_window_radius, params.max_window_radius);
 }
 
+// One colour's d^2 / var counts at most this much: a cell that differs
+// a lot and one that differs hugely are equally changed, and one extreme
+// cell must not carry a whole window.
+constexpr float kTermCap = 16.0f;
+
 // z per cell: the mean over colours of d^2 / var (see loss_mask.h); 0 for
 // clipped cells, which the window sums skip. Written as separate
 // element-wise loops over cell rows so that they vectorise.
@@ -369,6 +453,7 @@ Plane<float> MismatchScores(const CellGrid& cells, double gain,
   std::vector<float> g_any(cols);
   std::vector<float> n_step(cols);
   std::vector<float> factor(cols);
+  std::vector<float> structure(cols);
   const float slope = static_cast<float>(noise.slope);
   const float offset = static_cast<float>(noise.offset);
   // The largest absolute difference to a 4-neighbour, along one row.
@@ -404,7 +489,12 @@ Plane<float> MismatchScores(const CellGrid& cells, double gain,
         const float f = cells.var_factor[i % cells.parity][q][c];
         for (int j = q; j < cols; j += cells.parity) factor[j] = f;
       }
+      for (int q = 0; q < cells.parity; ++q) {
+        const float t = tau2 * noise.structure[i % cells.parity][q][c];
+        for (int j = q; j < cols; j += cells.parity) structure[j] = t;
+      }
       const float weight = 1.0f / kColors;
+      const std::uint8_t* fit = cells.fit.row(i);
       const float* g = cells.gt[c].row(i);
       const float* n = cells.noisy[c].row(i);
       const float* gs = g_step[c].data();
@@ -420,11 +510,15 @@ Plane<float> MismatchScores(const CellGrid& cells, double gain,
         const float n_clean = std::max(
             0.0f, k_gain * n_step[j] - 3.0f * std::sqrt(2.0f * noise_var));
         const float e = std::max(gs[j], std::min(n_clean, g_any[j]));
-        const float d = g[j] - k_gain * n[j];
-        const float var = noise_var + tau2 * e * e + rho2 * s * s;
+        // A cell with a clipped noisy pixel (and no clipped GT pixel, or
+        // it would not count) under-reads the capture: only a capture
+        // brighter than the GT there is evidence of a change.
+        const float d_read = g[j] - k_gain * n[j];
+        const float d = fit[j] ? d_read : std::min(d_read, 0.0f);
+        const float var = noise_var + structure[j] * e * e + rho2 * s * s;
         // A colour the cell lacks counts as agreeing (z's mean under
         // noise alone); only exotic patterns lack any.
-        const float term = weight * d * d / var;
+        const float term = weight * std::min(d * d / var, kTermCap);
         zr[j] += factor[j] > 0 ? term : weight;
       }
     }
@@ -443,10 +537,39 @@ Plane<float> MismatchScores(const CellGrid& cells, double gain,
 Plane<std::uint8_t> FlagMismatch(const CellGrid& cells, const Plane<float>& z,
                                  int radius, const MaskParams& params) {
   const int window = (2 * radius + 1) * (2 * radius + 1);
+  // Under noise alone each term is about a chi-square with 3 degrees of
+  // freedom over 3 (mean 1, variance 2/3). Sampling differences on sharp
+  // content make the tail heavier than that; the pair's own window means
+  // (median and MAD over the static majority of the frame) say how much.
+  // The means are taken over fully observed cells only (a cell that the
+  // capture clips reads low and would pull the median down), in windows
+  // that are at least half observed.
+  // Neighbouring windows overlap almost entirely; a sparse grid of them
+  // (about 2^16) gives the same median for a fraction of the sorting.
+  const int stride =
+      std::max(2, static_cast<int>(std::sqrt(static_cast<double>(cells.rows) *
+                                             cells.cols / (1 << 16))));
+  std::vector<float> full;
+  WindowSums(z.view(), cells.fit.view(), radius,
+             [&](int i, const float* sums, const float* n) {
+               if (i % stride != 0) return;
+               for (int j = 0; j < cells.cols; j += stride) {
+                 if (2 * n[j] >= window) full.push_back(sums[j] / n[j]);
+               }
+             });
+  double centre = 1.0;
+  double spread = std::sqrt(2.0 / 3.0 / window);
+  if (full.size() >= 64) {
+    const double median = MedianInPlace(full);
+    for (float& v : full) v = std::fabs(v - static_cast<float>(median));
+    const double mad = 1.4826 * MedianInPlace(full);
+    centre = std::max(centre, median);
+    spread = std::max(spread, mad);
+  }
   std::vector<float> limit(window + 1);
-  for (int n = 0; n <= window; ++n) {
-    limit[n] = static_cast<float>(n + params.threshold_sigmas *
-                                          std::sqrt(2.0 * n / 3.0));
+  for (int n = 1; n <= window; ++n) {
+    limit[n] = static_cast<float>(
+        n * centre + params.threshold_sigmas * spread * std::sqrt(window * n));
   }
   Plane<std::uint8_t> flags(cells.cols, cells.rows, 0);
   WindowSums(z.view(), cells.valid.view(), radius,
@@ -585,7 +708,7 @@ void AppendNumber(std::string& out, std::string_view name, double value) {
 
 std::string MaskParams::Fingerprint() const {
   // Bump the version when the algorithm changes results for equal fields.
-  std::string out = "mask/v1;";
+  std::string out = "mask/v2;";
   if (overexposure_lb) {
     AppendNumber(out, "overexposure_lb", *overexposure_lb);
   } else {
@@ -660,7 +783,8 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   Plane<std::uint8_t> flags;
   if (cells.rows > 0 && cells.cols > 0) {
     mask.gain = MatchGain(cells, alignment.raw_gain);
-    const NoiseModel noise = FitNoise(cells, mask.gain, gt_lb);
+    NoiseModel noise = FitNoise(cells, mask.gain, gt_lb);
+    FitStructure(cells, mask.gain, noise);
     mask.noise_slope = noise.slope;
     mask.noise_offset = noise.offset;
     mask.window_radius = WindowRadius(noise, cells, params);

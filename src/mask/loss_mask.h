@@ -24,24 +24,39 @@
 //   d = gt_mean - gain * noisy_mean, with the gain matched over unclipped
 //       cells (alignment.raw_gain is only a fallback: it counts clipped
 //       pixels, which bias it);
-//   var = noise(s) / n + (structure_tolerance * step)^2
+//   var = noise(s) / n + structure_tolerance^2 * k * step^2
 //         + (relative_tolerance * s)^2,
 //
 // where s is the GT level, n the colour's sample count in the cell (the
 // two images' counts averaged as 1/n = (1/n_gt + 1/n_noisy) / 2),
 // noise(s) = a*s + b the Poisson-Gaussian variance of one pixel's residual,
 // fitted from the pair itself (robust per-level MAD in signal bins, then
-// weighted least squares), and step the largest difference to a
-// neighbouring cell of that colour in the GT, or in the gain-matched noisy
-// capture less its noise but no more than the GT's largest step in any
-// colour there (a thin line that falls between the GT's samples of one
-// colour is structure if the GT shows structure there at all).
-// z = mean over colours of d^2 / var is about 1 where the pair agrees. The
-// mean of z over a window of (2R+1)^2 cells is compared with
-// 1 + threshold_sigmas * sd(window mean under noise alone); R grows with the
-// measured noise so that a change of `detect_change` (relative) at the
-// median level is still found at extreme ISO. Flagged cells are then opened
-// (drops specks) and closed (makes moved objects solid), in cells.
+// weighted least squares), step the largest difference to a neighbouring
+// cell of that colour in the GT, or in the gain-matched noisy capture less
+// its noise but no more than the GT's largest step in any colour there (a
+// thin line that falls between the GT's samples of one colour is structure
+// if the GT shows structure there at all), and k the variance per unit of
+// step^2 that the samples' different positions explain, measured on the
+// pair per cell parity and colour (0 when the shift is a multiple of the
+// period; it depends on the pattern, the shift and how sharp the content
+// is, so no fixed tolerance fits every pair).
+// k is fitted so that d^2 matches noise + k * step^2 on average over the
+// 90% of cells that fit best (the pair is mostly static, as the noise fit
+// assumes too). z = mean over colours of min(d^2 / var, 16) is then about 1
+// where the pair agrees; the cap keeps one extreme cell from carrying a
+// window. The mean of z over a window of (2R+1)^2 cells is compared with
+// median + threshold_sigmas * spread of the pair's own window means
+// (MAD), but never less than 1 + threshold_sigmas * sd(window mean under
+// noise alone): sampling differences on sharp content give a heavier tail
+// than noise, and the pair shows how much. R grows with the measured noise
+// so that a change of `detect_change` (relative) at the median level is
+// still found at extreme ISO. Flagged cells are then opened (drops specks)
+// and closed (makes moved objects solid), in cells.
+//
+// A cell where the capture is clipped (and the GT is not) reads low: it
+// counts as a change only where the capture is brighter than the GT
+// predicts (d < 0), never because it reads darker, and it is left out of
+// the fits and of the window-mean statistics.
 //
 // Cost: one pass over both images to build the cells, then work on the
 // cell grid (1/4 or 1/9 of the pixels), then writes of the flagged runs
@@ -80,13 +95,14 @@ struct MaskParams {
 
   // How far above the noise-only level, in standard deviations of the
   // window mean, a window must be to count as mismatched.
-  double threshold_sigmas = 3.0;
+  double threshold_sigmas = 2.5;
   // Local brightness differences up to this fraction of the signal are not
   // content changes (vignetting, slight light flicker).
   double relative_tolerance = 0.03;
-  // Fraction of the local cell-to-cell step tolerated as sampling
-  // difference (colour samples sit up to a pixel apart within a cell).
-  double structure_tolerance = 0.7;
+  // Multiple of the sampling difference measured on the pair (colour
+  // samples sit up to a pixel or two apart within a cell) that is
+  // tolerated, in standard deviations.
+  double structure_tolerance = 1.5;
   // Relative change (of the median signal level) that the window must be
   // large enough to detect reliably; sets the window radius from the noise.
   double detect_change = 0.3;
