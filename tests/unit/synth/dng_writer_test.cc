@@ -62,8 +62,9 @@ TEST_P(DngRoundTripTest, LibRawReadsBackPixelsCfaAndLevels) {
     for (int y = 0; y < 2; ++y) {
       for (int x = 0; x < 2; ++x) {
         const int col = static_cast<int>(image.cfa.color_at(y, x));
-        if (col != 1)
+        if (col != 1) {
           EXPECT_EQ(back->meta.black[col], options.black[y * 2 + x]);
+        }
       }
     }
   }
