@@ -550,13 +550,21 @@ Plane<std::uint8_t> FlagMismatch(const CellGrid& cells, const Plane<float>& z,
       std::max(2, static_cast<int>(std::sqrt(static_cast<double>(cells.rows) *
                                              cells.cols / (1 << 16))));
   std::vector<float> full;
-  WindowSums(z.view(), cells.fit.view(), radius,
-             [&](int i, const float* sums, const float* n) {
-               if (i % stride != 0) return;
-               for (int j = 0; j < cells.cols; j += stride) {
-                 if (2 * n[j] >= window) full.push_back(sums[j] / n[j]);
-               }
-             });
+  for (int i = radius; i + radius < cells.rows; i += stride) {
+    for (int j = radius; j + radius < cells.cols; j += stride) {
+      float sum = 0;
+      int n = 0;
+      for (int v = i - radius; v <= i + radius; ++v) {
+        const float* zr = z.row(v);
+        const std::uint8_t* f = cells.fit.row(v);
+        for (int u = j - radius; u <= j + radius; ++u) {
+          sum += f[u] ? zr[u] : 0.0f;
+          n += f[u];
+        }
+      }
+      if (2 * n >= window) full.push_back(sum / n);
+    }
+  }
   double centre = 1.0;
   double spread = std::sqrt(2.0 / 3.0 / window);
   if (full.size() >= 64) {
