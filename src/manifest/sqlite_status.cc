@@ -38,8 +38,12 @@ Status SqliteStatus(sqlite3* db, int rc, std::string_view db_path,
     case SQLITE_NOTADB:
     case SQLITE_FORMAT:
       return Status::Corrupt(message);
-    case SQLITE_NOMEM:
     case SQLITE_FULL:
+      message +=
+          " (the disk holding the manifest is full: free space there and run "
+          "again; scenes already recorded are kept and not rebuilt)";
+      return Status::ResourceExhausted(message);
+    case SQLITE_NOMEM:
       return Status::ResourceExhausted(message);
     case SQLITE_INTERRUPT:
     case SQLITE_ABORT:
