@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "align/correlator.h"
 #include "mask/loss_mask.h"
@@ -28,6 +29,13 @@ struct BuildOptions {
   bool json = false;              // summary / status as JSON on stdout
   std::size_t mem_bytes = 0;      // 0: a safe fraction of physical RAM
   std::size_t gpu_mem_bytes = 0;  // 0: a safe fraction of free GPU memory
+  // Decoding runs in a worker process per file (raw/isolated_decoder.h)
+  // unless this is set (--decode-in-process: debugging, profiling).
+  bool decode_in_process = false;
+  double decode_timeout_s = 0;  // per file, plus 1 s per MB; 0: 120 s
+  // The worker's command line; empty: this executable's __decode-worker.
+  // Tests put a fake worker here.
+  std::vector<std::string> decode_worker;
   AlignParams align;
   MaskParams mask;
 

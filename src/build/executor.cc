@@ -15,6 +15,7 @@
 #include <set>
 
 #include "build/build_lock.h"
+#include "build/decoding.h"
 #include "build/interrupt.h"
 #include "build/progress.h"
 #include "build/record.h"
@@ -219,14 +220,17 @@ SceneJob MakeJob(const PlannedScene& planned, const Survey& survey) {
   return job;
 }
 
-std::size_t DefaultMemoryBudget() {
+std::size_t PhysicalMemory() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page_size = sysconf(_SC_PAGE_SIZE);
-  if (pages <= 0 || page_size <= 0) return std::size_t{4} << 30;
+  if (pages <= 0 || page_size <= 0) return std::size_t{8} << 30;
+  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page_size);
+}
+
+std::size_t DefaultMemoryBudget() {
   // Half of physical memory: the rest is the page cache that keeps raw
   // files and SQLite fast, and whatever else the machine runs.
-  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page_size) /
-         2;
+  return PhysicalMemory() / 2;
 }
 
 bool IsOurMaskName(const std::string& name) {
@@ -388,6 +392,9 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
       std::min<std::size_t>(budget / scene_minimum, jobs.size()), 1,
       static_cast<std::size_t>(std::max(1, options.jobs)));
   context.scene_memory_bytes = budget / concurrent_scenes;
+  const BuildDecoding decoding = MakeBuildDecoding(options, PhysicalMemory());
+  context.decoder = decoding.decoder.get();
+  context.decode_options = decoding.options;
 
   std::string notice;
   if (!jobs.empty()) {

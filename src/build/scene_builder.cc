@@ -57,8 +57,12 @@ Result<RawImage> DecodeFile(SceneState& state, std::size_t index) {
     return Status::IoError(file.rel_path + ": " + file.hash_error);
   }
   const auto start = Clock::now();
-  DecodeOptions options;
-  Result<RawImage> image = DecodeRaw(state.AbsolutePath(file), options);
+  const BuildContext& context = *state.context;
+  Result<RawImage> image =
+      context.decoder != nullptr
+          ? context.decoder->Decode(state.AbsolutePath(file),
+                                    context.decode_options)
+          : DecodeRaw(state.AbsolutePath(file), context.decode_options);
   state.decode_ns += NanosSince(start);
   if (image.ok()) {
     image->path = file.rel_path;

@@ -23,6 +23,8 @@
 #include "common/file_system.h"
 #include "common/status.h"
 #include "manifest/manifest.h"
+#include "raw/decoder.h"
+#include "raw/raw_decoder.h"
 #include "raw/raw_image.h"
 
 namespace dsb {
@@ -48,6 +50,9 @@ struct BuildContext {
   // Memory one scene may use for decoded images (the executor divides the
   // --mem budget between concurrently built scenes).
   std::size_t scene_memory_bytes = 0;
+  // Decodes every raw (build/decoding.h); null: DecodeRaw in this process.
+  const RawDecoder* decoder = nullptr;
+  DecodeOptions decode_options;
 };
 
 struct JobFile {

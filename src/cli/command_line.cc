@@ -107,6 +107,8 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     ("mem", "memory budget, e.g. 4G (default: a safe fraction of RAM)", cxxopts::value<std::string>())
     ("gpu-mem", "GPU memory budget, e.g. 8G (default: a safe fraction of free GPU memory)", cxxopts::value<std::string>())
     ("max-shift", "largest |dy|, |dx| searched, in pixels", cxxopts::value<int>()->default_value("128"))
+    ("decode-in-process", "decode raws inside this process instead of one worker process per file (debugging, profiling; a LibRaw crash then stops the build)")
+    ("decode-timeout", "per-file decode time limit in seconds, plus 1 s per MB of the file (default 120)", cxxopts::value<double>())
     ("format", "export: rawnind-yaml, json or csv", cxxopts::value<std::string>())
     ("o,output", "export: output file (default stdout)", cxxopts::value<std::string>())
     ("absolute-paths", "export: absolute file paths (RawNIND's loaders expect them)")
@@ -175,6 +177,13 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     }
     (std::string(name) == "mem" ? build.mem_bytes : build.gpu_mem_bytes) =
         *bytes;
+  }
+  build.decode_in_process = parsed.count("decode-in-process") > 0;
+  if (parsed.count("decode-timeout")) {
+    build.decode_timeout_s = parsed["decode-timeout"].as<double>();
+    if (!(build.decode_timeout_s > 0)) {
+      return Status::InvalidArgument("--decode-timeout must be positive");
+    }
   }
   build.align.max_shift = parsed["max-shift"].as<int>();
   if (build.align.max_shift < 0) {

@@ -1,5 +1,6 @@
 // dataset-build: entry point. Parses the command line and hands over to the
-// build executor, the status report, the exporter or the generator.
+// build executor, the status report, the exporter or the generator; or, as
+// `dataset-build __decode-worker ...`, decodes one file for a build.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -7,9 +8,13 @@
 #include "cli/command_line.h"
 #include "cli/commands.h"
 #include "config.h"
+#include "raw/decode_worker.h"
 #include "synth/synth_command.h"
 
 int main(int argc, char** argv) {
+  // The hidden decode worker (raw/decode_worker.h) comes first: it must not
+  // depend on anything the rest of the command line does.
+  if (auto worker = dsb::RunDecodeWorkerIfAsked(argc, argv)) return *worker;
   std::vector<std::string> args(argv, argv + argc);
   auto command_line = dsb::ParseCommandLine(args);
   if (!command_line.ok()) {

@@ -180,7 +180,7 @@ Result<RawImage> DecodeRaw(const std::string& path,
         "cannot decode '" + path + "': " + std::to_string(width) + "x" +
         std::to_string(height) + " = " + std::to_string(pixels) +
         " pixels exceeds the limit of " + std::to_string(options.max_pixels) +
-        " (raise max_pixels to decode it)");
+        " (" + options.max_pixels_hint + ")");
   }
   const int ret = raw.unpack();
   if (ret != LIBRAW_SUCCESS) return LibRawError(ret, "cannot decode", path);

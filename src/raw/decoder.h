@@ -25,6 +25,8 @@ struct DecodeOptions {
   // Files whose visible area has more pixels than this are refused with
   // kResourceExhausted before their data is read. 0 = no limit.
   std::size_t max_pixels = 0;
+  // What that refusal tells the user to do (the build names its --mem).
+  std::string max_pixels_hint = "raise max_pixels to decode it";
 };
 
 Result<RawImage> DecodeRaw(const std::string& path,

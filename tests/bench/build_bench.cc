@@ -21,6 +21,7 @@
 
 #include "build/executor.h"
 #include "build/progress.h"
+#include "raw/decode_worker.h"
 #include "raw/decoder.h"
 #include "synth/generate.h"
 #include "test_support.h"
@@ -55,6 +56,8 @@ Measured InChild(Fn fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The build decodes in worker processes: this binary is its own worker.
+  if (auto worker = dsb::RunDecodeWorkerIfAsked(argc, argv)) return *worker;
   std::vector<std::string> specs(argv + 1, argv + argc);
   if (specs.empty()) specs = {"8x24"};
   const int jobs = static_cast<int>(std::thread::hardware_concurrency());

@@ -36,6 +36,23 @@ TEST(CommandLineTest, StatusAndDefaultsResolveInsideTheRoot) {
   EXPECT_GE(options.jobs, 1);
 }
 
+TEST(CommandLineTest, DecodingIsolatedUnlessAskedOtherwise) {
+  auto parsed = Parse({"root"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_FALSE(parsed->build.decode_in_process);
+  EXPECT_EQ(parsed->build.decode_timeout_s, 0);
+  parsed = Parse({"root", "--decode-in-process", "--decode-timeout", "600"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->build.decode_in_process);
+  EXPECT_EQ(parsed->build.decode_timeout_s, 600);
+  auto bad = Parse({"root", "--decode-timeout", "0"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--decode-timeout"), std::string::npos);
+  auto help = Parse({"--help"});
+  ASSERT_TRUE(help.ok());
+  EXPECT_NE(help->help_text.find("--decode-in-process"), std::string::npos);
+}
+
 TEST(CommandLineTest, ExportNeedsAFormat) {
   auto missing = Parse({"export"});
   ASSERT_FALSE(missing.ok());

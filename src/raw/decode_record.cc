@@ -1,0 +1,364 @@
+#include "raw/decode_record.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace dsb {
+
+namespace {
+
+constexpr char kMagic[8] = {'D', 'S', 'B', 'D', 'E', 'C', 'O', 'D'};
+constexpr std::size_t kPrefixSize = 24;
+// Metadata is a few hundred bytes; anything near this is not ours.
+constexpr std::uint32_t kMaxBodySize = 64 * 1024;
+constexpr std::uint32_t kMaxStringSize = 4096;
+// No sensor is 1M pixels on a side; the limit keeps width * height * 4
+// far from overflowing.
+constexpr std::int32_t kMaxSide = 1 << 20;
+constexpr std::size_t kPixelAlignment = 64;
+
+enum class Kind : std::uint32_t { kImage = 1, kError = 2 };
+
+class Writer {
+ public:
+  template <typename T>
+  void Put(const T& value) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(&value);
+    bytes_.insert(bytes_.end(), bytes, bytes + sizeof(T));
+  }
+  void PutString(const std::string& text) {
+    Put(static_cast<std::uint32_t>(text.size()));
+    bytes_.insert(bytes_.end(), text.begin(), text.end());
+  }
+  std::vector<std::uint8_t>& bytes() { return bytes_; }
+
+ private:
+  std::vector<std::uint8_t> bytes_;
+};
+
+// Reads fields from an untrusted byte range; the first read past the end
+// sets failed() and every later read returns zeros.
+class Reader {
+ public:
+  Reader(const std::uint8_t* data, std::size_t size)
+      : data_(data), left_(size) {}
+  template <typename T>
+  T Get() {
+    T value{};
+    if (left_ < sizeof(T)) {
+      failed_ = true;
+      return value;
+    }
+    std::memcpy(&value, data_, sizeof(T));
+    data_ += sizeof(T);
+    left_ -= sizeof(T);
+    return value;
+  }
+  std::string GetString() {
+    const std::uint32_t size = Get<std::uint32_t>();
+    if (failed_ || size > kMaxStringSize || size > left_) {
+      failed_ = true;
+      return {};
+    }
+    std::string text(reinterpret_cast<const char*>(data_), size);
+    data_ += size;
+    left_ -= size;
+    return text;
+  }
+  bool failed() const { return failed_; }
+  std::size_t left() const { return left_; }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t left_;
+  bool failed_ = false;
+};
+
+std::size_t PixelOffset(std::size_t body_size) {
+  const std::size_t end = kPrefixSize + body_size;
+  return (end + kPixelAlignment - 1) / kPixelAlignment * kPixelAlignment;
+}
+
+Status WriteAll(int fd, const void* data, std::size_t size, off_t offset) {
+  const auto* bytes = static_cast<const std::uint8_t*>(data);
+  while (size > 0) {
+    const ssize_t n = ::pwrite(fd, bytes, size, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      return Status::IoError(std::string("cannot write the decode record: ") +
+                             std::strerror(n < 0 ? errno : EIO));
+    }
+    bytes += n;
+    size -= static_cast<std::size_t>(n);
+    offset += n;
+  }
+  return Status::Ok();
+}
+
+// Reads exactly `size` bytes at `offset`; false on a short read or error.
+bool ReadAll(int fd, void* data, std::size_t size, off_t offset) {
+  auto* bytes = static_cast<std::uint8_t*>(data);
+  while (size > 0) {
+    const ssize_t n = ::pread(fd, bytes, size, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes += n;
+    size -= static_cast<std::size_t>(n);
+    offset += n;
+  }
+  return true;
+}
+
+std::optional<Status> StatusFromCode(std::uint32_t code,
+                                     const std::string& message) {
+  using Code = Status::Code;
+  switch (static_cast<Code>(code)) {
+    case Code::kNotFound:
+      return Status::NotFound(message);
+    case Code::kInvalidArgument:
+      return Status::InvalidArgument(message);
+    case Code::kIoError:
+      return Status::IoError(message);
+    case Code::kCorrupt:
+      return Status::Corrupt(message);
+    case Code::kUnsupported:
+      return Status::Unsupported(message);
+    case Code::kResourceExhausted:
+      return Status::ResourceExhausted(message);
+    case Code::kCancelled:
+      return Status::Cancelled(message);
+    case Code::kBusy:
+      return Status::Busy(message);
+    case Code::kInternal:
+      return Status::Internal(message);
+    case Code::kOk:
+      break;
+  }
+  return std::nullopt;  // kOk is not an error; other values are not codes
+}
+
+// The pattern a period and 6x6 grid describe, if it is one this tool
+// handles (the same ones the decoder produces).
+std::optional<CfaPattern> PatternFrom(std::uint32_t period,
+                                      const std::uint8_t (&colors)[36]) {
+  CfaPattern::Grid grid{};
+  bool seen[3] = {false, false, false};
+  for (int i = 0; i < 36; ++i) {
+    if (colors[i] > 2) return std::nullopt;
+    grid[i / 6][i % 6] = static_cast<CfaColor>(colors[i]);
+    seen[colors[i]] = true;
+  }
+  if (period == 6) {
+    if (!seen[0] || !seen[1] || !seen[2]) return std::nullopt;
+    return CfaPattern::XTrans(grid);
+  }
+  if (period != 2) return std::nullopt;
+  for (BayerOrder order : {BayerOrder::kRGGB, BayerOrder::kBGGR,
+                           BayerOrder::kGRBG, BayerOrder::kGBRG}) {
+    const CfaPattern bayer = CfaPattern::Bayer(order);
+    bool same = true;
+    for (int i = 0; i < 36 && same; ++i) {
+      same = bayer.color_at(i / 6, i % 6) == grid[i / 6][i % 6];
+    }
+    if (same) return bayer;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Status WriteDecodeRecord(int fd, const Result<RawImage>& decoded) {
+  Writer body;
+  Kind kind;
+  if (!decoded.ok()) {
+    kind = Kind::kError;
+    body.Put(static_cast<std::uint32_t>(decoded.status().code()));
+    body.PutString(decoded.status().message().substr(0, kMaxStringSize));
+  } else {
+    kind = Kind::kImage;
+    const RawImage& image = *decoded;
+    body.Put(static_cast<std::int32_t>(image.width()));
+    body.Put(static_cast<std::int32_t>(image.height()));
+    body.Put(static_cast<std::uint32_t>(image.cfa.period()));
+    for (int i = 0; i < 36; ++i) {
+      body.Put(static_cast<std::uint8_t>(image.cfa.color_at(i / 6, i % 6)));
+    }
+    const RawMetadata& meta = image.meta;
+    body.PutString(meta.make.substr(0, kMaxStringSize));
+    body.PutString(meta.model.substr(0, kMaxStringSize));
+    body.Put(meta.iso);
+    body.Put(static_cast<std::int32_t>(meta.raw_width));
+    body.Put(static_cast<std::int32_t>(meta.raw_height));
+    body.Put(static_cast<std::int32_t>(meta.visible_top));
+    body.Put(static_cast<std::int32_t>(meta.visible_left));
+    body.Put(meta.black);
+    body.Put(meta.white);
+    body.Put(meta.wb_coeffs);
+    body.Put(meta.rgb_xyz_matrix);
+    body.Put(meta.overexposure_lb);
+    const std::size_t body_size =
+        body.bytes().size() + 2 * sizeof(std::uint64_t);
+    body.Put(static_cast<std::uint64_t>(PixelOffset(body_size)));
+    body.Put(static_cast<std::uint64_t>(image.pixels.byte_size()));
+  }
+
+  Writer record;
+  for (char c : kMagic) record.Put(c);
+  record.Put(kDecodeRecordVersion);
+  record.Put(static_cast<std::uint32_t>(kind));
+  record.Put(static_cast<std::uint32_t>(body.bytes().size()));
+  record.Put(std::uint32_t{0});
+  std::vector<std::uint8_t>& bytes = record.bytes();
+  bytes.insert(bytes.end(), body.bytes().begin(), body.bytes().end());
+
+  std::size_t total = bytes.size();
+  if (kind == Kind::kImage) {
+    bytes.resize(PixelOffset(body.bytes().size()), 0);
+    total = bytes.size() + decoded->pixels.byte_size();
+  }
+  // Sizing first lets the kernel allocate the memfd's pages in one go.
+  if (::ftruncate(fd, static_cast<off_t>(total)) != 0) {
+    return Status::IoError(std::string("cannot size the decode record: ") +
+                           std::strerror(errno));
+  }
+  DSB_RETURN_IF_ERROR(WriteAll(fd, bytes.data(), bytes.size(), 0));
+  if (kind == Kind::kImage) {
+    DSB_RETURN_IF_ERROR(WriteAll(fd, decoded->pixels.data(),
+                                 decoded->pixels.byte_size(),
+                                 static_cast<off_t>(bytes.size())));
+  }
+  return Status::Ok();
+}
+
+Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
+                                  std::size_t max_pixels) {
+  auto malformed = [&](const std::string& why) {
+    return Status::Internal(
+        "the decoder process returned a malformed result "
+        "for '" +
+        path + "' (" + why +
+        "); this is a bug in dataset-build, or the file "
+        "corrupted the decoder's memory");
+  };
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return Status::Internal("cannot read the decode result for '" + path +
+                            "': " + std::strerror(errno));
+  }
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  if (file_size == 0) return malformed("no output");
+  if (file_size < kPrefixSize) {
+    return malformed("only " + std::to_string(file_size) + " bytes");
+  }
+  std::uint8_t prefix[kPrefixSize];
+  if (!ReadAll(fd, prefix, kPrefixSize, 0)) return malformed("short read");
+  if (std::memcmp(prefix, kMagic, sizeof(kMagic)) != 0) {
+    return malformed("no record header");
+  }
+  Reader head(prefix + sizeof(kMagic), kPrefixSize - sizeof(kMagic));
+  const auto version = head.Get<std::uint32_t>();
+  const auto kind = static_cast<Kind>(head.Get<std::uint32_t>());
+  const auto body_size = head.Get<std::uint32_t>();
+  if (version != kDecodeRecordVersion) {
+    return malformed("record version " + std::to_string(version) +
+                     ", expected " + std::to_string(kDecodeRecordVersion) +
+                     ": the worker is a different dataset-build");
+  }
+  if (body_size > kMaxBodySize || kPrefixSize + body_size > file_size) {
+    return malformed("body of " + std::to_string(body_size) +
+                     " bytes in a record of " + std::to_string(file_size));
+  }
+  std::vector<std::uint8_t> body_bytes(body_size);
+  if (!ReadAll(fd, body_bytes.data(), body_size, kPrefixSize)) {
+    return malformed("short read");
+  }
+  Reader body(body_bytes.data(), body_bytes.size());
+
+  if (kind == Kind::kError) {
+    const auto code = body.Get<std::uint32_t>();
+    std::string message = body.GetString();
+    if (body.failed() || body.left() != 0 ||
+        file_size != kPrefixSize + body_size) {
+      return malformed("inconsistent error record");
+    }
+    std::optional<Status> status = StatusFromCode(code, message);
+    if (!status) return malformed("error code " + std::to_string(code));
+    return *status;
+  }
+  if (kind != Kind::kImage) {
+    return malformed("record kind " +
+                     std::to_string(static_cast<std::uint32_t>(kind)));
+  }
+
+  const auto width = body.Get<std::int32_t>();
+  const auto height = body.Get<std::int32_t>();
+  const auto period = body.Get<std::uint32_t>();
+  std::uint8_t colors[36];
+  for (std::uint8_t& color : colors) color = body.Get<std::uint8_t>();
+  RawImage image;
+  RawMetadata& meta = image.meta;
+  meta.make = body.GetString();
+  meta.model = body.GetString();
+  meta.iso = body.Get<float>();
+  meta.raw_width = body.Get<std::int32_t>();
+  meta.raw_height = body.Get<std::int32_t>();
+  meta.visible_top = body.Get<std::int32_t>();
+  meta.visible_left = body.Get<std::int32_t>();
+  meta.black = body.Get<decltype(meta.black)>();
+  meta.white = body.Get<float>();
+  meta.wb_coeffs = body.Get<decltype(meta.wb_coeffs)>();
+  meta.rgb_xyz_matrix = body.Get<decltype(meta.rgb_xyz_matrix)>();
+  meta.overexposure_lb = body.Get<float>();
+  const auto pixel_offset = body.Get<std::uint64_t>();
+  const auto pixel_bytes = body.Get<std::uint64_t>();
+  if (body.failed() || body.left() != 0) {
+    return malformed("image record of the wrong length");
+  }
+  if (width <= 0 || height <= 0 || width > kMaxSide || height > kMaxSide) {
+    return malformed("image size " + std::to_string(width) + "x" +
+                     std::to_string(height));
+  }
+  const std::uint64_t pixels =
+      static_cast<std::uint64_t>(width) * static_cast<std::uint64_t>(height);
+  if (max_pixels != 0 && pixels > max_pixels) {
+    return malformed(std::to_string(width) + "x" + std::to_string(height) +
+                     " pixels, over the limit of " +
+                     std::to_string(max_pixels));
+  }
+  if (meta.visible_top < 0 || meta.visible_left < 0 ||
+      meta.raw_width < meta.visible_left + width ||
+      meta.raw_height < meta.visible_top + height ||
+      meta.raw_width > kMaxSide || meta.raw_height > kMaxSide) {
+    return malformed("visible area outside the sensor readout");
+  }
+  if (pixel_offset != PixelOffset(body_size) ||
+      pixel_bytes != pixels * sizeof(float) ||
+      file_size != pixel_offset + pixel_bytes) {
+    return malformed("pixel data of " + std::to_string(pixel_bytes) +
+                     " bytes at " + std::to_string(pixel_offset) + " for a " +
+                     std::to_string(width) + "x" + std::to_string(height) +
+                     " image in a record of " + std::to_string(file_size) +
+                     " bytes");
+  }
+  std::optional<CfaPattern> cfa = PatternFrom(period, colors);
+  if (!cfa) return malformed("unknown CFA pattern");
+  image.cfa = *cfa;
+  image.path = path;
+  image.pixels = Plane<float>(width, height);
+  if (!ReadAll(fd, image.pixels.data(), pixel_bytes,
+               static_cast<off_t>(pixel_offset))) {
+    return malformed("short read of the pixels");
+  }
+  return image;
+}
+
+}  // namespace dsb

@@ -1,0 +1,52 @@
+// The record a decode worker process hands back to the build: either a
+// decoded RawImage or the Status saying why there is none.
+//
+// The worker (raw/decode_worker.h) writes one record into a memfd its
+// parent created; the parent (raw/isolated_decoder.h) reads it back. The
+// layout is private to one dataset-build binary talking to itself, so it is
+// native-endian, but it starts with a magic and a version so that a
+// mismatched worker is recognised rather than misread:
+//
+//   offset 0   "DSBDECOD" magic, u32 version, u32 kind (image | error),
+//              u32 body size, u32 reserved
+//   offset 24  body. error: u32 code, u32 length, message bytes.
+//              image: i32 width, i32 height, u32 CFA period, 36 colour
+//              bytes (the pattern's 6x6 grid), metadata (strings as u32
+//              length + bytes, floats as their bits), u64 pixel offset,
+//              u64 pixel bytes
+//   pixel offset (the end of the body rounded up to 64): width x height
+//              floats, row after row, and nothing after them.
+//
+// The reader treats the record as untrusted input: a worker that LibRaw
+// corrupted can write anything. Every size is checked against the others
+// and against the memfd's size before anything is allocated, the pixel
+// count against the caller's limit, the CFA pattern against the patterns
+// this tool knows; the pixels are read straight into the image's plane.
+//
+// Thread safety: free functions on caller-owned descriptors.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
+#include "common/status.h"
+#include "raw/raw_image.h"
+
+namespace dsb {
+
+inline constexpr std::uint32_t kDecodeRecordVersion = 1;
+
+// Writes `decoded` (an image, or the error a decode returned) to `fd` from
+// offset 0 and sizes the file to fit it exactly.
+Status WriteDecodeRecord(int fd, const Result<RawImage>& decoded);
+
+// Reads the record of `fd` back. Returns the image (its path set to
+// `path`), the error the worker recorded, or kInternal naming `path` when
+// the record is malformed. Images with more than `max_pixels` pixels are
+// refused as malformed (0 = no limit).
+Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
+                                  std::size_t max_pixels);
+
+}  // namespace dsb

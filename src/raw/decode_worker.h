@@ -1,0 +1,55 @@
+// The child side of isolated decoding: a hidden subcommand of dataset-build
+// that decodes one file and exits.
+//
+//   dataset-build __decode-worker --fd 3 --parent PID
+//       [--max-pixels N [--max-pixels-hint TEXT]] -- PATH
+//
+// IsolatedDecoder (raw/isolated_decoder.h) starts it through /proc/self/exe,
+// so no second binary needs installing. The worker:
+//   - asks the kernel to SIGKILL it when its parent dies
+//     (PR_SET_PDEATHSIG) and exits at once if PID is already gone, so a
+//     kill -9 of the build leaves no decoder behind;
+//   - caps its address space (RLIMIT_AS) at what it has at start plus
+//     kBytesPerPixel per allowed pixel plus headroom, so a file whose
+//     internal sizes are huge fails with kResourceExhausted instead of
+//     exhausting the machine;
+//   - runs DecodeRaw(PATH) and writes the result, image or error, as a
+//     decode record (raw/decode_record.h) into descriptor --fd;
+//   - exits 0 whenever the record was written, whatever the decode said.
+// Exit statuses: 0 record written, 2 bad arguments, 3 the record could not
+// be written, 4 the parent was already gone.
+//
+// Thread safety: meant to be the whole life of a process.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace dsb {
+
+inline constexpr std::string_view kDecodeWorkerCommand = "__decode-worker";
+
+// The memory cap for a worker allowed `max_pixels` pixels whose address
+// space is `base_bytes` before it decodes (0 pixels: no cap, returns 0).
+// LibRaw holds 2-3 times the raw data (2 bytes a pixel, sometimes with
+// 4-channel buffers of 8) and the decoded plane adds 4.
+inline constexpr std::size_t kWorkerBytesPerPixel = 16;
+inline constexpr std::size_t kWorkerHeadroomBytes = std::size_t{512} << 20;
+std::size_t WorkerAddressSpaceLimit(std::size_t base_bytes,
+                                    std::size_t max_pixels);
+
+// For the first line of main(): when argv[1] is the worker subcommand, runs
+// the worker and returns its exit status; otherwise returns nullopt and
+// records that this executable can serve as its own worker. IsolatedDecoder
+// refuses its default worker (/proc/self/exe) in a program that never
+// called this: a test binary with gtest's main would otherwise run its
+// whole suite, builds included, as every "worker".
+std::optional<int> RunDecodeWorkerIfAsked(int argc, char** argv);
+bool HasDecodeWorkerEntry();
+
+// The worker itself; argv[0] is the subcommand ("__decode-worker").
+// Returns the exit status.
+int RunDecodeWorker(int argc, char** argv);
+
+}  // namespace dsb

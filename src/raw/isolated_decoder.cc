@@ -1,0 +1,389 @@
+#include "raw/isolated_decoder.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "raw/decode_record.h"
+#include "raw/decode_worker.h"
+
+extern char** environ;
+
+namespace dsb {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The descriptor the worker finds its memfd at.
+constexpr int kWorkerFd = 3;
+// How much of the worker's output a message quotes.
+constexpr std::size_t kQuotedOutput = 512;
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void Reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// A close-on-exec descriptor of the same file numbered above kWorkerFd.
+// dup2 in the child then always changes the number, which is what clears
+// close-on-exec on the child's copy: dup2(3, 3) would leave it set (before
+// glibc 2.29 posix_spawn did exactly that) and the worker would find no
+// descriptor 3.
+UniqueFd AboveWorkerFd(int fd) {
+  if (fd < 0 || fd > kWorkerFd) return UniqueFd(fd);
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, kWorkerFd + 1);
+  ::close(fd);
+  return UniqueFd(moved);
+}
+
+// Owns a spawned child until it is reaped: if Decode leaves early (an
+// exception), the child and its process group are killed and reaped.
+class Child {
+ public:
+  explicit Child(pid_t pid) : pid_(pid) {}
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() {
+    if (reaped_) return;
+    KillGroup();
+    (void)Reap();
+  }
+
+  pid_t pid() const { return pid_; }
+  // SIGKILL to the worker's process group (it leads its own), which also
+  // stops anything it started. Only called while the child is unreaped,
+  // so the group id cannot have been reused.
+  void KillGroup() const {
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+  }
+  // True when the child has exited (it stays a zombie until Reap).
+  bool Exited() const {
+    siginfo_t info{};
+    return ::waitid(P_PID, static_cast<id_t>(pid_), &info,
+                    WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           info.si_pid == pid_;
+  }
+  // Waits for the child and returns its wait status.
+  int Reap() {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0) {
+      if (errno != EINTR) {
+        status = -1;
+        break;
+      }
+    }
+    reaped_ = true;
+    return status;
+  }
+
+ private:
+  pid_t pid_;
+  bool reaped_ = false;
+};
+
+// Keeps the last `limit` bytes of what the worker printed.
+class OutputTail {
+ public:
+  explicit OutputTail(std::size_t limit) : limit_(limit) {}
+  // Reads what the non-blocking pipe has; false at end of file or error.
+  bool Drain(int fd) {
+    char buffer[4096];
+    while (true) {
+      const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+      if (n > 0) {
+        text_.append(buffer, static_cast<std::size_t>(n));
+        if (text_.size() > limit_) text_.erase(0, text_.size() - limit_);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+  }
+  // "; decoder output: ..." on one line, or "" when it printed nothing.
+  std::string Quote() const {
+    std::string line;
+    for (char c : text_) {
+      const bool space = static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+      if (space && (line.empty() || line.back() == ' ')) continue;
+      line.push_back(space ? ' ' : c);
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    if (line.empty()) return "";
+    if (line.size() > kQuotedOutput) {
+      line = "..." + line.substr(line.size() - kQuotedOutput);
+    }
+    return "; decoder output: " + line;
+  }
+
+ private:
+  std::size_t limit_;
+  std::string text_;
+};
+
+std::string SignalName(int signal_number) {
+  const char* abbrev = ::sigabbrev_np(signal_number);
+  return abbrev != nullptr ? std::string("SIG") + abbrev : "signal";
+}
+
+std::string Seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof(text), seconds < 10 ? "%.1f" : "%.0f", seconds);
+  return text;
+}
+
+// posix_spawn's attribute and file-action objects, destroyed on every path.
+struct SpawnSetup {
+  SpawnSetup() {
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawnattr_init(&attr);
+  }
+  ~SpawnSetup() {
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attr);
+  }
+  SpawnSetup(const SpawnSetup&) = delete;
+  SpawnSetup& operator=(const SpawnSetup&) = delete;
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+};
+
+// The worker's environment: ours, with two settings for a short-lived
+// process that allocates a few large buffers.
+//  - LibRaw's OpenMP loops held to one thread: the build already runs
+//    --jobs decodes at once, and the address-space cap need not allow for
+//    OpenMP threads' stacks and malloc arenas. Results do not depend on it.
+//  - glibc's malloc asked to back large allocations with transparent huge
+//    pages (where THP is "madvise" or "always"): a fresh process pays a page
+//    fault for every 4 KiB of LibRaw's buffer and the decoded plane, which
+//    on virtual machines is most of the decode time.
+struct WorkerEnvironment {
+  std::vector<std::string> settings;
+  std::vector<char*> pointers;
+
+  WorkerEnvironment() {
+    std::string tunables = "GLIBC_TUNABLES=glibc.malloc.hugetlb=1";
+    for (char** entry = environ; entry != nullptr && *entry != nullptr;
+         ++entry) {
+      const std::string_view text(*entry);
+      if (text.starts_with("OMP_NUM_THREADS=")) continue;
+      if (text.starts_with("GLIBC_TUNABLES=")) {
+        tunables = std::string(text) + ":glibc.malloc.hugetlb=1";
+        continue;
+      }
+      pointers.push_back(*entry);
+    }
+    settings = {"OMP_NUM_THREADS=1", tunables};
+    for (std::string& setting : settings) pointers.push_back(setting.data());
+    pointers.push_back(nullptr);
+  }
+};
+
+}  // namespace
+
+std::vector<std::string> DefaultDecodeWorker() {
+  return {"/proc/self/exe", std::string(kDecodeWorkerCommand)};
+}
+
+IsolatedDecoder::IsolatedDecoder(IsolatedDecoderOptions options)
+    : options_(std::move(options)) {
+  if (options_.worker.empty()) {
+    options_.worker = DefaultDecodeWorker();
+    default_worker_ = true;
+  }
+}
+
+Result<RawImage> IsolatedDecoder::Decode(const std::string& path,
+                                         const DecodeOptions& options) const {
+  const std::string& program = options_.worker.front();
+  if (default_worker_ && !HasDecodeWorkerEntry()) {
+    return Status::Internal(
+        "cannot decode '" + path +
+        "' in a worker process: this program has no decode-worker entry (its "
+        "main() must call RunDecodeWorkerIfAsked, see raw/decode_worker.h); "
+        "decode in-process instead");
+  }
+  auto cannot_start = [&](const std::string& step, int err) {
+    return Status::Internal("cannot start the decoder process '" + program +
+                            "' for '" + path + "': " + step + ": " +
+                            std::strerror(err) +
+                            " (--decode-in-process decodes without one)");
+  };
+
+  // The time limit grows with the file: big raws take longer.
+  struct stat st {};
+  const double megabytes = ::stat(path.c_str(), &st) == 0
+                               ? static_cast<double>(st.st_size) / 1e6
+                               : 0.0;
+  const double limit_seconds =
+      options_.timeout_seconds + options_.timeout_seconds_per_mb * megabytes;
+
+  UniqueFd memfd = AboveWorkerFd(::memfd_create("dsb-decode", MFD_CLOEXEC));
+  if (!memfd.valid()) return cannot_start("memfd_create", errno);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return cannot_start("pipe", errno);
+  UniqueFd output_read = AboveWorkerFd(pipe_fds[0]);
+  UniqueFd output_write = AboveWorkerFd(pipe_fds[1]);
+  if (!output_read.valid() || !output_write.valid()) {
+    return cannot_start("fcntl", errno);
+  }
+  // Only our end is non-blocking: the worker's writes may block as usual.
+  ::fcntl(output_read.get(), F_SETFL,
+          ::fcntl(output_read.get(), F_GETFL) | O_NONBLOCK);
+
+  std::vector<std::string> args = options_.worker;
+  args.insert(args.end(), {"--fd", std::to_string(kWorkerFd), "--parent",
+                           std::to_string(::getpid())});
+  if (options.max_pixels != 0) {
+    args.insert(args.end(), {"--max-pixels", std::to_string(options.max_pixels),
+                             "--max-pixels-hint", options.max_pixels_hint});
+  }
+  args.insert(args.end(), {"--", path});
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  WorkerEnvironment env;
+
+  SpawnSetup setup;
+  // Descriptors 0-3 are set up explicitly and everything else is closed,
+  // whatever other libraries in this process left without close-on-exec
+  // (the manifest lock must not outlive the build in a stray worker).
+  ::posix_spawn_file_actions_addopen(&setup.actions, STDIN_FILENO, "/dev/null",
+                                     O_RDONLY, 0);
+  ::posix_spawn_file_actions_adddup2(&setup.actions, output_write.get(),
+                                     STDOUT_FILENO);
+  ::posix_spawn_file_actions_adddup2(&setup.actions, output_write.get(),
+                                     STDERR_FILENO);
+  ::posix_spawn_file_actions_adddup2(&setup.actions, memfd.get(), kWorkerFd);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+  ::posix_spawn_file_actions_addclosefrom_np(&setup.actions, kWorkerFd + 1);
+#endif
+  sigset_t signals;
+  sigemptyset(&signals);
+  ::posix_spawnattr_setsigmask(&setup.attr, &signals);
+  sigfillset(&signals);
+  ::posix_spawnattr_setsigdefault(&setup.attr, &signals);
+  ::posix_spawnattr_setpgroup(&setup.attr, 0);
+  ::posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETSIGMASK |
+                                              POSIX_SPAWN_SETSIGDEF |
+                                              POSIX_SPAWN_SETPGROUP);
+  pid_t pid = 0;
+  const int spawned =
+      ::posix_spawnp(&pid, program.c_str(), &setup.actions, &setup.attr,
+                     argv.data(), env.pointers.data());
+  if (spawned != 0) return cannot_start("spawn", spawned);
+  Child child(pid);
+  output_write.Reset();  // the worker holds the only write end now
+
+  // Wait for the exit (a pidfd says when, where the kernel has them; else
+  // poll in short steps), collecting output and minding the time limit.
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  OutputTail output(options_.stderr_limit);
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(limit_seconds));
+  bool timed_out = false;
+  while (!child.Exited()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - Clock::now());
+    if (left.count() <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd fds[2];
+    nfds_t count = 0;
+    if (output_read.valid()) fds[count++] = {output_read.get(), POLLIN, 0};
+    if (pidfd.valid()) fds[count++] = {pidfd.get(), POLLIN, 0};
+    int wait_ms = static_cast<int>(
+        std::min<std::chrono::milliseconds::rep>(left.count() + 1, INT_MAX));
+    if (!pidfd.valid()) wait_ms = std::min(wait_ms, 10);
+    if (::poll(fds, count, wait_ms) < 0 && errno != EINTR) {
+      wait_ms = std::min(wait_ms, 10);  // should not happen: do not spin
+      ::poll(nullptr, 0, wait_ms);
+    }
+    if (output_read.valid() && !output.Drain(output_read.get())) {
+      output_read.Reset();  // end of output; keep waiting for the exit
+    }
+  }
+  // Whatever the worker started dies with it (the real worker starts
+  // nothing; a fake one may).
+  child.KillGroup();
+  const int status = child.Reap();
+  if (output_read.valid()) output.Drain(output_read.get());
+
+  if (timed_out) {
+    return Status::ResourceExhausted(
+        "decoding '" + path + "' took longer than the limit of " +
+        Seconds(limit_seconds) +
+        " s and was stopped; the file may make LibRaw loop forever (raise "
+        "--decode-timeout if it is only very large)" +
+        output.Quote());
+  }
+  if (status == -1) {
+    return Status::Internal("lost track of the decoder process for '" + path +
+                            "': " + std::strerror(errno));
+  }
+  if (WIFSIGNALED(status)) {
+    const int signal_number = WTERMSIG(status);
+    const std::string which =
+        SignalName(signal_number) + ", signal " + std::to_string(signal_number);
+    if (signal_number == SIGKILL) {
+      return Status::ResourceExhausted(
+          "the decoder was killed on '" + path + "' (" + which +
+          "), most likely by the system for lack of memory" + output.Quote());
+    }
+    return Status::Corrupt("the decoder crashed on '" + path + "' (" + which +
+                           "); the file is probably damaged or hits a LibRaw "
+                           "bug" +
+                           output.Quote());
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return Status::Internal(
+        "the decoder process failed on '" + path + "' (exit status " +
+        std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : status) +
+        "); this is a bug in dataset-build" + output.Quote());
+  }
+  return ReadDecodeRecord(memfd.get(), path, options.max_pixels);
+}
+
+}  // namespace dsb

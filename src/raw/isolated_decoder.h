@@ -1,0 +1,81 @@
+// Decoding in a child process per file, so a LibRaw crash, hang or runaway
+// allocation fails that one file instead of the whole build.
+//
+// Why: LibRaw's per-format decoders keep having memory-safety bugs (e.g.
+// LibRaw #472 kodak_c330_load_raw, #557 raw2image_ex, both in the 0.20
+// Debian ships) and the fuzzer cannot see inside the uninstrumented system
+// library. A build runs for hours over files from anywhere; one hostile
+// file must not take it down.
+//
+// How: each Decode creates a memfd, spawns the worker (by default this
+// executable's hidden `__decode-worker` subcommand, raw/decode_worker.h)
+// with posix_spawn, never a bare fork of this multithreaded process, and
+// hands it the memfd as descriptor 3. The worker decodes and writes a
+// decode record (raw/decode_record.h); the parent validates it as
+// untrusted input and reads the pixels straight into the image's plane.
+// Every descriptor is opened close-on-exec and only the dup2'd copies
+// reach the child (the memfd is never itself descriptor 3, since dup2 onto
+// the same number would leave it close-on-exec), so workers spawned
+// concurrently by other threads never inherit each other's ends. The child
+// gets /dev/null as stdin, a pipe as stdout and stderr (its last
+// `stderr_limit` bytes are kept for the error message), default signal
+// dispositions, and its own process group, so a Ctrl-C aimed at the build
+// lets in-flight decodes finish and a timeout kills the whole group.
+//
+// Outcomes other than the worker's own record are Statuses naming the file:
+// killed by a signal (kCorrupt: the file is probably damaged or hits a
+// LibRaw bug), a nonzero exit or a malformed record (kInternal), the time
+// limit (kResourceExhausted; the worker is killed), a worker that cannot be
+// started (kInternal). The child is always reaped, on every path.
+//
+// PR_SET_PDEATHSIG in the worker fires when the *thread* that spawned it
+// exits; that thread is blocked in Decode until the child is reaped, so
+// this only matters when the whole build dies, which is the intent.
+//
+// Thread safety: Decode is const and may run on many threads at once.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "raw/raw_decoder.h"
+
+namespace dsb {
+
+// The worker command line before the arguments Decode appends: this
+// executable (/proc/self/exe, which names the running binary even if it
+// was replaced on disk since) with the worker subcommand. Usable only in a
+// program whose main() calls RunDecodeWorkerIfAsked (raw/decode_worker.h).
+std::vector<std::string> DefaultDecodeWorker();
+
+struct IsolatedDecoderOptions {
+  // argv of the worker, argv[0] being the program (searched in PATH when
+  // it has no '/'). Decode appends
+  //   --fd 3 --parent PID [--max-pixels N --max-pixels-hint TEXT] -- PATH
+  // Empty: DefaultDecodeWorker(). Tests substitute fakes such as
+  // {"/bin/sh", "-c", "kill -SEGV $$"}.
+  std::vector<std::string> worker;
+  // Per-file time limit: timeout_seconds + timeout_seconds_per_mb for each
+  // MB (10^6 bytes) of the file; the worker is killed past it.
+  double timeout_seconds = 120;
+  double timeout_seconds_per_mb = 1;
+  // How much of the worker's stderr to keep for error messages.
+  std::size_t stderr_limit = 4096;
+};
+
+class IsolatedDecoder final : public RawDecoder {
+ public:
+  explicit IsolatedDecoder(IsolatedDecoderOptions options = {});
+
+  Result<RawImage> Decode(const std::string& path,
+                          const DecodeOptions& options) const override;
+  std::string_view name() const override { return "isolated"; }
+
+ private:
+  IsolatedDecoderOptions options_;
+  bool default_worker_ = false;
+};
+
+}  // namespace dsb

@@ -1,0 +1,41 @@
+// The decoder interface the build uses, so it can choose where decoding runs
+// and tests can substitute a fake.
+//
+// Two implementations: InProcessDecoder (below) calls DecodeRaw
+// (raw/decoder.h) in the calling thread; IsolatedDecoder
+// (raw/isolated_decoder.h) runs DecodeRaw in a child process per file, so a
+// LibRaw crash fails that one file instead of the whole build. Both return
+// the same RawImage for the same file, bit for bit, and the same errors.
+//
+// Thread safety: Decode is const and may be called from many threads at
+// once.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "raw/decoder.h"
+#include "raw/raw_image.h"
+
+namespace dsb {
+
+class RawDecoder {
+ public:
+  virtual ~RawDecoder() = default;
+  virtual Result<RawImage> Decode(const std::string& path,
+                                  const DecodeOptions& options) const = 0;
+  // For logs and benchmarks: "in-process" or "isolated".
+  virtual std::string_view name() const = 0;
+};
+
+class InProcessDecoder final : public RawDecoder {
+ public:
+  Result<RawImage> Decode(const std::string& path,
+                          const DecodeOptions& options) const override {
+    return DecodeRaw(path, options);
+  }
+  std::string_view name() const override { return "in-process"; }
+};
+
+}  // namespace dsb

@@ -1,0 +1,475 @@
+// Decoding in worker processes: the same images and the same errors as
+// decoding in this process, and every way a worker can misbehave (crash,
+// exit code, garbage or truncated output, hang, missing binary) is one
+// file's error naming the file, never a crash, hang or zombie here.
+//
+// The real worker is this test binary itself (tests/support/worker_main.cc
+// answers __decode-worker); the misbehaving ones are /bin/sh scripts.
+#include "raw/isolated_decoder.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "raw/decode_record.h"
+#include "raw/decode_worker.h"
+#include "raw/decoder.h"
+#include "raw/raw_decoder.h"
+#include "synth/dng_writer.h"
+#include "synth/render.h"
+#include "test_support.h"
+
+namespace dsb {
+namespace {
+
+namespace fs = std::filesystem;
+
+void WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// Bit for bit: pixels, CFA, every metadata field, the path.
+void ExpectSameImage(const RawImage& a, const RawImage& b) {
+  ASSERT_EQ(a.width(), b.width());
+  ASSERT_EQ(a.height(), b.height());
+  EXPECT_EQ(std::memcmp(a.pixels.data(), b.pixels.data(), a.pixels.byte_size()),
+            0);
+  EXPECT_EQ(a.cfa, b.cfa);
+  EXPECT_EQ(a.path, b.path);
+  const RawMetadata &x = a.meta, &y = b.meta;
+  EXPECT_EQ(x.make, y.make);
+  EXPECT_EQ(x.model, y.model);
+  EXPECT_EQ(std::memcmp(&x.iso, &y.iso, sizeof(float)), 0);
+  EXPECT_EQ(x.raw_width, y.raw_width);
+  EXPECT_EQ(x.raw_height, y.raw_height);
+  EXPECT_EQ(x.visible_top, y.visible_top);
+  EXPECT_EQ(x.visible_left, y.visible_left);
+  EXPECT_EQ(std::memcmp(x.black.data(), y.black.data(), sizeof(x.black)), 0);
+  EXPECT_EQ(std::memcmp(&x.white, &y.white, sizeof(float)), 0);
+  EXPECT_EQ(
+      std::memcmp(x.wb_coeffs.data(), y.wb_coeffs.data(), sizeof(x.wb_coeffs)),
+      0);
+  EXPECT_EQ(std::memcmp(&x.rgb_xyz_matrix, &y.rgb_xyz_matrix,
+                        sizeof(x.rgb_xyz_matrix)),
+            0);
+  EXPECT_EQ(std::memcmp(&x.overexposure_lb, &y.overexposure_lb, sizeof(float)),
+            0);
+}
+
+int OpenDescriptors() {
+  int count = 0;
+  for ([[maybe_unused]] const auto& entry :
+       fs::directory_iterator("/proc/self/fd")) {
+    ++count;
+  }
+  return count;
+}
+
+// True when this process has no child at all, running or zombie.
+bool NoChildren() {
+  return ::waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD;
+}
+
+class IsolatedDecoderTest : public ::testing::Test {
+ protected:
+  std::string Path(const std::string& name) { return dir_.Join(name); }
+
+  std::string WriteDng(const std::string& name, const CfaPattern& cfa,
+                       const DngWriteOptions& options = {}) {
+    SceneSpec spec;
+    spec.width = 96;
+    spec.height = 72;
+    spec.cfa = cfa;
+    spec.clipped_fraction = 0.05;
+    SyntheticScene scene(spec);
+    const std::string path = Path(name);
+    EXPECT_TRUE(WriteCfaDng(path, scene.RenderGt(1), options).ok());
+    return path;
+  }
+
+  // A decoder whose worker is the shell script `script`.
+  static IsolatedDecoder Fake(const std::string& script,
+                              double timeout_seconds = 60) {
+    IsolatedDecoderOptions options;
+    options.worker = {"/bin/sh", "-c", script};
+    options.timeout_seconds = timeout_seconds;
+    options.timeout_seconds_per_mb = 0;
+    return IsolatedDecoder(options);
+  }
+
+  // Decodes `path` with the fake `script` and returns the error.
+  Status FakeError(const std::string& script, const std::string& path) {
+    Result<RawImage> image = Fake(script).Decode(path, {});
+    EXPECT_FALSE(image.ok()) << script;
+    return image.status();
+  }
+
+  // A valid record of a small DNG, written as the worker would.
+  std::string WriteRecord(const std::string& name) {
+    const std::string dng = WriteDng(name + ".dng", CfaPattern());
+    const std::string path = Path(name);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT_GE(fd, 0);
+    EXPECT_TRUE(WriteDecodeRecord(fd, DecodeRaw(dng)).ok());
+    ::close(fd);
+    return path;
+  }
+
+  testing::TempDir dir_;
+  IsolatedDecoder isolated_;  // the real worker (this binary)
+};
+
+TEST_F(IsolatedDecoderTest, SameImageAsInProcessForEveryCfa) {
+  std::vector<std::pair<std::string, CfaPattern>> cases = {
+      {"rggb.dng", CfaPattern::Bayer(BayerOrder::kRGGB)},
+      {"bggr.dng", CfaPattern::Bayer(BayerOrder::kBGGR)},
+      {"grbg.dng", CfaPattern::Bayer(BayerOrder::kGRBG)},
+      {"gbrg.dng", CfaPattern::Bayer(BayerOrder::kGBRG)},
+      {"xtrans.dng", CfaPattern::StandardXTrans()},
+  };
+  for (const auto& [name, cfa] : cases) {
+    SCOPED_TRACE(name);
+    const std::string path = WriteDng(name, cfa);
+    Result<RawImage> in_process = InProcessDecoder().Decode(path, {});
+    Result<RawImage> isolated = isolated_.Decode(path, {});
+    ASSERT_TRUE(in_process.ok()) << in_process.status().ToString();
+    ASSERT_TRUE(isolated.ok()) << isolated.status().ToString();
+    ExpectSameImage(*in_process, *isolated);
+  }
+}
+
+TEST_F(IsolatedDecoderTest, SameImageWithMaskedBorderAndPatternBlack) {
+  DngWriteOptions options;
+  options.bits = 12;
+  options.black = {250, 256, 262, 254};
+  options.masked_top = 4;
+  options.masked_left = 8;
+  options.masked_right = 6;
+  options.masked_bottom = 2;
+  options.iso = 3200;
+  options.make = "Maker";
+  options.model = "Model X";
+  for (const CfaPattern& cfa :
+       {CfaPattern::Bayer(BayerOrder::kGBRG), CfaPattern::StandardXTrans()}) {
+    const std::string path = WriteDng("border.dng", cfa, options);
+    Result<RawImage> in_process = DecodeRaw(path);
+    Result<RawImage> isolated = isolated_.Decode(path, {});
+    ASSERT_TRUE(in_process.ok()) << in_process.status().ToString();
+    ASSERT_TRUE(isolated.ok()) << isolated.status().ToString();
+    EXPECT_EQ(isolated->meta.visible_top, 4);
+    EXPECT_EQ(isolated->meta.model, "Model X");
+    ExpectSameImage(*in_process, *isolated);
+  }
+}
+
+TEST_F(IsolatedDecoderTest, SameErrorsAsInProcess) {
+  WriteBytes(Path("empty.dng"), "");
+  std::string random(8192, '\0');
+  std::mt19937 rng(7);
+  for (char& c : random) c = static_cast<char>(rng());
+  WriteBytes(Path("random.NEF"), random);
+  WriteBytes(Path("notes.ARW"), "not a raw file at all\n");
+  WriteBytes(Path("photo.CR2"),
+             std::string("\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01\x01", 13) +
+                 std::string(2000, '\x55'));
+  const std::string whole = ReadBytes(WriteDng("whole.dng", CfaPattern()));
+  WriteBytes(Path("truncated.dng"), whole.substr(0, whole.size() / 2));
+  fs::create_directory(Path("folder.dng"));
+
+  DecodeOptions none;
+  DecodeOptions small;
+  small.max_pixels = 1000;
+  small.max_pixels_hint = "raise --mem to build it";
+  const std::vector<std::pair<std::string, const DecodeOptions*>> cases = {
+      {"missing.dng", &none}, {"empty.dng", &none},  {"random.NEF", &none},
+      {"notes.ARW", &none},   {"photo.CR2", &none},  {"truncated.dng", &none},
+      {"folder.dng", &none},  {"whole.dng", &small},
+  };
+  for (const auto& [name, options] : cases) {
+    SCOPED_TRACE(name);
+    Result<RawImage> in_process = DecodeRaw(Path(name), *options);
+    Result<RawImage> isolated = isolated_.Decode(Path(name), *options);
+    ASSERT_FALSE(in_process.ok());
+    ASSERT_FALSE(isolated.ok());
+    EXPECT_EQ(isolated.status().code(), in_process.status().code());
+    EXPECT_EQ(isolated.status().message(), in_process.status().message());
+    EXPECT_NE(isolated.status().message().find(name), std::string::npos);
+  }
+  Result<RawImage> big = isolated_.Decode(Path("whole.dng"), small);
+  EXPECT_EQ(big.status().code(), Status::Code::kResourceExhausted);
+  EXPECT_NE(big.status().message().find("raise --mem"), std::string::npos)
+      << big.status().message();
+}
+
+TEST_F(IsolatedDecoderTest, CrashNamesTheFileAndTheSignal) {
+  const std::string path = WriteDng("x.NEF", CfaPattern());
+  Status segv = FakeError("kill -SEGV $$", path);
+  EXPECT_EQ(segv.code(), Status::Code::kCorrupt);
+  EXPECT_NE(segv.message().find("crashed on '" + path + "'"), std::string::npos)
+      << segv.message();
+  EXPECT_NE(segv.message().find("(SIGSEGV, signal 11)"), std::string::npos)
+      << segv.message();
+  EXPECT_NE(segv.message().find("LibRaw bug"), std::string::npos);
+
+  Status abort = FakeError("kill -ABRT $$", path);
+  EXPECT_EQ(abort.code(), Status::Code::kCorrupt);
+  EXPECT_NE(abort.message().find("x.NEF"), std::string::npos);
+  EXPECT_NE(abort.message().find("(SIGABRT, signal 6)"), std::string::npos)
+      << abort.message();
+}
+
+TEST_F(IsolatedDecoderTest, WorkerOutputIsQuotedInTheError) {
+  const std::string path = WriteDng("x.NEF", CfaPattern());
+  Status status = FakeError(
+      "echo 'LibRaw: bad tile 7' >&2; echo more >&2; kill -SEGV $$", path);
+  EXPECT_NE(status.message().find("decoder output: LibRaw: bad tile 7 more"),
+            std::string::npos)
+      << status.message();
+  // Only the tail of a flood is kept.
+  status = FakeError("yes flood | head -c 1000000 >&2; exit 5", path);
+  EXPECT_NE(status.message().find("exit status 5"), std::string::npos);
+  EXPECT_LT(status.message().size(), 1500u) << status.message();
+}
+
+TEST_F(IsolatedDecoderTest, NonzeroExitIsAnError) {
+  const std::string path = WriteDng("x.NEF", CfaPattern());
+  Status status = FakeError("exit 3", path);
+  EXPECT_EQ(status.code(), Status::Code::kInternal);
+  EXPECT_NE(status.message().find("x.NEF"), std::string::npos);
+  EXPECT_NE(status.message().find("exit status 3"), std::string::npos)
+      << status.message();
+}
+
+TEST_F(IsolatedDecoderTest, GarbageOrMissingOutputIsAnError) {
+  const std::string path = WriteDng("x.NEF", CfaPattern());
+  for (const char* script :
+       {"true", "printf garbage >&3", "head -c 100000 /dev/urandom >&3",
+        // A record of another version.
+        "printf 'DSBDECOD\\002\\000\\000\\000\\001' >&3; "
+        "head -c 15 /dev/zero >&3"}) {
+    SCOPED_TRACE(script);
+    Status status = FakeError(script, path);
+    EXPECT_EQ(status.code(), Status::Code::kInternal);
+    EXPECT_NE(status.message().find("malformed result for '" + path + "'"),
+              std::string::npos)
+        << status.message();
+  }
+}
+
+TEST_F(IsolatedDecoderTest, TruncatedRecordsAreErrorsAndWholeOnesDecode) {
+  const std::string record = WriteRecord("record");
+  const std::size_t size = fs::file_size(record);
+  const std::string path = Path("record.dng");
+  for (std::size_t keep :
+       {std::size_t{1}, std::size_t{23}, std::size_t{24}, std::size_t{100},
+        std::size_t{200}, size / 2, size - 4, size - 1}) {
+    SCOPED_TRACE(keep);
+    Status status = FakeError(
+        "head -c " + std::to_string(keep) + " '" + record + "' >&3", path);
+    EXPECT_EQ(status.code(), Status::Code::kInternal);
+    EXPECT_NE(status.message().find("malformed"), std::string::npos)
+        << status.message();
+  }
+  // The same record whole, and one byte longer.
+  Result<RawImage> whole = Fake("cat '" + record + "' >&3").Decode(path, {});
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  ExpectSameImage(*whole, *DecodeRaw(path));
+  EXPECT_FALSE(
+      Fake("cat '" + record + "' >&3; printf x >&3").Decode(path, {}).ok());
+}
+
+// The parent reads records as untrusted: any single corrupted byte of the
+// header and metadata gives an error or a consistent image, never a crash
+// or an allocation the record's size does not justify.
+TEST_F(IsolatedDecoderTest, CorruptedRecordBytesNeverCrashTheReader) {
+  const std::string bytes = ReadBytes(WriteRecord("record"));
+  const int fd = ::memfd_create("test", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  int accepted = 0;
+  for (std::size_t offset = 0; offset < 320 && offset < bytes.size();
+       ++offset) {
+    for (unsigned char value : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
+      std::string corrupt = bytes;
+      if (static_cast<unsigned char>(corrupt[offset]) == value) continue;
+      corrupt[offset] = static_cast<char>(value);
+      ASSERT_EQ(::ftruncate(fd, 0), 0);
+      ASSERT_EQ(::pwrite(fd, corrupt.data(), corrupt.size(), 0),
+                static_cast<ssize_t>(corrupt.size()));
+      Result<RawImage> image = ReadDecodeRecord(fd, "x.dng", 1'000'000);
+      if (image.ok()) {
+        ++accepted;  // e.g. a metadata float: still a well-formed record
+        EXPECT_GT(image->pixels.pixel_count(), 0u);
+        EXPECT_LT(image->pixels.byte_size(), corrupt.size());
+      } else {
+        EXPECT_NE(image.status().message().find("x.dng"), std::string::npos);
+      }
+    }
+  }
+  EXPECT_GT(accepted, 0);  // metadata values are data, not structure
+  ::close(fd);
+}
+
+TEST_F(IsolatedDecoderTest, HangingWorkerIsKilledAfterTheTimeLimit) {
+  const std::string path = WriteDng("x.NEF", CfaPattern());
+  // `sleep` runs as a child of the shell: the whole group must go.
+  for (const char* script : {"exec sleep 30", "sleep 30; true"}) {
+    SCOPED_TRACE(script);
+    const auto start = std::chrono::steady_clock::now();
+    Result<RawImage> image = Fake(script, 0.3).Decode(path, {});
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    ASSERT_FALSE(image.ok());
+    EXPECT_EQ(image.status().code(), Status::Code::kResourceExhausted);
+    EXPECT_NE(image.status().message().find("'" + path + "' took longer"),
+              std::string::npos)
+        << image.status().message();
+    EXPECT_LT(seconds, 10);
+  }
+  EXPECT_TRUE(NoChildren());
+}
+
+TEST_F(IsolatedDecoderTest, MissingWorkerBinaryIsAClearError) {
+  const std::string path = WriteDng("x.NEF", CfaPattern());
+  IsolatedDecoderOptions options;
+  options.worker = {"/nonexistent/dataset-build", "__decode-worker"};
+  Result<RawImage> image = IsolatedDecoder(options).Decode(path, {});
+  ASSERT_FALSE(image.ok());
+  EXPECT_EQ(image.status().code(), Status::Code::kInternal);
+  const std::string& message = image.status().message();
+  EXPECT_NE(message.find("cannot start the decoder process "
+                         "'/nonexistent/dataset-build'"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("x.NEF"), std::string::npos);
+  EXPECT_NE(message.find("No such file or directory"), std::string::npos);
+}
+
+TEST_F(IsolatedDecoderTest, WorksWhenTheMemfdWouldBeDescriptorThree) {
+  if (::fcntl(3, F_GETFD) != -1) GTEST_SKIP() << "descriptor 3 is in use";
+  const std::string path = WriteDng("x.dng", CfaPattern());
+  Result<RawImage> image = isolated_.Decode(path, {});
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  ExpectSameImage(*image, *DecodeRaw(path));
+}
+
+TEST_F(IsolatedDecoderTest, NoZombiesOrDescriptorsLeftAfterManyDecodes) {
+  const std::string path = WriteDng("x.dng", CfaPattern());
+  const int descriptors = OpenDescriptors();
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(isolated_.Decode(path, {}).ok());
+    ASSERT_FALSE(Fake("kill -SEGV $$").Decode(path, {}).ok());
+    ASSERT_FALSE(Fake("exit 3").Decode(path, {}).ok());
+    if (i % 10 == 0) {
+      ASSERT_FALSE(Fake("sleep 5", 0.05).Decode(path, {}).ok());
+    }
+  }
+  EXPECT_TRUE(NoChildren());
+  EXPECT_EQ(OpenDescriptors(), descriptors);
+}
+
+TEST_F(IsolatedDecoderTest, ConcurrentDecodesKeepTheirOwnResults) {
+  std::vector<std::string> paths;
+  std::vector<RawImage> expected;
+  for (int i = 0; i < 4; ++i) {
+    paths.push_back(WriteDng("f" + std::to_string(i) + ".dng",
+                             i % 2 ? CfaPattern::StandardXTrans()
+                                   : CfaPattern::Bayer(BayerOrder::kBGGR)));
+    expected.push_back(*DecodeRaw(paths.back()));
+  }
+  const IsolatedDecoder crashing = Fake("kill -SEGV $$");
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 6; ++i) {
+        const std::size_t k = static_cast<std::size_t>(t + i) % paths.size();
+        if (t == 0) {
+          if (crashing.Decode(paths[k], {}).ok()) ++mismatches;
+          continue;
+        }
+        Result<RawImage> image = isolated_.Decode(paths[k], {});
+        if (!image.ok() ||
+            std::memcmp(image->pixels.data(), expected[k].pixels.data(),
+                        expected[k].pixels.byte_size()) != 0) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_TRUE(NoChildren());
+}
+
+// The worker entry itself, in a forked child of this (single-threaded at
+// this point) test: it decodes under an address-space cap derived from the
+// pixel limit and writes a record the parent reads back.
+TEST_F(IsolatedDecoderTest, WorkerDecodesUnderAnAddressSpaceCap) {
+  const std::string path = WriteDng("x.dng", CfaPattern());
+  const int memfd = ::memfd_create("test", MFD_CLOEXEC);
+  ASSERT_GE(memfd, 0);
+  const std::size_t max_pixels = 100'000;
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<std::string> args = {std::string(kDecodeWorkerCommand),
+                                     "--fd",
+                                     std::to_string(memfd),
+                                     "--parent",
+                                     std::to_string(::getppid()),
+                                     "--max-pixels",
+                                     std::to_string(max_pixels),
+                                     "--",
+                                     path};
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    const int status =
+        RunDecodeWorker(static_cast<int>(argv.size()), argv.data());
+    rlimit limit{};
+    ::getrlimit(RLIMIT_AS, &limit);
+    // Capped, and not far above what the worker started with.
+    const bool capped =
+        limit.rlim_cur != RLIM_INFINITY &&
+        limit.rlim_cur <=
+            WorkerAddressSpaceLimit(std::size_t{64} << 30, max_pixels);
+    ::_exit(status != 0 ? 10 + status : capped ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  Result<RawImage> image = ReadDecodeRecord(memfd, path, max_pixels);
+  ASSERT_TRUE(image.ok()) << image.status().ToString();
+  ExpectSameImage(*image, *DecodeRaw(path));
+  ::close(memfd);
+}
+
+TEST(WorkerAddressSpaceLimitTest, GrowsWithThePixelLimit) {
+  EXPECT_EQ(WorkerAddressSpaceLimit(1000, 0), 0u);  // no limit, no cap
+  EXPECT_EQ(WorkerAddressSpaceLimit(1000, 100),
+            1000 + kWorkerHeadroomBytes + 100 * kWorkerBytesPerPixel);
+  EXPECT_EQ(WorkerAddressSpaceLimit(1000, static_cast<std::size_t>(-1) / 2),
+            0u);  // too large to express
+}
+
+}  // namespace
+}  // namespace dsb
