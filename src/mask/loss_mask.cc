@@ -203,15 +203,6 @@ void BuildCells(PlaneView<const float> gt, PlaneView<const float> noisy,
   cells.noisy_sum = noisy_total[0] + noisy_total[1] + noisy_total[2];
 }
 
-// The gain that matches the noisy capture to the GT over unclipped cells.
-double MatchGain(const CellGrid& cells, double fallback) {
-  if (cells.gt_sum > 0 && cells.noisy_sum > 0) {
-    return cells.gt_sum / cells.noisy_sum;
-  }
-  if (std::isfinite(fallback) && fallback > 0) return fallback;
-  return 1.0;
-}
-
 struct NoiseModel {
   double slope = 0;            // per unit of signal
   double offset = 0;           // at zero signal
@@ -236,6 +227,54 @@ double RobustSigma(std::vector<float>& u) {
   const double median = MedianInPlace(u);
   for (float& v : u) v = std::fabs(v - static_cast<float>(median));
   return 1.4826 * MedianInPlace(u);
+}
+
+// The gain that matches the noisy capture to the GT: the ratio of sums over
+// unclipped cells, refined twice over the cells that agree with it (within
+// 3 robust sigmas of the residual), so that a moved object, whose content
+// need not have the scene's brightness, does not bias it. A sample of
+// about 2^16 cells and colours is enough for a ratio of sums.
+double MatchGain(const CellGrid& cells, double fallback) {
+  if (!(cells.gt_sum > 0 && cells.noisy_sum > 0)) {
+    if (std::isfinite(fallback) && fallback > 0) return fallback;
+    return 1.0;
+  }
+  double gain = cells.gt_sum / cells.noisy_sum;
+  const std::size_t cell_count =
+      static_cast<std::size_t>(cells.rows) * cells.cols;
+  const std::size_t stride =
+      std::max<std::size_t>(1, cell_count * kColors / (1 << 16));
+  std::vector<std::array<float, 2>> samples;  // (gt, noisy)
+  for (std::size_t index = 0; index < cell_count; index += stride) {
+    const int i = static_cast<int>(index / cells.cols);
+    const int j = static_cast<int>(index % cells.cols);
+    if (!cells.fit.at(i, j)) continue;
+    for (int c = 0; c < kColors; ++c) {
+      if (cells.var_factor[i % cells.parity][j % cells.parity][c] == 0) {
+        continue;
+      }
+      samples.push_back({cells.gt[c].at(i, j), cells.noisy[c].at(i, j)});
+    }
+  }
+  if (samples.size() < 64) return gain;
+  std::vector<float> residuals(samples.size());
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t k = 0; k < samples.size(); ++k) {
+      residuals[k] = static_cast<float>(samples[k][0] - gain * samples[k][1]);
+    }
+    const double sigma = RobustSigma(residuals);
+    double gt_sum = 0;
+    double noisy_sum = 0;
+    for (const auto& [g, n] : samples) {
+      if (std::fabs(g - gain * n) <= 3 * sigma) {
+        gt_sum += g;
+        noisy_sum += n;
+      }
+    }
+    if (!(gt_sum > 0 && noisy_sum > 0)) break;
+    gain = gt_sum / noisy_sum;
+  }
+  return gain;
 }
 
 // Fits the per-pixel residual variance a*s + b from a deterministic sample
