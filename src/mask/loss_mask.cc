@@ -755,7 +755,7 @@ void AppendNumber(std::string& out, std::string_view name, double value) {
 
 std::string MaskParams::Fingerprint() const {
   // Bump the version when the algorithm changes results for equal fields.
-  std::string out = "mask/v2;";
+  std::string out = "mask/v3;";
   if (overexposure_lb) {
     AppendNumber(out, "overexposure_lb", *overexposure_lb);
   } else {
