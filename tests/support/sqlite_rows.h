@@ -13,4 +13,14 @@ namespace dsb::testing {
 std::vector<std::string> QueryRows(const std::string& db,
                                    const std::string& sql);
 
+// The contract's two views in a fixed order, every column but built_at (a
+// timestamp): what "the same manifest" means in the tests.
+inline constexpr const char* kAlignments =
+    "SELECT scene, gt_path, noisy_path, dy, dx, dy_subpx, dx_subpx, "
+    "confidence, loss, raw_gain, overexposure_lb, mask_path, mask_mean, "
+    "status, error FROM alignments ORDER BY scene, gt_path, noisy_path";
+inline constexpr const char* kScenes =
+    "SELECT scene, cfa, width, height, n_files, status, error FROM scenes "
+    "ORDER BY scene";
+
 }  // namespace dsb::testing

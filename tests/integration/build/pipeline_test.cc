@@ -20,13 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* kAlignments =
-    "SELECT scene, gt_path, noisy_path, dy, dx, dy_subpx, dx_subpx, "
-    "confidence, loss, raw_gain, overexposure_lb, mask_path, mask_mean, "
-    "status, error FROM alignments ORDER BY scene, gt_path, noisy_path";
-const char* kScenes =
-    "SELECT scene, cfa, width, height, n_files, status, error FROM scenes "
-    "ORDER BY scene";
+using testing::kAlignments;
+using testing::kScenes;
 
 TEST(PipelineTest, WorkersAndMemoryBudgetNeverChangeResults) {
   testing::TempDir dir;
