@@ -2,7 +2,10 @@
 // of the real camera raws (../shared/data/raw), which tests skip without.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
+#include <vector>
 
 namespace dsb::testing {
 
@@ -22,6 +25,18 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// What a run of the dataset-build binary ($DSB_BINARY) did.
+struct ToolRun {
+  int exit_code = -1;  // 128 + signal when killed
+  std::string errors;  // everything it wrote to stderr
+};
+
+// Runs $DSB_BINARY with `args`, stdout discarded and stderr kept in the file
+// `log`. With `uid` set (the caller being root), the tool runs as that user
+// and group, so file permissions apply to it.
+ToolRun RunTool(const std::vector<std::string>& args, const std::string& log,
+                uid_t uid = static_cast<uid_t>(-1));
 
 // The folder of real camera raws, or "" when it is absent (then tests call
 // GTEST_SKIP() with a message naming the folder).

@@ -10,16 +10,11 @@
 // reported as skipped, with the reason.
 #include <gtest/gtest.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,38 +29,7 @@ namespace fs = std::filesystem;
 using testing::kAlignments;
 using testing::kScenes;
 
-struct ToolRun {
-  int exit_code = -1;
-  std::string errors;  // what the tool wrote to stderr
-};
-
-// Runs the tool with `args`; stdout is discarded, stderr captured.
-ToolRun RunTool(const std::vector<std::string>& args, const std::string& log) {
-  const char* binary = std::getenv("DSB_BINARY");
-  std::fflush(stdout);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv = {const_cast<char*>(binary)};
-    for (std::string& arg : copy) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (!std::freopen("/dev/null", "w", stdout) ||
-        !std::freopen(log.c_str(), "w", stderr)) {
-      _exit(126);
-    }
-    execv(binary, argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  ToolRun run;
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  run.errors = text.str();
-  return run;
-}
+using testing::RunTool;
 
 // A tmpfs at `dir`, unmounted when the test ends.
 class SmallDisk {
@@ -114,7 +78,7 @@ TEST(ManifestDiskFullTest, BuildStopsCleanlyAndTheRerunCompletes) {
   const std::vector<std::string> build = {root,  "--db", db,   "--masks",
                                           masks, "-q",   "-j", "1"};
 
-  const ToolRun full = RunTool(build, dir.Join("full.log"));
+  const testing::ToolRun full = RunTool(build, dir.Join("full.log"));
   EXPECT_EQ(full.exit_code, 1) << full.errors;
   EXPECT_NE(full.errors.find(db), std::string::npos) << full.errors;
   EXPECT_NE(full.errors.find("disk holding the manifest is full"),
@@ -136,7 +100,7 @@ TEST(ManifestDiskFullTest, BuildStopsCleanlyAndTheRerunCompletes) {
   }
 
   ASSERT_TRUE(disk.Grow());
-  const ToolRun rerun = RunTool(build, dir.Join("rerun.log"));
+  const testing::ToolRun rerun = RunTool(build, dir.Join("rerun.log"));
   EXPECT_EQ(rerun.exit_code, 0) << rerun.errors;
 
   const std::string clean_db = dir.Join("clean.db");

@@ -41,7 +41,7 @@ TEST(SchemaMigrationsTest, NumberedFromOneWithoutGaps) {
   int expected = 1;
   for (const Migration& migration : SchemaMigrations()) {
     EXPECT_EQ(migration.version, expected);
-    char prefix[8];
+    char prefix[16];
     std::snprintf(prefix, sizeof(prefix), "%04d_", expected);
     EXPECT_TRUE(migration.name.starts_with(prefix)) << migration.name;
     EXPECT_FALSE(migration.sql.empty());
