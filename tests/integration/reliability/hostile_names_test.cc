@@ -112,8 +112,9 @@ TEST(HostileNamesTest, AnyBytesInNamesAndSymlinkLoopsBuildCleanly) {
   synth.max_shift = 12;
   ASSERT_TRUE(GenerateDataset(synth).ok());
 
-  // Scene A: spaces, quotes, a semicolon, a newline and non-UTF-8 bytes.
-  const std::string scene_a = "we;ird \"scene\" 'q'\n\xff\xfe";
+  // Scene A: spaces, quotes, a semicolon, a newline, ".." and non-UTF-8
+  // bytes.
+  const std::string scene_a = "we;ird .. \"scene\" 'q'\n\xff\xfe..";
   // Scene B: one 255-byte path component, ending in non-UTF-8 bytes.
   const std::string scene_b = std::string(249, 's') + "\xff\xfe;\"' ";
   ASSERT_EQ(scene_b.size(), 255u);
@@ -124,7 +125,7 @@ TEST(HostileNamesTest, AnyBytesInNamesAndSymlinkLoopsBuildCleanly) {
 
   // Scene A's files get hostile names too; one is 255 bytes long.
   const std::string gt_name = "gt; DROP TABLE scenes; -- \xff\xfe.dng";
-  const std::string noisy_1 = "noisy \"one\"\n'two'; three \xfe.dng";
+  const std::string noisy_1 = "noisy ..\"one\"\n'two'; three .. \xfe.dng";
   const std::string noisy_2 = std::string(251, 'n') + ".dng";
   ASSERT_EQ(noisy_2.size(), 255u);
   {
