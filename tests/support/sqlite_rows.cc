@@ -5,9 +5,10 @@
 
 namespace dsb::testing {
 
-std::vector<std::string> QueryRows(const std::string& db,
-                                   const std::string& sql) {
-  std::vector<std::string> rows;
+std::vector<std::vector<std::string>> QueryColumns(
+    const std::string& db, const std::string& sql,
+    const std::string& null_text) {
+  std::vector<std::vector<std::string>> rows;
   sqlite3* handle = nullptr;
   if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) !=
       SQLITE_OK) {
@@ -21,18 +22,33 @@ std::vector<std::string> QueryRows(const std::string& db,
     ADD_FAILURE() << sqlite3_errmsg(handle) << " in " << sql;
   }
   while (statement != nullptr && sqlite3_step(statement) == SQLITE_ROW) {
-    std::string row;
+    std::vector<std::string> row;
     for (int i = 0; i < sqlite3_column_count(statement); ++i) {
-      const auto* text = sqlite3_column_text(statement, i);
-      row += text ? std::string(reinterpret_cast<const char*>(text),
-                                sqlite3_column_bytes(statement, i))
-                  : "NULL";
-      row += "|";
+      if (sqlite3_column_type(statement, i) == SQLITE_NULL) {
+        row.push_back(null_text);
+        continue;
+      }
+      // As a blob: the exact bytes, whatever the column's type or encoding.
+      const auto* bytes =
+          static_cast<const char*>(sqlite3_column_blob(statement, i));
+      const int size = sqlite3_column_bytes(statement, i);
+      row.emplace_back(bytes ? bytes : "", static_cast<std::size_t>(size));
     }
     rows.push_back(std::move(row));
   }
   sqlite3_finalize(statement);
   sqlite3_close(handle);
+  return rows;
+}
+
+std::vector<std::string> QueryRows(const std::string& db,
+                                   const std::string& sql) {
+  std::vector<std::string> rows;
+  for (const std::vector<std::string>& columns : QueryColumns(db, sql)) {
+    std::string row;
+    for (const std::string& column : columns) row += column + "|";
+    rows.push_back(std::move(row));
+  }
   return rows;
 }
 

@@ -13,6 +13,11 @@ namespace dsb::testing {
 std::vector<std::string> QueryRows(const std::string& db,
                                    const std::string& sql);
 
+// The same rows as their columns' exact bytes, NULL as `null_text`.
+std::vector<std::vector<std::string>> QueryColumns(
+    const std::string& db, const std::string& sql,
+    const std::string& null_text = "NULL");
+
 // The contract's two views in a fixed order, every column but built_at (a
 // timestamp): what "the same manifest" means in the tests.
 inline constexpr const char* kAlignments =

@@ -11,6 +11,7 @@
 
 #include "build/executor.h"
 #include "build/progress.h"
+#include "build_fixtures.h"
 #include "synth/generate.h"
 #include "test_support.h"
 
@@ -45,23 +46,11 @@ std::map<std::string, std::string> Column(const std::string& db,
 TEST(BadInputTest, FailedScenesAreRecordedAndGoodOnesBuilt) {
   testing::TempDir dir;
   const std::string root = dir.Join("data");
-  SynthOptions synth;
-  synth.out_dir = root;
-  synth.scenes = 2;
-  synth.noisy = 2;
-  synth.width = 256;
-  synth.height = 192;
-  synth.cfa = "rggb";
-  synth.seed = 5;
-  synth.max_shift = 12;
+  const SynthOptions synth = testing::SmallDataset(root, 2, 2, /*seed=*/5);
   ASSERT_TRUE(GenerateDataset(synth).ok());
 
-  BuildOptions options;
-  options.root = root;
-  options.quiet = true;
-  options.device = Device::kCpu;
-  options.align.max_shift = 16;
-  options.ResolveDefaults();
+  const BuildOptions options =
+      testing::CpuBuildOptions(root, /*max_shift=*/16, /*jobs=*/0);
   Progress progress(Progress::Mode::kQuiet, stderr);
   auto first = RunBuild(options, RealFileSystem(), progress);
   ASSERT_TRUE(first.ok());

@@ -13,6 +13,7 @@
 
 #include "build/executor.h"
 #include "build/progress.h"
+#include "build_fixtures.h"
 #include "synth/generate.h"
 #include "test_support.h"
 
@@ -62,12 +63,7 @@ class IncrementalBuildTest : public ::testing::Test {
     root_ = dir_.Join("dataset");
     Generate(root_, 2, /*seed=*/11);
     AgeFiles(root_);
-    options_.root = root_;
-    options_.jobs = 2;
-    options_.device = Device::kCpu;
-    options_.quiet = true;
-    options_.align.max_shift = 24;
-    options_.ResolveDefaults();
+    options_ = testing::CpuBuildOptions(root_, /*max_shift=*/24);
   }
 
   static void Generate(const std::string& out, int scenes, int seed) {

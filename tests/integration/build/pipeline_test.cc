@@ -11,6 +11,7 @@
 
 #include "build/executor.h"
 #include "build/progress.h"
+#include "build_fixtures.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
@@ -41,14 +42,8 @@ TEST(PipelineTest, WorkersAndMemoryBudgetNeverChangeResults) {
   }
 
   auto build = [&](const std::string& root, int jobs, std::size_t mem) {
-    BuildOptions options;
-    options.root = root;
-    options.jobs = jobs;
+    BuildOptions options = testing::CpuBuildOptions(root, 24, jobs);
     options.mem_bytes = mem;
-    options.quiet = true;
-    options.device = Device::kCpu;
-    options.align.max_shift = 24;
-    options.ResolveDefaults();
     Progress progress(Progress::Mode::kQuiet, stderr);
     auto report = RunBuild(options, RealFileSystem(), progress);
     EXPECT_TRUE(report.ok()) << report.status().ToString();

@@ -24,6 +24,7 @@
 #include "build/decoding.h"
 #include "build/executor.h"
 #include "build/progress.h"
+#include "build_fixtures.h"
 #include "common/real_file_system.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
@@ -57,14 +58,7 @@ void Generate(const std::string& out_dir, int scenes, int width, int height) {
 }
 
 BuildOptions Options(const std::string& root) {
-  BuildOptions options;
-  options.root = root;
-  options.jobs = 2;
-  options.quiet = true;
-  options.device = Device::kCpu;
-  options.align.max_shift = 16;
-  options.ResolveDefaults();
-  return options;
+  return testing::CpuBuildOptions(root);
 }
 
 BuildReport Build(const BuildOptions& options) {

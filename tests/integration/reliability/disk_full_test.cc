@@ -26,6 +26,7 @@
 
 #include "build/executor.h"
 #include "build/progress.h"
+#include "build_fixtures.h"
 #include "common/real_file_system.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
@@ -123,23 +124,8 @@ class DiskFullTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = dir_.Join("data");
-    SynthOptions synth;
-    synth.out_dir = root_;
-    synth.scenes = 3;
-    synth.noisy = 2;
-    synth.width = 256;
-    synth.height = 192;
-    synth.cfa = "rggb";
-    synth.seed = 11;
-    synth.max_shift = 12;
-    ASSERT_TRUE(GenerateDataset(synth).ok());
-
-    options_.root = root_;
-    options_.quiet = true;
-    options_.device = Device::kCpu;
-    options_.jobs = 2;
-    options_.align.max_shift = 16;
-    options_.ResolveDefaults();
+    ASSERT_TRUE(GenerateDataset(testing::SmallDataset(root_, 3, 2, 11)).ok());
+    options_ = testing::CpuBuildOptions(root_);
   }
 
   // The scene directories, relative to the root, sorted.

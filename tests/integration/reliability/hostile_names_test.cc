@@ -6,7 +6,6 @@
 // and reports each loop as a scan problem without following it (scan/scan.h:
 // loops are problems, not failures).
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -16,7 +15,9 @@
 
 #include "build/executor.h"
 #include "build/progress.h"
+#include "build_fixtures.h"
 #include "mask/mask_names.h"
+#include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
 
@@ -28,36 +29,7 @@ namespace fs = std::filesystem;
 // Every row of `sql` as its columns' exact bytes (NULL as "<NULL>").
 std::vector<std::vector<std::string>> Rows(const std::string& db,
                                            const std::string& sql) {
-  std::vector<std::vector<std::string>> rows;
-  sqlite3* handle = nullptr;
-  if (sqlite3_open_v2(db.c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) !=
-      SQLITE_OK) {
-    sqlite3_close(handle);
-    ADD_FAILURE() << "cannot open " << db;
-    return rows;
-  }
-  sqlite3_stmt* statement = nullptr;
-  if (sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr) !=
-      SQLITE_OK) {
-    ADD_FAILURE() << sqlite3_errmsg(handle) << " in " << sql;
-  }
-  while (statement != nullptr && sqlite3_step(statement) == SQLITE_ROW) {
-    std::vector<std::string> row;
-    for (int i = 0; i < sqlite3_column_count(statement); ++i) {
-      if (sqlite3_column_type(statement, i) == SQLITE_NULL) {
-        row.push_back("<NULL>");
-        continue;
-      }
-      const auto* bytes =
-          static_cast<const char*>(sqlite3_column_blob(statement, i));
-      const int size = sqlite3_column_bytes(statement, i);
-      row.emplace_back(bytes ? bytes : "", static_cast<std::size_t>(size));
-    }
-    rows.push_back(std::move(row));
-  }
-  sqlite3_finalize(statement);
-  sqlite3_close(handle);
-  return rows;
+  return testing::QueryColumns(db, sql, "<NULL>");
 }
 
 // Every path under `dir`, without following symlinks, directories with a
@@ -101,16 +73,7 @@ fs::path FindFile(const fs::path& dir, const std::string& part) {
 TEST(HostileNamesTest, AnyBytesInNamesAndSymlinkLoopsBuildCleanly) {
   testing::TempDir dir;
   const std::string root = dir.Join("data");
-  SynthOptions synth;
-  synth.out_dir = root;
-  synth.scenes = 2;
-  synth.noisy = 2;
-  synth.width = 256;
-  synth.height = 192;
-  synth.cfa = "rggb";
-  synth.seed = 23;
-  synth.max_shift = 12;
-  ASSERT_TRUE(GenerateDataset(synth).ok());
+  ASSERT_TRUE(GenerateDataset(testing::SmallDataset(root, 2, 2, 23)).ok());
 
   // Scene A: spaces, quotes, a semicolon, a newline, ".." and non-UTF-8
   // bytes.
@@ -145,13 +108,7 @@ TEST(HostileNamesTest, AnyBytesInNamesAndSymlinkLoopsBuildCleanly) {
   fs::create_directories(a / "sub dir");
   fs::create_directory_symlink("..", a / "sub dir" / "back up");
 
-  BuildOptions options;
-  options.root = root;
-  options.quiet = true;
-  options.device = Device::kCpu;
-  options.jobs = 2;
-  options.align.max_shift = 16;
-  options.ResolveDefaults();
+  const BuildOptions options = testing::CpuBuildOptions(root);
   Progress progress(Progress::Mode::kQuiet, stderr);
 
   const std::set<std::string> before = Tree(dir.path());
@@ -247,27 +204,12 @@ TEST(HostileNamesTest, AnyBytesInNamesAndSymlinkLoopsBuildCleanly) {
 TEST(HostileNamesTest, UnstatableEntryInASceneFailsTheScene) {
   testing::TempDir dir;
   const std::string root = dir.Join("data");
-  SynthOptions synth;
-  synth.out_dir = root;
-  synth.scenes = 2;
-  synth.noisy = 1;
-  synth.width = 256;
-  synth.height = 192;
-  synth.cfa = "rggb";
-  synth.seed = 29;
-  synth.max_shift = 12;
-  ASSERT_TRUE(GenerateDataset(synth).ok());
+  ASSERT_TRUE(GenerateDataset(testing::SmallDataset(root, 2, 1, 29)).ok());
   const fs::path scene = fs::path(root) / "Bayer" / "scene-000-rggb";
   fs::create_symlink("self loop.dng", scene / "self loop.dng");
   fs::create_symlink("missing.dng", scene / "dangling.dng");
 
-  BuildOptions options;
-  options.root = root;
-  options.quiet = true;
-  options.device = Device::kCpu;
-  options.jobs = 2;
-  options.align.max_shift = 16;
-  options.ResolveDefaults();
+  const BuildOptions options = testing::CpuBuildOptions(root);
   Progress progress(Progress::Mode::kQuiet, stderr);
   auto built = RunBuild(options, RealFileSystem(), progress);
   ASSERT_TRUE(built.ok()) << built.status().ToString();
