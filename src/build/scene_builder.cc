@@ -97,7 +97,8 @@ void AlignToGroup(SceneState& state, std::size_t file_index,
                   const RawImage& image,
                   const std::vector<std::optional<RawImage>>& group,
                   std::size_t group_start,
-                  std::vector<std::unique_ptr<SceneCorrelator>>& correlators) {
+                  std::vector<std::unique_ptr<SceneCorrelator>>& correlators,
+                  MaskWorkspace& mask_workspace) {
   const BuildContext& context = *state.context;
   const BuildOptions& options = *context.options;
   for (std::size_t k = 0; k < group.size(); ++k) {
@@ -134,7 +135,7 @@ void AlignToGroup(SceneState& state, std::size_t file_index,
 
     const auto mask_start = Clock::now();
     Result<LossMask> mask =
-        MakeLossMask(gt, image, pair.alignment, options.mask);
+        MakeLossMask(gt, image, pair.alignment, options.mask, &mask_workspace);
     if (!mask.ok()) {
       state.mask_ns += NanosSince(mask_start);
       FailPair(pair, mask.status().WithContext(image.path));
@@ -144,6 +145,7 @@ void AlignToGroup(SceneState& state, std::size_t file_index,
         LocateMask(options, state.job->scene, pair.gt_path, pair.noisy_path);
     Status written =
         WriteGreyPng(*context.fs, location.write_path, mask->pixels.view());
+    mask_workspace.Recycle(std::move(mask->pixels));
     state.mask_ns += NanosSince(mask_start);
     if (!written.ok()) {
       FailPair(pair, written);
@@ -259,6 +261,9 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
   const std::size_t gt_count = job.gt.size();
   std::size_t group_size = 1;
   MemoryPlan memory;
+  // One per thread that works on the scene (at most its capture slots), so
+  // that the scene's masks after the first reuse their buffers.
+  tbb::enumerable_thread_specific<MaskWorkspace> mask_workspaces;
   for (std::size_t group_start = 0; group_start < gt_count;
        group_start += group_size) {
     if (InterruptRequested()) break;
@@ -303,7 +308,8 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
               if (in_group) {
                 if (group[f - group_start].has_value()) {
                   AlignToGroup(state, f, *group[f - group_start], group,
-                               group_start, correlators.local());
+                               group_start, correlators.local(),
+                               mask_workspaces.local());
                 }
                 continue;
               }
@@ -315,7 +321,7 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
                 continue;
               }
               AlignToGroup(state, f, *image, group, group_start,
-                           correlators.local());
+                           correlators.local(), mask_workspaces.local());
             }
           });
     });

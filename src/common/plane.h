@@ -50,6 +50,22 @@ class Plane {
         width_(width),
         height_(height) {}
 
+  // Makes this a width x height plane of `fill`, reusing the storage when
+  // it is large enough (no fresh pages to fault in).
+  void Reset(int width, int height, T fill = T()) {
+    storage_.assign(static_cast<std::size_t>(width) * height, fill);
+    width_ = width;
+    height_ = height;
+  }
+
+  // Makes this a width x height plane whose entries the caller will all
+  // write: storage of the same size is reused as it is, with no fill.
+  void Resize(int width, int height) {
+    storage_.resize(static_cast<std::size_t>(width) * height);
+    width_ = width;
+    height_ = height;
+  }
+
   int width() const { return width_; }
   int height() const { return height_; }
   bool empty() const { return storage_.empty(); }

@@ -1,6 +1,8 @@
 // Benchmark of loss masks: time per pair and per megapixel for the mask
-// itself, the PNG encoding (separately), and, for scale, rendering the
-// pair (the decoder's stand-in until raw/decoder.h takes real files).
+// itself (with fresh buffers, as for a scene's first capture, and with a
+// reused workspace, as for the others), the PNG encoding (separately), and,
+// for scale, rendering the pair (the decoder's stand-in until
+// raw/decoder.h takes real files).
 //
 // Usage: mask_bench [width height [cfa [noise_level [repeats]]]]
 //   defaults: 6000 4000 rggb 2 5 (a 24 MP pair). One thread.
@@ -87,7 +89,18 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", mask.status().ToString().c_str());
       return 1;
     }
-    Report("MakeLossMask", mask_s, megapixels);
+    Report("MakeLossMask, fresh buffers", mask_s, megapixels);
+    // As a scene's captures after the first: the buffers of the previous
+    // mask are reused (mask/loss_mask.h MaskWorkspace).
+    MaskWorkspace workspace;
+    const double reused_s = Seconds(
+        [&] {
+          mask = MakeLossMask(gt, noisy, alignment, {}, &workspace);
+          if (mask.ok()) workspace.Recycle(std::move(mask->pixels));
+        },
+        repeats + 1);
+    Report("MakeLossMask, reused workspace", reused_s, megapixels);
+    mask = MakeLossMask(gt, noisy, alignment);
     std::printf(
         "  mask mean %.4f, clipped px %lld, mismatch px %lld, "
         "window %d cells\n",

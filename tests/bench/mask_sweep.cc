@@ -2,9 +2,10 @@
 // from FIRST, every CFA and noise levels 0, 2 and the most extreme, one
 // generated pair with a random shift and moved object (tests/support/
 // mask_scores.h). Prints each case that misses the targets and a
-// summary per CFA.
+// summary per CFA. Larger images exercise the mask's sampled fits (small
+// ones are fitted on every cell).
 //
-//   mask_sweep [FIRST [SEEDS]]      (default: 111 40)
+//   mask_sweep [FIRST [SEEDS [WIDTH HEIGHT]]]   (default: 111 40 320 240)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,12 @@
 int main(int argc, char** argv) {
   const int first = argc > 1 ? std::atoi(argv[1]) : 111;
   const int seeds = argc > 2 ? std::atoi(argv[2]) : 40;
+  const int width = argc > 4 ? std::atoi(argv[3]) : 320;
+  const int height = argc > 4 ? std::atoi(argv[4]) : 240;
+  if (width < 64 || height < 64) {
+    std::fprintf(stderr, "mask_sweep: WIDTH and HEIGHT must be >= 64\n");
+    return 2;
+  }
   const std::vector<dsb::CfaPattern> cfas = {
       dsb::CfaPattern::Bayer(dsb::BayerOrder::kRGGB),
       dsb::CfaPattern::Bayer(dsb::BayerOrder::kBGGR),
@@ -30,7 +37,7 @@ int main(int argc, char** argv) {
     double worst_moved = 1;
     double worst_static = 1;
     for (int seed = first; seed < first + seeds; ++seed) {
-      const auto sweep = dsb::testing::MakeSweepScene(cfa, seed);
+      const auto sweep = dsb::testing::MakeSweepScene(cfa, seed, width, height);
       const dsb::SyntheticScene scene(sweep.spec);
       const dsb::RawImage gt = scene.RenderGt();
       for (const dsb::CaptureSpec& capture : sweep.captures) {

@@ -165,6 +165,70 @@ TEST(LossMaskTest, MovedObjectDetectionIsRobustAcrossSeeds) {
   }
 }
 
+// Frames of more than about 2^16 cell colours are fitted from evenly
+// spaced cell rows, not from every cell (mask/pair_model.h); the sweep
+// above runs on frames small enough to use every cell. 1600 x 1200 takes
+// the sampled path for every CFA.
+TEST(LossMaskTest, LargeFramesAreFittedFromASampleOfRows) {
+  for (const CfaPattern& cfa : AllCfas()) {
+    const testing::SweepScene sweep =
+        testing::MakeSweepScene(cfa, 111, 1600, 1200);
+    const SyntheticScene scene(sweep.spec);
+    const RawImage gt = scene.RenderGt();
+    for (const CaptureSpec& capture : sweep.captures) {
+      const Case c = MaskAndScore(
+          scene, capture, gt,
+          testing::SweepMargin(cfa, capture.noise_level) / cfa.period());
+      SCOPED_TRACE(cfa.name() + " " + Describe(c));
+      EXPECT_TRUE(testing::MeetsMaskTargets(c.scores, capture.noise_level));
+      EXPECT_NEAR(c.mask.gain, capture.gain, 0.05 * capture.gain);
+    }
+  }
+}
+
+// A workspace only lends memory: masks of pairs of different sizes and
+// patterns made one after another through one workspace (recycling each
+// mask's pixels) equal masks made with fresh buffers.
+TEST(LossMaskTest, WorkspaceReuseGivesTheSameMasks) {
+  MaskWorkspace workspace;
+  int index = 0;
+  for (const CfaPattern& cfa :
+       {CfaPattern::Bayer(BayerOrder::kGRBG), CfaPattern::StandardXTrans(),
+        CfaPattern::Bayer(BayerOrder::kRGGB)}) {
+    for (const auto& [width, height] :
+         std::vector<std::pair<int, int>>{{320, 240}, {200, 330}, {320, 240}}) {
+      SceneSpec spec = Spec(cfa, 40 + index++, 0.02);
+      spec.width = width;
+      spec.height = height;
+      const SyntheticScene scene(spec);
+      const RawImage gt = scene.RenderGt();
+      CaptureSpec capture;
+      capture.dy = index % 2 ? 3 : -2;
+      capture.dx = index % 3 ? -5 : 4;
+      capture.noise_level = 2;
+      capture.moved_object = Box{height / 3, width / 3, height / 5, width / 5};
+      const RawImage noisy = scene.RenderCapture(capture);
+      Alignment alignment;
+      alignment.dy = capture.dy;
+      alignment.dx = capture.dx;
+      SCOPED_TRACE(cfa.name() + " " + std::to_string(width) + "x" +
+                   std::to_string(height));
+      auto fresh = MakeLossMask(gt, noisy, alignment);
+      auto reused = MakeLossMask(gt, noisy, alignment, {}, &workspace);
+      ASSERT_TRUE(fresh.ok() && reused.ok());
+      ASSERT_EQ(reused->pixels.width(), fresh->pixels.width());
+      ASSERT_EQ(reused->pixels.height(), fresh->pixels.height());
+      EXPECT_TRUE(std::equal(fresh->pixels.data(),
+                             fresh->pixels.data() + fresh->pixels.pixel_count(),
+                             reused->pixels.data()));
+      EXPECT_EQ(reused->mean, fresh->mean);
+      EXPECT_EQ(reused->gain, fresh->gain);
+      EXPECT_LT(fresh->mean, 1.0);  // something to get wrong
+      workspace.Recycle(std::move(reused->pixels));
+    }
+  }
+}
+
 TEST(LossMaskTest, StaticPixelsKeptAtEveryNoiseLevel) {
   for (const CfaPattern& cfa : AllCfas()) {
     const SyntheticScene scene(Spec(cfa, 21));

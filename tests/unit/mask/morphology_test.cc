@@ -51,9 +51,10 @@ void ExpectSame(const Plane<std::uint8_t>& a, const Plane<std::uint8_t>& b) {
 }
 
 TEST(MorphologyTest, MatchesBruteForce) {
-  for (const auto& [w, h] :
-       std::vector<std::pair<int, int>>{{1, 1}, {3, 2}, {17, 13}, {40, 5}}) {
-    for (int r : {0, 1, 2, 5}) {
+  for (const auto& [w, h] : std::vector<std::pair<int, int>>{
+           {1, 1}, {3, 2}, {17, 13}, {40, 5}, {45, 41}}) {
+    // Radii up to 16 are reduced directly, larger ones by running counts.
+    for (int r : {0, 1, 2, 5, 16, 17, 20}) {
       for (int percent : {10, 50, 90}) {
         SCOPED_TRACE(testing::Message()
                      << w << "x" << h << " r=" << r << " p=" << percent);
@@ -98,7 +99,7 @@ TEST(MorphologyTest, WindowSumsMatchBruteForce) {
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) values.at(y, x) = (y * 7 + x * 3) % 11;
   }
-  for (int r : {0, 1, 3, 30}) {
+  for (int r : {0, 1, 3, 16, 17, 30}) {
     int rows_seen = 0;
     WindowSums(values.view(), weights.view(), r,
                [&](int y, const float* sums, const float* counts) {

@@ -1,0 +1,115 @@
+// Cells of a pair's overlap, built one row of cells at a time, so that a
+// loss mask never holds more than a few rows of them (mask/loss_mask.h).
+//
+// A cell is an S x S block of the overlap anchored at its origin: the 2x2
+// Bayer period, or a 3x3 half period of X-Trans (every 3x3 X-Trans window
+// holds all three colours; finer cells see finer changes). For each cell
+// and colour, the mean of that colour's samples in the GT and in the noisy
+// capture. Where S is less than the period, how many samples of a colour a
+// cell holds depends on the cell's parity (i % R, j % R with R = period / S)
+// and may differ between the two images.
+//
+// Thread safety: CellRowBuilder is immutable after construction and Build
+// may be called from several threads with distinct outputs; CellRowCache is
+// not thread safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "common/cfa.h"
+#include "common/plane.h"
+
+namespace dsb {
+
+inline constexpr int kCellColors = 3;
+
+struct CellLayout {
+  int size = 0;    // S, in pixels
+  int parity = 1;  // R
+  int rows = 0;    // full cells only; partial ones at the edges are left out
+  int cols = 0;
+  // Variance of a cell's d = gt mean - gain * noisy mean, per unit of
+  // per-pixel residual variance: (1/n_gt + 1/n_noisy) / 2, per parity and
+  // colour; 0 where either image has no sample of the colour in the cell.
+  float var_factor[2][2][kCellColors] = {};
+  // How many samples of each colour a cell of each parity holds.
+  int gt_samples[2][2][kCellColors] = {};
+  int noisy_samples[2][2][kCellColors] = {};
+
+  bool empty() const { return rows <= 0 || cols <= 0; }
+};
+
+// One row of cells.
+struct CellRow {
+  int index = -1;  // the cell row held, -1 for none
+  std::array<std::vector<float>, kCellColors> gt;
+  std::array<std::vector<float>, kCellColors> noisy;
+  std::vector<std::uint8_t> valid;  // 1 where the mask may use the cell
+  // 1 where neither image has a clipped pixel in the cell: the cells the
+  // gain, the noise and the window statistics are measured on.
+  std::vector<std::uint8_t> fit;
+  // Each image's largest sample in the cell (for the clipping tests).
+  std::vector<float> gt_peak;
+  std::vector<float> noisy_peak;
+};
+
+class CellRowBuilder {
+ public:
+  // `gt` and `noisy` are the two overlaps (same size) with the CFA patterns
+  // cropped to them; the period must be 2 or 6. A cell is not valid where
+  // the GT has a pixel at or above `gt_lb` (or, with `mask_noisy_clipped`,
+  // the capture one at or above `noisy_lb`).
+  CellRowBuilder(PlaneView<const float> gt, PlaneView<const float> noisy,
+                 const CfaPattern& gt_cfa, const CfaPattern& noisy_cfa,
+                 float gt_lb, float noisy_lb, bool mask_noisy_clipped);
+
+  const CellLayout& layout() const { return layout_; }
+
+  // Fills `row` with cell row `i`. When `clipped_rows` is given (one entry
+  // per overlap row), sets the entries of the pixel rows the cell row
+  // covers: 1 for all of them where any holds a pixel the mask must show
+  // as clipped (a superset of the rows that do; ApplyClipping looks at
+  // every pixel of the rows marked).
+  void Build(int i, CellRow& row, std::uint8_t* clipped_rows = nullptr) const;
+  // The same entries for the pixel rows no cell covers (below the last
+  // full cell row, or all of them when the layout is empty).
+  void MarkRowsWithoutCells(std::uint8_t* clipped_rows) const;
+
+ private:
+  template <int S, int P>
+  void BuildRow(int i, CellRow& row, std::uint8_t* clipped_rows) const;
+
+  PlaneView<const float> gt_;
+  PlaneView<const float> noisy_;
+  CfaPattern gt_cfa_;
+  CfaPattern noisy_cfa_;
+  float gt_lb_;
+  float noisy_lb_;
+  bool mask_noisy_clipped_;
+  CellLayout layout_;
+  // 1 / sample count per parity and colour, 0 where there is no sample.
+  float gt_inv_[2][2][kCellColors] = {};
+  float noisy_inv_[2][2][kCellColors] = {};
+};
+
+// The three consecutive cell rows a row's scores need (its neighbours
+// above and below, clamped at the edges), built at most once each while
+// rows are requested in increasing order.
+class CellRowCache {
+ public:
+  explicit CellRowCache(const CellRowBuilder& builder,
+                        std::uint8_t* clipped_rows = nullptr)
+      : builder_(builder), clipped_rows_(clipped_rows) {}
+
+  // Cell row i, which must be in [0, layout().rows).
+  const CellRow& Get(int i);
+
+ private:
+  const CellRowBuilder& builder_;
+  std::uint8_t* clipped_rows_;
+  std::array<CellRow, 3> slots_;
+};
+
+}  // namespace dsb

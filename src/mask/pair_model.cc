@@ -1,0 +1,277 @@
+#include "mask/pair_model.h"
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+namespace dsb {
+
+namespace {
+
+constexpr std::int64_t kTargetSamples = 1 << 16;  // cell colours
+
+struct CellSample {
+  float gt;
+  float noisy;
+  float gt_step;  // largest difference to a 4-neighbour in the GT
+  std::uint8_t parity_i;
+  std::uint8_t parity_j;
+  std::uint8_t color;
+};
+
+struct Sample {
+  std::vector<CellSample> cells;
+  // Raw sums of all samples of the sampled rows' unclipped cells: the
+  // gain's starting point.
+  double gt_sum = 0;
+  double noisy_sum = 0;
+};
+
+float Step(const CellRow& up, const CellRow& mid, const CellRow& down, int c,
+           int j, int cols) {
+  const float* m = mid.gt[c].data();
+  const float v = m[j];
+  const float l = m[std::max(j - 1, 0)];
+  const float r = m[std::min(j + 1, cols - 1)];
+  return std::max(
+      std::max(std::fabs(up.gt[c][j] - v), std::fabs(down.gt[c][j] - v)),
+      std::max(std::fabs(l - v), std::fabs(r - v)));
+}
+
+// Every cell of a small overlap; of a large one, evenly spaced cell rows
+// (at least 64, so the sample spans the frame) and evenly spaced columns
+// in each, staggered from row to row.
+Sample SampleCells(const CellRowBuilder& builder) {
+  const CellLayout& layout = builder.layout();
+  const std::int64_t rows = layout.rows;
+  const std::int64_t cols = layout.cols;
+  int sample_rows = static_cast<int>(rows);
+  std::int64_t col_stride = 1;
+  if (rows * cols * kCellColors >= 2 * kTargetSamples) {
+    const std::int64_t target_cells = kTargetSamples / kCellColors;
+    sample_rows = static_cast<int>(std::min<std::int64_t>(
+        rows, std::max<std::int64_t>(64, (target_cells + cols - 1) / cols)));
+    col_stride = std::max<std::int64_t>(1, sample_rows * cols / target_cells);
+  }
+  Sample sample;
+  sample.cells.reserve(static_cast<std::size_t>(
+      sample_rows * ((cols + col_stride - 1) / col_stride) * kCellColors));
+  CellRowCache cache(builder);
+  for (int k = 0; k < sample_rows; ++k) {
+    const int i = static_cast<int>((2 * k + 1) * rows / (2 * sample_rows));
+    const CellRow& up = cache.Get(std::max(i - 1, 0));
+    const CellRow& mid = cache.Get(i);
+    const CellRow& down =
+        cache.Get(static_cast<int>(std::min<std::int64_t>(i + 1, rows - 1)));
+    const int pi = i % layout.parity;
+    for (int c = 0; c < kCellColors; ++c) {
+      double gs = 0;
+      double ns = 0;
+      for (int j = 0; j < cols; ++j) {
+        if (!mid.fit[j]) continue;
+        const int pj = j % layout.parity;
+        gs += mid.gt[c][j] * layout.gt_samples[pi][pj][c];
+        ns += mid.noisy[c][j] * layout.noisy_samples[pi][pj][c];
+      }
+      sample.gt_sum += gs;
+      sample.noisy_sum += ns;
+    }
+    for (std::int64_t j = k % col_stride; j < cols; j += col_stride) {
+      if (!mid.fit[j]) continue;
+      const int pj = static_cast<int>(j % layout.parity);
+      for (int c = 0; c < kCellColors; ++c) {
+        if (layout.var_factor[pi][pj][c] == 0) continue;
+        sample.cells.push_back({mid.gt[c][j], mid.noisy[c][j],
+                                Step(up, mid, down, c, static_cast<int>(j),
+                                     static_cast<int>(cols)),
+                                static_cast<std::uint8_t>(pi),
+                                static_cast<std::uint8_t>(pj),
+                                static_cast<std::uint8_t>(c)});
+      }
+    }
+  }
+  return sample;
+}
+
+// Robust sigma of `u` around its median (1.4826 * MAD); reorders `u`.
+double RobustSigma(std::vector<float>& u) {
+  const double median = MedianInPlace(u);
+  for (float& v : u) v = std::fabs(v - static_cast<float>(median));
+  return 1.4826 * MedianInPlace(u);
+}
+
+// The ratio of sums over unclipped cells, refined twice over the cells
+// that agree with it (within 3 robust sigmas of the residual), so that a
+// moved object, whose content need not have the scene's brightness, does
+// not bias it.
+double MatchGain(const Sample& sample, double fallback) {
+  if (!(sample.gt_sum > 0 && sample.noisy_sum > 0)) {
+    if (std::isfinite(fallback) && fallback > 0) return fallback;
+    return 1.0;
+  }
+  double gain = sample.gt_sum / sample.noisy_sum;
+  if (sample.cells.size() < 64) return gain;
+  std::vector<float> residuals(sample.cells.size());
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t k = 0; k < sample.cells.size(); ++k) {
+      const CellSample& s = sample.cells[k];
+      residuals[k] = static_cast<float>(s.gt - gain * s.noisy);
+    }
+    const double sigma = RobustSigma(residuals);
+    double gt_sum = 0;
+    double noisy_sum = 0;
+    for (const CellSample& s : sample.cells) {
+      if (std::fabs(s.gt - gain * s.noisy) <= 3 * sigma) {
+        gt_sum += s.gt;
+        noisy_sum += s.noisy;
+      }
+    }
+    if (!(gt_sum > 0 && noisy_sum > 0)) break;
+    gain = gt_sum / noisy_sum;
+  }
+  return gain;
+}
+
+// The per-pixel residual variance a*s + b: per signal bin a robust sigma
+// (MAD), then least squares on the bins weighted by their precision
+// (n / sigma^4), with a, b >= 0.
+void FitNoise(const Sample& sample, const CellLayout& layout, float lb,
+              PairModel& model) {
+  constexpr int kBins = 32;
+  constexpr std::size_t kMinPerBin = 48;
+  const double top = lb > 0 ? lb : 1.0;
+  std::array<std::vector<float>, kBins> bin_u;
+  std::array<double, kBins> bin_s{};
+  std::vector<float> levels;
+  std::vector<float> all_u;
+  for (const CellSample& c : sample.cells) {
+    const float factor = layout.var_factor[c.parity_i][c.parity_j][c.color];
+    const double s = c.gt;
+    const double d = s - model.gain * c.noisy;
+    // In units of one pixel's residual.
+    const float u = static_cast<float>(d / std::sqrt(factor));
+    const int bin =
+        std::clamp(static_cast<int>(std::sqrt(std::max(s, 0.0) / top) * kBins),
+                   0, kBins - 1);
+    bin_u[bin].push_back(u);
+    bin_s[bin] += s;
+    levels.push_back(static_cast<float>(s));
+    all_u.push_back(u);
+  }
+  if (levels.empty()) {
+    model.slope = 0;
+    model.offset = 1e-12;
+    return;
+  }
+  model.reference_level = std::max(0.0, MedianInPlace(levels));
+
+  double sw = 0, sws = 0, swss = 0, swv = 0, swsv = 0;
+  int used_bins = 0;
+  for (int b = 0; b < kBins; ++b) {
+    const std::size_t n = bin_u[b].size();
+    if (n < kMinPerBin) continue;
+    const double s = std::max(0.0, bin_s[b] / n);
+    const double sigma = RobustSigma(bin_u[b]);
+    const double var = sigma * sigma;
+    if (!(var > 0)) continue;
+    const double w = n / (var * var);
+    sw += w;
+    sws += w * s;
+    swss += w * s * s;
+    swv += w * var;
+    swsv += w * s * var;
+    ++used_bins;
+  }
+  double slope = 0;
+  double offset = 0;
+  const double det = sw * swss - sws * sws;
+  if (used_bins >= 2 && det > 0) {
+    slope = (sw * swsv - sws * swv) / det;
+    offset = (swv - slope * sws) / sw;
+  }
+  if (used_bins < 2 || !(det > 0) || slope < 0) {
+    // Too few levels for a slope, or noise not growing with signal:
+    // constant variance.
+    slope = 0;
+    if (sw > 0) {
+      offset = swv / sw;
+    } else {
+      const double sigma = RobustSigma(all_u);
+      offset = sigma * sigma;
+    }
+  } else if (offset < 0) {
+    offset = 0;
+    slope = swss > 0 ? swsv / swss : 0;
+  }
+  model.slope = slope;
+  // A floor keeps a noiseless synthetic pair from dividing by zero.
+  model.offset = std::max(offset, 1e-12);
+}
+
+// PairModel::structure per class, so that d^2 matches noise +
+// structure * step^2 on average: the sum of d^2 less the noise over the
+// sum of step^2. The z test assumes a mean of 1 where the pair agrees; a
+// fixed tolerance overshoots that on some content (hiding changes) and
+// undershoots on other. The 10% of cells that fit worst (moved objects,
+// changed light) are left out; the pair is otherwise static, the same
+// assumption the noise fit makes.
+void FitStructure(const Sample& sample, const CellLayout& layout,
+                  PairModel& model) {
+  struct Term {
+    float excess;  // d^2 - noise
+    float step2;
+    float score;  // d^2 / (noise + step^2): outliers sort last
+  };
+  std::vector<Term> terms[2][2][kCellColors];
+  for (const CellSample& c : sample.cells) {
+    const float factor = layout.var_factor[c.parity_i][c.parity_j][c.color];
+    const double d = c.gt - model.gain * c.noisy;
+    const double noise = model.Variance(c.gt) * factor;
+    const double step = c.gt_step;
+    terms[c.parity_i][c.parity_j][c.color].push_back(
+        {static_cast<float>(d * d - noise), static_cast<float>(step * step),
+         static_cast<float>(d * d / (noise + step * step))});
+  }
+  constexpr double kTrim = 0.1;
+  for (int pi = 0; pi < layout.parity; ++pi) {
+    for (int pj = 0; pj < layout.parity; ++pj) {
+      for (int c = 0; c < kCellColors; ++c) {
+        auto& v = terms[pi][pj][c];
+        if (v.size() < 32) continue;
+        const std::size_t keep =
+            static_cast<std::size_t>(v.size() * (1 - kTrim));
+        std::nth_element(
+            v.begin(), v.begin() + keep, v.end(),
+            [](const Term& a, const Term& b) { return a.score < b.score; });
+        double excess = 0, step2 = 0;
+        for (std::size_t k = 0; k < keep; ++k) {
+          excess += v[k].excess;
+          step2 += v[k].step2;
+        }
+        model.structure[pi][pj][c] =
+            step2 > 0 ? static_cast<float>(std::max(0.0, excess / step2)) : 0;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+double MedianInPlace(std::vector<float>& v) {
+  auto mid = v.begin() + v.size() / 2;
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+PairModel FitPairModel(const CellRowBuilder& cells, double fallback_gain,
+                       float gt_lb) {
+  PairModel model;
+  if (cells.layout().empty()) return model;
+  const Sample sample = SampleCells(cells);
+  model.gain = MatchGain(sample, fallback_gain);
+  FitNoise(sample, cells.layout(), gt_lb, model);
+  FitStructure(sample, cells.layout(), model);
+  return model;
+}
+
+}  // namespace dsb

@@ -1,0 +1,44 @@
+// What a pair looks like where nothing changed, measured on the pair itself
+// from a sample of its cells (mask/cell_rows.h): the gain that matches the
+// noisy capture to the GT, the noise of a pixel's residual as a function
+// of the signal, and how much the two images' samples of a colour differ
+// on sharp content because they sit at different places in a cell. The
+// loss mask (mask/loss_mask.h) flags what these do not explain.
+//
+// The sample is about 2^16 cell colours: every cell of a small overlap, or
+// evenly spaced columns of about 64 evenly spaced cell rows of a large one,
+// so a 60 MP pair is fitted from a tenth of its rows.
+//
+// Thread safety: pure functions; thread safe.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "mask/cell_rows.h"
+
+namespace dsb {
+
+struct PairModel {
+  double gain = 1;  // applied to the noisy capture
+  // Variance of one pixel's residual: slope * signal + offset.
+  double slope = 0;
+  double offset = 0;
+  double reference_level = 0;  // median GT level of the sampled cells
+  // Per parity and colour: the variance of d per unit of squared local
+  // step that sampling differences explain; near 0 when the samples
+  // coincide (the shift is a multiple of the period).
+  float structure[2][2][kCellColors] = {};
+
+  double Variance(double s) const { return slope * std::max(s, 0.0) + offset; }
+};
+
+// Fits the model. `fallback_gain` (the alignment's raw gain) is used only
+// when no cell is free of clipping; `gt_lb` bounds the signal range.
+PairModel FitPairModel(const CellRowBuilder& cells, double fallback_gain,
+                       float gt_lb);
+
+// The median of `v` (the upper one for an even count); reorders `v`.
+double MedianInPlace(std::vector<float>& v);
+
+}  // namespace dsb

@@ -1,0 +1,151 @@
+#include "mask/cell_rows.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dsb {
+namespace {
+
+Plane<float> RandomPlane(int w, int h, std::uint32_t seed, float clip_level,
+                         int clip_percent) {
+  Plane<float> p(w, h);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      seed = seed * 1664525u + 1013904223u;
+      const int r = static_cast<int>((seed >> 8) % 1000);
+      p.at(y, x) = r < clip_percent * 10 ? clip_level + 0.01f
+                                         : static_cast<float>(r) / 1000 * 0.8f;
+    }
+  }
+  return p;
+}
+
+struct Expected {
+  float mean[kCellColors] = {};
+  bool has[kCellColors] = {};
+  bool gt_clipped = false;
+  bool noisy_clipped = false;
+};
+
+// Brute force over the cell's pixels.
+Expected CellByHand(const Plane<float>& gt, const Plane<float>& noisy,
+                    const CfaPattern& gt_cfa, const CfaPattern& noisy_cfa,
+                    int s, int i, int j, float lb, bool of_gt) {
+  Expected e;
+  double sum[kCellColors] = {};
+  int count[kCellColors] = {};
+  for (int y = i * s; y < (i + 1) * s; ++y) {
+    for (int x = j * s; x < (j + 1) * s; ++x) {
+      const int c =
+          static_cast<int>((of_gt ? gt_cfa : noisy_cfa).color_at(y, x));
+      sum[c] += (of_gt ? gt : noisy).at(y, x);
+      ++count[c];
+      e.gt_clipped |= gt.at(y, x) >= lb;
+      e.noisy_clipped |= noisy.at(y, x) >= lb;
+    }
+  }
+  for (int c = 0; c < kCellColors; ++c) {
+    e.has[c] = count[c] > 0;
+    e.mean[c] = count[c] > 0 ? static_cast<float>(sum[c] / count[c]) : 0.0f;
+  }
+  return e;
+}
+
+TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
+  const float lb = 0.9f;
+  int round = 0;
+  for (const CfaPattern& base :
+       {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
+    for (const auto& [oy, ox] :
+         std::vector<std::pair<int, int>>{{0, 0}, {1, 0}, {0, 1}, {3, 5}}) {
+      for (const bool mask_noisy : {false, true}) {
+        const int w = 37;
+        const int h = 29;
+        const Plane<float> gt = RandomPlane(w, h, 11 + round, lb, 2);
+        const Plane<float> noisy = RandomPlane(w, h, 97 + round, lb, 2);
+        ++round;
+        // The two overlaps start at different phases of the same pattern,
+        // as a shifted pair's do.
+        const CfaPattern gt_cfa = base.Cropped(oy, ox);
+        const CfaPattern noisy_cfa = base.Cropped(oy + 1, ox + 3);
+        const CellRowBuilder builder(gt.view(), noisy.view(), gt_cfa, noisy_cfa,
+                                     lb, lb, mask_noisy);
+        const CellLayout& layout = builder.layout();
+        const int s = base.period() == 2 ? 2 : 3;
+        SCOPED_TRACE(base.name() + " phase " + std::to_string(oy) + "," +
+                     std::to_string(ox) + (mask_noisy ? " noisy" : ""));
+        ASSERT_EQ(layout.size, s);
+        ASSERT_EQ(layout.rows, h / s);
+        ASSERT_EQ(layout.cols, w / s);
+        std::vector<std::uint8_t> clipped_rows(h, 2);
+        CellRow row;
+        for (int i = 0; i < layout.rows; ++i) {
+          builder.Build(i, row, clipped_rows.data());
+          ASSERT_EQ(row.index, i);
+          for (int j = 0; j < layout.cols; ++j) {
+            const Expected g =
+                CellByHand(gt, noisy, gt_cfa, noisy_cfa, s, i, j, lb, true);
+            const Expected n =
+                CellByHand(gt, noisy, gt_cfa, noisy_cfa, s, i, j, lb, false);
+            for (int c = 0; c < kCellColors; ++c) {
+              EXPECT_NEAR(row.gt[c][j], g.mean[c], 1e-6) << i << "," << j;
+              EXPECT_NEAR(row.noisy[c][j], n.mean[c], 1e-6) << i << "," << j;
+              const int pi = i % layout.parity;
+              const int pj = j % layout.parity;
+              EXPECT_EQ(layout.var_factor[pi][pj][c] > 0, g.has[c] && n.has[c]);
+            }
+            EXPECT_EQ(row.valid[j] == 1,
+                      !g.gt_clipped && !(mask_noisy && g.noisy_clipped))
+                << i << "," << j;
+            EXPECT_EQ(row.fit[j] == 1, !g.gt_clipped && !g.noisy_clipped)
+                << i << "," << j;
+          }
+        }
+        builder.MarkRowsWithoutCells(clipped_rows.data());
+        // Rows are marked per cell row (every row of a cell row with
+        // clipping anywhere, the columns right of the last cell included),
+        // and exactly below the last cell row.
+        auto row_clipped = [&](int y) {
+          bool any = false;
+          for (int x = 0; x < w; ++x) {
+            any |= gt.at(y, x) >= lb || (mask_noisy && noisy.at(y, x) >= lb);
+          }
+          return any;
+        };
+        for (int y = 0; y < h; ++y) {
+          bool expected = row_clipped(y);
+          if (y < layout.rows * s) {
+            const int first = y / s * s;
+            expected = false;
+            for (int v = first; v < first + s; ++v) expected |= row_clipped(v);
+          }
+          EXPECT_EQ(clipped_rows[y], expected ? 1 : 0) << "row " << y;
+        }
+      }
+    }
+  }
+}
+
+TEST(CellRowsTest, CacheHandsOutTheRowAskedFor) {
+  const Plane<float> gt = RandomPlane(24, 24, 5, 0.9f, 0);
+  const CfaPattern cfa = CfaPattern::Bayer(BayerOrder::kBGGR);
+  const CellRowBuilder builder(gt.view(), gt.view(), cfa, cfa, 0.9f, 0.9f,
+                               false);
+  CellRowCache cache(builder);
+  CellRow expected;
+  for (int i = 0; i < builder.layout().rows; ++i) {
+    for (const int r :
+         {std::max(i - 1, 0), i, std::min(i + 1, builder.layout().rows - 1)}) {
+      const CellRow& got = cache.Get(r);
+      builder.Build(r, expected);
+      ASSERT_EQ(got.index, r);
+      EXPECT_EQ(got.gt[1], expected.gt[1]);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dsb
