@@ -111,10 +111,15 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
   std::uint8_t* fit = row.fit.data();
   int gt_clipped = 0;
   int noisy_clipped = 0;
+  // Locals, not members: stores through `valid` could alias a member, and
+  // the reloads that forces keep this loop from vectorising.
+  const float gt_lb = gt_lb_;
+  const float noisy_lb = noisy_lb_;
+  const std::uint8_t mask_noisy = mask_noisy_clipped_ ? 1 : 0;
   for (int j = 0; j < cols; ++j) {
-    const std::uint8_t gt_hit = gp[j] >= gt_lb_;
-    const std::uint8_t noisy_hit = np[j] >= noisy_lb_;
-    valid[j] = !(gt_hit | (mask_noisy_clipped_ & noisy_hit));
+    const std::uint8_t gt_hit = gp[j] >= gt_lb;
+    const std::uint8_t noisy_hit = np[j] >= noisy_lb;
+    valid[j] = !(gt_hit | (mask_noisy & noisy_hit));
     fit[j] = !(gt_hit | noisy_hit);
     gt_clipped += gt_hit;
     noisy_clipped += noisy_hit;

@@ -4,6 +4,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <vector>
@@ -90,6 +91,7 @@ struct MaskWorkspace::Buffers {
   Plane<std::uint8_t> fit;
   Plane<std::uint8_t> flags;
   Plane<std::uint8_t> pixels;  // the next mask's, when recycled
+  Plane<std::uint8_t> band;    // rows near clipping, at full resolution
 };
 
 MaskWorkspace::MaskWorkspace() : buffers_(std::make_unique<Buffers>()) {}
@@ -144,6 +146,7 @@ class RowScorer {
     const float slope = static_cast<float>(model_.slope);
     const float offset = static_cast<float>(model_.offset);
     const float k_gain = gain_;
+    const float rho2 = rho2_;  // a local: stores to z cannot alias it
     for (int c = 0; c < kColors; ++c) {
       // Variance of a cell's d: the pixel model times the cell's factor.
       for (int q = 0; q < parity; ++q) {
@@ -180,7 +183,7 @@ class RowScorer {
         // brighter than the GT there is evidence of a change.
         const float d_read = g[j] - k_gain * n[j];
         const float d = fit[j] ? d_read : std::min(d_read, 0.0f);
-        const float var = noise_var + structure[j] * e * e + rho2_ * s * s;
+        const float var = noise_var + structure[j] * e * e + rho2 * s * s;
         // A colour the cell lacks counts as agreeing (z's mean under
         // noise alone); only exotic patterns lack any.
         const float term = weight * std::min(d * d / var, kTermCap);
@@ -232,11 +235,14 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
                                      int overlap_height, Buffers& buffers) {
   const CellLayout& layout = builder.layout();
   std::vector<std::uint8_t> clipped_rows(overlap_height, 0);
+  // Every entry is written below (an empty layout leaves them empty, not
+  // holding a previous mask's cells).
+  const int rows = layout.empty() ? 0 : layout.rows;
+  const int cols = layout.empty() ? 0 : layout.cols;
+  buffers.z.Resize(cols, rows);
+  buffers.valid.Resize(cols, rows);
+  buffers.fit.Resize(cols, rows);
   if (!layout.empty()) {
-    // Every entry is written below.
-    buffers.z.Resize(layout.cols, layout.rows);
-    buffers.valid.Resize(layout.cols, layout.rows);
-    buffers.fit.Resize(layout.cols, layout.rows);
     RowScorer scorer(layout, model, params);
     CellRowCache cache(builder, clipped_rows.data());
     for (int i = 0; i < layout.rows; ++i) {
@@ -357,13 +363,24 @@ void CleanFlags(Plane<std::uint8_t>& flags, const MaskParams& params) {
 }
 
 // Zeroes the mask wherever a clipped pixel of either image lies within
-// `radius`, working only on bands of rows near clipped rows. Returns the
-// number of pixels so flagged and, in `already`, how many of them the
-// mismatch test had flagged too.
+// `radius`, working only on bands of rows near clipped rows. Clipped pixels
+// are looked for only in cells that `valid` (cell size `cell`; may be
+// empty) says hold one, and outside the cells: the cells were tested with
+// the same levels. Returns the number of pixels so flagged and, in
+// `already`, how many of them the mismatch test had flagged too.
 DSB_VECTOR_CLONES std::int64_t ApplyClipping(
     PlaneView<const float> gt, PlaneView<const float> noisy, float gt_lb,
     float noisy_lb, int radius, const std::vector<std::uint8_t>& clipped_rows,
-    Plane<std::uint8_t>& mask, std::int64_t* already) {
+    const Plane<std::uint8_t>& valid, int cell, Plane<std::uint8_t>& mask,
+    Plane<std::uint8_t>& band, std::int64_t* already) {
+  // Pixel row v's clipped pixels in columns [x0, x1), into `out`.
+  auto test = [&](int v, int x0, int x1, std::uint8_t* out) {
+    const float* g = gt.row(v);
+    const float* n = noisy.row(v);
+    for (int x = x0; x < x1; ++x) out[x] = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
+  };
+  const int cell_rows = valid.empty() ? 0 : valid.height();
+  const int cell_cols = valid.empty() ? 0 : valid.width();
   const int h = gt.height;
   const int w = gt.width;
   std::int64_t clipped = 0;
@@ -382,13 +399,26 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
     }
     const int b0 = std::max(0, y - radius);
     const int b1 = std::min(h, last + radius + 1);
-    Plane<std::uint8_t> band(w, b1 - b0, 0);
+    band.Reset(w, b1 - b0, 0);
     for (int v = b0; v < b1; ++v) {
       if (!clipped_rows[v]) continue;
-      const float* g = gt.row(v);
-      const float* n = noisy.row(v);
       std::uint8_t* out = band.row(v - b0);
-      for (int x = 0; x < w; ++x) out[x] = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
+      const int i = cell > 0 ? v / cell : cell_rows;
+      if (i >= cell_rows) {
+        test(v, 0, w, out);
+        continue;
+      }
+      // Only the cells that hold clipping (0 in `valid`), found with
+      // memchr, and the columns right of the last cell.
+      const std::uint8_t* cells = valid.row(i);
+      const std::uint8_t* end = cells + cell_cols;
+      for (const std::uint8_t* p = cells; p < end; ++p) {
+        p = static_cast<const std::uint8_t*>(std::memchr(p, 0, end - p));
+        if (p == nullptr) break;
+        const int x0 = static_cast<int>(p - cells) * cell;
+        test(v, x0, x0 + cell, out);
+      }
+      test(v, cell_cols * cell, w, out);
     }
     DilateBinary(band.view(), radius);
     for (int v = b0; v < b1; ++v) {
@@ -568,7 +598,8 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
       gt_view, noisy_view, gt_lb,
       params.mask_noisy_clipped ? noisy_lb
                                 : std::numeric_limits<float>::infinity(),
-      clip_radius, clipped_rows, mask.pixels, &both);
+      clip_radius, clipped_rows, buffers.valid, cell, mask.pixels, buffers.band,
+      &both);
   mask.mismatch_pixels = mismatch_zeroed - both;
   const std::int64_t total =
       static_cast<std::int64_t>(overlap.height) * overlap.width;

@@ -147,44 +147,44 @@ DSB_VECTOR_CLONES void WindowSums(
   const int w = values.width;
   const int h = values.height;
   if (w <= 0 || h <= 0) return;
-  // Column sums over rows [y - r, y + r], then a horizontal window.
+  // Column sums over rows [y - r, y + r], kept running in double (and
+  // int) so that adding and removing rows does not drift, then a
+  // horizontal window.
   std::vector<double> col_sum(w, 0.0);
   std::vector<int> col_count(w, 0);
-  std::vector<double> prefix_sum(w + 1, 0.0);
-  std::vector<int> prefix_count(w + 1, 0);
   std::vector<float> sums(w);
   std::vector<float> counts(w);
-  // Zero beyond both ends: windows are clipped at the borders.
-  std::vector<float> padded_sum(static_cast<std::size_t>(w) + 2 * radius, 0);
-  std::vector<float> padded_count(static_cast<std::size_t>(w) + 2 * radius, 0);
-  auto add_row = [&](int y, int sign) {
+  auto add_row = [&](int y) {
     const float* v = values.row(y);
     const std::uint8_t* m = weights.row(y);
     for (int x = 0; x < w; ++x) {
-      col_sum[x] += m[x] ? sign * static_cast<double>(v[x]) : 0.0;
-      col_count[x] += sign * m[x];
+      col_sum[x] += m[x] ? static_cast<double>(v[x]) : 0.0;
+      col_count[x] += m[x];
     }
   };
-  if (radius <= kDirectRadius) {
-    // Float column sums straight from the window's rows: no drift, and
-    // every loop vectorises.
-    std::vector<float> column_sum(w);
-    std::vector<float> column_count(w);
-    for (int y = 0; y < h; ++y) {
-      std::fill(column_sum.begin(), column_sum.end(), 0.0f);
-      std::fill(column_count.begin(), column_count.end(), 0.0f);
-      for (int v = std::max(y - radius, 0); v <= std::min(y + radius, h - 1);
-           ++v) {
-        const float* values_row = values.row(v);
-        const std::uint8_t* m = weights.row(v);
-        for (int x = 0; x < w; ++x) {
-          column_sum[x] += m[x] ? values_row[x] : 0.0f;
-          column_count[x] += m[x];
-        }
-      }
+  auto remove_row = [&](int y) {
+    const float* v = values.row(y);
+    const std::uint8_t* m = weights.row(y);
+    for (int x = 0; x < w; ++x) {
+      col_sum[x] -= m[x] ? static_cast<double>(v[x]) : 0.0;
+      col_count[x] -= m[x];
+    }
+  };
+  // Small windows: shifted copies of the column sums added directly
+  // vectorise (zero beyond both ends: windows are clipped at the borders).
+  // Large ones: prefix sums, one long dependency chain but O(1) per pixel.
+  const bool direct = radius <= kDirectRadius;
+  std::vector<float> padded_sum(direct ? w + 2 * radius : 0, 0.0f);
+  std::vector<float> padded_count(direct ? w + 2 * radius : 0, 0.0f);
+  std::vector<double> prefix_sum(direct ? 0 : w + 1, 0.0);
+  std::vector<int> prefix_count(direct ? 0 : w + 1, 0);
+  for (int y = 0; y < std::min(radius, h); ++y) add_row(y);
+  for (int y = 0; y < h; ++y) {
+    if (y + radius < h) add_row(y + radius);
+    if (direct) {
       for (int x = 0; x < w; ++x) {
-        padded_sum[x + radius] = column_sum[x];
-        padded_count[x + radius] = column_count[x];
+        padded_sum[x + radius] = static_cast<float>(col_sum[x]);
+        padded_count[x + radius] = static_cast<float>(col_count[x]);
       }
       std::fill(sums.begin(), sums.end(), 0.0f);
       std::fill(counts.begin(), counts.end(), 0.0f);
@@ -196,27 +196,20 @@ DSB_VECTOR_CLONES void WindowSums(
           counts[x] += pc[x];
         }
       }
-      row_out(y, sums.data(), counts.data());
-    }
-    return;
-  }
-  // Large windows: running column sums in double, so that adding and
-  // removing rows does not drift, and prefix sums along the row.
-  for (int y = 0; y < std::min(radius, h); ++y) add_row(y, +1);
-  for (int y = 0; y < h; ++y) {
-    if (y + radius < h) add_row(y + radius, +1);
-    for (int x = 0; x < w; ++x) {
-      prefix_sum[x + 1] = prefix_sum[x] + col_sum[x];
-      prefix_count[x + 1] = prefix_count[x] + col_count[x];
-    }
-    for (int x = 0; x < w; ++x) {
-      const int lo = std::max(x - radius, 0);
-      const int hi = std::min(x + radius + 1, w);
-      sums[x] = static_cast<float>(prefix_sum[hi] - prefix_sum[lo]);
-      counts[x] = static_cast<float>(prefix_count[hi] - prefix_count[lo]);
+    } else {
+      for (int x = 0; x < w; ++x) {
+        prefix_sum[x + 1] = prefix_sum[x] + col_sum[x];
+        prefix_count[x + 1] = prefix_count[x] + col_count[x];
+      }
+      for (int x = 0; x < w; ++x) {
+        const int lo = std::max(x - radius, 0);
+        const int hi = std::min(x + radius + 1, w);
+        sums[x] = static_cast<float>(prefix_sum[hi] - prefix_sum[lo]);
+        counts[x] = static_cast<float>(prefix_count[hi] - prefix_count[lo]);
+      }
     }
     row_out(y, sums.data(), counts.data());
-    if (y - radius >= 0) add_row(y - radius, -1);
+    if (y - radius >= 0) remove_row(y - radius);
   }
 }
 

@@ -304,6 +304,46 @@ TEST(LossMaskTest, ClippedRedNextToGreenMasksTheNeighbourhood) {
   EXPECT_EQ(mask->clipped_pixels, 9);
 }
 
+// Clipped pixels are searched for only in cells that hold one and in the
+// columns and rows no full cell covers: pixels there, in either image
+// (with mask_noisy_clipped), must still mask their neighbourhood.
+TEST(LossMaskTest, ClippingOutsideFullCellsAndInTheCaptureIsFound) {
+  for (const CfaPattern& cfa :
+       {CfaPattern::Bayer(BayerOrder::kGBRG), CfaPattern::StandardXTrans()}) {
+    SCOPED_TRACE(cfa.name());
+    // Neither side a multiple of the cell (2 or 3): a last column and a
+    // last row belong to no full cell.
+    const int w = cfa.period() == 2 ? 17 : 19;
+    const int h = cfa.period() == 2 ? 15 : 16;
+    RawImage gt;
+    gt.pixels = Plane<float>(w, h, 0.2f);
+    gt.cfa = cfa;
+    gt.path = "gt.dng";
+    RawImage noisy = gt;
+    noisy.path = "noisy.dng";
+    gt.pixels.at(2, w - 1) = 1.0f;      // last column, GT
+    gt.pixels.at(h - 1, 4) = 1.0f;      // last row, GT
+    noisy.pixels.at(8, w - 1) = 1.0f;   // last column, capture
+    noisy.pixels.at(h - 1, 12) = 1.0f;  // last row, capture
+    MaskParams params;
+    params.mask_noisy_clipped = true;
+    auto mask = MakeLossMask(gt, noisy, Alignment{}, params);
+    ASSERT_TRUE(mask.ok()) << mask.status().ToString();
+    for (const auto& [y, x] : std::vector<std::pair<int, int>>{
+             {2, w - 1}, {h - 1, 4}, {8, w - 1}, {h - 1, 12}}) {
+      EXPECT_EQ(mask->pixels.at(y, x), 0) << y << "," << x;
+      EXPECT_EQ(mask->pixels.at(y - 1, x - 1), 0) << y << "," << x;
+    }
+    EXPECT_EQ(mask->pixels.at(5, 5), 255);
+    EXPECT_GT(mask->clipped_pixels, 0);
+    // Without mask_noisy_clipped, the capture's clipping alone is not
+    // masked for clipping.
+    auto gt_only = MakeLossMask(gt, noisy, Alignment{});
+    ASSERT_TRUE(gt_only.ok());
+    EXPECT_LT(gt_only->clipped_pixels, mask->clipped_pixels);
+  }
+}
+
 TEST(LossMaskTest, OverexposureLevelCanBeOverridden) {
   RawImage gt;
   gt.pixels = Plane<float>(16, 16, 0.5f);
