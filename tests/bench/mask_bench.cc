@@ -1,8 +1,8 @@
 // Benchmark of loss masks: time per pair and per megapixel for the mask
 // itself (with fresh buffers, as for a scene's first capture, and with a
 // reused workspace, as for the others), the PNG encoding (separately), and,
-// for scale, rendering the pair (the decoder's stand-in until
-// raw/decoder.h takes real files).
+// as the floor measured in the same run, LibRaw's decode of the same
+// capture written as a DNG.
 //
 // Usage: mask_bench [width height [cfa [noise_level [repeats]]]]
 //   defaults: 6000 4000 rggb 2 5 (a 24 MP pair). One thread.
@@ -15,7 +15,10 @@
 
 #include "mask/loss_mask.h"
 #include "mask/png_writer.h"
+#include "raw/decoder.h"
+#include "synth/dng_writer.h"
 #include "synth/render.h"
+#include "test_support.h"
 
 namespace {
 
@@ -82,6 +85,15 @@ int main(int argc, char** argv) {
 
     std::printf("\nclipped fraction %.2f\n", clipped);
     Report("render scene + GT + capture", render, megapixels);
+    {
+      const dsb::testing::TempDir dir;
+      const std::string path = dir.Join("capture.dng");
+      if (WriteCfaDng(path, noisy).ok()) {
+        const double decode_s =
+            Seconds([&] { (void)DecodeRaw(path); }, std::min(repeats, 3));
+        Report("decode of the capture (LibRaw)", decode_s, megapixels);
+      }
+    }
     Result<LossMask> mask = Status::Internal("not run");
     const double mask_s =
         Seconds([&] { mask = MakeLossMask(gt, noisy, alignment); }, repeats);
