@@ -66,7 +66,8 @@
 // resolution; clipping adds full-resolution work only on bands of rows
 // that hold clipped pixels, morphology only inside the flags' bounding box.
 // About 4 ms per megapixel on one core with a reused workspace; working
-// memory about 1.75 bytes per pixel (Bayer) besides the mask.
+// memory about 1.75 bytes per pixel (Bayer) besides the mask, and up to 1
+// more for the rows near clipping.
 //
 // Thread safety: MakeLossMask is a pure function; call it from any number
 // of threads, each with its own workspace. It uses one thread.
@@ -140,7 +141,8 @@ struct LossMask {
 };
 
 // The buffers a loss mask needs (about 1.75 bytes per pixel for Bayer,
-// 0.8 for X-Trans, plus the mask itself), kept from one call to the next:
+// 0.8 for X-Trans, up to 1 more for rows near clipping, plus the mask
+// itself), kept from one call to the next:
 // the captures of a scene share a size, and memory a process has not
 // touched yet costs a page fault per 4 KiB to clear (far more on virtual
 // machines), as much as the mask's arithmetic. Use one per thread at a

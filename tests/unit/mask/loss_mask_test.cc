@@ -144,23 +144,32 @@ TEST(LossMaskTest, MovedObjectFlaggedAtExtremeNoise) {
 // small frames so that the sweep stays fast. Set DSB_MASK_SWEEP_TABLE=1 to
 // print every case. (With a fixed structure tolerance, X-Trans missed up
 // to ~15% of the object here and Bayer up to ~8% on odd shifts.)
+// Masks every capture of one sweep scene (tests/support/mask_scores.h)
+// and checks the targets, the gain and that the scene clips.
+void ExpectSweepSceneMeetsTargets(const CfaPattern& cfa, std::uint64_t seed,
+                                  int width, int height, bool print) {
+  const testing::SweepScene sweep =
+      testing::MakeSweepScene(cfa, seed, width, height);
+  const SyntheticScene scene(sweep.spec);
+  const RawImage gt = scene.RenderGt();
+  for (const CaptureSpec& capture : sweep.captures) {
+    const Case c = MaskAndScore(
+        scene, capture, gt,
+        testing::SweepMargin(cfa, capture.noise_level) / cfa.period());
+    SCOPED_TRACE(cfa.name() + " seed " + std::to_string(seed) + " " +
+                 Describe(c));
+    if (print) std::printf("%s\n", Describe(c).c_str());
+    EXPECT_TRUE(testing::MeetsMaskTargets(c.scores, capture.noise_level));
+    EXPECT_NEAR(c.mask.gain, capture.gain, 0.05 * capture.gain);
+    EXPECT_GT(c.scores.clipped_total, 0);
+  }
+}
+
 TEST(LossMaskTest, MovedObjectDetectionIsRobustAcrossSeeds) {
   const bool table = std::getenv("DSB_MASK_SWEEP_TABLE") != nullptr;
   for (const CfaPattern& cfa : AllCfas()) {
     for (std::uint64_t seed = 111; seed < 121; ++seed) {
-      const testing::SweepScene sweep = testing::MakeSweepScene(cfa, seed);
-      const SyntheticScene scene(sweep.spec);
-      const RawImage gt = scene.RenderGt();
-      for (const CaptureSpec& capture : sweep.captures) {
-        const Case c = MaskAndScore(
-            scene, capture, gt,
-            testing::SweepMargin(cfa, capture.noise_level) / cfa.period());
-        SCOPED_TRACE(cfa.name() + " seed " + std::to_string(seed) + " " +
-                     Describe(c));
-        if (table) std::printf("%s\n", Describe(c).c_str());
-        EXPECT_TRUE(testing::MeetsMaskTargets(c.scores, capture.noise_level));
-        EXPECT_GT(c.scores.clipped_total, 0);
-      }
+      ExpectSweepSceneMeetsTargets(cfa, seed, 320, 240, table);
     }
   }
 }
@@ -171,18 +180,7 @@ TEST(LossMaskTest, MovedObjectDetectionIsRobustAcrossSeeds) {
 // the sampled path for every CFA.
 TEST(LossMaskTest, LargeFramesAreFittedFromASampleOfRows) {
   for (const CfaPattern& cfa : AllCfas()) {
-    const testing::SweepScene sweep =
-        testing::MakeSweepScene(cfa, 111, 1600, 1200);
-    const SyntheticScene scene(sweep.spec);
-    const RawImage gt = scene.RenderGt();
-    for (const CaptureSpec& capture : sweep.captures) {
-      const Case c = MaskAndScore(
-          scene, capture, gt,
-          testing::SweepMargin(cfa, capture.noise_level) / cfa.period());
-      SCOPED_TRACE(cfa.name() + " " + Describe(c));
-      EXPECT_TRUE(testing::MeetsMaskTargets(c.scores, capture.noise_level));
-      EXPECT_NEAR(c.mask.gain, capture.gain, 0.05 * capture.gain);
-    }
+    ExpectSweepSceneMeetsTargets(cfa, 111, 1600, 1200, false);
   }
 }
 
