@@ -8,6 +8,7 @@ void BuildOptions::ResolveDefaults() {
   while (root.size() > 1 && root.back() == '/') root.pop_back();
   if (db_path.empty()) db_path = root + "/dataset-build.db";
   if (masks_dir.empty()) masks_dir = root + "/masks";
+  if (crops_dir.empty()) crops_dir = root + "/crops";
   if (jobs <= 0) {
     jobs = static_cast<int>(std::thread::hardware_concurrency());
     if (jobs <= 0) jobs = 1;

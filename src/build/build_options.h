@@ -19,7 +19,11 @@ struct BuildOptions {
   std::string root = ".";
   std::string db_path;    // default: <root>/dataset-build.db
   std::string masks_dir;  // default: <root>/masks
-  int jobs = 0;           // 0: all cores
+  // --crops: also write RawNIND's training crops (crops/crop_stage.h) into
+  // crops_dir (default <root>/crops). Never changes the scenes' results.
+  bool crops = false;
+  std::string crops_dir;
+  int jobs = 0;  // 0: all cores
   Device device = Device::kAuto;
   bool force = false;    // rebuild every scene
   bool dry_run = false;  // plan and report, change nothing

@@ -54,6 +54,7 @@ std::vector<std::string> ExcludedPaths(const BuildOptions& options) {
   std::vector<std::string> excluded = ManifestSidecarPaths(options.db_path);
   excluded.push_back(options.db_path + ".lock");
   excluded.push_back(options.masks_dir);
+  excluded.push_back(options.crops_dir);
   return excluded;
 }
 
@@ -263,10 +264,30 @@ void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
   }
 }
 
+// Every hashed raw file of the dataset, for the crop stage.
+std::vector<CropSource> CropSources(const Survey& survey) {
+  std::vector<CropSource> sources;
+  for (const ScannedSceneWithHashes& hashed : survey.hashed) {
+    auto add = [&](const std::vector<ScannedFile>& files,
+                   const std::vector<std::string>& hashes) {
+      for (std::size_t i = 0; i < files.size(); ++i) {
+        if (survey.hash_errors.contains(files[i].rel_path)) continue;
+        sources.push_back({hashed.scene.scene, files[i].rel_path, hashes[i]});
+      }
+    };
+    add(hashed.scene.gt, hashed.gt_hashes);
+    add(hashed.scene.noisy, hashed.noisy_hashes);
+  }
+  return sources;
+}
+
 }  // namespace
 
 int BuildReport::ExitCode() const {
-  return (scenes_failed > 0 || pairs_failed > 0 || interrupted) ? 1 : 0;
+  return (scenes_failed > 0 || pairs_failed > 0 || interrupted ||
+          crops.files_failed > 0)
+             ? 1
+             : 0;
 }
 
 std::uint64_t PeakRssBytes() {
@@ -289,6 +310,13 @@ Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs) {
   report.stale = StaleScenes(survey.plan);
   report.scenes_up_to_date = static_cast<int>(survey.plan.up_to_date);
   report.problems = survey.scan.problems;
+  if (options.crops) {
+    std::vector<CropTargetRecord> recorded;
+    if (manifest != nullptr) {
+      DSB_ASSIGN_OR_RETURN(recorded, manifest->LoadCropTargets());
+    }
+    report.crops_stale = PlanCrops(CropSources(survey), recorded).stale;
+  }
   return report;
 }
 
@@ -446,6 +474,51 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
   report.interrupted = InterruptRequested();
   if (!report.interrupted)
     SweepMasksDir(options, fs, *manifest, /*orphans=*/true);
+
+  // Crops are cached targets of their own, keyed per raw file, so they run
+  // after the scenes and never change a scene's results.
+  if (options.crops && !report.interrupted && record_error.ok()) {
+    DSB_ASSIGN_OR_RETURN(std::vector<CropTargetRecord> recorded,
+                         manifest->LoadCropTargets());
+    const std::vector<CropSource> sources = CropSources(survey);
+    const CropPlan crop_plan = PlanCrops(sources, recorded);
+    std::uint64_t largest = 1;
+    for (const ScannedSceneWithHashes& hashed : survey.hashed) {
+      for (const auto* files : {&hashed.scene.gt, &hashed.scene.noisy}) {
+        for (const ScannedFile& file : *files) {
+          largest = std::max<std::uint64_t>(largest, file.info.size);
+        }
+      }
+    }
+    CropStageOptions crop_options;
+    crop_options.root = options.root;
+    crop_options.crops_dir = options.crops_dir;
+    // A file being cropped holds its decoded plane and a band of crop rows,
+    // like a scene's capture: ~20 bytes per pixel of its raw at most.
+    crop_options.concurrency = static_cast<int>(std::clamp<std::size_t>(
+        budget / (20 * largest), 1,
+        static_cast<std::size_t>(std::max(1, options.jobs))));
+    crop_options.decoder = decoding.decoder.get();
+    crop_options.decode_options = decoding.options;
+    crop_options.cancelled = [] { return InterruptRequested(); };
+    crop_options.on_file = [&progress](const std::string& path,
+                                       const Status& status) {
+      if (!status.ok()) progress.Error("crops failed: " + status.message());
+    };
+    if (!crop_plan.to_crop.empty()) {
+      progress.Message("cropping " + std::to_string(crop_plan.to_crop.size()) +
+                       " raw files for training");
+    }
+    Result<CropStageReport> crops =
+        RunCropStage(crop_plan, *manifest, fs, crop_options);
+    if (!crops.ok()) {
+      record_error = crops.status();
+    } else {
+      report.crops_ran = true;
+      report.crops = std::move(crops).value();
+    }
+    report.interrupted = InterruptRequested();
+  }
 
   report.files_decoded = counters.files_decoded;
   report.pairs_aligned = counters.pairs_aligned;

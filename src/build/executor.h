@@ -18,6 +18,7 @@
 #include "build/scene_builder.h"
 #include "common/file_system.h"
 #include "common/result.h"
+#include "crops/crop_stage.h"
 
 namespace dsb {
 
@@ -35,7 +36,9 @@ struct StatusReport {
   std::vector<StaleScene> stale;
   int scenes_up_to_date = 0;
   std::vector<std::string> problems;  // scan problems (unreadable dirs, ...)
-  bool up_to_date() const { return stale.empty(); }
+  // With --crops: raw files whose crops are missing, stale or left over.
+  std::vector<StaleCrop> crops_stale;
+  bool up_to_date() const { return stale.empty() && crops_stale.empty(); }
 };
 
 struct FailedScene {
@@ -65,6 +68,9 @@ struct BuildReport {
   std::vector<FailedScene> failures;
   std::vector<std::string> problems;
   bool interrupted = false;
+  // With --crops (crops/crop_stage.h).
+  bool crops_ran = false;
+  CropStageReport crops;
 
   // Contract §5: 0 when every scene is ok, 1 when something failed.
   int ExitCode() const;

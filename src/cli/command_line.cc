@@ -96,6 +96,8 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     ("status", "list stale scenes with the reason for each; change nothing")
     ("db", "manifest file (default ROOT/dataset-build.db)", cxxopts::value<std::string>())
     ("masks", "masks directory (default ROOT/masks)", cxxopts::value<std::string>())
+    ("crops", "also write RawNIND's training crops (about 8 bytes per pixel)")
+    ("crops-dir", "crops directory (default ROOT/crops)", cxxopts::value<std::string>())
     ("j,jobs", "worker threads (default: all cores)", cxxopts::value<int>())
     ("device", "where to align: auto, cpu or gpu", cxxopts::value<std::string>()->default_value("auto"))
     ("force", "rebuild every scene")
@@ -151,6 +153,9 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
   if (parsed.count("db")) build.db_path = parsed["db"].as<std::string>();
   if (parsed.count("masks"))
     build.masks_dir = parsed["masks"].as<std::string>();
+  build.crops = parsed.count("crops") > 0;
+  if (parsed.count("crops-dir"))
+    build.crops_dir = parsed["crops-dir"].as<std::string>();
   if (parsed.count("jobs")) {
     build.jobs = parsed["jobs"].as<int>();
     if (build.jobs < 1) {

@@ -185,6 +185,24 @@ struct PairRow {
   std::optional<std::array<std::array<double, 3>, 4>> gt_rgb_xyz_matrix;
 };
 
+// A raw file's RawNIND training crops (--crops), as recorded once all its
+// crop files are in place (schema/0004_crop_targets.sql).
+struct CropTargetRecord {
+  std::string rel_path;  // the raw file, relative to the root
+  std::string scene;
+  std::string hash_hex;  // the file's content hash when cropped
+  std::string params;    // crop parameters (crops/crop_grid.h)
+  bool is_bayer = true;
+  int frame_top = 0, frame_left = 0;
+  double rgb_mean = 0;
+  struct Crop {
+    int x = 0, y = 0;         // half-resolution units of RawNIND's frame
+    std::string bayer_path;   // "" for X-Trans
+    std::string linrec_path;  // relative to the root when inside it
+  };
+  std::vector<Crop> crops;
+};
+
 struct RunCounts {
   std::int64_t scenes_total = 0;
   std::int64_t scenes_built = 0;
@@ -250,6 +268,13 @@ class Manifest {
 
   // Every mask path the manifest references, sorted, for deleting orphans.
   Result<std::vector<std::string>> ListMaskPaths();
+
+  // Crop targets (--crops), ordered by rel_path.
+  Result<std::vector<CropTargetRecord>> LoadCropTargets();
+  // Replaces the row of target.rel_path.
+  Status RecordCropTarget(const CropTargetRecord& target);
+  // Deletes the rows of these files (missing rows are not an error).
+  Status RemoveCropTargets(const std::vector<std::string>& rel_paths);
 
   // The `scenes` view, ordered by scene.
   Result<std::vector<SceneRow>> LoadScenesView();
