@@ -21,7 +21,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/plane.h"
+#include "core/plane.h"
 #include "common/result.h"
 
 namespace dsb {

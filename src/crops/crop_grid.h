@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "common/cfa.h"
+#include "core/cfa.h"
 
 namespace dsb {
 

@@ -31,7 +31,7 @@
 #include "common/result.h"
 #include "crops/crop_grid.h"
 #include "manifest/manifest.h"
-#include "raw/raw_image.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "build/build_options.h"
-#include "build/scene_builder.h"
 #include "common/file_system.h"
 #include "common/result.h"
 #include "crops/crop_stage.h"
+#include "executor/build_options.h"
+#include "executor/scene_builder.h"
 
 namespace dsb {
 
