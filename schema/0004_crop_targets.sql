@@ -6,6 +6,11 @@
 -- gets its crops rewritten by the next --crops build. Keyed by the file, not
 -- the scene: the key is the file's content hash plus the crop parameters,
 -- so adding or rebuilding a scene never rewrites another file's crops.
+-- RawNIND's own best_alignment_loss of a Bayer pair (mean |gt - rgb_gain x
+-- noisy| on the demosaiced frames, crops/rawnind_loss.h), exported as
+-- best_alignment_loss; NULL for X-Trans pairs and pairs built before it.
+ALTER TABLE pairs ADD COLUMN rawnind_loss REAL;
+
 CREATE TABLE crop_targets (
   rel_path TEXT PRIMARY KEY NOT NULL,  -- the raw file, relative to the root
   scene TEXT NOT NULL,

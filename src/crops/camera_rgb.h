@@ -21,8 +21,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/plane.h"
 #include "common/result.h"
+#include "core/plane.h"
 
 namespace dsb {
 

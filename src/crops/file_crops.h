@@ -29,9 +29,9 @@
 
 #include "common/file_system.h"
 #include "common/result.h"
+#include "core/raw_image.h"
 #include "crops/crop_grid.h"
 #include "manifest/manifest.h"
-#include "core/raw_image.h"
 
 namespace dsb {
 

@@ -52,6 +52,7 @@ struct BuildOptions {
 
 // Bumped whenever a change to the code changes results, so old manifests see
 // every scene as `params`-stale.
-inline constexpr const char* kAlgorithmVersion = "align-1/mask-1";
+inline constexpr const char* kAlgorithmVersion =
+    "align-1/mask-1/rawnind-loss-1";
 
 }  // namespace dsb

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "align/correlator.h"
+#include "crops/rawnind_loss.h"
 #include "executor/interrupt.h"
 #include "executor/progress.h"
 #include "mask/loss_mask.h"
@@ -155,6 +156,18 @@ void AlignToGroup(SceneState& state, std::size_t file_index,
     context.counters->masks_written++;
     pair.mask_path = location.record_path;
     pair.mask_mean = mask->mean;
+    // RawNIND's own figures, so the export's best_alignment_loss and
+    // rgb_gain mean what its loader expects (crops/rawnind_loss.h).
+    if (!gt.cfa.is_xtrans()) {
+      const auto rawnind_start = Clock::now();
+      Result<RawnindPairFigures> figures =
+          RawnindFigures(gt, image, pair.alignment.dy, pair.alignment.dx);
+      state.mask_ns += NanosSince(rawnind_start);
+      if (figures.ok()) {
+        pair.rgb_gain = figures->rgb_gain;
+        pair.rawnind_loss = figures->best_alignment_loss;
+      }
+    }
     pair.status = Status::Ok();
   }
 }

@@ -225,8 +225,10 @@ Status ExportRawnindYaml(const std::vector<PairRow>& rows,
          << image_set;
     yaml << YAML::Key << "best_alignment" << YAML::Value << YAML::Flow
          << YAML::BeginSeq << a.dy << a.dx << YAML::EndSeq;
+    // RawNIND's meaning (its loader drops pairs above 0.035): the loss on
+    // the demosaiced frames when the build computed it (Bayer), else ours.
     yaml << YAML::Key << "best_alignment_loss" << YAML::Value;
-    real(a.loss);
+    real(pair.rawnind_loss.value_or(a.loss));
     yaml << YAML::Key << "mask_fpath" << YAML::Value << YAML::DoubleQuoted
          << mask_fpath;
     yaml << YAML::Key << "mask_mean" << YAML::Value;

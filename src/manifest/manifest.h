@@ -107,6 +107,9 @@ struct PairRecord {
   // Gain between the demosaiced images when the build computed it; the
   // rawnind-yaml export falls back to the alignment's raw_gain.
   std::optional<double> rgb_gain;
+  // RawNIND's best_alignment_loss (crops/rawnind_loss.h) when computed; the
+  // rawnind-yaml export falls back to the alignment's loss.
+  std::optional<double> rawnind_loss;
   std::optional<double> overexposure_lb;  // the GT's
   // Relative to the dataset root (or absolute when the masks directory is
   // outside it); nullopt when the pair failed.
