@@ -23,6 +23,10 @@
 
 namespace dsb {
 
+// Bumped when these figures change (part of every scene's key through
+// AlgorithmVersion, executor/build_options.h).
+inline constexpr int kRawnindFiguresRevision = 1;
+
 struct RawnindPairFigures {
   double rgb_gain = 1;             // mean(gt_rgb) / mean(noisy_rgb)
   double best_alignment_loss = 0;  // at (dy, dx)

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "crops/rawnind_loss.h"
+
 namespace dsb {
 
 void BuildOptions::ResolveDefaults() {
@@ -15,8 +17,14 @@ void BuildOptions::ResolveDefaults() {
   }
 }
 
+std::string AlgorithmVersion() {
+  return "align-" + std::to_string(kAlignRevision) + "/mask-" +
+         std::to_string(kMaskRevision) + "/rawnind-" +
+         std::to_string(kRawnindFiguresRevision);
+}
+
 std::string BuildOptions::ResultFingerprint() const {
-  return std::string(kAlgorithmVersion) + ";" + align.Fingerprint() + ";" +
+  return AlgorithmVersion() + ";" + align.Fingerprint() + ";" +
          mask.Fingerprint();
 }
 

@@ -23,9 +23,9 @@
 
 #include "build_fixtures.h"
 #include "common/real_file_system.h"
+#include "executor/build_observer.h"
 #include "executor/decoding.h"
 #include "executor/executor.h"
-#include "executor/progress.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
@@ -62,7 +62,7 @@ BuildOptions Options(const std::string& root) {
 }
 
 BuildReport Build(const BuildOptions& options) {
-  Progress progress(Progress::Mode::kQuiet, stderr);
+  BuildObserver progress;  // silent
   auto report = RunBuild(options, RealFileSystem(), progress);
   EXPECT_TRUE(report.ok()) << report.status().ToString();
   return report.ok() ? *report : BuildReport();
@@ -148,7 +148,7 @@ TEST(DecoderCrashTest, TinyBudgetBuildsAndOnlyTheMachineLimitsFileSize) {
 
   // A machine that holds a 192x144 file but not a 384x288 one.
   const BuildDecoding decoding =
-      MakeBuildDecoding(Options(root), kBytesPerDecodedPixel * 192 * 144 * 2);
+      MakeBuildDecoding(Options(root), kBytesPerScenePixel * 192 * 144 * 2);
   const auto files = testing::QueryRows(
       root + "/dataset-build.db",
       "SELECT noisy_path FROM alignments ORDER BY noisy_path LIMIT 1");
