@@ -18,14 +18,16 @@ constexpr int kBandMargin = 4;
 
 DemosaicScale DemosaicScaleOf(PlaneView<const float> frame) {
   float lo = 0, hi = 0;
-  bool first = true;
+  if (!frame.empty()) lo = hi = frame.row(0)[0];
   for (int y = 0; y < frame.height; ++y) {
     const float* row = frame.row(y);
+    float row_lo = lo, row_hi = hi;
     for (int x = 0; x < frame.width; ++x) {
-      if (first) lo = hi = row[x], first = false;
-      lo = std::min(lo, row[x]);
-      hi = std::max(hi, row[x]);
+      row_lo = row[x] < row_lo ? row[x] : row_lo;
+      row_hi = row[x] > row_hi ? row[x] : row_hi;
     }
+    lo = row_lo;
+    hi = row_hi;
   }
   DemosaicScale scale;
   // raw.demosaic: black_offset = 0 if min >= 0 else -min; the maximum is
@@ -65,20 +67,21 @@ void CameraRgbBand::Demosaic(PlaneView<const float> frame,
   // demosaicing writes into `colour` (same size and type), i.e. colour_.
 }
 
-float CameraRgbBand::Value(std::uint16_t v) const {
-  // astype(float32) / 65535.0 * max_value - black_offset
-  float f = static_cast<float>(v) / 65535.0f;
-  f = f * scale_.max_value;
-  return f - scale_.black_offset;
-}
-
 double CameraRgbBand::Sum(int from, int to) const {
   double sum = 0;
   for (int y = from; y < to; ++y) {
     const std::uint16_t* in =
         colour_.data() + static_cast<std::size_t>(y - top_) * width_ * 3;
+    // Float partial sums per 8 lanes (vectorised), double per row.
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int n = width_ * 3;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      for (int k = 0; k < 8; ++k) lanes[k] += Value(in[i + k]);
+    }
     double row_sum = 0;
-    for (int i = 0; i < width_ * 3; ++i) row_sum += Value(in[i]);
+    for (; i < n; ++i) row_sum += Value(in[i]);
+    for (float lane : lanes) row_sum += lane;
     sum += row_sum;
   }
   return sum;

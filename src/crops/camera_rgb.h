@@ -49,7 +49,12 @@ class CameraRgbBand {
   void Read(int y, int x, int h, int w, std::vector<float>& rgb) const;
 
  private:
-  float Value(std::uint16_t v) const;
+  // astype(float32) / 65535.0 * max_value - black_offset, as raw.demosaic.
+  float Value(std::uint16_t v) const {
+    float f = static_cast<float>(v) / 65535.0f;
+    f = f * scale_.max_value;
+    return f - scale_.black_offset;
+  }
   std::vector<std::uint16_t> mono_, colour_;
   DemosaicScale scale_;
   int width_ = 0;

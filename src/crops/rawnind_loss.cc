@@ -14,13 +14,31 @@ namespace {
 constexpr int kBandRows = 8;     // rows used per band
 constexpr int kBandPeriod = 32;  // one band every this many rows
 
-// Sum of the mean of each colour's samples (R, G, B) of an RGGB frame.
-double ColourMeanSum(PlaneView<const float> frame) {
+struct FrameStats {
+  double colour_mean_sum = 0;  // mean R + mean G + mean B of the samples
+  DemosaicScale scale;         // raw.demosaic's, from the minimum and maximum
+};
+
+// One pass over an RGGB frame.
+FrameStats Stats(PlaneView<const float> frame) {
   double sums[4] = {0, 0, 0, 0};
+  float lo = frame.empty() ? 0.0f : frame.row(0)[0], hi = lo;
   for (int y = 0; y < frame.height; ++y) {
     const float* row = frame.row(y);
-    double even = 0, odd = 0;
-    for (int x = 0; x + 1 < frame.width; x += 2) {
+    for (int x = 0; x < frame.width; ++x) {
+      lo = row[x] < lo ? row[x] : lo;
+      hi = row[x] > hi ? row[x] : hi;
+    }
+    // Float partial sums in 8 lanes (vectorised; even lanes are one colour,
+    // odd lanes the other), double per row.
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int x = 0;
+    for (; x + 8 <= frame.width; x += 8) {
+      for (int k = 0; k < 8; ++k) lanes[k] += row[x + k];
+    }
+    double even = lanes[0] + lanes[2] + lanes[4] + lanes[6];
+    double odd = lanes[1] + lanes[3] + lanes[5] + lanes[7];
+    for (; x + 1 < frame.width; x += 2) {
       even += row[x];
       odd += row[x + 1];
     }
@@ -29,8 +47,15 @@ double ColourMeanSum(PlaneView<const float> frame) {
   }
   const double cells = static_cast<double>(frame.width / 2) *
                        static_cast<double>(frame.height / 2);
+  FrameStats stats;
   // R, the two greens together, B.
-  return sums[0] / cells + (sums[1] + sums[2]) / (2 * cells) + sums[3] / cells;
+  stats.colour_mean_sum =
+      sums[0] / cells + (sums[1] + sums[2]) / (2 * cells) + sums[3] / cells;
+  // raw.demosaic's scaling (as DemosaicScaleOf), from the same pass.
+  stats.scale.black_offset = lo >= 0.0f ? 0.0f : -lo;
+  const float shifted_max = hi + stats.scale.black_offset;
+  stats.scale.max_value = shifted_max <= 1.0f ? 1.0f : shifted_max;
+  return stats;
 }
 
 // rawproc.shift_images along one axis: where the anchor (GT) and target
@@ -70,12 +95,14 @@ Result<RawnindPairFigures> RawnindFigures(const RawImage& gt,
     return Status::InvalidArgument("the pair does not overlap at its shift");
   }
   RawnindPairFigures figures;
-  const double noisy_sum = ColourMeanSum(n);
-  figures.rgb_gain = noisy_sum != 0 ? ColourMeanSum(g) / noisy_sum : 1.0;
+  const FrameStats g_stats = Stats(g), n_stats = Stats(n);
+  figures.rgb_gain = n_stats.colour_mean_sum != 0
+                         ? g_stats.colour_mean_sum / n_stats.colour_mean_sum
+                         : 1.0;
   const float gain = static_cast<float>(figures.rgb_gain);
 
-  const DemosaicScale g_scale = DemosaicScaleOf(g),
-                      n_scale = DemosaicScaleOf(n);
+  const DemosaicScale& g_scale = g_stats.scale;
+  const DemosaicScale& n_scale = n_stats.scale;
   CameraRgbBand g_band, n_band;
   std::vector<float> g_rgb, n_rgb;
   double sum = 0;
@@ -88,10 +115,18 @@ Result<RawnindPairFigures> RawnindFigures(const RawImage& gt,
     n_band.Demosaic(n, n_scale, ny0 + b, ny0 + b + h);
     g_band.Read(gy0 + b, gx0, h, cols, g_rgb);
     n_band.Read(ny0 + b, nx0, h, cols, n_rgb);
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::size_t i = 0;
+    for (; i + 8 <= g_rgb.size(); i += 8) {
+      for (int k = 0; k < 8; ++k) {
+        lanes[k] += std::abs(g_rgb[i + k] - gain * n_rgb[i + k]);
+      }
+    }
     double band_sum = 0;
-    for (std::size_t i = 0; i < g_rgb.size(); ++i) {
+    for (; i < g_rgb.size(); ++i) {
       band_sum += std::abs(g_rgb[i] - gain * n_rgb[i]);
     }
+    for (float lane : lanes) band_sum += lane;
     sum += band_sum;
     count += g_rgb.size();
   }
