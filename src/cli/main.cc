@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "config.h"
 #include "raw/decode_worker.h"
+#include "report/report_command.h"
 #include "synth/synth_command.h"
 
 int main(int argc, char** argv) {
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
       return 0;
     case dsb::Command::kSynth:
       return dsb::RunSynthCommand(argc - 1, argv + 1);
+    case dsb::Command::kReport:
+      return dsb::RunReportCommand(argc - 1, argv + 1);
     case dsb::Command::kExport:
       return dsb::RunExportCommand(*command_line);
     case dsb::Command::kStatus:
