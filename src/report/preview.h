@@ -27,10 +27,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "align/alignment.h"
-#include "common/plane.h"
+#include "core/alignment.h"
+#include "core/plane.h"
 #include "common/result.h"
-#include "raw/raw_image.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

@@ -14,7 +14,7 @@
 #include <set>
 #include <thread>
 
-#include "build/progress.h"
+#include "executor/progress.h"
 #include "hash/hash.h"
 #include "manifest/manifest.h"
 #include "mask/png_writer.h"

@@ -1,5 +1,5 @@
 // `dataset-build report`: writes the static QA report of a manifest
-// (contract §8): OUT/index.html, OUT/scenes/<scene>.html and the previews
+// (docs/contract.md §8): OUT/index.html, OUT/scenes/<scene>.html and the previews
 // in OUT/img/. Opens offline from disk; nothing is fetched from elsewhere.
 //
 // Previews are derived targets cached by content key, like masks: a file's

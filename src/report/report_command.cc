@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "build/build_options.h"
-#include "build/decoding.h"
-#include "build/progress.h"
+#include "executor/build_options.h"
+#include "executor/decoding.h"
+#include "executor/progress.h"
 #include "report/report.h"
 
 namespace dsb {
