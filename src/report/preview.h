@@ -27,9 +27,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/result.h"
 #include "core/alignment.h"
 #include "core/plane.h"
-#include "common/result.h"
 #include "core/raw_image.h"
 
 namespace dsb {

@@ -1,6 +1,7 @@
 // `dataset-build report`: writes the static QA report of a manifest
-// (docs/contract.md §8): OUT/index.html, OUT/scenes/<scene>.html and the previews
-// in OUT/img/. Opens offline from disk; nothing is fetched from elsewhere.
+// (docs/contract.md §8): OUT/index.html, OUT/scenes/<scene>.html and the
+// previews in OUT/img/. Opens offline from disk; nothing is fetched from
+// elsewhere.
 //
 // Previews are derived targets cached by content key, like masks: a file's
 // thumbnail is keyed by its content hash (from the manifest) and the
