@@ -29,11 +29,11 @@ body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-ser
   color: var(--fg); background: var(--bg); }
 header { background: #1d2330; color: #fff; padding: 14px 24px; }
 header h1 { margin: 0; font-size: 20px; }
-header p { margin: 2px 0 0; color: #c5cbd6; font-size: 12px; word-break: break-all; }
+header p { margin: 2px 0 0; color: #c5cbd6; font-size: 12px; overflow-wrap: anywhere; }
 header a { color: #9cc1ff; }
 main { padding: 8px 24px 40px; max-width: 1400px; }
 h2 { font-size: 17px; margin: 26px 0 8px; }
-h3 { font-size: 14px; margin: 0 0 6px; word-break: break-all; }
+h3 { font-size: 14px; margin: 0 0 6px; overflow-wrap: anywhere; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; min-width: 170px; }
 .card .big { font-size: 26px; font-weight: 600; }
@@ -52,23 +52,24 @@ svg circle.kept { fill: #2357c6; fill-opacity: .75; } svg circle.dropped { fill:
 table { border-collapse: collapse; background: #fff; width: 100%; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.name { word-break: break-all; max-width: 380px; }
+td.name { overflow-wrap: anywhere; max-width: 380px; }
+td.tag { overflow-wrap: normal; min-width: 4em; }
 th { background: #eef0f4; position: sticky; top: 0; }
 th.sortable { cursor: pointer; user-select: none; } th.sortable:hover { color: var(--accent); }
-.scenes { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr)); gap: 10px; }
+.scenes { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: 10px; }
 .scene { background: #fff; border: 1px solid var(--line); border-radius: 6px; overflow: hidden; color: inherit; text-decoration: none; }
 .scene:hover { border-color: var(--accent); }
 .scene img, .scene .noimg { width: 100%; aspect-ratio: 3 / 2; object-fit: cover; display: block; background: #dfe3ea; }
-.scene div { padding: 4px 8px 6px; font-size: 12px; word-break: break-all; }
+.scene div { padding: 4px 8px 6px; font-size: 12px; overflow-wrap: anywhere; }
 .controls { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin: 6px 0 8px; }
 .controls input, .controls select, .controls button { font: inherit; padding: 3px 6px; }
 .controls input[type=number] { width: 90px; }
-.error { color: var(--bad); word-break: break-all; }
-.noimg { display: flex; align-items: center; justify-content: center; padding: 8px; color: var(--bad); font-size: 12px; word-break: break-all; background: #fbeaea; min-height: 80px; }
+.error { color: var(--bad); overflow-wrap: anywhere; }
+.noimg { display: flex; align-items: center; justify-content: center; padding: 8px; color: var(--bad); font-size: 12px; overflow-wrap: anywhere; background: #fbeaea; min-height: 80px; }
 .captures { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 10px; }
 figure { margin: 0; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 6px; }
 figure img { width: 100%; height: auto; display: block; background: #dfe3ea; }
-figcaption { font-size: 12px; color: var(--muted); word-break: break-all; margin-top: 4px; }
+figcaption { font-size: 12px; color: var(--muted); overflow-wrap: anywhere; margin-top: 4px; }
 .pair { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px; margin: 10px 0; }
 .pair:target { border-color: var(--accent); box-shadow: 0 0 0 2px #c9d8f7; }
 .pair .images { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 10px; margin-top: 8px; }
@@ -146,7 +147,9 @@ constexpr const char* kTableScript = R"(<script>
         } else if (c.num) {
           cell(tr, v === null ? '' : (c.digits >= 0 ? Number(v).toFixed(c.digits) : String(v)), 'num');
         } else {
-          cell(tr, v === null ? '' : v, c.key === 'status' ? v : (c.key === 'error' ? 'error' : 'name'));
+          var cls = c.key === 'status' ? v + ' tag' : c.key === 'error' ? 'error' :
+              (c.key === 'cfa' || c.key === 'loader') ? 'tag' : 'name';
+          cell(tr, v === null ? '' : v, cls);
         }
       });
       body.appendChild(tr);
@@ -405,37 +408,6 @@ std::string RenderOverviewPage(const ReportModel& model) {
         failures + "</tbody></table>\n";
   }
 
-  // Scenes.
-  html += "<h2 id=\"scenes\">Scenes</h2>\n<div class=\"scenes\">";
-  for (const SceneView& scene : model.scenes) {
-    int ok = 0, kept = 0;
-    for (std::size_t i : scene.pairs) {
-      ok += model.pairs[i].pair.status == BuildStatus::kOk;
-      kept += model.verdicts[i].kept();
-    }
-    const FileView* gt = nullptr;
-    for (const FileView& file : scene.files) {
-      if (file.role == FileRole::kGt) {
-        gt = &file;
-        break;
-      }
-    }
-    html += "<a class=\"scene\" href=\"" + ScenePage(scene) + "\">";
-    if (gt && gt->thumbnail.error.empty() && !gt->thumbnail.file.empty()) {
-      html += "<img src=\"" + gt->thumbnail.file +
-              "\" loading=\"lazy\" alt=\"GT\">";
-    } else {
-      html += "<span class=\"noimg\">no preview</span>";
-    }
-    html += "<div><b>" + HtmlName(scene.row->scene) + "</b><br><span class=\"" +
-            EscapeHtml(scene.row->status) + "\">" +
-            EscapeHtml(scene.row->status) + "</span> \xc2\xb7 " +
-            EscapeHtml(scene.row->cfa.value_or("?")) + " \xc2\xb7 " +
-            std::to_string(ok) + "/" + std::to_string(scene.pairs.size()) +
-            " pairs ok \xc2\xb7 " + std::to_string(kept) + " kept</div></a>";
-  }
-  html += "</div>\n";
-
   // Pairs table.
   using Json = nlohmann::json;
   Json columns = Json::array();
@@ -508,6 +480,37 @@ std::string RenderOverviewPage(const ReportModel& model) {
       "<tbody id=\"pairs-body\"></tbody></table>\n";
   html += "<script type=\"application/json\" id=\"pair-data\">" +
           JsonForScript(data.dump()) + "</script>\n";
+  // Scenes.
+  html += "<h2 id=\"scenes\">Scenes</h2>\n<div class=\"scenes\">";
+  for (const SceneView& scene : model.scenes) {
+    int ok = 0, kept = 0;
+    for (std::size_t i : scene.pairs) {
+      ok += model.pairs[i].pair.status == BuildStatus::kOk;
+      kept += model.verdicts[i].kept();
+    }
+    const FileView* gt = nullptr;
+    for (const FileView& file : scene.files) {
+      if (file.role == FileRole::kGt) {
+        gt = &file;
+        break;
+      }
+    }
+    html += "<a class=\"scene\" href=\"" + ScenePage(scene) + "\">";
+    if (gt && gt->thumbnail.error.empty() && !gt->thumbnail.file.empty()) {
+      html += "<img src=\"" + gt->thumbnail.file +
+              "\" loading=\"lazy\" alt=\"GT\">";
+    } else {
+      html += "<span class=\"noimg\">no preview</span>";
+    }
+    html += "<div><b>" + HtmlName(scene.row->scene) + "</b><br><span class=\"" +
+            EscapeHtml(scene.row->status) + "\">" +
+            EscapeHtml(scene.row->status) + "</span> \xc2\xb7 " +
+            EscapeHtml(scene.row->cfa.value_or("?")) + " \xc2\xb7 " +
+            std::to_string(ok) + "/" + std::to_string(scene.pairs.size()) +
+            " pairs ok \xc2\xb7 " + std::to_string(kept) + " kept</div></a>";
+  }
+  html += "</div>\n";
+
   html += kTableScript;
   html += "</main>\n</body>\n</html>\n";
   return html;
