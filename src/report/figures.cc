@@ -32,9 +32,10 @@ Histogram MakeHistogram(const std::vector<double>& values, double lo, double hi,
     if (std::isnan(v)) continue;
     if (v < lo) {
       ++h.below;
-    } else if (closed && v >= hi && v <= hi + 1e-9 * std::max(1.0, hi - lo)) {
+    } else if (closed && v >= hi && v <= hi + 1e-6 * (hi - lo)) {
       // Rounding may put a figure bounded by hi a hair above it (the
-      // confidence of a GT with itself): it belongs in the top bin.
+      // confidence of a GT with itself reads 1.0000001, computed in
+      // single precision): it belongs in the top bin.
       ++h.counts.back();
     } else if (v >= hi) {
       ++h.above;
