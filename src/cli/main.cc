@@ -7,9 +7,9 @@
 
 #include "cli/command_line.h"
 #include "cli/commands.h"
+#include "cli/report_command.h"
 #include "config.h"
 #include "raw/decode_worker.h"
-#include "report/report_command.h"
 #include "synth/synth_command.h"
 
 int main(int argc, char** argv) {

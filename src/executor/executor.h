@@ -21,7 +21,7 @@
 
 namespace dsb {
 
-class Progress;
+class BuildObserver;
 
 // One scene the planner found stale, with the contract's reason word
 // (`new`, `changed`, `removed`, `params`, `failed`) and details.
@@ -71,7 +71,7 @@ struct BuildReport {
 };
 
 Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
-                             Progress& progress);
+                             BuildObserver& progress);
 Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs);
 
 // Peak resident set size of this process so far (from getrusage).

@@ -14,7 +14,7 @@
 #include <set>
 #include <thread>
 
-#include "executor/progress.h"
+#include "executor/build_observer.h"
 #include "hash/hash.h"
 #include "manifest/manifest.h"
 #include "mask/png_writer.h"
@@ -88,7 +88,7 @@ class Renderer {
  public:
   Renderer(const ReportOptions& options, FileSystem& fs,
            const RawDecoder& decoder, const DecodeOptions& decode_options,
-           Progress& progress, const ReportModel& model,
+           BuildObserver& progress, const ReportModel& model,
            const std::map<std::string, FileRecord>& files)
       : options_(options),
         fs_(fs),
@@ -146,7 +146,7 @@ class Renderer {
   FileSystem& fs_;
   const RawDecoder& decoder_;
   const DecodeOptions& decode_options_;
-  Progress& progress_;
+  BuildObserver& progress_;
   const ReportModel& model_;
   const std::map<std::string, FileRecord>& files_;
   const std::string img_dir_;
@@ -290,7 +290,7 @@ Result<bool> WriteIfChanged(FileSystem& fs, const std::string& path,
 Result<ReportSummary> RunReport(const ReportOptions& given, FileSystem& fs,
                                 const RawDecoder& decoder,
                                 const DecodeOptions& decode_options,
-                                Progress& progress) {
+                                BuildObserver& progress) {
   const auto start = std::chrono::steady_clock::now();
   ReportOptions options = given;
   if (options.db_path.empty()) {

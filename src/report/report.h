@@ -31,7 +31,7 @@
 
 namespace dsb {
 
-class Progress;
+class BuildObserver;
 class RawDecoder;
 struct DecodeOptions;
 
@@ -60,10 +60,11 @@ struct ReportSummary {
   double seconds = 0;
 };
 
-// `decoder` and `decode_options` decode raws for thumbnails.
+// `decoder` and `decode_options` decode raws for thumbnails; `progress`
+// hears of each scene drawn and each file decoded (as a build's does).
 Result<ReportSummary> RunReport(const ReportOptions& options, FileSystem& fs,
                                 const RawDecoder& decoder,
                                 const DecodeOptions& decode_options,
-                                Progress& progress);
+                                BuildObserver& progress);
 
 }  // namespace dsb

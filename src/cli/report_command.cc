@@ -1,4 +1,4 @@
-#include "report/report_command.h"
+#include "cli/report_command.h"
 
 #include <unistd.h>
 
@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "cli/progress.h"
 #include "executor/build_options.h"
 #include "executor/decoding.h"
-#include "executor/progress.h"
 #include "report/report.h"
 
 namespace dsb {
