@@ -41,6 +41,10 @@ const std::string kHostileScene =
     "<img src=x onerror=alert(1)> we;ird \"q\" 'q'\n\xff\xfe";
 const std::string kHostileFile = "noisy <b>bold<b> & \"one\".dng";
 const std::string kBrokenFile = "BROKEN_capture.dng";
+// 255-byte components, as in the hostile-names test: the X-Trans scene and
+// one capture of the fourth Bayer scene.
+const std::string kLongScene = std::string(249, 's') + "\xff\xfe;\"' ";
+const std::string kLongFile = std::string(251, 'n') + ".dng";
 
 std::string ReadText(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -115,6 +119,17 @@ class ReportEndToEnd : public ::testing::Test {
     std::ofstream(broken_scene_ / kBrokenFile, std::ios::binary)
         << std::string(4096, 'x');
     changed_scene_ = scenes[2];
+    for (const auto& entry : fs::directory_iterator(scenes[3])) {
+      if (entry.is_regular_file()) {
+        fs::rename(entry.path(), scenes[3] / kLongFile);
+        break;
+      }
+    }
+    const fs::path xtrans = fs::path(root_) / "X-Trans";
+    for (const auto& entry : fs::directory_iterator(xtrans)) {
+      fs::rename(entry.path(), xtrans / kLongScene);
+      break;
+    }
 
     run = testing::RunTool(
         {root_, "--device", "cpu", "--max-shift", "16", "-j", "2", "-q"},
@@ -262,6 +277,8 @@ TEST_F(ReportEndToEnd, WritesEveryPageAndPreviewWithNamesEscaped) {
       index.find("noisy &lt;b&gt;bold&lt;b&gt; &amp; &quot;one&quot;.dng"),
       std::string::npos);
   EXPECT_NE(index.find(kBrokenFile), std::string::npos);
+  EXPECT_NE(index.find(std::string(249, 's') + "\\xff\\xfe;&quot;&#39; "),
+            std::string::npos);
   EXPECT_NE(index.find("id=\"failure-list\""), std::string::npos);
   std::size_t pages = 0;
   std::set<std::string> images = Images(index);
@@ -348,10 +365,9 @@ TEST_F(ReportEndToEnd, OpensInARealBrowserWithoutErrors) {
     if (name == kHostileScene) continue;
     EXPECT_NE(html.find(name), std::string::npos) << name;
   }
-  for (const auto& entry :
-       fs::directory_iterator(fs::path(root_) / "X-Trans")) {
-    EXPECT_NE(html.find(entry.path().filename().string()), std::string::npos);
-  }
+  EXPECT_NE(html.find(std::string(249, 's') + "\\xff\\xfe;\"' "),
+            std::string::npos);
+  EXPECT_NE(html.find(kLongFile), std::string::npos);
   // The DOM serialiser escapes &, < and > in text (not quotes).
   EXPECT_NE(html.find("&lt;img src=x onerror=alert(1)&gt; we;ird \"q\" 'q'\\n"
                       "\\xff\\xfe"),
