@@ -46,7 +46,7 @@ h3 { font-size: 14px; margin: 0 0 6px; overflow-wrap: anywhere; }
 svg { width: 100%; height: auto; display: block; }
 svg .bar { fill: #4a78d0; } svg .axis { stroke: #8a93a3; stroke-width: 1; }
 svg .threshold { stroke: var(--bad); stroke-width: 1.5; stroke-dasharray: 4 3; }
-svg .tick { font-size: 10px; fill: var(--muted); } svg .caption { font-size: 11px; fill: var(--fg); }
+svg .tick { font-size: 12px; fill: var(--muted); } svg .caption { font-size: 12px; fill: var(--fg); }
 svg .frame { fill: #fff; stroke: var(--line); }
 svg circle.kept { fill: #2357c6; fill-opacity: .75; } svg circle.dropped { fill: none; stroke: var(--bad); stroke-width: 2; }
 table { border-collapse: collapse; background: #fff; width: 100%; }
@@ -178,6 +178,19 @@ constexpr const char* kTableScript = R"(<script>
   });
   q('prev').addEventListener('click', function () { if (page > 0) { page--; draw(); } });
   q('next').addEventListener('click', function () { page++; draw(); });
+  // A link can carry the table's state: #sort=loss&desc=1&cfa=xtrans&
+  // status=dropped&scene=text&figure=confidence&min=0&max=0.5.
+  if (location.hash.indexOf('=') >= 0) {
+    var state = new URLSearchParams(location.hash.slice(1));
+    [['scene', 'f-scene'], ['cfa', 'f-cfa'], ['status', 'f-status'],
+     ['figure', 'f-figure'], ['min', 'f-min'], ['max', 'f-max']].forEach(function (p) {
+      if (state.has(p[0])) q(p[1]).value = state.get(p[0]);
+    });
+    if (state.has('sort') && state.get('sort') in idx) {
+      sortKey = idx[state.get('sort')];
+      sortDir = state.get('desc') === '1' ? -1 : 1;
+    }
+  }
   draw();
 })();
 </script>

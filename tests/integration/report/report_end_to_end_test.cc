@@ -12,7 +12,8 @@
 // - A real browser: Debian's chromium, headless, opens the index from disk:
 //   the screenshot is not blank, the DOM after the scripts ran holds the
 //   figures, every scene, the failure and the escaped hostile names, the
-//   pairs table was drawn, and the console logged no error. A page that
+//   pairs table was drawn and sorts and filters as the manifest says, and
+//   the console logged no error. A page that
 //   throws on purpose proves the console check can fail.
 #include <gtest/gtest.h>
 #include <png.h>
@@ -30,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "sqlite_rows.h"
 #include "test_support.h"
 
 namespace dsb {
@@ -384,6 +386,56 @@ TEST_F(ReportEndToEnd, OpensInARealBrowserWithoutErrors) {
   for (const std::string& image : Images(html)) {
     EXPECT_TRUE(fs::is_regular_file(Report() / image)) << image;
   }
+
+  // The table's script sorts and filters in the browser (state from the
+  // link): each view against the manifest.
+  const std::string db = root_ + "/dataset-build.db";
+  const auto scalar = [&db](const std::string& sql) {
+    const auto rows = testing::QueryColumns(db, sql);
+    return rows.empty() ? std::string() : rows[0].at(0);
+  };
+  const auto view = [&](const std::string& state) {
+    const BrowserRun run = Chromium(browser, work, url + "#" + state,
+                                    "--virtual-time-budget=5000 --dump-dom");
+    EXPECT_EQ(run.status, 0) << run.log;
+    for (const std::string& error : ConsoleErrors(run.log)) {
+      ADD_FAILURE() << state << " console: " << error;
+    }
+    return run.out;
+  };
+  const auto cells_of_first_row = [](const std::string& dom) {
+    std::vector<std::string> cells;
+    const std::size_t body = dom.find("<tbody id=\"pairs-body\">");
+    const std::size_t end = dom.find("</tr>", body);
+    if (body == std::string::npos || end == std::string::npos) return cells;
+    const std::string row = dom.substr(body, end - body);
+    static const std::regex cell("<td[^>]*>(.*?)</td>");
+    for (auto it = std::sregex_iterator(row.begin(), row.end(), cell);
+         it != std::sregex_iterator(); ++it) {
+      cells.push_back((*it)[1]);
+    }
+    return cells;
+  };
+  std::string dom_view = view("status=failed");
+  EXPECT_NE(dom_view.find("1 of 16 pairs, page 1 of 1"), std::string::npos);
+  EXPECT_NE(cells_of_first_row(dom_view).at(1).find(kBrokenFile),
+            std::string::npos);
+  dom_view = view("sort=loss&desc=1");
+  const std::vector<std::string> first = cells_of_first_row(dom_view);
+  ASSERT_GE(first.size(), 11u);
+  EXPECT_EQ(first[10], scalar("SELECT printf('%.4f', max(loss)) FROM "
+                              "alignments"));  // the loss column
+  dom_view = view("figure=confidence&max=0.95");
+  EXPECT_NE(dom_view.find(scalar("SELECT count(*) FROM alignments WHERE "
+                                 "confidence <= 0.95") +
+                          " of 16 pairs"),
+            std::string::npos);
+  dom_view = view("cfa=xtrans");
+  EXPECT_NE(dom_view.find(scalar("SELECT count(*) FROM alignments JOIN "
+                                 "scenes USING (scene) WHERE cfa = "
+                                 "'xtrans'") +
+                          " of 16 pairs"),
+            std::string::npos);
 
   // Screenshots of the overview and of the hostile scene's page.
   std::string hostile_page;
