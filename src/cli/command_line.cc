@@ -35,6 +35,8 @@ Commands:
   dataset-build --status [ROOT]   list stale scenes (exit 0: up to date, 1: stale)
   dataset-build export --format rawnind-yaml|json|csv [-o FILE] [ROOT]
   dataset-build synth OUT_DIR     generate a synthetic dataset (see synth --help)
+  dataset-build report [ROOT] [--db FILE] [-o DIR]
+                                  write an HTML QA report (see report --help)
 )";
 
 Result<Device> ParseDevice(const std::string& text) {
@@ -82,6 +84,10 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
   if (!rest.empty() && rest.front() == "synth") {
     result.command = Command::kSynth;
     return result;  // the synth command parses its own arguments
+  }
+  if (!rest.empty() && rest.front() == "report") {
+    result.command = Command::kReport;
+    return result;  // so does the report command
   }
   bool is_export = false;
   if (!rest.empty() && rest.front() == "export") {

@@ -4,6 +4,7 @@
 //   dataset-build --status [ROOT] [options]   list stale scenes, change nothing
 //   dataset-build export --format F [-o FILE] [ROOT]
 //   dataset-build synth OUT_DIR [options]     generate a sample dataset
+//   dataset-build report [ROOT] [options]     write the HTML QA report
 //
 // Pure: parsing never touches the disk, so it is unit tested directly.
 //
@@ -19,7 +20,15 @@
 
 namespace dsb {
 
-enum class Command { kBuild, kStatus, kExport, kSynth, kHelp, kVersion };
+enum class Command {
+  kBuild,
+  kStatus,
+  kExport,
+  kSynth,
+  kReport,
+  kHelp,
+  kVersion
+};
 
 struct ExportCommandOptions {
   std::string format;       // rawnind-yaml | json | csv

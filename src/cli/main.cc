@@ -7,6 +7,7 @@
 
 #include "cli/command_line.h"
 #include "cli/commands.h"
+#include "cli/report_command.h"
 #include "config.h"
 #include "raw/decode_worker.h"
 #include "synth/synth_command.h"
@@ -31,6 +32,8 @@ int main(int argc, char** argv) {
       return 0;
     case dsb::Command::kSynth:
       return dsb::RunSynthCommand(argc - 1, argv + 1);
+    case dsb::Command::kReport:
+      return dsb::RunReportCommand(argc - 1, argv + 1);
     case dsb::Command::kExport:
       return dsb::RunExportCommand(*command_line);
     case dsb::Command::kStatus:

@@ -110,6 +110,13 @@ TEST(CommandLineTest, SynthIsHandedOver) {
   EXPECT_EQ(parsed->command, Command::kSynth);
 }
 
+TEST(CommandLineTest, ReportIsHandedOver) {
+  // The report command parses its own options (-o is not export's here).
+  auto parsed = Parse({"report", "root", "-o", "out", "--db", "x.db"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->command, Command::kReport);
+}
+
 TEST(CommandLineTest, JobsDoNotChangeTheResultFingerprint) {
   auto one = Parse({"-j", "1"});
   auto many = Parse({"-j", "8"});
