@@ -19,7 +19,9 @@ Result<XTransRgb> DemosaicXTrans(const std::string& path) {
   p.gamm[0] = p.gamm[1] = 1.0;
   p.output_bps = 16;
   p.output_color = 0;  // camera RGB
-  p.user_qual = 3;     // X-Trans: 3-pass interpolation
+  // 2: Markesteijn 1-pass for X-Trans (LibRaw runs xtrans_interpolate(1)
+  // for quality 2), the default of darktable, which RawNIND uses here.
+  p.user_qual = 2;
   p.highlight = 0;
   p.half_size = 0;
   p.user_flip = 0;

@@ -4,8 +4,8 @@
 // No white balance (all multipliers 1), linear, camera colour space, no
 // automatic brightening: each channel is (raw - black) / (white - black)
 // x 65535, clipped to [0, 65535] by LibRaw, then demosaiced with LibRaw's
-// X-Trans interpolation (3 passes). The frame is the visible area, as the
-// decoder's.
+// X-Trans interpolation (Markesteijn, 1 pass, darktable's default). The
+// frame is the visible area, as the decoder's.
 //
 // LibRaw runs in this process here; the crop stage only calls this for a
 // file that the isolated decoder (raw/isolated_decoder.h) has just decoded
