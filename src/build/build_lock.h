@@ -8,6 +8,11 @@
 // export, sqlite3 queries) need no lock: SQLite's WAL mode lets them read
 // while a build writes.
 //
+// Shard tasks (shard/shard.h) read the main manifest as their cache while
+// they build and hold its lock shared: many tasks run at once, but a build
+// or a merge (exclusive) is refused while any runs, and they wait for a
+// build or merge in progress.
+//
 // Thread safety: a BuildLock is owned by one thread.
 #pragma once
 
@@ -18,12 +23,15 @@
 
 namespace dsb {
 
+enum class LockMode { kExclusive, kShared };
+
 class BuildLock {
  public:
   // Takes the lock for `manifest_path`. With `wait`, blocks until the other
   // build ends; without, fails with kBusy naming the holder's pid.
   static Result<std::unique_ptr<BuildLock>> Acquire(
-      const std::string& manifest_path, bool wait);
+      const std::string& manifest_path, bool wait,
+      LockMode mode = LockMode::kExclusive);
   ~BuildLock();
   BuildLock(const BuildLock&) = delete;
   BuildLock& operator=(const BuildLock&) = delete;

@@ -24,14 +24,13 @@
 #include "manifest/manifest.h"
 #include "plan/plan.h"
 #include "scan/scan.h"
+#include "shard/shard.h"
 
 namespace dsb {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* kUnreadableHash = "00000000000000000000000000000000";
 
 // What scanning, fingerprinting and planning found; shared by the build and
 // --status, which stops here.
@@ -50,13 +49,6 @@ struct Survey {
   FingerprintStats stats;
 };
 
-std::vector<std::string> ExcludedPaths(const BuildOptions& options) {
-  std::vector<std::string> excluded = ManifestSidecarPaths(options.db_path);
-  excluded.push_back(options.db_path + ".lock");
-  excluded.push_back(options.masks_dir);
-  return excluded;
-}
-
 // Says what is wrong with the root before anything is read or created.
 Status CheckRoot(const BuildOptions& options, FileSystem& fs) {
   Result<FileInfo> root_info = fs.Stat(options.root);
@@ -69,32 +61,51 @@ Status CheckRoot(const BuildOptions& options, FileSystem& fs) {
   return Status::Ok();
 }
 
+// `caches` are the manifests whose records count as already built, in any
+// order: per scene the most recently built record wins (a shard task reads
+// the main manifest and its own task manifest). Only the scenes of
+// options.shard are surveyed.
 Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
-                              Manifest* manifest, Survey& survey) {
+                              const std::vector<Manifest*>& caches,
+                              Survey& survey) {
   ScanOptions scan_options;
   scan_options.excluded_paths = ExcludedPaths(options);
   DSB_ASSIGN_OR_RETURN(survey.scan,
                        ScanDataset(fs, options.root, scan_options));
+  std::erase_if(survey.scan.scenes, [&](const ScannedScene& scene) {
+    return !InShard(scene.scene, options.shard);
+  });
 
   std::vector<PreviousScene> previous;
   std::map<std::string, KnownFile> known;
-  if (manifest != nullptr) {
+  std::map<std::string, std::pair<StoredScene, std::vector<FileRecord>>> newest;
+  for (Manifest* manifest : caches) {
+    if (manifest == nullptr) continue;
     DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> scenes,
                          manifest->LoadScenes());
     DSB_ASSIGN_OR_RETURN(std::vector<FileRecord> files, manifest->LoadFiles());
-    for (const StoredScene& scene : scenes) {
-      PreviousScene entry;
-      entry.scene = scene.scene;
-      entry.key = scene.key;
-      entry.status = std::string(BuildStatusName(scene.status));
-      previous.push_back(std::move(entry));
-      survey.previous_status[scene.scene] = entry.status;
+    std::map<std::string, std::vector<FileRecord>> files_by_scene;
+    for (FileRecord& file : files) {
+      files_by_scene[file.scene].push_back(std::move(file));
     }
-    std::map<std::string, std::size_t> index;
-    for (std::size_t i = 0; i < previous.size(); ++i) {
-      index[previous[i].scene] = i;
+    for (StoredScene& scene : scenes) {
+      if (!InShard(scene.scene, options.shard)) continue;
+      auto it = newest.find(scene.scene);
+      if (it != newest.end() && it->second.first.built_at >= scene.built_at) {
+        continue;
+      }
+      const std::string name = scene.scene;
+      std::vector<FileRecord> scene_files = std::move(files_by_scene[name]);
+      newest[name] = {std::move(scene), std::move(scene_files)};
     }
-    for (const FileRecord& file : files) {
+  }
+  for (auto& [name, entry] : newest) {
+    PreviousScene scene;
+    scene.scene = name;
+    scene.key = entry.first.key;
+    scene.status = std::string(BuildStatusName(entry.first.status));
+    survey.previous_status[name] = scene.status;
+    for (const FileRecord& file : entry.second) {
       KnownFile known_file;
       known_file.rel_path = file.rel_path;
       known_file.size = file.size;
@@ -102,11 +113,10 @@ Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
       known_file.inode = file.inode;
       known_file.hash_hex = file.hash_hex;
       known_file.recorded_at_ns = file.hashed_at_ns;
-      if (auto it = index.find(file.scene); it != index.end()) {
-        previous[it->second].files.push_back(known_file);
-      }
+      scene.files.push_back(known_file);
       known[file.rel_path] = known_file;
     }
+    previous.push_back(std::move(scene));
   }
 
   // Fingerprint every file, in parallel: hashing is I/O and xxh3 bound.
@@ -233,9 +243,78 @@ std::size_t DefaultMemoryBudget() {
   return PhysicalMemory() / 2;
 }
 
+// The manifests a run reads and writes. A whole-dataset build records into
+// the main manifest under its exclusive lock. A shard task reads the main
+// manifest as its cache under a shared lock (many tasks at once, never
+// alongside a build or a merge) and records into its own task manifest
+// under that file's exclusive lock.
+struct OpenManifests {
+  std::vector<std::unique_ptr<BuildLock>> locks;
+  std::unique_ptr<Manifest> main;  // null when it does not exist yet
+  std::unique_ptr<Manifest> task;  // shard tasks only
+  Manifest* record = nullptr;      // where results go; null when read-only
+
+  std::vector<Manifest*> caches() const { return {main.get(), task.get()}; }
+};
+
+Result<std::unique_ptr<Manifest>> OpenIfExists(const std::string& path,
+                                               FileSystem& fs) {
+  if (!fs.Stat(path).ok()) return std::unique_ptr<Manifest>();
+  return Manifest::Open(path, OpenMode::kReadOnly);
+}
+
+Result<OpenManifests> OpenForRun(const BuildOptions& options, FileSystem& fs,
+                                 bool read_only) {
+  OpenManifests opened;
+  const bool shard = options.shard.active();
+  const std::string task_path =
+      TaskManifestPath(options.db_path, options.shard);
+  if (read_only) {
+    DSB_ASSIGN_OR_RETURN(opened.main, OpenIfExists(options.db_path, fs));
+    if (shard) {
+      DSB_ASSIGN_OR_RETURN(opened.task, OpenIfExists(task_path, fs));
+    }
+    return opened;
+  }
+  DSB_ASSIGN_OR_RETURN(
+      std::unique_ptr<BuildLock> lock,
+      BuildLock::Acquire(options.db_path, options.wait_for_lock,
+                         shard ? LockMode::kShared : LockMode::kExclusive));
+  opened.locks.push_back(std::move(lock));
+  if (!shard) {
+    DSB_ASSIGN_OR_RETURN(opened.main,
+                         Manifest::Open(options.db_path, OpenMode::kReadWrite));
+    opened.record = opened.main.get();
+    return opened;
+  }
+  DSB_RETURN_IF_ERROR(fs.CreateDirectories(ShardsDir(options.db_path))
+                          .WithContext("task manifests directory " +
+                                       ShardsDir(options.db_path)));
+  DSB_ASSIGN_OR_RETURN(lock, BuildLock::Acquire(task_path, /*wait=*/false));
+  opened.locks.push_back(std::move(lock));
+  DSB_ASSIGN_OR_RETURN(opened.main, OpenIfExists(options.db_path, fs));
+  DSB_ASSIGN_OR_RETURN(opened.task,
+                       Manifest::Open(task_path, OpenMode::kReadWrite));
+  opened.record = opened.task.get();
+  return opened;
+}
+
+}  // namespace
+
+std::vector<std::string> ExcludedPaths(const BuildOptions& options) {
+  std::vector<std::string> excluded = ManifestSidecarPaths(options.db_path);
+  excluded.push_back(options.db_path + ".lock");
+  excluded.push_back(ShardsDir(options.db_path));
+  excluded.push_back(options.masks_dir);
+  return excluded;
+}
+
+namespace {
 bool IsOurMaskName(const std::string& name) {
   return name.size() > 4 && name.ends_with(".png");
 }
+
+}  // namespace
 
 // Deletes leftovers of interrupted writes and masks no manifest row names.
 void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
@@ -263,8 +342,6 @@ void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
   }
 }
 
-}  // namespace
-
 int BuildReport::ExitCode() const {
   return (scenes_failed > 0 || pairs_failed > 0 || interrupted) ? 1 : 0;
 }
@@ -277,14 +354,11 @@ std::uint64_t PeakRssBytes() {
 
 Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs) {
   DSB_RETURN_IF_ERROR(CheckRoot(options, fs));
-  std::unique_ptr<Manifest> manifest;
-  if (fs.Stat(options.db_path).ok()) {
-    DSB_ASSIGN_OR_RETURN(manifest,
-                         Manifest::Open(options.db_path, OpenMode::kReadOnly));
-  }
+  DSB_ASSIGN_OR_RETURN(OpenManifests manifests,
+                       OpenForRun(options, fs, /*read_only=*/true));
   Survey survey;
   DSB_RETURN_IF_ERROR(
-      SurveyDataset(options, fs, manifest.get(), survey).status());
+      SurveyDataset(options, fs, manifests.caches(), survey).status());
   StatusReport report;
   report.stale = StaleScenes(survey.plan);
   report.scenes_up_to_date = static_cast<int>(survey.plan.up_to_date);
@@ -299,27 +373,23 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
 
   DSB_RETURN_IF_ERROR(CheckRoot(options, fs));
 
-  std::unique_ptr<BuildLock> lock;
-  std::unique_ptr<Manifest> manifest;
-  if (options.dry_run) {
-    if (fs.Stat(options.db_path).ok()) {
-      DSB_ASSIGN_OR_RETURN(
-          manifest, Manifest::Open(options.db_path, OpenMode::kReadOnly));
-    }
-  } else {
-    DSB_ASSIGN_OR_RETURN(
-        lock, BuildLock::Acquire(options.db_path, options.wait_for_lock));
-    DSB_ASSIGN_OR_RETURN(manifest,
-                         Manifest::Open(options.db_path, OpenMode::kReadWrite));
+  DSB_ASSIGN_OR_RETURN(OpenManifests manifests,
+                       OpenForRun(options, fs, options.dry_run));
+  Manifest* manifest = manifests.record;
+  // A shard task shares the masks directory with the other tasks: it never
+  // sweeps it (their writes are in flight) and never prunes (the merge
+  // does both, when no task runs).
+  const bool owns_dataset = !options.shard.active();
+  if (!options.dry_run) {
     DSB_RETURN_IF_ERROR(
         fs.CreateDirectories(options.masks_dir)
             .WithContext("masks directory " + options.masks_dir));
-    SweepMasksDir(options, fs, *manifest, /*orphans=*/false);
+    if (owns_dataset) SweepMasksDir(options, fs, *manifest, /*orphans=*/false);
   }
 
   Survey survey;
   DSB_RETURN_IF_ERROR(
-      SurveyDataset(options, fs, manifest.get(), survey).status());
+      SurveyDataset(options, fs, manifests.caches(), survey).status());
   report.problems = survey.scan.problems;
   report.scenes_found = static_cast<int>(survey.hashed.size());
   report.files_hashed = static_cast<std::int64_t>(survey.stats.files_rehashed);
@@ -339,12 +409,18 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
                            {"jobs", options.jobs},
                            {"root", options.root},
                            {"force", options.force}};
+  if (!owns_dataset) {
+    // What the merge checks a task manifest against (merge/merge.h).
+    params["shard"] = {{"index", options.shard.index},
+                       {"count", options.shard.count}};
+    params["dataset_root"] = CanonicalDatasetRoot(options.root);
+  }
   DSB_ASSIGN_OR_RETURN(std::int64_t run_id,
                        manifest->BeginRun(DSB_VERSION, params.dump()));
 
   // Prune scenes that disappeared; their masks go after the commit.
   for (const PlannedScene& planned : survey.plan.scenes) {
-    if (planned.state != SceneState::kRemoved) continue;
+    if (planned.state != SceneState::kRemoved || !owns_dataset) continue;
     DSB_ASSIGN_OR_RETURN(std::vector<std::string> masks,
                          manifest->RemoveScene(planned.scene));
     for (const std::string& mask : masks) {
@@ -444,7 +520,7 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
     });
   });
   report.interrupted = InterruptRequested();
-  if (!report.interrupted)
+  if (!report.interrupted && owns_dataset)
     SweepMasksDir(options, fs, *manifest, /*orphans=*/true);
 
   report.files_decoded = counters.files_decoded;

@@ -21,6 +21,7 @@
 
 namespace dsb {
 
+class Manifest;
 class Progress;
 
 // One scene the planner found stale, with the contract's reason word
@@ -73,6 +74,21 @@ struct BuildReport {
 Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
                              Progress& progress);
 Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs);
+
+// The hash recorded for a file that could not be read: its scene fails and
+// is retried until the file can be read.
+inline constexpr const char* kUnreadableHash =
+    "00000000000000000000000000000000";
+
+// The paths the tool writes inside a dataset (manifest and side files,
+// task manifests, masks), which the scan must not enter.
+std::vector<std::string> ExcludedPaths(const BuildOptions& options);
+
+// Deletes leftovers of interrupted mask writes in options.masks_dir and,
+// with `orphans`, masks no row of `manifest` names. Only for a process that
+// holds the manifest's lock exclusively (no shard task is writing masks).
+void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
+                   Manifest& manifest, bool orphans);
 
 // Peak resident set size of this process so far (from getrusage).
 std::uint64_t PeakRssBytes();

@@ -1,0 +1,367 @@
+#include "merge/merge.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "build/build_lock.h"
+#include "build/executor.h"
+#include "config.h"
+#include "hash/fingerprint.h"
+#include "manifest/manifest.h"
+#include "plan/plan.h"
+#include "scan/scan.h"
+
+namespace dsb {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct TaskFile {
+  ShardSpec shard;
+  std::string path;
+};
+
+// The task manifests in <manifest>.shards/, by shard count then index.
+std::vector<TaskFile> FindTaskManifests(const std::string& db_path,
+                                        FileSystem& fs) {
+  std::vector<TaskFile> tasks;
+  const std::string dir = ShardsDir(db_path);
+  Result<std::vector<DirEntry>> entries = fs.ListDirectory(dir);
+  if (!entries.ok()) return tasks;
+  for (const DirEntry& entry : *entries) {
+    if (entry.type != FileType::kRegular) continue;
+    if (auto shard = ShardFromTaskManifestName(entry.name)) {
+      tasks.push_back({*shard, dir + "/" + entry.name});
+    }
+  }
+  std::sort(tasks.begin(), tasks.end(),
+            [](const TaskFile& a, const TaskFile& b) {
+              return std::pair(a.shard.count, a.shard.index) <
+                     std::pair(b.shard.count, b.shard.index);
+            });
+  return tasks;
+}
+
+// What the task manifest's runs say about where and how it was built.
+struct TaskRuns {
+  std::set<std::string> fingerprints;  // result parameters of its builds
+  std::string refused;                 // why it must not be merged
+  bool completed = false;
+  std::string incomplete;
+};
+
+TaskRuns ReadRuns(const std::vector<RunRecord>& runs, const TaskFile& task,
+                  const std::string& dataset_root) {
+  TaskRuns result;
+  for (const RunRecord& run : runs) {
+    const nlohmann::json params =
+        nlohmann::json::parse(run.parameters, nullptr, false);
+    const auto text = [&](const char* key) {
+      return params.is_object() && params.contains(key) &&
+                     params[key].is_string()
+                 ? params[key].get<std::string>()
+                 : std::string();
+    };
+    const std::string root = text("dataset_root");
+    if (root != dataset_root) {
+      result.refused = "it was built from dataset " +
+                       (root.empty() ? std::string("(unknown)") : root) +
+                       ", not " + dataset_root;
+      return result;
+    }
+    const bool shard_matches =
+        params.contains("shard") && params["shard"].is_object() &&
+        params["shard"].value("index", -1) == task.shard.index &&
+        params["shard"].value("count", -1) == task.shard.count;
+    if (!shard_matches) {
+      result.refused = "its runs are not of shard " + task.shard.ToString();
+      return result;
+    }
+    result.fingerprints.insert(text("fingerprint"));
+  }
+  if (runs.empty()) {
+    result.incomplete = "killed before it started building";
+    return result;
+  }
+  const RunRecord& last = runs.back();
+  const RunCounts& c = last.counts;
+  const std::int64_t done =
+      c.scenes_built + c.scenes_up_to_date + c.scenes_failed;
+  if (!last.ended_at) {
+    result.incomplete =
+        "its last run (started " + last.started_at +
+        ") never ended: killed, timed out, preempted or its node failed";
+  } else if (done < c.scenes_total) {
+    result.incomplete = "its last run was interrupted with " +
+                        std::to_string(c.scenes_total - done) + " of " +
+                        std::to_string(c.scenes_total) + " scenes left";
+  } else {
+    result.completed = true;
+  }
+  return result;
+}
+
+// The scene's key now, from its files on disk, for each of `fingerprints`
+// (hashes are reused from `recorded` when the files did not change).
+std::set<std::string> CurrentKeys(const ScannedScene& scene,
+                                  const std::vector<FileRecord>& recorded,
+                                  const std::set<std::string>& fingerprints,
+                                  const std::string& root, FileSystem& fs,
+                                  const FingerprintOptions& options) {
+  std::map<std::string, KnownFile> known;
+  for (const FileRecord& file : recorded) {
+    KnownFile k;
+    k.rel_path = file.rel_path;
+    k.size = file.size;
+    k.mtime_ns = file.mtime_ns;
+    k.inode = file.inode;
+    k.hash_hex = file.hash_hex;
+    k.recorded_at_ns = file.hashed_at_ns;
+    known[file.rel_path] = k;
+  }
+  ScannedSceneWithHashes hashed;
+  hashed.scene = scene;
+  const auto hash = [&](const ScannedFile& file) {
+    auto it = known.find(file.rel_path);
+    Result<FingerprintResult> result = Fingerprint(
+        fs, root, file, it == known.end() ? nullptr : &it->second, options);
+    return result.ok() ? result->hash_hex : std::string(kUnreadableHash);
+  };
+  for (const ScannedFile& file : scene.gt)
+    hashed.gt_hashes.push_back(hash(file));
+  for (const ScannedFile& file : scene.noisy) {
+    hashed.noisy_hashes.push_back(hash(file));
+  }
+  const std::vector<KeyedFile> files = KeyedFiles(hashed);
+  std::set<std::string> keys;
+  for (const std::string& fingerprint : fingerprints) {
+    keys.insert(SceneKey(kAlgorithmVersion, fingerprint, files));
+  }
+  return keys;
+}
+
+// The key the record's own file rows give, for each fingerprint: a record
+// whose rows do not give its key is damaged and never copied.
+std::set<std::string> RecordedKeys(const std::vector<FileRecord>& recorded,
+                                   const std::set<std::string>& fingerprints) {
+  std::vector<KeyedFile> files;
+  for (const FileRecord& file : recorded) {
+    files.push_back(
+        {std::string(FileRoleName(file.role)), file.rel_path, file.hash_hex});
+  }
+  std::set<std::string> keys;
+  for (const std::string& fingerprint : fingerprints) {
+    keys.insert(SceneKey(kAlgorithmVersion, fingerprint, files));
+  }
+  return keys;
+}
+
+void RemoveManifestFiles(const std::string& path, FileSystem& fs) {
+  for (const std::string& file : ManifestSidecarPaths(path)) {
+    (void)fs.RemoveFile(file);
+  }
+}
+
+}  // namespace
+
+int MergeReport::ExitCode() const {
+  if (!missing.empty()) return 1;
+  for (const TaskMerge& task : tasks) {
+    if (!task.refused.empty() || !task.completed || task.scenes_failed > 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+Result<MergeReport> RunMerge(const MergeOptions& merge_options,
+                             FileSystem& fs) {
+  const auto start = Clock::now();
+  const BuildOptions& options = merge_options.build;
+  MergeReport report;
+  Result<FileInfo> root_info = fs.Stat(options.root);
+  if (!root_info.ok() || root_info->type != FileType::kDirectory) {
+    return Status::InvalidArgument("dataset root " + options.root +
+                                   " is not a readable directory");
+  }
+  DSB_ASSIGN_OR_RETURN(
+      std::unique_ptr<BuildLock> lock,
+      BuildLock::Acquire(options.db_path, options.wait_for_lock));
+  DSB_ASSIGN_OR_RETURN(std::unique_ptr<Manifest> main,
+                       Manifest::Open(options.db_path, OpenMode::kReadWrite));
+  const std::vector<TaskFile> task_files =
+      FindTaskManifests(options.db_path, fs);
+
+  ScanOptions scan_options;
+  scan_options.excluded_paths = ExcludedPaths(options);
+  DSB_ASSIGN_OR_RETURN(ScanResult scan,
+                       ScanDataset(fs, options.root, scan_options));
+  report.problems = scan.problems;
+  std::map<std::string, const ScannedScene*> current;
+  for (const ScannedScene& scene : scan.scenes) current[scene.scene] = &scene;
+
+  std::map<std::string, std::string> main_built_at;
+  {
+    DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> scenes, main->LoadScenes());
+    for (const StoredScene& scene : scenes) {
+      main_built_at[scene.scene] = scene.built_at;
+    }
+  }
+
+  const std::string dataset_root = CanonicalDatasetRoot(options.root);
+  nlohmann::json task_names = nlohmann::json::array();
+  for (const TaskFile& task : task_files) task_names.push_back(task.path);
+  const nlohmann::json params = {{"merge", task_names},
+                                 {"root", options.root},
+                                 {"dataset_root", dataset_root}};
+  DSB_ASSIGN_OR_RETURN(std::int64_t run_id,
+                       main->BeginRun(DSB_VERSION, params.dump()));
+
+  FingerprintOptions fingerprint_options;
+  fingerprint_options.now_ns = fs.NowNs();
+  for (const TaskFile& task_file : task_files) {
+    TaskMerge task;
+    task.shard = task_file.shard;
+    task.path = task_file.path;
+    // A task still writing it (impossible while we hold the main lock,
+    // unless locks do not work on this file system) is left alone.
+    Result<std::unique_ptr<BuildLock>> task_lock =
+        BuildLock::Acquire(task_file.path, /*wait=*/false);
+    if (!task_lock.ok()) {
+      task.refused = task_lock.status().message();
+      report.tasks.push_back(std::move(task));
+      continue;
+    }
+    // Opening read-write migrates an older task manifest and refuses a
+    // newer one or a file of another program.
+    Result<std::unique_ptr<Manifest>> opened =
+        Manifest::Open(task_file.path, OpenMode::kReadWrite);
+    if (!opened.ok()) {
+      task.refused = opened.status().message();
+      report.tasks.push_back(std::move(task));
+      continue;
+    }
+    std::unique_ptr<Manifest> source = std::move(*opened);
+    Result<std::vector<RunRecord>> runs = source->LoadRuns();
+    Result<std::vector<StoredScene>> scenes = source->LoadScenes();
+    Result<std::vector<FileRecord>> files = source->LoadFiles();
+    if (!runs.ok() || !scenes.ok() || !files.ok()) {
+      task.refused = (!runs.ok()     ? runs.status()
+                      : !scenes.ok() ? scenes.status()
+                                     : files.status())
+                         .message();
+      report.tasks.push_back(std::move(task));
+      continue;
+    }
+    const TaskRuns task_runs = ReadRuns(*runs, task_file, dataset_root);
+    if (!task_runs.refused.empty()) {
+      task.refused =
+          "task manifest " + task_file.path + " refused: " + task_runs.refused;
+      report.tasks.push_back(std::move(task));
+      continue;
+    }
+    task.completed = task_runs.completed;
+    task.incomplete = task_runs.incomplete;
+
+    std::map<std::string, std::vector<FileRecord>> files_by_scene;
+    for (FileRecord& file : *files) {
+      files_by_scene[file.scene].push_back(std::move(file));
+    }
+    std::vector<std::string> to_copy;
+    for (const StoredScene& scene : *scenes) {
+      auto now = current.find(scene.scene);
+      const std::vector<FileRecord>& recorded = files_by_scene[scene.scene];
+      if (now == current.end() ||
+          !RecordedKeys(recorded, task_runs.fingerprints).contains(scene.key) ||
+          !CurrentKeys(*now->second, recorded, task_runs.fingerprints,
+                       options.root, fs, fingerprint_options)
+               .contains(scene.key)) {
+        ++task.scenes_stale;
+        continue;
+      }
+      auto in_main = main_built_at.find(scene.scene);
+      if (in_main != main_built_at.end() && in_main->second >= scene.built_at) {
+        ++task.scenes_already;
+        continue;
+      }
+      to_copy.push_back(scene.scene);
+      if (scene.status == BuildStatus::kFailed) ++task.scenes_failed;
+    }
+    Status copied = main->CopyScenesFrom(task_file.path, to_copy, run_id);
+    if (!copied.ok()) {
+      task.refused = copied.message();
+      task.scenes_failed = 0;
+      report.tasks.push_back(std::move(task));
+      continue;
+    }
+    task.scenes_copied = static_cast<int>(to_copy.size());
+    for (const StoredScene& scene : *scenes) {
+      if (std::find(to_copy.begin(), to_copy.end(), scene.scene) !=
+          to_copy.end()) {
+        main_built_at[scene.scene] = scene.built_at;
+      }
+    }
+    // Everything worth keeping is in the main manifest now.
+    source.reset();
+    RemoveManifestFiles(task_file.path, fs);
+    (void)fs.RemoveFile(task_file.path + ".lock");
+    task.merged = true;
+    report.tasks.push_back(std::move(task));
+  }
+
+  // Shards that left no task manifest at all.
+  std::set<int> counts;
+  if (merge_options.expected_shards > 0) {
+    counts.insert(merge_options.expected_shards);
+  }
+  for (const TaskFile& task : task_files) counts.insert(task.shard.count);
+  for (int count : counts) {
+    for (int index = 0; index < count; ++index) {
+      const ShardSpec shard{index, count};
+      const bool found = std::any_of(
+          task_files.begin(), task_files.end(),
+          [&](const TaskFile& task) { return task.shard == shard; });
+      if (!found) report.missing.push_back(shard);
+    }
+  }
+
+  // Prune what vanished from the tree; masks go after the commit.
+  DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> recorded, main->LoadScenes());
+  for (const StoredScene& scene : recorded) {
+    if (current.contains(scene.scene)) continue;
+    DSB_ASSIGN_OR_RETURN(std::vector<std::string> masks,
+                         main->RemoveScene(scene.scene));
+    for (const std::string& mask : masks) {
+      (void)fs.RemoveFile(mask.starts_with("/") ? mask
+                                                : JoinPath(options.root, mask));
+    }
+    ++report.scenes_pruned;
+  }
+  report.scenes_total =
+      static_cast<int>(recorded.size()) - report.scenes_pruned;
+  // No task runs now (we hold the lock exclusively): leftovers of killed
+  // tasks can go, and orphaned masks unless a refused task manifest may
+  // still name some.
+  const bool all_merged =
+      std::all_of(report.tasks.begin(), report.tasks.end(),
+                  [](const TaskMerge& task) { return task.merged; });
+  SweepMasksDir(options, fs, *main, /*orphans=*/all_merged);
+
+  RunCounts run_counts;
+  run_counts.scenes_total = report.scenes_total;
+  for (const TaskMerge& task : report.tasks) {
+    run_counts.scenes_built += task.scenes_copied - task.scenes_failed;
+    run_counts.scenes_failed += task.scenes_failed;
+  }
+  run_counts.scenes_removed = report.scenes_pruned;
+  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  DSB_RETURN_IF_ERROR(main->EndRun(run_id, run_counts, report.ExitCode()));
+  return report;
+}
+
+}  // namespace dsb
