@@ -34,8 +34,8 @@
 #include <array>
 #include <vector>
 
-#include "common/plane.h"
-#include "raw/raw_image.h"
+#include "core/plane.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

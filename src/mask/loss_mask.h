@@ -1,5 +1,5 @@
-// Loss masks (contract §3): which pixels of an aligned (GT, noisy) pair are
-// fit to train on.
+// Loss masks (docs/contract.md §3): which pixels of an aligned (GT, noisy) pair
+// are fit to train on.
 //
 // The mask covers exactly the pair's overlap (align/alignment.h
 // ComputeOverlap) at full sensor resolution; 255 = usable, 0 = ignore. A
@@ -78,17 +78,17 @@
 #include <optional>
 #include <string>
 
-#include "align/alignment.h"
-#include "common/plane.h"
 #include "common/result.h"
-#include "raw/raw_image.h"
+#include "core/alignment.h"
+#include "core/plane.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 
 struct MaskParams {
   // Normalised level at and above which a GT pixel is clipped; unset: the
-  // GT's own meta.overexposure_lb (contract §2). The noisy capture uses its
-  // own meta.overexposure_lb.
+  // GT's own meta.overexposure_lb (docs/contract.md §2). The noisy capture uses
+  // its own meta.overexposure_lb.
   std::optional<float> overexposure_lb;
   // Neighbourhood of the clipping test, in pixels (Chebyshev radius). Raised
   // until every such window holds all three CFA colours (1 for Bayer).

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "build/build_lock.h"
-#include "build/executor.h"
 #include "config.h"
+#include "executor/build_lock.h"
+#include "executor/executor.h"
 #include "hash/fingerprint.h"
 #include "manifest/manifest.h"
 #include "plan/plan.h"
@@ -113,31 +113,15 @@ std::set<std::string> CurrentKeys(const ScannedScene& scene,
                                   const std::set<std::string>& fingerprints,
                                   const std::string& root, FileSystem& fs,
                                   const FingerprintOptions& options) {
-  std::map<std::string, KnownFile> known;
-  for (const FileRecord& file : recorded) {
-    KnownFile k;
-    k.rel_path = file.rel_path;
-    k.size = file.size;
-    k.mtime_ns = file.mtime_ns;
-    k.inode = file.inode;
-    k.hash_hex = file.hash_hex;
-    k.recorded_at_ns = file.hashed_at_ns;
-    known[file.rel_path] = k;
-  }
-  ScannedSceneWithHashes hashed;
-  hashed.scene = scene;
-  const auto hash = [&](const ScannedFile& file) {
+  std::map<std::string, const FileRecord*> known;
+  for (const FileRecord& file : recorded) known[file.rel_path] = &file;
+  std::vector<FileRecord> files = SceneFiles(scene);
+  for (FileRecord& file : files) {
     auto it = known.find(file.rel_path);
     Result<FingerprintResult> result = Fingerprint(
-        fs, root, file, it == known.end() ? nullptr : &it->second, options);
-    return result.ok() ? result->hash_hex : std::string(kUnreadableHash);
-  };
-  for (const ScannedFile& file : scene.gt)
-    hashed.gt_hashes.push_back(hash(file));
-  for (const ScannedFile& file : scene.noisy) {
-    hashed.noisy_hashes.push_back(hash(file));
+        fs, root, file, it == known.end() ? nullptr : it->second, options);
+    file.hash_hex = result.ok() ? result->hash_hex : kUnreadableHash;
   }
-  const std::vector<KeyedFile> files = KeyedFiles(hashed);
   std::set<std::string> keys;
   for (const std::string& fingerprint : fingerprints) {
     keys.insert(SceneKey(kAlgorithmVersion, fingerprint, files));
@@ -149,14 +133,9 @@ std::set<std::string> CurrentKeys(const ScannedScene& scene,
 // whose rows do not give its key is damaged and never copied.
 std::set<std::string> RecordedKeys(const std::vector<FileRecord>& recorded,
                                    const std::set<std::string>& fingerprints) {
-  std::vector<KeyedFile> files;
-  for (const FileRecord& file : recorded) {
-    files.push_back(
-        {std::string(FileRoleName(file.role)), file.rel_path, file.hash_hex});
-  }
   std::set<std::string> keys;
   for (const std::string& fingerprint : fingerprints) {
-    keys.insert(SceneKey(kAlgorithmVersion, fingerprint, files));
+    keys.insert(SceneKey(kAlgorithmVersion, fingerprint, recorded));
   }
   return keys;
 }

@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "build/build_options.h"
+#include "executor/build_options.h"
 #include "common/file_system.h"
 #include "common/result.h"
 #include "shard/shard.h"

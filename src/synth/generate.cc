@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/cfa.h"
+#include "core/cfa.h"
 #include "synth/dng_writer.h"
 #include "synth/random.h"
 #include "synth/render.h"

@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "build/executor.h"
-#include "build/progress.h"
+#include "executor/executor.h"
+#include "executor/progress.h"
 #include "raw/decode_worker.h"
 #include "raw/decoder.h"
 #include "synth/generate.h"

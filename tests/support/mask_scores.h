@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/cfa.h"
+#include "core/cfa.h"
 #include "mask/loss_mask.h"
 #include "synth/render.h"
 

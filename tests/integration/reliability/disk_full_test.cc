@@ -24,10 +24,10 @@
 #include <string>
 #include <vector>
 
-#include "build/executor.h"
-#include "build/progress.h"
 #include "build_fixtures.h"
 #include "common/real_file_system.h"
+#include "executor/executor.h"
+#include "executor/progress.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"

@@ -1,4 +1,4 @@
-#include "build/interrupt.h"
+#include "executor/interrupt.h"
 
 #include <unistd.h>
 

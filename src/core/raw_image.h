@@ -13,8 +13,8 @@
 #include <array>
 #include <string>
 
-#include "common/cfa.h"
-#include "common/plane.h"
+#include "core/cfa.h"
+#include "core/plane.h"
 
 namespace dsb {
 
@@ -38,8 +38,8 @@ struct RawMetadata {
   // (RawNIND's rgb_xyz_matrix). Zero when the file has none.
   std::array<std::array<float, 3>, 4> rgb_xyz_matrix{};
   // Normalised level at and above which a pixel counts as clipped
-  // (contract §2: the camera's linear maximum when LibRaw reports one, as a
-  // fraction of the normalised range, else 1.0).
+  // (docs/contract.md §2: the camera's linear maximum when LibRaw reports one,
+  // as a fraction of the normalised range, else 1.0).
   float overexposure_lb = 1.0f;
 };
 

@@ -9,9 +9,9 @@
 #include <map>
 #include <random>
 
-#include "build/executor.h"
-#include "build/progress.h"
 #include "build_fixtures.h"
+#include "executor/executor.h"
+#include "executor/progress.h"
 #include "synth/generate.h"
 #include "test_support.h"
 

@@ -1,4 +1,4 @@
-#include "build/progress.h"
+#include "executor/progress.h"
 
 #include <unistd.h>
 

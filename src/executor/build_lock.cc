@@ -1,4 +1,4 @@
-#include "build/build_lock.h"
+#include "executor/build_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>

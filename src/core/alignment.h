@@ -1,9 +1,10 @@
 // What alignment produces for one (GT, noisy) pair, and the overlap geometry
 // that alignment, masks and the manifest all agree on.
 //
-// Sign convention (contract §2, RawNIND's): gt(y + dy, x + dx) shows the same
-// scene point as noisy(y, x). Shifts are integers in full-resolution sensor
-// pixels; any value is legal (odd on Bayer, non-multiples of 6 on X-Trans).
+// Sign convention (docs/contract.md §2, RawNIND's): gt(y + dy, x + dx) shows
+// the same scene point as noisy(y, x). Shifts are integers in full-resolution
+// sensor pixels; any value is legal (odd on Bayer, non-multiples of 6 on
+// X-Trans).
 //
 // Pure values and pure functions; thread safe.
 #pragma once
@@ -28,8 +29,8 @@ struct Alignment {
 };
 
 // The common visible area of a pair after the shift, sized as RawNIND sizes
-// its masks (contract §3): (H - |dy| - (dy odd)) x (W - |dx| - (dx odd)).
-// For an odd dy one more row is dropped from both images: the last when
+// its masks (docs/contract.md §3): (H - |dy| - (dy odd)) x (W - |dx| - (dx
+// odd)). For an odd dy one more row is dropped from both images: the last when
 // dy > 0, the first when dy < 0; likewise columns for dx.
 struct Overlap {
   int gt_y0 = 0, gt_x0 = 0;        // top-left of the overlap in the GT

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "build/executor.h"
-#include "build/progress.h"
 #include "build_fixtures.h"
+#include "executor/executor.h"
+#include "executor/progress.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"

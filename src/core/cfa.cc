@@ -1,4 +1,4 @@
-#include "common/cfa.h"
+#include "core/cfa.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "align/alignment.h"
+#include "core/alignment.h"
 
 #include <cstdlib>
 

@@ -1,4 +1,4 @@
-#include "build/record.h"
+#include "executor/record.h"
 
 namespace dsb {
 
@@ -19,15 +19,7 @@ SceneRecord MakeSceneRecord(const SceneOutcome& outcome,
   record.run_id = run_id;
   for (const FileOutcome& file : outcome.files) {
     SceneFile scene_file;
-    scene_file.file.scene = outcome.scene;
-    scene_file.file.role =
-        file.file.role == "gt" ? FileRole::kGt : FileRole::kNoisy;
-    scene_file.file.rel_path = file.file.rel_path;
-    scene_file.file.size = file.file.size;
-    scene_file.file.mtime_ns = file.file.mtime_ns;
-    scene_file.file.inode = file.file.inode;
-    scene_file.file.hash_hex = file.file.hash_hex;
-    scene_file.file.hashed_at_ns = file.file.hashed_at_ns;
+    scene_file.file = file.file;
     scene_file.metadata = file.metadata;
     record.files.push_back(std::move(scene_file));
   }

@@ -1,4 +1,4 @@
-#include "build/executor.h"
+#include "executor/executor.h"
 
 #include <sys/resource.h>
 #include <tbb/global_control.h>
@@ -14,12 +14,12 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "build/build_lock.h"
-#include "build/decoding.h"
-#include "build/interrupt.h"
-#include "build/progress.h"
-#include "build/record.h"
 #include "config.h"
+#include "executor/build_lock.h"
+#include "executor/decoding.h"
+#include "executor/interrupt.h"
+#include "executor/progress.h"
+#include "executor/record.h"
 #include "hash/fingerprint.h"
 #include "manifest/manifest.h"
 #include "plan/plan.h"
@@ -35,13 +35,10 @@ using Clock = std::chrono::steady_clock;
 // What scanning, fingerprinting and planning found; shared by the build and
 // --status, which stops here.
 struct Survey {
+  // The scan, with every file's hash_hex and hashed_at_ns filled in.
   ScanResult scan;
-  std::vector<ScannedSceneWithHashes> hashed;
   // Per file that could not be hashed: why (the scene will fail).
   std::map<std::string, std::string> hash_errors;
-  std::map<std::string, std::string> previous_status;
-  // When each file's hash was taken (reused: as recorded; re-hashed: now).
-  std::map<std::string, std::int64_t> hashed_at;
   // Files re-hashed with the same content as recorded (touched, copied):
   // their stat data is refreshed in the manifest so the next run trusts it.
   std::vector<FileRecord> refreshed;
@@ -77,7 +74,7 @@ Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
   });
 
   std::vector<PreviousScene> previous;
-  std::map<std::string, KnownFile> known;
+  std::map<std::string, FileRecord> known;
   std::map<std::string, std::pair<StoredScene, std::vector<FileRecord>>> newest;
   for (Manifest* manifest : caches) {
     if (manifest == nullptr) continue;
@@ -104,45 +101,18 @@ Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
     scene.scene = name;
     scene.key = entry.first.key;
     scene.status = std::string(BuildStatusName(entry.first.status));
-    survey.previous_status[name] = scene.status;
-    for (const FileRecord& file : entry.second) {
-      KnownFile known_file;
-      known_file.rel_path = file.rel_path;
-      known_file.size = file.size;
-      known_file.mtime_ns = file.mtime_ns;
-      known_file.inode = file.inode;
-      known_file.hash_hex = file.hash_hex;
-      known_file.recorded_at_ns = file.hashed_at_ns;
-      scene.files.push_back(known_file);
-      known[file.rel_path] = known_file;
+    for (FileRecord& file : entry.second) {
+      known[file.rel_path] = file;
+      scene.files.push_back(std::move(file));
     }
     previous.push_back(std::move(scene));
   }
 
   // Fingerprint every file, in parallel: hashing is I/O and xxh3 bound.
-  struct Job {
-    const ScannedFile* file;
-    std::string* hash;
-    const std::string* scene;
-  };
-  std::vector<Job> jobs;
-  survey.hashed.reserve(survey.scan.scenes.size());
-  for (const ScannedScene& scene : survey.scan.scenes) {
-    ScannedSceneWithHashes hashed;
-    hashed.scene = scene;
-    hashed.gt_hashes.resize(scene.gt.size());
-    hashed.noisy_hashes.resize(scene.noisy.size());
-    survey.hashed.push_back(std::move(hashed));
-  }
-  for (ScannedSceneWithHashes& hashed : survey.hashed) {
-    for (std::size_t i = 0; i < hashed.scene.gt.size(); ++i) {
-      jobs.push_back(
-          {&hashed.scene.gt[i], &hashed.gt_hashes[i], &hashed.scene.scene});
-    }
-    for (std::size_t i = 0; i < hashed.scene.noisy.size(); ++i) {
-      jobs.push_back({&hashed.scene.noisy[i], &hashed.noisy_hashes[i],
-                      &hashed.scene.scene});
-    }
+  std::vector<FileRecord*> files;
+  for (ScannedScene& scene : survey.scan.scenes) {
+    for (FileRecord& file : scene.gt) files.push_back(&file);
+    for (FileRecord& file : scene.noisy) files.push_back(&file);
   }
   FingerprintOptions fingerprint_options;
   fingerprint_options.verify = options.verify;
@@ -151,38 +121,31 @@ Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
   std::mutex survey_mutex;
   tbb::task_arena arena(std::max(1, options.jobs));
   arena.execute([&] {
-    tbb::parallel_for(std::size_t{0}, jobs.size(), [&](std::size_t i) {
-      const ScannedFile& file = *jobs[i].file;
+    tbb::parallel_for(std::size_t{0}, files.size(), [&](std::size_t i) {
+      FileRecord& file = *files[i];
       auto it = known.find(file.rel_path);
       Result<FingerprintResult> result = Fingerprint(
           fs, options.root, file, it == known.end() ? nullptr : &it->second,
           fingerprint_options);
-      std::lock_guard lock(survey_mutex);
       if (result.ok()) {
-        *jobs[i].hash = result->hash_hex;
-        survey.hashed_at[file.rel_path] = result->recorded_at_ns;
+        file.hash_hex = result->hash_hex;
+        file.hashed_at_ns = result->recorded_at_ns;
         if (result->rehashed && it != known.end() &&
             it->second.hash_hex == result->hash_hex) {
-          FileRecord refreshed;
-          refreshed.scene = *jobs[i].scene;
-          refreshed.rel_path = file.rel_path;
-          refreshed.size = file.info.size;
-          refreshed.mtime_ns = file.info.mtime_ns;
-          refreshed.inode = file.info.inode;
-          refreshed.hash_hex = result->hash_hex;
-          refreshed.hashed_at_ns = result->recorded_at_ns;
-          survey.refreshed.push_back(std::move(refreshed));
+          std::lock_guard lock(survey_mutex);
+          survey.refreshed.push_back(file);
         }
       } else {
         // An unreadable file gets the all-zero hash: its scene fails with
         // this message and is retried until the file can be read.
-        *jobs[i].hash = kUnreadableHash;
+        file.hash_hex = kUnreadableHash;
+        std::lock_guard lock(survey_mutex);
         survey.hash_errors[file.rel_path] = result.status().message();
       }
     });
   });
 
-  survey.plan = MakePlan(survey.hashed, previous, kAlgorithmVersion,
+  survey.plan = MakePlan(survey.scan.scenes, previous, kAlgorithmVersion,
                          options.ResultFingerprint(), options.force);
   return &survey;
 }
@@ -197,36 +160,22 @@ std::vector<StaleScene> StaleScenes(const Plan& plan) {
 }
 
 SceneJob MakeJob(const PlannedScene& planned, const Survey& survey) {
-  const ScannedSceneWithHashes& hashed = survey.hashed[planned.current_index];
+  const ScannedScene& scanned = survey.scan.scenes[planned.current_index];
   SceneJob job;
   job.scene = planned.scene;
   job.key = planned.key;
   job.total_bytes = planned.cost_bytes;
-  auto add = [&](const std::vector<ScannedFile>& files,
-                 const std::vector<std::string>& hashes, const char* role,
-                 std::vector<JobFile>& out) {
-    for (std::size_t i = 0; i < files.size(); ++i) {
-      JobFile file;
-      file.rel_path = files[i].rel_path;
-      file.role = role;
-      file.size = files[i].info.size;
-      file.mtime_ns = files[i].info.mtime_ns;
-      file.inode = files[i].info.inode;
-      file.hash_hex = hashes[i];
-      if (auto it = survey.hashed_at.find(file.rel_path);
-          it != survey.hashed_at.end()) {
-        file.hashed_at_ns = it->second;
-      }
+  job.problems = scanned.problems;
+  job.gt = scanned.gt;
+  job.noisy = scanned.noisy;
+  for (const auto* files : {&job.gt, &job.noisy}) {
+    for (const FileRecord& file : *files) {
       if (auto it = survey.hash_errors.find(file.rel_path);
           it != survey.hash_errors.end()) {
-        file.hash_error = it->second;
+        job.hash_errors[file.rel_path] = it->second;
       }
-      out.push_back(std::move(file));
     }
-  };
-  job.problems = hashed.scene.problems;
-  add(hashed.scene.gt, hashed.gt_hashes, "gt", job.gt);
-  add(hashed.scene.noisy, hashed.noisy_hashes, "noisy", job.noisy);
+  }
   return job;
 }
 
@@ -391,7 +340,7 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
   DSB_RETURN_IF_ERROR(
       SurveyDataset(options, fs, manifests.caches(), survey).status());
   report.problems = survey.scan.problems;
-  report.scenes_found = static_cast<int>(survey.hashed.size());
+  report.scenes_found = static_cast<int>(survey.scan.scenes.size());
   report.files_hashed = static_cast<std::int64_t>(survey.stats.files_rehashed);
   report.bytes_hashed = static_cast<std::int64_t>(survey.stats.bytes_hashed);
   report.scenes_up_to_date = static_cast<int>(survey.plan.up_to_date);
@@ -458,7 +407,7 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
   std::uint64_t largest_file = 1;
   for (const SceneJob& job : jobs) {
     for (const auto* files : {&job.gt, &job.noisy}) {
-      for (const JobFile& file : *files) {
+      for (const FileRecord& file : *files) {
         largest_file = std::max<std::uint64_t>(largest_file, file.size);
       }
     }

@@ -7,7 +7,7 @@
 // pixels than physical memory / 20 cannot be built here and is refused up
 // front with kResourceExhausted, before its pixel data is read, instead of
 // running the machine out of memory. --mem does not refuse files: it bounds
-// how much is in flight, down to one capture at a time (build/executor.h).
+// how much is in flight, down to one capture at a time (executor/executor.h).
 // Whatever the machine, nothing above kMaxDecodePixels (larger than any
 // camera's sensor) is decoded: such a header is damaged or hostile.
 //
@@ -18,7 +18,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "build/build_options.h"
+#include "executor/build_options.h"
 #include "raw/decoder.h"
 #include "raw/raw_decoder.h"
 

@@ -14,18 +14,20 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "align/alignment.h"
-#include "build/build_options.h"
 #include "common/file_system.h"
 #include "common/status.h"
+#include "core/alignment.h"
+#include "core/file_record.h"
+#include "core/raw_image.h"
+#include "executor/build_options.h"
 #include "manifest/manifest.h"
 #include "raw/decoder.h"
 #include "raw/raw_decoder.h"
-#include "raw/raw_image.h"
 
 namespace dsb {
 
@@ -50,27 +52,18 @@ struct BuildContext {
   // Memory one scene may use for decoded images (the executor divides the
   // --mem budget between concurrently built scenes).
   std::size_t scene_memory_bytes = 0;
-  // Decodes every raw (build/decoding.h); null: DecodeRaw in this process.
+  // Decodes every raw (executor/decoding.h); null: DecodeRaw in this process.
   const RawDecoder* decoder = nullptr;
   DecodeOptions decode_options;
-};
-
-struct JobFile {
-  std::string rel_path;  // relative to the dataset root
-  std::string role;      // "gt" or "noisy"
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::uint64_t inode = 0;
-  std::string hash_hex;  // all zeros when the file could not be hashed
-  std::int64_t hashed_at_ns = 0;
-  std::string hash_error;  // why not
 };
 
 struct SceneJob {
   std::string scene;  // relative path of the scene directory
   std::string key;
-  std::vector<JobFile> gt;
-  std::vector<JobFile> noisy;
+  std::vector<FileRecord> gt;  // hashed; as the plan keyed them
+  std::vector<FileRecord> noisy;
+  // Files that could not be hashed (rel_path -> why): they fail the scene.
+  std::map<std::string, std::string> hash_errors;
   std::uint64_t total_bytes = 0;
   // Entries of the scene the scan could not read ("<path>: <reason>"): the
   // file list may be incomplete, so the scene fails (its readable pairs are
@@ -79,7 +72,7 @@ struct SceneJob {
 };
 
 struct FileOutcome {
-  JobFile file;
+  FileRecord file;
   Status status;                         // decode result
   std::optional<FileMetadata> metadata;  // when it decoded
 };

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "build/build_options.h"
-#include "build/scene_builder.h"
 #include "common/file_system.h"
 #include "common/result.h"
+#include "executor/build_options.h"
+#include "executor/scene_builder.h"
 
 namespace dsb {
 

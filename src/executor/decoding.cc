@@ -1,4 +1,4 @@
-#include "build/decoding.h"
+#include "executor/decoding.h"
 
 #include <algorithm>
 #include <cstdio>

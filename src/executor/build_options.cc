@@ -1,4 +1,4 @@
-#include "build/build_options.h"
+#include "executor/build_options.h"
 
 #include <thread>
 

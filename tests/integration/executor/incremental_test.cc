@@ -1,6 +1,6 @@
 // The incremental build end to end: real generated DNGs in a temp dir, the
-// real file system, real SQLite. Proves contract §4/§5 by the build's own
-// counters (what it hashed, decoded and aligned), never by timing.
+// real file system, real SQLite. Proves docs/contract.md §4/§5 by the build's
+// own counters (what it hashed, decoded and aligned), never by timing.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -11,9 +11,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "build/executor.h"
-#include "build/progress.h"
 #include "build_fixtures.h"
+#include "executor/executor.h"
+#include "executor/progress.h"
 #include "synth/generate.h"
 #include "test_support.h"
 

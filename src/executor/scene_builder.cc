@@ -1,4 +1,4 @@
-#include "build/scene_builder.h"
+#include "executor/scene_builder.h"
 
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
@@ -9,8 +9,8 @@
 #include <memory>
 
 #include "align/correlator.h"
-#include "build/interrupt.h"
-#include "build/progress.h"
+#include "executor/interrupt.h"
+#include "executor/progress.h"
 #include "mask/loss_mask.h"
 #include "mask/mask_names.h"
 #include "mask/png_writer.h"
@@ -38,12 +38,12 @@ bool IsInside(const std::string& path, const std::string& dir) {
 struct SceneState {
   const SceneJob* job = nullptr;
   const BuildContext* context = nullptr;
-  std::vector<JobFile> files;  // GTs first, then noisy
+  std::vector<FileRecord> files;  // GTs first, then noisy
   SceneOutcome* outcome = nullptr;
   std::vector<std::atomic<bool>> file_recorded;
   std::atomic<std::int64_t> decode_ns{0}, align_ns{0}, mask_ns{0};
 
-  std::string AbsolutePath(const JobFile& file) const {
+  std::string AbsolutePath(const FileRecord& file) const {
     return context->options->root + "/" + file.rel_path;
   }
   PairOutcome& Pair(std::size_t gt_index, std::size_t file_index) {
@@ -52,9 +52,10 @@ struct SceneState {
 };
 
 Result<RawImage> DecodeFile(SceneState& state, std::size_t index) {
-  const JobFile& file = state.files[index];
-  if (!file.hash_error.empty()) {
-    return Status::IoError(file.rel_path + ": " + file.hash_error);
+  const FileRecord& file = state.files[index];
+  if (auto it = state.job->hash_errors.find(file.rel_path);
+      it != state.job->hash_errors.end()) {
+    return Status::IoError(file.rel_path + ": " + it->second);
   }
   const auto start = Clock::now();
   const BuildContext& context = *state.context;
@@ -235,7 +236,7 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
   state.files = job.gt;
   state.files.insert(state.files.end(), job.noisy.begin(), job.noisy.end());
   state.file_recorded = std::vector<std::atomic<bool>>(state.files.size());
-  for (const JobFile& file : state.files) {
+  for (const FileRecord& file : state.files) {
     FileOutcome out;
     out.file = file;
     outcome.files.push_back(out);
@@ -247,9 +248,9 @@ SceneOutcome BuildScene(const SceneJob& job, const BuildContext& context) {
     return outcome;
   }
   // Every GT is paired with every raw file of the scene, itself included
-  // (contract §1). Pairs are laid out GT-major.
-  for (const JobFile& gt : job.gt) {
-    for (const JobFile& file : state.files) {
+  // (docs/contract.md §1). Pairs are laid out GT-major.
+  for (const FileRecord& gt : job.gt) {
+    for (const FileRecord& file : state.files) {
       PairOutcome pair;
       pair.gt_path = gt.rel_path;
       pair.noisy_path = file.rel_path;
