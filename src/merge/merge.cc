@@ -293,13 +293,10 @@ Result<MergeReport> RunMerge(const MergeOptions& merge_options,
     report.tasks.push_back(std::move(task));
   }
 
-  // Shards that left no task manifest at all.
-  std::set<int> counts;
-  if (merge_options.expected_shards > 0) {
-    counts.insert(merge_options.expected_shards);
-  }
-  for (const TaskFile& task : task_files) counts.insert(task.shard.count);
-  for (int count : counts) {
+  // Shards that left no task manifest at all. Only when the shard count is
+  // given: a merged task manifest is deleted, so one that is absent may
+  // just have been merged before.
+  if (const int count = merge_options.expected_shards; count > 0) {
     for (int index = 0; index < count; ++index) {
       const ShardSpec shard{index, count};
       const bool found = std::any_of(

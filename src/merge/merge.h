@@ -18,7 +18,8 @@
 //     and masks nothing references any more (as a build does);
 //  4. reports every shard that did not complete: a task manifest whose last
 //     run did not end (killed) or ended with scenes left (interrupted), and,
-//     when the shard count is known, every shard with no task manifest.
+//     when the shard count is given (--shards N; slurm's merge job does),
+//     every shard with no task manifest.
 //
 // Copies keep each record's built_at, so merging the same task manifest
 // twice changes nothing. Afterwards the views are what a single-machine
@@ -30,9 +31,9 @@
 #include <string>
 #include <vector>
 
-#include "executor/build_options.h"
 #include "common/file_system.h"
 #include "common/result.h"
+#include "executor/build_options.h"
 #include "shard/shard.h"
 
 namespace dsb {
@@ -40,8 +41,9 @@ namespace dsb {
 struct MergeOptions {
   BuildOptions build;  // root, db_path, masks_dir, jobs, wait_for_lock
   // How many shards the tasks were run with (slurm passes it), so a shard
-  // that never produced a task manifest is reported; 0: count only the
-  // task manifests found.
+  // that left no task manifest is reported as not completed; 0: report
+  // only on the task manifests found (a merged one is deleted, so absence
+  // alone proves nothing).
   int expected_shards = 0;
 };
 
