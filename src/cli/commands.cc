@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/progress.h"
 #include "executor/executor.h"
 #include "executor/interrupt.h"
-#include "executor/progress.h"
 #include "manifest/export.h"
 #include "manifest/manifest.h"
 

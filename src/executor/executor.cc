@@ -16,9 +16,9 @@
 
 #include "config.h"
 #include "executor/build_lock.h"
+#include "executor/build_observer.h"
 #include "executor/decoding.h"
 #include "executor/interrupt.h"
-#include "executor/progress.h"
 #include "executor/record.h"
 #include "hash/fingerprint.h"
 #include "manifest/manifest.h"
@@ -316,7 +316,7 @@ Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs) {
 }
 
 Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
-                             Progress& progress) {
+                             BuildObserver& progress) {
   const auto start = Clock::now();
   BuildReport report;
 

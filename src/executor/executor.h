@@ -21,8 +21,8 @@
 
 namespace dsb {
 
+class BuildObserver;
 class Manifest;
-class Progress;
 
 // One scene the planner found stale, with the contract's reason word
 // (`new`, `changed`, `removed`, `params`, `failed`) and details.
@@ -72,7 +72,7 @@ struct BuildReport {
 };
 
 Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
-                             Progress& progress);
+                             BuildObserver& progress);
 Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs);
 
 // The hash recorded for a file that could not be read: its scene fails and

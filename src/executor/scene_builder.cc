@@ -9,8 +9,8 @@
 #include <memory>
 
 #include "align/correlator.h"
+#include "executor/build_observer.h"
 #include "executor/interrupt.h"
-#include "executor/progress.h"
 #include "mask/loss_mask.h"
 #include "mask/mask_names.h"
 #include "mask/png_writer.h"

@@ -42,13 +42,13 @@ struct BuildCounters {
   std::atomic<std::int64_t> max_captures_in_flight{0};
 };
 
-class Progress;
+class BuildObserver;
 
 struct BuildContext {
   const BuildOptions* options = nullptr;
   FileSystem* fs = nullptr;
   BuildCounters* counters = nullptr;
-  Progress* progress = nullptr;
+  BuildObserver* progress = nullptr;
   // Memory one scene may use for decoded images (the executor divides the
   // --mem budget between concurrently built scenes).
   std::size_t scene_memory_bytes = 0;

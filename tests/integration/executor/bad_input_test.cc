@@ -10,8 +10,8 @@
 #include <random>
 
 #include "build_fixtures.h"
+#include "executor/build_observer.h"
 #include "executor/executor.h"
-#include "executor/progress.h"
 #include "synth/generate.h"
 #include "test_support.h"
 
@@ -51,7 +51,7 @@ TEST(BadInputTest, FailedScenesAreRecordedAndGoodOnesBuilt) {
 
   const BuildOptions options =
       testing::CpuBuildOptions(root, /*max_shift=*/16, /*jobs=*/0);
-  Progress progress(Progress::Mode::kQuiet, stderr);
+  BuildObserver progress;  // silent
   auto first = RunBuild(options, RealFileSystem(), progress);
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->scenes_built, 2);

@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "build_fixtures.h"
+#include "executor/build_observer.h"
 #include "executor/executor.h"
-#include "executor/progress.h"
 #include "synth/generate.h"
 #include "test_support.h"
 
@@ -82,7 +82,7 @@ class IncrementalBuildTest : public ::testing::Test {
   }
 
   BuildReport Build() {
-    Progress progress(Progress::Mode::kQuiet, stderr);
+    BuildObserver progress;  // silent
     Result<BuildReport> report = RunBuild(options_, RealFileSystem(), progress);
     EXPECT_TRUE(report.ok()) << report.status().ToString();
     return report.ok() ? *report : BuildReport();

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "build_fixtures.h"
+#include "executor/build_observer.h"
 #include "executor/executor.h"
-#include "executor/progress.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
@@ -44,7 +44,7 @@ TEST(PipelineTest, WorkersAndMemoryBudgetNeverChangeResults) {
   auto build = [&](const std::string& root, int jobs, std::size_t mem) {
     BuildOptions options = testing::CpuBuildOptions(root, 24, jobs);
     options.mem_bytes = mem;
-    Progress progress(Progress::Mode::kQuiet, stderr);
+    BuildObserver progress;  // silent
     auto report = RunBuild(options, RealFileSystem(), progress);
     EXPECT_TRUE(report.ok()) << report.status().ToString();
     return report.ok() ? *report : BuildReport();

@@ -1,4 +1,4 @@
-#include "executor/progress.h"
+#include "cli/progress.h"
 
 #include <unistd.h>
 

@@ -19,9 +19,11 @@
 #include <string>
 #include <string_view>
 
+#include "executor/build_observer.h"
+
 namespace dsb {
 
-class Progress {
+class Progress : public BuildObserver {
  public:
   enum class Mode { kLive, kPlain, kQuiet };
   // kLive when `stream` is a terminal, else kPlain; kQuiet when `quiet`.
@@ -29,15 +31,15 @@ class Progress {
 
   Progress(Mode mode, std::FILE* stream,
            std::chrono::seconds plain_interval = std::chrono::seconds(10));
-  ~Progress();
+  ~Progress() override;
 
-  void SetTotals(int scenes, int files, std::uint64_t bytes);
-  void FileDone(std::uint64_t bytes);
-  void SceneDone();
+  void SetTotals(int scenes, int files, std::uint64_t bytes) override;
+  void FileDone(std::uint64_t bytes) override;
+  void SceneDone() override;
   // A line for the user (kept even in quiet mode for warnings? no: quiet
   // keeps errors only; the caller decides by calling Error()).
-  void Message(std::string_view line);
-  void Error(std::string_view line);  // printed in every mode
+  void Message(std::string_view line) override;
+  void Error(std::string_view line) override;  // printed in every mode
   // Clears the live line.
   void Finish();
 
