@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/file_system.h"
+#include "executor/build_lock.h"
+#include "manifest/manifest.h"
 #include "merge/merge.h"
 #include "shard/shard.h"
 #include "slurm/batch_scripts.h"
@@ -169,6 +171,22 @@ int RunSlurmCommand(const CommandLine& command_line) {
   job.shards = command_line.cluster.shards;
   job.task_args = TaskArguments(options);
   job.sbatch_args = command_line.cluster.sbatch_args;
+
+  // Tasks open the main manifest read-only, so one written by an older
+  // dataset-build is migrated here, once, before they start (unless a
+  // build holds it: then that build migrates it).
+  if (fs.Stat(options.db_path).ok()) {
+    Result<std::unique_ptr<BuildLock>> lock =
+        BuildLock::Acquire(options.db_path, /*wait=*/false);
+    if (lock.ok()) {
+      Result<std::unique_ptr<Manifest>> migrated =
+          Manifest::Open(options.db_path, OpenMode::kReadWrite);
+      if (!migrated.ok()) {
+        PrintError(migrated.status());
+        return 1;
+      }
+    }
+  }
 
   // The scripts are kept beside the task manifests, for the record and
   // for submitting by hand.

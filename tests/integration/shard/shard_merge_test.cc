@@ -356,5 +356,39 @@ TEST_F(ShardMergeTest, TwoMergesAtOnceAreRefusedLikeTwoBuilds) {
   EXPECT_FALSE(QueryRows(db_, kScenes).empty()) << "shard 0 was not merged";
 }
 
+TEST_F(ShardMergeTest, PrintedBatchScriptsRunWithoutSlurm) {
+  // `slurm --print` writes the scripts; running them by hand the way Slurm
+  // would (SLURM_ARRAY_TASK_ID set per task, the merge last) builds the
+  // same manifest as a single machine.
+  const std::string reference = Reference("single");
+  std::string output;
+  ASSERT_EQ(RunDsb({"slurm", root_, "--shards", "3", "--max-shift", "16",
+                    "--print", "--", "--partition=any", "--gres=gpu:1"},
+                   &output),
+            0)
+      << output;
+  const std::string scripts = db_ + ".shards/slurm/";
+  EXPECT_NE(output.find("sbatch '--parsable' '--partition=any' "
+                        "'--gres=gpu:1' '" +
+                        scripts + "shard-tasks.sbatch'"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("--dependency=afterany:$array"), std::string::npos)
+      << output;
+  EXPECT_FALSE(fs::exists(db_)) << "--print must not build or submit";
+  for (int i = 0; i < kShards; ++i) {
+    const std::string command = "SLURM_ARRAY_TASK_ID=" + std::to_string(i) +
+                                " SLURM_CPUS_PER_TASK=1 bash '" + scripts +
+                                "shard-tasks.sbatch' > /dev/null 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  ASSERT_EQ(std::system(("bash '" + scripts + "merge.sbatch' > " +
+                         dir_.Join("merge.log") + " 2>&1")
+                            .c_str()),
+            0)
+      << ReadFile(dir_.Join("merge.log"));
+  ExpectSameViews(reference);
+}
+
 }  // namespace
 }  // namespace dsb
