@@ -248,6 +248,26 @@ Result<OpenManifests> OpenForRun(const BuildOptions& options, FileSystem& fs,
   return opened;
 }
 
+// A whole-dataset run says when shard tasks left results that no merge has
+// folded in yet: until then those scenes look stale here.
+void NoteUnmergedTaskManifests(const BuildOptions& options, FileSystem& fs,
+                               std::vector<std::string>& problems) {
+  if (options.shard.active()) return;
+  Result<std::vector<DirEntry>> entries =
+      fs.ListDirectory(ShardsDir(options.db_path));
+  if (!entries.ok()) return;
+  int unmerged = 0;
+  for (const DirEntry& entry : *entries) {
+    if (ShardFromTaskManifestName(entry.name)) ++unmerged;
+  }
+  if (unmerged > 0) {
+    problems.push_back(std::to_string(unmerged) + " shard task manifests in " +
+                       ShardsDir(options.db_path) +
+                       " are not merged yet; run `dataset-build merge` to "
+                       "fold their scenes in");
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> ExcludedPaths(const BuildOptions& options) {
@@ -312,6 +332,7 @@ Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs) {
   report.stale = StaleScenes(survey.plan);
   report.scenes_up_to_date = static_cast<int>(survey.plan.up_to_date);
   report.problems = survey.scan.problems;
+  NoteUnmergedTaskManifests(options, fs, report.problems);
   return report;
 }
 
@@ -340,6 +361,7 @@ Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
   DSB_RETURN_IF_ERROR(
       SurveyDataset(options, fs, manifests.caches(), survey).status());
   report.problems = survey.scan.problems;
+  NoteUnmergedTaskManifests(options, fs, report.problems);
   report.scenes_found = static_cast<int>(survey.scan.scenes.size());
   report.files_hashed = static_cast<std::int64_t>(survey.stats.files_rehashed);
   report.bytes_hashed = static_cast<std::int64_t>(survey.stats.bytes_hashed);

@@ -193,6 +193,10 @@ TEST_F(ShardMergeTest, SequentialShardsMergeToTheSingleMachineViews) {
   const std::string reference = Reference("single");
   for (int i = 0; i < kShards; ++i) ASSERT_EQ(RunDsb(ShardArgs(root_, i)), 0);
   EXPECT_FALSE(fs::exists(db_)) << "a shard task wrote the main manifest";
+  std::string status;
+  EXPECT_EQ(RunDsb({"--status", "--max-shift", "16", root_}, &status), 1);
+  EXPECT_NE(status.find("3 shard task manifests in"), std::string::npos)
+      << status;
   // Every scene is in exactly one shard.
   EXPECT_EQ(ScenesInTaskManifests(root_), 9u);
   std::string output;
