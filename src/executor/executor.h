@@ -6,8 +6,14 @@
 // an interrupted build keeps every finished scene and the next run resumes
 // with the rest.
 //
+// With options.shard set (`--shard I/N`, shard/shard.h) the same run builds
+// only that shard's scenes: it reads the main manifest and its task manifest
+// as cache, records into the task manifest, and leaves pruning and mask
+// sweeping to the merge (merge/merge.h).
+//
 // Thread safety: one RunBuild per manifest at a time (enforced by
-// BuildLock); RunStatus may run alongside a build.
+// BuildLock; shard tasks share the main manifest's lock and hold their task
+// manifest's); RunStatus may run alongside a build.
 #pragma once
 
 #include <cstdint>
