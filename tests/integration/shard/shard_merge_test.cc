@@ -394,5 +394,57 @@ TEST_F(ShardMergeTest, PrintedBatchScriptsRunWithoutSlurm) {
   ExpectSameViews(reference);
 }
 
+TEST_F(ShardMergeTest, RecordsThatNoLongerMatchTheTreeOrTheirKeyAreNotMerged) {
+  for (int i = 0; i < kShards; ++i) ASSERT_EQ(RunDsb(ShardArgs(root_, i)), 0);
+  // After the tasks ran, one capture of a scene changes (another valid raw
+  // takes its place), and another scene's record is tampered with.
+  std::vector<std::string> noisy;
+  const std::string changed = root_ + "/Bayer/scene-000-rggb";
+  for (const auto& entry : fs::directory_iterator(changed)) {
+    if (entry.is_regular_file()) noisy.push_back(entry.path());
+  }
+  ASSERT_EQ(noisy.size(), 2u);
+  fs::copy_file(noisy[0], noisy[1], fs::copy_options::overwrite_existing);
+  std::string tampered;
+  for (int i = 0; i < kShards && tampered.empty(); ++i) {
+    for (const std::string& row : QueryRows(
+             TaskManifest(root_, i),
+             "SELECT scene FROM scenes WHERE scene <> 'Bayer/scene-000-rggb' "
+             "LIMIT 1")) {
+      tampered = row.substr(0, row.size() - 1);
+      sqlite3* db = nullptr;
+      ASSERT_EQ(sqlite3_open(TaskManifest(root_, i).c_str(), &db), SQLITE_OK);
+      const std::string sql =
+          "UPDATE scene_builds SET key = '0123456789abcdef0123456789abcdef' "
+          "WHERE scene = '" +
+          tampered + "'";
+      ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr),
+                SQLITE_OK);
+      sqlite3_close(db);
+    }
+  }
+  ASSERT_FALSE(tampered.empty());
+  std::string output;
+  ASSERT_EQ(RunDsb({"merge", root_}, &output), 0) << output;
+  EXPECT_NE(output.find("stale (changed since the task built them)"),
+            std::string::npos)
+      << output;
+  const auto in_main = QueryRows(db_, "SELECT scene FROM scenes");
+  EXPECT_EQ(in_main.size(), 7u);
+  for (const std::string& row : in_main) {
+    EXPECT_NE(row, "Bayer/scene-000-rggb|");
+    EXPECT_NE(row, tampered + "|");
+  }
+  // --status sees both as new, the shards rebuild exactly those two, and
+  // the merge then matches a single build of the tree as it is now.
+  std::string status;
+  EXPECT_EQ(RunDsb({"--status", "--max-shift", "16", root_}, &status), 1);
+  EXPECT_NE(status.find("2 stale, 7 up to date"), std::string::npos) << status;
+  for (int i = 0; i < kShards; ++i) ASSERT_EQ(RunDsb(ShardArgs(root_, i)), 0);
+  EXPECT_EQ(ScenesInTaskManifests(root_), 2u);
+  ASSERT_EQ(RunDsb({"merge", root_}, &output), 0) << output;
+  ExpectSameViews(Reference("single"));
+}
+
 }  // namespace
 }  // namespace dsb
