@@ -446,5 +446,25 @@ TEST_F(ShardMergeTest, RecordsThatNoLongerMatchTheTreeOrTheirKeyAreNotMerged) {
   ExpectSameViews(Reference("single"));
 }
 
+TEST_F(ShardMergeTest, ARequeuedTaskRedoesNothingAndNeverRunsTwiceAtOnce) {
+  // A duplicate of a running task (a requeue racing the old one) is refused
+  // by the task manifest's lock.
+  fs::create_directories(root_ + "/dataset-build.db.shards");
+  const int lock_fd =
+      open((TaskManifest(root_, 1) + ".lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(lock_fd, 0);
+  ASSERT_EQ(flock(lock_fd, LOCK_EX), 0);
+  std::string output;
+  EXPECT_EQ(RunDsb(ShardArgs(root_, 1), &output), 1);
+  EXPECT_NE(output.find("1-of-3.db"), std::string::npos) << output;
+  close(lock_fd);
+  // A task run again after it completed builds nothing.
+  ASSERT_EQ(RunDsb(ShardArgs(root_, 1)), 0);
+  ASSERT_EQ(RunDsb(ShardArgs(root_, 1)), 0);
+  EXPECT_EQ(QueryRows(TaskManifest(root_, 1),
+                      "SELECT scenes_built FROM runs ORDER BY id DESC LIMIT 1"),
+            std::vector<std::string>{"0|"});
+}
+
 }  // namespace
 }  // namespace dsb
