@@ -129,9 +129,9 @@ std::vector<std::string> TaskArguments(const BuildOptions& options) {
     args.push_back("--mem");
     args.push_back(std::to_string(options.mem_bytes));
   }
-  if (options.gpu_mem_bytes > 0) {
+  if (options.align.gpu_memory_bytes > 0) {
     args.push_back("--gpu-mem");
-    args.push_back(std::to_string(options.gpu_mem_bytes));
+    args.push_back(std::to_string(options.align.gpu_memory_bytes));
   }
   return args;
 }

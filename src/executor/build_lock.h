@@ -23,16 +23,23 @@
 
 namespace dsb {
 
+// A lock held for a whole build, released when destroyed (the executor
+// takes it through BuildEnvironment::lock; tests fake it).
+class HeldLock {
+ public:
+  virtual ~HeldLock() = default;
+};
+
 enum class LockMode { kExclusive, kShared };
 
-class BuildLock {
+class BuildLock final : public HeldLock {
  public:
   // Takes the lock for `manifest_path`. With `wait`, blocks until the other
   // build ends; without, fails with kBusy naming the holder's pid.
   static Result<std::unique_ptr<BuildLock>> Acquire(
       const std::string& manifest_path, bool wait,
       LockMode mode = LockMode::kExclusive);
-  ~BuildLock();
+  ~BuildLock() override;
   BuildLock(const BuildLock&) = delete;
   BuildLock& operator=(const BuildLock&) = delete;
 

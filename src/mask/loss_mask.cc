@@ -476,8 +476,7 @@ void AppendNumber(std::string& out, std::string_view name, double value) {
 }  // namespace
 
 std::string MaskParams::Fingerprint() const {
-  // Bump the version when the algorithm changes results for equal fields.
-  std::string out = "mask/v4;";
+  std::string out = "mask/v" + std::to_string(kMaskRevision) + ";";
   if (overexposure_lb) {
     AppendNumber(out, "overexposure_lb", *overexposure_lb);
   } else {

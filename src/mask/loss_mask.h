@@ -85,6 +85,12 @@
 
 namespace dsb {
 
+// The revision of mask/'s algorithm: bump it when a change makes different
+// masks (or mask_mean) from equal parameters. It enters
+// MaskParams::Fingerprint and the build's algorithm version
+// (executor/build_options.h).
+inline constexpr int kMaskRevision = 4;
+
 struct MaskParams {
   // Normalised level at and above which a GT pixel is clipped; unset: the
   // GT's own meta.overexposure_lb (docs/contract.md §2). The noisy capture uses

@@ -124,7 +124,7 @@ std::set<std::string> CurrentKeys(const ScannedScene& scene,
   }
   std::set<std::string> keys;
   for (const std::string& fingerprint : fingerprints) {
-    keys.insert(SceneKey(kAlgorithmVersion, fingerprint, files));
+    keys.insert(SceneKey(AlgorithmVersion(), fingerprint, files));
   }
   return keys;
 }
@@ -135,7 +135,7 @@ std::set<std::string> RecordedKeys(const std::vector<FileRecord>& recorded,
                                    const std::set<std::string>& fingerprints) {
   std::set<std::string> keys;
   for (const std::string& fingerprint : fingerprints) {
-    keys.insert(SceneKey(kAlgorithmVersion, fingerprint, recorded));
+    keys.insert(SceneKey(AlgorithmVersion(), fingerprint, recorded));
   }
   return keys;
 }
