@@ -13,6 +13,7 @@
 #include "hash/fingerprint.h"
 #include "manifest/manifest.h"
 #include "plan/plan.h"
+#include "plan/scene_work.h"
 #include "scan/scan.h"
 
 namespace dsb {
@@ -158,52 +159,118 @@ int MergeReport::ExitCode() const {
   return 0;
 }
 
-Result<MergeReport> RunMerge(const MergeOptions& merge_options,
-                             FileSystem& fs) {
-  const auto start = Clock::now();
-  const BuildOptions& options = merge_options.build;
-  MergeReport report;
-  Result<FileInfo> root_info = fs.Stat(options.root);
-  if (!root_info.ok() || root_info->type != FileType::kDirectory) {
-    return Status::InvalidArgument("dataset root " + options.root +
-                                   " is not a readable directory");
-  }
-  DSB_ASSIGN_OR_RETURN(
-      std::unique_ptr<BuildLock> lock,
-      BuildLock::Acquire(options.db_path, options.wait_for_lock));
-  DSB_ASSIGN_OR_RETURN(std::unique_ptr<Manifest> main,
-                       Manifest::Open(options.db_path, OpenMode::kReadWrite));
-  const std::vector<TaskFile> task_files =
-      FindTaskManifests(options.db_path, fs);
+namespace {
 
-  ScanOptions scan_options;
-  scan_options.excluded_paths = ExcludedPaths(options);
-  DSB_ASSIGN_OR_RETURN(ScanResult scan,
-                       ScanDataset(fs, options.root, scan_options));
-  report.problems = scan.problems;
-  std::map<std::string, const ScannedScene*> current;
-  for (const ScannedScene& scene : scan.scenes) current[scene.scene] = &scene;
+// One merge, step by step (RunMerge). Each step returns an error only when
+// the merge cannot go on; what became of each task manifest is in the
+// report.
+class Merge {
+ public:
+  Merge(const MergeOptions& options, FileSystem& fs)
+      : merge_options_(options),
+        options_(options.build),
+        fs_(fs),
+        start_(Clock::now()) {}
 
-  std::map<std::string, std::string> main_built_at;
-  {
-    DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> scenes, main->LoadScenes());
+  // The root, the lock, the main manifest, the task manifests, the scan.
+  Status Open() {
+    Result<FileInfo> root_info = fs_.Stat(options_.root);
+    if (!root_info.ok() || root_info->type != FileType::kDirectory) {
+      return Status::InvalidArgument("dataset root " + options_.root +
+                                     " is not a readable directory");
+    }
+    DSB_ASSIGN_OR_RETURN(
+        lock_, BuildLock::Acquire(options_.db_path, options_.wait_for_lock));
+    DSB_ASSIGN_OR_RETURN(
+        main_, Manifest::Open(options_.db_path, OpenMode::kReadWrite));
+    task_files_ = FindTaskManifests(options_.db_path, fs_);
+
+    ScanOptions scan_options;
+    scan_options.excluded_paths = ExcludedPaths(options_);
+    DSB_ASSIGN_OR_RETURN(scan_, ScanDataset(fs_, options_.root, scan_options));
+    report_.problems = scan_.problems;
+    for (const ScannedScene& scene : scan_.scenes) {
+      current_[scene.scene] = &scene;
+    }
+    DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> scenes, main_->LoadScenes());
     for (const StoredScene& scene : scenes) {
-      main_built_at[scene.scene] = scene.built_at;
+      main_built_at_[scene.scene] = scene.built_at;
+    }
+
+    dataset_root_ = CanonicalDatasetRoot(options_.root);
+    nlohmann::json task_names = nlohmann::json::array();
+    for (const TaskFile& task : task_files_) task_names.push_back(task.path);
+    const nlohmann::json params = {{"merge", task_names},
+                                   {"root", options_.root},
+                                   {"dataset_root", dataset_root_}};
+    DSB_ASSIGN_OR_RETURN(run_id_, main_->BeginRun(DSB_VERSION, params.dump()));
+    fingerprint_options_.now_ns = fs_.NowNs();
+    return Status::Ok();
+  }
+
+  // Every task manifest, one transaction each.
+  void MergeTasks() {
+    for (const TaskFile& task_file : task_files_) {
+      report_.tasks.push_back(MergeTask(task_file));
     }
   }
 
-  const std::string dataset_root = CanonicalDatasetRoot(options.root);
-  nlohmann::json task_names = nlohmann::json::array();
-  for (const TaskFile& task : task_files) task_names.push_back(task.path);
-  const nlohmann::json params = {{"merge", task_names},
-                                 {"root", options.root},
-                                 {"dataset_root", dataset_root}};
-  DSB_ASSIGN_OR_RETURN(std::int64_t run_id,
-                       main->BeginRun(DSB_VERSION, params.dump()));
+  // Shards that left no task manifest at all. Only when the shard count is
+  // given: a merged task manifest is deleted, so one that is absent may
+  // just have been merged before.
+  void FindMissing() {
+    const int count = merge_options_.expected_shards;
+    for (int index = 0; index < count; ++index) {
+      const ShardSpec shard{index, count};
+      const bool found = std::any_of(
+          task_files_.begin(), task_files_.end(),
+          [&](const TaskFile& task) { return task.shard == shard; });
+      if (!found) report_.missing.push_back(shard);
+    }
+  }
 
-  FingerprintOptions fingerprint_options;
-  fingerprint_options.now_ns = fs.NowNs();
-  for (const TaskFile& task_file : task_files) {
+  // What vanished from the tree leaves the manifest, its masks after the
+  // commit; then leftovers of killed tasks and orphaned masks go (no task
+  // runs now: we hold the lock exclusively), orphans only when no refused
+  // task manifest may still name some.
+  Status Prune() {
+    DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> recorded,
+                         main_->LoadScenes());
+    const OutputLayout layout{options_.root, options_.masks_dir};
+    for (const StoredScene& scene : recorded) {
+      if (current_.contains(scene.scene)) continue;
+      DSB_ASSIGN_OR_RETURN(std::vector<std::string> masks,
+                           main_->RemoveScene(scene.scene));
+      for (const std::string& mask : masks) {
+        (void)fs_.RemoveFile(MaskWritePath(layout, mask));
+      }
+      ++report_.scenes_pruned;
+    }
+    report_.scenes_total =
+        static_cast<int>(recorded.size()) - report_.scenes_pruned;
+    const bool all_merged =
+        std::all_of(report_.tasks.begin(), report_.tasks.end(),
+                    [](const TaskMerge& task) { return task.merged; });
+    SweepMasksDir(options_, fs_, *main_, /*orphans=*/all_merged);
+    return Status::Ok();
+  }
+
+  Result<MergeReport> Finish() {
+    RunCounts counts;
+    counts.scenes_total = report_.scenes_total;
+    for (const TaskMerge& task : report_.tasks) {
+      counts.scenes_built += task.scenes_copied - task.scenes_failed;
+      counts.scenes_failed += task.scenes_failed;
+    }
+    counts.scenes_removed = report_.scenes_pruned;
+    report_.seconds =
+        std::chrono::duration<double>(Clock::now() - start_).count();
+    DSB_RETURN_IF_ERROR(main_->EndRun(run_id_, counts, report_.ExitCode()));
+    return report_;
+  }
+
+ private:
+  TaskMerge MergeTask(const TaskFile& task_file) {
     TaskMerge task;
     task.shard = task_file.shard;
     task.path = task_file.path;
@@ -213,8 +280,7 @@ Result<MergeReport> RunMerge(const MergeOptions& merge_options,
         BuildLock::Acquire(task_file.path, /*wait=*/false);
     if (!task_lock.ok()) {
       task.refused = task_lock.status().message();
-      report.tasks.push_back(std::move(task));
-      continue;
+      return task;
     }
     // Opening read-write migrates an older task manifest and refuses a
     // newer one or a file of another program.
@@ -222,27 +288,24 @@ Result<MergeReport> RunMerge(const MergeOptions& merge_options,
         Manifest::Open(task_file.path, OpenMode::kReadWrite);
     if (!opened.ok()) {
       task.refused = opened.status().message();
-      report.tasks.push_back(std::move(task));
-      continue;
+      return task;
     }
     std::unique_ptr<Manifest> source = std::move(*opened);
     Result<std::vector<RunRecord>> runs = source->LoadRuns();
     Result<std::vector<StoredScene>> scenes = source->LoadScenes();
     Result<std::vector<FileRecord>> files = source->LoadFiles();
-    if (!runs.ok() || !scenes.ok() || !files.ok()) {
-      task.refused = (!runs.ok()     ? runs.status()
-                      : !scenes.ok() ? scenes.status()
-                                     : files.status())
-                         .message();
-      report.tasks.push_back(std::move(task));
-      continue;
+    for (const Status& status :
+         {runs.status(), scenes.status(), files.status()}) {
+      if (!status.ok()) {
+        task.refused = status.message();
+        return task;
+      }
     }
-    const TaskRuns task_runs = ReadRuns(*runs, task_file, dataset_root);
+    const TaskRuns task_runs = ReadRuns(*runs, task_file, dataset_root_);
     if (!task_runs.refused.empty()) {
       task.refused =
           "task manifest " + task_file.path + " refused: " + task_runs.refused;
-      report.tasks.push_back(std::move(task));
-      continue;
+      return task;
     }
     task.completed = task_runs.completed;
     task.incomplete = task_runs.incomplete;
@@ -252,92 +315,71 @@ Result<MergeReport> RunMerge(const MergeOptions& merge_options,
       files_by_scene[file.scene].push_back(std::move(file));
     }
     std::vector<std::string> to_copy;
+    std::map<std::string, std::string> copied_built_at;
     for (const StoredScene& scene : *scenes) {
-      auto now = current.find(scene.scene);
+      auto now = current_.find(scene.scene);
       const std::vector<FileRecord>& recorded = files_by_scene[scene.scene];
-      if (now == current.end() ||
+      if (now == current_.end() ||
           !RecordedKeys(recorded, task_runs.fingerprints).contains(scene.key) ||
           !CurrentKeys(*now->second, recorded, task_runs.fingerprints,
-                       options.root, fs, fingerprint_options)
+                       options_.root, fs_, fingerprint_options_)
                .contains(scene.key)) {
         ++task.scenes_stale;
         continue;
       }
-      auto in_main = main_built_at.find(scene.scene);
-      if (in_main != main_built_at.end() && in_main->second >= scene.built_at) {
+      auto in_main = main_built_at_.find(scene.scene);
+      if (in_main != main_built_at_.end() &&
+          in_main->second >= scene.built_at) {
         ++task.scenes_already;
         continue;
       }
       to_copy.push_back(scene.scene);
+      copied_built_at[scene.scene] = scene.built_at;
       if (scene.status == BuildStatus::kFailed) ++task.scenes_failed;
     }
-    Status copied = main->CopyScenesFrom(task_file.path, to_copy, run_id);
+    Status copied = main_->CopyScenesFrom(task_file.path, to_copy, run_id_);
     if (!copied.ok()) {
       task.refused = copied.message();
       task.scenes_failed = 0;
-      report.tasks.push_back(std::move(task));
-      continue;
+      return task;
     }
     task.scenes_copied = static_cast<int>(to_copy.size());
-    for (const StoredScene& scene : *scenes) {
-      if (std::find(to_copy.begin(), to_copy.end(), scene.scene) !=
-          to_copy.end()) {
-        main_built_at[scene.scene] = scene.built_at;
-      }
+    for (const auto& [scene, built_at] : copied_built_at) {
+      main_built_at_[scene] = built_at;
     }
     // Everything worth keeping is in the main manifest now.
     source.reset();
-    RemoveManifestFiles(task_file.path, fs);
-    (void)fs.RemoveFile(task_file.path + ".lock");
+    RemoveManifestFiles(task_file.path, fs_);
+    (void)fs_.RemoveFile(task_file.path + ".lock");
     task.merged = true;
-    report.tasks.push_back(std::move(task));
+    return task;
   }
 
-  // Shards that left no task manifest at all. Only when the shard count is
-  // given: a merged task manifest is deleted, so one that is absent may
-  // just have been merged before.
-  if (const int count = merge_options.expected_shards; count > 0) {
-    for (int index = 0; index < count; ++index) {
-      const ShardSpec shard{index, count};
-      const bool found = std::any_of(
-          task_files.begin(), task_files.end(),
-          [&](const TaskFile& task) { return task.shard == shard; });
-      if (!found) report.missing.push_back(shard);
-    }
-  }
+  const MergeOptions& merge_options_;
+  const BuildOptions& options_;
+  FileSystem& fs_;
+  const Clock::time_point start_;
+  std::unique_ptr<BuildLock> lock_;
+  std::unique_ptr<Manifest> main_;
+  std::vector<TaskFile> task_files_;
+  ScanResult scan_;
+  std::map<std::string, const ScannedScene*> current_;
+  std::map<std::string, std::string> main_built_at_;
+  std::string dataset_root_;
+  std::int64_t run_id_ = 0;
+  FingerprintOptions fingerprint_options_;
+  MergeReport report_;
+};
 
-  // Prune what vanished from the tree; masks go after the commit.
-  DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> recorded, main->LoadScenes());
-  for (const StoredScene& scene : recorded) {
-    if (current.contains(scene.scene)) continue;
-    DSB_ASSIGN_OR_RETURN(std::vector<std::string> masks,
-                         main->RemoveScene(scene.scene));
-    for (const std::string& mask : masks) {
-      (void)fs.RemoveFile(mask.starts_with("/") ? mask
-                                                : JoinPath(options.root, mask));
-    }
-    ++report.scenes_pruned;
-  }
-  report.scenes_total =
-      static_cast<int>(recorded.size()) - report.scenes_pruned;
-  // No task runs now (we hold the lock exclusively): leftovers of killed
-  // tasks can go, and orphaned masks unless a refused task manifest may
-  // still name some.
-  const bool all_merged =
-      std::all_of(report.tasks.begin(), report.tasks.end(),
-                  [](const TaskMerge& task) { return task.merged; });
-  SweepMasksDir(options, fs, *main, /*orphans=*/all_merged);
+}  // namespace
 
-  RunCounts run_counts;
-  run_counts.scenes_total = report.scenes_total;
-  for (const TaskMerge& task : report.tasks) {
-    run_counts.scenes_built += task.scenes_copied - task.scenes_failed;
-    run_counts.scenes_failed += task.scenes_failed;
-  }
-  run_counts.scenes_removed = report.scenes_pruned;
-  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  DSB_RETURN_IF_ERROR(main->EndRun(run_id, run_counts, report.ExitCode()));
-  return report;
+Result<MergeReport> RunMerge(const MergeOptions& options, FileSystem& fs) {
+  Merge merge(options, fs);
+  DSB_RETURN_IF_ERROR(merge.Open());
+  merge.MergeTasks();
+  merge.FindMissing();
+  DSB_RETURN_IF_ERROR(merge.Prune());
+  return merge.Finish();
 }
 
 }  // namespace dsb
