@@ -200,8 +200,7 @@ void NoteUnmergedTaskManifests(const BuildOptions& options, FileSystem& fs,
     if (ShardFromTaskManifestName(entry.name)) ++unmerged;
   }
   if (unmerged > 0) {
-    problems.push_back(std::to_string(unmerged) +
-                       " shard task manifests in " +
+    problems.push_back(std::to_string(unmerged) + " shard task manifests in " +
                        ShardsDir(options.db_path) +
                        " are not merged yet; run `dataset-build merge` to "
                        "fold their scenes in");
@@ -535,9 +534,9 @@ BuildEnvironment RealEnvironment(const BuildOptions& options, FileSystem& fs,
     // A shard task records into its task manifest and reads the main one.
     const std::string task_path = TaskManifestPath(db_path, options.shard);
     FileSystem* file_system = &fs;
-    env.open_manifest = [task_path, db_path,
-                         file_system](OpenMode mode)
-        -> Result<std::unique_ptr<Manifest>> {
+    env.open_manifest =
+        [task_path, db_path,
+         file_system](OpenMode mode) -> Result<std::unique_ptr<Manifest>> {
       if (mode == OpenMode::kReadWrite) {
         DSB_RETURN_IF_ERROR(
             file_system->CreateDirectories(ShardsDir(db_path))
