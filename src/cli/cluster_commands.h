@@ -1,6 +1,6 @@
-// The cluster commands (contract §7): `merge` folds shard task manifests
-// into the main manifest, `slurm` submits (or, with --print, writes) the
-// job array of shard tasks and its merge job.
+// The cluster commands (docs/contract.md §7): `merge` folds shard task
+// manifests into the main manifest, `slurm` submits (or, with --print, writes)
+// the job array of shard tasks and its merge job.
 //
 // Thread safety: called once from main.
 #pragma once

@@ -4,8 +4,8 @@
 //   dataset-build --status [ROOT] [options]   list stale scenes, change nothing
 //   dataset-build export --format F [-o FILE] [ROOT]
 //   dataset-build synth OUT_DIR [options]     generate a sample dataset
-//   dataset-build --shard I/N [ROOT]          build one shard (contract §7)
-//   dataset-build merge [ROOT] [--shards N]   fold the shards' manifests in
+//   dataset-build --shard I/N [ROOT]          build one shard (docs/contract.md
+//   §7) dataset-build merge [ROOT] [--shards N]   fold the shards' manifests in
 //   dataset-build slurm ROOT --shards N [--print] [-- SBATCH OPTIONS]
 //
 // Pure: parsing never touches the disk, so it is unit tested directly.
@@ -39,7 +39,7 @@ struct ExportCommandOptions {
   bool absolute_paths = false;
 };
 
-// merge and slurm (contract §7).
+// merge and slurm (docs/contract.md §7).
 struct ClusterCommandOptions {
   int shards = 0;  // slurm: required; merge: optional (reports missing ones)
   bool print = false;  // slurm: write the batch scripts, do not submit

@@ -245,7 +245,7 @@ class Manifest {
   // Every run, oldest first.
   Result<std::vector<RunRecord>> LoadRuns();
 
-  // Shard merging (contract §7, manifest_copy.cc): replaces each of
+  // Shard merging (docs/contract.md §7, manifest_copy.cc): replaces each of
   // `scenes` here with its record in the manifest file `source` (same
   // schema version: open it with Open first, which migrates or refuses it),
   // all in one transaction, copying every column as stored (built_at

@@ -1,5 +1,5 @@
 // merge: folds shard task manifests into the dataset's main manifest
-// (contract §7, `dataset-build merge ROOT [--db FILE]`).
+// (docs/contract.md §7, `dataset-build merge ROOT [--db FILE]`).
 //
 // Shard tasks (`dataset-build --shard I/N`) record into task manifests in
 // `<manifest>.shards/` (shard/shard.h). The merge, holding the main

@@ -1,5 +1,5 @@
 // shard: which scenes a shard task builds, and where it records them
-// (contract §7).
+// (docs/contract.md §7).
 //
 // `dataset-build --shard I/N` builds the scenes whose ShardOfScene is I. The
 // rule is a hash of the scene's path relative to the dataset root, so a

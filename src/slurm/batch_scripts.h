@@ -1,4 +1,4 @@
-// slurm: the batch scripts `dataset-build slurm` submits (contract §7).
+// slurm: the batch scripts `dataset-build slurm` submits (docs/contract.md §7).
 //
 // A job array of N shard tasks, each running
 //   dataset-build --shard $SLURM_ARRAY_TASK_ID/N --jobs $SLURM_CPUS_PER_TASK

@@ -1,6 +1,6 @@
-// Shard tasks and their merge, without Slurm (contract §7): shards built one
-// after another and all at once, merged, give views identical row for row
-// to a single-machine build; a new scene is built by exactly one shard; a
+// Shard tasks and their merge, without Slurm (docs/contract.md §7): shards
+// built one after another and all at once, merged, give views identical row for
+// row to a single-machine build; a new scene is built by exactly one shard; a
 // shard killed mid-build loses only its scenes in progress and the rerun
 // completes; merging is idempotent, refuses another dataset's or a newer
 // schema's task manifest, and two merges at once are refused.

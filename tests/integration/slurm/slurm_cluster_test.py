@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`dataset-build slurm` against the real Slurm engine (contract §7).
+"""`dataset-build slurm` against the real Slurm engine (docs/contract.md §7).
 
 Starts munged, slurmctld and slurmd on localhost with a generated one-node
 configuration (2 CPUs; every state, spool, log, pid and socket path inside a
