@@ -362,14 +362,13 @@ class Build {
     report_.peak_rss_bytes = PeakRssBytes();
     if (options_.dry_run) return report_;
 
-    RunCounts counts;
-    counts.scenes_total = report_.scenes_found;
-    counts.scenes_built = report_.scenes_built;
-    counts.scenes_up_to_date = report_.scenes_up_to_date;
-    counts.scenes_failed = report_.scenes_failed;
-    counts.scenes_removed = report_.scenes_pruned;
-    counts.pairs_ok = report_.pairs_ok;
-    counts.pairs_failed = report_.pairs_failed;
+    const RunCounts counts{.scenes_total = report_.scenes_found,
+                           .scenes_built = report_.scenes_built,
+                           .scenes_up_to_date = report_.scenes_up_to_date,
+                           .scenes_failed = report_.scenes_failed,
+                           .scenes_removed = report_.scenes_pruned,
+                           .pairs_ok = report_.pairs_ok,
+                           .pairs_failed = report_.pairs_failed};
     Status ended = manifest_->EndRun(run_id_, counts, report_.ExitCode());
     if (!record_error_.ok()) return record_error_;
     if (!ended.ok()) return ended;
