@@ -10,9 +10,9 @@
 // Thread safety: pure functions.
 #pragma once
 
-#include "align/alignment.h"
-#include "common/plane.h"
-#include "raw/raw_image.h"
+#include "core/alignment.h"
+#include "core/plane.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

@@ -19,9 +19,9 @@
 #include <string_view>
 #include <vector>
 
-#include "align/alignment.h"
 #include "common/result.h"
-#include "raw/raw_image.h"
+#include "core/alignment.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

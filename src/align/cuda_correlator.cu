@@ -12,7 +12,7 @@
 
 #include "align/cuda_correlator.h"
 #include "align/cuda_status.h"
-#include "align/fftw_correlator.h"
+#include "align/correlator_common.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
 

@@ -1,5 +1,5 @@
 // The GPU correlator: cuFFT for the coarse search, giving the CPU
-// correlator's answers (align/fftw_correlator.h is the reference).
+// correlator's answers (both share align/correlator_common.h).
 //
 // SetReference prepares the GT's coarse luminance on the host exactly as
 // the CPU does (ChannelBalance, CoarseLuma, PrepareCoarse), uploads it and
@@ -13,7 +13,7 @@
 // downloads only the searched window of each correlation surface. Two
 // streams alternate so that the host work of one sub-batch overlaps the
 // device work of the other. The peak search, the fine search and the
-// gain/loss then run on the host through the CPU's FinishAlignment, so
+// gain/loss then run on the host through the shared FinishAlignment, so
 // integer shifts are identical whenever the coarse peaks are; cuFFT's float
 // rounding differs from FFTW's only in the last bits.
 //

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "align/colour_match.h"
+#include "align/correlator_common.h"
 #include "align/fftw_plans.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
@@ -12,10 +13,6 @@
 namespace dsb {
 
 namespace {
-
-// Coarse candidates the fine search verifies: the true peak is almost
-// always first; the others catch moved objects and periodic structure.
-constexpr int kCandidates = 4;
 
 class FftwCorrelator : public SceneCorrelator {
  public:
@@ -94,87 +91,6 @@ class FftwCorrelator : public SceneCorrelator {
 };
 
 }  // namespace
-
-void EffectiveSearch(const AlignParams& params, int height, int width,
-                     int* max_dy, int* max_dx) {
-  *max_dy = std::max(0, std::min(params.max_shift, height / 2));
-  *max_dx = std::max(0, std::min(params.max_shift, width / 2));
-}
-
-Status CheckPair(const RawImage& gt, const RawImage& noisy) {
-  if (gt.width() != noisy.width() || gt.height() != noisy.height()) {
-    return Status::InvalidArgument(
-        noisy.path + " is " + std::to_string(noisy.width()) + "x" +
-        std::to_string(noisy.height()) + " but its GT " + gt.path + " is " +
-        std::to_string(gt.width()) + "x" + std::to_string(gt.height()) +
-        "; captures of one scene must come from one camera");
-  }
-  if (!(gt.cfa == noisy.cfa)) {
-    return Status::InvalidArgument(
-        noisy.path + " has CFA " + noisy.cfa.name() + " but its GT " + gt.path +
-        " has " + gt.cfa.name() +
-        "; captures of one scene must come from one camera");
-  }
-  return Status::Ok();
-}
-
-Result<Alignment> FinishAlignment(const RawImage& gt,
-                                  const std::array<float, 3>& gt_balance,
-                                  const RawImage& noisy,
-                                  const CoarseGeometry& geometry,
-                                  const float* surface, int max_dy,
-                                  int max_dx) {
-  return FinishAlignment(gt, gt_balance, noisy, ChannelBalance(noisy), geometry,
-                         surface, max_dy, max_dx);
-}
-
-Result<Alignment> FinishAlignment(const RawImage& gt,
-                                  const std::array<float, 3>& gt_balance,
-                                  const RawImage& noisy,
-                                  const std::array<float, 3>& balance,
-                                  const CoarseGeometry& geometry,
-                                  const float* surface, int max_dy,
-                                  int max_dx) {
-  const std::vector<CoarsePeak> peaks =
-      FindCoarsePeaks(surface, geometry, kCandidates);
-  if (peaks.empty()) {
-    return Status::Internal(noisy.path + ": no correlation peak");
-  }
-  // The coarse estimate is good to about one coarse sample.
-  const int radius = geometry.stride + 1;
-  const FineResult fine =
-      FineSearch(gt, gt_balance, noisy, balance, peaks, radius, max_dy, max_dx);
-  if (fine.score < -1) {
-    return Status::InvalidArgument(noisy.path + ": too little overlap with " +
-                                   gt.path + " to verify any shift within ±" +
-                                   std::to_string(max_dy) + " x ±" +
-                                   std::to_string(max_dx) + " px");
-  }
-  Alignment alignment;
-  alignment.dy = fine.dy;
-  alignment.dx = fine.dx;
-  alignment.dy_subpx = fine.dy_subpx;
-  alignment.dx_subpx = fine.dx_subpx;
-  alignment.confidence = fine.score;
-  Overlap overlap = ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
-  alignment.raw_gain = RawGain(gt, noisy, overlap);
-  const RefineResult refined = RefineShift(gt, noisy, fine.dy, fine.dx,
-                                           alignment.raw_gain, max_dy, max_dx);
-  if (refined.dy != fine.dy || refined.dx != fine.dx) {
-    alignment.dy = refined.dy;
-    alignment.dx = refined.dx;
-    // The fine surface's sub-pixel estimate, kept within half a pixel of
-    // the integer shift it now belongs to.
-    alignment.dy_subpx =
-        std::clamp(fine.dy_subpx, refined.dy - 0.5, refined.dy + 0.5);
-    alignment.dx_subpx =
-        std::clamp(fine.dx_subpx, refined.dx - 0.5, refined.dx + 0.5);
-    overlap = ComputeOverlap(gt.height(), gt.width(), refined.dy, refined.dx);
-    alignment.raw_gain = RawGain(gt, noisy, overlap);
-  }
-  alignment.loss = GainMatchedLoss(gt, noisy, overlap, alignment.raw_gain);
-  return alignment;
-}
 
 std::unique_ptr<SceneCorrelator> MakeFftwCorrelator(const AlignParams& params) {
   return std::make_unique<FftwCorrelator>(params);

@@ -64,14 +64,4 @@ Result<FftPlans> GetFftPlans(int height, int width, int threads) {
   return plans;
 }
 
-int FastFftSize(int minimum) {
-  for (int n = std::max(1, minimum);; ++n) {
-    int m = n;
-    for (int p : {2, 3, 5, 7}) {
-      while (m % p == 0) m /= p;
-    }
-    if (m == 1) return n;
-  }
-}
-
 }  // namespace dsb

@@ -37,7 +37,4 @@ struct FftPlans {
 // The cached plans for a height x width transform using `threads` threads.
 Result<FftPlans> GetFftPlans(int height, int width, int threads);
 
-// The smallest n >= minimum whose only prime factors are 2, 3, 5 and 7.
-int FastFftSize(int minimum);
-
 }  // namespace dsb

@@ -14,8 +14,8 @@
 
 #include <array>
 
-#include "common/plane.h"
-#include "raw/raw_image.h"
+#include "core/plane.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

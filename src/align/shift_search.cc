@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "align/colour_match.h"
-#include "align/fftw_plans.h"
+#include "align/correlator_common.h"
 #include "align/mosaic_luma.h"
 
 namespace dsb {

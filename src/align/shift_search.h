@@ -1,6 +1,6 @@
 // The steps of the shift search that do not depend on where the FFTs run,
 // shared by the CPU and GPU correlators so both give the same answers.
-// (FinishAlignment in fftw_correlator.h runs steps 2-4 for both.)
+// (FinishAlignment in correlator_common.h runs steps 2-4 for both.)
 //
 // 1. Coarse: both images become a CFA-invariant luminance (mosaic_luma.h)
 //    averaged over box x box windows every `stride` pixels (~2.5 M samples
@@ -34,8 +34,8 @@
 #include <array>
 #include <vector>
 
-#include "common/plane.h"
-#include "raw/raw_image.h"
+#include "core/plane.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

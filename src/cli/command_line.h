@@ -1,4 +1,4 @@
-// Parsing the dataset-build command line (contract §5) into options.
+// Parsing the dataset-build command line (docs/contract.md §5) into options.
 //
 //   dataset-build [ROOT] [options]            build the manifest
 //   dataset-build --status [ROOT] [options]   list stale scenes, change nothing
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "build/build_options.h"
 #include "common/result.h"
+#include "executor/build_options.h"
 
 namespace dsb {
 

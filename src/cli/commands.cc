@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "build/executor.h"
-#include "build/interrupt.h"
-#include "build/progress.h"
+#include "cli/progress.h"
+#include "executor/executor.h"
+#include "executor/interrupt.h"
 #include "manifest/export.h"
 #include "manifest/manifest.h"
 

@@ -1,5 +1,6 @@
 // The commands behind the command line: each takes the parsed command line,
-// prints for the user, and returns the process exit status (contract §5).
+// prints for the user, and returns the process exit status (docs/contract.md
+// §5).
 //
 // Thread safety: called once, from main.
 #pragma once

@@ -1,19 +1,21 @@
 #include "hash/fingerprint.h"
 
+#include "scan/scan.h"
+
 namespace dsb {
 
-std::string RehashReason(const ScannedFile& file, const KnownFile* known,
+std::string RehashReason(const FileRecord& file, const FileRecord* known,
                          const FingerprintOptions& options,
                          std::int64_t now_ns) {
   if (known == nullptr) return "new";
   if (options.verify) return "--verify";
-  if (known->size != file.info.size) return "size changed";
-  if (known->mtime_ns != file.info.mtime_ns) return "mtime changed";
-  if (known->inode != file.info.inode) return "inode changed";
+  if (known->size != file.size) return "size changed";
+  if (known->mtime_ns != file.mtime_ns) return "mtime changed";
+  if (known->inode != file.inode) return "inode changed";
   if (!Hash128::FromHex(known->hash_hex).has_value()) return "no hash recorded";
-  const std::int64_t mtime = file.info.mtime_ns;
-  if (known->recorded_at_ns == 0 ||
-      mtime >= known->recorded_at_ns - options.racy_window_ns ||
+  const std::int64_t mtime = file.mtime_ns;
+  if (known->hashed_at_ns == 0 ||
+      mtime >= known->hashed_at_ns - options.racy_window_ns ||
       mtime >= now_ns - options.recent_window_ns) {
     return "racy";
   }
@@ -21,8 +23,8 @@ std::string RehashReason(const ScannedFile& file, const KnownFile* known,
 }
 
 Result<FingerprintResult> Fingerprint(FileSystem& fs, const std::string& root,
-                                      const ScannedFile& file,
-                                      const KnownFile* known,
+                                      const FileRecord& file,
+                                      const FileRecord* known,
                                       const FingerprintOptions& options) {
   const std::int64_t now_ns = options.now_ns != 0 ? options.now_ns : fs.NowNs();
   if (options.stats != nullptr) {
@@ -32,7 +34,7 @@ Result<FingerprintResult> Fingerprint(FileSystem& fs, const std::string& root,
   result.why = RehashReason(file, known, options, now_ns);
   if (result.why.empty()) {
     result.hash_hex = known->hash_hex;
-    result.recorded_at_ns = known->recorded_at_ns;
+    result.recorded_at_ns = known->hashed_at_ns;
     if (options.stats != nullptr) {
       options.stats->files_reused.fetch_add(1, std::memory_order_relaxed);
     }
@@ -50,10 +52,10 @@ Result<FingerprintResult> Fingerprint(FileSystem& fs, const std::string& root,
     options.stats->files_rehashed.fetch_add(1, std::memory_order_relaxed);
     options.stats->bytes_hashed.fetch_add(bytes, std::memory_order_relaxed);
   }
-  if (bytes != file.info.size) {
+  if (bytes != file.size) {
     return Status::IoError("'" + path + "' changed while being hashed (" +
                            std::to_string(bytes) + " bytes read, " +
-                           std::to_string(file.info.size) + " expected)");
+                           std::to_string(file.size) + " expected)");
   }
   result.hash_hex = hash.ToHex();
   result.rehashed = true;

@@ -19,22 +19,10 @@
 
 #include "common/file_system.h"
 #include "common/result.h"
+#include "core/file_record.h"
 #include "hash/hash.h"
-#include "scan/scan.h"
 
 namespace dsb {
-
-// What the manifest remembers about a file from the last build.
-struct KnownFile {
-  std::string rel_path;
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::uint64_t inode = 0;
-  std::string hash_hex;
-  // When the hash was taken (FileSystem::NowNs() before reading). 0 means
-  // unknown, which makes the record racy: the file is rehashed.
-  std::int64_t recorded_at_ns = 0;
-};
 
 struct FingerprintStats {
   std::atomic<std::uint64_t> files_checked{0};
@@ -65,22 +53,23 @@ struct FingerprintResult {
   // Why it was rehashed: "new", "size changed", "mtime changed",
   // "inode changed", "racy", "--verify", "no hash recorded"; "" if reused.
   std::string why;
-  // What to store as KnownFile::recorded_at_ns: the time before reading,
+  // What to store as FileRecord::hashed_at_ns: the time before reading,
   // or the known record's when reused.
   std::int64_t recorded_at_ns = 0;
 };
 
-// The hash of root/file.rel_path. `known` is the manifest's record for the
-// same rel_path, or nullptr. A file whose size changes while it is read is
-// an error (the build fails the scene and retries it next time).
+// The hash of root/file.rel_path. `file` is as scanned now (its stat
+// fields are read); `known` is the manifest's record of the same rel_path
+// from the last build, or nullptr. A file whose size changes while it is read
+// is an error (the build fails the scene and retries it next time).
 Result<FingerprintResult> Fingerprint(FileSystem& fs, const std::string& root,
-                                      const ScannedFile& file,
-                                      const KnownFile* known,
+                                      const FileRecord& file,
+                                      const FileRecord* known,
                                       const FingerprintOptions& options);
 
 // The reason Fingerprint would rehash `file` given `known`, or "" when the
 // recorded hash can be reused. No I/O.
-std::string RehashReason(const ScannedFile& file, const KnownFile* known,
+std::string RehashReason(const FileRecord& file, const FileRecord* known,
                          const FingerprintOptions& options,
                          std::int64_t now_ns);
 

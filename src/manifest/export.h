@@ -1,5 +1,5 @@
 // Writes the manifest's results in the formats other tools read
-// (`dataset-build export --format rawnind-yaml|json|csv`, contract §5).
+// (`dataset-build export --format rawnind-yaml|json|csv`, docs/contract.md §5).
 //
 // - rawnind-yaml: RawNIND's alignment/mask YAML, a list with one entry per
 //   ok pair and RawNIND's keys (gt_fpath, f_fpath, image_set,

@@ -101,10 +101,6 @@ Result<std::int64_t> ReadPragma(sqlite3* db, std::string_view db_path,
 
 }  // namespace
 
-std::string_view FileRoleName(FileRole role) {
-  return role == FileRole::kGt ? "gt" : "noisy";
-}
-
 std::string_view BuildStatusName(BuildStatus status) {
   return status == BuildStatus::kOk ? "ok" : "failed";
 }

@@ -39,10 +39,11 @@
 #include <string_view>
 #include <vector>
 
-#include "align/alignment.h"
-#include "common/cfa.h"
 #include "common/result.h"
-#include "raw/raw_image.h"
+#include "core/alignment.h"
+#include "core/cfa.h"
+#include "core/file_record.h"
+#include "core/raw_image.h"
 
 struct sqlite3;
 
@@ -63,29 +64,12 @@ struct OpenOptions {
   std::function<std::chrono::system_clock::time_point()> clock;
 };
 
-enum class FileRole { kGt, kNoisy };
-// "gt" or "noisy", as stored.
-std::string_view FileRoleName(FileRole role);
-
 enum class BuildStatus { kOk, kFailed };
 // "ok" or "failed", as stored.
 std::string_view BuildStatusName(BuildStatus status);
 
-// A raw file's fingerprint: what the planner compares to decide whether the
-// file must be hashed (size, mtime, inode) and whether it changed (hash).
-struct FileRecord {
-  std::string scene;  // the scene directory, relative to the dataset root
-  FileRole role = FileRole::kNoisy;
-  std::string rel_path;  // relative to the dataset root
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::uint64_t inode = 0;
-  std::string hash_hex;  // XXH3-128, 32 lowercase hex digits
-  // When hash_hex was computed (ns, file-system clock); 0 when unknown.
-  std::int64_t hashed_at_ns = 0;
-
-  bool operator==(const FileRecord&) const = default;
-};
+// Files are stored as FileRecords (core/file_record.h): the fingerprint
+// cache the planner compares (size, mtime, inode) and the content hash.
 
 using RgbXyzMatrix = std::array<std::array<float, 3>, 4>;
 

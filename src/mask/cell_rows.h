@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "common/cfa.h"
-#include "common/plane.h"
+#include "core/cfa.h"
+#include "core/plane.h"
 
 namespace dsb {
 

@@ -1,5 +1,5 @@
-// Loss masks (contract §3): which pixels of an aligned (GT, noisy) pair are
-// fit to train on.
+// Loss masks (docs/contract.md §3): which pixels of an aligned (GT, noisy) pair
+// are fit to train on.
 //
 // The mask covers exactly the pair's overlap (align/alignment.h
 // ComputeOverlap) at full sensor resolution; 255 = usable, 0 = ignore. A
@@ -90,10 +90,10 @@
 #include <string>
 #include <string_view>
 
-#include "align/alignment.h"
-#include "common/plane.h"
 #include "common/result.h"
-#include "raw/raw_image.h"
+#include "core/alignment.h"
+#include "core/plane.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 
@@ -114,8 +114,8 @@ std::optional<ClipFootprint> ParseClipFootprint(std::string_view name);
 
 struct MaskParams {
   // Normalised level at and above which a GT pixel is clipped; unset: the
-  // GT's own meta.overexposure_lb (contract §2). The noisy capture uses its
-  // own meta.overexposure_lb.
+  // GT's own meta.overexposure_lb (docs/contract.md §2). The noisy capture uses
+  // its own meta.overexposure_lb.
   std::optional<float> overexposure_lb;
   // What a clipped GT sample (and, with mask_noisy_clipped, a clipped
   // capture sample) takes out of the mask.

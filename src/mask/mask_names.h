@@ -1,4 +1,4 @@
-// File names for loss masks (contract §3).
+// File names for loss masks (docs/contract.md §3).
 //
 // Every pair gets one PNG directly inside the masks directory (no per-scene
 // subfolders, so pruning a scene never has to remove directories). The name

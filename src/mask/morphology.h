@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "common/plane.h"
+#include "core/plane.h"
 
 namespace dsb {
 

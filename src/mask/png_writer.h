@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "common/file_system.h"
-#include "common/plane.h"
 #include "common/result.h"
+#include "core/plane.h"
 
 namespace dsb {
 

@@ -28,12 +28,12 @@ std::string SceneRelative(const std::string& scene, const std::string& path) {
 // "2 files changed: a.dng (content), b.dng (added)", or "" if the two file
 // lists are the same.
 std::string DescribeChanges(const std::string& scene,
-                            const std::vector<KnownFile>& before,
-                            const std::vector<KeyedFile>& now) {
+                            const std::vector<FileRecord>& before,
+                            const std::vector<FileRecord>& now) {
   std::map<std::string, const std::string*> old_hash;
-  for (const KnownFile& f : before) old_hash[f.rel_path] = &f.hash_hex;
+  for (const FileRecord& f : before) old_hash[f.rel_path] = &f.hash_hex;
   std::map<std::string, const std::string*> new_hash;
-  for (const KeyedFile& f : now) new_hash[f.rel_path] = &f.hash_hex;
+  for (const FileRecord& f : now) new_hash[f.rel_path] = &f.hash_hex;
 
   std::vector<std::string> changes;  // ordered by path via the maps
   auto o = old_hash.begin();
@@ -70,8 +70,8 @@ std::string DescribeChanges(const std::string& scene,
 
 std::uint64_t TotalBytes(const ScannedScene& scene) {
   std::uint64_t total = 0;
-  for (const auto& f : scene.gt) total += f.info.size;
-  for (const auto& f : scene.noisy) total += f.info.size;
+  for (const auto& f : scene.gt) total += f.size;
+  for (const auto& f : scene.noisy) total += f.size;
   return total;
 }
 
@@ -79,22 +79,28 @@ std::uint64_t TotalBytes(const ScannedScene& scene) {
 
 std::string SceneKey(std::string_view algorithm_version,
                      std::string_view params_fingerprint,
-                     const std::vector<KeyedFile>& files) {
-  std::vector<const KeyedFile*> sorted;
+                     const std::vector<FileRecord>& files) {
+  // Sorted by the role's stored word (as the key has always been), path and
+  // hash, so the order of `files` does not matter.
+  std::vector<const FileRecord*> sorted;
   sorted.reserve(files.size());
-  for (const KeyedFile& f : files) sorted.push_back(&f);
+  for (const FileRecord& f : files) sorted.push_back(&f);
   std::sort(sorted.begin(), sorted.end(),
-            [](const KeyedFile* a, const KeyedFile* b) {
-              return std::tie(a->role, a->rel_path, a->hash_hex) <
-                     std::tie(b->role, b->rel_path, b->hash_hex);
+            [](const FileRecord* a, const FileRecord* b) {
+              const std::string_view role_a = FileRoleName(a->role);
+              const std::string_view role_b = FileRoleName(b->role);
+              return std::tie(role_a, a->rel_path, a->hash_hex) <
+                     std::tie(role_b, b->rel_path, b->hash_hex);
             });
   Hasher hasher;
   hasher.AddString(kKeyDomain)
       .AddString(algorithm_version)
       .AddString(params_fingerprint)
       .AddU64(sorted.size());
-  for (const KeyedFile* f : sorted) {
-    hasher.AddString(f->role).AddString(f->rel_path).AddString(f->hash_hex);
+  for (const FileRecord* f : sorted) {
+    hasher.AddString(FileRoleName(f->role))
+        .AddString(f->rel_path)
+        .AddString(f->hash_hex);
   }
   return hasher.Finish().ToHex();
 }
@@ -102,30 +108,23 @@ std::string SceneKey(std::string_view algorithm_version,
 std::vector<PlannedPair> EnumeratePairs(const ScannedScene& scene) {
   std::vector<PlannedPair> pairs;
   pairs.reserve(scene.gt.size() * (scene.gt.size() + scene.noisy.size()));
-  for (const ScannedFile& gt : scene.gt) {
-    for (const ScannedFile& other : scene.gt) {
+  for (const FileRecord& gt : scene.gt) {
+    for (const FileRecord& other : scene.gt) {
       pairs.push_back({gt.rel_path, other.rel_path, /*other_is_gt=*/true,
                        /*self_pair=*/&gt == &other});
     }
-    for (const ScannedFile& other : scene.noisy) {
+    for (const FileRecord& other : scene.noisy) {
       pairs.push_back({gt.rel_path, other.rel_path, false, false});
     }
   }
   return pairs;
 }
 
-std::vector<KeyedFile> KeyedFiles(const ScannedSceneWithHashes& scene) {
-  std::vector<KeyedFile> files;
-  files.reserve(scene.scene.gt.size() + scene.scene.noisy.size());
-  auto add = [&](std::string_view role, const std::vector<ScannedFile>& list,
-                 const std::vector<std::string>& hashes) {
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      files.push_back({std::string(role), list[i].rel_path,
-                       i < hashes.size() ? hashes[i] : std::string()});
-    }
-  };
-  add(kRoleGt, scene.scene.gt, scene.gt_hashes);
-  add(kRoleNoisy, scene.scene.noisy, scene.noisy_hashes);
+std::vector<FileRecord> SceneFiles(const ScannedScene& scene) {
+  std::vector<FileRecord> files;
+  files.reserve(scene.gt.size() + scene.noisy.size());
+  files.insert(files.end(), scene.gt.begin(), scene.gt.end());
+  files.insert(files.end(), scene.noisy.begin(), scene.noisy.end());
   return files;
 }
 
@@ -162,7 +161,7 @@ std::vector<std::size_t> Plan::BuildOrder() const {
   return order;
 }
 
-Plan MakePlan(const std::vector<ScannedSceneWithHashes>& current,
+Plan MakePlan(const std::vector<ScannedScene>& current,
               const std::vector<PreviousScene>& previous,
               std::string_view algorithm_version,
               std::string_view params_fingerprint, bool force) {
@@ -172,22 +171,21 @@ Plan MakePlan(const std::vector<ScannedSceneWithHashes>& current,
   Plan plan;
   std::unordered_set<std::string> seen;
   for (std::size_t i = 0; i < current.size(); ++i) {
-    const ScannedSceneWithHashes& cur = current[i];
+    const ScannedScene& cur = current[i];
     PlannedScene ps;
-    ps.scene = cur.scene.scene;
+    ps.scene = cur.scene;
     ps.current_index = i;
-    ps.cost_bytes = TotalBytes(cur.scene);
-    ps.pair_count =
-        cur.scene.gt.size() * (cur.scene.gt.size() + cur.scene.noisy.size());
-    std::vector<KeyedFile> files = KeyedFiles(cur);
+    ps.cost_bytes = TotalBytes(cur);
+    ps.pair_count = cur.gt.size() * (cur.gt.size() + cur.noisy.size());
+    std::vector<FileRecord> files = SceneFiles(cur);
     ps.key = SceneKey(algorithm_version, params_fingerprint, files);
     seen.insert(ps.scene);
 
     auto it = by_name.find(ps.scene);
     if (it == by_name.end()) {
       ps.state = SceneState::kNew;
-      ps.detail = "new scene: " + std::to_string(cur.scene.gt.size()) +
-                  " GT, " + std::to_string(cur.scene.noisy.size()) + " noisy";
+      ps.detail = "new scene: " + std::to_string(cur.gt.size()) + " GT, " +
+                  std::to_string(cur.noisy.size()) + " noisy";
     } else {
       const PreviousScene& prev = *it->second;
       ps.previous_key = prev.key;

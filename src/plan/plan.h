@@ -1,4 +1,4 @@
-// plan: which scenes to build, and why (contract §5).
+// plan: which scenes to build, and why (docs/contract.md §5).
 //
 // Pure functions over structs: the build maps its scan, fingerprints and
 // manifest rows onto these types, and the planner decides. No I/O, so every
@@ -20,25 +20,17 @@
 #include <string_view>
 #include <vector>
 
-#include "hash/fingerprint.h"
+#include "core/file_record.h"
 #include "scan/scan.h"
 
 namespace dsb {
 
-inline constexpr std::string_view kRoleGt = "gt";
-inline constexpr std::string_view kRoleNoisy = "noisy";
-
-struct KeyedFile {
-  std::string role;  // kRoleGt or kRoleNoisy
-  std::string rel_path;
-  std::string hash_hex;
-};
-
 // 32 hex digits. The order of `files` does not matter; each field is
 // length-prefixed, so no two different inputs share an encoding.
+// Only each file's role, rel_path and hash_hex enter the key.
 std::string SceneKey(std::string_view algorithm_version,
                      std::string_view params_fingerprint,
-                     const std::vector<KeyedFile>& files);
+                     const std::vector<FileRecord>& files);
 
 // One alignment to compute: a GT capture against one raw file of the scene.
 struct PlannedPair {
@@ -55,24 +47,15 @@ struct PlannedPair {
 // GTs in scan order; for each, the GTs then the noisy files in scan order.
 std::vector<PlannedPair> EnumeratePairs(const ScannedScene& scene);
 
-// A scene as scanned now, with the hash of every file (same order as
-// scene.gt / scene.noisy; "" where hashing failed, which the build reports
-// as a failed scene).
-struct ScannedSceneWithHashes {
-  ScannedScene scene;
-  std::vector<std::string> gt_hashes;
-  std::vector<std::string> noisy_hashes;
-};
-
-// The (role, path, hash) list SceneKey takes, from a hashed scene.
-std::vector<KeyedFile> KeyedFiles(const ScannedSceneWithHashes& scene);
+// A scene's files, GTs then noisy, as SceneKey takes them.
+std::vector<FileRecord> SceneFiles(const ScannedScene& scene);
 
 // What the manifest says about a scene from the last build.
 struct PreviousScene {
   std::string scene;
   std::string key;
   std::string status;  // "ok" or "failed"
-  std::vector<KnownFile> files;
+  std::vector<FileRecord> files;
 };
 
 enum class SceneState { kUpToDate, kNew, kChanged, kRemoved, kParams, kFailed };
@@ -116,7 +99,10 @@ struct Plan {
   bool UpToDate() const { return to_build == 0 && removed == 0; }
 };
 
-Plan MakePlan(const std::vector<ScannedSceneWithHashes>& current,
+// `current`: the scenes as scanned now, every file's hash_hex filled in
+// (an unreadable file carries a placeholder hash; the executor fails its
+// scene).
+Plan MakePlan(const std::vector<ScannedScene>& current,
               const std::vector<PreviousScene>& previous,
               std::string_view algorithm_version,
               std::string_view params_fingerprint, bool force);

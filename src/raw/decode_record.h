@@ -32,7 +32,7 @@
 
 #include "common/result.h"
 #include "common/status.h"
-#include "raw/raw_image.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

@@ -15,9 +15,9 @@
 #include <cstddef>
 #include <string>
 
-#include "common/cfa.h"
 #include "common/result.h"
-#include "raw/raw_image.h"
+#include "core/cfa.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

@@ -15,8 +15,8 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "core/raw_image.h"
 #include "raw/decoder.h"
-#include "raw/raw_image.h"
 
 namespace dsb {
 

@@ -10,6 +10,19 @@
 namespace dsb {
 namespace {
 
+// A scanned raw file: scene, role, path and stat; no hash yet.
+FileRecord Record(const std::string& scene, FileRole role, std::string rel_path,
+                  const FileInfo& info) {
+  FileRecord file;
+  file.scene = scene;
+  file.role = role;
+  file.rel_path = std::move(rel_path);
+  file.size = info.size;
+  file.mtime_ns = info.mtime_ns;
+  file.inode = info.inode;
+  return file;
+}
+
 bool EndsWithNoCase(std::string_view name, std::string_view suffix) {
   if (name.size() < suffix.size()) return false;
   std::string_view tail = name.substr(name.size() - suffix.size());
@@ -193,7 +206,8 @@ class Scanner {
       scene.problems = std::move(entry_problems);
       for (const StatedEntry& e : entries) {
         if (e.info.type == FileType::kRegular) {
-          scene.noisy.push_back({RelJoin(dir_rel, e.name), e.info});
+          scene.noisy.push_back(Record(dir_rel, FileRole::kNoisy,
+                                       RelJoin(dir_rel, e.name), e.info));
         }
       }
       ScanGt(RelJoin(dir_rel, "gt"), scene_index);
@@ -238,7 +252,8 @@ class Scanner {
     } else {
       for (const StatedEntry& e : *files) {
         if (e.info.type == FileType::kRegular) {
-          scene.gt.push_back({RelJoin(gt_rel, e.name), e.info});
+          scene.gt.push_back(Record(scene.scene, FileRole::kGt,
+                                    RelJoin(gt_rel, e.name), e.info));
         }
       }
     }

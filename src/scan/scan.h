@@ -1,4 +1,5 @@
-// scan: finds the scenes of a dataset tree and their raw files (contract §1).
+// scan: finds the scenes of a dataset tree and their raw files
+// (docs/contract.md §1).
 //
 // A scene is any directory with a `gt/` subdirectory; its ground-truth
 // captures are the raw files in `<scene>/gt/`, its noisy captures the raw
@@ -45,6 +46,7 @@
 
 #include "common/file_system.h"
 #include "common/result.h"
+#include "core/file_record.h"
 
 namespace dsb {
 
@@ -61,15 +63,12 @@ struct ScanOptions {
 // (-wal, -shm, -journal), for ScanOptions::excluded_paths.
 std::vector<std::string> ManifestSidecarPaths(const std::string& db_path);
 
-struct ScannedFile {
-  std::string rel_path;  // relative to the root, '/'-separated
-  FileInfo info;         // of the file itself (symlinks followed)
-};
-
 struct ScannedScene {
   std::string scene;  // rel path of the scene directory; "." for the root
-  std::vector<ScannedFile> gt;     // sorted by rel_path bytes
-  std::vector<ScannedFile> noisy;  // sorted by rel_path bytes
+  // Sorted by rel_path bytes; scene, role, path and stat filled in (the
+  // hash is fingerprinting's job).
+  std::vector<FileRecord> gt;
+  std::vector<FileRecord> noisy;
   // Problems met inside this scene ("<path>: <reason>"); the build should
   // fail the scene, since its file list may be incomplete.
   std::vector<std::string> problems;

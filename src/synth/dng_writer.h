@@ -18,7 +18,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "raw/raw_image.h"
+#include "core/raw_image.h"
 
 namespace dsb {
 

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/cfa.h"
+#include "core/cfa.h"
 #include "synth/dng_writer.h"
 #include "synth/photo_reader.h"
 #include "synth/random.h"

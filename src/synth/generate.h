@@ -1,13 +1,13 @@
 // The `synth` dataset generator: writes a RawNIND-like tree of CFA DNGs with
 // known truth, for demos, tests and benchmarks of the alignment pipeline.
 //
-// Layout (contract §1): <out>/Bayer/<scene>/gt/<GT>.dng and
+// Layout (docs/contract.md §1): <out>/Bayer/<scene>/gt/<GT>.dng and
 // <out>/Bayer/<scene>/<noisy>.dng (X-Trans scenes under <out>/X-Trans/),
 // named like RawNIND's files (Bayer_<scene>_GT_ISO100_sha1=<hex>.dng,
 // Bayer_<scene>_ISO3200_sha1=<hex>.dng; the hex is a hash of the seed and
 // the capture's index, not of the content; the tool must not depend on
-// names). <out>/truth.json records, per noisy file, the shift (contract §2
-// sign convention: gt(y + dy, x + dx) shows noisy(y, x)), gain, noise level,
+// names). <out>/truth.json records, per noisy file, the shift (docs/contract.md
+// §2 sign convention: gt(y + dy, x + dx) shows noisy(y, x)), gain, noise level,
 // ISO, SNR and moved object, relative to the scene's FIRST GT.
 //
 // Additional GTs (gts_per_scene > 1) are rendered with shift (0, 0) and

@@ -32,8 +32,8 @@
 #include <memory>
 #include <optional>
 
-#include "common/cfa.h"
-#include "raw/raw_image.h"
+#include "core/cfa.h"
+#include "core/raw_image.h"
 #include "synth/photo_content.h"
 
 namespace dsb {

@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "build/executor.h"
-#include "build/progress.h"
+#include "executor/build_observer.h"
+#include "executor/executor.h"
 #include "raw/decode_worker.h"
 #include "raw/decoder.h"
 #include "synth/generate.h"
@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
       options.quiet = true;
       options.device = dsb::Device::kCpu;
       options.ResolveDefaults();
-      dsb::Progress progress(dsb::Progress::Mode::kQuiet, stderr);
+      dsb::BuildObserver progress;  // silent
       auto report = dsb::RunBuild(options, dsb::RealFileSystem(), progress);
       return report.ok() ? report->ExitCode() : 2;
     });

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   double scan_s = Seconds(start);
-  std::vector<const dsb::ScannedFile*> files;
+  std::vector<const dsb::FileRecord*> files;
   for (const auto& s : scan->scenes) {
     for (const auto& f : s.gt) files.push_back(&f);
     for (const auto& f : s.noisy) files.push_back(&f);
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
               scan->scenes.size(), files.size(),
               static_cast<unsigned long long>(scan->files_stated), scan_s);
 
-  std::map<std::string, dsb::KnownFile> known;
+  std::map<std::string, dsb::FileRecord> known;
   for (int pass = 0; pass < 2; ++pass) {
     dsb::FingerprintStats stats;
     dsb::FingerprintOptions options;
@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     // after they were written, so nothing is racy.
     options.now_ns = fs.NowNs() + pass * 60'000'000'000LL;
     start = Clock::now();
-    for (const dsb::ScannedFile* f : files) {
+    for (const dsb::FileRecord* f : files) {
       auto it = known.find(f->rel_path);
       auto r = dsb::Fingerprint(
           fs, root, *f, it == known.end() ? nullptr : &it->second, options);
@@ -82,13 +82,10 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
         continue;
       }
-      known[f->rel_path] = {
-          f->rel_path,
-          f->info.size,
-          f->info.mtime_ns,
-          f->info.inode,
-          r->hash_hex,
-          r->recorded_at_ns + (r->rehashed ? 60'000'000'000LL : 0)};
+      dsb::FileRecord& k = known[f->rel_path];
+      k = *f;
+      k.hash_hex = r->hash_hex;
+      k.hashed_at_ns = r->recorded_at_ns + (r->rehashed ? 60'000'000'000LL : 0);
     }
     double s = Seconds(start);
     double mb = stats.bytes_hashed.load() / 1e6;

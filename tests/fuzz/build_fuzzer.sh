@@ -4,7 +4,7 @@
 #
 #   tests/fuzz/build_fuzzer.sh [OUT_DIR]      (default: build-fuzz)
 #
-# Compiles src/common, src/raw, src/align (CPU only: no CUDA sources) and
+# Compiles src/common, src/core, src/raw, src/align (CPU only: no CUDA sources) and
 # src/mask with -fsanitize=fuzzer-no-link,address,undefined, then links
 # the fuzzer. LibRaw, FFTW, libpng and zlib are the system's shared
 # libraries: not instrumented, so the fuzzer gets no coverage feedback from
@@ -35,7 +35,7 @@ common_flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer -I"$src_root/src"
 san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
 
 sources=()
-for dir in common raw align mask; do
+for dir in common core raw align mask; do
   for f in "$src_root"/src/$dir/*.cc; do
     case "$(basename "$f")" in
       cuda_*) continue ;;  # the GPU sibling is never built here
@@ -75,7 +75,7 @@ echo "  LINK decode_align_fuzzer"
 
 # The seed writer needs no sanitizers: common + the DNG writer + libtiff.
 seed_objects=()
-for f in "$src_root/src/common/status.cc" "$src_root/src/common/cfa.cc" \
+for f in "$src_root/src/common/status.cc" "$src_root/src/core/cfa.cc" \
          "$src_root/src/synth/dng_writer.cc" "$here/make_seeds.cc"; do
   rel="$(realpath --relative-to="$src_root" "$f")"
   obj="$out/seeds-obj/${rel//\//_}.o"

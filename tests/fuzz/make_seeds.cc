@@ -10,8 +10,8 @@
 #include <string>
 #include <system_error>
 
-#include "common/cfa.h"
-#include "raw/raw_image.h"
+#include "core/cfa.h"
+#include "core/raw_image.h"
 #include "synth/dng_writer.h"
 
 namespace {

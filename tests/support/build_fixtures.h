@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "build/build_options.h"
+#include "executor/build_options.h"
 #include "synth/generate.h"
 
 namespace dsb::testing {

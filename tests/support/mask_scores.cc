@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "align/alignment.h"
+#include "core/alignment.h"
 
 namespace dsb::testing {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/cfa.h"
+#include "core/cfa.h"
 #include "mask/loss_mask.h"
 #include "synth/render.h"
 

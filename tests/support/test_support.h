@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "common/file_system.h"
+#include "core/file_record.h"
+
 namespace dsb::testing {
 
 // A fresh directory under $TMPDIR, removed with everything in it on
@@ -41,5 +44,23 @@ ToolRun RunTool(const std::vector<std::string>& args, const std::string& log,
 // The folder of real camera raws, or "" when it is absent (then tests call
 // GTEST_SKIP() with a message naming the folder).
 std::string RealRawDir();
+
+// A file as the scan records it: `rel_path` with the stat of `info`.
+inline FileRecord Scanned(std::string rel_path, const FileInfo& info) {
+  FileRecord f;
+  f.rel_path = std::move(rel_path);
+  f.size = info.size;
+  f.mtime_ns = info.mtime_ns;
+  f.inode = info.inode;
+  return f;
+}
+
+// The same file as a manifest remembers it after hashing.
+inline FileRecord Hashed(FileRecord f, std::string hash_hex,
+                         std::int64_t hashed_at_ns) {
+  f.hash_hex = std::move(hash_hex);
+  f.hashed_at_ns = hashed_at_ns;
+  return f;
+}
 
 }  // namespace dsb::testing

@@ -1,6 +1,6 @@
 // The command line as users and scripts meet it: the real binary, exit
-// statuses (contract §5), --json output that parses, export files, and a
-// build over genuine camera raws.
+// statuses (docs/contract.md §5), --json output that parses, export files, and
+// a build over genuine camera raws.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <utime.h>

@@ -12,6 +12,8 @@
 namespace dsb {
 namespace {
 
+using ::dsb::testing::Hashed;
+using ::dsb::testing::Scanned;
 using ::dsb::testing::TempDir;
 
 TEST(HashRealTest, MatchesXxhsum) {
@@ -33,18 +35,17 @@ TEST(HashRealTest, RerunReusesHash) {
   TempDir dir;
   std::ofstream(dir.Join("a.arw"), std::ios::binary) << "raw bytes";
   FileSystem& fs = RealFileSystem();
-  ScannedFile file{"a.arw", *fs.Stat(dir.Join("a.arw"))};
+  FileRecord file = Scanned("a.arw", *fs.Stat(dir.Join("a.arw")));
   FingerprintStats stats;
   FingerprintOptions options;
   options.stats = &stats;
   auto first = Fingerprint(fs, dir.path(), file, nullptr, options);
   ASSERT_TRUE(first.ok());
-  KnownFile known{"a.arw",         file.info.size,  file.info.mtime_ns,
-                  file.info.inode, first->hash_hex, first->recorded_at_ns};
+  FileRecord known = Hashed(file, first->hash_hex, first->recorded_at_ns);
   // Just written: racy now; pretend the next run is a minute later and the
   // hash was recorded then too.
-  known.recorded_at_ns += 60'000'000'000LL;
-  options.now_ns = known.recorded_at_ns;
+  known.hashed_at_ns += 60'000'000'000LL;
+  options.now_ns = known.hashed_at_ns;
   auto second = Fingerprint(fs, dir.path(), file, &known, options);
   ASSERT_TRUE(second.ok());
   EXPECT_FALSE(second->rehashed);

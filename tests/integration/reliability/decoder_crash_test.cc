@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
-#include "build/decoding.h"
-#include "build/executor.h"
-#include "build/progress.h"
 #include "build_fixtures.h"
 #include "common/real_file_system.h"
+#include "executor/build_observer.h"
+#include "executor/decoding.h"
+#include "executor/executor.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
@@ -62,7 +62,7 @@ BuildOptions Options(const std::string& root) {
 }
 
 BuildReport Build(const BuildOptions& options) {
-  Progress progress(Progress::Mode::kQuiet, stderr);
+  BuildObserver progress;  // silent
   auto report = RunBuild(options, RealFileSystem(), progress);
   EXPECT_TRUE(report.ok()) << report.status().ToString();
   return report.ok() ? *report : BuildReport();

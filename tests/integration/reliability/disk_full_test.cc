@@ -24,10 +24,10 @@
 #include <string>
 #include <vector>
 
-#include "build/executor.h"
-#include "build/progress.h"
 #include "build_fixtures.h"
 #include "common/real_file_system.h"
+#include "executor/build_observer.h"
+#include "executor/executor.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
@@ -143,7 +143,7 @@ class DiskFullTest : public ::testing::Test {
   testing::TempDir dir_;
   std::string root_;
   BuildOptions options_;
-  Progress progress_{Progress::Mode::kQuiet, stderr};
+  BuildObserver progress_;  // silent
 };
 
 TEST_F(DiskFullTest, OneScenesMasksHitAFullDiskAndTheRerunBuildsIt) {

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "build/executor.h"
-#include "build/progress.h"
 #include "build_fixtures.h"
+#include "executor/build_observer.h"
+#include "executor/executor.h"
 #include "mask/mask_names.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
@@ -109,7 +109,7 @@ TEST(HostileNamesTest, AnyBytesInNamesAndSymlinkLoopsBuildCleanly) {
   fs::create_directory_symlink("..", a / "sub dir" / "back up");
 
   const BuildOptions options = testing::CpuBuildOptions(root);
-  Progress progress(Progress::Mode::kQuiet, stderr);
+  BuildObserver progress;  // silent
 
   const std::set<std::string> before = Tree(dir.path());
   auto built = RunBuild(options, RealFileSystem(), progress);
@@ -210,7 +210,7 @@ TEST(HostileNamesTest, UnstatableEntryInASceneFailsTheScene) {
   fs::create_symlink("missing.dng", scene / "dangling.dng");
 
   const BuildOptions options = testing::CpuBuildOptions(root);
-  Progress progress(Progress::Mode::kQuiet, stderr);
+  BuildObserver progress;  // silent
   auto built = RunBuild(options, RealFileSystem(), progress);
   ASSERT_TRUE(built.ok()) << built.status().ToString();
   EXPECT_EQ(built->ExitCode(), 1);

@@ -50,11 +50,11 @@ TEST(ScanRealTest, RawNindTreeWithSidecarsLinksAndLoops) {
   ASSERT_EQ(s.gt.size(), 1u);
   EXPECT_EQ(s.gt[0].rel_path,
             "src/Bayer/scene one/gt/Bayer_scene_GT_ISO100.arw");
-  EXPECT_EQ(s.gt[0].info.size, 2u);
+  EXPECT_EQ(s.gt[0].size, 2u);
   ASSERT_EQ(s.noisy.size(), 2u);
   EXPECT_EQ(s.noisy[0].rel_path, "src/Bayer/scene one/Bayer_scene_ISO3200.arw");
   EXPECT_EQ(s.noisy[1].rel_path, "src/Bayer/scene one/linked.arw");
-  EXPECT_EQ(s.noisy[1].info.size, 6u);
+  EXPECT_EQ(s.noisy[1].size, 6u);
   EXPECT_TRUE(s.problems.empty());
   // The self-loop link and the link back up the tree.
   std::string all;

@@ -1,6 +1,6 @@
-// Alignment accuracy on generated scenes with known truth (contract §2):
-// every CFA, odd/even/negative/large shifts, every noise level including the
-// extreme one, gains 0.5-2, moved objects and clipped highlights. Integer
+// Alignment accuracy on generated scenes with known truth (docs/contract.md
+// §2): every CFA, odd/even/negative/large shifts, every noise level including
+// the extreme one, gains 0.5-2, moved objects and clipped highlights. Integer
 // shifts must be exact, every time. Also the overlap geometry, the colour
 // matching that loss and masks rely on, a brute-force cross-check and the
 // per-pair error slots.

@@ -8,11 +8,14 @@
 
 #include "fake_file_system.h"
 #include "hash/fingerprint.h"
+#include "test_support.h"
 
 namespace dsb {
 namespace {
 
 using ::dsb::testing::FakeFileSystem;
+using ::dsb::testing::Hashed;
+using ::dsb::testing::Scanned;
 
 constexpr std::int64_t kSecond = 1'000'000'000;
 
@@ -109,15 +112,11 @@ class FingerprintTest : public ::testing::Test {
     // The first build: hashed at t = 100 s.
     auto r = Fingerprint(fs_, "/d", file_, nullptr, Options());
     EXPECT_TRUE(r.ok());
-    known_ = {file_.rel_path,   file_.info.size, file_.info.mtime_ns,
-              file_.info.inode, r->hash_hex,     r->recorded_at_ns};
+    known_ = Hashed(file_, r->hash_hex, r->recorded_at_ns);
     fs_.AdvanceNs(50 * kSecond);
     stats_ = std::make_unique<FingerprintStats>();
   }
-  void Rescan() {
-    file_.rel_path = "s/a.arw";
-    file_.info = *fs_.Stat("/d/s/a.arw");
-  }
+  void Rescan() { file_ = Scanned("s/a.arw", *fs_.Stat("/d/s/a.arw")); }
   FingerprintOptions Options() {
     FingerprintOptions o;
     o.stats = stats_.get();
@@ -130,8 +129,8 @@ class FingerprintTest : public ::testing::Test {
   }
 
   FakeFileSystem fs_;
-  ScannedFile file_;
-  KnownFile known_;
+  FileRecord file_;
+  FileRecord known_;
   std::unique_ptr<FingerprintStats> stats_;
 };
 
@@ -151,7 +150,7 @@ TEST_F(FingerprintTest, UnchangedRerunHashesNothing) {
   EXPECT_FALSE(r.rehashed);
   EXPECT_EQ(r.why, "");
   EXPECT_EQ(r.hash_hex, known_.hash_hex);
-  EXPECT_EQ(r.recorded_at_ns, known_.recorded_at_ns);
+  EXPECT_EQ(r.recorded_at_ns, known_.hashed_at_ns);
   EXPECT_EQ(fs_.counters().opens, 0u);
   EXPECT_EQ(fs_.counters().bytes_read, 0u);
   EXPECT_EQ(stats_->bytes_hashed.load(), 0u);
@@ -198,18 +197,18 @@ TEST_F(FingerprintTest, Verify) {
 TEST_F(FingerprintTest, RacyWhenModifiedInTheTickOfHashing) {
   // The hash was recorded at 100 s; a file with mtime 99.5 s may have been
   // rewritten after hashing within the same coarse timestamp.
-  known_.mtime_ns = file_.info.mtime_ns = 99 * kSecond + kSecond / 2;
-  fs_.Touch("/d/s/a.arw", file_.info.mtime_ns);
+  known_.mtime_ns = file_.mtime_ns = 99 * kSecond + kSecond / 2;
+  fs_.Touch("/d/s/a.arw", file_.mtime_ns);
   auto r = Run(Options());
   EXPECT_TRUE(r.rehashed);
   EXPECT_EQ(r.why, "racy");
   // After the rehash the record is from 150 s: settled.
-  known_.recorded_at_ns = r.recorded_at_ns;
+  known_.hashed_at_ns = r.recorded_at_ns;
   EXPECT_FALSE(Run(Options()).rehashed);
 }
 
 TEST_F(FingerprintTest, RacyWhenRecordTimeUnknown) {
-  known_.recorded_at_ns = 0;
+  known_.hashed_at_ns = 0;
   EXPECT_EQ(Run(Options()).why, "racy");
 }
 
@@ -244,22 +243,21 @@ TEST_F(FingerprintTest, ManyFilesRerunHashesNothing) {
     fs_.AddFile("/d/s/f" + std::to_string(i), Pattern(1000 + i), 5 * kSecond);
   }
   fs_.AdvanceNs(10 * kSecond);
-  std::vector<KnownFile> known;
+  std::vector<FileRecord> known;
   for (int i = 0; i < 20; ++i) {
-    ScannedFile f{"s/f" + std::to_string(i),
-                  *fs_.Stat("/d/s/f" + std::to_string(i))};
+    FileRecord f = Scanned("s/f" + std::to_string(i),
+                           *fs_.Stat("/d/s/f" + std::to_string(i)));
     auto r = Fingerprint(fs_, "/d", f, nullptr, Options());
     ASSERT_TRUE(r.ok());
-    known.push_back({f.rel_path, f.info.size, f.info.mtime_ns, f.info.inode,
-                     r->hash_hex, r->recorded_at_ns});
+    known.push_back(Hashed(f, r->hash_hex, r->recorded_at_ns));
   }
   EXPECT_EQ(stats_->files_rehashed.load(), 20u);
   fs_.AdvanceNs(kSecond);
   fs_.ResetCounters();
   auto before = stats_->bytes_hashed.load();
   for (int i = 0; i < 20; ++i) {
-    ScannedFile f{"s/f" + std::to_string(i),
-                  *fs_.Stat("/d/s/f" + std::to_string(i))};
+    FileRecord f = Scanned("s/f" + std::to_string(i),
+                           *fs_.Stat("/d/s/f" + std::to_string(i)));
     auto r = Fingerprint(fs_, "/d", f, &known[i], Options());
     ASSERT_TRUE(r.ok());
     EXPECT_FALSE(r->rehashed);
@@ -285,7 +283,7 @@ TEST(FingerprintConcurrencyTest, ThreadsShareFakeAndStats) {
     threads.emplace_back([&, t] {
       for (int i = t; i < 64; i += 4) {
         std::string path = "/d/f" + std::to_string(i);
-        ScannedFile f{"f" + std::to_string(i), *fs.Stat(path)};
+        FileRecord f = Scanned("f" + std::to_string(i), *fs.Stat(path));
         auto r = Fingerprint(fs, "/d", f, nullptr, options);
         if (r.ok()) hashes[i] = r->hash_hex;
       }

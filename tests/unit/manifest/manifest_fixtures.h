@@ -15,8 +15,8 @@
 
 namespace dsb::testing {
 
-// A scene with one GT and `n_noisy` noisy files, paired as contract §1 says
-// (the GT with each file, itself included), all ok, masks under masks/.
+// A scene with one GT and `n_noisy` noisy files, paired as docs/contract.md §1
+// says (the GT with each file, itself included), all ok, masks under masks/.
 inline SceneRecord SampleScene(const std::string& scene, const std::string& key,
                                int n_noisy = 2) {
   SceneRecord record;

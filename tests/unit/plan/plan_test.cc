@@ -13,10 +13,22 @@ namespace {
 constexpr std::string_view kVersion = "align-1";
 constexpr std::string_view kParams = "loss=0.035";
 
-std::vector<KeyedFile> Files() {
-  return {{"gt", "s/gt/a.arw", "11111111111111111111111111111111"},
-          {"noisy", "s/b.arw", "22222222222222222222222222222222"},
-          {"noisy", "s/c.arw", "33333333333333333333333333333333"}};
+// A file as SceneKey sees it: only role, path and hash enter the key.
+FileRecord K(FileRole role, std::string path, std::string hash) {
+  FileRecord f;
+  f.role = role;
+  f.rel_path = std::move(path);
+  f.hash_hex = std::move(hash);
+  return f;
+}
+FileRecord K(std::string path, std::string hash) {
+  return K(FileRole::kGt, std::move(path), std::move(hash));
+}
+
+std::vector<FileRecord> Files() {
+  return {K(FileRole::kGt, "s/gt/a.arw", "11111111111111111111111111111111"),
+          K(FileRole::kNoisy, "s/b.arw", "22222222222222222222222222222222"),
+          K(FileRole::kNoisy, "s/c.arw", "33333333333333333333333333333333")};
 }
 
 TEST(SceneKeyTest, Deterministic32HexIndependentOfOrder) {
@@ -44,7 +56,7 @@ TEST(SceneKeyTest, ChangesWithEveryInput) {
   f[1].rel_path = "s/B.arw";
   keys.insert(SceneKey(kVersion, kParams, f));
   f = Files();
-  f[1].role = "gt";
+  f[1].role = FileRole::kGt;
   keys.insert(SceneKey(kVersion, kParams, f));
   f = Files();
   f.pop_back();
@@ -59,10 +71,10 @@ TEST(SceneKeyTest, ChangesWithEveryInput) {
 TEST(SceneKeyTest, NoConcatenationCollisions) {
   // Moving bytes between adjacent fields must change the key.
   EXPECT_NE(SceneKey("ab", "c", {}), SceneKey("a", "bc", {}));
-  EXPECT_NE(SceneKey("v", "p", {{"gt", "ab", "c"}}),
-            SceneKey("v", "p", {{"gt", "a", "bc"}}));
-  EXPECT_NE(SceneKey("v", "p", {{"gt", "x", ""}, {"gt", "", "x"}}),
-            SceneKey("v", "p", {{"gt", "x", "x"}}));
+  EXPECT_NE(SceneKey("v", "p", {K("ab", "c")}),
+            SceneKey("v", "p", {K("a", "bc")}));
+  EXPECT_NE(SceneKey("v", "p", {K("x", ""), K("", "x")}),
+            SceneKey("v", "p", {K("x", "x")}));
 }
 
 TEST(SceneKeyTest, DependsOnlyOnItsInputs) {
@@ -70,16 +82,15 @@ TEST(SceneKeyTest, DependsOnlyOnItsInputs) {
   // process with other --jobs) agree; nothing else leaks into the key.
   std::string a =
       SceneKey(std::string(kVersion), std::string(kParams), Files());
-  std::vector<KeyedFile> copy = Files();
+  std::vector<FileRecord> copy = Files();
   std::string b = SceneKey(kVersion, kParams, copy);
   EXPECT_EQ(a, b);
 }
 
-ScannedFile F(std::string path, std::uint64_t size = 100) {
-  ScannedFile f;
+FileRecord F(std::string path, std::uint64_t size = 100) {
+  FileRecord f;
   f.rel_path = std::move(path);
-  f.info.type = FileType::kRegular;
-  f.info.size = size;
+  f.size = size;
   return f;
 }
 
@@ -112,34 +123,30 @@ TEST(EnumeratePairsTest, OneGtOnlySelfPairAndNoGtNoPairs) {
 }
 
 // A hashed scene: one GT and the given noisy files, hashes by name.
-ScannedSceneWithHashes Scene(const std::string& name,
-                             std::vector<std::string> noisy,
-                             std::uint64_t size = 100) {
-  ScannedSceneWithHashes s;
-  s.scene.scene = name;
-  s.scene.gt = {F(name + "/gt/g.arw", size)};
-  s.gt_hashes = {"h-" + name + "/gt/g.arw"};
+ScannedScene Scene(const std::string& name, std::vector<std::string> noisy,
+                   std::uint64_t size = 100) {
+  ScannedScene s;
+  s.scene = name;
+  s.gt = {F(name + "/gt/g.arw", size)};
+  s.gt[0].role = FileRole::kGt;
+  s.gt[0].hash_hex = "h-" + name + "/gt/g.arw";
   for (const auto& n : noisy) {
-    s.scene.noisy.push_back(F(name + "/" + n, size));
-    s.noisy_hashes.push_back("h-" + name + "/" + n);
+    s.noisy.push_back(F(name + "/" + n, size));
+    s.noisy.back().role = FileRole::kNoisy;
+    s.noisy.back().hash_hex = "h-" + name + "/" + n;
   }
   return s;
 }
 
-PreviousScene Previous(const ScannedSceneWithHashes& s,
+PreviousScene Previous(const ScannedScene& s,
                        std::string_view version = kVersion,
                        std::string_view params = kParams,
                        std::string status = "ok") {
   PreviousScene p;
-  p.scene = s.scene.scene;
-  p.key = SceneKey(version, params, KeyedFiles(s));
+  p.scene = s.scene;
+  p.key = SceneKey(version, params, SceneFiles(s));
   p.status = std::move(status);
-  for (const auto& f : KeyedFiles(s)) {
-    KnownFile k;
-    k.rel_path = f.rel_path;
-    k.hash_hex = f.hash_hex;
-    p.files.push_back(k);
-  }
+  p.files = SceneFiles(s);
   return p;
 }
 
@@ -161,7 +168,7 @@ TEST(MakePlanTest, EachStateWithItsReason) {
       Previous(same), Previous(failed, kVersion, kParams, "failed")};
   // changed: a.arw's content changed, b.arw was added, d.arw removed.
   auto old_changed = Scene("changed", {"a.arw", "c.arw", "d.arw"});
-  old_changed.noisy_hashes[0] = "old";
+  old_changed.noisy[0].hash_hex = "old";
   previous.push_back(Previous(old_changed));
   previous.push_back(Previous(Scene("gone", {"n.arw"})));
 

@@ -12,7 +12,7 @@ namespace {
 
 using ::dsb::testing::FakeFileSystem;
 
-std::vector<std::string> Paths(const std::vector<ScannedFile>& files) {
+std::vector<std::string> Paths(const std::vector<FileRecord>& files) {
   std::vector<std::string> out;
   for (const auto& f : files) out.push_back(f.rel_path);
   return out;
@@ -47,7 +47,7 @@ TEST(ScanTest, FlatTree) {
             (std::vector<std::string>{"bird/gt/gt0.arw", "bird/gt/gt1.arw"}));
   EXPECT_EQ(Paths(r.scenes[0].noisy),
             (std::vector<std::string>{"bird/n1.ARW", "bird/n2.arw"}));
-  EXPECT_EQ(r.scenes[0].gt[0].info.size, 2u);
+  EXPECT_EQ(r.scenes[0].gt[0].size, 2u);
   EXPECT_EQ(Paths(r.scenes[1].gt), (std::vector<std::string>{"cat/gt/c.dng"}));
   EXPECT_TRUE(r.scenes[1].noisy.empty());
   EXPECT_TRUE(r.problems.empty());
@@ -193,8 +193,8 @@ TEST(ScanTest, SymlinkToFileIsFollowed) {
   ASSERT_EQ(r.scenes.size(), 1u);
   ASSERT_EQ(Paths(r.scenes[0].noisy),
             (std::vector<std::string>{"s/linked.arw"}));
-  EXPECT_EQ(r.scenes[0].noisy[0].info.size, 10u);
-  EXPECT_EQ(r.scenes[0].noisy[0].info.mtime_ns, 7);
+  EXPECT_EQ(r.scenes[0].noisy[0].size, 10u);
+  EXPECT_EQ(r.scenes[0].noisy[0].mtime_ns, 7);
   // The dangling link is a problem of the scene, named.
   ASSERT_EQ(r.scenes[0].problems.size(), 1u);
   EXPECT_NE(r.scenes[0].problems[0].find("/d/s/dangling.arw"),

@@ -1,5 +1,5 @@
-// The synth dataset generator: layout (contract §1), truth.json against the
-// decoded DNGs (CFA, size, ISO, and the recorded shift really is where the
+// The synth dataset generator: layout (docs/contract.md §1), truth.json against
+// the decoded DNGs (CFA, size, ISO, and the recorded shift really is where the
 // captures line up), determinism per seed and refusing foreign data.
 #include "synth/generate.h"
 
@@ -14,7 +14,7 @@
 #include <set>
 #include <sstream>
 
-#include "common/plane.h"
+#include "core/plane.h"
 #include "raw/decoder.h"
 #include "synth/render.h"
 #include "test_support.h"

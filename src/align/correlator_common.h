@@ -1,0 +1,50 @@
+// What both correlators share and neither owns: the search limits for an
+// image size, the check that a pair can be aligned at all, the transform
+// sizes, and every step after the coarse FFT (peaks, fine search,
+// refinement, gain and loss), so the CPU (fftw_correlator) and GPU
+// (cuda_correlator) correlators give the same answers from the same
+// correlation surface. Device-neutral: no FFTW, no CUDA.
+//
+// Thread safety: pure functions.
+#pragma once
+
+#include <array>
+
+#include "align/correlator.h"
+#include "align/shift_search.h"
+#include "common/result.h"
+#include "core/alignment.h"
+#include "core/raw_image.h"
+
+namespace dsb {
+
+// The limits actually searched for an image size (never more than leaves
+// half of each dimension overlapping).
+void EffectiveSearch(const AlignParams& params, int height, int width,
+                     int* max_dy, int* max_dx);
+
+// Checks a noisy capture can be aligned to the GT at all (same size, same
+// CFA); the error names both files.
+Status CheckPair(const RawImage& gt, const RawImage& noisy);
+
+// The smallest n >= minimum whose only prime factors are 2, 3, 5 and 7 (a
+// size both FFTW and cuFFT transform fast).
+int FastFftSize(int minimum);
+
+// Aligns one pair given the coarse correlation surface the caller computed
+// (on whatever device): the part of the algorithm after the FFTs.
+Result<Alignment> FinishAlignment(const RawImage& gt,
+                                  const std::array<float, 3>& gt_balance,
+                                  const RawImage& noisy,
+                                  const CoarseGeometry& geometry,
+                                  const float* surface, int max_dy, int max_dx);
+// The same, with the noisy capture's ChannelBalance already computed (the
+// coarse stage needs it too; computing it once saves a pass per pair).
+Result<Alignment> FinishAlignment(const RawImage& gt,
+                                  const std::array<float, 3>& gt_balance,
+                                  const RawImage& noisy,
+                                  const std::array<float, 3>& noisy_balance,
+                                  const CoarseGeometry& geometry,
+                                  const float* surface, int max_dy, int max_dx);
+
+}  // namespace dsb
