@@ -113,6 +113,81 @@ namespace {
 
 using Buffers = MaskWorkspace::Buffers;
 
+// The per-cell inputs of one colour's terms along a row of cells.
+struct Columns {
+  const float* g;          // GT means
+  const float* n;          // capture means
+  const float* g_step;     // GT step to the neighbours, this colour
+  const float* g_any;      // GT step, largest over the colours
+  const float* factor;     // variance factor (0: the cell lacks the colour)
+  const float* structure;  // structure tolerance^2 * k
+  const float* n_step;     // capture step, this colour
+  const float* lo;         // censoring bounds on d (with Censored)
+  const float* hi;
+};
+
+struct Constants {
+  float slope, offset, gain, rho2;
+};
+
+// Adds one colour's term to z. Its own function, with restrict pointers,
+// so that the loop vectorises (with a dozen pointers the compiler no
+// longer versions it for aliasing).
+template <bool Censored>
+inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
+                                                       const Constants& k,
+                                                       int cols,
+                                                       float* __restrict z) {
+  const float* __restrict g = in.g;
+  const float* __restrict n = in.n;
+  const float* __restrict gs = in.g_step;
+  const float* __restrict g_any = in.g_any;
+  const float* __restrict factor = in.factor;
+  const float* __restrict structure = in.structure;
+  const float* __restrict n_step = in.n_step;
+  const float* __restrict lo = in.lo;
+  const float* __restrict hi = in.hi;
+  const float term_weight = 1.0f / kColors;
+  for (int j = 0; j < cols; ++j) {
+    const float s = std::max(g[j], 0.0f);
+    const float noise_var = (k.slope * s + k.offset) * factor[j];
+    // Structure seen only by the noisy capture's samples of this colour
+    // (a thin line between the GT's samples) is tolerated too, as far as
+    // the GT shows structure there in any colour: the noisy step less
+    // what its noise alone would make (3 sigma of a difference of two
+    // cell means), capped by the GT's.
+    const float n_clean =
+        std::max(0.0f, k.gain * n_step[j] - 3.0f * std::sqrt(2.0f * noise_var));
+    const float e = std::max(gs[j], std::min(n_clean, g_any[j]));
+    float d = g[j] - k.gain * n[j];
+    if constexpr (Censored) d = std::min(std::max(d, lo[j]), hi[j]);
+    const float var = noise_var + structure[j] * e * e + k.rho2 * s * s;
+    // A colour the cell lacks counts as agreeing (z's mean under noise
+    // alone); only exotic patterns lack any.
+    const float term = term_weight * std::min(d * d / var, kTermCap);
+    z[j] += factor[j] > 0 ? term : term_weight;
+  }
+}
+
+// One colour's censoring bounds on d and its weight (see RowScorer::Score)
+// from the cells' clipping bits; `bit` is the colour's.
+inline __attribute__((always_inline)) void Censor(
+    const std::uint8_t* __restrict gt_near,
+    const std::uint8_t* __restrict noisy_clipped, std::uint8_t bit,
+    const float* __restrict factor, int cols, float* __restrict lo,
+    float* __restrict hi, float* __restrict weight) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (int j = 0; j < cols; ++j) {
+    const bool gt_side = (gt_near[j] & bit) != 0;
+    const bool noisy_side = (noisy_clipped[j] & bit) != 0;
+    lo[j] = gt_side ? 0.0f : -kInf;
+    hi[j] = noisy_side ? 0.0f : kInf;
+    const float half_terms =
+        2.0f - (gt_side ? 1.0f : 0.0f) - (noisy_side ? 1.0f : 0.0f);
+    weight[j] += factor[j] > 0 ? half_terms : 2.0f;
+  }
+}
+
 // z for one cell row from the row and its neighbours. Written as separate
 // element-wise loops over the row so that they vectorise; the buffers are
 // kept between rows.
@@ -137,7 +212,6 @@ class RowScorer {
     near_.assign(cols_, 0);
     lo_.assign(cols_, 0.0f);
     hi_.assign(cols_, 0.0f);
-    half_terms_.assign(cols_, 0.0f);
     weight_.assign(cols_, 0.0f);
   }
 
@@ -166,13 +240,15 @@ class RowScorer {
       for (int j = 1; j < cols; ++j) near[j] |= m[j - 1];
       for (int j = 0; j + 1 < cols; ++j) near[j] |= m[j + 1];
     }
+    // Most rows have no clipping near them: they skip the censoring.
+    const std::uint8_t* noisy_clipped = mid.noisy_clipped.data();
+    std::uint8_t any = 0;
+    for (int j = 0; j < cols; ++j) any |= near[j] | noisy_clipped[j];
+    const bool censored = any != 0;
     std::fill(z, z + cols, 0.0f);
-    std::fill(weight_.begin(), weight_.end(), 0.0f);
-    const float slope = static_cast<float>(model_.slope);
-    const float offset = static_cast<float>(model_.offset);
-    const float k_gain = gain_;
-    const float rho2 = rho2_;  // a local: stores to z cannot alias it
-    constexpr float kInf = std::numeric_limits<float>::infinity();
+    if (censored) std::fill(weight_.begin(), weight_.end(), 0.0f);
+    const Constants k{static_cast<float>(model_.slope),
+                      static_cast<float>(model_.offset), gain_, rho2_};
     for (int c = 0; c < kColors; ++c) {
       // Variance of a cell's d: the pixel model times the cell's factor.
       for (int q = 0; q < parity; ++q) {
@@ -183,53 +259,29 @@ class RowScorer {
           structure_[j] = t;
         }
       }
+      Steps(mid.noisy[c].data(), up.noisy[c].data(), down.noisy[c].data(),
+            n_step_.data());
+      const Columns in{mid.gt[c].data(), mid.noisy[c].data(), g_step_[c].data(),
+                       g_any_.data(),    factor_.data(),      structure_.data(),
+                       n_step_.data(),   lo_.data(),          hi_.data()};
+      if (!censored) {
+        ScoreColour<false>(in, k, cols, z);
+        continue;
+      }
       // Censoring, per colour. Where the GT clips this colour in the cell
       // or next to it, its cell mean under-reads (or its step misses the
       // slope up to the clipped samples): only a capture darker than the
       // GT is evidence (d > 0). Where the capture clips it, the capture
       // under-reads: only a capture brighter than the GT is (d < 0). A
-      // one-sided term weighs half (its mean under noise is half).
-      const std::uint8_t* noisy_clipped = mid.noisy_clipped.data();
-      float* lo = lo_.data();
-      float* hi = hi_.data();
-      float* half_terms = half_terms_.data();
-      for (int j = 0; j < cols; ++j) {
-        const bool gt_side = (near[j] >> c) & 1;
-        const bool noisy_side = (noisy_clipped[j] >> c) & 1;
-        lo[j] = gt_side ? 0.0f : -kInf;
-        hi[j] = noisy_side ? 0.0f : kInf;
-        half_terms[j] = 2.0f - gt_side - noisy_side;
-      }
-      const float term_weight = 1.0f / kColors;
-      const float* g = mid.gt[c].data();
-      const float* n = mid.noisy[c].data();
-      const float* gs = g_step_[c].data();
-      const float* g_any = g_any_.data();
-      const float* factor = factor_.data();
-      const float* structure = structure_.data();
-      float* n_step = n_step_.data();
-      float* w = weight_.data();
-      Steps(n, up.noisy[c].data(), down.noisy[c].data(), n_step);
-      for (int j = 0; j < cols; ++j) {
-        const float s = std::max(g[j], 0.0f);
-        const float noise_var = (slope * s + offset) * factor[j];
-        // Structure seen only by the noisy capture's samples of this
-        // colour (a thin line between the GT's samples) is tolerated too,
-        // as far as the GT shows structure there in any colour: the noisy
-        // step less what its noise alone would make (3 sigma of a
-        // difference of two cell means), capped by the GT's.
-        const float n_clean = std::max(
-            0.0f, k_gain * n_step[j] - 3.0f * std::sqrt(2.0f * noise_var));
-        const float e = std::max(gs[j], std::min(n_clean, g_any[j]));
-        const float d = std::min(std::max(g[j] - k_gain * n[j], lo[j]), hi[j]);
-        const float var = noise_var + structure[j] * e * e + rho2 * s * s;
-        // A colour the cell lacks counts as agreeing (z's mean under
-        // noise alone); only exotic patterns lack any.
-        const bool present = factor[j] > 0;
-        const float term = term_weight * std::min(d * d / var, kTermCap);
-        z[j] += present ? term : term_weight;
-        w[j] += present ? half_terms[j] : 2.0f;
-      }
+      // one-sided term weighs half (its mean under noise is half); a
+      // colour the cell lacks counts in full.
+      Censor(near, noisy_clipped, static_cast<std::uint8_t>(1u << c),
+             factor_.data(), cols, lo_.data(), hi_.data(), weight_.data());
+      ScoreColour<true>(in, k, cols, z);
+    }
+    if (!censored) {
+      std::fill(weight, weight + cols, static_cast<std::uint8_t>(kFullWeight));
+      return;
     }
     const float* w = weight_.data();
     for (int j = 0; j < cols; ++j) {
@@ -271,7 +323,6 @@ class RowScorer {
   std::vector<std::uint8_t> near_;
   std::vector<float> lo_;
   std::vector<float> hi_;
-  std::vector<float> half_terms_;
   std::vector<float> weight_;
 };
 
@@ -445,6 +496,39 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
   const int w = gt.width;
   std::int64_t clipped = 0;
   *already = 0;
+  if (radius == 0) {
+    // Each clipped pixel alone: straight into the mask, only in the cells
+    // that hold clipping and right of the last cell.
+    auto apply = [&](int v, int x0, int x1) {
+      const float* g = gt.row(v);
+      const float* n = noisy.row(v);
+      std::uint8_t* out = mask.row(v);
+      for (int x = x0; x < x1; ++x) {
+        const bool hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
+        clipped += hit;
+        *already += hit & (out[x] == 0);
+        out[x] = hit ? 0 : out[x];
+      }
+    };
+    for (int v = 0; v < h; ++v) {
+      if (!clipped_rows[v]) continue;
+      const int i = cell > 0 ? v / cell : cell_rows;
+      if (i >= cell_rows) {
+        apply(v, 0, w);
+        continue;
+      }
+      const std::uint8_t* cells = holds.row(i);
+      const std::uint8_t* end = cells + cell_cols;
+      for (const std::uint8_t* p = cells; p < end; ++p) {
+        p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
+        if (p == nullptr) break;
+        const int x0 = static_cast<int>(p - cells) * cell;
+        apply(v, x0, x0 + cell);
+      }
+      apply(v, cell_cols * cell, w);
+    }
+    return clipped;
+  }
   int y = 0;
   while (y < h) {
     if (!clipped_rows[y]) {

@@ -74,11 +74,13 @@
 // the cells a row at a time and keeps only z and two flags per cell
 // (mask/cell_rows.h); the window test and morphology work on the cell grid
 // (1/4 or 1/9 of the pixels); only flagged runs are written at full
-// resolution; clipping adds full-resolution work only on bands of rows
-// that hold clipped pixels, morphology only inside the flags' bounding box.
-// About 4 ms per megapixel on one core with a reused workspace; working
-// memory about 1.75 bytes per pixel (Bayer) besides the mask, and up to 1
-// more for the rows near clipping.
+// resolution; clipping adds full-resolution work only in the cells that
+// hold clipped pixels (per sample) or on bands of rows that hold them (the
+// cell footprint), morphology only inside the flags' bounding box. Rows of
+// cells with no clipping near them skip the censoring. About 4 ms per
+// megapixel on one core with a reused workspace; working memory about
+// 1.75 bytes per pixel (Bayer) besides the mask, and up to 1 more for the
+// rows near clipping with the cell footprint.
 //
 // Thread safety: MakeLossMask is a pure function; call it from any number
 // of threads, each with its own workspace. It uses one thread.
