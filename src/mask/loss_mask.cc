@@ -499,16 +499,22 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
   if (radius == 0) {
     // Each clipped pixel alone: straight into the mask, only in the cells
     // that hold clipping and right of the last cell.
+    std::int64_t both = 0;
     auto apply = [&](int v, int x0, int x1) {
-      const float* g = gt.row(v);
-      const float* n = noisy.row(v);
-      std::uint8_t* out = mask.row(v);
+      const float* __restrict g = gt.row(v);
+      const float* __restrict n = noisy.row(v);
+      std::uint8_t* __restrict out = mask.row(v);
+      // Locals, so that the loop vectorises.
+      int hits = 0;
+      int hits_flagged = 0;
       for (int x = x0; x < x1; ++x) {
-        const bool hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
-        clipped += hit;
-        *already += hit & (out[x] == 0);
+        const int hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
+        hits += hit;
+        hits_flagged += hit & (out[x] == 0);
         out[x] = hit ? 0 : out[x];
       }
+      clipped += hits;
+      both += hits_flagged;
     };
     for (int v = 0; v < h; ++v) {
       if (!clipped_rows[v]) continue;
@@ -519,14 +525,19 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
       }
       const std::uint8_t* cells = holds.row(i);
       const std::uint8_t* end = cells + cell_cols;
-      for (const std::uint8_t* p = cells; p < end; ++p) {
+      // Runs of such cells, so that wide clipped areas are one loop.
+      for (const std::uint8_t* p = cells; p < end;) {
         p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
         if (p == nullptr) break;
-        const int x0 = static_cast<int>(p - cells) * cell;
-        apply(v, x0, x0 + cell);
+        const std::uint8_t* q = p;
+        while (q < end && *q) ++q;
+        apply(v, static_cast<int>(p - cells) * cell,
+              static_cast<int>(q - cells) * cell);
+        p = q;
       }
       apply(v, cell_cols * cell, w);
     }
+    *already = both;
     return clipped;
   }
   int y = 0;
