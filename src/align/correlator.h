@@ -25,6 +25,13 @@
 
 namespace dsb {
 
+// The revision of align/'s algorithm: bump it whenever a change to align/
+// can change a stored result (shift, gain, loss, confidence), so that scenes
+// built by the old code are rebuilt. It enters AlignParams::Fingerprint and
+// the build's algorithm version (executor/build_options.h).
+// 2: masked, energy-pooled fine search; block-median refinement.
+inline constexpr int kAlignRevision = 2;
+
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced
   // automatically where it would leave less than half the image overlapping.
@@ -61,10 +68,16 @@ class SceneCorrelator {
 
 enum class Device { kAuto, kCpu, kGpu };
 
-// Makes a correlator for `device`. kAuto uses a GPU when one is present and
-// CUDA was compiled in, else the CPU; kGpu without a usable GPU is an error.
-// `notice`, when given, receives one line for the user saying which was
-// chosen and why (e.g. "no CUDA device found; aligning on the CPU").
+// Chooses the device once (per build): kAuto becomes kGpu when CUDA was
+// compiled in and a device is usable, else kCpu; kGpu without a usable GPU
+// is an error. `notice`, when given, receives the one line for the user
+// saying which was chosen and why (e.g. "no usable CUDA device (...);
+// aligning on the CPU").
+Result<Device> ChooseDevice(Device requested, const AlignParams& params,
+                            std::string* notice = nullptr);
+
+// Makes a correlator for `device` (kAuto: ChooseDevice first; a build
+// chooses once and passes kCpu or kGpu here for every GT).
 Result<std::unique_ptr<SceneCorrelator>> MakeCorrelator(
     Device device, const AlignParams& params, std::string* notice = nullptr);
 

@@ -11,39 +11,50 @@ namespace dsb {
 
 std::string AlignParams::Fingerprint() const {
   // Every field that changes results; `threads` and the GPU budget do not.
-  // `rev` names the algorithm's revision: bump it whenever a change to
-  // align/ can change a stored result (shift, gain, loss, confidence), so
-  // that scenes built by the old code are rebuilt.
-  // rev 2: masked, energy-pooled fine search; block-median refinement.
-  return "align(rev=2,max_shift=" + std::to_string(max_shift) + ")";
+  return "align(rev=" + std::to_string(kAlignRevision) +
+         ",max_shift=" + std::to_string(max_shift) + ")";
 }
 
 bool CudaCompiledIn() { return HAVE_CUDA; }
 
-Result<std::unique_ptr<SceneCorrelator>> MakeCorrelator(
-    Device device, const AlignParams& params,
-    [[maybe_unused]] std::string* notice) {
-  if (device == Device::kCpu) return MakeFftwCorrelator(params);
+Result<Device> ChooseDevice(Device requested, const AlignParams& params,
+                            [[maybe_unused]] std::string* notice) {
+  if (requested == Device::kCpu) return Device::kCpu;
 #if HAVE_CUDA
-  std::string why;
-  auto gpu = MakeCudaCorrelator(params, &why);
+  auto gpu = MakeCudaCorrelator(params);
   if (gpu.ok()) {
     if (notice) *notice = "aligning on the GPU: " + (*gpu)->name();
-    return gpu;
+    return Device::kGpu;
   }
-  if (device == Device::kGpu) return gpu.status();
+  if (requested == Device::kGpu) return gpu.status();
   if (notice) {
     *notice = "no usable CUDA device (" + gpu.status().message() +
               "); aligning on the CPU";
   }
-  return MakeFftwCorrelator(params);
+  return Device::kCpu;
 #else
-  if (device == Device::kGpu) {
+  (void)params;
+  if (requested == Device::kGpu) {
     return Status::Unsupported(
         "--device gpu: this dataset-build was built without CUDA "
         "(reconfigure with -Dcuda=enabled on a machine with nvcc and cuFFT)");
   }
-  return MakeFftwCorrelator(params);
+  return Device::kCpu;
+#endif
+}
+
+Result<std::unique_ptr<SceneCorrelator>> MakeCorrelator(
+    Device device, const AlignParams& params, std::string* notice) {
+  if (device == Device::kAuto) {
+    DSB_ASSIGN_OR_RETURN(device, ChooseDevice(device, params, notice));
+  }
+  if (device == Device::kCpu) return MakeFftwCorrelator(params);
+#if HAVE_CUDA
+  return MakeCudaCorrelator(params);
+#else
+  return Status::Unsupported(
+      "--device gpu: this dataset-build was built without CUDA "
+      "(reconfigure with -Dcuda=enabled on a machine with nvcc and cuFFT)");
 #endif
 }
 

@@ -1,5 +1,8 @@
 #include "align/fftw_correlator.h"
 
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -20,38 +23,44 @@ class FftwCorrelator : public SceneCorrelator {
 
   Status SetReference(const RawImage& gt) override {
     gt_ = nullptr;
-    if (gt.width() < 32 || gt.height() < 32) {
-      return Status::InvalidArgument(
-          gt.path + ": image of " + std::to_string(gt.width()) + "x" +
-          std::to_string(gt.height()) + " is too small to align");
-    }
+    DSB_RETURN_IF_ERROR(CheckReference(gt));
     EffectiveSearch(params_, gt.height(), gt.width(), &max_dy_, &max_dx_);
     geometry_ =
         PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy_, max_dx_);
     DSB_ASSIGN_OR_RETURN(plans_,
                          GetFftPlans(geometry_.fft_height, geometry_.fft_width,
                                      std::max(1, params_.threads)));
-    const std::size_t real_count =
-        static_cast<std::size_t>(geometry_.fft_height) * geometry_.fft_width;
     complex_count_ = static_cast<std::size_t>(geometry_.fft_height) *
                      (geometry_.fft_width / 2 + 1);
-    DSB_ASSIGN_OR_RETURN(real_, AllocateReal(real_count));
     DSB_ASSIGN_OR_RETURN(gt_spectrum_, AllocateComplex(complex_count_));
-    DSB_ASSIGN_OR_RETURN(noisy_spectrum_, AllocateComplex(complex_count_));
+    DSB_RETURN_IF_ERROR(Fit(own_));
 
     gt_balance_ = ChannelBalance(gt);
     const Plane<float> coarse =
         CoarseLuma(gt, gt_balance_, geometry_.stride, geometry_.box);
-    PrepareCoarse(coarse, geometry_, real_.get());
-    fftwf_execute_dft_r2c(plans_.forward, real_.get(), gt_spectrum_.get());
+    PrepareCoarse(coarse, geometry_, own_.real.get());
+    fftwf_execute_dft_r2c(plans_.forward, own_.real.get(), gt_spectrum_.get());
     gt_ = &gt;
     return Status::Ok();
   }
 
+  // A batch is aligned in parallel, each task with its own coarse buffers
+  // (the GT's spectrum and the cached plans are shared read-only); every
+  // result is what aligning that capture alone gives.
   std::vector<Result<Alignment>> Align(
       std::span<const RawImage* const> noisy) override {
-    std::vector<Result<Alignment>> results;
-    for (const RawImage* image : noisy) results.push_back(AlignOne(*image));
+    std::vector<Result<Alignment>> results(noisy.size(),
+                                           Status::Internal("not aligned"));
+    if (noisy.size() <= 1) {
+      for (std::size_t i = 0; i < noisy.size(); ++i) {
+        results[i] = AlignOne(*noisy[i], own_);
+      }
+      return results;
+    }
+    tbb::enumerable_thread_specific<Buffers> buffers;
+    tbb::parallel_for(std::size_t{0}, noisy.size(), [&](std::size_t i) {
+      results[i] = AlignOne(*noisy[i], buffers.local());
+    });
     return results;
   }
 
@@ -61,22 +70,46 @@ class FftwCorrelator : public SceneCorrelator {
   }
 
  private:
-  Result<Alignment> AlignOne(const RawImage& noisy) {
+  // One capture's coarse buffers, sized for the current reference.
+  struct Buffers {
+    std::size_t real_count = 0, complex_count = 0;
+    RealBuffer real;
+    ComplexBuffer spectrum;
+  };
+
+  Status Fit(Buffers& buffers) const {
+    const std::size_t real_count =
+        static_cast<std::size_t>(geometry_.fft_height) * geometry_.fft_width;
+    if (buffers.real_count != real_count ||
+        buffers.complex_count != complex_count_) {
+      DSB_ASSIGN_OR_RETURN(buffers.real, AllocateReal(real_count));
+      DSB_ASSIGN_OR_RETURN(buffers.spectrum, AllocateComplex(complex_count_));
+      buffers.real_count = real_count;
+      buffers.complex_count = complex_count_;
+    }
+    return Status::Ok();
+  }
+
+  Result<Alignment> AlignOne(const RawImage& noisy, Buffers& buffers) const {
     if (gt_ == nullptr) {
       return Status::Internal("Align called without a reference");
     }
     DSB_RETURN_IF_ERROR(CheckPair(*gt_, noisy));
+    DSB_RETURN_IF_ERROR(Fit(buffers));
     const std::array<float, 3> balance = ChannelBalance(noisy);
     const Plane<float> coarse =
         CoarseLuma(noisy, balance, geometry_.stride, geometry_.box);
-    PrepareCoarse(coarse, geometry_, real_.get());
-    fftwf_execute_dft_r2c(plans_.forward, real_.get(), noisy_spectrum_.get());
+    PrepareCoarse(coarse, geometry_, buffers.real.get());
+    fftwf_execute_dft_r2c(plans_.forward, buffers.real.get(),
+                          buffers.spectrum.get());
     CrossPower(reinterpret_cast<const float*>(gt_spectrum_.get()),
-               reinterpret_cast<const float*>(noisy_spectrum_.get()),
-               complex_count_, reinterpret_cast<float*>(noisy_spectrum_.get()));
-    fftwf_execute_dft_c2r(plans_.inverse, noisy_spectrum_.get(), real_.get());
+               reinterpret_cast<const float*>(buffers.spectrum.get()),
+               complex_count_,
+               reinterpret_cast<float*>(buffers.spectrum.get()));
+    fftwf_execute_dft_c2r(plans_.inverse, buffers.spectrum.get(),
+                          buffers.real.get());
     return FinishAlignment(*gt_, gt_balance_, noisy, balance, geometry_,
-                           real_.get(), max_dy_, max_dx_);
+                           buffers.real.get(), max_dy_, max_dx_);
   }
 
   AlignParams params_;
@@ -85,8 +118,8 @@ class FftwCorrelator : public SceneCorrelator {
   CoarseGeometry geometry_;
   FftPlans plans_;
   std::size_t complex_count_ = 0;
-  RealBuffer real_;
-  ComplexBuffer gt_spectrum_, noisy_spectrum_;
+  ComplexBuffer gt_spectrum_;
+  Buffers own_;  // for SetReference and single captures
   int max_dy_ = 0, max_dx_ = 0;
 };
 

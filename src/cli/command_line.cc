@@ -176,8 +176,9 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
           " needs a size such as 4G or 1500M, not '" +
           parsed[name].as<std::string>() + "'");
     }
-    (std::string(name) == "mem" ? build.mem_bytes : build.gpu_mem_bytes) =
-        *bytes;
+    // --gpu-mem goes straight to the one field the CUDA correlator reads.
+    (std::string(name) == "mem" ? build.mem_bytes
+                                : build.align.gpu_memory_bytes) = *bytes;
   }
   build.decode_in_process = parsed.count("decode-in-process") > 0;
   if (parsed.count("decode-timeout")) {

@@ -18,13 +18,20 @@
 
 namespace dsb {
 
-class BuildLock {
+// A lock held for a whole build, released when destroyed (the executor
+// takes it through BuildEnvironment::lock; tests fake it).
+class HeldLock {
+ public:
+  virtual ~HeldLock() = default;
+};
+
+class BuildLock final : public HeldLock {
  public:
   // Takes the lock for `manifest_path`. With `wait`, blocks until the other
   // build ends; without, fails with kBusy naming the holder's pid.
   static Result<std::unique_ptr<BuildLock>> Acquire(
       const std::string& manifest_path, bool wait);
-  ~BuildLock();
+  ~BuildLock() override;
   BuildLock(const BuildLock&) = delete;
   BuildLock& operator=(const BuildLock&) = delete;
 

@@ -14,8 +14,13 @@ void BuildOptions::ResolveDefaults() {
   }
 }
 
+std::string AlgorithmVersion() {
+  return "align-" + std::to_string(kAlignRevision) + "/mask-" +
+         std::to_string(kMaskRevision);
+}
+
 std::string BuildOptions::ResultFingerprint() const {
-  return std::string(kAlgorithmVersion) + ";" + align.Fingerprint() + ";" +
+  return AlgorithmVersion() + ";" + align.Fingerprint() + ";" +
          mask.Fingerprint();
 }
 

@@ -26,9 +26,8 @@ struct BuildOptions {
   bool verify = false;   // re-hash every file, trusting no stat data
   bool wait_for_lock = false;
   bool quiet = false;
-  bool json = false;              // summary / status as JSON on stdout
-  std::size_t mem_bytes = 0;      // 0: a safe fraction of physical RAM
-  std::size_t gpu_mem_bytes = 0;  // 0: a safe fraction of free GPU memory
+  bool json = false;          // summary / status as JSON on stdout
+  std::size_t mem_bytes = 0;  // 0: a safe fraction of physical RAM
   // Decoding runs in a worker process per file (raw/isolated_decoder.h)
   // unless this is set (--decode-in-process: debugging, profiling).
   bool decode_in_process = false;
@@ -36,7 +35,7 @@ struct BuildOptions {
   // The worker's command line; empty: this executable's __decode-worker.
   // Tests put a fake worker here.
   std::vector<std::string> decode_worker;
-  AlignParams align;
+  AlignParams align;  // --gpu-mem is align.gpu_memory_bytes
   MaskParams mask;
 
   // Fills in the defaults that depend on the root and the machine.
@@ -46,8 +45,10 @@ struct BuildOptions {
   std::string ResultFingerprint() const;
 };
 
-// Bumped whenever a change to the code changes results, so old manifests see
-// every scene as `params`-stale.
-inline constexpr const char* kAlgorithmVersion = "align-1/mask-1";
+// The version of the algorithms that produce results, derived from each
+// module's own revision (align/'s kAlignRevision, mask/'s kMaskRevision):
+// "align-<rev>/mask-<rev>". Bumping a module's revision changes it, so old
+// manifests see every scene as `params`-stale.
+std::string AlgorithmVersion();
 
 }  // namespace dsb

@@ -40,12 +40,11 @@ BuildDecoding MakeBuildDecoding(const BuildOptions& options,
     }
     decoding.decoder = std::make_unique<IsolatedDecoder>(std::move(isolated));
   }
-  const std::size_t by_memory =
-      std::max<std::size_t>(1, physical_memory / kBytesPerDecodedPixel);
+  const std::size_t by_memory = MaxPixelsFor(physical_memory);
   if (by_memory < kMaxDecodePixels) {
     decoding.options.max_pixels = by_memory;
     decoding.options.max_pixels_hint =
-        "building a file needs about " + std::to_string(kBytesPerDecodedPixel) +
+        "building a file needs about " + std::to_string(kBytesPerScenePixel) +
         " bytes of memory per pixel and this machine has " +
         HumanBytes(physical_memory);
   } else {

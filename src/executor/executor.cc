@@ -17,12 +17,13 @@
 #include "config.h"
 #include "executor/build_lock.h"
 #include "executor/build_observer.h"
-#include "executor/decoding.h"
 #include "executor/interrupt.h"
 #include "executor/record.h"
+#include "executor/scene_builder.h"
 #include "hash/fingerprint.h"
 #include "manifest/manifest.h"
 #include "plan/plan.h"
+#include "plan/scene_work.h"
 #include "scan/scan.h"
 
 namespace dsb {
@@ -35,7 +36,7 @@ constexpr const char* kUnreadableHash = "00000000000000000000000000000000";
 
 // What scanning, fingerprinting and planning found; shared by the build and
 // --status, which stops here.
-struct Survey {
+struct SurveyResult {
   // The scan, with every file's hash_hex and hashed_at_ns filled in.
   ScanResult scan;
   // Per file that could not be hashed: why (the scene will fail).
@@ -66,8 +67,18 @@ Status CheckRoot(const BuildOptions& options, FileSystem& fs) {
   return Status::Ok();
 }
 
-Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
-                              Manifest* manifest, Survey& survey) {
+// The manifest for reading, or null when there is none yet.
+Result<std::unique_ptr<Manifest>> OpenIfPresent(BuildEnvironment& env,
+                                                OpenMode mode) {
+  Result<std::unique_ptr<Manifest>> manifest = env.open_manifest(mode);
+  if (!manifest.ok() && manifest.status().code() == Status::Code::kNotFound) {
+    return std::unique_ptr<Manifest>();
+  }
+  return manifest;
+}
+
+Result<SurveyResult*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
+                                    Manifest* manifest, SurveyResult& survey) {
   ScanOptions scan_options;
   scan_options.excluded_paths = ExcludedPaths(options);
   DSB_ASSIGN_OR_RETURN(survey.scan,
@@ -133,7 +144,7 @@ Result<Survey*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
     });
   });
 
-  survey.plan = MakePlan(survey.scan.scenes, previous, kAlgorithmVersion,
+  survey.plan = MakePlan(survey.scan.scenes, previous, AlgorithmVersion(),
                          options.ResultFingerprint(), options.force);
   return &survey;
 }
@@ -147,26 +158,6 @@ std::vector<StaleScene> StaleScenes(const Plan& plan) {
   return stale;
 }
 
-SceneJob MakeJob(const PlannedScene& planned, const Survey& survey) {
-  const ScannedScene& scanned = survey.scan.scenes[planned.current_index];
-  SceneJob job;
-  job.scene = planned.scene;
-  job.key = planned.key;
-  job.total_bytes = planned.cost_bytes;
-  job.problems = scanned.problems;
-  job.gt = scanned.gt;
-  job.noisy = scanned.noisy;
-  for (const auto* files : {&job.gt, &job.noisy}) {
-    for (const FileRecord& file : *files) {
-      if (auto it = survey.hash_errors.find(file.rel_path);
-          it != survey.hash_errors.end()) {
-        job.hash_errors[file.rel_path] = it->second;
-      }
-    }
-  }
-  return job;
-}
-
 std::size_t PhysicalMemory() {
   const long pages = sysconf(_SC_PHYS_PAGES);
   const long page_size = sysconf(_SC_PAGE_SIZE);
@@ -178,6 +169,10 @@ std::size_t DefaultMemoryBudget() {
   // Half of physical memory: the rest is the page cache that keeps raw
   // files and SQLite fast, and whatever else the machine runs.
   return PhysicalMemory() / 2;
+}
+
+OutputLayout Layout(const BuildOptions& options) {
+  return {options.root, options.masks_dir};
 }
 
 bool IsOurMaskName(const std::string& name) {
@@ -203,12 +198,197 @@ void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
       continue;
     }
     if (!orphans || !IsOurMaskName(entry.name)) continue;
-    const std::string recorded = path.starts_with(options.root + "/")
-                                     ? path.substr(options.root.size() + 1)
-                                     : path;
-    if (!referenced.contains(recorded)) (void)fs.RemoveFile(path);
+    if (!referenced.contains(MaskRecordPath(Layout(options), path))) {
+      (void)fs.RemoveFile(path);
+    }
   }
 }
+
+// One build, step by step (ExecuteBuild). Each step returns an error only
+// when the build cannot go on; failures of scenes are in the report.
+class Build {
+ public:
+  Build(const BuildOptions& options, BuildEnvironment& env)
+      : options_(options), env_(env), start_(env.now()) {}
+
+  // The root, the lock, the manifest, the masks directory and the sweep of
+  // leftovers from interrupted writes. A dry run takes no lock and opens
+  // the manifest read-only (if there is one).
+  Status Open() {
+    DSB_RETURN_IF_ERROR(CheckRoot(options_, *env_.fs));
+    if (options_.dry_run) {
+      DSB_ASSIGN_OR_RETURN(manifest_, OpenIfPresent(env_, OpenMode::kReadOnly));
+      return Status::Ok();
+    }
+    DSB_ASSIGN_OR_RETURN(lock_, env_.lock());
+    DSB_ASSIGN_OR_RETURN(manifest_, env_.open_manifest(OpenMode::kReadWrite));
+    DSB_RETURN_IF_ERROR(
+        env_.fs->CreateDirectories(options_.masks_dir)
+            .WithContext("masks directory " + options_.masks_dir));
+    SweepMasksDir(options_, *env_.fs, *manifest_, /*orphans=*/false);
+    return Status::Ok();
+  }
+
+  // Scan, fingerprint and plan; a dry run stops here.
+  Status Survey() {
+    DSB_RETURN_IF_ERROR(
+        SurveyDataset(options_, *env_.fs, manifest_.get(), survey_).status());
+    report_.problems = survey_.scan.problems;
+    report_.scenes_found = static_cast<int>(survey_.scan.scenes.size());
+    report_.files_hashed =
+        static_cast<std::int64_t>(survey_.stats.files_rehashed);
+    report_.bytes_hashed =
+        static_cast<std::int64_t>(survey_.stats.bytes_hashed);
+    report_.scenes_up_to_date = static_cast<int>(survey_.plan.up_to_date);
+    if (options_.dry_run) {
+      report_.planned = StaleScenes(survey_.plan);
+      return Status::Ok();
+    }
+    DSB_RETURN_IF_ERROR(manifest_->UpdateFileFingerprints(survey_.refreshed));
+    nlohmann::json params = {{"fingerprint", options_.ResultFingerprint()},
+                             {"jobs", options_.jobs},
+                             {"root", options_.root},
+                             {"force", options_.force}};
+    DSB_ASSIGN_OR_RETURN(run_id_,
+                         manifest_->BeginRun(DSB_VERSION, params.dump()));
+    return Status::Ok();
+  }
+
+  // Scenes gone from disk leave the manifest; their masks are deleted after
+  // the commit, so no row ever names a deleted mask.
+  Status Prune() {
+    for (const PlannedScene& planned : survey_.plan.scenes) {
+      if (planned.state != SceneState::kRemoved) continue;
+      DSB_ASSIGN_OR_RETURN(std::vector<std::string> masks,
+                           manifest_->RemoveScene(planned.scene));
+      for (const std::string& mask : masks) {
+        (void)env_.fs->RemoveFile(MaskWritePath(Layout(options_), mask));
+      }
+      ++report_.scenes_pruned;
+    }
+    return Status::Ok();
+  }
+
+  // Runs every dirty scene as the plan laid it out, largest first, scenes
+  // in flight bounded by the memory budget; each scene is recorded in its
+  // own transaction as soon as it finishes.
+  Status Schedule() {
+    WorkOptions work_options;
+    work_options.layout = Layout(options_);
+    work_options.memory_budget = env_.memory_budget;
+    work_options.workers = std::max(1, options_.jobs);
+    BuildWork work = PlanWork(survey_.plan, survey_.scan.scenes, work_options);
+    int files_total = 0;
+    std::uint64_t bytes_total = 0;
+    for (SceneWork& scene : work.scenes) {
+      for (const auto* files : {&scene.gt, &scene.noisy}) {
+        for (const FileRecord& file : *files) {
+          if (auto it = survey_.hash_errors.find(file.rel_path);
+              it != survey_.hash_errors.end()) {
+            scene.unreadable[file.rel_path] = it->second;
+          }
+        }
+      }
+      files_total += static_cast<int>(scene.gt.size() + scene.noisy.size());
+      bytes_total += scene.cost_bytes;
+    }
+    BuildObserver& observer = *env_.observer;
+    observer.SetTotals(static_cast<int>(work.scenes.size()), files_total,
+                       bytes_total);
+    if (work.scenes.empty()) return Status::Ok();
+    DSB_RETURN_IF_ERROR(env_.runner->Start(observer));
+    report_.device = env_.runner->device();
+
+    std::mutex record_mutex;
+    // --jobs caps every thread the build uses; the arena caps scenes in
+    // flight (each scene bounds its own captures in flight).
+    tbb::global_control threads(
+        tbb::global_control::max_allowed_parallelism,
+        static_cast<std::size_t>(std::max(1, options_.jobs)));
+    tbb::task_arena arena(static_cast<int>(work.scenes_in_flight));
+    arena.execute([&] {
+      tbb::parallel_for_each(
+          work.scenes.begin(), work.scenes.end(), [&](const SceneWork& scene) {
+            if (InterruptRequested()) return;
+            SceneOutcome outcome = env_.runner->Run(scene, counters_, observer);
+            std::lock_guard lock(record_mutex);
+            Record(scene, outcome);
+          });
+    });
+    return Status::Ok();  // a recording error ends the build in Finish
+  }
+
+  // Sweeps masks no row names (unless interrupted), fills in the report and
+  // closes the run.
+  Result<BuildReport> Finish() {
+    if (!options_.dry_run) report_.interrupted = InterruptRequested();
+    if (!options_.dry_run && !report_.interrupted) {
+      SweepMasksDir(options_, *env_.fs, *manifest_, /*orphans=*/true);
+    }
+    report_.files_decoded = counters_.files_decoded;
+    report_.pairs_aligned = counters_.pairs_aligned;
+    report_.masks_written = counters_.masks_written;
+    report_.max_captures_in_flight = counters_.max_captures_in_flight;
+    report_.correlators_made = counters_.correlators_made;
+    report_.max_align_batch = counters_.max_align_batch;
+    report_.seconds =
+        std::chrono::duration<double>(env_.now() - start_).count();
+    report_.peak_rss_bytes = PeakRssBytes();
+    if (options_.dry_run) return report_;
+
+    const RunCounts counts{.scenes_total = report_.scenes_found,
+                           .scenes_built = report_.scenes_built,
+                           .scenes_up_to_date = report_.scenes_up_to_date,
+                           .scenes_failed = report_.scenes_failed,
+                           .scenes_removed = report_.scenes_pruned,
+                           .pairs_ok = report_.pairs_ok,
+                           .pairs_failed = report_.pairs_failed};
+    Status ended = manifest_->EndRun(run_id_, counts, report_.ExitCode());
+    if (!record_error_.ok()) return record_error_;
+    if (!ended.ok()) return ended;
+    return report_;
+  }
+
+ private:
+  // Under the record mutex.
+  void Record(const SceneWork& scene, const SceneOutcome& outcome) {
+    if (outcome.cancelled || !record_error_.ok()) {
+      ++report_.scenes_interrupted;
+      return;
+    }
+    Status recorded = manifest_->RecordScene(MakeSceneRecord(outcome, run_id_));
+    if (!recorded.ok()) {
+      // The manifest is unwritable (disk full, ...): stop building, since
+      // nothing more could be kept.
+      record_error_ = recorded.WithContext("recording scene " + scene.scene);
+      RequestInterrupt();
+      return;
+    }
+    for (const PairOutcome& pair : outcome.pairs) {
+      (pair.status.ok() ? report_.pairs_ok : report_.pairs_failed)++;
+    }
+    if (outcome.status.ok()) {
+      ++report_.scenes_built;
+    } else {
+      ++report_.scenes_failed;
+      report_.failures.push_back({scene.scene, outcome.status.message()});
+      env_.observer->Error("failed: " + scene.scene + ": " +
+                           outcome.status.message());
+    }
+    env_.observer->SceneDone();
+  }
+
+  const BuildOptions& options_;
+  BuildEnvironment& env_;
+  const std::chrono::steady_clock::time_point start_;
+  std::unique_ptr<HeldLock> lock_;
+  std::unique_ptr<Manifest> manifest_;
+  SurveyResult survey_;
+  std::int64_t run_id_ = 0;
+  BuildCounters counters_;
+  BuildReport report_;
+  Status record_error_;
+};
 
 }  // namespace
 
@@ -222,16 +402,26 @@ std::uint64_t PeakRssBytes() {
   return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;
 }
 
-Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs) {
-  DSB_RETURN_IF_ERROR(CheckRoot(options, fs));
-  std::unique_ptr<Manifest> manifest;
-  if (fs.Stat(options.db_path).ok()) {
-    DSB_ASSIGN_OR_RETURN(manifest,
-                         Manifest::Open(options.db_path, OpenMode::kReadOnly));
+Result<BuildReport> ExecuteBuild(const BuildOptions& options,
+                                 BuildEnvironment& environment) {
+  Build build(options, environment);
+  DSB_RETURN_IF_ERROR(build.Open());
+  DSB_RETURN_IF_ERROR(build.Survey());
+  if (!options.dry_run) {
+    DSB_RETURN_IF_ERROR(build.Prune());
+    DSB_RETURN_IF_ERROR(build.Schedule());
   }
-  Survey survey;
+  return build.Finish();
+}
+
+Result<StatusReport> ExecuteStatus(const BuildOptions& options,
+                                   BuildEnvironment& environment) {
+  DSB_RETURN_IF_ERROR(CheckRoot(options, *environment.fs));
+  DSB_ASSIGN_OR_RETURN(std::unique_ptr<Manifest> manifest,
+                       OpenIfPresent(environment, OpenMode::kReadOnly));
+  SurveyResult survey;
   DSB_RETURN_IF_ERROR(
-      SurveyDataset(options, fs, manifest.get(), survey).status());
+      SurveyDataset(options, *environment.fs, manifest.get(), survey).status());
   StatusReport report;
   report.stale = StaleScenes(survey.plan);
   report.scenes_up_to_date = static_cast<int>(survey.plan.up_to_date);
@@ -239,180 +429,43 @@ Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs) {
   return report;
 }
 
-Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
-                             BuildObserver& progress) {
-  const auto start = Clock::now();
-  BuildReport report;
+namespace {
 
-  DSB_RETURN_IF_ERROR(CheckRoot(options, fs));
-
-  std::unique_ptr<BuildLock> lock;
-  std::unique_ptr<Manifest> manifest;
-  if (options.dry_run) {
-    if (fs.Stat(options.db_path).ok()) {
-      DSB_ASSIGN_OR_RETURN(
-          manifest, Manifest::Open(options.db_path, OpenMode::kReadOnly));
-    }
-  } else {
-    DSB_ASSIGN_OR_RETURN(
-        lock, BuildLock::Acquire(options.db_path, options.wait_for_lock));
-    DSB_ASSIGN_OR_RETURN(manifest,
-                         Manifest::Open(options.db_path, OpenMode::kReadWrite));
-    DSB_RETURN_IF_ERROR(
-        fs.CreateDirectories(options.masks_dir)
-            .WithContext("masks directory " + options.masks_dir));
-    SweepMasksDir(options, fs, *manifest, /*orphans=*/false);
-  }
-
-  Survey survey;
-  DSB_RETURN_IF_ERROR(
-      SurveyDataset(options, fs, manifest.get(), survey).status());
-  report.problems = survey.scan.problems;
-  report.scenes_found = static_cast<int>(survey.scan.scenes.size());
-  report.files_hashed = static_cast<std::int64_t>(survey.stats.files_rehashed);
-  report.bytes_hashed = static_cast<std::int64_t>(survey.stats.bytes_hashed);
-  report.scenes_up_to_date = static_cast<int>(survey.plan.up_to_date);
-  if (options.dry_run) {
-    report.planned = StaleScenes(survey.plan);
-    report.seconds =
-        std::chrono::duration<double>(Clock::now() - start).count();
-    report.peak_rss_bytes = PeakRssBytes();
-    return report;
-  }
-
-  DSB_RETURN_IF_ERROR(manifest->UpdateFileFingerprints(survey.refreshed));
-
-  nlohmann::json params = {{"fingerprint", options.ResultFingerprint()},
-                           {"jobs", options.jobs},
-                           {"root", options.root},
-                           {"force", options.force}};
-  DSB_ASSIGN_OR_RETURN(std::int64_t run_id,
-                       manifest->BeginRun(DSB_VERSION, params.dump()));
-
-  // Prune scenes that disappeared; their masks go after the commit.
-  for (const PlannedScene& planned : survey.plan.scenes) {
-    if (planned.state != SceneState::kRemoved) continue;
-    DSB_ASSIGN_OR_RETURN(std::vector<std::string> masks,
-                         manifest->RemoveScene(planned.scene));
-    for (const std::string& mask : masks) {
-      (void)fs.RemoveFile(mask.starts_with("/") ? mask
-                                                : options.root + "/" + mask);
-    }
-    ++report.scenes_pruned;
-  }
-
-  // Build stale scenes, largest first so the last one to finish is small.
-  std::vector<SceneJob> jobs;
-  int files_total = 0;
-  std::uint64_t bytes_total = 0;
-  for (std::size_t index : survey.plan.BuildOrder()) {
-    const PlannedScene& planned = survey.plan.scenes[index];
-    jobs.push_back(MakeJob(planned, survey));
-    files_total +=
-        static_cast<int>(jobs.back().gt.size() + jobs.back().noisy.size());
-    bytes_total += jobs.back().total_bytes;
-  }
-  progress.SetTotals(static_cast<int>(jobs.size()), files_total, bytes_total);
-
-  BuildCounters counters;
-  BuildContext context;
-  context.options = &options;
-  context.fs = &fs;
-  context.counters = &counters;
-  context.progress = &progress;
-  const std::size_t budget =
+BuildEnvironment RealEnvironment(const BuildOptions& options, FileSystem& fs,
+                                 BuildObserver& observer) {
+  BuildEnvironment env;
+  env.fs = &fs;
+  env.observer = &observer;
+  const std::string db_path = options.db_path;
+  env.open_manifest = [db_path](OpenMode mode) {
+    return Manifest::Open(db_path, mode);
+  };
+  const bool wait = options.wait_for_lock;
+  env.lock = [db_path, wait]() -> Result<std::unique_ptr<HeldLock>> {
+    DSB_ASSIGN_OR_RETURN(std::unique_ptr<BuildLock> lock,
+                         BuildLock::Acquire(db_path, wait));
+    return std::unique_ptr<HeldLock>(std::move(lock));
+  };
+  env.now = [] { return std::chrono::steady_clock::now(); };
+  env.memory_budget =
       options.mem_bytes > 0 ? options.mem_bytes : DefaultMemoryBudget();
-  // Scenes in flight are bounded by the budget too. Their image sizes are
-  // unknown until decoded, so estimate from the largest raw file: raws hold
-  // 1-2 bytes per pixel and a scene needs at least one GT (three float
-  // planes) and one capture (two) in memory, about 20 bytes per pixel.
-  std::uint64_t largest_file = 1;
-  for (const SceneJob& job : jobs) {
-    for (const auto* files : {&job.gt, &job.noisy}) {
-      for (const FileRecord& file : *files) {
-        largest_file = std::max<std::uint64_t>(largest_file, file.size);
-      }
-    }
-  }
-  const std::size_t scene_minimum = static_cast<std::size_t>(20 * largest_file);
-  const std::size_t concurrent_scenes = std::clamp<std::size_t>(
-      std::min<std::size_t>(budget / scene_minimum, jobs.size()), 1,
-      static_cast<std::size_t>(std::max(1, options.jobs)));
-  context.scene_memory_bytes = budget / concurrent_scenes;
-  const BuildDecoding decoding = MakeBuildDecoding(options, PhysicalMemory());
-  context.decoder = decoding.decoder.get();
-  context.decode_options = decoding.options;
+  return env;
+}
 
-  std::string notice;
-  if (!jobs.empty()) {
-    auto probe = MakeCorrelator(options.device, options.align, &notice);
-    if (!probe.ok()) return probe.status();
-    report.device = (*probe)->name();
-    if (!notice.empty()) progress.Message(notice);
-  }
+}  // namespace
 
-  std::mutex record_mutex;
-  Status record_error;
-  // --jobs caps every thread the build uses; the arena caps scenes in flight
-  // (each scene bounds its own captures in flight, see scene_builder).
-  tbb::global_control threads(
-      tbb::global_control::max_allowed_parallelism,
-      static_cast<std::size_t>(std::max(1, options.jobs)));
-  tbb::task_arena arena(static_cast<int>(concurrent_scenes));
-  arena.execute([&] {
-    tbb::parallel_for_each(jobs.begin(), jobs.end(), [&](const SceneJob& job) {
-      if (InterruptRequested()) return;
-      SceneOutcome outcome = BuildScene(job, context);
-      std::lock_guard lock(record_mutex);
-      if (outcome.cancelled || !record_error.ok()) {
-        ++report.scenes_interrupted;
-        return;
-      }
-      Status recorded = manifest->RecordScene(MakeSceneRecord(outcome, run_id));
-      if (!recorded.ok()) {
-        // The manifest is unwritable (disk full, ...): stop building, since
-        // nothing more could be kept.
-        record_error = recorded.WithContext("recording scene " + job.scene);
-        RequestInterrupt();
-        return;
-      }
-      for (const PairOutcome& pair : outcome.pairs) {
-        (pair.status.ok() ? report.pairs_ok : report.pairs_failed)++;
-      }
-      if (outcome.status.ok()) {
-        ++report.scenes_built;
-      } else {
-        ++report.scenes_failed;
-        report.failures.push_back({job.scene, outcome.status.message()});
-        progress.Error("failed: " + job.scene + ": " +
-                       outcome.status.message());
-      }
-      progress.SceneDone();
-    });
-  });
-  report.interrupted = InterruptRequested();
-  if (!report.interrupted)
-    SweepMasksDir(options, fs, *manifest, /*orphans=*/true);
+Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
+                             BuildObserver& observer) {
+  BuildEnvironment env = RealEnvironment(options, fs, observer);
+  PipelineSceneRunner runner(options, fs, PhysicalMemory());
+  env.runner = &runner;
+  return ExecuteBuild(options, env);
+}
 
-  report.files_decoded = counters.files_decoded;
-  report.pairs_aligned = counters.pairs_aligned;
-  report.masks_written = counters.masks_written;
-  report.max_captures_in_flight = counters.max_captures_in_flight;
-  report.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  report.peak_rss_bytes = PeakRssBytes();
-
-  RunCounts counts;
-  counts.scenes_total = report.scenes_found;
-  counts.scenes_built = report.scenes_built;
-  counts.scenes_up_to_date = report.scenes_up_to_date;
-  counts.scenes_failed = report.scenes_failed;
-  counts.scenes_removed = report.scenes_pruned;
-  counts.pairs_ok = report.pairs_ok;
-  counts.pairs_failed = report.pairs_failed;
-  Status ended = manifest->EndRun(run_id, counts, report.ExitCode());
-  if (!record_error.ok()) return record_error;
-  if (!ended.ok()) return ended;
-  return report;
+Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs) {
+  BuildObserver silent;
+  BuildEnvironment env = RealEnvironment(options, fs, silent);
+  return ExecuteStatus(options, env);
 }
 
 }  // namespace dsb

@@ -1,5 +1,6 @@
-// The build: scan → fingerprint → plan → (prune, build stale scenes) →
-// record, plus the read-only status report that stops after the plan.
+// The executor: runs what the plan decided. scan → fingerprint → plan →
+// (prune, build stale scenes) → record, plus the read-only status report
+// that stops after the plan.
 //
 // Scenes are built in parallel (largest first, so the tail is short) and
 // each is recorded in its own SQLite transaction as soon as it finishes, so
@@ -10,14 +11,19 @@
 // BuildLock); RunStatus may run alongside a build.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/file_system.h"
 #include "common/result.h"
+#include "executor/build_lock.h"
 #include "executor/build_options.h"
-#include "executor/scene_builder.h"
+#include "executor/scene_runner.h"
+#include "manifest/manifest.h"
 
 namespace dsb {
 
@@ -58,6 +64,8 @@ struct BuildReport {
   std::int64_t pairs_aligned = 0;
   std::int64_t masks_written = 0;
   std::int64_t max_captures_in_flight = 0;
+  std::int64_t correlators_made = 0;
+  std::int64_t max_align_batch = 0;
   double seconds = 0;
   std::uint64_t peak_rss_bytes = 0;
   std::string device;               // which correlator ran
@@ -70,8 +78,39 @@ struct BuildReport {
   int ExitCode() const;
 };
 
+// What a build runs on, passed in so tests can run the whole executor in
+// memory (a FakeFileSystem, a fake SceneRunner, a manifest in a temp dir, a
+// fake clock), like ninja's Builder with its fake disk and command runner.
+// RunBuild and RunStatus below wire the real ones.
+struct BuildEnvironment {
+  FileSystem* fs = nullptr;
+  BuildObserver* observer = nullptr;
+  SceneRunner* runner = nullptr;  // unused by status
+  // Opens the manifest; kReadOnly on a missing file must fail with
+  // kNotFound (there is then nothing recorded yet).
+  std::function<Result<std::unique_ptr<Manifest>>(OpenMode)> open_manifest;
+  // Takes the build lock for the whole build (not for dry runs).
+  std::function<Result<std::unique_ptr<HeldLock>>()> lock;
+  std::function<std::chrono::steady_clock::time_point()> now;
+  // The --mem budget in bytes, resolved (never 0).
+  std::size_t memory_budget = 0;
+};
+
+// The build in five steps: open (root, lock, manifest, masks directory),
+// survey (scan, fingerprint, plan), prune (scenes gone from disk), schedule
+// (run the runner on every dirty scene, largest first, recording each as it
+// finishes) and finish (sweep orphan masks, close the run).
+Result<BuildReport> ExecuteBuild(const BuildOptions& options,
+                                 BuildEnvironment& environment);
+// Open (read-only) and survey, then report what is stale.
+Result<StatusReport> ExecuteStatus(const BuildOptions& options,
+                                   BuildEnvironment& environment);
+
+// The real environment: the real decoder, correlators and masks
+// (PipelineSceneRunner), the manifest at options.db_path, its flock, the
+// steady clock and --mem (default half the RAM).
 Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
-                             BuildObserver& progress);
+                             BuildObserver& observer);
 Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs);
 
 // Peak resident set size of this process so far (from getrusage).

@@ -4,7 +4,7 @@
 // Thread safety: pure function.
 #pragma once
 
-#include "executor/scene_builder.h"
+#include "executor/scene_runner.h"
 #include "manifest/manifest.h"
 
 namespace dsb {

@@ -642,10 +642,7 @@ std::optional<ClipFootprint> ParseClipFootprint(std::string_view name) {
 }
 
 std::string MaskParams::Fingerprint() const {
-  // Bump the version when the algorithm changes results for equal fields.
-  // v5: clipping per sample and colour (clip_footprint), cells with
-  // clipped samples still tested on the rest.
-  std::string out = "mask/v5;";
+  std::string out = "mask/v" + std::to_string(kMaskRevision) + ";";
   if (overexposure_lb) {
     AppendNumber(out, "overexposure_lb", *overexposure_lb);
   } else {

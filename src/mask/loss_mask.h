@@ -99,6 +99,13 @@
 
 namespace dsb {
 
+// The revision of mask/'s algorithm: bump it when a change makes different
+// masks (or mask_mean) from equal parameters. It enters
+// MaskParams::Fingerprint and the build's algorithm version
+// (executor/build_options.h). 5: clipping per sample and colour
+// (clip_footprint), cells with clipped samples still tested on the rest.
+inline constexpr int kMaskRevision = 5;
+
 // What a clipped GT sample takes out of the mask (--clip-footprint).
 enum class ClipFootprint {
   // The sample alone (default): contract §3 and RawNIND's own rule; its

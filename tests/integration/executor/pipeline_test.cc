@@ -6,12 +6,16 @@
 #include <sqlite3.h>
 
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "align/correlator.h"
 #include "build_fixtures.h"
 #include "executor/build_observer.h"
 #include "executor/executor.h"
+#include "plan/memory_plan.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
@@ -74,6 +78,71 @@ TEST(PipelineTest, WorkersAndMemoryBudgetNeverChangeResults) {
             scenes);
   EXPECT_EQ(testing::QueryRows(dir.Join("tiny") + "/dataset-build.db", kScenes),
             scenes);
+}
+
+// Records the device notice (and anything else the build says).
+class NoticeRecorder : public BuildObserver {
+ public:
+  void Message(std::string_view line) override {
+    std::lock_guard lock(mutex_);
+    messages.emplace_back(line);
+  }
+  std::vector<std::string> messages;
+
+ private:
+  std::mutex mutex_;
+};
+
+TEST(PipelineTest, ScenesReachOneCorrelatorPerGtInBatches) {
+  // The GPU design, which the CPU path now follows too: a scene's captures
+  // reach one correlator per GT (its reference prepared once), in batches
+  // bounded by the memory budget. It used to be one correlator per thread
+  // per GT, fed one capture per Align call.
+  testing::TempDir dir;
+  SynthOptions synth = testing::SmallDataset(dir.Join("data"), 1, 5, 21);
+  synth.gts_per_scene = 2;
+  ASSERT_TRUE(GenerateDataset(synth).ok());
+  fs::copy(synth.out_dir, dir.Join("tight"), fs::copy_options::recursive);
+
+  auto build = [&](const std::string& root, std::size_t mem,
+                   NoticeRecorder& observer) {
+    BuildOptions options = testing::CpuBuildOptions(root, 16, 4);
+    options.device = Device::kAuto;  // the notice is about this choice
+    options.mem_bytes = mem;
+    auto report = RunBuild(options, RealFileSystem(), observer);
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    return report.ok() ? *report : BuildReport();
+  };
+  NoticeRecorder roomy_notices, tight_notices;
+  const BuildReport roomy = build(synth.out_dir, 0, roomy_notices);
+  // Ample memory, 4 workers: both GTs in one group, one correlator each;
+  // 4 captures in flight as two batches of 2.
+  EXPECT_EQ(roomy.pairs_ok, 2 * (2 + 5));
+  EXPECT_EQ(roomy.correlators_made, 2);
+  EXPECT_EQ(roomy.max_align_batch, 2);
+  EXPECT_LE(roomy.max_captures_in_flight, 4);
+  EXPECT_EQ(roomy.pairs_aligned, 2 * (2 + 5));
+
+  // A budget with room for one GT and one capture: one GT per pass (so
+  // two correlators, one after the other) and batches of one.
+  const std::size_t pixels = 256 * 192;
+  const BuildReport tight = build(
+      dir.Join("tight"),
+      (kBytesPerGtPixel + kBytesPerCapturePixel) * pixels + 1, tight_notices);
+  EXPECT_EQ(tight.correlators_made, 2);
+  EXPECT_EQ(tight.max_align_batch, 1);
+  EXPECT_EQ(tight.max_captures_in_flight, 1);
+  EXPECT_EQ(
+      testing::QueryRows(dir.Join("tight") + "/dataset-build.db", kAlignments),
+      testing::QueryRows(synth.out_dir + "/dataset-build.db", kAlignments));
+
+  // The device is chosen once per build and its notice shown once (there is
+  // a notice only where CUDA was compiled in: GPU found, or CPU fallback).
+  int notices = 0;
+  for (const std::string& line : roomy_notices.messages) {
+    if (line.find("aligning on the") != std::string::npos) ++notices;
+  }
+  EXPECT_EQ(notices, CudaCompiledIn() ? 1 : 0);
 }
 
 }  // namespace

@@ -148,7 +148,7 @@ TEST(DecoderCrashTest, TinyBudgetBuildsAndOnlyTheMachineLimitsFileSize) {
 
   // A machine that holds a 192x144 file but not a 384x288 one.
   const BuildDecoding decoding =
-      MakeBuildDecoding(Options(root), kBytesPerDecodedPixel * 192 * 144 * 2);
+      MakeBuildDecoding(Options(root), kBytesPerScenePixel * 192 * 144 * 2);
   const auto files = testing::QueryRows(
       root + "/dataset-build.db",
       "SELECT noisy_path FROM alignments ORDER BY noisy_path LIMIT 1");

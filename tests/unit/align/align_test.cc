@@ -484,5 +484,69 @@ TEST(CorrelatorFactoryTest, GpuWithoutCudaAndFingerprint) {
   EXPECT_NE(a.Fingerprint(), b.Fingerprint());
 }
 
+TEST(CorrelatorFactoryTest, DeviceIsChosenOnceWithOneNotice) {
+  std::string notice;
+  auto cpu = ChooseDevice(Device::kCpu, AlignParams(), &notice);
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_EQ(*cpu, Device::kCpu);
+  EXPECT_TRUE(notice.empty());  // asked for the CPU: nothing to explain
+  auto chosen = ChooseDevice(Device::kAuto, AlignParams(), &notice);
+  ASSERT_TRUE(chosen.ok()) << chosen.status().ToString();
+  if (!CudaCompiledIn()) {
+    EXPECT_EQ(*chosen, Device::kCpu);
+    EXPECT_TRUE(notice.empty());
+    EXPECT_FALSE(ChooseDevice(Device::kGpu, AlignParams()).ok());
+  } else if (*chosen == Device::kCpu) {
+    EXPECT_NE(notice.find("aligning on the CPU"), std::string::npos) << notice;
+    EXPECT_FALSE(ChooseDevice(Device::kGpu, AlignParams()).ok());
+  } else {
+    EXPECT_NE(notice.find("aligning on the GPU"), std::string::npos) << notice;
+  }
+  // A correlator of the chosen device needs no second choice.
+  auto made = MakeCorrelator(*chosen, AlignParams());
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_NE((*made)->name().find(*chosen == Device::kCpu ? "cpu" : "gpu"),
+            std::string::npos);
+}
+
+TEST(CorrelatorFactoryTest, CpuBatchGivesWhatSingleCapturesGive) {
+  // The CPU correlator aligns a batch in parallel; each result must be what
+  // aligning that capture alone gives.
+  SceneSpec spec;
+  spec.width = 320;
+  spec.height = 240;
+  spec.cfa = *CfaPattern::FromName("grbg");
+  spec.seed = 77;
+  SyntheticScene scene(spec);
+  const RawImage gt = scene.RenderGt();
+  std::vector<RawImage> captures;
+  for (int i = 0; i < 4; ++i) {
+    CaptureSpec capture;
+    capture.dy = 3 * i - 4;
+    capture.dx = 5 - 2 * i;
+    capture.noise_level = i;
+    capture.noise_seed = 100 + i;
+    captures.push_back(scene.RenderCapture(capture));
+  }
+  auto batch_correlator = MakeCorrelator(Device::kCpu, AlignParams());
+  auto single_correlator = MakeCorrelator(Device::kCpu, AlignParams());
+  ASSERT_TRUE((*batch_correlator)->SetReference(gt).ok());
+  ASSERT_TRUE((*single_correlator)->SetReference(gt).ok());
+  std::vector<const RawImage*> batch;
+  for (const RawImage& c : captures) batch.push_back(&c);
+  const auto together = (*batch_correlator)->Align(batch);
+  ASSERT_EQ(together.size(), captures.size());
+  for (std::size_t i = 0; i < captures.size(); ++i) {
+    const RawImage* one[] = {&captures[i]};
+    const auto alone = (*single_correlator)->Align(one);
+    ASSERT_TRUE(together[i].ok() && alone[0].ok());
+    EXPECT_EQ(together[i]->dy, alone[0]->dy);
+    EXPECT_EQ(together[i]->dx, alone[0]->dx);
+    EXPECT_EQ(together[i]->dy, 3 * static_cast<int>(i) - 4);
+    EXPECT_EQ(together[i]->confidence, alone[0]->confidence);
+    EXPECT_EQ(together[i]->loss, alone[0]->loss);
+  }
+}
+
 }  // namespace
 }  // namespace dsb

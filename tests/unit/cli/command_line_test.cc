@@ -36,6 +36,20 @@ TEST(CommandLineTest, StatusAndDefaultsResolveInsideTheRoot) {
   EXPECT_GE(options.jobs, 1);
 }
 
+TEST(CommandLineTest, GpuMemReachesTheCorrelatorsBudget) {
+  // --gpu-mem must land in AlignParams::gpu_memory_bytes, the only field
+  // the CUDA correlator reads (it was parsed into a field nothing read).
+  auto parsed = Parse({"root", "--gpu-mem", "512M", "--mem", "2G"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->build.align.gpu_memory_bytes, std::size_t{512} << 20);
+  EXPECT_EQ(parsed->build.mem_bytes, std::size_t{2} << 30);
+  // Not a result-changing parameter: scene keys do not move with it.
+  BuildOptions other = parsed->build;
+  other.align.gpu_memory_bytes = 0;
+  EXPECT_EQ(other.ResultFingerprint(), parsed->build.ResultFingerprint());
+  EXPECT_EQ(Parse({"root"})->build.align.gpu_memory_bytes, 0u);
+}
+
 TEST(CommandLineTest, DecodingIsolatedUnlessAskedOtherwise) {
   auto parsed = Parse({"root"});
   ASSERT_TRUE(parsed.ok());

@@ -1,0 +1,97 @@
+// The executor's seam for building one scene: a SceneRunner turns one
+// SceneWork (plan/scene_work.h: files, pairs, mask paths, memory share)
+// into a SceneOutcome, which the executor records in the manifest.
+//
+// The real runner (executor/scene_builder.h) decodes, aligns, masks and
+// writes PNGs; tests substitute a fake that produces outcomes in memory, so
+// reruns, pruning, failures, interrupts and ordering are tested in
+// milliseconds (like ninja's fake CommandRunner).
+//
+// Thread safety: Run may be called for several scenes at once; counters are
+// atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "core/alignment.h"
+#include "core/file_record.h"
+#include "manifest/manifest.h"
+#include "plan/scene_work.h"
+
+namespace dsb {
+
+class BuildObserver;
+
+struct BuildCounters {
+  std::atomic<std::int64_t> files_decoded{0};
+  std::atomic<std::int64_t> pairs_aligned{0};
+  std::atomic<std::int64_t> masks_written{0};
+  std::atomic<std::int64_t> bytes_decoded{0};
+  // Captures decoded and not yet finished, and the most there ever were at
+  // once: bounded by --jobs and by the --mem budget.
+  std::atomic<std::int64_t> captures_in_flight{0};
+  std::atomic<std::int64_t> max_captures_in_flight{0};
+  // Correlators made (one per GT per pass over the captures) and the
+  // largest batch of captures one Align call received.
+  std::atomic<std::int64_t> correlators_made{0};
+  std::atomic<std::int64_t> max_align_batch{0};
+
+  // Raises `max` to at least `value`.
+  static void RaiseTo(std::atomic<std::int64_t>& max, std::int64_t value);
+};
+
+struct FileOutcome {
+  FileRecord file;
+  Status status;                         // decode result
+  std::optional<FileMetadata> metadata;  // when it decoded
+};
+
+struct PairOutcome {
+  std::string gt_path, noisy_path;
+  Status status;
+  Alignment alignment;
+  float overexposure_lb = 1.0f;
+  std::string mask_path;  // as recorded (relative to the root when inside)
+  double mask_mean = 0;
+};
+
+struct SceneOutcome {
+  std::string scene, key;
+  Status status;  // ok, or the first failure (message names the file)
+  bool cancelled = false;
+  std::string cfa_name;  // the first decodable GT's; "" if none decoded
+  int width = 0, height = 0;
+  std::vector<FileOutcome> files;  // SceneWork::files() order
+  std::vector<PairOutcome> pairs;  // SceneWork::pairs order
+  double decode_seconds = 0, align_seconds = 0, mask_seconds = 0;
+};
+
+class SceneRunner {
+ public:
+  virtual ~SceneRunner() = default;
+
+  // Called once, before the first scene, and only when there is a scene to
+  // build: chooses the device (its notice goes to `observer`, once). An
+  // error stops the build (e.g. --device gpu without a usable GPU).
+  virtual Status Start(BuildObserver& observer) = 0;
+  // Which device aligns, for the summary ("" before Start).
+  virtual std::string device() const = 0;
+
+  // Builds one scene. Failures of files and pairs are in the outcome, with
+  // the scene's status saying so; an interrupted scene comes back
+  // `cancelled` (InterruptRequested, executor/interrupt.h).
+  virtual SceneOutcome Run(const SceneWork& work, BuildCounters& counters,
+                           BuildObserver& observer) = 0;
+};
+
+// The scene's status from its files and pairs: ok, or the first failure
+// with how many pairs failed, or the scan's problems when the file list
+// may be incomplete. Shared by every runner so the wording is one.
+Status SceneStatus(const SceneWork& work, const SceneOutcome& outcome);
+
+}  // namespace dsb
