@@ -47,12 +47,16 @@ CellRowBuilder::CellRowBuilder(PlaneView<const float> gt,
       // Each sample's squared distance to the nearest sample of its colour
       // in the other image, averaged both ways.
       double nearest2[kCellColors] = {};
+      double gt_y[kCellColors] = {}, gt_x[kCellColors] = {};
+      double noisy_y[kCellColors] = {}, noisy_x[kCellColors] = {};
       for (int y = pi * s; y < (pi + 1) * s; ++y) {
         for (int x = pj * s; x < (pj + 1) * s; ++x) {
           for (int from_gt = 0; from_gt < 2; ++from_gt) {
             const CfaPattern& own = from_gt ? gt_cfa : noisy_cfa;
             const CfaPattern& other = from_gt ? noisy_cfa : gt_cfa;
             const int c = ColorIndex(own, y, x);
+            (from_gt ? gt_y : noisy_y)[c] += y;
+            (from_gt ? gt_x : noisy_x)[c] += x;
             int best = 1 << 20;
             for (int v = pi * s; v < (pi + 1) * s; ++v) {
               for (int u = pj * s; u < (pj + 1) * s; ++u) {
@@ -74,8 +78,10 @@ CellRowBuilder::CellRowBuilder(PlaneView<const float> gt,
         layout_.var_factor[pi][pj][c] =
             ng > 0 && nn > 0 ? 0.5f * (1.0f / ng + 1.0f / nn) : 0.0f;
         if (ng > 0 && nn > 0) {
-          layout_.displacement2[pi][pj][c] =
-              static_cast<float>(nearest2[c] / (ng + nn) / (s * s));
+          const double dy = gt_y[c] / ng - noisy_y[c] / nn;
+          const double dx = gt_x[c] / ng - noisy_x[c] / nn;
+          layout_.displacement2[pi][pj][c] = static_cast<float>(
+              0.5 * (nearest2[c] / (ng + nn) + dy * dy + dx * dx) / (s * s));
         }
       }
     }

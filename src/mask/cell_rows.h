@@ -38,11 +38,12 @@ struct CellLayout {
   int gt_samples[2][2][kCellColors] = {};
   int noisy_samples[2][2][kCellColors] = {};
   // How far apart the two images' samples of a colour sit in a cell of
-  // each parity: each sample's squared distance to the nearest sample of
-  // its colour in the other image, averaged, in units of the cell size
-  // squared (0 when the shift is a multiple of the period). Across an
-  // edge, d^2 is up to about this times the step^2 to a neighbouring
-  // cell.
+  // each parity, in units of the cell size squared (0 when the shift is a
+  // multiple of the period): the mean of the squared distance between the
+  // two images' centroids of the colour (what a slope sees: a colour's
+  // samples average out on it) and each sample's squared distance to the
+  // nearest sample of its colour in the other image (what an edge sees).
+  // d^2 is about this times the step^2 to a neighbouring cell.
   float displacement2[2][2][kCellColors] = {};
 
   bool empty() const { return rows <= 0 || cols <= 0; }

@@ -232,14 +232,14 @@ void FitNoise(const Sample& sample, const CellLayout& layout, float lb,
 // assumption the noise fit makes.
 // The share of the squared sample displacement (CellLayout::displacement2)
 // that `structure` never falls below, for Bayer's 2x2 cells and X-Trans's
-// 3x3 ones (whose samples of a colour sit irregularly). Chosen on
-// mask_sweep (real photographs and procedural content, seeds 111-150):
-// Bayer 0.25 left the sharp edges of smooth photographs flagged (37 of
-// 1080 photo cases missed), 0.5 hid weak procedural changes (5 of 600);
-// X-Trans 1.0 hid procedural changes (4 of 120), 0.35 flagged fine
-// lattices (10 of 216 photo cases).
-constexpr double kStructureFloorBayer = 0.35;
-constexpr double kStructureFloorXTrans = 0.7;
+// 3x3 ones. Chosen on mask_sweep (real photographs, seeds 111-113, and
+// procedural content, seeds 111-150): without a floor 68 of 1080 photo
+// cases missed (sharp edges of smooth photographs flagged); a floor on
+// the nearest-sample distance alone, which ignores that a colour's
+// samples average out on a slope, cost 7 of 1800 procedural cases; this
+// one misses 5 photo cases and 1 procedural case, as before it.
+constexpr double kStructureFloorBayer = 0.5;
+constexpr double kStructureFloorXTrans = 1.0;
 
 void FitStructure(const Sample& sample, const CellLayout& layout,
                   PairModel& model) {
