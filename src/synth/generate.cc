@@ -547,14 +547,22 @@ Status GenerateDataset(const SynthOptions& options,
     totals.files += static_cast<int>(jobs.size());
     ++totals.scenes;
     if (progress) {
+      // Photo scenes clip as their exposure decides: say which photo.
+      char content[96];
+      if (plan.spec.photo != nullptr) {
+        std::snprintf(content, sizeof content, "photo %s %+.1f EV",
+                      PhotoLightName(plan.spec.look.light),
+                      plan.spec.look.exposure_ev);
+      } else {
+        std::snprintf(content, sizeof content, "clipped %.1f%%",
+                      100 * plan.spec.clipped_fraction);
+      }
       char line[256];
       std::snprintf(line, sizeof line,
-                    "%s: %s %dx%d, %zu GT + %zu noisy, clipped %.1f%%, "
-                    "%.2f s",
+                    "%s: %s %dx%d, %zu GT + %zu noisy, %s, %.2f s",
                     plan.rel_dir.c_str(), plan.spec.cfa.name().c_str(),
                     plan.spec.width, plan.spec.height, plan.gts.size(),
-                    plan.noisy.size(), 100 * plan.spec.clipped_fraction,
-                    SecondsSince(scene_start));
+                    plan.noisy.size(), content, SecondsSince(scene_start));
       progress(line);
     }
   }
