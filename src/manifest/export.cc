@@ -191,7 +191,7 @@ Status ExportRawnindYaml(const std::vector<PairRow>& rows,
     // RawNIND's meaning (its loader drops pairs above 0.035): the loss on
     // the demosaiced frames when the build computed it (Bayer), else ours.
     yaml << YAML::Key << "best_alignment_loss" << YAML::Value;
-    real(pair.rawnind_loss.value_or(a.loss));
+    real(BestAlignmentLoss(pair));
     yaml << YAML::Key << "mask_fpath" << YAML::Value << YAML::DoubleQuoted
          << mask_fpath;
     yaml << YAML::Key << "mask_mean" << YAML::Value;

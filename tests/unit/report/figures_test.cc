@@ -263,6 +263,31 @@ TEST(LoaderVerdictTest, CropsCountWhenKnown) {
   EXPECT_EQ(o.loader_kept, 1);
 }
 
+// The loader tests RawNIND's best_alignment_loss, which the build computes
+// on demosaiced frames for Bayer pairs; our mosaic loss is only the fallback.
+TEST(LoaderVerdictTest, LossIsTheOneTheLoaderReads) {
+  PairRecord pair = OkPair("s", "n.dng", 0.9, 0.01, 0.9);  // mosaic loss 0.01
+  pair.rawnind_loss = 0.05;
+  EXPECT_TRUE(JudgePair(pair, std::nullopt).loss_too_high);
+  pair.alignment->loss = 0.05;
+  pair.rawnind_loss = 0.02;
+  EXPECT_FALSE(JudgePair(pair, std::nullopt).loss_too_high);
+  pair.rawnind_loss.reset();
+  EXPECT_TRUE(JudgePair(pair, std::nullopt).loss_too_high);
+
+  std::vector<SceneRow> scenes(1);
+  scenes[0].status = "ok";
+  std::vector<PairRow> rows(1);
+  rows[0].pair = OkPair("s", "a.dng", 0.9, 0.01, 0.9);
+  rows[0].pair.rawnind_loss = 0.05;
+  const Overview o = ComputeOverview(scenes, rows, {});
+  EXPECT_EQ(o.drop_loss, 1);
+  // 14 bins over [0, 0.07): 0.05 falls in bin 10, the mosaic's 0.01 in bin 2.
+  ASSERT_EQ(o.loss.counts.size(), 14u);
+  EXPECT_EQ(o.loss.counts[10], 1) << "the histogram shows the loader's loss";
+  EXPECT_EQ(o.loss.counts[2], 0);
+}
+
 TEST(HistogramTest, ValuesOnEdgesFallInTheBinTheyStart) {
   const Histogram h = MakeHistogram(
       {-0.1, 0.0, 0.0049, 0.005, 0.0349, 0.035, 0.0351, 0.0699, 0.07, 0.5}, 0.0,
