@@ -14,8 +14,9 @@
 //              bytes (the pattern's 6x6 grid), metadata (strings as u32
 //              length + bytes, floats as their bits), u64 pixel offset,
 //              u64 pixel bytes
-//   pixel offset (the end of the body rounded up to 64): width x height
-//              floats, row after row, and nothing after them.
+//   pixel offset (the end of the body rounded up to a 4096-byte page, so
+//              the writer can map the pixels): width x height floats, row
+//              after row, and nothing after them.
 //
 // The reader treats the record as untrusted input: a worker that LibRaw
 // corrupted can write anything. Every size is checked against the others
@@ -28,19 +29,30 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "common/result.h"
 #include "common/status.h"
+#include "core/cfa.h"
+#include "core/plane.h"
 #include "core/raw_image.h"
 
 namespace dsb {
 
-inline constexpr std::uint32_t kDecodeRecordVersion = 1;
+// 2: pixels on a page boundary (1 had them on 64 bytes).
+inline constexpr std::uint32_t kDecodeRecordVersion = 2;
 
 // Writes `decoded` (an image, or the error a decode returned) to `fd` from
 // offset 0 and sizes the file to fit it exactly.
 Status WriteDecodeRecord(int fd, const Result<RawImage>& decoded);
+
+// Writes an image record whose pixels `fill` writes into `out` (width x
+// height): where `fd` can be mapped (a memfd, a regular file) `out` is the
+// record's own memory, so the pixels are written once and never copied.
+using PixelFill = std::function<void(PlaneView<float> out)>;
+Status WriteImageRecord(int fd, int width, int height, const CfaPattern& cfa,
+                        const RawMetadata& meta, const PixelFill& fill);
 
 // Reads the record of `fd` back. Returns the image (its path set to
 // `path`), the error the worker recorded, or kInternal naming `path` when

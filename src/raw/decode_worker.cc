@@ -134,21 +134,32 @@ int RunDecodeWorker(int argc, char** argv) {
     }
   }
 
-  Result<RawImage> decoded = Status::Internal("not decoded");
+  // The image goes straight from LibRaw's buffer into the record: one
+  // pass, no plane of our own (raw/decode_record.h: WriteImageRecord).
+  Status written;
   try {
-    decoded = DecodeRaw(args.path, args.options);
+    Result<UnpackedRaw> unpacked = UnpackRaw(args.path, args.options);
+    if (unpacked.ok()) {
+      written = WriteImageRecord(
+          args.fd, unpacked->width(), unpacked->height(), unpacked->cfa(),
+          unpacked->meta(),
+          [&](PlaneView<float> out) { unpacked->Normalise(out); });
+    } else {
+      written = WriteDecodeRecord(args.fd, unpacked.status());
+    }
   } catch (const std::bad_alloc&) {
-    // LibRaw reports its own allocation failures; this is ours (the
-    // plane), past the cap above.
-    decoded = Status::ResourceExhausted(
-        "cannot decode '" + args.path + "': out of memory in the decoder" +
-        (cap != 0 ? " (capped at " + std::to_string(cap >> 20) +
-                        " MiB for its pixel limit)"
-                  : std::string()) +
-        "; the file's sizes are implausible or the machine is short of "
-        "memory");
+    // LibRaw reports its own allocation failures; this is ours, past the
+    // cap above.
+    written = WriteDecodeRecord(
+        args.fd,
+        Status::ResourceExhausted(
+            "cannot decode '" + args.path + "': out of memory in the decoder" +
+            (cap != 0 ? " (capped at " + std::to_string(cap >> 20) +
+                            " MiB for its pixel limit)"
+                      : std::string()) +
+            "; the file's sizes are implausible or the machine is short of "
+            "memory"));
   }
-  const Status written = WriteDecodeRecord(args.fd, decoded);
   if (!written.ok()) {
     std::fprintf(stderr, "decode worker: %s\n", written.message().c_str());
     return 3;

@@ -13,8 +13,10 @@
 //     kBytesPerPixel per allowed pixel plus headroom, so a file whose
 //     internal sizes are huge fails with kResourceExhausted instead of
 //     exhausting the machine;
-//   - runs DecodeRaw(PATH) and writes the result, image or error, as a
-//     decode record (raw/decode_record.h) into descriptor --fd;
+//   - unpacks PATH (UnpackRaw, raw/decoder.h) and writes the result, image
+//     or error, as a decode record (raw/decode_record.h) into descriptor
+//     --fd, the pixels normalised straight into the record's mapped pages
+//     (written once, never copied);
 //   - exits 0 whenever the record was written, whatever the decode said.
 // Exit statuses: 0 record written, 2 bad arguments, 3 the record could not
 // be written, 4 the parent was already gone.
