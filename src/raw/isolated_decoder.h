@@ -36,6 +36,8 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,19 +65,42 @@ struct IsolatedDecoderOptions {
   double timeout_seconds_per_mb = 1;
   // How much of the worker's stderr to keep for error messages.
   std::size_t stderr_limit = 4096;
+  // kPool: long-lived workers that serve one request after another (see
+  // the header); kPerFile: a process per file. kAuto: the pool for the
+  // default worker, a process per file for any other `worker` (a fake
+  // that handles one file per run, as the crash tests use).
+  enum class Mode { kAuto, kPerFile, kPool };
+  Mode mode = Mode::kAuto;
 };
 
 class IsolatedDecoder final : public RawDecoder {
  public:
   explicit IsolatedDecoder(IsolatedDecoderOptions options = {});
+  ~IsolatedDecoder() override;
+  IsolatedDecoder(const IsolatedDecoder&) = delete;
+  IsolatedDecoder& operator=(const IsolatedDecoder&) = delete;
 
   Result<RawImage> Decode(const std::string& path,
                           const DecodeOptions& options) const override;
   std::string_view name() const override { return "isolated"; }
 
  private:
+  struct PooledWorker;
+  std::vector<std::string> WorkerArgs(const DecodeOptions& options) const;
+  double LimitSeconds(const std::string& path) const;
+  Result<RawImage> DecodeInNewWorker(const std::string& path,
+                                     const DecodeOptions& options) const;
+  Result<RawImage> DecodePooled(const std::string& path,
+                                const DecodeOptions& options) const;
+  std::unique_ptr<PooledWorker> TakeWorker(const DecodeOptions& options) const;
+  Result<std::unique_ptr<PooledWorker>> StartPooledWorker(
+      const DecodeOptions& options, const std::string& path) const;
+
   IsolatedDecoderOptions options_;
   bool default_worker_ = false;
+  // Idle pooled workers; Decode takes one (or starts one) per request.
+  mutable std::mutex pool_mutex_;
+  mutable std::vector<std::unique_ptr<PooledWorker>> idle_;
 };
 
 }  // namespace dsb
