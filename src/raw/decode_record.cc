@@ -225,15 +225,50 @@ std::vector<std::uint8_t> ImageHeader(int width, int height,
 
 }  // namespace
 
+RecordMapping::~RecordMapping() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
+
+Result<std::uint8_t*> RecordMapping::Reserve(std::size_t bytes) {
+  if (bytes <= size_) return data_;
+  if (data_ != nullptr) ::munmap(data_, size_);
+  data_ = nullptr;
+  size_ = 0;
+  if (::ftruncate(fd_, static_cast<off_t>(bytes)) != 0) {
+    return Status::IoError(std::string("cannot size the decode record: ") +
+                           std::strerror(errno));
+  }
+  // MAP_POPULATE allocates the pages in one call, not one trap per page.
+  void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_POPULATE, fd_, 0);
+  if (mapped == MAP_FAILED) {
+    return Status::IoError(std::string("cannot map the decode record: ") +
+                           std::strerror(errno));
+  }
+  data_ = static_cast<std::uint8_t*>(mapped);
+  size_ = bytes;
+  return data_;
+}
+
 Status WriteImageRecord(int fd, int width, int height, const CfaPattern& cfa,
-                        const RawMetadata& meta, const PixelFill& fill) {
+                        const RawMetadata& meta, const PixelFill& fill,
+                        RecordMapping* mapping, std::uint64_t* record_size) {
   const std::vector<std::uint8_t> header =
       ImageHeader(width, height, cfa, meta);
   const std::size_t pixel_bytes = static_cast<std::size_t>(width) *
                                   static_cast<std::size_t>(height) *
                                   sizeof(float);
+  const std::size_t total = header.size() + pixel_bytes;
+  if (record_size != nullptr) *record_size = total;
+  if (mapping != nullptr) {
+    DSB_ASSIGN_OR_RETURN(std::uint8_t * data, mapping->Reserve(total));
+    fill(PlaneView<float>{reinterpret_cast<float*>(data + header.size()), width,
+                          height, width});
+    std::memcpy(data, header.data(), header.size());
+    return Status::Ok();
+  }
   // Sizing first lets the kernel allocate the memfd's pages in one go.
-  if (::ftruncate(fd, static_cast<off_t>(header.size() + pixel_bytes)) != 0) {
+  if (::ftruncate(fd, static_cast<off_t>(total)) != 0) {
     return Status::IoError(std::string("cannot size the decode record: ") +
                            std::strerror(errno));
   }
@@ -255,31 +290,25 @@ Status WriteImageRecord(int fd, int width, int height, const CfaPattern& cfa,
   return WriteAll(fd, header.data(), header.size(), 0);
 }
 
-Status WriteDecodeRecord(int fd, const Result<RawImage>& decoded) {
-  if (decoded.ok()) {
-    const RawImage& image = *decoded;
-    return WriteImageRecord(
-        fd, image.width(), image.height(), image.cfa, image.meta,
-        [&](PlaneView<float> out) {
-          for (int y = 0; y < image.height(); ++y) {
-            std::memcpy(
-                out.row(y), image.pixels.row(y),
-                static_cast<std::size_t>(image.width()) * sizeof(float));
-          }
-        });
-  }
+Status WriteErrorRecord(int fd, const Status& error, RecordMapping* mapping,
+                        std::uint64_t* record_size) {
   Writer record;
   for (char c : kMagic) record.Put(c);
-  const std::string message =
-      decoded.status().message().substr(0, kMaxStringSize);
+  const std::string message = error.message().substr(0, kMaxStringSize);
   record.Put(kDecodeRecordVersion);
   record.Put(static_cast<std::uint32_t>(Kind::kError));
   record.Put(
       static_cast<std::uint32_t>(2 * sizeof(std::uint32_t) + message.size()));
   record.Put(std::uint32_t{0});
-  record.Put(static_cast<std::uint32_t>(decoded.status().code()));
+  record.Put(static_cast<std::uint32_t>(error.code()));
   record.PutString(message);
   const std::vector<std::uint8_t>& bytes = record.bytes();
+  if (record_size != nullptr) *record_size = bytes.size();
+  if (mapping != nullptr) {
+    DSB_ASSIGN_OR_RETURN(std::uint8_t * data, mapping->Reserve(bytes.size()));
+    std::memcpy(data, bytes.data(), bytes.size());
+    return Status::Ok();
+  }
   if (::ftruncate(fd, static_cast<off_t>(bytes.size())) != 0) {
     return Status::IoError(std::string("cannot size the decode record: ") +
                            std::strerror(errno));
@@ -287,8 +316,22 @@ Status WriteDecodeRecord(int fd, const Result<RawImage>& decoded) {
   return WriteAll(fd, bytes.data(), bytes.size(), 0);
 }
 
+Status WriteDecodeRecord(int fd, const Result<RawImage>& decoded) {
+  if (!decoded.ok()) return WriteErrorRecord(fd, decoded.status());
+  const RawImage& image = *decoded;
+  return WriteImageRecord(
+      fd, image.width(), image.height(), image.cfa, image.meta,
+      [&](PlaneView<float> out) {
+        for (int y = 0; y < image.height(); ++y) {
+          std::memcpy(out.row(y), image.pixels.row(y),
+                      static_cast<std::size_t>(image.width()) * sizeof(float));
+        }
+      });
+}
+
 Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
-                                  std::size_t max_pixels) {
+                                  std::size_t max_pixels,
+                                  std::uint64_t record_size) {
   auto malformed = [&](const std::string& why) {
     return Status::Internal(
         "the decoder process returned a malformed result "
@@ -302,7 +345,13 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
     return Status::Internal("cannot read the decode result for '" + path +
                             "': " + std::strerror(errno));
   }
-  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  if (record_size > static_cast<std::uint64_t>(st.st_size)) {
+    return malformed("a record of " + std::to_string(record_size) +
+                     " bytes in a file of " + std::to_string(st.st_size));
+  }
+  // From here on the record is the file's first file_size bytes.
+  const auto file_size =
+      record_size != 0 ? record_size : static_cast<std::uint64_t>(st.st_size);
   if (file_size == 0) return malformed("no output");
   if (file_size < kPrefixSize) {
     return malformed("only " + std::to_string(file_size) + " bytes");

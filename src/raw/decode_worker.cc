@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <new>
 #include <string>
@@ -125,27 +126,34 @@ namespace {
 
 // Decodes `path` and writes its record into `fd`: the image straight from
 // LibRaw's buffer into the record, one pass, no plane of our own
-// (raw/decode_record.h: WriteImageRecord).
+// (raw/decode_record.h: WriteImageRecord). With `mapping` (serving),
+// through the kept mapping; the record's size goes to `*record_size`.
 Status DecodeInto(int fd, const std::string& path, const DecodeOptions& options,
-                  std::size_t cap) {
+                  std::size_t cap, RecordMapping* mapping = nullptr,
+                  std::uint64_t* record_size = nullptr) {
   try {
     Result<UnpackedRaw> unpacked = UnpackRaw(path, options);
-    if (!unpacked.ok()) return WriteDecodeRecord(fd, unpacked.status());
+    if (!unpacked.ok()) {
+      return WriteErrorRecord(fd, unpacked.status(), mapping, record_size);
+    }
     return WriteImageRecord(
         fd, unpacked->width(), unpacked->height(), unpacked->cfa(),
         unpacked->meta(),
-        [&](PlaneView<float> out) { unpacked->Normalise(out); });
+        [&](PlaneView<float> out) { unpacked->Normalise(out); }, mapping,
+        record_size);
   } catch (const std::bad_alloc&) {
     // LibRaw reports its own allocation failures; this is ours, past the
     // cap.
-    return WriteDecodeRecord(
-        fd, Status::ResourceExhausted(
-                "cannot decode '" + path + "': out of memory in the decoder" +
-                (cap != 0 ? " (capped at " + std::to_string(cap >> 20) +
-                                " MiB for its pixel limit)"
-                          : std::string()) +
-                "; the file's sizes are implausible or the machine is short "
-                "of memory"));
+    return WriteErrorRecord(
+        fd,
+        Status::ResourceExhausted(
+            "cannot decode '" + path + "': out of memory in the decoder" +
+            (cap != 0 ? " (capped at " + std::to_string(cap >> 20) +
+                            " MiB for its pixel limit)"
+                      : std::string()) +
+            "; the file's sizes are implausible or the machine is short "
+            "of memory"),
+        mapping, record_size);
   }
 }
 
@@ -164,6 +172,7 @@ bool ReadExactly(int fd, void* data, std::size_t size) {
 
 // Serving: one request after another until the parent closes its end.
 int Serve(const WorkerArgs& args, std::size_t cap) {
+  RecordMapping mapping(args.fd);
   while (true) {
     std::uint32_t length = 0;
     if (!ReadExactly(args.control, &length, sizeof(length))) return 0;
@@ -173,13 +182,16 @@ int Serve(const WorkerArgs& args, std::size_t cap) {
     }
     std::string path(length, '\0');
     if (!ReadExactly(args.control, path.data(), length)) return 0;
-    const Status written = DecodeInto(args.fd, path, args.options, cap);
+    std::uint64_t record_size = 0;
+    const Status written =
+        DecodeInto(args.fd, path, args.options, cap, &mapping, &record_size);
     if (!written.ok()) {
       std::fprintf(stderr, "decode worker: %s\n", written.message().c_str());
       return 3;
     }
-    const char done = kRecordReady;
-    while (::write(args.control, &done, 1) < 0) {
+    char answer[kAnswerSize] = {kRecordReady};
+    std::memcpy(answer + 1, &record_size, sizeof(record_size));
+    while (::write(args.control, answer, sizeof(answer)) < 0) {
       if (errno != EINTR) return 0;  // the parent is gone
     }
   }

@@ -7,9 +7,12 @@
 // With `-- PATH` it decodes that one file and exits. With `--control FD`
 // it serves (IsolatedDecoder's pool of long-lived workers): it reads
 // requests from the socket FD, each a u32 length and that many bytes of
-// path, decodes each into a fresh record in --fd and answers one byte
-// (kRecordReady) when the record is complete; it exits 0 when the parent
-// closes the socket. A file that crashes it takes only that request down.
+// path, decodes each into a record at the start of --fd (kept mapped and
+// never shrunk, raw/decode_record.h: RecordMapping) and answers
+// kAnswerSize bytes when the record is complete: kRecordReady and the
+// record's size (u64, native order; 0 = the file's size). It exits 0 when
+// the parent closes the socket. A file that crashes it takes only that request
+// down.
 //
 // IsolatedDecoder (raw/isolated_decoder.h) starts it through /proc/self/exe,
 // so no second binary needs installing. The worker:
@@ -43,6 +46,7 @@ namespace dsb {
 inline constexpr std::string_view kDecodeWorkerCommand = "__decode-worker";
 // A serving worker's answer: the record for the last request is written.
 inline constexpr char kRecordReady = 'R';
+inline constexpr std::size_t kAnswerSize = 1 + sizeof(std::uint64_t);
 // The longest path a request may carry.
 inline constexpr std::uint32_t kMaxRequestPath = 64 * 1024;
 

@@ -300,9 +300,10 @@ Result<Started> StartWorker(std::vector<std::string> args, int memfd,
 enum class Waited { kReady, kExited, kTimedOut };
 
 // Waits until the worker exits, or (with `control` valid) answers
-// kRecordReady on it, or the deadline passes, collecting its output.
+// kRecordReady and the record's size (into `*record_size`) on it, or the
+// deadline passes, collecting its output.
 Waited WaitForWorker(Started& worker, int control, Clock::time_point deadline,
-                     OutputTail& output) {
+                     OutputTail& output, std::uint64_t* record_size = nullptr) {
   bool control_open = control >= 0;
   while (!worker.child->Exited()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -326,14 +327,23 @@ Waited WaitForWorker(Started& worker, int control, Clock::time_point deadline,
       worker.output_read.Reset();  // end of output; keep waiting for the exit
     }
     if (control_open && (fds[count - 1].revents & (POLLIN | POLLHUP)) != 0) {
-      char answer = 0;
-      const ssize_t n = ::recv(control, &answer, 1, MSG_DONTWAIT);
-      if (n == 1 && answer == kRecordReady) return Waited::kReady;
+      char answer[kAnswerSize] = {};
+      ssize_t n = ::recv(control, answer, 1, MSG_DONTWAIT);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (n == 1 && answer[0] == kRecordReady) {
+        // The rest was written with the first byte: wait for it.
+        n = ::recv(control, answer + 1, kAnswerSize - 1, MSG_WAITALL);
+        if (n == static_cast<ssize_t>(kAnswerSize - 1)) {
+          if (record_size != nullptr) {
+            std::memcpy(record_size, answer + 1, sizeof(*record_size));
+          }
+          return Waited::kReady;
+        }
+      }
       // End of file or a wrong answer: the worker is dying or broken; from
       // here on only its exit (or the deadline) counts.
       control_open = false;
-      if (n == 1) worker.child->KillGroup();
+      if (n > 0) worker.child->KillGroup();
     }
   }
   return Waited::kExited;
@@ -544,11 +554,12 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
   const auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(limit_seconds));
-  const Waited waited =
-      WaitForWorker(worker->started, worker->control.get(), deadline, output);
+  std::uint64_t record_size = 0;
+  const Waited waited = WaitForWorker(worker->started, worker->control.get(),
+                                      deadline, output, &record_size);
   if (waited == Waited::kReady) {
-    Result<RawImage> image =
-        ReadDecodeRecord(worker->memfd.get(), path, options.max_pixels);
+    Result<RawImage> image = ReadDecodeRecord(worker->memfd.get(), path,
+                                              options.max_pixels, record_size);
     // A malformed record means a worker whose memory may be corrupt: it
     // is not reused. Its output of this request is not carried over.
     if (image.ok() || image.status().code() != Status::Code::kInternal) {

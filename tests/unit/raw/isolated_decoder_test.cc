@@ -437,7 +437,8 @@ TEST_F(IsolatedDecoderTest, PooledWorkerServesManyFilesAndLeavesNothing) {
 
 // A pooled worker that crashes or hangs fails that one file; the next file
 // gets a fresh worker. The fake serves the protocol in sh (a u32 length and
-// the path on descriptor 4, one byte back) and decodes each file with the
+// the path on descriptor 4; back 'R' and a u64 size, 0 meaning the file's)
+// and decodes each file with the
 // real one-file worker, unless the path says crash or hang.
 TEST_F(IsolatedDecoderTest, PooledWorkerCrashFailsOneFileAndIsReplaced) {
   const std::string good = WriteDng("good.dng", CfaPattern());
@@ -459,7 +460,7 @@ TEST_F(IsolatedDecoderTest, PooledWorkerCrashFailsOneFileAndIsReplaced) {
       "  '" +
           self +
           "' __decode-worker --fd 3 -- \"$path\" || exit 1; "
-          "  printf R >&4; "
+          "  printf 'R\\000\\000\\000\\000\\000\\000\\000\\000' >&4; "
           "done",
       "fake-pool-worker"};
   {
