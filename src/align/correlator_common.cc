@@ -33,6 +33,15 @@ void EffectiveSearch(const AlignParams& params, int height, int width,
   *max_dx = std::max(0, std::min(params.max_shift, width / 2));
 }
 
+Status CheckReference(const RawImage& gt) {
+  if (gt.width() < 32 || gt.height() < 32) {
+    return Status::InvalidArgument(
+        gt.path + ": image of " + std::to_string(gt.width()) + "x" +
+        std::to_string(gt.height()) + " is too small to align");
+  }
+  return Status::Ok();
+}
+
 Status CheckPair(const RawImage& gt, const RawImage& noisy) {
   if (gt.width() != noisy.width() || gt.height() != noisy.height()) {
     return Status::InvalidArgument(

@@ -23,6 +23,9 @@ namespace dsb {
 void EffectiveSearch(const AlignParams& params, int height, int width,
                      int* max_dy, int* max_dx);
 
+// Checks a GT can be a reference at all (large enough to align).
+Status CheckReference(const RawImage& gt);
+
 // Checks a noisy capture can be aligned to the GT at all (same size, same
 // CFA); the error names both files.
 Status CheckPair(const RawImage& gt, const RawImage& noisy);

@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "align/correlator_common.h"
 #include "align/cuda_correlator.h"
 #include "align/cuda_status.h"
-#include "align/correlator_common.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
 
@@ -334,11 +334,7 @@ class CudaCorrelator : public SceneCorrelator {
 
   Status SetReference(const RawImage& gt) override {
     gt_ = nullptr;
-    if (gt.width() < 32 || gt.height() < 32) {
-      return Status::InvalidArgument(
-          gt.path + ": image of " + std::to_string(gt.width()) + "x" +
-          std::to_string(gt.height()) + " is too small to align");
-    }
+    DSB_RETURN_IF_ERROR(CheckReference(gt));
     DSB_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device_), "cudaSetDevice"));
     EffectiveSearch(params_, gt.height(), gt.width(), &max_dy_, &max_dx_);
     geometry_ =

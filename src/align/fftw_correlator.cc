@@ -23,11 +23,7 @@ class FftwCorrelator : public SceneCorrelator {
 
   Status SetReference(const RawImage& gt) override {
     gt_ = nullptr;
-    if (gt.width() < 32 || gt.height() < 32) {
-      return Status::InvalidArgument(
-          gt.path + ": image of " + std::to_string(gt.width()) + "x" +
-          std::to_string(gt.height()) + " is too small to align");
-    }
+    DSB_RETURN_IF_ERROR(CheckReference(gt));
     EffectiveSearch(params_, gt.height(), gt.width(), &max_dy_, &max_dx_);
     geometry_ =
         PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy_, max_dx_);

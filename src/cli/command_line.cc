@@ -35,6 +35,17 @@ Commands:
   dataset-build --status [ROOT]   list stale scenes (exit 0: up to date, 1: stale)
   dataset-build export --format rawnind-yaml|json|csv [-o FILE] [ROOT]
   dataset-build synth OUT_DIR     generate a synthetic dataset (see synth --help)
+  dataset-build report [ROOT] [--db FILE] [-o DIR]
+                                  write an HTML QA report (see report --help)
+
+On a cluster (see the README's cluster section):
+  dataset-build --shard I/N ROOT  build shard I of N (0 <= I < N) into a task
+                                  manifest beside the main one
+  dataset-build merge ROOT [--shards N]
+                                  fold the task manifests into the main manifest
+  dataset-build slurm ROOT --shards N [--print] [-- SBATCH OPTIONS]
+                                  submit N shard tasks as a Slurm job array and
+                                  a merge job that runs after them
 )";
 
 Result<Device> ParseDevice(const std::string& text) {
@@ -83,10 +94,27 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     result.command = Command::kSynth;
     return result;  // the synth command parses its own arguments
   }
+  if (!rest.empty() && rest.front() == "report") {
+    result.command = Command::kReport;
+    return result;  // so does the report command
+  }
   bool is_export = false;
   if (!rest.empty() && rest.front() == "export") {
     is_export = true;
     rest.erase(rest.begin());
+  }
+  bool is_merge = false, is_slurm = false;
+  if (!rest.empty() && (rest.front() == "merge" || rest.front() == "slurm")) {
+    (rest.front() == "merge" ? is_merge : is_slurm) = true;
+    rest.erase(rest.begin());
+  }
+  if (is_slurm) {
+    // Everything after "--" goes to sbatch untouched.
+    auto dashes = std::find(rest.begin(), rest.end(), "--");
+    if (dashes != rest.end()) {
+      result.cluster.sbatch_args.assign(dashes + 1, rest.end());
+      rest.erase(dashes, rest.end());
+    }
   }
 
   cxxopts::Options options("dataset-build", kDescription);
@@ -108,10 +136,13 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     ("gpu-mem", "GPU memory budget, e.g. 8G (default: a safe fraction of free GPU memory)", cxxopts::value<std::string>())
     ("max-shift", "largest |dy|, |dx| searched, in pixels", cxxopts::value<int>()->default_value("128"))
     ("decode-in-process", "decode raws inside this process instead of one worker process per file (debugging, profiling; a LibRaw crash then stops the build)")
+    ("shard", "build only shard I of N (0 <= I < N) into its task manifest; see merge, slurm", cxxopts::value<std::string>())
     ("decode-timeout", "per-file decode time limit in seconds, plus 1 s per MB of the file (default 120)", cxxopts::value<double>())
     ("format", "export: rawnind-yaml, json or csv", cxxopts::value<std::string>())
     ("o,output", "export: output file (default stdout)", cxxopts::value<std::string>())
     ("absolute-paths", "export: absolute file paths (RawNIND's loaders expect them)")
+    ("shards", "merge, slurm: the number of shards", cxxopts::value<int>())
+    ("print", "slurm: write the batch scripts and print how to submit them; submit nothing")
     ("version", "print the version")
     ("h,help", "print this help")
     ("root", "dataset root", cxxopts::value<std::vector<std::string>>());
@@ -186,12 +217,48 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
       return Status::InvalidArgument("--decode-timeout must be positive");
     }
   }
+  if (parsed.count("shard")) {
+    DSB_ASSIGN_OR_RETURN(build.shard,
+                         ParseShardSpec(parsed["shard"].as<std::string>()));
+  }
   build.align.max_shift = parsed["max-shift"].as<int>();
   if (build.align.max_shift < 0) {
     return Status::InvalidArgument("--max-shift must not be negative");
   }
 
-  if (is_export) {
+  if (!is_merge && !is_slurm) {
+    for (const char* name : {"shards", "print"}) {
+      if (parsed.count(name)) {
+        return Status::InvalidArgument(std::string("--") + name +
+                                       " belongs to the merge and slurm "
+                                       "commands");
+      }
+    }
+  }
+  if (is_merge || is_slurm) {
+    if (build.shard.active()) {
+      return Status::InvalidArgument(
+          "--shard is for one shard task; merge and slurm take --shards N");
+    }
+    if (parsed.count("shards")) {
+      result.cluster.shards = parsed["shards"].as<int>();
+      if (result.cluster.shards < 1) {
+        return Status::InvalidArgument("--shards must be at least 1");
+      }
+    }
+    if (is_slurm && result.cluster.shards == 0) {
+      return Status::InvalidArgument("slurm needs --shards N");
+    }
+    if (is_merge && parsed.count("print")) {
+      return Status::InvalidArgument("--print belongs to the slurm command");
+    }
+    result.cluster.print = parsed.count("print") > 0;
+  }
+  if (is_merge) {
+    result.command = Command::kMerge;
+  } else if (is_slurm) {
+    result.command = Command::kSlurm;
+  } else if (is_export) {
     result.command = Command::kExport;
     if (!parsed.count("format")) {
       return Status::InvalidArgument(

@@ -4,6 +4,10 @@
 //   dataset-build --status [ROOT] [options]   list stale scenes, change nothing
 //   dataset-build export --format F [-o FILE] [ROOT]
 //   dataset-build synth OUT_DIR [options]     generate a sample dataset
+//   dataset-build report [ROOT] [options]     write the HTML QA report
+//   dataset-build --shard I/N [ROOT]          build one shard (contract §7)
+//   dataset-build merge [ROOT] [--shards N]   fold the shards' manifests in
+//   dataset-build slurm ROOT --shards N [--print] [-- SBATCH OPTIONS]
 //
 // Pure: parsing never touches the disk, so it is unit tested directly.
 //
@@ -19,7 +23,17 @@
 
 namespace dsb {
 
-enum class Command { kBuild, kStatus, kExport, kSynth, kHelp, kVersion };
+enum class Command {
+  kBuild,
+  kStatus,
+  kExport,
+  kSynth,
+  kReport,
+  kMerge,
+  kSlurm,
+  kHelp,
+  kVersion
+};
 
 struct ExportCommandOptions {
   std::string format;       // rawnind-yaml | json | csv
@@ -27,10 +41,18 @@ struct ExportCommandOptions {
   bool absolute_paths = false;
 };
 
+// merge and slurm (docs/contract.md §7).
+struct ClusterCommandOptions {
+  int shards = 0;  // slurm: required; merge: optional (reports missing ones)
+  bool print = false;  // slurm: write the batch scripts, do not submit
+  std::vector<std::string> sbatch_args;  // slurm: everything after "--"
+};
+
 struct CommandLine {
   Command command = Command::kBuild;
   BuildOptions build;  // for kBuild, kStatus, kExport (root, db)
   ExportCommandOptions export_options;
+  ClusterCommandOptions cluster;
   std::string help_text;  // for kHelp
 };
 

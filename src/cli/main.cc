@@ -1,12 +1,15 @@
 // dataset-build: entry point. Parses the command line and hands over to the
-// build executor, the status report, the exporter or the generator; or, as
+// build executor, the status report, the exporter, the generator or the
+// cluster commands (merge, slurm); or, as
 // `dataset-build __decode-worker ...`, decodes one file for a build.
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "cli/cluster_commands.h"
 #include "cli/command_line.h"
 #include "cli/commands.h"
+#include "cli/report_command.h"
 #include "config.h"
 #include "raw/decode_worker.h"
 #include "synth/synth_command.h"
@@ -31,8 +34,14 @@ int main(int argc, char** argv) {
       return 0;
     case dsb::Command::kSynth:
       return dsb::RunSynthCommand(argc - 1, argv + 1);
+    case dsb::Command::kReport:
+      return dsb::RunReportCommand(argc - 1, argv + 1);
     case dsb::Command::kExport:
       return dsb::RunExportCommand(*command_line);
+    case dsb::Command::kMerge:
+      return dsb::RunMergeCommand(*command_line);
+    case dsb::Command::kSlurm:
+      return dsb::RunSlurmCommand(*command_line);
     case dsb::Command::kStatus:
       return dsb::RunStatusCommand(*command_line);
     case dsb::Command::kBuild:

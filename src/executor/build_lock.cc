@@ -26,14 +26,15 @@ std::string ReadHolder(int fd) {
 }  // namespace
 
 Result<std::unique_ptr<BuildLock>> BuildLock::Acquire(
-    const std::string& manifest_path, bool wait) {
+    const std::string& manifest_path, bool wait, LockMode mode) {
+  const int operation = mode == LockMode::kShared ? LOCK_SH : LOCK_EX;
   const std::string path = manifest_path + ".lock";
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return Status::IoError("cannot create lock file " + path + ": " +
                            std::strerror(errno));
   }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (flock(fd, operation | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) {
       const int err = errno;
       close(fd);
@@ -44,11 +45,12 @@ Result<std::unique_ptr<BuildLock>> BuildLock::Acquire(
       close(fd);
       return Status::Busy("another dataset-build (" + holder +
                           ") is building manifest " + manifest_path +
-                          "; wait for it to finish or pass --wait");
+                          " (a build, a merge or shard tasks); wait for it "
+                          "to finish or pass --wait");
     }
     int rc;
     do {
-      rc = flock(fd, LOCK_EX);
+      rc = flock(fd, operation);
     } while (rc != 0 && errno == EINTR);
     if (rc != 0) {
       const int err = errno;
@@ -57,6 +59,7 @@ Result<std::unique_ptr<BuildLock>> BuildLock::Acquire(
     }
   }
   const std::string pid = std::to_string(getpid()) + "\n";
+  // Shared holders each write their pid; the last one's names them all.
   if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) !=
                                    static_cast<ssize_t>(pid.size())) {
     // The pid is only for the message of a refused second build.

@@ -8,6 +8,11 @@
 // export, sqlite3 queries) need no lock: SQLite's WAL mode lets them read
 // while a build writes.
 //
+// Shard tasks (shard/shard.h) read the main manifest as their cache while
+// they build and hold its lock shared: many tasks run at once, but a build
+// or a merge (exclusive) is refused while any runs, and they wait for a
+// build or merge in progress.
+//
 // Thread safety: a BuildLock is owned by one thread.
 #pragma once
 
@@ -25,12 +30,15 @@ class HeldLock {
   virtual ~HeldLock() = default;
 };
 
+enum class LockMode { kExclusive, kShared };
+
 class BuildLock final : public HeldLock {
  public:
   // Takes the lock for `manifest_path`. With `wait`, blocks until the other
   // build ends; without, fails with kBusy naming the holder's pid.
   static Result<std::unique_ptr<BuildLock>> Acquire(
-      const std::string& manifest_path, bool wait);
+      const std::string& manifest_path, bool wait,
+      LockMode mode = LockMode::kExclusive);
   ~BuildLock() override;
   BuildLock(const BuildLock&) = delete;
   BuildLock& operator=(const BuildLock&) = delete;

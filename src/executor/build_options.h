@@ -12,6 +12,7 @@
 
 #include "align/correlator.h"
 #include "mask/loss_mask.h"
+#include "shard/shard.h"
 
 namespace dsb {
 
@@ -37,6 +38,9 @@ struct BuildOptions {
   std::vector<std::string> decode_worker;
   AlignParams align;  // --gpu-mem is align.gpu_memory_bytes
   MaskParams mask;
+  // --shard I/N: build only that shard's scenes, reading the main manifest
+  // as cache and recording into the task manifest (shard/shard.h).
+  ShardSpec shard;
 
   // Fills in the defaults that depend on the root and the machine.
   void ResolveDefaults();

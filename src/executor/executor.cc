@@ -25,14 +25,13 @@
 #include "plan/plan.h"
 #include "plan/scene_work.h"
 #include "scan/scan.h"
+#include "shard/shard.h"
 
 namespace dsb {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr const char* kUnreadableHash = "00000000000000000000000000000000";
 
 // What scanning, fingerprinting and planning found; shared by the build and
 // --status, which stops here.
@@ -47,13 +46,6 @@ struct SurveyResult {
   Plan plan;
   FingerprintStats stats;
 };
-
-std::vector<std::string> ExcludedPaths(const BuildOptions& options) {
-  std::vector<std::string> excluded = ManifestSidecarPaths(options.db_path);
-  excluded.push_back(options.db_path + ".lock");
-  excluded.push_back(options.masks_dir);
-  return excluded;
-}
 
 // Says what is wrong with the root before anything is read or created.
 Status CheckRoot(const BuildOptions& options, FileSystem& fs) {
@@ -77,34 +69,54 @@ Result<std::unique_ptr<Manifest>> OpenIfPresent(BuildEnvironment& env,
   return manifest;
 }
 
+// `caches` are the manifests whose records count as already built (null
+// entries are skipped): per scene the most recently built record wins (a
+// shard task reads the main manifest and its own task manifest). Only the
+// scenes of options.shard are surveyed.
 Result<SurveyResult*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
-                                    Manifest* manifest, SurveyResult& survey) {
+                                    const std::vector<Manifest*>& caches,
+                                    SurveyResult& survey) {
   ScanOptions scan_options;
   scan_options.excluded_paths = ExcludedPaths(options);
   DSB_ASSIGN_OR_RETURN(survey.scan,
                        ScanDataset(fs, options.root, scan_options));
+  std::erase_if(survey.scan.scenes, [&](const ScannedScene& scene) {
+    return !InShard(scene.scene, options.shard);
+  });
 
   std::vector<PreviousScene> previous;
   std::map<std::string, FileRecord> known;
-  if (manifest != nullptr) {
+  std::map<std::string, std::pair<StoredScene, std::vector<FileRecord>>> newest;
+  for (Manifest* manifest : caches) {
+    if (manifest == nullptr) continue;
     DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> scenes,
                          manifest->LoadScenes());
     DSB_ASSIGN_OR_RETURN(std::vector<FileRecord> files, manifest->LoadFiles());
-    std::map<std::string, std::size_t> index;
-    for (const StoredScene& scene : scenes) {
-      PreviousScene entry;
-      entry.scene = scene.scene;
-      entry.key = scene.key;
-      entry.status = std::string(BuildStatusName(scene.status));
-      index[scene.scene] = previous.size();
-      previous.push_back(std::move(entry));
-    }
+    std::map<std::string, std::vector<FileRecord>> files_by_scene;
     for (FileRecord& file : files) {
-      if (auto it = index.find(file.scene); it != index.end()) {
-        previous[it->second].files.push_back(file);
-      }
-      known[file.rel_path] = std::move(file);
+      files_by_scene[file.scene].push_back(std::move(file));
     }
+    for (StoredScene& scene : scenes) {
+      if (!InShard(scene.scene, options.shard)) continue;
+      auto it = newest.find(scene.scene);
+      if (it != newest.end() && it->second.first.built_at >= scene.built_at) {
+        continue;
+      }
+      const std::string name = scene.scene;
+      std::vector<FileRecord> scene_files = std::move(files_by_scene[name]);
+      newest[name] = {std::move(scene), std::move(scene_files)};
+    }
+  }
+  for (auto& [name, entry] : newest) {
+    PreviousScene scene;
+    scene.scene = name;
+    scene.key = entry.first.key;
+    scene.status = std::string(BuildStatusName(entry.first.status));
+    for (FileRecord& file : entry.second) {
+      known[file.rel_path] = file;
+      scene.files.push_back(std::move(file));
+    }
+    previous.push_back(std::move(scene));
   }
 
   // Fingerprint every file, in parallel: hashing is I/O and xxh3 bound.
@@ -175,33 +187,34 @@ OutputLayout Layout(const BuildOptions& options) {
   return {options.root, options.masks_dir};
 }
 
-bool IsOurMaskName(const std::string& name) {
-  return name.size() > 4 && name.ends_with(".png");
+// A whole-dataset run says when shard tasks left results that no merge has
+// folded in yet: until then those scenes look stale here.
+void NoteUnmergedTaskManifests(const BuildOptions& options, FileSystem& fs,
+                               std::vector<std::string>& problems) {
+  if (options.shard.active()) return;
+  Result<std::vector<DirEntry>> entries =
+      fs.ListDirectory(ShardsDir(options.db_path));
+  if (!entries.ok()) return;
+  int unmerged = 0;
+  for (const DirEntry& entry : *entries) {
+    if (ShardFromTaskManifestName(entry.name)) ++unmerged;
+  }
+  if (unmerged > 0) {
+    problems.push_back(std::to_string(unmerged) + " shard task manifests in " +
+                       ShardsDir(options.db_path) +
+                       " are not merged yet; run `dataset-build merge` to "
+                       "fold their scenes in");
+  }
 }
 
-// Deletes leftovers of interrupted writes and masks no manifest row names.
-void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
-                   Manifest& manifest, bool orphans) {
-  Result<std::vector<DirEntry>> entries = fs.ListDirectory(options.masks_dir);
-  if (!entries.ok()) return;
-  std::set<std::string> referenced;
-  if (orphans) {
-    Result<std::vector<std::string>> paths = manifest.ListMaskPaths();
-    if (!paths.ok()) return;  // never delete what we cannot prove unused
-    referenced.insert(paths->begin(), paths->end());
+// The cache manifest, or null when there is none.
+Result<std::unique_ptr<Manifest>> OpenCacheIfPresent(BuildEnvironment& env) {
+  if (!env.open_cache) return std::unique_ptr<Manifest>();
+  Result<std::unique_ptr<Manifest>> manifest = env.open_cache();
+  if (!manifest.ok() && manifest.status().code() == Status::Code::kNotFound) {
+    return std::unique_ptr<Manifest>();
   }
-  for (const DirEntry& entry : *entries) {
-    if (entry.type != FileType::kRegular) continue;
-    const std::string path = options.masks_dir + "/" + entry.name;
-    if (entry.name.find(kTempSuffix) != std::string::npos) {
-      (void)fs.RemoveFile(path);
-      continue;
-    }
-    if (!orphans || !IsOurMaskName(entry.name)) continue;
-    if (!referenced.contains(MaskRecordPath(Layout(options), path))) {
-      (void)fs.RemoveFile(path);
-    }
-  }
+  return manifest;
 }
 
 // One build, step by step (ExecuteBuild). Each step returns an error only
@@ -218,22 +231,28 @@ class Build {
     DSB_RETURN_IF_ERROR(CheckRoot(options_, *env_.fs));
     if (options_.dry_run) {
       DSB_ASSIGN_OR_RETURN(manifest_, OpenIfPresent(env_, OpenMode::kReadOnly));
+      DSB_ASSIGN_OR_RETURN(cache_, OpenCacheIfPresent(env_));
       return Status::Ok();
     }
     DSB_ASSIGN_OR_RETURN(lock_, env_.lock());
     DSB_ASSIGN_OR_RETURN(manifest_, env_.open_manifest(OpenMode::kReadWrite));
+    DSB_ASSIGN_OR_RETURN(cache_, OpenCacheIfPresent(env_));
     DSB_RETURN_IF_ERROR(
         env_.fs->CreateDirectories(options_.masks_dir)
             .WithContext("masks directory " + options_.masks_dir));
-    SweepMasksDir(options_, *env_.fs, *manifest_, /*orphans=*/false);
+    if (owns_dataset_) {
+      SweepMasksDir(options_, *env_.fs, *manifest_, /*orphans=*/false);
+    }
     return Status::Ok();
   }
 
   // Scan, fingerprint and plan; a dry run stops here.
   Status Survey() {
-    DSB_RETURN_IF_ERROR(
-        SurveyDataset(options_, *env_.fs, manifest_.get(), survey_).status());
+    DSB_RETURN_IF_ERROR(SurveyDataset(options_, *env_.fs,
+                                      {manifest_.get(), cache_.get()}, survey_)
+                            .status());
     report_.problems = survey_.scan.problems;
+    NoteUnmergedTaskManifests(options_, *env_.fs, report_.problems);
     report_.scenes_found = static_cast<int>(survey_.scan.scenes.size());
     report_.files_hashed =
         static_cast<std::int64_t>(survey_.stats.files_rehashed);
@@ -249,6 +268,12 @@ class Build {
                              {"jobs", options_.jobs},
                              {"root", options_.root},
                              {"force", options_.force}};
+    if (!owns_dataset_) {
+      // What the merge checks a task manifest against (merge/merge.h).
+      params["shard"] = {{"index", options_.shard.index},
+                         {"count", options_.shard.count}};
+      params["dataset_root"] = CanonicalDatasetRoot(options_.root);
+    }
     DSB_ASSIGN_OR_RETURN(run_id_,
                          manifest_->BeginRun(DSB_VERSION, params.dump()));
     return Status::Ok();
@@ -257,6 +282,7 @@ class Build {
   // Scenes gone from disk leave the manifest; their masks are deleted after
   // the commit, so no row ever names a deleted mask.
   Status Prune() {
+    if (!owns_dataset_) return Status::Ok();  // the merge prunes
     for (const PlannedScene& planned : survey_.plan.scenes) {
       if (planned.state != SceneState::kRemoved) continue;
       DSB_ASSIGN_OR_RETURN(std::vector<std::string> masks,
@@ -322,7 +348,7 @@ class Build {
   // closes the run.
   Result<BuildReport> Finish() {
     if (!options_.dry_run) report_.interrupted = InterruptRequested();
-    if (!options_.dry_run && !report_.interrupted) {
+    if (!options_.dry_run && !report_.interrupted && owns_dataset_) {
       SweepMasksDir(options_, *env_.fs, *manifest_, /*orphans=*/true);
     }
     report_.files_decoded = counters_.files_decoded;
@@ -336,14 +362,13 @@ class Build {
     report_.peak_rss_bytes = PeakRssBytes();
     if (options_.dry_run) return report_;
 
-    RunCounts counts;
-    counts.scenes_total = report_.scenes_found;
-    counts.scenes_built = report_.scenes_built;
-    counts.scenes_up_to_date = report_.scenes_up_to_date;
-    counts.scenes_failed = report_.scenes_failed;
-    counts.scenes_removed = report_.scenes_pruned;
-    counts.pairs_ok = report_.pairs_ok;
-    counts.pairs_failed = report_.pairs_failed;
+    const RunCounts counts{.scenes_total = report_.scenes_found,
+                           .scenes_built = report_.scenes_built,
+                           .scenes_up_to_date = report_.scenes_up_to_date,
+                           .scenes_failed = report_.scenes_failed,
+                           .scenes_removed = report_.scenes_pruned,
+                           .pairs_ok = report_.pairs_ok,
+                           .pairs_failed = report_.pairs_failed};
     Status ended = manifest_->EndRun(run_id_, counts, report_.ExitCode());
     if (!record_error_.ok()) return record_error_;
     if (!ended.ok()) return ended;
@@ -382,8 +407,13 @@ class Build {
   const BuildOptions& options_;
   BuildEnvironment& env_;
   const std::chrono::steady_clock::time_point start_;
+  // A shard task shares the masks directory with the other tasks: it never
+  // sweeps it (their writes are in flight) and never prunes (the merge
+  // does both, when no task runs).
+  const bool owns_dataset_ = !options_.shard.active();
   std::unique_ptr<HeldLock> lock_;
-  std::unique_ptr<Manifest> manifest_;
+  std::unique_ptr<Manifest> manifest_;  // where results are recorded
+  std::unique_ptr<Manifest> cache_;     // read only: a shard's main manifest
   SurveyResult survey_;
   std::int64_t run_id_ = 0;
   BuildCounters counters_;
@@ -392,6 +422,46 @@ class Build {
 };
 
 }  // namespace
+
+std::vector<std::string> ExcludedPaths(const BuildOptions& options) {
+  std::vector<std::string> excluded = ManifestSidecarPaths(options.db_path);
+  excluded.push_back(options.db_path + ".lock");
+  excluded.push_back(ShardsDir(options.db_path));
+  excluded.push_back(options.masks_dir);
+  return excluded;
+}
+
+namespace {
+bool IsOurMaskName(const std::string& name) {
+  return name.size() > 4 && name.ends_with(".png");
+}
+
+}  // namespace
+
+// Deletes leftovers of interrupted writes and masks no manifest row names.
+void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
+                   Manifest& manifest, bool orphans) {
+  Result<std::vector<DirEntry>> entries = fs.ListDirectory(options.masks_dir);
+  if (!entries.ok()) return;
+  std::set<std::string> referenced;
+  if (orphans) {
+    Result<std::vector<std::string>> paths = manifest.ListMaskPaths();
+    if (!paths.ok()) return;  // never delete what we cannot prove unused
+    referenced.insert(paths->begin(), paths->end());
+  }
+  for (const DirEntry& entry : *entries) {
+    if (entry.type != FileType::kRegular) continue;
+    const std::string path = options.masks_dir + "/" + entry.name;
+    if (entry.name.find(kTempSuffix) != std::string::npos) {
+      (void)fs.RemoveFile(path);
+      continue;
+    }
+    if (!orphans || !IsOurMaskName(entry.name)) continue;
+    if (!referenced.contains(MaskRecordPath(Layout(options), path))) {
+      (void)fs.RemoveFile(path);
+    }
+  }
+}
 
 int BuildReport::ExitCode() const {
   return (scenes_failed > 0 || pairs_failed > 0 || interrupted) ? 1 : 0;
@@ -420,17 +490,28 @@ Result<StatusReport> ExecuteStatus(const BuildOptions& options,
   DSB_RETURN_IF_ERROR(CheckRoot(options, *environment.fs));
   DSB_ASSIGN_OR_RETURN(std::unique_ptr<Manifest> manifest,
                        OpenIfPresent(environment, OpenMode::kReadOnly));
+  DSB_ASSIGN_OR_RETURN(std::unique_ptr<Manifest> cache,
+                       OpenCacheIfPresent(environment));
   SurveyResult survey;
-  DSB_RETURN_IF_ERROR(
-      SurveyDataset(options, *environment.fs, manifest.get(), survey).status());
+  DSB_RETURN_IF_ERROR(SurveyDataset(options, *environment.fs,
+                                    {manifest.get(), cache.get()}, survey)
+                          .status());
   StatusReport report;
   report.stale = StaleScenes(survey.plan);
   report.scenes_up_to_date = static_cast<int>(survey.plan.up_to_date);
   report.problems = survey.scan.problems;
+  NoteUnmergedTaskManifests(options, *environment.fs, report.problems);
   return report;
 }
 
 namespace {
+
+// Locks held together (a shard task: the main manifest's, shared, and its
+// task manifest's, exclusive).
+class HeldLocks final : public HeldLock {
+ public:
+  std::vector<std::unique_ptr<BuildLock>> locks;
+};
 
 BuildEnvironment RealEnvironment(const BuildOptions& options, FileSystem& fs,
                                  BuildObserver& observer) {
@@ -438,15 +519,49 @@ BuildEnvironment RealEnvironment(const BuildOptions& options, FileSystem& fs,
   env.fs = &fs;
   env.observer = &observer;
   const std::string db_path = options.db_path;
-  env.open_manifest = [db_path](OpenMode mode) {
-    return Manifest::Open(db_path, mode);
-  };
   const bool wait = options.wait_for_lock;
-  env.lock = [db_path, wait]() -> Result<std::unique_ptr<HeldLock>> {
-    DSB_ASSIGN_OR_RETURN(std::unique_ptr<BuildLock> lock,
-                         BuildLock::Acquire(db_path, wait));
-    return std::unique_ptr<HeldLock>(std::move(lock));
-  };
+  if (!options.shard.active()) {
+    env.open_manifest = [db_path](OpenMode mode) {
+      return Manifest::Open(db_path, mode);
+    };
+    env.lock = [db_path, wait]() -> Result<std::unique_ptr<HeldLock>> {
+      DSB_ASSIGN_OR_RETURN(std::unique_ptr<BuildLock> lock,
+                           BuildLock::Acquire(db_path, wait));
+      return std::unique_ptr<HeldLock>(std::move(lock));
+    };
+  } else {
+    // A shard task records into its task manifest and reads the main one.
+    const std::string task_path = TaskManifestPath(db_path, options.shard);
+    FileSystem* file_system = &fs;
+    env.open_manifest =
+        [task_path, db_path,
+         file_system](OpenMode mode) -> Result<std::unique_ptr<Manifest>> {
+      if (mode == OpenMode::kReadWrite) {
+        DSB_RETURN_IF_ERROR(
+            file_system->CreateDirectories(ShardsDir(db_path))
+                .WithContext("task manifests directory " + ShardsDir(db_path)));
+      }
+      return Manifest::Open(task_path, mode);
+    };
+    env.open_cache = [db_path] {
+      return Manifest::Open(db_path, OpenMode::kReadOnly);
+    };
+    env.lock = [db_path, task_path, wait,
+                file_system]() -> Result<std::unique_ptr<HeldLock>> {
+      auto held = std::make_unique<HeldLocks>();
+      DSB_ASSIGN_OR_RETURN(
+          std::unique_ptr<BuildLock> main,
+          BuildLock::Acquire(db_path, wait, LockMode::kShared));
+      held->locks.push_back(std::move(main));
+      DSB_RETURN_IF_ERROR(
+          file_system->CreateDirectories(ShardsDir(db_path))
+              .WithContext("task manifests directory " + ShardsDir(db_path)));
+      DSB_ASSIGN_OR_RETURN(std::unique_ptr<BuildLock> task,
+                           BuildLock::Acquire(task_path, /*wait=*/false));
+      held->locks.push_back(std::move(task));
+      return std::unique_ptr<HeldLock>(std::move(held));
+    };
+  }
   env.now = [] { return std::chrono::steady_clock::now(); };
   env.memory_budget =
       options.mem_bytes > 0 ? options.mem_bytes : DefaultMemoryBudget();

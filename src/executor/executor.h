@@ -7,8 +7,14 @@
 // an interrupted build keeps every finished scene and the next run resumes
 // with the rest.
 //
+// With options.shard set (`--shard I/N`, shard/shard.h) the same run builds
+// only that shard's scenes: it reads the main manifest and its task manifest
+// as cache, records into the task manifest, and leaves pruning and mask
+// sweeping to the merge (merge/merge.h).
+//
 // Thread safety: one RunBuild per manifest at a time (enforced by
-// BuildLock); RunStatus may run alongside a build.
+// BuildLock; shard tasks share the main manifest's lock and hold their task
+// manifest's); RunStatus may run alongside a build.
 #pragma once
 
 #include <chrono>
@@ -28,6 +34,7 @@
 namespace dsb {
 
 class BuildObserver;
+class Manifest;
 
 // One scene the planner found stale, with the contract's reason word
 // (`new`, `changed`, `removed`, `params`, `failed`) and details.
@@ -91,6 +98,9 @@ struct BuildEnvironment {
   std::function<Result<std::unique_ptr<Manifest>>(OpenMode)> open_manifest;
   // Takes the build lock for the whole build (not for dry runs).
   std::function<Result<std::unique_ptr<HeldLock>>()> lock;
+  // A manifest read as cache besides the one open_manifest gives, never
+  // written (a shard task's main manifest); unset, or kNotFound: none.
+  std::function<Result<std::unique_ptr<Manifest>>()> open_cache;
   std::function<std::chrono::steady_clock::time_point()> now;
   // The --mem budget in bytes, resolved (never 0).
   std::size_t memory_budget = 0;
@@ -112,6 +122,21 @@ Result<StatusReport> ExecuteStatus(const BuildOptions& options,
 Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
                              BuildObserver& observer);
 Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs);
+
+// The hash recorded for a file that could not be read: its scene fails and
+// is retried until the file can be read.
+inline constexpr const char* kUnreadableHash =
+    "00000000000000000000000000000000";
+
+// The paths the tool writes inside a dataset (manifest and side files,
+// task manifests, masks), which the scan must not enter.
+std::vector<std::string> ExcludedPaths(const BuildOptions& options);
+
+// Deletes leftovers of interrupted mask writes in options.masks_dir and,
+// with `orphans`, masks no row of `manifest` names. Only for a process that
+// holds the manifest's lock exclusively (no shard task is writing masks).
+void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
+                   Manifest& manifest, bool orphans);
 
 // Peak resident set size of this process so far (from getrusage).
 std::uint64_t PeakRssBytes();

@@ -15,6 +15,7 @@
 #include "executor/interrupt.h"
 #include "mask/loss_mask.h"
 #include "mask/png_writer.h"
+#include "scan/scan.h"
 
 namespace dsb {
 
@@ -64,7 +65,7 @@ Result<RawImage> DecodeFile(SceneRun& state, std::size_t index) {
   } else {
     const auto start = Clock::now();
     image = state.decoding->decoder->Decode(
-        state.options->root + "/" + file.rel_path, state.decoding->options);
+        JoinPath(state.options->root, file.rel_path), state.decoding->options);
     state.decode_ns += NanosSince(start);
     if (image.ok()) {
       image->path = file.rel_path;
@@ -104,14 +105,12 @@ struct GtGroup {
 
 // Streams every file of the scene past the group's correlators in batches
 // (see the header).
-void AlignAgainstGroup(SceneRun& state, GtGroup& group,
-                       const SceneMemory& memory) {
+void AlignAgainstGroup(
+    SceneRun& state, GtGroup& group, const SceneMemory& memory,
+    tbb::enumerable_thread_specific<MaskWorkspace>& mask_workspaces) {
   const std::size_t file_count = state.files.size();
   const std::size_t group_size = group.gts.size();
   std::size_t next = 0;
-  // One mask workspace per thread that works on the scene, so its masks
-  // after the first reuse their buffers.
-  tbb::enumerable_thread_specific<MaskWorkspace> mask_workspaces;
 
   auto produce = [&](tbb::flow_control& control) -> std::shared_ptr<Batch> {
     if (next >= file_count || InterruptRequested()) {
@@ -315,6 +314,9 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
   const std::size_t gt_count = work.gt.size();
   std::size_t group_size = 1;
   SceneMemory memory;
+  // One mask workspace per thread that works on the scene, so its masks
+  // after the first reuse their buffers.
+  tbb::enumerable_thread_specific<MaskWorkspace> mask_workspaces;
   for (std::size_t group_start = 0; group_start < gt_count;
        group_start += group_size) {
     if (InterruptRequested()) break;
@@ -357,7 +359,7 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
       counters.correlators_made++;
       group.correlators[k] = std::move(made).value();
     }
-    AlignAgainstGroup(state, group, memory);
+    AlignAgainstGroup(state, group, memory, mask_workspaces);
   }
 
   outcome.decode_seconds = state.decode_ns.load() * 1e-9;

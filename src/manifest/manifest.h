@@ -179,6 +179,16 @@ struct RunCounts {
   std::int64_t pairs_failed = 0;
 };
 
+// A row of the `runs` table: one build, shard task or merge.
+struct RunRecord {
+  std::int64_t id = 0;
+  std::string started_at;
+  std::optional<std::string> ended_at;  // nullopt: still running, or killed
+  std::string parameters;               // JSON
+  RunCounts counts;
+  std::optional<std::int64_t> exit_status;
+};
+
 class Manifest {
  public:
   // Opens (kReadWrite: creates and migrates) the manifest at `db_path`.
@@ -231,6 +241,19 @@ class Manifest {
   Result<std::int64_t> BeginRun(std::string_view tool_version,
                                 std::string_view params_json);
   Status EndRun(std::int64_t run_id, const RunCounts& counts, int exit_status);
+
+  // Every run, oldest first.
+  Result<std::vector<RunRecord>> LoadRuns();
+
+  // Shard merging (docs/contract.md §7, manifest_copy.cc): replaces each of
+  // `scenes` here with its record in the manifest file `source` (same
+  // schema version: open it with Open first, which migrates or refuses it),
+  // all in one transaction, copying every column as stored (built_at
+  // included, so copying the same record again changes nothing) except
+  // run_id, which becomes `run_id`, and the stale mark, which is cleared.
+  Status CopyScenesFrom(const std::string& source,
+                        const std::vector<std::string>& scenes,
+                        std::int64_t run_id);
 
   // Every mask path the manifest references, sorted, for deleting orphans.
   Result<std::vector<std::string>> ListMaskPaths();

@@ -176,7 +176,7 @@ Plan MakePlan(const std::vector<ScannedScene>& current,
     ps.scene = cur.scene;
     ps.current_index = i;
     ps.cost_bytes = TotalBytes(cur);
-    ps.pair_count = cur.gt.size() * (cur.gt.size() + cur.noisy.size());
+    ps.pair_count = EnumeratePairs(cur).size();  // the one pairing rule
     std::vector<FileRecord> files = SceneFiles(cur);
     ps.key = SceneKey(algorithm_version, params_fingerprint, files);
     seen.insert(ps.scene);

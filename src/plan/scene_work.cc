@@ -52,13 +52,14 @@ BuildWork PlanWork(const Plan& plan, const std::vector<ScannedScene>& current,
   for (std::size_t index : plan.BuildOrder()) {
     const PlannedScene& planned = plan.scenes[index];
     const ScannedScene& scanned = current[planned.current_index];
-    SceneWork scene;
-    scene.scene = planned.scene;
-    scene.key = planned.key;
-    scene.gt = scanned.gt;
-    scene.noisy = scanned.noisy;
-    scene.problems = scanned.problems;
-    scene.cost_bytes = planned.cost_bytes;
+    SceneWork scene{.scene = planned.scene,
+                    .key = planned.key,
+                    .gt = scanned.gt,
+                    .noisy = scanned.noisy,
+                    .pairs = {},
+                    .problems = scanned.problems,
+                    .unreadable = {},
+                    .cost_bytes = planned.cost_bytes};
     std::map<std::string, std::size_t> file_index;
     for (std::size_t i = 0; i < scanned.gt.size(); ++i) {
       file_index[scanned.gt[i].rel_path] = i;

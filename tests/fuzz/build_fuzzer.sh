@@ -28,7 +28,7 @@ cat >"$out/config.h" <<'H'
 #define HAVE_CUDA 0
 H
 
-pkgs="libraw_r fftw3f libpng libxxhash libtiff-4"
+pkgs="libraw_r fftw3f libpng libxxhash libtiff-4 tbb"  # tbb: the CPU correlator aligns batches in parallel
 pkg_cflags="$(pkg-config --cflags $pkgs | sed 's/-fopenmp//g')"
 common_flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer -I"$src_root/src"
               -I"$out" $pkg_cflags)

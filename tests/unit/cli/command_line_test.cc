@@ -110,6 +110,13 @@ TEST(CommandLineTest, SynthIsHandedOver) {
   EXPECT_EQ(parsed->command, Command::kSynth);
 }
 
+TEST(CommandLineTest, ReportIsHandedOver) {
+  // The report command parses its own options (-o is not export's here).
+  auto parsed = Parse({"report", "root", "-o", "out", "--db", "x.db"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->command, Command::kReport);
+}
+
 TEST(CommandLineTest, JobsDoNotChangeTheResultFingerprint) {
   auto one = Parse({"-j", "1"});
   auto many = Parse({"-j", "8"});
@@ -117,6 +124,38 @@ TEST(CommandLineTest, JobsDoNotChangeTheResultFingerprint) {
   ASSERT_TRUE(one.ok() && many.ok() && shift.ok());
   EXPECT_EQ(one->build.ResultFingerprint(), many->build.ResultFingerprint());
   EXPECT_NE(one->build.ResultFingerprint(), shift->build.ResultFingerprint());
+}
+
+TEST(CommandLineTest, ShardMergeAndSlurm) {
+  auto shard = Parse({"--shard", "2/4", "root"});
+  ASSERT_TRUE(shard.ok()) << shard.status().ToString();
+  EXPECT_EQ(shard->command, Command::kBuild);
+  EXPECT_EQ(shard->build.shard, (ShardSpec{2, 4}));
+  EXPECT_FALSE(Parse({"--shard", "4/4", "root"}).ok());
+
+  auto merge = Parse({"merge", "root", "--shards", "4", "--db", "x.db"});
+  ASSERT_TRUE(merge.ok()) << merge.status().ToString();
+  EXPECT_EQ(merge->command, Command::kMerge);
+  EXPECT_EQ(merge->cluster.shards, 4);
+  EXPECT_EQ(merge->build.db_path, "x.db");
+
+  auto slurm =
+      Parse({"slurm", "root", "--shards", "8", "--max-shift", "64", "--print",
+             "--", "--partition=gpu", "--gres=gpu:1", "--shards", "9"});
+  ASSERT_TRUE(slurm.ok()) << slurm.status().ToString();
+  EXPECT_EQ(slurm->command, Command::kSlurm);
+  EXPECT_EQ(slurm->cluster.shards, 8);
+  EXPECT_TRUE(slurm->cluster.print);
+  EXPECT_EQ(slurm->build.align.max_shift, 64);
+  EXPECT_EQ(slurm->cluster.sbatch_args,
+            (std::vector<std::string>{"--partition=gpu", "--gres=gpu:1",
+                                      "--shards", "9"}));
+
+  EXPECT_FALSE(Parse({"slurm", "root"}).ok());  // --shards is required
+  EXPECT_FALSE(Parse({"slurm", "root", "--shards", "0"}).ok());
+  EXPECT_FALSE(Parse({"merge", "root", "--shard", "1/2"}).ok());
+  EXPECT_FALSE(Parse({"merge", "root", "--print"}).ok());
+  EXPECT_FALSE(Parse({"root", "--shards", "2"}).ok());
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "executor/build_observer.h"
 #include "executor/interrupt.h"
 #include "fake_file_system.h"
+#include "shard/shard.h"
 #include "test_support.h"
 
 namespace dsb {
@@ -408,6 +409,53 @@ TEST_F(ExecutorTest, UnreadableFilesReachTheRunnerAsUnreadable) {
   const SceneWork& s2 = runner_.works.at("s2");
   ASSERT_EQ(s2.unreadable.size(), 1u);
   EXPECT_TRUE(s2.unreadable.contains("s2/n.arw"));
+}
+
+TEST_F(ExecutorTest, AShardTaskBuildsOnlyItsScenesAndNeverWritesTheMain) {
+  Build();
+  // Both scenes change; the task of s1's shard reads the main manifest as
+  // its cache and records into its own task manifest.
+  fs_.AddFile("/data/s1/n1.arw", std::string(300, 'x'), 150 * kSecond);
+  fs_.AddFile("/data/s2/n.arw", std::string(100, 'y'), 150 * kSecond);
+  fs_.AddFile("/data/masks/half-written.png.dsb-tmp", "x");
+  fs_.AdvanceNs(60 * kSecond);
+  const auto main_before = RecordedScenes();
+  const std::string main_db = options_.db_path;
+  const std::string task_db = db_dir_.Join("task.db");
+  options_.shard = {ShardOfScene("s1", 2), 2};
+  ASSERT_NE(ShardOfScene("s2", 2), options_.shard.index)
+      << "the two scenes must fall in different shards for this test";
+  auto shard_run = [&] {
+    BuildEnvironment env = Environment();
+    env.open_manifest = [task_db](OpenMode mode) {
+      return Manifest::Open(task_db, mode);
+    };
+    env.open_cache = [main_db] {
+      return Manifest::Open(main_db, OpenMode::kReadOnly);
+    };
+    runner_.ran.clear();
+    Result<BuildReport> report = ExecuteBuild(options_, env);
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    fs_.AdvanceNs(60 * kSecond);
+    return report.ok() ? *report : BuildReport();
+  };
+  const BuildReport report = shard_run();
+  EXPECT_EQ(runner_.ran, std::vector<std::string>{"s1"});
+  EXPECT_EQ(report.scenes_found, 1);
+  EXPECT_EQ(report.scenes_built, 1);
+  EXPECT_EQ(RecordedScenes(), main_before);  // the main manifest untouched
+  auto task = Manifest::Open(task_db, OpenMode::kReadOnly);
+  ASSERT_TRUE(task.ok());
+  auto task_scenes = (*task)->LoadScenes();
+  ASSERT_TRUE(task_scenes.ok());
+  ASSERT_EQ(task_scenes->size(), 1u);
+  EXPECT_EQ(task_scenes->front().scene, "s1");
+  // Other tasks' writes may be in flight: nothing in the masks is swept.
+  EXPECT_TRUE(fs_.Exists("/data/masks/half-written.png.dsb-tmp"));
+  // Run again (a requeue): its own task manifest is its cache too.
+  const BuildReport again = shard_run();
+  EXPECT_TRUE(runner_.ran.empty());
+  EXPECT_EQ(again.scenes_up_to_date, 1);
 }
 
 }  // namespace
