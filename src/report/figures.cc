@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "manifest/pair_crops.h"
+
 namespace dsb {
 
 LoaderVerdict JudgePair(const PairRecord& pair, std::optional<int> crops) {
@@ -14,6 +16,21 @@ LoaderVerdict JudgePair(const PairRecord& pair, std::optional<int> crops) {
   verdict.mask_too_small = pair.mask_mean.value_or(0) < kLoaderMinMaskMean;
   if (crops) verdict.no_crops = *crops == 0;
   return verdict;
+}
+
+Result<std::vector<std::optional<int>>> LoadPairCropCounts(
+    Manifest& manifest, const std::vector<PairRow>& pairs) {
+  DSB_ASSIGN_OR_RETURN(std::vector<CropTargetRecord> targets,
+                       manifest.LoadCropTargets());
+  std::vector<std::optional<int>> counts;
+  if (targets.empty()) return counts;  // no --crops build: unknown
+  DSB_ASSIGN_OR_RETURN(std::vector<FileRecord> files, manifest.LoadFiles());
+  const CropTargets current = CurrentCropTargets(std::move(targets), files);
+  counts.reserve(pairs.size());
+  for (const PairRow& row : pairs) {
+    counts.push_back(static_cast<int>(PairCrops(current, row.pair).size()));
+  }
+  return counts;
 }
 
 int Histogram::total() const {

@@ -339,6 +339,13 @@ std::string RenderOverviewPage(const ReportModel& model) {
         "empty crops list cannot be counted; \xe2\x80\x9ckept\xe2\x80\x9d "
         "counts pairs that pass the loss and mask_mean tests. A pair can "
         "fail both tests; it is counted under each.</p>\n";
+  } else {
+    html +=
+        "<p class=\"note\" id=\"drops-note\">Missing crops: pairs whose "
+        "crops list in the rawnind-yaml export is empty (a file of the pair "
+        "has no crops for its current content; a build with --crops makes "
+        "them). A pair dropped for several reasons is counted under "
+        "each.</p>\n";
   }
 
   // Histograms.
