@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "align/correlator_common.h"
 #include "align/cuda_correlator.h"
 #include "align/cuda_status.h"
-#include "align/correlator_common.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
 

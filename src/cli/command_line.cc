@@ -124,6 +124,8 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     ("status", "list stale scenes with the reason for each; change nothing")
     ("db", "manifest file (default ROOT/dataset-build.db)", cxxopts::value<std::string>())
     ("masks", "masks directory (default ROOT/masks)", cxxopts::value<std::string>())
+    ("crops", "also write RawNIND's training crops (about 8 bytes per pixel)")
+    ("crops-dir", "crops directory (default ROOT/crops)", cxxopts::value<std::string>())
     ("j,jobs", "worker threads (default: all cores)", cxxopts::value<int>())
     ("device", "where to align: auto, cpu or gpu", cxxopts::value<std::string>()->default_value("auto"))
     ("force", "rebuild every scene")
@@ -135,6 +137,7 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     ("mem", "memory budget, e.g. 4G (default: a safe fraction of RAM)", cxxopts::value<std::string>())
     ("gpu-mem", "GPU memory budget, e.g. 8G (default: a safe fraction of free GPU memory)", cxxopts::value<std::string>())
     ("max-shift", "largest |dy|, |dx| searched, in pixels", cxxopts::value<int>()->default_value("128"))
+    ("clip-footprint", "what a clipped GT sample takes out of the mask: sample (itself) or cell (every pixel of its 3x3 / all-colour neighbourhood, for losses on demosaiced RGB)", cxxopts::value<std::string>()->default_value("sample"))
     ("decode-in-process", "decode raws inside this process instead of one worker process per file (debugging, profiling; a LibRaw crash then stops the build)")
     ("shard", "build only shard I of N (0 <= I < N) into its task manifest; see merge, slurm", cxxopts::value<std::string>())
     ("decode-timeout", "per-file decode time limit in seconds, plus 1 s per MB of the file (default 120)", cxxopts::value<double>())
@@ -182,6 +185,9 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
   if (parsed.count("db")) build.db_path = parsed["db"].as<std::string>();
   if (parsed.count("masks"))
     build.masks_dir = parsed["masks"].as<std::string>();
+  build.crops = parsed.count("crops") > 0;
+  if (parsed.count("crops-dir"))
+    build.crops_dir = parsed["crops-dir"].as<std::string>();
   if (parsed.count("jobs")) {
     build.jobs = parsed["jobs"].as<int>();
     if (build.jobs < 1) {
@@ -217,6 +223,13 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
       return Status::InvalidArgument("--decode-timeout must be positive");
     }
   }
+  const std::string footprint = parsed["clip-footprint"].as<std::string>();
+  const auto clip_footprint = ParseClipFootprint(footprint);
+  if (!clip_footprint) {
+    return Status::InvalidArgument(
+        "--clip-footprint must be sample or cell, not '" + footprint + "'");
+  }
+  build.mask.clip_footprint = *clip_footprint;
   if (parsed.count("shard")) {
     DSB_ASSIGN_OR_RETURN(build.shard,
                          ParseShardSpec(parsed["shard"].as<std::string>()));

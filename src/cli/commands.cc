@@ -72,6 +72,19 @@ void PrintSummary(const BuildReport& report, const BuildOptions& options) {
         {"interrupted", report.interrupted},
         {"exit_status", report.ExitCode()},
     };
+    if (report.crops_ran) {
+      nlohmann::json crop_failures = nlohmann::json::array();
+      for (const auto& [path, error] : report.crops.failures) {
+        crop_failures.push_back({{"file", path}, {"error", error}});
+      }
+      json["crops"] = {{"files_cropped", report.crops.files_cropped},
+                       {"files_up_to_date", report.crops.files_up_to_date},
+                       {"files_failed", report.crops.files_failed},
+                       {"files_removed", report.crops.files_removed},
+                       {"crops_written", report.crops.crops_written},
+                       {"bytes_written", report.crops.bytes_written},
+                       {"failures", crop_failures}};
+    }
     std::cout << json.dump(2) << std::endl;
     return;
   }
@@ -102,6 +115,16 @@ void PrintSummary(const BuildReport& report, const BuildOptions& options) {
       report.pairs_ok, report.pairs_failed, report.seconds,
       HumanBytes(report.peak_rss_bytes).c_str(),
       report.device.empty() ? "" : ", ", report.device.c_str());
+  if (report.crops_ran) {
+    std::printf(
+        "crops: %d files cropped (%lld crops, %s), %d up to date, %d failed, "
+        "%d removed\n",
+        report.crops.files_cropped,
+        static_cast<long long>(report.crops.crops_written),
+        HumanBytes(report.crops.bytes_written).c_str(),
+        report.crops.files_up_to_date, report.crops.files_failed,
+        report.crops.files_removed);
+  }
 }
 
 }  // namespace
@@ -135,6 +158,13 @@ int RunStatusCommand(const CommandLine& command_line) {
                            {"scenes_up_to_date", report->scenes_up_to_date},
                            {"stale", StaleToJson(report->stale)},
                            {"problems", report->problems}};
+    if (options.crops) {
+      nlohmann::json crops = nlohmann::json::array();
+      for (const StaleCrop& crop : report->crops_stale) {
+        crops.push_back({{"file", crop.rel_path}, {"reason", crop.reason}});
+      }
+      json["crops_stale"] = crops;
+    }
     std::cout << json.dump(2) << std::endl;
   } else {
     for (const std::string& problem : report->problems) {
@@ -147,6 +177,14 @@ int RunStatusCommand(const CommandLine& command_line) {
     }
     std::printf("%zu stale, %d up to date\n", report->stale.size(),
                 report->scenes_up_to_date);
+    if (options.crops) {
+      for (const StaleCrop& crop : report->crops_stale) {
+        std::printf("crops %-8s %s\n", crop.reason.c_str(),
+                    crop.rel_path.c_str());
+      }
+      std::printf("%zu raw files with missing or stale crops\n",
+                  report->crops_stale.size());
+    }
   }
   return report->up_to_date() ? 0 : 1;
 }

@@ -2,12 +2,15 @@
 
 #include <thread>
 
+#include "crops/rawnind_loss.h"
+
 namespace dsb {
 
 void BuildOptions::ResolveDefaults() {
   while (root.size() > 1 && root.back() == '/') root.pop_back();
   if (db_path.empty()) db_path = root + "/dataset-build.db";
   if (masks_dir.empty()) masks_dir = root + "/masks";
+  if (crops_dir.empty()) crops_dir = root + "/crops";
   if (jobs <= 0) {
     jobs = static_cast<int>(std::thread::hardware_concurrency());
     if (jobs <= 0) jobs = 1;
@@ -16,7 +19,8 @@ void BuildOptions::ResolveDefaults() {
 
 std::string AlgorithmVersion() {
   return "align-" + std::to_string(kAlignRevision) + "/mask-" +
-         std::to_string(kMaskRevision);
+         std::to_string(kMaskRevision) + "/rawnind-" +
+         std::to_string(kRawnindFiguresRevision);
 }
 
 std::string BuildOptions::ResultFingerprint() const {

@@ -20,7 +20,11 @@ struct BuildOptions {
   std::string root = ".";
   std::string db_path;    // default: <root>/dataset-build.db
   std::string masks_dir;  // default: <root>/masks
-  int jobs = 0;           // 0: all cores
+  // --crops: also write RawNIND's training crops (crops/crop_stage.h) into
+  // crops_dir (default <root>/crops). Never changes the scenes' results.
+  bool crops = false;
+  std::string crops_dir;
+  int jobs = 0;  // 0: all cores
   Device device = Device::kAuto;
   bool force = false;    // rebuild every scene
   bool dry_run = false;  // plan and report, change nothing
@@ -50,9 +54,11 @@ struct BuildOptions {
 };
 
 // The version of the algorithms that produce results, derived from each
-// module's own revision (align/'s kAlignRevision, mask/'s kMaskRevision):
-// "align-<rev>/mask-<rev>". Bumping a module's revision changes it, so old
-// manifests see every scene as `params`-stale.
+// module's own revision (align/'s kAlignRevision, mask/'s kMaskRevision)
+// and RawNIND's pair figures (crops/rawnind_loss.h's
+// kRawnindFiguresRevision): "align-<rev>/mask-<rev>/rawnind-<rev>". Bumping a
+// module's revision changes it, so old manifests see every scene as
+// `params`-stale.
 std::string AlgorithmVersion();
 
 }  // namespace dsb

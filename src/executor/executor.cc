@@ -217,6 +217,20 @@ Result<std::unique_ptr<Manifest>> OpenCacheIfPresent(BuildEnvironment& env) {
   return manifest;
 }
 
+// Every hashed raw file of the dataset, for the crop stage.
+std::vector<CropSource> CropSources(const SurveyResult& survey) {
+  std::vector<CropSource> sources;
+  for (const ScannedScene& scene : survey.scan.scenes) {
+    for (const auto* files : {&scene.gt, &scene.noisy}) {
+      for (const FileRecord& file : *files) {
+        if (survey.hash_errors.contains(file.rel_path)) continue;
+        sources.push_back({scene.scene, file.rel_path, file.hash_hex});
+      }
+    }
+  }
+  return sources;
+}
+
 // One build, step by step (ExecuteBuild). Each step returns an error only
 // when the build cannot go on; failures of scenes are in the report.
 class Build {
@@ -344,6 +358,66 @@ class Build {
     return Status::Ok();  // a recording error ends the build in Finish
   }
 
+  // With --crops: RawNIND's training crops, cached per raw file
+  // (crops/crop_stage.h). They run after the scenes and never change a
+  // scene's results.
+  Status Crops() {
+    if (!options_.crops || InterruptRequested() || !record_error_.ok()) {
+      return Status::Ok();
+    }
+    // Crop targets live in the main manifest, which a shard task must not
+    // write (merge does not fold them): crop after merging, with a plain
+    // --crops build.
+    if (options_.shard.active()) {
+      env_.observer->Message(
+          "--crops is ignored in a shard task; run dataset-build --crops "
+          "after merge");
+      return Status::Ok();
+    }
+    DSB_ASSIGN_OR_RETURN(std::vector<CropTargetRecord> recorded,
+                         manifest_->LoadCropTargets());
+    const CropPlan plan = PlanCrops(CropSources(survey_), recorded);
+    std::uint64_t largest = 1;
+    for (const ScannedScene& scene : survey_.scan.scenes) {
+      for (const auto* files : {&scene.gt, &scene.noisy}) {
+        for (const FileRecord& file : *files) {
+          largest = std::max<std::uint64_t>(largest, file.size);
+        }
+      }
+    }
+    const BuildDecoding decoding =
+        MakeBuildDecoding(options_, PhysicalMemory());
+    CropStageOptions crop_options;
+    crop_options.root = options_.root;
+    crop_options.crops_dir = options_.crops_dir;
+    // A file being cropped holds its decoded plane and a band of crop rows,
+    // like a capture in flight: ~20 bytes per byte of its raw at most.
+    crop_options.concurrency = static_cast<int>(std::clamp<std::size_t>(
+        env_.memory_budget / (20 * largest), 1,
+        static_cast<std::size_t>(std::max(1, options_.jobs))));
+    crop_options.decoder = decoding.decoder.get();
+    crop_options.decode_options = decoding.options;
+    crop_options.cancelled = [] { return InterruptRequested(); };
+    BuildObserver& observer = *env_.observer;
+    crop_options.on_file = [&observer](const std::string&,
+                                       const Status& status) {
+      if (!status.ok()) observer.Error("crops failed: " + status.message());
+    };
+    if (!plan.to_crop.empty()) {
+      observer.Message("cropping " + std::to_string(plan.to_crop.size()) +
+                       " raw files for training");
+    }
+    Result<CropStageReport> crops =
+        RunCropStage(plan, *manifest_, *env_.fs, crop_options);
+    if (!crops.ok()) {
+      record_error_ = crops.status();
+      return Status::Ok();  // Finish closes the run and reports it
+    }
+    report_.crops_ran = true;
+    report_.crops = std::move(crops).value();
+    return Status::Ok();
+  }
+
   // Sweeps masks no row names (unless interrupted), fills in the report and
   // closes the run.
   Result<BuildReport> Finish() {
@@ -428,6 +502,7 @@ std::vector<std::string> ExcludedPaths(const BuildOptions& options) {
   excluded.push_back(options.db_path + ".lock");
   excluded.push_back(ShardsDir(options.db_path));
   excluded.push_back(options.masks_dir);
+  excluded.push_back(options.crops_dir);
   return excluded;
 }
 
@@ -464,7 +539,10 @@ void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
 }
 
 int BuildReport::ExitCode() const {
-  return (scenes_failed > 0 || pairs_failed > 0 || interrupted) ? 1 : 0;
+  return (scenes_failed > 0 || pairs_failed > 0 || interrupted ||
+          crops.files_failed > 0)
+             ? 1
+             : 0;
 }
 
 std::uint64_t PeakRssBytes() {
@@ -481,6 +559,7 @@ Result<BuildReport> ExecuteBuild(const BuildOptions& options,
   if (!options.dry_run) {
     DSB_RETURN_IF_ERROR(build.Prune());
     DSB_RETURN_IF_ERROR(build.Schedule());
+    DSB_RETURN_IF_ERROR(build.Crops());
   }
   return build.Finish();
 }
@@ -501,6 +580,13 @@ Result<StatusReport> ExecuteStatus(const BuildOptions& options,
   report.scenes_up_to_date = static_cast<int>(survey.plan.up_to_date);
   report.problems = survey.scan.problems;
   NoteUnmergedTaskManifests(options, *environment.fs, report.problems);
+  if (options.crops) {
+    std::vector<CropTargetRecord> recorded;
+    if (manifest != nullptr) {
+      DSB_ASSIGN_OR_RETURN(recorded, manifest->LoadCropTargets());
+    }
+    report.crops_stale = PlanCrops(CropSources(survey), recorded).stale;
+  }
   return report;
 }
 

@@ -26,6 +26,7 @@
 
 #include "common/file_system.h"
 #include "common/result.h"
+#include "crops/crop_stage.h"
 #include "executor/build_lock.h"
 #include "executor/build_options.h"
 #include "executor/scene_runner.h"
@@ -48,7 +49,9 @@ struct StatusReport {
   std::vector<StaleScene> stale;
   int scenes_up_to_date = 0;
   std::vector<std::string> problems;  // scan problems (unreadable dirs, ...)
-  bool up_to_date() const { return stale.empty(); }
+  // With --crops: raw files whose crops are missing, stale or left over.
+  std::vector<StaleCrop> crops_stale;
+  bool up_to_date() const { return stale.empty() && crops_stale.empty(); }
 };
 
 struct FailedScene {
@@ -80,6 +83,9 @@ struct BuildReport {
   std::vector<FailedScene> failures;
   std::vector<std::string> problems;
   bool interrupted = false;
+  // With --crops (crops/crop_stage.h).
+  bool crops_ran = false;
+  CropStageReport crops;
 
   // Contract §5: 0 when every scene is ok, 1 when something failed.
   int ExitCode() const;

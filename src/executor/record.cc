@@ -33,6 +33,8 @@ SceneRecord MakeSceneRecord(const SceneOutcome& outcome,
       out.overexposure_lb = pair.overexposure_lb;
       out.mask_path = pair.mask_path;
       out.mask_mean = pair.mask_mean;
+      out.rgb_gain = pair.rgb_gain;
+      out.rawnind_loss = pair.rawnind_loss;
     } else {
       out.status = BuildStatus::kFailed;
       out.error = pair.status.message();

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "crops/rawnind_loss.h"
 #include "executor/build_observer.h"
 #include "executor/interrupt.h"
 #include "mask/loss_mask.h"
@@ -235,6 +236,18 @@ void AlignAgainstGroup(
       state.counters->masks_written++;
       pair.mask_path = paths.record_path;
       pair.mask_mean = loss_mask->mean;
+      // RawNIND's own figures, so the export's best_alignment_loss and
+      // rgb_gain mean what its loader expects (crops/rawnind_loss.h).
+      if (!gt.cfa.is_xtrans()) {
+        const auto rawnind_start = Clock::now();
+        Result<RawnindPairFigures> figures =
+            RawnindFigures(gt, image, pair.alignment.dy, pair.alignment.dx);
+        state.mask_ns += NanosSince(rawnind_start);
+        if (figures.ok()) {
+          pair.rgb_gain = figures->rgb_gain;
+          pair.rawnind_loss = figures->best_alignment_loss;
+        }
+      }
       pair.status = Status::Ok();
     });
     state.counters->captures_in_flight -= static_cast<std::int64_t>(count);

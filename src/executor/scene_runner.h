@@ -58,6 +58,9 @@ struct PairOutcome {
   float overexposure_lb = 1.0f;
   std::string mask_path;  // as recorded (relative to the root when inside)
   double mask_mean = 0;
+  // RawNIND's demosaiced rgb_gain and best_alignment_loss (Bayer pairs,
+  // crops/rawnind_loss.h).
+  std::optional<double> rgb_gain, rawnind_loss;
 };
 
 struct SceneOutcome {

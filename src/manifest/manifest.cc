@@ -401,8 +401,9 @@ Status Manifest::RecordScene(const SceneRecord& record) {
           db_, db_path_,
           "INSERT INTO pairs (scene, gt_path, noisy_path, status, error, dy, "
           "dx, dy_subpx, dx_subpx, confidence, loss, raw_gain, rgb_gain, "
-          "overexposure_lb, mask_path, mask_mean) VALUES (?1, ?2, ?3, ?4, ?5, "
-          "?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+          "overexposure_lb, mask_path, mask_mean, rawnind_loss) VALUES (?1, "
+          "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+          "?17)",
           what));
   for (const PairRecord& pair : record.pairs) {
     pair_insert.BindText(1, record.scene)
@@ -425,7 +426,8 @@ Status Manifest::RecordScene(const SceneRecord& record) {
     pair_insert.BindOptionalDouble(13, pair.rgb_gain)
         .BindOptionalDouble(14, pair.overexposure_lb)
         .BindOptionalText(15, pair.mask_path)
-        .BindOptionalDouble(16, pair.mask_mean);
+        .BindOptionalDouble(16, pair.mask_mean)
+        .BindOptionalDouble(17, pair.rawnind_loss);
     DSB_RETURN_IF_ERROR(pair_insert.Run());
   }
   return transaction.Commit();
@@ -599,7 +601,7 @@ Result<std::vector<PairRow>> Manifest::LoadPairsForExport() {
           "SELECT a.scene, a.gt_path, a.noisy_path, a.dy, a.dx, a.dy_subpx, "
           "a.dx_subpx, a.confidence, a.loss, a.raw_gain, a.overexposure_lb, "
           "a.mask_path, a.mask_mean, a.status, a.error, p.rgb_gain, s.cfa, "
-          "f.cfa_pattern, f.rgb_xyz_matrix "
+          "f.cfa_pattern, f.rgb_xyz_matrix, p.rawnind_loss "
           "FROM alignments AS a "
           "JOIN pairs AS p ON p.scene = a.scene AND p.gt_path = a.gt_path AND "
           "p.noisy_path = a.noisy_path "
@@ -636,6 +638,7 @@ Result<std::vector<PairRow>> Manifest::LoadPairsForExport() {
                          ParseBuildStatus(stmt.Text(13), db_path_));
     pair.error = stmt.Text(14);
     pair.rgb_gain = stmt.OptionalDouble(15);
+    pair.rawnind_loss = stmt.OptionalDouble(19);
     out.cfa = stmt.OptionalText(16);
     out.gt_cfa_pattern = stmt.OptionalText(17);
     if (std::optional<std::string> matrix = stmt.OptionalText(18)) {

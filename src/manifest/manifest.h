@@ -107,6 +107,9 @@ struct PairRecord {
   // Gain between the demosaiced images when the build computed it; the
   // rawnind-yaml export falls back to the alignment's raw_gain.
   std::optional<double> rgb_gain;
+  // RawNIND's best_alignment_loss (crops/rawnind_loss.h) when computed; the
+  // rawnind-yaml export falls back to the alignment's loss.
+  std::optional<double> rawnind_loss;
   std::optional<double> overexposure_lb;  // the GT's
   // Relative to the dataset root (or absolute when the masks directory is
   // outside it); nullopt when the pair failed.
@@ -167,6 +170,24 @@ struct PairRow {
   std::optional<std::string> cfa;             // the scene's "bayer"/"xtrans"
   std::optional<std::string> gt_cfa_pattern;  // the GT file's pattern name
   std::optional<std::array<std::array<double, 3>, 4>> gt_rgb_xyz_matrix;
+};
+
+// A raw file's RawNIND training crops (--crops), as recorded once all its
+// crop files are in place (schema/0004_crop_targets.sql).
+struct CropTargetRecord {
+  std::string rel_path;  // the raw file, relative to the root
+  std::string scene;
+  std::string hash_hex;  // the file's content hash when cropped
+  std::string params;    // crop parameters (crops/crop_grid.h)
+  bool is_bayer = true;
+  int frame_top = 0, frame_left = 0;
+  double rgb_mean = 0;
+  struct Crop {
+    int x = 0, y = 0;         // half-resolution units of RawNIND's frame
+    std::string bayer_path;   // "" for X-Trans
+    std::string linrec_path;  // relative to the root when inside it
+  };
+  std::vector<Crop> crops;
 };
 
 struct RunCounts {
@@ -257,6 +278,13 @@ class Manifest {
 
   // Every mask path the manifest references, sorted, for deleting orphans.
   Result<std::vector<std::string>> ListMaskPaths();
+
+  // Crop targets (--crops), ordered by rel_path.
+  Result<std::vector<CropTargetRecord>> LoadCropTargets();
+  // Replaces the row of target.rel_path.
+  Status RecordCropTarget(const CropTargetRecord& target);
+  // Deletes the rows of these files (missing rows are not an error).
+  Status RemoveCropTargets(const std::vector<std::string>& rel_paths);
 
   // The `scenes` view, ordered by scene.
   Result<std::vector<SceneRow>> LoadScenesView();

@@ -44,6 +44,30 @@ CellRowBuilder::CellRowBuilder(PlaneView<const float> gt,
           ++noisy_count[ColorIndex(noisy_cfa, y, x)];
         }
       }
+      // Each sample's squared distance to the nearest sample of its colour
+      // in the other image, averaged both ways.
+      double nearest2[kCellColors] = {};
+      double gt_y[kCellColors] = {}, gt_x[kCellColors] = {};
+      double noisy_y[kCellColors] = {}, noisy_x[kCellColors] = {};
+      for (int y = pi * s; y < (pi + 1) * s; ++y) {
+        for (int x = pj * s; x < (pj + 1) * s; ++x) {
+          for (int from_gt = 0; from_gt < 2; ++from_gt) {
+            const CfaPattern& own = from_gt ? gt_cfa : noisy_cfa;
+            const CfaPattern& other = from_gt ? noisy_cfa : gt_cfa;
+            const int c = ColorIndex(own, y, x);
+            (from_gt ? gt_y : noisy_y)[c] += y;
+            (from_gt ? gt_x : noisy_x)[c] += x;
+            int best = 1 << 20;
+            for (int v = pi * s; v < (pi + 1) * s; ++v) {
+              for (int u = pj * s; u < (pj + 1) * s; ++u) {
+                if (ColorIndex(other, v, u) != c) continue;
+                best = std::min(best, (v - y) * (v - y) + (u - x) * (u - x));
+              }
+            }
+            if (best < (1 << 20)) nearest2[c] += best;
+          }
+        }
+      }
       for (int c = 0; c < kCellColors; ++c) {
         const int ng = gt_count[c];
         const int nn = noisy_count[c];
@@ -53,6 +77,12 @@ CellRowBuilder::CellRowBuilder(PlaneView<const float> gt,
         noisy_inv_[pi][pj][c] = nn > 0 ? 1.0f / nn : 0.0f;
         layout_.var_factor[pi][pj][c] =
             ng > 0 && nn > 0 ? 0.5f * (1.0f / ng + 1.0f / nn) : 0.0f;
+        if (ng > 0 && nn > 0) {
+          const double dy = gt_y[c] / ng - noisy_y[c] / nn;
+          const double dx = gt_x[c] / ng - noisy_x[c] / nn;
+          layout_.displacement2[pi][pj][c] = static_cast<float>(
+              0.5 * (nearest2[c] / (ng + nn) + dy * dy + dx * dx) / (s * s));
+        }
       }
     }
   }
@@ -69,12 +99,12 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
     row.gt[c].assign(cols, 0.0f);
     row.noisy[c].assign(cols, 0.0f);
   }
-  // Each image's largest sample per cell: clipping is a comparison per
-  // cell rather than per pixel.
-  row.gt_peak.assign(cols, -std::numeric_limits<float>::infinity());
-  row.noisy_peak.assign(cols, -std::numeric_limits<float>::infinity());
-  float* gp = row.gt_peak.data();
-  float* np = row.noisy_peak.data();
+  // Each image's largest sample per cell and colour: clipping is a
+  // comparison per cell and colour rather than per pixel.
+  for (int c = 0; c < kCellColors; ++c) {
+    row.gt_peak[c].assign(cols, -std::numeric_limits<float>::infinity());
+    row.noisy_peak[c].assign(cols, -std::numeric_limits<float>::infinity());
+  }
   // Pixels right of the last full cell are in no cell but still count for
   // the rows' clipping.
   bool gt_clipped_outside = false;
@@ -86,8 +116,12 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
     for (int q = 0; q < R; ++q) {
       for (int kx = 0; kx < S; ++kx) {
         const int x = q * S + kx;
-        float* gd = row.gt[ColorIndex(gt_cfa_, y, x)].data();
-        float* nd = row.noisy[ColorIndex(noisy_cfa_, y, x)].data();
+        const int gc = ColorIndex(gt_cfa_, y, x);
+        const int nc = ColorIndex(noisy_cfa_, y, x);
+        float* gd = row.gt[gc].data();
+        float* nd = row.noisy[nc].data();
+        float* gp = row.gt_peak[gc].data();
+        float* np = row.noisy_peak[nc].data();
         for (int j = q; j < cols; j += R) {
           const float v = g[j * S + kx];
           gd[j] += v;
@@ -105,27 +139,31 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
       noisy_clipped_outside |= n[x] >= noisy_lb_;
     }
   }
-  row.valid.resize(cols);
-  row.fit.resize(cols);
-  std::uint8_t* valid = row.valid.data();
-  std::uint8_t* fit = row.fit.data();
-  int gt_clipped = 0;
-  int noisy_clipped = 0;
-  // Locals, not members: stores through `valid` could alias a member, and
-  // the reloads that forces keep this loop from vectorising.
+  row.gt_clipped.assign(cols, 0);
+  row.noisy_clipped.assign(cols, 0);
+  std::uint8_t* gt_bits = row.gt_clipped.data();
+  std::uint8_t* noisy_bits = row.noisy_clipped.data();
+  // Locals, not members: stores through the bit arrays could alias a
+  // member, and the reloads that forces keep these loops from vectorising.
   const float gt_lb = gt_lb_;
   const float noisy_lb = noisy_lb_;
-  const std::uint8_t mask_noisy = mask_noisy_clipped_ ? 1 : 0;
-  for (int j = 0; j < cols; ++j) {
-    const std::uint8_t gt_hit = gp[j] >= gt_lb;
-    const std::uint8_t noisy_hit = np[j] >= noisy_lb;
-    valid[j] = !(gt_hit | (mask_noisy & noisy_hit));
-    fit[j] = !(gt_hit | noisy_hit);
-    gt_clipped += gt_hit;
-    noisy_clipped += noisy_hit;
+  for (int c = 0; c < kCellColors; ++c) {
+    const float* gp = row.gt_peak[c].data();
+    const float* np = row.noisy_peak[c].data();
+    const std::uint8_t bit = static_cast<std::uint8_t>(1u << c);
+    for (int j = 0; j < cols; ++j) {
+      gt_bits[j] |= gp[j] >= gt_lb ? bit : 0;
+      noisy_bits[j] |= np[j] >= noisy_lb ? bit : 0;
+    }
   }
   if (clipped_rows != nullptr) {
     // At cell-row granularity: the rows are then searched pixel by pixel.
+    int gt_clipped = 0;
+    int noisy_clipped = 0;
+    for (int j = 0; j < cols; ++j) {
+      gt_clipped += gt_bits[j] != 0;
+      noisy_clipped += noisy_bits[j] != 0;
+    }
     const bool shows =
         gt_clipped > 0 || gt_clipped_outside ||
         (mask_noisy_clipped_ && (noisy_clipped > 0 || noisy_clipped_outside));

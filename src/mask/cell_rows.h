@@ -37,6 +37,14 @@ struct CellLayout {
   // How many samples of each colour a cell of each parity holds.
   int gt_samples[2][2][kCellColors] = {};
   int noisy_samples[2][2][kCellColors] = {};
+  // How far apart the two images' samples of a colour sit in a cell of
+  // each parity, in units of the cell size squared (0 when the shift is a
+  // multiple of the period): the mean of the squared distance between the
+  // two images' centroids of the colour (what a slope sees: a colour's
+  // samples average out on it) and each sample's squared distance to the
+  // nearest sample of its colour in the other image (what an edge sees).
+  // d^2 is about this times the step^2 to a neighbouring cell.
+  float displacement2[2][2][kCellColors] = {};
 
   bool empty() const { return rows <= 0 || cols <= 0; }
 };
@@ -46,21 +54,23 @@ struct CellRow {
   int index = -1;  // the cell row held, -1 for none
   std::array<std::vector<float>, kCellColors> gt;
   std::array<std::vector<float>, kCellColors> noisy;
-  std::vector<std::uint8_t> valid;  // 1 where the mask may use the cell
-  // 1 where neither image has a clipped pixel in the cell: the cells the
-  // gain, the noise and the window statistics are measured on.
-  std::vector<std::uint8_t> fit;
-  // Each image's largest sample in the cell (for the clipping tests).
-  std::vector<float> gt_peak;
-  std::vector<float> noisy_peak;
+  // Per cell, one bit per colour (1 << colour): the colours of which the
+  // GT, or the capture, has a sample in the cell at or above its
+  // overexposure level. Clipping is judged per sample and colour, so a
+  // cell whose red clips is still compared on its green and blue.
+  std::vector<std::uint8_t> gt_clipped;
+  std::vector<std::uint8_t> noisy_clipped;
+  // Scratch: each image's largest sample per colour in the cell.
+  std::array<std::vector<float>, kCellColors> gt_peak;
+  std::array<std::vector<float>, kCellColors> noisy_peak;
 };
 
 class CellRowBuilder {
  public:
   // `gt` and `noisy` are the two overlaps (same size) with the CFA patterns
-  // cropped to them; the period must be 2 or 6. A cell is not valid where
-  // the GT has a pixel at or above `gt_lb` (or, with `mask_noisy_clipped`,
-  // the capture one at or above `noisy_lb`).
+  // cropped to them; the period must be 2 or 6. A GT sample at or above
+  // `gt_lb` is clipped, a capture sample at or above `noisy_lb` too; the
+  // mask shows the capture's clipping only with `mask_noisy_clipped`.
   CellRowBuilder(PlaneView<const float> gt, PlaneView<const float> noisy,
                  const CfaPattern& gt_cfa, const CfaPattern& noisy_cfa,
                  float gt_lb, float noisy_lb, bool mask_noisy_clipped);

@@ -79,16 +79,22 @@ int WindowRadius(const PairModel& model, const CellLayout& layout,
 // cell must not carry a whole window.
 constexpr float kTermCap = 16.0f;
 
+// A cell's weight in the window tests, in half colour terms: each colour
+// compared both ways counts 2, one compared one way only (censored by
+// clipping) 1, so a cell without clipping weighs 6.
+constexpr int kFullWeight = 2 * kColors;
+
 }  // namespace
 
 // What the mismatch test needs of the whole overlap, at cell resolution:
-// z per cell (see loss_mask.h; 0 where the cell is not valid), which cells
-// may be used and which are fit for statistics (about 1.5 bytes per pixel
-// for Bayer, 0.7 for X-Trans), the flags, and the mask's pixels.
+// z per cell (see loss_mask.h; 0 where the cell has no evidence), its
+// weight (in half colour terms, 0..6), which cells hold clipping the mask
+// shows (about 1.75 bytes per pixel for Bayer, 0.8 for X-Trans with the
+// flags), the flags, and the mask's pixels.
 struct MaskWorkspace::Buffers {
   Plane<float> z;
-  Plane<std::uint8_t> valid;
-  Plane<std::uint8_t> fit;
+  Plane<std::uint8_t> weight;
+  Plane<std::uint8_t> clipped;
   Plane<std::uint8_t> flags;
   Plane<std::uint8_t> pixels;  // the next mask's, when recycled
   Plane<std::uint8_t> band;    // rows near clipping, at full resolution
@@ -106,6 +112,81 @@ void MaskWorkspace::Recycle(Plane<std::uint8_t> pixels) {
 namespace {
 
 using Buffers = MaskWorkspace::Buffers;
+
+// The per-cell inputs of one colour's terms along a row of cells.
+struct Columns {
+  const float* g;          // GT means
+  const float* n;          // capture means
+  const float* g_step;     // GT step to the neighbours, this colour
+  const float* g_any;      // GT step, largest over the colours
+  const float* factor;     // variance factor (0: the cell lacks the colour)
+  const float* structure;  // structure tolerance^2 * k
+  const float* n_step;     // capture step, this colour
+  const float* lo;         // censoring bounds on d (with Censored)
+  const float* hi;
+};
+
+struct Constants {
+  float slope, offset, gain, rho2;
+};
+
+// Adds one colour's term to z. Its own function, with restrict pointers,
+// so that the loop vectorises (with a dozen pointers the compiler no
+// longer versions it for aliasing).
+template <bool Censored>
+inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
+                                                       const Constants& k,
+                                                       int cols,
+                                                       float* __restrict z) {
+  const float* __restrict g = in.g;
+  const float* __restrict n = in.n;
+  const float* __restrict gs = in.g_step;
+  const float* __restrict g_any = in.g_any;
+  const float* __restrict factor = in.factor;
+  const float* __restrict structure = in.structure;
+  const float* __restrict n_step = in.n_step;
+  const float* __restrict lo = in.lo;
+  const float* __restrict hi = in.hi;
+  const float term_weight = 1.0f / kColors;
+  for (int j = 0; j < cols; ++j) {
+    const float s = std::max(g[j], 0.0f);
+    const float noise_var = (k.slope * s + k.offset) * factor[j];
+    // Structure seen only by the noisy capture's samples of this colour
+    // (a thin line between the GT's samples) is tolerated too, as far as
+    // the GT shows structure there in any colour: the noisy step less
+    // what its noise alone would make (3 sigma of a difference of two
+    // cell means), capped by the GT's.
+    const float n_clean =
+        std::max(0.0f, k.gain * n_step[j] - 3.0f * std::sqrt(2.0f * noise_var));
+    const float e = std::max(gs[j], std::min(n_clean, g_any[j]));
+    float d = g[j] - k.gain * n[j];
+    if constexpr (Censored) d = std::min(std::max(d, lo[j]), hi[j]);
+    const float var = noise_var + structure[j] * e * e + k.rho2 * s * s;
+    // A colour the cell lacks counts as agreeing (z's mean under noise
+    // alone); only exotic patterns lack any.
+    const float term = term_weight * std::min(d * d / var, kTermCap);
+    z[j] += factor[j] > 0 ? term : term_weight;
+  }
+}
+
+// One colour's censoring bounds on d and its weight (see RowScorer::Score)
+// from the cells' clipping bits; `bit` is the colour's.
+inline __attribute__((always_inline)) void Censor(
+    const std::uint8_t* __restrict gt_near,
+    const std::uint8_t* __restrict noisy_clipped, std::uint8_t bit,
+    const float* __restrict factor, int cols, float* __restrict lo,
+    float* __restrict hi, float* __restrict weight) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (int j = 0; j < cols; ++j) {
+    const bool gt_side = (gt_near[j] & bit) != 0;
+    const bool noisy_side = (noisy_clipped[j] & bit) != 0;
+    lo[j] = gt_side ? 0.0f : -kInf;
+    hi[j] = noisy_side ? 0.0f : kInf;
+    const float half_terms =
+        2.0f - (gt_side ? 1.0f : 0.0f) - (noisy_side ? 1.0f : 0.0f);
+    weight[j] += factor[j] > 0 ? half_terms : 2.0f;
+  }
+}
 
 // z for one cell row from the row and its neighbours. Written as separate
 // element-wise loops over the row so that they vectorise; the buffers are
@@ -128,10 +209,17 @@ class RowScorer {
     factor_.assign(cols_, 0.0f);
     structure_.assign(cols_, 0.0f);
     diff_.assign(cols_, 0.0f);
+    near_.assign(cols_, 0);
+    lo_.assign(cols_, 0.0f);
+    hi_.assign(cols_, 0.0f);
+    weight_.assign(cols_, 0.0f);
   }
 
+  // z and the weight (kFullWeight for a cell whose every colour is
+  // compared both ways) of each cell of row `mid`.
   DSB_VECTOR_CLONES void Score(const CellRow& up, const CellRow& mid,
-                               const CellRow& down, float* z) {
+                               const CellRow& down, float* z,
+                               std::uint8_t* weight) {
     const int cols = cols_;
     const int parity = layout_.parity;
     const int pi = mid.index % parity;
@@ -142,11 +230,25 @@ class RowScorer {
       const float* gs = g_step_[c].data();
       for (int j = 0; j < cols; ++j) g_any_[j] = std::max(g_any_[j], gs[j]);
     }
+    // The colours the GT clips in the cell or a 4-neighbour.
+    std::uint8_t* near = near_.data();
+    {
+      const std::uint8_t* m = mid.gt_clipped.data();
+      const std::uint8_t* u = up.gt_clipped.data();
+      const std::uint8_t* d = down.gt_clipped.data();
+      for (int j = 0; j < cols; ++j) near[j] = m[j] | u[j] | d[j];
+      for (int j = 1; j < cols; ++j) near[j] |= m[j - 1];
+      for (int j = 0; j + 1 < cols; ++j) near[j] |= m[j + 1];
+    }
+    // Most rows have no clipping near them: they skip the censoring.
+    const std::uint8_t* noisy_clipped = mid.noisy_clipped.data();
+    std::uint8_t any = 0;
+    for (int j = 0; j < cols; ++j) any |= near[j] | noisy_clipped[j];
+    const bool censored = any != 0;
     std::fill(z, z + cols, 0.0f);
-    const float slope = static_cast<float>(model_.slope);
-    const float offset = static_cast<float>(model_.offset);
-    const float k_gain = gain_;
-    const float rho2 = rho2_;  // a local: stores to z cannot alias it
+    if (censored) std::fill(weight_.begin(), weight_.end(), 0.0f);
+    const Constants k{static_cast<float>(model_.slope),
+                      static_cast<float>(model_.offset), gain_, rho2_};
     for (int c = 0; c < kColors; ++c) {
       // Variance of a cell's d: the pixel model times the cell's factor.
       for (int q = 0; q < parity; ++q) {
@@ -157,41 +259,35 @@ class RowScorer {
           structure_[j] = t;
         }
       }
-      const float weight = 1.0f / kColors;
-      const std::uint8_t* fit = mid.fit.data();
-      const float* g = mid.gt[c].data();
-      const float* n = mid.noisy[c].data();
-      const float* gs = g_step_[c].data();
-      const float* g_any = g_any_.data();
-      const float* factor = factor_.data();
-      const float* structure = structure_.data();
-      float* n_step = n_step_.data();
-      Steps(n, up.noisy[c].data(), down.noisy[c].data(), n_step);
-      for (int j = 0; j < cols; ++j) {
-        const float s = std::max(g[j], 0.0f);
-        const float noise_var = (slope * s + offset) * factor[j];
-        // Structure seen only by the noisy capture's samples of this
-        // colour (a thin line between the GT's samples) is tolerated too,
-        // as far as the GT shows structure there in any colour: the noisy
-        // step less what its noise alone would make (3 sigma of a
-        // difference of two cell means), capped by the GT's.
-        const float n_clean = std::max(
-            0.0f, k_gain * n_step[j] - 3.0f * std::sqrt(2.0f * noise_var));
-        const float e = std::max(gs[j], std::min(n_clean, g_any[j]));
-        // A cell with a clipped noisy pixel (and no clipped GT pixel, or
-        // it would not count) under-reads the capture: only a capture
-        // brighter than the GT there is evidence of a change.
-        const float d_read = g[j] - k_gain * n[j];
-        const float d = fit[j] ? d_read : std::min(d_read, 0.0f);
-        const float var = noise_var + structure[j] * e * e + rho2 * s * s;
-        // A colour the cell lacks counts as agreeing (z's mean under
-        // noise alone); only exotic patterns lack any.
-        const float term = weight * std::min(d * d / var, kTermCap);
-        z[j] += factor[j] > 0 ? term : weight;
+      Steps(mid.noisy[c].data(), up.noisy[c].data(), down.noisy[c].data(),
+            n_step_.data());
+      const Columns in{mid.gt[c].data(), mid.noisy[c].data(), g_step_[c].data(),
+                       g_any_.data(),    factor_.data(),      structure_.data(),
+                       n_step_.data(),   lo_.data(),          hi_.data()};
+      if (!censored) {
+        ScoreColour<false>(in, k, cols, z);
+        continue;
       }
+      // Censoring, per colour. Where the GT clips this colour in the cell
+      // or next to it, its cell mean under-reads (or its step misses the
+      // slope up to the clipped samples): only a capture darker than the
+      // GT is evidence (d > 0). Where the capture clips it, the capture
+      // under-reads: only a capture brighter than the GT is (d < 0). A
+      // one-sided term weighs half (its mean under noise is half); a
+      // colour the cell lacks counts in full.
+      Censor(near, noisy_clipped, static_cast<std::uint8_t>(1u << c),
+             factor_.data(), cols, lo_.data(), hi_.data(), weight_.data());
+      ScoreColour<true>(in, k, cols, z);
     }
-    const std::uint8_t* valid = mid.valid.data();
-    for (int j = 0; j < cols; ++j) z[j] = valid[j] ? z[j] : 0.0f;
+    if (!censored) {
+      std::fill(weight, weight + cols, static_cast<std::uint8_t>(kFullWeight));
+      return;
+    }
+    const float* w = weight_.data();
+    for (int j = 0; j < cols; ++j) {
+      weight[j] = static_cast<std::uint8_t>(w[j]);
+      z[j] = w[j] > 0 ? z[j] : 0.0f;
+    }
   }
 
  private:
@@ -224,11 +320,15 @@ class RowScorer {
   std::vector<float> factor_;
   std::vector<float> structure_;
   std::vector<float> diff_;
+  std::vector<std::uint8_t> near_;
+  std::vector<float> lo_;
+  std::vector<float> hi_;
+  std::vector<float> weight_;
 };
 
 // One pass over both overlaps, a cell row at a time (each row's cells are
-// built once and dropped two rows later): z and the cells' flags into
-// `buffers`; returns which pixel rows hold clipping.
+// built once and dropped two rows later): z, the weights and the cells
+// holding clipping into `buffers`; returns which pixel rows hold clipping.
 std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
                                      const PairModel& model,
                                      const MaskParams& params,
@@ -240,18 +340,23 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
   const int rows = layout.empty() ? 0 : layout.rows;
   const int cols = layout.empty() ? 0 : layout.cols;
   buffers.z.Resize(cols, rows);
-  buffers.valid.Resize(cols, rows);
-  buffers.fit.Resize(cols, rows);
+  buffers.weight.Resize(cols, rows);
+  buffers.clipped.Resize(cols, rows);
   if (!layout.empty()) {
     RowScorer scorer(layout, model, params);
     CellRowCache cache(builder, clipped_rows.data());
+    const std::uint8_t noisy_shows = params.mask_noisy_clipped ? 0xff : 0;
     for (int i = 0; i < layout.rows; ++i) {
       const CellRow& up = cache.Get(std::max(i - 1, 0));
       const CellRow& mid = cache.Get(i);
       const CellRow& down = cache.Get(std::min(i + 1, layout.rows - 1));
-      scorer.Score(up, mid, down, buffers.z.row(i));
-      std::copy(mid.valid.begin(), mid.valid.end(), buffers.valid.row(i));
-      std::copy(mid.fit.begin(), mid.fit.end(), buffers.fit.row(i));
+      scorer.Score(up, mid, down, buffers.z.row(i), buffers.weight.row(i));
+      std::uint8_t* clipped = buffers.clipped.row(i);
+      const std::uint8_t* g = mid.gt_clipped.data();
+      const std::uint8_t* n = mid.noisy_clipped.data();
+      for (int j = 0; j < cols; ++j) {
+        clipped[j] = (g[j] | (n[j] & noisy_shows)) != 0;
+      }
     }
   }
   builder.MarkRowsWithoutCells(clipped_rows.data());
@@ -269,9 +374,9 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
   // freedom over 3 (mean 1, variance 2/3). Sampling differences on sharp
   // content make the tail heavier than that; the pair's own window means
   // (median and MAD over the static majority of the frame) say how much.
-  // The means are taken over fully observed cells only (a cell that the
-  // capture clips reads low and would pull the median down), in windows
-  // that are at least half observed.
+  // Each cell counts by its weight (a censored colour term has half the
+  // mean and half the weight of a full one), in windows that hold at
+  // least half the weight of a window of unclipped cells.
   // Neighbouring windows overlap almost entirely; a sparse grid of them
   // (about 2^16) gives the same median for a fraction of the sorting.
   const int stride =
@@ -287,9 +392,9 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
     std::fill(column_count.begin(), column_count.end(), 0.0f);
     for (int v = i - radius; v <= i + radius; ++v) {
       const float* zr = cells.z.row(v);
-      const std::uint8_t* f = cells.fit.row(v);
+      const std::uint8_t* f = cells.weight.row(v);
       for (int u = 0; u < cols; ++u) {
-        column_sum[u] += f[u] ? zr[u] : 0.0f;
+        column_sum[u] += zr[u];
         column_count[u] += f[u];
       }
     }
@@ -300,7 +405,9 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
         sum += column_sum[u];
         n += column_count[u];
       }
-      if (2 * n >= window) full.push_back(sum / n);
+      if (2 * n >= kFullWeight * window) {
+        full.push_back(kFullWeight * sum / n);
+      }
     }
   }
   double centre = 1.0;
@@ -312,14 +419,17 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
     centre = std::max(centre, median);
     spread = std::max(spread, mad);
   }
-  std::vector<float> limit(window + 1);
-  for (int n = 1; n <= window; ++n) {
-    limit[n] = static_cast<float>(
+  // The limit for a window holding `t` half terms, i.e. t / kFullWeight
+  // cells' worth of evidence.
+  std::vector<float> limit(kFullWeight * window + 1);
+  for (int t = 1; t <= kFullWeight * window; ++t) {
+    const double n = static_cast<double>(t) / kFullWeight;
+    limit[t] = static_cast<float>(
         n * centre + params.threshold_sigmas * spread * std::sqrt(window * n));
   }
   Plane<std::uint8_t>& flags = cells.flags;
   flags.Resize(cols, rows);  // every row is written below
-  WindowSums(cells.z.view(), cells.valid.view(), radius,
+  WindowSums(cells.z.view(), cells.weight.view(), radius,
              [&](int i, const float* sums, const float* counts) {
                std::uint8_t* f = flags.row(i);
                for (int j = 0; j < cols; ++j) {
@@ -363,15 +473,16 @@ void CleanFlags(Plane<std::uint8_t>& flags, const MaskParams& params) {
 }
 
 // Zeroes the mask wherever a clipped pixel of either image lies within
-// `radius`, working only on bands of rows near clipped rows. Clipped pixels
-// are looked for only in cells that `valid` (cell size `cell`; may be
-// empty) says hold one, and outside the cells: the cells were tested with
-// the same levels. Returns the number of pixels so flagged and, in
-// `already`, how many of them the mismatch test had flagged too.
+// `radius` (0: the clipped pixels alone), working only on bands of rows
+// near clipped rows. Clipped pixels are looked for only in cells that
+// `holds` (cell size `cell`; may be empty) marks, and outside the cells:
+// the cells were tested with the same levels. Returns the number of pixels so
+// flagged and, in `already`, how many of them the mismatch test had flagged
+// too.
 DSB_VECTOR_CLONES std::int64_t ApplyClipping(
     PlaneView<const float> gt, PlaneView<const float> noisy, float gt_lb,
     float noisy_lb, int radius, const std::vector<std::uint8_t>& clipped_rows,
-    const Plane<std::uint8_t>& valid, int cell, Plane<std::uint8_t>& mask,
+    const Plane<std::uint8_t>& holds, int cell, Plane<std::uint8_t>& mask,
     Plane<std::uint8_t>& band, std::int64_t* already) {
   // Pixel row v's clipped pixels in columns [x0, x1), into `out`.
   auto test = [&](int v, int x0, int x1, std::uint8_t* out) {
@@ -379,12 +490,56 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
     const float* n = noisy.row(v);
     for (int x = x0; x < x1; ++x) out[x] = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
   };
-  const int cell_rows = valid.empty() ? 0 : valid.height();
-  const int cell_cols = valid.empty() ? 0 : valid.width();
+  const int cell_rows = holds.empty() ? 0 : holds.height();
+  const int cell_cols = holds.empty() ? 0 : holds.width();
   const int h = gt.height;
   const int w = gt.width;
   std::int64_t clipped = 0;
   *already = 0;
+  if (radius == 0) {
+    // Each clipped pixel alone: straight into the mask, only in the cells
+    // that hold clipping and right of the last cell.
+    std::int64_t both = 0;
+    auto apply = [&](int v, int x0, int x1) {
+      const float* __restrict g = gt.row(v);
+      const float* __restrict n = noisy.row(v);
+      std::uint8_t* __restrict out = mask.row(v);
+      // Locals, so that the loop vectorises.
+      int hits = 0;
+      int hits_flagged = 0;
+      for (int x = x0; x < x1; ++x) {
+        const int hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
+        hits += hit;
+        hits_flagged += hit & (out[x] == 0);
+        out[x] = hit ? 0 : out[x];
+      }
+      clipped += hits;
+      both += hits_flagged;
+    };
+    for (int v = 0; v < h; ++v) {
+      if (!clipped_rows[v]) continue;
+      const int i = cell > 0 ? v / cell : cell_rows;
+      if (i >= cell_rows) {
+        apply(v, 0, w);
+        continue;
+      }
+      const std::uint8_t* cells = holds.row(i);
+      const std::uint8_t* end = cells + cell_cols;
+      // Runs of such cells, so that wide clipped areas are one loop.
+      for (const std::uint8_t* p = cells; p < end;) {
+        p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
+        if (p == nullptr) break;
+        const std::uint8_t* q = p;
+        while (q < end && *q) ++q;
+        apply(v, static_cast<int>(p - cells) * cell,
+              static_cast<int>(q - cells) * cell);
+        p = q;
+      }
+      apply(v, cell_cols * cell, w);
+    }
+    *already = both;
+    return clipped;
+  }
   int y = 0;
   while (y < h) {
     if (!clipped_rows[y]) {
@@ -408,19 +563,19 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
         test(v, 0, w, out);
         continue;
       }
-      // Only the cells that hold clipping (0 in `valid`), found with
+      // Only the cells that hold clipping (1 in `holds`), found with
       // memchr, and the columns right of the last cell.
-      const std::uint8_t* cells = valid.row(i);
+      const std::uint8_t* cells = holds.row(i);
       const std::uint8_t* end = cells + cell_cols;
       for (const std::uint8_t* p = cells; p < end; ++p) {
-        p = static_cast<const std::uint8_t*>(std::memchr(p, 0, end - p));
+        p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
         if (p == nullptr) break;
         const int x0 = static_cast<int>(p - cells) * cell;
         test(v, x0, x0 + cell, out);
       }
       test(v, cell_cols * cell, w, out);
     }
-    DilateBinary(band.view(), radius);
+    if (radius > 0) DilateBinary(band.view(), radius);
     for (int v = b0; v < b1; ++v) {
       const std::uint8_t* c = band.row(v - b0);
       std::uint8_t* out = mask.row(v);
@@ -442,8 +597,9 @@ Status CheckParams(const MaskParams& p) {
   if (p.overexposure_lb && !(*p.overexposure_lb > 0)) {
     return bad("overexposure_lb must be positive");
   }
-  if (p.clip_radius < 0 || p.clip_radius > 64) {
-    return bad("clip_radius must be in 0..64");
+  if (p.clip_footprint != ClipFootprint::kSample &&
+      p.clip_footprint != ClipFootprint::kCell) {
+    return bad("clip_footprint must be sample or cell");
   }
   if (!(p.threshold_sigmas > 0)) return bad("threshold_sigmas must be > 0");
   if (!(p.relative_tolerance >= 0)) {
@@ -475,6 +631,16 @@ void AppendNumber(std::string& out, std::string_view name, double value) {
 
 }  // namespace
 
+const char* ClipFootprintName(ClipFootprint footprint) {
+  return footprint == ClipFootprint::kCell ? "cell" : "sample";
+}
+
+std::optional<ClipFootprint> ParseClipFootprint(std::string_view name) {
+  if (name == "sample") return ClipFootprint::kSample;
+  if (name == "cell") return ClipFootprint::kCell;
+  return std::nullopt;
+}
+
 std::string MaskParams::Fingerprint() const {
   std::string out = "mask/v" + std::to_string(kMaskRevision) + ";";
   if (overexposure_lb) {
@@ -482,7 +648,9 @@ std::string MaskParams::Fingerprint() const {
   } else {
     out += "overexposure_lb=gt;";
   }
-  AppendNumber(out, "clip_radius", clip_radius);
+  out += "clip_footprint=";
+  out += ClipFootprintName(clip_footprint);
+  out += ';';
   AppendNumber(out, "mask_noisy_clipped", mask_noisy_clipped ? 1 : 0);
   AppendNumber(out, "threshold_sigmas", threshold_sigmas);
   AppendNumber(out, "relative_tolerance", relative_tolerance);
@@ -592,13 +760,17 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
     }
   }
   std::int64_t both = 0;
-  const int clip_radius = ClipRadiusForCfa(gt.cfa, params.clip_radius);
+  // A sample's own footprint, or the smallest window around it that holds
+  // every colour (radius 1 for Bayer).
+  const int clip_radius = params.clip_footprint == ClipFootprint::kCell
+                              ? ClipRadiusForCfa(gt.cfa, 1)
+                              : 0;
   mask.clipped_pixels = ApplyClipping(
       gt_view, noisy_view, gt_lb,
       params.mask_noisy_clipped ? noisy_lb
                                 : std::numeric_limits<float>::infinity(),
-      clip_radius, clipped_rows, buffers.valid, cell, mask.pixels, buffers.band,
-      &both);
+      clip_radius, clipped_rows, buffers.clipped, cell, mask.pixels,
+      buffers.band, &both);
   mask.mismatch_pixels = mismatch_zeroed - both;
   const std::int64_t total =
       static_cast<std::int64_t>(overlap.height) * overlap.width;

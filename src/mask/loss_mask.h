@@ -4,10 +4,12 @@
 // The mask covers exactly the pair's overlap (align/alignment.h
 // ComputeOverlap) at full sensor resolution; 255 = usable, 0 = ignore. A
 // pixel is ignored when
-//   - clipped: the GT reaches its overexposure level (optionally also the
-//     noisy capture its own, MaskParams::mask_noisy_clipped) in the pixel's
-//     neighbourhood, a window that holds every CFA colour, so a clipped red
-//     next to an unclipped green still counts. Never opened away.
+//   - clipped: the GT sample is at or above its overexposure level
+//     (optionally also the capture's sample at its own,
+//     MaskParams::mask_noisy_clipped). By default per sample, as RawNIND
+//     rules: a clipped red does not take its unclipped green and blue
+//     neighbours with it; ClipFootprint::kCell widens each clipped sample
+//     to the smallest window that holds every colour. Never opened away.
 //   - mismatched: the aligned, gain-matched pair differs by more than the
 //     pair's own noise explains (moved objects, changed light).
 //
@@ -53,21 +55,32 @@
 // still found at extreme ISO. Flagged cells are then opened (drops specks)
 // and closed (makes moved objects solid), in cells.
 //
-// A cell where the capture is clipped (and the GT is not) reads low: it
-// counts as a change only where the capture is brighter than the GT
-// predicts (d < 0), never because it reads darker, and it is left out of
-// the fits and of the window-mean statistics.
+// Clipping censors a colour of a cell, not the cell: the cell is still
+// compared on the colours neither image clips, so a moved object in a
+// bright, partly clipped region is still found. A colour the GT clips in
+// the cell or a 4-neighbour (its mean under-reads, or its step misses the
+// slope up to the clipped samples) counts only where the capture is
+// darker than the GT (d > 0): the GT's true level is at least what it
+// reads. A colour the capture clips (high gain, or noise at the white
+// level; the GT need not clip there) counts only where the capture is
+// brighter than the GT predicts (d < 0), never because it reads darker.
+// A one-sided term weighs half a two-sided one in the window tests (its
+// mean under noise is half); a colour clipped in both carries nothing.
+// Censored colours are left out of the model fits. The capture's clipping
+// alone never masks a pixel by default (MaskParams::mask_noisy_clipped).
 //
 // Cost: a sampled pass over a tenth of the cell rows fits the gain, noise
 // and structure (mask/pair_model.h); one pass over both images then builds
 // the cells a row at a time and keeps only z and two flags per cell
 // (mask/cell_rows.h); the window test and morphology work on the cell grid
 // (1/4 or 1/9 of the pixels); only flagged runs are written at full
-// resolution; clipping adds full-resolution work only on bands of rows
-// that hold clipped pixels, morphology only inside the flags' bounding box.
-// About 4 ms per megapixel on one core with a reused workspace; working
-// memory about 1.75 bytes per pixel (Bayer) besides the mask, and up to 1
-// more for the rows near clipping.
+// resolution; clipping adds full-resolution work only in the cells that
+// hold clipped pixels (per sample) or on bands of rows that hold them (the
+// cell footprint), morphology only inside the flags' bounding box. Rows of
+// cells with no clipping near them skip the censoring. About 4 ms per
+// megapixel on one core with a reused workspace; working memory about
+// 1.75 bytes per pixel (Bayer) besides the mask, and up to 1 more for the
+// rows near clipping with the cell footprint.
 //
 // Thread safety: MakeLossMask is a pure function; call it from any number
 // of threads, each with its own workspace. It uses one thread.
@@ -77,6 +90,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "core/alignment.h"
@@ -88,17 +102,33 @@ namespace dsb {
 // The revision of mask/'s algorithm: bump it when a change makes different
 // masks (or mask_mean) from equal parameters. It enters
 // MaskParams::Fingerprint and the build's algorithm version
-// (executor/build_options.h).
-inline constexpr int kMaskRevision = 4;
+// (executor/build_options.h). 5: clipping per sample and colour
+// (clip_footprint), cells with clipped samples still tested on the rest.
+inline constexpr int kMaskRevision = 5;
+
+// What a clipped GT sample takes out of the mask (--clip-footprint).
+enum class ClipFootprint {
+  // The sample alone (default): contract §3 and RawNIND's own rule; its
+  // unclipped neighbours, of other colours, are still fit to train on.
+  kSample,
+  // Every pixel within the smallest window around it that holds all three
+  // colours (3x3 for Bayer): for losses computed on demosaiced RGB, where
+  // a pixel next to a clipped sample interpolates the clipped value.
+  kCell,
+};
+// "sample" or "cell".
+const char* ClipFootprintName(ClipFootprint footprint);
+// The footprint named `name`, or nullopt.
+std::optional<ClipFootprint> ParseClipFootprint(std::string_view name);
 
 struct MaskParams {
   // Normalised level at and above which a GT pixel is clipped; unset: the
   // GT's own meta.overexposure_lb (docs/contract.md §2). The noisy capture uses
   // its own meta.overexposure_lb.
   std::optional<float> overexposure_lb;
-  // Neighbourhood of the clipping test, in pixels (Chebyshev radius). Raised
-  // until every such window holds all three CFA colours (1 for Bayer).
-  int clip_radius = 1;
+  // What a clipped GT sample (and, with mask_noisy_clipped, a clipped
+  // capture sample) takes out of the mask.
+  ClipFootprint clip_footprint = ClipFootprint::kSample;
   // Also ignore pixels where the noisy capture reaches its own
   // overexposure level. Off by default: at high ISO, noise alone pushes
   // bright pixels to the white level and those are legitimate training

@@ -279,6 +279,33 @@ Result<RawImage> DecodeRaw(const std::string& path,
   for (int r = 0; r < 4; ++r) {
     for (int c = 0; c < 3; ++c) meta.rgb_xyz_matrix[r][c] = color.cam_xyz[r][c];
   }
+  // LibRaw fills cam_xyz from its own camera table; a DNG of a camera it
+  // does not know (our synthetic ones) carries the same XYZ -> camera
+  // matrix as ColorMatrix1/2, which LibRaw keeps in dng_color. Use it, D65
+  // first, so such files get a usable matrix (RawNIND's lin_rec2020 needs
+  // one).
+  bool has_matrix = false;
+  for (const auto& row : meta.rgb_xyz_matrix) {
+    for (float v : row) has_matrix |= v != 0;
+  }
+  if (!has_matrix && raw.imgdata.idata.dng_version != 0) {
+    const libraw_dng_color_t* chosen = nullptr;
+    for (const libraw_dng_color_t& dng : raw.imgdata.color.dng_color) {
+      bool nonzero = false;
+      for (const auto& row : dng.colormatrix) {
+        for (float v : row) nonzero |= v != 0;
+      }
+      if (!nonzero) continue;
+      if (chosen == nullptr || dng.illuminant == 21) chosen = &dng;
+    }
+    if (chosen != nullptr) {
+      for (int r = 0; r < 3; ++r) {
+        for (int c = 0; c < 3; ++c) {
+          meta.rgb_xyz_matrix[r][c] = chosen->colormatrix[r][c];
+        }
+      }
+    }
+  }
   // Contract §2 (RawNIND's rule): the camera's linear maximum when LibRaw
   // reports one; the lowest channel's, so no channel counts as linear past
   // its own limit.

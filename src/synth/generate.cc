@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -18,6 +19,7 @@
 
 #include "core/cfa.h"
 #include "synth/dng_writer.h"
+#include "synth/photo_reader.h"
 #include "synth/random.h"
 #include "synth/render.h"
 
@@ -45,6 +47,7 @@ enum StreamTag : std::uint64_t {
   kNoisyNoise = 0x4e4f4953ull,
   kNameHash = 0x4e414d45ull,
   kBorderStream = 0x424f5244ull,
+  kPhotoStream = 0x50484f54ull,
 };
 
 struct Capture {
@@ -92,6 +95,9 @@ Status Validate(const SynthOptions& o) {
   }
   if (o.bits < 8 || o.bits > 16) return bad("bits must be 8..16");
   if (o.max_shift < 0) return bad("max shift must be >= 0");
+  if (!(o.exposure_ev >= -10 && o.exposure_ev <= 10)) {
+    return bad("exposure must be -10..10 EV");
+  }
   if (o.cfa != "mixed" && !CfaPattern::FromName(o.cfa)) {
     return bad("unknown CFA '" + o.cfa +
                "' (rggb, bggr, grbg, gbrg, xtrans or mixed)");
@@ -147,7 +153,8 @@ void PlanShift(synth::Rng& rng, int i, int limit, int& dy, int& dx) {
   }
 }
 
-std::vector<ScenePlan> PlanDataset(const SynthOptions& o) {
+std::vector<ScenePlan> PlanDataset(
+    const SynthOptions& o, const std::shared_ptr<const Srgb8Image>& photo) {
   const int limit = EffectiveMaxShift(o);
   std::vector<ScenePlan> plans;
   plans.reserve(o.scenes);
@@ -172,6 +179,17 @@ std::vector<ScenePlan> PlanDataset(const SynthOptions& o) {
     plan.spec.seed = synth::HashMix(o.seed, kContentStream, s);
     plan.spec.max_shift = limit;
     plan.spec.clipped_fraction = s % 2 == 0 ? rng.Uniform(0.03, 0.08) : 0.0;
+    if (photo != nullptr) {
+      // A stream of its own, so the photograph changes no other choice.
+      synth::Rng framing(synth::HashMix(o.seed, kPhotoStream, s));
+      plan.spec.clipped_fraction = 0.0;  // the exposure decides
+      plan.spec.photo = photo;
+      plan.spec.look.exposure_ev = o.exposure_ev;
+      plan.spec.look.light = o.light;
+      plan.spec.look.zoom = framing.Uniform(1.0, 1.3);
+      plan.spec.look.offset_y = framing.Uniform();
+      plan.spec.look.offset_x = framing.Uniform();
+    }
 
     plan.dng.bits = o.bits;
     plan.dng.black = BlackFor(o.bits);
@@ -267,7 +285,10 @@ Json TruthJson(const SynthOptions& o, const std::vector<ScenePlan>& plans,
                       {"bits", o.bits},
                       {"masked_border", o.masked_border},
                       {"max_shift", o.max_shift},
-                      {"effective_max_shift", EffectiveMaxShift(o)}};
+                      {"effective_max_shift", EffectiveMaxShift(o)},
+                      {"content", o.content},
+                      {"exposure_ev", o.exposure_ev},
+                      {"light", PhotoLightName(o.light)}};
   Json scenes = Json::array();
   Json files = Json::array();
   for (const ScenePlan& plan : plans) {
@@ -281,6 +302,7 @@ Json TruthJson(const SynthOptions& o, const std::vector<ScenePlan>& plans,
         {"gts", gts},
         {"gt_iso", IsoForNoiseLevel(0)},
         {"clipped_fraction", plan.spec.clipped_fraction},
+        {"content", plan.spec.photo != nullptr ? o.content : ""},
         {"bits", plan.dng.bits},
         {"black", plan.dng.black},
         {"masked_border",
@@ -466,9 +488,16 @@ Status GenerateDataset(const SynthOptions& options,
                        SynthSummary* summary) {
   const auto start = std::chrono::steady_clock::now();
   DSB_RETURN_IF_ERROR(Validate(options));
+  // The photograph first: a bad one leaves the output folder untouched.
+  std::shared_ptr<const Srgb8Image> photo;
+  if (!options.content.empty()) {
+    auto read = ReadPhoto(options.content);
+    if (!read.ok()) return read.status().WithContext("--content");
+    photo = std::make_shared<const Srgb8Image>(std::move(read).value());
+  }
   const fs::path out(options.out_dir);
   DSB_RETURN_IF_ERROR(PrepareOutDir(out));
-  const std::vector<ScenePlan> plans = PlanDataset(options);
+  const std::vector<ScenePlan> plans = PlanDataset(options, photo);
   // The planned truth goes first, marked incomplete: an interrupted run
   // leaves a directory this generator recognises (and can clean) later.
   DSB_RETURN_IF_ERROR(WriteTextAtomically(
@@ -518,14 +547,22 @@ Status GenerateDataset(const SynthOptions& options,
     totals.files += static_cast<int>(jobs.size());
     ++totals.scenes;
     if (progress) {
+      // Photo scenes clip as their exposure decides: say which photo.
+      char content[96];
+      if (plan.spec.photo != nullptr) {
+        std::snprintf(content, sizeof content, "photo %s %+.1f EV",
+                      PhotoLightName(plan.spec.look.light),
+                      plan.spec.look.exposure_ev);
+      } else {
+        std::snprintf(content, sizeof content, "clipped %.1f%%",
+                      100 * plan.spec.clipped_fraction);
+      }
       char line[256];
       std::snprintf(line, sizeof line,
-                    "%s: %s %dx%d, %zu GT + %zu noisy, clipped %.1f%%, "
-                    "%.2f s",
+                    "%s: %s %dx%d, %zu GT + %zu noisy, %s, %.2f s",
                     plan.rel_dir.c_str(), plan.spec.cfa.name().c_str(),
                     plan.spec.width, plan.spec.height, plan.gts.size(),
-                    plan.noisy.size(), 100 * plan.spec.clipped_fraction,
-                    SecondsSince(scene_start));
+                    plan.noisy.size(), content, SecondsSince(scene_start));
       progress(line);
     }
   }

@@ -14,8 +14,9 @@
 // gain 1 at noise level 0 with their own noise seed: clean captures of the
 // same scene, aligned to the first GT by construction.
 //
-// Everything is a function of the options (chiefly `seed`): the same
-// options give byte-identical files on every run and machine.
+// Everything is a function of the options (chiefly `seed`, and the
+// photograph's pixels with `content`): the same options give
+// byte-identical files on every run and machine.
 //
 // Safety: a non-empty out_dir without a truth.json written by this generator
 // is refused (the user's data is never overwritten). A previously generated
@@ -31,6 +32,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "synth/photo_content.h"
 
 namespace dsb {
 
@@ -52,6 +54,13 @@ struct SynthOptions {
   // Upper bound on |dy| and |dx|; also capped at 20% of the smaller frame
   // side so every pair overlaps by at least 64%.
   int max_shift = 128;
+  // Real-photo content (synth/photo_content.h): a PNG or JPEG photograph
+  // every scene is rendered from, each scene with its own crop and zoom
+  // (up to 1.3x the smallest covering scale), lit by `light` and exposed
+  // `exposure_ev` stops over the metered level. Empty: procedural content.
+  std::string content;
+  double exposure_ev = 0;
+  PhotoLight light = PhotoLight::kDaylight;
 };
 
 // What a generation produced (for the command's summary line).

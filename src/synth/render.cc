@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "synth/camera.h"
 #include "synth/parallel.h"
 #include "synth/random.h"
 
@@ -35,9 +36,6 @@ constexpr float kBaseMax = 0.97f;
 // Palette index reserved for lights: neutral, and the only content at or
 // above saturation.
 constexpr std::uint8_t kLightId = 0;
-// As-shot white balance of the simulated camera.
-constexpr double kWbRed = 2.0;
-constexpr double kWbBlue = 1.6;
 
 struct NoiseModel {
   double a = 0;  // shot-noise variance per unit signal
@@ -145,6 +143,10 @@ struct SyntheticScene::Impl {
   std::vector<float> lum;
   std::vector<std::uint8_t> id;
   std::array<std::array<float, 3>, 256> palette{};
+  // Real-photo content, when the spec has a photograph (then lum and id
+  // stay empty).
+  bool from_photo = false;
+  CameraContent photo;
 
   std::size_t Index(int cy, int cx) const {
     return static_cast<std::size_t>(cy) * cw + cx;
@@ -153,6 +155,7 @@ struct SyntheticScene::Impl {
   float At(int y, int x, int c) const {
     const int cy = std::clamp(y + margin, 0, ch - 1);
     const int cx = std::clamp(x + margin, 0, cw - 1);
+    if (from_photo) return photo.at(c, cy, cx);
     const std::size_t i = Index(cy, cx);
     return lum[i] * palette[id[i]][c];
   }
@@ -180,8 +183,8 @@ void SyntheticScene::Impl::MakePalette(Rng& rng) {
     const double g = std::exp(0.1 * rng.Normal());
     // Raw data is not white balanced: red and blue read lower than green
     // (the inverse of the as-shot multipliers in the metadata).
-    r /= kWbRed;
-    b /= kWbBlue;
+    r /= kCameraWbRed;
+    b /= kCameraWbBlue;
     const double norm = (r + 2 * g + b) / 4;
     palette[i] = {static_cast<float>(r / norm), static_cast<float>(g / norm),
                   static_cast<float>(b / norm)};
@@ -411,6 +414,11 @@ void SyntheticScene::Impl::Build() {
   margin = std::max(0, spec.max_shift);
   cw = spec.width + 2 * margin;
   ch = spec.height + 2 * margin;
+  if (spec.photo != nullptr) {
+    from_photo = true;
+    photo = MakePhotoContent(*spec.photo, cw, ch, spec.look);
+    return;
+  }
   const std::size_t n = static_cast<std::size_t>(cw) * ch;
   lum.assign(n, 0.0f);
   id.assign(n, 1);
@@ -438,8 +446,8 @@ RawImage SyntheticScene::Impl::Render(int dy, int dx, double gain, int level,
   meta.raw_height = h;
   meta.black = {0, 0, 0};
   meta.white = 1.0f;
-  meta.wb_coeffs = {static_cast<float>(kWbRed), 1.0f,
-                    static_cast<float>(kWbBlue)};
+  meta.wb_coeffs = {static_cast<float>(kCameraWbRed), 1.0f,
+                    static_cast<float>(kCameraWbBlue)};
   // sRGB's XYZ-to-RGB matrix stands in for a camera's.
   meta.rgb_xyz_matrix = {{{3.2406f, -1.5372f, -0.4986f},
                           {-0.9689f, 1.8758f, 0.0415f},
@@ -488,7 +496,15 @@ RawImage SyntheticScene::Impl::Render(int dy, int dx, double gain, int level,
       const bool stripe = (static_cast<int>(std::floor((u + v) / 6.0f)) & 1);
       return disc_level * (stripe ? 1.6f : 0.4f);
     }
-    return box_scale * At(src_y0 + v, src_x0 + u, c);
+    const float replaced = box_scale * At(src_y0 + v, src_x0 + u, c);
+    if (from_photo) {
+      // A photograph's flat areas (sky, walls) reflected onto flat areas
+      // would be no change at all: stripes of +-50% across the whole box
+      // make every part of the object differ, at the same mean level.
+      const bool stripe = (static_cast<int>(std::floor((u - v) / 8.0f)) & 1);
+      return replaced * (stripe ? 1.5f : 0.5f);
+    }
+    return replaced;
   };
 
   const NoiseModel model = ModelFor(level);

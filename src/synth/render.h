@@ -17,7 +17,8 @@
 //
 // Memory: one float luminance and one byte of colour (a palette index) per
 // content pixel, i.e. about 5 bytes per pixel of (W + 2 max_shift) x
-// (H + 2 max_shift); 24 MP needs ~130 MB, 60 MP ~320 MB.
+// (H + 2 max_shift); 24 MP needs ~130 MB, 60 MP ~320 MB. Real-photo
+// content keeps three floats per content pixel (12 bytes).
 //
 // Deterministic: the same spec and seeds give the same pixels on every run
 // and machine (no std::*_distribution, whose output is implementation-
@@ -33,6 +34,7 @@
 
 #include "core/cfa.h"
 #include "core/raw_image.h"
+#include "synth/photo_content.h"
 
 namespace dsb {
 
@@ -69,6 +71,11 @@ struct SceneSpec {
   // Fraction of the GT frame that is at or above the clipping level
   // (bright regions that saturate the sensor). 0 for none.
   double clipped_fraction = 0.0;
+  // Real-photo content instead of the procedural scene: this photograph,
+  // linear, lit, exposed and cropped by `look` (synth/photo_content.h).
+  // clipped_fraction is then ignored: the exposure decides what clips.
+  std::shared_ptr<const Srgb8Image> photo;
+  PhotoLook look;
 };
 
 struct CaptureSpec {
@@ -79,7 +86,10 @@ struct CaptureSpec {
   double gain = 1.0;
   int noise_level = 0;
   // In the capture's own coordinates: content here is replaced by a
-  // different object, so the pair differs in that region.
+  // different object, so the pair differs in that region (another part of
+  // the scene, transposed, at the same mean level, with a striped disc;
+  // with real-photo content also under diagonal stripes of +-50%, so that
+  // flat sky reflected onto flat sky still differs).
   std::optional<Box> moved_object;
   // Noise streams also depend on the other fields, so a GT and a capture
   // rendered with the same seed do not share noise.

@@ -52,7 +52,9 @@ int RunSynthCommand(int argc, char** argv) {
     ("bits", "DNG bit depth: 12 or 14", cxxopts::value<int>()->default_value("14"))
     ("masked-border", "add a masked (black) sensor border")
     ("max-shift", "largest |dy|, |dx| (also capped at 20% of the smaller side)", cxxopts::value<int>()->default_value("128"))
-    ("content", "render from an image (not supported yet)", cxxopts::value<std::string>())
+    ("content", "render every scene from this photograph (PNG or JPEG) instead of procedural content", cxxopts::value<std::string>())
+    ("exposure", "with --content: stops over the metered exposure (median green at 0.18); +1 or more clips wide areas of one channel under warm light", cxxopts::value<double>()->default_value("0"))
+    ("light", "with --content: daylight or warm (tungsten-like; red reads above green)", cxxopts::value<std::string>()->default_value("daylight"))
     ("h,help", "print this help")
     ("out", "output directory", cxxopts::value<std::vector<std::string>>());
   // clang-format on
@@ -67,9 +69,6 @@ int RunSynthCommand(int argc, char** argv) {
   if (parsed.count("help")) {
     std::fputs(options.help().c_str(), stdout);
     return 0;
-  }
-  if (parsed.count("content")) {
-    return UsageError("--content: not supported yet");
   }
   if (!parsed.count("out") ||
       parsed["out"].as<std::vector<std::string>>().size() != 1) {
@@ -87,6 +86,20 @@ int RunSynthCommand(int argc, char** argv) {
     synth.bits = parsed["bits"].as<int>();
     synth.masked_border = parsed.count("masked-border") > 0;
     synth.max_shift = parsed["max-shift"].as<int>();
+    if (parsed.count("content")) {
+      synth.content = parsed["content"].as<std::string>();
+      if (synth.content.empty()) return UsageError("--content: empty path");
+    }
+    synth.exposure_ev = parsed["exposure"].as<double>();
+    const std::string light = parsed["light"].as<std::string>();
+    if (!ParsePhotoLight(light, synth.light)) {
+      return UsageError("--light: must be daylight or warm, not '" + light +
+                        "'");
+    }
+    if (!parsed.count("content") &&
+        (parsed.count("exposure") || parsed.count("light"))) {
+      return UsageError("--exposure and --light need --content");
+    }
     const std::string size = parsed["size"].as<std::string>();
     if (!ParseSize(size, synth.width, synth.height)) {
       return UsageError("--size: expected WxH, e.g. 1536x1024, not '" + size +

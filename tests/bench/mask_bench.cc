@@ -4,6 +4,11 @@
 // as the floor measured in the same run, LibRaw's decode of the same
 // capture written as a DNG.
 //
+// Scenes: procedural content without and with 2% clipped lights, and,
+// where the tests' photograph is present (tests/support/photos.h), real-
+// photo content under warm light at +2 EV (red clipped over wide areas:
+// the clipping work then covers most rows).
+//
 // Usage: mask_bench [width height [cfa [noise_level [repeats]]]]
 //   defaults: 6000 4000 rggb 2 5 (a 24 MP pair). One thread.
 #include <algorithm>
@@ -11,12 +16,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "mask/loss_mask.h"
 #include "mask/png_writer.h"
+#include "photos.h"
 #include "raw/decoder.h"
 #include "synth/dng_writer.h"
+#include "synth/photo_reader.h"
 #include "synth/render.h"
 #include "test_support.h"
 
@@ -57,6 +66,7 @@ int main(int argc, char** argv) {
   std::printf("mask_bench: %dx%d (%.1f MP) %s, noise level %d, best of %d\n",
               width, height, megapixels, cfa->name().c_str(), level, repeats);
 
+  std::vector<SceneSpec> specs;
   for (const double clipped : {0.0, 0.02}) {
     SceneSpec spec;
     spec.width = width;
@@ -65,6 +75,23 @@ int main(int argc, char** argv) {
     spec.seed = 7;
     spec.max_shift = 32;
     spec.clipped_fraction = clipped;
+    specs.push_back(spec);
+  }
+  if (const std::string path = testing::FindPhoto("motorcycle_left.png");
+      !path.empty()) {
+    auto photo = ReadPhoto(path);
+    if (photo.ok()) {
+      SceneSpec spec = specs.front();
+      spec.photo = std::make_shared<const Srgb8Image>(std::move(photo).value());
+      spec.look.light = PhotoLight::kWarm;
+      spec.look.exposure_ev = 2.0;
+      specs.push_back(spec);
+    }
+  } else {
+    std::printf("(no real-photo scene: motorcycle_left.png not in %s)\n",
+                testing::PhotoDir().c_str());
+  }
+  for (const SceneSpec& spec : specs) {
     RawImage gt;
     RawImage noisy;
     CaptureSpec capture;
@@ -83,7 +110,12 @@ int main(int argc, char** argv) {
     alignment.dy = capture.dy;
     alignment.dx = capture.dx;
 
-    std::printf("\nclipped fraction %.2f\n", clipped);
+    if (spec.photo) {
+      std::printf("\nreal photo, %s %+.1f EV\n",
+                  PhotoLightName(spec.look.light), spec.look.exposure_ev);
+    } else {
+      std::printf("\nclipped fraction %.2f\n", spec.clipped_fraction);
+    }
     Report("render scene + GT + capture", render, megapixels);
     {
       const dsb::testing::TempDir dir;

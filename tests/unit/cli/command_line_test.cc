@@ -126,6 +126,24 @@ TEST(CommandLineTest, JobsDoNotChangeTheResultFingerprint) {
   EXPECT_NE(one->build.ResultFingerprint(), shift->build.ResultFingerprint());
 }
 
+// --clip-footprint: per sample by default, cell on request, part of the
+// scene key; anything else is a usage error.
+TEST(CommandLineTest, ClipFootprintIsParsedAndKeyed) {
+  auto plain = Parse({"root"});
+  auto cell = Parse({"root", "--clip-footprint", "cell"});
+  auto sample = Parse({"root", "--clip-footprint", "sample"});
+  ASSERT_TRUE(plain.ok() && cell.ok() && sample.ok());
+  EXPECT_EQ(plain->build.mask.clip_footprint, ClipFootprint::kSample);
+  EXPECT_EQ(cell->build.mask.clip_footprint, ClipFootprint::kCell);
+  EXPECT_EQ(plain->build.ResultFingerprint(),
+            sample->build.ResultFingerprint());
+  EXPECT_NE(plain->build.ResultFingerprint(), cell->build.ResultFingerprint());
+  auto bad = Parse({"root", "--clip-footprint", "3x3"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("3x3"), std::string::npos);
+}
+
 TEST(CommandLineTest, ShardMergeAndSlurm) {
   auto shard = Parse({"--shard", "2/4", "root"});
   ASSERT_TRUE(shard.ok()) << shard.status().ToString();

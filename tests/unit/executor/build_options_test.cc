@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "crops/rawnind_loss.h"
+
 namespace dsb {
 namespace {
 
@@ -25,7 +27,9 @@ TEST(AlgorithmVersionTest, DerivedFromEachModulesOwnRevision) {
   ASSERT_GT(align_rev, 0);
   ASSERT_GT(mask_rev, 0);
   EXPECT_EQ(AlgorithmVersion(), "align-" + std::to_string(align_rev) +
-                                    "/mask-" + std::to_string(mask_rev));
+                                    "/mask-" + std::to_string(mask_rev) +
+                                    "/rawnind-" +
+                                    std::to_string(kRawnindFiguresRevision));
   // And the fingerprint hashed into scene keys starts with it.
   BuildOptions options;
   EXPECT_EQ(options.ResultFingerprint().rfind(AlgorithmVersion() + ";", 0), 0u);

@@ -1,0 +1,147 @@
+#include "crops/camera_rgb.h"
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace dsb {
+
+namespace {
+
+// Rows demosaiced above and below a band so that its own rows do not see
+// OpenCV's image-border handling (its edge-aware kernel reaches 2 rows; 0 fails
+// the band test, 2 passes it; 4 for safety).
+constexpr int kBandMargin = 4;
+
+}  // namespace
+
+DemosaicScale DemosaicScaleOf(PlaneView<const float> frame) {
+  float lo = 0, hi = 0;
+  if (!frame.empty()) lo = hi = frame.row(0)[0];
+  for (int y = 0; y < frame.height; ++y) {
+    const float* row = frame.row(y);
+    float row_lo = lo, row_hi = hi;
+    for (int x = 0; x < frame.width; ++x) {
+      row_lo = row[x] < row_lo ? row[x] : row_lo;
+      row_hi = row[x] > row_hi ? row[x] : row_hi;
+    }
+    lo = row_lo;
+    hi = row_hi;
+  }
+  DemosaicScale scale;
+  // raw.demosaic: black_offset = 0 if min >= 0 else -min; the maximum is
+  // taken after adding it.
+  scale.black_offset = lo >= 0.0f ? 0.0f : -lo;
+  const float shifted_max = hi + scale.black_offset;
+  scale.max_value = shifted_max <= 1.0f ? 1.0f : shifted_max;
+  return scale;
+}
+
+void CameraRgbBand::Demosaic(PlaneView<const float> frame,
+                             const DemosaicScale& scale, int y0, int y1) {
+  scale_ = scale;
+  width_ = frame.width;
+  // Even bounds keep the band's first row an R row.
+  top_ = std::max(0, (y0 - kBandMargin) & ~1);
+  const int bottom = std::min(frame.height, y1 + kBandMargin);
+  const int rows = bottom - top_;
+  mono_.resize(static_cast<std::size_t>(rows) * width_);
+  for (int y = top_; y < bottom; ++y) {
+    const float* in = frame.row(y);
+    std::uint16_t* out =
+        mono_.data() + static_cast<std::size_t>(y - top_) * width_;
+    for (int x = 0; x < width_; ++x) {
+      // raw.demosaic, in float32 in its order: += offset, /= max, *= 65535,
+      // astype(uint16) (truncation).
+      float v = in[x] + scale.black_offset;
+      v = v / scale.max_value;
+      v = v * 65535.0f;
+      out[x] = static_cast<std::uint16_t>(v);
+    }
+  }
+  colour_.resize(mono_.size() * 3);
+  const cv::Mat mono(rows, width_, CV_16UC1, mono_.data());
+  cv::Mat colour(rows, width_, CV_16UC3, colour_.data());
+  cv::demosaicing(mono, colour, cv::COLOR_BayerRGGB2RGB_EA);
+  // demosaicing writes into `colour` (same size and type), i.e. colour_.
+}
+
+double CameraRgbBand::Sum(int from, int to) const {
+  double sum = 0;
+  for (int y = from; y < to; ++y) {
+    const std::uint16_t* in =
+        colour_.data() + static_cast<std::size_t>(y - top_) * width_ * 3;
+    // Float partial sums per 8 lanes (vectorised), double per row.
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const int n = width_ * 3;
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+      for (int k = 0; k < 8; ++k) lanes[k] += Value(in[i + k]);
+    }
+    double row_sum = 0;
+    for (; i < n; ++i) row_sum += Value(in[i]);
+    for (float lane : lanes) row_sum += lane;
+    sum += row_sum;
+  }
+  return sum;
+}
+
+void CameraRgbBand::Read(int y, int x, int h, int w,
+                         std::vector<float>& rgb) const {
+  rgb.resize(static_cast<std::size_t>(h) * w * 3);
+  for (int r = 0; r < h; ++r) {
+    const std::uint16_t* in =
+        colour_.data() +
+        (static_cast<std::size_t>(y + r - top_) * width_ + x) * 3;
+    float* out = rgb.data() + static_cast<std::size_t>(r) * w * 3;
+    for (int i = 0; i < w * 3; ++i) out[i] = Value(in[i]);
+  }
+}
+
+Result<Matrix3> CameraToLinRec2020(
+    const std::array<std::array<float, 3>, 4>& cam_xyz) {
+  // raw.get_XYZ_to_profiledRGB_matrix("lin_rec2020").
+  static const double kXyzToRec2020[3][3] = {
+      {1.71666343, -0.35567332, -0.25336809},
+      {-0.66667384, 1.61645574, 0.0157683},
+      {0.01764248, -0.04277698, 0.94224328}};
+  const auto& m = cam_xyz;
+  const double det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+                     m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+                     m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+  if (!(std::abs(det) > 1e-12)) {
+    return Status::Unsupported(
+        "the file has no usable colour matrix (rgb_xyz_matrix is singular), "
+        "so it cannot be converted to lin_rec2020");
+  }
+  double inv[3][3];
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 3; ++c) {
+      // Cofactor of (c, r) over the determinant.
+      const int r1 = (c + 1) % 3, r2 = (c + 2) % 3;
+      const int c1 = (r + 1) % 3, c2 = (r + 2) % 3;
+      inv[r][c] = (m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]) / det;
+    }
+  }
+  Matrix3 out{};
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 3; ++c) {
+      double v = 0;
+      for (int k = 0; k < 3; ++k) v += kXyzToRec2020[r][k] * inv[k][c];
+      out[r][c] = static_cast<float>(v);
+    }
+  }
+  return out;
+}
+
+void ApplyMatrix(const Matrix3& m, std::vector<float>& rgb) {
+  for (std::size_t i = 0; i + 2 < rgb.size(); i += 3) {
+    const float r = rgb[i], g = rgb[i + 1], b = rgb[i + 2];
+    rgb[i] = m[0][0] * r + m[0][1] * g + m[0][2] * b;
+    rgb[i + 1] = m[1][0] * r + m[1][1] * g + m[1][2] * b;
+    rgb[i + 2] = m[2][0] * r + m[2][1] * g + m[2][2] * b;
+  }
+}
+
+}  // namespace dsb

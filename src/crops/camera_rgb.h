@@ -1,0 +1,74 @@
+// RawNIND's demosaiced camera RGB and its lin_rec2020 conversion, computed
+// the way its raw.demosaic and camRGB_to_profiledRGB_img compute them, band
+// by band so a frame never needs more than its own planes.
+//
+// RawNIND scales the RGGB frame into uint16 (adding -min when the minimum is
+// negative and dividing by the maximum when it exceeds 1, then x 65535,
+// truncated), runs OpenCV's edge-aware Bayer demosaic
+// (COLOR_BayerRGGB2RGB_EA) and scales back. We do the same arithmetic in
+// the same float32 order, with OpenCV's C++ library, on bands of rows with a
+// margin above and below, so each band's rows come out exactly as a
+// whole-frame demosaic gives them (tested).
+//
+// lin_rec2020 = XYZ->Rec2020 (RawNIND's fixed matrix) x inverse of the top
+// 3x3 of rgb_xyz_matrix (LibRaw's cam_xyz).
+//
+// Thread safety: reentrant.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "common/result.h"
+#include "core/plane.h"
+
+namespace dsb {
+
+// The scaling RawNIND applies around the uint16 demosaic, from the frame's
+// minimum and maximum.
+struct DemosaicScale {
+  float black_offset = 0;  // -min when min < 0
+  float max_value = 1;     // max (after the offset) when it exceeds 1
+};
+DemosaicScale DemosaicScaleOf(PlaneView<const float> rggb_frame);
+
+// Rows [y0, y1) of the frame's demosaiced camera RGB, kept as OpenCV's
+// uint16 output (6 bytes per pixel, plus the input band's 2).
+class CameraRgbBand {
+ public:
+  // Demosaics rows [y0, y1) (even) of `rggb_frame` (R at (0, 0), even size).
+  void Demosaic(PlaneView<const float> rggb_frame, const DemosaicScale& scale,
+                int y0, int y1);
+  // Sum of the camera RGB values of rows [from, to) (inside the band), for
+  // the frame's mean.
+  double Sum(int from, int to) const;
+  // Camera RGB of rows [y, y + h) x columns [x, x + w) (frame coordinates,
+  // inside the band) as h x w x 3 floats, channels R, G, B.
+  void Read(int y, int x, int h, int w, std::vector<float>& rgb) const;
+
+ private:
+  // astype(float32) / 65535.0 * max_value - black_offset, as raw.demosaic.
+  float Value(std::uint16_t v) const {
+    float f = static_cast<float>(v) / 65535.0f;
+    f = f * scale_.max_value;
+    return f - scale_.black_offset;
+  }
+  std::vector<std::uint16_t> mono_, colour_;
+  DemosaicScale scale_;
+  int width_ = 0;
+  int top_ = 0;  // frame row of colour_'s first row (the margin included)
+};
+
+using Matrix3 = std::array<std::array<float, 3>, 3>;
+
+// XYZ->lin_rec2020 x inverse(rgb_xyz_matrix[:3]); an error when the matrix
+// is singular (no colour matrix in the file).
+Result<Matrix3> CameraToLinRec2020(
+    const std::array<std::array<float, 3>, 4>& rgb_xyz_matrix);
+
+// In place on (..., 3) interleaved floats.
+void ApplyMatrix(const Matrix3& m, std::vector<float>& rgb);
+
+}  // namespace dsb

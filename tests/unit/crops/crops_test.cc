@@ -1,0 +1,170 @@
+// Unit tests of the crop geometry, file encoders and RawNIND's demosaic.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "crops/camera_rgb.h"
+#include "crops/crop_files.h"
+#include "crops/crop_grid.h"
+#include "crops/crop_stage.h"
+
+namespace dsb {
+namespace {
+
+TEST(CropGridTest, FollowsRawnindsGrid) {
+  // crop_datasets.py: x, y = 0, 768, ... while pos + 384 < D - D % 16.
+  const std::vector<CropWindow> grid = CropGrid(1200, 800);
+  ASSERT_EQ(grid.size(), 2u);
+  EXPECT_EQ(grid[0], (CropWindow{0, 0, 1024, 800}));
+  EXPECT_EQ(grid[1], (CropWindow{768, 0, 1200, 800}));
+  // 3000 x 2000 half-resolution: x 0, 768, 1536, 2304; y 0, 768, 1536
+  // (1536 + 384 = 1920 < 2000); columns outer, rows inner.
+  const std::vector<CropWindow> big = CropGrid(3000, 2000);
+  ASSERT_EQ(big.size(), 12u);
+  EXPECT_EQ(big[1], (CropWindow{0, 768, 1024, 1792}));
+  EXPECT_EQ(big[2], (CropWindow{0, 1536, 1024, 2000}));
+  EXPECT_EQ(big[11], (CropWindow{2304, 1536, 2992, 2000}));
+  EXPECT_TRUE(CropGrid(384, 2000).empty());  // 0 + 384 < 384 fails
+}
+
+TEST(CropGridTest, RawnindFrameTrimsToRggbAndMultiplesOfFour) {
+  const struct {
+    BayerOrder order;
+    int top, left;
+  } cases[] = {{BayerOrder::kRGGB, 0, 0},
+               {BayerOrder::kGBRG, 1, 0},
+               {BayerOrder::kGRBG, 0, 1},
+               {BayerOrder::kBGGR, 1, 1}};
+  for (const auto& c : cases) {
+    const CropFrame f = RawnindFrame(CfaPattern::Bayer(c.order), 2403, 1602);
+    EXPECT_EQ(f.top, c.top);
+    EXPECT_EQ(f.left, c.left);
+    EXPECT_EQ(f.height, (1602 - 2 * c.top) / 4 * 4);
+    EXPECT_EQ(f.width, (2403 - 2 * c.left) / 4 * 4);
+    // The frame starts on an R site.
+    EXPECT_EQ(CfaPattern::Bayer(c.order).color_at(f.top, f.left),
+              CfaColor::kRed);
+  }
+  const CropFrame x = RawnindFrame(CfaPattern::StandardXTrans(), 2403, 1602);
+  EXPECT_EQ(x.width, 2403);
+  EXPECT_EQ(x.height, 1602);
+}
+
+TEST(CropFilesTest, HalvesRoundToNearestEven) {
+  const std::vector<float> in = {1.0f, -2.0f, 65504.0f, 0.1f, 0.0f, 1e-8f};
+  std::vector<std::uint16_t> out(in.size());
+  FloatsToHalves(in, out);
+  EXPECT_EQ(out[0], 0x3c00);
+  EXPECT_EQ(out[1], 0xc000);
+  EXPECT_EQ(out[2], 0x7bff);
+  EXPECT_EQ(out[3], 0x2e66);
+  EXPECT_EQ(out[4], 0x0000);
+  EXPECT_EQ(out[5], 0x0000);
+}
+
+TEST(CropFilesTest, NpyHeaderIsNumpyFormatOne) {
+  const std::vector<std::uint16_t> halves(4 * 3 * 5, 0x3c00);
+  const std::vector<std::uint8_t> npy = EncodeNpyHalf(halves, 4, 3, 5);
+  ASSERT_GT(npy.size(), 10u);
+  EXPECT_EQ(std::memcmp(npy.data(), "\x93NUMPY\x01\x00", 8), 0);
+  const std::size_t header_len = npy[8] | (npy[9] << 8);
+  EXPECT_EQ((10 + header_len) % 64, 0u);
+  const std::string header(npy.begin() + 10, npy.begin() + 10 + header_len);
+  EXPECT_NE(header.find("'descr': '<f2'"), std::string::npos);
+  EXPECT_NE(header.find("'shape': (4, 3, 5)"), std::string::npos);
+  EXPECT_EQ(header.back(), '\n');
+  EXPECT_EQ(npy.size(), 10 + header_len + halves.size() * 2);
+}
+
+TEST(CropFilesTest, HalfTiffHasItsSizeAndData) {
+  const int h = 70, w = 9;  // two strips
+  std::vector<std::uint16_t> halves(h * w * 3);
+  for (std::size_t i = 0; i < halves.size(); ++i) halves[i] = i & 0x3fff;
+  Result<std::vector<std::uint8_t>> tiff = EncodeHalfTiff(halves, h, w, "t");
+  ASSERT_TRUE(tiff.ok()) << tiff.status().message();
+  EXPECT_GE(tiff->size(), halves.size() * 2);
+  EXPECT_TRUE(((*tiff)[0] == 'I' && (*tiff)[1] == 'I') ||
+              ((*tiff)[0] == 'M' && (*tiff)[1] == 'M'));
+  EXPECT_FALSE(EncodeHalfTiff(halves, h + 1, w, "t").ok());
+}
+
+// A band's rows come out exactly as a whole-frame demosaic gives them.
+TEST(CameraRgbTest, BandsEqualTheWholeFrame) {
+  const int w = 96, h = 80;
+  Plane<float> frame(w, h);
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-0.02f, 1.3f);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) frame.at(y, x) = u(rng);
+  const PlaneView<const float> view = frame.view();
+  const DemosaicScale scale = DemosaicScaleOf(view);
+  EXPECT_GT(scale.black_offset, 0.0f);
+  EXPECT_GT(scale.max_value, 1.0f);
+  CameraRgbBand whole;
+  whole.Demosaic(view, scale, 0, h);
+  std::vector<float> expected, got;
+  whole.Read(0, 0, h, w, expected);
+  double sum = 0;
+  for (int y0 = 0; y0 < h; y0 += 24) {
+    const int y1 = std::min(h, y0 + 24);
+    CameraRgbBand band;
+    band.Demosaic(view, scale, y0, y1);
+    sum += band.Sum(y0, y1);
+    band.Read(y0, 0, y1 - y0, w, got);
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i], expected[static_cast<std::size_t>(y0) * w * 3 + i])
+          << "row " << y0 + i / (w * 3);
+    }
+  }
+  EXPECT_NEAR(sum, whole.Sum(0, h), 1e-6 * std::abs(sum) + 1e-6);
+}
+
+TEST(CameraRgbTest, MatrixIsXyzToRec2020TimesInverseCamXyz) {
+  // cam_xyz = XYZ->Rec2020 itself: the product is the identity.
+  const std::array<std::array<float, 3>, 4> m = {{
+      {1.71666343f, -0.35567332f, -0.25336809f},
+      {-0.66667384f, 1.61645574f, 0.0157683f},
+      {0.01764248f, -0.04277698f, 0.94224328f},
+      {0, 0, 0},
+  }};
+  Result<Matrix3> out = CameraToLinRec2020(m);
+  ASSERT_TRUE(out.ok());
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c)
+      EXPECT_NEAR((*out)[r][c], r == c ? 1.0f : 0.0f, 1e-5f);
+  EXPECT_FALSE(CameraToLinRec2020({}).ok());  // no matrix
+}
+
+TEST(CropStageTest, PlansByContentHashAndParameters) {
+  std::vector<CropSource> files = {{"s", "s/a.dng", std::string(32, 'a')},
+                                   {"s", "s/b.dng", std::string(32, 'b')},
+                                   {"s", "s/c.dng", std::string(32, 'c')},
+                                   {"s", "s/d.dng", std::string(32, 'd')}};
+  std::vector<CropTargetRecord> recorded(4);
+  recorded[0].rel_path = "s/a.dng";  // up to date
+  recorded[0].hash_hex = std::string(32, 'a');
+  recorded[0].params = CropFingerprint();
+  recorded[1].rel_path = "s/b.dng";  // content changed
+  recorded[1].hash_hex = std::string(32, '0');
+  recorded[1].params = CropFingerprint();
+  recorded[2].rel_path = "s/c.dng";  // other parameters
+  recorded[2].hash_hex = std::string(32, 'c');
+  recorded[2].params = "crops-0";
+  recorded[3].rel_path = "s/gone.dng";  // removed
+  const CropPlan plan = PlanCrops(files, recorded);
+  EXPECT_EQ(plan.up_to_date, 1);
+  ASSERT_EQ(plan.to_crop.size(), 3u);
+  EXPECT_EQ(plan.to_crop[0].rel_path, "s/b.dng");
+  EXPECT_EQ(plan.to_crop[2].rel_path, "s/d.dng");
+  ASSERT_EQ(plan.stale.size(), 4u);
+  EXPECT_EQ(plan.stale[0].reason, "changed");
+  EXPECT_EQ(plan.stale[1].reason, "params");
+  EXPECT_EQ(plan.stale[2].reason, "missing");
+  EXPECT_EQ(plan.stale[3].reason, "removed");
+  EXPECT_EQ(plan.removed, std::vector<std::string>{"s/gone.dng"});
+}
+
+}  // namespace
+}  // namespace dsb
