@@ -181,6 +181,28 @@ class ColourMatcher {
     }
   }
 
+  // out[j..end) four at a time from an even j,
+  // phase 0's kernel (n0 neighbours) at even columns, phase 1's at odd;
+  // returns the first column not written.
+  template <int N0, int N1>
+  static int BayerVectors(const float* const* src0, const float* const* src1,
+                          int j, int end, float* out) {
+    using V4 = float __attribute__((vector_size(16)));
+    using M4 = std::int32_t __attribute__((vector_size(16)));
+    const float* a[4] = {};
+    const float* b[4] = {};
+    for (int k = 0; k < N0; ++k) a[k] = src0[k];
+    for (int k = 0; k < N1; ++k) b[k] = src1[k];
+    const M4 even = {-1, 0, -1, 0};
+    for (; j + 4 <= end; j += 4) {
+      const M4 va = reinterpret_cast<M4>(Kernel<V4>(N0, a, j));
+      const M4 vb = reinterpret_cast<M4>(Kernel<V4>(N1, b, j));
+      const V4 v = reinterpret_cast<V4>((va & even) | (vb & ~even));
+      std::memcpy(out + j, &v, sizeof(v));
+    }
+    return j;
+  }
+
   // Row for Bayer where both column phases have 1-4 neighbours in the
   // image's rows: the inner columns four at a time, both phases' kernels
   // computed for all four and the right one kept per column (the strided
@@ -223,15 +245,20 @@ class ColourMatcher {
       out[j] = Kernel<float>(n[1], src[1], j);
       ++j;
     }
-    using V4 = float __attribute__((vector_size(16)));
-    using M4 = std::int32_t __attribute__((vector_size(16)));
-    const M4 even = {-1, 0, -1, 0};
-    for (; j + 4 <= inner_end_; j += 4) {
-      const M4 a = reinterpret_cast<M4>(Kernel<V4>(n[0], src[0], j));
-      const M4 b = reinterpret_cast<M4>(Kernel<V4>(n[1], src[1], j));
-      const V4 v = reinterpret_cast<V4>((a & even) | (b & ~even));
-      std::memcpy(out + j, &v, sizeof(v));
-    }
+    // One loop per pair of kernel sizes, so neither the sizes nor the
+    // source pointers are reloaded per vector.
+    using Loop =
+        int (*)(const float* const*, const float* const*, int, int, float*);
+    static constexpr Loop kLoops[4][4] = {
+        {&BayerVectors<1, 1>, &BayerVectors<1, 2>, &BayerVectors<1, 3>,
+         &BayerVectors<1, 4>},
+        {&BayerVectors<2, 1>, &BayerVectors<2, 2>, &BayerVectors<2, 3>,
+         &BayerVectors<2, 4>},
+        {&BayerVectors<3, 1>, &BayerVectors<3, 2>, &BayerVectors<3, 3>,
+         &BayerVectors<3, 4>},
+        {&BayerVectors<4, 1>, &BayerVectors<4, 2>, &BayerVectors<4, 3>,
+         &BayerVectors<4, 4>}};
+    j = kLoops[n[0] - 1][n[1] - 1](src[0], src[1], j, inner_end_, out);
     for (; j < inner_end_; ++j) out[j] = Kernel<float>(n[j & 1], src[j & 1], j);
     for (; j < overlap_.width; ++j) slow(j);
     return true;
