@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "manifest/pair_crops.h"
+
 namespace dsb {
 
 namespace {
@@ -88,70 +90,34 @@ std::string FormatDouble(double value) {
   return ec == std::errc() ? std::string(buffer, end) : std::string();
 }
 
-// The crop targets that still describe their files (same content hash as
-// the files table), by raw file.
-using CropTargets = std::map<std::string, CropTargetRecord>;
-
-Result<CropTargets> CurrentCropTargets(Manifest& manifest) {
-  DSB_ASSIGN_OR_RETURN(std::vector<CropTargetRecord> targets,
-                       manifest.LoadCropTargets());
-  DSB_ASSIGN_OR_RETURN(std::vector<FileRecord> files, manifest.LoadFiles());
-  std::map<std::string, std::string> hashes;
-  for (const FileRecord& file : files) hashes[file.rel_path] = file.hash_hex;
-  CropTargets current;
-  for (CropTargetRecord& target : targets) {
-    auto it = hashes.find(target.rel_path);
-    if (it == hashes.end() || it->second != target.hash_hex) continue;
-    current[target.rel_path] = std::move(target);
-  }
-  return current;
-}
-
-// One entry of RawNIND's `crops` list per crop position both files have,
-// sorted by coordinates as RawNIND's loaders sort them.
-Status EmitCrops(YAML::Emitter& yaml, const CropTargetRecord* gt,
-                 const CropTargetRecord* f, const ExportOptions& options) {
+// A pair's `crops` list (manifest/pair_crops.h), as RawNIND's keys.
+Status EmitCrops(YAML::Emitter& yaml, const std::vector<PairCrop>& crops,
+                 bool is_bayer, const ExportOptions& options) {
   yaml << YAML::BeginSeq;
-  if (gt != nullptr && f != nullptr && gt->is_bayer == f->is_bayer) {
-    std::map<std::pair<int, int>, const CropTargetRecord::Crop*> f_crops;
-    for (const CropTargetRecord::Crop& c : f->crops) f_crops[{c.x, c.y}] = &c;
-    std::vector<std::pair<std::vector<int>, std::size_t>> order;
-    for (std::size_t i = 0; i < gt->crops.size(); ++i) {
-      const CropTargetRecord::Crop& c = gt->crops[i];
-      if (!f_crops.contains({c.x, c.y})) continue;
-      // Full-resolution position of the crop in the GT's visible area: the
-      // origin of the mask window that RawNIND's loaders slice at
-      // `coordinates` (see the README, "Training crops").
-      order.push_back({{2 * c.x + gt->frame_left, 2 * c.y + gt->frame_top}, i});
+  for (const PairCrop& crop : crops) {
+    const auto path = [&](const std::string& p) {
+      return UnicodeText(UnderRoot(options.absolute_root, p), options,
+                         "crop path");
+    };
+    yaml << YAML::BeginMap;
+    yaml << YAML::Key << "coordinates" << YAML::Value << YAML::Flow
+         << YAML::BeginSeq << crop.coordinates[0] << crop.coordinates[1]
+         << YAML::EndSeq;
+    DSB_ASSIGN_OR_RETURN(std::string gt_linrec, path(crop.gt->linrec_path));
+    DSB_ASSIGN_OR_RETURN(std::string f_linrec, path(crop.noisy->linrec_path));
+    yaml << YAML::Key << "gt_linrec2020_fpath" << YAML::Value
+         << YAML::DoubleQuoted << gt_linrec;
+    yaml << YAML::Key << "f_linrec2020_fpath" << YAML::Value
+         << YAML::DoubleQuoted << f_linrec;
+    if (is_bayer) {
+      DSB_ASSIGN_OR_RETURN(std::string gt_bayer, path(crop.gt->bayer_path));
+      DSB_ASSIGN_OR_RETURN(std::string f_bayer, path(crop.noisy->bayer_path));
+      yaml << YAML::Key << "gt_bayer_fpath" << YAML::Value << YAML::DoubleQuoted
+           << gt_bayer;
+      yaml << YAML::Key << "f_bayer_fpath" << YAML::Value << YAML::DoubleQuoted
+           << f_bayer;
     }
-    std::sort(order.begin(), order.end());
-    for (const auto& [coordinates, index] : order) {
-      const CropTargetRecord::Crop& g = gt->crops[index];
-      const CropTargetRecord::Crop& n = *f_crops.at({g.x, g.y});
-      const auto path = [&](const std::string& p) {
-        return UnicodeText(UnderRoot(options.absolute_root, p), options,
-                           "crop path");
-      };
-      yaml << YAML::BeginMap;
-      yaml << YAML::Key << "coordinates" << YAML::Value << YAML::Flow
-           << YAML::BeginSeq << coordinates[0] << coordinates[1]
-           << YAML::EndSeq;
-      DSB_ASSIGN_OR_RETURN(std::string gt_linrec, path(g.linrec_path));
-      DSB_ASSIGN_OR_RETURN(std::string f_linrec, path(n.linrec_path));
-      yaml << YAML::Key << "gt_linrec2020_fpath" << YAML::Value
-           << YAML::DoubleQuoted << gt_linrec;
-      yaml << YAML::Key << "f_linrec2020_fpath" << YAML::Value
-           << YAML::DoubleQuoted << f_linrec;
-      if (gt->is_bayer) {
-        DSB_ASSIGN_OR_RETURN(std::string gt_bayer, path(g.bayer_path));
-        DSB_ASSIGN_OR_RETURN(std::string f_bayer, path(n.bayer_path));
-        yaml << YAML::Key << "gt_bayer_fpath" << YAML::Value
-             << YAML::DoubleQuoted << gt_bayer;
-        yaml << YAML::Key << "f_bayer_fpath" << YAML::Value
-             << YAML::DoubleQuoted << f_bayer;
-      }
-      yaml << YAML::EndMap;
-    }
+    yaml << YAML::EndMap;
   }
   yaml << YAML::EndSeq;
   return Status::Ok();
@@ -202,13 +168,10 @@ Status ExportRawnindYaml(const std::vector<PairRow>& rows,
         std::string image_set,
         UnicodeText(Basename(row.scene), options, "scene name"));
     const Alignment& a = *pair.alignment;
-    const auto target =
-        [&](const std::string& path) -> const CropTargetRecord* {
-      auto it = crop_targets.find(path);
-      return it == crop_targets.end() ? nullptr : &it->second;
-    };
-    const CropTargetRecord* gt_crops = target(pair.gt_path);
-    const CropTargetRecord* f_crops = target(pair.noisy_path);
+    const CropTargetRecord* gt_crops =
+        FindCropTarget(crop_targets, pair.gt_path);
+    const CropTargetRecord* f_crops =
+        FindCropTarget(crop_targets, pair.noisy_path);
     // RawNIND's rgb_gain: mean(gt) / mean(noisy) of the demosaiced frames,
     // known once both files are cropped.
     std::optional<double> rgb_gain = pair.rgb_gain;
@@ -228,7 +191,7 @@ Status ExportRawnindYaml(const std::vector<PairRow>& rows,
     // RawNIND's meaning (its loader drops pairs above 0.035): the loss on
     // the demosaiced frames when the build computed it (Bayer), else ours.
     yaml << YAML::Key << "best_alignment_loss" << YAML::Value;
-    real(pair.rawnind_loss.value_or(a.loss));
+    real(BestAlignmentLoss(pair));
     yaml << YAML::Key << "mask_fpath" << YAML::Value << YAML::DoubleQuoted
          << mask_fpath;
     yaml << YAML::Key << "mask_mean" << YAML::Value;
@@ -249,7 +212,9 @@ Status ExportRawnindYaml(const std::vector<PairRow>& rows,
     yaml << YAML::Key << "rgb_gain" << YAML::Value;
     real(rgb_gain.value_or(a.raw_gain));
     yaml << YAML::Key << "crops" << YAML::Value;
-    DSB_RETURN_IF_ERROR(EmitCrops(yaml, gt_crops, f_crops, options));
+    DSB_RETURN_IF_ERROR(EmitCrops(yaml, PairCrops(crop_targets, pair),
+                                  gt_crops != nullptr && gt_crops->is_bayer,
+                                  options));
     yaml << YAML::EndMap;
   }
   yaml << YAML::EndSeq;
@@ -436,7 +401,7 @@ Status ExportManifest(Manifest& manifest, ExportFormat format,
   switch (format) {
     case ExportFormat::kRawnindYaml: {
       DSB_ASSIGN_OR_RETURN(CropTargets crop_targets,
-                           CurrentCropTargets(manifest));
+                           LoadCurrentCropTargets(manifest));
       status = ExportRawnindYaml(rows, crop_targets, out, options);
       break;
     }

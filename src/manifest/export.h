@@ -8,8 +8,10 @@
 //   loaders read it unchanged. Failed pairs are left out (RawNIND's loaders
 //   cannot use them). image_set is the scene folder's basename, as RawNIND
 //   names its sets. rgb_gain falls back to raw_gain when the build did not
-//   compute one. crops is always [] (RawNIND precomputes crop records in a
-//   separate step; ours are not produced). rgb_xyz_matrix is the GT's.
+//   compute one. crops lists the pair's training crops of a --crops build
+//   (manifest/pair_crops.h); it is [] when either file has no current crop
+//   target, and RawNIND's loader then drops the pair. rgb_xyz_matrix is the
+//   GT's.
 //   Floats are written in their shortest round-trip form and always look
 //   like YAML 1.1 floats (1.0, 1.0e-05), so Python's yaml.safe_load reads
 //   them as float; paths are double-quoted so a file named `true` or `1.5`

@@ -117,6 +117,14 @@ struct PairRecord {
   std::optional<double> mask_mean;  // fraction of usable pixels, in [0, 1]
 };
 
+// The loss RawNIND's loader tests against 0.035 (its best_alignment_loss):
+// RawNIND's own computation when the build made it, else our mosaic loss.
+// The export writes it and the QA report judges pairs by it. Needs
+// pair.alignment.
+inline double BestAlignmentLoss(const PairRecord& pair) {
+  return pair.rawnind_loss.value_or(pair.alignment->loss);
+}
+
 struct SceneTimings {
   double decode_s = 0;
   double align_s = 0;

@@ -4,16 +4,33 @@
 #include <cmath>
 #include <numeric>
 
+#include "manifest/pair_crops.h"
+
 namespace dsb {
 
 LoaderVerdict JudgePair(const PairRecord& pair, std::optional<int> crops) {
   LoaderVerdict verdict;
   if (pair.status != BuildStatus::kOk || !pair.alignment) return verdict;
   verdict.exported = true;
-  verdict.loss_too_high = pair.alignment->loss > kLoaderMaxLoss;
+  verdict.loss_too_high = BestAlignmentLoss(pair) > kLoaderMaxLoss;
   verdict.mask_too_small = pair.mask_mean.value_or(0) < kLoaderMinMaskMean;
   if (crops) verdict.no_crops = *crops == 0;
   return verdict;
+}
+
+Result<std::vector<std::optional<int>>> LoadPairCropCounts(
+    Manifest& manifest, const std::vector<PairRow>& pairs) {
+  DSB_ASSIGN_OR_RETURN(std::vector<CropTargetRecord> targets,
+                       manifest.LoadCropTargets());
+  std::vector<std::optional<int>> counts;
+  if (targets.empty()) return counts;  // no --crops build: unknown
+  DSB_ASSIGN_OR_RETURN(std::vector<FileRecord> files, manifest.LoadFiles());
+  const CropTargets current = CurrentCropTargets(std::move(targets), files);
+  counts.reserve(pairs.size());
+  for (const PairRow& row : pairs) {
+    counts.push_back(static_cast<int>(PairCrops(current, row.pair).size()));
+  }
+  return counts;
 }
 
 int Histogram::total() const {
@@ -92,7 +109,7 @@ Overview ComputeOverview(const std::vector<SceneRow>& scenes,
     if (o.drop_crops && verdict.no_crops.value_or(false)) ++*o.drop_crops;
     const Alignment& a = *pair.alignment;
     confidence.push_back(a.confidence);
-    loss.push_back(a.loss);
+    loss.push_back(BestAlignmentLoss(pair));
     if (pair.mask_mean) mask_mean.push_back(*pair.mask_mean);
     shift.push_back(ShiftLength(a));
     if (pair.gt_path != pair.noisy_path) ok_pairs.push_back(i);

@@ -6,10 +6,11 @@
 // entry when best_alignment_loss > 0.035, when mask_mean < 0.8 or when its
 // crops list is empty; failed pairs never reach it (the export leaves them
 // out). A pair may be dropped for several reasons at once: each reason is
-// counted, and `dropped` counts pairs with at least one. When the manifest
-// records no crop information (crops are an opt-in target that older
-// manifests do not have) the crops reason is unknown, not zero, and the
-// report says so.
+// counted, and `dropped` counts pairs with at least one. A pair's crops
+// list is the one the rawnind-yaml export writes (manifest/pair_crops.h).
+// When the manifest records no crop target at all (no --crops build ran on
+// it: the user did not ask for crops) the crops reason is unknown, not
+// zero, and the report says so.
 //
 // Thread safety: pure functions over values.
 #pragma once
@@ -37,9 +38,15 @@ struct LoaderVerdict {
   }
 };
 
-// `crops`: how many training crops the manifest records for the pair, or
-// nullopt when it records none at all.
+// `crops`: the length of the pair's crops list, or nullopt when the
+// manifest records no crop target at all.
 LoaderVerdict JudgePair(const PairRecord& pair, std::optional<int> crops);
+
+// The length of each pair's crops list as the rawnind-yaml export writes it
+// (PairCrops of the manifest's current crop targets), one per entry of
+// `pairs`; an empty vector when the manifest records no crop target at all.
+Result<std::vector<std::optional<int>>> LoadPairCropCounts(
+    Manifest& manifest, const std::vector<PairRow>& pairs);
 
 // Counts of values in equal bins over [lo, hi); values below lo go to
 // `below`, values at or above hi to `above` except that hi itself (and

@@ -249,7 +249,9 @@ void AppendPairFigures(std::string& html, const PairRecord& pair,
     row("shift dy, dx", std::to_string(a.dy) + ", " + std::to_string(a.dx));
     row("sub-pixel dy, dx", Fixed(a.dy_subpx, 2) + ", " + Fixed(a.dx_subpx, 2));
     row("confidence", Fixed(a.confidence, 3));
-    row("loss", Fixed(a.loss, 4));
+    row("loss", Fixed(BestAlignmentLoss(pair), 4));
+    // Our mosaic loss, when RawNIND's own figure replaced it above.
+    if (pair.rawnind_loss) row("mosaic loss", Fixed(a.loss, 4));
     row("raw_gain", Fixed(a.raw_gain, 3));
   }
   if (pair.mask_mean) row("mask_mean", Fixed(*pair.mask_mean, 3));
@@ -339,6 +341,13 @@ std::string RenderOverviewPage(const ReportModel& model) {
         "empty crops list cannot be counted; \xe2\x80\x9ckept\xe2\x80\x9d "
         "counts pairs that pass the loss and mask_mean tests. A pair can "
         "fail both tests; it is counted under each.</p>\n";
+  } else {
+    html +=
+        "<p class=\"note\" id=\"drops-note\">Missing crops: pairs whose "
+        "crops list in the rawnind-yaml export is empty (a file of the pair "
+        "has no crops for its current content; a build with --crops makes "
+        "them). A pair dropped for several reasons is counted under "
+        "each.</p>\n";
   }
 
   // Histograms.
@@ -367,19 +376,19 @@ std::string RenderOverviewPage(const ReportModel& model) {
       const PairRow& row = model.pairs[i];
       const SceneView& scene = model.scenes[model.pair_scene[i]];
       const Alignment& a = *row.pair.alignment;
-      html += "<tr><td class=\"name\"><a href=\"" + ScenePage(scene) +
-              "#pair-" + std::to_string(model.pair_number[i]) + "\">" +
-              HtmlName(row.scene) + "</a></td><td class=\"name\">" +
-              HtmlName(Basename(row.pair.noisy_path)) +
-              "</td><td class=\"name\">" +
-              HtmlName(Basename(row.pair.gt_path)) + "</td><td class=\"num\">" +
-              Fixed(a.confidence, 3) + "</td><td class=\"num\">" +
-              std::to_string(a.dy) + ", " + std::to_string(a.dx) +
-              "</td><td class=\"num\">" + Fixed(a.loss, 4) +
-              "</td><td class=\"num\">" +
-              (row.pair.mask_mean ? Fixed(*row.pair.mask_mean, 3) : "") +
-              "</td><td>" + EscapeHtml(VerdictText(model.verdicts[i])) +
-              "</td></tr>";
+      html +=
+          "<tr><td class=\"name\"><a href=\"" + ScenePage(scene) + "#pair-" +
+          std::to_string(model.pair_number[i]) + "\">" + HtmlName(row.scene) +
+          "</a></td><td class=\"name\">" +
+          HtmlName(Basename(row.pair.noisy_path)) + "</td><td class=\"name\">" +
+          HtmlName(Basename(row.pair.gt_path)) + "</td><td class=\"num\">" +
+          Fixed(a.confidence, 3) + "</td><td class=\"num\">" +
+          std::to_string(a.dy) + ", " + std::to_string(a.dx) +
+          "</td><td class=\"num\">" + Fixed(BestAlignmentLoss(row.pair), 4) +
+          "</td><td class=\"num\">" +
+          (row.pair.mask_mean ? Fixed(*row.pair.mask_mean, 3) : "") +
+          "</td><td>" + EscapeHtml(VerdictText(model.verdicts[i])) +
+          "</td></tr>";
     }
     html += "</tbody></table>\n";
   }
@@ -463,7 +472,7 @@ std::string RenderOverviewPage(const ReportModel& model) {
          a ? Json(a->dx) : Json(nullptr),
          a ? Json(ShiftLength(*a)) : Json(nullptr),
          a ? Json(a->confidence) : Json(nullptr),
-         a ? Json(a->loss) : Json(nullptr),
+         a ? Json(BestAlignmentLoss(row.pair)) : Json(nullptr),
          a ? Json(a->raw_gain) : Json(nullptr),
          row.pair.mask_mean ? Json(*row.pair.mask_mean) : Json(nullptr),
          row.pair.error.empty() ? Json(nullptr)

@@ -316,6 +316,10 @@ Result<ReportSummary> RunReport(const ReportOptions& given, FileSystem& fs,
   DSB_ASSIGN_OR_RETURN(std::vector<FileRecord> file_records,
                        manifest->LoadFiles());
   DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> stored, manifest->LoadScenes());
+  // Each pair's crops list as the export writes it; empty (the crops reason
+  // unknown) when no --crops build ever ran on this manifest.
+  DSB_ASSIGN_OR_RETURN(const std::vector<std::optional<int>> crops,
+                       LoadPairCropCounts(*manifest, model.pairs));
   manifest.reset();
 
   std::map<std::string, std::string> scene_keys;
@@ -357,12 +361,10 @@ Result<ReportSummary> RunReport(const ReportOptions& given, FileSystem& fs,
     model.pair_number[i] = view.pairs.size();
     view.pairs.push_back(i);
   }
-  // No manifest records crops yet (crops are an opt-in target that this
-  // schema has no column for): the crops reason stays unknown.
-  const std::vector<std::optional<int>> crops;
   model.crops_recorded = !crops.empty();
-  for (const PairRow& row : model.pairs) {
-    model.verdicts.push_back(JudgePair(row.pair, std::nullopt));
+  for (std::size_t i = 0; i < model.pairs.size(); ++i) {
+    model.verdicts.push_back(JudgePair(
+        model.pairs[i].pair, model.crops_recorded ? crops[i] : std::nullopt));
   }
   model.overview = ComputeOverview(model.scene_rows, model.pairs, crops);
 

@@ -287,15 +287,20 @@ for s in clipped_scenes:
     sample = val[0]
     y = sample["y_crops"].numpy()  # the GT's own RGGB crop (shift 0)
     mask = sample["mask_crops"][0].numpy() > 0
-    raw_max = y.max(0)  # per RGGB cell: any clipped colour
-    clipped = raw_max >= entry["overexposure_lb"]
-    cell_masked = (~mask[0::2, 0::2] & ~mask[0::2, 1::2] &
-                   ~mask[1::2, 0::2] & ~mask[1::2, 1::2])
-    n = int(clipped.sum())
+    # Overexposure is per sensor sample (contract §3, RawNIND's own rule on
+    # the mosaic): each RGGB plane's clipped samples must be masked at their
+    # own full-resolution position in the mask window.
+    lb = entry["overexposure_lb"]
+    n = 0
+    masked = 0
+    for c, (dy, dx) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        clipped = y[c] >= lb
+        n += int(clipped.sum())
+        masked += int((~mask[dy::2, dx::2])[clipped].sum())
     if n == 0:
         continue
-    frac = float(cell_masked[clipped].mean())
-    print(f"{s['scene']}: {n} clipped GT cells in the sample, masked {frac:.3f}")
+    frac = masked / n
+    print(f"{s['scene']}: {n} clipped GT samples in the sample, masked {frac:.3f}")
     check(frac == 1.0, f"{s['scene']}: every clipped GT sample masked")
     checked_clipping += 1
 check(checked_clipping > 0, "a validation sample with clipped GT samples")

@@ -15,6 +15,9 @@
 //   pairs table was drawn and sorts and filters as the manifest says, and
 //   the console logged no error. A page that
 //   throws on purpose proves the console check can fail.
+// - Crops: after a --crops build and a scene added without --crops, the
+//   overview's missing-crops figure (file and DOM) is the number of pairs
+//   the rawnind-yaml export writes with `crops: []`.
 #include <gtest/gtest.h>
 #include <png.h>
 #include <sys/stat.h>
@@ -545,6 +548,81 @@ TEST_F(ReportEndToEnd, ZRerunDrawsNothingAndAChangeRedrawsOnlyItsScene) {
     if (name.starts_with("img/") && !third.contains(name)) {
       EXPECT_FALSE(changed_images.contains(name));
     }
+  }
+}
+
+// A --crops build: the overview counts the pairs RawNIND's loader drops for
+// missing crops, the pairs whose `crops` list the rawnind-yaml export writes
+// empty. Two scenes are cropped; a scene added later and built without
+// --crops has none (its self-pair and its noisy pair).
+TEST(ReportWithCrops, MissingCropsFigureIsTheExportsEmptyCropsLists) {
+  testing::TempDir dir;
+  const std::string root = dir.Join("data");
+  // 1024 x 900: one crop of RawNIND's grid per file.
+  auto run =
+      testing::RunTool({"synth", root, "--scenes", "2", "--noisy", "1",
+                        "--size", "1024x900", "--cfa", "rggb", "--seed", "3"},
+                       dir.Join("synth.log"));
+  ASSERT_EQ(run.exit_code, 0) << run.errors;
+  run = testing::RunTool({root, "--crops", "--device", "cpu", "-j", "2", "-q"},
+                         dir.Join("build.log"));
+  ASSERT_EQ(run.exit_code, 0) << run.errors;
+  const std::string more = dir.Join("more");
+  run = testing::RunTool({"synth", more, "--scenes", "1", "--noisy", "1",
+                          "--size", "1024x900", "--cfa", "bggr", "--seed", "9"},
+                         dir.Join("synth-more.log"));
+  ASSERT_EQ(run.exit_code, 0) << run.errors;
+  fs::copy(more + "/Bayer/scene-000-bggr", root + "/Bayer/added",
+           fs::copy_options::recursive);
+  run = testing::RunTool({root, "--device", "cpu", "-j", "2", "-q"},
+                         dir.Join("build-added.log"));
+  ASSERT_EQ(run.exit_code, 0) << run.errors;
+
+  const std::string yaml = dir.Join("export.yaml");
+  run =
+      testing::RunTool({"export", "--format", "rawnind-yaml", "-o", yaml, root},
+                       dir.Join("export.log"));
+  ASSERT_EQ(run.exit_code, 0) << run.errors;
+  const std::string exported = ReadText(yaml);
+  // yaml-cpp writes an empty list as "crops:" and "[]" on the next line.
+  static const std::regex empty_crops(R"(\bcrops:\s*\[\])");
+  const auto empty = static_cast<std::size_t>(std::distance(
+      std::sregex_iterator(exported.begin(), exported.end(), empty_crops),
+      std::sregex_iterator()));
+  std::size_t entries = 0;
+  for (std::size_t at = exported.find("gt_fpath:"); at != std::string::npos;
+       at = exported.find("gt_fpath:", at + 1)) {
+    ++entries;
+  }
+  EXPECT_EQ(entries, 6u);  // 3 scenes x (self-pair + noisy pair)
+  EXPECT_EQ(empty, 2u);    // the added scene's pairs
+
+  run = testing::RunTool({"report", root, "-q"}, dir.Join("report.log"));
+  ASSERT_EQ(run.exit_code, 0) << run.errors;
+  const fs::path index = fs::path(root) / "report" / "index.html";
+  const std::string figure = "id=\"drop-crops\">" + std::to_string(empty) + "<";
+  const std::string html = ReadText(index);
+  EXPECT_NE(html.find(figure), std::string::npos) << figure;
+  EXPECT_EQ(html.find("id=\"crops-note\""), std::string::npos);
+
+  // The same in the browser's DOM, where a browser can run.
+  const std::string browser = FindChromium();
+  if (browser.empty()) {
+    GTEST_SKIP() << "no chromium on PATH (scripts/test installs Debian's "
+                    "chromium); the figure was checked in the file only";
+  }
+  const std::string work = dir.Join("browser");
+  fs::create_directories(work);
+  const BrowserRun dom = Chromium(browser, work, "file://" + index.string(),
+                                  "--virtual-time-budget=5000 --dump-dom");
+  if (dom.status != 0 ||
+      dom.out.find("id=\"fig-drops\"") == std::string::npos) {
+    GTEST_SKIP() << "chromium cannot run here (status " << dom.status
+                 << "): " << dom.log.substr(0, 2000);
+  }
+  EXPECT_NE(dom.out.find(figure), std::string::npos) << figure;
+  for (const std::string& error : ConsoleErrors(dom.log)) {
+    ADD_FAILURE() << "console: " << error;
   }
 }
 

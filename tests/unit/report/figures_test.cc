@@ -4,9 +4,13 @@
 #include "report/figures.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <set>
+#include <sstream>
 
+#include "manifest/export.h"
 #include "manifest/manifest.h"
 #include "test_support.h"
 
@@ -84,6 +88,48 @@ class FiguresTest : public ::testing::Test {
   std::vector<PairRow> pairs_;
 };
 
+// A crop target of `path` with crops at the given half-resolution positions.
+CropTargetRecord Target(const std::string& path,
+                        std::vector<std::pair<int, int>> positions,
+                        std::string hash = std::string(32, '0'),
+                        bool is_bayer = true) {
+  CropTargetRecord target;
+  target.rel_path = path;
+  target.scene = path.substr(0, path.find('/'));
+  target.hash_hex = std::move(hash);
+  target.params = "test-grid";
+  target.is_bayer = is_bayer;
+  target.frame_top = 2;
+  target.frame_left = 4;
+  target.rgb_mean = 0.25;
+  for (const auto& [x, y] : positions) {
+    CropTargetRecord::Crop crop;
+    crop.x = x;
+    crop.y = y;
+    if (is_bayer)
+      crop.bayer_path = "crops/" + path + std::to_string(x) + ".npy";
+    crop.linrec_path = "crops/" + path + std::to_string(x) + ".tif";
+    target.crops.push_back(crop);
+  }
+  return target;
+}
+
+// The pairs, by noisy path, whose `crops` list the rawnind-yaml export
+// writes empty.
+std::set<std::string> ExportedWithoutCrops(Manifest& manifest) {
+  std::ostringstream yaml;
+  const Status status =
+      ExportManifest(manifest, ExportFormat::kRawnindYaml, yaml);
+  EXPECT_TRUE(status.ok()) << status.ToString();
+  std::set<std::string> empty;
+  for (const YAML::Node& entry : YAML::Load(yaml.str())) {
+    if (entry["crops"].size() == 0) {
+      empty.insert(entry["f_fpath"].as<std::string>());
+    }
+  }
+  return empty;
+}
+
 TEST_F(FiguresTest, CountsAndLoaderDropsMatchTheManifest) {
   // Scene a: self-pair kept, one kept, one over the loss limit, one under
   // the mask limit, one over both; values on the limits are kept.
@@ -129,6 +175,73 @@ TEST_F(FiguresTest, CountsAndLoaderDropsMatchTheManifest) {
   EXPECT_EQ(pairs_[o.weakest[4]].pair.noisy_path, "b/n1.dng");
 }
 
+TEST_F(FiguresTest, MissingCropsAreThePairsTheExportWritesWithoutCrops) {
+  // Scene a, all pairs within the loss and mask limits: the self-pair,
+  // n1 (cropped at the GT's positions), n2 (cropped, then changed: its
+  // target is stale), n3 (never cropped), n4 (cropped at other positions
+  // only), n5 (a target of the other CFA kind).
+  SceneRecord scene = Scene(
+      "a", {OkPair("a", "gt/gt.dng", 1.0, 0.0, 1.0, 0, 0),
+            OkPair("a", "n1.dng", 0.9, 0.01, 0.9),
+            OkPair("a", "n2.dng", 0.9, 0.01, 0.9),
+            OkPair("a", "n3.dng", 0.9, 0.01, 0.9),
+            OkPair("a", "n4.dng", 0.9, 0.01, 0.9),
+            OkPair("a", "n5.dng", 0.9, 0.04, 0.9)});  // also over the loss
+  FileMetadata meta;
+  meta.cfa_name = "RGGB";
+  meta.width = 64;
+  meta.height = 48;
+  meta.rgb_xyz_matrix = {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {0, 0, 0}}};
+  for (SceneFile& file : scene.files) file.metadata = meta;
+  ASSERT_TRUE(manifest_->RecordScene(scene).ok());
+
+  // No --crops build ran: the reason is unknown, kept counts the others.
+  Overview o = Load();
+  auto counts = LoadPairCropCounts(*manifest_, pairs_);
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  EXPECT_TRUE(counts->empty());
+  o = ComputeOverview(*manifest_->LoadScenesView(), pairs_, *counts);
+  EXPECT_FALSE(o.drop_crops.has_value());
+  EXPECT_EQ(o.loader_kept, 5);
+  EXPECT_EQ(o.loader_dropped, 1);
+
+  // Crop targets recorded.
+  for (const CropTargetRecord& target :
+       {Target("a/gt/gt.dng", {{0, 0}, {256, 0}}),
+        Target("a/n1.dng", {{256, 0}, {0, 0}}),
+        Target("a/n2.dng", {{0, 0}}, std::string(32, 'f')),
+        Target("a/n4.dng", {{0, 256}}),
+        Target("a/n5.dng", {{0, 0}}, std::string(32, '0'), false)}) {
+    ASSERT_TRUE(manifest_->RecordCropTarget(target).ok());
+  }
+  counts = LoadPairCropCounts(*manifest_, pairs_);
+  ASSERT_TRUE(counts.ok()) << counts.status().ToString();
+  ASSERT_EQ(counts->size(), pairs_.size());
+  std::map<std::string, int> by_noisy;
+  for (std::size_t i = 0; i < pairs_.size(); ++i) {
+    ASSERT_TRUE((*counts)[i].has_value());
+    by_noisy[pairs_[i].pair.noisy_path] = *(*counts)[i];
+  }
+  EXPECT_EQ(by_noisy, (std::map<std::string, int>{{"a/gt/gt.dng", 2},
+                                                  {"a/n1.dng", 2},
+                                                  {"a/n2.dng", 0},
+                                                  {"a/n3.dng", 0},
+                                                  {"a/n4.dng", 0},
+                                                  {"a/n5.dng", 0}}));
+  o = ComputeOverview(*manifest_->LoadScenesView(), pairs_, *counts);
+  ASSERT_TRUE(o.drop_crops.has_value());
+  EXPECT_EQ(*o.drop_crops, 4);  // n2, n3, n4, n5
+  EXPECT_EQ(o.drop_loss, 1);    // n5
+  EXPECT_EQ(o.loader_dropped, 4);
+  EXPECT_EQ(o.loader_kept, 2);  // the self-pair and n1
+
+  // The same pairs as the export's `crops: []`.
+  const std::set<std::string> empty = ExportedWithoutCrops(*manifest_);
+  EXPECT_EQ(empty, (std::set<std::string>{"a/n2.dng", "a/n3.dng", "a/n4.dng",
+                                          "a/n5.dng"}));
+  EXPECT_EQ(static_cast<int>(empty.size()), *o.drop_crops);
+}
+
 TEST(LoaderVerdictTest, CropsCountWhenKnown) {
   PairRecord pair = OkPair("s", "n.dng", 0.9, 0.01, 0.9);
   EXPECT_TRUE(JudgePair(pair, std::nullopt).kept());
@@ -148,6 +261,31 @@ TEST(LoaderVerdictTest, CropsCountWhenKnown) {
   ASSERT_TRUE(o.drop_crops.has_value());
   EXPECT_EQ(*o.drop_crops, 1);
   EXPECT_EQ(o.loader_kept, 1);
+}
+
+// The loader tests RawNIND's best_alignment_loss, which the build computes
+// on demosaiced frames for Bayer pairs; our mosaic loss is only the fallback.
+TEST(LoaderVerdictTest, LossIsTheOneTheLoaderReads) {
+  PairRecord pair = OkPair("s", "n.dng", 0.9, 0.01, 0.9);  // mosaic loss 0.01
+  pair.rawnind_loss = 0.05;
+  EXPECT_TRUE(JudgePair(pair, std::nullopt).loss_too_high);
+  pair.alignment->loss = 0.05;
+  pair.rawnind_loss = 0.02;
+  EXPECT_FALSE(JudgePair(pair, std::nullopt).loss_too_high);
+  pair.rawnind_loss.reset();
+  EXPECT_TRUE(JudgePair(pair, std::nullopt).loss_too_high);
+
+  std::vector<SceneRow> scenes(1);
+  scenes[0].status = "ok";
+  std::vector<PairRow> rows(1);
+  rows[0].pair = OkPair("s", "a.dng", 0.9, 0.01, 0.9);
+  rows[0].pair.rawnind_loss = 0.05;
+  const Overview o = ComputeOverview(scenes, rows, {});
+  EXPECT_EQ(o.drop_loss, 1);
+  // 14 bins over [0, 0.07): 0.05 falls in bin 10, the mosaic's 0.01 in bin 2.
+  ASSERT_EQ(o.loss.counts.size(), 14u);
+  EXPECT_EQ(o.loss.counts[10], 1) << "the histogram shows the loader's loss";
+  EXPECT_EQ(o.loss.counts[2], 0);
 }
 
 TEST(HistogramTest, ValuesOnEdgesFallInTheBinTheyStart) {

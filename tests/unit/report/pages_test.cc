@@ -111,6 +111,23 @@ TEST(PagesTest, OverviewEscapesNamesAndLinksEveryScene) {
   EXPECT_EQ(std::count(html.begin(), html.end(), '\0'), 0);
 }
 
+TEST(PagesTest, OverviewCountsMissingCropsWhenCropsAreRecorded) {
+  ReportModel model = HostileModel();
+  // A --crops build ran; the ok pair's crops list is empty.
+  const std::vector<std::optional<int>> crops = {0, std::nullopt};
+  model.crops_recorded = true;
+  model.verdicts.clear();
+  for (std::size_t i = 0; i < model.pairs.size(); ++i) {
+    model.verdicts.push_back(JudgePair(model.pairs[i].pair, crops[i]));
+  }
+  model.overview = ComputeOverview(model.scene_rows, model.pairs, crops);
+  const std::string html = RenderOverviewPage(model);
+  EXPECT_NE(html.find("id=\"drop-crops\">1<"), std::string::npos);
+  EXPECT_EQ(html.find("id=\"crops-note\""), std::string::npos);
+  EXPECT_NE(html.find("id=\"drops-note\""), std::string::npos);
+  EXPECT_EQ(VerdictText(model.verdicts[0]), "dropped: loss > 0.035, no crops");
+}
+
 TEST(PagesTest, ScenePageShowsErrorsAndImagesEscaped) {
   const ReportModel model = HostileModel();
   const std::string html = RenderScenePage(model, model.scenes[0]);
