@@ -20,6 +20,10 @@ constexpr int kTileCount = 8;
 constexpr int kTileGrid = 4;
 constexpr int kMaxTile = 192;
 constexpr int kMinTile = 16;
+// Tiles with at least this fraction unmasked correct integral-image window
+// sums for their masked pixels (one dot product per offset instead of
+// three); more heavily masked tiles take the dense path.
+constexpr double kSparseMask = 0.9;
 // RefineShift: pixels compared per shift, and the fewest blocks it decides
 // on.
 constexpr double kRefineSamples = 2e6;
@@ -41,52 +45,93 @@ float Taper(int i, int n, int ramp) {
   return 0.5f - 0.5f * std::cos(3.14159265f * (d + 0.5f) / ramp);
 }
 
-// AddCorrelation for a tile without masked pixels: the same sums, with the
-// window sums of b and b^2 from integral images instead of two more dot
-// products per offset.
-void AddUnmaskedCorrelation(const Plane<float>& a, const Plane<float>& b,
-                            int window, double* cross, double* b_var) {
-  const int h = a.height(), w = a.width();
-  const int bw = b.width(), bh = b.height();
-  std::vector<double> s1(static_cast<std::size_t>(bh + 1) * (bw + 1), 0.0);
-  std::vector<double> s2(s1.size(), 0.0);
-  auto idx = [bw](int y, int x) {
-    return static_cast<std::size_t>(y) * (bw + 1) + x;
-  };
-  for (int y = 0; y < bh; ++y) {
-    double row1 = 0, row2 = 0;
-    const float* pb = b.row(y);
-    for (int x = 0; x < bw; ++x) {
-      row1 += pb[x];
-      row2 += static_cast<double>(pb[x]) * pb[x];
-      s1[idx(y + 1, x + 1)] = s1[idx(y, x + 1)] + row1;
-      s2[idx(y + 1, x + 1)] = s2[idx(y, x + 1)] + row2;
+// Window sums of `b` and `b^2` (for every window of the tile's size) from
+// integral images in double.
+class WindowSums {
+ public:
+  explicit WindowSums(const Plane<float>& b)
+      : bw_(b.width()),
+        s1_(static_cast<std::size_t>(b.height() + 1) * (bw_ + 1), 0.0),
+        s2_(s1_.size(), 0.0) {
+    for (int y = 0; y < b.height(); ++y) {
+      double row1 = 0, row2 = 0;
+      const float* pb = b.row(y);
+      for (int x = 0; x < bw_; ++x) {
+        row1 += pb[x];
+        row2 += static_cast<double>(pb[x]) * pb[x];
+        s1_[Index(y + 1, x + 1)] = s1_[Index(y, x + 1)] + row1;
+        s2_[Index(y + 1, x + 1)] = s2_[Index(y, x + 1)] + row2;
+      }
     }
   }
-  const double n = static_cast<double>(h) * w;
+  // Sums over the h x w window with top-left (y, x).
+  void Get(int y, int x, int h, int w, double* sum, double* sum_sq) const {
+    *sum = s1_[Index(y + h, x + w)] - s1_[Index(y, x + w)] -
+           s1_[Index(y + h, x)] + s1_[Index(y, x)];
+    *sum_sq = s2_[Index(y + h, x + w)] - s2_[Index(y, x + w)] -
+              s2_[Index(y + h, x)] + s2_[Index(y, x)];
+  }
+
+ private:
+  std::size_t Index(int y, int x) const {
+    return static_cast<std::size_t>(y) * (bw_ + 1) + x;
+  }
+  int bw_;
+  std::vector<double> s1_, s2_;
+};
+
+// sum(a * b_o) for the window b_o of `b` with top-left (oy, ox).
+double Dot(const Plane<float>& a, const Plane<float>& b, int oy, int ox) {
+  const int h = a.height(), w = a.width();
   constexpr int kLanes = 8;
+  double sum_ab = 0;
+  for (int i = 0; i < h; ++i) {
+    const float* pa = a.row(i);
+    const float* pb = b.row(oy + i) + ox;
+    float lanes[kLanes] = {};
+    int j = 0;
+    for (; j + kLanes <= w; j += kLanes) {
+      for (int l = 0; l < kLanes; ++l) lanes[l] += pa[j + l] * pb[j + l];
+    }
+    double row = 0;
+    for (; j < w; ++j) row += pa[j] * pb[j];
+    for (float lane : lanes) row += lane;
+    sum_ab += row;
+  }
+  return sum_ab;
+}
+
+// AddCorrelation for a tile with few masked pixels (or none): the same
+// sums, with the window sums of b and b^2 from integral images minus the
+// masked pixels' terms, instead of two more dot products per offset (`a`
+// is 0 at masked pixels, so the covariance is a plain dot product).
+void AddSparselyMaskedCorrelation(const Plane<float>& a,
+                                  const Plane<float>& mask, double count,
+                                  const Plane<float>& b, int window,
+                                  double* cross, double* b_var) {
+  const int h = a.height(), w = a.width();
+  const WindowSums sums(b);
+  struct Masked {
+    int i, j;
+  };
+  std::vector<Masked> masked;
+  for (int i = 0; i < h; ++i) {
+    const float* pm = mask.row(i);
+    for (int j = 0; j < w; ++j) {
+      if (pm[j] == 0.0f) masked.push_back({i, j});
+    }
+  }
   for (int oy = 0; oy < window; ++oy) {
     for (int ox = 0; ox < window; ++ox) {
-      double sum_ab = 0;
-      for (int i = 0; i < h; ++i) {
-        const float* pa = a.row(i);
-        const float* pb = b.row(oy + i) + ox;
-        float lanes[kLanes] = {};
-        int j = 0;
-        for (; j + kLanes <= w; j += kLanes) {
-          for (int l = 0; l < kLanes; ++l) lanes[l] += pa[j + l] * pb[j + l];
-        }
-        double row = 0;
-        for (; j < w; ++j) row += pa[j] * pb[j];
-        for (float lane : lanes) row += lane;
-        sum_ab += row;
+      double sum_b = 0, sum_bb = 0;
+      sums.Get(oy, ox, h, w, &sum_b, &sum_bb);
+      for (const Masked& m : masked) {
+        const double v = b.at(oy + m.i, ox + m.j);
+        sum_b -= v;
+        sum_bb -= v * v;
       }
-      const double sum_b = s1[idx(oy + h, ox + w)] - s1[idx(oy, ox + w)] -
-                           s1[idx(oy + h, ox)] + s1[idx(oy, ox)];
-      const double sum_bb = s2[idx(oy + h, ox + w)] - s2[idx(oy, ox + w)] -
-                            s2[idx(oy + h, ox)] + s2[idx(oy, ox)];
-      cross[oy * window + ox] += sum_ab;
-      b_var[oy * window + ox] += std::max(0.0, sum_bb - sum_b * sum_b / n);
+      cross[oy * window + ox] += Dot(a, b, oy, ox);
+      b_var[oy * window + ox] += std::max(0.0, sum_bb - sum_b * sum_b / count);
     }
   }
 }
@@ -415,9 +460,9 @@ FineResult FineSearchOnce(const RawImage& gt,
           PeriodLuma(gt, gt_balance, t.y + cy - radius, t.x + cx - radius,
                      t.h + 2 * radius, t.w + 2 * radius);
       if (t.count < 1) continue;
-      if (t.count == static_cast<double>(t.h) * t.w) {
-        AddUnmaskedCorrelation(t.luma, gt_luma, window, cross.data(),
-                               b_var.data());
+      if (t.count >= kSparseMask * t.h * t.w) {
+        AddSparselyMaskedCorrelation(t.luma, t.mask, t.count, gt_luma, window,
+                                     cross.data(), b_var.data());
       } else {
         AddCorrelation(t.luma, t.mask, t.count, gt_luma, window, cross.data(),
                        b_var.data());

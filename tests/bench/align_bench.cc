@@ -4,13 +4,24 @@
 // aligning one pair (best of 3), with 1 thread and with all threads.
 //
 //   align_bench [megapixels...]     (default: 12 24 60)
+//   align_bench --once MP [CFA]     render a pair in memory, align it once
+//                                   (for callgrind: --toggle-collect=*Align*)
+//   align_bench --sweep N [SEED]    N random small pairs (every CFA, odd and
+//                                   negative shifts, noise 0-4, gains,
+//                                   clipping, moved objects): one line each
+//                                   (truth, result), so two builds can be
+//                                   diffed, then a summary
 #include <sys/resource.h>
+#include <valgrind/callgrind.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -35,9 +46,149 @@ double Since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+dsb::CaptureSpec BenchCapture() {
+  dsb::CaptureSpec capture;
+  capture.dy = -37;
+  capture.dx = 91;
+  capture.gain = 1.4;
+  capture.noise_level = dsb::kNoiseLevelCount - 1;
+  return capture;
+}
+
+// One pair rendered in memory and aligned once (plus the reference): the
+// workload callgrind profiles.
+int AlignOnce(int megapixels, const char* cfa) {
+  const int width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
+  const int height = megapixels * 1000000 / width / 6 * 6;
+  dsb::SceneSpec spec;
+  spec.width = width;
+  spec.height = height;
+  spec.cfa = *dsb::CfaPattern::FromName(cfa);
+  spec.seed = static_cast<std::uint64_t>(megapixels);
+  spec.clipped_fraction = 0.03;
+  dsb::SyntheticScene scene(spec);
+  const dsb::RawImage gt = scene.RenderGt();
+  const dsb::CaptureSpec capture = BenchCapture();
+  const dsb::RawImage noisy = scene.RenderCapture(capture);
+  auto correlator = dsb::MakeCorrelator(dsb::Device::kCpu, dsb::AlignParams());
+  if (!correlator.ok() || !(*correlator)->SetReference(gt).ok()) return 1;
+  const dsb::RawImage* batch[] = {&noisy};
+  CALLGRIND_START_INSTRUMENTATION;
+  const double cpu_start = CpuSeconds();
+  auto result = (*correlator)->Align(batch);
+  const double cpu = CpuSeconds() - cpu_start;
+  CALLGRIND_STOP_INSTRUMENTATION;
+  if (!result[0].ok()) return 1;
+  // The floor: one read of the pair (the sum of both images' pixels), the
+  // least any alignment that looks at every pixel once can cost; best of 3.
+  double floor_cpu = 1e30;
+  double checksum = 0;
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    const double start = CpuSeconds();
+    for (const dsb::RawImage* image : {&gt, &noisy}) {
+      for (int y = 0; y < image->height(); ++y) {
+        const float* row = image->pixels.row(y);
+        float lanes[8] = {};
+        for (int x = 0; x + 8 <= image->width(); x += 8) {
+          for (int l = 0; l < 8; ++l) lanes[l] += row[x + l];
+        }
+        for (float lane : lanes) checksum += lane;
+      }
+    }
+    floor_cpu = std::min(floor_cpu, CpuSeconds() - start);
+  }
+  const double mp = width * static_cast<double>(height) / 1e6;
+  std::printf(
+      "%s %dx%d: shift %d,%d (truth %d,%d) subpx %.4f,%.4f confidence %.6f "
+      "gain %.6f loss %.6f; %.1f ms/MP CPU; one read of the pair %.2f ms/MP "
+      "(align/read %.1f; checksum %.0f)\n",
+      cfa, width, height, result[0]->dy, result[0]->dx, capture.dy, capture.dx,
+      result[0]->dy_subpx, result[0]->dx_subpx, result[0]->confidence,
+      result[0]->raw_gain, result[0]->loss, cpu * 1e3 / mp,
+      floor_cpu * 1e3 / mp, cpu / floor_cpu, checksum);
+  return 0;
+}
+
+// Random pairs with known truth, one line each; the summary counts wrong
+// integer shifts and the sub-pixel error and confidence.
+int Sweep(int count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const char* cfas[] = {"rggb", "bggr", "grbg", "gbrg", "xtrans"};
+  int wrong = 0;
+  double subpx_error = 0, min_confidence = 2, sum_confidence = 0;
+  double gain_error = 0;
+  for (int i = 0; i < count; ++i) {
+    auto pick = [&](int lo, int hi) {
+      return std::uniform_int_distribution<int>(lo, hi)(rng);
+    };
+    dsb::SceneSpec spec;
+    spec.width = pick(160, 640) / 6 * 6;
+    spec.height = pick(120, 480) / 6 * 6;
+    spec.cfa = *dsb::CfaPattern::FromName(cfas[pick(0, 4)]);
+    spec.seed = rng();
+    spec.clipped_fraction = pick(0, 2) == 0 ? 0.0 : pick(0, 10) / 100.0;
+    dsb::SyntheticScene scene(spec);
+    const dsb::RawImage gt = scene.RenderGt();
+    dsb::AlignParams params;
+    params.max_shift = pick(0, 3) == 0 ? 16 : 128;
+    int max_dy = 0, max_dx = 0;
+    max_dy = std::min(params.max_shift, spec.height / 3);
+    max_dx = std::min(params.max_shift, spec.width / 3);
+    dsb::CaptureSpec capture;
+    capture.dy = pick(0, 2) == 0 ? pick(-3, 3) : pick(-max_dy, max_dy);
+    capture.dx = pick(0, 2) == 0 ? pick(-3, 3) : pick(-max_dx, max_dx);
+    const double gains[] = {0.5, 0.8, 1.0, 1.3, 2.0};
+    capture.gain = gains[pick(0, 4)];
+    capture.noise_level = pick(0, dsb::kNoiseLevelCount - 1);
+    capture.noise_seed = rng();
+    if (pick(0, 1) == 0) {
+      const int h = spec.height / 3, w = spec.width / 3;
+      capture.moved_object =
+          dsb::Box{pick(0, spec.height - h), pick(0, spec.width - w), h, w};
+    }
+    const dsb::RawImage noisy = scene.RenderCapture(capture);
+    auto correlator = dsb::MakeCorrelator(dsb::Device::kCpu, params);
+    if (!correlator.ok() || !(*correlator)->SetReference(gt).ok()) return 1;
+    const dsb::RawImage* batch[] = {&noisy};
+    auto result = (*correlator)->Align(batch);
+    if (!result[0].ok()) {
+      std::printf("%d error %s\n", i, result[0].status().ToString().c_str());
+      ++wrong;
+      continue;
+    }
+    const dsb::Alignment& a = *result[0];
+    const bool exact = a.dy == capture.dy && a.dx == capture.dx;
+    wrong += !exact;
+    subpx_error += std::hypot(a.dy_subpx - capture.dy, a.dx_subpx - capture.dx);
+    min_confidence = std::min(min_confidence, a.confidence);
+    sum_confidence += a.confidence;
+    gain_error = std::max(gain_error, std::abs(a.raw_gain / capture.gain - 1));
+    std::printf(
+        "%d %s %dx%d level %d gain %.1f truth %d,%d got %d,%d%s subpx "
+        "%.4f,%.4f confidence %.6f gain %.6f loss %.6f\n",
+        i, spec.cfa.name().c_str(), spec.width, spec.height,
+        capture.noise_level, capture.gain, capture.dy, capture.dx, a.dy, a.dx,
+        exact ? "" : " WRONG", a.dy_subpx, a.dx_subpx, a.confidence, a.raw_gain,
+        a.loss);
+  }
+  std::printf(
+      "summary: %d pairs, %d wrong, mean |subpx - truth| %.4f px, confidence "
+      "min %.4f mean %.4f, max gain error %.2f%%\n",
+      count, wrong, subpx_error / count, min_confidence, sum_confidence / count,
+      100 * gain_error);
+  return wrong == 0 ? 0 : 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::strcmp(argv[1], "--once") == 0) {
+    return AlignOnce(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "--sweep") == 0) {
+    return Sweep(std::atoi(argv[2]),
+                 argc >= 4 ? std::strtoull(argv[3], nullptr, 10) : 1);
+  }
   std::vector<int> sizes;
   for (int i = 1; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
   if (sizes.empty()) sizes = {12, 24, 60};

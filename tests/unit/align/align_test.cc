@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "align/colour_match.h"
@@ -368,6 +369,76 @@ TEST(ColourMatchTest, BilinearIsExactOnLinearRampsInsideBayer) {
             const CfaColor c = cfa.color_at(o.noisy_y0 + i, o.noisy_x0 + j);
             EXPECT_NEAR(out.at(i, j), plane(c, o.gt_y0 + i, o.gt_x0 + j), 1e-5)
                 << name << " " << dy << "," << dx << " at " << i << "," << j;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Random content, every Bayer order, odd and even sizes and shifts of
+// both signs and parities (so rows start at either column phase and the
+// vectorised inner run meets every edge case): each output is the GT pixel
+// itself where the colours match, else the mean of the nearest pixels of
+// the wanted colour inside the image, direct neighbours before diagonals,
+// computed here pixel by pixel.
+TEST(ColourMatchTest, BayerMatchesAPerPixelReferenceEverywhere) {
+  for (const char* name : {"rggb", "bggr", "grbg", "gbrg"}) {
+    const CfaPattern cfa = *CfaPattern::FromName(name);
+    for (const auto& size : {std::pair{23, 37}, std::pair{32, 40}}) {
+      const int h = size.first, w = size.second;
+      RawImage gt;
+      gt.cfa = cfa;
+      gt.pixels = Plane<float>(w, h);
+      std::uint32_t state = 12345;
+      for (int y = 0; y < h; ++y) {
+        for (int x = 0; x < w; ++x) {
+          state = state * 1664525u + 1013904223u;
+          gt.pixels.at(y, x) = static_cast<float>(state >> 8) / (1 << 24);
+        }
+      }
+      // NaN where every chosen neighbour lies outside the image (the
+      // matcher then takes the nearest ones inside; not compared here).
+      auto reference = [&](int gy, int gx, CfaColor wanted) {
+        if (cfa.color_at(gy, gx) == wanted) return gt.pixels.at(gy, gx);
+        for (bool straight : {true, false}) {
+          double sum = 0;
+          int chosen = 0, used = 0;
+          for (int ky = -1; ky <= 1; ++ky) {
+            for (int kx = -1; kx <= 1; ++kx) {
+              if ((ky == 0 && kx == 0) || (ky == 0 || kx == 0) != straight) {
+                continue;
+              }
+              const int y = gy + ky, x = gx + kx;
+              // Chosen on the pattern; those outside the image drop out.
+              if (cfa.color_at(y, x) != wanted) continue;
+              ++chosen;
+              if (y < 0 || y >= h || x < 0 || x >= w) continue;
+              sum += gt.pixels.at(y, x);
+              ++used;
+            }
+          }
+          if (chosen == 0) continue;
+          return used > 0 ? static_cast<float>(sum / used)
+                          : std::numeric_limits<float>::quiet_NaN();
+        }
+        return std::numeric_limits<float>::quiet_NaN();
+      };
+      for (int dy : {-3, -2, 0, 1, 4}) {
+        for (int dx : {-5, -1, 0, 1, 2, 7}) {
+          const Overlap o = ComputeOverlap(h, w, dy, dx);
+          Plane<float> out(o.width, o.height);
+          GtInNoisyColours(gt, o, out.view());
+          for (int i = 0; i < o.height; ++i) {
+            for (int j = 0; j < o.width; ++j) {
+              const float want =
+                  reference(o.gt_y0 + i, o.gt_x0 + j,
+                            cfa.color_at(o.noisy_y0 + i, o.noisy_x0 + j));
+              if (std::isnan(want)) continue;
+              ASSERT_NEAR(out.at(i, j), want, 1e-6)
+                  << name << " " << h << "x" << w << " shift " << dy << ","
+                  << dx << " at " << i << "," << j;
+            }
           }
         }
       }
