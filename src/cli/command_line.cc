@@ -138,7 +138,7 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     ("gpu-mem", "GPU memory budget, e.g. 8G (default: a safe fraction of free GPU memory)", cxxopts::value<std::string>())
     ("max-shift", "largest |dy|, |dx| searched, in pixels", cxxopts::value<int>()->default_value("128"))
     ("clip-footprint", "what a clipped GT sample takes out of the mask: sample (itself) or cell (every pixel of its 3x3 / all-colour neighbourhood, for losses on demosaiced RGB)", cxxopts::value<std::string>()->default_value("sample"))
-    ("decode-in-process", "decode raws inside this process instead of one worker process per file (debugging, profiling; a LibRaw crash then stops the build)")
+    ("decode-in-process", "decode raws inside this process instead of in decode worker processes (debugging, profiling; a LibRaw crash then stops the build)")
     ("shard", "build only shard I of N (0 <= I < N) into its task manifest; see merge, slurm", cxxopts::value<std::string>())
     ("decode-timeout", "per-file decode time limit in seconds, plus 1 s per MB of the file (default 120)", cxxopts::value<double>())
     ("format", "export: rawnind-yaml, json or csv", cxxopts::value<std::string>())

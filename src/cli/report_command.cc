@@ -81,7 +81,7 @@ int RunReportCommand(int argc, char** argv) {
   }
   report.force = parsed.count("force") > 0;
 
-  // The build's decoder and limits (a worker process per file).
+  // The build's decoder and limits (a pool of decode worker processes).
   BuildOptions build;
   if (parsed.count("decode-timeout")) {
     build.decode_timeout_s = parsed["decode-timeout"].as<double>();

@@ -1,4 +1,4 @@
-// How a build decodes its raws: in a worker process per file (the default)
+// How a build decodes its raws: in a pool of worker processes (the default)
 // or in this process, and how large a file it accepts.
 //
 // The pixel limit keeps one file within the machine: a scene needs at least

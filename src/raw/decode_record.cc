@@ -1,5 +1,6 @@
 #include "raw/decode_record.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,7 +24,9 @@ constexpr std::uint32_t kMaxStringSize = 4096;
 // No sensor is 1M pixels on a side; the limit keeps width * height * 4
 // far from overflowing.
 constexpr std::int32_t kMaxSide = 1 << 20;
-constexpr std::size_t kPixelAlignment = 64;
+// Pixels start on a page boundary so the writer can map them (mmap offsets
+// are page multiples).
+constexpr std::size_t kPixelAlignment = 4096;
 
 enum class Kind : std::uint32_t { kImage = 1, kError = 2 };
 
@@ -176,71 +179,159 @@ std::optional<CfaPattern> PatternFrom(std::uint32_t period,
 
 }  // namespace
 
-Status WriteDecodeRecord(int fd, const Result<RawImage>& decoded) {
+namespace {
+
+// The record's prefix and body for an image (pixels not included).
+std::vector<std::uint8_t> ImageHeader(int width, int height,
+                                      const CfaPattern& cfa,
+                                      const RawMetadata& meta) {
   Writer body;
-  Kind kind;
-  if (!decoded.ok()) {
-    kind = Kind::kError;
-    body.Put(static_cast<std::uint32_t>(decoded.status().code()));
-    body.PutString(decoded.status().message().substr(0, kMaxStringSize));
-  } else {
-    kind = Kind::kImage;
-    const RawImage& image = *decoded;
-    body.Put(static_cast<std::int32_t>(image.width()));
-    body.Put(static_cast<std::int32_t>(image.height()));
-    body.Put(static_cast<std::uint32_t>(image.cfa.period()));
-    for (int i = 0; i < 36; ++i) {
-      body.Put(static_cast<std::uint8_t>(image.cfa.color_at(i / 6, i % 6)));
-    }
-    const RawMetadata& meta = image.meta;
-    body.PutString(meta.make.substr(0, kMaxStringSize));
-    body.PutString(meta.model.substr(0, kMaxStringSize));
-    body.Put(meta.iso);
-    body.Put(static_cast<std::int32_t>(meta.raw_width));
-    body.Put(static_cast<std::int32_t>(meta.raw_height));
-    body.Put(static_cast<std::int32_t>(meta.visible_top));
-    body.Put(static_cast<std::int32_t>(meta.visible_left));
-    body.Put(meta.black);
-    body.Put(meta.white);
-    body.Put(meta.wb_coeffs);
-    body.Put(meta.rgb_xyz_matrix);
-    body.Put(meta.overexposure_lb);
-    const std::size_t body_size =
-        body.bytes().size() + 2 * sizeof(std::uint64_t);
-    body.Put(static_cast<std::uint64_t>(PixelOffset(body_size)));
-    body.Put(static_cast<std::uint64_t>(image.pixels.byte_size()));
+  body.Put(static_cast<std::int32_t>(width));
+  body.Put(static_cast<std::int32_t>(height));
+  body.Put(static_cast<std::uint32_t>(cfa.period()));
+  for (int i = 0; i < 36; ++i) {
+    body.Put(static_cast<std::uint8_t>(cfa.color_at(i / 6, i % 6)));
   }
+  body.PutString(meta.make.substr(0, kMaxStringSize));
+  body.PutString(meta.model.substr(0, kMaxStringSize));
+  body.Put(meta.iso);
+  body.Put(static_cast<std::int32_t>(meta.raw_width));
+  body.Put(static_cast<std::int32_t>(meta.raw_height));
+  body.Put(static_cast<std::int32_t>(meta.visible_top));
+  body.Put(static_cast<std::int32_t>(meta.visible_left));
+  body.Put(meta.black);
+  body.Put(meta.white);
+  body.Put(meta.wb_coeffs);
+  body.Put(meta.rgb_xyz_matrix);
+  body.Put(meta.overexposure_lb);
+  const std::size_t body_size = body.bytes().size() + 2 * sizeof(std::uint64_t);
+  const std::size_t pixel_bytes = static_cast<std::size_t>(width) *
+                                  static_cast<std::size_t>(height) *
+                                  sizeof(float);
+  body.Put(static_cast<std::uint64_t>(PixelOffset(body_size)));
+  body.Put(static_cast<std::uint64_t>(pixel_bytes));
 
   Writer record;
   for (char c : kMagic) record.Put(c);
   record.Put(kDecodeRecordVersion);
-  record.Put(static_cast<std::uint32_t>(kind));
+  record.Put(static_cast<std::uint32_t>(Kind::kImage));
   record.Put(static_cast<std::uint32_t>(body.bytes().size()));
   record.Put(std::uint32_t{0});
   std::vector<std::uint8_t>& bytes = record.bytes();
   bytes.insert(bytes.end(), body.bytes().begin(), body.bytes().end());
+  bytes.resize(PixelOffset(body.bytes().size()), 0);
+  return std::move(bytes);
+}
 
-  std::size_t total = bytes.size();
-  if (kind == Kind::kImage) {
-    bytes.resize(PixelOffset(body.bytes().size()), 0);
-    total = bytes.size() + decoded->pixels.byte_size();
+}  // namespace
+
+RecordMapping::~RecordMapping() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
+
+Result<std::uint8_t*> RecordMapping::Reserve(std::size_t bytes) {
+  if (bytes <= size_) return data_;
+  if (data_ != nullptr) ::munmap(data_, size_);
+  data_ = nullptr;
+  size_ = 0;
+  if (::ftruncate(fd_, static_cast<off_t>(bytes)) != 0) {
+    return Status::IoError(std::string("cannot size the decode record: ") +
+                           std::strerror(errno));
+  }
+  // MAP_POPULATE allocates the pages in one call, not one trap per page.
+  void* mapped = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_POPULATE, fd_, 0);
+  if (mapped == MAP_FAILED) {
+    return Status::IoError(std::string("cannot map the decode record: ") +
+                           std::strerror(errno));
+  }
+  data_ = static_cast<std::uint8_t*>(mapped);
+  size_ = bytes;
+  return data_;
+}
+
+Status WriteImageRecord(int fd, int width, int height, const CfaPattern& cfa,
+                        const RawMetadata& meta, const PixelFill& fill,
+                        RecordMapping* mapping, std::uint64_t* record_size) {
+  const std::vector<std::uint8_t> header =
+      ImageHeader(width, height, cfa, meta);
+  const std::size_t pixel_bytes = static_cast<std::size_t>(width) *
+                                  static_cast<std::size_t>(height) *
+                                  sizeof(float);
+  const std::size_t total = header.size() + pixel_bytes;
+  if (record_size != nullptr) *record_size = total;
+  if (mapping != nullptr) {
+    DSB_ASSIGN_OR_RETURN(std::uint8_t * data, mapping->Reserve(total));
+    fill(PlaneView<float>{reinterpret_cast<float*>(data + header.size()), width,
+                          height, width});
+    std::memcpy(data, header.data(), header.size());
+    return Status::Ok();
   }
   // Sizing first lets the kernel allocate the memfd's pages in one go.
   if (::ftruncate(fd, static_cast<off_t>(total)) != 0) {
     return Status::IoError(std::string("cannot size the decode record: ") +
                            std::strerror(errno));
   }
-  DSB_RETURN_IF_ERROR(WriteAll(fd, bytes.data(), bytes.size(), 0));
-  if (kind == Kind::kImage) {
-    DSB_RETURN_IF_ERROR(WriteAll(fd, decoded->pixels.data(),
-                                 decoded->pixels.byte_size(),
-                                 static_cast<off_t>(bytes.size())));
+  // The pixels are written once, straight into the record's pages
+  // (MAP_POPULATE faults them in with one call, not one trap per page).
+  void* mapped =
+      ::mmap(nullptr, pixel_bytes, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(header.size()));
+  if (mapped != MAP_FAILED) {
+    fill(PlaneView<float>{static_cast<float*>(mapped), width, height, width});
+    ::munmap(mapped, pixel_bytes);
+  } else {
+    // Not mappable (not a memfd or regular file): through a buffer.
+    Plane<float> pixels(width, height);
+    fill(pixels.view());
+    DSB_RETURN_IF_ERROR(WriteAll(fd, pixels.data(), pixel_bytes,
+                                 static_cast<off_t>(header.size())));
   }
-  return Status::Ok();
+  return WriteAll(fd, header.data(), header.size(), 0);
+}
+
+Status WriteErrorRecord(int fd, const Status& error, RecordMapping* mapping,
+                        std::uint64_t* record_size) {
+  Writer record;
+  for (char c : kMagic) record.Put(c);
+  const std::string message = error.message().substr(0, kMaxStringSize);
+  record.Put(kDecodeRecordVersion);
+  record.Put(static_cast<std::uint32_t>(Kind::kError));
+  record.Put(
+      static_cast<std::uint32_t>(2 * sizeof(std::uint32_t) + message.size()));
+  record.Put(std::uint32_t{0});
+  record.Put(static_cast<std::uint32_t>(error.code()));
+  record.PutString(message);
+  const std::vector<std::uint8_t>& bytes = record.bytes();
+  if (record_size != nullptr) *record_size = bytes.size();
+  if (mapping != nullptr) {
+    DSB_ASSIGN_OR_RETURN(std::uint8_t * data, mapping->Reserve(bytes.size()));
+    std::memcpy(data, bytes.data(), bytes.size());
+    return Status::Ok();
+  }
+  if (::ftruncate(fd, static_cast<off_t>(bytes.size())) != 0) {
+    return Status::IoError(std::string("cannot size the decode record: ") +
+                           std::strerror(errno));
+  }
+  return WriteAll(fd, bytes.data(), bytes.size(), 0);
+}
+
+Status WriteDecodeRecord(int fd, const Result<RawImage>& decoded) {
+  if (!decoded.ok()) return WriteErrorRecord(fd, decoded.status());
+  const RawImage& image = *decoded;
+  return WriteImageRecord(
+      fd, image.width(), image.height(), image.cfa, image.meta,
+      [&](PlaneView<float> out) {
+        for (int y = 0; y < image.height(); ++y) {
+          std::memcpy(out.row(y), image.pixels.row(y),
+                      static_cast<std::size_t>(image.width()) * sizeof(float));
+        }
+      });
 }
 
 Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
-                                  std::size_t max_pixels) {
+                                  std::size_t max_pixels,
+                                  std::uint64_t record_size) {
   auto malformed = [&](const std::string& why) {
     return Status::Internal(
         "the decoder process returned a malformed result "
@@ -254,7 +345,13 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
     return Status::Internal("cannot read the decode result for '" + path +
                             "': " + std::strerror(errno));
   }
-  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  if (record_size > static_cast<std::uint64_t>(st.st_size)) {
+    return malformed("a record of " + std::to_string(record_size) +
+                     " bytes in a file of " + std::to_string(st.st_size));
+  }
+  // From here on the record is the file's first file_size bytes.
+  const auto file_size =
+      record_size != 0 ? record_size : static_cast<std::uint64_t>(st.st_size);
   if (file_size == 0) return malformed("no output");
   if (file_size < kPrefixSize) {
     return malformed("only " + std::to_string(file_size) + " bytes");

@@ -7,8 +7,10 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <new>
 #include <string>
@@ -22,6 +24,7 @@ namespace {
 
 struct WorkerArgs {
   int fd = -1;
+  int control = -1;  // serving: requests come here (see the header)
   pid_t parent = 0;
   DecodeOptions options;
   std::string path;
@@ -54,6 +57,8 @@ bool ParseArgs(int argc, char** argv, WorkerArgs& args) {
       return false;
     } else if (flag == "--fd") {
       args.fd = static_cast<int>(number);
+    } else if (flag == "--control") {
+      args.control = static_cast<int>(number);
     } else if (flag == "--parent") {
       args.parent = static_cast<pid_t>(number);
     } else if (flag == "--max-pixels") {
@@ -65,10 +70,12 @@ bool ParseArgs(int argc, char** argv, WorkerArgs& args) {
     }
     ++i;
   }
+  if (args.control >= 0 && i == argc && args.fd >= 0) return true;
   if (i != argc - 1 || args.fd < 0) {
     std::fprintf(stderr,
                  "usage: dataset-build %s --fd N --parent PID "
-                 "[--max-pixels N [--max-pixels-hint TEXT]] -- PATH\n",
+                 "[--max-pixels N [--max-pixels-hint TEXT]] "
+                 "(-- PATH | --control FD)\n",
                  std::string(kDecodeWorkerCommand).c_str());
     return false;
   }
@@ -115,12 +122,92 @@ std::size_t WorkerAddressSpaceLimit(std::size_t base_bytes,
   return base_bytes + kWorkerHeadroomBytes + kWorkerBytesPerPixel * max_pixels;
 }
 
+namespace {
+
+// Decodes `path` and writes its record into `fd`: the image straight from
+// LibRaw's buffer into the record, one pass, no plane of our own
+// (raw/decode_record.h: WriteImageRecord). With `mapping` (serving),
+// through the kept mapping; the record's size goes to `*record_size`.
+Status DecodeInto(int fd, const std::string& path, const DecodeOptions& options,
+                  std::size_t cap, RecordMapping* mapping = nullptr,
+                  std::uint64_t* record_size = nullptr) {
+  try {
+    Result<UnpackedRaw> unpacked = UnpackRaw(path, options);
+    if (!unpacked.ok()) {
+      return WriteErrorRecord(fd, unpacked.status(), mapping, record_size);
+    }
+    return WriteImageRecord(
+        fd, unpacked->width(), unpacked->height(), unpacked->cfa(),
+        unpacked->meta(),
+        [&](PlaneView<float> out) { unpacked->Normalise(out); }, mapping,
+        record_size);
+  } catch (const std::bad_alloc&) {
+    // LibRaw reports its own allocation failures; this is ours, past the
+    // cap.
+    return WriteErrorRecord(
+        fd,
+        Status::ResourceExhausted(
+            "cannot decode '" + path + "': out of memory in the decoder" +
+            (cap != 0 ? " (capped at " + std::to_string(cap >> 20) +
+                            " MiB for its pixel limit)"
+                      : std::string()) +
+            "; the file's sizes are implausible or the machine is short "
+            "of memory"),
+        mapping, record_size);
+  }
+}
+
+// Reads exactly `size` bytes; false at end of file or on an error.
+bool ReadExactly(int fd, void* data, std::size_t size) {
+  auto* bytes = static_cast<char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::read(fd, bytes, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Serving: one request after another until the parent closes its end.
+int Serve(const WorkerArgs& args, std::size_t cap) {
+  RecordMapping mapping(args.fd);
+  while (true) {
+    std::uint32_t length = 0;
+    if (!ReadExactly(args.control, &length, sizeof(length))) return 0;
+    if (length == 0 || length > kMaxRequestPath) {
+      std::fprintf(stderr, "decode worker: bad request of %u bytes\n", length);
+      return 2;
+    }
+    std::string path(length, '\0');
+    if (!ReadExactly(args.control, path.data(), length)) return 0;
+    std::uint64_t record_size = 0;
+    const Status written =
+        DecodeInto(args.fd, path, args.options, cap, &mapping, &record_size);
+    if (!written.ok()) {
+      std::fprintf(stderr, "decode worker: %s\n", written.message().c_str());
+      return 3;
+    }
+    char answer[kAnswerSize] = {kRecordReady};
+    std::memcpy(answer + 1, &record_size, sizeof(record_size));
+    while (::write(args.control, answer, sizeof(answer)) < 0) {
+      if (errno != EINTR) return 0;  // the parent is gone
+    }
+  }
+}
+
+}  // namespace
+
 int RunDecodeWorker(int argc, char** argv) {
   WorkerArgs args;
   if (!ParseArgs(argc, argv, args)) return 2;
   // Die with the build. The parent may have died before this call took
-  // effect, in which case we were reparented: check.
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // effect, in which case we were reparented: check. A serving worker
+  // outlives the thread that started it (PR_SET_PDEATHSIG would fire when
+  // that thread exits): it leaves when its control socket closes instead,
+  // which the build's death does too.
+  if (args.control < 0) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (args.parent != 0 && ::getppid() != args.parent) return 4;
 
   const std::size_t cap =
@@ -133,22 +220,9 @@ int RunDecodeWorker(int argc, char** argv) {
       ::setrlimit(RLIMIT_AS, &limit);  // a failure only loses the cap
     }
   }
+  if (args.control >= 0) return Serve(args, cap);
 
-  Result<RawImage> decoded = Status::Internal("not decoded");
-  try {
-    decoded = DecodeRaw(args.path, args.options);
-  } catch (const std::bad_alloc&) {
-    // LibRaw reports its own allocation failures; this is ours (the
-    // plane), past the cap above.
-    decoded = Status::ResourceExhausted(
-        "cannot decode '" + args.path + "': out of memory in the decoder" +
-        (cap != 0 ? " (capped at " + std::to_string(cap >> 20) +
-                        " MiB for its pixel limit)"
-                  : std::string()) +
-        "; the file's sizes are implausible or the machine is short of "
-        "memory");
-  }
-  const Status written = WriteDecodeRecord(args.fd, decoded);
+  const Status written = DecodeInto(args.fd, args.path, args.options, cap);
   if (!written.ok()) {
     std::fprintf(stderr, "decode worker: %s\n", written.message().c_str());
     return 3;

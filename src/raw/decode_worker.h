@@ -2,19 +2,33 @@
 // that decodes one file and exits.
 //
 //   dataset-build __decode-worker --fd 3 --parent PID
-//       [--max-pixels N [--max-pixels-hint TEXT]] -- PATH
+//       [--max-pixels N [--max-pixels-hint TEXT]] (-- PATH | --control 4)
+//
+// With `-- PATH` it decodes that one file and exits. With `--control FD`
+// it serves (IsolatedDecoder's pool of long-lived workers): it reads
+// requests from the socket FD, each a u32 length and that many bytes of
+// path, decodes each into a record at the start of --fd (kept mapped and
+// never shrunk, raw/decode_record.h: RecordMapping) and answers
+// kAnswerSize bytes when the record is complete: kRecordReady and the
+// record's size (u64, native order; 0 = the file's size). It exits 0 when
+// the parent closes the socket. A file that crashes it takes only that request
+// down.
 //
 // IsolatedDecoder (raw/isolated_decoder.h) starts it through /proc/self/exe,
 // so no second binary needs installing. The worker:
 //   - asks the kernel to SIGKILL it when its parent dies
 //     (PR_SET_PDEATHSIG) and exits at once if PID is already gone, so a
-//     kill -9 of the build leaves no decoder behind;
+//     kill -9 of the build leaves no decoder behind (a serving worker
+//     instead exits when its control socket closes, at most one decode
+//     later);
 //   - caps its address space (RLIMIT_AS) at what it has at start plus
 //     kBytesPerPixel per allowed pixel plus headroom, so a file whose
 //     internal sizes are huge fails with kResourceExhausted instead of
 //     exhausting the machine;
-//   - runs DecodeRaw(PATH) and writes the result, image or error, as a
-//     decode record (raw/decode_record.h) into descriptor --fd;
+//   - unpacks PATH (UnpackRaw, raw/decoder.h) and writes the result, image
+//     or error, as a decode record (raw/decode_record.h) into descriptor
+//     --fd, the pixels normalised straight into the record's mapped pages
+//     (written once, never copied);
 //   - exits 0 whenever the record was written, whatever the decode said.
 // Exit statuses: 0 record written, 2 bad arguments, 3 the record could not
 // be written, 4 the parent was already gone.
@@ -23,12 +37,18 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
 namespace dsb {
 
 inline constexpr std::string_view kDecodeWorkerCommand = "__decode-worker";
+// A serving worker's answer: the record for the last request is written.
+inline constexpr char kRecordReady = 'R';
+inline constexpr std::size_t kAnswerSize = 1 + sizeof(std::uint64_t);
+// The longest path a request may carry.
+inline constexpr std::uint32_t kMaxRequestPath = 64 * 1024;
 
 // The memory cap for a worker allowed `max_pixels` pixels whose address
 // space is `base_bytes` before it decodes (0 pixels: no cap, returns 0).

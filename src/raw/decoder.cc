@@ -168,10 +168,69 @@ Result<RawInfo> ProbeRaw(const std::string& path) {
   return info;
 }
 
-Result<RawImage> DecodeRaw(const std::string& path,
-                           const DecodeOptions& options) {
-  DSB_ASSIGN_OR_RETURN(Opened opened, Open(path));
-  LibRaw& raw = *opened.raw;
+// What UnpackRaw keeps between the unpack and the normalisation.
+struct UnpackedRaw::State {
+  Opened opened;
+  int width = 0, height = 0;
+  // Black levels of a table_h x table_w tile anchored at the visible
+  // origin (the CFA period, or its lcm with the black pattern's).
+  int table_h = 0, table_w = 0;
+  std::vector<float> black_table;
+  float white = 0;
+  RawMetadata meta;
+};
+
+UnpackedRaw::UnpackedRaw(std::unique_ptr<State> state)
+    : state_(std::move(state)) {}
+UnpackedRaw::UnpackedRaw(UnpackedRaw&&) noexcept = default;
+UnpackedRaw& UnpackedRaw::operator=(UnpackedRaw&&) noexcept = default;
+UnpackedRaw::~UnpackedRaw() = default;
+
+int UnpackedRaw::width() const { return state_->width; }
+int UnpackedRaw::height() const { return state_->height; }
+const CfaPattern& UnpackedRaw::cfa() const { return state_->opened.cfa; }
+const RawMetadata& UnpackedRaw::meta() const { return state_->meta; }
+
+void UnpackedRaw::Normalise(PlaneView<float> out) const {
+  const State& s = *state_;
+  LibRaw& raw = *s.opened.raw;
+  const libraw_image_sizes_t& sizes = raw.imgdata.sizes;
+  const std::uint16_t* raw_image = raw.imgdata.rawdata.raw_image;
+  const std::size_t pitch = sizes.raw_pitch / 2;  // checked by UnpackRaw
+  const int width = s.width;
+  // The tile's black levels and denominators spread over whole rows, one
+  // pair of rows per tile row, so the inner loop has no modulo and the
+  // compiler vectorises it; the arithmetic per pixel is the same
+  // (raw - black) / (white - black) as ever, so the values are bit for bit
+  // what they were.
+  std::vector<float> black_rows(static_cast<std::size_t>(s.table_h) * width);
+  std::vector<float> range_rows(black_rows.size());
+  for (int ty = 0; ty < s.table_h; ++ty) {
+    for (int x = 0; x < width; ++x) {
+      const float black = s.black_table[ty * s.table_w + x % s.table_w];
+      black_rows[static_cast<std::size_t>(ty) * width + x] = black;
+      range_rows[static_cast<std::size_t>(ty) * width + x] = s.white - black;
+    }
+  }
+  for (int y = 0; y < s.height; ++y) {
+    const std::uint16_t* __restrict in =
+        raw_image + (y + sizes.top_margin) * pitch + sizes.left_margin;
+    const std::size_t tile_row =
+        static_cast<std::size_t>(y % s.table_h) * width;
+    const float* __restrict blacks = black_rows.data() + tile_row;
+    const float* __restrict ranges = range_rows.data() + tile_row;
+    float* __restrict row = out.row(y);
+    for (int x = 0; x < width; ++x) {
+      row[x] = (static_cast<float>(in[x]) - blacks[x]) / ranges[x];
+    }
+  }
+}
+
+Result<UnpackedRaw> UnpackRaw(const std::string& path,
+                              const DecodeOptions& options) {
+  auto state = std::make_unique<UnpackedRaw::State>();
+  DSB_ASSIGN_OR_RETURN(state->opened, Open(path));
+  LibRaw& raw = *state->opened.raw;
   const libraw_image_sizes_t& sizes = raw.imgdata.sizes;
   const int width = sizes.width, height = sizes.height;
   const std::size_t pixels = static_cast<std::size_t>(width) * height;
@@ -184,13 +243,13 @@ Result<RawImage> DecodeRaw(const std::string& path,
   }
   const int ret = raw.unpack();
   if (ret != LIBRAW_SUCCESS) return LibRawError(ret, "cannot decode", path);
-  if (opened.errors->count > 0) {
+  const DataErrors& errors = *state->opened.errors;
+  if (errors.count > 0) {
     return Status::Corrupt(
         "cannot decode '" + path + "': LibRaw reported " +
-        std::to_string(opened.errors->count) +
-        " data error(s), first at offset " +
-        std::to_string(opened.errors->first_offset) +
-        (opened.errors->first_offset < 0 ? " (unexpected end of file)" : "") +
+        std::to_string(errors.count) + " data error(s), first at offset " +
+        std::to_string(errors.first_offset) +
+        (errors.first_offset < 0 ? " (unexpected end of file)" : "") +
         "; the file is damaged or truncated");
   }
   const libraw_rawdata_t& rawdata = raw.imgdata.rawdata;
@@ -204,7 +263,7 @@ Result<RawImage> DecodeRaw(const std::string& path,
 
   // Levels as they were at unpack (imgdata.color changes in later steps).
   const libraw_colordata_t& color = rawdata.color;
-  const CfaPattern& cfa = opened.cfa;
+  const CfaPattern& cfa = state->opened.cfa;
   // Black of pixel (y, x) of the visible area: common + per channel +
   // pattern (anchored at the visible area, like LibRaw's own subtraction).
   const int pat_h = static_cast<int>(color.cblack[4]);
@@ -237,29 +296,14 @@ Result<RawImage> DecodeRaw(const std::string& path,
                            " is not above the black level " +
                            std::to_string(max_black));
   }
-
-  RawImage image;
-  image.path = path;
-  image.cfa = cfa;
-  image.pixels = Plane<float>(width, height);
   // raw_pitch (bytes) is only known after unpack.
   const std::size_t pitch = sizes.raw_pitch / 2;
   if (pitch < static_cast<std::size_t>(sizes.raw_width)) {
     return Status::Corrupt("cannot decode '" + path +
                            "': LibRaw returned an inconsistent row pitch");
   }
-  for (int y = 0; y < height; ++y) {
-    const std::uint16_t* in =
-        rawdata.raw_image + (y + sizes.top_margin) * pitch + sizes.left_margin;
-    const float* blacks = &black_table[(y % table_h) * table_w];
-    float* out = image.pixels.row(y);
-    for (int x = 0; x < width; ++x) {
-      const float black = blacks[x % table_w];
-      out[x] = (static_cast<float>(in[x]) - black) / (white - black);
-    }
-  }
 
-  RawMetadata& meta = image.meta;
+  RawMetadata& meta = state->meta;
   meta.make = raw.imgdata.idata.make;
   meta.model = raw.imgdata.idata.model;
   meta.iso = raw.imgdata.other.iso_speed;
@@ -320,6 +364,25 @@ Result<RawImage> DecodeRaw(const std::string& path,
     const float lb = (static_cast<float>(linear_max) - black) / (white - black);
     if (lb > 0) meta.overexposure_lb = std::min(lb, 1.0f);
   }
+
+  state->width = width;
+  state->height = height;
+  state->table_h = table_h;
+  state->table_w = table_w;
+  state->black_table = std::move(black_table);
+  state->white = white;
+  return UnpackedRaw(std::move(state));
+}
+
+Result<RawImage> DecodeRaw(const std::string& path,
+                           const DecodeOptions& options) {
+  DSB_ASSIGN_OR_RETURN(UnpackedRaw unpacked, UnpackRaw(path, options));
+  RawImage image;
+  image.path = path;
+  image.cfa = unpacked.cfa();
+  image.meta = unpacked.meta();
+  image.pixels.Resize(unpacked.width(), unpacked.height());
+  unpacked.Normalise(image.pixels.view());
   return image;
 }
 

@@ -13,10 +13,12 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "common/result.h"
 #include "core/cfa.h"
+#include "core/plane.h"
 #include "core/raw_image.h"
 
 namespace dsb {
@@ -31,6 +33,33 @@ struct DecodeOptions {
 
 Result<RawImage> DecodeRaw(const std::string& path,
                            const DecodeOptions& options = {});
+
+// DecodeRaw in two steps, for a caller that chooses where the pixels go:
+// the decode worker (raw/decode_worker.h) normalises them straight into
+// the memory it hands back, so the image is written once. UnpackRaw does
+// every check DecodeRaw does and returns the same errors; Normalise
+// writes exactly the pixels DecodeRaw would.
+class UnpackedRaw {
+ public:
+  struct State;  // LibRaw's object and the black levels (decoder.cc)
+  explicit UnpackedRaw(std::unique_ptr<State> state);
+  UnpackedRaw(UnpackedRaw&&) noexcept;
+  UnpackedRaw& operator=(UnpackedRaw&&) noexcept;
+  ~UnpackedRaw();
+
+  int width() const;  // the visible area
+  int height() const;
+  const CfaPattern& cfa() const;  // anchored at the visible origin
+  const RawMetadata& meta() const;
+  // Writes the visible area, normalised, into `out` (width x height).
+  void Normalise(PlaneView<float> out) const;
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+Result<UnpackedRaw> UnpackRaw(const std::string& path,
+                              const DecodeOptions& options = {});
 
 // What can be known from the header alone (no pixel data is unpacked).
 struct RawInfo {

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +17,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,8 +35,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The descriptor the worker finds its memfd at.
+// The descriptors the worker finds its memfd and (serving) its control
+// socket at.
 constexpr int kWorkerFd = 3;
+constexpr int kControlFd = 4;
 // How much of the worker's output a message quotes.
 constexpr std::size_t kQuotedOutput = 512;
 
@@ -64,14 +69,14 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-// A close-on-exec descriptor of the same file numbered above kWorkerFd.
+// A close-on-exec descriptor of the same file numbered above kControlFd.
 // dup2 in the child then always changes the number, which is what clears
 // close-on-exec on the child's copy: dup2(3, 3) would leave it set (before
 // glibc 2.29 posix_spawn did exactly that) and the worker would find no
 // descriptor 3.
 UniqueFd AboveWorkerFd(int fd) {
-  if (fd < 0 || fd > kWorkerFd) return UniqueFd(fd);
-  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, kWorkerFd + 1);
+  if (fd < 0 || fd > kControlFd) return UniqueFd(fd);
+  const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, kControlFd + 1);
   ::close(fd);
   return UniqueFd(moved);
 }
@@ -219,73 +224,44 @@ struct WorkerEnvironment {
   }
 };
 
-}  // namespace
+// A started worker: its process, the read end of its output and (where
+// the kernel has them) a pidfd that says when it exits.
+struct Started {
+  std::unique_ptr<Child> child;
+  UniqueFd output_read;
+  UniqueFd pidfd;
+};
 
-std::vector<std::string> DefaultDecodeWorker() {
-  return {"/proc/self/exe", std::string(kDecodeWorkerCommand)};
-}
-
-IsolatedDecoder::IsolatedDecoder(IsolatedDecoderOptions options)
-    : options_(std::move(options)) {
-  if (options_.worker.empty()) {
-    options_.worker = DefaultDecodeWorker();
-    default_worker_ = true;
-  }
-}
-
-Result<RawImage> IsolatedDecoder::Decode(const std::string& path,
-                                         const DecodeOptions& options) const {
-  const std::string& program = options_.worker.front();
-  if (default_worker_ && !HasDecodeWorkerEntry()) {
-    return Status::Internal(
-        "cannot decode '" + path +
-        "' in a worker process: this program has no decode-worker entry (its "
-        "main() must call RunDecodeWorkerIfAsked, see raw/decode_worker.h); "
-        "decode in-process instead");
-  }
+// Starts `args` with /dev/null as stdin, a pipe as stdout and stderr,
+// `memfd` as descriptor 3 and, when valid, `control` as descriptor 4.
+// Returns the spawn step that failed and its errno otherwise.
+Result<Started> StartWorker(std::vector<std::string> args, int memfd,
+                            int control, const std::string& what) {
   auto cannot_start = [&](const std::string& step, int err) {
-    return Status::Internal("cannot start the decoder process '" + program +
-                            "' for '" + path + "': " + step + ": " +
-                            std::strerror(err) +
+    return Status::Internal("cannot start the decoder process '" +
+                            args.front() + "' for " + what + ": " + step +
+                            ": " + std::strerror(err) +
                             " (--decode-in-process decodes without one)");
   };
-
-  // The time limit grows with the file: big raws take longer.
-  struct stat st {};
-  const double megabytes = ::stat(path.c_str(), &st) == 0
-                               ? static_cast<double>(st.st_size) / 1e6
-                               : 0.0;
-  const double limit_seconds =
-      options_.timeout_seconds + options_.timeout_seconds_per_mb * megabytes;
-
-  UniqueFd memfd = AboveWorkerFd(::memfd_create("dsb-decode", MFD_CLOEXEC));
-  if (!memfd.valid()) return cannot_start("memfd_create", errno);
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return cannot_start("pipe", errno);
-  UniqueFd output_read = AboveWorkerFd(pipe_fds[0]);
+  Started started;
+  started.output_read = AboveWorkerFd(pipe_fds[0]);
   UniqueFd output_write = AboveWorkerFd(pipe_fds[1]);
-  if (!output_read.valid() || !output_write.valid()) {
+  if (!started.output_read.valid() || !output_write.valid()) {
     return cannot_start("fcntl", errno);
   }
   // Only our end is non-blocking: the worker's writes may block as usual.
-  ::fcntl(output_read.get(), F_SETFL,
-          ::fcntl(output_read.get(), F_GETFL) | O_NONBLOCK);
+  ::fcntl(started.output_read.get(), F_SETFL,
+          ::fcntl(started.output_read.get(), F_GETFL) | O_NONBLOCK);
 
-  std::vector<std::string> args = options_.worker;
-  args.insert(args.end(), {"--fd", std::to_string(kWorkerFd), "--parent",
-                           std::to_string(::getpid())});
-  if (options.max_pixels != 0) {
-    args.insert(args.end(), {"--max-pixels", std::to_string(options.max_pixels),
-                             "--max-pixels-hint", options.max_pixels_hint});
-  }
-  args.insert(args.end(), {"--", path});
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
   WorkerEnvironment env;
 
   SpawnSetup setup;
-  // Descriptors 0-3 are set up explicitly and everything else is closed,
+  // Descriptors 0-4 are set up explicitly and everything else is closed,
   // whatever other libraries in this process left without close-on-exec
   // (the manifest lock must not outlive the build in a stray worker).
   ::posix_spawn_file_actions_addopen(&setup.actions, STDIN_FILENO, "/dev/null",
@@ -294,9 +270,13 @@ Result<RawImage> IsolatedDecoder::Decode(const std::string& path,
                                      STDOUT_FILENO);
   ::posix_spawn_file_actions_adddup2(&setup.actions, output_write.get(),
                                      STDERR_FILENO);
-  ::posix_spawn_file_actions_adddup2(&setup.actions, memfd.get(), kWorkerFd);
+  ::posix_spawn_file_actions_adddup2(&setup.actions, memfd, kWorkerFd);
+  if (control >= 0) {
+    ::posix_spawn_file_actions_adddup2(&setup.actions, control, kControlFd);
+  }
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
-  ::posix_spawn_file_actions_addclosefrom_np(&setup.actions, kWorkerFd + 1);
+  ::posix_spawn_file_actions_addclosefrom_np(
+      &setup.actions, control >= 0 ? kControlFd + 1 : kWorkerFd + 1);
 #endif
   sigset_t signals;
   sigemptyset(&signals);
@@ -309,48 +289,69 @@ Result<RawImage> IsolatedDecoder::Decode(const std::string& path,
                                               POSIX_SPAWN_SETPGROUP);
   pid_t pid = 0;
   const int spawned =
-      ::posix_spawnp(&pid, program.c_str(), &setup.actions, &setup.attr,
+      ::posix_spawnp(&pid, argv.front(), &setup.actions, &setup.attr,
                      argv.data(), env.pointers.data());
   if (spawned != 0) return cannot_start("spawn", spawned);
-  Child child(pid);
-  output_write.Reset();  // the worker holds the only write end now
+  started.child = std::make_unique<Child>(pid);
+  started.pidfd = UniqueFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  return started;
+}
 
-  // Wait for the exit (a pidfd says when, where the kernel has them; else
-  // poll in short steps), collecting output and minding the time limit.
-  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  OutputTail output(options_.stderr_limit);
-  const auto deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(limit_seconds));
-  bool timed_out = false;
-  while (!child.Exited()) {
+enum class Waited { kReady, kExited, kTimedOut };
+
+// Waits until the worker exits, or (with `control` valid) answers
+// kRecordReady and the record's size (into `*record_size`) on it, or the
+// deadline passes, collecting its output.
+Waited WaitForWorker(Started& worker, int control, Clock::time_point deadline,
+                     OutputTail& output, std::uint64_t* record_size = nullptr) {
+  bool control_open = control >= 0;
+  while (!worker.child->Exited()) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - Clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd fds[2];
+    if (left.count() <= 0) return Waited::kTimedOut;
+    pollfd fds[3];
     nfds_t count = 0;
-    if (output_read.valid()) fds[count++] = {output_read.get(), POLLIN, 0};
-    if (pidfd.valid()) fds[count++] = {pidfd.get(), POLLIN, 0};
+    if (worker.output_read.valid()) {
+      fds[count++] = {worker.output_read.get(), POLLIN, 0};
+    }
+    if (worker.pidfd.valid()) fds[count++] = {worker.pidfd.get(), POLLIN, 0};
+    if (control_open) fds[count++] = {control, POLLIN, 0};
     int wait_ms = static_cast<int>(
         std::min<std::chrono::milliseconds::rep>(left.count() + 1, INT_MAX));
-    if (!pidfd.valid()) wait_ms = std::min(wait_ms, 10);
+    if (!worker.pidfd.valid()) wait_ms = std::min(wait_ms, 10);
     if (::poll(fds, count, wait_ms) < 0 && errno != EINTR) {
       wait_ms = std::min(wait_ms, 10);  // should not happen: do not spin
       ::poll(nullptr, 0, wait_ms);
     }
-    if (output_read.valid() && !output.Drain(output_read.get())) {
-      output_read.Reset();  // end of output; keep waiting for the exit
+    if (worker.output_read.valid() && !output.Drain(worker.output_read.get())) {
+      worker.output_read.Reset();  // end of output; keep waiting for the exit
+    }
+    if (control_open && (fds[count - 1].revents & (POLLIN | POLLHUP)) != 0) {
+      char answer[kAnswerSize] = {};
+      ssize_t n = ::recv(control, answer, 1, MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (n == 1 && answer[0] == kRecordReady) {
+        // The rest was written with the first byte: wait for it.
+        n = ::recv(control, answer + 1, kAnswerSize - 1, MSG_WAITALL);
+        if (n == static_cast<ssize_t>(kAnswerSize - 1)) {
+          if (record_size != nullptr) {
+            std::memcpy(record_size, answer + 1, sizeof(*record_size));
+          }
+          return Waited::kReady;
+        }
+      }
+      // End of file or a wrong answer: the worker is dying or broken; from
+      // here on only its exit (or the deadline) counts.
+      control_open = false;
+      if (n > 0) worker.child->KillGroup();
     }
   }
-  // Whatever the worker started dies with it (the real worker starts
-  // nothing; a fake one may).
-  child.KillGroup();
-  const int status = child.Reap();
-  if (output_read.valid()) output.Drain(output_read.get());
+  return Waited::kExited;
+}
 
+// Why a worker that did not hand back a record failed `path`.
+Status WorkerFailure(const std::string& path, int status, bool timed_out,
+                     double limit_seconds, const OutputTail& output) {
   if (timed_out) {
     return Status::ResourceExhausted(
         "decoding '" + path + "' took longer than the limit of " +
@@ -377,13 +378,210 @@ Result<RawImage> IsolatedDecoder::Decode(const std::string& path,
                            "bug" +
                            output.Quote());
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  return Status::Internal(
+      "the decoder process failed on '" + path + "' (exit status " +
+      std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : status) +
+      "); this is a bug in dataset-build" + output.Quote());
+}
+
+}  // namespace
+
+// A serving worker of the pool: its process, the memfd its records go to
+// and our end of its control socket.
+struct IsolatedDecoder::PooledWorker {
+  Started started;
+  UniqueFd memfd;
+  UniqueFd control;
+  DecodeOptions options;  // the limit its address-space cap was set for
+};
+
+std::vector<std::string> DefaultDecodeWorker() {
+  return {"/proc/self/exe", std::string(kDecodeWorkerCommand)};
+}
+
+IsolatedDecoder::IsolatedDecoder(IsolatedDecoderOptions options)
+    : options_(std::move(options)) {
+  if (options_.worker.empty()) {
+    options_.worker = DefaultDecodeWorker();
+    default_worker_ = true;
+  }
+}
+
+// Idle workers are killed and reaped (Child's destructor): none outlives
+// the decoder.
+IsolatedDecoder::~IsolatedDecoder() = default;
+
+std::vector<std::string> IsolatedDecoder::WorkerArgs(
+    const DecodeOptions& options) const {
+  std::vector<std::string> args = options_.worker;
+  args.insert(args.end(), {"--fd", std::to_string(kWorkerFd), "--parent",
+                           std::to_string(::getpid())});
+  if (options.max_pixels != 0) {
+    args.insert(args.end(), {"--max-pixels", std::to_string(options.max_pixels),
+                             "--max-pixels-hint", options.max_pixels_hint});
+  }
+  return args;
+}
+
+double IsolatedDecoder::LimitSeconds(const std::string& path) const {
+  // The time limit grows with the file: big raws take longer.
+  struct stat st {};
+  const double megabytes = ::stat(path.c_str(), &st) == 0
+                               ? static_cast<double>(st.st_size) / 1e6
+                               : 0.0;
+  return options_.timeout_seconds + options_.timeout_seconds_per_mb * megabytes;
+}
+
+Result<RawImage> IsolatedDecoder::Decode(const std::string& path,
+                                         const DecodeOptions& options) const {
+  if (default_worker_ && !HasDecodeWorkerEntry()) {
     return Status::Internal(
-        "the decoder process failed on '" + path + "' (exit status " +
-        std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : status) +
-        "); this is a bug in dataset-build" + output.Quote());
+        "cannot decode '" + path +
+        "' in a worker process: this program has no decode-worker entry (its "
+        "main() must call RunDecodeWorkerIfAsked, see raw/decode_worker.h); "
+        "decode in-process instead");
+  }
+  const bool pool =
+      options_.mode == IsolatedDecoderOptions::Mode::kPool ||
+      (options_.mode == IsolatedDecoderOptions::Mode::kAuto && default_worker_);
+  if (pool) return DecodePooled(path, options);
+  return DecodeInNewWorker(path, options);
+}
+
+Result<RawImage> IsolatedDecoder::DecodeInNewWorker(
+    const std::string& path, const DecodeOptions& options) const {
+  const double limit_seconds = LimitSeconds(path);
+  UniqueFd memfd = AboveWorkerFd(::memfd_create("dsb-decode", MFD_CLOEXEC));
+  if (!memfd.valid()) {
+    return Status::Internal("cannot create the decode record for '" + path +
+                            "': memfd_create: " + std::strerror(errno));
+  }
+  std::vector<std::string> args = WorkerArgs(options);
+  args.insert(args.end(), {"--", path});
+  DSB_ASSIGN_OR_RETURN(Started worker, StartWorker(std::move(args), memfd.get(),
+                                                   -1, "'" + path + "'"));
+  OutputTail output(options_.stderr_limit);
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(limit_seconds));
+  const bool timed_out =
+      WaitForWorker(worker, -1, deadline, output) == Waited::kTimedOut;
+  // Whatever the worker started dies with it (the real worker starts
+  // nothing; a fake one may).
+  worker.child->KillGroup();
+  const int status = worker.child->Reap();
+  if (worker.output_read.valid()) output.Drain(worker.output_read.get());
+  if (timed_out || status == -1 || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
+    return WorkerFailure(path, status, timed_out, limit_seconds, output);
   }
   return ReadDecodeRecord(memfd.get(), path, options.max_pixels);
+}
+
+std::unique_ptr<IsolatedDecoder::PooledWorker> IsolatedDecoder::TakeWorker(
+    const DecodeOptions& options) const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  while (!idle_.empty()) {
+    std::unique_ptr<PooledWorker> worker = std::move(idle_.back());
+    idle_.pop_back();
+    // One that died idle (e.g. killed for memory) is reaped and dropped.
+    if (worker->started.child->Exited()) continue;
+    if (worker->options.max_pixels == options.max_pixels &&
+        worker->options.max_pixels_hint == options.max_pixels_hint) {
+      return worker;
+    }
+  }
+  return nullptr;
+}
+
+Result<std::unique_ptr<IsolatedDecoder::PooledWorker>>
+IsolatedDecoder::StartPooledWorker(const DecodeOptions& options,
+                                   const std::string& path) const {
+  auto worker = std::make_unique<PooledWorker>();
+  worker->options = options;
+  worker->memfd = AboveWorkerFd(::memfd_create("dsb-decode", MFD_CLOEXEC));
+  int sockets[2];
+  if (!worker->memfd.valid() ||
+      ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
+    return Status::Internal("cannot start a decoder process for '" + path +
+                            "': " + std::strerror(errno));
+  }
+  worker->control = AboveWorkerFd(sockets[0]);
+  UniqueFd theirs = AboveWorkerFd(sockets[1]);
+  std::vector<std::string> args = WorkerArgs(options);
+  args.insert(args.end(), {"--control", std::to_string(kControlFd)});
+  DSB_ASSIGN_OR_RETURN(worker->started,
+                       StartWorker(std::move(args), worker->memfd.get(),
+                                   theirs.get(), "'" + path + "'"));
+  return worker;
+}
+
+Result<RawImage> IsolatedDecoder::DecodePooled(
+    const std::string& path, const DecodeOptions& options) const {
+  const double limit_seconds = LimitSeconds(path);
+  if (path.empty() || path.size() > kMaxRequestPath) {
+    return Status::InvalidArgument("cannot decode '" + path +
+                                   "': the path is too long");
+  }
+  // An idle worker may have gone since (its request then fails to send):
+  // one more try with a fresh one.
+  std::unique_ptr<PooledWorker> worker;
+  for (int attempt = 0; attempt < 2 && worker == nullptr; ++attempt) {
+    worker = attempt == 0 ? TakeWorker(options) : nullptr;
+    if (worker == nullptr) {
+      DSB_ASSIGN_OR_RETURN(worker, StartPooledWorker(options, path));
+    }
+    std::string request(sizeof(std::uint32_t), '\0');
+    const auto length = static_cast<std::uint32_t>(path.size());
+    std::memcpy(request.data(), &length, sizeof(length));
+    request += path;
+    std::size_t sent = 0;
+    while (sent < request.size()) {
+      const ssize_t n = ::send(worker->control.get(), request.data() + sent,
+                               request.size() - sent, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      sent += static_cast<std::size_t>(n);
+    }
+    if (sent != request.size()) worker.reset();  // killed and reaped
+  }
+  if (worker == nullptr) {
+    return Status::Internal("cannot hand '" + path +
+                            "' to a decoder process: it exited at once");
+  }
+
+  OutputTail output(options_.stderr_limit);
+  const auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(limit_seconds));
+  std::uint64_t record_size = 0;
+  const Waited waited = WaitForWorker(worker->started, worker->control.get(),
+                                      deadline, output, &record_size);
+  if (waited == Waited::kReady) {
+    Result<RawImage> image = ReadDecodeRecord(worker->memfd.get(), path,
+                                              options.max_pixels, record_size);
+    // A malformed record means a worker whose memory may be corrupt: it
+    // is not reused. Its output of this request is not carried over.
+    if (image.ok() || image.status().code() != Status::Code::kInternal) {
+      if (worker->started.output_read.valid()) {
+        output.Drain(worker->started.output_read.get());
+      }
+      std::lock_guard<std::mutex> lock(pool_mutex_);
+      idle_.push_back(std::move(worker));
+    }
+    return image;
+  }
+  // Crashed, exited or too slow: this file fails, the worker is replaced
+  // (the next request starts a fresh one).
+  worker->started.child->KillGroup();
+  const int status = worker->started.child->Reap();
+  if (worker->started.output_read.valid()) {
+    output.Drain(worker->started.output_read.get());
+  }
+  const bool clean_exit =
+      status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return WorkerFailure(path, clean_exit ? (1 << 8) : status,
+                       waited == Waited::kTimedOut, limit_seconds, output);
 }
 
 }  // namespace dsb

@@ -3,7 +3,8 @@
 //
 // Two implementations: InProcessDecoder (below) calls DecodeRaw
 // (raw/decoder.h) in the calling thread; IsolatedDecoder
-// (raw/isolated_decoder.h) runs DecodeRaw in a child process per file, so a
+// (raw/isolated_decoder.h) decodes in worker processes (a pool of
+// long-lived ones, or one per file), so a
 // LibRaw crash fails that one file instead of the whole build. Both return
 // the same RawImage for the same file, bit for bit, and the same errors.
 //

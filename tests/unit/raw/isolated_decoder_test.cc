@@ -20,7 +20,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -79,6 +81,27 @@ int OpenDescriptors() {
   for ([[maybe_unused]] const auto& entry :
        fs::directory_iterator("/proc/self/fd")) {
     ++count;
+  }
+  return count;
+}
+
+// This process's children, running or zombie (from /proc: field 4 of
+// /proc/PID/stat is the parent).
+int Children() {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text;
+    std::getline(stat, text);
+    const std::size_t close = text.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(text.substr(close + 2));
+    std::string state;
+    long long ppid = 0;
+    fields >> state >> ppid;
+    if (ppid == ::getpid()) ++count;
   }
   return count;
 }
@@ -374,19 +397,98 @@ TEST_F(IsolatedDecoderTest, WorksWhenTheMemfdWouldBeDescriptorThree) {
 TEST_F(IsolatedDecoderTest, NoZombiesOrDescriptorsLeftAfterManyDecodes) {
   const std::string path = WriteDng("x.dng", CfaPattern());
   const int descriptors = OpenDescriptors();
-  for (int i = 0; i < 30; ++i) {
-    ASSERT_TRUE(isolated_.Decode(path, {}).ok());
-    ASSERT_FALSE(Fake("kill -SEGV $$").Decode(path, {}).ok());
-    ASSERT_FALSE(Fake("exit 3").Decode(path, {}).ok());
-    if (i % 10 == 0) {
-      ASSERT_FALSE(Fake("sleep 5", 0.05).Decode(path, {}).ok());
+  {
+    const IsolatedDecoder pooled;  // its idle workers go with it
+    for (int i = 0; i < 30; ++i) {
+      ASSERT_TRUE(pooled.Decode(path, {}).ok());
+      ASSERT_FALSE(Fake("kill -SEGV $$").Decode(path, {}).ok());
+      ASSERT_FALSE(Fake("exit 3").Decode(path, {}).ok());
+      if (i % 10 == 0) {
+        ASSERT_FALSE(Fake("sleep 5", 0.05).Decode(path, {}).ok());
+      }
     }
   }
   EXPECT_TRUE(NoChildren());
   EXPECT_EQ(OpenDescriptors(), descriptors);
 }
 
+// Pooled workers (the default worker's mode) serve file after file: a
+// sequence of decodes uses one process, which is gone with the decoder.
+TEST_F(IsolatedDecoderTest, PooledWorkerServesManyFilesAndLeavesNothing) {
+  const std::string a = WriteDng("a.dng", CfaPattern::StandardXTrans());
+  const std::string b = WriteDng("b.dng", CfaPattern());
+  const int descriptors = OpenDescriptors();
+  {
+    const IsolatedDecoder pooled;
+    for (int i = 0; i < 10; ++i) {
+      const std::string& path = i % 2 ? a : b;
+      Result<RawImage> image = pooled.Decode(path, {});
+      ASSERT_TRUE(image.ok()) << image.status().ToString();
+      ExpectSameImage(*image, *DecodeRaw(path));
+      // Errors come back through the same worker, which stays usable.
+      EXPECT_EQ(pooled.Decode(Path("missing.dng"), {}).status().code(),
+                Status::Code::kNotFound);
+    }
+    EXPECT_EQ(Children(), 1);
+  }
+  EXPECT_TRUE(NoChildren());
+  EXPECT_EQ(OpenDescriptors(), descriptors);
+}
+
+// A pooled worker that crashes or hangs fails that one file; the next file
+// gets a fresh worker. The fake serves the protocol in sh (a u32 length and
+// the path on descriptor 4; back 'R' and a u64 size, 0 meaning the file's)
+// and decodes each file with the
+// real one-file worker, unless the path says crash or hang.
+TEST_F(IsolatedDecoderTest, PooledWorkerCrashFailsOneFileAndIsReplaced) {
+  const std::string good = WriteDng("good.dng", CfaPattern());
+  const std::string crash = WriteDng("crash.dng", CfaPattern());
+  const std::string hang = WriteDng("hang.dng", CfaPattern());
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  IsolatedDecoderOptions options;
+  options.mode = IsolatedDecoderOptions::Mode::kPool;
+  options.timeout_seconds = 2;
+  options.timeout_seconds_per_mb = 0;
+  options.worker = {
+      "/bin/sh", "-c",
+      "while :; do "
+      "  len=$(dd bs=1 count=4 <&4 2>/dev/null | od -An -tu4 | tr -d ' '); "
+      "  [ -n \"$len\" ] || exit 0; "
+      "  path=$(dd bs=1 count=$len <&4 2>/dev/null); "
+      "  case \"$path\" in *crash*) kill -SEGV $$;; *hang*) exec sleep 30;; "
+      "  esac; "
+      "  '" +
+          self +
+          "' __decode-worker --fd 3 -- \"$path\" || exit 1; "
+          "  printf 'R\\000\\000\\000\\000\\000\\000\\000\\000' >&4; "
+          "done",
+      "fake-pool-worker"};
+  {
+    const IsolatedDecoder pooled(options);
+    for (int round = 0; round < 2; ++round) {
+      Result<RawImage> image = pooled.Decode(good, {});
+      ASSERT_TRUE(image.ok()) << image.status().ToString();
+      ExpectSameImage(*image, *DecodeRaw(good));
+      Result<RawImage> crashed = pooled.Decode(crash, {});
+      ASSERT_FALSE(crashed.ok());
+      EXPECT_EQ(crashed.status().code(), Status::Code::kCorrupt);
+      EXPECT_NE(crashed.status().message().find("crash.dng"),
+                std::string::npos);
+      EXPECT_NE(crashed.status().message().find("SIGSEGV"), std::string::npos)
+          << crashed.status().message();
+      image = pooled.Decode(good, {});
+      ASSERT_TRUE(image.ok()) << image.status().ToString();
+      ExpectSameImage(*image, *DecodeRaw(good));
+    }
+    Result<RawImage> hung = pooled.Decode(hang, {});
+    EXPECT_EQ(hung.status().code(), Status::Code::kResourceExhausted);
+    EXPECT_TRUE(pooled.Decode(good, {}).ok());
+  }
+  EXPECT_TRUE(NoChildren());
+}
+
 TEST_F(IsolatedDecoderTest, ConcurrentDecodesKeepTheirOwnResults) {
+  std::optional<IsolatedDecoder> pooled(std::in_place);
   std::vector<std::string> paths;
   std::vector<RawImage> expected;
   for (int i = 0; i < 4; ++i) {
@@ -406,7 +508,7 @@ TEST_F(IsolatedDecoderTest, ConcurrentDecodesKeepTheirOwnResults) {
           if (crashing.Decode(paths[k], {}).ok()) ++mismatches;
           continue;
         }
-        Result<RawImage> image = isolated_.Decode(paths[k], {});
+        Result<RawImage> image = pooled->Decode(paths[k], {});
         if (!image.ok() ||
             std::memcmp(image->pixels.data(), expected[k].pixels.data(),
                         expected[k].pixels.byte_size()) != 0) {
@@ -417,6 +519,8 @@ TEST_F(IsolatedDecoderTest, ConcurrentDecodesKeepTheirOwnResults) {
   }
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_LE(Children(), 5);  // at most one pooled worker per thread
+  pooled.reset();
   EXPECT_TRUE(NoChildren());
 }
 
