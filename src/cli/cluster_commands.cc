@@ -39,7 +39,9 @@ void PrintMergeReport(const MergeReport& report, bool json) {
                        {"scenes_copied", task.scenes_copied},
                        {"scenes_already", task.scenes_already},
                        {"scenes_stale", task.scenes_stale},
-                       {"scenes_failed", task.scenes_failed}});
+                       {"scenes_failed", task.scenes_failed},
+                       {"crops_copied", task.crops_copied},
+                       {"crops_stale", task.crops_stale}});
     }
     nlohmann::json missing = nlohmann::json::array();
     for (const ShardSpec& shard : report.missing) {
@@ -48,6 +50,7 @@ void PrintMergeReport(const MergeReport& report, bool json) {
     std::cout << nlohmann::json{{"tasks", tasks},
                                 {"missing", missing},
                                 {"scenes_pruned", report.scenes_pruned},
+                                {"crops_pruned", report.crops_pruned},
                                 {"scenes_total", report.scenes_total},
                                 {"problems", report.problems},
                                 {"seconds", report.seconds},
@@ -74,6 +77,10 @@ void PrintMergeReport(const MergeReport& report, bool json) {
         shard.c_str(), task.scenes_copied, task.scenes_failed,
         task.scenes_already, task.scenes_stale,
         task.scenes_stale > 0 ? " (changed since the task built them)" : "");
+    if (task.crops_copied + task.crops_stale > 0) {
+      std::printf("shard %s: crops of %d raw files merged, %d stale\n",
+                  shard.c_str(), task.crops_copied, task.crops_stale);
+    }
     if (!task.completed) {
       std::fprintf(stderr,
                    "shard %s did not complete: %s; rerun the same command to "
@@ -168,6 +175,7 @@ int RunSlurmCommand(const CommandLine& command_line) {
   job.root = CanonicalDatasetRoot(options.root);
   job.db_path = Absolute(options.db_path);
   job.masks_dir = Absolute(options.masks_dir);
+  if (options.crops) job.crops_dir = Absolute(options.crops_dir);
   job.shards = command_line.cluster.shards;
   job.task_args = TaskArguments(options);
   job.sbatch_args = command_line.cluster.sbatch_args;

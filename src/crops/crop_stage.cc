@@ -43,8 +43,8 @@ bool IsCropFileName(const std::string& path) {
   return path.ends_with(".npy") || path.ends_with(".tif");
 }
 
-// Deletes temporaries of interrupted writes and (when `orphans`) crop files
-// that no recorded crop target names.
+}  // namespace
+
 void SweepCropsDir(FileSystem& fs, const CropStageOptions& options,
                    Manifest& manifest, bool orphans) {
   std::vector<std::string> files;
@@ -69,6 +69,17 @@ void SweepCropsDir(FileSystem& fs, const CropStageOptions& options,
     }
   }
 }
+
+void RemoveCropFiles(FileSystem& fs, const std::string& root,
+                     const CropTargetRecord& target) {
+  for (const CropTargetRecord::Crop& c : target.crops) {
+    if (!c.bayer_path.empty())
+      (void)fs.RemoveFile(Absolute(root, c.bayer_path));
+    (void)fs.RemoveFile(Absolute(root, c.linrec_path));
+  }
+}
+
+namespace {
 
 struct Cropped {
   Result<FileCropsWritten> written = Status::Internal("not run");
@@ -160,11 +171,13 @@ Result<CropStageReport> RunCropStage(const CropPlan& plan, Manifest& manifest,
   report.files_up_to_date = plan.up_to_date;
   DSB_RETURN_IF_ERROR(fs.CreateDirectories(options.crops_dir)
                           .WithContext("crops directory " + options.crops_dir));
-  SweepCropsDir(fs, options, manifest, /*orphans=*/false);
-  // Prune first: the rows go, then (after the commit) their files, in the
-  // orphan sweep below.
-  DSB_RETURN_IF_ERROR(manifest.RemoveCropTargets(plan.removed));
-  report.files_removed = static_cast<int>(plan.removed.size());
+  if (options.owns_crops_dir) {
+    SweepCropsDir(fs, options, manifest, /*orphans=*/false);
+    // Prune first: the rows go, then (after the commit) their files, in the
+    // orphan sweep below.
+    DSB_RETURN_IF_ERROR(manifest.RemoveCropTargets(plan.removed));
+    report.files_removed = static_cast<int>(plan.removed.size());
+  }
 
   const std::string fingerprint = CropFingerprint(options.params);
   std::mutex mutex;
@@ -209,7 +222,7 @@ Result<CropStageReport> RunCropStage(const CropPlan& plan, Manifest& manifest,
         });
   });
   DSB_RETURN_IF_ERROR(record_error);
-  if (!(options.cancelled && options.cancelled())) {
+  if (options.owns_crops_dir && !(options.cancelled && options.cancelled())) {
     SweepCropsDir(fs, options, manifest, /*orphans=*/true);
   }
   return report;

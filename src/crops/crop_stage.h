@@ -69,6 +69,9 @@ struct CropStageOptions {
   const RawDecoder* decoder = nullptr;  // null: decode in this process
   DecodeOptions decode_options;
   std::function<bool()> cancelled;  // checked between files
+  // False in a shard task: other tasks write into the same crops directory
+  // meanwhile, so the stage neither prunes nor sweeps it (the merge does).
+  bool owns_crops_dir = true;
   // Called after each file (ok or not), for progress output.
   std::function<void(const std::string& rel_path, const Status&)> on_file;
 };
@@ -84,10 +87,21 @@ struct CropStageReport {
   std::vector<std::pair<std::string, std::string>> failures;  // path, why
 };
 
+// Deletes temporaries of interrupted writes in options.crops_dir and (when
+// `orphans`) crop files that no crop target of `manifest` names. Only while
+// no other build writes there (the build lock, held exclusively).
+void SweepCropsDir(FileSystem& fs, const CropStageOptions& options,
+                   Manifest& manifest, bool orphans);
+
+// Deletes the crop files a crop target names (after its row is gone).
+void RemoveCropFiles(FileSystem& fs, const std::string& root,
+                     const CropTargetRecord& target);
+
 // Runs the plan: crops, records, prunes and (unless cancelled) sweeps the
 // crops directory of temporaries and files no crop target names. A file
 // that cannot be decoded or cropped is reported in failures and retried by
 // the next build; an unwritable manifest stops the stage with an error.
+// Without options.owns_crops_dir it only crops and records.
 Result<CropStageReport> RunCropStage(const CropPlan& plan, Manifest& manifest,
                                      FileSystem& fs,
                                      const CropStageOptions& options);

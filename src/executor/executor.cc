@@ -231,6 +231,35 @@ std::vector<CropSource> CropSources(const SurveyResult& survey) {
   return sources;
 }
 
+// The crop targets the files of `sources` are planned against: the
+// manifest's, and with a cache (a shard task) the main manifest's too, the
+// task manifest's row winning. A shard task sees only its own files' rows,
+// so nothing of another shard is taken for removed.
+Result<std::vector<CropTargetRecord>> RecordedCropTargets(
+    Manifest* manifest, Manifest* cache,
+    const std::vector<CropSource>& sources) {
+  std::vector<CropTargetRecord> recorded;
+  if (manifest != nullptr) {
+    DSB_ASSIGN_OR_RETURN(recorded, manifest->LoadCropTargets());
+  }
+  if (cache == nullptr) return recorded;
+  std::set<std::string> wanted;
+  for (const CropSource& source : sources) wanted.insert(source.rel_path);
+  std::map<std::string, CropTargetRecord> by_path;
+  DSB_ASSIGN_OR_RETURN(std::vector<CropTargetRecord> cached,
+                       cache->LoadCropTargets());
+  for (std::vector<CropTargetRecord>* rows : {&cached, &recorded}) {
+    for (CropTargetRecord& target : *rows) {
+      if (!wanted.contains(target.rel_path)) continue;
+      std::string path = target.rel_path;
+      by_path[path] = std::move(target);
+    }
+  }
+  std::vector<CropTargetRecord> merged;
+  for (auto& [path, target] : by_path) merged.push_back(std::move(target));
+  return merged;
+}
+
 // One build, step by step (ExecuteBuild). Each step returns an error only
 // when the build cannot go on; failures of scenes are in the report.
 class Build {
@@ -365,18 +394,15 @@ class Build {
     if (!options_.crops || InterruptRequested() || !record_error_.ok()) {
       return Status::Ok();
     }
-    // Crop targets live in the main manifest, which a shard task must not
-    // write (merge does not fold them): crop after merging, with a plain
-    // --crops build.
-    if (options_.shard.active()) {
-      env_.observer->Message(
-          "--crops is ignored in a shard task; run dataset-build --crops "
-          "after merge");
-      return Status::Ok();
-    }
-    DSB_ASSIGN_OR_RETURN(std::vector<CropTargetRecord> recorded,
-                         manifest_->LoadCropTargets());
-    const CropPlan plan = PlanCrops(CropSources(survey_), recorded);
+    // A shard task crops the files of its own scenes that neither its task
+    // manifest nor the main manifest has current crops of, into the shared
+    // crops directory, and records them in its task manifest (the merge
+    // folds them in).
+    const std::vector<CropSource> sources = CropSources(survey_);
+    DSB_ASSIGN_OR_RETURN(
+        std::vector<CropTargetRecord> recorded,
+        RecordedCropTargets(manifest_.get(), cache_.get(), sources));
+    const CropPlan plan = PlanCrops(sources, recorded);
     std::uint64_t largest = 1;
     for (const ScannedScene& scene : survey_.scan.scenes) {
       for (const auto* files : {&scene.gt, &scene.noisy}) {
@@ -398,6 +424,7 @@ class Build {
     crop_options.decoder = decoding.decoder.get();
     crop_options.decode_options = decoding.options;
     crop_options.cancelled = [] { return InterruptRequested(); };
+    crop_options.owns_crops_dir = owns_dataset_;
     BuildObserver& observer = *env_.observer;
     crop_options.on_file = [&observer](const std::string&,
                                        const Status& status) {
@@ -581,11 +608,11 @@ Result<StatusReport> ExecuteStatus(const BuildOptions& options,
   report.problems = survey.scan.problems;
   NoteUnmergedTaskManifests(options, *environment.fs, report.problems);
   if (options.crops) {
-    std::vector<CropTargetRecord> recorded;
-    if (manifest != nullptr) {
-      DSB_ASSIGN_OR_RETURN(recorded, manifest->LoadCropTargets());
-    }
-    report.crops_stale = PlanCrops(CropSources(survey), recorded).stale;
+    const std::vector<CropSource> sources = CropSources(survey);
+    DSB_ASSIGN_OR_RETURN(
+        std::vector<CropTargetRecord> recorded,
+        RecordedCropTargets(manifest.get(), cache.get(), sources));
+    report.crops_stale = PlanCrops(sources, recorded).stale;
   }
   return report;
 }

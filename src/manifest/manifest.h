@@ -280,9 +280,12 @@ class Manifest {
   // all in one transaction, copying every column as stored (built_at
   // included, so copying the same record again changes nothing) except
   // run_id, which becomes `run_id`, and the stale mark, which is cleared.
+  // `crop_targets` (raw files' rel_paths) have their crop_targets rows
+  // copied in the same transaction, replacing the main manifest's.
   Status CopyScenesFrom(const std::string& source,
                         const std::vector<std::string>& scenes,
-                        std::int64_t run_id);
+                        std::int64_t run_id,
+                        const std::vector<std::string>& crop_targets = {});
 
   // Every mask path the manifest references, sorted, for deleting orphans.
   Result<std::vector<std::string>> ListMaskPaths();

@@ -76,9 +76,33 @@ SceneTables(sqlite3* db, std::string_view db_path) {
     if (primary_key_columns != 1) {
       for (CopyColumn& c : columns) c.integer_primary_key = false;
     }
-    if (has_scene) result.emplace_back(table, std::move(columns));
+    // crop_targets rows are keyed by file, not by scene build: they are
+    // copied by path (CopyScenesFrom's crop_targets).
+    if (has_scene && table != "crop_targets") {
+      result.emplace_back(table, std::move(columns));
+    }
   }
   return result;
+}
+
+// The column names of a table of the main schema, quoted and joined.
+Result<std::string> ColumnList(sqlite3* db, std::string_view db_path,
+                               const std::string& table) {
+  DSB_ASSIGN_OR_RETURN(
+      Statement info,
+      Statement::Prepare(db, db_path,
+                         "SELECT name FROM pragma_table_info(?1, 'main') "
+                         "ORDER BY cid",
+                         "reading the columns of " + table));
+  info.BindText(1, table);
+  std::string names;
+  while (true) {
+    DSB_ASSIGN_OR_RETURN(bool column, info.Step());
+    if (!column) break;
+    if (!names.empty()) names += ", ";
+    names += Quoted(info.Text(0));
+  }
+  return names;
 }
 
 // Detaches the source whatever happens to the copy.
@@ -129,7 +153,8 @@ Result<std::vector<RunRecord>> Manifest::LoadRuns() {
 
 Status Manifest::CopyScenesFrom(const std::string& source,
                                 const std::vector<std::string>& scenes,
-                                std::int64_t run_id) {
+                                std::int64_t run_id,
+                                const std::vector<std::string>& crop_targets) {
   const std::string what = "merging " + source;
   DSB_RETURN_IF_ERROR(CheckWritable(what));
   {
@@ -198,6 +223,21 @@ Status Manifest::CopyScenesFrom(const std::string& source,
       inserts[i].BindText(1, scene);
       if (tables[i].first == "scene_builds") inserts[i].BindInt64(2, run_id);
       DSB_RETURN_IF_ERROR(inserts[i].Run());
+    }
+  }
+  if (!crop_targets.empty()) {
+    DSB_ASSIGN_OR_RETURN(const std::string names,
+                         ColumnList(db_, db_path_, "crop_targets"));
+    DSB_ASSIGN_OR_RETURN(
+        Statement copy,
+        Statement::Prepare(db_, db_path_,
+                           "INSERT OR REPLACE INTO main.crop_targets (" +
+                               names + ") SELECT " + names +
+                               " FROM source.crop_targets WHERE rel_path = ?1",
+                           what));
+    for (const std::string& rel_path : crop_targets) {
+      DSB_RETURN_IF_ERROR(copy.BindText(1, rel_path).Run());
+      copy.Reset();
     }
   }
   return transaction.Commit();

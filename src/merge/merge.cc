@@ -8,6 +8,8 @@
 #include <set>
 
 #include "config.h"
+#include "crops/crop_grid.h"
+#include "crops/crop_stage.h"
 #include "executor/build_lock.h"
 #include "executor/executor.h"
 #include "hash/fingerprint.h"
@@ -191,6 +193,21 @@ class Merge {
     report_.problems = scan_.problems;
     for (const ScannedScene& scene : scan_.scenes) {
       current_[scene.scene] = &scene;
+      for (FileRecord& file : SceneFiles(scene)) {
+        current_files_[file.rel_path] = std::move(file);
+      }
+    }
+    DSB_ASSIGN_OR_RETURN(std::vector<FileRecord> main_files,
+                         main_->LoadFiles());
+    for (FileRecord& file : main_files) {
+      std::string path = file.rel_path;
+      main_files_[path] = std::move(file);
+    }
+    DSB_ASSIGN_OR_RETURN(std::vector<CropTargetRecord> main_crops,
+                         main_->LoadCropTargets());
+    for (CropTargetRecord& target : main_crops) {
+      std::string path = target.rel_path;
+      main_crops_[path] = std::move(target);
     }
     DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> scenes, main_->LoadScenes());
     for (const StoredScene& scene : scenes) {
@@ -252,6 +269,32 @@ class Merge {
         std::all_of(report_.tasks.begin(), report_.tasks.end(),
                     [](const TaskMerge& task) { return task.merged; });
     SweepMasksDir(options_, fs_, *main_, /*orphans=*/all_merged);
+    return PruneCrops(all_merged);
+  }
+
+  // Crop targets of raw files gone from the tree leave the manifest, then
+  // their files; then the crops directory is swept as a --crops build
+  // sweeps it.
+  Status PruneCrops(bool orphans) {
+    DSB_ASSIGN_OR_RETURN(std::vector<CropTargetRecord> targets,
+                         main_->LoadCropTargets());
+    std::vector<std::string> gone;
+    for (const CropTargetRecord& target : targets) {
+      if (!current_files_.contains(target.rel_path)) {
+        gone.push_back(target.rel_path);
+      }
+    }
+    DSB_RETURN_IF_ERROR(main_->RemoveCropTargets(gone));
+    for (const CropTargetRecord& target : targets) {
+      if (!current_files_.contains(target.rel_path)) {
+        RemoveCropFiles(fs_, options_.root, target);
+      }
+    }
+    report_.crops_pruned = static_cast<int>(gone.size());
+    CropStageOptions crop_options;
+    crop_options.root = options_.root;
+    crop_options.crops_dir = options_.crops_dir;
+    SweepCropsDir(fs_, crop_options, *main_, orphans);
     return Status::Ok();
   }
 
@@ -337,13 +380,43 @@ class Merge {
       copied_built_at[scene.scene] = scene.built_at;
       if (scene.status == BuildStatus::kFailed) ++task.scenes_failed;
     }
-    Status copied = main_->CopyScenesFrom(task_file.path, to_copy, run_id_);
-    if (!copied.ok()) {
-      task.refused = copied.message();
+    Result<std::vector<CropTargetRecord>> crops = source->LoadCropTargets();
+    if (!crops.ok()) {
+      task.refused = crops.status().message();
       task.scenes_failed = 0;
       return task;
     }
+    std::vector<std::string> crops_to_copy;
+    for (const CropTargetRecord& target : *crops) {
+      auto file = current_files_.find(target.rel_path);
+      if (file == current_files_.end() || file->second.scene != target.scene ||
+          CurrentHash(file->second, files_by_scene[target.scene]) !=
+              target.hash_hex) {
+        ++task.crops_stale;
+        continue;
+      }
+      auto in_main = main_crops_.find(target.rel_path);
+      if (in_main != main_crops_.end() && SameTarget(in_main->second, target)) {
+        continue;
+      }
+      crops_to_copy.push_back(target.rel_path);
+    }
+    Status copied =
+        main_->CopyScenesFrom(task_file.path, to_copy, run_id_, crops_to_copy);
+    if (!copied.ok()) {
+      task.refused = copied.message();
+      task.scenes_failed = 0;
+      task.crops_stale = 0;
+      return task;
+    }
     task.scenes_copied = static_cast<int>(to_copy.size());
+    task.crops_copied = static_cast<int>(crops_to_copy.size());
+    for (const CropTargetRecord& target : *crops) {
+      if (std::find(crops_to_copy.begin(), crops_to_copy.end(),
+                    target.rel_path) != crops_to_copy.end()) {
+        main_crops_[target.rel_path] = target;
+      }
+    }
     for (const auto& [scene, built_at] : copied_built_at) {
       main_built_at_[scene] = built_at;
     }
@@ -353,6 +426,41 @@ class Merge {
     (void)fs_.RemoveFile(task_file.path + ".lock");
     task.merged = true;
     return task;
+  }
+
+  // The raw file's content hash now (reused from a record of it, the
+  // task's or else the main manifest's, when the file did not change).
+  const std::string& CurrentHash(const FileRecord& scanned,
+                                 const std::vector<FileRecord>& task_files) {
+    auto cached = current_hash_.find(scanned.rel_path);
+    if (cached != current_hash_.end()) return cached->second;
+    const FileRecord* known = nullptr;
+    for (const FileRecord& file : task_files) {
+      if (file.rel_path == scanned.rel_path) known = &file;
+    }
+    if (known == nullptr) {
+      auto it = main_files_.find(scanned.rel_path);
+      if (it != main_files_.end()) known = &it->second;
+    }
+    Result<FingerprintResult> result =
+        Fingerprint(fs_, options_.root, scanned, known, fingerprint_options_);
+    return current_hash_[scanned.rel_path] =
+               result.ok() ? result->hash_hex : kUnreadableHash;
+  }
+
+  static bool SameTarget(const CropTargetRecord& a, const CropTargetRecord& b) {
+    if (a.scene != b.scene || a.hash_hex != b.hash_hex ||
+        a.params != b.params || a.crops.size() != b.crops.size()) {
+      return false;
+    }
+    for (std::size_t i = 0; i < a.crops.size(); ++i) {
+      if (a.crops[i].x != b.crops[i].x || a.crops[i].y != b.crops[i].y ||
+          a.crops[i].bayer_path != b.crops[i].bayer_path ||
+          a.crops[i].linrec_path != b.crops[i].linrec_path) {
+        return false;
+      }
+    }
+    return true;
   }
 
   const MergeOptions& merge_options_;
@@ -365,6 +473,10 @@ class Merge {
   ScanResult scan_;
   std::map<std::string, const ScannedScene*> current_;
   std::map<std::string, std::string> main_built_at_;
+  std::map<std::string, FileRecord> current_files_;  // the tree now
+  std::map<std::string, FileRecord> main_files_;     // main manifest's rows
+  std::map<std::string, std::string> current_hash_;  // by rel_path
+  std::map<std::string, CropTargetRecord> main_crops_;
   std::string dataset_root_;
   std::int64_t run_id_ = 0;
   FingerprintOptions fingerprint_options_;

@@ -14,8 +14,13 @@
 //     task recorded) and that is newer than the main manifest's record of
 //     it; everything else in it is stale and left out. The task manifest is
 //     then deleted: its scenes are in the main manifest;
+//     In the same transaction it copies the task's crop targets (--crops)
+//     whose file is in the tree now with the content hash the target was
+//     cropped from, unless the main manifest has that very target already;
 //  3. prunes scenes that vanished from the tree and deletes their masks,
-//     and masks nothing references any more (as a build does);
+//     and masks nothing references any more (as a build does); likewise the
+//     crop targets of raw files that vanished, their crop files, and crop
+//     files no target names (in --crops-dir, default ROOT/crops);
 //  4. reports every shard that did not complete: a task manifest whose last
 //     run did not end (killed) or ended with scenes left (interrupted), and,
 //     when the shard count is given (--shards N; slurm's merge job does),
@@ -39,7 +44,7 @@
 namespace dsb {
 
 struct MergeOptions {
-  BuildOptions build;  // root, db_path, masks_dir, jobs, wait_for_lock
+  BuildOptions build;  // root, db_path, masks_dir, crops_dir, wait_for_lock
   // How many shards the tasks were run with (slurm passes it), so a shard
   // that left no task manifest is reported as not completed; 0: report
   // only on the task manifests found (a merged one is deleted, so absence
@@ -59,12 +64,15 @@ struct TaskMerge {
   int scenes_already = 0;  // the main manifest had this record already
   int scenes_stale = 0;    // the tree changed since; left for a rerun
   int scenes_failed = 0;   // copied, and failed
+  int crops_copied = 0;    // crop targets (raw files) folded in
+  int crops_stale = 0;     // their file changed or vanished since
 };
 
 struct MergeReport {
   std::vector<TaskMerge> tasks;
   std::vector<ShardSpec> missing;  // expected but no task manifest
   int scenes_pruned = 0;
+  int crops_pruned = 0;  // crop targets of vanished raw files
   int scenes_total = 0;  // in the main manifest afterwards
   std::vector<std::string> problems;
   double seconds = 0;

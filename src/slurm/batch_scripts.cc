@@ -61,6 +61,10 @@ std::string TaskScript(const SlurmJob& job) {
       "--wait",
       "--db " + ShellQuote(job.db_path),
       "--masks " + ShellQuote(job.masks_dir)};
+  if (!job.crops_dir.empty()) {
+    words.push_back("--crops");
+    words.push_back("--crops-dir " + ShellQuote(job.crops_dir));
+  }
   for (const std::string& arg : job.task_args) words.push_back(ShellQuote(arg));
   words.push_back(ShellQuote(job.root));
   return Header(job, "one shard task per array index") +
@@ -81,8 +85,11 @@ std::string MergeScript(const SlurmJob& job) {
                                     "--shards " + std::to_string(job.shards),
                                     "--wait",
                                     "--db " + ShellQuote(job.db_path),
-                                    "--masks " + ShellQuote(job.masks_dir),
-                                    ShellQuote(job.root)};
+                                    "--masks " + ShellQuote(job.masks_dir)};
+  if (!job.crops_dir.empty()) {
+    words.push_back("--crops-dir " + ShellQuote(job.crops_dir));
+  }
+  words.push_back(ShellQuote(job.root));
   return Header(job, "the merge of the shard tasks' manifests") +
          "#SBATCH --job-name=dataset-build-merge\n"
          "set -eu\n" +

@@ -25,6 +25,9 @@ struct SlurmJob {
   std::string root;       // absolute dataset root
   std::string db_path;    // absolute main manifest
   std::string masks_dir;  // absolute masks directory
+  // Absolute crops directory with --crops (tasks crop their scenes' files
+  // into it, the merge prunes it); "" without.
+  std::string crops_dir;
   int shards = 1;
   // Build options every task passes on (--max-shift, --force, ...).
   std::vector<std::string> task_args;

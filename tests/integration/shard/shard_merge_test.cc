@@ -3,7 +3,10 @@
 // row to a single-machine build; a new scene is built by exactly one shard; a
 // shard killed mid-build loses only its scenes in progress and the rerun
 // completes; merging is idempotent, refuses another dataset's or a newer
-// schema's task manifest, and two merges at once are refused.
+// schema's task manifest, and two merges at once are refused. With --crops,
+// shard tasks crop their own scenes' files into the shared crops directory
+// and the merge folds their crop targets in: the crop files, the
+// crop_targets rows and the export's crops lists are a single build's.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -19,6 +22,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -464,6 +469,113 @@ TEST_F(ShardMergeTest, ARequeuedTaskRedoesNothingAndNeverRunsTwiceAtOnce) {
   EXPECT_EQ(QueryRows(TaskManifest(root_, 1),
                       "SELECT scenes_built FROM runs ORDER BY id DESC LIMIT 1"),
             std::vector<std::string>{"0|"});
+}
+
+// Every file under `dir`, by path relative to it, with its bytes.
+std::map<std::string, std::string> FilesUnder(const std::string& dir) {
+  std::map<std::string, std::string> files;
+  if (!fs::exists(dir)) return files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    files[fs::relative(entry.path(), dir).string()] =
+        std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return files;
+}
+
+// crop_targets rows without built_at (when the row was written).
+constexpr const char* kCropTargets =
+    "SELECT rel_path, scene, hash, params, is_bayer, frame_top, frame_left, "
+    "rgb_mean, crops FROM crop_targets ORDER BY rel_path";
+
+std::string ExportYaml(const std::string& root, const std::string& out) {
+  EXPECT_EQ(RunDsb({"export", "--format", "rawnind-yaml", "-o", out, root}), 0);
+  return ReadFile(out);
+}
+
+TEST(ShardCropsTest, ShardedCropsMergeToTheSingleMachineCrops) {
+  if (Binary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
+  testing::TempDir dir;
+  const std::string root = dir.Join("data");
+  const std::string db = root + "/dataset-build.db";
+  // 1024 x 900: one crop of RawNIND's grid per file; 4 scenes of 2 files.
+  ASSERT_EQ(RunDsb({"synth", root, "--scenes", "4", "--noisy", "1", "--size",
+                    "1024x900", "--cfa", "rggb", "--max-shift", "12", "--seed",
+                    "15"}),
+            0);
+  AgeFiles(root);
+  const std::string single = dir.Join("single");
+  fs::copy(root, single, fs::copy_options::recursive);
+  ASSERT_EQ(RunDsb({"-q", "-j", "2", "--max-shift", "16", "--crops", single}),
+            0);
+  ASSERT_EQ(QueryRows(single + "/dataset-build.db",
+                      "SELECT count(*) FROM crop_targets"),
+            std::vector<std::string>{"8|"});
+
+  for (int i = 0; i < kShards; ++i) {
+    std::vector<std::string> args = ShardArgs(root, i);
+    args.insert(args.begin(), "--crops");
+    std::string output;
+    ASSERT_EQ(RunDsb(args, &output), 0) << output;
+    EXPECT_EQ(output.find("ignored"), std::string::npos) << output;
+  }
+  EXPECT_FALSE(fs::exists(db)) << "a shard task wrote the main manifest";
+  // Every file was cropped by exactly one task, into the shared directory.
+  std::size_t targets = 0;
+  for (int i = 0; i < kShards; ++i) {
+    if (fs::exists(TaskManifest(root, i))) {
+      targets += QueryRows(TaskManifest(root, i), kCropTargets).size();
+    }
+  }
+  EXPECT_EQ(targets, 8u);
+  EXPECT_EQ(RunDsb({"--status", "--crops", "--max-shift", "16", root}), 1)
+      << "unmerged task manifests must be reported";
+
+  const std::string saved = dir.Join("saved-0-of-3.db");
+  fs::copy_file(TaskManifest(root, 0), saved);
+  std::string output;
+  ASSERT_EQ(RunDsb({"merge", "--shards", "3", root}, &output), 0) << output;
+  const auto crop_files = FilesUnder(root + "/crops");
+  EXPECT_EQ(crop_files.size(), 16u);  // a .npy and a .tif per file
+  EXPECT_TRUE(crop_files == FilesUnder(single + "/crops"))
+      << "crop files differ in names or bytes from a single build's";
+  EXPECT_EQ(QueryRows(db, kCropTargets),
+            QueryRows(single + "/dataset-build.db", kCropTargets));
+  EXPECT_EQ(QueryRows(db, kAlignments),
+            QueryRows(single + "/dataset-build.db", kAlignments));
+  const std::string yaml = ExportYaml(root, dir.Join("sharded.yaml"));
+  EXPECT_NE(yaml.find("coordinates"), std::string::npos) << yaml;
+  EXPECT_EQ(yaml, ExportYaml(single, dir.Join("single.yaml")));
+  EXPECT_EQ(RunDsb({"--status", "--crops", "--max-shift", "16", root}, &output),
+            0)
+      << output;
+
+  // Merging the same task manifest again, and merging nothing, change
+  // nothing, built_at included.
+  const std::string all_rows = "SELECT * FROM crop_targets ORDER BY rel_path";
+  const auto rows = QueryRows(db, all_rows);
+  fs::copy_file(saved, TaskManifest(root, 0));
+  ASSERT_EQ(RunDsb({"merge", root}, &output), 0) << output;
+  ASSERT_EQ(RunDsb({"merge", root}, &output), 0) << output;
+  EXPECT_EQ(QueryRows(db, all_rows), rows);
+  EXPECT_TRUE(FilesUnder(root + "/crops") == crop_files);
+
+  // A scene that vanished takes its crops with it at the merge, as a
+  // --crops build prunes them.
+  const std::string gone =
+      QueryRows(db, "SELECT min(scene) FROM crop_targets").at(0);
+  const std::string scene = gone.substr(0, gone.size() - 1);
+  fs::remove_all(root + "/" + scene);
+  fs::remove_all(single + "/" + scene);
+  ASSERT_EQ(RunDsb({"merge", root}, &output), 0) << output;
+  ASSERT_EQ(RunDsb({"-q", "-j", "2", "--max-shift", "16", "--crops", single}),
+            0);
+  EXPECT_EQ(FilesUnder(root + "/crops").size(), 12u);
+  EXPECT_TRUE(FilesUnder(root + "/crops") == FilesUnder(single + "/crops"));
+  EXPECT_EQ(QueryRows(db, kCropTargets),
+            QueryRows(single + "/dataset-build.db", kCropTargets));
+  EXPECT_EQ(RunDsb({"--status", "--crops", "--max-shift", "16", root}), 0);
 }
 
 }  // namespace

@@ -56,6 +56,28 @@ TEST(BatchScriptsTest, MergeScriptKnowsTheShardCount) {
   EXPECT_EQ(script.find("--shard "), std::string::npos);
 }
 
+TEST(BatchScriptsTest, CropsGoToEveryTaskAndTheMergeKnowsTheirDirectory) {
+  const std::string plain_task = TaskScript(Job());
+  EXPECT_EQ(plain_task.find("--crops"), std::string::npos);
+  EXPECT_EQ(MergeScript(Job()).find("--crops"), std::string::npos);
+
+  SlurmJob job = Job();
+  job.crops_dir = "/shared/it's data/crops";
+  const std::string task = TaskScript(job);
+  EXPECT_NE(task.find("    --crops \\\n"), std::string::npos) << task;
+  EXPECT_NE(task.find("--crops-dir '/shared/it'\\''s data/crops'"),
+            std::string::npos)
+      << task;
+  // The root stays the last word of the command.
+  EXPECT_LT(task.find("--crops-dir"), task.find("'/shared/it'\\''s data'\n"));
+  const std::string merge = MergeScript(job);
+  EXPECT_NE(merge.find("--crops-dir '/shared/it'\\''s data/crops'"),
+            std::string::npos)
+      << merge;
+  // The merge crops nothing: it only folds and prunes.
+  EXPECT_EQ(merge.find("--crops \\\n"), std::string::npos) << merge;
+}
+
 TEST(BatchScriptsTest, TheArrayGetsEveryOptionTheMergeOnlyTheCheapOnes) {
   const SlurmJob job = Job();
   std::vector<std::string> task = TaskSbatchArgs(job);
