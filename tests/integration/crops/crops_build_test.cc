@@ -17,43 +17,16 @@
 
 #include "sqlite_rows.h"
 #include "test_support.h"
+#include "tool_process.h"
 
 namespace dsb {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Binary() {
-  const char* binary = std::getenv("DSB_BINARY");
-  return binary ? binary : "";
-}
-
-pid_t Spawn(const std::vector<std::string>& args) {
-  std::fflush(stdout);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    std::string binary = Binary();
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv = {binary.data()};
-    for (std::string& arg : copy) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int Wait(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int RunBinary(const std::vector<std::string>& args) {
-  return Wait(Spawn(args));
-}
+using testing::RunTool;
+using testing::SpawnTool;
+using testing::ToolBinary;
+using testing::WaitForExit;
 
 // Every regular file under `dir` with its last write time.
 std::map<std::string, fs::file_time_type> Files(const std::string& dir) {
@@ -101,13 +74,13 @@ void AgeFiles(const std::string& root) {
 class CropsBuildTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Binary().empty()) GTEST_SKIP() << "DSB_BINARY is not set";
+    if (ToolBinary().empty()) GTEST_SKIP() << "DSB_BINARY is not set";
     root_ = dir_.Join("data");
     crops_ = root_ + "/crops";
     db_ = root_ + "/dataset-build.db";
     // 1024 x 900: one crop of RawNIND's grid per file.
-    ASSERT_EQ(RunBinary({"synth", root_, "--scenes", "2", "--noisy", "1",
-                         "--size", "1024x900", "--cfa", "rggb", "--seed", "3"}),
+    ASSERT_EQ(RunTool({"synth", root_, "--scenes", "2", "--noisy", "1",
+                       "--size", "1024x900", "--cfa", "rggb", "--seed", "3"}),
               0);
     AgeFiles(root_);
   }
@@ -118,32 +91,32 @@ class CropsBuildTest : public ::testing::Test {
 TEST_F(CropsBuildTest, CachedPrunedAndReported) {
   // Without --crops nothing is written; --status --crops reports every
   // file's crops as missing.
-  ASSERT_EQ(RunBinary({"-q", "-j", "2", root_}), 0);
+  ASSERT_EQ(RunTool({"-q", "-j", "2", root_}), 0);
   EXPECT_TRUE(Files(crops_).empty());
-  EXPECT_EQ(RunBinary({"--status", "--crops", root_}), 1);
-  EXPECT_EQ(RunBinary({"--status", root_}), 0);
+  EXPECT_EQ(RunTool({"--status", "--crops", root_}), 1);
+  EXPECT_EQ(RunTool({"--status", root_}), 0);
 
-  ASSERT_EQ(RunBinary({"-q", "-j", "2", "--crops", root_}), 0);
+  ASSERT_EQ(RunTool({"-q", "-j", "2", "--crops", root_}), 0);
   const auto first = Files(crops_);
   // 4 files (2 scenes x GT + noisy), one crop each: an .npy and a .tif.
   ASSERT_EQ(first.size(), 8u);
   EXPECT_EQ(RecordedCropFiles(root_, db_).size(), 8u);
-  EXPECT_EQ(RunBinary({"--status", "--crops", root_}), 0);
+  EXPECT_EQ(RunTool({"--status", "--crops", root_}), 0);
 
   // A rerun writes nothing.
-  ASSERT_EQ(RunBinary({"-q", "-j", "2", "--crops", root_}), 0);
+  ASSERT_EQ(RunTool({"-q", "-j", "2", "--crops", root_}), 0);
   EXPECT_EQ(Files(crops_), first);
 
   // An added scene: only its crops are written.
   const std::string more = dir_.Join("more");
-  ASSERT_EQ(RunBinary({"synth", more, "--scenes", "1", "--noisy", "1", "--size",
-                       "1024x900", "--cfa", "bggr", "--seed", "9"}),
+  ASSERT_EQ(RunTool({"synth", more, "--scenes", "1", "--noisy", "1", "--size",
+                     "1024x900", "--cfa", "bggr", "--seed", "9"}),
             0);
   fs::copy(more + "/Bayer/scene-000-bggr", root_ + "/Bayer/added",
            fs::copy_options::recursive);
   AgeFiles(root_ + "/Bayer/added");
-  EXPECT_EQ(RunBinary({"--status", "--crops", root_}), 1);
-  ASSERT_EQ(RunBinary({"-q", "-j", "2", "--crops", root_}), 0);
+  EXPECT_EQ(RunTool({"--status", "--crops", root_}), 1);
+  ASSERT_EQ(RunTool({"-q", "-j", "2", "--crops", root_}), 0);
   const auto second = Files(crops_);
   EXPECT_EQ(second.size(), 12u);
   for (const auto& [path, time] : first) {
@@ -153,8 +126,8 @@ TEST_F(CropsBuildTest, CachedPrunedAndReported) {
 
   // A removed scene: its crops are reported, then pruned.
   fs::remove_all(root_ + "/Bayer/added");
-  EXPECT_EQ(RunBinary({"--status", "--crops", root_}), 1);
-  ASSERT_EQ(RunBinary({"-q", "-j", "2", "--crops", root_}), 0);
+  EXPECT_EQ(RunTool({"--status", "--crops", root_}), 1);
+  ASSERT_EQ(RunTool({"-q", "-j", "2", "--crops", root_}), 0);
   EXPECT_EQ(Files(crops_), first);
   EXPECT_EQ(RecordedCropFiles(root_, db_).size(), 8u);
   EXPECT_EQ(testing::QueryRows(db_, "SELECT count(*) FROM crop_targets"),
@@ -162,19 +135,19 @@ TEST_F(CropsBuildTest, CachedPrunedAndReported) {
 }
 
 TEST_F(CropsBuildTest, KillDuringCroppingLeavesNothingTrusted) {
-  ASSERT_EQ(RunBinary({"-q", "-j", "2", root_}), 0);  // scenes first
+  ASSERT_EQ(RunTool({"-q", "-j", "2", root_}), 0);  // scenes first
   // A reference: the same crops from an uninterrupted build elsewhere.
   const std::string reference = dir_.Join("reference");
   fs::copy(root_, reference, fs::copy_options::recursive);
-  ASSERT_EQ(RunBinary({"-q", "-j", "2", "--crops", reference}), 0);
+  ASSERT_EQ(RunTool({"-q", "-j", "2", "--crops", reference}), 0);
 
   // Kill -9 at increasing moments of the crop stage until one lands while
   // some but not all crops exist (or the build finishes first).
   for (int delay_ms = 20; delay_ms < 4000; delay_ms *= 2) {
-    const pid_t pid = Spawn({"-q", "-j", "2", "--crops", root_});
+    const pid_t pid = SpawnTool({"-q", "-j", "2", "--crops", root_});
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     kill(pid, SIGKILL);
-    Wait(pid);
+    WaitForExit(pid);
     // Whatever the manifest names is complete and identical to the
     // reference's file.
     for (const std::string& path : RecordedCropFiles(root_, db_)) {
@@ -192,7 +165,7 @@ TEST_F(CropsBuildTest, KillDuringCroppingLeavesNothingTrusted) {
   }
   // The rerun completes the crops and sweeps leftovers: the directory then
   // holds exactly what the manifest names, byte-identical to the reference.
-  ASSERT_EQ(RunBinary({"-q", "-j", "2", "--crops", root_}), 0);
+  ASSERT_EQ(RunTool({"-q", "-j", "2", "--crops", root_}), 0);
   const auto files = Files(crops_);
   std::set<std::string> on_disk;
   for (const auto& [path, time] : files) on_disk.insert(path);

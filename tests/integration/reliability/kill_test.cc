@@ -20,53 +20,24 @@
 
 #include "sqlite_rows.h"
 #include "test_support.h"
+#include "tool_process.h"
 
 namespace dsb {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Binary() {
-  const char* binary = std::getenv("DSB_BINARY");
-  return binary ? binary : "";
-}
-
-// Starts the tool with `args`, its output discarded.
-pid_t Spawn(const std::vector<std::string>& args) {
-  std::fflush(stdout);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    std::string binary = Binary();
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv = {binary.data()};
-    for (std::string& arg : copy) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-// Exit status of a finished child, or 128 + signal when it was killed.
-int Wait(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int RunToCompletion(const std::vector<std::string>& args) {
-  return Wait(Spawn(args));
-}
+using testing::RunTool;
+using testing::SpawnTool;
+using testing::ToolBinary;
+using testing::WaitForExit;
 
 // Starts a build and sends it `signal_number` after `delay`.
 int SignalAfter(const std::vector<std::string>& args,
                 std::chrono::milliseconds delay, int signal_number) {
-  const pid_t pid = Spawn(args);
+  const pid_t pid = SpawnTool(args);
   std::this_thread::sleep_for(delay);
   kill(pid, signal_number);
-  return Wait(pid);
+  return WaitForExit(pid);
 }
 
 void ExpectConsistent(const std::string& root, const std::string& db) {
@@ -85,11 +56,11 @@ using testing::kAlignments;
 using testing::kScenes;
 
 TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
-  if (Binary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
+  if (ToolBinary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
   testing::TempDir dir;
   const std::string root = dir.Join("data");
-  ASSERT_EQ(RunToCompletion({"synth", root, "--scenes", "6", "--noisy", "3",
-                             "--size", "384x256", "--max-shift", "24"}),
+  ASSERT_EQ(RunTool({"synth", root, "--scenes", "6", "--noisy", "3", "--size",
+                     "384x256", "--max-shift", "24"}),
             0);
   const std::time_t past = std::time(nullptr) - 3600;
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
@@ -101,7 +72,7 @@ TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
   const std::string clean = dir.Join("clean");
   fs::copy(root, clean, fs::copy_options::recursive);
   const auto clean_start = std::chrono::steady_clock::now();
-  ASSERT_EQ(RunToCompletion({clean, "-q", "-j", "2"}), 0);
+  ASSERT_EQ(RunTool({clean, "-q", "-j", "2"}), 0);
   const int build_ms =
       static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
                            std::chrono::steady_clock::now() - clean_start)
@@ -128,7 +99,7 @@ TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
     if (::testing::Test::HasFailure()) break;
   }
   EXPECT_EQ(kills, wanted);
-  ASSERT_EQ(RunToCompletion({root, "-q", "-j", "2"}), 0);
+  ASSERT_EQ(RunTool({root, "-q", "-j", "2"}), 0);
   ExpectConsistent(root, db);
   // No temporary files survive the completed run.
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
@@ -140,20 +111,20 @@ TEST(KillTest, SigkillAtRandomMomentsNeverCorruptsAndTheRerunResumes) {
   EXPECT_EQ(testing::QueryRows(db, kScenes),
             testing::QueryRows(clean + "/dataset-build.db", kScenes));
   // And it is up to date.
-  EXPECT_EQ(RunToCompletion({"--status", root}), 0);
+  EXPECT_EQ(RunTool({"--status", root}), 0);
 }
 
 TEST(KillTest, CtrlCFinishesCleanlyAndTheRerunCompletes) {
-  if (Binary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
+  if (ToolBinary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
   testing::TempDir dir;
   const std::string root = dir.Join("data");
-  ASSERT_EQ(RunToCompletion({"synth", root, "--scenes", "6", "--noisy", "3",
-                             "--size", "512x384", "--max-shift", "24"}),
+  ASSERT_EQ(RunTool({"synth", root, "--scenes", "6", "--noisy", "3", "--size",
+                     "512x384", "--max-shift", "24"}),
             0);
   const auto start = std::chrono::steady_clock::now();
   const std::string clean = dir.Join("clean");
   fs::copy(root, clean, fs::copy_options::recursive);
-  ASSERT_EQ(RunToCompletion({clean, "-q", "-j", "1"}), 0);
+  ASSERT_EQ(RunTool({clean, "-q", "-j", "1"}), 0);
   const auto build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - start);
 
@@ -170,14 +141,14 @@ TEST(KillTest, CtrlCFinishesCleanlyAndTheRerunCompletes) {
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
     EXPECT_EQ(entry.path().string().find(".dsb-tmp"), std::string::npos);
   }
-  ASSERT_EQ(RunToCompletion({root, "-q"}), 0);
+  ASSERT_EQ(RunTool({root, "-q"}), 0);
   EXPECT_EQ(testing::QueryRows(db, kAlignments),
             testing::QueryRows(clean + "/dataset-build.db", kAlignments));
 }
 
 // Runs the tool through the shell and returns (exit status, stderr+stdout).
 std::pair<int, std::string> Capture(const std::string& args) {
-  const std::string command = Binary() + " " + args + " 2>&1";
+  const std::string command = ToolBinary() + " " + args + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   std::string out;
   char buffer[4096];
@@ -187,13 +158,13 @@ std::pair<int, std::string> Capture(const std::string& args) {
 }
 
 TEST(ConcurrencyTest, SecondBuildIsRefusedAndStatusWorksDuringABuild) {
-  if (Binary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
+  if (ToolBinary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
   testing::TempDir dir;
   const std::string root = dir.Join("data");
-  ASSERT_EQ(RunToCompletion({"synth", root, "--scenes", "8", "--noisy", "3",
-                             "--size", "640x480", "--max-shift", "24"}),
+  ASSERT_EQ(RunTool({"synth", root, "--scenes", "8", "--noisy", "3", "--size",
+                     "640x480", "--max-shift", "24"}),
             0);
-  const pid_t first = Spawn({root, "-q", "-j", "1"});
+  const pid_t first = SpawnTool({root, "-q", "-j", "1"});
   // Wait until the first build holds its lock (the manifest exists).
   for (int i = 0; i < 200 && !fs::exists(root + "/dataset-build.db.lock");
        ++i) {
@@ -214,7 +185,7 @@ TEST(ConcurrencyTest, SecondBuildIsRefusedAndStatusWorksDuringABuild) {
   const auto [status_code, status_out] = Capture("--status " + root);
   EXPECT_TRUE(status_code == 0 || status_code == 1) << status_out;
   EXPECT_NE(status_out.find("up to date"), std::string::npos) << status_out;
-  EXPECT_EQ(Wait(first), 0);
+  EXPECT_EQ(WaitForExit(first), 0);
   // With --wait a second build waits for the first instead.
   EXPECT_EQ(Capture(root + " --wait -q").first, 0);
 }

@@ -31,6 +31,7 @@
 
 #include "sqlite_rows.h"
 #include "test_support.h"
+#include "tool_process.h"
 
 namespace dsb {
 namespace {
@@ -40,36 +41,11 @@ using testing::kAlignments;
 using testing::kScenes;
 using testing::QueryRows;
 
+using testing::SpawnTool;
+using testing::ToolBinary;
+using testing::WaitForExit;
+
 constexpr int kShards = 3;
-
-std::string Binary() {
-  const char* binary = std::getenv("DSB_BINARY");
-  return binary ? binary : "";
-}
-
-// Starts the tool; stdout and stderr go to `log`.
-pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-  std::fflush(stdout);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    std::string binary = Binary();
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv = {binary.data()};
-    for (std::string& arg : copy) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-    if (!std::freopen(log.c_str(), "w", stdout)) _exit(126);
-    if (dup2(fileno(stdout), STDERR_FILENO) < 0) _exit(126);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int Wait(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -84,7 +60,7 @@ int RunDsb(const std::vector<std::string>& args,
   const std::string log =
       fs::temp_directory_path() / ("dsb-shard-" + std::to_string(getpid()) +
                                    "-" + std::to_string(std::rand()) + ".log");
-  const int code = Wait(Spawn(args, log));
+  const int code = WaitForExit(SpawnTool(args, log));
   if (output != nullptr) *output = ReadFile(log);
   fs::remove(log);
   return code;
@@ -145,7 +121,7 @@ void AgeFiles(const std::string& root) {
 class ShardMergeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (Binary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
+    if (ToolBinary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
     root_ = dir_.Join("data");
     ASSERT_EQ(RunDsb({"synth", root_, "--scenes", "9", "--noisy", "2", "--size",
                       "256x192", "--max-shift", "12", "--seed", "16"}),
@@ -215,10 +191,12 @@ TEST_F(ShardMergeTest, ConcurrentShardsMergeToTheSingleMachineViews) {
   const std::string reference = Reference("single");
   std::vector<pid_t> tasks;
   for (int i = 0; i < kShards; ++i) {
-    tasks.push_back(Spawn(ShardArgs(root_, i), dir_.Join(std::to_string(i))));
+    tasks.push_back(
+        SpawnTool(ShardArgs(root_, i), dir_.Join(std::to_string(i))));
   }
   for (int i = 0; i < kShards; ++i) {
-    EXPECT_EQ(Wait(tasks[i]), 0) << ReadFile(dir_.Join(std::to_string(i)));
+    EXPECT_EQ(WaitForExit(tasks[i]), 0)
+        << ReadFile(dir_.Join(std::to_string(i)));
   }
   EXPECT_EQ(ScenesInTaskManifests(root_), 9u);
   std::string output;
@@ -255,7 +233,7 @@ TEST_F(ShardMergeTest,
   // Shard 0 is killed (-9) once it has recorded a scene, with others left.
   const std::size_t shard0_total = 9 - ScenesInTaskManifests(root_);
   ASSERT_GE(shard0_total, 2u) << "shard 0 needs two scenes for this test";
-  const pid_t pid = Spawn(ShardArgs(root_, 0), dir_.Join("killed.log"));
+  const pid_t pid = SpawnTool(ShardArgs(root_, 0), dir_.Join("killed.log"));
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -266,7 +244,7 @@ TEST_F(ShardMergeTest,
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   kill(pid, SIGKILL);
-  EXPECT_EQ(Wait(pid), 128 + SIGKILL);
+  EXPECT_EQ(WaitForExit(pid), 128 + SIGKILL);
   const std::size_t recorded =
       QueryRows(TaskManifest(root_, 0), kScenes).size();
   ASSERT_GE(recorded, 1u);
@@ -495,7 +473,7 @@ std::string ExportYaml(const std::string& root, const std::string& out) {
 }
 
 TEST(ShardCropsTest, ShardedCropsMergeToTheSingleMachineCrops) {
-  if (Binary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
+  if (ToolBinary().empty()) GTEST_SKIP() << "DSB_BINARY not set";
   testing::TempDir dir;
   const std::string root = dir.Join("data");
   const std::string db = root + "/dataset-build.db";
