@@ -9,19 +9,11 @@
 #include <memory>
 #include <opencv2/core.hpp>
 
+#include "common/tiff_status.h"
+
 namespace dsb {
 
 namespace {
-
-// libtiff reports errors through a global handler (Debian 12's libtiff has
-// no per-handle one); the last message of this thread goes into the Status.
-thread_local std::string tls_tiff_error;
-
-void OnTiffError(const char* module, const char* fmt, va_list ap) {
-  char buffer[512];
-  std::vsnprintf(buffer, sizeof buffer, fmt, ap);
-  tls_tiff_error = std::string(module ? module : "libtiff") + ": " + buffer;
-}
 
 // A growable in-memory file for TIFFClientOpen.
 struct MemoryFile {
@@ -102,19 +94,13 @@ Result<std::vector<std::uint8_t>> EncodeHalfTiff(
   if (halves.size() != static_cast<std::size_t>(height) * width * 3) {
     return Status::Internal("half TIFF '" + name + "': wrong buffer size");
   }
-  TIFFSetErrorHandler(&OnTiffError);
-  TIFFSetWarningHandler(nullptr);
-  tls_tiff_error.clear();
+  CaptureTiffErrors();
   MemoryFile file;
   file.bytes.reserve(halves.size() * 2 + 4096);
   std::unique_ptr<TIFF, TiffCloser> tif(
       TIFFClientOpen(name.c_str(), "w", &file, MemRead, MemWrite, MemSeek,
                      MemClose, MemSize, MemMap, MemUnmap));
-  const auto failed = [&](const char* what) {
-    return Status::IoError(
-        std::string(what) + " '" + name +
-        "': " + (tls_tiff_error.empty() ? "libtiff failed" : tls_tiff_error));
-  };
+  const auto failed = [&](const char* what) { return TiffError(what, name); };
   if (!tif) return failed("cannot encode TIFF");
   TIFF* t = tif.get();
   const int rows_per_strip = 64;
@@ -144,7 +130,7 @@ Result<std::vector<std::uint8_t>> EncodeHalfTiff(
     }
   }
   tif.reset();  // TIFFClose writes the directory
-  if (!tls_tiff_error.empty()) return failed("cannot encode TIFF");
+  if (TiffReportedError()) return failed("cannot encode TIFF");
   return std::move(file.bytes);
 }
 

@@ -9,26 +9,11 @@
 #include <memory>
 #include <vector>
 
+#include "common/tiff_status.h"
+
 namespace dsb {
 
 namespace {
-
-// libtiff reports errors through a global handler; the per-handle
-// TIFFOpenOptions API is newer than Debian 12's libtiff, so a thread-local
-// buffer collects the last message for our Status.
-thread_local std::string tls_tiff_error;
-
-void OnTiffError(const char* module, const char* fmt, va_list ap) {
-  char buffer[512];
-  std::vsnprintf(buffer, sizeof buffer, fmt, ap);
-  tls_tiff_error = std::string(module ? module : "libtiff") + ": " + buffer;
-}
-
-Status TiffError(const std::string& what, const std::string& path) {
-  return Status::IoError(
-      what + " '" + path +
-      "': " + (tls_tiff_error.empty() ? "libtiff failed" : tls_tiff_error));
-}
 
 struct TiffCloser {
   void operator()(TIFF* tif) const { TIFFClose(tif); }
@@ -64,9 +49,7 @@ Status WriteCfaDng(const std::string& path, const RawImage& image,
                                      "': black level out of range");
     }
   }
-  TIFFSetErrorHandler(&OnTiffError);
-  TIFFSetWarningHandler(nullptr);
-  tls_tiff_error.clear();
+  CaptureTiffErrors();
   std::unique_ptr<TIFF, TiffCloser> tif(TIFFOpen(path.c_str(), "w"));
   if (!tif) return TiffError("cannot create DNG", path);
   TIFF* t = tif.get();
