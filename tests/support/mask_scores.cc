@@ -52,9 +52,8 @@ MaskScores ScoreMask(const RawImage& gt, const RawImage& capture,
     s.moved_flagged = static_cast<double>(moved_flagged) / s.moved_total;
   }
   if (s.moved_total > s.moved_clipped) {
-    s.moved_unclipped_flagged =
-        static_cast<double>(moved_unclipped_flagged) /
-        (s.moved_total - s.moved_clipped);
+    s.moved_unclipped_flagged = static_cast<double>(moved_unclipped_flagged) /
+                                (s.moved_total - s.moved_clipped);
   }
   if (s.static_total > 0) {
     s.static_kept = static_cast<double>(statics_kept) / s.static_total;
