@@ -46,6 +46,7 @@
 #include "synth/dng_writer.h"
 #include "synth/render.h"
 #include "test_support.h"
+#include "tool_process.h"
 
 namespace {
 
@@ -60,25 +61,11 @@ double Best(const std::vector<double>& values) {
 // their time read from their CPU clocks (nanoseconds, where /proc's ticks
 // are 10 ms).
 double LiveChildrenCpuMs() {
-  const pid_t self = ::getpid();
   double ms = 0;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string text;
-    std::getline(stat, text);
-    const std::size_t close = text.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(text.substr(close + 2));
-    std::string state;
-    long long ppid = 0;
-    fields >> state >> ppid;
-    if (ppid != self) continue;
+  for (const pid_t child : dsb::testing::ChildProcesses()) {
     clockid_t clock{};
     timespec t{};
-    if (::clock_getcpuclockid(static_cast<pid_t>(std::stoll(name)), &clock) ==
-            0 &&
+    if (::clock_getcpuclockid(child, &clock) == 0 &&
         ::clock_gettime(clock, &t) == 0) {
       ms += t.tv_sec * 1e3 + t.tv_nsec / 1e6;
     }

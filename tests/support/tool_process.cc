@@ -5,6 +5,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace dsb::testing {
 
@@ -35,6 +38,28 @@ int WaitForExit(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::vector<pid_t> ChildProcesses() {
+  std::vector<pid_t> children;
+  const pid_t self = ::getpid();
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string text;
+    std::getline(stat, text);
+    // The command name in parentheses may hold spaces: fields follow the
+    // last ')'.
+    const std::size_t close = text.rfind(')');
+    if (close == std::string::npos || close + 2 > text.size()) continue;
+    std::istringstream fields(text.substr(close + 2));
+    std::string state;
+    long long ppid = 0;
+    fields >> state >> ppid;
+    if (ppid == self) children.push_back(static_cast<pid_t>(std::stoll(name)));
+  }
+  return children;
 }
 
 int RunTool(const std::vector<std::string>& args, const std::string& output) {

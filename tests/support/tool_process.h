@@ -1,6 +1,7 @@
 // Running the dataset-build binary from integration tests that need a real
 // process: to kill it mid-build, to run tasks at once, or to see its exit
-// status exactly as a shell would.
+// status exactly as a shell would; and listing this process's children
+// (the decode workers it left, if any).
 //
 // The binary is the one meson hands the test in DSB_BINARY. Thread safety:
 // call from the test's main thread (fork).
@@ -23,6 +24,10 @@ pid_t SpawnTool(const std::vector<std::string>& args,
 
 // Exit status of a finished child, or 128 + signal when it was killed.
 int WaitForExit(pid_t pid);
+
+// The pids of this process's children, running or zombie, from /proc
+// (field 4 of /proc/PID/stat is the parent).
+std::vector<pid_t> ChildProcesses();
 
 // SpawnTool then WaitForExit.
 int RunTool(const std::vector<std::string>& args,

@@ -33,6 +33,7 @@
 #include "synth/dng_writer.h"
 #include "synth/render.h"
 #include "test_support.h"
+#include "tool_process.h"
 
 namespace dsb {
 namespace {
@@ -87,24 +88,7 @@ int OpenDescriptors() {
 
 // This process's children, running or zombie (from /proc: field 4 of
 // /proc/PID/stat is the parent).
-int Children() {
-  int count = 0;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string text;
-    std::getline(stat, text);
-    const std::size_t close = text.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(text.substr(close + 2));
-    std::string state;
-    long long ppid = 0;
-    fields >> state >> ppid;
-    if (ppid == ::getpid()) ++count;
-  }
-  return count;
-}
+int Children() { return static_cast<int>(testing::ChildProcesses().size()); }
 
 // True when this process has no child at all, running or zombie.
 bool NoChildren() {
