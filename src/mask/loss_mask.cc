@@ -96,6 +96,7 @@ struct MaskWorkspace::Buffers {
   Plane<std::uint8_t> weight;
   Plane<std::uint8_t> clipped;
   Plane<std::uint8_t> flags;
+  Plane<std::uint8_t> weak;    // windows past the lower, edge limit
   Plane<std::uint8_t> pixels;  // the next mask's, when recycled
   Plane<std::uint8_t> band;    // rows near clipping, at full resolution
 };
@@ -421,28 +422,77 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
   }
   // The limit for a window holding `t` half terms, i.e. t / kFullWeight
   // cells' worth of evidence.
+  // The edge limit: a window centred on the edge of a changed region
+  // holds about half of it, so its excess over the centre is half that of
+  // the windows inside. Where the change is weak (a dark object at high
+  // noise, found only by large windows) the full limit flagged only the
+  // windows well inside, and the object's rim, up to a window radius deep,
+  // stayed in the mask.
   std::vector<float> limit(kFullWeight * window + 1);
+  std::vector<float> edge_limit(kFullWeight * window + 1);
   for (int t = 1; t <= kFullWeight * window; ++t) {
     const double n = static_cast<double>(t) / kFullWeight;
-    limit[t] = static_cast<float>(
-        n * centre + params.threshold_sigmas * spread * std::sqrt(window * n));
+    const double excess = spread * std::sqrt(window * n);
+    limit[t] =
+        static_cast<float>(n * centre + params.threshold_sigmas * excess);
+    edge_limit[t] =
+        static_cast<float>(n * centre + 0.5 * params.threshold_sigmas * excess);
   }
   Plane<std::uint8_t>& flags = cells.flags;
+  Plane<std::uint8_t>& weak = cells.weak;
   flags.Resize(cols, rows);  // every row is written below
+  weak.Resize(cols, rows);
   WindowSums(cells.z.view(), cells.weight.view(), radius,
              [&](int i, const float* sums, const float* counts) {
                std::uint8_t* f = flags.row(i);
+               std::uint8_t* e = weak.row(i);
                for (int j = 0; j < cols; ++j) {
                  const int n = static_cast<int>(counts[j]);
                  f[j] = (n > 0 && sums[j] > limit[n]) ? 1 : 0;
+                 e[j] = (n > 0 && sums[j] > edge_limit[n]) ? 1 : 0;
                }
              });
 }
 
-// Opening, then closing, restricted to the bounding box of the flags
-// grown by what the two can reach (the result is the same as on the whole
-// plane: nothing outside the box is set, before or after).
-void CleanFlags(Plane<std::uint8_t>& flags, const MaskParams& params) {
+// Grows the flagged regions into the 4-connected cells that pass the edge
+// limit (hysteresis): a region's rim belongs to it, a weak window far from
+// any flagged one does not.
+void GrowToEdges(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
+                 int depth) {
+  if (depth <= 0) return;
+  const int rows = flags.height();
+  const int cols = flags.width();
+  std::vector<std::pair<int, int>> front;
+  std::vector<std::pair<int, int>> next;
+  for (int i = 0; i < rows; ++i) {
+    const std::uint8_t* f = flags.row(i);
+    for (int j = 0; j < cols; ++j) {
+      if (f[j]) front.emplace_back(i, j);
+    }
+  }
+  for (int step = 0; step < depth && !front.empty(); ++step) {
+    next.clear();
+    for (const auto& [i, j] : front) {
+      auto visit = [&](int y, int x) {
+        if (y < 0 || y >= rows || x < 0 || x >= cols) return;
+        std::uint8_t& f = flags.row(y)[x];
+        if (f || !weak.row(y)[x]) return;
+        f = 1;
+        next.emplace_back(y, x);
+      };
+      visit(i - 1, j);
+      visit(i + 1, j);
+      visit(i, j - 1);
+      visit(i, j + 1);
+    }
+    front.swap(next);
+  }
+}
+
+// The bounding box of the flags grown by `margin` (clipped to the plane);
+// false where nothing is flagged.
+bool FlagBox(Plane<std::uint8_t>& flags, int margin,
+             PlaneView<std::uint8_t>* box) {
   int y0 = flags.height(), y1 = -1, x0 = flags.width(), x1 = -1;
   for (int y = 0; y < flags.height(); ++y) {
     const std::uint8_t* f = flags.row(y);
@@ -459,16 +509,26 @@ void CleanFlags(Plane<std::uint8_t>& flags, const MaskParams& params) {
     x0 = std::min(x0, first);
     x1 = std::max(x1, last);
   }
-  if (y1 < 0) return;
-  const int margin =
-      std::max(params.opening_radius, 2 * params.closing_radius) + 1;
+  if (y1 < 0) return false;
   y0 = std::max(0, y0 - margin);
   x0 = std::max(0, x0 - margin);
   y1 = std::min(flags.height() - 1, y1 + margin);
   x1 = std::min(flags.width() - 1, x1 + margin);
-  const PlaneView<std::uint8_t> box =
-      flags.view().crop(y0, x0, y1 - y0 + 1, x1 - x0 + 1);
+  *box = flags.view().crop(y0, x0, y1 - y0 + 1, x1 - x0 + 1);
+  return true;
+}
+
+// Opening, growing to the edges, then closing; the morphology restricted
+// to the bounding box of the flags grown by what it can reach (the result
+// is the same as on the whole plane: nothing outside the box is set,
+// before or after).
+void CleanFlags(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
+                int depth, const MaskParams& params) {
+  PlaneView<std::uint8_t> box;
+  if (!FlagBox(flags, params.opening_radius + 1, &box)) return;
   OpenBinary(box, params.opening_radius);
+  GrowToEdges(flags, weak, depth);
+  if (!FlagBox(flags, 2 * params.closing_radius + 1, &box)) return;
   CloseBinary(box, params.closing_radius);
 }
 
@@ -730,7 +790,10 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   } else {
     mask.window_radius = WindowRadius(model, layout, params);
     FlagMismatch(buffers, mask.window_radius, params);
-    CleanFlags(flags, params);
+    // The rim a window test can miss is at most a window radius deep; at
+    // radius 1 (clean pairs) the opening and closing already work at
+    // that scale, so the growth is one cell short of the radius.
+    CleanFlags(flags, buffers.weak, mask.window_radius - 1, params);
   }
 
   // Full resolution: the cell decisions (partial cells at the right and

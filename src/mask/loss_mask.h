@@ -104,7 +104,7 @@ namespace dsb {
 // MaskParams::Fingerprint and the build's algorithm version
 // (executor/build_options.h). 5: clipping per sample and colour
 // (clip_footprint), cells with clipped samples still tested on the rest.
-inline constexpr int kMaskRevision = 5;
+inline constexpr int kMaskRevision = 6;
 
 // What a clipped GT sample takes out of the mask (--clip-footprint).
 enum class ClipFootprint {
