@@ -441,14 +441,20 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
   Plane<std::uint8_t>& flags = cells.flags;
   Plane<std::uint8_t>& weak = cells.weak;
   flags.Resize(cols, rows);  // every row is written below
-  weak.Resize(cols, rows);
+  // Only windows wider than one cell each side grow (see CleanFlags).
+  const bool edges = radius > 1;
+  weak.Resize(edges ? cols : 0, edges ? rows : 0);
   WindowSums(cells.z.view(), cells.weight.view(), radius,
              [&](int i, const float* sums, const float* counts) {
                std::uint8_t* f = flags.row(i);
-               std::uint8_t* e = weak.row(i);
                for (int j = 0; j < cols; ++j) {
                  const int n = static_cast<int>(counts[j]);
                  f[j] = (n > 0 && sums[j] > limit[n]) ? 1 : 0;
+               }
+               if (!edges) return;
+               std::uint8_t* e = weak.row(i);
+               for (int j = 0; j < cols; ++j) {
+                 const int n = static_cast<int>(counts[j]);
                  e[j] = (n > 0 && sums[j] > edge_limit[n]) ? 1 : 0;
                }
              });
