@@ -531,16 +531,10 @@ bool FlagBox(Plane<std::uint8_t>& flags, int margin,
 void CleanFlags(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
                 int depth, const MaskParams& params) {
   PlaneView<std::uint8_t> box;
-  const int margin =
-      std::max(params.opening_radius, 2 * params.closing_radius) + 1;
-  if (!FlagBox(flags, margin, &box)) return;
+  if (!FlagBox(flags, params.opening_radius + 1, &box)) return;
   OpenBinary(box, params.opening_radius);
-  // Growing may reach past the box (a scan of the plane; most pairs, at
-  // window radius 1, skip it).
-  if (depth > 0) {
-    GrowToEdges(flags, weak, depth);
-    if (!FlagBox(flags, margin, &box)) return;
-  }
+  GrowToEdges(flags, weak, depth);
+  if (!FlagBox(flags, 2 * params.closing_radius + 1, &box)) return;
   CloseBinary(box, params.closing_radius);
 }
 
