@@ -52,14 +52,20 @@ std::vector<dsb::CfaPattern> AllCfas() {
           dsb::CfaPattern::StandardXTrans()};
 }
 
-dsb::Result<dsb::LossMask> Mask(const dsb::RawImage& gt,
-                                const dsb::RawImage& noisy,
-                                const dsb::CaptureSpec& capture) {
+// Masks one capture at its true shift and gain and scores the mask against
+// the generated truth, with the sweep's margin for its CFA and noise level.
+dsb::Result<dsb::testing::MaskScores> MaskAndScore(
+    const dsb::RawImage& gt, const dsb::RawImage& noisy,
+    const dsb::CaptureSpec& capture, const dsb::CfaPattern& cfa) {
   dsb::Alignment alignment;
   alignment.dy = capture.dy;
   alignment.dx = capture.dx;
   alignment.raw_gain = capture.gain;
-  return dsb::MakeLossMask(gt, noisy, alignment);
+  DSB_ASSIGN_OR_RETURN(dsb::LossMask mask,
+                       dsb::MakeLossMask(gt, noisy, alignment));
+  return dsb::testing::ScoreMask(
+      gt, noisy, capture, mask,
+      dsb::testing::SweepMargin(cfa, capture.noise_level));
 }
 
 int ProceduralSweep(int first, int seeds, int width, int height, bool table) {
@@ -73,14 +79,12 @@ int ProceduralSweep(int first, int seeds, int width, int height, bool table) {
       const dsb::RawImage gt = scene.RenderGt();
       for (const dsb::CaptureSpec& capture : sweep.captures) {
         const dsb::RawImage noisy = scene.RenderCapture(capture);
-        const auto mask = Mask(gt, noisy, capture);
-        if (!mask.ok()) {
-          std::fprintf(stderr, "%s\n", mask.status().ToString().c_str());
+        const auto scores = MaskAndScore(gt, noisy, capture, cfa);
+        if (!scores.ok()) {
+          std::fprintf(stderr, "%s\n", scores.status().ToString().c_str());
           return 1;
         }
-        const dsb::testing::MaskScores s = dsb::testing::ScoreMask(
-            gt, noisy, capture, *mask,
-            dsb::testing::SweepMargin(cfa, capture.noise_level));
+        const dsb::testing::MaskScores& s = *scores;
         const int before = tally.fails;
         tally.Add(s, capture.noise_level);
         if (table || tally.fails > before) {
@@ -136,14 +140,12 @@ int PhotoSweep(int first, int seeds, int width, int height, bool table) {
           for (std::size_t k = 0; k < sweep.captures.size(); ++k) {
             const dsb::CaptureSpec& capture = sweep.captures[k];
             const dsb::RawImage noisy = sweep.scene->RenderCapture(capture);
-            const auto mask = Mask(gt, noisy, capture);
-            if (!mask.ok()) {
-              std::fprintf(stderr, "%s\n", mask.status().ToString().c_str());
+            const auto scores = MaskAndScore(gt, noisy, capture, cfa);
+            if (!scores.ok()) {
+              std::fprintf(stderr, "%s\n", scores.status().ToString().c_str());
               return 1;
             }
-            const dsb::testing::MaskScores s = dsb::testing::ScoreMask(
-                gt, noisy, capture, *mask,
-                dsb::testing::SweepMargin(cfa, capture.noise_level));
+            const dsb::testing::MaskScores& s = *scores;
             const int before = tally.fails;
             tally.Add(s, capture.noise_level);
             if (table || tally.fails > before) {
