@@ -6,6 +6,9 @@
 //   align_bench [megapixels...]     (default: 12 24 60)
 //   align_bench --once MP [CFA]     render a pair in memory, align it once
 //                                   (for callgrind: --toggle-collect=*Align*)
+//   align_bench --stages MP [CFA]   the same pair, each step of the CPU
+//                                   correlator timed on its own (best of 5,
+//                                   CPU ms/MP), to see where the time goes
 //   align_bench --sweep N [SEED]    N random small pairs (every CFA, odd and
 //                                   negative shifts, noise 0-4, gains,
 //                                   clipping, moved objects): one line each
@@ -15,6 +18,7 @@
 #include <valgrind/callgrind.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,7 +29,12 @@
 #include <thread>
 #include <vector>
 
+#include "align/colour_match.h"
 #include "align/correlator.h"
+#include "align/correlator_common.h"
+#include "align/fftw_plans.h"
+#include "align/mosaic_luma.h"
+#include "align/shift_search.h"
 #include "raw/decoder.h"
 #include "synth/dng_writer.h"
 #include "synth/render.h"
@@ -55,21 +64,127 @@ dsb::CaptureSpec BenchCapture() {
   return capture;
 }
 
-// One pair rendered in memory and aligned once (plus the reference): the
-// workload callgrind profiles.
-int AlignOnce(int megapixels, const char* cfa) {
-  const int width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
-  const int height = megapixels * 1000000 / width / 6 * 6;
+struct BenchPair {
+  dsb::RawImage gt, noisy;
+  dsb::CaptureSpec capture;
+  int width = 0, height = 0;
+};
+
+// The --once and --stages pair: a 3:2 frame of `megapixels`, 3 % clipped.
+BenchPair RenderBenchPair(int megapixels, const char* cfa) {
+  BenchPair pair;
+  pair.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
+  pair.height = megapixels * 1000000 / pair.width / 6 * 6;
   dsb::SceneSpec spec;
-  spec.width = width;
-  spec.height = height;
+  spec.width = pair.width;
+  spec.height = pair.height;
   spec.cfa = *dsb::CfaPattern::FromName(cfa);
   spec.seed = static_cast<std::uint64_t>(megapixels);
   spec.clipped_fraction = 0.03;
   dsb::SyntheticScene scene(spec);
-  const dsb::RawImage gt = scene.RenderGt();
-  const dsb::CaptureSpec capture = BenchCapture();
-  const dsb::RawImage noisy = scene.RenderCapture(capture);
+  pair.gt = scene.RenderGt();
+  pair.capture = BenchCapture();
+  pair.noisy = scene.RenderCapture(pair.capture);
+  return pair;
+}
+
+// Every step of the CPU correlator's Align on its own, best of 5 (CPU
+// ms/MP): where the time goes, without a profiler's overhead.
+int AlignStages(int megapixels, const char* cfa) {
+  const BenchPair pair = RenderBenchPair(megapixels, cfa);
+  const dsb::RawImage& gt = pair.gt;
+  const dsb::RawImage& noisy = pair.noisy;
+  const double mp = pair.width * static_cast<double>(pair.height) / 1e6;
+  const dsb::AlignParams params;
+  int max_dy = 0, max_dx = 0;
+  dsb::EffectiveSearch(params, gt.height(), gt.width(), &max_dy, &max_dx);
+  const dsb::CoarseGeometry g =
+      dsb::PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy, max_dx);
+  auto plans = dsb::GetFftPlans(g.fft_height, g.fft_width, 1);
+  if (!plans.ok()) return 1;
+  const std::size_t real_count =
+      static_cast<std::size_t>(g.fft_height) * g.fft_width;
+  const std::size_t complex_count =
+      static_cast<std::size_t>(g.fft_height) * (g.fft_width / 2 + 1);
+  auto real = dsb::AllocateReal(real_count);
+  auto spectrum = dsb::AllocateComplex(complex_count);
+  auto gt_spectrum = dsb::AllocateComplex(complex_count);
+  if (!real.ok() || !spectrum.ok() || !gt_spectrum.ok()) return 1;
+  const auto gt_balance = dsb::ChannelBalance(gt);
+  dsb::PrepareCoarse(dsb::CoarseLuma(gt, gt_balance, g.stride, g.box), g,
+                     real->get());
+  fftwf_execute_dft_r2c(plans->forward, real->get(), gt_spectrum->get());
+
+  double total = 0;
+  auto time = [&](const char* name, auto&& fn) {
+    double best = 1e30;
+    for (int repeat = 0; repeat < 5; ++repeat) {
+      const double start = CpuSeconds();
+      fn();
+      best = std::min(best, CpuSeconds() - start);
+    }
+    total += best;
+    std::printf("%-28s %7.3f ms/MP\n", name, best * 1e3 / mp);
+  };
+  std::printf("%s %dx%d, coarse %dx%d (stride %d, box %d), FFT %dx%d\n", cfa,
+              pair.width, pair.height, g.width, g.height, g.stride, g.box,
+              g.fft_width, g.fft_height);
+  std::array<float, 3> balance{};
+  time("ChannelBalance", [&] { balance = dsb::ChannelBalance(noisy); });
+  dsb::Plane<float> coarse;
+  time("CoarseLuma",
+       [&] { coarse = dsb::CoarseLuma(noisy, balance, g.stride, g.box); });
+  time("PrepareCoarse", [&] { dsb::PrepareCoarse(coarse, g, real->get()); });
+  time("FFT forward", [&] {
+    fftwf_execute_dft_r2c(plans->forward, real->get(), spectrum->get());
+  });
+  std::vector<float> noisy_spectrum(2 * complex_count);
+  std::memcpy(noisy_spectrum.data(), spectrum->get(),
+              sizeof(fftwf_complex) * complex_count);
+  time("CrossPower", [&] {
+    dsb::CrossPower(reinterpret_cast<const float*>(gt_spectrum->get()),
+                    reinterpret_cast<const float*>(noisy_spectrum.data()),
+                    complex_count, reinterpret_cast<float*>(spectrum->get()));
+  });
+  std::vector<float> cross(2 * complex_count);
+  std::memcpy(cross.data(), spectrum->get(),
+              sizeof(fftwf_complex) * complex_count);
+  time("FFT inverse", [&] {
+    std::memcpy(spectrum->get(), cross.data(),
+                sizeof(fftwf_complex) * complex_count);
+    fftwf_execute_dft_c2r(plans->inverse, spectrum->get(), real->get());
+  });
+  std::vector<dsb::CoarsePeak> peaks;
+  time("FindCoarsePeaks",
+       [&] { peaks = dsb::FindCoarsePeaks(real->get(), g, 4); });
+  dsb::FineResult fine;
+  time("FineSearch", [&] {
+    fine = dsb::FineSearch(gt, gt_balance, noisy, balance, peaks, g.stride + 1,
+                           max_dy, max_dx);
+  });
+  const dsb::Overlap overlap =
+      dsb::ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
+  double gain = 0;
+  time("RawGain", [&] { gain = dsb::RawGain(gt, noisy, overlap); });
+  time("RefineShift", [&] {
+    dsb::RefineShift(gt, noisy, fine.dy, fine.dx, gain, max_dy, max_dx);
+  });
+  double loss = 0;
+  time("GainMatchedLoss",
+       [&] { loss = dsb::GainMatchedLoss(gt, noisy, overlap, gain); });
+  std::printf("%-28s %7.3f ms/MP (shift %d,%d gain %.6f loss %.6f)\n", "sum",
+              total * 1e3 / mp, fine.dy, fine.dx, gain, loss);
+  return 0;
+}
+
+// One pair rendered in memory and aligned once (plus the reference): the
+// workload callgrind profiles.
+int AlignOnce(int megapixels, const char* cfa) {
+  const BenchPair pair = RenderBenchPair(megapixels, cfa);
+  const dsb::RawImage& gt = pair.gt;
+  const dsb::RawImage& noisy = pair.noisy;
+  const dsb::CaptureSpec& capture = pair.capture;
+  const int width = pair.width, height = pair.height;
   auto correlator = dsb::MakeCorrelator(dsb::Device::kCpu, dsb::AlignParams());
   if (!correlator.ok() || !(*correlator)->SetReference(gt).ok()) return 1;
   const dsb::RawImage* batch[] = {&noisy};
@@ -184,6 +299,9 @@ int Sweep(int count, std::uint64_t seed) {
 int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "--once") == 0) {
     return AlignOnce(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "--stages") == 0) {
+    return AlignStages(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
   }
   if (argc >= 3 && std::strcmp(argv[1], "--sweep") == 0) {
     return Sweep(std::atoi(argv[2]),
