@@ -4,7 +4,9 @@
 // aligning one pair (best of 3), with 1 thread and with all threads.
 //
 //   align_bench [megapixels...]     (default: 12 24 60)
-//   align_bench --once MP [CFA]     render a pair in memory, align it once
+//   align_bench --once MP [CFA [PHOTO]]  render a pair in memory (procedural,
+//                                   or the content of photograph PHOTO of
+//                                   tests/support/photos.h), align it once
 //                                   (for callgrind: --toggle-collect=*Align*)
 //   align_bench --stages MP [CFA]   the same pair, each step of the CPU
 //                                   correlator timed on its own (best of 5,
@@ -13,7 +15,9 @@
 //                                   negative shifts, noise 0-4, gains,
 //                                   clipping, moved objects): one line each
 //                                   (truth, result), so two builds can be
-//                                   diffed, then a summary
+//                                   diffed, then a summary; --photos after
+//                                   SEED: every pair's content is one of the
+//                                   sweep photographs in turn
 #include <sys/resource.h>
 #include <valgrind/callgrind.h>
 
@@ -24,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -35,8 +40,10 @@
 #include "align/fftw_plans.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
+#include "photos.h"
 #include "raw/decoder.h"
 #include "synth/dng_writer.h"
+#include "synth/photo_reader.h"
 #include "synth/render.h"
 #include "test_support.h"
 
@@ -70,8 +77,28 @@ struct BenchPair {
   int width = 0, height = 0;
 };
 
-// The --once and --stages pair: a 3:2 frame of `megapixels`, 3 % clipped.
-BenchPair RenderBenchPair(int megapixels, const char* cfa) {
+// Photograph `name` of tests/support/photos.h, or null (with a message)
+// where it is absent or unreadable.
+std::shared_ptr<const dsb::Srgb8Image> LoadPhoto(const std::string& name) {
+  const std::string path = dsb::testing::FindPhoto(name);
+  if (path.empty()) {
+    std::fprintf(stderr, "photograph %s not found in %s\n", name.c_str(),
+                 dsb::testing::PhotoDir().c_str());
+    return nullptr;
+  }
+  auto read = dsb::ReadPhoto(path);
+  if (!read.ok()) {
+    std::fprintf(stderr, "%s\n", read.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::make_shared<const dsb::Srgb8Image>(std::move(read).value());
+}
+
+// The --once and --stages pair: a 3:2 frame of `megapixels`, 3 % clipped,
+// with `photo`'s content where given.
+BenchPair RenderBenchPair(
+    int megapixels, const char* cfa,
+    std::shared_ptr<const dsb::Srgb8Image> photo = nullptr) {
   BenchPair pair;
   pair.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
   pair.height = megapixels * 1000000 / pair.width / 6 * 6;
@@ -81,6 +108,7 @@ BenchPair RenderBenchPair(int megapixels, const char* cfa) {
   spec.cfa = *dsb::CfaPattern::FromName(cfa);
   spec.seed = static_cast<std::uint64_t>(megapixels);
   spec.clipped_fraction = 0.03;
+  spec.photo = std::move(photo);
   dsb::SyntheticScene scene(spec);
   pair.gt = scene.RenderGt();
   pair.capture = BenchCapture();
@@ -179,8 +207,13 @@ int AlignStages(int megapixels, const char* cfa) {
 
 // One pair rendered in memory and aligned once (plus the reference): the
 // workload callgrind profiles.
-int AlignOnce(int megapixels, const char* cfa) {
-  const BenchPair pair = RenderBenchPair(megapixels, cfa);
+int AlignOnce(int megapixels, const char* cfa, const char* photo_name) {
+  std::shared_ptr<const dsb::Srgb8Image> photo;
+  if (photo_name != nullptr) {
+    photo = LoadPhoto(photo_name);
+    if (photo == nullptr) return 1;
+  }
+  const BenchPair pair = RenderBenchPair(megapixels, cfa, photo);
   const dsb::RawImage& gt = pair.gt;
   const dsb::RawImage& noisy = pair.noisy;
   const dsb::CaptureSpec& capture = pair.capture;
@@ -226,7 +259,14 @@ int AlignOnce(int megapixels, const char* cfa) {
 
 // Random pairs with known truth, one line each; the summary counts wrong
 // integer shifts and the sub-pixel error and confidence.
-int Sweep(int count, std::uint64_t seed) {
+int Sweep(int count, std::uint64_t seed, bool with_photos) {
+  std::vector<std::shared_ptr<const dsb::Srgb8Image>> photos;
+  if (with_photos) {
+    for (const std::string& name : dsb::testing::SweepPhotoNames()) {
+      if (auto photo = LoadPhoto(name)) photos.push_back(std::move(photo));
+    }
+    if (photos.empty()) return 1;
+  }
   std::mt19937_64 rng(seed);
   const char* cfas[] = {"rggb", "bggr", "grbg", "gbrg", "xtrans"};
   int wrong = 0;
@@ -242,6 +282,7 @@ int Sweep(int count, std::uint64_t seed) {
     spec.cfa = *dsb::CfaPattern::FromName(cfas[pick(0, 4)]);
     spec.seed = rng();
     spec.clipped_fraction = pick(0, 2) == 0 ? 0.0 : pick(0, 10) / 100.0;
+    if (!photos.empty()) spec.photo = photos[i % photos.size()];
     dsb::SyntheticScene scene(spec);
     const dsb::RawImage gt = scene.RenderGt();
     dsb::AlignParams params;
@@ -298,14 +339,16 @@ int Sweep(int count, std::uint64_t seed) {
 
 int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "--once") == 0) {
-    return AlignOnce(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
+    return AlignOnce(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb",
+                     argc >= 5 ? argv[4] : nullptr);
   }
   if (argc >= 3 && std::strcmp(argv[1], "--stages") == 0) {
     return AlignStages(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
   }
   if (argc >= 3 && std::strcmp(argv[1], "--sweep") == 0) {
     return Sweep(std::atoi(argv[2]),
-                 argc >= 4 ? std::strtoull(argv[3], nullptr, 10) : 1);
+                 argc >= 4 ? std::strtoull(argv[3], nullptr, 10) : 1,
+                 argc >= 5 && std::strcmp(argv[4], "--photos") == 0);
   }
   std::vector<int> sizes;
   for (int i = 1; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
