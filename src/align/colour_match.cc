@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace dsb {
@@ -107,7 +108,7 @@ class ColourMatcher {
           table_.Get(gy, overlap_.gt_x0 + k, wanted);
       // Rows outside the GT drop out for the whole row (the mean of the
       // neighbours that exist), so the kernel is fixed along the row.
-      const float* src[kMaxNeighbours];
+      const float* src[kMaxNeighbours] = {};
       int n = 0;
       for (const Offset& offset : all) {
         const int y = gy + offset.dy;
@@ -131,28 +132,31 @@ class ColourMatcher {
       };
       int j = k;
       for (; j < inner_begin_; j += period) slow(j);
+      // Local copies of the pointers: `out` is captured by `slow`, and
+      // the compiler then reloaded it from the stack for every pixel.
+      float* const o = out;
+      const float* const s0 = src[0];
+      const float* const s1 = src[1];
+      const float* const s2 = src[2];
+      const float* const s3 = src[3];
+      const int end = inner_end_;
       switch (n) {
         case 1:
-          for (; j < inner_end_; j += period) out[j] = src[0][j];
+          for (; j < end; j += period) o[j] = s0[j];
           break;
         case 2:
-          for (; j < inner_end_; j += period) {
-            out[j] = (src[0][j] + src[1][j]) * 0.5f;
-          }
+          for (; j < end; j += period) o[j] = (s0[j] + s1[j]) * 0.5f;
           break;
         case 3:
-          for (; j < inner_end_; j += period) {
-            out[j] = (src[0][j] + src[1][j] + src[2][j]) / 3.0f;
-          }
+          for (; j < end; j += period) o[j] = (s0[j] + s1[j] + s2[j]) / 3.0f;
           break;
         case 4:
-          for (; j < inner_end_; j += period) {
-            out[j] =
-                ((src[0][j] + src[1][j]) + (src[2][j] + src[3][j])) * 0.25f;
+          for (; j < end; j += period) {
+            o[j] = ((s0[j] + s1[j]) + (s2[j] + s3[j])) * 0.25f;
           }
           break;
         default:
-          for (; j < inner_end_; j += period) slow(j);
+          for (; j < end; j += period) slow(j);
           break;
       }
       for (; j < overlap_.width; j += period) slow(j);
@@ -473,6 +477,29 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   return ratios.back().value;
 }
 
+namespace {
+
+// sum |g - gain * n| over one row: eight independent float partial sums so
+// the compiler can vectorise (a single running sum is a serial chain),
+// added in double; rows are added in double too, so rounding stays far
+// below what the 0.035 threshold needs.
+double RowLoss(const float* g, const float* n, int width, float gain) {
+  constexpr int kLanes = 8;
+  float lanes[kLanes] = {};
+  int j = 0;
+  for (; j + kLanes <= width; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      lanes[l] += std::abs(g[j + l] - gain * n[j + l]);
+    }
+  }
+  double sum = 0;
+  for (; j < width; ++j) sum += std::abs(g[j] - gain * n[j]);
+  for (float lane : lanes) sum += lane;
+  return sum;
+}
+
+}  // namespace
+
 double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
                               const Overlap& overlap, double raw_gain,
                               int row_step) {
@@ -486,68 +513,99 @@ double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
   for (int i = 0; i < overlap.height; ++i) {
     if ((i / 2) % row_step != 0) continue;
     matcher.Row(i, row.data());
-    const float* g = row.data();
-    const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
-    // Eight independent float partial sums per row so the compiler can
-    // vectorise (a single running sum is a serial chain); rows are added in
-    // double, so rounding stays far below what the 0.035 threshold needs.
-    constexpr int kLanes = 8;
-    float lanes[kLanes] = {};
-    int j = 0;
-    for (; j + kLanes <= overlap.width; j += kLanes) {
-      for (int l = 0; l < kLanes; ++l) {
-        lanes[l] += std::abs(g[j + l] - gain * n[j + l]);
-      }
-    }
-    double sum = 0;
-    for (; j < overlap.width; ++j) sum += std::abs(g[j] - gain * n[j]);
-    for (float lane : lanes) sum += lane;
-    total += sum;
+    total += RowLoss(row.data(),
+                     noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0,
+                     overlap.width, gain);
     ++rows;
   }
   return rows > 0 ? total / (rows * overlap.width) : 0;
 }
 
+namespace {
+
+// Row i of the overlap into BlockGainMatchedLoss's sums (see there).
+void AddBlockLossRow(const float* row, const RawImage& noisy,
+                     const Overlap& overlap, int i, float gain, int block,
+                     Plane<double>& sums, Plane<double>& counts) {
+  const int ny = overlap.noisy_y0 + i;
+  const float* g = row;
+  const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
+  double* block_sums = sums.row(ny / block);
+  double* block_counts = counts.row(ny / block);
+  // Runs of columns that fall in one block, each in eight float lanes (a
+  // single running sum is a serial chain the compiler cannot vectorise),
+  // added in double.
+  for (int j = 0; j < overlap.width;) {
+    const int bx = (overlap.noisy_x0 + j) / block;
+    const int end =
+        std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
+    constexpr int kLanes = 8;
+    float lanes[kLanes] = {};
+    int k = j;
+    for (; k + kLanes <= end; k += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        lanes[l] += std::abs(g[k + l] - gain * n[k + l]);
+      }
+    }
+    double sum = 0;
+    for (; k < end; ++k) sum += std::abs(g[k] - gain * n[k]);
+    for (float lane : lanes) sum += lane;
+    block_sums[bx] += sum;
+    block_counts[bx] += end - j;
+    j = end;
+  }
+}
+
+}  // namespace
+
 void BlockGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
                           const Overlap& overlap, double raw_gain, int row_step,
                           int block, Plane<double>& sums,
                           Plane<double>& counts) {
-  std::fill(sums.data(), sums.data() + sums.pixel_count(), 0.0);
-  std::fill(counts.data(), counts.data() + counts.pixel_count(), 0.0);
-  if (overlap.empty()) return;
+  BlockGainMatchedLosses(gt, noisy, std::span<const Overlap>(&overlap, 1),
+                         raw_gain, row_step, block,
+                         std::span<Plane<double>>(&sums, 1),
+                         std::span<Plane<double>>(&counts, 1));
+}
+
+void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
+                            std::span<const Overlap> overlaps, double raw_gain,
+                            int row_step, int block,
+                            std::span<Plane<double>> sums,
+                            std::span<Plane<double>> counts) {
   row_step = std::max(1, row_step);
-  const ColourMatcher matcher(gt, overlap);
-  std::vector<float> row(static_cast<std::size_t>(overlap.width));
   const float gain = static_cast<float>(raw_gain);
-  for (int i = 0; i < overlap.height; ++i) {
-    if ((i / 2) % row_step != 0) continue;
-    matcher.Row(i, row.data());
-    const int ny = overlap.noisy_y0 + i;
-    const float* g = row.data();
-    const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
-    double* block_sums = sums.row(ny / block);
-    double* block_counts = counts.row(ny / block);
-    // Runs of columns that fall in one block, each in eight float lanes
-    // (a single running sum is a serial chain the compiler cannot
-    // vectorise), added in double.
-    for (int j = 0; j < overlap.width;) {
-      const int bx = (overlap.noisy_x0 + j) / block;
-      const int end =
-          std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
-      constexpr int kLanes = 8;
-      float lanes[kLanes] = {};
-      int k = j;
-      for (; k + kLanes <= end; k += kLanes) {
-        for (int l = 0; l < kLanes; ++l) {
-          lanes[l] += std::abs(g[k + l] - gain * n[k + l]);
-        }
+  std::vector<std::unique_ptr<ColourMatcher>> matchers;
+  int first = noisy.height(), last = 0;
+  int width = 0;
+  for (std::size_t k = 0; k < overlaps.size(); ++k) {
+    std::fill(sums[k].data(), sums[k].data() + sums[k].pixel_count(), 0.0);
+    std::fill(counts[k].data(), counts[k].data() + counts[k].pixel_count(),
+              0.0);
+    const Overlap& overlap = overlaps[k];
+    matchers.push_back(overlap.empty()
+                           ? nullptr
+                           : std::make_unique<ColourMatcher>(gt, overlap));
+    if (overlap.empty()) continue;
+    first = std::min(first, overlap.noisy_y0);
+    last = std::max(last, overlap.noisy_y0 + overlap.height);
+    width = std::max(width, overlap.width);
+  }
+  std::vector<float> row(static_cast<std::size_t>(width));
+  // One sweep down the noisy image: each noisy row (and the GT rows near
+  // it) is used by every overlap that samples it while it is in cache. Each
+  // overlap still adds its rows in order, so its sums are the same.
+  for (int y = first; y < last; ++y) {
+    for (std::size_t k = 0; k < overlaps.size(); ++k) {
+      const Overlap& overlap = overlaps[k];
+      const int i = y - overlap.noisy_y0;
+      if (!matchers[k] || i < 0 || i >= overlap.height ||
+          (i / 2) % row_step != 0) {
+        continue;
       }
-      double sum = 0;
-      for (; k < end; ++k) sum += std::abs(g[k] - gain * n[k]);
-      for (float lane : lanes) sum += lane;
-      block_sums[bx] += sum;
-      block_counts[bx] += end - j;
-      j = end;
+      matchers[k]->Row(i, row.data());
+      AddBlockLossRow(row.data(), noisy, overlap, i, gain, block, sums[k],
+                      counts[k]);
     }
   }
 }

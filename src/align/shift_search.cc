@@ -627,40 +627,49 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
       std::clamp(static_cast<int>(std::sqrt(pixels / 256)), 16, 256);
   const int blocks_y = (gt.height() + block - 1) / block;
   const int blocks_x = (gt.width() + block - 1) / block;
-  Plane<double> centre_sums(blocks_x, blocks_y),
-      centre_counts(blocks_x, blocks_y);
-  Plane<double> sums(blocks_x, blocks_y), counts(blocks_x, blocks_y);
-  BlockGainMatchedLoss(gt, noisy, centre, raw_gain, step, block, centre_sums,
-                       centre_counts);
-  double full = 0;
-  for (std::size_t k = 0; k < centre_counts.pixel_count(); ++k) {
-    full = std::max(full, centre_counts.data()[k]);
-  }
-  double best_median = 0;
-  std::vector<double> differences;
+  // The centre and its neighbours within the search range, their block
+  // losses in one sweep (BlockGainMatchedLosses).
+  std::vector<Overlap> overlaps = {centre};
+  std::vector<std::pair<int, int>> shifts = {{dy, dx}};
   for (int ny = dy - 1; ny <= dy + 1; ++ny) {
     for (int nx = dx - 1; nx <= dx + 1; ++nx) {
       if ((ny == dy && nx == dx) || std::abs(ny) > max_dy ||
           std::abs(nx) > max_dx) {
         continue;
       }
-      const Overlap overlap = ComputeOverlap(gt.height(), gt.width(), ny, nx);
-      BlockGainMatchedLoss(gt, noisy, overlap, raw_gain, step, block, sums,
-                           counts);
-      // Blocks (in noisy coordinates) that both shifts cover well.
-      differences.clear();
-      for (std::size_t k = 0; k < counts.pixel_count(); ++k) {
-        const double n0 = centre_counts.data()[k], n1 = counts.data()[k];
-        if (n0 < 0.5 * full || n1 < 0.5 * full) continue;
-        differences.push_back(sums.data()[k] / n1 - centre_sums.data()[k] / n0);
-      }
-      if (differences.size() < kRefineMinBlocks) continue;
-      auto middle = differences.begin() + differences.size() / 2;
-      std::nth_element(differences.begin(), middle, differences.end());
-      if (*middle < best_median) {
-        best_median = *middle;
-        best = {ny, nx};
-      }
+      overlaps.push_back(ComputeOverlap(gt.height(), gt.width(), ny, nx));
+      shifts.emplace_back(ny, nx);
+    }
+  }
+  std::vector<Plane<double>> sums(overlaps.size(),
+                                  Plane<double>(blocks_x, blocks_y));
+  std::vector<Plane<double>> counts(overlaps.size(),
+                                    Plane<double>(blocks_x, blocks_y));
+  BlockGainMatchedLosses(gt, noisy, overlaps, raw_gain, step, block, sums,
+                         counts);
+  const Plane<double>& centre_sums = sums[0];
+  const Plane<double>& centre_counts = counts[0];
+  double full = 0;
+  for (std::size_t k = 0; k < centre_counts.pixel_count(); ++k) {
+    full = std::max(full, centre_counts.data()[k]);
+  }
+  double best_median = 0;
+  std::vector<double> differences;
+  for (std::size_t s = 1; s < overlaps.size(); ++s) {
+    // Blocks (in noisy coordinates) that both shifts cover well.
+    differences.clear();
+    for (std::size_t k = 0; k < counts[s].pixel_count(); ++k) {
+      const double n0 = centre_counts.data()[k], n1 = counts[s].data()[k];
+      if (n0 < 0.5 * full || n1 < 0.5 * full) continue;
+      differences.push_back(sums[s].data()[k] / n1 -
+                            centre_sums.data()[k] / n0);
+    }
+    if (differences.size() < kRefineMinBlocks) continue;
+    auto middle = differences.begin() + differences.size() / 2;
+    std::nth_element(differences.begin(), middle, differences.end());
+    if (*middle < best_median) {
+      best_median = *middle;
+      best = {shifts[s].first, shifts[s].second};
     }
   }
   return best;
