@@ -139,12 +139,20 @@ std::array<float, 3> ChannelBalance(const RawImage& image) {
 Plane<float> CoarseLuma(const RawImage& image,
                         const std::array<float, 3>& balance, int stride,
                         int box) {
+  if (box <= 0 || stride <= 0) return Plane<float>();
   const int out_h = (image.height() - box) / stride + 1;
   const int out_w = (image.width() - box) / stride + 1;
-  if (out_h <= 0 || out_w <= 0 || box <= 0 || stride <= 0) {
-    return Plane<float>();
-  }
-  Plane<float> out(out_w, out_h, 0.0f);
+  if (out_h <= 0 || out_w <= 0) return Plane<float>();
+  Plane<float> out(out_w, out_h);
+  CoarseLumaInto(image, balance, stride, box, out.view());
+  return out;
+}
+
+void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
+                    int stride, int box, PlaneView<float> out) {
+  const int out_h = out.height;
+  const int out_w = out.width;
+  if (out_h <= 0 || out_w <= 0) return;
   const int period = image.cfa.period();
   const int width = image.width();
   // The balance of every pixel of one row phase, as a full row, so the
@@ -203,7 +211,6 @@ Plane<float> CoarseLuma(const RawImage& image,
       out_row[bx] = sum * scale;
     }
   }
-  return out;
 }
 
 Plane<float> PeriodLuma(const RawImage& image,

@@ -250,29 +250,38 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
 
 void PrepareCoarse(const Plane<float>& coarse, const CoarseGeometry& geometry,
                    float* padded) {
-  std::fill(padded,
-            padded + static_cast<std::size_t>(geometry.fft_height) *
-                         geometry.fft_width,
-            0.0f);
+  for (int y = 0; y < coarse.height(); ++y) {
+    std::copy_n(coarse.row(y), coarse.width(),
+                padded + static_cast<std::size_t>(y) * geometry.fft_width);
+  }
+  PrepareCoarseInPlace(geometry, coarse.height(), coarse.width(), padded);
+}
+
+void PrepareCoarseInPlace(const CoarseGeometry& geometry, int height, int width,
+                          float* padded) {
+  const std::size_t pitch = static_cast<std::size_t>(geometry.fft_width);
   double sum = 0;
-  for (int y = 0; y < coarse.height(); ++y) {
-    for (int x = 0; x < coarse.width(); ++x) sum += coarse.at(y, x);
+  for (int y = 0; y < height; ++y) {
+    const float* row = padded + y * pitch;
+    for (int x = 0; x < width; ++x) sum += row[x];
   }
-  const float mean = static_cast<float>(sum / coarse.pixel_count());
-  const int ramp_y = coarse.height() / 8;
-  const int ramp_x = coarse.width() / 8;
-  std::vector<float> taper_x(static_cast<std::size_t>(coarse.width()));
-  for (int x = 0; x < coarse.width(); ++x) {
-    taper_x[x] = Taper(x, coarse.width(), ramp_x);
-  }
-  for (int y = 0; y < coarse.height(); ++y) {
-    const float ty = Taper(y, coarse.height(), ramp_y);
-    const float* in = coarse.row(y);
-    float* out = padded + static_cast<std::size_t>(y) * geometry.fft_width;
-    for (int x = 0; x < coarse.width(); ++x) {
-      out[x] = (in[x] - mean) * ty * taper_x[x];
+  const float mean =
+      static_cast<float>(sum / (static_cast<double>(height) * width));
+  const int ramp_y = height / 8;
+  const int ramp_x = width / 8;
+  std::vector<float> taper_x(static_cast<std::size_t>(width));
+  for (int x = 0; x < width; ++x) taper_x[x] = Taper(x, width, ramp_x);
+  for (int y = 0; y < height; ++y) {
+    const float ty = Taper(y, height, ramp_y);
+    float* row = padded + y * pitch;
+    for (int x = 0; x < width; ++x) {
+      row[x] = (row[x] - mean) * ty * taper_x[x];
     }
+    std::fill(row + width, row + pitch, 0.0f);
   }
+  std::fill(padded + height * pitch,
+            padded + static_cast<std::size_t>(geometry.fft_height) * pitch,
+            0.0f);
 }
 
 namespace {
