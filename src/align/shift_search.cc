@@ -362,7 +362,9 @@ void CrossPower(const float* gt_spectrum, const float* noisy_spectrum,
     const V4 re = gr * nr + gi * ni;
     const V4 im = gi * nr - gr * ni;
     const V4 magnitude = _mm_sqrt_ps(re * re + im * im);
-    const M4 keep = magnitude > 1e-20f;
+    // std::pow gives 0 for an overflowed (infinite) magnitude.
+    const M4 keep =
+        (magnitude > 1e-20f) & (magnitude <= std::numeric_limits<float>::max());
     const V4 scale = std::bit_cast<V4>(
         std::bit_cast<M4>(WhiteningScale<V4, M4>(magnitude)) & keep);
     const V4 out_re = re * scale, out_im = im * scale;
@@ -379,9 +381,10 @@ void CrossPower(const float* gt_spectrum, const float* noisy_spectrum,
     const float re = gr * nr + gi * ni;
     const float im = gi * nr - gr * ni;
     const float magnitude = std::sqrt(re * re + im * im);
-    const float scale = magnitude > 1e-20f
-                            ? WhiteningScale<float, std::int32_t>(magnitude)
-                            : 0.0f;
+    const float scale =
+        magnitude > 1e-20f && magnitude <= std::numeric_limits<float>::max()
+            ? WhiteningScale<float, std::int32_t>(magnitude)
+            : 0.0f;
     out[2 * k] = re * scale;
     out[2 * k + 1] = im * scale;
   }
