@@ -166,7 +166,7 @@ void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
   }
   // Per output row: the box rows summed column by column (each input row
   // read box / stride times), then box-wide horizontal sums every stride
-  // columns. The column sums add the rows in order, up to four per pass
+  // columns. The column sums add the rows in order, up to six per pass
   // over the columns (fewer trips through `columns`, the same sums).
   std::vector<float> columns(static_cast<std::size_t>(width));
   const float scale = 1.0f / static_cast<float>(box * box);
@@ -178,7 +178,20 @@ void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
     };
     float* c = columns.data();
     int k = 0;
-    if (box >= 4) {
+    if (box >= 6) {
+      // X-Trans's box of 6 (and larger boxes) in one pass.
+      const float *r0 = row(0), *r1 = row(1), *r2 = row(2), *r3 = row(3),
+                  *r4 = row(4), *r5 = row(5);
+      const float *w0 = weight(0), *w1 = weight(1), *w2 = weight(2),
+                  *w3 = weight(3), *w4 = weight(4), *w5 = weight(5);
+      for (int x = 0; x < width; ++x) {
+        c[x] = ((((r0[x] * w0[x] + r1[x] * w1[x]) + r2[x] * w2[x]) +
+                 r3[x] * w3[x]) +
+                r4[x] * w4[x]) +
+               r5[x] * w5[x];
+      }
+      k = 6;
+    } else if (box >= 4) {
       const float *r0 = row(0), *r1 = row(1), *r2 = row(2), *r3 = row(3);
       const float *w0 = weight(0), *w1 = weight(1), *w2 = weight(2),
                   *w3 = weight(3);
