@@ -44,6 +44,7 @@ struct SceneRun {
   FileSystem* fs = nullptr;
   BuildCounters* counters = nullptr;
   BuildObserver* observer = nullptr;
+  const DecodedFileHook* decoded_hook = nullptr;  // null or empty: none
   std::vector<FileRecord> files;  // GTs first, then noisy
   SceneOutcome* outcome = nullptr;
   std::vector<std::atomic<bool>> file_recorded;
@@ -203,10 +204,22 @@ void AlignAgainstGroup(
     return batch;
   };
 
+  const bool hooked =
+      state.decoded_hook != nullptr && static_cast<bool>(*state.decoded_hook);
   auto mask = [&](std::shared_ptr<Batch> batch) {
     if (batch == nullptr) return;
     const std::size_t count = batch->images.size();
-    tbb::parallel_for(std::size_t{0}, group_size * count, [&](std::size_t j) {
+    const std::size_t pair_tasks = group_size * count;
+    const std::size_t tasks = pair_tasks + (hooked ? count : 0);
+    tbb::parallel_for(std::size_t{0}, tasks, [&](std::size_t j) {
+      if (j >= pair_tasks) {
+        // The decoded-file hook (crops), while the batch holds the image.
+        const RawImage* image = batch->images[j - pair_tasks];
+        if (image != nullptr && !InterruptRequested()) {
+          (*state.decoded_hook)(image->path, *image);
+        }
+        return;
+      }
       const std::size_t k = j / count;
       const std::size_t i = j % count;
       if (batch->aligned.empty() || !batch->aligned[k][i]) return;
@@ -302,6 +315,7 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
   state.fs = &fs_;
   state.counters = &counters;
   state.observer = &observer;
+  state.decoded_hook = &decoded_hook_;
   state.outcome = &outcome;
   state.files = work.files();
   state.file_recorded = std::vector<std::atomic<bool>>(state.files.size());
