@@ -45,7 +45,7 @@ struct SceneRun {
   BuildCounters* counters = nullptr;
   BuildObserver* observer = nullptr;
   const DecodedFileHook* decoded_hook = nullptr;  // null or empty: none
-  std::vector<FileRecord> files;  // GTs first, then noisy
+  std::vector<FileRecord> files;                  // GTs first, then noisy
   SceneOutcome* outcome = nullptr;
   std::vector<std::atomic<bool>> file_recorded;
   std::atomic<std::int64_t> decode_ns{0}, align_ns{0}, mask_ns{0};
@@ -103,6 +103,8 @@ struct GtGroup {
   std::size_t start = 0;                     // file index of the first GT
   std::vector<std::optional<RawImage>> gts;  // nullopt: failed to decode
   std::vector<std::unique_ptr<SceneCorrelator>> correlators;  // null: none
+  // RawNIND's figures' GT side (Bayer GTs; crops/rawnind_loss.h).
+  std::vector<std::optional<RawnindReference>> rawnind;
 };
 
 // Streams every file of the scene past the group's correlators in batches
@@ -251,10 +253,10 @@ void AlignAgainstGroup(
       pair.mask_mean = loss_mask->mean;
       // RawNIND's own figures, so the export's best_alignment_loss and
       // rgb_gain mean what its loader expects (crops/rawnind_loss.h).
-      if (!gt.cfa.is_xtrans()) {
+      if (group.rawnind[k].has_value()) {
         const auto rawnind_start = Clock::now();
-        Result<RawnindPairFigures> figures =
-            RawnindFigures(gt, image, pair.alignment.dy, pair.alignment.dx);
+        Result<RawnindPairFigures> figures = RawnindFigures(
+            *group.rawnind[k], image, pair.alignment.dy, pair.alignment.dx);
         state.mask_ns += NanosSince(rawnind_start);
         if (figures.ok()) {
           pair.rgb_gain = figures->rgb_gain;
@@ -369,8 +371,10 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
       if (group.gts.size() >= group_size) break;
     }
     group_size = group.gts.size();
-    // One correlator per GT, its reference prepared once for the scene.
+    // One correlator per GT, its reference prepared once for the scene,
+    // and the GT's side of RawNIND's figures.
     group.correlators.resize(group_size);
+    group.rawnind.resize(group_size);
     for (std::size_t k = 0; k < group_size; ++k) {
       if (!group.gts[k].has_value()) continue;
       const RawImage& gt = *group.gts[k];
@@ -385,6 +389,12 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
       }
       counters.correlators_made++;
       group.correlators[k] = std::move(made).value();
+      if (!gt.cfa.is_xtrans()) {
+        const auto start = Clock::now();
+        Result<RawnindReference> reference = RawnindReference::Make(gt);
+        state.mask_ns += NanosSince(start);
+        if (reference.ok()) group.rawnind[k] = std::move(reference).value();
+      }
     }
     AlignAgainstGroup(state, group, memory, mask_workspaces);
   }

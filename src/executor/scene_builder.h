@@ -11,8 +11,9 @@
 // With a decoded-file hook (--crops) the mask stage also hands each decoded
 // file of the batch to the hook, in parallel with the masks, while the
 // batch still holds it. Two batches are in flight when the share allows,
-// so decoding the next batch overlaps aligning this one; captures in flight never exceed the
-// share, so a scene of 15 x 60 MP captures never holds them all.
+// so decoding the next batch overlaps aligning this one; captures in flight
+// never exceed the share, so a scene of 15 x 60 MP captures never holds them
+// all.
 //
 // The device is chosen once per build (Start), and its notice is shown
 // once.
