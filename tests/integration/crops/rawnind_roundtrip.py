@@ -287,6 +287,45 @@ check(shapes_x["x_crops"] == (2, 4, 3, 256, 256), "X-Trans x shape")
 check(shapes_x["y_crops"] == (2, 4, 3, 256, 256), "X-Trans y shape")
 check(batch_x["mask_crops"].dtype == torch.bool, "X-Trans mask bool")
 
+# --- X-Trans best_alignment_loss: our mosaic loss (README) -------------------
+# RawNIND computes it on darktable's white-balanced lin_rec2020 renders,
+# which LibRaw does not reproduce; X-Trans pairs export our own `loss`. The
+# snapshot's computation on OUR lin_rec2020 (the frames reassembled from the
+# exported crops) is printed next to it, for the README's figures.
+import sqlite3  # noqa: E402
+import OpenImageIO as oiio  # noqa: E402
+
+db = sqlite3.connect(os.path.join(ROOT, "dataset-build.db"))
+recorded = {(g, n): loss for g, n, loss in db.execute(
+    "SELECT gt_path, noisy_path, loss FROM alignments WHERE status = 'ok'")}
+
+
+def linrec_frame(crops, key):
+    """The lin_rec2020 frame under a file's crops (they tile it)."""
+    tiles = [(c["coordinates"], oiio.ImageBuf(c[key]).get_pixels(oiio.FLOAT))
+             for c in crops]
+    h = max(2 * y + t.shape[0] for (x, y), t in tiles)
+    w = max(2 * x + t.shape[1] for (x, y), t in tiles)
+    frame = np.zeros((h, w, 3), np.float32)
+    for (x, y), t in tiles:
+        frame[2 * y:2 * y + t.shape[0], 2 * x:2 * x + t.shape[1]] = t
+    return frame.transpose(2, 0, 1)
+
+
+for e in xtrans_entries:
+    if e["gt_fpath"] == e["f_fpath"]:
+        continue
+    rel = (os.path.relpath(e["gt_fpath"], ROOT), os.path.relpath(e["f_fpath"], ROOT))
+    check(e["best_alignment_loss"] == recorded[rel],
+          f"{rel[1]}: X-Trans best_alignment_loss is our loss")
+    gt_lin = linrec_frame(e["crops"], "gt_linrec2020_fpath")
+    f_lin = linrec_frame(e["crops"], "f_linrec2020_fpath")
+    theirs = float(rawproc.np_l1(*rawproc.shift_images(
+        gt_lin, rawproc.match_gain(gt_lin, f_lin), e["best_alignment"])))
+    print(f"X-Trans {os.path.basename(rel[1])} shift {e['best_alignment']}: "
+          f"our loss {e['best_alignment_loss']:.5f}; RawNIND's computation on "
+          f"our lin_rec2020 {theirs:.5f} ({e['best_alignment_loss'] / theirs:.3f}x)")
+
 if failures:
     sys.exit(f"{len(failures)} check(s) failed: {failures}")
 print("round trip ok")
