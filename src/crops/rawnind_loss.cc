@@ -14,43 +14,74 @@ struct FrameStats {
   DemosaicScale scale;         // raw.demosaic's, from the minimum and maximum
 };
 
-// One pass over an RGGB frame.
-FrameStats Stats(PlaneView<const float> frame) {
-  double sums[4] = {0, 0, 0, 0};
-  float lo = frame.empty() ? 0.0f : frame.row(0)[0], hi = lo;
-  for (int y = 0; y < frame.height; ++y) {
-    const float* row = frame.row(y);
-    for (int x = 0; x < frame.width; ++x) {
-      lo = row[x] < lo ? row[x] : lo;
-      hi = row[x] > hi ? row[x] : hi;
+// The colour sums, minimum and maximum of an RGGB frame, row by row (so a
+// pass can do other work on each row while it is in cache).
+class StatsPass {
+ public:
+  void AddRow(const float* row, int width, int y) {
+    if (first_) {
+      lo_ = hi_ = row[0];
+      first_ = false;
     }
-    // Float partial sums in 8 lanes (vectorised; even lanes are one colour,
-    // odd lanes the other), double per row.
+    // Sums, minima and maxima in 8 lanes (vectorised; for the sums, even
+    // lanes are one colour, odd lanes the other), double sums per row.
     float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float lo8[8], hi8[8];
+    for (int k = 0; k < 8; ++k) lo8[k] = hi8[k] = lo_;
     int x = 0;
-    for (; x + 8 <= frame.width; x += 8) {
-      for (int k = 0; k < 8; ++k) lanes[k] += row[x + k];
+    for (; x + 8 <= width; x += 8) {
+      for (int k = 0; k < 8; ++k) {
+        const float v = row[x + k];
+        lanes[k] += v;
+        lo8[k] = v < lo8[k] ? v : lo8[k];
+        hi8[k] = v > hi8[k] ? v : hi8[k];
+      }
+    }
+    for (int k = 0; k < 8; ++k) {
+      lo_ = lo8[k] < lo_ ? lo8[k] : lo_;
+      hi_ = hi8[k] > hi_ ? hi8[k] : hi_;
+    }
+    for (int t = x; t < width; ++t) {
+      lo_ = row[t] < lo_ ? row[t] : lo_;
+      hi_ = row[t] > hi_ ? row[t] : hi_;
     }
     double even = lanes[0] + lanes[2] + lanes[4] + lanes[6];
     double odd = lanes[1] + lanes[3] + lanes[5] + lanes[7];
-    for (; x + 1 < frame.width; x += 2) {
+    for (; x + 1 < width; x += 2) {
       even += row[x];
       odd += row[x + 1];
     }
-    sums[(y % 2) * 2] += even;
-    sums[(y % 2) * 2 + 1] += odd;
+    sums_[(y % 2) * 2] += even;
+    sums_[(y % 2) * 2 + 1] += odd;
   }
-  const double cells = static_cast<double>(frame.width / 2) *
-                       static_cast<double>(frame.height / 2);
-  FrameStats stats;
-  // R, the two greens together, B.
-  stats.colour_mean_sum =
-      sums[0] / cells + (sums[1] + sums[2]) / (2 * cells) + sums[3] / cells;
-  // raw.demosaic's scaling (as DemosaicScaleOf), from the same pass.
-  stats.scale.black_offset = lo >= 0.0f ? 0.0f : -lo;
-  const float shifted_max = hi + stats.scale.black_offset;
-  stats.scale.max_value = shifted_max <= 1.0f ? 1.0f : shifted_max;
-  return stats;
+
+  FrameStats Finish(int width, int height) const {
+    const double cells =
+        static_cast<double>(width / 2) * static_cast<double>(height / 2);
+    FrameStats stats;
+    // R, the two greens together, B.
+    stats.colour_mean_sum = sums_[0] / cells +
+                            (sums_[1] + sums_[2]) / (2 * cells) +
+                            sums_[3] / cells;
+    // raw.demosaic's scaling (as DemosaicScaleOf).
+    stats.scale.black_offset = lo_ >= 0.0f ? 0.0f : -lo_;
+    const float shifted_max = hi_ + stats.scale.black_offset;
+    stats.scale.max_value = shifted_max <= 1.0f ? 1.0f : shifted_max;
+    return stats;
+  }
+
+ private:
+  double sums_[4] = {0, 0, 0, 0};
+  float lo_ = 0, hi_ = 0;
+  bool first_ = true;
+};
+
+FrameStats Stats(PlaneView<const float> frame) {
+  StatsPass pass;
+  for (int y = 0; y < frame.height; ++y) {
+    pass.AddRow(frame.row(y), frame.width, y);
+  }
+  return pass.Finish(frame.width, frame.height);
 }
 
 // rawproc.shift_images along one axis: where the anchor (GT) and target
@@ -128,12 +159,21 @@ Result<RawnindReference> RawnindReference::Make(
   ref.width_ = gt.width();
   ref.height_ = gt.height();
   ref.frame_ = RawnindFrame(gt.cfa, gt.width(), gt.height());
-  ref.sampling_ = sampling;
   const PlaneView<const float> g = FrameView(gt, ref.frame_);
   ref.frame_view_ = g;
   const FrameStats stats = Stats(g);
   ref.colour_mean_sum_ = stats.colour_mean_sum;
-  const RawnindSampling& s = sampling;
+  RawnindSampling s = sampling;
+  const double cells = static_cast<double>(ref.frame_.height) *
+                       ref.frame_.width / (s.cell_rows * s.cell_cols);
+  if (cells < s.min_tiles) {
+    const double scale = std::sqrt(cells / std::max(1, s.min_tiles));
+    s.cell_rows =
+        std::max(s.tile_rows, static_cast<int>(s.cell_rows * scale) & ~1);
+    s.cell_cols =
+        std::max(s.tile_cols, static_cast<int>(s.cell_cols * scale) & ~1);
+  }
+  ref.sampling_ = s;
   std::vector<float> rgb;
   std::vector<std::uint16_t> mono, colour;
   for (int cy = 0; cy * s.cell_rows < ref.frame_.height; ++cy) {
@@ -172,8 +212,42 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
   if (rows <= 0 || cols <= 0) {
     return Status::InvalidArgument("the pair does not overlap at its shift");
   }
+  // One pass over the noisy frame: its colour sums and range, and, while
+  // its rows are in cache, the control variate over the whole overlap
+  // (overlap pixels whose 2x2 box is inside; GT row y needs noisy rows
+  // y + oy and y + oy + 1).
+  const int py0 = gy0, py1 = gy0 + rows - 1, px0 = gx0, px1 = gx0 + cols - 1;
+  const int oy = ny0 - gy0, ox = nx0 - gx0;
+  // The control variate's gain: RawNIND's, estimated from every 16th row
+  // pair (the variate needs one near it; the exact one needs this pass).
+  float proxy_gain = 1.0f;
+  {
+    StatsPass sparse;
+    int sampled_rows = 0;
+    for (int yn = 0; yn + 1 < frame.height; yn += 32) {
+      sparse.AddRow(n.row(yn), frame.width, 0);
+      sparse.AddRow(n.row(yn + 1), frame.width, 1);
+      sampled_rows += 2;
+    }
+    const double sum = sparse.Finish(frame.width, sampled_rows).colour_mean_sum;
+    if (sum > 0) proxy_gain = static_cast<float>(gt.colour_mean_sum_ / sum);
+  }
+  double proxy_full = 0, proxy_sample = 0;
+  std::size_t proxy_full_count = 0, proxy_sample_count = 0;
+  StatsPass pass;
+  for (int yn = 0; yn < frame.height; ++yn) {
+    pass.AddRow(n.row(yn), frame.width, yn);
+    const int y = yn - 1 - oy;
+    if (y >= py0 && y < py1 && px1 > px0) {
+      proxy_full +=
+          ProxyRow(gt.frame_view_, n, y, px0, px1, oy, ox, proxy_gain);
+    }
+  }
+  if (py1 > py0 && px1 > px0) {
+    proxy_full_count = static_cast<std::size_t>(py1 - py0) * (px1 - px0);
+  }
+  const FrameStats n_stats = pass.Finish(frame.width, frame.height);
   RawnindPairFigures figures;
-  const FrameStats n_stats = Stats(n);
   figures.rgb_gain = n_stats.colour_mean_sum != 0
                          ? gt.colour_mean_sum_ / n_stats.colour_mean_sum
                          : 1.0;
@@ -181,17 +255,6 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
 
   std::vector<float> n_rgb;
   std::vector<std::uint16_t> mono, colour;
-  // The control variate's domain: overlap pixels whose 2x2 box is inside.
-  const int py0 = gy0, py1 = gy0 + rows - 1, px0 = gx0, px1 = gx0 + cols - 1;
-  const int oy = ny0 - gy0, ox = nx0 - gx0;
-  double proxy_full = 0, proxy_sample = 0;
-  std::size_t proxy_full_count = 0, proxy_sample_count = 0;
-  if (py1 > py0 && px1 > px0) {
-    for (int y = py0; y < py1; ++y) {
-      proxy_full += ProxyRow(gt.frame_view_, n, y, px0, px1, oy, ox, gain);
-    }
-    proxy_full_count = static_cast<std::size_t>(py1 - py0) * (px1 - px0);
-  }
   double sum = 0;
   std::size_t count = 0;
   for (const RawnindReference::Tile& tile : gt.tiles_) {
@@ -228,7 +291,8 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
     const int qx0 = std::max(x0, px0), qx1 = std::min(x1, px1);
     if (qy0 < qy1 && qx0 < qx1) {
       for (int y = qy0; y < qy1; ++y) {
-        proxy_sample += ProxyRow(gt.frame_view_, n, y, qx0, qx1, oy, ox, gain);
+        proxy_sample +=
+            ProxyRow(gt.frame_view_, n, y, qx0, qx1, oy, ox, proxy_gain);
       }
       proxy_sample_count += static_cast<std::size_t>(qy1 - qy0) * (qx1 - qx0);
     }

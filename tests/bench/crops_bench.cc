@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
     if (!figures.ok()) return 1;
     // The same with every overlap pixel (the exact figure): the sample's
     // saving.
-    const dsb::RawnindSampling all{16, 32, 16, 32};
+    const dsb::RawnindSampling all{16, 32, 16, 32, 0};
     start = Clock::now();
     auto full_reference = dsb::RawnindReference::Make(*image, all);
     auto full = dsb::RawnindFigures(*full_reference, *image, 3, -5);
