@@ -31,6 +31,9 @@ if len(sys.argv) < 3:
     sys.exit(__doc__)
 BINARY, SNAPSHOT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SEEDS = [int(s) for s in sys.argv[3:]] or [21]
+# Frame size: the suite's default; larger by hand (e.g. 4000x3000, where a
+# frame has more than 512 cells and is sampled at exactly 1/8).
+SIZE = os.environ.get("DSB_AGREEMENT_SIZE", "1600x1200")
 WORK = tempfile.mkdtemp(prefix="dsb-rawnind-loss-")
 os.chdir(WORK)
 rawds, raw, rawproc = rawnind_snapshot.load(SNAPSHOT)
@@ -61,13 +64,13 @@ def run(*args):
 datasets = {}
 for seed in SEEDS:
     datasets[f"procedural-{seed}"] = [
-        "--scenes", "4", "--noisy", "3", "--size", "1600x1200", "--cfa",
+        "--scenes", "4", "--noisy", "3", "--size", SIZE, "--cfa",
         "mixed", "--seed", str(seed)]
     for i, photo in enumerate(PHOTOS):
         cfa = ["rggb", "bggr", "grbg", "gbrg"][(i + seed) % 4]
         light = ["--light", "warm", "--exposure", "1"] if (i + seed) % 2 else []
         datasets[f"{photo.split('.')[0]}-{seed}"] = [
-            "--scenes", "1", "--noisy", "3", "--size", "1600x1200", "--cfa",
+            "--scenes", "1", "--noisy", "3", "--size", SIZE, "--cfa",
             cfa, "--seed", str(seed), "--content",
             os.path.join(PHOTOS_DIR, photo), *light]
 
