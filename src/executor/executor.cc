@@ -345,6 +345,18 @@ class Build {
     WorkOptions work_options;
     work_options.layout = Layout(options_);
     work_options.memory_budget = env_.memory_budget;
+    if (crops_from_decodes_ != nullptr) {
+      // Crops cut in the pipeline hold, per thread cutting them, a band of
+      // demosaicked rows and one crop's buffers besides the planes the plan
+      // counts: about 8 bytes per pixel of the largest frame (~4 per byte
+      // of a raw file), taken off the scenes' budget (at most half of it).
+      const std::size_t scratch =
+          4 * crop_largest_file_bytes_ *
+          static_cast<std::size_t>(std::max(1, options_.jobs));
+      work_options.memory_budget =
+          std::max(env_.memory_budget / 2,
+                   env_.memory_budget - std::min(env_.memory_budget, scratch));
+    }
     work_options.workers = std::max(1, options_.jobs);
     BuildWork work = PlanWork(survey_.plan, survey_.scan.scenes, work_options);
     int files_total = 0;
@@ -409,6 +421,7 @@ class Build {
         }
       }
     }
+    crop_largest_file_bytes_ = static_cast<std::size_t>(largest);
     crop_decoding_ = MakeBuildDecoding(options_, PhysicalMemory());
     crop_options_.root = options_.root;
     crop_options_.crops_dir = options_.crops_dir;
@@ -557,6 +570,7 @@ class Build {
   BuildDecoding crop_decoding_;
   CropStageOptions crop_options_;
   std::unique_ptr<CropsFromDecodes> crops_from_decodes_;
+  std::size_t crop_largest_file_bytes_ = 0;
 };
 
 }  // namespace
