@@ -176,6 +176,13 @@ Result<RawnindReference> RawnindReference::Make(
   ref.sampling_ = s;
   std::vector<float> rgb;
   std::vector<std::uint16_t> mono, colour;
+  // Every tile's pixels in one buffer, sized once (no growth copies).
+  const std::size_t cell_count =
+      static_cast<std::size_t>((ref.frame_.height + s.cell_rows - 1) /
+                               s.cell_rows) *
+      ((ref.frame_.width + s.cell_cols - 1) / s.cell_cols);
+  ref.rgb_.reserve(cell_count * s.tile_rows * s.tile_cols * 3);
+  ref.tiles_.reserve(cell_count);
   for (int cy = 0; cy * s.cell_rows < ref.frame_.height; ++cy) {
     for (int cx = 0; cx * s.cell_cols < ref.frame_.width; ++cx) {
       Tile tile;
