@@ -79,6 +79,16 @@ std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
                                         const CoarseGeometry& geometry,
                                         int count);
 
+// The colours the fine search compares: those clipped in at most a quarter
+// of their samples in both captures (every colour when all are). A colour
+// clipped over most of the frame (the red of a warm or overexposed
+// photograph, a capture brighter than its GT) would otherwise put a
+// clipped pixel in almost every period box and mask out nearly every
+// sample; left out, the others carry the comparison (every period box
+// holds a fixed number of each colour, so a luminance of some colours is
+// as CFA-invariant as one of all three).
+std::array<bool, 3> FineColours(const RawImage& gt, const RawImage& noisy);
+
 struct FineResult {
   int dy = 0, dx = 0;
   double dy_subpx = 0, dx_subpx = 0;
