@@ -48,9 +48,9 @@ constexpr float kCandidateFloor = 0.25f;
 // A colour clipped in more than this share of its samples in either capture
 // is left out of the fine search (see FineColours).
 constexpr double kHeavilyClipped = 0.25;
-// FineColours counts clipping on rows 32k and 32k + 1 (every row phase of
-// Bayer and X-Trans).
-constexpr int kClipCountRowStep = 32;
+// FineColours counts clipping on about this many pairs of rows (plenty for
+// three shares).
+constexpr int kClipCountRowPairs = 64;
 
 double ParabolicOffset(double left, double centre, double right) {
   const double denominator = left - 2 * centre + right;
@@ -668,7 +668,12 @@ std::array<double, 3> ClippedShares(const RawImage& image) {
       total[colour] += n;
     }
   };
-  for (int y = 0; y < image.height(); y += kClipCountRowStep) {
+  // Rows 2k * step and 2k * step + 1 for about kClipCountRowPairs values
+  // of k; an even step that is not a multiple of 3 visits every row phase
+  // of Bayer and X-Trans.
+  int step = std::max(4, image.height() / kClipCountRowPairs / 2 * 2);
+  if (step % 3 == 0) step += 2;
+  for (int y = 0; y < image.height(); y += step) {
     add_row(y);
     if (y + 1 < image.height()) add_row(y + 1);
   }
