@@ -128,7 +128,7 @@ struct Columns {
 };
 
 struct Constants {
-  float slope, offset, gain, rho2;
+  float slope, offset, gain, rho2, dark_top, dark_floor;
 };
 
 // Adds one colour's term to z. Its own function, with restrict pointers,
@@ -151,7 +151,9 @@ inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
   const float term_weight = 1.0f / kColors;
   for (int j = 0; j < cols; ++j) {
     const float s = std::max(g[j], 0.0f);
-    const float noise_var = (k.slope * s + k.offset) * factor[j];
+    const float line = k.slope * s + k.offset;
+    const float noise_var =
+        (s < k.dark_top ? std::max(line, k.dark_floor) : line) * factor[j];
     // Structure seen only by the noisy capture's samples of this colour
     // (a thin line between the GT's samples) is tolerated too, as far as
     // the GT shows structure there in any colour: the noisy step less
@@ -249,7 +251,11 @@ class RowScorer {
     std::fill(z, z + cols, 0.0f);
     if (censored) std::fill(weight_.begin(), weight_.end(), 0.0f);
     const Constants k{static_cast<float>(model_.slope),
-                      static_cast<float>(model_.offset), gain_, rho2_};
+                      static_cast<float>(model_.offset),
+                      gain_,
+                      rho2_,
+                      static_cast<float>(model_.dark_top),
+                      static_cast<float>(model_.dark_floor)};
     for (int c = 0; c < kColors; ++c) {
       // Variance of a cell's d: the pixel model times the cell's factor.
       for (int q = 0; q < parity; ++q) {
