@@ -505,17 +505,20 @@ void GrowToEdges(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
 // false where nothing is flagged.
 bool FlagBox(Plane<std::uint8_t>& flags, int margin,
              PlaneView<std::uint8_t>* box) {
-  int y0 = flags.height(), y1 = -1, x0 = flags.width(), x1 = -1;
+  const int w = flags.width();
+  int y0 = flags.height(), y1 = -1, x0 = w, x1 = -1;
   for (int y = 0; y < flags.height(); ++y) {
     const std::uint8_t* f = flags.row(y);
-    int first = -1, last = -1;
-    for (int x = 0; x < flags.width(); ++x) {
-      if (f[x]) {
-        if (first < 0) first = x;
-        last = x;
-      }
-    }
-    if (first < 0) continue;
+    // Most rows hold no flag: memchr skips them a vector at a time. Of
+    // the others only the columns right of the box so far are searched
+    // for the last flag.
+    const void* hit = std::memchr(f, 1, w);
+    if (hit == nullptr) continue;
+    const int first =
+        static_cast<int>(static_cast<const std::uint8_t*>(hit) - f);
+    int last = w - 1;
+    const int stop = std::max(first, x1);
+    while (last > stop && !f[last]) --last;
     y0 = std::min(y0, y);
     y1 = y;
     x0 = std::min(x0, first);
@@ -601,8 +604,9 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
       for (const std::uint8_t* p = cells; p < end;) {
         p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
         if (p == nullptr) break;
-        const std::uint8_t* q = p;
-        while (q < end && *q) ++q;
+        const std::uint8_t* q =
+            static_cast<const std::uint8_t*>(std::memchr(p, 0, end - p));
+        if (q == nullptr) q = end;
         apply(v, static_cast<int>(p - cells) * cell,
               static_cast<int>(q - cells) * cell);
         p = q;
@@ -818,16 +822,17 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
     const std::uint8_t* f = flags.row(i);
     const int y0 = i * cell;
     const int y1 = i + 1 == flags.height() ? overlap.height : y0 + cell;
-    int j = 0;
-    while (j < flags.width()) {
-      if (!f[j]) {
-        ++j;
-        continue;
-      }
-      const int start = j;
-      while (j < flags.width() && f[j]) ++j;
-      const int x0 = start * cell;
-      const int x1 = j == flags.width() ? overlap.width : j * cell;
+    // Runs of flagged cells, found with memchr (most cells are not).
+    const std::uint8_t* const end = f + flags.width();
+    for (const std::uint8_t* p = f; p < end;) {
+      p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
+      if (p == nullptr) break;
+      const std::uint8_t* q =
+          static_cast<const std::uint8_t*>(std::memchr(p, 0, end - p));
+      if (q == nullptr) q = end;
+      const int x0 = static_cast<int>(p - f) * cell;
+      const int x1 = q == end ? overlap.width : static_cast<int>(q - f) * cell;
+      p = q;
       for (int y = y0; y < y1; ++y) {
         std::fill(mask.pixels.row(y) + x0, mask.pixels.row(y) + x1, 0);
       }
