@@ -209,8 +209,25 @@ class RowScorer {
     for (auto& v : g_step_) v.assign(cols_, 0.0f);
     g_any_.assign(cols_, 0.0f);
     n_step_.assign(cols_, 0.0f);
-    factor_.assign(cols_, 0.0f);
-    structure_.assign(cols_, 0.0f);
+    // Variance of a cell's d: the pixel model times the cell's factor, and
+    // the structure term, per column; they depend only on the row's parity
+    // and the colour, so they are laid out once here, not per row.
+    for (int pi = 0; pi < layout.parity; ++pi) {
+      for (int c = 0; c < kColors; ++c) {
+        std::vector<float>& factor = factor_[pi][c];
+        std::vector<float>& structure = structure_[pi][c];
+        factor.assign(cols_, 0.0f);
+        structure.assign(cols_, 0.0f);
+        for (int q = 0; q < layout.parity; ++q) {
+          const float f = layout.var_factor[pi][q][c];
+          const float t = tau2_ * model.structure[pi][q][c];
+          for (int j = q; j < cols_; j += layout.parity) {
+            factor[j] = f;
+            structure[j] = t;
+          }
+        }
+      }
+    }
     diff_.assign(cols_, 0.0f);
     near_.assign(cols_, 0);
     lo_.assign(cols_, 0.0f);
@@ -257,20 +274,18 @@ class RowScorer {
                       static_cast<float>(model_.dark_top),
                       static_cast<float>(model_.dark_floor)};
     for (int c = 0; c < kColors; ++c) {
-      // Variance of a cell's d: the pixel model times the cell's factor.
-      for (int q = 0; q < parity; ++q) {
-        const float f = layout_.var_factor[pi][q][c];
-        const float t = tau2_ * model_.structure[pi][q][c];
-        for (int j = q; j < cols; j += parity) {
-          factor_[j] = f;
-          structure_[j] = t;
-        }
-      }
+      const float* factor = factor_[pi][c].data();
       Steps(mid.noisy[c].data(), up.noisy[c].data(), down.noisy[c].data(),
             n_step_.data());
-      const Columns in{mid.gt[c].data(), mid.noisy[c].data(), g_step_[c].data(),
-                       g_any_.data(),    factor_.data(),      structure_.data(),
-                       n_step_.data(),   lo_.data(),          hi_.data()};
+      const Columns in{mid.gt[c].data(),
+                       mid.noisy[c].data(),
+                       g_step_[c].data(),
+                       g_any_.data(),
+                       factor,
+                       structure_[pi][c].data(),
+                       n_step_.data(),
+                       lo_.data(),
+                       hi_.data()};
       if (!censored) {
         ScoreColour<false>(in, k, cols, z);
         continue;
@@ -282,8 +297,8 @@ class RowScorer {
       // under-reads: only a capture brighter than the GT is (d < 0). A
       // one-sided term weighs half (its mean under noise is half); a
       // colour the cell lacks counts in full.
-      Censor(near, noisy_clipped, static_cast<std::uint8_t>(1u << c),
-             factor_.data(), cols, lo_.data(), hi_.data(), weight_.data());
+      Censor(near, noisy_clipped, static_cast<std::uint8_t>(1u << c), factor,
+             cols, lo_.data(), hi_.data(), weight_.data());
       ScoreColour<true>(in, k, cols, z);
     }
     if (!censored) {
@@ -324,8 +339,9 @@ class RowScorer {
   std::array<std::vector<float>, kColors> g_step_;
   std::vector<float> g_any_;
   std::vector<float> n_step_;
-  std::vector<float> factor_;
-  std::vector<float> structure_;
+  // Per row parity and colour.
+  std::vector<float> factor_[2][kColors];
+  std::vector<float> structure_[2][kColors];
   std::vector<float> diff_;
   std::vector<std::uint8_t> near_;
   std::vector<float> lo_;
