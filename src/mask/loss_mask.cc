@@ -122,8 +122,9 @@ struct Columns {
   const float* g_any;      // GT step, largest over the colours
   const float* factor;     // variance factor (0: the cell lacks the colour)
   const float* structure;  // structure tolerance^2 * k
-  const float* n_step;     // capture step, this colour
-  const float* lo;         // censoring bounds on d (with Censored)
+  const float* n_up;       // capture means of the rows above and below
+  const float* n_down;
+  const float* lo;  // censoring bounds on d (with Censored)
   const float* hi;
 };
 
@@ -145,11 +146,18 @@ inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
   const float* __restrict g_any = in.g_any;
   const float* __restrict factor = in.factor;
   const float* __restrict structure = in.structure;
-  const float* __restrict n_step = in.n_step;
+  const float* __restrict n_up = in.n_up;
+  const float* __restrict n_down = in.n_down;
   const float* __restrict lo = in.lo;
   const float* __restrict hi = in.hi;
   const float term_weight = 1.0f / kColors;
-  for (int j = 0; j < cols; ++j) {
+  // The capture's step: its largest absolute difference to a 4-neighbour
+  // (a missing neighbour at the row's ends adds nothing), computed here
+  // rather than in a pass of its own.
+  auto score = [&](int j, float horizontal) __attribute__((always_inline)) {
+    const float n_step = std::max(
+        std::max(std::fabs(n_up[j] - n[j]), std::fabs(n_down[j] - n[j])),
+        horizontal);
     const float s = std::max(g[j], 0.0f);
     const float line = k.slope * s + k.offset;
     const float noise_var =
@@ -160,7 +168,7 @@ inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
     // what its noise alone would make (3 sigma of a difference of two
     // cell means), capped by the GT's.
     const float n_clean =
-        std::max(0.0f, k.gain * n_step[j] - 3.0f * std::sqrt(2.0f * noise_var));
+        std::max(0.0f, k.gain * n_step - 3.0f * std::sqrt(2.0f * noise_var));
     const float e = std::max(gs[j], std::min(n_clean, g_any[j]));
     float d = g[j] - k.gain * n[j];
     if constexpr (Censored) d = std::min(std::max(d, lo[j]), hi[j]);
@@ -169,7 +177,16 @@ inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
     // alone); only exotic patterns lack any.
     const float term = term_weight * std::min(d * d / var, kTermCap);
     z[j] += factor[j] > 0 ? term : term_weight;
+  };
+  if (cols == 1) {
+    score(0, 0.0f);
+    return;
   }
+  score(0, std::fabs(n[1] - n[0]));
+  for (int j = 1; j + 1 < cols; ++j) {
+    score(j, std::max(std::fabs(n[j] - n[j - 1]), std::fabs(n[j + 1] - n[j])));
+  }
+  score(cols - 1, std::fabs(n[cols - 1] - n[cols - 2]));
 }
 
 // One colour's censoring bounds on d and its weight (see RowScorer::Score)
@@ -208,7 +225,6 @@ class RowScorer {
                                  params.relative_tolerance)) {
     for (auto& v : g_step_) v.assign(cols_, 0.0f);
     g_any_.assign(cols_, 0.0f);
-    n_step_.assign(cols_, 0.0f);
     // Variance of a cell's d: the pixel model times the cell's factor, and
     // the structure term, per column; they depend only on the row's parity
     // and the colour, so they are laid out once here, not per row.
@@ -275,15 +291,14 @@ class RowScorer {
                       static_cast<float>(model_.dark_floor)};
     for (int c = 0; c < kColors; ++c) {
       const float* factor = factor_[pi][c].data();
-      Steps(mid.noisy[c].data(), up.noisy[c].data(), down.noisy[c].data(),
-            n_step_.data());
       const Columns in{mid.gt[c].data(),
                        mid.noisy[c].data(),
                        g_step_[c].data(),
                        g_any_.data(),
                        factor,
                        structure_[pi][c].data(),
-                       n_step_.data(),
+                       up.noisy[c].data(),
+                       down.noisy[c].data(),
                        lo_.data(),
                        hi_.data()};
       if (!censored) {
@@ -338,7 +353,6 @@ class RowScorer {
   const float rho2_;
   std::array<std::vector<float>, kColors> g_step_;
   std::vector<float> g_any_;
-  std::vector<float> n_step_;
   // Per row parity and colour.
   std::vector<float> factor_[2][kColors];
   std::vector<float> structure_[2][kColors];
@@ -567,18 +581,25 @@ void CleanFlags(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
 // `radius` (0: the clipped pixels alone), working only on bands of rows
 // near clipped rows. Clipped pixels are looked for only in cells that
 // `holds` (cell size `cell`; may be empty) marks, and outside the cells:
-// the cells were tested with the same levels. Returns the number of pixels so
-// flagged and, in `already`, how many of them the mismatch test had flagged
-// too.
+// the cells were tested with the same levels; an infinite `noisy_lb` (the
+// capture's clipping not shown) leaves the capture unread. Returns the
+// number of pixels so flagged and, in `already`, how many of them the
+// mismatch test had flagged too.
 DSB_VECTOR_CLONES std::int64_t ApplyClipping(
     PlaneView<const float> gt, PlaneView<const float> noisy, float gt_lb,
     float noisy_lb, int radius, const std::vector<std::uint8_t>& clipped_rows,
     const Plane<std::uint8_t>& holds, int cell, Plane<std::uint8_t>& mask,
     Plane<std::uint8_t>& band, std::int64_t* already) {
   // Pixel row v's clipped pixels in columns [x0, x1), into `out`.
+  // An infinite level: the capture's clipping is not shown (the default).
+  const bool noisy_shows = noisy_lb < std::numeric_limits<float>::infinity();
   auto test = [&](int v, int x0, int x1, std::uint8_t* out) {
     const float* g = gt.row(v);
     const float* n = noisy.row(v);
+    if (!noisy_shows) {
+      for (int x = x0; x < x1; ++x) out[x] = g[x] >= gt_lb;
+      return;
+    }
     for (int x = x0; x < x1; ++x) out[x] = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
   };
   const int cell_rows = holds.empty() ? 0 : holds.height();
@@ -598,11 +619,21 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
       // Locals, so that the loop vectorises.
       int hits = 0;
       int hits_flagged = 0;
-      for (int x = x0; x < x1; ++x) {
-        const int hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
-        hits += hit;
-        hits_flagged += hit & (out[x] == 0);
-        out[x] = hit ? 0 : out[x];
+      if (!noisy_shows) {
+        // The GT alone (the default): the capture's rows are not read.
+        for (int x = x0; x < x1; ++x) {
+          const int hit = g[x] >= gt_lb;
+          hits += hit;
+          hits_flagged += hit & (out[x] == 0);
+          out[x] = hit ? 0 : out[x];
+        }
+      } else {
+        for (int x = x0; x < x1; ++x) {
+          const int hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
+          hits += hit;
+          hits_flagged += hit & (out[x] == 0);
+          out[x] = hit ? 0 : out[x];
+        }
       }
       clipped += hits;
       both += hits_flagged;
