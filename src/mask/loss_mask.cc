@@ -244,7 +244,6 @@ class RowScorer {
         }
       }
     }
-    diff_.assign(cols_, 0.0f);
     near_.assign(cols_, 0);
     lo_.assign(cols_, 0.0f);
     hi_.assign(cols_, 0.0f);
@@ -262,9 +261,7 @@ class RowScorer {
     std::fill(g_any_.begin(), g_any_.end(), 0.0f);
     for (int c = 0; c < kColors; ++c) {
       Steps(mid.gt[c].data(), up.gt[c].data(), down.gt[c].data(),
-            g_step_[c].data());
-      const float* gs = g_step_[c].data();
-      for (int j = 0; j < cols; ++j) g_any_[j] = std::max(g_any_[j], gs[j]);
+            g_step_[c].data(), g_any_.data());
     }
     // The colours the GT clips in the cell or a 4-neighbour.
     std::uint8_t* near = near_.data();
@@ -328,21 +325,29 @@ class RowScorer {
   }
 
  private:
-  // The largest absolute difference to a 4-neighbour, along one row.
-  void Steps(const float* v, const float* up, const float* down, float* out) {
+  // The largest absolute difference to a 4-neighbour, along one row (a
+  // missing neighbour at the row's ends adds nothing), into `out`, and the
+  // largest so far over the colours into `any`; one pass.
+  void Steps(const float* __restrict v, const float* __restrict up,
+             const float* __restrict down, float* __restrict out,
+             float* __restrict any) {
     const int cols = cols_;
-    float* diff = diff_.data();
-    for (int j = 0; j < cols; ++j) {
-      out[j] = std::max(std::fabs(up[j] - v[j]), std::fabs(down[j] - v[j]));
+    auto put = [&](int j, float horizontal) __attribute__((always_inline)) {
+      const float step =
+          std::max(std::max(std::fabs(up[j] - v[j]), std::fabs(down[j] - v[j])),
+                   horizontal);
+      out[j] = step;
+      any[j] = std::max(any[j], step);
+    };
+    if (cols == 1) {
+      put(0, 0.0f);
+      return;
     }
-    for (int j = 0; j + 1 < cols; ++j) diff[j] = std::fabs(v[j + 1] - v[j]);
+    put(0, std::fabs(v[1] - v[0]));
     for (int j = 1; j + 1 < cols; ++j) {
-      out[j] = std::max(out[j], std::max(diff[j - 1], diff[j]));
+      put(j, std::max(std::fabs(v[j] - v[j - 1]), std::fabs(v[j + 1] - v[j])));
     }
-    if (cols > 1) {
-      out[0] = std::max(out[0], diff[0]);
-      out[cols - 1] = std::max(out[cols - 1], diff[cols - 2]);
-    }
+    put(cols - 1, std::fabs(v[cols - 1] - v[cols - 2]));
   }
 
   const CellLayout& layout_;
@@ -356,7 +361,6 @@ class RowScorer {
   // Per row parity and colour.
   std::vector<float> factor_[2][kColors];
   std::vector<float> structure_[2][kColors];
-  std::vector<float> diff_;
   std::vector<std::uint8_t> near_;
   std::vector<float> lo_;
   std::vector<float> hi_;
