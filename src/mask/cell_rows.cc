@@ -95,16 +95,19 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
   constexpr int R = P / S;
   static_assert(R == 1 || R == 2);
   const int cols = layout_.cols;
+  // The sums and each image's largest sample per cell and colour (clipping
+  // is a comparison per cell and colour rather than per pixel). The first
+  // sample of a colour and column parity writes them, the others add to
+  // them, so the rows are not cleared first (that was more memory traffic
+  // than reading the pixels); a colour a parity never sees is cleared below.
   for (int c = 0; c < kCellColors; ++c) {
-    row.gt[c].assign(cols, 0.0f);
-    row.noisy[c].assign(cols, 0.0f);
+    row.gt[c].resize(cols);
+    row.noisy[c].resize(cols);
+    row.gt_peak[c].resize(cols);
+    row.noisy_peak[c].resize(cols);
   }
-  // Each image's largest sample per cell and colour: clipping is a
-  // comparison per cell and colour rather than per pixel.
-  for (int c = 0; c < kCellColors; ++c) {
-    row.gt_peak[c].assign(cols, -std::numeric_limits<float>::infinity());
-    row.noisy_peak[c].assign(cols, -std::numeric_limits<float>::infinity());
-  }
+  bool gt_seen[kCellColors][R] = {};
+  bool noisy_seen[kCellColors][R] = {};
   // Pixels right of the last full cell are in no cell but still count for
   // the rows' clipping.
   bool gt_clipped_outside = false;
@@ -122,21 +125,56 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
         float* nd = row.noisy[nc].data();
         float* gp = row.gt_peak[gc].data();
         float* np = row.noisy_peak[nc].data();
-        for (int j = q; j < cols; j += R) {
-          const float v = g[j * S + kx];
-          gd[j] += v;
-          gp[j] = std::max(gp[j], v);
+        if (gt_seen[gc][q]) {
+          for (int j = q; j < cols; j += R) {
+            const float v = g[j * S + kx];
+            gd[j] += v;
+            gp[j] = std::max(gp[j], v);
+          }
+        } else {
+          gt_seen[gc][q] = true;
+          for (int j = q; j < cols; j += R) {
+            const float v = g[j * S + kx];
+            gd[j] = v;
+            gp[j] = v;
+          }
         }
-        for (int j = q; j < cols; j += R) {
-          const float v = n[j * S + kx];
-          nd[j] += v;
-          np[j] = std::max(np[j], v);
+        if (noisy_seen[nc][q]) {
+          for (int j = q; j < cols; j += R) {
+            const float v = n[j * S + kx];
+            nd[j] += v;
+            np[j] = std::max(np[j], v);
+          }
+        } else {
+          noisy_seen[nc][q] = true;
+          for (int j = q; j < cols; j += R) {
+            const float v = n[j * S + kx];
+            nd[j] = v;
+            np[j] = v;
+          }
         }
       }
     }
     for (int x = cols * S; x < gt_.width; ++x) {
       gt_clipped_outside |= g[x] >= gt_lb_;
       noisy_clipped_outside |= n[x] >= noisy_lb_;
+    }
+  }
+  constexpr float kNone = -std::numeric_limits<float>::infinity();
+  for (int c = 0; c < kCellColors; ++c) {
+    for (int q = 0; q < R; ++q) {
+      if (!gt_seen[c][q]) {
+        for (int j = q; j < cols; j += R) {
+          row.gt[c][j] = 0.0f;
+          row.gt_peak[c][j] = kNone;
+        }
+      }
+      if (!noisy_seen[c][q]) {
+        for (int j = q; j < cols; j += R) {
+          row.noisy[c][j] = 0.0f;
+          row.noisy_peak[c][j] = kNone;
+        }
+      }
     }
   }
   row.gt_clipped.assign(cols, 0);

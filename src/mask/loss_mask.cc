@@ -122,13 +122,14 @@ struct Columns {
   const float* g_any;      // GT step, largest over the colours
   const float* factor;     // variance factor (0: the cell lacks the colour)
   const float* structure;  // structure tolerance^2 * k
-  const float* n_step;     // capture step, this colour
-  const float* lo;         // censoring bounds on d (with Censored)
+  const float* n_up;       // capture means of the rows above and below
+  const float* n_down;
+  const float* lo;  // censoring bounds on d (with Censored)
   const float* hi;
 };
 
 struct Constants {
-  float slope, offset, gain, rho2;
+  float slope, offset, gain, rho2, dark_top, dark_floor;
 };
 
 // Adds one colour's term to z. Its own function, with restrict pointers,
@@ -145,20 +146,29 @@ inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
   const float* __restrict g_any = in.g_any;
   const float* __restrict factor = in.factor;
   const float* __restrict structure = in.structure;
-  const float* __restrict n_step = in.n_step;
+  const float* __restrict n_up = in.n_up;
+  const float* __restrict n_down = in.n_down;
   const float* __restrict lo = in.lo;
   const float* __restrict hi = in.hi;
   const float term_weight = 1.0f / kColors;
-  for (int j = 0; j < cols; ++j) {
+  // The capture's step: its largest absolute difference to a 4-neighbour
+  // (a missing neighbour at the row's ends adds nothing), computed here
+  // rather than in a pass of its own.
+  auto score = [&](int j, float horizontal) __attribute__((always_inline)) {
+    const float n_step = std::max(
+        std::max(std::fabs(n_up[j] - n[j]), std::fabs(n_down[j] - n[j])),
+        horizontal);
     const float s = std::max(g[j], 0.0f);
-    const float noise_var = (k.slope * s + k.offset) * factor[j];
+    const float line = k.slope * s + k.offset;
+    const float noise_var =
+        (s < k.dark_top ? std::max(line, k.dark_floor) : line) * factor[j];
     // Structure seen only by the noisy capture's samples of this colour
     // (a thin line between the GT's samples) is tolerated too, as far as
     // the GT shows structure there in any colour: the noisy step less
     // what its noise alone would make (3 sigma of a difference of two
     // cell means), capped by the GT's.
     const float n_clean =
-        std::max(0.0f, k.gain * n_step[j] - 3.0f * std::sqrt(2.0f * noise_var));
+        std::max(0.0f, k.gain * n_step - 3.0f * std::sqrt(2.0f * noise_var));
     const float e = std::max(gs[j], std::min(n_clean, g_any[j]));
     float d = g[j] - k.gain * n[j];
     if constexpr (Censored) d = std::min(std::max(d, lo[j]), hi[j]);
@@ -167,7 +177,16 @@ inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
     // alone); only exotic patterns lack any.
     const float term = term_weight * std::min(d * d / var, kTermCap);
     z[j] += factor[j] > 0 ? term : term_weight;
+  };
+  if (cols == 1) {
+    score(0, 0.0f);
+    return;
   }
+  score(0, std::fabs(n[1] - n[0]));
+  for (int j = 1; j + 1 < cols; ++j) {
+    score(j, std::max(std::fabs(n[j] - n[j - 1]), std::fabs(n[j + 1] - n[j])));
+  }
+  score(cols - 1, std::fabs(n[cols - 1] - n[cols - 2]));
 }
 
 // One colour's censoring bounds on d and its weight (see RowScorer::Score)
@@ -206,10 +225,25 @@ class RowScorer {
                                  params.relative_tolerance)) {
     for (auto& v : g_step_) v.assign(cols_, 0.0f);
     g_any_.assign(cols_, 0.0f);
-    n_step_.assign(cols_, 0.0f);
-    factor_.assign(cols_, 0.0f);
-    structure_.assign(cols_, 0.0f);
-    diff_.assign(cols_, 0.0f);
+    // Variance of a cell's d: the pixel model times the cell's factor, and
+    // the structure term, per column; they depend only on the row's parity
+    // and the colour, so they are laid out once here, not per row.
+    for (int pi = 0; pi < layout.parity; ++pi) {
+      for (int c = 0; c < kColors; ++c) {
+        std::vector<float>& factor = factor_[pi][c];
+        std::vector<float>& structure = structure_[pi][c];
+        factor.assign(cols_, 0.0f);
+        structure.assign(cols_, 0.0f);
+        for (int q = 0; q < layout.parity; ++q) {
+          const float f = layout.var_factor[pi][q][c];
+          const float t = tau2_ * model.structure[pi][q][c];
+          for (int j = q; j < cols_; j += layout.parity) {
+            factor[j] = f;
+            structure[j] = t;
+          }
+        }
+      }
+    }
     near_.assign(cols_, 0);
     lo_.assign(cols_, 0.0f);
     hi_.assign(cols_, 0.0f);
@@ -227,9 +261,7 @@ class RowScorer {
     std::fill(g_any_.begin(), g_any_.end(), 0.0f);
     for (int c = 0; c < kColors; ++c) {
       Steps(mid.gt[c].data(), up.gt[c].data(), down.gt[c].data(),
-            g_step_[c].data());
-      const float* gs = g_step_[c].data();
-      for (int j = 0; j < cols; ++j) g_any_[j] = std::max(g_any_[j], gs[j]);
+            g_step_[c].data(), g_any_.data());
     }
     // The colours the GT clips in the cell or a 4-neighbour.
     std::uint8_t* near = near_.data();
@@ -249,22 +281,23 @@ class RowScorer {
     std::fill(z, z + cols, 0.0f);
     if (censored) std::fill(weight_.begin(), weight_.end(), 0.0f);
     const Constants k{static_cast<float>(model_.slope),
-                      static_cast<float>(model_.offset), gain_, rho2_};
+                      static_cast<float>(model_.offset),
+                      gain_,
+                      rho2_,
+                      static_cast<float>(model_.dark_top),
+                      static_cast<float>(model_.dark_floor)};
     for (int c = 0; c < kColors; ++c) {
-      // Variance of a cell's d: the pixel model times the cell's factor.
-      for (int q = 0; q < parity; ++q) {
-        const float f = layout_.var_factor[pi][q][c];
-        const float t = tau2_ * model_.structure[pi][q][c];
-        for (int j = q; j < cols; j += parity) {
-          factor_[j] = f;
-          structure_[j] = t;
-        }
-      }
-      Steps(mid.noisy[c].data(), up.noisy[c].data(), down.noisy[c].data(),
-            n_step_.data());
-      const Columns in{mid.gt[c].data(), mid.noisy[c].data(), g_step_[c].data(),
-                       g_any_.data(),    factor_.data(),      structure_.data(),
-                       n_step_.data(),   lo_.data(),          hi_.data()};
+      const float* factor = factor_[pi][c].data();
+      const Columns in{mid.gt[c].data(),
+                       mid.noisy[c].data(),
+                       g_step_[c].data(),
+                       g_any_.data(),
+                       factor,
+                       structure_[pi][c].data(),
+                       up.noisy[c].data(),
+                       down.noisy[c].data(),
+                       lo_.data(),
+                       hi_.data()};
       if (!censored) {
         ScoreColour<false>(in, k, cols, z);
         continue;
@@ -276,8 +309,8 @@ class RowScorer {
       // under-reads: only a capture brighter than the GT is (d < 0). A
       // one-sided term weighs half (its mean under noise is half); a
       // colour the cell lacks counts in full.
-      Censor(near, noisy_clipped, static_cast<std::uint8_t>(1u << c),
-             factor_.data(), cols, lo_.data(), hi_.data(), weight_.data());
+      Censor(near, noisy_clipped, static_cast<std::uint8_t>(1u << c), factor,
+             cols, lo_.data(), hi_.data(), weight_.data());
       ScoreColour<true>(in, k, cols, z);
     }
     if (!censored) {
@@ -292,21 +325,29 @@ class RowScorer {
   }
 
  private:
-  // The largest absolute difference to a 4-neighbour, along one row.
-  void Steps(const float* v, const float* up, const float* down, float* out) {
+  // The largest absolute difference to a 4-neighbour, along one row (a
+  // missing neighbour at the row's ends adds nothing), into `out`, and the
+  // largest so far over the colours into `any`; one pass.
+  void Steps(const float* __restrict v, const float* __restrict up,
+             const float* __restrict down, float* __restrict out,
+             float* __restrict any) {
     const int cols = cols_;
-    float* diff = diff_.data();
-    for (int j = 0; j < cols; ++j) {
-      out[j] = std::max(std::fabs(up[j] - v[j]), std::fabs(down[j] - v[j]));
+    auto put = [&](int j, float horizontal) __attribute__((always_inline)) {
+      const float step =
+          std::max(std::max(std::fabs(up[j] - v[j]), std::fabs(down[j] - v[j])),
+                   horizontal);
+      out[j] = step;
+      any[j] = std::max(any[j], step);
+    };
+    if (cols == 1) {
+      put(0, 0.0f);
+      return;
     }
-    for (int j = 0; j + 1 < cols; ++j) diff[j] = std::fabs(v[j + 1] - v[j]);
+    put(0, std::fabs(v[1] - v[0]));
     for (int j = 1; j + 1 < cols; ++j) {
-      out[j] = std::max(out[j], std::max(diff[j - 1], diff[j]));
+      put(j, std::max(std::fabs(v[j] - v[j - 1]), std::fabs(v[j + 1] - v[j])));
     }
-    if (cols > 1) {
-      out[0] = std::max(out[0], diff[0]);
-      out[cols - 1] = std::max(out[cols - 1], diff[cols - 2]);
-    }
+    put(cols - 1, std::fabs(v[cols - 1] - v[cols - 2]));
   }
 
   const CellLayout& layout_;
@@ -317,10 +358,9 @@ class RowScorer {
   const float rho2_;
   std::array<std::vector<float>, kColors> g_step_;
   std::vector<float> g_any_;
-  std::vector<float> n_step_;
-  std::vector<float> factor_;
-  std::vector<float> structure_;
-  std::vector<float> diff_;
+  // Per row parity and colour.
+  std::vector<float> factor_[2][kColors];
+  std::vector<float> structure_[2][kColors];
   std::vector<std::uint8_t> near_;
   std::vector<float> lo_;
   std::vector<float> hi_;
@@ -499,17 +539,20 @@ void GrowToEdges(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
 // false where nothing is flagged.
 bool FlagBox(Plane<std::uint8_t>& flags, int margin,
              PlaneView<std::uint8_t>* box) {
-  int y0 = flags.height(), y1 = -1, x0 = flags.width(), x1 = -1;
+  const int w = flags.width();
+  int y0 = flags.height(), y1 = -1, x0 = w, x1 = -1;
   for (int y = 0; y < flags.height(); ++y) {
     const std::uint8_t* f = flags.row(y);
-    int first = -1, last = -1;
-    for (int x = 0; x < flags.width(); ++x) {
-      if (f[x]) {
-        if (first < 0) first = x;
-        last = x;
-      }
-    }
-    if (first < 0) continue;
+    // Most rows hold no flag: memchr skips them a vector at a time. Of
+    // the others only the columns right of the box so far are searched
+    // for the last flag.
+    const void* hit = std::memchr(f, 1, w);
+    if (hit == nullptr) continue;
+    const int first =
+        static_cast<int>(static_cast<const std::uint8_t*>(hit) - f);
+    int last = w - 1;
+    const int stop = std::max(first, x1);
+    while (last > stop && !f[last]) --last;
     y0 = std::min(y0, y);
     y1 = y;
     x0 = std::min(x0, first);
@@ -542,18 +585,25 @@ void CleanFlags(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
 // `radius` (0: the clipped pixels alone), working only on bands of rows
 // near clipped rows. Clipped pixels are looked for only in cells that
 // `holds` (cell size `cell`; may be empty) marks, and outside the cells:
-// the cells were tested with the same levels. Returns the number of pixels so
-// flagged and, in `already`, how many of them the mismatch test had flagged
-// too.
+// the cells were tested with the same levels; an infinite `noisy_lb` (the
+// capture's clipping not shown) leaves the capture unread. Returns the
+// number of pixels so flagged and, in `already`, how many of them the
+// mismatch test had flagged too.
 DSB_VECTOR_CLONES std::int64_t ApplyClipping(
     PlaneView<const float> gt, PlaneView<const float> noisy, float gt_lb,
     float noisy_lb, int radius, const std::vector<std::uint8_t>& clipped_rows,
     const Plane<std::uint8_t>& holds, int cell, Plane<std::uint8_t>& mask,
     Plane<std::uint8_t>& band, std::int64_t* already) {
   // Pixel row v's clipped pixels in columns [x0, x1), into `out`.
+  // An infinite level: the capture's clipping is not shown (the default).
+  const bool noisy_shows = noisy_lb < std::numeric_limits<float>::infinity();
   auto test = [&](int v, int x0, int x1, std::uint8_t* out) {
     const float* g = gt.row(v);
     const float* n = noisy.row(v);
+    if (!noisy_shows) {
+      for (int x = x0; x < x1; ++x) out[x] = g[x] >= gt_lb;
+      return;
+    }
     for (int x = x0; x < x1; ++x) out[x] = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
   };
   const int cell_rows = holds.empty() ? 0 : holds.height();
@@ -573,11 +623,21 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
       // Locals, so that the loop vectorises.
       int hits = 0;
       int hits_flagged = 0;
-      for (int x = x0; x < x1; ++x) {
-        const int hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
-        hits += hit;
-        hits_flagged += hit & (out[x] == 0);
-        out[x] = hit ? 0 : out[x];
+      if (!noisy_shows) {
+        // The GT alone (the default): the capture's rows are not read.
+        for (int x = x0; x < x1; ++x) {
+          const int hit = g[x] >= gt_lb;
+          hits += hit;
+          hits_flagged += hit & (out[x] == 0);
+          out[x] = hit ? 0 : out[x];
+        }
+      } else {
+        for (int x = x0; x < x1; ++x) {
+          const int hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
+          hits += hit;
+          hits_flagged += hit & (out[x] == 0);
+          out[x] = hit ? 0 : out[x];
+        }
       }
       clipped += hits;
       both += hits_flagged;
@@ -595,8 +655,9 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
       for (const std::uint8_t* p = cells; p < end;) {
         p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
         if (p == nullptr) break;
-        const std::uint8_t* q = p;
-        while (q < end && *q) ++q;
+        const std::uint8_t* q =
+            static_cast<const std::uint8_t*>(std::memchr(p, 0, end - p));
+        if (q == nullptr) q = end;
         apply(v, static_cast<int>(p - cells) * cell,
               static_cast<int>(q - cells) * cell);
         p = q;
@@ -812,16 +873,17 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
     const std::uint8_t* f = flags.row(i);
     const int y0 = i * cell;
     const int y1 = i + 1 == flags.height() ? overlap.height : y0 + cell;
-    int j = 0;
-    while (j < flags.width()) {
-      if (!f[j]) {
-        ++j;
-        continue;
-      }
-      const int start = j;
-      while (j < flags.width() && f[j]) ++j;
-      const int x0 = start * cell;
-      const int x1 = j == flags.width() ? overlap.width : j * cell;
+    // Runs of flagged cells, found with memchr (most cells are not).
+    const std::uint8_t* const end = f + flags.width();
+    for (const std::uint8_t* p = f; p < end;) {
+      p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
+      if (p == nullptr) break;
+      const std::uint8_t* q =
+          static_cast<const std::uint8_t*>(std::memchr(p, 0, end - p));
+      if (q == nullptr) q = end;
+      const int x0 = static_cast<int>(p - f) * cell;
+      const int x1 = q == end ? overlap.width : static_cast<int>(q - f) * cell;
+      p = q;
       for (int y = y0; y < y1; ++y) {
         std::fill(mask.pixels.row(y) + x0, mask.pixels.row(y) + x1, 0);
       }

@@ -33,7 +33,8 @@
 // two images' counts averaged as 1/n = (1/n_gt + 1/n_noisy) / 2),
 // noise(s) = a*s + b the Poisson-Gaussian variance of one pixel's residual,
 // fitted from the pair itself (robust per-level MAD in signal bins, then
-// weighted least squares), step the largest difference to a neighbouring
+// weighted least squares; at black levels never below the variance the
+// pair's black cells show), step the largest difference to a neighbouring
 // cell of that colour in the GT, or in the gain-matched noisy capture less
 // its noise but no more than the GT's largest step in any colour there (a
 // thin line that falls between the GT's samples of one colour is structure
@@ -104,7 +105,8 @@ namespace dsb {
 // MaskParams::Fingerprint and the build's algorithm version
 // (executor/build_options.h). 5: clipping per sample and colour
 // (clip_footprint), cells with clipped samples still tested on the rest.
-inline constexpr int kMaskRevision = 6;
+// 7: the noise model's floor at black levels (mask/pair_model.h).
+inline constexpr int kMaskRevision = 7;
 
 // What a clipped GT sample takes out of the mask (--clip-footprint).
 enum class ClipFootprint {

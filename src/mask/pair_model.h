@@ -9,6 +9,9 @@
 // evenly spaced columns of about 64 evenly spaced cell rows of a large one,
 // so a 60 MP pair is fitted from a tenth of its rows.
 //
+// The noise is a line in the signal, a*s + b (Poisson-Gaussian), with a
+// floor at black levels measured on the pair's own black cells.
+//
 // Thread safety: pure functions; thread safe.
 #pragma once
 
@@ -30,7 +33,17 @@ struct PairModel {
   // coincide (the shift is a multiple of the period).
   float structure[2][2][kCellColors] = {};
 
-  double Variance(double s) const { return slope * std::max(s, 0.0) + offset; }
+  // Black levels: below `dark_top` the variance is at least `dark_floor`,
+  // the robust variance measured on the pair's black cells (0 where it has
+  // too few). The line's offset is extrapolated from the frame's bulk and
+  // can fall well short of it (pair_model.cc kDarkFloorBins).
+  double dark_top = 0;
+  double dark_floor = 0;
+
+  double Variance(double s) const {
+    const double v = slope * std::max(s, 0.0) + offset;
+    return s < dark_top ? std::max(v, dark_floor) : v;
+  }
 };
 
 // Fits the model. `fallback_gain` (the alignment's raw gain) is used only

@@ -6,8 +6,9 @@
 // frame holds no C++ objects with destructors, and errors come back as a
 // Status naming the file and keeping libpng's message.
 //
-// Masks are mostly constant, so encoding uses the UP filter and a fast zlib
-// level with run-length friendly settings.
+// Masks are two-level, so encoding uses no filter and zlib level 1, with
+// run-length matching (Z_RLE) for masks of long runs and full matching for
+// those of short ones (per-sample clipping: png_writer.cc HasShortRuns).
 //
 // Thread safety: all functions are reentrant (libpng state is per call).
 #pragma once
@@ -26,7 +27,7 @@ namespace dsb {
 
 struct PngOptions {
   // zlib level, 0 (store) to 9 (smallest, slowest).
-  int compression_level = 2;
+  int compression_level = 1;
 };
 
 // Encodes `image` as an 8-bit greyscale PNG. `name` only labels errors.

@@ -1,0 +1,84 @@
+#include "mask/pair_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/cfa.h"
+#include "core/plane.h"
+
+namespace dsb {
+namespace {
+
+// A GT and a gain-1 capture whose residual has the variance a*s + b,
+// plus, where `texture` is set, c*s^2 more: what content finer than a cell
+// adds on a real photograph after a shift (a convex excess, so a line fitted
+// over it extrapolates below b). A `black` x `black` corner is black.
+struct Pair {
+  Plane<float> gt;
+  Plane<float> noisy;
+};
+
+constexpr double kSlope = 7e-5;
+constexpr double kOffset = 4e-6;
+constexpr double kTexture = 2e-2;
+constexpr float kBlack = 2e-4f;
+
+Pair MakePair(int width, int height, int black, std::uint32_t seed) {
+  Pair p{Plane<float>(width, height), Plane<float>(width, height)};
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      const bool dark = x >= width - black && y < black;
+      // A smooth ramp over 0.02-0.2, slowly varying along y too.
+      const double s =
+          dark ? kBlack
+               : 0.02 + 0.18 * (0.5 * x / width +
+                                0.5 * (0.5 + 0.5 * std::sin(y * 0.02)));
+      const double var = kSlope * s + kOffset + (dark ? 0.0 : kTexture * s * s);
+      p.gt.at(y, x) = static_cast<float>(s);
+      p.noisy.at(y, x) = static_cast<float>(s + std::sqrt(var) * normal(rng));
+    }
+  }
+  return p;
+}
+
+PairModel Fit(const Pair& p) {
+  const CfaPattern cfa = CfaPattern::Bayer(BayerOrder::kRGGB);
+  const CellRowBuilder cells(p.gt.view(), p.noisy.view(), cfa, cfa, 1.0f, 1.0f,
+                             false);
+  return FitPairModel(cells, 1.0, 1.0f);
+}
+
+// The retina case of the real-photo sweep in miniature: a frame of bright
+// content whose residual grows faster than the noise, with a black border.
+// The line fitted over the frame extrapolates to a fraction of the black's
+// variance (which flagged the whole border); the black's own floor holds.
+TEST(PairModelTest, BlackLevelsKeepTheVarianceTheyShow) {
+  for (const std::uint32_t seed : {7u, 8u, 9u}) {
+    SCOPED_TRACE(seed);
+    const PairModel model = Fit(MakePair(480, 360, 48, seed));
+    const double truth = kSlope * kBlack + kOffset;
+    // The premise: the line alone falls well short at black.
+    EXPECT_LT(model.slope * kBlack + model.offset, 0.7 * truth);
+    EXPECT_NEAR(model.Variance(kBlack), truth, 0.15 * truth);
+    EXPECT_NEAR(model.dark_floor, truth, 0.15 * truth);
+    // Only at black levels: above them the line alone.
+    const double s = 0.05;
+    EXPECT_DOUBLE_EQ(model.Variance(s), model.slope * s + model.offset);
+  }
+}
+
+// No black cells: no floor, the line alone.
+TEST(PairModelTest, NoFloorWithoutBlackCells) {
+  const PairModel model = Fit(MakePair(480, 360, 0, 7));
+  EXPECT_EQ(model.dark_floor, 0.0);
+  for (const double s : {0.0, 1e-4, 0.01, 0.3}) {
+    EXPECT_DOUBLE_EQ(model.Variance(s), model.slope * s + model.offset);
+  }
+}
+
+}  // namespace
+}  // namespace dsb
