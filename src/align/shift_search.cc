@@ -40,7 +40,7 @@ constexpr std::size_t kRefineMinBlocks = 8;
 // must reach to win the refinement (see RefineShift).
 constexpr double kRefineSignificance = 2.0;
 // Fine-search maxima of different candidates at most this far apart (in
-// each axis) are decided again in one window (see FineSearch).
+// each axis) are scored again on common tiles (see FineSearch).
 constexpr int kSplitPeak = 6;
 // Secondary coarse peaks below this fraction of the strongest are not
 // verified (see FineSearch).
