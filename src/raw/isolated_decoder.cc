@@ -194,20 +194,15 @@ struct SpawnSetup {
   posix_spawnattr_t attr;
 };
 
-// glibc malloc settings for a worker (see WorkerEnvironment): huge pages for
-// large allocations; LibRaw's large buffers from the heap (no mmap) and
-// the heap never trimmed, so the next file's buffers reuse the pages of the
-// last instead of the kernel faulting in and zeroing fresh ones (fresh
-// pages for LibRaw's 48 MB raw buffer were ~10 % of a pooled worker's CPU
-// time on a 24 MP DNG, perf). The memory a worker keeps between files is
-// then its largest file's LibRaw buffers (~2 bytes a pixel, plus the
-// record's 4): outside the build's --mem model, as the README says.
-constexpr const char* kWorkerMalloc =
-    "glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:"
-    "glibc.malloc.trim_threshold=1099511627776";
+// glibc malloc settings for a worker (see WorkerEnvironment). Keeping
+// LibRaw's freed buffers between files (no mmap for large blocks, no
+// trimming) saved ~10 % of a 24 MP decode's CPU time but raised the peak
+// memory of a 16 x 60 MP build with its workers by ~150-200 MB (each idle
+// worker holding its last file's buffers), so it is not done.
+constexpr const char* kWorkerMalloc = "glibc.malloc.hugetlb=1";
 
-// The worker's environment: ours, with two settings for a
-// process that allocates a few large buffers.
+// The worker's environment: ours, with two settings for a process that
+// allocates a few large buffers.
 //  - LibRaw's OpenMP loops held to one thread: the build already runs
 //    --jobs decodes at once, and the address-space cap need not allow for
 //    OpenMP threads' stacks and malloc arenas. Results do not depend on it.
