@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace dsb {
@@ -107,7 +108,7 @@ class ColourMatcher {
           table_.Get(gy, overlap_.gt_x0 + k, wanted);
       // Rows outside the GT drop out for the whole row (the mean of the
       // neighbours that exist), so the kernel is fixed along the row.
-      const float* src[kMaxNeighbours];
+      const float* src[kMaxNeighbours] = {};
       int n = 0;
       for (const Offset& offset : all) {
         const int y = gy + offset.dy;
@@ -131,28 +132,31 @@ class ColourMatcher {
       };
       int j = k;
       for (; j < inner_begin_; j += period) slow(j);
+      // Local copies of the pointers: `out` is captured by `slow`, and
+      // the compiler then reloaded it from the stack for every pixel.
+      float* const o = out;
+      const float* const s0 = src[0];
+      const float* const s1 = src[1];
+      const float* const s2 = src[2];
+      const float* const s3 = src[3];
+      const int end = inner_end_;
       switch (n) {
         case 1:
-          for (; j < inner_end_; j += period) out[j] = src[0][j];
+          for (; j < end; j += period) o[j] = s0[j];
           break;
         case 2:
-          for (; j < inner_end_; j += period) {
-            out[j] = (src[0][j] + src[1][j]) * 0.5f;
-          }
+          for (; j < end; j += period) o[j] = (s0[j] + s1[j]) * 0.5f;
           break;
         case 3:
-          for (; j < inner_end_; j += period) {
-            out[j] = (src[0][j] + src[1][j] + src[2][j]) / 3.0f;
-          }
+          for (; j < end; j += period) o[j] = (s0[j] + s1[j] + s2[j]) / 3.0f;
           break;
         case 4:
-          for (; j < inner_end_; j += period) {
-            out[j] =
-                ((src[0][j] + src[1][j]) + (src[2][j] + src[3][j])) * 0.25f;
+          for (; j < end; j += period) {
+            o[j] = ((s0[j] + s1[j]) + (s2[j] + s3[j])) * 0.25f;
           }
           break;
         default:
-          for (; j < inner_end_; j += period) slow(j);
+          for (; j < end; j += period) slow(j);
           break;
       }
       for (; j < overlap_.width; j += period) slow(j);
@@ -346,33 +350,54 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   std::vector<float> row(static_cast<std::size_t>(overlap.width));
 
   // Pass 1, rough gain from two rows in every 16 (every CFA row phase
-  // appears, for Bayer and X-Trans): sums binned by GT level over noisy
-  // pixels that are not clipped, GT levels below 15/16 of clipping.
-  struct Sums {
-    double gt = 0, noisy = 0;
+  // appears, for Bayer and X-Trans): the sums over noisy pixels that are
+  // not clipped whose GT level is below 15/16 of clipping (the lowest 15 of
+  // kLevels levels), in eight float lanes, rows added in double.
+  using V4 = float __attribute__((vector_size(16)));
+  using M4 = std::int32_t __attribute__((vector_size(16)));
+  auto load = [](const float* p) {
+    V4 v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
   };
-  std::array<Sums, kLevels> unclipped{};
+  const float levels_per_top = static_cast<float>(kLevels);
+  const float lowest_levels = static_cast<float>(kLevels - 1);
+  auto rough_keep = [&](float g, float n) {
+    return n < noisy_clip && g / top * levels_per_top < lowest_levels;
+  };
+  double rough_gt = 0, rough_noisy = 0;
   for (int i = 0; i < overlap.height; ++i) {
     if ((i & 15) >= 2) continue;
     matcher.Row(i, row.data());
     const float* g = row.data();
     const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
-    for (int j = 0; j < overlap.width; ++j) {
-      if (n[j] >= noisy_clip) continue;
-      const int level =
-          std::clamp(static_cast<int>(g[j] / top * kLevels), 0, kLevels - 1);
-      unclipped[level].gt += g[j];
-      unclipped[level].noisy += n[j];
+    V4 lanes_g[2] = {}, lanes_n[2] = {};
+    int j = 0;
+    for (; j + 8 <= overlap.width; j += 8) {
+      for (int h = 0; h < 2; ++h) {
+        const V4 gv = load(g + j + 4 * h), nv = load(n + j + 4 * h);
+        const M4 keep =
+            (nv < noisy_clip) & (gv / top * levels_per_top < lowest_levels);
+        lanes_g[h] += reinterpret_cast<V4>(reinterpret_cast<M4>(gv) & keep);
+        lanes_n[h] += reinterpret_cast<V4>(reinterpret_cast<M4>(nv) & keep);
+      }
     }
+    double sum_g = 0, sum_n = 0;
+    for (; j < overlap.width; ++j) {
+      if (rough_keep(g[j], n[j])) {
+        sum_g += g[j];
+        sum_n += n[j];
+      }
+    }
+    for (int l = 0; l < 8; ++l) {
+      sum_g += lanes_g[l / 4][l % 4];
+      sum_n += lanes_n[l / 4][l % 4];
+    }
+    rough_gt += sum_g;
+    rough_noisy += sum_n;
   }
-  Sums rough_sums;
-  for (int k = 0; k < kLevels - 1; ++k) {
-    rough_sums.gt += unclipped[k].gt;
-    rough_sums.noisy += unclipped[k].noisy;
-  }
-  const double rough = (rough_sums.gt > 0 && rough_sums.noisy > 0)
-                           ? rough_sums.gt / rough_sums.noisy
-                           : 1.0;
+  const double rough =
+      (rough_gt > 0 && rough_noisy > 0) ? rough_gt / rough_noisy : 1.0;
   // noisy ~ gt / gain, so GT levels below gain * 0.85 * clip are safe;
   // quantised to the histogram's levels so that the sample's noise rarely
   // moves the threshold.
@@ -386,14 +411,10 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   // select of a plain loop scalar), rows and blocks added in double.
   const int blocks_y = (overlap.height + kBlock - 1) / kBlock;
   const int blocks_x = (overlap.width + kBlock - 1) / kBlock;
-  std::vector<Sums> per_block(static_cast<std::size_t>(blocks_y) * blocks_x);
-  using V4 = float __attribute__((vector_size(16)));
-  using M4 = std::int32_t __attribute__((vector_size(16)));
-  auto load = [](const float* p) {
-    V4 v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
+  struct Sums {
+    double gt = 0, noisy = 0;
   };
+  std::vector<Sums> per_block(static_cast<std::size_t>(blocks_y) * blocks_x);
   for (int i = 0; i < overlap.height; ++i) {
     matcher.Row(i, row.data());
     const float* g = row.data();
@@ -456,6 +477,29 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   return ratios.back().value;
 }
 
+namespace {
+
+// sum |g - gain * n| over one row: eight independent float partial sums so
+// the compiler can vectorise (a single running sum is a serial chain),
+// added in double; rows are added in double too, so rounding stays far
+// below what the 0.035 threshold needs.
+double RowLoss(const float* g, const float* n, int width, float gain) {
+  constexpr int kLanes = 8;
+  float lanes[kLanes] = {};
+  int j = 0;
+  for (; j + kLanes <= width; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      lanes[l] += std::abs(g[j + l] - gain * n[j + l]);
+    }
+  }
+  double sum = 0;
+  for (; j < width; ++j) sum += std::abs(g[j] - gain * n[j]);
+  for (float lane : lanes) sum += lane;
+  return sum;
+}
+
+}  // namespace
+
 double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
                               const Overlap& overlap, double raw_gain,
                               int row_step) {
@@ -469,57 +513,99 @@ double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
   for (int i = 0; i < overlap.height; ++i) {
     if ((i / 2) % row_step != 0) continue;
     matcher.Row(i, row.data());
-    const float* g = row.data();
-    const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
-    // Eight independent float partial sums per row so the compiler can
-    // vectorise (a single running sum is a serial chain); rows are added in
-    // double, so rounding stays far below what the 0.035 threshold needs.
-    constexpr int kLanes = 8;
-    float lanes[kLanes] = {};
-    int j = 0;
-    for (; j + kLanes <= overlap.width; j += kLanes) {
-      for (int l = 0; l < kLanes; ++l) {
-        lanes[l] += std::abs(g[j + l] - gain * n[j + l]);
-      }
-    }
-    double sum = 0;
-    for (; j < overlap.width; ++j) sum += std::abs(g[j] - gain * n[j]);
-    for (float lane : lanes) sum += lane;
-    total += sum;
+    total += RowLoss(row.data(),
+                     noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0,
+                     overlap.width, gain);
     ++rows;
   }
   return rows > 0 ? total / (rows * overlap.width) : 0;
 }
 
+namespace {
+
+// Row i of the overlap into BlockGainMatchedLoss's sums (see there).
+void AddBlockLossRow(const float* row, const RawImage& noisy,
+                     const Overlap& overlap, int i, float gain, int block,
+                     Plane<double>& sums, Plane<double>& counts) {
+  const int ny = overlap.noisy_y0 + i;
+  const float* g = row;
+  const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
+  double* block_sums = sums.row(ny / block);
+  double* block_counts = counts.row(ny / block);
+  // Runs of columns that fall in one block, each in eight float lanes (a
+  // single running sum is a serial chain the compiler cannot vectorise),
+  // added in double.
+  for (int j = 0; j < overlap.width;) {
+    const int bx = (overlap.noisy_x0 + j) / block;
+    const int end =
+        std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
+    constexpr int kLanes = 8;
+    float lanes[kLanes] = {};
+    int k = j;
+    for (; k + kLanes <= end; k += kLanes) {
+      for (int l = 0; l < kLanes; ++l) {
+        lanes[l] += std::abs(g[k + l] - gain * n[k + l]);
+      }
+    }
+    double sum = 0;
+    for (; k < end; ++k) sum += std::abs(g[k] - gain * n[k]);
+    for (float lane : lanes) sum += lane;
+    block_sums[bx] += sum;
+    block_counts[bx] += end - j;
+    j = end;
+  }
+}
+
+}  // namespace
+
 void BlockGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
                           const Overlap& overlap, double raw_gain, int row_step,
                           int block, Plane<double>& sums,
                           Plane<double>& counts) {
-  std::fill(sums.data(), sums.data() + sums.pixel_count(), 0.0);
-  std::fill(counts.data(), counts.data() + counts.pixel_count(), 0.0);
-  if (overlap.empty()) return;
+  BlockGainMatchedLosses(gt, noisy, std::span<const Overlap>(&overlap, 1),
+                         raw_gain, row_step, block,
+                         std::span<Plane<double>>(&sums, 1),
+                         std::span<Plane<double>>(&counts, 1));
+}
+
+void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
+                            std::span<const Overlap> overlaps, double raw_gain,
+                            int row_step, int block,
+                            std::span<Plane<double>> sums,
+                            std::span<Plane<double>> counts) {
   row_step = std::max(1, row_step);
-  const ColourMatcher matcher(gt, overlap);
-  std::vector<float> row(static_cast<std::size_t>(overlap.width));
   const float gain = static_cast<float>(raw_gain);
-  for (int i = 0; i < overlap.height; ++i) {
-    if ((i / 2) % row_step != 0) continue;
-    matcher.Row(i, row.data());
-    const int ny = overlap.noisy_y0 + i;
-    const float* g = row.data();
-    const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
-    double* block_sums = sums.row(ny / block);
-    double* block_counts = counts.row(ny / block);
-    // Runs of columns that fall in one block.
-    for (int j = 0; j < overlap.width;) {
-      const int bx = (overlap.noisy_x0 + j) / block;
-      const int end =
-          std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
-      float sum = 0;
-      for (int k = j; k < end; ++k) sum += std::abs(g[k] - gain * n[k]);
-      block_sums[bx] += sum;
-      block_counts[bx] += end - j;
-      j = end;
+  std::vector<std::unique_ptr<ColourMatcher>> matchers;
+  int first = noisy.height(), last = 0;
+  int width = 0;
+  for (std::size_t k = 0; k < overlaps.size(); ++k) {
+    std::fill(sums[k].data(), sums[k].data() + sums[k].pixel_count(), 0.0);
+    std::fill(counts[k].data(), counts[k].data() + counts[k].pixel_count(),
+              0.0);
+    const Overlap& overlap = overlaps[k];
+    matchers.push_back(overlap.empty()
+                           ? nullptr
+                           : std::make_unique<ColourMatcher>(gt, overlap));
+    if (overlap.empty()) continue;
+    first = std::min(first, overlap.noisy_y0);
+    last = std::max(last, overlap.noisy_y0 + overlap.height);
+    width = std::max(width, overlap.width);
+  }
+  std::vector<float> row(static_cast<std::size_t>(width));
+  // One sweep down the noisy image: each noisy row (and the GT rows near
+  // it) is used by every overlap that samples it while it is in cache. Each
+  // overlap still adds its rows in order, so its sums are the same.
+  for (int y = first; y < last; ++y) {
+    for (std::size_t k = 0; k < overlaps.size(); ++k) {
+      const Overlap& overlap = overlaps[k];
+      const int i = y - overlap.noisy_y0;
+      if (!matchers[k] || i < 0 || i >= overlap.height ||
+          (i / 2) % row_step != 0) {
+        continue;
+      }
+      matchers[k]->Row(i, row.data());
+      AddBlockLossRow(row.data(), noisy, overlap, i, gain, block, sums[k],
+                      counts[k]);
     }
   }
 }

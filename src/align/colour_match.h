@@ -10,6 +10,8 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <span>
+
 #include "core/alignment.h"
 #include "core/plane.h"
 #include "core/raw_image.h"
@@ -45,6 +47,17 @@ void BlockGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
                           const Overlap& overlap, double raw_gain, int row_step,
                           int block, Plane<double>& sums,
                           Plane<double>& counts);
+
+// BlockGainMatchedLoss for several overlaps (nearby shifts) at once:
+// sums[k] and counts[k] (sized as above) receive exactly what
+// BlockGainMatchedLoss gives for overlaps[k]. The rows are visited in one
+// sweep down the noisy image, so the noisy and GT rows that nearby shifts
+// share come from memory once rather than once per shift.
+void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
+                            std::span<const Overlap> overlaps, double raw_gain,
+                            int row_step, int block,
+                            std::span<Plane<double>> sums,
+                            std::span<Plane<double>> counts);
 
 // Mean |GtInNoisyColours - raw_gain * noisy| over the overlap.
 double GainMatchedLoss(const RawImage& gt, const RawImage& noisy,

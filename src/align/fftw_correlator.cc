@@ -36,9 +36,7 @@ class FftwCorrelator : public SceneCorrelator {
     DSB_RETURN_IF_ERROR(Fit(own_));
 
     gt_balance_ = ChannelBalance(gt);
-    const Plane<float> coarse =
-        CoarseLuma(gt, gt_balance_, geometry_.stride, geometry_.box);
-    PrepareCoarse(coarse, geometry_, own_.real.get());
+    PrepareLuma(gt, gt_balance_, own_.real.get());
     fftwf_execute_dft_r2c(plans_.forward, own_.real.get(), gt_spectrum_.get());
     gt_ = &gt;
     return Status::Ok();
@@ -90,6 +88,16 @@ class FftwCorrelator : public SceneCorrelator {
     return Status::Ok();
   }
 
+  // The coarse luminance straight into the FFT buffer, made zero-mean,
+  // tapered and padded there (no separate coarse plane).
+  void PrepareLuma(const RawImage& image, const std::array<float, 3>& balance,
+                   float* real) const {
+    const PlaneView<float> top_left{real, geometry_.width, geometry_.height,
+                                    geometry_.fft_width};
+    CoarseLumaInto(image, balance, geometry_.stride, geometry_.box, top_left);
+    PrepareCoarseInPlace(geometry_, geometry_.height, geometry_.width, real);
+  }
+
   Result<Alignment> AlignOne(const RawImage& noisy, Buffers& buffers) const {
     if (gt_ == nullptr) {
       return Status::Internal("Align called without a reference");
@@ -97,9 +105,7 @@ class FftwCorrelator : public SceneCorrelator {
     DSB_RETURN_IF_ERROR(CheckPair(*gt_, noisy));
     DSB_RETURN_IF_ERROR(Fit(buffers));
     const std::array<float, 3> balance = ChannelBalance(noisy);
-    const Plane<float> coarse =
-        CoarseLuma(noisy, balance, geometry_.stride, geometry_.box);
-    PrepareCoarse(coarse, geometry_, buffers.real.get());
+    PrepareLuma(noisy, balance, buffers.real.get());
     fftwf_execute_dft_r2c(plans_.forward, buffers.real.get(),
                           buffers.spectrum.get());
     CrossPower(reinterpret_cast<const float*>(gt_spectrum_.get()),

@@ -1,38 +1,136 @@
 #include "align/mosaic_luma.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace dsb {
 
-std::array<float, 3> ChannelBalance(const RawImage& image) {
+namespace {
+
+// The per-colour sums ChannelBalance adds: for each row and column phase, a
+// float sum (and count) of the unclipped pixels of that phase in column
+// order, added in double.
+struct BalanceSums {
   std::array<double, 3> sum{};
   std::array<double, 3> count{};
+};
+
+// One row's chains, one after the other (the reference order).
+void AddBalanceRow(const RawImage& image, int y, float clip,
+                   BalanceSums& sums) {
+  const int period = image.cfa.period();
+  const float* row = image.pixels.row(y);
+  for (int k = 0; k < period && k < image.width(); ++k) {
+    float s = 0;
+    int n = 0;
+    for (int x = k; x < image.width(); x += period) {
+      const bool keep = row[x] < clip;
+      s += keep ? row[x] : 0.0f;
+      n += keep;
+    }
+    const int c = static_cast<int>(image.cfa.color_at(y, k));
+    sums.sum[c] += s;
+    sums.count[c] += n;
+  }
+}
+
+// The same for rows y and y + 1 together: their 2 * P chains (P = period,
+// 2 or 6) side by side in vector lanes, each chain still adding its pixels
+// one by one in column order, so every sum is the one AddBalanceRow gives
+// (a single chain is a serial dependency the CPU waits on; 2P of them in
+// vectors are not).
+template <int P>
+requires(P == 2 || P == 6) void AddBalanceRowPair(const RawImage& image, int y,
+                                                  float clip,
+                                                  BalanceSums& sums) {
+  using V4 = float __attribute__((vector_size(16)));
+  using M4 = std::int32_t __attribute__((vector_size(16)));
+  constexpr int kVectors = 2 * P / 4;
+  static_assert(2 * P % 4 == 0);
+  const float* a = image.pixels.row(y);
+  const float* b = image.pixels.row(y + 1);
+  const int width = image.width();
+  V4 s[kVectors] = {};
+  M4 n[kVectors] = {};
+  auto add = [&](int v, V4 values) {
+    const M4 keep = values < clip;
+    s[v] += reinterpret_cast<V4>(reinterpret_cast<M4>(values) & keep);
+    n[v] -= keep;
+  };
+  auto load = [](const float* p) {
+    V4 v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  };
+  // Lane order: row a's phases 0..P-1, then row b's.
+  int x = 0;
+  if constexpr (P == 2) {
+    // Two periods per step: both rows' 4 columns loaded once, their first
+    // period's lanes added before their second's.
+    for (; x + 4 <= width; x += 4) {
+      const V4 va = load(a + x), vb = load(b + x);
+      add(0, __builtin_shufflevector(va, vb, 0, 1, 4, 5));
+      add(0, __builtin_shufflevector(va, vb, 2, 3, 6, 7));
+    }
+  }
+  for (; x + P <= width; x += P) {
+    if constexpr (P == 2) {
+      add(0, V4{a[x], a[x + 1], b[x], b[x + 1]});
+    } else {
+      add(0, load(a + x));
+      add(1, V4{a[x + 4], a[x + 5], b[x], b[x + 1]});
+      add(2, load(b + x + 2));
+    }
+  }
+  float sum[2 * P];
+  int count[2 * P];
+  for (int l = 0; l < 2 * P; ++l) {
+    sum[l] = s[l / 4][l % 4];
+    count[l] = n[l / 4][l % 4];
+  }
+  // The columns of an incomplete last period, each chain continued.
+  for (int k = 0; x + k < width; ++k) {
+    for (int r = 0; r < 2; ++r) {
+      const float v = (r == 0 ? a : b)[x + k];
+      const bool keep = v < clip;
+      sum[r * P + k] += keep ? v : 0.0f;
+      count[r * P + k] += keep;
+    }
+  }
+  for (int r = 0; r < 2; ++r) {
+    for (int k = 0; k < P && k < width; ++k) {
+      const int c = static_cast<int>(image.cfa.color_at(y + r, k));
+      sums.sum[c] += sum[r * P + k];
+      sums.count[c] += count[r * P + k];
+    }
+  }
+}
+
+}  // namespace
+
+std::array<float, 3> ChannelBalance(const RawImage& image) {
+  BalanceSums sums;
   const int period = image.cfa.period();
   const float clip = image.meta.overexposure_lb;
   // Two rows in every eight (a quarter of the image) are plenty for three
   // means; rows 8k and 8k+1 visit every row phase of Bayer and X-Trans.
-  for (int y = 0; y < image.height(); ++y) {
-    if ((y & 7) >= 2) continue;
-    const float* row = image.pixels.row(y);
-    for (int k = 0; k < period && k < image.width(); ++k) {
-      // One colour per column phase: float partial sums per row, double
-      // across rows.
-      float s = 0;
-      int n = 0;
-      for (int x = k; x < image.width(); x += period) {
-        const bool keep = row[x] < clip;
-        s += keep ? row[x] : 0.0f;
-        n += keep;
-      }
-      const int c = static_cast<int>(image.cfa.color_at(y, k));
-      sum[c] += s;
-      count[c] += n;
+  for (int y = 0; y < image.height(); y += 8) {
+    if (y + 1 >= image.height()) {
+      AddBalanceRow(image, y, clip, sums);
+    } else if (period == 2 && image.width() >= 2) {
+      AddBalanceRowPair<2>(image, y, clip, sums);
+    } else if (period == 6 && image.width() >= 6) {
+      AddBalanceRowPair<6>(image, y, clip, sums);
+    } else {
+      AddBalanceRow(image, y, clip, sums);
+      AddBalanceRow(image, y + 1, clip, sums);
     }
   }
   std::array<float, 3> balance{1, 1, 1};
   for (int c = 0; c < 3; ++c) {
-    const double mean = count[c] > 0 ? sum[c] / count[c] : 0;
+    const double mean = sums.count[c] > 0 ? sums.sum[c] / sums.count[c] : 0;
     balance[c] = mean > 1e-6 ? static_cast<float>(1.0 / mean) : 1.0f;
   }
   return balance;
@@ -41,12 +139,20 @@ std::array<float, 3> ChannelBalance(const RawImage& image) {
 Plane<float> CoarseLuma(const RawImage& image,
                         const std::array<float, 3>& balance, int stride,
                         int box) {
+  if (box <= 0 || stride <= 0) return Plane<float>();
   const int out_h = (image.height() - box) / stride + 1;
   const int out_w = (image.width() - box) / stride + 1;
-  if (out_h <= 0 || out_w <= 0 || box <= 0 || stride <= 0) {
-    return Plane<float>();
-  }
-  Plane<float> out(out_w, out_h, 0.0f);
+  if (out_h <= 0 || out_w <= 0) return Plane<float>();
+  Plane<float> out(out_w, out_h);
+  CoarseLumaInto(image, balance, stride, box, out.view());
+  return out;
+}
+
+void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
+                    int stride, int box, PlaneView<float> out) {
+  const int out_h = out.height;
+  const int out_w = out.width;
+  if (out_h <= 0 || out_w <= 0) return;
   const int period = image.cfa.period();
   const int width = image.width();
   // The balance of every pixel of one row phase, as a full row, so the
@@ -60,16 +166,55 @@ Plane<float> CoarseLuma(const RawImage& image,
   }
   // Per output row: the box rows summed column by column (each input row
   // read box / stride times), then box-wide horizontal sums every stride
-  // columns.
+  // columns. The column sums add the rows in order, up to six per pass
+  // over the columns (fewer trips through `columns`, the same sums).
   std::vector<float> columns(static_cast<std::size_t>(width));
   const float scale = 1.0f / static_cast<float>(box * box);
   for (int by = 0; by < out_h; ++by) {
-    std::fill(columns.begin(), columns.end(), 0.0f);
-    for (int k = 0; k < box; ++k) {
-      const int y = by * stride + k;
-      const float* row = image.pixels.row(y);
-      const float* w = &weights[static_cast<std::size_t>(y % period) * width];
-      for (int x = 0; x < width; ++x) columns[x] += row[x] * w[x];
+    auto row = [&](int k) { return image.pixels.row(by * stride + k); };
+    auto weight = [&](int k) {
+      return &weights[static_cast<std::size_t>((by * stride + k) % period) *
+                      width];
+    };
+    float* c = columns.data();
+    int k = 0;
+    if (box >= 6) {
+      // X-Trans's box of 6 (and larger boxes) in one pass.
+      const float *r0 = row(0), *r1 = row(1), *r2 = row(2), *r3 = row(3),
+                  *r4 = row(4), *r5 = row(5);
+      const float *w0 = weight(0), *w1 = weight(1), *w2 = weight(2),
+                  *w3 = weight(3), *w4 = weight(4), *w5 = weight(5);
+      for (int x = 0; x < width; ++x) {
+        c[x] = ((((r0[x] * w0[x] + r1[x] * w1[x]) + r2[x] * w2[x]) +
+                 r3[x] * w3[x]) +
+                r4[x] * w4[x]) +
+               r5[x] * w5[x];
+      }
+      k = 6;
+    } else if (box >= 4) {
+      const float *r0 = row(0), *r1 = row(1), *r2 = row(2), *r3 = row(3);
+      const float *w0 = weight(0), *w1 = weight(1), *w2 = weight(2),
+                  *w3 = weight(3);
+      for (int x = 0; x < width; ++x) {
+        c[x] =
+            ((r0[x] * w0[x] + r1[x] * w1[x]) + r2[x] * w2[x]) + r3[x] * w3[x];
+      }
+      k = 4;
+    } else {
+      const float *r0 = row(0), *w0 = weight(0);
+      for (int x = 0; x < width; ++x) c[x] = r0[x] * w0[x];
+      k = 1;
+    }
+    for (; k + 2 <= box; k += 2) {
+      const float *r0 = row(k), *r1 = row(k + 1);
+      const float *w0 = weight(k), *w1 = weight(k + 1);
+      for (int x = 0; x < width; ++x) {
+        c[x] = (c[x] + r0[x] * w0[x]) + r1[x] * w1[x];
+      }
+    }
+    for (; k < box; ++k) {
+      const float *r0 = row(k), *w0 = weight(k);
+      for (int x = 0; x < width; ++x) c[x] += r0[x] * w0[x];
     }
     float* out_row = out.row(by);
     for (int bx = 0; bx < out_w; ++bx) {
@@ -79,7 +224,6 @@ Plane<float> CoarseLuma(const RawImage& image,
       out_row[bx] = sum * scale;
     }
   }
-  return out;
 }
 
 Plane<float> PeriodLuma(const RawImage& image,

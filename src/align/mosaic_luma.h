@@ -31,6 +31,11 @@ Plane<float> CoarseLuma(const RawImage& image,
                         const std::array<float, 3>& balance, int stride,
                         int box);
 
+// The same, written into `out`, whose size must be the output size above
+// (e.g. the top-left of an FFT buffer with a wider row stride).
+void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
+                    int stride, int box, PlaneView<float> out);
+
 // Period-sized box sum of the balanced mosaic for the window with top-left
 // (y0, x0) and the given size; every box must lie inside the image.
 Plane<float> PeriodLuma(const RawImage& image,

@@ -55,6 +55,11 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
 // zeros elsewhere.
 void PrepareCoarse(const Plane<float>& coarse, const CoarseGeometry& geometry,
                    float* padded);
+// The same where the coarse image (height x width) was written straight
+// into the top-left of `padded` (row pitch fft_width; CoarseLumaInto), so
+// it is neither kept nor copied on its own.
+void PrepareCoarseInPlace(const CoarseGeometry& geometry, int height, int width,
+                          float* padded);
 
 // Partial whitening of the cross-power spectrum in place:
 // out = G * conj(N) / (|G| |N|)^kWhitening. Full phase correlation

@@ -81,6 +81,7 @@ void PrintSummary(const BuildReport& report, const BuildOptions& options) {
                        {"files_up_to_date", report.crops.files_up_to_date},
                        {"files_failed", report.crops.files_failed},
                        {"files_removed", report.crops.files_removed},
+                       {"files_decoded", report.crops.files_decoded},
                        {"crops_written", report.crops.crops_written},
                        {"bytes_written", report.crops.bytes_written},
                        {"failures", crop_failures}};

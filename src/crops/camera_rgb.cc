@@ -13,6 +13,25 @@ namespace {
 // OpenCV's image-border handling (its edge-aware kernel reaches 2 rows; 0 fails
 // the band test, 2 passes it; 4 for safety).
 constexpr int kBandMargin = 4;
+// Around a tile (DemosaicTile): the kernel's reach, tested by
+// TilesEqualTheWholeFrame (0 fails it, 1 passes; 2 leaves headroom).
+constexpr int kTileMargin = 2;
+
+// raw.demosaic's scaling into uint16, in float32 in its order: += offset,
+// /= max, *= 65535, astype(uint16) (truncation).
+inline std::uint16_t ToMono(float in, const DemosaicScale& scale) {
+  float v = in + scale.black_offset;
+  v = v / scale.max_value;
+  v = v * 65535.0f;
+  return static_cast<std::uint16_t>(v);
+}
+
+// astype(float32) / 65535.0 * max_value - black_offset, as raw.demosaic.
+inline float FromColour(std::uint16_t v, const DemosaicScale& scale) {
+  float f = static_cast<float>(v) / 65535.0f;
+  f = f * scale.max_value;
+  return f - scale.black_offset;
+}
 
 }  // namespace
 
@@ -51,14 +70,7 @@ void CameraRgbBand::Demosaic(PlaneView<const float> frame,
     const float* in = frame.row(y);
     std::uint16_t* out =
         mono_.data() + static_cast<std::size_t>(y - top_) * width_;
-    for (int x = 0; x < width_; ++x) {
-      // raw.demosaic, in float32 in its order: += offset, /= max, *= 65535,
-      // astype(uint16) (truncation).
-      float v = in[x] + scale.black_offset;
-      v = v / scale.max_value;
-      v = v * 65535.0f;
-      out[x] = static_cast<std::uint16_t>(v);
-    }
+    for (int x = 0; x < width_; ++x) out[x] = ToMono(in[x], scale);
   }
   colour_.resize(mono_.size() * 3);
   const cv::Mat mono(rows, width_, CV_16UC1, mono_.data());
@@ -96,6 +108,36 @@ void CameraRgbBand::Read(int y, int x, int h, int w,
         (static_cast<std::size_t>(y + r - top_) * width_ + x) * 3;
     float* out = rgb.data() + static_cast<std::size_t>(r) * w * 3;
     for (int i = 0; i < w * 3; ++i) out[i] = Value(in[i]);
+  }
+}
+
+void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
+                  int y, int x, int h, int w, std::vector<float>& rgb,
+                  std::vector<std::uint16_t>& mono,
+                  std::vector<std::uint16_t>& colour) {
+  // Even starts keep the tile's first pixel an R site of the RGGB frame.
+  const int top = std::max(0, (y - kTileMargin) & ~1);
+  const int left = std::max(0, (x - kTileMargin) & ~1);
+  const int bottom = std::min(frame.height, y + h + kTileMargin);
+  const int right = std::min(frame.width, x + w + kTileMargin);
+  const int rows = bottom - top, cols = right - left;
+  mono.resize(static_cast<std::size_t>(rows) * cols);
+  for (int r = 0; r < rows; ++r) {
+    const float* in = frame.row(top + r) + left;
+    std::uint16_t* out = mono.data() + static_cast<std::size_t>(r) * cols;
+    for (int c = 0; c < cols; ++c) out[c] = ToMono(in[c], scale);
+  }
+  colour.resize(mono.size() * 3);
+  const cv::Mat mono_mat(rows, cols, CV_16UC1, mono.data());
+  cv::Mat colour_mat(rows, cols, CV_16UC3, colour.data());
+  cv::demosaicing(mono_mat, colour_mat, cv::COLOR_BayerRGGB2RGB_EA);
+  rgb.resize(static_cast<std::size_t>(h) * w * 3);
+  for (int r = 0; r < h; ++r) {
+    const std::uint16_t* in =
+        colour.data() +
+        (static_cast<std::size_t>(y - top + r) * cols + (x - left)) * 3;
+    float* out = rgb.data() + static_cast<std::size_t>(r) * w * 3;
+    for (int i = 0; i < w * 3; ++i) out[i] = FromColour(in[i], scale);
   }
 }
 

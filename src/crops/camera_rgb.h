@@ -61,6 +61,16 @@ class CameraRgbBand {
   int top_ = 0;  // frame row of colour_'s first row (the margin included)
 };
 
+// Demosaics the tile rows [y, y + h) x columns [x, x + w) of the frame's
+// camera RGB (as h x w x 3 floats, channels R, G, B, exactly the values a
+// whole-frame demosaic gives there): only the tile and a margin of 2 pixels
+// around it are converted and demosaicked. `mono` and `colour` are scratch
+// buffers the caller may keep between tiles.
+void DemosaicTile(PlaneView<const float> rggb_frame, const DemosaicScale& scale,
+                  int y, int x, int h, int w, std::vector<float>& rgb,
+                  std::vector<std::uint16_t>& mono,
+                  std::vector<std::uint16_t>& colour);
+
 using Matrix3 = std::array<std::array<float, 3>, 3>;
 
 // XYZ->lin_rec2020 x inverse(rgb_xyz_matrix[:3]); an error when the matrix

@@ -84,16 +84,31 @@ namespace {
 struct Cropped {
   Result<FileCropsWritten> written = Status::Internal("not run");
   double decode_s = 0, crop_s = 0;
+  bool decoded = false;  // by the crop stage itself
 };
 
-Cropped CropOne(const CropSource& source, FileSystem& fs,
-                const CropStageOptions& options) {
-  Cropped out;
+// The message prefix that marks a manifest error (the stage stops) apart
+// from a file's own failure (reported, retried by the next build).
+constexpr const char* kRecordErrorContext = "recording crop target";
+
+bool IsRecordError(const Status& status) {
+  return !status.ok() && status.message().starts_with(kRecordErrorContext);
+}
+
+CropLocation Location(const CropSource& source,
+                      const CropStageOptions& options) {
   CropLocation location;
   location.root = options.root;
   location.crops_dir = options.crops_dir;
   location.scene = source.scene;
   location.rel_path = source.rel_path;
+  return location;
+}
+
+Cropped CropOne(const CropSource& source, FileSystem& fs,
+                const CropStageOptions& options) {
+  Cropped out;
+  const CropLocation location = Location(source, options);
   const std::string path = options.root + "/" + source.rel_path;
   auto start = Clock::now();
   Result<RawImage> image =
@@ -101,6 +116,7 @@ Cropped CropOne(const CropSource& source, FileSystem& fs,
           ? options.decoder->Decode(path, options.decode_options)
           : DecodeRaw(path, options.decode_options);
   out.decode_s = SecondsSince(start);
+  out.decoded = true;
   if (!image.ok()) {
     out.written = image.status();
     return out;
@@ -126,7 +142,108 @@ Cropped CropOne(const CropSource& source, FileSystem& fs,
   return out;
 }
 
+// Adds one file's outcome to `report` and, when it was cropped, records its
+// target: the row comes after every file of the target is in place.
+// Returns the file's status, or the manifest's error (IsRecordError).
+Status Account(const CropSource& source, const Cropped& cropped,
+               const std::string& fingerprint, Manifest& manifest,
+               CropStageReport& report) {
+  report.decode_seconds += cropped.decode_s;
+  report.crop_seconds += cropped.crop_s;
+  if (cropped.decoded) ++report.files_decoded;
+  if (!cropped.written.ok()) {
+    ++report.files_failed;
+    report.failures.emplace_back(source.rel_path,
+                                 cropped.written.status().message());
+    return cropped.written.status();
+  }
+  CropTargetRecord record = cropped.written->record;
+  record.hash_hex = source.hash_hex;
+  record.params = fingerprint;
+  Status recorded = manifest.RecordCropTarget(record);
+  if (!recorded.ok()) {
+    return recorded.WithContext(kRecordErrorContext);
+  }
+  report.bytes_written += cropped.written->bytes;
+  report.crops_written += static_cast<std::int64_t>(record.crops.size());
+  ++report.files_cropped;
+  return Status::Ok();
+}
+
 }  // namespace
+
+CropsFromDecodes::CropsFromDecodes(const CropPlan& plan, Manifest& manifest,
+                                   FileSystem& fs,
+                                   const CropStageOptions& options,
+                                   std::mutex& manifest_mutex)
+    : plan_(plan),
+      manifest_(manifest),
+      fs_(fs),
+      options_(options),
+      manifest_mutex_(manifest_mutex),
+      fingerprint_(CropFingerprint(options.params)),
+      taken_(plan.to_crop.size(), false) {
+  for (std::size_t i = 0; i < plan.to_crop.size(); ++i) {
+    planned_[plan.to_crop[i].rel_path] = i;
+  }
+}
+
+void CropsFromDecodes::Take(const std::string& rel_path,
+                            const RawImage& image) {
+  // X-Trans files are left to RunCropStage (LibRaw decodes them itself).
+  if (image.cfa.is_xtrans()) return;
+  if (options_.cancelled && options_.cancelled()) return;
+  std::size_t index = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = planned_.find(rel_path);
+    if (it == planned_.end() || taken_[it->second] || !record_error_.ok()) {
+      return;
+    }
+    index = it->second;
+    taken_[index] = true;
+  }
+  const CropSource& source = plan_.to_crop[index];
+  Cropped cropped;
+  const auto start = Clock::now();
+  cropped.written =
+      WriteBayerCrops(fs_, image, Location(source, options_), options_.params);
+  cropped.crop_s = SecondsSince(start);
+  if (!cropped.written.ok()) {
+    cropped.written = cropped.written.status().WithContext(
+        "cropping " + options_.root + "/" + source.rel_path);
+  }
+  Status status;
+  {
+    std::scoped_lock lock(manifest_mutex_, mutex_);
+    status = Account(source, cropped, fingerprint_, manifest_, report_);
+    if (IsRecordError(status)) {
+      if (record_error_.ok()) record_error_ = status;
+      return;
+    }
+  }
+  if (options_.on_file) options_.on_file(source.rel_path, status);
+}
+
+CropPlan CropsFromDecodes::Rest() const {
+  std::lock_guard lock(mutex_);
+  CropPlan rest = plan_;
+  rest.to_crop.clear();
+  for (std::size_t i = 0; i < plan_.to_crop.size(); ++i) {
+    if (!taken_[i]) rest.to_crop.push_back(plan_.to_crop[i]);
+  }
+  return rest;
+}
+
+CropStageReport CropsFromDecodes::report() const {
+  std::lock_guard lock(mutex_);
+  return report_;
+}
+
+Status CropsFromDecodes::record_error() const {
+  std::lock_guard lock(mutex_);
+  return record_error_;
+}
 
 CropPlan PlanCrops(const std::vector<CropSource>& files,
                    const std::vector<CropTargetRecord>& recorded,
@@ -196,26 +313,11 @@ Result<CropStageReport> RunCropStage(const CropPlan& plan, Manifest& manifest,
             const CropSource& source = plan.to_crop[i];
             Cropped cropped = CropOne(source, fs, options);
             std::lock_guard lock(mutex);
-            report.decode_seconds += cropped.decode_s;
-            report.crop_seconds += cropped.crop_s;
-            Status status = cropped.written.status();
-            if (cropped.written.ok()) {
-              CropTargetRecord record = cropped.written->record;
-              record.hash_hex = source.hash_hex;
-              record.params = fingerprint;
-              report.bytes_written += cropped.written->bytes;
-              report.crops_written +=
-                  static_cast<std::int64_t>(record.crops.size());
-              // The row comes after every file of the target is in place.
-              Status recorded = manifest.RecordCropTarget(record);
-              if (!recorded.ok()) {
-                record_error = recorded;
-                return;
-              }
-              ++report.files_cropped;
-            } else {
-              ++report.files_failed;
-              report.failures.emplace_back(source.rel_path, status.message());
+            const Status status =
+                Account(source, cropped, fingerprint, manifest, report);
+            if (!record_error.ok() || IsRecordError(status)) {
+              if (record_error.ok()) record_error = status;
+              return;
             }
             if (options.on_file) options.on_file(source.rel_path, status);
           }

@@ -16,6 +16,15 @@
 // files that no row names: the next build rewrites that file's crops and
 // sweeps temporaries and unnamed crop files.
 //
+// Riding the scene build's decode: a Bayer file that the scene build
+// decodes is cropped from that decoded image while the build holds it
+// (CropsFromDecodes, called by the scene pipeline), so it is decoded once
+// and needs no plane besides its own. RunCropStage then crops only what
+// the scene build did not reach: files of up-to-date scenes (turning
+// --crops on for a built dataset), X-Trans files (LibRaw's X-Trans
+// demosaic unpacks the file itself, so our decode would be wasted there)
+// and files whose scene stopped early.
+//
 // Memory: files are cropped `concurrency` at a time, each needing its own
 // decoded plane plus one band of crop rows (crops/file_crops.h).
 //
@@ -24,6 +33,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -81,6 +92,9 @@ struct CropStageReport {
   int files_failed = 0;
   int files_up_to_date = 0;
   int files_removed = 0;
+  // Files the crop stage decoded itself: every other cropped file was cut
+  // from the scene build's decode (CropsFromDecodes).
+  int files_decoded = 0;
   std::int64_t crops_written = 0;
   std::uint64_t bytes_written = 0;
   double decode_seconds = 0, crop_seconds = 0;
@@ -96,6 +110,43 @@ void SweepCropsDir(FileSystem& fs, const CropStageOptions& options,
 // Deletes the crop files a crop target names (after its row is gone).
 void RemoveCropFiles(FileSystem& fs, const std::string& root,
                      const CropTargetRecord& target);
+
+// Crops the planned Bayer files from images the scene build decoded anyway
+// (see above). Take is called by the scene pipeline for every file it
+// decodes, from several threads; the first call for a planned file crops
+// it, records its target (under `manifest_mutex`, which every writer of
+// `manifest` in the build holds) and later calls for it return at once.
+class CropsFromDecodes {
+ public:
+  // `plan`, `manifest`, `fs`, `options` and `manifest_mutex` must outlive
+  // this object.
+  CropsFromDecodes(const CropPlan& plan, Manifest& manifest, FileSystem& fs,
+                   const CropStageOptions& options, std::mutex& manifest_mutex);
+
+  void Take(const std::string& rel_path, const RawImage& image);
+
+  // The plan's files this object did not take (cropped or failed): what
+  // RunCropStage still has to crop.
+  CropPlan Rest() const;
+  // What was cropped here (decode_seconds stays 0: the scene build paid the
+  // decode), and the first manifest error, if any.
+  CropStageReport report() const;
+  Status record_error() const;
+
+ private:
+  const CropPlan& plan_;
+  Manifest& manifest_;
+  FileSystem& fs_;
+  const CropStageOptions& options_;
+  std::mutex& manifest_mutex_;
+  const std::string fingerprint_;
+  mutable std::mutex mutex_;
+  // rel_path -> index into plan_.to_crop, and whether it was taken.
+  std::map<std::string, std::size_t> planned_;
+  std::vector<bool> taken_;
+  CropStageReport report_;
+  Status record_error_;
+};
 
 // Runs the plan: crops, records, prunes and (unless cancelled) sweeps the
 // crops directory of temporaries and files no crop target names. A file

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <span>
 
 #include "crops/camera_rgb.h"
 #include "crops/crop_files.h"
@@ -163,12 +164,25 @@ Result<FileCropsWritten> WriteBayerCrops(FileSystem& fs, const RawImage& image,
       DSB_RETURN_IF_ERROR(WriteBytes(
           fs, bayer_path, EncodeNpyHalf(halves, 4, ch, cw), written));
       crop.bayer_path = Recorded(bayer_path, location.root);
-      // lin_rec2020 at twice the coordinates.
-      band.Read(2 * w.y, 2 * w.x, 2 * ch, 2 * cw, rgb);
+      // lin_rec2020 at twice the coordinates, converted to halves a few
+      // rows at a time (no float copy of the whole crop).
+      const int lh = 2 * ch, lw = 2 * cw;
+      halves.resize(static_cast<std::size_t>(lh) * lw * 3);
+      constexpr int kRows = 64;
+      for (int r = 0; r < lh; r += kRows) {
+        const int n = std::min(kRows, lh - r);
+        band.Read(2 * w.y + r, 2 * w.x, n, lw, rgb);
+        ApplyMatrix(to_rec2020, rgb);
+        FloatsToHalves(rgb,
+                       std::span<std::uint16_t>(
+                           halves.data() + static_cast<std::size_t>(r) * lw * 3,
+                           rgb.size()));
+      }
       const std::string linrec_path =
           dirs.linrec + CropName(dirs.name, w, "tif");
-      DSB_RETURN_IF_ERROR(WriteLinRec(fs, to_rec2020, rgb, 2 * ch, 2 * cw,
-                                      linrec_path, written, halves));
+      DSB_ASSIGN_OR_RETURN(std::vector<std::uint8_t> tiff,
+                           EncodeHalfTiff(halves, lh, lw, linrec_path));
+      DSB_RETURN_IF_ERROR(WriteBytes(fs, linrec_path, tiff, written));
       crop.linrec_path = Recorded(linrec_path, location.root);
       record.crops.push_back(std::move(crop));
     }

@@ -348,6 +348,18 @@ class Build {
     WorkOptions work_options;
     work_options.layout = Layout(options_);
     work_options.memory_budget = env_.memory_budget;
+    if (crops_from_decodes_ != nullptr) {
+      // Crops cut in the pipeline hold, per thread cutting them, a band of
+      // demosaicked rows and one crop's buffers besides the planes the plan
+      // counts: about 8 bytes per pixel of the largest frame (~4 per byte
+      // of a raw file), taken off the scenes' budget (at most half of it).
+      const std::size_t scratch =
+          4 * crop_largest_file_bytes_ *
+          static_cast<std::size_t>(std::max(1, options_.jobs));
+      work_options.memory_budget =
+          std::max(env_.memory_budget / 2,
+                   env_.memory_budget - std::min(env_.memory_budget, scratch));
+    }
     work_options.workers = std::max(1, options_.jobs);
     BuildWork work = PlanWork(survey_.plan, survey_.scan.scenes, work_options);
     int files_total = 0;
@@ -371,7 +383,6 @@ class Build {
     DSB_RETURN_IF_ERROR(env_.runner->Start(observer));
     report_.device = env_.runner->device();
 
-    std::mutex record_mutex;
     // --jobs caps every thread the build uses; the arena caps scenes in
     // flight (each scene bounds its own captures in flight).
     tbb::global_control threads(
@@ -383,20 +394,19 @@ class Build {
           work.scenes.begin(), work.scenes.end(), [&](const SceneWork& scene) {
             if (InterruptRequested()) return;
             SceneOutcome outcome = env_.runner->Run(scene, counters_, observer);
-            std::lock_guard lock(record_mutex);
+            std::lock_guard lock(record_mutex_);
             Record(scene, outcome);
           });
     });
     return Status::Ok();  // a recording error ends the build in Finish
   }
 
-  // With --crops: RawNIND's training crops, cached per raw file
-  // (crops/crop_stage.h). They run after the scenes and never change a
-  // scene's results.
-  Status Crops() {
-    if (!options_.crops || InterruptRequested() || !record_error_.ok()) {
-      return Status::Ok();
-    }
+  // With --crops: plans RawNIND's training crops, cached per raw file
+  // (crops/crop_stage.h), and lets the scene build crop the Bayer files it
+  // decodes anyway, from the image it holds (CropsFromDecodes). Before
+  // Schedule. Crops never change a scene's results.
+  Status PlanTrainingCrops() {
+    if (!options_.crops) return Status::Ok();
     // A shard task crops the files of its own scenes that neither its task
     // manifest nor the main manifest has current crops of, into the shared
     // crops directory, and records them in its task manifest (the merge
@@ -405,7 +415,7 @@ class Build {
     DSB_ASSIGN_OR_RETURN(
         std::vector<CropTargetRecord> recorded,
         RecordedCropTargets(manifest_.get(), cache_.get(), sources));
-    const CropPlan plan = PlanCrops(sources, recorded);
+    crop_plan_ = PlanCrops(sources, recorded);
     std::uint64_t largest = 1;
     for (const ScannedScene& scene : survey_.scan.scenes) {
       for (const auto* files : {&scene.gt, &scene.noisy}) {
@@ -414,37 +424,69 @@ class Build {
         }
       }
     }
-    const BuildDecoding decoding =
-        MakeBuildDecoding(options_, PhysicalMemory());
-    CropStageOptions crop_options;
-    crop_options.root = options_.root;
-    crop_options.crops_dir = options_.crops_dir;
+    crop_largest_file_bytes_ = static_cast<std::size_t>(largest);
+    crop_decoding_ = MakeBuildDecoding(options_, PhysicalMemory());
+    crop_options_.root = options_.root;
+    crop_options_.crops_dir = options_.crops_dir;
     // A file being cropped holds its decoded plane and a band of crop rows,
     // like a capture in flight: ~20 bytes per byte of its raw at most.
-    crop_options.concurrency = static_cast<int>(std::clamp<std::size_t>(
+    crop_options_.concurrency = static_cast<int>(std::clamp<std::size_t>(
         env_.memory_budget / (20 * largest), 1,
         static_cast<std::size_t>(std::max(1, options_.jobs))));
-    crop_options.decoder = decoding.decoder.get();
-    crop_options.decode_options = decoding.options;
-    crop_options.cancelled = [] { return InterruptRequested(); };
-    crop_options.owns_crops_dir = owns_dataset_;
+    crop_options_.decoder = crop_decoding_.decoder.get();
+    crop_options_.decode_options = crop_decoding_.options;
+    crop_options_.cancelled = [] { return InterruptRequested(); };
+    crop_options_.owns_crops_dir = owns_dataset_;
     BuildObserver& observer = *env_.observer;
-    crop_options.on_file = [&observer](const std::string&,
-                                       const Status& status) {
+    crop_options_.on_file = [&observer](const std::string&,
+                                        const Status& status) {
       if (!status.ok()) observer.Error("crops failed: " + status.message());
     };
-    if (!plan.to_crop.empty()) {
-      observer.Message("cropping " + std::to_string(plan.to_crop.size()) +
+    DSB_RETURN_IF_ERROR(
+        env_.fs->CreateDirectories(options_.crops_dir)
+            .WithContext("crops directory " + options_.crops_dir));
+    if (!crop_plan_.to_crop.empty()) {
+      observer.Message("cropping " + std::to_string(crop_plan_.to_crop.size()) +
                        " raw files for training");
     }
-    Result<CropStageReport> crops =
-        RunCropStage(plan, *manifest_, *env_.fs, crop_options);
+    crops_from_decodes_ = std::make_unique<CropsFromDecodes>(
+        crop_plan_, *manifest_, *env_.fs, crop_options_, record_mutex_);
+    if (env_.runner != nullptr) {
+      CropsFromDecodes* taker = crops_from_decodes_.get();
+      env_.runner->SetDecodedFileHook(
+          [taker](const std::string& rel_path, const RawImage& image) {
+            taker->Take(rel_path, image);
+          });
+    }
+    return Status::Ok();
+  }
+
+  // With --crops: crops what the scene build did not (files of up-to-date
+  // scenes, X-Trans files, files of scenes that stopped early), prunes the
+  // crops of vanished files and sweeps the crops directory.
+  Status Crops() {
+    if (crops_from_decodes_ == nullptr) return Status::Ok();
+    if (env_.runner != nullptr) env_.runner->SetDecodedFileHook(nullptr);
+    const Status taken_error = crops_from_decodes_->record_error();
+    if (!taken_error.ok() && record_error_.ok()) record_error_ = taken_error;
+    if (InterruptRequested() || !record_error_.ok()) return Status::Ok();
+    Result<CropStageReport> crops = RunCropStage(
+        crops_from_decodes_->Rest(), *manifest_, *env_.fs, crop_options_);
     if (!crops.ok()) {
       record_error_ = crops.status();
       return Status::Ok();  // Finish closes the run and reports it
     }
+    CropStageReport report = std::move(crops).value();
+    const CropStageReport taken = crops_from_decodes_->report();
+    report.files_cropped += taken.files_cropped;
+    report.files_failed += taken.files_failed;
+    report.crops_written += taken.crops_written;
+    report.bytes_written += taken.bytes_written;
+    report.crop_seconds += taken.crop_seconds;
+    report.failures.insert(report.failures.begin(), taken.failures.begin(),
+                           taken.failures.end());
     report_.crops_ran = true;
-    report_.crops = std::move(crops).value();
+    report_.crops = std::move(report);
     return Status::Ok();
   }
 
@@ -533,6 +575,15 @@ class Build {
   BuildCounters counters_;
   BuildReport report_;
   Status record_error_;
+  // Held by every write to manifest_ while scenes are built (scene records,
+  // crop targets cut from the scene build's decodes).
+  std::mutex record_mutex_;
+  // With --crops (PlanTrainingCrops).
+  CropPlan crop_plan_;
+  BuildDecoding crop_decoding_;
+  CropStageOptions crop_options_;
+  std::unique_ptr<CropsFromDecodes> crops_from_decodes_;
+  std::size_t crop_largest_file_bytes_ = 0;
 };
 
 }  // namespace
@@ -613,6 +664,7 @@ Result<BuildReport> ExecuteBuild(const BuildOptions& options,
   DSB_RETURN_IF_ERROR(build.Survey());
   if (!options.dry_run) {
     DSB_RETURN_IF_ERROR(build.Prune());
+    DSB_RETURN_IF_ERROR(build.PlanTrainingCrops());
     DSB_RETURN_IF_ERROR(build.Schedule());
     DSB_RETURN_IF_ERROR(build.Crops());
   }

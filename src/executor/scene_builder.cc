@@ -44,7 +44,8 @@ struct SceneRun {
   FileSystem* fs = nullptr;
   BuildCounters* counters = nullptr;
   BuildObserver* observer = nullptr;
-  std::vector<FileRecord> files;  // GTs first, then noisy
+  const DecodedFileHook* decoded_hook = nullptr;  // null or empty: none
+  std::vector<FileRecord> files;                  // GTs first, then noisy
   SceneOutcome* outcome = nullptr;
   std::vector<std::atomic<bool>> file_recorded;
   std::atomic<std::int64_t> decode_ns{0}, align_ns{0}, mask_ns{0};
@@ -102,6 +103,8 @@ struct GtGroup {
   std::size_t start = 0;                     // file index of the first GT
   std::vector<std::optional<RawImage>> gts;  // nullopt: failed to decode
   std::vector<std::unique_ptr<SceneCorrelator>> correlators;  // null: none
+  // RawNIND's figures' GT side (Bayer GTs; crops/rawnind_loss.h).
+  std::vector<std::optional<RawnindReference>> rawnind;
 };
 
 // Streams every file of the scene past the group's correlators in batches
@@ -203,10 +206,22 @@ void AlignAgainstGroup(
     return batch;
   };
 
+  const bool hooked =
+      state.decoded_hook != nullptr && static_cast<bool>(*state.decoded_hook);
   auto mask = [&](std::shared_ptr<Batch> batch) {
     if (batch == nullptr) return;
     const std::size_t count = batch->images.size();
-    tbb::parallel_for(std::size_t{0}, group_size * count, [&](std::size_t j) {
+    const std::size_t pair_tasks = group_size * count;
+    const std::size_t tasks = pair_tasks + (hooked ? count : 0);
+    tbb::parallel_for(std::size_t{0}, tasks, [&](std::size_t j) {
+      if (j >= pair_tasks) {
+        // The decoded-file hook (crops), while the batch holds the image.
+        const RawImage* image = batch->images[j - pair_tasks];
+        if (image != nullptr && !InterruptRequested()) {
+          (*state.decoded_hook)(image->path, *image);
+        }
+        return;
+      }
       const std::size_t k = j / count;
       const std::size_t i = j % count;
       if (batch->aligned.empty() || !batch->aligned[k][i]) return;
@@ -238,10 +253,10 @@ void AlignAgainstGroup(
       pair.mask_mean = loss_mask->mean;
       // RawNIND's own figures, so the export's best_alignment_loss and
       // rgb_gain mean what its loader expects (crops/rawnind_loss.h).
-      if (!gt.cfa.is_xtrans()) {
+      if (group.rawnind[k].has_value()) {
         const auto rawnind_start = Clock::now();
-        Result<RawnindPairFigures> figures =
-            RawnindFigures(gt, image, pair.alignment.dy, pair.alignment.dx);
+        Result<RawnindPairFigures> figures = RawnindFigures(
+            *group.rawnind[k], image, pair.alignment.dy, pair.alignment.dx);
         state.mask_ns += NanosSince(rawnind_start);
         if (figures.ok()) {
           pair.rgb_gain = figures->rgb_gain;
@@ -302,6 +317,7 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
   state.fs = &fs_;
   state.counters = &counters;
   state.observer = &observer;
+  state.decoded_hook = &decoded_hook_;
   state.outcome = &outcome;
   state.files = work.files();
   state.file_recorded = std::vector<std::atomic<bool>>(state.files.size());
@@ -355,8 +371,10 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
       if (group.gts.size() >= group_size) break;
     }
     group_size = group.gts.size();
-    // One correlator per GT, its reference prepared once for the scene.
+    // One correlator per GT, its reference prepared once for the scene,
+    // and the GT's side of RawNIND's figures.
     group.correlators.resize(group_size);
+    group.rawnind.resize(group_size);
     for (std::size_t k = 0; k < group_size; ++k) {
       if (!group.gts[k].has_value()) continue;
       const RawImage& gt = *group.gts[k];
@@ -371,6 +389,12 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
       }
       counters.correlators_made++;
       group.correlators[k] = std::move(made).value();
+      if (!gt.cfa.is_xtrans()) {
+        const auto start = Clock::now();
+        Result<RawnindReference> reference = RawnindReference::Make(gt);
+        state.mask_ns += NanosSince(start);
+        if (reference.ok()) group.rawnind[k] = std::move(reference).value();
+      }
     }
     AlignAgainstGroup(state, group, memory, mask_workspaces);
   }

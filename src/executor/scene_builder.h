@@ -8,9 +8,12 @@
 // parallel, hands it to each GT's correlator in one Align call (the CUDA
 // correlator transforms a batch at once; the CPU one aligns its captures
 // in parallel), then masks and writes every pair of the batch in parallel.
-// Two batches are in flight when the share allows, so decoding the next
-// batch overlaps aligning this one; captures in flight never exceed the
-// share, so a scene of 15 x 60 MP captures never holds them all.
+// With a decoded-file hook (--crops) the mask stage also hands each decoded
+// file of the batch to the hook, in parallel with the masks, while the
+// batch still holds it. Two batches are in flight when the share allows,
+// so decoding the next batch overlaps aligning this one; captures in flight
+// never exceed the share, so a scene of 15 x 60 MP captures never holds them
+// all.
 //
 // The device is chosen once per build (Start), and its notice is shown
 // once.
@@ -38,6 +41,9 @@ class PipelineSceneRunner final : public SceneRunner {
   PipelineSceneRunner(const BuildOptions& options, FileSystem& fs,
                       std::size_t physical_memory);
 
+  void SetDecodedFileHook(DecodedFileHook hook) override {
+    decoded_hook_ = std::move(hook);
+  }
   Status Start(BuildObserver& observer) override;
   std::string device() const override { return device_name_; }
   SceneOutcome Run(const SceneWork& work, BuildCounters& counters,
@@ -49,6 +55,7 @@ class PipelineSceneRunner final : public SceneRunner {
   BuildDecoding decoding_;
   Device device_ = Device::kCpu;
   std::string device_name_;
+  DecodedFileHook decoded_hook_;
 };
 
 }  // namespace dsb

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "common/status.h"
 #include "core/alignment.h"
 #include "core/file_record.h"
+#include "core/raw_image.h"
 #include "manifest/manifest.h"
 #include "plan/scene_work.h"
 
@@ -74,9 +76,19 @@ struct SceneOutcome {
   double decode_seconds = 0, align_seconds = 0, mask_seconds = 0;
 };
 
+// Called with every file a runner decodes, while the runner holds the
+// decoded image (the --crops step rides on the scene build's decode,
+// crops/crop_stage.h); from several threads, possibly more than once per
+// file.
+using DecodedFileHook =
+    std::function<void(const std::string& rel_path, const RawImage& image)>;
+
 class SceneRunner {
  public:
   virtual ~SceneRunner() = default;
+
+  // Before Start; a runner that decodes nothing (a test's fake) ignores it.
+  virtual void SetDecodedFileHook(DecodedFileHook hook) { (void)hook; }
 
   // Called once, before the first scene, and only when there is a scene to
   // build: chooses the device (its notice goes to `observer`, once). An

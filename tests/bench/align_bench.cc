@@ -4,30 +4,54 @@
 // aligning one pair (best of 3), with 1 thread and with all threads.
 //
 //   align_bench [megapixels...]     (default: 12 24 60)
-//   align_bench --once MP [CFA]     render a pair in memory, align it once
-//                                   (for callgrind: --toggle-collect=*Align*)
+//   align_bench --once MP [CFA [PHOTO]]  render a pair in memory (procedural,
+//                                   or the content of photograph PHOTO of
+//                                   tests/support/photos.h), align it once
+//                                   (for callgrind: --toggle-collect=*Align*);
+//                                   then 3 more times (warm: memory mapped)
+//   align_bench --stages MP [CFA]   the same pair, each step of the CPU
+//                                   correlator timed on its own (best of 5,
+//                                   CPU ms/MP), to see where the time goes
+//   align_bench --real N SEED FILE...  N pairs per real raw file, cut from
+//                                   its own mosaic with known shifts that
+//                                   are multiples of the CFA period (the
+//                                   only ones a crop of one mosaic can
+//                                   fake), gains 0.5-2, added noise: one line
+//                                   each, then a summary
 //   align_bench --sweep N [SEED]    N random small pairs (every CFA, odd and
 //                                   negative shifts, noise 0-4, gains,
 //                                   clipping, moved objects): one line each
 //                                   (truth, result), so two builds can be
-//                                   diffed, then a summary
+//                                   diffed, then a summary; --photos after
+//                                   SEED: every pair's content is one of the
+//                                   sweep photographs in turn
 #include <sys/resource.h>
 #include <valgrind/callgrind.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "align/colour_match.h"
 #include "align/correlator.h"
+#include "align/correlator_common.h"
+#include "align/fftw_plans.h"
+#include "align/mosaic_luma.h"
+#include "align/shift_search.h"
+#include "photos.h"
 #include "raw/decoder.h"
 #include "synth/dng_writer.h"
+#include "synth/photo_reader.h"
 #include "synth/render.h"
 #include "test_support.h"
 
@@ -55,21 +79,153 @@ dsb::CaptureSpec BenchCapture() {
   return capture;
 }
 
-// One pair rendered in memory and aligned once (plus the reference): the
-// workload callgrind profiles.
-int AlignOnce(int megapixels, const char* cfa) {
-  const int width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
-  const int height = megapixels * 1000000 / width / 6 * 6;
+struct BenchPair {
+  dsb::RawImage gt, noisy;
+  dsb::CaptureSpec capture;
+  int width = 0, height = 0;
+};
+
+// Photograph `name` of tests/support/photos.h, or null (with a message)
+// where it is absent or unreadable.
+std::shared_ptr<const dsb::Srgb8Image> LoadPhoto(const std::string& name) {
+  const std::string path = dsb::testing::FindPhoto(name);
+  if (path.empty()) {
+    std::fprintf(stderr, "photograph %s not found in %s\n", name.c_str(),
+                 dsb::testing::PhotoDir().c_str());
+    return nullptr;
+  }
+  auto read = dsb::ReadPhoto(path);
+  if (!read.ok()) {
+    std::fprintf(stderr, "%s\n", read.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::make_shared<const dsb::Srgb8Image>(std::move(read).value());
+}
+
+// The --once and --stages pair: a 3:2 frame of `megapixels`, 3 % clipped,
+// with `photo`'s content where given.
+BenchPair RenderBenchPair(
+    int megapixels, const char* cfa,
+    std::shared_ptr<const dsb::Srgb8Image> photo = nullptr) {
+  BenchPair pair;
+  pair.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
+  pair.height = megapixels * 1000000 / pair.width / 6 * 6;
   dsb::SceneSpec spec;
-  spec.width = width;
-  spec.height = height;
+  spec.width = pair.width;
+  spec.height = pair.height;
   spec.cfa = *dsb::CfaPattern::FromName(cfa);
   spec.seed = static_cast<std::uint64_t>(megapixels);
   spec.clipped_fraction = 0.03;
+  spec.photo = std::move(photo);
   dsb::SyntheticScene scene(spec);
-  const dsb::RawImage gt = scene.RenderGt();
-  const dsb::CaptureSpec capture = BenchCapture();
-  const dsb::RawImage noisy = scene.RenderCapture(capture);
+  pair.gt = scene.RenderGt();
+  pair.capture = BenchCapture();
+  pair.noisy = scene.RenderCapture(pair.capture);
+  return pair;
+}
+
+// Every step of the CPU correlator's Align on its own, best of 5 (CPU
+// ms/MP): where the time goes, without a profiler's overhead.
+int AlignStages(int megapixels, const char* cfa) {
+  const BenchPair pair = RenderBenchPair(megapixels, cfa);
+  const dsb::RawImage& gt = pair.gt;
+  const dsb::RawImage& noisy = pair.noisy;
+  const double mp = pair.width * static_cast<double>(pair.height) / 1e6;
+  const dsb::AlignParams params;
+  int max_dy = 0, max_dx = 0;
+  dsb::EffectiveSearch(params, gt.height(), gt.width(), &max_dy, &max_dx);
+  const dsb::CoarseGeometry g =
+      dsb::PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy, max_dx);
+  auto plans = dsb::GetFftPlans(g.fft_height, g.fft_width, 1);
+  if (!plans.ok()) return 1;
+  const std::size_t real_count =
+      static_cast<std::size_t>(g.fft_height) * g.fft_width;
+  const std::size_t complex_count =
+      static_cast<std::size_t>(g.fft_height) * (g.fft_width / 2 + 1);
+  auto real = dsb::AllocateReal(real_count);
+  auto spectrum = dsb::AllocateComplex(complex_count);
+  auto gt_spectrum = dsb::AllocateComplex(complex_count);
+  if (!real.ok() || !spectrum.ok() || !gt_spectrum.ok()) return 1;
+  const auto gt_balance = dsb::ChannelBalance(gt);
+  dsb::PrepareCoarse(dsb::CoarseLuma(gt, gt_balance, g.stride, g.box), g,
+                     real->get());
+  fftwf_execute_dft_r2c(plans->forward, real->get(), gt_spectrum->get());
+
+  double total = 0;
+  auto time = [&](const char* name, auto&& fn) {
+    double best = 1e30;
+    for (int repeat = 0; repeat < 5; ++repeat) {
+      const double start = CpuSeconds();
+      fn();
+      best = std::min(best, CpuSeconds() - start);
+    }
+    total += best;
+    std::printf("%-28s %7.3f ms/MP\n", name, best * 1e3 / mp);
+  };
+  std::printf("%s %dx%d, coarse %dx%d (stride %d, box %d), FFT %dx%d\n", cfa,
+              pair.width, pair.height, g.width, g.height, g.stride, g.box,
+              g.fft_width, g.fft_height);
+  std::array<float, 3> balance{};
+  time("ChannelBalance", [&] { balance = dsb::ChannelBalance(noisy); });
+  dsb::Plane<float> coarse;
+  time("CoarseLuma",
+       [&] { coarse = dsb::CoarseLuma(noisy, balance, g.stride, g.box); });
+  time("PrepareCoarse", [&] { dsb::PrepareCoarse(coarse, g, real->get()); });
+  time("FFT forward", [&] {
+    fftwf_execute_dft_r2c(plans->forward, real->get(), spectrum->get());
+  });
+  std::vector<float> noisy_spectrum(2 * complex_count);
+  std::memcpy(noisy_spectrum.data(), spectrum->get(),
+              sizeof(fftwf_complex) * complex_count);
+  time("CrossPower", [&] {
+    dsb::CrossPower(reinterpret_cast<const float*>(gt_spectrum->get()),
+                    reinterpret_cast<const float*>(noisy_spectrum.data()),
+                    complex_count, reinterpret_cast<float*>(spectrum->get()));
+  });
+  std::vector<float> cross(2 * complex_count);
+  std::memcpy(cross.data(), spectrum->get(),
+              sizeof(fftwf_complex) * complex_count);
+  time("FFT inverse", [&] {
+    std::memcpy(spectrum->get(), cross.data(),
+                sizeof(fftwf_complex) * complex_count);
+    fftwf_execute_dft_c2r(plans->inverse, spectrum->get(), real->get());
+  });
+  std::vector<dsb::CoarsePeak> peaks;
+  time("FindCoarsePeaks",
+       [&] { peaks = dsb::FindCoarsePeaks(real->get(), g, 4); });
+  dsb::FineResult fine;
+  time("FineSearch", [&] {
+    fine = dsb::FineSearch(gt, gt_balance, noisy, balance, peaks, g.stride + 1,
+                           max_dy, max_dx);
+  });
+  const dsb::Overlap overlap =
+      dsb::ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
+  double gain = 0;
+  time("RawGain", [&] { gain = dsb::RawGain(gt, noisy, overlap); });
+  time("RefineShift", [&] {
+    dsb::RefineShift(gt, noisy, fine.dy, fine.dx, gain, max_dy, max_dx);
+  });
+  double loss = 0;
+  time("GainMatchedLoss",
+       [&] { loss = dsb::GainMatchedLoss(gt, noisy, overlap, gain); });
+  std::printf("%-28s %7.3f ms/MP (shift %d,%d gain %.6f loss %.6f)\n", "sum",
+              total * 1e3 / mp, fine.dy, fine.dx, gain, loss);
+  return 0;
+}
+
+// One pair rendered in memory and aligned once (plus the reference): the
+// workload callgrind profiles.
+int AlignOnce(int megapixels, const char* cfa, const char* photo_name) {
+  std::shared_ptr<const dsb::Srgb8Image> photo;
+  if (photo_name != nullptr) {
+    photo = LoadPhoto(photo_name);
+    if (photo == nullptr) return 1;
+  }
+  const BenchPair pair = RenderBenchPair(megapixels, cfa, photo);
+  const dsb::RawImage& gt = pair.gt;
+  const dsb::RawImage& noisy = pair.noisy;
+  const dsb::CaptureSpec& capture = pair.capture;
+  const int width = pair.width, height = pair.height;
   auto correlator = dsb::MakeCorrelator(dsb::Device::kCpu, dsb::AlignParams());
   if (!correlator.ok() || !(*correlator)->SetReference(gt).ok()) return 1;
   const dsb::RawImage* batch[] = {&noisy};
@@ -79,6 +235,15 @@ int AlignOnce(int megapixels, const char* cfa) {
   const double cpu = CpuSeconds() - cpu_start;
   CALLGRIND_STOP_INSTRUMENTATION;
   if (!result[0].ok()) return 1;
+  // Warm: the same pair again, as every pair after the first of a build
+  // finds the allocator's memory already mapped; best of 3.
+  double warm_cpu = 1e30;
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    const double start = CpuSeconds();
+    auto again = (*correlator)->Align(batch);
+    warm_cpu = std::min(warm_cpu, CpuSeconds() - start);
+    if (!again[0].ok()) return 1;
+  }
   // The floor: one read of the pair (the sum of both images' pixels), the
   // least any alignment that looks at every pixel once can cost; best of 3.
   double floor_cpu = 1e30;
@@ -100,18 +265,25 @@ int AlignOnce(int megapixels, const char* cfa) {
   const double mp = width * static_cast<double>(height) / 1e6;
   std::printf(
       "%s %dx%d: shift %d,%d (truth %d,%d) subpx %.4f,%.4f confidence %.6f "
-      "gain %.6f loss %.6f; %.1f ms/MP CPU; one read of the pair %.2f ms/MP "
-      "(align/read %.1f; checksum %.0f)\n",
+      "gain %.6f loss %.6f; %.2f ms/MP CPU (warm %.2f); one read of the pair "
+      "%.2f ms/MP (align/read %.1f; checksum %.0f)\n",
       cfa, width, height, result[0]->dy, result[0]->dx, capture.dy, capture.dx,
       result[0]->dy_subpx, result[0]->dx_subpx, result[0]->confidence,
-      result[0]->raw_gain, result[0]->loss, cpu * 1e3 / mp,
+      result[0]->raw_gain, result[0]->loss, cpu * 1e3 / mp, warm_cpu * 1e3 / mp,
       floor_cpu * 1e3 / mp, cpu / floor_cpu, checksum);
   return 0;
 }
 
 // Random pairs with known truth, one line each; the summary counts wrong
 // integer shifts and the sub-pixel error and confidence.
-int Sweep(int count, std::uint64_t seed) {
+int Sweep(int count, std::uint64_t seed, bool with_photos) {
+  std::vector<std::shared_ptr<const dsb::Srgb8Image>> photos;
+  if (with_photos) {
+    for (const std::string& name : dsb::testing::SweepPhotoNames()) {
+      if (auto photo = LoadPhoto(name)) photos.push_back(std::move(photo));
+    }
+    if (photos.empty()) return 1;
+  }
   std::mt19937_64 rng(seed);
   const char* cfas[] = {"rggb", "bggr", "grbg", "gbrg", "xtrans"};
   int wrong = 0;
@@ -127,6 +299,7 @@ int Sweep(int count, std::uint64_t seed) {
     spec.cfa = *dsb::CfaPattern::FromName(cfas[pick(0, 4)]);
     spec.seed = rng();
     spec.clipped_fraction = pick(0, 2) == 0 ? 0.0 : pick(0, 10) / 100.0;
+    if (!photos.empty()) spec.photo = photos[i % photos.size()];
     dsb::SyntheticScene scene(spec);
     const dsb::RawImage gt = scene.RenderGt();
     dsb::AlignParams params;
@@ -181,13 +354,100 @@ int Sweep(int count, std::uint64_t seed) {
 
 }  // namespace
 
+// Pairs cut from real raws: GT(y, x) = I(m + y, m + x), noisy(y, x) =
+// I(m + y + dy, m + x + dx) / gain + noise, so gt(y + dy, x + dx) shows
+// noisy(y, x) (the README's sign convention) with dy, dx multiples of the
+// CFA period (6 for both, so neither CFA's pattern moves).
+int RealPairs(int count, std::uint64_t seed,
+              const std::vector<std::string>& files) {
+  constexpr int kMargin = 126;
+  int wrong = 0, pairs = 0;
+  for (const std::string& file : files) {
+    auto image = dsb::DecodeRaw(file);
+    if (!image.ok()) {
+      std::printf("%s: %s\n", file.c_str(), image.status().ToString().c_str());
+      continue;
+    }
+    const int h = image->height() - 2 * kMargin;
+    const int w = image->width() - 2 * kMargin;
+    if (h < 64 || w < 64) {
+      std::printf("%s: %dx%d too small\n", file.c_str(), image->width(),
+                  image->height());
+      continue;
+    }
+    std::mt19937_64 rng(seed);
+    for (int i = 0; i < count; ++i) {
+      auto pick = [&](int lo, int hi) {
+        return std::uniform_int_distribution<int>(lo, hi)(rng);
+      };
+      const int dy = 6 * pick(-kMargin / 6, kMargin / 6);
+      const int dx = 6 * pick(-kMargin / 6, kMargin / 6);
+      const double gains[] = {0.5, 0.8, 1.0, 1.3, 2.0};
+      const float gain = static_cast<float>(gains[pick(0, 4)]);
+      const double sigmas[] = {0.0, 0.002, 0.01, 0.03};
+      const double sigma = sigmas[pick(0, 3)];
+      std::normal_distribution<float> noise(0.0f, static_cast<float>(sigma));
+      dsb::RawImage gt, noisy;
+      for (dsb::RawImage* out : {&gt, &noisy}) {
+        out->cfa = image->cfa;
+        out->meta = image->meta;
+        out->path = file;
+        out->pixels = dsb::Plane<float>(w, h);
+      }
+      for (int y = 0; y < h; ++y) {
+        const float* g = image->pixels.row(kMargin + y) + kMargin;
+        const float* n = image->pixels.row(kMargin + y + dy) + kMargin + dx;
+        float* go = gt.pixels.row(y);
+        float* no = noisy.pixels.row(y);
+        for (int x = 0; x < w; ++x) {
+          go[x] = g[x];
+          no[x] = n[x] / gain + (sigma > 0 ? noise(rng) : 0.0f);
+        }
+      }
+      auto correlator =
+          dsb::MakeCorrelator(dsb::Device::kCpu, dsb::AlignParams());
+      if (!correlator.ok() || !(*correlator)->SetReference(gt).ok()) return 1;
+      const dsb::RawImage* batch[] = {&noisy};
+      auto result = (*correlator)->Align(batch);
+      ++pairs;
+      const std::string name = std::filesystem::path(file).filename().string();
+      if (!result[0].ok()) {
+        std::printf("%s %d error %s\n", name.c_str(), i,
+                    result[0].status().ToString().c_str());
+        ++wrong;
+        continue;
+      }
+      const dsb::Alignment& a = *result[0];
+      const bool exact = a.dy == dy && a.dx == dx;
+      wrong += !exact;
+      std::printf(
+          "%s %d %s %dx%d sigma %.3f gain %.1f truth %d,%d got %d,%d%s subpx "
+          "%.4f,%.4f confidence %.6f gain %.6f loss %.6f\n",
+          name.c_str(), i, gt.cfa.name().c_str(), w, h, sigma, gain, dy, dx,
+          a.dy, a.dx, exact ? "" : " WRONG", a.dy_subpx, a.dx_subpx,
+          a.confidence, a.raw_gain, a.loss);
+    }
+  }
+  std::printf("summary: %d real-raw pairs, %d wrong\n", pairs, wrong);
+  return wrong == 0 && pairs > 0 ? 0 : 2;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 5 && std::strcmp(argv[1], "--real") == 0) {
+    return RealPairs(std::atoi(argv[2]), std::strtoull(argv[3], nullptr, 10),
+                     std::vector<std::string>(argv + 4, argv + argc));
+  }
   if (argc >= 3 && std::strcmp(argv[1], "--once") == 0) {
-    return AlignOnce(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
+    return AlignOnce(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb",
+                     argc >= 5 ? argv[4] : nullptr);
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "--stages") == 0) {
+    return AlignStages(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
   }
   if (argc >= 3 && std::strcmp(argv[1], "--sweep") == 0) {
     return Sweep(std::atoi(argv[2]),
-                 argc >= 4 ? std::strtoull(argv[3], nullptr, 10) : 1);
+                 argc >= 4 ? std::strtoull(argv[3], nullptr, 10) : 1,
+                 argc >= 5 && std::strcmp(argv[4], "--photos") == 0);
   }
   std::vector<int> sizes;
   for (int i = 1; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));

@@ -134,16 +134,67 @@ TEST_F(CropsBuildTest, CachedPrunedAndReported) {
             std::vector<std::string>{"4|"});
 }
 
+// The crops of a file the scene build decodes are cut from that decode: a
+// fresh --crops build of Bayer scenes decodes no file a second time, while
+// turning --crops on for an already built dataset must decode every file.
+TEST_F(CropsBuildTest, CropsRideTheSceneBuildsDecode) {
+  const std::string fresh = dir_.Join("fresh");
+  fs::copy(root_, fresh, fs::copy_options::recursive);
+  const std::string log = dir_.Join("fresh.json");
+  ASSERT_EQ(
+      WaitForExit(SpawnTool({"--json", "-j", "2", "--crops", fresh}, log)), 0);
+  const std::string json = Slurp(log);
+  EXPECT_NE(json.find("\"files_cropped\": 4"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"files_decoded\": 0"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"files_decoded\": 4,"), std::string::npos)
+      << "the scene build decodes each of the 4 files once: " << json;
+
+  ASSERT_EQ(RunTool({"-q", "-j", "2", root_}), 0);
+  const std::string later = dir_.Join("later.json");
+  ASSERT_EQ(
+      WaitForExit(SpawnTool({"--json", "-j", "2", "--crops", root_}, later)),
+      0);
+  const std::string json_later = Slurp(later);
+  EXPECT_NE(json_later.find("\"files_cropped\": 4"), std::string::npos)
+      << json_later;
+  EXPECT_NE(json_later.find("\"files_decoded\": 4"), std::string::npos)
+      << json_later;
+  // Same crops either way, byte for byte.
+  for (const std::string& path : RecordedCropFiles(root_, db_)) {
+    EXPECT_EQ(Slurp(path), Slurp(fresh + path.substr(root_.size()))) << path;
+  }
+  EXPECT_EQ(RecordedCropFiles(root_, db_).size(), 8u);
+}
+
+// Kill -9 while cropping, with `scenes_first` the crop stage's own decodes
+// (scenes already built), else crops cut from the scene build's decodes.
+void KillWhileCropping(const std::string& root, const std::string& db,
+                       const std::string& crops, const std::string& reference,
+                       bool scenes_first);
+
 TEST_F(CropsBuildTest, KillDuringCroppingLeavesNothingTrusted) {
-  ASSERT_EQ(RunTool({"-q", "-j", "2", root_}), 0);  // scenes first
   // A reference: the same crops from an uninterrupted build elsewhere.
   const std::string reference = dir_.Join("reference");
   fs::copy(root_, reference, fs::copy_options::recursive);
   ASSERT_EQ(RunTool({"-q", "-j", "2", "--crops", reference}), 0);
+  const std::string fresh = dir_.Join("fresh");
+  fs::copy(root_, fresh, fs::copy_options::recursive);
+  KillWhileCropping(root_, db_, crops_, reference, /*scenes_first=*/true);
+  KillWhileCropping(fresh, fresh + "/dataset-build.db", fresh + "/crops",
+                    reference, /*scenes_first=*/false);
+}
+
+void KillWhileCropping(const std::string& root_, const std::string& db_,
+                       const std::string& crops_, const std::string& reference,
+                       bool scenes_first) {
+  if (scenes_first) ASSERT_EQ(RunTool({"-q", "-j", "2", root_}), 0);
 
   // Kill -9 at increasing moments of the crop stage until one lands while
   // some but not all crops exist (or the build finishes first).
-  for (int delay_ms = 20; delay_ms < 4000; delay_ms *= 2) {
+  // A fresh build spends its first ~100 ms creating the manifest (a kill
+  // there leaves a manifest that only a writer can recover, which the
+  // rerun below is; nothing of the crops to check yet).
+  for (int delay_ms = scenes_first ? 20 : 160; delay_ms < 8000; delay_ms *= 2) {
     const pid_t pid = SpawnTool({"-q", "-j", "2", "--crops", root_});
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
     kill(pid, SIGKILL);
@@ -158,9 +209,10 @@ TEST_F(CropsBuildTest, KillDuringCroppingLeavesNothingTrusted) {
     }
     const auto targets =
         testing::QueryRows(db_, "SELECT count(*) FROM crop_targets");
-    std::printf("kill -9 after %d ms: %s crop targets recorded, %zu files\n",
-                delay_ms, targets.empty() ? "?" : targets[0].c_str(),
-                Files(crops_).size());
+    std::printf(
+        "%s: kill -9 after %d ms: %s crop targets recorded, %zu files\n",
+        scenes_first ? "scenes first" : "fresh build", delay_ms,
+        targets.empty() ? "?" : targets[0].c_str(), Files(crops_).size());
     if (targets == std::vector<std::string>{"4|"}) break;
   }
   // The rerun completes the crops and sweeps leftovers: the directory then

@@ -14,133 +14,26 @@ the snapshot, is absent.
 
 Usage: rawnind_roundtrip.py DATASET_BUILD_BINARY RAWNIND_SNAPSHOT_DIR
 """
-import importlib.abc
-import importlib.machinery
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import types
 
-
-def skip(reason):
-    print(f"SKIP: {reason}")
-    sys.exit(77)
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawnind_snapshot  # noqa: E402
+from rawnind_snapshot import rawnind_frame  # noqa: E402
 
 if len(sys.argv) != 3:
     sys.exit(__doc__)
 BINARY, SNAPSHOT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-if not os.path.isfile(os.path.join(SNAPSHOT, "src/rawnind/libs/rawds.py")):
-    skip(f"RawNIND snapshot not found at {SNAPSHOT}")
-try:
-    import numpy as np
-    import torch
-    import yaml
-    import cv2  # noqa: F401  (RawNIND's loaders read masks with OpenCV)
-    import OpenImageIO  # noqa: F401  (and half-float TIFFs with OpenImageIO)
-except ImportError as e:
-    skip(f"{sys.executable} {sys.version.split()[0]} lacks {e.name} "
-         "(scripts/test installs python3-torch, python3-torchvision, "
-         "python3-openimageio, python3-opencv)")
-
-SRC = os.path.join(SNAPSHOT, "src")
-
-
-# --- Importing rawds.py in place -------------------------------------------
-# Stub packages: rawnind/__init__.py and rawnind/libs/__init__.py import the
-# trainers and models (37 modules); the loaders need none of them.
-def stub_package(name, path):
-    module = types.ModuleType(name)
-    module.__path__ = [path]
-    sys.modules[name] = module
-
-
-stub_package("rawnind", os.path.join(SRC, "rawnind"))
-stub_package("rawnind.libs", os.path.join(SRC, "rawnind/libs"))
-
-
-# Third-party modules that are imported at module level but never called by
-# the loaders at run time (absent from Debian 12).
-def stub_module(name, **attrs):
-    module = types.ModuleType(name)
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
-
-
-class _MsSsim(torch.nn.Module):
-    def __init__(self, *args, **kwargs):
-        super().__init__()
-
-
-stub_module("rawpy")
-stub_module("Imath")
-stub_module("pytorch_msssim", MS_SSIM=_MsSsim, ms_ssim=None, SSIM=_MsSsim)
-piqa = stub_module("piqa")
-for _name in ("MS_SSIM", "SSIM", "LPIPS", "PSNR", "HaarPSI", "GMSD", "MS_GMSD",
-              "MDSI", "VSI", "FSIM", "TV"):
-    setattr(piqa, _name, _MsSsim)
-try:
-    import colour  # noqa: F401
-except ImportError:
-    stub_module("colour")
-
-
-# raw.py uses f-strings with nested same-type quotes (valid from Python
-# 3.12, a SyntaxError in 3.11). This loader rewrites only those f-strings:
-# the inner double quotes of {...} become single quotes, which means the
-# same on every Python.
-class _Py311Loader(importlib.machinery.SourceFileLoader):
-    def source_to_code(self, data, path, *, _optimize=-1):
-        text = data.decode("utf-8")
-        out, i = [], 0
-        while i < len(text):
-            if text.startswith('f"', i):
-                j = i + 2
-                depth = 0
-                chunk = ['f"']
-                while j < len(text):
-                    ch = text[j]
-                    if ch == "{":
-                        depth += 1
-                    elif ch == "}":
-                        depth = max(0, depth - 1)
-                    elif ch == '"' and depth == 0:
-                        break
-                    elif ch == '"' and depth > 0:
-                        ch = "'"
-                    chunk.append(ch)
-                    j += 1
-                chunk.append('"')
-                out.append("".join(chunk))
-                i = j + 1
-            else:
-                out.append(text[i])
-                i += 1
-        return compile("".join(out), path, "exec", dont_inherit=True)
-
-
-class _Py311Finder(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name != "rawnind.libs.raw":
-            return None
-        file = os.path.join(SRC, "rawnind/libs/raw.py")
-        return importlib.util.spec_from_file_location(
-            name, file, loader=_Py311Loader(name, file))
-
-
-import importlib.util  # noqa: E402
-
-sys.meta_path.insert(0, _Py311Finder())
-sys.path.insert(0, SRC)
 
 WORK = tempfile.mkdtemp(prefix="dsb-rawnind-")
 os.chdir(WORK)  # rawds creates ./logs style paths relative to the CWD
-from rawnind.libs import rawds  # noqa: E402
-from rawnind.libs import raw  # noqa: E402
-from rawnind.libs import rawproc  # noqa: E402
+rawds, raw, rawproc = rawnind_snapshot.load(SNAPSHOT)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
 
 rawds.BREAKPOINT_ON_ERROR = False
 
@@ -352,52 +245,6 @@ for f in truth["files"]:
 check(len(agree) > 0, "pairs checked for agreement")
 
 # --- best_alignment_loss: ours vs RawNIND's own computation ----------------
-import struct  # noqa: E402
-
-
-def read_cfa_dng(path):
-    """The mosaic of one of synth's DNGs (uncompressed 16-bit strips, one
-    IFD) as uint16, and its ActiveArea (top, left, bottom, right)."""
-    data = open(path, "rb").read()
-    order = "<" if data[:2] == b"II" else ">"
-    (ifd,) = struct.unpack(order + "I", data[4:8])
-    (count,) = struct.unpack(order + "H", data[ifd:ifd + 2])
-    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 7: 1, 9: 4, 10: 8, 11: 4, 12: 8, 16: 8}
-    codes = {1: "B", 2: "c", 3: "H", 4: "I", 9: "i", 16: "Q"}
-    tags = {}
-    for i in range(count):
-        e = ifd + 2 + 12 * i
-        tag, typ, n = struct.unpack(order + "HHI", data[e:e + 8])
-        size = sizes.get(typ, 1) * n
-        where = e + 8 if size <= 4 else struct.unpack(order + "I", data[e + 8:e + 12])[0]
-        if typ in codes:
-            tags[tag] = struct.unpack(order + codes[typ] * n, data[where:where + size])
-    w, h = tags[256][0], tags[257][0]
-    raw = bytearray()
-    for off, n in zip(tags[273], tags[279]):
-        raw += data[off:off + n]
-    mosaic = np.frombuffer(bytes(raw), dtype=order + "u2")[:w * h].reshape(h, w)
-    return mosaic, tags.get(50829, (0, 0, h, w))
-
-
-def rawnind_frame(path, scene):
-    """RawNIND's mono frame (raw.raw_fpath_to_mono_img_and_metadata's
-    arithmetic: margins dropped, RGGB forced, sizes cut to multiples of 4,
-    (raw - black) / (white - black))."""
-    mosaic, (top, left, bottom, right) = read_cfa_dng(path)
-    img = mosaic[top:bottom, left:right].astype(np.float32)
-    black = float(scene["black"][0] if isinstance(scene["black"], list) else scene["black"])
-    white = float((1 << scene["bits"]) - 1)
-    img = (img - np.float32(black)) / np.float32(white - black)
-    trim = {"RGGB": (0, 0), "GBRG": (1, 0), "GRBG": (0, 1), "BGGR": (1, 1)}[scene["cfa"]]
-    if trim[0]:
-        img = img[1:-1]
-    if trim[1]:
-        img = img[:, 1:-1]
-    h, w = img.shape
-    return img[: h - h % 4, : w - w % 4][None]
-
-
 losses = []
 frames = {}
 for f in truth["files"]:
@@ -439,6 +286,45 @@ print("X-Trans training batch:", shapes_x)
 check(shapes_x["x_crops"] == (2, 4, 3, 256, 256), "X-Trans x shape")
 check(shapes_x["y_crops"] == (2, 4, 3, 256, 256), "X-Trans y shape")
 check(batch_x["mask_crops"].dtype == torch.bool, "X-Trans mask bool")
+
+# --- X-Trans best_alignment_loss: our mosaic loss (README) -------------------
+# RawNIND computes it on darktable's white-balanced lin_rec2020 renders,
+# which LibRaw does not reproduce; X-Trans pairs export our own `loss`. The
+# snapshot's computation on OUR lin_rec2020 (the frames reassembled from the
+# exported crops) is printed next to it, for the README's figures.
+import sqlite3  # noqa: E402
+import OpenImageIO as oiio  # noqa: E402
+
+db = sqlite3.connect(os.path.join(ROOT, "dataset-build.db"))
+recorded = {(g, n): loss for g, n, loss in db.execute(
+    "SELECT gt_path, noisy_path, loss FROM alignments WHERE status = 'ok'")}
+
+
+def linrec_frame(crops, key):
+    """The lin_rec2020 frame under a file's crops (they tile it)."""
+    tiles = [(c["coordinates"], oiio.ImageBuf(c[key]).get_pixels(oiio.FLOAT))
+             for c in crops]
+    h = max(2 * y + t.shape[0] for (x, y), t in tiles)
+    w = max(2 * x + t.shape[1] for (x, y), t in tiles)
+    frame = np.zeros((h, w, 3), np.float32)
+    for (x, y), t in tiles:
+        frame[2 * y:2 * y + t.shape[0], 2 * x:2 * x + t.shape[1]] = t
+    return frame.transpose(2, 0, 1)
+
+
+for e in xtrans_entries:
+    if e["gt_fpath"] == e["f_fpath"]:
+        continue
+    rel = (os.path.relpath(e["gt_fpath"], ROOT), os.path.relpath(e["f_fpath"], ROOT))
+    check(e["best_alignment_loss"] == recorded[rel],
+          f"{rel[1]}: X-Trans best_alignment_loss is our loss")
+    gt_lin = linrec_frame(e["crops"], "gt_linrec2020_fpath")
+    f_lin = linrec_frame(e["crops"], "f_linrec2020_fpath")
+    theirs = float(rawproc.np_l1(*rawproc.shift_images(
+        gt_lin, rawproc.match_gain(gt_lin, f_lin), e["best_alignment"])))
+    print(f"X-Trans {os.path.basename(rel[1])} shift {e['best_alignment']}: "
+          f"our loss {e['best_alignment_loss']:.5f}; RawNIND's computation on "
+          f"our lin_rec2020 {theirs:.5f} ({e['best_alignment_loss'] / theirs:.3f}x)")
 
 if failures:
     sys.exit(f"{len(failures)} check(s) failed: {failures}")
