@@ -141,8 +141,12 @@ std::vector<std::string> ExcludedPaths(const BuildOptions& options);
 // Deletes leftovers of interrupted mask writes in options.masks_dir and,
 // with `orphans`, masks no row of `manifest` names. Only for a process that
 // holds the manifest's lock exclusively (no shard task is writing masks).
-void SweepMasksDir(const BuildOptions& options, FileSystem& fs,
-                   Manifest& manifest, bool orphans);
+// Works from `listing` when given (a listing of the folder since which
+// nothing was written there), else lists the folder; returns the entries
+// it left.
+std::vector<DirEntry> SweepMasksDir(
+    const BuildOptions& options, FileSystem& fs, Manifest& manifest,
+    bool orphans, const std::vector<DirEntry>* listing = nullptr);
 
 // Peak resident set size of this process so far (from getrusage).
 std::uint64_t PeakRssBytes();

@@ -7,6 +7,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -119,6 +120,14 @@ bool ReadAll(int fd, void* data, std::size_t size, off_t offset) {
     offset += n;
   }
   return true;
+}
+
+Status MalformedRecord(const std::string& path, const std::string& why) {
+  return Status::Internal(
+      "the decoder process returned a malformed result for '" + path + "' (" +
+      why +
+      "); this is a bug in dataset-build, or the file corrupted the "
+      "decoder's memory");
 }
 
 std::optional<Status> StatusFromCode(std::uint32_t code,
@@ -329,35 +338,84 @@ Status WriteDecodeRecord(int fd, const Result<RawImage>& decoded) {
       });
 }
 
+namespace {
+
+// Reads `size` bytes at `offset` of a record into `data`; false on a short
+// read.
+using RecordRead =
+    std::function<bool(void* data, std::size_t size, std::uint64_t offset)>;
+
+// The record of `file_size` bytes that `read` gives, parsed and checked
+// (see ReadDecodeRecord).
+Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
+                             const std::string& path, std::size_t max_pixels,
+                             const PlanePool* pool);
+
+}  // namespace
+
 Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
                                   std::size_t max_pixels,
-                                  std::uint64_t record_size) {
-  auto malformed = [&](const std::string& why) {
-    return Status::Internal(
-        "the decoder process returned a malformed result "
-        "for '" +
-        path + "' (" + why +
-        "); this is a bug in dataset-build, or the file "
-        "corrupted the decoder's memory");
-  };
+                                  std::uint64_t record_size,
+                                  const PlanePool* pool) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     return Status::Internal("cannot read the decode result for '" + path +
                             "': " + std::strerror(errno));
   }
   if (record_size > static_cast<std::uint64_t>(st.st_size)) {
-    return malformed("a record of " + std::to_string(record_size) +
-                     " bytes in a file of " + std::to_string(st.st_size));
+    return MalformedRecord(path, "a record of " + std::to_string(record_size) +
+                                     " bytes in a file of " +
+                                     std::to_string(st.st_size));
   }
   // From here on the record is the file's first file_size bytes.
   const auto file_size =
       record_size != 0 ? record_size : static_cast<std::uint64_t>(st.st_size);
+  return ParseRecord(
+      file_size,
+      [fd](void* data, std::size_t size, std::uint64_t offset) {
+        return ReadAll(fd, data, size, static_cast<off_t>(offset));
+      },
+      path, max_pixels, pool);
+}
+
+Result<RawImage> ReadDecodeRecord(std::span<const std::uint8_t> mapped,
+                                  const std::string& path,
+                                  std::size_t max_pixels,
+                                  std::uint64_t record_size,
+                                  const PlanePool* pool) {
+  if (record_size > mapped.size()) {
+    return MalformedRecord(path, "a record of " + std::to_string(record_size) +
+                                     " bytes in a file of " +
+                                     std::to_string(mapped.size()));
+  }
+  const std::uint64_t file_size =
+      record_size != 0 ? record_size : mapped.size();
+  return ParseRecord(
+      file_size,
+      [mapped](void* data, std::size_t size, std::uint64_t offset) {
+        if (offset > mapped.size() || size > mapped.size() - offset) {
+          return false;
+        }
+        std::memcpy(data, mapped.data() + offset, size);
+        return true;
+      },
+      path, max_pixels, pool);
+}
+
+namespace {
+
+Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
+                             const std::string& path, std::size_t max_pixels,
+                             const PlanePool* pool) {
+  auto malformed = [&](const std::string& why) {
+    return MalformedRecord(path, why);
+  };
   if (file_size == 0) return malformed("no output");
   if (file_size < kPrefixSize) {
     return malformed("only " + std::to_string(file_size) + " bytes");
   }
   std::uint8_t prefix[kPrefixSize];
-  if (!ReadAll(fd, prefix, kPrefixSize, 0)) return malformed("short read");
+  if (!read(prefix, kPrefixSize, 0)) return malformed("short read");
   if (std::memcmp(prefix, kMagic, sizeof(kMagic)) != 0) {
     return malformed("no record header");
   }
@@ -375,7 +433,7 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
                      " bytes in a record of " + std::to_string(file_size));
   }
   std::vector<std::uint8_t> body_bytes(body_size);
-  if (!ReadAll(fd, body_bytes.data(), body_size, kPrefixSize)) {
+  if (!read(body_bytes.data(), body_size, kPrefixSize)) {
     return malformed("short read");
   }
   Reader body(body_bytes.data(), body_bytes.size());
@@ -450,12 +508,18 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
   if (!cfa) return malformed("unknown CFA pattern");
   image.cfa = *cfa;
   image.path = path;
-  image.pixels = Plane<float>(width, height);
-  if (!ReadAll(fd, image.pixels.data(), pixel_bytes,
-               static_cast<off_t>(pixel_offset))) {
+  // Every byte of the plane is read below: no fill.
+  if (pool != nullptr) {
+    image.pixels = pool->Acquire(width, height);
+  } else {
+    image.pixels.Resize(width, height);
+  }
+  if (!read(image.pixels.data(), pixel_bytes, pixel_offset)) {
     return malformed("short read of the pixels");
   }
   return image;
 }
+
+}  // namespace
 
 }  // namespace dsb

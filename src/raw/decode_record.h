@@ -30,12 +30,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 
 #include "common/result.h"
 #include "common/status.h"
 #include "core/cfa.h"
 #include "core/plane.h"
+#include "core/plane_pool.h"
 #include "core/raw_image.h"
 
 namespace dsb {
@@ -88,8 +90,24 @@ Status WriteErrorRecord(int fd, const Status& error,
 // the record is malformed. Images with more than `max_pixels` pixels are
 // refused as malformed (0 = no limit). `record_size`: the record's length
 // as its writer reported it (no larger than the file), 0 = the file's size.
+// With `pool`, the image's plane comes from it (core/plane_pool.h: pages
+// reused, not faulted in and zeroed afresh).
 Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
                                   std::size_t max_pixels,
-                                  std::uint64_t record_size = 0);
+                                  std::uint64_t record_size = 0,
+                                  const PlanePool* pool = nullptr);
+
+// The same, from the record's bytes mapped in this process (the pool reads
+// a serving worker's memfd through a mapping it keeps, which copies the
+// pixels with memcpy instead of pread's page-by-page copy). The header and
+// metadata are copied out before they are checked, so a worker writing to
+// the mapping meanwhile can garble pixels but not the checks; the caller
+// must keep the mapping's pages valid (the pool seals the memfd against
+// shrinking, so they cannot vanish under the copy).
+Result<RawImage> ReadDecodeRecord(std::span<const std::uint8_t> mapped,
+                                  const std::string& path,
+                                  std::size_t max_pixels,
+                                  std::uint64_t record_size = 0,
+                                  const PlanePool* pool = nullptr);
 
 }  // namespace dsb

@@ -4,7 +4,17 @@
 // same threads, measured in the same run, each in a child process so its
 // peak RSS and CPU time (decode workers included) are its own.
 //
-//   build_bench [NOISYxMP ...]      (default: 8x24; try 15x60 with disk space)
+//   build_bench [NOISYxMP | NOISYxFILE ...]
+//
+// NOISYxMP: a generated scene of 1 GT and NOISY captures of MP megapixels
+// (default: 8x24; try 15x60 with disk space). NOISYxFILE (a path): a scene
+// of 1 + NOISY copies of that raw file (issue 17's compressed real raws:
+// 15x../shared/data/raw/bep-imagemeta__sample.nef).
+//
+// Memory: build_MB is the build process's own peak RSS (getrusage, as the
+// build reports it); all_MB is the peak of the build and its decode workers
+// together (the sum of their PSS, sampled every 20 ms): the workers' memory
+// is real but is not in the build's own figure.
 #include <libraw/libraw.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -12,14 +22,18 @@
 #include <tbb/parallel_for.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "executor/build_observer.h"
@@ -38,8 +52,52 @@ struct Measured {
   double seconds = 0;
   double cpu_seconds = 0;
   double peak_rss_mb = 0;
+  double peak_all_mb = 0;  // with descendants, by PSS
   int status = -1;
 };
+
+// PSS of `pid` in kB (0 when it is gone).
+long PssKb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string key;
+  long value = 0;
+  while (in >> key) {
+    if (key == "Pss:") {
+      in >> value;
+      return value;
+    }
+    std::getline(in, key);
+  }
+  return 0;
+}
+
+// PSS of `pid` and all its descendants, in kB.
+long TreePssKb(pid_t root) {
+  std::vector<std::pair<pid_t, pid_t>> parents;  // (pid, parent)
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const std::size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    pid_t parent = 0;
+    rest >> state >> parent;
+    parents.emplace_back(std::stoi(name), parent);
+  }
+  std::vector<pid_t> tree = {root};
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    for (const auto& [pid, parent] : parents) {
+      if (parent == tree[i]) tree.push_back(pid);
+    }
+  }
+  long kb = 0;
+  for (pid_t pid : tree) kb += PssKb(pid);
+  return kb;
+}
 
 template <typename Fn>
 Measured InChild(Fn fn) {
@@ -49,8 +107,13 @@ Measured InChild(Fn fn) {
   if (pid == 0) _exit(fn());
   int status = 0;
   rusage usage{};
-  wait4(pid, &status, 0, &usage);
+  long peak_all_kb = 0;
+  while (wait4(pid, &status, WNOHANG, &usage) == 0) {
+    peak_all_kb = std::max(peak_all_kb, TreePssKb(pid));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   Measured m;
+  m.peak_all_mb = peak_all_kb / 1024.0;
   m.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   m.peak_rss_mb = usage.ru_maxrss / 1024.0;
   m.cpu_seconds = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
@@ -68,24 +131,40 @@ int main(int argc, char** argv) {
   if (specs.empty()) specs = {"8x24"};
   const int jobs = static_cast<int>(std::thread::hardware_concurrency());
   std::printf("build_bench on %d cores (jobs = %d)\n", jobs, jobs);
-  std::printf("%8s %9s %9s %9s %8s %8s %9s %9s %10s %10s\n", "scene",
+  std::printf("%8s %9s %9s %9s %8s %8s %9s %9s %10s %10s %10s\n", "scene",
               "unpack_s", "decode_s", "build_s", "b/unpack", "b/decode",
-              "cpu b/u", "cpu d/u", "decode_MB", "build_MB");
+              "cpu b/u", "cpu d/u", "decode_MB", "build_MB", "all_MB");
   for (const std::string& spec : specs) {
     const int noisy = std::atoi(spec.c_str());
-    const int megapixels = std::atoi(spec.substr(spec.find('x') + 1).c_str());
+    const std::string what = spec.substr(spec.find('x') + 1);
     dsb::testing::TempDir dir;
     dsb::SynthOptions synth;
     synth.out_dir = dir.Join("data");
-    synth.scenes = 1;
-    synth.noisy = noisy;
-    synth.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
-    synth.height = megapixels * 1000000 / synth.width / 6 * 6;
-    synth.cfa = "rggb";
-    if (!dsb::GenerateDataset(synth).ok()) return 1;
+    std::string label = spec;
+    if (fs::is_regular_file(what)) {
+      // A scene of copies of a real raw: the GT and NOISY captures.
+      const std::string ext = fs::path(what).extension();
+      const fs::path scene = fs::path(synth.out_dir) / "Bayer" / "copies";
+      fs::create_directories(scene / "gt");
+      fs::copy_file(what, scene / "gt" / ("GT_ISO100" + ext));
+      for (int i = 0; i < noisy; ++i) {
+        fs::copy_file(what, scene / ("ISO" + std::to_string(200 + i) + ext));
+      }
+      label = std::to_string(noisy) + "x" + fs::path(what).extension().string();
+    } else {
+      const int megapixels = std::atoi(what.c_str());
+      synth.scenes = 1;
+      synth.noisy = noisy;
+      synth.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
+      synth.height = megapixels * 1000000 / synth.width / 6 * 6;
+      synth.cfa = "rggb";
+      if (!dsb::GenerateDataset(synth).ok()) return 1;
+    }
     std::vector<std::string> files;
     for (const auto& entry : fs::recursive_directory_iterator(synth.out_dir)) {
-      if (entry.path().extension() == ".dng") files.push_back(entry.path());
+      if (entry.is_regular_file() && entry.path().extension() != ".json") {
+        files.push_back(entry.path());
+      }
     }
     const Measured unpack = InChild([&] {
       tbb::global_control threads(tbb::global_control::max_allowed_parallelism,
@@ -121,12 +200,13 @@ int main(int argc, char** argv) {
       return report.ok() ? report->ExitCode() : 2;
     });
     std::printf(
-        "%8s %9.2f %9.2f %9.2f %8.2f %8.2f %9.2f %9.2f %10.0f %10.0f%s\n",
-        spec.c_str(), unpack.seconds, decode.seconds, build.seconds,
+        "%8s %9.2f %9.2f %9.2f %8.2f %8.2f %9.2f %9.2f %10.0f %10.0f "
+        "%10.0f%s\n",
+        label.c_str(), unpack.seconds, decode.seconds, build.seconds,
         build.seconds / unpack.seconds, build.seconds / decode.seconds,
         build.cpu_seconds / unpack.cpu_seconds,
         decode.cpu_seconds / unpack.cpu_seconds, decode.peak_rss_mb,
-        build.peak_rss_mb,
+        build.peak_rss_mb, build.peak_all_mb,
         unpack.status || decode.status || build.status ? "  (a run failed)"
                                                        : "");
   }

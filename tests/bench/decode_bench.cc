@@ -13,7 +13,10 @@
 // figures (issue 17's target: isolated <= 1.3x floor).
 //
 //   decode_bench [--worker PATH] [--per-file] [--reps N] [--mp N[,N...]]
-//                [FILE...]
+//                [--only floor|in-process|isolated] [FILE...]
+//
+// --only runs that one mode N times and prints nothing else, the workload
+// to profile (perf record -g -- decode_bench --only isolated ...).
 //
 // The isolated path uses the build's pool of long-lived workers, or with
 // --per-file one worker process per file.
@@ -124,10 +127,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   int reps = 9;
   bool per_file = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--worker" && i + 1 < argc) {
       worker = {argv[++i], std::string(dsb::kDecodeWorkerCommand)};
+    } else if (arg == "--only" && i + 1 < argc) {
+      only = argv[++i];
     } else if (arg == "--per-file") {
       per_file = true;
     } else if (arg == "--reps" && i + 1 < argc) {
@@ -202,6 +208,18 @@ int main(int argc, char** argv) {
     return Ms{timer.Wall(), timer.Cpu()};
   };
 
+  if (!only.empty()) {
+    for (const Subject& subject : subjects) {
+      for (int rep = 0; rep < reps; ++rep) {
+        if (only == "floor") {
+          FloorMs(subject.path);
+        } else {
+          decode(subject.path, only == "in-process");
+        }
+      }
+    }
+    return 0;
+  }
   std::printf(
       "decode path vs LibRaw open_file+unpack (the floor), %d reps "
       "interleaved, best of N; worker %s, %s\n"

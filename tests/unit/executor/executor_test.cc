@@ -122,6 +122,7 @@ class FakeSceneRunner : public SceneRunner {
         pair.alignment.confidence = 1;
         Status written =
             fs_.WriteFileAtomically(planned.mask.write_path, Bytes("png"));
+        if (written.ok()) counters.masks_written++;  // as the real runner
         pair.status = written;
         pair.mask_path = planned.mask.record_path;
         pair.mask_mean = 1;
@@ -314,6 +315,31 @@ TEST_F(ExecutorTest, OrphanMasksAndLeftoverTempFilesAreSwept) {
   Build();
   EXPECT_FALSE(fs_.Exists("/data/masks/stray.png"));
   EXPECT_FALSE(fs_.Exists("/data/masks/half-written.png.dsb-tmp"));
+}
+
+// A no-op rerun lists the masks folder once (its Open sweep's listing
+// serves the orphan sweep too) and still removes what a previous run or a
+// user left there; a run that writes masks lists it again at the end.
+TEST_F(ExecutorTest, NoOpRerunListsTheMasksFolderOnceAndStillSweeps) {
+  auto masks_lists = [&] {
+    const std::vector<std::string> log = fs_.list_log();
+    return std::count(log.begin(), log.end(), "/data/masks");
+  };
+  fs_.ResetCounters();
+  Build();
+  EXPECT_EQ(masks_lists(), 2);
+  fs_.AddFile("/data/masks/stray.png", "x");
+  fs_.AddFile("/data/masks/half-written.png.dsb-tmp", "x");
+  runner_.ran.clear();
+  fs_.ResetCounters();
+  Build();
+  EXPECT_TRUE(runner_.ran.empty());
+  EXPECT_EQ(masks_lists(), 1);
+  EXPECT_FALSE(fs_.Exists("/data/masks/stray.png"));
+  EXPECT_FALSE(fs_.Exists("/data/masks/half-written.png.dsb-tmp"));
+  for (const PairWork& pair : runner_.works.at("s1").pairs) {
+    EXPECT_TRUE(fs_.Exists(pair.mask.write_path));
+  }
 }
 
 TEST_F(ExecutorTest, AFailedSceneIsRecordedReportedAndRetried) {

@@ -22,10 +22,12 @@
 #include <fstream>
 #include <optional>
 #include <random>
+#include <span>
 #include <sstream>
 #include <thread>
 #include <vector>
 
+#include "core/plane_pool.h"
 #include "raw/decode_record.h"
 #include "raw/decode_worker.h"
 #include "raw/decoder.h"
@@ -321,6 +323,20 @@ TEST_F(IsolatedDecoderTest, CorruptedRecordBytesNeverCrashTheReader) {
       ASSERT_EQ(::pwrite(fd, corrupt.data(), corrupt.size(), 0),
                 static_cast<ssize_t>(corrupt.size()));
       Result<RawImage> image = ReadDecodeRecord(fd, "x.dng", 1'000'000);
+      // The same bytes read from memory (the pool's mapped records) give
+      // the same verdict and the same pixels.
+      const PlanePool pool;
+      Result<RawImage> mapped = ReadDecodeRecord(
+          std::span<const std::uint8_t>(
+              reinterpret_cast<const std::uint8_t*>(corrupt.data()),
+              corrupt.size()),
+          "x.dng", 1'000'000, 0, &pool);
+      ASSERT_EQ(mapped.ok(), image.ok());
+      if (image.ok()) {
+        ExpectSameImage(*mapped, *image);
+      } else {
+        EXPECT_EQ(mapped.status().message(), image.status().message());
+      }
       if (image.ok()) {
         ++accepted;  // e.g. a metadata float: still a well-formed record
         EXPECT_GT(image->pixels.pixel_count(), 0u);
