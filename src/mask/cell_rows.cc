@@ -100,12 +100,29 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
   // sample of a colour and column parity writes them, the others add to
   // them, so the rows are not cleared first (that was more memory traffic
   // than reading the pixels); a colour a parity never sees is cleared below.
+  // With two parities (X-Trans) the sums and peaks go to scratch laid out
+  // parity by parity, `half` apart: the loops then load with a stride but
+  // store contiguously (stores interleaved with a stride of two do not
+  // vectorise), and one pass per colour interleaves them at the end.
+  const int half = R == 1 ? cols : (cols + 1) / 2;
   for (int c = 0; c < kCellColors; ++c) {
     row.gt[c].resize(cols);
     row.noisy[c].resize(cols);
-    row.gt_peak[c].resize(cols);
-    row.noisy_peak[c].resize(cols);
+    row.gt_peak[c].resize(static_cast<std::size_t>(R) * half);
+    row.noisy_peak[c].resize(static_cast<std::size_t>(R) * half);
+    if constexpr (R == 2) {
+      row.gt_sum[c].resize(static_cast<std::size_t>(R) * half);
+      row.noisy_sum[c].resize(static_cast<std::size_t>(R) * half);
+    }
   }
+  auto gt_sums = [&](int c) {
+    return R == 1 ? row.gt[c].data() : row.gt_sum[c].data();
+  };
+  auto noisy_sums = [&](int c) {
+    return R == 1 ? row.noisy[c].data() : row.noisy_sum[c].data();
+  };
+  // Cells of parity q in this row: j = m * R + q for m < count(q).
+  auto count = [&](int q) { return R == 1 ? cols : (cols - q + 1) / 2; };
   bool gt_seen[kCellColors][R] = {};
   bool noisy_seen[kCellColors][R] = {};
   // Pixels right of the last full cell are in no cell but still count for
@@ -117,40 +134,44 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
     const float* g = gt_.row(y);
     const float* n = noisy_.row(y);
     for (int q = 0; q < R; ++q) {
+      const int m_end = count(q);
       for (int kx = 0; kx < S; ++kx) {
         const int x = q * S + kx;
         const int gc = ColorIndex(gt_cfa_, y, x);
         const int nc = ColorIndex(noisy_cfa_, y, x);
-        float* gd = row.gt[gc].data();
-        float* nd = row.noisy[nc].data();
-        float* gp = row.gt_peak[gc].data();
-        float* np = row.noisy_peak[nc].data();
+        // Pixel of cell m * R + q: x + m * P.
+        const float* __restrict gx = g + x;
+        const float* __restrict nx = n + x;
+        float* __restrict gd = gt_sums(gc) + q * half;
+        float* __restrict nd = noisy_sums(nc) + q * half;
+        float* __restrict gp = row.gt_peak[gc].data() + q * half;
+        float* __restrict np = row.noisy_peak[nc].data() + q * half;
         if (gt_seen[gc][q]) {
-          for (int j = q; j < cols; j += R) {
-            const float v = g[j * S + kx];
-            gd[j] += v;
-            gp[j] = std::max(gp[j], v);
+          for (int m = 0; m < m_end; ++m) {
+            const float v = gx[m * P];
+            gd[m] += v;
+            gp[m] = std::max(gp[m], v);
           }
         } else {
           gt_seen[gc][q] = true;
-          for (int j = q; j < cols; j += R) {
-            const float v = g[j * S + kx];
-            gd[j] = v;
-            gp[j] = v;
+          for (int m = 0; m < m_end; ++m) {
+            const float v = gx[m * P];
+            gd[m] = v;
+            gp[m] = v;
           }
         }
         if (noisy_seen[nc][q]) {
-          for (int j = q; j < cols; j += R) {
-            const float v = n[j * S + kx];
-            nd[j] += v;
-            np[j] = std::max(np[j], v);
+          for (int m = 0; m < m_end; ++m) {
+            const float v = nx[m * P];
+            nd[m] += v;
+            np[m] = std::max(np[m], v);
           }
         } else {
           noisy_seen[nc][q] = true;
-          for (int j = q; j < cols; j += R) {
-            const float v = n[j * S + kx];
-            nd[j] = v;
-            np[j] = v;
+          for (int m = 0; m < m_end; ++m) {
+            const float v = nx[m * P];
+            nd[m] = v;
+            np[m] = v;
           }
         }
       }
@@ -164,34 +185,46 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
   for (int c = 0; c < kCellColors; ++c) {
     for (int q = 0; q < R; ++q) {
       if (!gt_seen[c][q]) {
-        for (int j = q; j < cols; j += R) {
-          row.gt[c][j] = 0.0f;
-          row.gt_peak[c][j] = kNone;
-        }
+        std::fill_n(gt_sums(c) + q * half, count(q), 0.0f);
+        std::fill_n(row.gt_peak[c].data() + q * half, count(q), kNone);
       }
       if (!noisy_seen[c][q]) {
-        for (int j = q; j < cols; j += R) {
-          row.noisy[c][j] = 0.0f;
-          row.noisy_peak[c][j] = kNone;
-        }
+        std::fill_n(noisy_sums(c) + q * half, count(q), 0.0f);
+        std::fill_n(row.noisy_peak[c].data() + q * half, count(q), kNone);
       }
     }
   }
   row.gt_clipped.assign(cols, 0);
   row.noisy_clipped.assign(cols, 0);
-  std::uint8_t* gt_bits = row.gt_clipped.data();
-  std::uint8_t* noisy_bits = row.noisy_clipped.data();
+  std::uint8_t* __restrict gt_bits = row.gt_clipped.data();
+  std::uint8_t* __restrict noisy_bits = row.noisy_clipped.data();
   // Locals, not members: stores through the bit arrays could alias a
   // member, and the reloads that forces keep these loops from vectorising.
   const float gt_lb = gt_lb_;
   const float noisy_lb = noisy_lb_;
   for (int c = 0; c < kCellColors; ++c) {
-    const float* gp = row.gt_peak[c].data();
-    const float* np = row.noisy_peak[c].data();
+    const float* __restrict gp = row.gt_peak[c].data();
+    const float* __restrict np = row.noisy_peak[c].data();
     const std::uint8_t bit = static_cast<std::uint8_t>(1u << c);
-    for (int j = 0; j < cols; ++j) {
-      gt_bits[j] |= gp[j] >= gt_lb ? bit : 0;
-      noisy_bits[j] |= np[j] >= noisy_lb ? bit : 0;
+    if constexpr (R == 1) {
+      for (int j = 0; j < cols; ++j) {
+        gt_bits[j] |= gp[j] >= gt_lb ? bit : 0;
+        noisy_bits[j] |= np[j] >= noisy_lb ? bit : 0;
+      }
+    } else {
+      const float* __restrict gp1 = gp + half;
+      const float* __restrict np1 = np + half;
+      const int pairs = cols / 2;
+      for (int m = 0; m < pairs; ++m) {
+        gt_bits[2 * m] |= gp[m] >= gt_lb ? bit : 0;
+        gt_bits[2 * m + 1] |= gp1[m] >= gt_lb ? bit : 0;
+        noisy_bits[2 * m] |= np[m] >= noisy_lb ? bit : 0;
+        noisy_bits[2 * m + 1] |= np1[m] >= noisy_lb ? bit : 0;
+      }
+      if (cols % 2 != 0) {
+        gt_bits[cols - 1] |= gp[pairs] >= gt_lb ? bit : 0;
+        noisy_bits[cols - 1] |= np[pairs] >= noisy_lb ? bit : 0;
+      }
     }
   }
   if (clipped_rows != nullptr) {
@@ -208,14 +241,35 @@ DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
     std::fill(clipped_rows + i * S, clipped_rows + (i + 1) * S, shows);
   }
   for (int c = 0; c < kCellColors; ++c) {
-    float* gm = row.gt[c].data();
-    float* nm = row.noisy[c].data();
-    for (int q = 0; q < R; ++q) {
-      const float gi = gt_inv_[i % R][q][c];
-      const float ni = noisy_inv_[i % R][q][c];
-      for (int j = q; j < cols; j += R) {
+    float* __restrict gm = row.gt[c].data();
+    float* __restrict nm = row.noisy[c].data();
+    if constexpr (R == 1) {
+      const float gi = gt_inv_[i % R][0][c];
+      const float ni = noisy_inv_[i % R][0][c];
+      for (int j = 0; j < cols; ++j) {
         gm[j] *= gi;
         nm[j] *= ni;
+      }
+    } else {
+      // The means, interleaving the two parities' sums.
+      const float gi0 = gt_inv_[i % R][0][c];
+      const float gi1 = gt_inv_[i % R][1][c];
+      const float ni0 = noisy_inv_[i % R][0][c];
+      const float ni1 = noisy_inv_[i % R][1][c];
+      const float* __restrict gs0 = row.gt_sum[c].data();
+      const float* __restrict gs1 = gs0 + half;
+      const float* __restrict ns0 = row.noisy_sum[c].data();
+      const float* __restrict ns1 = ns0 + half;
+      const int pairs = cols / 2;
+      for (int m = 0; m < pairs; ++m) {
+        gm[2 * m] = gs0[m] * gi0;
+        gm[2 * m + 1] = gs1[m] * gi1;
+        nm[2 * m] = ns0[m] * ni0;
+        nm[2 * m + 1] = ns1[m] * ni1;
+      }
+      if (cols % 2 != 0) {
+        gm[cols - 1] = gs0[pairs] * gi0;
+        nm[cols - 1] = ns0[pairs] * ni0;
       }
     }
   }

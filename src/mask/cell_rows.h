@@ -60,9 +60,14 @@ struct CellRow {
   // cell whose red clips is still compared on its green and blue.
   std::vector<std::uint8_t> gt_clipped;
   std::vector<std::uint8_t> noisy_clipped;
-  // Scratch: each image's largest sample per colour in the cell.
+  // Scratch: each image's largest sample per colour in the cell and, for
+  // X-Trans (two cell parities per row), its sums; both laid out parity by
+  // parity (all even cells, then all odd ones) so that the loops over a
+  // row's pixels store contiguously.
   std::array<std::vector<float>, kCellColors> gt_peak;
   std::array<std::vector<float>, kCellColors> noisy_peak;
+  std::array<std::vector<float>, kCellColors> gt_sum;
+  std::array<std::vector<float>, kCellColors> noisy_sum;
 };
 
 class CellRowBuilder {

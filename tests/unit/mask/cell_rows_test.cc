@@ -65,8 +65,11 @@ TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
        {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
     for (const auto& [oy, ox] :
          std::vector<std::pair<int, int>>{{0, 0}, {1, 0}, {0, 1}, {3, 5}}) {
-      for (const bool mask_noisy : {false, true}) {
-        const int w = 37;
+      // 37 and 40 columns: an even and an odd number of X-Trans cells
+      // (the two cell parities of a row are built apart), and pixels right
+      // of the last cell in each.
+      for (const auto& [mask_noisy, w] : std::vector<std::pair<bool, int>>{
+               {false, 37}, {true, 37}, {false, 40}, {true, 41}}) {
         const int h = 29;
         const Plane<float> gt = RandomPlane(w, h, 11 + round, lb, 2);
         const Plane<float> noisy = RandomPlane(w, h, 97 + round, lb, 2);
@@ -80,7 +83,8 @@ TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
         const CellLayout& layout = builder.layout();
         const int s = base.period() == 2 ? 2 : 3;
         SCOPED_TRACE(base.name() + " phase " + std::to_string(oy) + "," +
-                     std::to_string(ox) + (mask_noisy ? " noisy" : ""));
+                     std::to_string(ox) + (mask_noisy ? " noisy" : "") +
+                     " width " + std::to_string(w));
         ASSERT_EQ(layout.size, s);
         ASSERT_EQ(layout.rows, h / s);
         ASSERT_EQ(layout.cols, w / s);
