@@ -30,7 +30,10 @@ namespace dsb {
 // built by the old code are rebuilt. It enters AlignParams::Fingerprint and
 // the build's algorithm version (executor/build_options.h).
 // 2: masked, energy-pooled fine search; block-median refinement.
-inline constexpr int kAlignRevision = 2;
+// 3: heavily clipped colours left out of the fine search; window-edge
+//    maxima and split peaks decided on common tiles; the refinement needs
+//    a significant lead.
+inline constexpr int kAlignRevision = 3;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

@@ -36,9 +36,21 @@ constexpr double kSparseMask = 0.9;
 // on.
 constexpr double kRefineSamples = 2e6;
 constexpr std::size_t kRefineMinBlocks = 8;
+// How many standard deviations of a fair coin a neighbour's lead in blocks
+// must reach to win the refinement (see RefineShift).
+constexpr double kRefineSignificance = 2.0;
+// Fine-search maxima of different candidates at most this far apart (in
+// each axis) are scored again on common tiles (see FineSearch).
+constexpr int kSplitPeak = 6;
 // Secondary coarse peaks below this fraction of the strongest are not
 // verified (see FineSearch).
 constexpr float kCandidateFloor = 0.25f;
+// A colour clipped in more than this share of its samples in either capture
+// is left out of the fine search (see FineColours).
+constexpr double kHeavilyClipped = 0.25;
+// FineColours counts clipping on about this many pairs of rows (plenty for
+// three shares).
+constexpr int kClipCountRowPairs = 64;
 
 double ParabolicOffset(double left, double centre, double right) {
   const double denominator = left - 2 * centre + right;
@@ -196,9 +208,11 @@ void AddCorrelation(const Plane<float>& a, const Plane<float>& mask,
   }
 }
 
-// 1 where no pixel of `image` at or above `clip` lies in the box of
-// box_h x box_w whose top-left is (y0 + i, x0 + j), for i < h, j < w.
-Plane<float> UnclippedBoxes(const RawImage& image, float clip, int y0, int x0,
+// 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
+// in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
+// i < h, j < w.
+Plane<float> UnclippedBoxes(const RawImage& image, float clip,
+                            const std::array<bool, 3>& watched, int y0, int x0,
                             int h, int w, int box_h, int box_w) {
   const int in_h = h + box_h - 1, in_w = w + box_w - 1;
   // Column counts of clipped pixels over box_h rows, then box_w of those.
@@ -207,6 +221,9 @@ Plane<float> UnclippedBoxes(const RawImage& image, float clip, int y0, int x0,
     const float* row = image.pixels.row(y0 + i) + x0;
     for (int j = 0; j < in_w; ++j) {
       if (row[j] < clip) continue;
+      if (!watched[static_cast<int>(image.cfa.color_at(y0 + i, x0 + j))]) {
+        continue;
+      }
       for (int k = std::max(0, i - box_h + 1); k <= std::min(h - 1, i); ++k) {
         ++columns[static_cast<std::size_t>(k) * in_w + j];
       }
@@ -442,13 +459,22 @@ FineResult FineSearchOnce(const RawImage& gt,
                           const std::array<float, 3>& gt_balance,
                           const RawImage& noisy,
                           const std::array<float, 3>& noisy_balance,
+                          const std::array<bool, 3>& used,
                           const std::vector<CoarsePeak>& candidates, int radius,
-                          int max_dy, int max_dx, bool all_candidates) {
+                          int max_dy, int max_dx, bool all_candidates,
+                          std::vector<FineResult>* winners = nullptr) {
   const int height = gt.height(), width = gt.width();
   const int period = gt.cfa.period();
   const float clip = gt.meta.overexposure_lb;
   const float strongest = candidates.empty() ? 0.0f : candidates[0].value;
-  FineResult best;
+  // The best score that is a local maximum inside its candidate's window,
+  // and the best on a window's edge (where the score still rises outward).
+  // A candidate next to a stronger peak (a side lobe of the coarse surface)
+  // reaches up that peak's flank to its window's edge; on a small, noisy
+  // overlap such a flank, scored on its own tiles and mask, can beat the
+  // peak scored on the peak's own, so an edge wins only where no window
+  // holds a maximum.
+  FineResult best, best_edge;
   for (std::size_t c = 0; c < candidates.size(); ++c) {
     const CoarsePeak& candidate = candidates[c];
     // Weak secondary peaks are not worth a fine search: a moved object or
@@ -490,10 +516,10 @@ FineResult FineSearchOnce(const RawImage& gt,
       t.h = h;
       t.w = w;
       t.luma = PeriodLuma(noisy, noisy_balance, y, x, h, w);
-      t.mask = UnclippedBoxes(noisy, noisy.meta.overexposure_lb, y, x, h, w,
-                              period, period);
+      t.mask = UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h,
+                              w, period, period);
       const Plane<float> gt_mask =
-          UnclippedBoxes(gt, clip, y + cy - radius, x + cx - radius, h, w,
+          UnclippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h, w,
                          period + 2 * radius, period + 2 * radius);
       double sum = 0;
       for (int i = 0; i < h; ++i) {
@@ -539,7 +565,9 @@ FineResult FineSearchOnce(const RawImage& gt,
           for (int i = 0; i < size + period; i += 2) {
             const float* row = gt.pixels.row(y + cy + i) + x + cx;
             for (int j = 0; j < size + period; j += 2) {
-              clipped += row[j] >= clip;
+              clipped +=
+                  row[j] >= clip && used[static_cast<int>(gt.cfa.color_at(
+                                        y + cy + i, x + cx + j))];
             }
           }
           // Mostly clipped tiles are not worth preparing; the mask takes
@@ -576,6 +604,7 @@ FineResult FineSearchOnce(const RawImage& gt,
       }
       a_energy += t.energy;
     }
+    FineResult own;  // this candidate's best interior maximum
     std::vector<double> scores(offsets, 0.0);
     for (std::size_t o = 0; o < offsets; ++o) {
       const double denominator = std::sqrt(a_energy * b_var[o]);
@@ -586,26 +615,186 @@ FineResult FineSearchOnce(const RawImage& gt,
         const double score = scores[oy * window + ox];
         const int dy = cy + oy - radius, dx = cx + ox - radius;
         if (std::abs(dy) > max_dy || std::abs(dx) > max_dx) continue;
-        if (score <= best.score) continue;
-        best.score = score;
-        best.dy = dy;
-        best.dx = dx;
+        // On the window's edge with a searchable shift beyond it.
+        const bool edge = (oy == 0 && std::abs(dy - 1) <= max_dy) ||
+                          (oy == window - 1 && std::abs(dy + 1) <= max_dy) ||
+                          (ox == 0 && std::abs(dx - 1) <= max_dx) ||
+                          (ox == window - 1 && std::abs(dx + 1) <= max_dx);
+        const bool wins_own = !edge && score > own.score;
+        FineResult& slot = edge ? best_edge : best;
+        if (score <= slot.score && !wins_own) continue;
+        FineResult here;
+        here.score = score;
+        here.dy = dy;
+        here.dx = dx;
         auto at = [&](int y, int x) { return scores[y * window + x]; };
-        best.dy_subpx =
+        here.dy_subpx =
             dy + ((oy > 0 && oy < window - 1)
                       ? ParabolicOffset(at(oy - 1, ox), score, at(oy + 1, ox))
                       : 0.0);
-        best.dx_subpx =
+        here.dx_subpx =
             dx + ((ox > 0 && ox < window - 1)
                       ? ParabolicOffset(at(oy, ox - 1), score, at(oy, ox + 1))
                       : 0.0);
+        if (wins_own) own = here;
+        if (score > slot.score) slot = here;
       }
     }
+    if (winners != nullptr && own.score >= -1) winners->push_back(own);
   }
-  return best;
+  return best.score >= -1 ? best : best_edge;
 }
 
 }  // namespace
+
+namespace {
+
+// Per colour, the share of sampled pixels at or above the image's clipping
+// level.
+std::array<double, 3> ClippedShares(const RawImage& image) {
+  const int period = image.cfa.period();
+  const float clip = image.meta.overexposure_lb;
+  std::array<double, 3> clipped{}, total{};
+  auto add_row = [&](int y) {
+    const float* row = image.pixels.row(y);
+    for (int k = 0; k < period && k < image.width(); ++k) {
+      int n = 0, c = 0;
+      for (int x = k; x < image.width(); x += period) {
+        c += row[x] >= clip;
+        ++n;
+      }
+      const int colour = static_cast<int>(image.cfa.color_at(y, k));
+      clipped[colour] += c;
+      total[colour] += n;
+    }
+  };
+  // Rows 2k * step and 2k * step + 1 for about kClipCountRowPairs values
+  // of k; an even step that is not a multiple of 3 visits every row phase
+  // of Bayer and X-Trans.
+  int step = std::max(4, image.height() / kClipCountRowPairs / 2 * 2);
+  if (step % 3 == 0) step += 2;
+  for (int y = 0; y < image.height(); y += step) {
+    add_row(y);
+    if (y + 1 < image.height()) add_row(y + 1);
+  }
+  std::array<double, 3> shares{};
+  for (int c = 0; c < 3; ++c) {
+    shares[c] = total[c] > 0 ? clipped[c] / total[c] : 0.0;
+  }
+  return shares;
+}
+
+}  // namespace
+
+namespace {
+
+// The pooled score of step 2 at each of `shifts` (a few, close together),
+// all on one set of tiles and one clipping mask (the union of the GT's
+// clipped period boxes at every one of the shifts), so the scores compare
+// the shifts alone. Empty when the shifts leave no room for a tile.
+std::vector<double> ScoreOnCommonTiles(
+    const RawImage& gt, const std::array<float, 3>& gt_weights,
+    const RawImage& noisy, const std::array<float, 3>& noisy_weights,
+    const std::array<bool, 3>& used,
+    const std::vector<std::pair<int, int>>& shifts) {
+  const int height = gt.height(), width = gt.width();
+  const int period = gt.cfa.period();
+  int lo_y = 0, lo_x = 0, hi_y = 0, hi_x = 0;
+  for (const auto& [dy, dx] : shifts) {
+    lo_y = std::max(lo_y, -dy);
+    lo_x = std::max(lo_x, -dx);
+    hi_y = std::max(hi_y, dy);
+    hi_x = std::max(hi_x, dx);
+  }
+  const int room_y = height - period + 1 - hi_y - lo_y;
+  const int room_x = width - period + 1 - hi_x - lo_x;
+  if (room_y < kMinTile || room_x < kMinTile) return {};
+  struct Tile {
+    int y, x, h, w;
+    Plane<float> luma, mask;
+    double count = 0, energy = 0;
+  };
+  auto make_tile = [&](int y, int x, int h, int w) {
+    Tile t{y,
+           x,
+           h,
+           w,
+           PeriodLuma(noisy, noisy_weights, y, x, h, w),
+           UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h, w,
+                          period, period)};
+    for (const auto& [dy, dx] : shifts) {
+      const Plane<float> gt_mask =
+          UnclippedBoxes(gt, gt.meta.overexposure_lb, used, y + dy, x + dx, h,
+                         w, period, period);
+      for (std::size_t k = 0; k < t.mask.pixel_count(); ++k) {
+        t.mask.data()[k] *= gt_mask.data()[k];
+      }
+    }
+    double sum = 0;
+    for (std::size_t k = 0; k < t.mask.pixel_count(); ++k) {
+      sum += t.mask.data()[k] * t.luma.data()[k];
+      t.count += t.mask.data()[k];
+    }
+    if (t.count < 1) return t;
+    const float mean = static_cast<float>(sum / t.count);
+    for (std::size_t k = 0; k < t.luma.pixel_count(); ++k) {
+      float& v = t.luma.data()[k];
+      v = (v - mean) * t.mask.data()[k];
+      t.energy += static_cast<double>(v) * v;
+    }
+    return t;
+  };
+  std::vector<Tile> tiles;
+  if (static_cast<double>(room_y) * room_x <=
+      static_cast<double>(kTileCount) * kMaxTile * kMaxTile) {
+    tiles.push_back(make_tile(lo_y, lo_x, room_y, room_x));
+  } else {
+    const int size = std::min(kMaxTile, std::min(room_y, room_x) / 3);
+    for (int gy = 0; gy < kTileGrid; ++gy) {
+      for (int gx = 0; gx < kTileGrid; ++gx) {
+        tiles.push_back(
+            make_tile(lo_y + (room_y - size) * (2 * gy + 1) / (2 * kTileGrid),
+                      lo_x + (room_x - size) * (2 * gx + 1) / (2 * kTileGrid),
+                      size, size));
+      }
+    }
+    std::stable_sort(
+        tiles.begin(), tiles.end(),
+        [](const Tile& a, const Tile& b) { return a.energy > b.energy; });
+    if (tiles.size() > kTileCount) tiles.resize(kTileCount);
+  }
+  std::vector<double> scores;
+  for (const auto& [dy, dx] : shifts) {
+    double cross = 0, b_var = 0, a_energy = 0;
+    for (const Tile& t : tiles) {
+      if (t.count < 1) continue;
+      const Plane<float> gt_luma =
+          PeriodLuma(gt, gt_weights, t.y + dy, t.x + dx, t.h, t.w);
+      AddCorrelation(t.luma, t.mask, t.count, gt_luma, 1, &cross, &b_var);
+      a_energy += t.energy;
+    }
+    const double denominator = std::sqrt(a_energy * b_var);
+    scores.push_back(denominator > 0 ? cross / denominator : 0.0);
+  }
+  return scores;
+}
+
+}  // namespace
+
+std::array<bool, 3> FineColours(const RawImage& gt, const RawImage& noisy) {
+  const std::array<double, 3> gt_shares = ClippedShares(gt);
+  const std::array<double, 3> noisy_shares = ClippedShares(noisy);
+  std::array<bool, 3> used{};
+  bool any = false;
+  for (int c = 0; c < 3; ++c) {
+    used[c] = std::max(gt_shares[c], noisy_shares[c]) <= kHeavilyClipped;
+    any = any || used[c];
+  }
+  // Every colour heavily clipped: keep them all and let the clipping mask
+  // take out what it must.
+  if (!any) used = {true, true, true};
+  return used;
+}
 
 FineResult FineSearch(const RawImage& gt,
                       const std::array<float, 3>& gt_balance,
@@ -613,12 +802,46 @@ FineResult FineSearch(const RawImage& gt,
                       const std::array<float, 3>& noisy_balance,
                       const std::vector<CoarsePeak>& candidates, int radius,
                       int max_dy, int max_dx) {
-  FineResult best = FineSearchOnce(gt, gt_balance, noisy, noisy_balance,
-                                   candidates, radius, max_dy, max_dx, false);
+  const std::array<bool, 3> used = FineColours(gt, noisy);
+  std::array<float, 3> gt_weights = gt_balance, noisy_weights = noisy_balance;
+  for (int c = 0; c < 3; ++c) {
+    if (!used[c]) gt_weights[c] = noisy_weights[c] = 0.0f;
+  }
+  std::vector<FineResult> winners;
+  FineResult best =
+      FineSearchOnce(gt, gt_weights, noisy, noisy_weights, used, candidates,
+                     radius, max_dy, max_dx, false, &winners);
+  // Candidates whose windows found maxima a few pixels apart are one broad
+  // peak split between windows, each scored on its own tiles and clipping
+  // mask (they depend on the shifts a window spans), which are not
+  // comparable to the last digit. Those maxima are scored again on one set
+  // of tiles and one mask, and the best of them wins.
+  if (best.score >= -1) {
+    std::vector<FineResult> near = {best};
+    for (const FineResult& w : winners) {
+      if (std::abs(w.dy - best.dy) > kSplitPeak ||
+          std::abs(w.dx - best.dx) > kSplitPeak ||
+          (w.dy == best.dy && w.dx == best.dx)) {
+        continue;
+      }
+      near.push_back(w);
+    }
+    if (near.size() > 1) {
+      std::vector<std::pair<int, int>> shifts;
+      for (const FineResult& w : near) shifts.emplace_back(w.dy, w.dx);
+      const std::vector<double> scores = ScoreOnCommonTiles(
+          gt, gt_weights, noisy, noisy_weights, used, shifts);
+      if (!scores.empty()) {
+        const std::size_t k =
+            std::max_element(scores.begin(), scores.end()) - scores.begin();
+        best = near[k];
+      }
+    }
+  }
   if (best.score < -1) {
     // The strong candidates left no room for tiles: try the weak ones.
-    best = FineSearchOnce(gt, gt_balance, noisy, noisy_balance, candidates,
-                          radius, max_dy, max_dx, true);
+    best = FineSearchOnce(gt, gt_weights, noisy, noisy_weights, used,
+                          candidates, radius, max_dy, max_dx, true);
   }
   return best;
 }
@@ -677,6 +900,18 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                             centre_sums.data()[k] / n0);
     }
     if (differences.size() < kRefineMinBlocks) continue;
+    // A sign test: the neighbour must be better on clearly more blocks than
+    // it is worse on (kRefineSignificance standard deviations of a fair
+    // coin), not merely on half of them, so noise alone does not move a
+    // shift the fine search resolved.
+    double better = 0, worse = 0;
+    for (double d : differences) {
+      better += d < 0;
+      worse += d > 0;
+    }
+    if (better - worse < kRefineSignificance * std::sqrt(better + worse)) {
+      continue;
+    }
     auto middle = differences.begin() + differences.size() / 2;
     std::nth_element(differences.begin(), middle, differences.end());
     if (*middle < best_median) {

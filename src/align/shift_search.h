@@ -21,7 +21,10 @@
 //    The score pools the tiles: sum(cov) / sqrt(sum(var_noisy) *
 //    sum(var_gt)), so flat tiles, mostly noise, weigh little. This rejects
 //    coarse peaks caused by moved objects or periodic structure, because
-//    it is a direct comparison.
+//    it is a direct comparison. Colours clipped over much of the frame
+//    are left out (FineColours); a window's edge maximum loses to any
+//    interior one, and maxima of different windows a few pixels apart
+//    are compared again on one set of tiles and one mask.
 // 3. Refine: see RefineShift below.
 // 4. Gain and loss on the overlap (colour_match.h).
 //
@@ -79,6 +82,16 @@ std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
                                         const CoarseGeometry& geometry,
                                         int count);
 
+// The colours the fine search compares: those clipped in at most a quarter
+// of their samples in both captures (every colour when all are). A colour
+// clipped over most of the frame (the red of a warm or overexposed
+// photograph, a capture brighter than its GT) would otherwise put a
+// clipped pixel in almost every period box and mask out nearly every
+// sample; left out, the others carry the comparison (every period box
+// holds a fixed number of each colour, so a luminance of some colours is
+// as CFA-invariant as one of all three).
+std::array<bool, 3> FineColours(const RawImage& gt, const RawImage& noisy);
+
 struct FineResult {
   int dy = 0, dx = 0;
   double dy_subpx = 0, dx_subpx = 0;
@@ -104,7 +117,8 @@ FineResult FineSearch(const RawImage& gt,
 //    minus the loss at (dy, dx); a neighbour wins when the median of those
 //    differences over the blocks is negative (and the most negative wins).
 //    The median ignores blocks a moved object or changed light dominates,
-//    which would bias a plain total. Large overlaps are compared on a
+//    which would bias a plain total; it must also win clearly more blocks
+//    than it loses (a sign test). Large overlaps are compared on a
 //    subsample of row pairs (~2 MP per shift).
 struct RefineResult {
   int dy = 0, dx = 0;
