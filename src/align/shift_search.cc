@@ -243,6 +243,75 @@ Plane<float> UnclippedBoxes(const RawImage& image, float clip,
   return out;
 }
 
+// A tile of the noisy capture's period luma, as the fine search and the
+// rescoring of close candidates correlate it with the GT.
+struct LumaTile {
+  int y = 0, x = 0;  // top-left in the noisy image
+  int h = 0, w = 0;
+  Plane<float> luma;  // zero-mean over the unmasked pixels, 0 elsewhere
+  Plane<float> mask;  // 0 where clipping is near in either capture
+  double count = 0;   // unmasked pixels
+  double energy = 0;  // sum of squares of luma
+};
+
+// Leaves out of `tile` what `gt_mask` (same size) leaves out.
+void MaskTile(LumaTile& tile, const Plane<float>& gt_mask) {
+  for (std::size_t k = 0; k < tile.mask.pixel_count(); ++k) {
+    tile.mask.data()[k] *= gt_mask.data()[k];
+  }
+}
+
+// Makes the tile's luma zero-mean over its unmasked pixels and 0 on the
+// others, and fills in its count and energy.
+void CentreTile(LumaTile& tile) {
+  double sum = 0;
+  for (std::size_t k = 0; k < tile.mask.pixel_count(); ++k) {
+    sum += tile.mask.data()[k] * tile.luma.data()[k];
+    tile.count += tile.mask.data()[k];
+  }
+  if (tile.count < 1) return;
+  const float mean = static_cast<float>(sum / tile.count);
+  for (std::size_t k = 0; k < tile.luma.pixel_count(); ++k) {
+    float& v = tile.luma.data()[k];
+    v = (v - mean) * tile.mask.data()[k];
+    tile.energy += static_cast<double>(v) * v;
+  }
+}
+
+// The tiles a correlation uses inside the room_y x room_x area at (lo_y,
+// lo_x): made by make_tile(y, x, h, w). A small area is one tile: cheap at
+// that size, and it uses every textured pixel there is (small tiles of a
+// small image can all be flat). A larger one gets a grid of candidate
+// tiles, those worth_preparing(y, x, size) made, and the kTileCount most
+// textured (energy of the unmasked luma) kept.
+template <typename MakeTile, typename WorthPreparing>
+std::vector<LumaTile> ChooseTiles(int lo_y, int lo_x, int room_y, int room_x,
+                                  MakeTile make_tile,
+                                  WorthPreparing worth_preparing) {
+  std::vector<LumaTile> tiles;
+  if (static_cast<double>(room_y) * room_x <=
+      static_cast<double>(kTileCount) * kMaxTile * kMaxTile) {
+    tiles.push_back(make_tile(lo_y, lo_x, room_y, room_x));
+    return tiles;
+  }
+  const int size = std::min(kMaxTile, std::min(room_y, room_x) / 3);
+  const int span_y = room_y - size;
+  const int span_x = room_x - size;
+  for (int gy = 0; gy < kTileGrid; ++gy) {
+    for (int gx = 0; gx < kTileGrid; ++gx) {
+      const int y = lo_y + span_y * (2 * gy + 1) / (2 * kTileGrid);
+      const int x = lo_x + span_x * (2 * gx + 1) / (2 * kTileGrid);
+      if (!worth_preparing(y, x, size)) continue;
+      tiles.push_back(make_tile(y, x, size, size));
+    }
+  }
+  std::stable_sort(
+      tiles.begin(), tiles.end(),
+      [](const LumaTile& a, const LumaTile& b) { return a.energy > b.energy; });
+  if (tiles.size() > kTileCount) tiles.resize(kTileCount);
+  return tiles;
+}
+
 }  // namespace
 
 CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
@@ -496,91 +565,41 @@ FineResult FineSearchOnce(const RawImage& gt,
     const int room_x = width - period + 1 - std::max(0, cx + radius) - lo_x;
     if (room_y < kMinTile || room_x < kMinTile) continue;
 
-    struct Tile {
-      int y = 0, x = 0;  // top-left in the noisy image
-      int h = 0, w = 0;
-      Plane<float> luma;  // zero-mean over the unmasked pixels, 0 elsewhere
-      Plane<float> mask;  // 0 where clipping is near in either capture
-      double count = 0;   // unmasked pixels
-      double energy = 0;  // sum of squares of luma
-    };
     // Clipped highlights are the brightest, flattest parts of a GT and
     // would dominate a correlation they carry no position information for,
     // so they are masked: every luma sample whose period box touches a
     // clipped noisy pixel, or whose GT counterpart at any searched offset
     // does.
     auto make_tile = [&](int y, int x, int h, int w) {
-      Tile t;
-      t.y = y;
-      t.x = x;
-      t.h = h;
-      t.w = w;
-      t.luma = PeriodLuma(noisy, noisy_balance, y, x, h, w);
-      t.mask = UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h,
-                              w, period, period);
-      const Plane<float> gt_mask =
-          UnclippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h, w,
-                         period + 2 * radius, period + 2 * radius);
-      double sum = 0;
-      for (int i = 0; i < h; ++i) {
-        float* m = t.mask.row(i);
-        const float* row = t.luma.row(i);
-        const float* gm = gt_mask.row(i);
-        for (int j = 0; j < w; ++j) {
-          m[j] *= gm[j];
-          sum += m[j] * row[j];
-          t.count += m[j];
-        }
-      }
-      if (t.count < 1) return t;
-      const float mean = static_cast<float>(sum / t.count);
-      for (int i = 0; i < h; ++i) {
-        float* row = t.luma.row(i);
-        const float* m = t.mask.row(i);
-        for (int j = 0; j < w; ++j) {
-          row[j] = (row[j] - mean) * m[j];
-          t.energy += static_cast<double>(row[j]) * row[j];
-        }
-      }
+      LumaTile t{y,
+                 x,
+                 h,
+                 w,
+                 PeriodLuma(noisy, noisy_balance, y, x, h, w),
+                 UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x,
+                                h, w, period, period)};
+      MaskTile(
+          t, UnclippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h,
+                            w, period + 2 * radius, period + 2 * radius));
+      CentreTile(t);
       return t;
     };
-    std::vector<Tile> tiles;
-    if (static_cast<double>(room_y) * room_x <=
-        static_cast<double>(kTileCount) * kMaxTile * kMaxTile) {
-      // A small overlap: all of it is one tile. Cheap at this size, and it
-      // uses every textured pixel there is (small tiles of a small image
-      // can all be flat).
-      tiles.push_back(make_tile(lo_y, lo_x, room_y, room_x));
-    } else {
-      // A grid of candidate tiles, mostly clipped ones skipped, the most
-      // textured (energy of the unmasked luma) kept.
-      const int size = std::min(kMaxTile, std::min(room_y, room_x) / 3);
-      const int span_y = room_y - size;
-      const int span_x = room_x - size;
-      for (int gy = 0; gy < kTileGrid; ++gy) {
-        for (int gx = 0; gx < kTileGrid; ++gx) {
-          const int y = lo_y + span_y * (2 * gy + 1) / (2 * kTileGrid);
-          const int x = lo_x + span_x * (2 * gx + 1) / (2 * kTileGrid);
-          int clipped = 0;
-          for (int i = 0; i < size + period; i += 2) {
-            const float* row = gt.pixels.row(y + cy + i) + x + cx;
-            for (int j = 0; j < size + period; j += 2) {
-              clipped +=
-                  row[j] >= clip && used[static_cast<int>(gt.cfa.color_at(
-                                        y + cy + i, x + cx + j))];
-            }
-          }
-          // Mostly clipped tiles are not worth preparing; the mask takes
-          // care of clipping in the others.
-          if (clipped * 4 > (size + period) * (size + period) / 2) continue;
-          tiles.push_back(make_tile(y, x, size, size));
+    // Mostly clipped tiles are not worth preparing; the mask takes care of
+    // clipping in the others.
+    auto worth_preparing = [&](int y, int x, int size) {
+      int clipped = 0;
+      for (int i = 0; i < size + period; i += 2) {
+        const float* row = gt.pixels.row(y + cy + i) + x + cx;
+        for (int j = 0; j < size + period; j += 2) {
+          clipped +=
+              row[j] >= clip &&
+              used[static_cast<int>(gt.cfa.color_at(y + cy + i, x + cx + j))];
         }
       }
-      std::stable_sort(
-          tiles.begin(), tiles.end(),
-          [](const Tile& a, const Tile& b) { return a.energy > b.energy; });
-      if (tiles.size() > kTileCount) tiles.resize(kTileCount);
-    }
+      return clipped * 4 <= (size + period) * (size + period) / 2;
+    };
+    const std::vector<LumaTile> tiles =
+        ChooseTiles(lo_y, lo_x, room_y, room_x, make_tile, worth_preparing);
     if (tiles.empty()) continue;
 
     // One normalised cross-correlation over all tiles together:
@@ -590,7 +609,7 @@ FineResult FineSearchOnce(const RawImage& gt,
     const std::size_t offsets = static_cast<std::size_t>(window) * window;
     std::vector<double> cross(offsets, 0.0), b_var(offsets, 0.0);
     double a_energy = 0;
-    for (const Tile& t : tiles) {
+    for (const LumaTile& t : tiles) {
       const Plane<float> gt_luma =
           PeriodLuma(gt, gt_balance, t.y + cy - radius, t.x + cx - radius,
                      t.h + 2 * radius, t.w + 2 * radius);
@@ -709,64 +728,28 @@ std::vector<double> ScoreOnCommonTiles(
   const int room_y = height - period + 1 - hi_y - lo_y;
   const int room_x = width - period + 1 - hi_x - lo_x;
   if (room_y < kMinTile || room_x < kMinTile) return {};
-  struct Tile {
-    int y, x, h, w;
-    Plane<float> luma, mask;
-    double count = 0, energy = 0;
-  };
   auto make_tile = [&](int y, int x, int h, int w) {
-    Tile t{y,
-           x,
-           h,
-           w,
-           PeriodLuma(noisy, noisy_weights, y, x, h, w),
-           UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h, w,
-                          period, period)};
+    LumaTile t{y,
+               x,
+               h,
+               w,
+               PeriodLuma(noisy, noisy_weights, y, x, h, w),
+               UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h,
+                              w, period, period)};
     for (const auto& [dy, dx] : shifts) {
-      const Plane<float> gt_mask =
-          UnclippedBoxes(gt, gt.meta.overexposure_lb, used, y + dy, x + dx, h,
-                         w, period, period);
-      for (std::size_t k = 0; k < t.mask.pixel_count(); ++k) {
-        t.mask.data()[k] *= gt_mask.data()[k];
-      }
+      MaskTile(t, UnclippedBoxes(gt, gt.meta.overexposure_lb, used, y + dy,
+                                 x + dx, h, w, period, period));
     }
-    double sum = 0;
-    for (std::size_t k = 0; k < t.mask.pixel_count(); ++k) {
-      sum += t.mask.data()[k] * t.luma.data()[k];
-      t.count += t.mask.data()[k];
-    }
-    if (t.count < 1) return t;
-    const float mean = static_cast<float>(sum / t.count);
-    for (std::size_t k = 0; k < t.luma.pixel_count(); ++k) {
-      float& v = t.luma.data()[k];
-      v = (v - mean) * t.mask.data()[k];
-      t.energy += static_cast<double>(v) * v;
-    }
+    CentreTile(t);
     return t;
   };
-  std::vector<Tile> tiles;
-  if (static_cast<double>(room_y) * room_x <=
-      static_cast<double>(kTileCount) * kMaxTile * kMaxTile) {
-    tiles.push_back(make_tile(lo_y, lo_x, room_y, room_x));
-  } else {
-    const int size = std::min(kMaxTile, std::min(room_y, room_x) / 3);
-    for (int gy = 0; gy < kTileGrid; ++gy) {
-      for (int gx = 0; gx < kTileGrid; ++gx) {
-        tiles.push_back(
-            make_tile(lo_y + (room_y - size) * (2 * gy + 1) / (2 * kTileGrid),
-                      lo_x + (room_x - size) * (2 * gx + 1) / (2 * kTileGrid),
-                      size, size));
-      }
-    }
-    std::stable_sort(
-        tiles.begin(), tiles.end(),
-        [](const Tile& a, const Tile& b) { return a.energy > b.energy; });
-    if (tiles.size() > kTileCount) tiles.resize(kTileCount);
-  }
+  const std::vector<LumaTile> tiles =
+      ChooseTiles(lo_y, lo_x, room_y, room_x, make_tile,
+                  [](int, int, int) { return true; });
   std::vector<double> scores;
   for (const auto& [dy, dx] : shifts) {
     double cross = 0, b_var = 0, a_energy = 0;
-    for (const Tile& t : tiles) {
+    for (const LumaTile& t : tiles) {
       if (t.count < 1) continue;
       const Plane<float> gt_luma =
           PeriodLuma(gt, gt_weights, t.y + dy, t.x + dx, t.h, t.w);

@@ -19,7 +19,6 @@ Usage: rawnind_loss_agreement.py DATASET_BUILD_BINARY RAWNIND_SNAPSHOT_DIR
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -53,11 +52,7 @@ for p in PHOTOS:
 
 
 def run(*args):
-    result = subprocess.run([BINARY, *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({result.returncode}):\n"
-                 f"{result.stdout}\n{result.stderr}")
-    return result.stdout
+    return rawnind_snapshot.run_tool(BINARY, *args)
 
 
 # name -> synth arguments

@@ -16,7 +16,6 @@ Usage: rawnind_roundtrip.py DATASET_BUILD_BINARY RAWNIND_SNAPSHOT_DIR
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -40,11 +39,7 @@ rawds.BREAKPOINT_ON_ERROR = False
 
 # --- Build, export -----------------------------------------------------------
 def run(*args):
-    result = subprocess.run([BINARY, *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({result.returncode}):\n"
-                 f"{result.stdout}\n{result.stderr}")
-    return result.stdout
+    return rawnind_snapshot.run_tool(BINARY, *args)
 
 
 ROOT = os.path.join(WORK, "D")

@@ -7,6 +7,7 @@ import importlib.machinery
 import importlib.util
 import os
 import struct
+import subprocess
 import sys
 import types
 
@@ -14,6 +15,16 @@ import types
 def skip(reason):
     print(f"SKIP: {reason}")
     sys.exit(77)
+
+
+def run_tool(binary, *args):
+    """stdout of `binary args...`; exits the test (failed) with its output
+    when the tool fails."""
+    result = subprocess.run([binary, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed ({result.returncode}):\n"
+                 f"{result.stdout}\n{result.stderr}")
+    return result.stdout
 
 
 def load(snapshot):
