@@ -13,6 +13,7 @@
 #include "mask/cell_rows.h"
 #include "mask/morphology.h"
 #include "mask/pair_model.h"
+#include "mask/wide_clones.h"
 
 namespace dsb {
 
@@ -252,9 +253,9 @@ class RowScorer {
 
   // z and the weight (kFullWeight for a cell whose every colour is
   // compared both ways) of each cell of row `mid`.
-  DSB_VECTOR_CLONES void Score(const CellRow& up, const CellRow& mid,
-                               const CellRow& down, float* z,
-                               std::uint8_t* weight) {
+  DSB_MASK_WIDE_CLONES void Score(const CellRow& up, const CellRow& mid,
+                                  const CellRow& down, float* z,
+                                  std::uint8_t* weight) {
     const int cols = cols_;
     const int parity = layout_.parity;
     const int pi = mid.index % parity;
