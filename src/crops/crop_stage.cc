@@ -225,6 +225,18 @@ void CropsFromDecodes::Take(const std::string& rel_path,
   if (options_.on_file) options_.on_file(source.rel_path, status);
 }
 
+void CropsFromDecodes::Refuse(const std::string& rel_path, const Status& why) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = planned_.find(rel_path);
+    if (it == planned_.end() || taken_[it->second]) return;
+    taken_[it->second] = true;
+    ++report_.files_failed;
+    report_.failures.emplace_back(rel_path, why.message());
+  }
+  if (options_.on_file) options_.on_file(rel_path, why);
+}
+
 CropPlan CropsFromDecodes::Rest() const {
   std::lock_guard lock(mutex_);
   CropPlan rest = plan_;

@@ -125,6 +125,10 @@ class CropsFromDecodes {
 
   void Take(const std::string& rel_path, const RawImage& image);
 
+  // A planned file the scene build could not decode: reported as failed
+  // with that error (`why`), not decoded again by RunCropStage.
+  void Refuse(const std::string& rel_path, const Status& why);
+
   // The plan's files this object did not take (cropped or failed): what
   // RunCropStage still has to crop.
   CropPlan Rest() const;

@@ -547,6 +547,15 @@ class Build {
     for (const PairOutcome& pair : outcome.pairs) {
       (pair.status.ok() ? report_.pairs_ok : report_.pairs_failed)++;
     }
+    // A file the scene build could not decode is not decoded again to be
+    // cropped: its crops fail with the same error.
+    if (crops_from_decodes_ != nullptr) {
+      for (const FileOutcome& file : outcome.files) {
+        if (!file.status.ok()) {
+          crops_from_decodes_->Refuse(file.file.rel_path, file.status);
+        }
+      }
+    }
     if (outcome.status.ok()) {
       ++report_.scenes_built;
     } else {

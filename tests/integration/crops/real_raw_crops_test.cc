@@ -312,6 +312,9 @@ TEST_F(RealRawCropsTest, SelfPairsCropToLibRawsOwnValues) {
   ASSERT_TRUE(crop_failures.contains("damaged.nef")) << summary.dump(2);
   EXPECT_EQ(summary["crops"]["files_cropped"], 8);
   EXPECT_EQ(summary["crops"]["files_failed"], 2);
+  // Every file was cropped from (or refused after) the scene build's own
+  // decode: none was decoded a second time, not even the damaged one.
+  EXPECT_EQ(summary["crops"]["files_decoded"], 0) << summary.dump(2);
   std::printf(
       "build --crops: %.2f s wall (tool's own %.2f s), %s crops, %s "
       "bytes written\n",
