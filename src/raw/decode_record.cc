@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -30,6 +31,11 @@ constexpr std::int32_t kMaxSide = 1 << 20;
 constexpr std::size_t kPixelAlignment = 4096;
 
 enum class Kind : std::uint32_t { kImage = 1, kError = 2 };
+enum class Encoding : std::uint32_t { kFloat = 1, kRaw16 = 2 };
+// A black level tile is at most this many pixels on a side.
+constexpr std::uint32_t kMaxLevelSide = 4096;
+// Raw values are normalised this many rows at a time when read with pread.
+constexpr int kRowsPerRead = 16;
 
 class Writer {
  public:
@@ -191,9 +197,11 @@ std::optional<CfaPattern> PatternFrom(std::uint32_t period,
 namespace {
 
 // The record's prefix and body for an image (pixels not included).
+// `levels`: null for float pixels, else the raw values' levels.
 std::vector<std::uint8_t> ImageHeader(int width, int height,
                                       const CfaPattern& cfa,
-                                      const RawMetadata& meta) {
+                                      const RawMetadata& meta,
+                                      const BlackLevels* levels) {
   Writer body;
   body.Put(static_cast<std::int32_t>(width));
   body.Put(static_cast<std::int32_t>(height));
@@ -213,10 +221,17 @@ std::vector<std::uint8_t> ImageHeader(int width, int height,
   body.Put(meta.wb_coeffs);
   body.Put(meta.rgb_xyz_matrix);
   body.Put(meta.overexposure_lb);
+  body.Put(levels == nullptr ? Encoding::kFloat : Encoding::kRaw16);
+  if (levels != nullptr) {
+    body.Put(static_cast<std::uint32_t>(levels->height));
+    body.Put(static_cast<std::uint32_t>(levels->width));
+    body.Put(levels->white);
+    for (float black : levels->black) body.Put(black);
+  }
   const std::size_t body_size = body.bytes().size() + 2 * sizeof(std::uint64_t);
-  const std::size_t pixel_bytes = static_cast<std::size_t>(width) *
-                                  static_cast<std::size_t>(height) *
-                                  sizeof(float);
+  const std::size_t pixel_bytes =
+      static_cast<std::size_t>(width) * static_cast<std::size_t>(height) *
+      (levels == nullptr ? sizeof(float) : sizeof(std::uint16_t));
   body.Put(static_cast<std::uint64_t>(PixelOffset(body_size)));
   body.Put(static_cast<std::uint64_t>(pixel_bytes));
 
@@ -259,20 +274,19 @@ Result<std::uint8_t*> RecordMapping::Reserve(std::size_t bytes) {
   return data_;
 }
 
-Status WriteImageRecord(int fd, int width, int height, const CfaPattern& cfa,
-                        const RawMetadata& meta, const PixelFill& fill,
+namespace {
+
+// Writes an image record whose `pixel_bytes` of pixels `fill` writes into
+// the memory it is given (see WriteImageRecord).
+Status WritePixelRecord(int fd, const std::vector<std::uint8_t>& header,
+                        std::size_t pixel_bytes,
+                        const std::function<void(void*)>& fill,
                         RecordMapping* mapping, std::uint64_t* record_size) {
-  const std::vector<std::uint8_t> header =
-      ImageHeader(width, height, cfa, meta);
-  const std::size_t pixel_bytes = static_cast<std::size_t>(width) *
-                                  static_cast<std::size_t>(height) *
-                                  sizeof(float);
   const std::size_t total = header.size() + pixel_bytes;
   if (record_size != nullptr) *record_size = total;
   if (mapping != nullptr) {
     DSB_ASSIGN_OR_RETURN(std::uint8_t * data, mapping->Reserve(total));
-    fill(PlaneView<float>{reinterpret_cast<float*>(data + header.size()), width,
-                          height, width});
+    fill(data + header.size());
     std::memcpy(data, header.data(), header.size());
     return Status::Ok();
   }
@@ -287,16 +301,53 @@ Status WriteImageRecord(int fd, int width, int height, const CfaPattern& cfa,
       ::mmap(nullptr, pixel_bytes, PROT_READ | PROT_WRITE,
              MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(header.size()));
   if (mapped != MAP_FAILED) {
-    fill(PlaneView<float>{static_cast<float*>(mapped), width, height, width});
+    fill(mapped);
     ::munmap(mapped, pixel_bytes);
   } else {
     // Not mappable (not a memfd or regular file): through a buffer.
-    Plane<float> pixels(width, height);
-    fill(pixels.view());
+    std::vector<std::uint8_t> pixels(pixel_bytes);
+    fill(pixels.data());
     DSB_RETURN_IF_ERROR(WriteAll(fd, pixels.data(), pixel_bytes,
                                  static_cast<off_t>(header.size())));
   }
   return WriteAll(fd, header.data(), header.size(), 0);
+}
+
+}  // namespace
+
+Status WriteImageRecord(int fd, int width, int height, const CfaPattern& cfa,
+                        const RawMetadata& meta, const PixelFill& fill,
+                        RecordMapping* mapping, std::uint64_t* record_size) {
+  const std::size_t pixel_bytes = static_cast<std::size_t>(width) *
+                                  static_cast<std::size_t>(height) *
+                                  sizeof(float);
+  return WritePixelRecord(
+      fd, ImageHeader(width, height, cfa, meta, nullptr), pixel_bytes,
+      [&](void* data) {
+        fill(PlaneView<float>{static_cast<float*>(data), width, height, width});
+      },
+      mapping, record_size);
+}
+
+Status WriteRawImageRecord(int fd, int width, int height, const CfaPattern& cfa,
+                           const RawMetadata& meta, const BlackLevels& levels,
+                           const RawFill& fill, RecordMapping* mapping,
+                           std::uint64_t* record_size) {
+  if (levels.height <= 0 || levels.width <= 0 ||
+      levels.black.size() != static_cast<std::size_t>(levels.height) *
+                                 static_cast<std::size_t>(levels.width) ||
+      levels.black.size() > kMaxRecordBlackLevels) {
+    return Status::Internal("black levels of " + std::to_string(levels.height) +
+                            "x" + std::to_string(levels.width) +
+                            " do not fit a decode record");
+  }
+  const std::size_t pixel_bytes = static_cast<std::size_t>(width) *
+                                  static_cast<std::size_t>(height) *
+                                  sizeof(std::uint16_t);
+  return WritePixelRecord(
+      fd, ImageHeader(width, height, cfa, meta, &levels), pixel_bytes,
+      [&](void* data) { fill(static_cast<std::uint16_t*>(data)); }, mapping,
+      record_size);
 }
 
 Status WriteErrorRecord(int fd, const Status& error, RecordMapping* mapping,
@@ -347,7 +398,10 @@ using RecordRead =
 
 // The record of `file_size` bytes that `read` gives, parsed and checked
 // (see ReadDecodeRecord).
+// `direct`: the record's bytes in memory, when it is mapped (the pixels
+// are then read in place), else null.
 Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
+                             const std::uint8_t* direct,
                              const std::string& path, std::size_t max_pixels,
                              const PlanePool* pool);
 
@@ -375,7 +429,7 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
       [fd](void* data, std::size_t size, std::uint64_t offset) {
         return ReadAll(fd, data, size, static_cast<off_t>(offset));
       },
-      path, max_pixels, pool);
+      nullptr, path, max_pixels, pool);
 }
 
 Result<RawImage> ReadDecodeRecord(std::span<const std::uint8_t> mapped,
@@ -399,12 +453,13 @@ Result<RawImage> ReadDecodeRecord(std::span<const std::uint8_t> mapped,
         std::memcpy(data, mapped.data() + offset, size);
         return true;
       },
-      path, max_pixels, pool);
+      mapped.data(), path, max_pixels, pool);
 }
 
 namespace {
 
 Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
+                             const std::uint8_t* direct,
                              const std::string& path, std::size_t max_pixels,
                              const PlanePool* pool) {
   auto malformed = [&](const std::string& why) {
@@ -473,6 +528,28 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
   meta.wb_coeffs = body.Get<decltype(meta.wb_coeffs)>();
   meta.rgb_xyz_matrix = body.Get<decltype(meta.rgb_xyz_matrix)>();
   meta.overexposure_lb = body.Get<float>();
+  const auto encoding = body.Get<Encoding>();
+  BlackLevels levels;
+  if (encoding == Encoding::kRaw16) {
+    const auto level_height = body.Get<std::uint32_t>();
+    const auto level_width = body.Get<std::uint32_t>();
+    if (level_height == 0 || level_width == 0 || level_height > kMaxLevelSide ||
+        level_width > kMaxLevelSide ||
+        std::size_t{level_height} * level_width > kMaxRecordBlackLevels) {
+      return malformed("black level tile of " + std::to_string(level_height) +
+                       "x" + std::to_string(level_width));
+    }
+    levels.height = static_cast<int>(level_height);
+    levels.width = static_cast<int>(level_width);
+    levels.white = body.Get<float>();
+    levels.black.resize(std::size_t{level_height} * level_width);
+    for (float& black : levels.black) black = body.Get<float>();
+  } else if (encoding != Encoding::kFloat) {
+    return malformed("pixel encoding " +
+                     std::to_string(static_cast<std::uint32_t>(encoding)));
+  }
+  const std::size_t sample_bytes =
+      encoding == Encoding::kRaw16 ? sizeof(std::uint16_t) : sizeof(float);
   const auto pixel_offset = body.Get<std::uint64_t>();
   const auto pixel_bytes = body.Get<std::uint64_t>();
   if (body.failed() || body.left() != 0) {
@@ -496,7 +573,7 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
     return malformed("visible area outside the sensor readout");
   }
   if (pixel_offset != PixelOffset(body_size) ||
-      pixel_bytes != pixels * sizeof(float) ||
+      pixel_bytes != pixels * sample_bytes ||
       file_size != pixel_offset + pixel_bytes) {
     return malformed("pixel data of " + std::to_string(pixel_bytes) +
                      " bytes at " + std::to_string(pixel_offset) + " for a " +
@@ -514,8 +591,36 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
   } else {
     image.pixels.Resize(width, height);
   }
-  if (!read(image.pixels.data(), pixel_bytes, pixel_offset)) {
-    return malformed("short read of the pixels");
+  if (encoding == Encoding::kFloat) {
+    if (!read(image.pixels.data(), pixel_bytes, pixel_offset)) {
+      return malformed("short read of the pixels");
+    }
+    return image;
+  }
+  // Raw values, normalised on the way in (raw/normalise.h).
+  const RowNormaliser normaliser(levels, width);
+  const auto row_values = static_cast<std::size_t>(width);
+  if (direct != nullptr) {
+    // Checked above: the record (pixels included) lies inside the mapping.
+    const auto* values =
+        reinterpret_cast<const std::uint16_t*>(direct + pixel_offset);
+    for (int y = 0; y < height; ++y) {
+      normaliser.Row(y, values + y * row_values, image.pixels.row(y));
+    }
+    return image;
+  }
+  std::vector<std::uint16_t> values(kRowsPerRead * row_values);
+  for (int y0 = 0; y0 < height; y0 += kRowsPerRead) {
+    const int rows = std::min(kRowsPerRead, height - y0);
+    const std::size_t bytes = rows * row_values * sizeof(std::uint16_t);
+    if (!read(values.data(), bytes,
+              pixel_offset + y0 * row_values * sizeof(std::uint16_t))) {
+      return malformed("short read of the pixels");
+    }
+    for (int r = 0; r < rows; ++r) {
+      normaliser.Row(y0 + r, values.data() + r * row_values,
+                     image.pixels.row(y0 + r));
+    }
   }
   return image;
 }

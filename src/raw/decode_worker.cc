@@ -124,8 +124,9 @@ std::size_t WorkerAddressSpaceLimit(std::size_t base_bytes,
 
 namespace {
 
-// Decodes `path` and writes its record into `fd`: the image straight from
-// LibRaw's buffer into the record, one pass, no plane of our own
+// Decodes `path` and writes its record into `fd`: the image's raw values
+// straight from LibRaw's buffer into the record, one pass, no plane of our
+// own
 // (raw/decode_record.h: WriteImageRecord). With `mapping` (serving),
 // through the kept mapping; the record's size goes to `*record_size`.
 Status DecodeInto(int fd, const std::string& path, const DecodeOptions& options,
@@ -135,6 +136,16 @@ Status DecodeInto(int fd, const std::string& path, const DecodeOptions& options,
     Result<UnpackedRaw> unpacked = UnpackRaw(path, options);
     if (!unpacked.ok()) {
       return WriteErrorRecord(fd, unpacked.status(), mapping, record_size);
+    }
+    // Raw values and their levels: half the bytes of floats, normalised by
+    // the reader (raw/decode_record.h); a black table too long for a
+    // record (no camera we know) goes as floats.
+    if (unpacked->levels().black.size() <= kMaxRecordBlackLevels) {
+      return WriteRawImageRecord(
+          fd, unpacked->width(), unpacked->height(), unpacked->cfa(),
+          unpacked->meta(), unpacked->levels(),
+          [&](std::uint16_t* out) { unpacked->CopyRaw(out); }, mapping,
+          record_size);
     }
     return WriteImageRecord(
         fd, unpacked->width(), unpacked->height(), unpacked->cfa(),

@@ -172,11 +172,9 @@ Result<RawInfo> ProbeRaw(const std::string& path) {
 struct UnpackedRaw::State {
   Opened opened;
   int width = 0, height = 0;
-  // Black levels of a table_h x table_w tile anchored at the visible
-  // origin (the CFA period, or its lcm with the black pattern's).
-  int table_h = 0, table_w = 0;
-  std::vector<float> black_table;
-  float white = 0;
+  // Black levels of a tile anchored at the visible origin (the CFA period,
+  // or its lcm with the black pattern's) and the white level.
+  BlackLevels levels;
   RawMetadata meta;
 };
 
@@ -191,39 +189,30 @@ int UnpackedRaw::height() const { return state_->height; }
 const CfaPattern& UnpackedRaw::cfa() const { return state_->opened.cfa; }
 const RawMetadata& UnpackedRaw::meta() const { return state_->meta; }
 
+const BlackLevels& UnpackedRaw::levels() const { return state_->levels; }
+
 void UnpackedRaw::Normalise(PlaneView<float> out) const {
   const State& s = *state_;
-  LibRaw& raw = *s.opened.raw;
-  const libraw_image_sizes_t& sizes = raw.imgdata.sizes;
-  const std::uint16_t* raw_image = raw.imgdata.rawdata.raw_image;
-  const std::size_t pitch = sizes.raw_pitch / 2;  // checked by UnpackRaw
-  const int width = s.width;
-  // The tile's black levels and denominators spread over whole rows, one
-  // pair of rows per tile row, so the inner loop has no modulo and the
-  // compiler vectorises it; the arithmetic per pixel is the same
-  // (raw - black) / (white - black) as ever, so the values are bit for bit
-  // what they were.
-  std::vector<float> black_rows(static_cast<std::size_t>(s.table_h) * width);
-  std::vector<float> range_rows(black_rows.size());
-  for (int ty = 0; ty < s.table_h; ++ty) {
-    for (int x = 0; x < width; ++x) {
-      const float black = s.black_table[ty * s.table_w + x % s.table_w];
-      black_rows[static_cast<std::size_t>(ty) * width + x] = black;
-      range_rows[static_cast<std::size_t>(ty) * width + x] = s.white - black;
-    }
-  }
+  const RowNormaliser normaliser(s.levels, s.width);
+  for (int y = 0; y < s.height; ++y) normaliser.Row(y, RawRow(y), out.row(y));
+}
+
+void UnpackedRaw::CopyRaw(std::uint16_t* out) const {
+  const State& s = *state_;
+  const auto width = static_cast<std::size_t>(s.width);
   for (int y = 0; y < s.height; ++y) {
-    const std::uint16_t* __restrict in =
-        raw_image + (y + sizes.top_margin) * pitch + sizes.left_margin;
-    const std::size_t tile_row =
-        static_cast<std::size_t>(y % s.table_h) * width;
-    const float* __restrict blacks = black_rows.data() + tile_row;
-    const float* __restrict ranges = range_rows.data() + tile_row;
-    float* __restrict row = out.row(y);
-    for (int x = 0; x < width; ++x) {
-      row[x] = (static_cast<float>(in[x]) - blacks[x]) / ranges[x];
-    }
+    std::memcpy(out + static_cast<std::size_t>(y) * width, RawRow(y),
+                width * sizeof(std::uint16_t));
   }
+}
+
+const std::uint16_t* UnpackedRaw::RawRow(int y) const {
+  const LibRaw& raw = *state_->opened.raw;
+  const libraw_image_sizes_t& sizes = raw.imgdata.sizes;
+  const std::size_t pitch = sizes.raw_pitch / 2;  // checked by UnpackRaw
+  return raw.imgdata.rawdata.raw_image +
+         static_cast<std::size_t>(y + sizes.top_margin) * pitch +
+         sizes.left_margin;
 }
 
 Result<UnpackedRaw> UnpackRaw(const std::string& path,
@@ -367,10 +356,10 @@ Result<UnpackedRaw> UnpackRaw(const std::string& path,
 
   state->width = width;
   state->height = height;
-  state->table_h = table_h;
-  state->table_w = table_w;
-  state->black_table = std::move(black_table);
-  state->white = white;
+  state->levels.height = table_h;
+  state->levels.width = table_w;
+  state->levels.black = std::move(black_table);
+  state->levels.white = white;
   return UnpackedRaw(std::move(state));
 }
 

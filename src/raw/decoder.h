@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,7 @@
 #include "core/cfa.h"
 #include "core/plane.h"
 #include "core/raw_image.h"
+#include "raw/normalise.h"
 
 namespace dsb {
 
@@ -53,8 +55,15 @@ class UnpackedRaw {
   const RawMetadata& meta() const;
   // Writes the visible area, normalised, into `out` (width x height).
   void Normalise(PlaneView<float> out) const;
+  // What Normalise applies (raw/normalise.h), and the visible area's raw
+  // values, row after row, width x height of them into `out`: a
+  // RowNormaliser over these gives exactly Normalise's pixels.
+  const BlackLevels& levels() const;
+  void CopyRaw(std::uint16_t* out) const;
 
  private:
+  const std::uint16_t* RawRow(int y) const;  // row y of the visible area
+
   std::unique_ptr<State> state_;
 };
 

@@ -142,6 +142,28 @@ class IsolatedDecoderTest : public ::testing::Test {
     return path;
   }
 
+  // The same image as the serving worker writes it: raw values and their
+  // black levels, normalised by the reader.
+  std::string WriteRawRecord(const std::string& name,
+                             const CfaPattern& cfa = CfaPattern(),
+                             const DngWriteOptions& options = {}) {
+    const std::string dng = WriteDng(name + ".dng", cfa, options);
+    const std::string path = Path(name);
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    EXPECT_GE(fd, 0);
+    Result<UnpackedRaw> unpacked = UnpackRaw(dng);
+    EXPECT_TRUE(unpacked.ok());
+    if (unpacked.ok()) {
+      EXPECT_TRUE(WriteRawImageRecord(
+                      fd, unpacked->width(), unpacked->height(),
+                      unpacked->cfa(), unpacked->meta(), unpacked->levels(),
+                      [&](std::uint16_t* out) { unpacked->CopyRaw(out); })
+                      .ok());
+    }
+    ::close(fd);
+    return path;
+  }
+
   testing::TempDir dir_;
   IsolatedDecoder isolated_;  // the real worker (this binary)
 };
@@ -308,46 +330,89 @@ TEST_F(IsolatedDecoderTest, TruncatedRecordsAreErrorsAndWholeOnesDecode) {
 // The parent reads records as untrusted: any single corrupted byte of the
 // header and metadata gives an error or a consistent image, never a crash
 // or an allocation the record's size does not justify.
+// Both encodings: floats, and raw values with their black levels.
 TEST_F(IsolatedDecoderTest, CorruptedRecordBytesNeverCrashTheReader) {
-  const std::string bytes = ReadBytes(WriteRecord("record"));
-  const int fd = ::memfd_create("test", MFD_CLOEXEC);
-  ASSERT_GE(fd, 0);
-  int accepted = 0;
-  for (std::size_t offset = 0; offset < 320 && offset < bytes.size();
-       ++offset) {
-    for (unsigned char value : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
-      std::string corrupt = bytes;
-      if (static_cast<unsigned char>(corrupt[offset]) == value) continue;
-      corrupt[offset] = static_cast<char>(value);
-      ASSERT_EQ(::ftruncate(fd, 0), 0);
-      ASSERT_EQ(::pwrite(fd, corrupt.data(), corrupt.size(), 0),
-                static_cast<ssize_t>(corrupt.size()));
-      Result<RawImage> image = ReadDecodeRecord(fd, "x.dng", 1'000'000);
-      // The same bytes read from memory (the pool's mapped records) give
-      // the same verdict and the same pixels.
-      const PlanePool pool;
-      Result<RawImage> mapped = ReadDecodeRecord(
-          std::span<const std::uint8_t>(
-              reinterpret_cast<const std::uint8_t*>(corrupt.data()),
-              corrupt.size()),
-          "x.dng", 1'000'000, 0, &pool);
-      ASSERT_EQ(mapped.ok(), image.ok());
-      if (image.ok()) {
-        ExpectSameImage(*mapped, *image);
-      } else {
-        EXPECT_EQ(mapped.status().message(), image.status().message());
-      }
-      if (image.ok()) {
-        ++accepted;  // e.g. a metadata float: still a well-formed record
-        EXPECT_GT(image->pixels.pixel_count(), 0u);
-        EXPECT_LT(image->pixels.byte_size(), corrupt.size());
-      } else {
-        EXPECT_NE(image.status().message().find("x.dng"), std::string::npos);
+  for (const bool raw : {false, true}) {
+    SCOPED_TRACE(raw ? "raw record" : "float record");
+    const std::string bytes =
+        ReadBytes(raw ? WriteRawRecord("raw_record") : WriteRecord("record"));
+    const int fd = ::memfd_create("test", MFD_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    int accepted = 0;
+    for (std::size_t offset = 0; offset < 400 && offset < bytes.size();
+         ++offset) {
+      for (unsigned char value : {0x00, 0x01, 0x7f, 0x80, 0xff}) {
+        std::string corrupt = bytes;
+        if (static_cast<unsigned char>(corrupt[offset]) == value) continue;
+        corrupt[offset] = static_cast<char>(value);
+        ASSERT_EQ(::ftruncate(fd, 0), 0);
+        ASSERT_EQ(::pwrite(fd, corrupt.data(), corrupt.size(), 0),
+                  static_cast<ssize_t>(corrupt.size()));
+        Result<RawImage> image = ReadDecodeRecord(fd, "x.dng", 1'000'000);
+        // The same bytes read from memory (the pool's mapped records) give
+        // the same verdict and the same pixels.
+        const PlanePool pool;
+        Result<RawImage> mapped = ReadDecodeRecord(
+            std::span<const std::uint8_t>(
+                reinterpret_cast<const std::uint8_t*>(corrupt.data()),
+                corrupt.size()),
+            "x.dng", 1'000'000, 0, &pool);
+        ASSERT_EQ(mapped.ok(), image.ok());
+        if (image.ok()) {
+          ExpectSameImage(*mapped, *image);
+        } else {
+          EXPECT_EQ(mapped.status().message(), image.status().message());
+        }
+        if (image.ok()) {
+          ++accepted;  // e.g. a metadata float: still a well-formed record
+          EXPECT_GT(image->pixels.pixel_count(), 0u);
+          // A float per value: twice a raw record's 16-bit values.
+          EXPECT_LT(image->pixels.byte_size(), (raw ? 2 : 1) * corrupt.size());
+        } else {
+          EXPECT_NE(image.status().message().find("x.dng"), std::string::npos);
+        }
       }
     }
+    EXPECT_GT(accepted, 0);  // metadata values are data, not structure
+    ::close(fd);
   }
-  EXPECT_GT(accepted, 0);  // metadata values are data, not structure
-  ::close(fd);
+}
+
+// A raw record (what the serving worker writes) reads back as exactly the
+// in-process decoder's image, by pread and from memory, with a masked
+// border and per-position black levels.
+TEST_F(IsolatedDecoderTest, RawRecordReadsAsTheInProcessImage) {
+  DngWriteOptions options;
+  options.bits = 12;
+  options.black = {250, 256, 262, 254};
+  options.masked_top = 4;
+  options.masked_left = 8;
+  options.masked_right = 6;
+  options.masked_bottom = 2;
+  for (const CfaPattern& cfa :
+       {CfaPattern::Bayer(BayerOrder::kGRBG), CfaPattern::StandardXTrans()}) {
+    const std::string path = WriteRawRecord("raw", cfa, options);
+    Result<RawImage> expected = DecodeRaw(Path("raw.dng"));
+    ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    Result<RawImage> read = ReadDecodeRecord(fd, "raw.dng", 0);
+    ::close(fd);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    read->path = expected->path;
+    ExpectSameImage(*read, *expected);
+    const std::string bytes = ReadBytes(path);
+    const PlanePool pool;
+    Result<RawImage> mapped = ReadDecodeRecord(
+        std::span<const std::uint8_t>(
+            reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+        "raw.dng", 0, 0, &pool);
+    ASSERT_TRUE(mapped.ok()) << mapped.status().ToString();
+    mapped->path = expected->path;
+    ExpectSameImage(*mapped, *expected);
+    // Half the bytes of the float record of the same image.
+    EXPECT_LT(bytes.size(), expected->pixels.byte_size() * 3 / 4);
+  }
 }
 
 TEST_F(IsolatedDecoderTest, HangingWorkerIsKilledAfterTheTimeLimit) {

@@ -1,0 +1,34 @@
+#include "raw/normalise.h"
+
+namespace dsb {
+
+RowNormaliser::RowNormaliser(const BlackLevels& levels, int width)
+    : width_(width), tile_height_(levels.height) {
+  const auto w = static_cast<std::size_t>(width);
+  black_rows_.resize(static_cast<std::size_t>(levels.height) * w);
+  range_rows_.resize(black_rows_.size());
+  for (int ty = 0; ty < levels.height; ++ty) {
+    for (int x = 0; x < width; ++x) {
+      const float black =
+          levels.black[static_cast<std::size_t>(ty) * levels.width +
+                       static_cast<std::size_t>(x % levels.width)];
+      black_rows_[ty * w + x] = black;
+      range_rows_[ty * w + x] = levels.white - black;
+    }
+  }
+}
+
+void RowNormaliser::Row(int y, const std::uint16_t* __restrict in,
+                        float* __restrict out) const {
+  const std::size_t tile_row = static_cast<std::size_t>(y % tile_height_) *
+                               static_cast<std::size_t>(width_);
+  const float* __restrict blacks = black_rows_.data() + tile_row;
+  const float* __restrict ranges = range_rows_.data() + tile_row;
+  // The same arithmetic per pixel as ever, so values are bit for bit what
+  // they were.
+  for (int x = 0; x < width_; ++x) {
+    out[x] = (static_cast<float>(in[x]) - blacks[x]) / ranges[x];
+  }
+}
+
+}  // namespace dsb
