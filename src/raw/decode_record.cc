@@ -31,7 +31,7 @@ constexpr std::int32_t kMaxSide = 1 << 20;
 constexpr std::size_t kPixelAlignment = 4096;
 
 enum class Kind : std::uint32_t { kImage = 1, kError = 2 };
-enum class Encoding : std::uint32_t { kFloat = 1, kRaw16 = 2 };
+enum class Encoding : std::uint32_t { kFloat = 1, kRaw16 = 2, kRemote16 = 3 };
 // A black level tile is at most this many pixels on a side.
 constexpr std::uint32_t kMaxLevelSide = 4096;
 // Raw values are normalised this many rows at a time when read with pread.
@@ -197,11 +197,19 @@ std::optional<CfaPattern> PatternFrom(std::uint32_t period,
 namespace {
 
 // The record's prefix and body for an image (pixels not included).
-// `levels`: null for float pixels, else the raw values' levels.
+// Where the raw values of a kRemote16 record are.
+struct RemoteRows {
+  std::uint64_t address = 0;
+  std::uint64_t pitch = 0;  // values
+};
+
+// `levels`: null for float pixels, else the raw values' levels; `remote`:
+// where they are when not in the record.
 std::vector<std::uint8_t> ImageHeader(int width, int height,
                                       const CfaPattern& cfa,
                                       const RawMetadata& meta,
-                                      const BlackLevels* levels) {
+                                      const BlackLevels* levels,
+                                      const RemoteRows* remote = nullptr) {
   Writer body;
   body.Put(static_cast<std::int32_t>(width));
   body.Put(static_cast<std::int32_t>(height));
@@ -221,17 +229,25 @@ std::vector<std::uint8_t> ImageHeader(int width, int height,
   body.Put(meta.wb_coeffs);
   body.Put(meta.rgb_xyz_matrix);
   body.Put(meta.overexposure_lb);
-  body.Put(levels == nullptr ? Encoding::kFloat : Encoding::kRaw16);
+  body.Put(levels == nullptr   ? Encoding::kFloat
+           : remote == nullptr ? Encoding::kRaw16
+                               : Encoding::kRemote16);
   if (levels != nullptr) {
     body.Put(static_cast<std::uint32_t>(levels->height));
     body.Put(static_cast<std::uint32_t>(levels->width));
     body.Put(levels->white);
     for (float black : levels->black) body.Put(black);
   }
+  if (remote != nullptr) {
+    body.Put(remote->address);
+    body.Put(remote->pitch);
+  }
   const std::size_t body_size = body.bytes().size() + 2 * sizeof(std::uint64_t);
   const std::size_t pixel_bytes =
-      static_cast<std::size_t>(width) * static_cast<std::size_t>(height) *
-      (levels == nullptr ? sizeof(float) : sizeof(std::uint16_t));
+      remote != nullptr
+          ? 0
+          : static_cast<std::size_t>(width) * static_cast<std::size_t>(height) *
+                (levels == nullptr ? sizeof(float) : sizeof(std::uint16_t));
   body.Put(static_cast<std::uint64_t>(PixelOffset(body_size)));
   body.Put(static_cast<std::uint64_t>(pixel_bytes));
 
@@ -275,6 +291,18 @@ Result<std::uint8_t*> RecordMapping::Reserve(std::size_t bytes) {
 }
 
 namespace {
+
+Status CheckLevels(const BlackLevels& levels) {
+  if (levels.height <= 0 || levels.width <= 0 ||
+      levels.black.size() != static_cast<std::size_t>(levels.height) *
+                                 static_cast<std::size_t>(levels.width) ||
+      levels.black.size() > kMaxRecordBlackLevels) {
+    return Status::Internal("black levels of " + std::to_string(levels.height) +
+                            "x" + std::to_string(levels.width) +
+                            " do not fit a decode record");
+  }
+  return Status::Ok();
+}
 
 // Writes an image record whose `pixel_bytes` of pixels `fill` writes into
 // the memory it is given (see WriteImageRecord).
@@ -333,14 +361,7 @@ Status WriteRawImageRecord(int fd, int width, int height, const CfaPattern& cfa,
                            const RawMetadata& meta, const BlackLevels& levels,
                            const RawFill& fill, RecordMapping* mapping,
                            std::uint64_t* record_size) {
-  if (levels.height <= 0 || levels.width <= 0 ||
-      levels.black.size() != static_cast<std::size_t>(levels.height) *
-                                 static_cast<std::size_t>(levels.width) ||
-      levels.black.size() > kMaxRecordBlackLevels) {
-    return Status::Internal("black levels of " + std::to_string(levels.height) +
-                            "x" + std::to_string(levels.width) +
-                            " do not fit a decode record");
-  }
+  DSB_RETURN_IF_ERROR(CheckLevels(levels));
   const std::size_t pixel_bytes = static_cast<std::size_t>(width) *
                                   static_cast<std::size_t>(height) *
                                   sizeof(std::uint16_t);
@@ -348,6 +369,19 @@ Status WriteRawImageRecord(int fd, int width, int height, const CfaPattern& cfa,
       fd, ImageHeader(width, height, cfa, meta, &levels), pixel_bytes,
       [&](void* data) { fill(static_cast<std::uint16_t*>(data)); }, mapping,
       record_size);
+}
+
+Status WriteRemoteImageRecord(int fd, int width, int height,
+                              const CfaPattern& cfa, const RawMetadata& meta,
+                              const BlackLevels& levels,
+                              const std::uint16_t* rows, std::size_t pitch,
+                              RecordMapping* mapping,
+                              std::uint64_t* record_size) {
+  DSB_RETURN_IF_ERROR(CheckLevels(levels));
+  const RemoteRows remote{reinterpret_cast<std::uintptr_t>(rows), pitch};
+  return WritePixelRecord(
+      fd, ImageHeader(width, height, cfa, meta, &levels, &remote), 0,
+      [](void*) {}, mapping, record_size);
 }
 
 Status WriteErrorRecord(int fd, const Status& error, RecordMapping* mapping,
@@ -403,14 +437,18 @@ using RecordRead =
 Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
                              const std::uint8_t* direct,
                              const std::string& path, std::size_t max_pixels,
-                             const PlanePool* pool);
+                             const PlanePool* pool,
+                             const RemoteRead* remote = nullptr,
+                             RemotePixels* remote_pixels = nullptr);
 
 }  // namespace
 
 Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
                                   std::size_t max_pixels,
                                   std::uint64_t record_size,
-                                  const PlanePool* pool) {
+                                  const PlanePool* pool,
+                                  const RemoteRead* remote,
+                                  RemotePixels* remote_pixels) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     return Status::Internal("cannot read the decode result for '" + path +
@@ -429,14 +467,13 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
       [fd](void* data, std::size_t size, std::uint64_t offset) {
         return ReadAll(fd, data, size, static_cast<off_t>(offset));
       },
-      nullptr, path, max_pixels, pool);
+      nullptr, path, max_pixels, pool, remote, remote_pixels);
 }
 
-Result<RawImage> ReadDecodeRecord(std::span<const std::uint8_t> mapped,
-                                  const std::string& path,
-                                  std::size_t max_pixels,
-                                  std::uint64_t record_size,
-                                  const PlanePool* pool) {
+Result<RawImage> ReadDecodeRecord(
+    std::span<const std::uint8_t> mapped, const std::string& path,
+    std::size_t max_pixels, std::uint64_t record_size, const PlanePool* pool,
+    const RemoteRead* remote, RemotePixels* remote_pixels) {
   if (record_size > mapped.size()) {
     return MalformedRecord(path, "a record of " + std::to_string(record_size) +
                                      " bytes in a file of " +
@@ -453,7 +490,7 @@ Result<RawImage> ReadDecodeRecord(std::span<const std::uint8_t> mapped,
         std::memcpy(data, mapped.data() + offset, size);
         return true;
       },
-      mapped.data(), path, max_pixels, pool);
+      mapped.data(), path, max_pixels, pool, remote, remote_pixels);
 }
 
 namespace {
@@ -461,7 +498,9 @@ namespace {
 Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
                              const std::uint8_t* direct,
                              const std::string& path, std::size_t max_pixels,
-                             const PlanePool* pool) {
+                             const PlanePool* pool, const RemoteRead* remote,
+                             RemotePixels* remote_pixels) {
+  if (remote_pixels != nullptr) *remote_pixels = RemotePixels::kNone;
   auto malformed = [&](const std::string& why) {
     return MalformedRecord(path, why);
   };
@@ -530,7 +569,9 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
   meta.overexposure_lb = body.Get<float>();
   const auto encoding = body.Get<Encoding>();
   BlackLevels levels;
-  if (encoding == Encoding::kRaw16) {
+  const bool raw16 =
+      encoding == Encoding::kRaw16 || encoding == Encoding::kRemote16;
+  if (raw16) {
     const auto level_height = body.Get<std::uint32_t>();
     const auto level_width = body.Get<std::uint32_t>();
     if (level_height == 0 || level_width == 0 || level_height > kMaxLevelSide ||
@@ -548,8 +589,14 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
     return malformed("pixel encoding " +
                      std::to_string(static_cast<std::uint32_t>(encoding)));
   }
-  const std::size_t sample_bytes =
-      encoding == Encoding::kRaw16 ? sizeof(std::uint16_t) : sizeof(float);
+  RemoteRows rows;
+  if (encoding == Encoding::kRemote16) {
+    rows.address = body.Get<std::uint64_t>();
+    rows.pitch = body.Get<std::uint64_t>();
+  }
+  const std::size_t sample_bytes = encoding == Encoding::kRemote16 ? 0
+                                   : raw16 ? sizeof(std::uint16_t)
+                                           : sizeof(float);
   const auto pixel_offset = body.Get<std::uint64_t>();
   const auto pixel_bytes = body.Get<std::uint64_t>();
   if (body.failed() || body.left() != 0) {
@@ -581,6 +628,16 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
                      " image in a record of " + std::to_string(file_size) +
                      " bytes");
   }
+  if (encoding == Encoding::kRemote16) {
+    if (remote == nullptr || !*remote) {
+      return malformed("pixels left in the decoder's memory");
+    }
+    if (rows.pitch < static_cast<std::uint64_t>(width) ||
+        rows.pitch > static_cast<std::uint64_t>(kMaxSide)) {
+      return malformed("row pitch " + std::to_string(rows.pitch) +
+                       " for rows of " + std::to_string(width));
+    }
+  }
   std::optional<CfaPattern> cfa = PatternFrom(period, colors);
   if (!cfa) return malformed("unknown CFA pattern");
   image.cfa = *cfa;
@@ -600,6 +657,33 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
   // Raw values, normalised on the way in (raw/normalise.h).
   const RowNormaliser normaliser(levels, width);
   const auto row_values = static_cast<std::size_t>(width);
+  if (encoding == Encoding::kRemote16) {
+    // Out of the worker's memory, a few rows at a time (a wrong address
+    // fails the read, never this process).
+    std::vector<std::uint16_t> values(kRowsPerRead * row_values);
+    const std::size_t pitch_bytes = rows.pitch * sizeof(std::uint16_t);
+    for (int y0 = 0; y0 < height; y0 += kRowsPerRead) {
+      const int count = std::min(kRowsPerRead, height - y0);
+      const int error =
+          (*remote)(rows.address + y0 * pitch_bytes, pitch_bytes, count,
+                    row_values * sizeof(std::uint16_t), values.data());
+      if (error == EPERM || error == EACCES || error == ENOSYS) {
+        if (remote_pixels != nullptr) *remote_pixels = RemotePixels::kRefused;
+        return Status::Unsupported("cannot read the decoder's memory for '" +
+                                   path + "': " + std::strerror(error));
+      }
+      if (error != 0) {
+        return malformed("cannot read its pixels: " +
+                         std::string(std::strerror(error)));
+      }
+      for (int r = 0; r < count; ++r) {
+        normaliser.Row(y0 + r, values.data() + r * row_values,
+                       image.pixels.row(y0 + r));
+      }
+    }
+    if (remote_pixels != nullptr) *remote_pixels = RemotePixels::kTaken;
+    return image;
+  }
   if (direct != nullptr) {
     // Checked above: the record (pixels included) lies inside the mapping.
     const auto* values =

@@ -15,8 +15,10 @@
 //              length + bytes, floats as their bits), u32 pixel encoding
 //              (1: floats; 2: raw u16 values, followed by the black
 //              levels' tile height and width as u32, the white level and
-//              the tile's black levels as floats), u64 pixel offset, u64
-//              pixel bytes
+//              the tile's black levels as floats; 3: as 2, then the u64
+//              address and u64 row pitch (in values) of the raw values in
+//              the writer's own memory), u64 pixel offset, u64 pixel bytes
+//              (0 for encoding 3)
 //   pixel offset (the end of the body rounded up to a 4096-byte page, so
 //              the writer can map the pixels): width x height floats or
 //              u16 values, row after row, and nothing after them.
@@ -26,6 +28,15 @@
 // the same arithmetic as the in-process decoder, so the same bits): the
 // record a worker keeps between files is 2 bytes a pixel instead of 4
 // (115 MB less per worker at 60 MP, issue 17's memory target).
+//
+// A serving worker goes one step further (encoding 3): it leaves the raw
+// values in LibRaw's own buffer and the reader copies them out of the
+// worker's memory with process_vm_readv (a RemoteRead), so no record of
+// pixels exists at all: the worker holds one buffer while it decodes and
+// frees it as soon as the build has the pixels. Where this process may not
+// read the worker's memory (ptrace restrictions, a seccomp filter), the
+// reader says so (RemotePixels::kRefused) and the worker is asked to write
+// the values into the record instead (raw/decode_worker.h).
 //
 // The reader treats the record as untrusted input: a worker that LibRaw
 // corrupted can write anything. Every size is checked against the others
@@ -52,9 +63,9 @@
 
 namespace dsb {
 
-// 3: raw u16 pixels with their black levels (2 had only floats, 1 had
-// them on 64 bytes).
-inline constexpr std::uint32_t kDecodeRecordVersion = 3;
+// 4: raw u16 pixels left in the writer's memory; 3: raw u16 pixels with
+// their black levels (2 had only floats, 1 had them on 64 bytes).
+inline constexpr std::uint32_t kDecodeRecordVersion = 4;
 
 // The most black levels a raw record's tile holds (a longer table, from an
 // unusual black pattern, goes as floats instead).
@@ -105,9 +116,34 @@ Status WriteRawImageRecord(int fd, int width, int height, const CfaPattern& cfa,
                            const RawFill& fill,
                            RecordMapping* mapping = nullptr,
                            std::uint64_t* record_size = nullptr);
+// An image record whose raw values stay in this process's memory: `rows`
+// points at the first value of the first row, rows `pitch` values apart
+// (pitch >= width). The reader copies them with a RemoteRead; `rows` must
+// stay valid until it has.
+Status WriteRemoteImageRecord(int fd, int width, int height,
+                              const CfaPattern& cfa, const RawMetadata& meta,
+                              const BlackLevels& levels,
+                              const std::uint16_t* rows, std::size_t pitch,
+                              RecordMapping* mapping = nullptr,
+                              std::uint64_t* record_size = nullptr);
 Status WriteErrorRecord(int fd, const Status& error,
                         RecordMapping* mapping = nullptr,
                         std::uint64_t* record_size = nullptr);
+
+// Copies `rows` rows of `row_bytes` bytes, the first at `address` of the
+// worker's memory and each `pitch_bytes` after the last, into `out`
+// (contiguous). Returns 0, or the errno that stopped it.
+using RemoteRead =
+    std::function<int(std::uint64_t address, std::size_t pitch_bytes, int rows,
+                      std::size_t row_bytes, void* out)>;
+
+// What happened to an image record's pixels left in the writer's memory.
+enum class RemotePixels {
+  kNone,     // the record holds its pixels (or is no image)
+  kTaken,    // copied out with the RemoteRead
+  kRefused,  // this process may not read the worker's memory: the result
+             // is an error; ask the worker for the pixels in the record
+};
 
 // Reads the record of `fd` back. Returns the image (its path set to
 // `path`), the error the worker recorded, or kInternal naming `path` when
@@ -119,7 +155,9 @@ Status WriteErrorRecord(int fd, const Status& error,
 Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
                                   std::size_t max_pixels,
                                   std::uint64_t record_size = 0,
-                                  const PlanePool* pool = nullptr);
+                                  const PlanePool* pool = nullptr,
+                                  const RemoteRead* remote = nullptr,
+                                  RemotePixels* remote_pixels = nullptr);
 
 // The same, from the record's bytes mapped in this process (the pool reads
 // a serving worker's memfd through a mapping it keeps, which copies the
@@ -128,10 +166,14 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
 // the mapping meanwhile can garble pixels but not the checks; the caller
 // must keep the mapping's pages valid (the pool seals the memfd against
 // shrinking, so they cannot vanish under the copy).
+// `remote` reads pixels a record left in the worker's memory (without it
+// such a record is malformed); `*remote_pixels` says what became of them.
 Result<RawImage> ReadDecodeRecord(std::span<const std::uint8_t> mapped,
                                   const std::string& path,
                                   std::size_t max_pixels,
                                   std::uint64_t record_size = 0,
-                                  const PlanePool* pool = nullptr);
+                                  const PlanePool* pool = nullptr,
+                                  const RemoteRead* remote = nullptr,
+                                  RemotePixels* remote_pixels = nullptr);
 
 }  // namespace dsb

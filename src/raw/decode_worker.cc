@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <new>
+#include <optional>
 #include <string>
 
 #include "raw/decode_record.h"
@@ -129,13 +130,25 @@ namespace {
 // own
 // (raw/decode_record.h: WriteImageRecord). With `mapping` (serving),
 // through the kept mapping; the record's size goes to `*record_size`.
+// With `kept` (serving), an image's raw values stay in LibRaw's buffer,
+// which moves to `*kept` (raw/decode_record.h: WriteRemoteImageRecord).
 Status DecodeInto(int fd, const std::string& path, const DecodeOptions& options,
                   std::size_t cap, RecordMapping* mapping = nullptr,
-                  std::uint64_t* record_size = nullptr) {
+                  std::uint64_t* record_size = nullptr,
+                  std::optional<UnpackedRaw>* kept = nullptr) {
   try {
     Result<UnpackedRaw> unpacked = UnpackRaw(path, options);
     if (!unpacked.ok()) {
       return WriteErrorRecord(fd, unpacked.status(), mapping, record_size);
+    }
+    if (kept != nullptr &&
+        unpacked->levels().black.size() <= kMaxRecordBlackLevels) {
+      DSB_RETURN_IF_ERROR(WriteRemoteImageRecord(
+          fd, unpacked->width(), unpacked->height(), unpacked->cfa(),
+          unpacked->meta(), unpacked->levels(), unpacked->RawRows(),
+          unpacked->raw_pitch(), mapping, record_size));
+      kept->emplace(std::move(unpacked).value());
+      return Status::Ok();
     }
     // Raw values and their levels: half the bytes of floats, normalised by
     // the reader (raw/decode_record.h); a black table too long for a
@@ -181,6 +194,16 @@ bool ReadExactly(int fd, void* data, std::size_t size) {
   return true;
 }
 
+// Tells the parent the record is ready; false when the parent is gone.
+bool Answer(int control, std::uint64_t record_size) {
+  char answer[kAnswerSize] = {kRecordReady};
+  std::memcpy(answer + 1, &record_size, sizeof(record_size));
+  while (::write(control, answer, sizeof(answer)) < 0) {
+    if (errno != EINTR) return false;
+  }
+  return true;
+}
+
 // Serving: one request after another until the parent closes its end.
 int Serve(const WorkerArgs& args, std::size_t cap) {
   RecordMapping mapping(args.fd);
@@ -194,16 +217,30 @@ int Serve(const WorkerArgs& args, std::size_t cap) {
     std::string path(length, '\0');
     if (!ReadExactly(args.control, path.data(), length)) return 0;
     std::uint64_t record_size = 0;
-    const Status written =
-        DecodeInto(args.fd, path, args.options, cap, &mapping, &record_size);
+    std::optional<UnpackedRaw> kept;
+    Status written = DecodeInto(args.fd, path, args.options, cap, &mapping,
+                                &record_size, &kept);
+    if (written.ok() && !Answer(args.control, record_size)) return 0;
+    if (written.ok() && kept.has_value()) {
+      // The raw values stay until the parent has them (or wants them in
+      // the record).
+      char word = 0;
+      if (!ReadExactly(args.control, &word, 1)) return 0;
+      if (word == kPixelsInRecord) {
+        written = WriteRawImageRecord(
+            args.fd, kept->width(), kept->height(), kept->cfa(), kept->meta(),
+            kept->levels(), [&](std::uint16_t* out) { kept->CopyRaw(out); },
+            &mapping, &record_size);
+        if (written.ok() && !Answer(args.control, record_size)) return 0;
+      } else if (word != kPixelsTaken) {
+        std::fprintf(stderr, "decode worker: bad word %d\n", word);
+        return 2;
+      }
+      kept.reset();  // LibRaw's buffer goes back to the system now
+    }
     if (!written.ok()) {
       std::fprintf(stderr, "decode worker: %s\n", written.message().c_str());
       return 3;
-    }
-    char answer[kAnswerSize] = {kRecordReady};
-    std::memcpy(answer + 1, &record_size, sizeof(record_size));
-    while (::write(args.control, answer, sizeof(answer)) < 0) {
-      if (errno != EINTR) return 0;  // the parent is gone
     }
   }
 }

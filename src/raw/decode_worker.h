@@ -10,9 +10,13 @@
 // path, decodes each into a record at the start of --fd (kept mapped and
 // never shrunk, raw/decode_record.h: RecordMapping) and answers
 // kAnswerSize bytes when the record is complete: kRecordReady and the
-// record's size (u64, native order; 0 = the file's size). It exits 0 when
-// the parent closes the socket. A file that crashes it takes only that request
-// down.
+// record's size (u64, native order; 0 = the file's size). An image record
+// leaves the raw values in the worker's memory (raw/decode_record.h); the
+// worker then waits for one byte: kPixelsTaken (the parent has copied
+// them: they are freed) or kPixelsInRecord (the parent may not read them:
+// they are written into the record and a second kRecordReady answer
+// follows). It exits 0 when the parent closes the socket. A file that
+// crashes it takes only that request down.
 //
 // IsolatedDecoder (raw/isolated_decoder.h) starts it through /proc/self/exe,
 // so no second binary needs installing. The worker:
@@ -47,6 +51,9 @@ inline constexpr std::string_view kDecodeWorkerCommand = "__decode-worker";
 // A serving worker's answer: the record for the last request is written.
 inline constexpr char kRecordReady = 'R';
 inline constexpr std::size_t kAnswerSize = 1 + sizeof(std::uint64_t);
+// The parent's word on pixels a record left in the worker's memory.
+inline constexpr char kPixelsTaken = 'T';
+inline constexpr char kPixelsInRecord = 'P';
 // The longest path a request may carry.
 inline constexpr std::uint32_t kMaxRequestPath = 64 * 1024;
 

@@ -206,6 +206,10 @@ void UnpackedRaw::CopyRaw(std::uint16_t* out) const {
   }
 }
 
+std::size_t UnpackedRaw::raw_pitch() const {
+  return state_->opened.raw->imgdata.sizes.raw_pitch / 2;
+}
+
 const std::uint16_t* UnpackedRaw::RawRow(int y) const {
   const LibRaw& raw = *state_->opened.raw;
   const libraw_image_sizes_t& sizes = raw.imgdata.sizes;

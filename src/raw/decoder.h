@@ -60,6 +60,10 @@ class UnpackedRaw {
   // RowNormaliser over these gives exactly Normalise's pixels.
   const BlackLevels& levels() const;
   void CopyRaw(std::uint16_t* out) const;
+  // The same values where LibRaw keeps them: row y of the visible area
+  // starts at RawRows() + y * raw_pitch().
+  const std::uint16_t* RawRows() const { return RawRow(0); }
+  std::size_t raw_pitch() const;
 
  private:
   const std::uint16_t* RawRow(int y) const;  // row y of the visible area

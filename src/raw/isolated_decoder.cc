@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -611,16 +612,55 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(limit_seconds));
   std::uint64_t record_size = 0;
-  const Waited waited = WaitForWorker(worker->started, worker->control.get(),
-                                      deadline, output, &record_size);
-  if (waited == Waited::kReady) {
+  Waited waited = WaitForWorker(worker->started, worker->control.get(),
+                                deadline, output, &record_size);
+  // The record's pixels may still be in the worker's memory (its LibRaw
+  // buffer, raw/decode_record.h): copied straight out of it, so the worker
+  // never holds a second copy.
+  const pid_t pid = worker->started.child->pid();
+  const RemoteRead remote = [pid](std::uint64_t address,
+                                  std::size_t pitch_bytes, int rows,
+                                  std::size_t row_bytes, void* out) -> int {
+    iovec local{out, row_bytes * static_cast<std::size_t>(rows)};
+    std::vector<iovec> theirs(static_cast<std::size_t>(rows));
+    for (int r = 0; r < rows; ++r) {
+      theirs[r] = {reinterpret_cast<void*>(address + r * pitch_bytes),
+                   row_bytes};
+    }
+    const ssize_t n =
+        ::process_vm_readv(pid, &local, 1, theirs.data(), theirs.size(), 0);
+    if (n < 0) return errno;
+    return static_cast<std::size_t>(n) == local.iov_len ? 0 : EFAULT;
+  };
+  auto read_record = [&](const RemoteRead* from, RemotePixels* pixels) {
     const std::span<const std::uint8_t> mapped = worker->View();
-    Result<RawImage> image =
-        mapped.empty()
-            ? ReadDecodeRecord(worker->memfd.get(), path, options.max_pixels,
-                               record_size, &plane_pool_)
-            : ReadDecodeRecord(mapped, path, options.max_pixels, record_size,
-                               &plane_pool_);
+    return mapped.empty()
+               ? ReadDecodeRecord(worker->memfd.get(), path, options.max_pixels,
+                                  record_size, &plane_pool_, from, pixels)
+               : ReadDecodeRecord(mapped, path, options.max_pixels, record_size,
+                                  &plane_pool_, from, pixels);
+  };
+  auto tell = [&](char word) {
+    return ::send(worker->control.get(), &word, 1, MSG_NOSIGNAL) == 1;
+  };
+  Result<RawImage> image = Status::Internal("no record");
+  if (waited == Waited::kReady) {
+    RemotePixels pixels = RemotePixels::kNone;
+    image = read_record(&remote, &pixels);
+    if (pixels == RemotePixels::kTaken && !tell(kPixelsTaken)) {
+      worker->started.child->KillGroup();  // replaced next time
+    }
+    if (pixels == RemotePixels::kRefused) {
+      // Not allowed to read another process's memory here: the worker
+      // writes the values into the record instead.
+      waited = tell(kPixelsInRecord)
+                   ? WaitForWorker(worker->started, worker->control.get(),
+                                   deadline, output, &record_size)
+                   : Waited::kExited;
+      if (waited == Waited::kReady) image = read_record(nullptr, nullptr);
+    }
+  }
+  if (waited == Waited::kReady) {
     // A malformed record means a worker whose memory may be corrupt: it
     // is not reused. Its output of this request is not carried over.
     if (image.ok() || image.status().code() != Status::Code::kInternal) {
