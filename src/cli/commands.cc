@@ -64,6 +64,7 @@ void PrintSummary(const BuildReport& report, const BuildOptions& options) {
           {"max_captures_in_flight", report.max_captures_in_flight}}},
         {"seconds", report.seconds},
         {"peak_rss_bytes", report.peak_rss_bytes},
+        {"planned_peak_bytes", report.planned_peak_bytes},
         {"device", report.device},
         {"dry_run", options.dry_run},
         {"planned", StaleToJson(report.planned)},

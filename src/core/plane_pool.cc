@@ -18,8 +18,11 @@ struct PlanePool::State {
   std::size_t max_free = 0;
   bool closed = false;  // the pool is gone: releases free at once
 
-  // A buffer of exactly `bytes`, reused when one is free.
+  // A buffer of exactly `bytes`, reused when one is free. On a miss the
+  // kept buffers (all of other sizes) are freed first: idle memory never
+  // sits beside a fresh allocation (a scene of another size follows).
   void* Take(std::size_t bytes) {
+    std::vector<Buffer> stale;
     {
       std::lock_guard<std::mutex> lock(mutex);
       for (std::size_t i = free.size(); i-- > 0;) {
@@ -29,7 +32,9 @@ struct PlanePool::State {
           return data;
         }
       }
+      stale.swap(free);
     }
+    for (const Buffer& buffer : stale) FreeLarge(buffer.data, buffer.bytes);
     return AllocateLarge(bytes);
   }
 

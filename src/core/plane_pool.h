@@ -11,11 +11,13 @@
 // writes every entry. When that plane (or whatever it was moved into) is
 // destroyed, its buffer comes back here; at most `max_free` buffers are
 // kept (others are freed at once), only buffers of the exact size asked for
-// are reused, and the kept ones are freed with the pool. Planes may outlive
+// are reused, a request no kept buffer fits frees them all before it
+// allocates, and the kept ones are freed with the pool. Planes may outlive
 // the pool: their buffers are then freed on release.
 //
-// Memory: kept buffers are idle memory outside the build's --mem model, at
-// most max_free x the largest image (4 bytes a pixel each).
+// Memory: at most max_free buffers of the size last asked for; the build's
+// decoder keeps one, which is the next capture's plane (plan/memory_plan.h
+// counts it there).
 //
 // Thread safety: Acquire and releases may happen on any threads at once.
 #pragma once

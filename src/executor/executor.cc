@@ -514,6 +514,7 @@ class Build {
     report_.seconds =
         std::chrono::duration<double>(env_.now() - start_).count();
     report_.peak_rss_bytes = PeakRssBytes();
+    report_.planned_peak_bytes = counters_.max_planned_bytes;
     if (options_.dry_run) return report_;
 
     const RunCounts counts{.scenes_total = report_.scenes_found,

@@ -78,6 +78,9 @@ struct BuildReport {
   std::int64_t max_align_batch = 0;
   double seconds = 0;
   std::uint64_t peak_rss_bytes = 0;
+  // The most the memory plan ever meant to hold at once (pixel-sized
+  // buffers only; plan/memory_plan.h).
+  std::int64_t planned_peak_bytes = 0;
   std::string device;               // which correlator ran
   std::vector<StaleScene> planned;  // with --dry-run: what would be built
   std::vector<FailedScene> failures;

@@ -343,6 +343,7 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
   const std::size_t gt_count = work.gt.size();
   std::size_t group_size = 1;
   SceneMemory memory;
+  std::size_t pixels = 0;  // of one capture: the first decoded GT's
   // One mask workspace per thread that works on the scene, so its masks
   // after the first reuse their buffers.
   tbb::enumerable_thread_specific<MaskWorkspace> mask_workspaces;
@@ -357,8 +358,8 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
       Result<RawImage> gt = DecodeFile(state, g);
       if (gt.ok()) {
         if (group.gts.empty() || group_start == g) {
-          memory =
-              work.Memory(gt->pixels.pixel_count(), gt_count - group_start);
+          pixels = gt->pixels.pixel_count();
+          memory = work.Memory(pixels, gt_count - group_start);
           group_size = memory.gt_group;
         }
         group.gts.emplace_back(std::move(gt).value());
@@ -371,6 +372,12 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
       if (group.gts.size() >= group_size) break;
     }
     group_size = group.gts.size();
+    // What this group plans to hold, while it runs (the build's report
+    // compares it with the peak measured).
+    const auto planned =
+        static_cast<std::int64_t>(PlannedBytes(memory, pixels));
+    BuildCounters::RaiseTo(counters.max_planned_bytes,
+                           counters.planned_bytes += planned);
     // One correlator per GT, its reference prepared once for the scene,
     // and the GT's side of RawNIND's figures.
     group.correlators.resize(group_size);
@@ -397,6 +404,7 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
       }
     }
     AlignAgainstGroup(state, group, memory, mask_workspaces);
+    counters.planned_bytes -= planned;
   }
 
   outcome.decode_seconds = state.decode_ns.load() * 1e-9;

@@ -42,6 +42,10 @@ struct BuildCounters {
   // largest batch of captures one Align call received.
   std::atomic<std::int64_t> correlators_made{0};
   std::atomic<std::int64_t> max_align_batch{0};
+  // What the scenes being built plan to hold (plan/memory_plan.h:
+  // PlannedBytes, summed over scenes in flight), and the most ever.
+  std::atomic<std::int64_t> planned_bytes{0};
+  std::atomic<std::int64_t> max_planned_bytes{0};
 
   // Raises `max` to at least `value`.
   static void RaiseTo(std::atomic<std::int64_t>& max, std::int64_t value);

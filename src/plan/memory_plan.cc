@@ -28,6 +28,12 @@ SceneMemory PlanSceneMemory(std::size_t budget, std::size_t pixels, int workers,
   return memory;
 }
 
+std::size_t PlannedBytes(const SceneMemory& memory, std::size_t pixels) {
+  return (memory.gt_group * kBytesPerGtPixel +
+          memory.captures_in_flight * kBytesPerCapturePixel) *
+         pixels;
+}
+
 std::size_t ScenesInFlight(std::size_t budget, std::uint64_t largest_file_bytes,
                            int workers, std::size_t scenes) {
   const std::size_t scene_minimum = static_cast<std::size_t>(

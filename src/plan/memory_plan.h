@@ -3,12 +3,26 @@
 // over the captures, captures in flight and how they are batched for the
 // correlator.
 //
-// Everything is counted in bytes per pixel of one capture (pixels are
-// decoded to floats): a GT with what its correlator keeps of it costs
-// three float planes, a capture in flight (its pixels, its mask and the
-// mask's working buffers) two. A scene needs at least one of each, so a
-// file with more pixels than physical memory / kBytesPerScenePixel cannot
-// be built on the machine at all (the decoder refuses it up front).
+// Everything is counted in bytes per pixel of one capture, as measured at
+// the peak of a 16 x 60 MP Bayer scene (heaptrack for the heap, smaps for
+// the decode workers and mappings; issue 17):
+//  - a GT: its float plane (4), the GT side of RawNIND's figures (1.5 on
+//    Bayer, crops/rawnind_loss.h) and its correlator's reference (the
+//    coarse spectrum, well under 0.5): 6;
+//  - a capture in flight: its float plane (4), its raw values in a decode
+//    worker until the build has copied them out (2: LibRaw's buffer,
+//    raw/decode_record.h), and the mask the thread that masks it holds
+//    (the mask's byte per pixel and its scoring buffers, 2.7 measured;
+//    mask/loss_mask.h's workspace, kept per thread): 9.
+// The decoder's plane pool keeps at most one released plane, and only of
+// the size being decoded (core/plane_pool.h): it is the next capture's
+// plane, counted above. Not counted: what does not grow with the image
+// (the process, its libraries and thread stacks, each worker's ~12 MB;
+// about 60 MB on a 2-thread build; tests/integration/executor/
+// memory_plan_test.cc checks a build's peak against the plan plus that).
+// A scene needs at least one GT and one capture, so a file with more
+// pixels than physical memory / kBytesPerScenePixel cannot be built on
+// the machine at all (the decoder refuses it up front).
 //
 // A tight budget never refuses work: it runs one GT and one capture at a
 // time. Results never depend on the budget (tested row by row).
@@ -21,8 +35,8 @@
 
 namespace dsb {
 
-inline constexpr std::size_t kBytesPerGtPixel = 3 * sizeof(float);
-inline constexpr std::size_t kBytesPerCapturePixel = 2 * sizeof(float);
+inline constexpr std::size_t kBytesPerGtPixel = 6;
+inline constexpr std::size_t kBytesPerCapturePixel = 9;
 inline constexpr std::size_t kBytesPerScenePixel =
     kBytesPerGtPixel + kBytesPerCapturePixel;
 
@@ -39,6 +53,9 @@ struct SceneMemory {
   std::size_t batch = 1;
   std::size_t batches_in_flight = 1;
 };
+
+// What `memory` plans to hold for captures of `pixels` pixels, in bytes.
+std::size_t PlannedBytes(const SceneMemory& memory, std::size_t pixels);
 
 // `budget`: the scene's share in bytes; `pixels`: of one capture; `workers`:
 // threads the scene may use; `gt_count`: GTs still to align.
