@@ -4,9 +4,11 @@
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
+#include <tbb/task_group.h>
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -102,9 +104,16 @@ struct Batch {
 struct GtGroup {
   std::size_t start = 0;                     // file index of the first GT
   std::vector<std::optional<RawImage>> gts;  // nullopt: failed to decode
+  // Made by `prepare` (below), which runs while the first captures decode;
+  // read only after `prepared`.
   std::vector<std::unique_ptr<SceneCorrelator>> correlators;  // null: none
+  // Why GT k has no correlator when it decoded (its row of pairs fails).
+  std::vector<Status> unprepared;
   // RawNIND's figures' GT side (Bayer GTs; crops/rawnind_loss.h).
   std::vector<std::optional<RawnindReference>> rawnind;
+  std::function<void()> prepare;
+  tbb::task_group preparing;
+  bool prepared = false;  // set by the align stage (one thread at a time)
 };
 
 // Streams every file of the scene past the group's correlators in batches
@@ -171,6 +180,10 @@ void AlignAgainstGroup(
   // One thread at a time: each GT's correlator sees the batch in one call.
   auto align = [&](std::shared_ptr<Batch> batch) {
     if (batch == nullptr) return batch;
+    if (!group.prepared) {
+      group.preparing.wait();  // runs it here if no thread has started it
+      group.prepared = true;
+    }
     batch->aligned.assign(group_size,
                           std::vector<bool>(batch->images.size(), false));
     std::vector<const RawImage*> usable;
@@ -183,7 +196,17 @@ void AlignAgainstGroup(
     }
     if (usable.empty() || InterruptRequested()) return batch;
     for (std::size_t k = 0; k < group_size; ++k) {
-      if (group.correlators[k] == nullptr) continue;
+      if (group.correlators[k] == nullptr) {
+        // A GT that decoded but could not be prepared fails its pairs
+        // with the captures that decoded (the others failed already).
+        if (!group.unprepared[k].ok()) {
+          for (std::size_t i : slot) {
+            FailPair(state.Pair(group.start + k, batch->first + i),
+                     group.unprepared[k]);
+          }
+        }
+        continue;
+      }
       const auto start = Clock::now();
       std::vector<Result<Alignment>> results =
           group.correlators[k]->Align(usable);
@@ -271,6 +294,10 @@ void AlignAgainstGroup(
   using BatchPtr = std::shared_ptr<Batch>;
   tbb::task_arena slots(static_cast<int>(memory.captures_in_flight));
   slots.execute([&] {
+    // The GTs' correlators and RawNIND references are prepared while the
+    // first captures decode: on a 60 MP scene the GT's FFT plans and
+    // spectrum kept one core busy and the other idle for seconds.
+    group.preparing.run(group.prepare);
     tbb::parallel_pipeline(
         memory.batches_in_flight,
         tbb::make_filter<void, BatchPtr>(tbb::filter_mode::serial_in_order,
@@ -280,6 +307,7 @@ void AlignAgainstGroup(
             tbb::make_filter<BatchPtr, BatchPtr>(
                 tbb::filter_mode::serial_in_order, align) &
             tbb::make_filter<BatchPtr, void>(tbb::filter_mode::parallel, mask));
+    group.preparing.wait();  // when no batch reached the align stage
   });
 }
 
@@ -379,30 +407,33 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
     BuildCounters::RaiseTo(counters.max_planned_bytes,
                            counters.planned_bytes += planned);
     // One correlator per GT, its reference prepared once for the scene,
-    // and the GT's side of RawNIND's figures.
+    // and the GT's side of RawNIND's figures (run by AlignAgainstGroup
+    // while the first captures decode).
     group.correlators.resize(group_size);
+    group.unprepared.resize(group_size);
     group.rawnind.resize(group_size);
-    for (std::size_t k = 0; k < group_size; ++k) {
-      if (!group.gts[k].has_value()) continue;
-      const RawImage& gt = *group.gts[k];
-      auto made = MakeCorrelator(device_, options_.align);
-      Status ready = made.ok() ? (*made)->SetReference(gt).WithContext(gt.path)
-                               : made.status();
-      if (!ready.ok()) {
-        for (std::size_t f = 0; f < state.files.size(); ++f) {
-          FailPair(state.Pair(group_start + k, f), ready);
+    group.prepare = [&, group_start] {
+      for (std::size_t k = 0; k < group_size; ++k) {
+        if (!group.gts[k].has_value() || InterruptRequested()) continue;
+        const RawImage& gt = *group.gts[k];
+        auto made = MakeCorrelator(device_, options_.align);
+        Status ready = made.ok()
+                           ? (*made)->SetReference(gt).WithContext(gt.path)
+                           : made.status();
+        if (!ready.ok()) {
+          group.unprepared[k] = ready;
+          continue;
         }
-        continue;
+        counters.correlators_made++;
+        group.correlators[k] = std::move(made).value();
+        if (!gt.cfa.is_xtrans()) {
+          const auto start = Clock::now();
+          Result<RawnindReference> reference = RawnindReference::Make(gt);
+          state.mask_ns += NanosSince(start);
+          if (reference.ok()) group.rawnind[k] = std::move(reference).value();
+        }
       }
-      counters.correlators_made++;
-      group.correlators[k] = std::move(made).value();
-      if (!gt.cfa.is_xtrans()) {
-        const auto start = Clock::now();
-        Result<RawnindReference> reference = RawnindReference::Make(gt);
-        state.mask_ns += NanosSince(start);
-        if (reference.ok()) group.rawnind[k] = std::move(reference).value();
-      }
-    }
+    };
     AlignAgainstGroup(state, group, memory, mask_workspaces);
     counters.planned_bytes -= planned;
   }
