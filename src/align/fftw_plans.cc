@@ -1,5 +1,6 @@
 #include "align/fftw_plans.h"
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -74,6 +75,24 @@ Result<FftPlans> GetFftPlans(int height, int width, int threads) {
   }
   cache[key] = plans;
   return plans;
+}
+
+}  // namespace dsb
+
+namespace dsb {
+
+std::string ExportFftWisdom() {
+  std::lock_guard lock(PlannerMutex());
+  char* text = fftwf_export_wisdom_to_string();
+  if (text == nullptr) return {};
+  std::string wisdom(text);
+  std::free(text);  // FFTW's documented way to free it
+  return wisdom;
+}
+
+bool ImportFftWisdom(const std::string& wisdom) {
+  std::lock_guard lock(PlannerMutex());
+  return fftwf_import_wisdom_from_string(wisdom.c_str()) != 0;
 }
 
 }  // namespace dsb

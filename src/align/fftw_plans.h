@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 
 #include "common/result.h"
 
@@ -36,5 +37,17 @@ struct FftPlans {
 
 // The cached plans for a height x width transform using `threads` threads.
 Result<FftPlans> GetFftPlans(int height, int width, int threads);
+
+}  // namespace dsb
+
+namespace dsb {
+
+// FFTW's wisdom (what measuring chose for each transform size) as text, and
+// merged back in, under the planner's mutex: a later process then plans a
+// measured size at once instead of measuring it again (2-3 s of one core
+// per camera-sized transform; executor/fft_wisdom.h keeps it in a file).
+// Import returns false for text FFTW does not accept.
+std::string ExportFftWisdom();
+bool ImportFftWisdom(const std::string& wisdom);
 
 }  // namespace dsb

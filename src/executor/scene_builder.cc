@@ -324,11 +324,19 @@ Status PipelineSceneRunner::Start(BuildObserver& observer) {
   std::string notice;
   DSB_ASSIGN_OR_RETURN(device_,
                        ChooseDevice(options_.device, options_.align, &notice));
+  if (device_ == Device::kCpu) {  // before anything plans a transform
+    fft_wisdom_.emplace(FftWisdomPath());
+    fft_wisdom_->Load();
+  }
   DSB_ASSIGN_OR_RETURN(std::unique_ptr<SceneCorrelator> probe,
                        MakeCorrelator(device_, options_.align));
   device_name_ = probe->name();
   if (!notice.empty()) observer.Message(notice);
   return Status::Ok();
+}
+
+PipelineSceneRunner::~PipelineSceneRunner() {
+  if (fft_wisdom_.has_value()) fft_wisdom_->Save();
 }
 
 SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,

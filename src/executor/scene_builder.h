@@ -16,7 +16,8 @@
 // all.
 //
 // The device is chosen once per build (Start), and its notice is shown
-// once.
+// once. With the CPU correlator, FFTW's wisdom is loaded at Start and kept
+// when the runner goes (executor/fft_wisdom.h).
 //
 // Thread safety: Run may run for several scenes at once; it parallelises
 // its own files with TBB.
@@ -24,12 +25,14 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "align/correlator.h"
 #include "common/file_system.h"
 #include "executor/build_options.h"
 #include "executor/decoding.h"
+#include "executor/fft_wisdom.h"
 #include "executor/scene_runner.h"
 
 namespace dsb {
@@ -40,6 +43,8 @@ class PipelineSceneRunner final : public SceneRunner {
   // largest file it accepts (executor/decoding.h).
   PipelineSceneRunner(const BuildOptions& options, FileSystem& fs,
                       std::size_t physical_memory);
+  // Keeps the FFT plans this build measured (executor/fft_wisdom.h).
+  ~PipelineSceneRunner() override;
 
   void SetDecodedFileHook(DecodedFileHook hook) override {
     decoded_hook_ = std::move(hook);
@@ -56,6 +61,7 @@ class PipelineSceneRunner final : public SceneRunner {
   Device device_ = Device::kCpu;
   std::string device_name_;
   DecodedFileHook decoded_hook_;
+  std::optional<FftWisdomFile> fft_wisdom_;  // CPU correlator only
 };
 
 }  // namespace dsb
