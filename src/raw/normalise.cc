@@ -1,5 +1,7 @@
 #include "raw/normalise.h"
 
+#include "common/vector_clones.h"
+
 namespace dsb {
 
 RowNormaliser::RowNormaliser(const BlackLevels& levels, int width)
@@ -18,8 +20,12 @@ RowNormaliser::RowNormaliser(const BlackLevels& levels, int width)
   }
 }
 
-void RowNormaliser::Row(int y, const std::uint16_t* __restrict in,
-                        float* __restrict out) const {
+// Compiled for AVX2 too (common/vector_clones.h): the division is most of
+// the cost, and AVX2 divides 8 floats at once where SSE2 divides 4 (an
+// IEEE division rounds the same at any width: same bits).
+DSB_VECTOR_CLONES void RowNormaliser::Row(int y,
+                                          const std::uint16_t* __restrict in,
+                                          float* __restrict out) const {
   const std::size_t tile_row = static_cast<std::size_t>(y % tile_height_) *
                                static_cast<std::size_t>(width_);
   const float* __restrict blacks = black_rows_.data() + tile_row;
