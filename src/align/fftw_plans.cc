@@ -17,6 +17,16 @@ std::mutex& PlannerMutex() {
   return mutex;
 }
 
+// FFTW's threads must be set up before any other FFTW call that touches the
+// planner: wisdom imported before fftwf_init_threads is silently forgotten
+// (measured: the next plan measured again), and wisdom exported before it
+// is signed for a planner without the threads' solvers, which no process
+// that has them accepts. Called under PlannerMutex.
+bool ThreadsReady() {
+  static const bool ready = fftwf_init_threads() != 0;
+  return ready;
+}
+
 }  // namespace
 
 Result<RealBuffer> AllocateReal(std::size_t count) {
@@ -42,7 +52,7 @@ Result<ComplexBuffer> AllocateComplex(std::size_t count) {
 
 Result<FftPlans> GetFftPlans(int height, int width, int threads) {
   std::lock_guard lock(PlannerMutex());
-  static bool threads_ready = fftwf_init_threads() != 0;
+  const bool threads_ready = ThreadsReady();
   static std::map<std::tuple<int, int, int>, FftPlans> cache;
   const auto key = std::make_tuple(height, width, threads);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
@@ -83,6 +93,7 @@ namespace dsb {
 
 std::string ExportFftWisdom() {
   std::lock_guard lock(PlannerMutex());
+  (void)ThreadsReady();  // else the text is signed for a planner without them
   char* text = fftwf_export_wisdom_to_string();
   if (text == nullptr) return {};
   std::string wisdom(text);
@@ -92,6 +103,7 @@ std::string ExportFftWisdom() {
 
 bool ImportFftWisdom(const std::string& wisdom) {
   std::lock_guard lock(PlannerMutex());
+  (void)ThreadsReady();
   return fftwf_import_wisdom_from_string(wisdom.c_str()) != 0;
 }
 

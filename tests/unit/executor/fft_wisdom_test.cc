@@ -52,6 +52,20 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
+// The other side of AFreshProcessPlansFromTheSavedWisdom, in a process of
+// its own started for it: runs before gtest's main (nothing has touched
+// FFTW yet), loads the file, plans the size again and exits 0 when that
+// added no wisdom, i.e. the plan came from the file and was not measured.
+const int kFreshProcessCheck = [] {
+  const char* path = std::getenv("DSB_FFT_WISDOM_CHILD");
+  if (path == nullptr) return 0;
+  FftWisdomFile file(path);
+  file.Load();
+  const std::string loaded = ExportFftWisdom();
+  const bool planned = GetFftPlans(1024, 1056, 1).ok();
+  std::_Exit(planned && !loaded.empty() && ExportFftWisdom() == loaded ? 0 : 1);
+}();
+
 TEST(FftWisdomTest, PathFollowsXdgCacheHomeThenHome) {
   char host[256] = {};
   ASSERT_EQ(::gethostname(host, sizeof(host) - 1), 0);
@@ -117,6 +131,21 @@ TEST(FftWisdomTest, BrokenFileIsACacheMiss) {
   FftWisdomFile nowhere("");
   nowhere.Load();
   nowhere.Save();
+}
+
+// A later build does not measure again: a fresh process that loads the
+// file plans the same size from it (FFTW forgets wisdom imported before
+// its threads are set up, which the loader must do first).
+TEST(FftWisdomTest, AFreshProcessPlansFromTheSavedWisdom) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("fftw-wisdom-test");
+  ASSERT_TRUE(GetFftPlans(1024, 1056, 1).ok());  // measured here
+  FftWisdomFile(path).Save();
+  ASSERT_TRUE(fs::exists(path));
+  const std::string command = "DSB_FFT_WISDOM_CHILD='" + path + "' /proc/" +
+                              std::to_string(::getpid()) +
+                              "/exe >/dev/null 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0);
 }
 
 }  // namespace
