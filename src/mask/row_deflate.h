@@ -3,13 +3,13 @@
 // matching whole rows and in-row periods rather than by hashing.
 //
 // A loss mask is two-level and made of cells: long runs, rows that repeat
-// the row above (or the one 2-5 rows up: a clipped colour of a CFA repeats
-// with the pattern's period), and within a row, patterns of period 2, 3 or
-// 6 (per-sample clipping of one colour). The encoder tries only those
-// distances (1, 2, 3 and 6 bytes back in the row; 1 to 5 rows back while
-// within deflate's 32 KiB window) at each position. Long runs are coded as
-// runs (no extra bits); a match of rows (about 16 bits per 258 bytes, and
-// it runs on over every row that repeats too) only where the row is busy.
+// the row above, and within a row, patterns of period 2, 3 or 6
+// (per-sample clipping of one colour of a Bayer or X-Trans mosaic). The
+// encoder tries only those distances (1, 2, 3 and 6 bytes back in the row;
+// the row above while within deflate's 32 KiB window) at each position.
+// Long runs are coded as runs (no extra bits); a match of rows (about 16
+// bits per 258 bytes, and it runs on over every row that repeats too) only
+// where the row is busy.
 // Tokens get dynamic Huffman codes per block of 2^16. zlib's own deflate
 // hashes every byte and its Adler-32 reads the rows once more (1.5-2.2
 // ms/MP at level 1); this reads each row about twice, skips busy stretches

@@ -105,8 +105,8 @@ void ExpectExactRoundTrip(const Plane<std::uint8_t>& plane,
 
 // Two-level masks of the shapes the encoder matches (runs, repeated rows,
 // CFA periods) and of none (random), at widths around its word sizes and
-// around deflate's 32 KiB window (a row and its filter byte of 6,554 bytes
-// let 4 rows back, not 5; 32,767 one; 32,768 none).
+// around deflate's 32 KiB window (a row and its filter byte of 32,768
+// bytes can still be matched, one more cannot).
 TEST(PngWriterTest, TwoLevelMasksDecodeExactly) {
   using Fill = std::function<bool(int y, int x, std::uint32_t random)>;
   const std::vector<std::pair<std::string, Fill>> shapes = {
