@@ -485,24 +485,19 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
   // Only windows wider than one cell each side grow (see CleanFlags).
   const bool edges = radius > 1;
   weak.Resize(edges ? cols : 0, edges ? rows : 0);
-  // Most windows hold the full weight: they are compared with its limit
-  // in a loop that vectorises, and only the others look theirs up.
-  const int full_terms = kFullWeight * window;
-  const float full_weight = static_cast<float>(full_terms);
-  auto test = [&](const float* sums, const float* counts,
-                  const std::vector<float>& limits, std::uint8_t* out) {
-    const float at_full = limits[full_terms];
-    for (int j = 0; j < cols; ++j) out[j] = sums[j] > at_full ? 1 : 0;
-    for (int j = 0; j < cols; ++j) {
-      if (counts[j] == full_weight) continue;
-      const int n = static_cast<int>(counts[j]);
-      out[j] = (n > 0 && sums[j] > limits[n]) ? 1 : 0;
-    }
-  };
   WindowSums(cells.z.view(), cells.weight.view(), radius,
              [&](int i, const float* sums, const float* counts) {
-               test(sums, counts, limit, flags.row(i));
-               if (edges) test(sums, counts, edge_limit, weak.row(i));
+               std::uint8_t* f = flags.row(i);
+               for (int j = 0; j < cols; ++j) {
+                 const int n = static_cast<int>(counts[j]);
+                 f[j] = (n > 0 && sums[j] > limit[n]) ? 1 : 0;
+               }
+               if (!edges) return;
+               std::uint8_t* e = weak.row(i);
+               for (int j = 0; j < cols; ++j) {
+                 const int n = static_cast<int>(counts[j]);
+                 e[j] = (n > 0 && sums[j] > edge_limit[n]) ? 1 : 0;
+               }
              });
 }
 
