@@ -18,6 +18,11 @@
 //                                   only ones a crop of one mosaic can
 //                                   fake), gains 0.5-2, added noise: one line
 //                                   each, then a summary
+//   align_bench --stages-file FILE  the same for a real raw aligned to
+//                                   itself (a self pair)
+//   align_bench --self FILE N       a real raw aligned to N copies of
+//                                   itself in one batch, as a scene build
+//                                   does: each result, and CPU ms per pair
 //   align_bench --sweep N [SEED]    N random small pairs (every CFA, odd and
 //                                   negative shifts, noise 0-4, gains,
 //                                   clipping, moved objects): one line each
@@ -126,11 +131,9 @@ BenchPair RenderBenchPair(
 
 // Every step of the CPU correlator's Align on its own, best of 5 (CPU
 // ms/MP): where the time goes, without a profiler's overhead.
-int AlignStages(int megapixels, const char* cfa) {
-  const BenchPair pair = RenderBenchPair(megapixels, cfa);
-  const dsb::RawImage& gt = pair.gt;
-  const dsb::RawImage& noisy = pair.noisy;
-  const double mp = pair.width * static_cast<double>(pair.height) / 1e6;
+int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
+             const char* cfa) {
+  const double mp = gt.width() * static_cast<double>(gt.height()) / 1e6;
   const dsb::AlignParams params;
   int max_dy = 0, max_dx = 0;
   dsb::EffectiveSearch(params, gt.height(), gt.width(), &max_dy, &max_dx);
@@ -163,7 +166,7 @@ int AlignStages(int megapixels, const char* cfa) {
     std::printf("%-28s %7.3f ms/MP\n", name, best * 1e3 / mp);
   };
   std::printf("%s %dx%d, coarse %dx%d (stride %d, box %d), FFT %dx%d\n", cfa,
-              pair.width, pair.height, g.width, g.height, g.stride, g.box,
+              gt.width(), gt.height(), g.width, g.height, g.stride, g.box,
               g.fft_width, g.fft_height);
   std::array<float, 3> balance{};
   time("ChannelBalance", [&] { balance = dsb::ChannelBalance(noisy); });
@@ -210,6 +213,64 @@ int AlignStages(int megapixels, const char* cfa) {
        [&] { loss = dsb::GainMatchedLoss(gt, noisy, overlap, gain); });
   std::printf("%-28s %7.3f ms/MP (shift %d,%d gain %.6f loss %.6f)\n", "sum",
               total * 1e3 / mp, fine.dy, fine.dx, gain, loss);
+  return 0;
+}
+
+int AlignStages(int megapixels, const char* cfa) {
+  const BenchPair pair = RenderBenchPair(megapixels, cfa);
+  return StagesOf(pair.gt, pair.noisy, cfa);
+}
+
+// A real raw as both GT and capture (a self pair, as a scene whose GT is
+// also one of its captures has): where the time of a small image goes.
+int FileStages(const char* file) {
+  auto image = dsb::DecodeRaw(file);
+  if (!image.ok()) {
+    std::printf("%s: %s\n", file, image.status().ToString().c_str());
+    return 1;
+  }
+  return StagesOf(*image, *image, image->cfa.name().c_str());
+}
+
+// A real raw aligned to `copies` copies of itself in one batch, as the
+// build aligns a scene of a GT and its captures: CPU ms/MP per pair (best
+// of 3 batches) and each result, so two builds can be diffed.
+int SelfPairs(const char* file, int copies) {
+  auto image = dsb::DecodeRaw(file);
+  if (!image.ok()) {
+    std::printf("%s: %s\n", file, image.status().ToString().c_str());
+    return 1;
+  }
+  auto correlator = dsb::MakeCorrelator(dsb::Device::kCpu, dsb::AlignParams());
+  if (!correlator.ok()) return 1;
+  const double prep_start = CpuSeconds();
+  if (!(*correlator)->SetReference(*image).ok()) return 1;
+  const double prep = CpuSeconds() - prep_start;
+  std::vector<const dsb::RawImage*> batch(static_cast<std::size_t>(copies),
+                                          &*image);
+  double best = 1e30;
+  std::vector<dsb::Result<dsb::Alignment>> results;
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    const double start = CpuSeconds();
+    results = (*correlator)->Align(batch);
+    best = std::min(best, CpuSeconds() - start);
+  }
+  for (const auto& r : results) {
+    if (!r.ok()) {
+      std::printf("error %s\n", r.status().ToString().c_str());
+      return 1;
+    }
+    std::printf(
+        "shift %d,%d subpx %.6f,%.6f confidence %.9f gain %.9f loss %.9f\n",
+        r->dy, r->dx, r->dy_subpx, r->dx_subpx, r->confidence, r->raw_gain,
+        r->loss);
+  }
+  const double mp = image->width() * static_cast<double>(image->height()) / 1e6;
+  std::printf(
+      "%s %dx%d: reference %.2f ms CPU; %d pairs %.2f ms CPU per pair, %.2f "
+      "ms/MP per pair\n",
+      image->cfa.name().c_str(), image->width(), image->height(), prep * 1e3,
+      copies, best * 1e3 / copies, best * 1e3 / copies / mp);
   return 0;
 }
 
@@ -443,6 +504,12 @@ int main(int argc, char** argv) {
   }
   if (argc >= 3 && std::strcmp(argv[1], "--stages") == 0) {
     return AlignStages(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "--stages-file") == 0) {
+    return FileStages(argv[2]);
+  }
+  if (argc >= 4 && std::strcmp(argv[1], "--self") == 0) {
+    return SelfPairs(argv[2], std::atoi(argv[3]));
   }
   if (argc >= 3 && std::strcmp(argv[1], "--sweep") == 0) {
     return Sweep(std::atoi(argv[2]),
