@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "common/vector_clones.h"
+
 namespace dsb {
 
 namespace {
@@ -148,8 +150,10 @@ Plane<float> CoarseLuma(const RawImage& image,
   return out;
 }
 
-void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
-                    int stride, int box, PlaneView<float> out) {
+DSB_VECTOR_CLONES void CoarseLumaInto(const RawImage& image,
+                                      const std::array<float, 3>& balance,
+                                      int stride, int box,
+                                      PlaneView<float> out) {
   const int out_h = out.height;
   const int out_w = out.width;
   if (out_h <= 0 || out_w <= 0) return;
@@ -226,9 +230,10 @@ void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
   }
 }
 
-Plane<float> PeriodLuma(const RawImage& image,
-                        const std::array<float, 3>& balance, int y0, int x0,
-                        int height, int width) {
+DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
+                                          const std::array<float, 3>& balance,
+                                          int y0, int x0, int height,
+                                          int width) {
   const int period = image.cfa.period();
   // Horizontal period sums of the balanced window grown by period - 1 rows,
   // then vertical period sums. Sums are recomputed per output sample

@@ -15,6 +15,7 @@
 #include "align/colour_match.h"
 #include "align/correlator_common.h"
 #include "align/mosaic_luma.h"
+#include "common/vector_clones.h"
 
 namespace dsb {
 
@@ -101,7 +102,8 @@ class WindowSums {
 };
 
 // sum(a * b_o) for the window b_o of `b` with top-left (oy, ox).
-double Dot(const Plane<float>& a, const Plane<float>& b, int oy, int ox) {
+DSB_VECTOR_CLONES double Dot(const Plane<float>& a, const Plane<float>& b,
+                             int oy, int ox) {
   const int h = a.height(), w = a.width();
   constexpr int kLanes = 8;
   double sum_ab = 0;
@@ -162,9 +164,10 @@ void AddSparselyMaskedCorrelation(const Plane<float>& a,
 // every offset in [0, window)^2. `a` is h x w, zero-mean over the unmasked
 // pixels and 0 at masked ones, so the covariance needs no mean of b; `mask`
 // is 1 (use) or 0; `b` is (h + window - 1) x (w + window - 1).
-void AddCorrelation(const Plane<float>& a, const Plane<float>& mask,
-                    double count, const Plane<float>& b, int window,
-                    double* cross, double* b_var) {
+DSB_VECTOR_CLONES void AddCorrelation(const Plane<float>& a,
+                                      const Plane<float>& mask, double count,
+                                      const Plane<float>& b, int window,
+                                      double* cross, double* b_var) {
   const int h = a.height(), w = a.width();
   constexpr int kLanes = 8;
   for (int oy = 0; oy < window; ++oy) {
