@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,9 +17,8 @@ namespace {
 // always first; the others catch moved objects and periodic structure.
 constexpr int kCandidates = 4;
 
-// Whether two captures hold the same pixels (a GT paired with itself, or
-// with a bit-identical copy). Stops at the first difference, which on two
-// real captures is within the first few pixels.
+}  // namespace
+
 bool SamePixels(const RawImage& a, const RawImage& b) {
   if (a.width() != b.width() || a.height() != b.height()) return false;
   if (&a == &b || a.pixels.data() == b.pixels.data()) return true;
@@ -31,7 +31,11 @@ bool SamePixels(const RawImage& a, const RawImage& b) {
   return true;
 }
 
-}  // namespace
+bool IsSelfPair(const RawImage& gt, const RawImage& noisy) {
+  return gt.cfa == noisy.cfa &&
+         gt.meta.overexposure_lb == noisy.meta.overexposure_lb &&
+         SamePixels(gt, noisy);
+}
 
 int FastFftSize(int minimum) {
   for (int n = std::max(1, minimum);; ++n) {
@@ -92,6 +96,17 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
                                   const CoarseGeometry& geometry,
                                   const float* surface, int max_dy,
                                   int max_dx) {
+  return FinishAlignment(gt, gt_balance, noisy, balance, geometry, surface,
+                         max_dy, max_dx, std::nullopt);
+}
+
+Result<Alignment> FinishAlignment(const RawImage& gt,
+                                  const std::array<float, 3>& gt_balance,
+                                  const RawImage& noisy,
+                                  const std::array<float, 3>& balance,
+                                  const CoarseGeometry& geometry,
+                                  const float* surface, int max_dy, int max_dx,
+                                  std::optional<bool> self_pair) {
   const std::vector<CoarsePeak> peaks =
       FindCoarsePeaks(surface, geometry, kCandidates);
   if (peaks.empty()) {
@@ -114,7 +129,8 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
   alignment.dx_subpx = fine.dx_subpx;
   alignment.confidence = fine.score;
   Overlap overlap = ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
-  if (fine.dy == 0 && fine.dx == 0 && SamePixels(gt, noisy)) {
+  if (fine.dy == 0 && fine.dx == 0 &&
+      self_pair.value_or(SamePixels(gt, noisy))) {
     // A self pair at shift 0: every colour-matched GT pixel is the noisy
     // pixel itself, so what the steps below compute is known exactly. Every
     // block ratio of RawGain is 1 (so is their median, and its fallback);

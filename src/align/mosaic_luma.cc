@@ -243,16 +243,21 @@ DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
   const int in_w = width + period - 1;
   Plane<float> horizontal(width, in_h, 0.0f);
   std::vector<float> balanced(static_cast<std::size_t>(in_w));
+  // The balance of every column of each row phase, so the product below is
+  // a plain vector multiply (the same products as cycling through the
+  // period's weights).
+  std::vector<float> weights(static_cast<std::size_t>(period) * in_w);
+  for (int p = 0; p < period && p < in_h; ++p) {
+    for (int j = 0; j < in_w; ++j) {
+      weights[static_cast<std::size_t>(p) * in_w + j] =
+          balance[static_cast<int>(image.cfa.color_at(y0 + p, x0 + j))];
+    }
+  }
   for (int i = 0; i < in_h; ++i) {
     const int y = y0 + i;
     const float* row = image.pixels.row(y) + x0;
-    float w[6];
-    for (int k = 0; k < period; ++k) {
-      w[k] = balance[static_cast<int>(image.cfa.color_at(y, x0 + k))];
-    }
-    for (int j = 0, k = 0; j < in_w; ++j, k = (k + 1 == period ? 0 : k + 1)) {
-      balanced[j] = row[j] * w[k];
-    }
+    const float* w = &weights[static_cast<std::size_t>(i % period) * in_w];
+    for (int j = 0; j < in_w; ++j) balanced[j] = row[j] * w[j];
     float* out = horizontal.row(i);
     for (int k = 0; k < period; ++k) {
       const float* in = balanced.data() + k;

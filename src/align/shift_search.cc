@@ -1,9 +1,5 @@
 #include "align/shift_search.h"
 
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -214,14 +210,24 @@ DSB_VECTOR_CLONES void AddCorrelation(const Plane<float>& a,
 // 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
 // in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
 // i < h, j < w.
-Plane<float> UnclippedBoxes(const RawImage& image, float clip,
-                            const std::array<bool, 3>& watched, int y0, int x0,
-                            int h, int w, int box_h, int box_w) {
+DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
+    const RawImage& image, float clip, const std::array<bool, 3>& watched,
+    int y0, int x0, int h, int w, int box_h, int box_w) {
   const int in_h = h + box_h - 1, in_w = w + box_w - 1;
   // Column counts of clipped pixels over box_h rows, then box_w of those.
+  // Most rows hold no clipped pixel: a branch-free count (which vectorises)
+  // skips them, and output rows whose counts stayed zero skip the window
+  // sums.
   std::vector<int> columns(static_cast<std::size_t>(in_w) * h, 0);
+  std::vector<char> touched(static_cast<std::size_t>(h), 0);
   for (int i = 0; i < in_h; ++i) {
     const float* row = image.pixels.row(y0 + i) + x0;
+    int at_clip = 0;
+    for (int j = 0; j < in_w; ++j) at_clip += !(row[j] < clip);
+    if (at_clip == 0) continue;
+    for (int k = std::max(0, i - box_h + 1); k <= std::min(h - 1, i); ++k) {
+      touched[k] = 1;
+    }
     for (int j = 0; j < in_w; ++j) {
       if (row[j] < clip) continue;
       if (!watched[static_cast<int>(image.cfa.color_at(y0 + i, x0 + j))]) {
@@ -234,6 +240,7 @@ Plane<float> UnclippedBoxes(const RawImage& image, float clip,
   }
   Plane<float> out(w, h, 1.0f);
   for (int i = 0; i < h; ++i) {
+    if (!touched[i]) continue;
     const int* c = &columns[static_cast<std::size_t>(i) * in_w];
     int sum = 0;
     for (int j = 0; j < box_w - 1; ++j) sum += c[j];
@@ -384,11 +391,11 @@ namespace {
 // over 2e7 magnitudes from 1e-20 to 1e38), at under half its cost, in
 // vectors. The surface only proposes candidates; their integer positions
 // do not move by such rounding.
-using V4 = float __attribute__((vector_size(16)));
-using M4 = std::int32_t __attribute__((vector_size(16)));
-
+// (Returned through `scale`: a function returning an 8-float vector
+// changes its ABI between the clones, -Wpsabi.)
 template <typename F, typename I>
-F WhiteningScale(F magnitude) {
+[[gnu::always_inline]] inline void WhiteningScale(const F& magnitude,
+                                                  F& scale) {
   constexpr float kLn2 = 0.693147180559945309f;
   constexpr float kHi = 0.69921875f;  // 179/256
   constexpr float kLo = kWhitening - kHi;
@@ -423,46 +430,51 @@ F WhiteningScale(F magnitude) {
                                    x * (1.0f / 24 +
                                         x * (1.0f / 120 +
                                              x * (1.0f / 720 + x / 5040))))));
-  return p * std::bit_cast<F>((n + 127) * (1 << 23));
+  scale = p * std::bit_cast<F>((n + 127) * (1 << 23));
 }
 
 }  // namespace
 
-void CrossPower(const float* gt_spectrum, const float* noisy_spectrum,
-                std::size_t complex_count, float* out) {
+DSB_VECTOR_CLONES void CrossPower(const float* gt_spectrum,
+                                  const float* noisy_spectrum,
+                                  std::size_t complex_count, float* out) {
   std::size_t k = 0;
-#if defined(__SSE2__)
-  // Four complex values at a time, deinterleaved into real and imaginary
-  // vectors; every value is the scalar loop's expression.
-  auto load = [](const float* p) {
-    V4 v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  };
-  for (; k + 4 <= complex_count; k += 4) {
-    const V4 g0 = load(gt_spectrum + 2 * k), g1 = load(gt_spectrum + 2 * k + 4);
-    const V4 n0 = load(noisy_spectrum + 2 * k),
-             n1 = load(noisy_spectrum + 2 * k + 4);
-    const V4 gr = __builtin_shufflevector(g0, g1, 0, 2, 4, 6);
-    const V4 gi = __builtin_shufflevector(g0, g1, 1, 3, 5, 7);
-    const V4 nr = __builtin_shufflevector(n0, n1, 0, 2, 4, 6);
-    const V4 ni = __builtin_shufflevector(n0, n1, 1, 3, 5, 7);
+  // Eight complex values at a time, deinterleaved into real and imaginary
+  // vectors (two SSE2 registers each in the baseline build, one AVX2
+  // register in its clone); every value is the scalar loop's expression
+  // (the square root is correctly rounded either way).
+  using V8 = float __attribute__((vector_size(32)));
+  using M8 = std::int32_t __attribute__((vector_size(32)));
+  for (; k + 8 <= complex_count; k += 8) {
+    V8 g0, g1, n0, n1;
+    std::memcpy(&g0, gt_spectrum + 2 * k, sizeof(g0));
+    std::memcpy(&g1, gt_spectrum + 2 * k + 8, sizeof(g1));
+    std::memcpy(&n0, noisy_spectrum + 2 * k, sizeof(n0));
+    std::memcpy(&n1, noisy_spectrum + 2 * k + 8, sizeof(n1));
+    const V8 gr = __builtin_shufflevector(g0, g1, 0, 2, 4, 6, 8, 10, 12, 14);
+    const V8 gi = __builtin_shufflevector(g0, g1, 1, 3, 5, 7, 9, 11, 13, 15);
+    const V8 nr = __builtin_shufflevector(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14);
+    const V8 ni = __builtin_shufflevector(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15);
     // G * conj(N)
-    const V4 re = gr * nr + gi * ni;
-    const V4 im = gi * nr - gr * ni;
-    const V4 magnitude = _mm_sqrt_ps(re * re + im * im);
+    const V8 re = gr * nr + gi * ni;
+    const V8 im = gi * nr - gr * ni;
+    const V8 squared = re * re + im * im;
+    V8 magnitude;
+    for (int l = 0; l < 8; ++l) magnitude[l] = std::sqrt(squared[l]);
     // std::pow gives 0 for an overflowed (infinite) magnitude.
-    const M4 keep =
+    const M8 keep =
         (magnitude > 1e-20f) & (magnitude <= std::numeric_limits<float>::max());
-    const V4 scale = std::bit_cast<V4>(
-        std::bit_cast<M4>(WhiteningScale<V4, M4>(magnitude)) & keep);
-    const V4 out_re = re * scale, out_im = im * scale;
-    const V4 lo = __builtin_shufflevector(out_re, out_im, 0, 4, 1, 5);
-    const V4 hi = __builtin_shufflevector(out_re, out_im, 2, 6, 3, 7);
+    V8 whitening;
+    WhiteningScale<V8, M8>(magnitude, whitening);
+    const V8 scale = std::bit_cast<V8>(std::bit_cast<M8>(whitening) & keep);
+    const V8 out_re = re * scale, out_im = im * scale;
+    const V8 lo =
+        __builtin_shufflevector(out_re, out_im, 0, 8, 1, 9, 2, 10, 3, 11);
+    const V8 hi =
+        __builtin_shufflevector(out_re, out_im, 4, 12, 5, 13, 6, 14, 7, 15);
     std::memcpy(out + 2 * k, &lo, sizeof(lo));
-    std::memcpy(out + 2 * k + 4, &hi, sizeof(hi));
+    std::memcpy(out + 2 * k + 8, &hi, sizeof(hi));
   }
-#endif
   for (; k < complex_count; ++k) {
     const float gr = gt_spectrum[2 * k], gi = gt_spectrum[2 * k + 1];
     const float nr = noisy_spectrum[2 * k], ni = noisy_spectrum[2 * k + 1];
@@ -470,10 +482,10 @@ void CrossPower(const float* gt_spectrum, const float* noisy_spectrum,
     const float re = gr * nr + gi * ni;
     const float im = gi * nr - gr * ni;
     const float magnitude = std::sqrt(re * re + im * im);
-    const float scale =
-        magnitude > 1e-20f && magnitude <= std::numeric_limits<float>::max()
-            ? WhiteningScale<float, std::int32_t>(magnitude)
-            : 0.0f;
+    float scale = 0.0f;
+    if (magnitude > 1e-20f && magnitude <= std::numeric_limits<float>::max()) {
+      WhiteningScale<float, std::int32_t>(magnitude, scale);
+    }
     out[2 * k] = re * scale;
     out[2 * k + 1] = im * scale;
   }

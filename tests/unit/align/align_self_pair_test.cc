@@ -4,7 +4,8 @@
 // check the shortcut returns exactly what the full path (RawGain,
 // RefineShift, GainMatchedLoss at the fine shift) returns, on every CFA,
 // with clipping, on a real raw, and that a copy differing in one pixel is
-// not taken for a self pair.
+// not taken for a self pair; and that the CPU correlator's reuse of the
+// GT's coarse spectrum for a self pair gives what computing it again does.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,6 +15,8 @@
 #include "align/colour_match.h"
 #include "align/correlator.h"
 #include "align/correlator_common.h"
+#include "align/fftw_plans.h"
+#include "align/mosaic_luma.h"
 #include "align/shift_search.h"
 #include "raw/decoder.h"
 #include "synth/render.h"
@@ -85,6 +88,94 @@ TEST(SelfPairTest, ShortcutMatchesTheFullPathOnEveryCfa) {
       }
     }
   }
+}
+
+// The whole alignment of a pair the long way: its own balance, coarse
+// luma, forward transform and cross-power, then FinishAlignment told the
+// captures differ (so it runs gain, refinement and loss), as the CPU
+// correlator does for any other pair.
+Result<Alignment> AlignTheLongWay(const RawImage& gt, const RawImage& noisy) {
+  int max_dy = 0, max_dx = 0;
+  EffectiveSearch(AlignParams(), gt.height(), gt.width(), &max_dy, &max_dx);
+  const CoarseGeometry g =
+      PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy, max_dx);
+  DSB_ASSIGN_OR_RETURN(FftPlans plans,
+                       GetFftPlans(g.fft_height, g.fft_width, 1));
+  const std::size_t real_count =
+      static_cast<std::size_t>(g.fft_height) * g.fft_width;
+  const std::size_t complex_count =
+      static_cast<std::size_t>(g.fft_height) * (g.fft_width / 2 + 1);
+  DSB_ASSIGN_OR_RETURN(RealBuffer real, AllocateReal(real_count));
+  DSB_ASSIGN_OR_RETURN(ComplexBuffer gt_spectrum,
+                       AllocateComplex(complex_count));
+  DSB_ASSIGN_OR_RETURN(ComplexBuffer spectrum, AllocateComplex(complex_count));
+  auto forward = [&](const RawImage& image, const std::array<float, 3>& balance,
+                     fftwf_complex* out) {
+    PrepareCoarse(CoarseLuma(image, balance, g.stride, g.box), g, real.get());
+    fftwf_execute_dft_r2c(plans.forward, real.get(), out);
+  };
+  const std::array<float, 3> gt_balance = ChannelBalance(gt);
+  const std::array<float, 3> balance = ChannelBalance(noisy);
+  forward(gt, gt_balance, gt_spectrum.get());
+  forward(noisy, balance, spectrum.get());
+  CrossPower(reinterpret_cast<const float*>(gt_spectrum.get()),
+             reinterpret_cast<const float*>(spectrum.get()), complex_count,
+             reinterpret_cast<float*>(spectrum.get()));
+  fftwf_execute_dft_c2r(plans.inverse, spectrum.get(), real.get());
+  return FinishAlignment(gt, gt_balance, noisy, balance, g, real.get(), max_dy,
+                         max_dx, false);
+}
+
+// The correlator skips a self pair's coarse stage (the GT's spectrum
+// serves) and its gain, refinement and loss: every field comes out as the
+// long way gives it, on every CFA, with and without clipping.
+TEST(SelfPairTest, CorrelatorShortcutsGiveTheLongWaysResult) {
+  for (const char* cfa : {"rggb", "gbrg", "xtrans"}) {
+    for (const double clipped : {0.0, 0.2}) {
+      SCOPED_TRACE(::testing::Message() << cfa << " clipped " << clipped);
+      SceneSpec spec;
+      spec.width = 522;
+      spec.height = 388;
+      spec.cfa = *CfaPattern::FromName(cfa);
+      spec.seed = 31;
+      spec.clipped_fraction = clipped;
+      const RawImage gt = SyntheticScene(spec).RenderGt();
+      const RawImage copy = Copy(gt);
+      ASSERT_TRUE(IsSelfPair(gt, copy));
+      auto quick = AlignPair(gt, copy);
+      auto slow = AlignTheLongWay(gt, copy);
+      ASSERT_TRUE(quick.ok()) << quick.status().ToString();
+      ASSERT_TRUE(slow.ok()) << slow.status().ToString();
+      EXPECT_EQ(quick->dy, slow->dy);
+      EXPECT_EQ(quick->dx, slow->dx);
+      EXPECT_EQ(quick->dy_subpx, slow->dy_subpx);
+      EXPECT_EQ(quick->dx_subpx, slow->dx_subpx);
+      EXPECT_EQ(quick->confidence, slow->confidence);
+      EXPECT_EQ(quick->raw_gain, slow->raw_gain);
+      EXPECT_EQ(quick->loss, slow->loss);
+      EXPECT_EQ(slow->dy, 0);
+      EXPECT_EQ(slow->dx, 0);
+    }
+  }
+}
+
+// Same pixels but another clipping level (or CFA) is no self pair.
+TEST(SelfPairTest, SamePixelsWithAnotherClippingLevelIsNoSelfPair) {
+  SceneSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  spec.cfa = *CfaPattern::FromName("rggb");
+  const RawImage gt = SyntheticScene(spec).RenderGt();
+  RawImage copy = Copy(gt);
+  EXPECT_TRUE(SamePixels(gt, copy));
+  EXPECT_TRUE(IsSelfPair(gt, copy));
+  copy.meta.overexposure_lb *= 0.5f;
+  EXPECT_TRUE(SamePixels(gt, copy));
+  EXPECT_FALSE(IsSelfPair(gt, copy));
+  RawImage other = Copy(gt);
+  other.pixels.at(0, 0) += 1e-3f;
+  EXPECT_FALSE(SamePixels(gt, other));
+  EXPECT_FALSE(IsSelfPair(gt, other));
 }
 
 // One pixel changed: not a self pair, so the full path runs; its loss is
