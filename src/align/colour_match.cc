@@ -89,26 +89,52 @@ class ColourMatcher {
   }
 
   // out[j] for j in [0, overlap.width): row i of GtInNoisyColours.
-  DSB_VECTOR_CLONES void Row(int i, float* out) const {
+  void Row(int i, float* out) const {
+    if (SameColours(i)) {
+      std::copy_n(GtRow(i), overlap_.width, out);
+      return;
+    }
+    Interpolate(i, out);
+  }
+
+  // Row i of GtInNoisyColours where only reading it is needed: the GT's
+  // own row where the shift keeps every colour in place (no copy; the
+  // loss and gain passes over a pair with an even shift read one row
+  // fewer per row), else `scratch`, filled as Row does.
+  const float* Matched(int i, float* scratch) const {
+    if (SameColours(i)) return GtRow(i);
+    Interpolate(i, scratch);
+    return scratch;
+  }
+
+ private:
+  const float* GtRow(int i) const {
+    return gt_.pixels.row(overlap_.gt_y0 + i) + overlap_.gt_x0;
+  }
+
+  // Shifts that keep every colour in place (even for Bayer, multiples of 6
+  // for X-Trans): the row is the GT's own row.
+  bool SameColours(int i) const {
+    const int gy = overlap_.gt_y0 + i;
+    const int ny = overlap_.noisy_y0 + i;
+    const int count = std::min(gt_.cfa.period(), overlap_.width);
+    for (int k = 0; k < count; ++k) {
+      const CfaColor wanted = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
+      const std::vector<Offset>& all =
+          table_.Get(gy, overlap_.gt_x0 + k, wanted);
+      if (all.size() != 1 || all[0].dy != 0 || all[0].dx != 0) return false;
+    }
+    return true;
+  }
+
+  // Row for a row that is not the GT's own.
+  DSB_VECTOR_CLONES void Interpolate(int i, float* out) const {
     const int period = gt_.cfa.period();
     const int height = gt_.height();
     const int width = gt_.width();
     const int gy = overlap_.gt_y0 + i;
     const int ny = overlap_.noisy_y0 + i;
     const int count = std::min(period, overlap_.width);
-    // Shifts that keep every colour in place (even for Bayer, multiples of
-    // 6 for X-Trans): the row is the GT's own row.
-    bool same = true;
-    for (int k = 0; k < count && same; ++k) {
-      const CfaColor wanted = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
-      const std::vector<Offset>& all =
-          table_.Get(gy, overlap_.gt_x0 + k, wanted);
-      same = all.size() == 1 && all[0].dy == 0 && all[0].dx == 0;
-    }
-    if (same) {
-      std::copy_n(gt_.pixels.row(gy) + overlap_.gt_x0, overlap_.width, out);
-      return;
-    }
     if (period == 2 && count == 2 && BayerRow(gy, ny, out)) return;
     if (period == 6 && count == 6 && XTransRow(gy, ny, out)) return;
     for (int k = 0; k < count; ++k) {
@@ -172,7 +198,6 @@ class ColourMatcher {
     }
   }
 
- private:
   // The kernel of up to 4 neighbours, the same expressions as in Row, for
   // one float or a vector of them.
   // Returned through `out`: a function returning an 8-float vector changes
@@ -474,8 +499,8 @@ void ForEachMatchedRow(const RawImage& gt, const RawImage& noisy,
   const ColourMatcher matcher(gt, overlap);
   std::vector<float> row(static_cast<std::size_t>(overlap.width));
   for (int i = 0; i < overlap.height; ++i) {
-    matcher.Row(i, row.data());
-    fn(row.data(), noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0);
+    fn(matcher.Matched(i, row.data()),
+       noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0);
   }
 }
 
@@ -521,8 +546,7 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
   double rough_gt = 0, rough_noisy = 0;
   for (int i = 0; i < overlap.height; ++i) {
     if ((i & 15) >= 2) continue;
-    matcher.Row(i, row.data());
-    const float* g = row.data();
+    const float* g = matcher.Matched(i, row.data());
     const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
     V8 lanes_g = {}, lanes_n = {};
     int j = 0;
@@ -570,8 +594,7 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
   };
   std::vector<Sums> per_block(static_cast<std::size_t>(blocks_y) * blocks_x);
   for (int i = 0; i < overlap.height; ++i) {
-    matcher.Row(i, row.data());
-    const float* g = row.data();
+    const float* g = matcher.Matched(i, row.data());
     const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
     Sums* block_row =
         &per_block[static_cast<std::size_t>(i / kBlock) * blocks_x];
@@ -667,8 +690,7 @@ double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
   double rows = 0;
   for (int i = 0; i < overlap.height; ++i) {
     if ((i / 2) % row_step != 0) continue;
-    matcher.Row(i, row.data());
-    total += RowLoss(row.data(),
+    total += RowLoss(matcher.Matched(i, row.data()),
                      noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0,
                      overlap.width, gain);
     ++rows;
@@ -760,9 +782,8 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
           (i / 2) % row_step != 0) {
         continue;
       }
-      matchers[k]->Row(i, row.data());
-      AddBlockLossRow(row.data(), noisy, overlap, i, gain, block, sums[k],
-                      counts[k]);
+      AddBlockLossRow(matchers[k]->Matched(i, row.data()), noisy, overlap, i,
+                      gain, block, sums[k], counts[k]);
     }
   }
 }

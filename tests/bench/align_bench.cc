@@ -9,7 +9,8 @@
 //                                   tests/support/photos.h), align it once
 //                                   (for callgrind: --toggle-collect=*Align*);
 //                                   then 3 more times (warm: memory mapped)
-//   align_bench --stages MP [CFA]   the same pair, each step of the CPU
+//   align_bench --stages MP [CFA [DY DX]]  the same pair (or at shift
+//                                   DY, DX), each step of the CPU
 //                                   correlator timed on its own (best of 5,
 //                                   CPU ms/MP), to see where the time goes
 //   align_bench --real N SEED FILE...  N pairs per real raw file, cut from
@@ -42,9 +43,12 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "align/colour_match.h"
@@ -108,10 +112,11 @@ std::shared_ptr<const dsb::Srgb8Image> LoadPhoto(const std::string& name) {
 }
 
 // The --once and --stages pair: a 3:2 frame of `megapixels`, 3 % clipped,
-// with `photo`'s content where given.
+// with `photo`'s content where given, at BenchCapture's shift or `shift`.
 BenchPair RenderBenchPair(
     int megapixels, const char* cfa,
-    std::shared_ptr<const dsb::Srgb8Image> photo = nullptr) {
+    std::shared_ptr<const dsb::Srgb8Image> photo = nullptr,
+    std::optional<std::pair<int, int>> shift = std::nullopt) {
   BenchPair pair;
   pair.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
   pair.height = megapixels * 1000000 / pair.width / 6 * 6;
@@ -125,6 +130,7 @@ BenchPair RenderBenchPair(
   dsb::SyntheticScene scene(spec);
   pair.gt = scene.RenderGt();
   pair.capture = BenchCapture();
+  if (shift) std::tie(pair.capture.dy, pair.capture.dx) = *shift;
   pair.noisy = scene.RenderCapture(pair.capture);
   return pair;
 }
@@ -216,8 +222,9 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
   return 0;
 }
 
-int AlignStages(int megapixels, const char* cfa) {
-  const BenchPair pair = RenderBenchPair(megapixels, cfa);
+int AlignStages(int megapixels, const char* cfa,
+                std::optional<std::pair<int, int>> shift) {
+  const BenchPair pair = RenderBenchPair(megapixels, cfa, nullptr, shift);
   return StagesOf(pair.gt, pair.noisy, cfa);
 }
 
@@ -503,7 +510,9 @@ int main(int argc, char** argv) {
                      argc >= 5 ? argv[4] : nullptr);
   }
   if (argc >= 3 && std::strcmp(argv[1], "--stages") == 0) {
-    return AlignStages(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
+    std::optional<std::pair<int, int>> shift;
+    if (argc >= 6) shift.emplace(std::atoi(argv[4]), std::atoi(argv[5]));
+    return AlignStages(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb", shift);
   }
   if (argc >= 3 && std::strcmp(argv[1], "--stages-file") == 0) {
     return FileStages(argv[2]);
