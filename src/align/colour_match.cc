@@ -754,36 +754,74 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
                             std::span<Plane<double>> counts) {
   row_step = std::max(1, row_step);
   const float gain = static_cast<float>(raw_gain);
-  std::vector<std::unique_ptr<ColourMatcher>> matchers;
+  // Overlaps that share their rows and whose column shifts differ by a
+  // multiple of the Bayer period (the refinement's dx - 1 and dx + 1) see
+  // the same colour-matched values at a GT column: a GT pixel's estimate
+  // depends on its position and the colour wanted, and the wanted colour
+  // repeats every two noisy columns. So such a group is colour-matched once
+  // per row, over the union of its GT columns (a matcher of its own), and
+  // each member reads its columns out of that row. X-Trans's period of 6
+  // never pairs neighbours.
+  struct Group {
+    std::unique_ptr<ColourMatcher> matcher;
+    Overlap reach;  // the union of the members' columns
+    std::vector<float> row;
+  };
+  std::vector<Group> groups;
+  std::vector<int> group_of(overlaps.size(), -1);
+  auto shift_x = [](const Overlap& o) { return o.gt_x0 - o.noisy_x0; };
   int first = noisy.height(), last = 0;
-  int width = 0;
   for (std::size_t k = 0; k < overlaps.size(); ++k) {
     std::fill(sums[k].data(), sums[k].data() + sums[k].pixel_count(), 0.0);
     std::fill(counts[k].data(), counts[k].data() + counts[k].pixel_count(),
               0.0);
     const Overlap& overlap = overlaps[k];
-    matchers.push_back(overlap.empty()
-                           ? nullptr
-                           : std::make_unique<ColourMatcher>(gt, overlap));
     if (overlap.empty()) continue;
     first = std::min(first, overlap.noisy_y0);
     last = std::max(last, overlap.noisy_y0 + overlap.height);
-    width = std::max(width, overlap.width);
+    for (std::size_t g = 0; g < groups.size() && group_of[k] < 0; ++g) {
+      const Overlap& reach = groups[g].reach;
+      if (gt.cfa.period() == 2 && reach.noisy_y0 == overlap.noisy_y0 &&
+          reach.gt_y0 == overlap.gt_y0 && reach.height == overlap.height &&
+          (shift_x(reach) - shift_x(overlap)) % 2 == 0) {
+        group_of[k] = static_cast<int>(g);
+      }
+    }
+    if (group_of[k] < 0) {
+      group_of[k] = static_cast<int>(groups.size());
+      groups.push_back({nullptr, overlap, {}});
+      continue;
+    }
+    Overlap& reach = groups[group_of[k]].reach;
+    const int lo = std::min(reach.gt_x0, overlap.gt_x0);
+    const int hi =
+        std::max(reach.gt_x0 + reach.width, overlap.gt_x0 + overlap.width);
+    reach.noisy_x0 += lo - reach.gt_x0;
+    reach.gt_x0 = lo;
+    reach.width = hi - lo;
   }
-  std::vector<float> row(static_cast<std::size_t>(width));
+  for (Group& group : groups) {
+    group.matcher = std::make_unique<ColourMatcher>(gt, group.reach);
+    group.row.resize(static_cast<std::size_t>(group.reach.width));
+  }
+  std::vector<const float*> matched(groups.size());
   // One sweep down the noisy image: each noisy row (and the GT rows near
   // it) is used by every overlap that samples it while it is in cache. Each
   // overlap still adds its rows in order, so its sums are the same.
   for (int y = first; y < last; ++y) {
+    std::fill(matched.begin(), matched.end(), nullptr);
     for (std::size_t k = 0; k < overlaps.size(); ++k) {
       const Overlap& overlap = overlaps[k];
       const int i = y - overlap.noisy_y0;
-      if (!matchers[k] || i < 0 || i >= overlap.height ||
+      if (overlap.empty() || i < 0 || i >= overlap.height ||
           (i / 2) % row_step != 0) {
         continue;
       }
-      AddBlockLossRow(matchers[k]->Matched(i, row.data()), noisy, overlap, i,
-                      gain, block, sums[k], counts[k]);
+      Group& group = groups[group_of[k]];
+      const float*& row = matched[group_of[k]];
+      if (row == nullptr) row = group.matcher->Matched(i, group.row.data());
+      AddBlockLossRow(row + (overlap.gt_x0 - group.reach.gt_x0), noisy, overlap,
+                      i, gain, block, sums[k], counts[k]);
     }
   }
 }
