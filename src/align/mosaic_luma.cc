@@ -241,7 +241,10 @@ DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
   // expression wherever it sits and rounding does not drift along a row.
   const int in_h = height + period - 1;
   const int in_w = width + period - 1;
-  Plane<float> horizontal(width, in_h, 0.0f);
+  // Neither plane is filled first: each sum starts from 0.0f + its first
+  // term, the very addition the zeroed planes' first += made.
+  Plane<float> horizontal;
+  horizontal.Resize(width, in_h);
   std::vector<float> balanced(static_cast<std::size_t>(in_w));
   // The balance of every column of each row phase, so the product below is
   // a plain vector multiply (the same products as cycling through the
@@ -259,15 +262,19 @@ DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
     const float* w = &weights[static_cast<std::size_t>(i % period) * in_w];
     for (int j = 0; j < in_w; ++j) balanced[j] = row[j] * w[j];
     float* out = horizontal.row(i);
-    for (int k = 0; k < period; ++k) {
+    for (int j = 0; j < width; ++j) out[j] = 0.0f + balanced[j];
+    for (int k = 1; k < period; ++k) {
       const float* in = balanced.data() + k;
       for (int j = 0; j < width; ++j) out[j] += in[j];
     }
   }
-  Plane<float> luma(width, height, 0.0f);
+  Plane<float> luma;
+  luma.Resize(width, height);
   for (int i = 0; i < height; ++i) {
     float* out = luma.row(i);
-    for (int k = 0; k < period; ++k) {
+    const float* first = horizontal.row(i);
+    for (int j = 0; j < width; ++j) out[j] = 0.0f + first[j];
+    for (int k = 1; k < period; ++k) {
       const float* in = horizontal.row(i + k);
       for (int j = 0; j < width; ++j) out[j] += in[j];
     }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <type_traits>
 
 #include "align/colour_match.h"
@@ -68,8 +69,16 @@ class WindowSums {
  public:
   explicit WindowSums(const Plane<float>& b)
       : bw_(b.width()),
-        s1_(static_cast<std::size_t>(b.height() + 1) * (bw_ + 1), 0.0),
-        s2_(s1_.size(), 0.0) {
+        s1_(new double[static_cast<std::size_t>(b.height() + 1) * (bw_ + 1)]),
+        s2_(new double[static_cast<std::size_t>(b.height() + 1) * (bw_ + 1)]) {
+    // Every entry is written below; only the zero row and column are set
+    // here (the arrays are not filled first).
+    std::fill_n(s1_.get(), bw_ + 1, 0.0);
+    std::fill_n(s2_.get(), bw_ + 1, 0.0);
+    for (int y = 0; y < b.height(); ++y) {
+      s1_[Index(y + 1, 0)] = 0.0;
+      s2_[Index(y + 1, 0)] = 0.0;
+    }
     for (int y = 0; y < b.height(); ++y) {
       double row1 = 0, row2 = 0;
       const float* pb = b.row(y);
@@ -94,7 +103,7 @@ class WindowSums {
     return static_cast<std::size_t>(y) * (bw_ + 1) + x;
   }
   int bw_;
-  std::vector<double> s1_, s2_;
+  std::unique_ptr<double[]> s1_, s2_;
 };
 
 // sum(a * b_o) for the window b_o of `b` with top-left (oy, ox).
@@ -218,7 +227,9 @@ DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
   // Most rows hold no clipped pixel: a branch-free count (which vectorises)
   // skips them, and output rows whose counts stayed zero skip the window
   // sums.
-  std::vector<int> columns(static_cast<std::size_t>(in_w) * h, 0);
+  // A row of counts is zeroed when first touched (rows never touched are
+  // never read).
+  std::unique_ptr<int[]> columns(new int[static_cast<std::size_t>(in_w) * h]);
   std::vector<char> touched(static_cast<std::size_t>(h), 0);
   for (int i = 0; i < in_h; ++i) {
     const float* row = image.pixels.row(y0 + i) + x0;
@@ -226,6 +237,9 @@ DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
     for (int j = 0; j < in_w; ++j) at_clip += !(row[j] < clip);
     if (at_clip == 0) continue;
     for (int k = std::max(0, i - box_h + 1); k <= std::min(h - 1, i); ++k) {
+      if (!touched[k]) {
+        std::fill_n(&columns[static_cast<std::size_t>(k) * in_w], in_w, 0);
+      }
       touched[k] = 1;
     }
     for (int j = 0; j < in_w; ++j) {
