@@ -179,13 +179,40 @@ DSB_VECTOR_CLONES void WindowSums(
   std::vector<double> prefix_sum(direct ? 0 : w + 1, 0.0);
   std::vector<int> prefix_count(direct ? 0 : w + 1, 0);
   for (int y = 0; y < std::min(radius, h); ++y) add_row(y);
-  for (int y = 0; y < h; ++y) {
-    if (y + radius < h) add_row(y + radius);
-    if (direct) {
+  // The direct path moves the column sums on by a row in one pass: the row
+  // that left the window after the previous output is taken out, the one
+  // that enters is added (in that order, as two passes would), and the
+  // sums are copied out for the horizontal window.
+  auto slide = [&](int leaving, int entering) {
+    const float* lv = leaving >= 0 ? values.row(leaving) : nullptr;
+    const std::uint8_t* lm = leaving >= 0 ? weights.row(leaving) : nullptr;
+    const float* ev = entering >= 0 ? values.row(entering) : nullptr;
+    const std::uint8_t* em = entering >= 0 ? weights.row(entering) : nullptr;
+    float* ps = padded_sum.data() + radius;
+    float* pc = padded_count.data() + radius;
+    if (lv != nullptr && ev != nullptr) {
       for (int x = 0; x < w; ++x) {
-        padded_sum[x + radius] = static_cast<float>(col_sum[x]);
-        padded_count[x + radius] = static_cast<float>(col_count[x]);
+        double c = col_sum[x];
+        c -= lm[x] ? static_cast<double>(lv[x]) : 0.0;
+        c += em[x] ? static_cast<double>(ev[x]) : 0.0;
+        const int n = col_count[x] - lm[x] + em[x];
+        col_sum[x] = c;
+        col_count[x] = n;
+        ps[x] = static_cast<float>(c);
+        pc[x] = static_cast<float>(n);
       }
+      return;
+    }
+    if (lv != nullptr) remove_row(leaving);
+    if (ev != nullptr) add_row(entering);
+    for (int x = 0; x < w; ++x) {
+      ps[x] = static_cast<float>(col_sum[x]);
+      pc[x] = static_cast<float>(col_count[x]);
+    }
+  };
+  for (int y = 0; y < h; ++y) {
+    if (direct) {
+      slide(y - 1 - radius, y + radius < h ? y + radius : -1);
       std::fill(sums.begin(), sums.end(), 0.0f);
       std::fill(counts.begin(), counts.end(), 0.0f);
       for (int k = 0; k <= 2 * radius; ++k) {
@@ -197,6 +224,7 @@ DSB_VECTOR_CLONES void WindowSums(
         }
       }
     } else {
+      if (y + radius < h) add_row(y + radius);
       for (int x = 0; x < w; ++x) {
         prefix_sum[x + 1] = prefix_sum[x] + col_sum[x];
         prefix_count[x + 1] = prefix_count[x] + col_count[x];
@@ -209,7 +237,7 @@ DSB_VECTOR_CLONES void WindowSums(
       }
     }
     row_out(y, sums.data(), counts.data());
-    if (y - radius >= 0) remove_row(y - radius);
+    if (!direct && y - radius >= 0) remove_row(y - radius);
   }
 }
 

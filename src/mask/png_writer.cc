@@ -1,18 +1,21 @@
 #include "mask/png_writer.h"
 
+#include <libdeflate.h>
 #include <png.h>
-#include <zlib.h>
 
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <new>
+
+#include "mask/row_deflate.h"
 
 namespace dsb {
 
 namespace {
 
-// libpng unwinds with longjmp. The functions that call setjmp (RunEncode,
-// ReadHeader, ReadRows) and every callback libpng may leave by longjmp keep
+// libpng unwinds with longjmp. The functions that call setjmp (ReadHeader,
+// ReadRows) and every callback libpng may leave by longjmp keep
 // only trivially destructible objects in their frames; the C++ objects they
 // fill (the output vector, the decoded plane) live in their callers' frames,
 // which longjmp never skips.
@@ -26,68 +29,6 @@ void OnPngError(png_structp png, png_const_charp message) {
 }
 
 void OnPngWarning(png_structp, png_const_charp) {}
-
-struct EncodeJob {
-  const std::uint8_t* pixels = nullptr;
-  int width = 0;
-  int height = 0;
-  std::ptrdiff_t stride = 0;
-  int level = 1;
-  int strategy = Z_RLE;
-  std::vector<std::uint8_t>* out = nullptr;
-  char error[kErrorBytes] = {};
-};
-
-void OnWrite(png_structp png, png_bytep data, png_size_t length) {
-  auto* job = static_cast<EncodeJob*>(png_get_io_ptr(png));
-  bool failed = false;
-  try {
-    job->out->insert(job->out->end(), data, data + length);
-  } catch (...) {
-    failed = true;
-  }
-  // Outside the catch block: longjmp must not leave a handler.
-  if (failed) png_error(png, "out of memory while encoding");
-}
-
-void OnFlush(png_structp) {}
-
-bool RunEncode(EncodeJob* job) {
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, job->error,
-                                            OnPngError, OnPngWarning);
-  if (png == nullptr) {
-    std::snprintf(job->error, kErrorBytes, "cannot create a libpng writer");
-    return false;
-  }
-  png_infop info = png_create_info_struct(png);
-  if (info == nullptr) {
-    png_destroy_write_struct(&png, nullptr);
-    std::snprintf(job->error, kErrorBytes, "cannot create a libpng info");
-    return false;
-  }
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    return false;
-  }
-  png_set_write_fn(png, job, OnWrite, OnFlush);
-  png_set_IHDR(png, info, static_cast<png_uint_32>(job->width),
-               static_cast<png_uint_32>(job->height), 8, PNG_COLOR_TYPE_GRAY,
-               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_set_compression_level(png, job->level);
-  png_set_compression_strategy(png, job->strategy);
-  // No filter: a two-level mask's rows are runs (or a period-2 pattern)
-  // already, and the UP filter cost a pass over every row for a few
-  // percent of size (EncodeGreyPng).
-  png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
-  png_write_info(png, info);
-  for (int y = 0; y < job->height; ++y) {
-    png_write_row(png, job->pixels + y * job->stride);
-  }
-  png_write_end(png, nullptr);
-  png_destroy_write_struct(&png, &info);
-  return true;
-}
 
 struct DecodeJob {
   const std::uint8_t* bytes = nullptr;
@@ -147,24 +88,28 @@ class ReaderGuard {
   DecodeJob* job_;
 };
 
-// Whether the image's runs of equal pixels are short (under 8 pixels on
-// average over every 32nd row). A mask whose clipping is per sample zeroes
-// one sample in two or four over wide areas (a clipped red): runs of one
-// pixel, which run-length matching (Z_RLE, distance 1) cannot take: on a
-// 24 MP warm photograph it wrote 3.3 MB at twice the time. Full LZ77 matching
-// at level 1 finds their period (0.65 MB, in 0.45x the time); on masks of
-// long runs both take the same time and Z_RLE writes a quarter of the bytes.
-bool HasShortRuns(PlaneView<const std::uint8_t> image) {
-  std::int64_t pixels = 0;
-  std::int64_t changes = 0;
-  for (int y = 0; y < image.height; y += 32) {
-    const std::uint8_t* row = image.row(y);
-    int n = 0;
-    for (int x = 1; x < image.width; ++x) n += row[x] != row[x - 1];
-    changes += n;
-    pixels += image.width;
-  }
-  return changes * 8 > pixels;
+void PutBigEndian(std::uint8_t* at, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    at[i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+}
+
+// A PNG chunk: its length, filled in by EndChunk, then its type and data,
+// then the CRC-32 (libdeflate's) of type and data.
+std::size_t BeginChunk(std::vector<std::uint8_t>& out, const char* type) {
+  const std::size_t at = out.size();
+  out.resize(at + 4);
+  out.insert(out.end(), type, type + 4);
+  return at;
+}
+
+void EndChunk(std::vector<std::uint8_t>& out, std::size_t at) {
+  const std::size_t length = out.size() - at - 8;
+  PutBigEndian(out.data() + at, static_cast<std::uint32_t>(length));
+  const std::uint32_t crc = static_cast<std::uint32_t>(
+      libdeflate_crc32(0, out.data() + at + 4, length + 4));
+  std::uint8_t tail[4];
+  PutBigEndian(tail, crc);
+  out.insert(out.end(), tail, tail + 4);
 }
 
 std::string Label(std::string_view name) {
@@ -174,29 +119,37 @@ std::string Label(std::string_view name) {
 }  // namespace
 
 Result<std::vector<std::uint8_t>> EncodeGreyPng(
-    PlaneView<const std::uint8_t> image, std::string_view name,
-    const PngOptions& options) {
+    PlaneView<const std::uint8_t> image, std::string_view name) {
   if (image.empty() || image.data == nullptr) {
     return Status::InvalidArgument(Label(name) +
                                    ": cannot encode an empty mask as PNG");
   }
-  if (options.compression_level < 0 || options.compression_level > 9) {
-    return Status::InvalidArgument(Label(name) +
-                                   ": PNG compression level must be 0..9");
-  }
   std::vector<std::uint8_t> out;
-  // Mostly-constant masks compress to well under 1% of their size.
-  out.reserve(4096 + image.pixel_count() / 64);
-  EncodeJob job;
-  job.pixels = image.data;
-  job.width = image.width;
-  job.height = image.height;
-  job.stride = image.stride;
-  job.level = options.compression_level;
-  job.strategy = HasShortRuns(image) ? Z_DEFAULT_STRATEGY : Z_RLE;
-  job.out = &out;
-  if (!RunEncode(&job)) {
-    return Status::Internal(Label(name) + ": libpng: " + job.error);
+  try {
+    // Mostly-constant masks compress to well under 1% of their size.
+    out.reserve(4096 + image.pixel_count() / 64);
+    static constexpr std::uint8_t kSignature[8] = {137, 80, 78, 71,
+                                                   13,  10, 26, 10};
+    out.insert(out.end(), kSignature, kSignature + 8);
+    std::uint8_t header[13] = {};
+    PutBigEndian(header, static_cast<std::uint32_t>(image.width));
+    PutBigEndian(header + 4, static_cast<std::uint32_t>(image.height));
+    header[8] = 8;  // bit depth; colour type 0 (grey), deflate, filter
+                    // method 0, no interlace
+    const std::size_t ihdr = BeginChunk(out, "IHDR");
+    out.insert(out.end(), header, header + sizeof(header));
+    EndChunk(out, ihdr);
+    const std::size_t idat = BeginChunk(out, "IDAT");
+    DeflatePngRows(image, out);
+    if (out.size() - idat - 8 > 0x7fffffffu) {
+      return Status::Unsupported(Label(name) +
+                                 ": mask too large for one PNG chunk");
+    }
+    EndChunk(out, idat);
+    EndChunk(out, BeginChunk(out, "IEND"));
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(Label(name) +
+                                     ": out of memory while encoding PNG");
   }
   return out;
 }
@@ -246,10 +199,9 @@ Result<Plane<std::uint8_t>> DecodeGreyPng(std::span<const std::uint8_t> bytes,
 }
 
 Status WriteGreyPng(FileSystem& fs, const std::string& path,
-                    PlaneView<const std::uint8_t> image,
-                    const PngOptions& options) {
+                    PlaneView<const std::uint8_t> image) {
   DSB_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes,
-                       EncodeGreyPng(image, path, options));
+                       EncodeGreyPng(image, path));
   return fs.WriteFileAtomically(path, bytes);
 }
 

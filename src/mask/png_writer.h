@@ -6,9 +6,10 @@
 // frame holds no C++ objects with destructors, and errors come back as a
 // Status naming the file and keeping libpng's message.
 //
-// Masks are two-level, so encoding uses no filter and zlib level 1, with
-// run-length matching (Z_RLE) for masks of long runs and full matching for
-// those of short ones (per-sample clipping: png_writer.cc HasShortRuns).
+// Encoding writes the PNG itself: filter type 0 on every row (a two-level
+// mask's rows are runs or periodic already), image data from
+// mask/row_deflate.h (matches of whole rows and of CFA periods), CRCs from
+// libdeflate. Decoding is libpng's.
 //
 // Thread safety: all functions are reentrant (libpng state is per call).
 #pragma once
@@ -25,15 +26,9 @@
 
 namespace dsb {
 
-struct PngOptions {
-  // zlib level, 0 (store) to 9 (smallest, slowest).
-  int compression_level = 1;
-};
-
 // Encodes `image` as an 8-bit greyscale PNG. `name` only labels errors.
 Result<std::vector<std::uint8_t>> EncodeGreyPng(
-    PlaneView<const std::uint8_t> image, std::string_view name,
-    const PngOptions& options = {});
+    PlaneView<const std::uint8_t> image, std::string_view name);
 
 // Decodes an 8-bit greyscale PNG (other formats are kUnsupported; damaged
 // data is kCorrupt). `name` only labels errors.
@@ -42,8 +37,7 @@ Result<Plane<std::uint8_t>> DecodeGreyPng(std::span<const std::uint8_t> bytes,
 
 // Encodes and writes `image` to `path` with FileSystem::WriteFileAtomically.
 Status WriteGreyPng(FileSystem& fs, const std::string& path,
-                    PlaneView<const std::uint8_t> image,
-                    const PngOptions& options = {});
+                    PlaneView<const std::uint8_t> image);
 
 // Reads and decodes the PNG at `path`.
 Result<Plane<std::uint8_t>> ReadGreyPng(FileSystem& fs,

@@ -9,10 +9,13 @@
 // seeds, five captures (noise 0 to the most extreme, gains 0.5 to 2, odd
 // and even shifts, moved objects in bright and dark regions). Prints each
 // case that misses the targets and a summary per CFA; --table
-// prints every case.
+// prints every case, and --hash adds each mask's XXH64 and mean to its
+// line (to show that a speed change leaves every mask as it was).
 //
-//   mask_sweep [--photos] [--table] [FIRST [SEEDS [WIDTH HEIGHT]]]
+//   mask_sweep [--photos] [--table] [--hash] [FIRST [SEEDS [WIDTH HEIGHT]]]
 //   (default: 111 40 320 240; with --photos 111 2 320 240)
+#include <xxhash.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +47,25 @@ struct Tally {
   }
 };
 
+// --hash: the last mask's XXH64 (of its rows) and mean, for its line.
+bool g_hash = false;
+std::string g_last_hash;
+
+std::string HashMask(const dsb::LossMask& mask) {
+  XXH64_state_t* state = XXH64_createState();
+  XXH64_reset(state, 0);
+  for (int y = 0; y < mask.pixels.height(); ++y) {
+    XXH64_update(state, mask.pixels.row(y),
+                 static_cast<std::size_t>(mask.pixels.width()));
+  }
+  char text[64];
+  std::snprintf(text, sizeof text, " xxh64 %016llx mean %.9f",
+                static_cast<unsigned long long>(XXH64_digest(state)),
+                mask.mean);
+  XXH64_freeState(state);
+  return text;
+}
+
 std::vector<dsb::CfaPattern> AllCfas() {
   return {dsb::CfaPattern::Bayer(dsb::BayerOrder::kRGGB),
           dsb::CfaPattern::Bayer(dsb::BayerOrder::kBGGR),
@@ -63,6 +85,7 @@ dsb::Result<dsb::testing::MaskScores> MaskAndScore(
   alignment.raw_gain = capture.gain;
   DSB_ASSIGN_OR_RETURN(dsb::LossMask mask,
                        dsb::MakeLossMask(gt, noisy, alignment));
+  if (g_hash) g_last_hash = HashMask(mask);
   return dsb::testing::ScoreMask(
       gt, noisy, capture, mask,
       dsb::testing::SweepMargin(cfa, capture.noise_level));
@@ -90,10 +113,11 @@ int ProceduralSweep(int first, int seeds, int width, int height, bool table) {
         if (table || tally.fails > before) {
           std::printf(
               "  %s %s seed %d level %d shift (%d,%d): moved %.4f static "
-              "%.4f clipped kept %lld\n",
+              "%.4f clipped kept %lld%s\n",
               tally.fails > before ? "MISS" : "ok  ", cfa.name().c_str(), seed,
               capture.noise_level, capture.dy, capture.dx, s.moved_flagged,
-              s.static_kept, static_cast<long long>(s.clipped_kept));
+              s.static_kept, static_cast<long long>(s.clipped_kept),
+              g_hash ? g_last_hash.c_str() : "");
         }
       }
     }
@@ -154,7 +178,7 @@ int PhotoSweep(int first, int seeds, int width, int height, bool table) {
                             capture.dx);
               std::printf(
                   "%-20s %-14s %-6s %4d %5d %4.1f %-9s %-6s %7.2f%% %7.2f%% "
-                  "%7.2f%%  %.0f/%.0f/%.0f%%%s\n",
+                  "%7.2f%%  %.0f/%.0f/%.0f%%%s%s\n",
                   name.c_str(), dsb::testing::DescribeLook(look).c_str(),
                   cfa.name().c_str(), seed, capture.noise_level, capture.gain,
                   shift, sweep.bright[k] ? "bright" : "dark",
@@ -165,7 +189,8 @@ int PhotoSweep(int first, int seeds, int width, int height, bool table) {
                   100 * s.static_kept, 100 * s.moved_flagged,
                   100 * s.clipped_share[0], 100 * s.clipped_share[1],
                   100 * s.clipped_share[2],
-                  tally.fails > before ? "  MISS" : "");
+                  tally.fails > before ? "  MISS" : "",
+                  g_hash ? g_last_hash.c_str() : "");
             }
           }
         }
@@ -199,6 +224,8 @@ int main(int argc, char** argv) {
       photos = true;
     } else if (std::strcmp(argv[i], "--table") == 0) {
       table = true;
+    } else if (std::strcmp(argv[i], "--hash") == 0) {
+      g_hash = true;
     } else {
       args.push_back(argv[i]);
     }

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
+#include <vector>
 
 #include "core/cfa.h"
 #include "core/plane.h"
@@ -77,6 +80,42 @@ TEST(PairModelTest, NoFloorWithoutBlackCells) {
   EXPECT_EQ(model.dark_floor, 0.0);
   for (const double s : {0.0, 1e-4, 0.01, 0.3}) {
     EXPECT_DOUBLE_EQ(model.Variance(s), model.slope * s + model.offset);
+  }
+}
+
+}  // namespace
+}  // namespace dsb
+
+namespace dsb {
+namespace {
+
+// MedianInPlace against a full sort, on both of its paths (under and over
+// 4096 values) and on what trips selections up: duplicates, one value,
+// negatives, signed zeros, denormals and huge magnitudes.
+TEST(MedianInPlaceTest, IsTheElementOfRankHalfTheCount) {
+  std::mt19937 rng(2024);
+  const std::vector<std::function<float()>> draws = {
+      [&] { return std::uniform_real_distribution<float>(-1, 1)(rng); },
+      [&] { return static_cast<float>(rng() % 7) - 3.0f; },
+      [&] { return 0.25f; },
+      [&] { return (rng() % 2 ? 1.0f : -1.0f) * 0.0f; },
+      [&] {
+        return std::ldexp(static_cast<float>(rng() % 1000) - 500.0f,
+                          static_cast<int>(rng() % 300) - 150);
+      },
+      [&] { return std::normal_distribution<float>(3e-4f, 1e-5f)(rng); },
+  };
+  for (const std::size_t n :
+       {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{4095},
+        std::size_t{4096}, std::size_t{4097}, std::size_t{65536},
+        std::size_t{100001}}) {
+    for (std::size_t d = 0; d < draws.size(); ++d) {
+      std::vector<float> v(n);
+      for (float& x : v) x = draws[d]();
+      std::vector<float> sorted = v;
+      std::sort(sorted.begin(), sorted.end());
+      EXPECT_EQ(MedianInPlace(v), sorted[n / 2]) << "n " << n << " draw " << d;
+    }
   }
 }
 
