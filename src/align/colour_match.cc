@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <vector>
+
+#include "common/vector_clones.h"
 
 namespace dsb {
 
@@ -66,6 +69,11 @@ class NeighbourTable {
   std::array<std::vector<Offset>, 6 * 6 * 3> offsets_;
 };
 
+// Eight floats, and eight lane masks, as GCC vectors (two SSE2 registers
+// in the baseline build, one AVX2 register in its clones).
+using V8 = float __attribute__((vector_size(32)));
+using M8 = std::int32_t __attribute__((vector_size(32)));
+
 // Colour-matches one overlap row at a time. The neighbour table and the
 // per-phase kernels are built once per overlap, not per row: masks and the
 // loss call this for every row of a 60 MP overlap.
@@ -82,26 +90,53 @@ class ColourMatcher {
 
   // out[j] for j in [0, overlap.width): row i of GtInNoisyColours.
   void Row(int i, float* out) const {
+    if (SameColours(i)) {
+      std::copy_n(GtRow(i), overlap_.width, out);
+      return;
+    }
+    Interpolate(i, out);
+  }
+
+  // Row i of GtInNoisyColours where only reading it is needed: the GT's
+  // own row where the shift keeps every colour in place (no copy; the
+  // loss and gain passes over a pair with an even shift read one row
+  // fewer per row), else `scratch`, filled as Row does.
+  const float* Matched(int i, float* scratch) const {
+    if (SameColours(i)) return GtRow(i);
+    Interpolate(i, scratch);
+    return scratch;
+  }
+
+ private:
+  const float* GtRow(int i) const {
+    return gt_.pixels.row(overlap_.gt_y0 + i) + overlap_.gt_x0;
+  }
+
+  // Shifts that keep every colour in place (even for Bayer, multiples of 6
+  // for X-Trans): the row is the GT's own row.
+  bool SameColours(int i) const {
+    const int gy = overlap_.gt_y0 + i;
+    const int ny = overlap_.noisy_y0 + i;
+    const int count = std::min(gt_.cfa.period(), overlap_.width);
+    for (int k = 0; k < count; ++k) {
+      const CfaColor wanted = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
+      const std::vector<Offset>& all =
+          table_.Get(gy, overlap_.gt_x0 + k, wanted);
+      if (all.size() != 1 || all[0].dy != 0 || all[0].dx != 0) return false;
+    }
+    return true;
+  }
+
+  // Row for a row that is not the GT's own.
+  DSB_VECTOR_CLONES void Interpolate(int i, float* out) const {
     const int period = gt_.cfa.period();
     const int height = gt_.height();
     const int width = gt_.width();
     const int gy = overlap_.gt_y0 + i;
     const int ny = overlap_.noisy_y0 + i;
     const int count = std::min(period, overlap_.width);
-    // Shifts that keep every colour in place (even for Bayer, multiples of
-    // 6 for X-Trans): the row is the GT's own row.
-    bool same = true;
-    for (int k = 0; k < count && same; ++k) {
-      const CfaColor wanted = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
-      const std::vector<Offset>& all =
-          table_.Get(gy, overlap_.gt_x0 + k, wanted);
-      same = all.size() == 1 && all[0].dy == 0 && all[0].dx == 0;
-    }
-    if (same) {
-      std::copy_n(gt_.pixels.row(gy) + overlap_.gt_x0, overlap_.width, out);
-      return;
-    }
     if (period == 2 && count == 2 && BayerRow(gy, ny, out)) return;
+    if (period == 6 && count == 6 && XTransRow(gy, ny, out)) return;
     for (int k = 0; k < count; ++k) {
       const CfaColor wanted = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
       const std::vector<Offset>& all =
@@ -163,45 +198,64 @@ class ColourMatcher {
     }
   }
 
- private:
   // The kernel of up to 4 neighbours, the same expressions as in Row, for
   // one float or a vector of them.
-  template <typename T>
-  static T Kernel(int n, const float* const* src, int x) {
-    auto at = [&](int k) {
-      T v;
-      std::memcpy(&v, src[k] + x, sizeof(T));
-      return v;
-    };
-    switch (n) {
-      case 1:
-        return at(0);
-      case 2:
-        return (at(0) + at(1)) * 0.5f;
-      case 3:
-        return (at(0) + at(1) + at(2)) / 3.0f;
-      default:
-        return ((at(0) + at(1)) + (at(2) + at(3))) * 0.25f;
+  // Returned through `out`: a function returning an 8-float vector changes
+  // its ABI between the clones (-Wpsabi).
+  template <int N, typename T>
+  static void Kernel(const float* const* src, int x, T& out) {
+    T v0, v1, v2, v3;
+    std::memcpy(&v0, src[0] + x, sizeof(T));
+    if constexpr (N >= 2) std::memcpy(&v1, src[1] + x, sizeof(T));
+    if constexpr (N >= 3) std::memcpy(&v2, src[2] + x, sizeof(T));
+    if constexpr (N >= 4) std::memcpy(&v3, src[3] + x, sizeof(T));
+    if constexpr (N == 1) {
+      out = v0;
+    } else if constexpr (N == 2) {
+      out = (v0 + v1) * 0.5f;
+    } else if constexpr (N == 3) {
+      out = (v0 + v1 + v2) / 3.0f;
+    } else {
+      out = ((v0 + v1) + (v2 + v3)) * 0.25f;
     }
   }
+  static float Kernel(int n, const float* const* src, int x) {
+    float out = 0;
+    switch (n) {
+      case 1:
+        Kernel<1>(src, x, out);
+        break;
+      case 2:
+        Kernel<2>(src, x, out);
+        break;
+      case 3:
+        Kernel<3>(src, x, out);
+        break;
+      default:
+        Kernel<4>(src, x, out);
+        break;
+    }
+    return out;
+  }
 
-  // out[j..end) four at a time from an even j,
+  // out[j..end) eight at a time from an even j,
   // phase 0's kernel (n0 neighbours) at even columns, phase 1's at odd;
   // returns the first column not written.
   template <int N0, int N1>
-  static int BayerVectors(const float* const* src0, const float* const* src1,
-                          int j, int end, float* out) {
-    using V4 = float __attribute__((vector_size(16)));
-    using M4 = std::int32_t __attribute__((vector_size(16)));
+  DSB_VECTOR_CLONES static int BayerVectors(const float* const* src0,
+                                            const float* const* src1, int j,
+                                            int end, float* out) {
     const float* a[4] = {};
     const float* b[4] = {};
     for (int k = 0; k < N0; ++k) a[k] = src0[k];
     for (int k = 0; k < N1; ++k) b[k] = src1[k];
-    const M4 even = {-1, 0, -1, 0};
-    for (; j + 4 <= end; j += 4) {
-      const M4 va = reinterpret_cast<M4>(Kernel<V4>(N0, a, j));
-      const M4 vb = reinterpret_cast<M4>(Kernel<V4>(N1, b, j));
-      const V4 v = reinterpret_cast<V4>((va & even) | (vb & ~even));
+    const M8 even = {-1, 0, -1, 0, -1, 0, -1, 0};
+    for (; j + 8 <= end; j += 8) {
+      V8 ka, kb;
+      Kernel<N0>(a, j, ka);
+      Kernel<N1>(b, j, kb);
+      const V8 v = reinterpret_cast<V8>((reinterpret_cast<M8>(ka) & even) |
+                                        (reinterpret_cast<M8>(kb) & ~even));
       std::memcpy(out + j, &v, sizeof(v));
     }
     return j;
@@ -246,7 +300,7 @@ class ColourMatcher {
     int j = 0;
     for (; j < inner_begin_; ++j) slow(j);
     if (j < inner_end_ && (j & 1)) {
-      out[j] = Kernel<float>(n[1], src[1], j);
+      out[j] = Kernel(n[1], src[1], j);
       ++j;
     }
     // One loop per pair of kernel sizes, so neither the sizes nor the
@@ -263,9 +317,137 @@ class ColourMatcher {
         {&BayerVectors<4, 1>, &BayerVectors<4, 2>, &BayerVectors<4, 3>,
          &BayerVectors<4, 4>}};
     j = kLoops[n[0] - 1][n[1] - 1](src[0], src[1], j, inner_end_, out);
-    for (; j < inner_end_; ++j) out[j] = Kernel<float>(n[j & 1], src[j & 1], j);
+    for (; j < inner_end_; ++j) out[j] = Kernel(n[j & 1], src[j & 1], j);
     for (; j < overlap_.width; ++j) slow(j);
     return true;
+  }
+
+  // Row for X-Trans where every column phase has 1-4 neighbours in the
+  // image's rows: the same values as the generic path (whose strided
+  // per-phase loops are scalar), the inner columns 24 (lcm of 6 and 8) at
+  // a time. Along a row a phase's neighbours sit at fixed offsets from the
+  // pixel, and the six phases share few of them (at most 5 pairs of slot and
+  // offset per row over all shifts), so slot s of a vector of 8 columns is
+  // the OR of a contiguous load per offset, masked to the lanes whose phase
+  // takes that offset there. Lanes where a phase has fewer than s + 1
+  // neighbours hold -0.0f, and x + -0.0f == x for every x (signed zeros
+  // included), so ((a0 + a1) + (a2 + a3)) / n is bit for bit each case of
+  // the generic path: a0; (a0 + a1) * 0.5f; (a0 + a1 + a2) / 3; ((a0 + a1) +
+  // (a2 + a3)) * 0.25f (dividing by 1, 2 or 4 is exact, like the products).
+  // False (nothing written) where the generic path must do it.
+  bool XTransRow(int gy, int ny, float* out) const {
+    constexpr int kPeriod = 6;
+    constexpr int kSlots = 4;
+    constexpr int kMaxPairs = kPeriod;  // per slot: one offset per phase
+    const float* src[kPeriod][kSlots] = {};
+    int n[kPeriod] = {};
+    std::array<const std::vector<Offset>*, kPeriod> lists{};
+    std::array<CfaColor, kPeriod> wanted{};
+    for (int k = 0; k < kPeriod; ++k) {
+      wanted[k] = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
+      lists[k] = &table_.Get(gy, overlap_.gt_x0 + k, wanted[k]);
+      if (lists[k]->size() > kSlots) return false;
+      for (const Offset& offset : *lists[k]) {
+        const int y = gy + offset.dy;
+        if (y < 0 || y >= gt_.height()) continue;
+        src[k][n[k]++] = gt_.pixels.row(y) + overlap_.gt_x0 + offset.dx;
+      }
+      if (n[k] < 1) return false;
+    }
+    // Per slot, the offsets its phases use and, for each of the three
+    // vectors of a 24-column cycle starting at a column of phase 0, the
+    // lanes that take each.
+    const float* pointer[kSlots][kMaxPairs];
+    M8 lanes[kSlots][kMaxPairs][3];
+    M8 empty[kSlots][3];
+    int pairs[kSlots] = {};
+    V8 divisor[3];
+    for (int v = 0; v < 3; ++v) {
+      for (int l = 0; l < 8; ++l) {
+        divisor[v][l] = static_cast<float>(n[(8 * v + l) % kPeriod]);
+      }
+    }
+    for (int sl = 0; sl < kSlots; ++sl) {
+      for (int v = 0; v < 3; ++v) {
+        for (int l = 0; l < 8; ++l) {
+          const int k = (8 * v + l) % kPeriod;
+          empty[sl][v][l] = sl < n[k] ? 0 : std::bit_cast<std::int32_t>(-0.0f);
+        }
+      }
+      for (int k = 0; k < kPeriod; ++k) {
+        if (sl >= n[k]) continue;
+        int p = 0;
+        // Phases whose neighbour in this slot is at the same offset from
+        // them read the same GT row at the same shift: one load.
+        while (p < pairs[sl] && pointer[sl][p] != src[k][sl]) ++p;
+        if (p == pairs[sl]) {
+          pointer[sl][p] = src[k][sl];
+          for (int v = 0; v < 3; ++v) lanes[sl][p][v] = M8{};
+          ++pairs[sl];
+        }
+        for (int v = 0; v < 3; ++v) {
+          for (int l = 0; l < 8; ++l) {
+            if ((8 * v + l) % kPeriod == k) lanes[sl][p][v][l] = -1;
+          }
+        }
+      }
+    }
+    auto slow = [&](int j) {
+      const int k = j % kPeriod;
+      float sum = 0;
+      int used = 0;
+      const int gx = overlap_.gt_x0 + j;
+      for (const Offset& offset : *lists[k]) {
+        const int y = gy + offset.dy;
+        const int x = gx + offset.dx;
+        if (y < 0 || y >= gt_.height() || x < 0 || x >= gt_.width()) continue;
+        sum += gt_.pixels.row(y)[x];
+        ++used;
+      }
+      out[j] = used > 0 ? sum / static_cast<float>(used)
+                        : NearestInside(gy, gx, wanted[k]);
+    };
+    int j = 0;
+    for (; j < inner_begin_; ++j) slow(j);
+    for (; j < inner_end_ && j % kPeriod != 0; ++j) {
+      out[j] = Kernel(n[j % kPeriod], src[j % kPeriod], j);
+    }
+    j = XTransVectors(pointer, lanes, empty, pairs, divisor, j, inner_end_,
+                      out);
+    for (; j < inner_end_; ++j) {
+      out[j] = Kernel(n[j % kPeriod], src[j % kPeriod], j);
+    }
+    for (; j < overlap_.width; ++j) slow(j);
+    return true;
+  }
+
+  // XTransRow's inner columns from j (of phase 0) in cycles of 24; returns
+  // the first column not written.
+  DSB_VECTOR_CLONES static int XTransVectors(
+      const float* const (&pointer)[4][6], const M8 (&lanes)[4][6][3],
+      const M8 (&empty)[4][3], const int (&pairs)[4], const V8 (&divisor)[3],
+      int j, int end, float* out) {
+    for (; j + 24 <= end; j += 24) {
+      for (int v = 0; v < 3; ++v) {
+        const int x = j + 8 * v;
+        M8 a[4];
+        for (int sl = 0; sl < 4; ++sl) {
+          M8 acc = empty[sl][v];
+          for (int p = 0; p < pairs[sl]; ++p) {
+            M8 loaded;
+            std::memcpy(&loaded, pointer[sl][p] + x, sizeof(loaded));
+            acc |= loaded & lanes[sl][p][v];
+          }
+          a[sl] = acc;
+        }
+        const V8 sum =
+            (reinterpret_cast<V8>(a[0]) + reinterpret_cast<V8>(a[1])) +
+            (reinterpret_cast<V8>(a[2]) + reinterpret_cast<V8>(a[3]));
+        const V8 value = sum / divisor[v];
+        std::memcpy(out + x, &value, sizeof(value));
+      }
+    }
+    return j;
   }
 
   // At a corner the table's nearest pixels of a colour can all lie
@@ -317,15 +499,15 @@ void ForEachMatchedRow(const RawImage& gt, const RawImage& noisy,
   const ColourMatcher matcher(gt, overlap);
   std::vector<float> row(static_cast<std::size_t>(overlap.width));
   for (int i = 0; i < overlap.height; ++i) {
-    matcher.Row(i, row.data());
-    fn(row.data(), noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0);
+    fn(matcher.Matched(i, row.data()),
+       noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0);
   }
 }
 
 }  // namespace
 
-double RawGain(const RawImage& gt, const RawImage& noisy,
-               const Overlap& overlap) {
+DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
+                                 const Overlap& overlap) {
   // Compared colour for colour (GT values in the noisy pixels' colours).
   // Two things would bias a plain ratio of means:
   // - pixels near clipping: noise decides which of them reach the white
@@ -353,13 +535,9 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   // appears, for Bayer and X-Trans): the sums over noisy pixels that are
   // not clipped whose GT level is below 15/16 of clipping (the lowest 15 of
   // kLevels levels), in eight float lanes, rows added in double.
-  using V4 = float __attribute__((vector_size(16)));
-  using M4 = std::int32_t __attribute__((vector_size(16)));
-  auto load = [](const float* p) {
-    V4 v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  };
+  // Loads through a reference: a lambda returning an 8-float vector would
+  // change its ABI between the clones (-Wpsabi).
+  auto load = [](V8& v, const float* p) { std::memcpy(&v, p, sizeof(v)); };
   const float levels_per_top = static_cast<float>(kLevels);
   const float lowest_levels = static_cast<float>(kLevels - 1);
   auto rough_keep = [&](float g, float n) {
@@ -368,19 +546,18 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   double rough_gt = 0, rough_noisy = 0;
   for (int i = 0; i < overlap.height; ++i) {
     if ((i & 15) >= 2) continue;
-    matcher.Row(i, row.data());
-    const float* g = row.data();
+    const float* g = matcher.Matched(i, row.data());
     const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
-    V4 lanes_g[2] = {}, lanes_n[2] = {};
+    V8 lanes_g = {}, lanes_n = {};
     int j = 0;
     for (; j + 8 <= overlap.width; j += 8) {
-      for (int h = 0; h < 2; ++h) {
-        const V4 gv = load(g + j + 4 * h), nv = load(n + j + 4 * h);
-        const M4 keep =
-            (nv < noisy_clip) & (gv / top * levels_per_top < lowest_levels);
-        lanes_g[h] += reinterpret_cast<V4>(reinterpret_cast<M4>(gv) & keep);
-        lanes_n[h] += reinterpret_cast<V4>(reinterpret_cast<M4>(nv) & keep);
-      }
+      V8 gv, nv;
+      load(gv, g + j);
+      load(nv, n + j);
+      const M8 keep =
+          (nv < noisy_clip) & (gv / top * levels_per_top < lowest_levels);
+      lanes_g += reinterpret_cast<V8>(reinterpret_cast<M8>(gv) & keep);
+      lanes_n += reinterpret_cast<V8>(reinterpret_cast<M8>(nv) & keep);
     }
     double sum_g = 0, sum_n = 0;
     for (; j < overlap.width; ++j) {
@@ -390,8 +567,8 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
       }
     }
     for (int l = 0; l < 8; ++l) {
-      sum_g += lanes_g[l / 4][l % 4];
-      sum_n += lanes_n[l / 4][l % 4];
+      sum_g += lanes_g[l];
+      sum_n += lanes_n[l];
     }
     rough_gt += sum_g;
     rough_noisy += sum_n;
@@ -407,8 +584,9 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   const float threshold = static_cast<float>(levels) / kLevels * top;
 
   // Pass 2, every pixel: per-block sums of the pixels below the threshold,
-  // in eight float lanes (two 4-float vectors: the compiler left the
-  // select of a plain loop scalar), rows and blocks added in double.
+  // in eight float lanes (one 8-float vector, two halves on SSE2: the
+  // compiler left the select of a plain loop scalar), rows and blocks added
+  // in double.
   const int blocks_y = (overlap.height + kBlock - 1) / kBlock;
   const int blocks_x = (overlap.width + kBlock - 1) / kBlock;
   struct Sums {
@@ -416,8 +594,7 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
   };
   std::vector<Sums> per_block(static_cast<std::size_t>(blocks_y) * blocks_x);
   for (int i = 0; i < overlap.height; ++i) {
-    matcher.Row(i, row.data());
-    const float* g = row.data();
+    const float* g = matcher.Matched(i, row.data());
     const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
     Sums* block_row =
         &per_block[static_cast<std::size_t>(i / kBlock) * blocks_x];
@@ -425,15 +602,15 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
       const int begin = bx * kBlock;
       const int end = std::min(overlap.width, begin + kBlock);
       constexpr int kLanes = 8;
-      V4 lanes_g[2] = {}, lanes_n[2] = {};
+      V8 lanes_g = {}, lanes_n = {};
       int j = begin;
       for (; j + kLanes <= end; j += kLanes) {
-        for (int h = 0; h < 2; ++h) {
-          const V4 gv = load(g + j + 4 * h), nv = load(n + j + 4 * h);
-          const M4 keep = gv < threshold;
-          lanes_g[h] += reinterpret_cast<V4>(reinterpret_cast<M4>(gv) & keep);
-          lanes_n[h] += reinterpret_cast<V4>(reinterpret_cast<M4>(nv) & keep);
-        }
+        V8 gv, nv;
+        load(gv, g + j);
+        load(nv, n + j);
+        const M8 keep = gv < threshold;
+        lanes_g += reinterpret_cast<V8>(reinterpret_cast<M8>(gv) & keep);
+        lanes_n += reinterpret_cast<V8>(reinterpret_cast<M8>(nv) & keep);
       }
       double sum_g = 0, sum_n = 0;
       for (; j < end; ++j) {
@@ -443,8 +620,8 @@ double RawGain(const RawImage& gt, const RawImage& noisy,
         }
       }
       for (int l = 0; l < kLanes; ++l) {
-        sum_g += lanes_g[l / 4][l % 4];
-        sum_n += lanes_n[l / 4][l % 4];
+        sum_g += lanes_g[l];
+        sum_n += lanes_n[l];
       }
       block_row[bx].gt += sum_g;
       block_row[bx].noisy += sum_n;
@@ -483,7 +660,8 @@ namespace {
 // the compiler can vectorise (a single running sum is a serial chain),
 // added in double; rows are added in double too, so rounding stays far
 // below what the 0.035 threshold needs.
-double RowLoss(const float* g, const float* n, int width, float gain) {
+DSB_VECTOR_CLONES double RowLoss(const float* g, const float* n, int width,
+                                 float gain) {
   constexpr int kLanes = 8;
   float lanes[kLanes] = {};
   int j = 0;
@@ -512,8 +690,7 @@ double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
   double rows = 0;
   for (int i = 0; i < overlap.height; ++i) {
     if ((i / 2) % row_step != 0) continue;
-    matcher.Row(i, row.data());
-    total += RowLoss(row.data(),
+    total += RowLoss(matcher.Matched(i, row.data()),
                      noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0,
                      overlap.width, gain);
     ++rows;
@@ -524,9 +701,11 @@ double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
 namespace {
 
 // Row i of the overlap into BlockGainMatchedLoss's sums (see there).
-void AddBlockLossRow(const float* row, const RawImage& noisy,
-                     const Overlap& overlap, int i, float gain, int block,
-                     Plane<double>& sums, Plane<double>& counts) {
+DSB_VECTOR_CLONES void AddBlockLossRow(const float* row, const RawImage& noisy,
+                                       const Overlap& overlap, int i,
+                                       float gain, int block,
+                                       Plane<double>& sums,
+                                       Plane<double>& counts) {
   const int ny = overlap.noisy_y0 + i;
   const float* g = row;
   const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
@@ -575,37 +754,74 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
                             std::span<Plane<double>> counts) {
   row_step = std::max(1, row_step);
   const float gain = static_cast<float>(raw_gain);
-  std::vector<std::unique_ptr<ColourMatcher>> matchers;
+  // Overlaps that share their rows and whose column shifts differ by a
+  // multiple of the Bayer period (the refinement's dx - 1 and dx + 1) see
+  // the same colour-matched values at a GT column: a GT pixel's estimate
+  // depends on its position and the colour wanted, and the wanted colour
+  // repeats every two noisy columns. So such a group is colour-matched once
+  // per row, over the union of its GT columns (a matcher of its own), and
+  // each member reads its columns out of that row. X-Trans's period of 6
+  // never pairs neighbours.
+  struct Group {
+    std::unique_ptr<ColourMatcher> matcher;
+    Overlap reach;  // the union of the members' columns
+    std::vector<float> row;
+  };
+  std::vector<Group> groups;
+  std::vector<int> group_of(overlaps.size(), -1);
+  auto shift_x = [](const Overlap& o) { return o.gt_x0 - o.noisy_x0; };
   int first = noisy.height(), last = 0;
-  int width = 0;
   for (std::size_t k = 0; k < overlaps.size(); ++k) {
     std::fill(sums[k].data(), sums[k].data() + sums[k].pixel_count(), 0.0);
     std::fill(counts[k].data(), counts[k].data() + counts[k].pixel_count(),
               0.0);
     const Overlap& overlap = overlaps[k];
-    matchers.push_back(overlap.empty()
-                           ? nullptr
-                           : std::make_unique<ColourMatcher>(gt, overlap));
     if (overlap.empty()) continue;
     first = std::min(first, overlap.noisy_y0);
     last = std::max(last, overlap.noisy_y0 + overlap.height);
-    width = std::max(width, overlap.width);
+    for (std::size_t g = 0; g < groups.size() && group_of[k] < 0; ++g) {
+      const Overlap& reach = groups[g].reach;
+      if (gt.cfa.period() == 2 && reach.noisy_y0 == overlap.noisy_y0 &&
+          reach.gt_y0 == overlap.gt_y0 && reach.height == overlap.height &&
+          (shift_x(reach) - shift_x(overlap)) % 2 == 0) {
+        group_of[k] = static_cast<int>(g);
+      }
+    }
+    if (group_of[k] < 0) {
+      group_of[k] = static_cast<int>(groups.size());
+      groups.push_back({nullptr, overlap, {}});
+      continue;
+    }
+    Overlap& reach = groups[group_of[k]].reach;
+    const int lo = std::min(reach.gt_x0, overlap.gt_x0);
+    const int hi =
+        std::max(reach.gt_x0 + reach.width, overlap.gt_x0 + overlap.width);
+    reach.noisy_x0 += lo - reach.gt_x0;
+    reach.gt_x0 = lo;
+    reach.width = hi - lo;
   }
-  std::vector<float> row(static_cast<std::size_t>(width));
+  for (Group& group : groups) {
+    group.matcher = std::make_unique<ColourMatcher>(gt, group.reach);
+    group.row.resize(static_cast<std::size_t>(group.reach.width));
+  }
+  std::vector<const float*> matched(groups.size());
   // One sweep down the noisy image: each noisy row (and the GT rows near
   // it) is used by every overlap that samples it while it is in cache. Each
   // overlap still adds its rows in order, so its sums are the same.
   for (int y = first; y < last; ++y) {
+    std::fill(matched.begin(), matched.end(), nullptr);
     for (std::size_t k = 0; k < overlaps.size(); ++k) {
       const Overlap& overlap = overlaps[k];
       const int i = y - overlap.noisy_y0;
-      if (!matchers[k] || i < 0 || i >= overlap.height ||
+      if (overlap.empty() || i < 0 || i >= overlap.height ||
           (i / 2) % row_step != 0) {
         continue;
       }
-      matchers[k]->Row(i, row.data());
-      AddBlockLossRow(row.data(), noisy, overlap, i, gain, block, sums[k],
-                      counts[k]);
+      Group& group = groups[group_of[k]];
+      const float*& row = matched[group_of[k]];
+      if (row == nullptr) row = group.matcher->Matched(i, group.row.data());
+      AddBlockLossRow(row + (overlap.gt_x0 - group.reach.gt_x0), noisy, overlap,
+                      i, gain, block, sums[k], counts[k]);
     }
   }
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <optional>
 
 #include "align/correlator.h"
 #include "align/shift_search.h"
@@ -30,6 +31,17 @@ Status CheckReference(const RawImage& gt);
 // CFA); the error names both files.
 Status CheckPair(const RawImage& gt, const RawImage& noisy);
 
+// Whether two captures hold the same pixels, bit for bit (a GT paired
+// with itself, or with a copy of its file). Stops at the first difference,
+// which on two real captures comes within the first few pixels.
+bool SamePixels(const RawImage& a, const RawImage& b);
+
+// A self pair: the same pixels, CFA and clipping level, so every step of
+// the alignment sees the same input on both sides (the correlators then
+// reuse the GT's coarse spectrum, FinishAlignment skips gain, refinement
+// and loss; see there).
+bool IsSelfPair(const RawImage& gt, const RawImage& noisy);
+
 // The smallest n >= minimum whose only prime factors are 2, 3, 5 and 7 (a
 // size both FFTW and cuFFT transform fast).
 int FastFftSize(int minimum);
@@ -49,5 +61,17 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
                                   const std::array<float, 3>& noisy_balance,
                                   const CoarseGeometry& geometry,
                                   const float* surface, int max_dy, int max_dx);
+// The same where the caller already knows whether the captures hold the
+// same pixels (SamePixels; nullopt: find out). A pair of identical
+// captures whose fine shift is (0, 0) takes a shortcut with exactly the
+// full path's values: gain 1 (every block ratio is 1), the shift kept
+// (every block loss at (0, 0) is 0, so no neighbour beats it), loss 0.
+Result<Alignment> FinishAlignment(const RawImage& gt,
+                                  const std::array<float, 3>& gt_balance,
+                                  const RawImage& noisy,
+                                  const std::array<float, 3>& noisy_balance,
+                                  const CoarseGeometry& geometry,
+                                  const float* surface, int max_dy, int max_dx,
+                                  std::optional<bool> same_pixels);
 
 }  // namespace dsb

@@ -104,18 +104,26 @@ class FftwCorrelator : public SceneCorrelator {
     }
     DSB_RETURN_IF_ERROR(CheckPair(*gt_, noisy));
     DSB_RETURN_IF_ERROR(Fit(buffers));
-    const std::array<float, 3> balance = ChannelBalance(noisy);
-    PrepareLuma(noisy, balance, buffers.real.get());
-    fftwf_execute_dft_r2c(plans_.forward, buffers.real.get(),
-                          buffers.spectrum.get());
+    // A self pair's balance, coarse luma and spectrum are the GT's, bit for
+    // bit (the same inputs through the same plan), so the GT's are used.
+    const bool self_pair = IsSelfPair(*gt_, noisy);
+    const std::array<float, 3> balance =
+        self_pair ? gt_balance_ : ChannelBalance(noisy);
+    const float* noisy_spectrum =
+        reinterpret_cast<const float*>(gt_spectrum_.get());
+    if (!self_pair) {
+      PrepareLuma(noisy, balance, buffers.real.get());
+      fftwf_execute_dft_r2c(plans_.forward, buffers.real.get(),
+                            buffers.spectrum.get());
+      noisy_spectrum = reinterpret_cast<const float*>(buffers.spectrum.get());
+    }
     CrossPower(reinterpret_cast<const float*>(gt_spectrum_.get()),
-               reinterpret_cast<const float*>(buffers.spectrum.get()),
-               complex_count_,
+               noisy_spectrum, complex_count_,
                reinterpret_cast<float*>(buffers.spectrum.get()));
     fftwf_execute_dft_c2r(plans_.inverse, buffers.spectrum.get(),
                           buffers.real.get());
     return FinishAlignment(*gt_, gt_balance_, noisy, balance, geometry_,
-                           buffers.real.get(), max_dy_, max_dx_);
+                           buffers.real.get(), max_dy_, max_dx_, self_pair);
   }
 
   AlignParams params_;

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "common/vector_clones.h"
+
 namespace dsb {
 
 namespace {
@@ -148,8 +150,10 @@ Plane<float> CoarseLuma(const RawImage& image,
   return out;
 }
 
-void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
-                    int stride, int box, PlaneView<float> out) {
+DSB_VECTOR_CLONES void CoarseLumaInto(const RawImage& image,
+                                      const std::array<float, 3>& balance,
+                                      int stride, int box,
+                                      PlaneView<float> out) {
   const int out_h = out.height;
   const int out_w = out.width;
   if (out_h <= 0 || out_w <= 0) return;
@@ -226,9 +230,10 @@ void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
   }
 }
 
-Plane<float> PeriodLuma(const RawImage& image,
-                        const std::array<float, 3>& balance, int y0, int x0,
-                        int height, int width) {
+DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
+                                          const std::array<float, 3>& balance,
+                                          int y0, int x0, int height,
+                                          int width) {
   const int period = image.cfa.period();
   // Horizontal period sums of the balanced window grown by period - 1 rows,
   // then vertical period sums. Sums are recomputed per output sample
@@ -236,28 +241,40 @@ Plane<float> PeriodLuma(const RawImage& image,
   // expression wherever it sits and rounding does not drift along a row.
   const int in_h = height + period - 1;
   const int in_w = width + period - 1;
-  Plane<float> horizontal(width, in_h, 0.0f);
+  // Neither plane is filled first: each sum starts from 0.0f + its first
+  // term, the very addition the zeroed planes' first += made.
+  Plane<float> horizontal;
+  horizontal.Resize(width, in_h);
   std::vector<float> balanced(static_cast<std::size_t>(in_w));
+  // The balance of every column of each row phase, so the product below is
+  // a plain vector multiply (the same products as cycling through the
+  // period's weights).
+  std::vector<float> weights(static_cast<std::size_t>(period) * in_w);
+  for (int p = 0; p < period && p < in_h; ++p) {
+    for (int j = 0; j < in_w; ++j) {
+      weights[static_cast<std::size_t>(p) * in_w + j] =
+          balance[static_cast<int>(image.cfa.color_at(y0 + p, x0 + j))];
+    }
+  }
   for (int i = 0; i < in_h; ++i) {
     const int y = y0 + i;
     const float* row = image.pixels.row(y) + x0;
-    float w[6];
-    for (int k = 0; k < period; ++k) {
-      w[k] = balance[static_cast<int>(image.cfa.color_at(y, x0 + k))];
-    }
-    for (int j = 0, k = 0; j < in_w; ++j, k = (k + 1 == period ? 0 : k + 1)) {
-      balanced[j] = row[j] * w[k];
-    }
+    const float* w = &weights[static_cast<std::size_t>(i % period) * in_w];
+    for (int j = 0; j < in_w; ++j) balanced[j] = row[j] * w[j];
     float* out = horizontal.row(i);
-    for (int k = 0; k < period; ++k) {
+    for (int j = 0; j < width; ++j) out[j] = 0.0f + balanced[j];
+    for (int k = 1; k < period; ++k) {
       const float* in = balanced.data() + k;
       for (int j = 0; j < width; ++j) out[j] += in[j];
     }
   }
-  Plane<float> luma(width, height, 0.0f);
+  Plane<float> luma;
+  luma.Resize(width, height);
   for (int i = 0; i < height; ++i) {
     float* out = luma.row(i);
-    for (int k = 0; k < period; ++k) {
+    const float* first = horizontal.row(i);
+    for (int j = 0; j < width; ++j) out[j] = 0.0f + first[j];
+    for (int k = 1; k < period; ++k) {
       const float* in = horizontal.row(i + k);
       for (int j = 0; j < width; ++j) out[j] += in[j];
     }

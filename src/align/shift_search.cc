@@ -1,20 +1,18 @@
 #include "align/shift_search.h"
 
-#if defined(__SSE2__)
-#include <xmmintrin.h>
-#endif
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <type_traits>
 
 #include "align/colour_match.h"
 #include "align/correlator_common.h"
 #include "align/mosaic_luma.h"
+#include "common/vector_clones.h"
 
 namespace dsb {
 
@@ -71,8 +69,16 @@ class WindowSums {
  public:
   explicit WindowSums(const Plane<float>& b)
       : bw_(b.width()),
-        s1_(static_cast<std::size_t>(b.height() + 1) * (bw_ + 1), 0.0),
-        s2_(s1_.size(), 0.0) {
+        s1_(new double[static_cast<std::size_t>(b.height() + 1) * (bw_ + 1)]),
+        s2_(new double[static_cast<std::size_t>(b.height() + 1) * (bw_ + 1)]) {
+    // Every entry is written below; only the zero row and column are set
+    // here (the arrays are not filled first).
+    std::fill_n(s1_.get(), bw_ + 1, 0.0);
+    std::fill_n(s2_.get(), bw_ + 1, 0.0);
+    for (int y = 0; y < b.height(); ++y) {
+      s1_[Index(y + 1, 0)] = 0.0;
+      s2_[Index(y + 1, 0)] = 0.0;
+    }
     for (int y = 0; y < b.height(); ++y) {
       double row1 = 0, row2 = 0;
       const float* pb = b.row(y);
@@ -97,11 +103,12 @@ class WindowSums {
     return static_cast<std::size_t>(y) * (bw_ + 1) + x;
   }
   int bw_;
-  std::vector<double> s1_, s2_;
+  std::unique_ptr<double[]> s1_, s2_;
 };
 
 // sum(a * b_o) for the window b_o of `b` with top-left (oy, ox).
-double Dot(const Plane<float>& a, const Plane<float>& b, int oy, int ox) {
+DSB_VECTOR_CLONES double Dot(const Plane<float>& a, const Plane<float>& b,
+                             int oy, int ox) {
   const int h = a.height(), w = a.width();
   constexpr int kLanes = 8;
   double sum_ab = 0;
@@ -162,9 +169,10 @@ void AddSparselyMaskedCorrelation(const Plane<float>& a,
 // every offset in [0, window)^2. `a` is h x w, zero-mean over the unmasked
 // pixels and 0 at masked ones, so the covariance needs no mean of b; `mask`
 // is 1 (use) or 0; `b` is (h + window - 1) x (w + window - 1).
-void AddCorrelation(const Plane<float>& a, const Plane<float>& mask,
-                    double count, const Plane<float>& b, int window,
-                    double* cross, double* b_var) {
+DSB_VECTOR_CLONES void AddCorrelation(const Plane<float>& a,
+                                      const Plane<float>& mask, double count,
+                                      const Plane<float>& b, int window,
+                                      double* cross, double* b_var) {
   const int h = a.height(), w = a.width();
   constexpr int kLanes = 8;
   for (int oy = 0; oy < window; ++oy) {
@@ -211,14 +219,29 @@ void AddCorrelation(const Plane<float>& a, const Plane<float>& mask,
 // 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
 // in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
 // i < h, j < w.
-Plane<float> UnclippedBoxes(const RawImage& image, float clip,
-                            const std::array<bool, 3>& watched, int y0, int x0,
-                            int h, int w, int box_h, int box_w) {
+DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
+    const RawImage& image, float clip, const std::array<bool, 3>& watched,
+    int y0, int x0, int h, int w, int box_h, int box_w) {
   const int in_h = h + box_h - 1, in_w = w + box_w - 1;
   // Column counts of clipped pixels over box_h rows, then box_w of those.
-  std::vector<int> columns(static_cast<std::size_t>(in_w) * h, 0);
+  // Most rows hold no clipped pixel: a branch-free count (which vectorises)
+  // skips them, and output rows whose counts stayed zero skip the window
+  // sums.
+  // A row of counts is zeroed when first touched (rows never touched are
+  // never read).
+  std::unique_ptr<int[]> columns(new int[static_cast<std::size_t>(in_w) * h]);
+  std::vector<char> touched(static_cast<std::size_t>(h), 0);
   for (int i = 0; i < in_h; ++i) {
     const float* row = image.pixels.row(y0 + i) + x0;
+    int at_clip = 0;
+    for (int j = 0; j < in_w; ++j) at_clip += !(row[j] < clip);
+    if (at_clip == 0) continue;
+    for (int k = std::max(0, i - box_h + 1); k <= std::min(h - 1, i); ++k) {
+      if (!touched[k]) {
+        std::fill_n(&columns[static_cast<std::size_t>(k) * in_w], in_w, 0);
+      }
+      touched[k] = 1;
+    }
     for (int j = 0; j < in_w; ++j) {
       if (row[j] < clip) continue;
       if (!watched[static_cast<int>(image.cfa.color_at(y0 + i, x0 + j))]) {
@@ -231,6 +254,7 @@ Plane<float> UnclippedBoxes(const RawImage& image, float clip,
   }
   Plane<float> out(w, h, 1.0f);
   for (int i = 0; i < h; ++i) {
+    if (!touched[i]) continue;
     const int* c = &columns[static_cast<std::size_t>(i) * in_w];
     int sum = 0;
     for (int j = 0; j < box_w - 1; ++j) sum += c[j];
@@ -381,11 +405,11 @@ namespace {
 // over 2e7 magnitudes from 1e-20 to 1e38), at under half its cost, in
 // vectors. The surface only proposes candidates; their integer positions
 // do not move by such rounding.
-using V4 = float __attribute__((vector_size(16)));
-using M4 = std::int32_t __attribute__((vector_size(16)));
-
+// (Returned through `scale`: a function returning an 8-float vector
+// changes its ABI between the clones, -Wpsabi.)
 template <typename F, typename I>
-F WhiteningScale(F magnitude) {
+[[gnu::always_inline]] inline void WhiteningScale(const F& magnitude,
+                                                  F& scale) {
   constexpr float kLn2 = 0.693147180559945309f;
   constexpr float kHi = 0.69921875f;  // 179/256
   constexpr float kLo = kWhitening - kHi;
@@ -420,46 +444,51 @@ F WhiteningScale(F magnitude) {
                                    x * (1.0f / 24 +
                                         x * (1.0f / 120 +
                                              x * (1.0f / 720 + x / 5040))))));
-  return p * std::bit_cast<F>((n + 127) * (1 << 23));
+  scale = p * std::bit_cast<F>((n + 127) * (1 << 23));
 }
 
 }  // namespace
 
-void CrossPower(const float* gt_spectrum, const float* noisy_spectrum,
-                std::size_t complex_count, float* out) {
+DSB_VECTOR_CLONES void CrossPower(const float* gt_spectrum,
+                                  const float* noisy_spectrum,
+                                  std::size_t complex_count, float* out) {
   std::size_t k = 0;
-#if defined(__SSE2__)
-  // Four complex values at a time, deinterleaved into real and imaginary
-  // vectors; every value is the scalar loop's expression.
-  auto load = [](const float* p) {
-    V4 v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  };
-  for (; k + 4 <= complex_count; k += 4) {
-    const V4 g0 = load(gt_spectrum + 2 * k), g1 = load(gt_spectrum + 2 * k + 4);
-    const V4 n0 = load(noisy_spectrum + 2 * k),
-             n1 = load(noisy_spectrum + 2 * k + 4);
-    const V4 gr = __builtin_shufflevector(g0, g1, 0, 2, 4, 6);
-    const V4 gi = __builtin_shufflevector(g0, g1, 1, 3, 5, 7);
-    const V4 nr = __builtin_shufflevector(n0, n1, 0, 2, 4, 6);
-    const V4 ni = __builtin_shufflevector(n0, n1, 1, 3, 5, 7);
+  // Eight complex values at a time, deinterleaved into real and imaginary
+  // vectors (two SSE2 registers each in the baseline build, one AVX2
+  // register in its clone); every value is the scalar loop's expression
+  // (the square root is correctly rounded either way).
+  using V8 = float __attribute__((vector_size(32)));
+  using M8 = std::int32_t __attribute__((vector_size(32)));
+  for (; k + 8 <= complex_count; k += 8) {
+    V8 g0, g1, n0, n1;
+    std::memcpy(&g0, gt_spectrum + 2 * k, sizeof(g0));
+    std::memcpy(&g1, gt_spectrum + 2 * k + 8, sizeof(g1));
+    std::memcpy(&n0, noisy_spectrum + 2 * k, sizeof(n0));
+    std::memcpy(&n1, noisy_spectrum + 2 * k + 8, sizeof(n1));
+    const V8 gr = __builtin_shufflevector(g0, g1, 0, 2, 4, 6, 8, 10, 12, 14);
+    const V8 gi = __builtin_shufflevector(g0, g1, 1, 3, 5, 7, 9, 11, 13, 15);
+    const V8 nr = __builtin_shufflevector(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14);
+    const V8 ni = __builtin_shufflevector(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15);
     // G * conj(N)
-    const V4 re = gr * nr + gi * ni;
-    const V4 im = gi * nr - gr * ni;
-    const V4 magnitude = _mm_sqrt_ps(re * re + im * im);
+    const V8 re = gr * nr + gi * ni;
+    const V8 im = gi * nr - gr * ni;
+    const V8 squared = re * re + im * im;
+    V8 magnitude;
+    for (int l = 0; l < 8; ++l) magnitude[l] = std::sqrt(squared[l]);
     // std::pow gives 0 for an overflowed (infinite) magnitude.
-    const M4 keep =
+    const M8 keep =
         (magnitude > 1e-20f) & (magnitude <= std::numeric_limits<float>::max());
-    const V4 scale = std::bit_cast<V4>(
-        std::bit_cast<M4>(WhiteningScale<V4, M4>(magnitude)) & keep);
-    const V4 out_re = re * scale, out_im = im * scale;
-    const V4 lo = __builtin_shufflevector(out_re, out_im, 0, 4, 1, 5);
-    const V4 hi = __builtin_shufflevector(out_re, out_im, 2, 6, 3, 7);
+    V8 whitening;
+    WhiteningScale<V8, M8>(magnitude, whitening);
+    const V8 scale = std::bit_cast<V8>(std::bit_cast<M8>(whitening) & keep);
+    const V8 out_re = re * scale, out_im = im * scale;
+    const V8 lo =
+        __builtin_shufflevector(out_re, out_im, 0, 8, 1, 9, 2, 10, 3, 11);
+    const V8 hi =
+        __builtin_shufflevector(out_re, out_im, 4, 12, 5, 13, 6, 14, 7, 15);
     std::memcpy(out + 2 * k, &lo, sizeof(lo));
-    std::memcpy(out + 2 * k + 4, &hi, sizeof(hi));
+    std::memcpy(out + 2 * k + 8, &hi, sizeof(hi));
   }
-#endif
   for (; k < complex_count; ++k) {
     const float gr = gt_spectrum[2 * k], gi = gt_spectrum[2 * k + 1];
     const float nr = noisy_spectrum[2 * k], ni = noisy_spectrum[2 * k + 1];
@@ -467,10 +496,10 @@ void CrossPower(const float* gt_spectrum, const float* noisy_spectrum,
     const float re = gr * nr + gi * ni;
     const float im = gi * nr - gr * ni;
     const float magnitude = std::sqrt(re * re + im * im);
-    const float scale =
-        magnitude > 1e-20f && magnitude <= std::numeric_limits<float>::max()
-            ? WhiteningScale<float, std::int32_t>(magnitude)
-            : 0.0f;
+    float scale = 0.0f;
+    if (magnitude > 1e-20f && magnitude <= std::numeric_limits<float>::max()) {
+      WhiteningScale<float, std::int32_t>(magnitude, scale);
+    }
     out[2 * k] = re * scale;
     out[2 * k + 1] = im * scale;
   }

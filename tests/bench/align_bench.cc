@@ -9,7 +9,8 @@
 //                                   tests/support/photos.h), align it once
 //                                   (for callgrind: --toggle-collect=*Align*);
 //                                   then 3 more times (warm: memory mapped)
-//   align_bench --stages MP [CFA]   the same pair, each step of the CPU
+//   align_bench --stages MP [CFA [DY DX]]  the same pair (or at shift
+//                                   DY, DX), each step of the CPU
 //                                   correlator timed on its own (best of 5,
 //                                   CPU ms/MP), to see where the time goes
 //   align_bench --real N SEED FILE...  N pairs per real raw file, cut from
@@ -18,6 +19,11 @@
 //                                   only ones a crop of one mosaic can
 //                                   fake), gains 0.5-2, added noise: one line
 //                                   each, then a summary
+//   align_bench --stages-file FILE  the same for a real raw aligned to
+//                                   itself (a self pair)
+//   align_bench --self FILE N       a real raw aligned to N copies of
+//                                   itself in one batch, as a scene build
+//                                   does: each result, and CPU ms per pair
 //   align_bench --sweep N [SEED]    N random small pairs (every CFA, odd and
 //                                   negative shifts, noise 0-4, gains,
 //                                   clipping, moved objects): one line each
@@ -37,9 +43,12 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "align/colour_match.h"
@@ -103,10 +112,11 @@ std::shared_ptr<const dsb::Srgb8Image> LoadPhoto(const std::string& name) {
 }
 
 // The --once and --stages pair: a 3:2 frame of `megapixels`, 3 % clipped,
-// with `photo`'s content where given.
+// with `photo`'s content where given, at BenchCapture's shift or `shift`.
 BenchPair RenderBenchPair(
     int megapixels, const char* cfa,
-    std::shared_ptr<const dsb::Srgb8Image> photo = nullptr) {
+    std::shared_ptr<const dsb::Srgb8Image> photo = nullptr,
+    std::optional<std::pair<int, int>> shift = std::nullopt) {
   BenchPair pair;
   pair.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
   pair.height = megapixels * 1000000 / pair.width / 6 * 6;
@@ -120,17 +130,16 @@ BenchPair RenderBenchPair(
   dsb::SyntheticScene scene(spec);
   pair.gt = scene.RenderGt();
   pair.capture = BenchCapture();
+  if (shift) std::tie(pair.capture.dy, pair.capture.dx) = *shift;
   pair.noisy = scene.RenderCapture(pair.capture);
   return pair;
 }
 
 // Every step of the CPU correlator's Align on its own, best of 5 (CPU
 // ms/MP): where the time goes, without a profiler's overhead.
-int AlignStages(int megapixels, const char* cfa) {
-  const BenchPair pair = RenderBenchPair(megapixels, cfa);
-  const dsb::RawImage& gt = pair.gt;
-  const dsb::RawImage& noisy = pair.noisy;
-  const double mp = pair.width * static_cast<double>(pair.height) / 1e6;
+int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
+             const char* cfa) {
+  const double mp = gt.width() * static_cast<double>(gt.height()) / 1e6;
   const dsb::AlignParams params;
   int max_dy = 0, max_dx = 0;
   dsb::EffectiveSearch(params, gt.height(), gt.width(), &max_dy, &max_dx);
@@ -163,7 +172,7 @@ int AlignStages(int megapixels, const char* cfa) {
     std::printf("%-28s %7.3f ms/MP\n", name, best * 1e3 / mp);
   };
   std::printf("%s %dx%d, coarse %dx%d (stride %d, box %d), FFT %dx%d\n", cfa,
-              pair.width, pair.height, g.width, g.height, g.stride, g.box,
+              gt.width(), gt.height(), g.width, g.height, g.stride, g.box,
               g.fft_width, g.fft_height);
   std::array<float, 3> balance{};
   time("ChannelBalance", [&] { balance = dsb::ChannelBalance(noisy); });
@@ -210,6 +219,65 @@ int AlignStages(int megapixels, const char* cfa) {
        [&] { loss = dsb::GainMatchedLoss(gt, noisy, overlap, gain); });
   std::printf("%-28s %7.3f ms/MP (shift %d,%d gain %.6f loss %.6f)\n", "sum",
               total * 1e3 / mp, fine.dy, fine.dx, gain, loss);
+  return 0;
+}
+
+int AlignStages(int megapixels, const char* cfa,
+                std::optional<std::pair<int, int>> shift) {
+  const BenchPair pair = RenderBenchPair(megapixels, cfa, nullptr, shift);
+  return StagesOf(pair.gt, pair.noisy, cfa);
+}
+
+// A real raw as both GT and capture (a self pair, as a scene whose GT is
+// also one of its captures has): where the time of a small image goes.
+int FileStages(const char* file) {
+  auto image = dsb::DecodeRaw(file);
+  if (!image.ok()) {
+    std::printf("%s: %s\n", file, image.status().ToString().c_str());
+    return 1;
+  }
+  return StagesOf(*image, *image, image->cfa.name().c_str());
+}
+
+// A real raw aligned to `copies` copies of itself in one batch, as the
+// build aligns a scene of a GT and its captures: CPU ms/MP per pair (best
+// of 3 batches) and each result, so two builds can be diffed.
+int SelfPairs(const char* file, int copies) {
+  auto image = dsb::DecodeRaw(file);
+  if (!image.ok()) {
+    std::printf("%s: %s\n", file, image.status().ToString().c_str());
+    return 1;
+  }
+  auto correlator = dsb::MakeCorrelator(dsb::Device::kCpu, dsb::AlignParams());
+  if (!correlator.ok()) return 1;
+  const double prep_start = CpuSeconds();
+  if (!(*correlator)->SetReference(*image).ok()) return 1;
+  const double prep = CpuSeconds() - prep_start;
+  std::vector<const dsb::RawImage*> batch(static_cast<std::size_t>(copies),
+                                          &*image);
+  double best = 1e30;
+  std::vector<dsb::Result<dsb::Alignment>> results;
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    const double start = CpuSeconds();
+    results = (*correlator)->Align(batch);
+    best = std::min(best, CpuSeconds() - start);
+  }
+  for (const auto& r : results) {
+    if (!r.ok()) {
+      std::printf("error %s\n", r.status().ToString().c_str());
+      return 1;
+    }
+    std::printf(
+        "shift %d,%d subpx %.6f,%.6f confidence %.9f gain %.9f loss %.9f\n",
+        r->dy, r->dx, r->dy_subpx, r->dx_subpx, r->confidence, r->raw_gain,
+        r->loss);
+  }
+  const double mp = image->width() * static_cast<double>(image->height()) / 1e6;
+  std::printf(
+      "%s %dx%d: reference %.2f ms CPU; %d pairs %.2f ms CPU per pair, %.2f "
+      "ms/MP per pair\n",
+      image->cfa.name().c_str(), image->width(), image->height(), prep * 1e3,
+      copies, best * 1e3 / copies, best * 1e3 / copies / mp);
   return 0;
 }
 
@@ -442,7 +510,15 @@ int main(int argc, char** argv) {
                      argc >= 5 ? argv[4] : nullptr);
   }
   if (argc >= 3 && std::strcmp(argv[1], "--stages") == 0) {
-    return AlignStages(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb");
+    std::optional<std::pair<int, int>> shift;
+    if (argc >= 6) shift.emplace(std::atoi(argv[4]), std::atoi(argv[5]));
+    return AlignStages(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb", shift);
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "--stages-file") == 0) {
+    return FileStages(argv[2]);
+  }
+  if (argc >= 4 && std::strcmp(argv[1], "--self") == 0) {
+    return SelfPairs(argv[2], std::atoi(argv[3]));
   }
   if (argc >= 3 && std::strcmp(argv[1], "--sweep") == 0) {
     return Sweep(std::atoi(argv[2]),

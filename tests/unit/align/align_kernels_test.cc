@@ -7,9 +7,11 @@
 // - CoarseLumaInto + PrepareCoarseInPlace (straight into the FFT buffer):
 //   bit for bit against the coarse plane, copied, zero-mean and tapered;
 // - CrossPower's vector whitening: within 2 float ulps of std::pow, zero
-//   where the magnitude is not above 1e-20, the same in the scalar tail;
+//   where the magnitude is not above 1e-20, bit for bit the scalar tail's;
 // - BlockGainMatchedLosses (nine shifts in one sweep): bit for bit against
-//   one shift at a time.
+//   one shift at a time;
+// - GtInNoisyColours (Bayer's and X-Trans's vector rows): bit for bit
+//   against the per-pixel expressions of the matcher's scalar path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,8 +19,10 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "align/colour_match.h"
@@ -284,6 +288,130 @@ TEST(AlignKernelsTest, NineShiftsInOneSweepMatchOneShiftAtATime) {
         }
         // Every sampled row pair of the overlap is counted.
         EXPECT_GT(total, 0.3 * overlaps[s].height * overlaps[s].width);
+      }
+    }
+  }
+}
+
+// The vector loop of CrossPower (8 values at a time; AVX2 in its clone)
+// gives bit for bit what its scalar tail gives for each value alone, so
+// the vectors round as the one-value expression does, whichever clone runs.
+TEST(AlignKernelsTest, CrossPowerVectorsMatchTheScalarTailBitForBit) {
+  constexpr std::size_t kCount = 20011;
+  std::mt19937_64 rng(23);
+  std::uniform_real_distribution<float> exponent(-11.0f, 18.0f);
+  std::uniform_real_distribution<float> angle(0.0f, 6.2831853f);
+  std::vector<float> gt(2 * kCount), noisy(2 * kCount), out(2 * kCount);
+  for (std::size_t k = 0; k < kCount; ++k) {
+    const float g = std::pow(10.0f, exponent(rng));
+    const float n = k % 97 == 0 ? 0.0f : std::pow(10.0f, exponent(rng));
+    const float a = angle(rng), b = angle(rng);
+    gt[2 * k] = g * std::cos(a);
+    gt[2 * k + 1] = g * std::sin(a);
+    noisy[2 * k] = n * std::cos(b);
+    noisy[2 * k + 1] = n * std::sin(b);
+  }
+  CrossPower(gt.data(), noisy.data(), kCount, out.data());
+  for (std::size_t k = 0; k < kCount; ++k) {
+    float one[2];
+    CrossPower(gt.data() + 2 * k, noisy.data() + 2 * k, 1, one);
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(out[2 * k]),
+              std::bit_cast<std::uint32_t>(one[0]))
+        << k;
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(out[2 * k + 1]),
+              std::bit_cast<std::uint32_t>(one[1]))
+        << k;
+  }
+}
+
+// The colour matcher's documented arithmetic, one pixel at a time: the GT
+// pixel where the colours match; else its nearest pixels of the wanted
+// colour (radius 1 before 2, direct neighbours before diagonals, in row
+// order), those in rows outside the image dropped. Where all of them lie
+// inside the image (columns 2 .. width - 3) the mean is a0, (a0 + a1) *
+// 0.5f, (a0 + a1 + a2) / 3 or ((a0 + a1) + (a2 + a3)) * 0.25f; nearer the
+// edges a running float sum of those inside, divided by their count. NaN
+// where none is inside (the matcher then looks further; not compared).
+float ReferenceMatch(const RawImage& gt, int gy, int gx, CfaColor wanted) {
+  const CfaPattern& cfa = gt.cfa;
+  if (cfa.color_at(gy, gx) == wanted) return gt.pixels.at(gy, gx);
+  std::vector<std::pair<int, int>> chosen;
+  for (int radius = 1; radius <= 2 && chosen.empty(); ++radius) {
+    for (const bool straight : {true, false}) {
+      if (!chosen.empty()) break;
+      for (int dy = -radius; dy <= radius; ++dy) {
+        for (int dx = -radius; dx <= radius; ++dx) {
+          if ((dy == 0 || dx == 0) != straight) continue;
+          if (std::max(std::abs(dy), std::abs(dx)) != radius) continue;
+          if (cfa.color_at(gy + dy, gx + dx) == wanted)
+            chosen.push_back({dy, dx});
+        }
+      }
+    }
+  }
+  std::vector<float> v;
+  for (const auto& [dy, dx] : chosen) {
+    if (gy + dy >= 0 && gy + dy < gt.height()) v.push_back(0.0f);
+  }
+  const bool inner = gx >= 2 && gx < gt.width() - 2 && chosen.size() <= 4;
+  if (inner && !v.empty()) {
+    v.clear();
+    for (const auto& [dy, dx] : chosen) {
+      if (gy + dy < 0 || gy + dy >= gt.height()) continue;
+      v.push_back(gt.pixels.at(gy + dy, gx + dx));
+    }
+    switch (v.size()) {
+      case 1:
+        return v[0];
+      case 2:
+        return (v[0] + v[1]) * 0.5f;
+      case 3:
+        return (v[0] + v[1] + v[2]) / 3.0f;
+      default:
+        return ((v[0] + v[1]) + (v[2] + v[3])) * 0.25f;
+    }
+  }
+  float sum = 0;
+  int used = 0;
+  for (const auto& [dy, dx] : chosen) {
+    const int y = gy + dy, x = gx + dx;
+    if (y < 0 || y >= gt.height() || x < 0 || x >= gt.width()) continue;
+    sum += gt.pixels.at(y, x);
+    ++used;
+  }
+  return used > 0 ? sum / static_cast<float>(used)
+                  : std::numeric_limits<float>::quiet_NaN();
+}
+
+// Every CFA, widths that are no multiple of 8 or 24 (the vector widths of
+// the Bayer and X-Trans rows) nor of the period, shifts of both signs and
+// parities (multiples of 6 too, where X-Trans rows are copies): every
+// output bit for bit the reference's. Fails when a vector row's lane masks,
+// divisors or phases are wrong.
+TEST(AlignKernelsTest, ColourMatchingIsBitExactOnEveryCfa) {
+  for (const char* cfa : kCfas) {
+    for (const auto& [w, h] :
+         {std::pair{61, 29}, std::pair{100, 31}, std::pair{131, 26}}) {
+      const RawImage gt = RandomMosaic(cfa, w, h, 900 + w);
+      for (int dy : {-7, -6, -1, 0, 1, 2, 5}) {
+        for (int dx : {-13, -6, -5, -1, 0, 1, 3, 6, 8}) {
+          const Overlap o = ComputeOverlap(h, w, dy, dx);
+          Plane<float> out(o.width, o.height);
+          GtInNoisyColours(gt, o, out.view());
+          for (int i = 0; i < o.height; ++i) {
+            for (int j = 0; j < o.width; ++j) {
+              const float want = ReferenceMatch(
+                  gt, o.gt_y0 + i, o.gt_x0 + j,
+                  gt.cfa.color_at(o.noisy_y0 + i, o.noisy_x0 + j));
+              if (std::isnan(want)) continue;
+              ASSERT_EQ(std::bit_cast<std::uint32_t>(out.at(i, j)),
+                        std::bit_cast<std::uint32_t>(want))
+                  << cfa << " " << w << "x" << h << " shift " << dy << "," << dx
+                  << " at " << i << "," << j << ": " << out.at(i, j) << " vs "
+                  << want;
+            }
+          }
+        }
       }
     }
   }

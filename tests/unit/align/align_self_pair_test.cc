@@ -1,0 +1,221 @@
+// Self pairs (a GT paired with itself or with a bit-identical copy: every
+// scene's GT is paired with itself) take a shortcut in FinishAlignment once
+// the fine search says (0, 0): gain 1, no refinement, loss 0. These tests
+// check the shortcut returns exactly what the full path (RawGain,
+// RefineShift, GainMatchedLoss at the fine shift) returns, on every CFA,
+// with clipping, on a real raw, and that a copy differing in one pixel is
+// not taken for a self pair; and that the CPU correlator's reuse of the
+// GT's coarse spectrum for a self pair gives what computing it again does.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "align/colour_match.h"
+#include "align/correlator.h"
+#include "align/correlator_common.h"
+#include "align/fftw_plans.h"
+#include "align/mosaic_luma.h"
+#include "align/shift_search.h"
+#include "raw/decoder.h"
+#include "synth/render.h"
+#include "test_support.h"
+
+namespace dsb {
+namespace {
+
+Result<Alignment> AlignPair(const RawImage& gt, const RawImage& noisy) {
+  auto correlator = MakeCorrelator(Device::kCpu, AlignParams());
+  if (!correlator.ok()) return correlator.status();
+  DSB_RETURN_IF_ERROR((*correlator)->SetReference(gt));
+  const RawImage* batch[] = {&noisy};
+  std::vector<Result<Alignment>> results = (*correlator)->Align(batch);
+  return std::move(results.at(0));
+}
+
+// A copy in its own buffer: the correlator cannot tell it from a capture
+// decoded from another file.
+RawImage Copy(const RawImage& image) {
+  RawImage copy;
+  copy.cfa = image.cfa;
+  copy.meta = image.meta;
+  copy.path = image.path + " (copy)";
+  copy.pixels = Plane<float>(image.width(), image.height());
+  for (int y = 0; y < image.height(); ++y) {
+    std::copy_n(image.pixels.row(y), image.width(), copy.pixels.row(y));
+  }
+  return copy;
+}
+
+// The aligned pair's gain, shift and loss are those of the full path at
+// its shift (bit for bit), and the full path's refinement keeps the shift.
+void ExpectFullPathResult(const RawImage& gt, const RawImage& noisy,
+                          const Alignment& a) {
+  int max_dy = 0, max_dx = 0;
+  EffectiveSearch(AlignParams(), gt.height(), gt.width(), &max_dy, &max_dx);
+  const Overlap overlap = ComputeOverlap(gt.height(), gt.width(), a.dy, a.dx);
+  const double gain = RawGain(gt, noisy, overlap);
+  EXPECT_EQ(a.raw_gain, gain);
+  const RefineResult refined =
+      RefineShift(gt, noisy, a.dy, a.dx, gain, max_dy, max_dx);
+  EXPECT_EQ(refined.dy, a.dy);
+  EXPECT_EQ(refined.dx, a.dx);
+  EXPECT_EQ(a.loss, GainMatchedLoss(gt, noisy, overlap, gain));
+}
+
+TEST(SelfPairTest, ShortcutMatchesTheFullPathOnEveryCfa) {
+  for (const char* cfa : {"rggb", "bggr", "grbg", "gbrg", "xtrans"}) {
+    for (const double clipped : {0.0, 0.1, 0.6}) {
+      SCOPED_TRACE(::testing::Message() << cfa << " clipped " << clipped);
+      SceneSpec spec;
+      spec.width = 402;  // not a multiple of any vector width
+      spec.height = 306;
+      spec.cfa = *CfaPattern::FromName(cfa);
+      spec.seed = 77;
+      spec.clipped_fraction = clipped;
+      const RawImage gt = SyntheticScene(spec).RenderGt();
+      for (const bool same_object : {true, false}) {
+        const RawImage copy = same_object ? RawImage() : Copy(gt);
+        const RawImage& noisy = same_object ? gt : copy;
+        auto a = AlignPair(gt, noisy);
+        ASSERT_TRUE(a.ok()) << a.status().ToString();
+        EXPECT_EQ(a->dy, 0);
+        EXPECT_EQ(a->dx, 0);
+        EXPECT_EQ(a->raw_gain, 1.0);
+        EXPECT_EQ(a->loss, 0.0);
+        ExpectFullPathResult(gt, noisy, *a);
+      }
+    }
+  }
+}
+
+// The whole alignment of a pair the long way: its own balance, coarse
+// luma, forward transform and cross-power, then FinishAlignment told the
+// captures differ (so it runs gain, refinement and loss), as the CPU
+// correlator does for any other pair.
+Result<Alignment> AlignTheLongWay(const RawImage& gt, const RawImage& noisy) {
+  int max_dy = 0, max_dx = 0;
+  EffectiveSearch(AlignParams(), gt.height(), gt.width(), &max_dy, &max_dx);
+  const CoarseGeometry g =
+      PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy, max_dx);
+  DSB_ASSIGN_OR_RETURN(FftPlans plans,
+                       GetFftPlans(g.fft_height, g.fft_width, 1));
+  const std::size_t real_count =
+      static_cast<std::size_t>(g.fft_height) * g.fft_width;
+  const std::size_t complex_count =
+      static_cast<std::size_t>(g.fft_height) * (g.fft_width / 2 + 1);
+  DSB_ASSIGN_OR_RETURN(RealBuffer real, AllocateReal(real_count));
+  DSB_ASSIGN_OR_RETURN(ComplexBuffer gt_spectrum,
+                       AllocateComplex(complex_count));
+  DSB_ASSIGN_OR_RETURN(ComplexBuffer spectrum, AllocateComplex(complex_count));
+  auto forward = [&](const RawImage& image, const std::array<float, 3>& balance,
+                     fftwf_complex* out) {
+    PrepareCoarse(CoarseLuma(image, balance, g.stride, g.box), g, real.get());
+    fftwf_execute_dft_r2c(plans.forward, real.get(), out);
+  };
+  const std::array<float, 3> gt_balance = ChannelBalance(gt);
+  const std::array<float, 3> balance = ChannelBalance(noisy);
+  forward(gt, gt_balance, gt_spectrum.get());
+  forward(noisy, balance, spectrum.get());
+  CrossPower(reinterpret_cast<const float*>(gt_spectrum.get()),
+             reinterpret_cast<const float*>(spectrum.get()), complex_count,
+             reinterpret_cast<float*>(spectrum.get()));
+  fftwf_execute_dft_c2r(plans.inverse, spectrum.get(), real.get());
+  return FinishAlignment(gt, gt_balance, noisy, balance, g, real.get(), max_dy,
+                         max_dx, false);
+}
+
+// The correlator skips a self pair's coarse stage (the GT's spectrum
+// serves) and its gain, refinement and loss: every field comes out as the
+// long way gives it, on every CFA, with and without clipping.
+TEST(SelfPairTest, CorrelatorShortcutsGiveTheLongWaysResult) {
+  for (const char* cfa : {"rggb", "gbrg", "xtrans"}) {
+    for (const double clipped : {0.0, 0.2}) {
+      SCOPED_TRACE(::testing::Message() << cfa << " clipped " << clipped);
+      SceneSpec spec;
+      spec.width = 522;
+      spec.height = 388;
+      spec.cfa = *CfaPattern::FromName(cfa);
+      spec.seed = 31;
+      spec.clipped_fraction = clipped;
+      const RawImage gt = SyntheticScene(spec).RenderGt();
+      const RawImage copy = Copy(gt);
+      ASSERT_TRUE(IsSelfPair(gt, copy));
+      auto quick = AlignPair(gt, copy);
+      auto slow = AlignTheLongWay(gt, copy);
+      ASSERT_TRUE(quick.ok()) << quick.status().ToString();
+      ASSERT_TRUE(slow.ok()) << slow.status().ToString();
+      EXPECT_EQ(quick->dy, slow->dy);
+      EXPECT_EQ(quick->dx, slow->dx);
+      EXPECT_EQ(quick->dy_subpx, slow->dy_subpx);
+      EXPECT_EQ(quick->dx_subpx, slow->dx_subpx);
+      EXPECT_EQ(quick->confidence, slow->confidence);
+      EXPECT_EQ(quick->raw_gain, slow->raw_gain);
+      EXPECT_EQ(quick->loss, slow->loss);
+      EXPECT_EQ(slow->dy, 0);
+      EXPECT_EQ(slow->dx, 0);
+    }
+  }
+}
+
+// Same pixels but another clipping level (or CFA) is no self pair.
+TEST(SelfPairTest, SamePixelsWithAnotherClippingLevelIsNoSelfPair) {
+  SceneSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  spec.cfa = *CfaPattern::FromName("rggb");
+  const RawImage gt = SyntheticScene(spec).RenderGt();
+  RawImage copy = Copy(gt);
+  EXPECT_TRUE(SamePixels(gt, copy));
+  EXPECT_TRUE(IsSelfPair(gt, copy));
+  copy.meta.overexposure_lb *= 0.5f;
+  EXPECT_TRUE(SamePixels(gt, copy));
+  EXPECT_FALSE(IsSelfPair(gt, copy));
+  RawImage other = Copy(gt);
+  other.pixels.at(0, 0) += 1e-3f;
+  EXPECT_FALSE(SamePixels(gt, other));
+  EXPECT_FALSE(IsSelfPair(gt, other));
+}
+
+// One pixel changed: not a self pair, so the full path runs; its loss is
+// no longer 0.
+TEST(SelfPairTest, ACopyDifferingInOnePixelTakesTheFullPath) {
+  SceneSpec spec;
+  spec.width = 360;
+  spec.height = 240;
+  spec.cfa = *CfaPattern::FromName("grbg");
+  spec.seed = 5;
+  const RawImage gt = SyntheticScene(spec).RenderGt();
+  RawImage noisy = Copy(gt);
+  noisy.pixels.at(239, 359) += 0.25f;
+  auto a = AlignPair(gt, noisy);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->dy, 0);
+  EXPECT_EQ(a->dx, 0);
+  EXPECT_GT(a->loss, 0.0);
+  ExpectFullPathResult(gt, noisy, *a);
+}
+
+// The real NEF of ../shared/data/raw decoded twice (two buffers, as a
+// scene of copies of one file gives).
+TEST(SelfPairTest, RealRawDecodedTwice) {
+  const std::string dir = testing::RealRawDir();
+  const std::string path = dir + "/bep-imagemeta__sample.nef";
+  if (dir.empty() || !std::filesystem::exists(path)) {
+    GTEST_SKIP() << "bep-imagemeta__sample.nef not found (../shared/data/raw)";
+  }
+  auto gt = DecodeRaw(path);
+  auto noisy = DecodeRaw(path);
+  ASSERT_TRUE(gt.ok()) << gt.status().ToString();
+  ASSERT_TRUE(noisy.ok()) << noisy.status().ToString();
+  auto a = AlignPair(*gt, *noisy);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->dy, 0);
+  EXPECT_EQ(a->dx, 0);
+  EXPECT_GT(a->confidence, 0.999);
+  ExpectFullPathResult(*gt, *noisy, *a);
+}
+
+}  // namespace
+}  // namespace dsb
