@@ -106,26 +106,64 @@ class WindowSums {
   std::unique_ptr<double[]> s1_, s2_;
 };
 
-// sum(a * b_o) for the window b_o of `b` with top-left (oy, ox).
-DSB_VECTOR_CLONES double Dot(const Plane<float>& a, const Plane<float>& b,
-                             int oy, int ox) {
+// Eight float lanes, one AVX2 register (two SSE2 ones in the baseline
+// clone); element l is what a plain lanes[l] array held.
+using V8 = float __attribute__((vector_size(32)));
+
+[[gnu::always_inline]] inline V8 Load8(const float* p) {
+  V8 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// sums[ox] += sum(a_i * b_i) over one row of w samples for the N offsets
+// ox0 .. ox0 + N - 1 (b points at offset ox0): eight float lanes per
+// offset, then the tail and the lanes added in double, exactly as for one
+// offset alone. N offsets at once keep N independent chains of additions
+// in flight (one offset's lanes are a single chain, bound by the adder's
+// latency) and load a's row once for all of them.
+template <int N>
+[[gnu::always_inline]] inline void DotRows(const float* pa, const float* pb,
+                                           int w, double* sums) {
+  V8 lanes[N] = {};
+  int j = 0;
+  for (; j + 8 <= w; j += 8) {
+    const V8 va = Load8(pa + j);
+    for (int n = 0; n < N; ++n) lanes[n] += va * Load8(pb + n + j);
+  }
+  for (int n = 0; n < N; ++n) {
+    double row = 0;
+    for (int k = j; k < w; ++k) row += pa[k] * pb[n + k];
+    for (int l = 0; l < 8; ++l) row += lanes[n][l];
+    sums[n] += row;
+  }
+}
+
+// sums[ox] = sum(a * b_o) for the windows b_o of `b` with top-left (oy,
+// ox), ox in [0, window); each offset adds its rows in order.
+DSB_VECTOR_CLONES void Dots(const Plane<float>& a, const Plane<float>& b,
+                            int oy, int window, double* sums) {
   const int h = a.height(), w = a.width();
-  constexpr int kLanes = 8;
-  double sum_ab = 0;
+  std::fill_n(sums, window, 0.0);
   for (int i = 0; i < h; ++i) {
     const float* pa = a.row(i);
-    const float* pb = b.row(oy + i) + ox;
-    float lanes[kLanes] = {};
-    int j = 0;
-    for (; j + kLanes <= w; j += kLanes) {
-      for (int l = 0; l < kLanes; ++l) lanes[l] += pa[j + l] * pb[j + l];
+    const float* pb = b.row(oy + i);
+    int ox = 0;
+    for (; ox + 4 <= window; ox += 4) DotRows<4>(pa, pb + ox, w, sums + ox);
+    switch (window - ox) {
+      case 3:
+        DotRows<3>(pa, pb + ox, w, sums + ox);
+        break;
+      case 2:
+        DotRows<2>(pa, pb + ox, w, sums + ox);
+        break;
+      case 1:
+        DotRows<1>(pa, pb + ox, w, sums + ox);
+        break;
+      default:
+        break;
     }
-    double row = 0;
-    for (; j < w; ++j) row += pa[j] * pb[j];
-    for (float lane : lanes) row += lane;
-    sum_ab += row;
   }
-  return sum_ab;
 }
 
 // AddCorrelation for a tile with few masked pixels (or none): the same
@@ -148,7 +186,9 @@ void AddSparselyMaskedCorrelation(const Plane<float>& a,
       if (pm[j] == 0.0f) masked.push_back({i, j});
     }
   }
+  std::vector<double> dots(static_cast<std::size_t>(window));
   for (int oy = 0; oy < window; ++oy) {
+    Dots(a, b, oy, window, dots.data());
     for (int ox = 0; ox < window; ++ox) {
       double sum_b = 0, sum_bb = 0;
       sums.Get(oy, ox, h, w, &sum_b, &sum_bb);
@@ -157,9 +197,50 @@ void AddSparselyMaskedCorrelation(const Plane<float>& a,
         sum_b -= v;
         sum_bb -= v * v;
       }
-      cross[oy * window + ox] += Dot(a, b, oy, ox);
+      cross[oy * window + ox] += dots[ox];
       b_var[oy * window + ox] += std::max(0.0, sum_bb - sum_b * sum_b / count);
     }
+  }
+}
+
+// AddCorrelation's sums over one row for the N offsets ox0 .. ox0 + N - 1
+// (pb points at offset ox0): per offset, eight float lanes of a * b, m * b
+// and m * b * b (so the compiler-free vector code matches the plain lanes
+// loop), then the tail and the lanes added in double. N offsets at once
+// keep more independent chains of additions in flight.
+template <int N>
+[[gnu::always_inline]] inline void CorrelationRows(
+    const float* pa, const float* pm, const float* pb, int w, double* sum_ab,
+    double* sum_b, double* sum_bb) {
+  V8 ab[N] = {}, mb[N] = {}, mbb[N] = {};
+  int j = 0;
+  for (; j + 8 <= w; j += 8) {
+    const V8 va = Load8(pa + j);
+    const V8 vm = Load8(pm + j);
+    for (int n = 0; n < N; ++n) {
+      const V8 v = Load8(pb + n + j);
+      const V8 m = vm * v;
+      ab[n] += va * v;
+      mb[n] += m;
+      mbb[n] += m * v;
+    }
+  }
+  for (int n = 0; n < N; ++n) {
+    const float* b = pb + n;
+    double row_ab = 0, row_b = 0, row_bb = 0;
+    for (int k = j; k < w; ++k) {
+      row_ab += pa[k] * b[k];
+      row_b += pm[k] * b[k];
+      row_bb += pm[k] * b[k] * b[k];
+    }
+    for (int l = 0; l < 8; ++l) {
+      row_ab += ab[n][l];
+      row_b += mb[n][l];
+      row_bb += mbb[n][l];
+    }
+    sum_ab[n] += row_ab;
+    sum_b[n] += row_b;
+    sum_bb[n] += row_bb;
   }
 }
 
@@ -174,44 +255,38 @@ DSB_VECTOR_CLONES void AddCorrelation(const Plane<float>& a,
                                       const Plane<float>& b, int window,
                                       double* cross, double* b_var) {
   const int h = a.height(), w = a.width();
-  constexpr int kLanes = 8;
+  // Row by row, every horizontal offset of a row of offsets in turn: the
+  // tile's rows stay in cache across the offsets (one offset at a time
+  // streamed the whole tile once per offset). Each offset still adds its
+  // own rows in order, so its sums are the same.
+  std::vector<double> sum_ab(static_cast<std::size_t>(window)),
+      sum_b(static_cast<std::size_t>(window)),
+      sum_bb(static_cast<std::size_t>(window));
   for (int oy = 0; oy < window; ++oy) {
-    for (int ox = 0; ox < window; ++ox) {
-      // Eight float partial sums per row so the compiler vectorises the
-      // dot products; rows are added in double.
-      double sum_ab = 0, sum_b = 0, sum_bb = 0;
-      for (int i = 0; i < h; ++i) {
-        const float* pa = a.row(i);
-        const float* pm = mask.row(i);
-        const float* pb = b.row(oy + i) + ox;
-        float ab[kLanes] = {}, mb[kLanes] = {}, mbb[kLanes] = {};
-        int j = 0;
-        for (; j + kLanes <= w; j += kLanes) {
-          for (int l = 0; l < kLanes; ++l) {
-            const float v = pb[j + l];
-            const float m = pm[j + l] * v;
-            ab[l] += pa[j + l] * v;
-            mb[l] += m;
-            mbb[l] += m * v;
-          }
-        }
-        double row_ab = 0, row_b = 0, row_bb = 0;
-        for (; j < w; ++j) {
-          row_ab += pa[j] * pb[j];
-          row_b += pm[j] * pb[j];
-          row_bb += pm[j] * pb[j] * pb[j];
-        }
-        for (int l = 0; l < kLanes; ++l) {
-          row_ab += ab[l];
-          row_b += mb[l];
-          row_bb += mbb[l];
-        }
-        sum_ab += row_ab;
-        sum_b += row_b;
-        sum_bb += row_bb;
+    std::fill(sum_ab.begin(), sum_ab.end(), 0.0);
+    std::fill(sum_b.begin(), sum_b.end(), 0.0);
+    std::fill(sum_bb.begin(), sum_bb.end(), 0.0);
+    for (int i = 0; i < h; ++i) {
+      const float* pa = a.row(i);
+      const float* pm = mask.row(i);
+      const float* pb = b.row(oy + i);
+      int ox = 0;
+      for (; ox + 3 <= window; ox += 3) {
+        CorrelationRows<3>(pa, pm, pb + ox, w, &sum_ab[ox], &sum_b[ox],
+                           &sum_bb[ox]);
       }
-      cross[oy * window + ox] += sum_ab;
-      b_var[oy * window + ox] += std::max(0.0, sum_bb - sum_b * sum_b / count);
+      if (window - ox == 2) {
+        CorrelationRows<2>(pa, pm, pb + ox, w, &sum_ab[ox], &sum_b[ox],
+                           &sum_bb[ox]);
+      } else if (window - ox == 1) {
+        CorrelationRows<1>(pa, pm, pb + ox, w, &sum_ab[ox], &sum_b[ox],
+                           &sum_bb[ox]);
+      }
+    }
+    for (int ox = 0; ox < window; ++ox) {
+      cross[oy * window + ox] += sum_ab[ox];
+      b_var[oy * window + ox] +=
+          std::max(0.0, sum_bb[ox] - sum_b[ox] * sum_b[ox] / count);
     }
   }
 }
