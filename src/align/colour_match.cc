@@ -700,6 +700,39 @@ double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
 
 namespace {
 
+// sum |g - gain * n| over [begin[r], begin[r] + len) for N runs of one
+// row: per run eight float lanes, then its tail and its lanes added in
+// double, exactly as for one run alone (the absolute value clears the sign
+// bit, as std::abs does). N runs at once keep N independent chains of
+// additions in flight; one run's lanes are a single chain, bound by the
+// adder's latency.
+template <int N>
+[[gnu::always_inline]] inline void BlockLossRuns(const float* g, const float* n,
+                                                 const int* begin, int len,
+                                                 float gain, double* out) {
+  const M8 magnitude = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff,
+                        0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+  V8 lanes[N] = {};
+  int k = 0;
+  for (; k + 8 <= len; k += 8) {
+    for (int r = 0; r < N; ++r) {
+      V8 gv, nv;
+      std::memcpy(&gv, g + begin[r] + k, sizeof(gv));
+      std::memcpy(&nv, n + begin[r] + k, sizeof(nv));
+      const V8 d = gv - gain * nv;
+      lanes[r] += reinterpret_cast<V8>(reinterpret_cast<M8>(d) & magnitude);
+    }
+  }
+  for (int r = 0; r < N; ++r) {
+    double sum = 0;
+    for (int t = begin[r] + k; t < begin[r] + len; ++t) {
+      sum += std::abs(g[t] - gain * n[t]);
+    }
+    for (int l = 0; l < 8; ++l) sum += lanes[r][l];
+    out[r] = sum;
+  }
+}
+
 // Row i of the overlap into BlockGainMatchedLoss's sums (see there).
 DSB_VECTOR_CLONES void AddBlockLossRow(const float* row, const RawImage& noisy,
                                        const Overlap& overlap, int i,
@@ -711,26 +744,34 @@ DSB_VECTOR_CLONES void AddBlockLossRow(const float* row, const RawImage& noisy,
   const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
   double* block_sums = sums.row(ny / block);
   double* block_counts = counts.row(ny / block);
-  // Runs of columns that fall in one block, each in eight float lanes (a
-  // single running sum is a serial chain the compiler cannot vectorise),
-  // added in double.
-  for (int j = 0; j < overlap.width;) {
+  // Runs of columns that fall in one block, each summed on its own (see
+  // BlockLossRuns); the whole blocks between the first and the last run,
+  // all `block` long, four at a time.
+  auto add = [&](int j, int end, double sum) {
     const int bx = (overlap.noisy_x0 + j) / block;
-    const int end =
-        std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
-    constexpr int kLanes = 8;
-    float lanes[kLanes] = {};
-    int k = j;
-    for (; k + kLanes <= end; k += kLanes) {
-      for (int l = 0; l < kLanes; ++l) {
-        lanes[l] += std::abs(g[k + l] - gain * n[k + l]);
-      }
-    }
-    double sum = 0;
-    for (; k < end; ++k) sum += std::abs(g[k] - gain * n[k]);
-    for (float lane : lanes) sum += lane;
     block_sums[bx] += sum;
     block_counts[bx] += end - j;
+  };
+  int j = 0;
+  double sum[4];
+  // The first run, up to the first block boundary.
+  {
+    const int bx = overlap.noisy_x0 / block;
+    const int end =
+        std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
+    BlockLossRuns<1>(g, n, &j, end - j, gain, sum);
+    add(j, end, sum[0]);
+    j = end;
+  }
+  for (; j + 4 * block <= overlap.width; j += 4 * block) {
+    const int begin[4] = {j, j + block, j + 2 * block, j + 3 * block};
+    BlockLossRuns<4>(g, n, begin, block, gain, sum);
+    for (int r = 0; r < 4; ++r) add(begin[r], begin[r] + block, sum[r]);
+  }
+  for (; j < overlap.width;) {
+    const int end = std::min(overlap.width, j + block);
+    BlockLossRuns<1>(g, n, &j, end - j, gain, sum);
+    add(j, end, sum[0]);
     j = end;
   }
 }
@@ -762,14 +803,27 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
   // per row, over the union of its GT columns (a matcher of its own), and
   // each member reads its columns out of that row. X-Trans's period of 6
   // never pairs neighbours.
+  //
+  // Groups of rows two apart (the refinement's dy - 1 and dy + 1) colour-
+  // match the same GT row for the same colours two noisy rows apart, when
+  // their shifts agree modulo the CFA period in both axes and they span
+  // the same GT columns: the later one reads the earlier one's row (each
+  // group keeps its last kKept rows, and computes at most one per noisy
+  // row, so a row matched two noisy rows earlier is still there).
+  constexpr int kKept = 3;
   struct Group {
     std::unique_ptr<ColourMatcher> matcher;
     Overlap reach;  // the union of the members' columns
-    std::vector<float> row;
+    std::array<std::vector<float>, kKept> rows;
+    std::array<int, kKept> kept_gy;  // GT row held by rows[k], or -1
+    std::array<const float*, kKept> kept{};
+    int next = 0;
+    std::vector<int> partners;  // groups whose rows this one may read
   };
   std::vector<Group> groups;
   std::vector<int> group_of(overlaps.size(), -1);
   auto shift_x = [](const Overlap& o) { return o.gt_x0 - o.noisy_x0; };
+  auto shift_y = [](const Overlap& o) { return o.gt_y0 - o.noisy_y0; };
   int first = noisy.height(), last = 0;
   for (std::size_t k = 0; k < overlaps.size(); ++k) {
     std::fill(sums[k].data(), sums[k].data() + sums[k].pixel_count(), 0.0);
@@ -789,7 +843,7 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     }
     if (group_of[k] < 0) {
       group_of[k] = static_cast<int>(groups.size());
-      groups.push_back({nullptr, overlap, {}});
+      groups.push_back({nullptr, overlap, {}, {}, {}, 0, {}});
       continue;
     }
     Overlap& reach = groups[group_of[k]].reach;
@@ -800,10 +854,44 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     reach.gt_x0 = lo;
     reach.width = hi - lo;
   }
-  for (Group& group : groups) {
+  const int period = gt.cfa.period();
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    Group& group = groups[g];
     group.matcher = std::make_unique<ColourMatcher>(gt, group.reach);
-    group.row.resize(static_cast<std::size_t>(group.reach.width));
+    for (std::vector<float>& row : group.rows) {
+      row.resize(static_cast<std::size_t>(group.reach.width));
+    }
+    group.kept_gy.fill(-1);
+    for (std::size_t p = 0; p < groups.size(); ++p) {
+      const Overlap& a = group.reach;
+      const Overlap& b = groups[p].reach;
+      if (p != g && a.gt_x0 == b.gt_x0 && a.width == b.width &&
+          (shift_x(a) - shift_x(b)) % period == 0 &&
+          (shift_y(a) - shift_y(b)) % period == 0) {
+        group.partners.push_back(static_cast<int>(p));
+      }
+    }
   }
+  // GT row gy as group g matches it: kept by g or a partner, else matched
+  // now and kept.
+  auto matched_row = [&](int g, int i) -> const float* {
+    Group& group = groups[g];
+    const int gy = group.reach.gt_y0 + i;
+    for (int k = 0; k < kKept; ++k) {
+      if (group.kept_gy[k] == gy) return group.kept[k];
+    }
+    for (int p : group.partners) {
+      const Group& partner = groups[p];
+      for (int k = 0; k < kKept; ++k) {
+        if (partner.kept_gy[k] == gy) return partner.kept[k];
+      }
+    }
+    const int slot = group.next;
+    group.next = (group.next + 1) % kKept;
+    group.kept_gy[slot] = gy;
+    group.kept[slot] = group.matcher->Matched(i, group.rows[slot].data());
+    return group.kept[slot];
+  };
   std::vector<const float*> matched(groups.size());
   // One sweep down the noisy image: each noisy row (and the GT rows near
   // it) is used by every overlap that samples it while it is in cache. Each
@@ -817,9 +905,9 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
           (i / 2) % row_step != 0) {
         continue;
       }
-      Group& group = groups[group_of[k]];
+      const Group& group = groups[group_of[k]];
       const float*& row = matched[group_of[k]];
-      if (row == nullptr) row = group.matcher->Matched(i, group.row.data());
+      if (row == nullptr) row = matched_row(group_of[k], i);
       AddBlockLossRow(row + (overlap.gt_x0 - group.reach.gt_x0), noisy, overlap,
                       i, gain, block, sums[k], counts[k]);
     }

@@ -18,7 +18,8 @@
 //                                   are multiples of the CFA period (the
 //                                   only ones a crop of one mosaic can
 //                                   fake), gains 0.5-2, added noise: one line
-//                                   each, then a summary
+//                                   each, then a summary; on stderr, each
+//                                   file's CPU ms per pair (Align alone)
 //   align_bench --stages-file FILE  the same for a real raw aligned to
 //                                   itself (a self pair)
 //   align_bench --self FILE N       a real raw aligned to N copies of
@@ -444,6 +445,9 @@ int RealPairs(int count, std::uint64_t seed,
       continue;
     }
     std::mt19937_64 rng(seed);
+    // CPU of the Align calls alone (not the reference, nor planning), to
+    // stderr so that stdout stays comparable between builds.
+    double file_cpu = 0, file_mp = 0;
     for (int i = 0; i < count; ++i) {
       auto pick = [&](int lo, int hi) {
         return std::uniform_int_distribution<int>(lo, hi)(rng);
@@ -476,7 +480,10 @@ int RealPairs(int count, std::uint64_t seed,
           dsb::MakeCorrelator(dsb::Device::kCpu, dsb::AlignParams());
       if (!correlator.ok() || !(*correlator)->SetReference(gt).ok()) return 1;
       const dsb::RawImage* batch[] = {&noisy};
+      const double start = CpuSeconds();
       auto result = (*correlator)->Align(batch);
+      file_cpu += CpuSeconds() - start;
+      file_mp += w * static_cast<double>(h) / 1e6;
       ++pairs;
       const std::string name = std::filesystem::path(file).filename().string();
       if (!result[0].ok()) {
@@ -494,6 +501,13 @@ int RealPairs(int count, std::uint64_t seed,
           name.c_str(), i, gt.cfa.name().c_str(), w, h, sigma, gain, dy, dx,
           a.dy, a.dx, exact ? "" : " WRONG", a.dy_subpx, a.dx_subpx,
           a.confidence, a.raw_gain, a.loss);
+    }
+    if (count > 0) {
+      std::fprintf(stderr,
+                   "%s: %d pairs %dx%d, %.2f ms CPU per pair, %.2f ms/MP per "
+                   "pair\n",
+                   std::filesystem::path(file).filename().c_str(), count, w, h,
+                   file_cpu * 1e3 / count, file_cpu * 1e3 / file_mp);
     }
   }
   std::printf("summary: %d real-raw pairs, %d wrong\n", pairs, wrong);

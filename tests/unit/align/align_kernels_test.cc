@@ -8,8 +8,10 @@
 //   bit for bit against the coarse plane, copied, zero-mean and tapered;
 // - CrossPower's vector whitening: within 2 float ulps of std::pow, zero
 //   where the magnitude is not above 1e-20, bit for bit the scalar tail's;
-// - BlockGainMatchedLosses (nine shifts in one sweep): bit for bit against
-//   one shift at a time;
+// - BlockGainMatchedLosses (nine shifts in one sweep, rows shared between
+//   dy - 1 and dy + 1): bit for bit against one shift at a time;
+// - BlockGainMatchedLoss (blocks of a row side by side): bit for bit
+//   against the plain per-block loop;
 // - GtInNoisyColours (Bayer's and X-Trans's vector rows): bit for bit
 //   against the per-pixel expressions of the matcher's scalar path.
 #include <gtest/gtest.h>
@@ -260,34 +262,93 @@ TEST(AlignKernelsTest, NineShiftsInOneSweepMatchOneShiftAtATime) {
     const RawImage noisy = RandomMosaic(cfa, 157, 143, 4);
     for (const auto& [dy, dx] : {std::pair{0, 0}, std::pair{-3, 5},
                                  std::pair{7, -2}, std::pair{-41, 60}}) {
-      const int block = 16, step = 2;
-      const int blocks_y = (gt.height() + block - 1) / block;
-      const int blocks_x = (gt.width() + block - 1) / block;
-      std::vector<Overlap> overlaps;
-      for (int ny = dy - 1; ny <= dy + 1; ++ny) {
-        for (int nx = dx - 1; nx <= dx + 1; ++nx) {
-          overlaps.push_back(ComputeOverlap(gt.height(), gt.width(), ny, nx));
+      // Step 1 samples every row, so the rows of dy - 1 and dy + 1 are
+      // shared; step 2 leaves some of them to be matched on their own.
+      for (const int step : {1, 2}) {
+        const int block = 16;
+        const int blocks_y = (gt.height() + block - 1) / block;
+        const int blocks_x = (gt.width() + block - 1) / block;
+        std::vector<Overlap> overlaps;
+        for (int ny = dy - 1; ny <= dy + 1; ++ny) {
+          for (int nx = dx - 1; nx <= dx + 1; ++nx) {
+            overlaps.push_back(ComputeOverlap(gt.height(), gt.width(), ny, nx));
+          }
+        }
+        std::vector<Plane<double>> sums(overlaps.size(),
+                                        Plane<double>(blocks_x, blocks_y, 7.0));
+        std::vector<Plane<double>> counts = sums;
+        BlockGainMatchedLosses(gt, noisy, overlaps, 1.3, step, block, sums,
+                               counts);
+        for (std::size_t s = 0; s < overlaps.size(); ++s) {
+          Plane<double> one_sums(blocks_x, blocks_y, -1.0);
+          Plane<double> one_counts(blocks_x, blocks_y, -1.0);
+          BlockGainMatchedLoss(gt, noisy, overlaps[s], 1.3, step, block,
+                               one_sums, one_counts);
+          double total = 0;
+          for (std::size_t k = 0; k < one_sums.pixel_count(); ++k) {
+            EXPECT_EQ(sums[s].data()[k], one_sums.data()[k])
+                << cfa << " shift " << dy << "," << dx << " neighbour " << s;
+            EXPECT_EQ(counts[s].data()[k], one_counts.data()[k]);
+            total += one_counts.data()[k];
+          }
+          // Every sampled row pair of the overlap is counted.
+          EXPECT_GT(total, 0.3 * overlaps[s].height * overlaps[s].width);
         }
       }
-      std::vector<Plane<double>> sums(overlaps.size(),
-                                      Plane<double>(blocks_x, blocks_y, 7.0));
-      std::vector<Plane<double>> counts = sums;
-      BlockGainMatchedLosses(gt, noisy, overlaps, 1.3, step, block, sums,
-                             counts);
-      for (std::size_t s = 0; s < overlaps.size(); ++s) {
-        Plane<double> one_sums(blocks_x, blocks_y, -1.0);
-        Plane<double> one_counts(blocks_x, blocks_y, -1.0);
-        BlockGainMatchedLoss(gt, noisy, overlaps[s], 1.3, step, block, one_sums,
-                             one_counts);
-        double total = 0;
-        for (std::size_t k = 0; k < one_sums.pixel_count(); ++k) {
-          EXPECT_EQ(sums[s].data()[k], one_sums.data()[k])
-              << cfa << " shift " << dy << "," << dx << " neighbour " << s;
-          EXPECT_EQ(counts[s].data()[k], one_counts.data()[k]);
-          total += one_counts.data()[k];
+    }
+  }
+}
+
+// BlockGainMatchedLoss (several blocks of a row summed side by side) gives
+// bit for bit the plain per-block loop: each block's run of columns in
+// eight float lanes, then the run's tail and the lanes added in double.
+// Blocks of 8 and 13 columns and an odd width give first, middle and last
+// runs of every length against the vector width.
+TEST(AlignKernelsTest, BlockLossesMatchThePlainPerBlockLoop) {
+  for (const char* cfa : kCfas) {
+    const RawImage gt = RandomMosaic(cfa, 211, 97, 5);
+    const RawImage noisy = RandomMosaic(cfa, 211, 97, 6);
+    for (const auto& [dy, dx] : {std::pair{0, 0}, std::pair{-3, 5},
+                                 std::pair{7, -11}, std::pair{2, 37}}) {
+      const Overlap overlap = ComputeOverlap(gt.height(), gt.width(), dy, dx);
+      Plane<float> matched(overlap.width, overlap.height);
+      GtInNoisyColours(gt, overlap, matched.view());
+      const float gain = 1.3f;
+      for (const int block : {8, 13, 16, 50}) {
+        const int blocks_y = (gt.height() + block - 1) / block;
+        const int blocks_x = (gt.width() + block - 1) / block;
+        Plane<double> sums(blocks_x, blocks_y), counts(blocks_x, blocks_y);
+        BlockGainMatchedLoss(gt, noisy, overlap, gain, 1, block, sums, counts);
+        Plane<double> want_sums(blocks_x, blocks_y, 0.0);
+        Plane<double> want_counts(blocks_x, blocks_y, 0.0);
+        for (int i = 0; i < overlap.height; ++i) {
+          const int ny = overlap.noisy_y0 + i;
+          const float* g = matched.row(i);
+          const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
+          for (int j = 0; j < overlap.width;) {
+            const int bx = (overlap.noisy_x0 + j) / block;
+            const int end =
+                std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
+            float lanes[8] = {};
+            int k = j;
+            for (; k + 8 <= end; k += 8) {
+              for (int l = 0; l < 8; ++l) {
+                lanes[l] += std::abs(g[k + l] - gain * n[k + l]);
+              }
+            }
+            double sum = 0;
+            for (; k < end; ++k) sum += std::abs(g[k] - gain * n[k]);
+            for (float lane : lanes) sum += lane;
+            want_sums.at(ny / block, bx) += sum;
+            want_counts.at(ny / block, bx) += end - j;
+            j = end;
+          }
         }
-        // Every sampled row pair of the overlap is counted.
-        EXPECT_GT(total, 0.3 * overlaps[s].height * overlaps[s].width);
+        for (std::size_t k = 0; k < sums.pixel_count(); ++k) {
+          EXPECT_EQ(sums.data()[k], want_sums.data()[k])
+              << cfa << " shift " << dy << "," << dx << " block " << block;
+          EXPECT_EQ(counts.data()[k], want_counts.data()[k]);
+        }
       }
     }
   }
