@@ -10,7 +10,7 @@ namespace dsb {
 namespace {
 
 // Transforms of at least this many real samples get measured plans.
-constexpr std::size_t kMeasuredFftSize = std::size_t{1} << 18;
+constexpr std::size_t kMeasuredFftSize = std::size_t{1} << 19;
 
 std::mutex& PlannerMutex() {
   static std::mutex mutex;
@@ -67,12 +67,13 @@ Result<FftPlans> GetFftPlans(int height, int width, int threads) {
   // FFTW_ESTIMATE's plans took twice as long as measured ones (24 MP: ~40
   // ms vs ~20 ms per pair for both transforms, 1050 x 1536). Measuring
   // costs 2-3 s once per size and process, paid back within a scene. Small
-  // real raws' grids (a 2.7 MP NEF: 729 x 1080) gain less but still ~20%
-  // (1 thread: 7.1 -> 6.0 ms per pair for both; 536 x 950: 13.3 -> 9.9
-  // ms) for 0.2-0.7 s of measuring, kept in the wisdom file between
-  // builds (executor/fft_wisdom.h). Tiny transforms (most tests, the
-  // sweeps' small pairs) keep the instant estimate: measuring each new size
-  // would cost more than it saves.
+  // real raws' grids (a 2.7 MP NEF: 729 x 1080) gain less but still ~16%
+  // (1 thread: 7.1 -> 6.0 ms per pair for both) for 0.2-0.7 s of
+  // measuring, kept in the wisdom file between builds
+  // (executor/fft_wisdom.h). Smaller transforms keep the instant estimate:
+  // the sweeps' small pairs and the tests' 512 x 384 scenes (648 x 525),
+  // whose build times the interruption tests rely on (a first build that
+  // measured and a rerun that found the wisdom would not compare).
   // Measured plans round differently from estimated ones (so may a
   // measured plan from one run to the next, or cuFFT's): the surface only
   // proposes candidates, whose integer positions such rounding does not

@@ -1,7 +1,7 @@
 // FFTW's wisdom kept between builds, one file per machine, so only the
 // first build on a machine measures its camera-sized transforms.
 //
-// Why: the CPU correlator plans transforms of at least 2^18 samples with
+// Why: the CPU correlator plans transforms of at least 2^19 samples with
 // FFTW_MEASURE (align/fftw_plans.h), 2-3 s of one core per image size and
 // process (1.9 s for a 60 MP frame's coarse grid on this project's VM):
 // a tenth of a 16 x 60 MP scene's CPU time, spent while the scene cannot
