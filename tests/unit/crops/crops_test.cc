@@ -362,6 +362,47 @@ TEST(RawnindKernelsTest, LossRowIsTheScalarSum) {
   }
 }
 
+// The row conversions (vectorised, with an AVX2 clone) give raw.demosaic's
+// float32 formulas bit for bit: every uint16 value back to float, and
+// floats across the scaled range (negative, in range, the maximum) into
+// uint16, at lengths with and without a tail, for scales with and without
+// an offset and a maximum.
+TEST(CameraRgbTest, RowConversionsAreTheScalarFormulas) {
+  for (const DemosaicScale scale :
+       {DemosaicScale{0.0f, 1.0f}, DemosaicScale{0.0213f, 1.0f},
+        DemosaicScale{0.0f, 1.37f}, DemosaicScale{0.05f, 1.2913f}}) {
+    std::vector<std::uint16_t> all(65536);
+    for (int v = 0; v < 65536; ++v) all[v] = static_cast<std::uint16_t>(v);
+    for (int count : {65536, 65535, 13, 8, 7, 1}) {
+      std::vector<float> out(count);
+      internal::FromColourRow(all.data(), count, scale, out.data());
+      for (int i = 0; i < count; ++i) {
+        float want = static_cast<float>(all[i]) / 65535.0f;
+        want = want * scale.max_value;
+        want = want - scale.black_offset;
+        ASSERT_EQ(out[i], want) << "value " << i;
+      }
+    }
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> u(
+        -scale.black_offset, scale.max_value - scale.black_offset);
+    std::vector<float> in(10007);
+    for (float& v : in) v = u(rng);
+    in[0] = -scale.black_offset;
+    in[1] = scale.max_value - scale.black_offset;
+    for (int count : {10007, 10000, 9, 8, 1}) {
+      std::vector<std::uint16_t> mono(count);
+      internal::ToMonoRow(in.data(), count, scale, mono.data());
+      for (int i = 0; i < count; ++i) {
+        float v = in[i] + scale.black_offset;
+        v = v / scale.max_value;
+        v = v * 65535.0f;
+        ASSERT_EQ(mono[i], static_cast<std::uint16_t>(v)) << "value " << in[i];
+      }
+    }
+  }
+}
+
 TEST(CameraRgbTest, MatrixIsXyzToRec2020TimesInverseCamXyz) {
   // cam_xyz = XYZ->Rec2020 itself: the product is the identity.
   const std::array<std::array<float, 3>, 4> m = {{
