@@ -5,6 +5,8 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "common/vector_clones.h"
+
 namespace dsb {
 
 namespace {
@@ -34,6 +36,24 @@ inline float FromColour(std::uint16_t v, const DemosaicScale& scale) {
 }
 
 }  // namespace
+
+namespace internal {
+
+// Compiled for AVX2 too (common/vector_clones.h): the library builds with
+// -ffp-contract=off, and IEEE addition, division, multiplication and the
+// conversions round alike at any width, so both clones give the scalar
+// formulas' values (tested).
+DSB_VECTOR_CLONES void ToMonoRow(const float* in, int count,
+                                 DemosaicScale scale, std::uint16_t* out) {
+  for (int i = 0; i < count; ++i) out[i] = ToMono(in[i], scale);
+}
+
+DSB_VECTOR_CLONES void FromColourRow(const std::uint16_t* in, int count,
+                                     DemosaicScale scale, float* out) {
+  for (int i = 0; i < count; ++i) out[i] = FromColour(in[i], scale);
+}
+
+}  // namespace internal
 
 DemosaicScale DemosaicScaleOf(PlaneView<const float> frame) {
   float lo = 0, hi = 0;
@@ -68,9 +88,9 @@ void CameraRgbBand::Demosaic(PlaneView<const float> frame,
   mono_.resize(static_cast<std::size_t>(rows) * width_);
   for (int y = top_; y < bottom; ++y) {
     const float* in = frame.row(y);
-    std::uint16_t* out =
-        mono_.data() + static_cast<std::size_t>(y - top_) * width_;
-    for (int x = 0; x < width_; ++x) out[x] = ToMono(in[x], scale);
+    internal::ToMonoRow(
+        in, width_, scale,
+        mono_.data() + static_cast<std::size_t>(y - top_) * width_);
   }
   colour_.resize(mono_.size() * 3);
   const cv::Mat mono(rows, width_, CV_16UC1, mono_.data());
@@ -106,8 +126,8 @@ void CameraRgbBand::Read(int y, int x, int h, int w,
     const std::uint16_t* in =
         colour_.data() +
         (static_cast<std::size_t>(y + r - top_) * width_ + x) * 3;
-    float* out = rgb.data() + static_cast<std::size_t>(r) * w * 3;
-    for (int i = 0; i < w * 3; ++i) out[i] = Value(in[i]);
+    internal::FromColourRow(in, w * 3, scale_,
+                            rgb.data() + static_cast<std::size_t>(r) * w * 3);
   }
 }
 
@@ -124,8 +144,8 @@ void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
   mono.resize(static_cast<std::size_t>(rows) * cols);
   for (int r = 0; r < rows; ++r) {
     const float* in = frame.row(top + r) + left;
-    std::uint16_t* out = mono.data() + static_cast<std::size_t>(r) * cols;
-    for (int c = 0; c < cols; ++c) out[c] = ToMono(in[c], scale);
+    internal::ToMonoRow(in, cols, scale,
+                        mono.data() + static_cast<std::size_t>(r) * cols);
   }
   colour.resize(mono.size() * 3);
   const cv::Mat mono_mat(rows, cols, CV_16UC1, mono.data());
@@ -136,8 +156,8 @@ void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
     const std::uint16_t* in =
         colour.data() +
         (static_cast<std::size_t>(y - top + r) * cols + (x - left)) * 3;
-    float* out = rgb.data() + static_cast<std::size_t>(r) * w * 3;
-    for (int i = 0; i < w * 3; ++i) out[i] = FromColour(in[i], scale);
+    internal::FromColourRow(in, w * 3, scale,
+                            rgb.data() + static_cast<std::size_t>(r) * w * 3);
   }
 }
 

@@ -71,6 +71,17 @@ void DemosaicTile(PlaneView<const float> rggb_frame, const DemosaicScale& scale,
                   std::vector<std::uint16_t>& mono,
                   std::vector<std::uint16_t>& colour);
 
+namespace internal {
+// The conversions around the uint16 demosaic, a row at a time, exposed for
+// their tests: out[i] = (uint16)((in[i] + black_offset) / max_value x
+// 65535) and out[i] = (float)in[i] / 65535 x max_value - black_offset, in
+// float32, in that order (raw.demosaic's).
+void ToMonoRow(const float* in, int count, DemosaicScale scale,
+               std::uint16_t* out);
+void FromColourRow(const std::uint16_t* in, int count, DemosaicScale scale,
+                   float* out);
+}  // namespace internal
+
 using Matrix3 = std::array<std::array<float, 3>, 3>;
 
 // XYZ->lin_rec2020 x inverse(rgb_xyz_matrix[:3]); an error when the matrix

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
+
+#include "common/vector_clones.h"
 
 namespace dsb {
 
@@ -14,45 +17,132 @@ struct FrameStats {
   DemosaicScale scale;         // raw.demosaic's, from the minimum and maximum
 };
 
+// Eight floats and eight lane masks as GCC vectors (two SSE2 registers in
+// the baseline build, one AVX2 register in the DSB_VECTOR_CLONES clones).
+// Each lane does the scalar loop's float arithmetic for its own column, in
+// the same order (the library builds with -ffp-contract=off), so the
+// vector loops give the scalar loops' bits (tested in crops_test against
+// the scalar formulas).
+using V8 = float __attribute__((vector_size(32)));
+using M8 = std::int32_t __attribute__((vector_size(32)));
+
+// Always inlined: an 8-float vector passed by value has another ABI in the
+// AVX2 clones (-Wpsabi), so no out-of-line copy may be shared by both.
+[[gnu::always_inline]] inline V8 Load8(const float* p) {
+  V8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// std::abs of each lane: the sign bit cleared.
+[[gnu::always_inline]] inline V8 Abs8(V8 v) {
+  return reinterpret_cast<V8>(reinterpret_cast<M8>(v) & 0x7fffffff);
+}
+
+// RawnindStatsRows for N rows at once: N independent chains of additions
+// (one row's 8 lanes form one chain, which a single row runs at the
+// latency of an addition).
+template <int N>
+[[gnu::always_inline]] inline void StatsRowsN(const float* const* rows,
+                                              int width, float& lo, float& hi,
+                                              double* even, double* odd) {
+  V8 lanes[N], lo8[N], hi8[N];
+  for (int r = 0; r < N; ++r) {
+    lanes[r] = V8{};
+    lo8[r] = V8{} + lo;
+    hi8[r] = V8{} + hi;
+  }
+  int x = 0;
+  for (; x + 8 <= width; x += 8) {
+    for (int r = 0; r < N; ++r) {
+      const V8 v = Load8(rows[r] + x);
+      lanes[r] += v;
+      lo8[r] = v < lo8[r] ? v : lo8[r];
+      hi8[r] = v > hi8[r] ? v : hi8[r];
+    }
+  }
+  for (int r = 0; r < N; ++r) {
+    const float* row = rows[r];
+    for (int k = 0; k < 8; ++k) {
+      lo = lo8[r][k] < lo ? lo8[r][k] : lo;
+      hi = hi8[r][k] > hi ? hi8[r][k] : hi;
+    }
+    for (int t = x; t < width; ++t) {
+      lo = row[t] < lo ? row[t] : lo;
+      hi = row[t] > hi ? row[t] : hi;
+    }
+    // Float sums of four lanes, widened, then the whole colour pairs past
+    // the last 8 columns.
+    double e = lanes[r][0] + lanes[r][2] + lanes[r][4] + lanes[r][6];
+    double o = lanes[r][1] + lanes[r][3] + lanes[r][5] + lanes[r][7];
+    for (int t = x; t + 1 < width; t += 2) {
+      e += row[t];
+      o += row[t + 1];
+    }
+    even[r] = e;
+    odd[r] = o;
+  }
+}
+
+// RawnindProxyRows for N rows at once: rows r and r + 1 of the box share
+// their loads, and the N sums are independent chains of additions.
+template <int N>
+[[gnu::always_inline]] inline void ProxyRowsN(const float* const* g,
+                                              const float* const* n, int x0,
+                                              int x1, float gain,
+                                              double* sums) {
+  const V8 gain8 = V8{} + gain;
+  V8 lanes[N];
+  for (int r = 0; r < N; ++r) lanes[r] = V8{};
+  int x = x0;
+  for (; x + 8 <= x1; x += 8) {
+    V8 ga = Load8(g[0] + x), gb = Load8(g[0] + x + 1);
+    V8 na = Load8(n[0] + x), nb = Load8(n[0] + x + 1);
+    for (int r = 0; r < N; ++r) {
+      const V8 ga1 = Load8(g[r + 1] + x), gb1 = Load8(g[r + 1] + x + 1);
+      const V8 na1 = Load8(n[r + 1] + x), nb1 = Load8(n[r + 1] + x + 1);
+      const V8 gbox = ga + gb + ga1 + gb1;
+      const V8 nbox = na + nb + na1 + nb1;
+      lanes[r] += Abs8(gbox - gain8 * nbox);
+      ga = ga1;
+      gb = gb1;
+      na = na1;
+      nb = nb1;
+    }
+  }
+  for (int r = 0; r < N; ++r) {
+    const float *g0 = g[r], *g1 = g[r + 1], *n0 = n[r], *n1 = n[r + 1];
+    double sum = 0;
+    for (int t = x; t < x1; ++t) {
+      const float gbox = g0[t] + g0[t + 1] + g1[t] + g1[t + 1];
+      const float nbox = n0[t] + n0[t + 1] + n1[t] + n1[t + 1];
+      sum += std::abs(gbox - gain * nbox);
+    }
+    for (int k = 0; k < 8; ++k) sum += lanes[r][k];
+    sums[r] = sum;
+  }
+}
+
 // The colour sums, minimum and maximum of an RGGB frame, row by row (so a
 // pass can do other work on each row while it is in cache).
 class StatsPass {
  public:
-  void AddRow(const float* row, int width, int y) {
+  // Rows y0, y0 + 1, ... (count of them, at most kRawnindStatsRows).
+  void AddRows(const float* const* rows, int count, int width, int y0) {
     if (first_) {
-      lo_ = hi_ = row[0];
+      lo_ = hi_ = rows[0][0];
       first_ = false;
     }
-    // Sums, minima and maxima in 8 lanes (vectorised; for the sums, even
-    // lanes are one colour, odd lanes the other), double sums per row.
-    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    float lo8[8], hi8[8];
-    for (int k = 0; k < 8; ++k) lo8[k] = hi8[k] = lo_;
-    int x = 0;
-    for (; x + 8 <= width; x += 8) {
-      for (int k = 0; k < 8; ++k) {
-        const float v = row[x + k];
-        lanes[k] += v;
-        lo8[k] = v < lo8[k] ? v : lo8[k];
-        hi8[k] = v > hi8[k] ? v : hi8[k];
-      }
+    double even[internal::kRawnindStatsRows], odd[internal::kRawnindStatsRows];
+    internal::RawnindStatsRows(rows, count, width, lo_, hi_, even, odd);
+    for (int r = 0; r < count; ++r) {
+      const int y = y0 + r;
+      sums_[(y % 2) * 2] += even[r];
+      sums_[(y % 2) * 2 + 1] += odd[r];
     }
-    for (int k = 0; k < 8; ++k) {
-      lo_ = lo8[k] < lo_ ? lo8[k] : lo_;
-      hi_ = hi8[k] > hi_ ? hi8[k] : hi_;
-    }
-    for (int t = x; t < width; ++t) {
-      lo_ = row[t] < lo_ ? row[t] : lo_;
-      hi_ = row[t] > hi_ ? row[t] : hi_;
-    }
-    double even = lanes[0] + lanes[2] + lanes[4] + lanes[6];
-    double odd = lanes[1] + lanes[3] + lanes[5] + lanes[7];
-    for (; x + 1 < width; x += 2) {
-      even += row[x];
-      odd += row[x + 1];
-    }
-    sums_[(y % 2) * 2] += even;
-    sums_[(y % 2) * 2 + 1] += odd;
+  }
+  void AddRow(const float* row, int width, int y) {
+    AddRows(&row, 1, width, y);
   }
 
   FrameStats Finish(int width, int height) const {
@@ -78,8 +168,11 @@ class StatsPass {
 
 FrameStats Stats(PlaneView<const float> frame) {
   StatsPass pass;
-  for (int y = 0; y < frame.height; ++y) {
-    pass.AddRow(frame.row(y), frame.width, y);
+  for (int yb = 0; yb < frame.height; yb += internal::kRawnindStatsRows) {
+    const int count = std::min(internal::kRawnindStatsRows, frame.height - yb);
+    const float* rows[internal::kRawnindStatsRows];
+    for (int r = 0; r < count; ++r) rows[r] = frame.row(yb + r);
+    pass.AddRows(rows, count, frame.width, yb);
   }
   return pass.Finish(frame.width, frame.height);
 }
@@ -110,34 +203,27 @@ int TileOffset(std::uint32_t cy, std::uint32_t cx, std::uint32_t salt, int cell,
   return static_cast<int>(h % static_cast<std::uint32_t>(choices)) * 2;
 }
 
-// The control variate: sum over GT pixels [x0, x1) of row y of
-// |box(gt) - gain x box(noisy)|, box being the 2x2 sum starting at the
-// pixel (any 2x2 window of a Bayer mosaic holds R, G, G and B, so it is
-// colour-balanced at every shift) and the noisy pixel (y + oy, x + ox).
-double ProxyRow(PlaneView<const float> g, PlaneView<const float> n, int y,
-                int x0, int x1, int oy, int ox, float gain) {
-  const float* g0 = g.row(y);
-  const float* g1 = g.row(y + 1);
-  const float* n0 = n.row(y + oy) + ox;
-  const float* n1 = n.row(y + oy + 1) + ox;
-  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int x = x0;
-  for (; x + 8 <= x1; x += 8) {
-    for (int k = 0; k < 8; ++k) {
-      const int i = x + k;
-      const float gb = g0[i] + g0[i + 1] + g1[i] + g1[i + 1];
-      const float nb = n0[i] + n0[i + 1] + n1[i] + n1[i + 1];
-      lanes[k] += std::abs(gb - gain * nb);
+// The control variate: adds to `total`, row after row, the sum over GT
+// pixels [x0, x1) of rows [y0, y1) of |box(gt) - gain x box(noisy)|, box
+// being the 2x2 sum starting at the pixel (any 2x2 window of a Bayer mosaic
+// holds R, G, G and B, so it is colour-balanced at every shift) and the
+// noisy pixel (y + oy, x + ox).
+void AddProxyRows(PlaneView<const float> g, PlaneView<const float> n, int y0,
+                  int y1, int x0, int x1, int oy, int ox, float gain,
+                  double& total) {
+  constexpr int kRows = internal::kRawnindProxyRows;
+  for (int y = y0; y < y1; y += kRows) {
+    const int count = std::min(kRows, y1 - y);
+    const float* g_rows[kRows + 1];
+    const float* n_rows[kRows + 1];
+    for (int r = 0; r <= count; ++r) {
+      g_rows[r] = g.row(y + r);
+      n_rows[r] = n.row(y + oy + r) + ox;
     }
+    double sums[kRows];
+    internal::RawnindProxyRows(g_rows, n_rows, count, x0, x1, gain, sums);
+    for (int r = 0; r < count; ++r) total += sums[r];
   }
-  double sum = 0;
-  for (; x < x1; ++x) {
-    const float gb = g0[x] + g0[x + 1] + g1[x] + g1[x + 1];
-    const float nb = n0[x] + n0[x + 1] + n1[x] + n1[x + 1];
-    sum += std::abs(gb - gain * nb);
-  }
-  for (float lane : lanes) sum += lane;
-  return sum;
 }
 
 PlaneView<const float> FrameView(const RawImage& image,
@@ -147,6 +233,61 @@ PlaneView<const float> FrameView(const RawImage& image,
 }
 
 }  // namespace
+
+namespace internal {
+
+DSB_VECTOR_CLONES void RawnindStatsRows(const float* const* rows, int count,
+                                        int width, float& lo, float& hi,
+                                        double* even, double* odd) {
+  switch (count) {
+    case 4:
+      StatsRowsN<4>(rows, width, lo, hi, even, odd);
+      break;
+    case 3:
+      StatsRowsN<3>(rows, width, lo, hi, even, odd);
+      break;
+    case 2:
+      StatsRowsN<2>(rows, width, lo, hi, even, odd);
+      break;
+    default:
+      StatsRowsN<1>(rows, width, lo, hi, even, odd);
+  }
+}
+
+DSB_VECTOR_CLONES void RawnindProxyRows(const float* const* g,
+                                        const float* const* n, int count,
+                                        int x0, int x1, float gain,
+                                        double* sums) {
+  switch (count) {
+    case 4:
+      ProxyRowsN<4>(g, n, x0, x1, gain, sums);
+      break;
+    case 3:
+      ProxyRowsN<3>(g, n, x0, x1, gain, sums);
+      break;
+    case 2:
+      ProxyRowsN<2>(g, n, x0, x1, gain, sums);
+      break;
+    default:
+      ProxyRowsN<1>(g, n, x0, x1, gain, sums);
+  }
+}
+
+DSB_VECTOR_CLONES double RawnindAddLossRow(double sum, const float* g,
+                                           const float* q, int count,
+                                           float gain) {
+  const V8 gain8 = V8{} + gain;
+  V8 lanes = {};
+  int i = 0;
+  for (; i + 8 <= count; i += 8) {
+    lanes += Abs8(Load8(g + i) - gain8 * Load8(q + i));
+  }
+  for (; i < count; ++i) sum += std::abs(g[i] - gain * q[i]);
+  for (int k = 0; k < 8; ++k) sum += lanes[k];
+  return sum;
+}
+
+}  // namespace internal
 
 Result<RawnindReference> RawnindReference::Make(
     const RawImage& gt, const RawnindSampling& sampling) {
@@ -242,12 +383,17 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
   double proxy_full = 0, proxy_sample = 0;
   std::size_t proxy_full_count = 0, proxy_sample_count = 0;
   StatsPass pass;
-  for (int yn = 0; yn < frame.height; ++yn) {
-    pass.AddRow(n.row(yn), frame.width, yn);
-    const int y = yn - 1 - oy;
-    if (y >= py0 && y < py1 && px1 > px0) {
-      proxy_full +=
-          ProxyRow(gt.frame_view_, n, y, px0, px1, oy, ox, proxy_gain);
+  for (int yb = 0; yb < frame.height; yb += internal::kRawnindStatsRows) {
+    const int count = std::min(internal::kRawnindStatsRows, frame.height - yb);
+    const float* rows[internal::kRawnindStatsRows];
+    for (int r = 0; r < count; ++r) rows[r] = n.row(yb + r);
+    pass.AddRows(rows, count, frame.width, yb);
+    // GT rows whose box's last noisy row is among these.
+    const int y0 = std::max(py0, yb - 1 - oy);
+    const int y1 = std::min(py1, yb + count - 1 - oy);
+    if (y0 < y1 && px1 > px0) {
+      AddProxyRows(gt.frame_view_, n, y0, y1, px0, px1, oy, ox, proxy_gain,
+                   proxy_full);
     }
   }
   if (py1 > py0 && px1 > px0) {
@@ -281,15 +427,7 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
           (static_cast<std::size_t>(y0 - tile.y + r) * tile.w + (x0 - tile.x)) *
               3;
       const float* q = n_rgb.data() + static_cast<std::size_t>(r) * w * 3;
-      // Float partial sums in 8 lanes (vectorised), double per row.
-      float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int i = 0;
-      for (; i + 8 <= w * 3; i += 8) {
-        for (int k = 0; k < 8; ++k)
-          lanes[k] += std::abs(g[i + k] - gain * q[i + k]);
-      }
-      for (; i < w * 3; ++i) tile_sum += std::abs(g[i] - gain * q[i]);
-      for (float lane : lanes) tile_sum += lane;
+      tile_sum = internal::RawnindAddLossRow(tile_sum, g, q, w * 3, gain);
     }
     sum += tile_sum;
     count += static_cast<std::size_t>(h) * w * 3;
@@ -297,10 +435,8 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
     const int qy0 = std::max(y0, py0), qy1 = std::min(y1, py1);
     const int qx0 = std::max(x0, px0), qx1 = std::min(x1, px1);
     if (qy0 < qy1 && qx0 < qx1) {
-      for (int y = qy0; y < qy1; ++y) {
-        proxy_sample +=
-            ProxyRow(gt.frame_view_, n, y, qx0, qx1, oy, ox, proxy_gain);
-      }
+      AddProxyRows(gt.frame_view_, n, qy0, qy1, qx0, qx1, oy, ox, proxy_gain,
+                   proxy_sample);
       proxy_sample_count += static_cast<std::size_t>(qy1 - qy0) * (qx1 - qx0);
     }
   }

@@ -106,4 +106,37 @@ Result<RawnindPairFigures> RawnindFigures(
     const RawImage& gt, const RawImage& noisy, int dy, int dx,
     const RawnindSampling& sampling = RawnindSampling());
 
+namespace internal {
+
+// The vector kernels of RawnindFigures, exposed for their tests (each gives
+// the bits of the scalar formula it documents).
+//
+// Rows a pass over a frame's colour sums takes at once.
+inline constexpr int kRawnindStatsRows = 4;
+// For each of rows[0 .. count) (count in [1, kRawnindStatsRows]), of width
+// `width`: even[r] and odd[r], the sums of its even and odd columns: the
+// columns in 8 float lanes (column x in lane x % 8) over the whole groups
+// of 8, lanes 0 + 2 + 4 + 6 (1 + 3 + 5 + 7) added in float and widened,
+// then the columns past them, whole pairs only, added in double. lo and hi
+// become the minimum and maximum of themselves and every value (the same
+// whichever order they are taken in).
+void RawnindStatsRows(const float* const* rows, int count, int width, float& lo,
+                      float& hi, double* even, double* odd);
+// Rows a pass over the control variate takes at once.
+inline constexpr int kRawnindProxyRows = 4;
+// For r in [0, count) (count in [1, kRawnindProxyRows]): sums[r], the sum
+// over x in [x0, x1) of |box_r(g) - gain x box_r(n)|, box_r(p) = p[r][x] +
+// p[r][x + 1] + p[r + 1][x] + p[r + 1][x + 1] added left to right in float
+// (g and n hold count + 1 rows), the absolute values added in float in 8
+// lanes (x0 + k, x0 + 8 + k, ... in lane k) over the whole groups of 8,
+// then in double: the columns past them in order, then lanes 0 to 7.
+void RawnindProxyRows(const float* const* g, const float* const* n, int count,
+                      int x0, int x1, float gain, double* sums);
+// `sum` plus the sum over i in [0, count) of |g[i] - gain x q[i]|, in the
+// same lane order as RawnindProxyRows.
+double RawnindAddLossRow(double sum, const float* g, const float* q, int count,
+                         float gain);
+
+}  // namespace internal
+
 }  // namespace dsb

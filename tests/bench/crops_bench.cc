@@ -6,11 +6,20 @@
 // and the bytes written per MP.
 //
 //   crops_bench [MP [REPS [CFA]]]     (default: 24 MP, 5 reps, rggb)
+//
+// `crops_bench rawnind [MP|FILE [REPS]]` times RawNIND's figures alone (the
+// build computes them for every Bayer pair, not only with --crops): the
+// GT's reference and one pair, in CPU time of the thread, best and median
+// of REPS (default 24 MP, 7 reps). MP renders a generated GT and a noisy
+// capture (shift 7, -12, gain 1.3, a moved object); FILE pairs a real raw
+// with itself at shifts (3, -5), (-2, 7) and (0, 1). It prints the figures
+// in hexadecimal, so two builds can be compared bit for bit.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -37,9 +46,98 @@ double MsSince(Clock::time_point start) {
       .count();
 }
 
+double ThreadCpuMs() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+void PrintTimes(const char* what, std::vector<double> ms, double mp) {
+  std::sort(ms.begin(), ms.end());
+  std::printf(
+      "%-24s best %7.2f ms  %6.3f ms/MP   median %7.2f ms  %6.3f ms/MP\n", what,
+      ms.front(), ms.front() / mp, ms[ms.size() / 2], ms[ms.size() / 2] / mp);
+}
+
+int RawnindMain(int argc, char** argv) {
+  const std::string what = argc > 2 ? argv[2] : "24";
+  const int reps = argc > 3 ? std::atoi(argv[3]) : 7;
+  dsb::testing::TempDir dir;
+  dsb::RawImage gt, noisy;
+  std::vector<std::pair<int, int>> shifts;
+  if (!what.empty() &&
+      what.find_first_not_of("0123456789.") == std::string::npos) {
+    const double megapixels = std::atof(what.c_str());
+    dsb::SceneSpec spec;
+    spec.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
+    spec.height = static_cast<int>(megapixels * 1e6 / spec.width) / 6 * 6;
+    spec.clipped_fraction = 0.02;
+    dsb::SyntheticScene scene(spec);
+    gt = scene.RenderGt();
+    dsb::CaptureSpec capture;
+    capture.dy = 7;
+    capture.dx = -12;
+    capture.gain = 1.3;
+    capture.noise_level = 2;
+    capture.moved_object = dsb::Box{spec.height / 4, spec.width / 3,
+                                    spec.height / 8, spec.width / 10};
+    noisy = scene.RenderCapture(capture);
+    shifts = {{7, -12}};
+  } else {
+    dsb::DecodeOptions options;
+    options.max_pixels = 400'000'000;
+    auto image = dsb::DecodeRaw(what, options);
+    if (!image.ok()) {
+      std::fprintf(stderr, "%s: %s\n", what.c_str(),
+                   image.status().message().c_str());
+      return 1;
+    }
+    gt = std::move(*image);
+    noisy = gt;
+    shifts = {{3, -5}, {-2, 7}, {0, 1}};
+  }
+  const double mp = static_cast<double>(gt.width()) * gt.height() / 1e6;
+  std::vector<double> reference_ms, pair_ms;
+  std::vector<dsb::RawnindPairFigures> figures;
+  for (int rep = 0; rep < reps; ++rep) {
+    double start = ThreadCpuMs();
+    auto reference = dsb::RawnindReference::Make(gt);
+    reference_ms.push_back(ThreadCpuMs() - start);
+    if (!reference.ok()) {
+      std::fprintf(stderr, "%s\n", reference.status().message().c_str());
+      return 1;
+    }
+    for (const auto& [dy, dx] : shifts) {
+      start = ThreadCpuMs();
+      auto pair = dsb::RawnindFigures(*reference, noisy, dy, dx);
+      pair_ms.push_back(ThreadCpuMs() - start);
+      if (!pair.ok()) {
+        std::fprintf(stderr, "%s\n", pair.status().message().c_str());
+        return 1;
+      }
+      if (rep == 0) figures.push_back(*pair);
+    }
+  }
+  std::printf(
+      "RawNIND figures, %dx%d (%.2f MP), %d reps, CPU time of the "
+      "thread\n",
+      gt.width(), gt.height(), mp, reps);
+  PrintTimes("per GT (reference)", reference_ms, mp);
+  PrintTimes("per pair", pair_ms, mp);
+  for (std::size_t i = 0; i < figures.size(); ++i) {
+    std::printf("shift (%d, %d): rgb_gain %a  best_alignment_loss %a (%.6g)\n",
+                shifts[i].first, shifts[i].second, figures[i].rgb_gain,
+                figures[i].best_alignment_loss, figures[i].best_alignment_loss);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "rawnind") {
+    return RawnindMain(argc, argv);
+  }
   const int megapixels = argc > 1 ? std::atoi(argv[1]) : 24;
   const int reps = argc > 2 ? std::atoi(argv[2]) : 5;
   const std::string cfa_name = argc > 3 ? argv[3] : "RGGB";

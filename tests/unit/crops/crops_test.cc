@@ -1,6 +1,8 @@
 // Unit tests of the crop geometry, file encoders and RawNIND's demosaic.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <string>
@@ -235,6 +237,170 @@ TEST(RawnindLossTest, SampledLossAgreesWithTheWholeFrame) {
   spec.cfa = CfaPattern::StandardXTrans();
   const RawImage xtrans = SyntheticScene(spec).RenderGt();
   EXPECT_FALSE(RawnindReference::Make(xtrans).ok());
+}
+
+// The vector kernels of RawnindFigures against their scalar formulas, bit
+// for bit: every row count, widths and column starts of every parity
+// (the 2x2 box starts on each of a Bayer mosaic's four phases), groups of 8
+// with and without a tail, negative values, and the colour sums' row
+// parity.
+std::vector<std::vector<float>> KernelRows(int rows, int width,
+                                           std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-0.05f, 1.2f);
+  std::vector<std::vector<float>> out(rows, std::vector<float>(width + 1));
+  for (auto& row : out)
+    for (float& v : row) v = u(rng);
+  return out;
+}
+
+TEST(RawnindKernelsTest, StatsRowsAreTheScalarSums) {
+  for (int width : {1, 2, 7, 8, 9, 15, 16, 17, 33, 64, 101}) {
+    for (int count = 1; count <= internal::kRawnindStatsRows; ++count) {
+      const auto rows = KernelRows(count, width, 100 + width * 7 + count);
+      const float* ptrs[internal::kRawnindStatsRows];
+      for (int r = 0; r < count; ++r) ptrs[r] = rows[r].data();
+      float lo = rows[0][0], hi = rows[0][0];
+      double even[internal::kRawnindStatsRows],
+          odd[internal::kRawnindStatsRows];
+      internal::RawnindStatsRows(ptrs, count, width, lo, hi, even, odd);
+      float want_lo = rows[0][0], want_hi = rows[0][0];
+      for (int r = 0; r < count; ++r) {
+        float lanes[8] = {};
+        int x = 0;
+        for (; x + 8 <= width; x += 8)
+          for (int k = 0; k < 8; ++k) lanes[k] += rows[r][x + k];
+        double e = lanes[0] + lanes[2] + lanes[4] + lanes[6];
+        double o = lanes[1] + lanes[3] + lanes[5] + lanes[7];
+        for (; x + 1 < width; x += 2) {
+          e += rows[r][x];
+          o += rows[r][x + 1];
+        }
+        for (int t = 0; t < width; ++t) {
+          want_lo = std::min(want_lo, rows[r][t]);
+          want_hi = std::max(want_hi, rows[r][t]);
+        }
+        EXPECT_EQ(even[r], e) << "width " << width << " row " << r;
+        EXPECT_EQ(odd[r], o) << "width " << width << " row " << r;
+      }
+      EXPECT_EQ(lo, want_lo) << "width " << width;
+      EXPECT_EQ(hi, want_hi) << "width " << width;
+    }
+  }
+}
+
+TEST(RawnindKernelsTest, ProxyRowsAreTheScalarSums) {
+  const int width = 120;
+  const auto g = KernelRows(internal::kRawnindProxyRows + 2, width + 1, 5);
+  const auto n = KernelRows(internal::kRawnindProxyRows + 2, width + 1, 6);
+  int cases = 0;
+  for (int phase_y = 0; phase_y < 2; ++phase_y) {
+    for (int x0 : {0, 1, 2, 3}) {
+      for (int length : {0, 1, 7, 8, 9, 16, 23, 31, 32, 33, 100}) {
+        const int x1 = x0 + length;
+        for (int count = 1; count <= internal::kRawnindProxyRows; ++count) {
+          for (float gain : {1.0f, 0.73f, 1.41f}) {
+            const float* gp[internal::kRawnindProxyRows + 1];
+            const float* np[internal::kRawnindProxyRows + 1];
+            for (int r = 0; r <= count; ++r) {
+              gp[r] = g[phase_y + r].data();
+              np[r] = n[phase_y + r].data() + 1;  // a noisy offset of 1
+            }
+            double sums[internal::kRawnindProxyRows];
+            internal::RawnindProxyRows(gp, np, count, x0, x1, gain, sums);
+            for (int r = 0; r < count; ++r) {
+              const float *g0 = gp[r], *g1 = gp[r + 1], *n0 = np[r],
+                          *n1 = np[r + 1];
+              float lanes[8] = {};
+              int x = x0;
+              for (; x + 8 <= x1; x += 8) {
+                for (int k = 0; k < 8; ++k) {
+                  const int i = x + k;
+                  const float gb = g0[i] + g0[i + 1] + g1[i] + g1[i + 1];
+                  const float nb = n0[i] + n0[i + 1] + n1[i] + n1[i + 1];
+                  lanes[k] += std::abs(gb - gain * nb);
+                }
+              }
+              double want = 0;
+              for (; x < x1; ++x) {
+                const float gb = g0[x] + g0[x + 1] + g1[x] + g1[x + 1];
+                const float nb = n0[x] + n0[x + 1] + n1[x] + n1[x + 1];
+                want += std::abs(gb - gain * nb);
+              }
+              for (float lane : lanes) want += lane;
+              EXPECT_EQ(sums[r], want) << "x0 " << x0 << " length " << length
+                                       << " row " << r << " of " << count;
+              ++cases;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(cases, 800);
+}
+
+TEST(RawnindKernelsTest, LossRowIsTheScalarSum) {
+  const auto rows = KernelRows(2, 200, 9);
+  for (int count : {0, 1, 7, 8, 9, 24, 95, 96, 97, 199}) {
+    for (int offset : {0, 1, 3}) {
+      const float* g = rows[0].data() + offset;
+      const float* q = rows[1].data() + offset;
+      const float gain = 1.37f;
+      const double start = 0.125 * count;
+      float lanes[8] = {};
+      int i = 0;
+      for (; i + 8 <= count; i += 8)
+        for (int k = 0; k < 8; ++k)
+          lanes[k] += std::abs(g[i + k] - gain * q[i + k]);
+      double want = start;
+      for (; i < count; ++i) want += std::abs(g[i] - gain * q[i]);
+      for (float lane : lanes) want += lane;
+      EXPECT_EQ(internal::RawnindAddLossRow(start, g, q, count, gain), want)
+          << "count " << count << " offset " << offset;
+    }
+  }
+}
+
+// The row conversions (vectorised, with an AVX2 clone) give raw.demosaic's
+// float32 formulas bit for bit: every uint16 value back to float, and
+// floats across the scaled range (negative, in range, the maximum) into
+// uint16, at lengths with and without a tail, for scales with and without
+// an offset and a maximum.
+TEST(CameraRgbTest, RowConversionsAreTheScalarFormulas) {
+  for (const DemosaicScale scale :
+       {DemosaicScale{0.0f, 1.0f}, DemosaicScale{0.0213f, 1.0f},
+        DemosaicScale{0.0f, 1.37f}, DemosaicScale{0.05f, 1.2913f}}) {
+    std::vector<std::uint16_t> all(65536);
+    for (int v = 0; v < 65536; ++v) all[v] = static_cast<std::uint16_t>(v);
+    for (int count : {65536, 65535, 13, 8, 7, 1}) {
+      std::vector<float> out(count);
+      internal::FromColourRow(all.data(), count, scale, out.data());
+      for (int i = 0; i < count; ++i) {
+        float want = static_cast<float>(all[i]) / 65535.0f;
+        want = want * scale.max_value;
+        want = want - scale.black_offset;
+        ASSERT_EQ(out[i], want) << "value " << i;
+      }
+    }
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> u(
+        -scale.black_offset, scale.max_value - scale.black_offset);
+    std::vector<float> in(10007);
+    for (float& v : in) v = u(rng);
+    in[0] = -scale.black_offset;
+    in[1] = scale.max_value - scale.black_offset;
+    for (int count : {10007, 10000, 9, 8, 1}) {
+      std::vector<std::uint16_t> mono(count);
+      internal::ToMonoRow(in.data(), count, scale, mono.data());
+      for (int i = 0; i < count; ++i) {
+        float v = in[i] + scale.black_offset;
+        v = v / scale.max_value;
+        v = v * 65535.0f;
+        ASSERT_EQ(mono[i], static_cast<std::uint16_t>(v)) << "value " << in[i];
+      }
+    }
+  }
 }
 
 TEST(CameraRgbTest, MatrixIsXyzToRec2020TimesInverseCamXyz) {
