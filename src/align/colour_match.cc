@@ -131,7 +131,6 @@ class ColourMatcher {
   DSB_VECTOR_CLONES void Interpolate(int i, float* out) const {
     const int period = gt_.cfa.period();
     const int height = gt_.height();
-    const int width = gt_.width();
     const int gy = overlap_.gt_y0 + i;
     const int ny = overlap_.noisy_y0 + i;
     const int count = std::min(period, overlap_.width);
@@ -152,18 +151,7 @@ class ColourMatcher {
       }
       // Edge columns: per pixel, with bounds checks.
       auto slow = [&](int j) {
-        float sum = 0;
-        int used = 0;
-        const int gx = overlap_.gt_x0 + j;
-        for (const Offset& offset : all) {
-          const int y = gy + offset.dy;
-          const int x = gx + offset.dx;
-          if (y < 0 || y >= height || x < 0 || x >= width) continue;
-          sum += gt_.pixels.row(y)[x];
-          ++used;
-        }
-        out[j] = used > 0 ? sum / static_cast<float>(used)
-                          : NearestInside(gy, gx, wanted);
+        out[j] = EdgePixel(gy, overlap_.gt_x0 + j, all, wanted);
       };
       int j = k;
       for (; j < inner_begin_; j += period) slow(j);
@@ -284,18 +272,7 @@ class ColourMatcher {
     }
     auto slow = [&](int j) {
       const int k = j & 1;
-      float sum = 0;
-      int used = 0;
-      const int gx = overlap_.gt_x0 + j;
-      for (const Offset& offset : *lists[k]) {
-        const int y = gy + offset.dy;
-        const int x = gx + offset.dx;
-        if (y < 0 || y >= gt_.height() || x < 0 || x >= gt_.width()) continue;
-        sum += gt_.pixels.row(y)[x];
-        ++used;
-      }
-      out[j] = used > 0 ? sum / static_cast<float>(used)
-                        : NearestInside(gy, gx, wanted[k]);
+      out[j] = EdgePixel(gy, overlap_.gt_x0 + j, *lists[k], wanted[k]);
     };
     int j = 0;
     for (; j < inner_begin_; ++j) slow(j);
@@ -394,18 +371,7 @@ class ColourMatcher {
     }
     auto slow = [&](int j) {
       const int k = j % kPeriod;
-      float sum = 0;
-      int used = 0;
-      const int gx = overlap_.gt_x0 + j;
-      for (const Offset& offset : *lists[k]) {
-        const int y = gy + offset.dy;
-        const int x = gx + offset.dx;
-        if (y < 0 || y >= gt_.height() || x < 0 || x >= gt_.width()) continue;
-        sum += gt_.pixels.row(y)[x];
-        ++used;
-      }
-      out[j] = used > 0 ? sum / static_cast<float>(used)
-                        : NearestInside(gy, gx, wanted[k]);
+      out[j] = EdgePixel(gy, overlap_.gt_x0 + j, *lists[k], wanted[k]);
     };
     int j = 0;
     for (; j < inner_begin_; ++j) slow(j);
@@ -448,6 +414,23 @@ class ColourMatcher {
       }
     }
     return j;
+  }
+
+  // An edge column's value, with bounds checks: the mean of the pixels of
+  // `list` around (gy, gx) that lie inside the GT, else NearestInside.
+  float EdgePixel(int gy, int gx, const std::vector<Offset>& list,
+                  CfaColor wanted) const {
+    float sum = 0;
+    int used = 0;
+    for (const Offset& offset : list) {
+      const int y = gy + offset.dy;
+      const int x = gx + offset.dx;
+      if (y < 0 || y >= gt_.height() || x < 0 || x >= gt_.width()) continue;
+      sum += gt_.pixels.row(y)[x];
+      ++used;
+    }
+    return used > 0 ? sum / static_cast<float>(used)
+                    : NearestInside(gy, gx, wanted);
   }
 
   // At a corner the table's nearest pixels of a colour can all lie

@@ -38,6 +38,7 @@
 
 #include "executor/build_observer.h"
 #include "executor/executor.h"
+#include "process_memory.h"
 #include "raw/decode_worker.h"
 #include "raw/decoder.h"
 #include "synth/generate.h"
@@ -56,49 +57,6 @@ struct Measured {
   int status = -1;
 };
 
-// PSS of `pid` in kB (0 when it is gone).
-long PssKb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
-  std::string key;
-  long value = 0;
-  while (in >> key) {
-    if (key == "Pss:") {
-      in >> value;
-      return value;
-    }
-    std::getline(in, key);
-  }
-  return 0;
-}
-
-// PSS of `pid` and all its descendants, in kB.
-long TreePssKb(pid_t root) {
-  std::vector<std::pair<pid_t, pid_t>> parents;  // (pid, parent)
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    const std::size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state = 0;
-    pid_t parent = 0;
-    rest >> state >> parent;
-    parents.emplace_back(std::stoi(name), parent);
-  }
-  std::vector<pid_t> tree = {root};
-  for (std::size_t i = 0; i < tree.size(); ++i) {
-    for (const auto& [pid, parent] : parents) {
-      if (parent == tree[i]) tree.push_back(pid);
-    }
-  }
-  long kb = 0;
-  for (pid_t pid : tree) kb += PssKb(pid);
-  return kb;
-}
-
 template <typename Fn>
 Measured InChild(Fn fn) {
   std::fflush(stdout);
@@ -109,7 +67,7 @@ Measured InChild(Fn fn) {
   rusage usage{};
   long peak_all_kb = 0;
   while (wait4(pid, &status, WNOHANG, &usage) == 0) {
-    peak_all_kb = std::max(peak_all_kb, TreePssKb(pid));
+    peak_all_kb = std::max(peak_all_kb, dsb::testing::TreePssBytes(pid) / 1024);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   Measured m;

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "process_memory.h"
 #include "test_support.h"
 #include "tool_process.h"
 
@@ -36,41 +37,6 @@ namespace fs = std::filesystem;
 
 constexpr std::int64_t kMargin = std::int64_t{96} << 20;
 constexpr int kWidth = 4896, kHeight = 3264;
-
-// PSS of `pid` in bytes (0 when it is gone).
-std::int64_t PssBytes(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
-  std::string key;
-  std::int64_t kb = 0;
-  while (in >> key) {
-    if (key == "Pss:") {
-      in >> kb;
-      return kb * 1024;
-    }
-    std::getline(in, key);
-  }
-  return 0;
-}
-
-// `pid` and its children (the build's decode workers).
-std::int64_t TreePssBytes(pid_t pid) {
-  std::int64_t bytes = PssBytes(pid);
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    const std::size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state = 0;
-    pid_t parent = 0;
-    rest >> state >> parent;
-    if (parent == pid) bytes += PssBytes(std::stoi(name));
-  }
-  return bytes;
-}
 
 struct Measured {
   int exit_code = -1;
@@ -83,7 +49,7 @@ Measured Build(const std::vector<std::string>& args, const std::string& log) {
   const pid_t pid = testing::SpawnTool(args, log);
   int status = 0;
   while (::waitpid(pid, &status, WNOHANG) == 0) {
-    m.peak_bytes = std::max(m.peak_bytes, TreePssBytes(pid));
+    m.peak_bytes = std::max(m.peak_bytes, testing::TreePssBytes(pid));
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   m.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
