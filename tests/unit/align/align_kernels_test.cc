@@ -204,23 +204,37 @@ TEST(AlignKernelsTest, CoarseLumaAddsEachBoxInRowOrder) {
   }
 }
 
+// `count` complex values of each capture's spectrum (interleaved re, im)
+// with magnitudes from below 1e-20 to ~1e36 and random phases; every
+// `zero_every`-th noisy value is an exact zero.
+struct Spectra {
+  std::vector<float> gt, noisy;
+};
+Spectra RandomSpectra(std::size_t count, std::uint64_t seed,
+                      std::size_t zero_every) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> exponent(-11.0f, 18.0f);
+  std::uniform_real_distribution<float> angle(0.0f, 6.2831853f);
+  Spectra s{std::vector<float>(2 * count), std::vector<float>(2 * count)};
+  for (std::size_t k = 0; k < count; ++k) {
+    const float g = std::pow(10.0f, exponent(rng));
+    const float n = k % zero_every == 0 ? 0.0f : std::pow(10.0f, exponent(rng));
+    const float a = angle(rng), b = angle(rng);
+    s.gt[2 * k] = g * std::cos(a);
+    s.gt[2 * k + 1] = g * std::sin(a);
+    s.noisy[2 * k] = n * std::cos(b);
+    s.noisy[2 * k + 1] = n * std::sin(b);
+  }
+  return s;
+}
+
 TEST(AlignKernelsTest, CrossPowerWhiteningWithinTwoUlpsOfPow) {
   // Magnitudes |G conj(N)| from below 1e-20 to ~1e36, a few exact zeros; an
   // odd count so the scalar tail runs too.
   constexpr std::size_t kCount = 100003;
-  std::mt19937_64 rng(17);
-  std::uniform_real_distribution<float> exponent(-11.0f, 18.0f);
-  std::uniform_real_distribution<float> angle(0.0f, 6.2831853f);
-  std::vector<float> gt(2 * kCount), noisy(2 * kCount), out(2 * kCount);
-  for (std::size_t k = 0; k < kCount; ++k) {
-    const float g = std::pow(10.0f, exponent(rng));
-    const float n = k % 997 == 0 ? 0.0f : std::pow(10.0f, exponent(rng));
-    const float a = angle(rng), b = angle(rng);
-    gt[2 * k] = g * std::cos(a);
-    gt[2 * k + 1] = g * std::sin(a);
-    noisy[2 * k] = n * std::cos(b);
-    noisy[2 * k + 1] = n * std::sin(b);
-  }
+  const Spectra spectra = RandomSpectra(kCount, 17, 997);
+  const std::vector<float>&gt = spectra.gt, &noisy = spectra.noisy;
+  std::vector<float> out(2 * kCount);
   CrossPower(gt.data(), noisy.data(), kCount, out.data());
   int zeros = 0, checked = 0;
   double worst = 0;
@@ -359,19 +373,9 @@ TEST(AlignKernelsTest, BlockLossesMatchThePlainPerBlockLoop) {
 // the vectors round as the one-value expression does, whichever clone runs.
 TEST(AlignKernelsTest, CrossPowerVectorsMatchTheScalarTailBitForBit) {
   constexpr std::size_t kCount = 20011;
-  std::mt19937_64 rng(23);
-  std::uniform_real_distribution<float> exponent(-11.0f, 18.0f);
-  std::uniform_real_distribution<float> angle(0.0f, 6.2831853f);
-  std::vector<float> gt(2 * kCount), noisy(2 * kCount), out(2 * kCount);
-  for (std::size_t k = 0; k < kCount; ++k) {
-    const float g = std::pow(10.0f, exponent(rng));
-    const float n = k % 97 == 0 ? 0.0f : std::pow(10.0f, exponent(rng));
-    const float a = angle(rng), b = angle(rng);
-    gt[2 * k] = g * std::cos(a);
-    gt[2 * k + 1] = g * std::sin(a);
-    noisy[2 * k] = n * std::cos(b);
-    noisy[2 * k + 1] = n * std::sin(b);
-  }
+  const Spectra spectra = RandomSpectra(kCount, 23, 97);
+  const std::vector<float>&gt = spectra.gt, &noisy = spectra.noisy;
+  std::vector<float> out(2 * kCount);
   CrossPower(gt.data(), noisy.data(), kCount, out.data());
   for (std::size_t k = 0; k < kCount; ++k) {
     float one[2];
