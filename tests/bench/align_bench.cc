@@ -540,7 +540,18 @@ int main(int argc, char** argv) {
                  argc >= 5 && std::strcmp(argv[4], "--photos") == 0);
   }
   std::vector<int> sizes;
-  for (int i = 1; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
+  for (int i = 1; i < argc; ++i) {
+    const int megapixels = std::atoi(argv[i]);
+    if (megapixels <= 0) {
+      std::fprintf(stderr,
+                   "align_bench: '%s' is not a size in megapixels, nor a "
+                   "mode with its arguments (see the top of "
+                   "tests/bench/align_bench.cc)\n",
+                   argv[i]);
+      return 2;
+    }
+    sizes.push_back(megapixels);
+  }
   if (sizes.empty()) sizes = {12, 24, 60};
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   std::printf(
