@@ -470,25 +470,6 @@ void GtInNoisyColours(const RawImage& gt, const Overlap& overlap,
   for (int i = 0; i < overlap.height; ++i) matcher.Row(i, out.row(i));
 }
 
-namespace {
-
-// Calls fn(matched_row, noisy_row) for every overlap row, where matched_row
-// is GtInNoisyColours for that row: row by row, so no overlap-sized plane
-// is ever needed.
-template <typename Fn>
-void ForEachMatchedRow(const RawImage& gt, const RawImage& noisy,
-                       const Overlap& overlap, Fn fn) {
-  if (overlap.empty()) return;
-  const ColourMatcher matcher(gt, overlap);
-  std::vector<float> row(static_cast<std::size_t>(overlap.width));
-  for (int i = 0; i < overlap.height; ++i) {
-    fn(matcher.Matched(i, row.data()),
-       noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0);
-  }
-}
-
-}  // namespace
-
 DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
                                  const Overlap& overlap) {
   // Compared colour for colour (GT values in the noisy pixels' colours).

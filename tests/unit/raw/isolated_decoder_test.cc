@@ -97,6 +97,19 @@ bool NoChildren() {
   return ::waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD;
 }
 
+// 12 bits with a masked sensor border and a different black level per
+// CFA position: where normalisation can go wrong.
+DngWriteOptions MaskedBorderAndPatternBlack() {
+  DngWriteOptions options;
+  options.bits = 12;
+  options.black = {250, 256, 262, 254};
+  options.masked_top = 4;
+  options.masked_left = 8;
+  options.masked_right = 6;
+  options.masked_bottom = 2;
+  return options;
+}
+
 class IsolatedDecoderTest : public ::testing::Test {
  protected:
   std::string Path(const std::string& name) { return dir_.Join(name); }
@@ -188,13 +201,7 @@ TEST_F(IsolatedDecoderTest, SameImageAsInProcessForEveryCfa) {
 }
 
 TEST_F(IsolatedDecoderTest, SameImageWithMaskedBorderAndPatternBlack) {
-  DngWriteOptions options;
-  options.bits = 12;
-  options.black = {250, 256, 262, 254};
-  options.masked_top = 4;
-  options.masked_left = 8;
-  options.masked_right = 6;
-  options.masked_bottom = 2;
+  DngWriteOptions options = MaskedBorderAndPatternBlack();
   options.iso = 3200;
   options.make = "Maker";
   options.model = "Model X";
@@ -382,13 +389,7 @@ TEST_F(IsolatedDecoderTest, CorruptedRecordBytesNeverCrashTheReader) {
 // in-process decoder's image, by pread and from memory, with a masked
 // border and per-position black levels.
 TEST_F(IsolatedDecoderTest, RawRecordReadsAsTheInProcessImage) {
-  DngWriteOptions options;
-  options.bits = 12;
-  options.black = {250, 256, 262, 254};
-  options.masked_top = 4;
-  options.masked_left = 8;
-  options.masked_right = 6;
-  options.masked_bottom = 2;
+  DngWriteOptions options = MaskedBorderAndPatternBlack();
   for (const CfaPattern& cfa :
        {CfaPattern::Bayer(BayerOrder::kGRBG), CfaPattern::StandardXTrans()}) {
     const std::string path = WriteRawRecord("raw", cfa, options);
