@@ -20,7 +20,6 @@ Usage: rawnind_loss_agreement.py DATASET_BUILD_BINARY RAWNIND_SNAPSHOT_DIR
 import json
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawnind_snapshot  # noqa: E402
@@ -33,7 +32,7 @@ SEEDS = [int(s) for s in sys.argv[3:]] or [21]
 # Frame size: the suite's default; larger by hand (e.g. 4000x3000, where a
 # frame has more than 512 cells and is sampled at exactly 1/8).
 SIZE = os.environ.get("DSB_AGREEMENT_SIZE", "1600x1200")
-WORK = tempfile.mkdtemp(prefix="dsb-rawnind-loss-")
+WORK = rawnind_snapshot.work_dir("dsb-rawnind-loss-")
 os.chdir(WORK)
 rawds, raw, rawproc = rawnind_snapshot.load(SNAPSHOT)
 import numpy as np  # noqa: E402

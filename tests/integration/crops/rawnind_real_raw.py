@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawnind_snapshot  # noqa: E402
@@ -32,7 +31,7 @@ BINARY, SNAPSHOT, RAW_DIR = (os.path.abspath(a) for a in sys.argv[1:])
 if not os.path.isdir(RAW_DIR):
     rawnind_snapshot.skip(f"no real raws at {RAW_DIR}")
 
-WORK = tempfile.mkdtemp(prefix="dsb-rawnind-real-")
+WORK = rawnind_snapshot.work_dir("dsb-rawnind-real-")
 os.chdir(WORK)  # rawds writes relative paths under the CWD
 rawds, raw, rawproc = rawnind_snapshot.load(SNAPSHOT)
 import numpy as np  # noqa: E402
@@ -66,8 +65,12 @@ build = subprocess.run([BINARY, "-q", "-j", "2", "--crops", ROOT],
                        capture_output=True, text=True)
 # Exit 1: the Kodak DC50 has no colour matrix, so it has no crops
 # (crops_real_raw checks that failure); every other file is cropped.
-check(build.returncode == 1 and "RAW_KODAK_DC50" in build.stderr,
-      f"build exits 1 naming the uncroppable file: {build.stderr}")
+# No other file may fail (a full disk once failed four of them unnoticed).
+error_lines = [l for l in build.stderr.splitlines() if l.strip()]
+check(build.returncode == 1 and error_lines and
+      all("RAW_KODAK_DC50" in l for l in error_lines),
+      f"build exits 1 naming the uncroppable file and no other:\n"
+      f"{build.stdout}{build.stderr}")
 yaml_path = os.path.join(WORK, "pairs.yaml")
 export = subprocess.run([BINARY, "export", "--format", "rawnind-yaml",
                          "--absolute-paths", "-o", yaml_path, ROOT],
@@ -175,7 +178,6 @@ for i in range(len(val)):
                                 f"validation {os.path.basename(entry['f_fpath'])}")
 print(f"{val_checked} validation samples located in their crop files")
 
-shutil.rmtree(WORK, ignore_errors=True)
 if failures:
     sys.exit(f"{len(failures)} check(s) failed")
 print("OK")

@@ -17,7 +17,6 @@ Usage: rawnind_roundtrip.py DATASET_BUILD_BINARY RAWNIND_SNAPSHOT_DIR
 import json
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawnind_snapshot  # noqa: E402
@@ -27,7 +26,7 @@ if len(sys.argv) != 3:
     sys.exit(__doc__)
 BINARY, SNAPSHOT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 
-WORK = tempfile.mkdtemp(prefix="dsb-rawnind-")
+WORK = rawnind_snapshot.work_dir("dsb-rawnind-")
 os.chdir(WORK)  # rawds creates ./logs style paths relative to the CWD
 rawds, raw, rawproc = rawnind_snapshot.load(SNAPSHOT)
 import numpy as np  # noqa: E402

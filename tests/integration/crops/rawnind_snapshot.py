@@ -2,19 +2,34 @@
 copied; GPL, tests only) on Debian's Python 3.11, and computes RawNIND's own
 figures for one of synth's pairs. Shared by the crop tests.
 """
+import atexit
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import types
 
 
 def skip(reason):
     print(f"SKIP: {reason}")
     sys.exit(77)
+
+
+def work_dir(prefix):
+    """A new temporary folder that is removed when the test exits, passed or
+    failed (these tests write hundreds of MiB of crops; left behind, they
+    filled /tmp). DSB_KEEP_TEST_DIRS=1 keeps it for inspection."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    if os.environ.get("DSB_KEEP_TEST_DIRS") == "1":
+        print(f"keeping {path}")
+    else:
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def run_tool(binary, *args):
