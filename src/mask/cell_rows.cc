@@ -88,201 +88,216 @@ CellRowBuilder::CellRowBuilder(PlaneView<const float> gt,
   }
 }
 
-template <int S, int P>
-DSB_VECTOR_CLONES void CellRowBuilder::BuildRow(
-    int i, CellRow& row, std::uint8_t* clipped_rows) const {
-  // S and P are template parameters so the strided loops vectorise.
-  constexpr int R = P / S;
-  static_assert(R == 1 || R == 2);
+namespace {
+
+// One image's Bayer cells along a cell row: the means of its colours and
+// which of them reach `lb`, from the cell row's two pixel rows. The red
+// sample sits at `RedPos` of the cell (reading order: 0 and 1 on the first
+// row, 2 and 3 on the second), blue diagonally opposite, the two greens at
+// the other two positions. The arithmetic is the old per-sample loops',
+// element by element: a colour's samples are summed in reading order, the
+// sum times 1 / count is the mean, and the largest sample is compared with
+// `lb`. Returns the OR of the bits over the row.
+template <int RedPos>
+DSB_VECTOR_CLONES ClipBits
+BayerCells(const float* __restrict row0, const float* __restrict row1, int cols,
+           float red_inv, float green_inv, float blue_inv, float lb,
+           float* __restrict red, float* __restrict green,
+           float* __restrict blue, ClipBits* __restrict bits) {
+  constexpr int kBlue = 3 - RedPos;
+  constexpr int kGreen1 = RedPos == 0 || RedPos == 3 ? 1 : 0;
+  constexpr int kGreen2 = RedPos == 0 || RedPos == 3 ? 2 : 3;
+  ClipBits any = 0;
+  for (int j = 0; j < cols; ++j) {
+    const float v[4] = {row0[2 * j], row0[2 * j + 1], row1[2 * j],
+                        row1[2 * j + 1]};
+    const float r = v[RedPos];
+    const float b = v[kBlue];
+    const float g_sum = v[kGreen1] + v[kGreen2];
+    const float g_peak = std::max(v[kGreen1], v[kGreen2]);
+    red[j] = r * red_inv;
+    green[j] = g_sum * green_inv;
+    blue[j] = b * blue_inv;
+    const ClipBits clipped =
+        (r >= lb ? 1u : 0u) | (g_peak >= lb ? 2u : 0u) | (b >= lb ? 4u : 0u);
+    bits[j] = clipped;
+    any |= clipped;
+  }
+  return any;
+}
+
+// out_k[j] = row[3 * j + k] for j < n: the three columns of each 3-wide
+// cell, one array each (a stride-3 deinterleave, which vectorises).
+DSB_VECTOR_CLONES void SplitColumns3(const float* __restrict row, int n,
+                                     float* __restrict out0,
+                                     float* __restrict out1,
+                                     float* __restrict out2) {
+  for (int j = 0; j < n; ++j) {
+    out0[j] = row[3 * j];
+    out1[j] = row[3 * j + 1];
+    out2[j] = row[3 * j + 2];
+  }
+}
+
+// One colour of the X-Trans cells of one parity q: cell j = 2m + q sums
+// its L samples src[t][j] in reading order, its mean is the sum times
+// `inv`, and the colour's bit goes to `bits` where its largest sample
+// reaches `lb`. m < n; results at [m].
+template <int L>
+DSB_VECTOR_CLONES void XTransColour(const float* const* src, int q, int n,
+                                    float inv, float lb, ClipBits bit,
+                                    float* __restrict mean,
+                                    ClipBits* __restrict bits) {
+  if constexpr (L == 0) {
+    for (int m = 0; m < n; ++m) mean[m] = 0.0f * inv;
+  } else {
+    const float* __restrict s[L];
+    for (int t = 0; t < L; ++t) s[t] = src[t] + q;
+    for (int m = 0; m < n; ++m) {
+      float sum = s[0][2 * m];
+      float peak = sum;
+      for (int t = 1; t < L; ++t) {
+        const float v = s[t][2 * m];
+        sum += v;
+        peak = std::max(peak, v);
+      }
+      mean[m] = sum * inv;
+      bits[m] |= peak >= lb ? bit : 0u;
+    }
+  }
+}
+
+using XTransColourFn = void (*)(const float* const*, int, int, float, float,
+                                ClipBits, float*, ClipBits*);
+constexpr XTransColourFn kXTransColour[10] = {
+    XTransColour<0>, XTransColour<1>, XTransColour<2>, XTransColour<3>,
+    XTransColour<4>, XTransColour<5>, XTransColour<6>, XTransColour<7>,
+    XTransColour<8>, XTransColour<9>};
+
+// dst[2m + q] = src_q[m]: the two parities' results side by side again.
+template <typename T>
+DSB_VECTOR_CLONES void Interleave(const T* __restrict even,
+                                  const T* __restrict odd, int cols,
+                                  T* __restrict dst) {
+  const int pairs = cols / 2;
+  for (int m = 0; m < pairs; ++m) {
+    dst[2 * m] = even[m];
+    dst[2 * m + 1] = odd[m];
+  }
+  if (cols % 2 != 0) dst[cols - 1] = even[pairs];
+}
+
+}  // namespace
+
+// One image's cells of row i: means per colour into `means`, clipped
+// colours into `bits`; returns whether any sample of the cell row's pixel
+// rows (those right of the last cell too) reaches `lb`.
+bool CellRowBuilder::BuildImage(PlaneView<const float> image,
+                                const CfaPattern& cfa,
+                                const float (&inv)[2][2][kCellColors], float lb,
+                                int i, CellRow& row, bool of_gt) const {
   const int cols = layout_.cols;
-  // The sums and each image's largest sample per cell and colour (clipping
-  // is a comparison per cell and colour rather than per pixel). The first
-  // sample of a colour and column parity writes them, the others add to
-  // them, so the rows are not cleared first (that was more memory traffic
-  // than reading the pixels); a colour a parity never sees is cleared below.
-  // With two parities (X-Trans) the sums and peaks go to scratch laid out
-  // parity by parity, `half` apart: the loops then load with a stride but
-  // store contiguously (stores interleaved with a stride of two do not
-  // vectorise), and one pass per colour interleaves them at the end.
-  const int half = R == 1 ? cols : (cols + 1) / 2;
-  for (int c = 0; c < kCellColors; ++c) {
-    row.gt[c].resize(cols);
-    row.noisy[c].resize(cols);
-    row.gt_peak[c].resize(static_cast<std::size_t>(R) * half);
-    row.noisy_peak[c].resize(static_cast<std::size_t>(R) * half);
-    if constexpr (R == 2) {
-      row.gt_sum[c].resize(static_cast<std::size_t>(R) * half);
-      row.noisy_sum[c].resize(static_cast<std::size_t>(R) * half);
+  const int s = layout_.size;
+  std::array<std::vector<float>, kCellColors>& means =
+      of_gt ? row.gt : row.noisy;
+  std::vector<ClipBits>& bits = of_gt ? row.gt_clipped : row.noisy_clipped;
+  for (auto& m : means) m.resize(cols);
+  bits.resize(cols);
+  ClipBits any = 0;
+  if (s == 2) {
+    int red = 0;
+    for (int p = 0; p < 4; ++p) {
+      if (cfa.color_at(p / 2, p % 2) == CfaColor::kRed) red = p;
     }
-  }
-  auto gt_sums = [&](int c) {
-    return R == 1 ? row.gt[c].data() : row.gt_sum[c].data();
-  };
-  auto noisy_sums = [&](int c) {
-    return R == 1 ? row.noisy[c].data() : row.noisy_sum[c].data();
-  };
-  // Cells of parity q in this row: j = m * R + q for m < count(q).
-  auto count = [&](int q) { return R == 1 ? cols : (cols - q + 1) / 2; };
-  bool gt_seen[kCellColors][R] = {};
-  bool noisy_seen[kCellColors][R] = {};
-  // Pixels right of the last full cell are in no cell but still count for
-  // the rows' clipping.
-  bool gt_clipped_outside = false;
-  bool noisy_clipped_outside = false;
-  for (int ky = 0; ky < S; ++ky) {
-    const int y = i * S + ky;
-    const float* g = gt_.row(y);
-    const float* n = noisy_.row(y);
-    for (int q = 0; q < R; ++q) {
-      const int m_end = count(q);
-      for (int kx = 0; kx < S; ++kx) {
-        const int x = q * S + kx;
-        const int gc = ColorIndex(gt_cfa_, y, x);
-        const int nc = ColorIndex(noisy_cfa_, y, x);
-        // Pixel of cell m * R + q: x + m * P.
-        const float* __restrict gx = g + x;
-        const float* __restrict nx = n + x;
-        float* __restrict gd = gt_sums(gc) + q * half;
-        float* __restrict nd = noisy_sums(nc) + q * half;
-        float* __restrict gp = row.gt_peak[gc].data() + q * half;
-        float* __restrict np = row.noisy_peak[nc].data() + q * half;
-        if (gt_seen[gc][q]) {
-          for (int m = 0; m < m_end; ++m) {
-            const float v = gx[m * P];
-            gd[m] += v;
-            gp[m] = std::max(gp[m], v);
-          }
-        } else {
-          gt_seen[gc][q] = true;
-          for (int m = 0; m < m_end; ++m) {
-            const float v = gx[m * P];
-            gd[m] = v;
-            gp[m] = v;
+    const float* r0 = image.row(2 * i);
+    const float* r1 = image.row(2 * i + 1);
+    auto run = [&](auto cells) {
+      any =
+          cells(r0, r1, cols, inv[0][0][0], inv[0][0][1], inv[0][0][2], lb,
+                means[0].data(), means[1].data(), means[2].data(), bits.data());
+    };
+    switch (red) {
+      case 0:
+        run(BayerCells<0>);
+        break;
+      case 1:
+        run(BayerCells<1>);
+        break;
+      case 2:
+        run(BayerCells<2>);
+        break;
+      default:
+        run(BayerCells<3>);
+        break;
+    }
+  } else {
+    // X-Trans: the three pixel rows split into the cells' three columns
+    // (cell j's column k of pixel row r at split[3 * r + k][j]), then per
+    // cell parity and colour the samples of that colour in reading order.
+    std::vector<float>& split = row.split;
+    split.resize(static_cast<std::size_t>(9) * cols);
+    auto column = [&](int r, int k) {
+      return split.data() + static_cast<std::size_t>(3 * r + k) * cols;
+    };
+    for (int r = 0; r < 3; ++r) {
+      SplitColumns3(image.row(3 * i + r), cols, column(r, 0), column(r, 1),
+                    column(r, 2));
+    }
+    const int half = (cols + 1) / 2;
+    row.scratch_means.resize(static_cast<std::size_t>(2) * kCellColors * half);
+    row.scratch_bits.assign(static_cast<std::size_t>(2) * half, 0);
+    const int pi = i % 2;
+    for (int q = 0; q < 2; ++q) {
+      const int n = (cols - q + 1) / 2;
+      for (int c = 0; c < kCellColors; ++c) {
+        const float* src[9];
+        int count = 0;
+        for (int r = 0; r < 3; ++r) {
+          for (int k = 0; k < 3; ++k) {
+            if (static_cast<int>(cfa.color_at(3 * i + r, 3 * q + k)) == c) {
+              src[count++] = column(r, k);
+            }
           }
         }
-        if (noisy_seen[nc][q]) {
-          for (int m = 0; m < m_end; ++m) {
-            const float v = nx[m * P];
-            nd[m] += v;
-            np[m] = std::max(np[m], v);
-          }
-        } else {
-          noisy_seen[nc][q] = true;
-          for (int m = 0; m < m_end; ++m) {
-            const float v = nx[m * P];
-            nd[m] = v;
-            np[m] = v;
-          }
-        }
+        kXTransColour[count](
+            src, q, n, inv[pi][q][c], lb, ClipBits{1u} << c,
+            row.scratch_means.data() +
+                static_cast<std::size_t>(q * kCellColors + c) * half,
+            row.scratch_bits.data() + static_cast<std::size_t>(q) * half);
       }
     }
-    for (int x = cols * S; x < gt_.width; ++x) {
-      gt_clipped_outside |= g[x] >= gt_lb_;
-      noisy_clipped_outside |= n[x] >= noisy_lb_;
+    for (int c = 0; c < kCellColors; ++c) {
+      Interleave(row.scratch_means.data() + static_cast<std::size_t>(c) * half,
+                 row.scratch_means.data() +
+                     static_cast<std::size_t>(kCellColors + c) * half,
+                 cols, means[c].data());
     }
+    Interleave(row.scratch_bits.data(), row.scratch_bits.data() + half, cols,
+               bits.data());
+    for (int j = 0; j < cols; ++j) any |= bits[j];
   }
-  constexpr float kNone = -std::numeric_limits<float>::infinity();
-  for (int c = 0; c < kCellColors; ++c) {
-    for (int q = 0; q < R; ++q) {
-      if (!gt_seen[c][q]) {
-        std::fill_n(gt_sums(c) + q * half, count(q), 0.0f);
-        std::fill_n(row.gt_peak[c].data() + q * half, count(q), kNone);
-      }
-      if (!noisy_seen[c][q]) {
-        std::fill_n(noisy_sums(c) + q * half, count(q), 0.0f);
-        std::fill_n(row.noisy_peak[c].data() + q * half, count(q), kNone);
-      }
-    }
+  (of_gt ? row.gt_any : row.noisy_any) = any;
+  bool clipped = any != 0;
+  for (int r = 0; r < s; ++r) {
+    const float* v = image.row(s * i + r);
+    for (int x = cols * s; x < image.width; ++x) clipped |= v[x] >= lb;
   }
-  row.gt_clipped.assign(cols, 0);
-  row.noisy_clipped.assign(cols, 0);
-  std::uint8_t* __restrict gt_bits = row.gt_clipped.data();
-  std::uint8_t* __restrict noisy_bits = row.noisy_clipped.data();
-  // Locals, not members: stores through the bit arrays could alias a
-  // member, and the reloads that forces keep these loops from vectorising.
-  const float gt_lb = gt_lb_;
-  const float noisy_lb = noisy_lb_;
-  for (int c = 0; c < kCellColors; ++c) {
-    const float* __restrict gp = row.gt_peak[c].data();
-    const float* __restrict np = row.noisy_peak[c].data();
-    const std::uint8_t bit = static_cast<std::uint8_t>(1u << c);
-    if constexpr (R == 1) {
-      for (int j = 0; j < cols; ++j) {
-        gt_bits[j] |= gp[j] >= gt_lb ? bit : 0;
-        noisy_bits[j] |= np[j] >= noisy_lb ? bit : 0;
-      }
-    } else {
-      const float* __restrict gp1 = gp + half;
-      const float* __restrict np1 = np + half;
-      const int pairs = cols / 2;
-      for (int m = 0; m < pairs; ++m) {
-        gt_bits[2 * m] |= gp[m] >= gt_lb ? bit : 0;
-        gt_bits[2 * m + 1] |= gp1[m] >= gt_lb ? bit : 0;
-        noisy_bits[2 * m] |= np[m] >= noisy_lb ? bit : 0;
-        noisy_bits[2 * m + 1] |= np1[m] >= noisy_lb ? bit : 0;
-      }
-      if (cols % 2 != 0) {
-        gt_bits[cols - 1] |= gp[pairs] >= gt_lb ? bit : 0;
-        noisy_bits[cols - 1] |= np[pairs] >= noisy_lb ? bit : 0;
-      }
-    }
-  }
-  if (clipped_rows != nullptr) {
-    // At cell-row granularity: the rows are then searched pixel by pixel.
-    int gt_clipped = 0;
-    int noisy_clipped = 0;
-    for (int j = 0; j < cols; ++j) {
-      gt_clipped += gt_bits[j] != 0;
-      noisy_clipped += noisy_bits[j] != 0;
-    }
-    const bool shows =
-        gt_clipped > 0 || gt_clipped_outside ||
-        (mask_noisy_clipped_ && (noisy_clipped > 0 || noisy_clipped_outside));
-    std::fill(clipped_rows + i * S, clipped_rows + (i + 1) * S, shows);
-  }
-  for (int c = 0; c < kCellColors; ++c) {
-    float* __restrict gm = row.gt[c].data();
-    float* __restrict nm = row.noisy[c].data();
-    if constexpr (R == 1) {
-      const float gi = gt_inv_[i % R][0][c];
-      const float ni = noisy_inv_[i % R][0][c];
-      for (int j = 0; j < cols; ++j) {
-        gm[j] *= gi;
-        nm[j] *= ni;
-      }
-    } else {
-      // The means, interleaving the two parities' sums.
-      const float gi0 = gt_inv_[i % R][0][c];
-      const float gi1 = gt_inv_[i % R][1][c];
-      const float ni0 = noisy_inv_[i % R][0][c];
-      const float ni1 = noisy_inv_[i % R][1][c];
-      const float* __restrict gs0 = row.gt_sum[c].data();
-      const float* __restrict gs1 = gs0 + half;
-      const float* __restrict ns0 = row.noisy_sum[c].data();
-      const float* __restrict ns1 = ns0 + half;
-      const int pairs = cols / 2;
-      for (int m = 0; m < pairs; ++m) {
-        gm[2 * m] = gs0[m] * gi0;
-        gm[2 * m + 1] = gs1[m] * gi1;
-        nm[2 * m] = ns0[m] * ni0;
-        nm[2 * m + 1] = ns1[m] * ni1;
-      }
-      if (cols % 2 != 0) {
-        gm[cols - 1] = gs0[pairs] * gi0;
-        nm[cols - 1] = ns0[pairs] * ni0;
-      }
-    }
-  }
-  row.index = i;
+  return clipped;
 }
 
 void CellRowBuilder::Build(int i, CellRow& row,
                            std::uint8_t* clipped_rows) const {
-  if (layout_.size == 2) {
-    BuildRow<2, 2>(i, row, clipped_rows);
-  } else {
-    BuildRow<3, 6>(i, row, clipped_rows);
+  const bool gt_clipped =
+      BuildImage(gt_, gt_cfa_, gt_inv_, gt_lb_, i, row, true);
+  const bool noisy_clipped =
+      BuildImage(noisy_, noisy_cfa_, noisy_inv_, noisy_lb_, i, row, false);
+  if (clipped_rows != nullptr) {
+    // At cell-row granularity: the rows are then searched pixel by pixel.
+    const bool shows = gt_clipped || (mask_noisy_clipped_ && noisy_clipped);
+    std::fill(clipped_rows + i * layout_.size,
+              clipped_rows + (i + 1) * layout_.size, shows);
   }
+  row.index = i;
 }
 
 void CellRowBuilder::MarkRowsWithoutCells(std::uint8_t* clipped_rows) const {

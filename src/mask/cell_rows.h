@@ -25,6 +25,12 @@ namespace dsb {
 
 inline constexpr int kCellColors = 3;
 
+// A cell's clipped colours, one bit per colour (1 << colour). As wide as a
+// float, so that the loops that mix them with the cells' means vectorise
+// at the floats' width (with bytes, 64 cells to a vector of bits make 4
+// float vectors of each value, more than the registers hold).
+using ClipBits = std::uint32_t;
+
 struct CellLayout {
   int size = 0;    // S, in pixels
   int parity = 1;  // R
@@ -58,16 +64,16 @@ struct CellRow {
   // GT, or the capture, has a sample in the cell at or above its
   // overexposure level. Clipping is judged per sample and colour, so a
   // cell whose red clips is still compared on its green and blue.
-  std::vector<std::uint8_t> gt_clipped;
-  std::vector<std::uint8_t> noisy_clipped;
-  // Scratch: each image's largest sample per colour in the cell and, for
-  // X-Trans (two cell parities per row), its sums; both laid out parity by
-  // parity (all even cells, then all odd ones) so that the loops over a
-  // row's pixels store contiguously.
-  std::array<std::vector<float>, kCellColors> gt_peak;
-  std::array<std::vector<float>, kCellColors> noisy_peak;
-  std::array<std::vector<float>, kCellColors> gt_sum;
-  std::array<std::vector<float>, kCellColors> noisy_sum;
+  std::vector<ClipBits> gt_clipped;
+  std::vector<ClipBits> noisy_clipped;
+  // The OR of each over the row.
+  ClipBits gt_any = 0;
+  ClipBits noisy_any = 0;
+  // Scratch for X-Trans: the pixel rows split into the cells' columns, and
+  // each cell parity's results before they are interleaved.
+  std::vector<float> split;
+  std::vector<float> scratch_means;
+  std::vector<ClipBits> scratch_bits;
 };
 
 class CellRowBuilder {
@@ -93,8 +99,9 @@ class CellRowBuilder {
   void MarkRowsWithoutCells(std::uint8_t* clipped_rows) const;
 
  private:
-  template <int S, int P>
-  void BuildRow(int i, CellRow& row, std::uint8_t* clipped_rows) const;
+  bool BuildImage(PlaneView<const float> image, const CfaPattern& cfa,
+                  const float (&inv)[2][2][kCellColors], float lb, int i,
+                  CellRow& row, bool of_gt) const;
 
   PlaneView<const float> gt_;
   PlaneView<const float> noisy_;

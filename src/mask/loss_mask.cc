@@ -115,54 +115,83 @@ namespace {
 
 using Buffers = MaskWorkspace::Buffers;
 
-// The per-cell inputs of one colour's terms along a row of cells.
-struct Columns {
-  const float* g;          // GT means
-  const float* n;          // capture means
-  const float* g_step;     // GT step to the neighbours, this colour
-  const float* g_any;      // GT step, largest over the colours
-  const float* factor;     // variance factor (0: the cell lacks the colour)
-  const float* structure;  // structure tolerance^2 * k
-  const float* n_up;       // capture means of the rows above and below
-  const float* n_down;
-  const float* lo;  // censoring bounds on d (with Censored)
-  const float* hi;
-};
-
 struct Constants {
   float slope, offset, gain, rho2, dark_top, dark_floor;
 };
 
-// Adds one colour's term to z. Its own function, with restrict pointers,
-// so that the loop vectorises (with a dozen pointers the compiler no
-// longer versions it for aliasing).
-template <bool Censored>
-inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
-                                                       const Constants& k,
-                                                       int cols,
-                                                       float* __restrict z) {
-  const float* __restrict g = in.g;
-  const float* __restrict n = in.n;
-  const float* __restrict gs = in.g_step;
-  const float* __restrict g_any = in.g_any;
-  const float* __restrict factor = in.factor;
-  const float* __restrict structure = in.structure;
-  const float* __restrict n_up = in.n_up;
-  const float* __restrict n_down = in.n_down;
-  const float* __restrict lo = in.lo;
-  const float* __restrict hi = in.hi;
+// What one row of cells is scored from: per colour the GT's and the
+// capture's cell means in the row and the rows above and below, the
+// variance factor (0: the cell lacks the colour) and the structure term
+// (structure tolerance^2 * k) per column; the colours the GT clips in
+// each cell of the three rows and those the capture clips in the row.
+struct RowInputs {
+  const float* gt_up[kColors];
+  const float* gt[kColors];
+  const float* gt_down[kColors];
+  const float* noisy_up[kColors];
+  const float* noisy[kColors];
+  const float* noisy_down[kColors];
+  const float* factor[kColors];
+  const float* structure[kColors];
+  const ClipBits* gt_clipped_up;
+  const ClipBits* gt_clipped;
+  const ClipBits* gt_clipped_down;
+  const ClipBits* noisy_clipped;
+};
+
+// The largest absolute difference of v[j] to its 4-neighbours; `left` and
+// `right` are j's neighbours in the row, or j itself at the row's ends (a
+// missing neighbour adds nothing).
+inline __attribute__((always_inline)) float Step(const float* up,
+                                                 const float* v,
+                                                 const float* down, int j,
+                                                 int left, int right) {
+  const float horizontal =
+      std::max(std::fabs(v[j] - v[left]), std::fabs(v[right] - v[j]));
+  return std::max(std::max(std::fabs(up[j] - v[j]), std::fabs(down[j] - v[j])),
+                  horizontal);
+}
+
+// z and the weight (in half colour terms, with Censored) of cell j, whose
+// row neighbours are `left` and `right` (j itself at the ends).
+// One cell and all its colours at a time, so that the row's inputs are
+// read once; the arithmetic of each colour's term is the same, in the same
+// order, whatever the vector width.
+template <bool Censored, bool Dark, bool AllPresent>
+inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
+                                                     const Constants& k, int j,
+                                                     int left, int right,
+                                                     float* __restrict z,
+                                                     float* __restrict weight) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
   const float term_weight = 1.0f / kColors;
-  // The capture's step: its largest absolute difference to a 4-neighbour
-  // (a missing neighbour at the row's ends adds nothing), computed here
-  // rather than in a pass of its own.
-  auto score = [&](int j, float horizontal) __attribute__((always_inline)) {
-    const float n_step = std::max(
-        std::max(std::fabs(n_up[j] - n[j]), std::fabs(n_down[j] - n[j])),
-        horizontal);
-    const float s = std::max(g[j], 0.0f);
+  // The GT's step per colour and the largest of them.
+  float g_step[kColors];
+  float g_any = 0.0f;
+#pragma GCC unroll 3
+  for (int c = 0; c < kColors; ++c) {
+    g_step[c] = Step(in.gt_up[c], in.gt[c], in.gt_down[c], j, left, right);
+    g_any = std::max(g_any, g_step[c]);
+  }
+  // The colours the GT clips in the cell or a 4-neighbour.
+  const ClipBits near = in.gt_clipped[j] | in.gt_clipped_up[j] |
+                        in.gt_clipped_down[j] | in.gt_clipped[left] |
+                        in.gt_clipped[right];
+  const ClipBits noisy_bits = in.noisy_clipped[j];
+  float sum = 0.0f;
+  float w = 0.0f;
+#pragma GCC unroll 3
+  for (int c = 0; c < kColors; ++c) {
+    const float* n = in.noisy[c];
+    const float g = in.gt[c][j];
+    const float factor = in.factor[c][j];
+    // The capture's step, as the GT's.
+    const float n_step =
+        Step(in.noisy_up[c], n, in.noisy_down[c], j, left, right);
+    const float s = std::max(g, 0.0f);
     const float line = k.slope * s + k.offset;
     const float noise_var =
-        (s < k.dark_top ? std::max(line, k.dark_floor) : line) * factor[j];
+        (Dark && s < k.dark_top ? std::max(line, k.dark_floor) : line) * factor;
     // Structure seen only by the noisy capture's samples of this colour
     // (a thin line between the GT's samples) is tolerated too, as far as
     // the GT shows structure there in any colour: the noisy step less
@@ -170,74 +199,77 @@ inline __attribute__((always_inline)) void ScoreColour(const Columns& in,
     // cell means), capped by the GT's.
     const float n_clean =
         std::max(0.0f, k.gain * n_step - 3.0f * std::sqrt(2.0f * noise_var));
-    const float e = std::max(gs[j], std::min(n_clean, g_any[j]));
-    float d = g[j] - k.gain * n[j];
-    if constexpr (Censored) d = std::min(std::max(d, lo[j]), hi[j]);
-    const float var = noise_var + structure[j] * e * e + k.rho2 * s * s;
+    const float e = std::max(g_step[c], std::min(n_clean, g_any));
+    float d = g - k.gain * n[j];
+    if constexpr (Censored) {
+      // Where the GT clips this colour in the cell or next to it, its cell
+      // mean under-reads (or its step misses the slope up to the clipped
+      // samples): only a capture darker than the GT is evidence (d > 0).
+      // Where the capture clips it, the capture under-reads: only a
+      // capture brighter than the GT is (d < 0). A one-sided term weighs
+      // half (its mean under noise is half); a colour the cell lacks
+      // counts in full.
+      const ClipBits bit = ClipBits{1u} << c;
+      const bool gt_side = (near & bit) != 0;
+      const bool noisy_side = (noisy_bits & bit) != 0;
+      const float lo = gt_side ? 0.0f : -kInf;
+      const float hi = noisy_side ? 0.0f : kInf;
+      d = std::min(std::max(d, lo), hi);
+      const float half_terms =
+          2.0f - (gt_side ? 1.0f : 0.0f) - (noisy_side ? 1.0f : 0.0f);
+      w += AllPresent || factor > 0 ? half_terms : 2.0f;
+    }
+    const float var = noise_var + in.structure[c][j] * e * e + k.rho2 * s * s;
     // A colour the cell lacks counts as agreeing (z's mean under noise
     // alone); only exotic patterns lack any.
     const float term = term_weight * std::min(d * d / var, kTermCap);
-    z[j] += factor[j] > 0 ? term : term_weight;
-  };
-  if (cols == 1) {
-    score(0, 0.0f);
-    return;
+    sum += AllPresent || factor > 0 ? term : term_weight;
   }
-  score(0, std::fabs(n[1] - n[0]));
-  for (int j = 1; j + 1 < cols; ++j) {
-    score(j, std::max(std::fabs(n[j] - n[j - 1]), std::fabs(n[j + 1] - n[j])));
-  }
-  score(cols - 1, std::fabs(n[cols - 1] - n[cols - 2]));
-}
-
-// One colour's censoring bounds on d and its weight (see RowScorer::Score)
-// from the cells' clipping bits; `bit` is the colour's.
-inline __attribute__((always_inline)) void Censor(
-    const std::uint8_t* __restrict gt_near,
-    const std::uint8_t* __restrict noisy_clipped, std::uint8_t bit,
-    const float* __restrict factor, int cols, float* __restrict lo,
-    float* __restrict hi, float* __restrict weight) {
-  constexpr float kInf = std::numeric_limits<float>::infinity();
-  for (int j = 0; j < cols; ++j) {
-    const bool gt_side = (gt_near[j] & bit) != 0;
-    const bool noisy_side = (noisy_clipped[j] & bit) != 0;
-    lo[j] = gt_side ? 0.0f : -kInf;
-    hi[j] = noisy_side ? 0.0f : kInf;
-    const float half_terms =
-        2.0f - (gt_side ? 1.0f : 0.0f) - (noisy_side ? 1.0f : 0.0f);
-    weight[j] += factor[j] > 0 ? half_terms : 2.0f;
+  if constexpr (Censored) {
+    weight[j] = w;
+    z[j] = w > 0 ? sum : 0.0f;
+  } else {
+    z[j] = sum;
   }
 }
 
-// z for one cell row from the row and its neighbours. Written as separate
-// element-wise loops over the row so that they vectorise; the buffers are
-// kept between rows.
+// z for one cell row from the row and its neighbours.
 class RowScorer {
  public:
   RowScorer(const CellLayout& layout, const PairModel& model,
             const MaskParams& params)
       : layout_(layout),
-        model_(model),
         cols_(layout.cols),
-        gain_(static_cast<float>(model.gain)),
-        tau2_(static_cast<float>(params.structure_tolerance *
-                                 params.structure_tolerance)),
-        rho2_(static_cast<float>(params.relative_tolerance *
-                                 params.relative_tolerance)) {
-    for (auto& v : g_step_) v.assign(cols_, 0.0f);
-    g_any_.assign(cols_, 0.0f);
+        k_{static_cast<float>(model.slope),
+           static_cast<float>(model.offset),
+           static_cast<float>(model.gain),
+           static_cast<float>(params.relative_tolerance *
+                              params.relative_tolerance),
+           static_cast<float>(model.dark_top),
+           static_cast<float>(model.dark_floor)},
+        noisy_shows_(params.mask_noisy_clipped ? ~ClipBits{0} : 0),
+        // The floor at black levels changes a variance only where it is
+        // above the line's lowest value, its offset (the slope is >= 0).
+        dark_(k_.dark_floor > k_.offset) {
+    weight_.assign(cols_, 0.0f);
+    const float tau2 = static_cast<float>(params.structure_tolerance *
+                                          params.structure_tolerance);
     // Variance of a cell's d: the pixel model times the cell's factor, and
     // the structure term, per column; they depend only on the row's parity
     // and the colour, so they are laid out once here, not per row.
     for (int pi = 0; pi < layout.parity; ++pi) {
+      all_present_[pi] = true;
       for (int c = 0; c < kColors; ++c) {
+        for (int q = 0; q < layout.parity; ++q) {
+          all_present_[pi] &= layout.var_factor[pi][q][c] > 0;
+        }
         std::vector<float>& factor = factor_[pi][c];
         std::vector<float>& structure = structure_[pi][c];
         factor.assign(cols_, 0.0f);
         structure.assign(cols_, 0.0f);
         for (int q = 0; q < layout.parity; ++q) {
           const float f = layout.var_factor[pi][q][c];
-          const float t = tau2_ * model.structure[pi][q][c];
+          const float t = tau2 * model.structure[pi][q][c];
           for (int j = q; j < cols_; j += layout.parity) {
             factor[j] = f;
             structure[j] = t;
@@ -245,126 +277,94 @@ class RowScorer {
         }
       }
     }
-    near_.assign(cols_, 0);
-    lo_.assign(cols_, 0.0f);
-    hi_.assign(cols_, 0.0f);
-    weight_.assign(cols_, 0.0f);
   }
 
-  // z and the weight (kFullWeight for a cell whose every colour is
-  // compared both ways) of each cell of row `mid`.
-  DSB_MASK_WIDE_CLONES void Score(const CellRow& up, const CellRow& mid,
-                                  const CellRow& down, float* z,
-                                  std::uint8_t* weight) {
-    const int cols = cols_;
-    const int parity = layout_.parity;
-    const int pi = mid.index % parity;
-    std::fill(g_any_.begin(), g_any_.end(), 0.0f);
+  // z, the weight (kFullWeight for a cell whose every colour is compared
+  // both ways) and whether the mask shows clipping in it, for each cell of
+  // row `mid`.
+  void Score(const CellRow& up, const CellRow& mid, const CellRow& down,
+             float* z, std::uint8_t* weight, std::uint8_t* clipped) {
+    const int pi = mid.index % layout_.parity;
+    RowInputs in;
     for (int c = 0; c < kColors; ++c) {
-      Steps(mid.gt[c].data(), up.gt[c].data(), down.gt[c].data(),
-            g_step_[c].data(), g_any_.data());
+      in.gt_up[c] = up.gt[c].data();
+      in.gt[c] = mid.gt[c].data();
+      in.gt_down[c] = down.gt[c].data();
+      in.noisy_up[c] = up.noisy[c].data();
+      in.noisy[c] = mid.noisy[c].data();
+      in.noisy_down[c] = down.noisy[c].data();
+      in.factor[c] = factor_[pi][c].data();
+      in.structure[c] = structure_[pi][c].data();
     }
-    // The colours the GT clips in the cell or a 4-neighbour.
-    std::uint8_t* near = near_.data();
-    {
-      const std::uint8_t* m = mid.gt_clipped.data();
-      const std::uint8_t* u = up.gt_clipped.data();
-      const std::uint8_t* d = down.gt_clipped.data();
-      for (int j = 0; j < cols; ++j) near[j] = m[j] | u[j] | d[j];
-      for (int j = 1; j < cols; ++j) near[j] |= m[j - 1];
-      for (int j = 0; j + 1 < cols; ++j) near[j] |= m[j + 1];
-    }
+    in.gt_clipped_up = up.gt_clipped.data();
+    in.gt_clipped = mid.gt_clipped.data();
+    in.gt_clipped_down = down.gt_clipped.data();
+    in.noisy_clipped = mid.noisy_clipped.data();
     // Most rows have no clipping near them: they skip the censoring.
-    const std::uint8_t* noisy_clipped = mid.noisy_clipped.data();
-    std::uint8_t any = 0;
-    for (int j = 0; j < cols; ++j) any |= near[j] | noisy_clipped[j];
-    const bool censored = any != 0;
-    std::fill(z, z + cols, 0.0f);
-    if (censored) std::fill(weight_.begin(), weight_.end(), 0.0f);
-    const Constants k{static_cast<float>(model_.slope),
-                      static_cast<float>(model_.offset),
-                      gain_,
-                      rho2_,
-                      static_cast<float>(model_.dark_top),
-                      static_cast<float>(model_.dark_floor)};
-    for (int c = 0; c < kColors; ++c) {
-      const float* factor = factor_[pi][c].data();
-      const Columns in{mid.gt[c].data(),
-                       mid.noisy[c].data(),
-                       g_step_[c].data(),
-                       g_any_.data(),
-                       factor,
-                       structure_[pi][c].data(),
-                       up.noisy[c].data(),
-                       down.noisy[c].data(),
-                       lo_.data(),
-                       hi_.data()};
-      if (!censored) {
-        ScoreColour<false>(in, k, cols, z);
-        continue;
-      }
-      // Censoring, per colour. Where the GT clips this colour in the cell
-      // or next to it, its cell mean under-reads (or its step misses the
-      // slope up to the clipped samples): only a capture darker than the
-      // GT is evidence (d > 0). Where the capture clips it, the capture
-      // under-reads: only a capture brighter than the GT is (d < 0). A
-      // one-sided term weighs half (its mean under noise is half); a
-      // colour the cell lacks counts in full.
-      Censor(near, noisy_clipped, static_cast<std::uint8_t>(1u << c), factor,
-             cols, lo_.data(), hi_.data(), weight_.data());
-      ScoreColour<true>(in, k, cols, z);
-    }
-    if (!censored) {
-      std::fill(weight, weight + cols, static_cast<std::uint8_t>(kFullWeight));
-      return;
-    }
+    const bool censored =
+        (up.gt_any | mid.gt_any | down.gt_any | mid.noisy_any) != 0;
+    using Fn =
+        void (*)(const RowInputs&, const Constants&, int, float*, float*);
+    static constexpr Fn kRows[8] = {
+        ScoreRow<false, false, false>, ScoreRow<false, false, true>,
+        ScoreRow<false, true, false>,  ScoreRow<false, true, true>,
+        ScoreRow<true, false, false>,  ScoreRow<true, false, true>,
+        ScoreRow<true, true, false>,   ScoreRow<true, true, true>};
+    kRows[(censored ? 4 : 0) + (dark_ ? 2 : 0) + (all_present_[pi] ? 1 : 0)](
+        in, k_, cols_, z, weight_.data());
+    // The weights as bytes, and the cells whose clipping the mask shows.
+    const ClipBits* g = in.gt_clipped;
+    const ClipBits* n = in.noisy_clipped;
+    const ClipBits noisy_shows = noisy_shows_;
     const float* w = weight_.data();
-    for (int j = 0; j < cols; ++j) {
-      weight[j] = static_cast<std::uint8_t>(w[j]);
-      z[j] = w[j] > 0 ? z[j] : 0.0f;
+    if (censored) {
+      for (int j = 0; j < cols_; ++j) {
+        weight[j] = static_cast<std::uint8_t>(w[j]);
+      }
+    } else {
+      std::fill(weight, weight + cols_, static_cast<std::uint8_t>(kFullWeight));
+    }
+    for (int j = 0; j < cols_; ++j) {
+      clipped[j] = (g[j] | (n[j] & noisy_shows)) != 0;
     }
   }
 
  private:
-  // The largest absolute difference to a 4-neighbour, along one row (a
-  // missing neighbour at the row's ends adds nothing), into `out`, and the
-  // largest so far over the colours into `any`; one pass.
-  void Steps(const float* __restrict v, const float* __restrict up,
-             const float* __restrict down, float* __restrict out,
-             float* __restrict any) {
-    const int cols = cols_;
-    auto put = [&](int j, float horizontal) __attribute__((always_inline)) {
-      const float step =
-          std::max(std::max(std::fabs(up[j] - v[j]), std::fabs(down[j] - v[j])),
-                   horizontal);
-      out[j] = step;
-      any[j] = std::max(any[j], step);
-    };
+  template <bool Censored, bool Dark, bool AllPresent>
+  DSB_MASK_WIDE_CLONES static void ScoreRow(const RowInputs& inputs,
+                                            const Constants& constants,
+                                            int cols, float* __restrict z,
+                                            float* __restrict weight) {
+    // Local copies, so that the loop vectorises: the pointers and constants
+    // stay in registers (a conditional load of a constant through a
+    // reference is a masked load the vectoriser refuses).
+    const RowInputs in = inputs;
+    const Constants k = constants;
     if (cols == 1) {
-      put(0, 0.0f);
+      ScoreCell<Censored, Dark, AllPresent>(in, k, 0, 0, 0, z, weight);
       return;
     }
-    put(0, std::fabs(v[1] - v[0]));
+    ScoreCell<Censored, Dark, AllPresent>(in, k, 0, 0, 1, z, weight);
+    // The outputs are not among the inputs; without this the vectoriser
+    // would check every pair of them for overlap (too many to version).
+#pragma GCC ivdep
     for (int j = 1; j + 1 < cols; ++j) {
-      put(j, std::max(std::fabs(v[j] - v[j - 1]), std::fabs(v[j + 1] - v[j])));
+      ScoreCell<Censored, Dark, AllPresent>(in, k, j, j - 1, j + 1, z, weight);
     }
-    put(cols - 1, std::fabs(v[cols - 1] - v[cols - 2]));
+    ScoreCell<Censored, Dark, AllPresent>(in, k, cols - 1, cols - 2, cols - 1,
+                                          z, weight);
   }
 
   const CellLayout& layout_;
-  const PairModel& model_;
   const int cols_;
-  const float gain_;
-  const float tau2_;
-  const float rho2_;
-  std::array<std::vector<float>, kColors> g_step_;
-  std::vector<float> g_any_;
+  const Constants k_;
+  const ClipBits noisy_shows_;
+  const bool dark_;
+  // Per row parity: whether every cell holds every colour.
+  bool all_present_[2] = {};
   // Per row parity and colour.
   std::vector<float> factor_[2][kColors];
   std::vector<float> structure_[2][kColors];
-  std::vector<std::uint8_t> near_;
-  std::vector<float> lo_;
-  std::vector<float> hi_;
   std::vector<float> weight_;
 };
 
@@ -387,18 +387,12 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
   if (!layout.empty()) {
     RowScorer scorer(layout, model, params);
     CellRowCache cache(builder, clipped_rows.data());
-    const std::uint8_t noisy_shows = params.mask_noisy_clipped ? 0xff : 0;
     for (int i = 0; i < layout.rows; ++i) {
       const CellRow& up = cache.Get(std::max(i - 1, 0));
       const CellRow& mid = cache.Get(i);
       const CellRow& down = cache.Get(std::min(i + 1, layout.rows - 1));
-      scorer.Score(up, mid, down, buffers.z.row(i), buffers.weight.row(i));
-      std::uint8_t* clipped = buffers.clipped.row(i);
-      const std::uint8_t* g = mid.gt_clipped.data();
-      const std::uint8_t* n = mid.noisy_clipped.data();
-      for (int j = 0; j < cols; ++j) {
-        clipped[j] = (g[j] | (n[j] & noisy_shows)) != 0;
-      }
+      scorer.Score(up, mid, down, buffers.z.row(i), buffers.weight.row(i),
+                   buffers.clipped.row(i));
     }
   }
   builder.MarkRowsWithoutCells(clipped_rows.data());

@@ -41,8 +41,8 @@ float Step(const CellRow& up, const CellRow& mid, const CellRow& down, int c,
 // The colours clipped in the GT in cell j of `mid` or in one of its four
 // neighbours: there the GT's step to the neighbours says nothing about
 // how sharp the content is.
-std::uint8_t GtClippedNear(const CellRow& up, const CellRow& mid,
-                           const CellRow& down, int j, int cols) {
+ClipBits GtClippedNear(const CellRow& up, const CellRow& mid,
+                       const CellRow& down, int j, int cols) {
   return mid.gt_clipped[j] | up.gt_clipped[j] | down.gt_clipped[j] |
          mid.gt_clipped[std::max(j - 1, 0)] |
          mid.gt_clipped[std::min(j + 1, cols - 1)];
@@ -88,10 +88,9 @@ Sample SampleCells(const CellRowBuilder& builder) {
       sample.noisy_sum += ns;
     }
     for (std::int64_t j = k % col_stride; j < cols; j += col_stride) {
-      const std::uint8_t clipped =
-          GtClippedNear(up, mid, down, static_cast<int>(j),
-                        static_cast<int>(cols)) |
-          mid.noisy_clipped[j];
+      const ClipBits clipped = GtClippedNear(up, mid, down, static_cast<int>(j),
+                                             static_cast<int>(cols)) |
+                               mid.noisy_clipped[j];
       const int pj = static_cast<int>(j % layout.parity);
       for (int c = 0; c < kCellColors; ++c) {
         if (layout.var_factor[pi][pj][c] == 0) continue;

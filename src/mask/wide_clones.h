@@ -1,13 +1,13 @@
 // DSB_MASK_WIDE_CLONES: like DSB_VECTOR_CLONES (common/vector_clones.h),
 // with an x86-64-v4 (AVX-512) clone as well, for the mask's loops that are
-// bound by their arithmetic rather than by memory. RowScorer::Score does a
-// division and a square root per cell and colour in registers; 16 cells to
-// an instruction rather than 8 make the whole mask about 10% faster
-// (tests/bench/mask_bench, RGGB). CellRowBuilder::BuildRow streams the
-// pixels from memory and gains nothing from it, so it keeps the narrower
-// clones. The mask library builds with -ffp-contract=off
-// (src/mask/meson.build): every clone rounds alike, and a mask does not
-// depend on the CPU that built it.
+// bound by their arithmetic rather than by memory. The scorer's row
+// (loss_mask.cc RowScorer::ScoreRow) does a division and a square root per
+// cell and colour in registers; 16 cells to an instruction rather than 8
+// make the whole mask about 10% faster (tests/bench/mask_bench, RGGB). The
+// cell rows (mask/cell_rows.cc) stream the pixels from memory and gain
+// nothing from it, so they keep the narrower clones. The mask library
+// builds with -ffp-contract=off (src/mask/meson.build): every clone rounds
+// alike, and a mask does not depend on the CPU that built it.
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \

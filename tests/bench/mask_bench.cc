@@ -9,8 +9,9 @@
 // photo content under warm light at +2 EV (red clipped over wide areas:
 // the clipping work then covers most rows).
 //
-// Usage: mask_bench [width height [cfa [noise_level [repeats]]]]
-//   defaults: 6000 4000 rggb 2 5 (a 24 MP pair). One thread.
+// Usage: mask_bench [width height [cfa [noise_level [repeats [scene]]]]]
+//   defaults: 6000 4000 rggb 2 5 all (a 24 MP pair). One thread. `scene`
+//   is plain, clipped, photo or all.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -81,9 +82,14 @@ int main(int argc, char** argv) {
   const std::string cfa_name = argc > 3 ? argv[3] : "rggb";
   const int level = argc > 4 ? std::atoi(argv[4]) : 2;
   const int repeats = argc > 5 ? std::max(1, std::atoi(argv[5])) : 5;
+  const std::string only = argc > 6 ? argv[6] : "all";
   const auto cfa = CfaPattern::FromName(cfa_name);
-  if (!cfa || width < 64 || height < 64) {
-    std::fprintf(stderr, "usage: %s [width height [cfa [level [repeats]]]]\n",
+  if (!cfa || width < 64 || height < 64 ||
+      (only != "all" && only != "plain" && only != "clipped" &&
+       only != "photo")) {
+    std::fprintf(stderr,
+                 "usage: %s [width height [cfa [level [repeats "
+                 "[plain|clipped|photo|all]]]]]\n",
                  argv[0]);
     return 2;
   }
@@ -93,6 +99,7 @@ int main(int argc, char** argv) {
 
   std::vector<SceneSpec> specs;
   for (const double clipped : {0.0, 0.02}) {
+    if (only != "all" && only != (clipped > 0 ? "clipped" : "plain")) continue;
     SceneSpec spec;
     spec.width = width;
     spec.height = height;
@@ -102,17 +109,24 @@ int main(int argc, char** argv) {
     spec.clipped_fraction = clipped;
     specs.push_back(spec);
   }
-  if (const std::string path = testing::FindPhoto("motorcycle_left.png");
-      !path.empty()) {
+  const std::string path = only == "all" || only == "photo"
+                               ? testing::FindPhoto("motorcycle_left.png")
+                               : "";
+  if (!path.empty()) {
     auto photo = ReadPhoto(path);
     if (photo.ok()) {
-      SceneSpec spec = specs.front();
+      SceneSpec spec;
+      spec.width = width;
+      spec.height = height;
+      spec.cfa = *cfa;
+      spec.seed = 7;
+      spec.max_shift = 32;
       spec.photo = std::make_shared<const Srgb8Image>(std::move(photo).value());
       spec.look.light = PhotoLight::kWarm;
       spec.look.exposure_ev = 2.0;
       specs.push_back(spec);
     }
-  } else {
+  } else if (only == "all" || only == "photo") {
     std::printf("(no real-photo scene: motorcycle_left.png not in %s)\n",
                 testing::PhotoDir().c_str());
   }

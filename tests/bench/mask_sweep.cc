@@ -11,8 +11,13 @@
 // case that misses the targets and a summary per CFA; --table
 // prints every case, and --hash adds each mask's XXH64 and mean to its
 // line (to show that a speed change leaves every mask as it was).
+// --cell-footprint and --noisy-clipped mask with those parameters
+// (MaskParams::clip_footprint = kCell, mask_noisy_clipped) instead of the
+// defaults, so that the hashes cover their paths too (the targets are
+// the defaults', so such runs may report misses).
 //
-//   mask_sweep [--photos] [--table] [--hash] [FIRST [SEEDS [WIDTH HEIGHT]]]
+//   mask_sweep [--photos] [--table] [--hash] [--cell-footprint]
+//              [--noisy-clipped] [FIRST [SEEDS [WIDTH HEIGHT]]]
 //   (default: 111 40 320 240; with --photos 111 2 320 240)
 #include <xxhash.h>
 
@@ -50,6 +55,8 @@ struct Tally {
 // --hash: the last mask's XXH64 (of its rows) and mean, for its line.
 bool g_hash = false;
 std::string g_last_hash;
+// The parameters every mask is made with.
+dsb::MaskParams g_params;
 
 std::string HashMask(const dsb::LossMask& mask) {
   XXH64_state_t* state = XXH64_createState();
@@ -84,7 +91,7 @@ dsb::Result<dsb::testing::MaskScores> MaskAndScore(
   alignment.dx = capture.dx;
   alignment.raw_gain = capture.gain;
   DSB_ASSIGN_OR_RETURN(dsb::LossMask mask,
-                       dsb::MakeLossMask(gt, noisy, alignment));
+                       dsb::MakeLossMask(gt, noisy, alignment, g_params));
   if (g_hash) g_last_hash = HashMask(mask);
   return dsb::testing::ScoreMask(
       gt, noisy, capture, mask,
@@ -226,6 +233,10 @@ int main(int argc, char** argv) {
       table = true;
     } else if (std::strcmp(argv[i], "--hash") == 0) {
       g_hash = true;
+    } else if (std::strcmp(argv[i], "--cell-footprint") == 0) {
+      g_params.clip_footprint = dsb::ClipFootprint::kCell;
+    } else if (std::strcmp(argv[i], "--noisy-clipped") == 0) {
+      g_params.mask_noisy_clipped = true;
     } else {
       args.push_back(argv[i]);
     }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -148,6 +149,70 @@ TEST(CellRowsTest, CacheHandsOutTheRowAskedFor) {
       builder.Build(r, expected);
       ASSERT_EQ(got.index, r);
       EXPECT_EQ(got.gt[1], expected.gt[1]);
+    }
+  }
+}
+
+// The means bit for bit: a colour's samples summed in float in reading
+// order (row by row, left to right), times 1 / count in float. The masks'
+// exactness across speed changes rests on this arithmetic staying the same.
+TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
+  int round = 0;
+  for (const CfaPattern& base :
+       {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
+    for (const auto& [oy, ox] : std::vector<std::pair<int, int>>{
+             {0, 0}, {1, 0}, {0, 1}, {1, 1}, {3, 5}, {2, 4}}) {
+      const int w = 61;
+      const int h = 20;
+      // Values over many binades, so that the order of the additions
+      // shows in the last bits.
+      Plane<float> gt(w, h);
+      Plane<float> noisy(w, h);
+      std::uint32_t seed = 1234 + round++;
+      for (int y = 0; y < h; ++y) {
+        for (int x = 0; x < w; ++x) {
+          seed = seed * 1664525u + 1013904223u;
+          gt.at(y, x) = std::ldexp(static_cast<float>(seed >> 8) / (1 << 24),
+                                   -static_cast<int>(seed % 20));
+          seed = seed * 1664525u + 1013904223u;
+          noisy.at(y, x) = std::ldexp(static_cast<float>(seed >> 8) / (1 << 24),
+                                      -static_cast<int>(seed % 20));
+        }
+      }
+      const CfaPattern gt_cfa = base.Cropped(oy, ox);
+      const CfaPattern noisy_cfa = base.Cropped(oy + 1, ox);
+      const CellRowBuilder builder(gt.view(), noisy.view(), gt_cfa, noisy_cfa,
+                                   2.0f, 2.0f, false);
+      const int s = builder.layout().size;
+      SCOPED_TRACE(base.name() + " phase " + std::to_string(oy) + "," +
+                   std::to_string(ox));
+      CellRow row;
+      for (int i = 0; i < builder.layout().rows; ++i) {
+        builder.Build(i, row);
+        for (int j = 0; j < builder.layout().cols; ++j) {
+          for (const bool of_gt : {true, false}) {
+            const Plane<float>& image = of_gt ? gt : noisy;
+            const CfaPattern& cfa = of_gt ? gt_cfa : noisy_cfa;
+            float sum[kCellColors] = {};
+            int count[kCellColors] = {};
+            for (int y = i * s; y < (i + 1) * s; ++y) {
+              for (int x = j * s; x < (j + 1) * s; ++x) {
+                const int c = static_cast<int>(cfa.color_at(y, x));
+                sum[c] =
+                    count[c] == 0 ? image.at(y, x) : sum[c] + image.at(y, x);
+                ++count[c];
+              }
+            }
+            for (int c = 0; c < kCellColors; ++c) {
+              const float inv = count[c] > 0 ? 1.0f / count[c] : 0.0f;
+              const float got = (of_gt ? row.gt : row.noisy)[c][j];
+              EXPECT_EQ(got, sum[c] * inv)
+                  << (of_gt ? "gt" : "noisy") << " cell " << i << "," << j
+                  << " colour " << c;
+            }
+          }
+        }
+      }
     }
   }
 }
