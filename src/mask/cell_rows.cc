@@ -285,22 +285,67 @@ bool CellRowBuilder::BuildImage(PlaneView<const float> image,
   return clipped;
 }
 
-void CellRowBuilder::Build(int i, CellRow& row,
-                           std::uint8_t* clipped_rows) const {
+namespace {
+
+// One pixel row of the mask: 0 where a sample reaches its level, 255
+// elsewhere; returns how many reach it.
+DSB_VECTOR_CLONES std::int64_t ClippedRow(const float* __restrict g,
+                                          const float* __restrict n, int w,
+                                          float gt_lb, float noisy_lb,
+                                          bool noisy_shows,
+                                          std::uint8_t* __restrict out) {
+  int hits = 0;
+  if (!noisy_shows) {
+    // The GT alone (the default): the capture's row is not read.
+    for (int x = 0; x < w; ++x) {
+      const int hit = g[x] >= gt_lb;
+      hits += hit;
+      out[x] = hit ? 0 : 255;
+    }
+  } else {
+    for (int x = 0; x < w; ++x) {
+      const int hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
+      hits += hit;
+      out[x] = hit ? 0 : 255;
+    }
+  }
+  return hits;
+}
+
+}  // namespace
+
+void CellRowBuilder::WriteMaskRow(int y, bool shows, ClipSink& sink) const {
+  std::uint8_t* out = sink.mask.row(y);
+  if (!shows) {
+    std::fill_n(out, gt_.width, 255);
+    return;
+  }
+  sink.clipped += ClippedRow(gt_.row(y), noisy_.row(y), gt_.width, gt_lb_,
+                             noisy_lb_, mask_noisy_clipped_, out);
+}
+
+void CellRowBuilder::Build(int i, CellRow& row, std::uint8_t* clipped_rows,
+                           ClipSink* sink) const {
   const bool gt_clipped =
       BuildImage(gt_, gt_cfa_, gt_inv_, gt_lb_, i, row, true);
   const bool noisy_clipped =
       BuildImage(noisy_, noisy_cfa_, noisy_inv_, noisy_lb_, i, row, false);
+  // At cell-row granularity: the rows are then searched pixel by pixel.
+  const bool shows = gt_clipped || (mask_noisy_clipped_ && noisy_clipped);
   if (clipped_rows != nullptr) {
-    // At cell-row granularity: the rows are then searched pixel by pixel.
-    const bool shows = gt_clipped || (mask_noisy_clipped_ && noisy_clipped);
     std::fill(clipped_rows + i * layout_.size,
               clipped_rows + (i + 1) * layout_.size, shows);
+  }
+  if (sink != nullptr) {
+    for (int y = i * layout_.size; y < (i + 1) * layout_.size; ++y) {
+      WriteMaskRow(y, shows, *sink);
+    }
   }
   row.index = i;
 }
 
-void CellRowBuilder::MarkRowsWithoutCells(std::uint8_t* clipped_rows) const {
+void CellRowBuilder::MarkRowsWithoutCells(std::uint8_t* clipped_rows,
+                                          ClipSink* sink) const {
   const int first = layout_.empty() ? 0 : layout_.rows * layout_.size;
   for (int y = first; y < gt_.height; ++y) {
     const float* g = gt_.row(y);
@@ -311,13 +356,15 @@ void CellRowBuilder::MarkRowsWithoutCells(std::uint8_t* clipped_rows) const {
       gt_hits += g[x] >= gt_lb_;
       noisy_hits += n[x] >= noisy_lb_;
     }
-    clipped_rows[y] = gt_hits > 0 || (mask_noisy_clipped_ && noisy_hits > 0);
+    const bool shows = gt_hits > 0 || (mask_noisy_clipped_ && noisy_hits > 0);
+    clipped_rows[y] = shows;
+    if (sink != nullptr) WriteMaskRow(y, shows, *sink);
   }
 }
 
 const CellRow& CellRowCache::Get(int i) {
   CellRow& slot = slots_[i % 3];
-  if (slot.index != i) builder_.Build(i, slot, clipped_rows_);
+  if (slot.index != i) builder_.Build(i, slot, clipped_rows_, sink_);
   return slot;
 }
 

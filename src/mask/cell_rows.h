@@ -76,6 +76,16 @@ struct CellRow {
   std::vector<ClipBits> scratch_bits;
 };
 
+// The loss mask's pixels with each sample it shows as clipped (the GT's at
+// or above its level, and the capture's with mask_noisy_clipped) at 0 and
+// every other at 255, written while the cells are built: the pixel rows
+// are then still in the cache, where a pass of their own would read both
+// images again.
+struct ClipSink {
+  PlaneView<std::uint8_t> mask;  // overlap-sized
+  std::int64_t clipped = 0;      // pixels written 0 so far
+};
+
 class CellRowBuilder {
  public:
   // `gt` and `noisy` are the two overlaps (same size) with the CFA patterns
@@ -92,13 +102,19 @@ class CellRowBuilder {
   // per overlap row), sets the entries of the pixel rows the cell row
   // covers: 1 for all of them where any holds a pixel the mask must show
   // as clipped (a superset of the rows that do; ApplyClipping looks at
-  // every pixel of the rows marked).
-  void Build(int i, CellRow& row, std::uint8_t* clipped_rows = nullptr) const;
-  // The same entries for the pixel rows no cell covers (below the last
-  // full cell row, or all of them when the layout is empty).
-  void MarkRowsWithoutCells(std::uint8_t* clipped_rows) const;
+  // every pixel of the rows marked). When `sink` is given, writes those
+  // pixel rows of the mask (see ClipSink).
+  void Build(int i, CellRow& row, std::uint8_t* clipped_rows = nullptr,
+             ClipSink* sink = nullptr) const;
+  // The same for the pixel rows no cell covers (below the last full cell
+  // row, or all of them when the layout is empty).
+  void MarkRowsWithoutCells(std::uint8_t* clipped_rows,
+                            ClipSink* sink = nullptr) const;
 
  private:
+  // Writes pixel row y of the mask; `shows`: whether the row may hold
+  // clipping the mask shows (else the row is all 255).
+  void WriteMaskRow(int y, bool shows, ClipSink& sink) const;
   bool BuildImage(PlaneView<const float> image, const CfaPattern& cfa,
                   const float (&inv)[2][2][kCellColors], float lb, int i,
                   CellRow& row, bool of_gt) const;
@@ -122,15 +138,18 @@ class CellRowBuilder {
 class CellRowCache {
  public:
   explicit CellRowCache(const CellRowBuilder& builder,
-                        std::uint8_t* clipped_rows = nullptr)
-      : builder_(builder), clipped_rows_(clipped_rows) {}
+                        std::uint8_t* clipped_rows = nullptr,
+                        ClipSink* sink = nullptr)
+      : builder_(builder), clipped_rows_(clipped_rows), sink_(sink) {}
 
-  // Cell row i, which must be in [0, layout().rows).
+  // Cell row i, which must be in [0, layout().rows). With a sink, rows
+  // must be asked for so that each is built once (in increasing order).
   const CellRow& Get(int i);
 
  private:
   const CellRowBuilder& builder_;
   std::uint8_t* clipped_rows_;
+  ClipSink* sink_;
   std::array<CellRow, 3> slots_;
 };
 

@@ -370,11 +370,13 @@ class RowScorer {
 
 // One pass over both overlaps, a cell row at a time (each row's cells are
 // built once and dropped two rows later): z, the weights and the cells
-// holding clipping into `buffers`; returns which pixel rows hold clipping.
+// holding clipping into `buffers`, and the mask's pixels into `sink` if
+// given; returns which pixel rows hold clipping.
 std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
                                      const PairModel& model,
                                      const MaskParams& params,
-                                     int overlap_height, Buffers& buffers) {
+                                     int overlap_height, Buffers& buffers,
+                                     ClipSink* sink) {
   const CellLayout& layout = builder.layout();
   std::vector<std::uint8_t> clipped_rows(overlap_height, 0);
   // Every entry is written below (an empty layout leaves them empty, not
@@ -386,7 +388,7 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
   buffers.clipped.Resize(cols, rows);
   if (!layout.empty()) {
     RowScorer scorer(layout, model, params);
-    CellRowCache cache(builder, clipped_rows.data());
+    CellRowCache cache(builder, clipped_rows.data(), sink);
     for (int i = 0; i < layout.rows; ++i) {
       const CellRow& up = cache.Get(std::max(i - 1, 0));
       const CellRow& mid = cache.Get(i);
@@ -395,7 +397,7 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
                    buffers.clipped.row(i));
     }
   }
-  builder.MarkRowsWithoutCells(clipped_rows.data());
+  builder.MarkRowsWithoutCells(clipped_rows.data(), sink);
   return clipped_rows;
 }
 
@@ -577,8 +579,9 @@ void CleanFlags(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
 }
 
 // Zeroes the mask wherever a clipped pixel of either image lies within
-// `radius` (0: the clipped pixels alone), working only on bands of rows
-// near clipped rows. Clipped pixels are looked for only in cells that
+// `radius` (> 0; the clipped pixels alone are written while the cells are
+// built, mask/cell_rows.h ClipSink), working only on bands of rows near
+// clipped rows. Clipped pixels are looked for only in cells that
 // `holds` (cell size `cell`; may be empty) marks, and outside the cells:
 // the cells were tested with the same levels; an infinite `noisy_lb` (the
 // capture's clipping not shown) leaves the capture unread. Returns the
@@ -607,61 +610,6 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
   const int w = gt.width;
   std::int64_t clipped = 0;
   *already = 0;
-  if (radius == 0) {
-    // Each clipped pixel alone: straight into the mask, only in the cells
-    // that hold clipping and right of the last cell.
-    std::int64_t both = 0;
-    auto apply = [&](int v, int x0, int x1) {
-      const float* __restrict g = gt.row(v);
-      const float* __restrict n = noisy.row(v);
-      std::uint8_t* __restrict out = mask.row(v);
-      // Locals, so that the loop vectorises.
-      int hits = 0;
-      int hits_flagged = 0;
-      if (!noisy_shows) {
-        // The GT alone (the default): the capture's rows are not read.
-        for (int x = x0; x < x1; ++x) {
-          const int hit = g[x] >= gt_lb;
-          hits += hit;
-          hits_flagged += hit & (out[x] == 0);
-          out[x] = hit ? 0 : out[x];
-        }
-      } else {
-        for (int x = x0; x < x1; ++x) {
-          const int hit = (g[x] >= gt_lb) | (n[x] >= noisy_lb);
-          hits += hit;
-          hits_flagged += hit & (out[x] == 0);
-          out[x] = hit ? 0 : out[x];
-        }
-      }
-      clipped += hits;
-      both += hits_flagged;
-    };
-    for (int v = 0; v < h; ++v) {
-      if (!clipped_rows[v]) continue;
-      const int i = cell > 0 ? v / cell : cell_rows;
-      if (i >= cell_rows) {
-        apply(v, 0, w);
-        continue;
-      }
-      const std::uint8_t* cells = holds.row(i);
-      const std::uint8_t* end = cells + cell_cols;
-      // Runs of such cells, so that wide clipped areas are one loop.
-      for (const std::uint8_t* p = cells; p < end;) {
-        p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
-        if (p == nullptr) break;
-        const std::uint8_t* q =
-            static_cast<const std::uint8_t*>(std::memchr(p, 0, end - p));
-        if (q == nullptr) q = end;
-        apply(v, static_cast<int>(p - cells) * cell,
-              static_cast<int>(q - cells) * cell);
-        p = q;
-      }
-      apply(v, cell_cols * cell, w);
-    }
-    *already = both;
-    return clipped;
-  }
   int y = 0;
   while (y < h) {
     if (!clipped_rows[y]) {
@@ -844,8 +792,20 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   std::optional<MaskWorkspace> local;
   if (workspace == nullptr) workspace = &local.emplace();
   Buffers& buffers = *workspace->buffers_;
+  // Clipping per sample goes into the mask's pixels as the cells are built
+  // (every pixel written there); the cell footprint is applied at the end,
+  // on a plane that starts usable.
+  const bool per_sample = params.clip_footprint == ClipFootprint::kSample;
+  mask.pixels = std::move(buffers.pixels);
+  if (per_sample) {
+    mask.pixels.Resize(overlap.width, overlap.height);
+  } else {
+    mask.pixels.Reset(overlap.width, overlap.height, 255);
+  }
+  ClipSink sink{mask.pixels.view()};
   const std::vector<std::uint8_t> clipped_rows =
-      ScoreCells(builder, model, params, overlap.height, buffers);
+      ScoreCells(builder, model, params, overlap.height, buffers,
+                 per_sample ? &sink : nullptr);
   Plane<std::uint8_t>& flags = buffers.flags;
   if (layout.empty()) {
     flags.Resize(0, 0);
@@ -859,11 +819,11 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   }
 
   // Full resolution: the cell decisions (partial cells at the right and
-  // bottom edges take their full neighbour's), then clipping on top. The
-  // plane starts usable, so only flagged runs are written.
-  mask.pixels = std::move(buffers.pixels);
-  mask.pixels.Reset(overlap.width, overlap.height, 255);
+  // bottom edges take their full neighbour's); only flagged runs are
+  // written. `both`: pixels flagged for clipping and mismatch alike (with
+  // clipping per sample, the zeros a flagged run holds already).
   std::int64_t mismatch_zeroed = 0;
+  std::int64_t both = 0;
   for (int i = 0; i < flags.height(); ++i) {
     const std::uint8_t* f = flags.row(i);
     const int y0 = i * cell;
@@ -880,23 +840,25 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
       const int x1 = q == end ? overlap.width : static_cast<int>(q - f) * cell;
       p = q;
       for (int y = y0; y < y1; ++y) {
-        std::fill(mask.pixels.row(y) + x0, mask.pixels.row(y) + x1, 0);
+        std::uint8_t* row = mask.pixels.row(y);
+        if (per_sample) both += std::count(row + x0, row + x1, 0);
+        std::fill(row + x0, row + x1, 0);
       }
       mismatch_zeroed += static_cast<std::int64_t>(y1 - y0) * (x1 - x0);
     }
   }
-  std::int64_t both = 0;
-  // A sample's own footprint, or the smallest window around it that holds
-  // every colour (radius 1 for Bayer).
-  const int clip_radius = params.clip_footprint == ClipFootprint::kCell
-                              ? ClipRadiusForCfa(gt.cfa, 1)
-                              : 0;
-  mask.clipped_pixels = ApplyClipping(
-      gt_view, noisy_view, gt_lb,
-      params.mask_noisy_clipped ? noisy_lb
-                                : std::numeric_limits<float>::infinity(),
-      clip_radius, clipped_rows, buffers.clipped, cell, mask.pixels,
-      buffers.band, &both);
+  if (per_sample) {
+    mask.clipped_pixels = sink.clipped;
+  } else {
+    // The smallest window around each clipped sample that holds every
+    // colour (radius 1 for Bayer).
+    mask.clipped_pixels = ApplyClipping(
+        gt_view, noisy_view, gt_lb,
+        params.mask_noisy_clipped ? noisy_lb
+                                  : std::numeric_limits<float>::infinity(),
+        ClipRadiusForCfa(gt.cfa, 1), clipped_rows, buffers.clipped, cell,
+        mask.pixels, buffers.band, &both);
+  }
   mask.mismatch_pixels = mismatch_zeroed - both;
   const std::int64_t total =
       static_cast<std::int64_t>(overlap.height) * overlap.width;
