@@ -233,6 +233,26 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
   }
 }
 
+// The weights as bytes (all kFullWeight in a row without censoring), and
+// the cells whose clipping the mask shows.
+DSB_VECTOR_CLONES void FinishRow(const float* __restrict w,
+                                 const ClipBits* __restrict gt_clipped,
+                                 const ClipBits* __restrict noisy_clipped,
+                                 ClipBits noisy_shows, int cols, bool censored,
+                                 std::uint8_t* __restrict weight,
+                                 std::uint8_t* __restrict clipped) {
+  if (censored) {
+    for (int j = 0; j < cols; ++j) {
+      weight[j] = static_cast<std::uint8_t>(w[j]);
+    }
+  } else {
+    std::fill(weight, weight + cols, static_cast<std::uint8_t>(kFullWeight));
+  }
+  for (int j = 0; j < cols; ++j) {
+    clipped[j] = (gt_clipped[j] | (noisy_clipped[j] & noisy_shows)) != 0;
+  }
+}
+
 // z for one cell row from the row and its neighbours.
 class RowScorer {
  public:
@@ -312,21 +332,8 @@ class RowScorer {
         ScoreRow<true, true, false>,   ScoreRow<true, true, true>};
     kRows[(censored ? 4 : 0) + (dark_ ? 2 : 0) + (all_present_[pi] ? 1 : 0)](
         in, k_, cols_, z, weight_.data());
-    // The weights as bytes, and the cells whose clipping the mask shows.
-    const ClipBits* g = in.gt_clipped;
-    const ClipBits* n = in.noisy_clipped;
-    const ClipBits noisy_shows = noisy_shows_;
-    const float* w = weight_.data();
-    if (censored) {
-      for (int j = 0; j < cols_; ++j) {
-        weight[j] = static_cast<std::uint8_t>(w[j]);
-      }
-    } else {
-      std::fill(weight, weight + cols_, static_cast<std::uint8_t>(kFullWeight));
-    }
-    for (int j = 0; j < cols_; ++j) {
-      clipped[j] = (g[j] | (n[j] & noisy_shows)) != 0;
-    }
+    FinishRow(weight_.data(), in.gt_clipped, in.noisy_clipped, noisy_shows_,
+              cols_, censored, weight, clipped);
   }
 
  private:
@@ -399,6 +406,150 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
   }
   builder.MarkRowsWithoutCells(clipped_rows.data(), sink);
   return clipped_rows;
+}
+
+// The window test's column sums (see WindowSums, mask/morphology.h) moved
+// on by a row: the row that left the window is taken out, the one that
+// enters is added, in that order; the sums as floats into `sums` and
+// `counts`. The same arithmetic as WindowSums, less its test of each
+// weight: z is 0 wherever the weight is (RowScorer), so adding it adds 0.
+template <bool Leave, bool Enter>
+DSB_MASK_WIDE_CLONES void SlideColumns(
+    const float* __restrict leave_z, const std::uint8_t* __restrict leave_w,
+    const float* __restrict enter_z, const std::uint8_t* __restrict enter_w,
+    int cols, double* __restrict col_sum, int* __restrict col_count,
+    float* __restrict sums, float* __restrict counts) {
+  for (int x = 0; x < cols; ++x) {
+    double c = col_sum[x];
+    int n = col_count[x];
+    if constexpr (Leave) {
+      c -= static_cast<double>(leave_z[x]);
+      n -= leave_w[x];
+    }
+    if constexpr (Enter) {
+      c += static_cast<double>(enter_z[x]);
+      n += enter_w[x];
+    }
+    col_sum[x] = c;
+    col_count[x] = n;
+    sums[x] = static_cast<float>(c);
+    counts[x] = static_cast<float>(n);
+  }
+}
+
+// One row of the window test: the window's sum of z and of the weights
+// (its column sums added left to right, from 0, as WindowSums does; `sums`
+// and `counts` padded with R zeros each side), and 1 in `out` where the
+// sum passes limit[weight]. `window` and `partial`: scratch of `cols`.
+template <int R>
+DSB_MASK_WIDE_CLONES void TestRow(const float* __restrict sums,
+                                  const float* __restrict counts, int cols,
+                                  const float* __restrict limit,
+                                  std::uint8_t* __restrict out,
+                                  float* __restrict window,
+                                  std::uint8_t* __restrict partial) {
+  // Most windows hold the full weight of (2R+1)^2 unclipped cells: all are
+  // first compared with its one limit (a lookup per window does not
+  // vectorise well), and the others then look theirs up.
+  constexpr float kFull = kFullWeight * (2 * R + 1) * (2 * R + 1);
+  const float full_limit = limit[static_cast<int>(kFull)];
+  for (int x = 0; x < cols; ++x) {
+    float s = 0.0f;
+    float c = 0.0f;
+#pragma GCC unroll 17
+    for (int k = 0; k <= 2 * R; ++k) {
+      s += sums[x + k];
+      c += counts[x + k];
+    }
+    window[x] = s;
+    out[x] = s > full_limit;
+    partial[x] = c != kFull;
+  }
+  const std::uint8_t* const end = partial + cols;
+  for (const std::uint8_t* p = partial; p < end; ++p) {
+    p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
+    if (p == nullptr) break;
+    const int x = static_cast<int>(p - partial);
+    float c = 0.0f;
+    for (int k = 0; k <= 2 * R; ++k) c += counts[x + k];
+    const int n = static_cast<int>(c);
+    out[x] = n > 0 && window[x] > limit[n];
+  }
+}
+
+using TestRowFn = void (*)(const float*, const float*, int, const float*,
+                           std::uint8_t*, float*, std::uint8_t*);
+constexpr int kMaxTestRadius = 8;  // the default max_window_radius
+constexpr TestRowFn kTestRow[kMaxTestRadius + 1] = {
+    TestRow<0>, TestRow<1>, TestRow<2>, TestRow<3>, TestRow<4>,
+    TestRow<5>, TestRow<6>, TestRow<7>, TestRow<8>};
+
+// flags (and weak, where `edge_limit` is given) for every cell: the window
+// sums of z and the weights over (2 radius + 1)^2 cells (clipped at the
+// borders) against the limits. Windows up to kMaxTestRadius in one pass
+// per row; wider ones through WindowSums.
+void WindowTest(PlaneView<const float> z, PlaneView<const std::uint8_t> weight,
+                int radius, const std::vector<float>& limit,
+                const float* edge_limit, Plane<std::uint8_t>& flags,
+                Plane<std::uint8_t>& weak) {
+  const int rows = z.height;
+  const int cols = z.width;
+  if (rows <= 0 || cols <= 0) return;
+  if (radius > kMaxTestRadius) {
+    WindowSums(z, weight, radius,
+               [&](int i, const float* sums, const float* counts) {
+                 std::uint8_t* f = flags.row(i);
+                 for (int j = 0; j < cols; ++j) {
+                   const int n = static_cast<int>(counts[j]);
+                   f[j] = (n > 0 && sums[j] > limit[n]) ? 1 : 0;
+                 }
+                 if (edge_limit == nullptr) return;
+                 std::uint8_t* e = weak.row(i);
+                 for (int j = 0; j < cols; ++j) {
+                   const int n = static_cast<int>(counts[j]);
+                   e[j] = (n > 0 && sums[j] > edge_limit[n]) ? 1 : 0;
+                 }
+               });
+    return;
+  }
+  std::vector<double> col_sum(cols, 0.0);
+  std::vector<int> col_count(cols, 0);
+  std::vector<float> sums(cols + 2 * radius, 0.0f);
+  std::vector<float> counts(cols + 2 * radius, 0.0f);
+  float* s = sums.data() + radius;
+  float* c = counts.data() + radius;
+  std::vector<float> window(cols);
+  std::vector<std::uint8_t> partial(cols);
+  for (int y = 0; y < std::min(radius, rows); ++y) {
+    SlideColumns<false, true>(nullptr, nullptr, z.row(y), weight.row(y), cols,
+                              col_sum.data(), col_count.data(), s, c);
+  }
+  for (int y = 0; y < rows; ++y) {
+    const int leaving = y - 1 - radius;
+    const int entering = y + radius < rows ? y + radius : -1;
+    if (leaving >= 0 && entering >= 0) {
+      SlideColumns<true, true>(z.row(leaving), weight.row(leaving),
+                               z.row(entering), weight.row(entering), cols,
+                               col_sum.data(), col_count.data(), s, c);
+    } else if (leaving >= 0) {
+      SlideColumns<true, false>(z.row(leaving), weight.row(leaving), nullptr,
+                                nullptr, cols, col_sum.data(), col_count.data(),
+                                s, c);
+    } else if (entering >= 0) {
+      SlideColumns<false, true>(nullptr, nullptr, z.row(entering),
+                                weight.row(entering), cols, col_sum.data(),
+                                col_count.data(), s, c);
+    } else {
+      SlideColumns<false, false>(nullptr, nullptr, nullptr, nullptr, cols,
+                                 col_sum.data(), col_count.data(), s, c);
+    }
+    kTestRow[radius](sums.data(), counts.data(), cols, limit.data(),
+                     flags.row(y), window.data(), partial.data());
+    if (edge_limit != nullptr) {
+      kTestRow[radius](sums.data(), counts.data(), cols, edge_limit,
+                       weak.row(y), window.data(), partial.data());
+    }
+  }
 }
 
 // 1 where the window mean of z is beyond what noise explains.
@@ -481,20 +632,8 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
   // Only windows wider than one cell each side grow (see CleanFlags).
   const bool edges = radius > 1;
   weak.Resize(edges ? cols : 0, edges ? rows : 0);
-  WindowSums(cells.z.view(), cells.weight.view(), radius,
-             [&](int i, const float* sums, const float* counts) {
-               std::uint8_t* f = flags.row(i);
-               for (int j = 0; j < cols; ++j) {
-                 const int n = static_cast<int>(counts[j]);
-                 f[j] = (n > 0 && sums[j] > limit[n]) ? 1 : 0;
-               }
-               if (!edges) return;
-               std::uint8_t* e = weak.row(i);
-               for (int j = 0; j < cols; ++j) {
-                 const int n = static_cast<int>(counts[j]);
-                 e[j] = (n > 0 && sums[j] > edge_limit[n]) ? 1 : 0;
-               }
-             });
+  WindowTest(cells.z.view(), cells.weight.view(), radius, limit,
+             edges ? edge_limit.data() : nullptr, flags, weak);
 }
 
 // Grows the flagged regions into the 4-connected cells that pass the edge
