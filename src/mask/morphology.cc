@@ -83,14 +83,47 @@ DSB_VECTOR_CLONES void ColumnPass(PlaneView<std::uint8_t> plane, int radius,
     return s;
   };
   if (radius <= kDirectRadius) {
-    for (int y = -radius; y < radius; ++y) load(y);
+    // Most rows of a mask's flags are empty: an empty row adds nothing to a
+    // dilation and empties an erosion's windows, so it is neither copied nor
+    // combined. Rows outside count as empty for dilation and as full (the
+    // identity of AND) for erosion.
+    std::vector<std::uint8_t> empty(h);
     for (int y = 0; y < h; ++y) {
-      // The ring holds rows y - radius .. y + radius once this is loaded.
-      const std::uint8_t* enter = load(y + radius);
+      empty[y] = std::memchr(plane.row(y), 1, w) == nullptr;
+    }
+    auto keep = [&](int y) {
+      if (y >= 0 && y < h && !empty[y]) {
+        std::copy(plane.row(y), plane.row(y) + w, slot(y));
+      }
+    };
+    for (int y = -radius; y < radius; ++y) keep(y);
+    for (int y = 0; y < h; ++y) {
+      // The ring holds the non-empty rows of y - radius .. y + radius once
+      // this is kept.
+      keep(y + radius);
+      const int v0 = std::max(y - radius, 0);
+      const int v1 = std::min(y + radius, h - 1);
       std::uint8_t* out = plane.row(y);
-      std::copy(enter, enter + w, out);
-      for (int v = y - radius; v < y + radius; ++v) {
-        Combine(out, slot(v), w, erode);
+      bool all = true;
+      bool any = false;
+      for (int v = v0; v <= v1; ++v) {
+        all &= !empty[v];
+        any |= !empty[v];
+      }
+      if (erode ? !all : !any) {
+        // Empty: already so where row y was.
+        if (!empty[y]) std::fill(out, out + w, 0);
+        continue;
+      }
+      bool first = true;
+      for (int v = v0; v <= v1; ++v) {
+        if (empty[v]) continue;
+        if (first) {
+          std::copy(slot(v), slot(v) + w, out);
+          first = false;
+        } else {
+          Combine(out, slot(v), w, erode);
+        }
       }
     }
     return;
