@@ -440,19 +440,24 @@ DSB_MASK_WIDE_CLONES void SlideColumns(
 // One row of the window test: the window's sum of z and of the weights
 // (its column sums added left to right, from 0, as WindowSums does; `sums`
 // and `counts` padded with R zeros each side), and 1 in `out` where the
-// sum passes limit[weight]. `window` and `partial`: scratch of `cols`.
+// sum passes limit[weight]. `window`, `weight` and `partial`: scratch of
+// `cols`.
 template <int R>
 DSB_MASK_WIDE_CLONES void TestRow(const float* __restrict sums,
                                   const float* __restrict counts, int cols,
                                   const float* __restrict limit,
                                   std::uint8_t* __restrict out,
                                   float* __restrict window,
+                                  float* __restrict weight,
                                   std::uint8_t* __restrict partial) {
   // Most windows hold the full weight of (2R+1)^2 unclipped cells: all are
   // first compared with its one limit (a lookup per window does not
-  // vectorise well), and the others then look theirs up.
+  // vectorise well), and the others then look theirs up, one by one where
+  // they are few, in a pass over the row where they are not (clipped
+  // areas).
   constexpr float kFull = kFullWeight * (2 * R + 1) * (2 * R + 1);
   const float full_limit = limit[static_cast<int>(kFull)];
+  int partials = 0;
   for (int x = 0; x < cols; ++x) {
     float s = 0.0f;
     float c = 0.0f;
@@ -462,23 +467,32 @@ DSB_MASK_WIDE_CLONES void TestRow(const float* __restrict sums,
       c += counts[x + k];
     }
     window[x] = s;
+    weight[x] = c;
     out[x] = s > full_limit;
     partial[x] = c != kFull;
+    partials += c != kFull;
+  }
+  if (partials == 0) return;
+  if (partials > cols / 16) {
+    for (int x = 0; x < cols; ++x) {
+      const int n = static_cast<int>(weight[x]);
+      // limit[0] is read but not used (no branch, so that it vectorises).
+      out[x] = (n > 0) & (window[x] > limit[n]);
+    }
+    return;
   }
   const std::uint8_t* const end = partial + cols;
   for (const std::uint8_t* p = partial; p < end; ++p) {
     p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
     if (p == nullptr) break;
     const int x = static_cast<int>(p - partial);
-    float c = 0.0f;
-    for (int k = 0; k <= 2 * R; ++k) c += counts[x + k];
-    const int n = static_cast<int>(c);
+    const int n = static_cast<int>(weight[x]);
     out[x] = n > 0 && window[x] > limit[n];
   }
 }
 
 using TestRowFn = void (*)(const float*, const float*, int, const float*,
-                           std::uint8_t*, float*, std::uint8_t*);
+                           std::uint8_t*, float*, float*, std::uint8_t*);
 constexpr int kMaxTestRadius = 8;  // the default max_window_radius
 constexpr TestRowFn kTestRow[kMaxTestRadius + 1] = {
     TestRow<0>, TestRow<1>, TestRow<2>, TestRow<3>, TestRow<4>,
@@ -519,6 +533,7 @@ void WindowTest(PlaneView<const float> z, PlaneView<const std::uint8_t> weight,
   float* s = sums.data() + radius;
   float* c = counts.data() + radius;
   std::vector<float> window(cols);
+  std::vector<float> window_weight(cols);
   std::vector<std::uint8_t> partial(cols);
   for (int y = 0; y < std::min(radius, rows); ++y) {
     SlideColumns<false, true>(nullptr, nullptr, z.row(y), weight.row(y), cols,
@@ -544,10 +559,12 @@ void WindowTest(PlaneView<const float> z, PlaneView<const std::uint8_t> weight,
                                  col_sum.data(), col_count.data(), s, c);
     }
     kTestRow[radius](sums.data(), counts.data(), cols, limit.data(),
-                     flags.row(y), window.data(), partial.data());
+                     flags.row(y), window.data(), window_weight.data(),
+                     partial.data());
     if (edge_limit != nullptr) {
       kTestRow[radius](sums.data(), counts.data(), cols, edge_limit,
-                       weak.row(y), window.data(), partial.data());
+                       weak.row(y), window.data(), window_weight.data(),
+                       partial.data());
     }
   }
 }
