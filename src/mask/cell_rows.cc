@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "common/vector_clones.h"
+#include "mask/wide_clones.h"
 
 namespace dsb {
 
@@ -128,10 +129,10 @@ BayerCells(const float* __restrict row0, const float* __restrict row1, int cols,
 
 // out_k[j] = row[3 * j + k] for j < n: the three columns of each 3-wide
 // cell, one array each (a stride-3 deinterleave, which vectorises).
-DSB_VECTOR_CLONES void SplitColumns3(const float* __restrict row, int n,
-                                     float* __restrict out0,
-                                     float* __restrict out1,
-                                     float* __restrict out2) {
+DSB_MASK_WIDE_CLONES void SplitColumns3(const float* __restrict row, int n,
+                                        float* __restrict out0,
+                                        float* __restrict out1,
+                                        float* __restrict out2) {
   for (int j = 0; j < n; ++j) {
     out0[j] = row[3 * j];
     out1[j] = row[3 * j + 1];
