@@ -73,13 +73,14 @@
 // Cost: a sampled pass over a tenth of the cell rows fits the gain, noise
 // and structure (mask/pair_model.h); one pass over both images then builds
 // the cells a row at a time and keeps only z and two flags per cell
-// (mask/cell_rows.h); the window test and morphology work on the cell grid
-// (1/4 or 1/9 of the pixels); only flagged runs are written at full
-// resolution; clipping adds full-resolution work only in the cells that
-// hold clipped pixels (per sample) or on bands of rows that hold them (the
-// cell footprint), morphology only inside the flags' bounding box. Rows of
-// cells with no clipping near them skip the censoring. About 4 ms per
-// megapixel on one core with a reused workspace; working memory about
+// (mask/cell_rows.h), writing the mask's pixel rows as it goes (255, or 0
+// for a sample clipped per sample: compared with the levels only in cell
+// rows that hold clipping); the window test and morphology work on the cell
+// grid (1/4 or 1/9 of the pixels); flagged runs are then zeroed; the cell
+// footprint adds bands of rows near clipping, morphology only inside the
+// flags' bounding box. Rows of cells with no clipping near them skip the
+// censoring. About 2.5-3 ms per megapixel on one core with a reused
+// workspace (tests/bench/mask_bench); working memory about
 // 1.75 bytes per pixel (Bayer) besides the mask, and up to 1 more for the
 // rows near clipping with the cell footprint.
 //
