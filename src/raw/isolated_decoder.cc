@@ -532,15 +532,26 @@ Result<RawImage> IsolatedDecoder::DecodeInNewWorker(
 std::unique_ptr<IsolatedDecoder::PooledWorker> IsolatedDecoder::TakeWorker(
     const DecodeOptions& options) const {
   std::lock_guard<std::mutex> lock(pool_mutex_);
+  // The worker that kept its buffer goes first: its next file reuses it.
+  for (std::size_t i = 0; i + 1 < idle_.size(); ++i) {
+    if (idle_[i].get() == keeper_) {
+      std::swap(idle_[i], idle_.back());
+      break;
+    }
+  }
   while (!idle_.empty()) {
     std::unique_ptr<PooledWorker> worker = std::move(idle_.back());
     idle_.pop_back();
     // One that died idle (e.g. killed for memory) is reaped and dropped.
-    if (worker->started.child->Exited()) continue;
+    if (worker->started.child->Exited()) {
+      if (worker.get() == keeper_) keeper_ = nullptr;
+      continue;
+    }
     if (worker->options.max_pixels == options.max_pixels &&
         worker->options.max_pixels_hint == options.max_pixels_hint) {
       return worker;
     }
+    if (worker.get() == keeper_) keeper_ = nullptr;
   }
   return nullptr;
 }
@@ -643,11 +654,30 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
   auto tell = [&](char word) {
     return ::send(worker->control.get(), &word, 1, MSG_NOSIGNAL) == 1;
   };
+  // A worker that leaves this function other than back in idle_ is
+  // killed and reaped: it keeps nothing any more.
+  struct KeeperRelease {
+    const IsolatedDecoder* decoder;
+    const std::unique_ptr<PooledWorker>& worker;
+    ~KeeperRelease() {
+      if (worker == nullptr) return;  // back in idle_
+      std::lock_guard<std::mutex> lock(decoder->pool_mutex_);
+      if (decoder->keeper_ == worker.get()) decoder->keeper_ = nullptr;
+    }
+  } keeper_release{this, worker};
   Result<RawImage> image = Status::Internal("no record");
   if (waited == Waited::kReady) {
     RemotePixels pixels = RemotePixels::kNone;
     image = read_record(&remote, &pixels);
-    if (pixels == RemotePixels::kTaken && !tell(kPixelsTaken)) {
+    bool keep = false;
+    if (pixels == RemotePixels::kTaken) {
+      // The buffer is kept by one worker at a time (see keeper_).
+      std::lock_guard<std::mutex> lock(pool_mutex_);
+      keep = keeper_ == nullptr || keeper_ == worker.get();
+      if (keep) keeper_ = worker.get();
+    }
+    if (pixels == RemotePixels::kTaken &&
+        !tell(keep ? kPixelsTakenKeep : kPixelsTaken)) {
       worker->started.child->KillGroup();  // replaced next time
     }
     if (pixels == RemotePixels::kRefused) {
