@@ -584,6 +584,11 @@ IsolatedDecoder::StartPooledWorker(const DecodeOptions& options,
   return worker;
 }
 
+void IsolatedDecoder::ForgetKeeper(const PooledWorker* worker) const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (keeper_ == worker) keeper_ = nullptr;
+}
+
 Result<RawImage> IsolatedDecoder::DecodePooled(
     const std::string& path, const DecodeOptions& options) const {
   const double limit_seconds = LimitSeconds(path);
@@ -611,7 +616,10 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
       if (n <= 0) break;
       sent += static_cast<std::size_t>(n);
     }
-    if (sent != request.size()) worker.reset();  // killed and reaped
+    if (sent != request.size()) {
+      ForgetKeeper(worker.get());
+      worker.reset();  // killed and reaped
+    }
   }
   if (worker == nullptr) {
     return Status::Internal("cannot hand '" + path +
@@ -660,9 +668,7 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
     const IsolatedDecoder* decoder;
     const std::unique_ptr<PooledWorker>& worker;
     ~KeeperRelease() {
-      if (worker == nullptr) return;  // back in idle_
-      std::lock_guard<std::mutex> lock(decoder->pool_mutex_);
-      if (decoder->keeper_ == worker.get()) decoder->keeper_ = nullptr;
+      if (worker != nullptr) decoder->ForgetKeeper(worker.get());
     }
   } keeper_release{this, worker};
   Result<RawImage> image = Status::Internal("no record");

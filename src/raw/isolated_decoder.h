@@ -109,6 +109,8 @@ class IsolatedDecoder final : public RawDecoder {
   std::unique_ptr<PooledWorker> TakeWorker(const DecodeOptions& options) const;
   Result<std::unique_ptr<PooledWorker>> StartPooledWorker(
       const DecodeOptions& options, const std::string& path) const;
+  // Called before `worker` is killed: it keeps no buffer any more.
+  void ForgetKeeper(const PooledWorker* worker) const;
 
   IsolatedDecoderOptions options_;
   bool default_worker_ = false;
