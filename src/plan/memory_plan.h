@@ -20,7 +20,7 @@
 // together never outnumber the most held at once, counted above. Not counted:
 // what does not grow with the image (the process, its libraries and thread
 // stacks, each worker's ~12 MB; about 60 MB on a 2-thread build;
-// tests/integration/executor/ memory_plan_test.cc checks a build's peak against
+// tests/integration/executor/memory_plan_test.cc checks a build's peak against
 // the plan plus that). A scene needs at least one GT and one capture, so a file
 // with more pixels than physical memory / kBytesPerScenePixel cannot be built
 // on the machine at all (the decoder refuses it up front).
