@@ -12,8 +12,9 @@
 //   dy - 1 and dy + 1): bit for bit against one shift at a time;
 // - BlockGainMatchedLoss (blocks of a row side by side): bit for bit
 //   against the plain per-block loop;
-// - GtInNoisyColours (Bayer's and X-Trans's vector rows): bit for bit
-//   against the per-pixel expressions of the matcher's scalar path.
+// - GtInNoisyColours (Bayer's and X-Trans's vector rows, X-Trans's loops
+//   compiled per number of offsets): bit for bit against the per-pixel
+//   expressions of the matcher's scalar path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -475,6 +476,54 @@ TEST(AlignKernelsTest, ColourMatchingIsBitExactOnEveryCfa) {
                   << " at " << i << "," << j << ": " << out.at(i, j) << " vs "
                   << want;
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+// X-Trans rows take a loop compiled for their slots' numbers of offsets
+// where the standard pattern's are (XTransCycles), the general loop
+// otherwise: both bit for bit the reference at every shift phase (every
+// dy and dx modulo 6, every GT row phase), for the standard pattern and
+// for random 6x6 patterns (other neighbour counts, so the general loop and
+// the generic path run too).
+TEST(AlignKernelsTest, ColourMatchingIsBitExactOnEveryXTransPhase) {
+  std::vector<CfaPattern> patterns = {CfaPattern::StandardXTrans()};
+  std::mt19937_64 rng(417);
+  while (patterns.size() < 5) {
+    CfaPattern::Grid grid{};
+    std::array<bool, 3> seen{};
+    for (auto& row : grid) {
+      for (CfaColor& c : row) {
+        c = static_cast<CfaColor>(rng() % 3);
+        seen[static_cast<int>(c)] = true;
+      }
+    }
+    if (seen[0] && seen[1] && seen[2]) {
+      patterns.push_back(CfaPattern::XTrans(grid));
+    }
+  }
+  constexpr int kWidth = 127, kHeight = 38;
+  for (std::size_t k = 0; k < patterns.size(); ++k) {
+    RawImage gt = RandomMosaic("xtrans", kWidth, kHeight, 950 + k);
+    gt.cfa = patterns[k];
+    for (int dy = -3; dy <= 2; ++dy) {
+      for (int dx = -3; dx <= 2; ++dx) {
+        const Overlap o = ComputeOverlap(kHeight, kWidth, dy, dx);
+        Plane<float> out(o.width, o.height);
+        GtInNoisyColours(gt, o, out.view());
+        for (int i = 0; i < o.height; ++i) {
+          for (int j = 0; j < o.width; ++j) {
+            const float want =
+                ReferenceMatch(gt, o.gt_y0 + i, o.gt_x0 + j,
+                               gt.cfa.color_at(o.noisy_y0 + i, o.noisy_x0 + j));
+            if (std::isnan(want)) continue;
+            ASSERT_EQ(std::bit_cast<std::uint32_t>(out.at(i, j)),
+                      std::bit_cast<std::uint32_t>(want))
+                << "pattern " << k << " shift " << dy << "," << dx << " at "
+                << i << "," << j << ": " << out.at(i, j) << " vs " << want;
           }
         }
       }
