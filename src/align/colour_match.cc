@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "align/float_threshold.h"
 #include "common/vector_clones.h"
 
 namespace dsb {
@@ -635,8 +636,12 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
   auto load = [](V8& v, const float* p) { std::memcpy(&v, p, sizeof(v)); };
   const float levels_per_top = static_cast<float>(kLevels);
   const float lowest_levels = static_cast<float>(kLevels - 1);
+  // g / top * levels_per_top < lowest_levels, without a division per
+  // pixel (it was a tenth of RawGain's time): the same as g < below_levels.
+  const float below_levels = LeastFailing(
+      [&](float g) { return g / top * levels_per_top < lowest_levels; });
   auto rough_keep = [&](float g, float n) {
-    return n < noisy_clip && g / top * levels_per_top < lowest_levels;
+    return n < noisy_clip && g < below_levels;
   };
   double rough_gt = 0, rough_noisy = 0;
   for (int i = 0; i < overlap.height; ++i) {
@@ -649,8 +654,7 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
       V8 gv, nv;
       load(gv, g + j);
       load(nv, n + j);
-      const M8 keep =
-          (nv < noisy_clip) & (gv / top * levels_per_top < lowest_levels);
+      const M8 keep = (nv < noisy_clip) & (gv < below_levels);
       lanes_g += reinterpret_cast<V8>(reinterpret_cast<M8>(gv) & keep);
       lanes_n += reinterpret_cast<V8>(reinterpret_cast<M8>(nv) & keep);
     }

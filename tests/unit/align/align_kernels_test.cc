@@ -12,6 +12,8 @@
 //   dy - 1 and dy + 1): bit for bit against one shift at a time;
 // - BlockGainMatchedLoss (blocks of a row side by side): bit for bit
 //   against the plain per-block loop;
+// - RawGain (no division per pixel in its rough pass): bit for bit against
+//   its plain two passes, and LeastFailing's bound the division's own;
 // - GtInNoisyColours (Bayer's and X-Trans's vector rows, X-Trans's loops
 //   compiled per number of offsets): bit for bit against the per-pixel
 //   expressions of the matcher's scalar path.
@@ -29,6 +31,7 @@
 #include <vector>
 
 #include "align/colour_match.h"
+#include "align/float_threshold.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
 #include "core/alignment.h"
@@ -363,6 +366,168 @@ TEST(AlignKernelsTest, BlockLossesMatchThePlainPerBlockLoop) {
           EXPECT_EQ(sums.data()[k], want_sums.data()[k])
               << cfa << " shift " << dy << "," << dx << " block " << block;
           EXPECT_EQ(counts.data()[k], want_counts.data()[k]);
+        }
+      }
+    }
+  }
+}
+
+// LeastFailing turns RawGain's g / top * 16 < 15 into g < bound: the same
+// answer for every float within 2^20 ulps of the bound on either side and
+// for a million random bit patterns (both signs, subnormals, infinities
+// and NaNs), for clip levels whose division is exact and inexact.
+TEST(AlignKernelsTest, LeastFailingIsTheDivisionsOwnBoundary) {
+  std::mt19937 rng(7);
+  for (const float top :
+       {1.0f, 0.77f, 0.9137f, 2310.385f, 1e-6f, 65535.0f, 16383.0f, 0.1f}) {
+    auto holds = [&](float g) { return g / top * 16.0f < 15.0f; };
+    const float bound = LeastFailing(holds);
+    auto check = [&](std::uint32_t bits) {
+      const float g = std::bit_cast<float>(bits);
+      ASSERT_EQ(holds(g), g < bound)
+          << "top " << top << " g " << g << " bound " << bound;
+    };
+    const std::uint32_t at = std::bit_cast<std::uint32_t>(bound);
+    for (std::uint32_t d = 0; d <= (1u << 20); ++d) {
+      check(at + d);
+      check(at - d);
+    }
+    for (int k = 0; k < 1000000; ++k) check(rng());
+  }
+}
+
+// RawGain as first written, one pixel at a time: pass 1 (the rough gain,
+// two rows in 16) tests each GT value as g / top * 16 < 15 with a division,
+// pass 2 sums per block; both in eight float lanes per run (a pixel left
+// out adds +0.0f, as the vector masks do) added in double, then the
+// weighted median of the block ratios.
+double ReferenceRawGain(const RawImage& gt, const RawImage& noisy,
+                        const Overlap& overlap) {
+  if (overlap.empty()) return 1.0;
+  const int block = std::clamp(
+      static_cast<int>(std::sqrt(static_cast<double>(overlap.height) *
+                                 overlap.width / 256.0)),
+      16, 64);
+  const float top = std::max(gt.meta.overexposure_lb, 1e-6f);
+  const float noisy_clip = 0.95f * noisy.meta.overexposure_lb;
+  Plane<float> matched(overlap.width, overlap.height);
+  GtInNoisyColours(gt, overlap, matched.view());
+  auto noisy_row = [&](int i) {
+    return noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
+  };
+  // Sums of the kept g and n over [begin, end) of row i.
+  auto run = [&](int i, int begin, int end, auto keep, double& sum_g,
+                 double& sum_n) {
+    const float* g = matched.row(i);
+    const float* n = noisy_row(i);
+    float lanes_g[8] = {}, lanes_n[8] = {};
+    int j = begin;
+    for (; j + 8 <= end; j += 8) {
+      for (int l = 0; l < 8; ++l) {
+        const bool k = keep(g[j + l], n[j + l]);
+        lanes_g[l] += k ? g[j + l] : 0.0f;
+        lanes_n[l] += k ? n[j + l] : 0.0f;
+      }
+    }
+    sum_g = 0;
+    sum_n = 0;
+    for (; j < end; ++j) {
+      if (keep(g[j], n[j])) {
+        sum_g += g[j];
+        sum_n += n[j];
+      }
+    }
+    for (int l = 0; l < 8; ++l) {
+      sum_g += lanes_g[l];
+      sum_n += lanes_n[l];
+    }
+  };
+  double rough_gt = 0, rough_noisy = 0;
+  for (int i = 0; i < overlap.height; ++i) {
+    if ((i & 15) >= 2) continue;
+    double sum_g, sum_n;
+    run(
+        i, 0, overlap.width,
+        [&](float g, float n) {
+          return n < noisy_clip && g / top * 16.0f < 15.0f;
+        },
+        sum_g, sum_n);
+    rough_gt += sum_g;
+    rough_noisy += sum_n;
+  }
+  const double rough =
+      (rough_gt > 0 && rough_noisy > 0) ? rough_gt / rough_noisy : 1.0;
+  const double limit =
+      std::min(15.0 / 16, rough * 0.85 * noisy.meta.overexposure_lb / top);
+  const int levels = std::max(1, static_cast<int>(limit * 16));
+  const float threshold = static_cast<float>(levels) / 16 * top;
+  const int blocks_y = (overlap.height + block - 1) / block;
+  const int blocks_x = (overlap.width + block - 1) / block;
+  std::vector<double> gts(static_cast<std::size_t>(blocks_y) * blocks_x);
+  std::vector<double> noisies(gts.size());
+  for (int i = 0; i < overlap.height; ++i) {
+    for (int bx = 0; bx < blocks_x; ++bx) {
+      double sum_g, sum_n;
+      run(
+          i, bx * block, std::min(overlap.width, (bx + 1) * block),
+          [&](float g, float) { return g < threshold; }, sum_g, sum_n);
+      gts[(i / block) * blocks_x + bx] += sum_g;
+      noisies[(i / block) * blocks_x + bx] += sum_n;
+    }
+  }
+  std::vector<std::pair<double, double>> ratios;  // value, weight
+  double total_gt = 0, total_noisy = 0;
+  for (std::size_t k = 0; k < gts.size(); ++k) {
+    total_gt += gts[k];
+    total_noisy += noisies[k];
+    if (gts[k] > 0 && noisies[k] > 0) {
+      ratios.emplace_back(gts[k] / noisies[k], noisies[k]);
+    }
+  }
+  if (ratios.empty()) {
+    return (total_gt > 0 && total_noisy > 0) ? total_gt / total_noisy : 1.0;
+  }
+  std::stable_sort(
+      ratios.begin(), ratios.end(),
+      [](const auto& a, const auto& b) { return a.first < b.first; });
+  double half = 0;
+  for (const auto& r : ratios) half += r.second;
+  half /= 2;
+  for (const auto& r : ratios) {
+    half -= r.second;
+    if (half <= 0) return r.first;
+  }
+  return ratios.back().first;
+}
+
+// RawGain (its rough pass testing GT levels against a bound found once
+// instead of dividing every pixel by the clip level) bit for bit the plain
+// form, for clip levels whose division is inexact and pixel scales of
+// several binades, every CFA, odd shifts.
+TEST(AlignKernelsTest, RawGainMatchesThePlainTwoPasses) {
+  for (const char* cfa : kCfas) {
+    for (const float scale : {1.0f, 0.37f, 3000.5f, 1e-5f}) {
+      for (const float clip : {1.0f, 0.77f, 0.9137f}) {
+        RawImage gt = RandomMosaic(cfa, 173, 131, 31);
+        RawImage noisy = RandomMosaic(cfa, 173, 131, 32);
+        for (RawImage* image : {&gt, &noisy}) {
+          image->meta.overexposure_lb = clip * scale;
+          for (int y = 0; y < image->height(); ++y) {
+            for (int x = 0; x < image->width(); ++x) {
+              image->pixels.at(y, x) *= scale;
+            }
+          }
+        }
+        for (const auto& [dy, dx] : {std::pair{0, 0}, std::pair{-3, 5},
+                                     std::pair{7, -11}, std::pair{1, 1}}) {
+          const Overlap overlap =
+              ComputeOverlap(gt.height(), gt.width(), dy, dx);
+          const double got = RawGain(gt, noisy, overlap);
+          const double want = ReferenceRawGain(gt, noisy, overlap);
+          EXPECT_EQ(std::bit_cast<std::uint64_t>(got),
+                    std::bit_cast<std::uint64_t>(want))
+              << cfa << " scale " << scale << " clip " << clip << " shift "
+              << dy << "," << dx << ": " << got << " vs " << want;
         }
       }
     }
