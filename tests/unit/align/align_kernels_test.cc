@@ -14,6 +14,8 @@
 //   against the plain per-block loop;
 // - RawGain (no division per pixel in its rough pass): bit for bit against
 //   its plain two passes, and LeastFailing's bound the division's own;
+// - FineColours' clipped counts (24 columns at a time): exact at the
+//   quarter that decides;
 // - GtInNoisyColours (Bayer's and X-Trans's vector rows, X-Trans's loops
 //   compiled per number of offsets): bit for bit against the per-pixel
 //   expressions of the matcher's scalar path.
@@ -395,6 +397,45 @@ TEST(AlignKernelsTest, LeastFailingIsTheDivisionsOwnBoundary) {
       check(at - d);
     }
     for (int k = 0; k < 1000000; ++k) check(rng());
+  }
+}
+
+// FineColours counts clipped pixels per colour on sampled rows (24 columns
+// at a time, then the row's tail): a colour clipped in exactly a quarter of
+// its pixels stays, one pixel more and it is left out. The clipped pixels
+// sit at the start of each row or at its end (inside the tail of a width
+// that is no multiple of 24), every Bayer order, so a count off by one
+// anywhere flips the answer.
+TEST(AlignKernelsTest, FineColoursCountClippedPixelsExactly) {
+  for (const char* cfa : {"rggb", "bggr", "grbg", "gbrg"}) {
+    for (const int width : {104, 112, 40}) {
+      // Red pixels per red row: width / 2; a quarter of them exactly.
+      const int quarter = width / 2 / 4;
+      ASSERT_EQ(quarter * 4, width / 2);
+      for (const bool at_end : {false, true}) {
+        for (const int extra : {0, 1}) {
+          RawImage image = RandomMosaic(cfa, width, 40, 60);
+          for (std::size_t k = 0; k < image.pixels.pixel_count(); ++k) {
+            image.pixels.data()[k] *= 0.5f;  // nothing clipped
+          }
+          for (int y = 0; y < image.height(); ++y) {
+            int clipped = 0;
+            for (int i = 0; i < width; ++i) {
+              const int x = at_end ? width - 1 - i : i;
+              if (image.cfa.color_at(y, x) != CfaColor::kRed) continue;
+              if (clipped == quarter + extra) break;
+              image.pixels.at(y, x) = 1.0f;
+              ++clipped;
+            }
+          }
+          const std::array<bool, 3> used = FineColours(image, image);
+          EXPECT_EQ(used[0], extra == 0)
+              << cfa << " width " << width << (at_end ? " end" : " start")
+              << " extra " << extra;
+          EXPECT_TRUE(used[1] && used[2]);
+        }
+      }
+    }
   }
 }
 
