@@ -13,10 +13,12 @@
 // record's size (u64, native order; 0 = the file's size). An image record
 // leaves the raw values in the worker's memory (raw/decode_record.h); the
 // worker then waits for one byte: kPixelsTaken (the parent has copied
-// them: they are freed) or kPixelsInRecord (the parent may not read them:
-// they are written into the record and a second kRecordReady answer
-// follows). It exits 0 when the parent closes the socket. A file that
-// crashes it takes only that request down.
+// them: they are freed), kPixelsTakenKeep (the same, and the worker keeps
+// the freed buffer's pages for its next file) or kPixelsInRecord (the
+// parent may not read them: they are written into the record and a second
+// kRecordReady answer follows). After every other request the worker hands
+// its freed memory back to the system. It exits 0 when the parent closes
+// the socket. A file that crashes it takes only that request down.
 //
 // IsolatedDecoder (raw/isolated_decoder.h) starts it through /proc/self/exe,
 // so no second binary needs installing. The worker:
@@ -53,6 +55,7 @@ inline constexpr char kRecordReady = 'R';
 inline constexpr std::size_t kAnswerSize = 1 + sizeof(std::uint64_t);
 // The parent's word on pixels a record left in the worker's memory.
 inline constexpr char kPixelsTaken = 'T';
+inline constexpr char kPixelsTakenKeep = 'K';
 inline constexpr char kPixelsInRecord = 'P';
 // The longest path a request may carry.
 inline constexpr std::uint32_t kMaxRequestPath = 64 * 1024;

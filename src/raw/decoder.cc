@@ -210,6 +210,11 @@ std::size_t UnpackedRaw::raw_pitch() const {
   return state_->opened.raw->imgdata.sizes.raw_pitch / 2;
 }
 
+std::size_t UnpackedRaw::raw_buffer_bytes() const {
+  const libraw_image_sizes_t& sizes = state_->opened.raw->imgdata.sizes;
+  return static_cast<std::size_t>(sizes.raw_pitch) * sizes.raw_height;
+}
+
 const std::uint16_t* UnpackedRaw::RawRow(int y) const {
   const LibRaw& raw = *state_->opened.raw;
   const libraw_image_sizes_t& sizes = raw.imgdata.sizes;

@@ -64,6 +64,8 @@ class UnpackedRaw {
   // starts at RawRows() + y * raw_pitch().
   const std::uint16_t* RawRows() const { return RawRow(0); }
   std::size_t raw_pitch() const;
+  // The bytes of LibRaw's buffer that holds them (freed with this object).
+  std::size_t raw_buffer_bytes() const;
 
  private:
   const std::uint16_t* RawRow(int y) const;  // row y of the visible area

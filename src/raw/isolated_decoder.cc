@@ -532,15 +532,26 @@ Result<RawImage> IsolatedDecoder::DecodeInNewWorker(
 std::unique_ptr<IsolatedDecoder::PooledWorker> IsolatedDecoder::TakeWorker(
     const DecodeOptions& options) const {
   std::lock_guard<std::mutex> lock(pool_mutex_);
+  // The worker that kept its buffer goes first: its next file reuses it.
+  for (std::size_t i = 0; i + 1 < idle_.size(); ++i) {
+    if (idle_[i].get() == keeper_) {
+      std::swap(idle_[i], idle_.back());
+      break;
+    }
+  }
   while (!idle_.empty()) {
     std::unique_ptr<PooledWorker> worker = std::move(idle_.back());
     idle_.pop_back();
     // One that died idle (e.g. killed for memory) is reaped and dropped.
-    if (worker->started.child->Exited()) continue;
+    if (worker->started.child->Exited()) {
+      if (worker.get() == keeper_) keeper_ = nullptr;
+      continue;
+    }
     if (worker->options.max_pixels == options.max_pixels &&
         worker->options.max_pixels_hint == options.max_pixels_hint) {
       return worker;
     }
+    if (worker.get() == keeper_) keeper_ = nullptr;
   }
   return nullptr;
 }
@@ -573,6 +584,11 @@ IsolatedDecoder::StartPooledWorker(const DecodeOptions& options,
   return worker;
 }
 
+void IsolatedDecoder::ForgetKeeper(const PooledWorker* worker) const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  if (keeper_ == worker) keeper_ = nullptr;
+}
+
 Result<RawImage> IsolatedDecoder::DecodePooled(
     const std::string& path, const DecodeOptions& options) const {
   const double limit_seconds = LimitSeconds(path);
@@ -600,7 +616,10 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
       if (n <= 0) break;
       sent += static_cast<std::size_t>(n);
     }
-    if (sent != request.size()) worker.reset();  // killed and reaped
+    if (sent != request.size()) {
+      ForgetKeeper(worker.get());
+      worker.reset();  // killed and reaped
+    }
   }
   if (worker == nullptr) {
     return Status::Internal("cannot hand '" + path +
@@ -643,11 +662,28 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
   auto tell = [&](char word) {
     return ::send(worker->control.get(), &word, 1, MSG_NOSIGNAL) == 1;
   };
+  // A worker that leaves this function other than back in idle_ is
+  // killed and reaped: it keeps nothing any more.
+  struct KeeperRelease {
+    const IsolatedDecoder* decoder;
+    const std::unique_ptr<PooledWorker>& worker;
+    ~KeeperRelease() {
+      if (worker != nullptr) decoder->ForgetKeeper(worker.get());
+    }
+  } keeper_release{this, worker};
   Result<RawImage> image = Status::Internal("no record");
   if (waited == Waited::kReady) {
     RemotePixels pixels = RemotePixels::kNone;
     image = read_record(&remote, &pixels);
-    if (pixels == RemotePixels::kTaken && !tell(kPixelsTaken)) {
+    bool keep = false;
+    if (pixels == RemotePixels::kTaken) {
+      // The buffer is kept by one worker at a time (see keeper_).
+      std::lock_guard<std::mutex> lock(pool_mutex_);
+      keep = keeper_ == nullptr || keeper_ == worker.get();
+      if (keep) keeper_ = worker.get();
+    }
+    if (pixels == RemotePixels::kTaken &&
+        !tell(keep ? kPixelsTakenKeep : kPixelsTaken)) {
       worker->started.child->KillGroup();  // replaced next time
     }
     if (pixels == RemotePixels::kRefused) {

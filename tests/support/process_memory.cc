@@ -1,5 +1,9 @@
 #include "process_memory.h"
 
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -8,6 +12,19 @@
 #include <vector>
 
 namespace dsb::testing {
+
+namespace {
+
+// True when `pid` runs in `parent`'s address space: a child that
+// posix_spawn (vfork) started and that has not yet exec'd. Its PSS is its
+// parent's, so counting both would count the parent twice (a 16 x 60 MP
+// build once read 2.2 GB for 1.1 GB, sampled while a decode worker was
+// starting). False when the kernel cannot say.
+bool SharesParentMemory(pid_t pid, pid_t parent) {
+  return ::syscall(SYS_kcmp, pid, parent, KCMP_VM, 0, 0) == 0;
+}
+
+}  // namespace
 
 std::int64_t PssBytes(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
@@ -43,14 +60,17 @@ std::int64_t TreePssBytes(pid_t root) {
     rest >> state >> parent;
     parents.emplace_back(std::stoi(name), parent);
   }
-  std::vector<pid_t> tree = {root};
+  std::vector<std::pair<pid_t, pid_t>> tree = {{root, 0}};  // (pid, parent)
   for (std::size_t i = 0; i < tree.size(); ++i) {
     for (const auto& [pid, parent] : parents) {
-      if (parent == tree[i]) tree.push_back(pid);
+      if (parent == tree[i].first) tree.emplace_back(pid, parent);
     }
   }
   std::int64_t bytes = 0;
-  for (pid_t pid : tree) bytes += PssBytes(pid);
+  for (const auto& [pid, parent] : tree) {
+    if (parent != 0 && SharesParentMemory(pid, parent)) continue;
+    bytes += PssBytes(pid);
+  }
   return bytes;
 }
 

@@ -13,7 +13,9 @@ namespace dsb::testing {
 // PSS of `pid` in bytes (0 when it is gone).
 std::int64_t PssBytes(pid_t pid);
 
-// PSS of `root` and every process descended from it, in bytes.
+// PSS of `root` and every process descended from it, in bytes; a child
+// still in its parent's address space (spawned, not yet exec'd) counts
+// once, with its parent.
 std::int64_t TreePssBytes(pid_t root);
 
 }  // namespace dsb::testing

@@ -12,11 +12,15 @@
 #include "plan/memory_plan.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -95,6 +99,37 @@ TEST(MemoryPlanTest, BuildPeakStaysWithinItsPlan) {
                 static_cast<long long>(m.peak_bytes >> 20),
                 static_cast<long long>(planned >> 20));
   }
+}
+
+// The peak above sums the build and its workers. A worker that posix_spawn
+// has started but that has not exec'd yet runs in the build's address
+// space: counting it as well would count the build twice. A child cloned
+// into this process's memory stands in for one.
+int WaitOnPipe(void* arg) {
+  char byte = 0;
+  [[maybe_unused]] const ssize_t n = ::read(*static_cast<int*>(arg), &byte, 1);
+  return 0;
+}
+
+TEST(MemoryPlanTest, TreePssCountsASharedAddressSpaceOnce) {
+  // 64 MB of our own, touched, so a double count shows.
+  std::vector<std::uint8_t> ballast(std::size_t{64} << 20);
+  std::memset(ballast.data(), 1, ballast.size());
+  int pipe_fds[2];
+  ASSERT_EQ(::pipe(pipe_fds), 0);
+  std::vector<char> stack(std::size_t{256} << 10);
+  const pid_t child = ::clone(WaitOnPipe, stack.data() + stack.size(),
+                              CLONE_VM | SIGCHLD, &pipe_fds[0]);
+  ASSERT_GT(child, 0);
+  const std::int64_t own = testing::PssBytes(::getpid());
+  const std::int64_t tree = testing::TreePssBytes(::getpid());
+  ASSERT_EQ(::write(pipe_fds[1], "x", 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ::close(pipe_fds[0]);
+  ::close(pipe_fds[1]);
+  EXPECT_GT(own, std::int64_t{64} << 20);
+  EXPECT_LT(tree, own + (std::int64_t{16} << 20)) << own;
 }
 
 }  // namespace

@@ -590,6 +590,80 @@ TEST_F(IsolatedDecoderTest, ConcurrentDecodesKeepTheirOwnResults) {
   EXPECT_TRUE(NoChildren());
 }
 
+// Anonymous memory of this process's children (its pooled workers), from
+// /proc/PID/smaps_rollup: what a worker holds of its own, unlike PSS, which
+// shares the binary's pages out among however many processes map it.
+std::int64_t ChildrenAnonymousBytes() {
+  std::int64_t total = 0;
+  for (pid_t pid : testing::ChildProcesses()) {
+    std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
+    std::string line;
+    while (std::getline(rollup, line)) {
+      if (line.rfind("Anonymous:", 0) == 0) {
+        total += std::stoll(line.substr(10)) * 1024;
+      }
+    }
+  }
+  return total;
+}
+
+// Between files, one pooled worker at a time keeps its last LibRaw buffer
+// (so the next file's pages need no faulting in and zeroing), never more.
+TEST_F(IsolatedDecoderTest, OnePooledWorkerKeepsItsBufferBetweenFiles) {
+  const std::string small = WriteDng("small.dng", CfaPattern());
+  RawImage big;
+  big.cfa = CfaPattern();
+  big.pixels = Plane<float>(4096, 3072, 0.25f);
+  const std::string path = Path("big.dng");
+  ASSERT_TRUE(WriteCfaDng(path, big).ok());
+  const std::int64_t buffer_bytes = std::int64_t{4096} * 3072 * 2;
+  const RawImage expected = *DecodeRaw(path);
+  // A worker that never decoded a large file: what one holds at rest.
+  std::int64_t base = 0;
+  {
+    const IsolatedDecoder pooled;
+    ASSERT_TRUE(pooled.Decode(small, {}).ok());
+    ASSERT_EQ(Children(), 1);
+    base = ChildrenAnonymousBytes();
+  }
+  const IsolatedDecoder pooled;
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 3; ++i) {
+        Result<RawImage> image = pooled.Decode(path, {});
+        if (!image.ok() ||
+            std::memcmp(image->pixels.data(), expected.pixels.data(),
+                        expected.pixels.byte_size()) != 0) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  const int workers = Children();
+  ASSERT_GE(workers, 1);
+  const std::int64_t held = ChildrenAnonymousBytes();
+  const std::int64_t slack = std::int64_t{12} << 20;
+  // One buffer kept: the next file reuses its pages ...
+  EXPECT_GE(held, workers * base + buffer_bytes * 9 / 10)
+      << workers << " workers";
+  // ... and only one, however many workers decoded.
+  EXPECT_LE(held, workers * base + buffer_bytes + slack)
+      << workers << " workers";
+  // The kept buffer serves the next file (same pixels) and stays one.
+  Result<RawImage> again = pooled.Decode(path, {});
+  ASSERT_TRUE(again.ok());
+  ExpectSameImage(*again, expected);
+  EXPECT_LE(ChildrenAnonymousBytes(), workers * base + buffer_bytes + slack);
+  // A smaller file after it: the large buffer goes back to the system.
+  ASSERT_TRUE(pooled.Decode(small, {}).ok());
+  ASSERT_TRUE(pooled.Decode(small, {}).ok());
+  EXPECT_LE(ChildrenAnonymousBytes(), workers * base + slack);
+}
+
 // The worker entry itself, in a forked child of this (single-threaded at
 // this point) test: it decodes under an address-space cap derived from the
 // pixel limit and writes a record the parent reads back.
