@@ -80,6 +80,13 @@ void ToMonoRow(const float* in, int count, DemosaicScale scale,
                std::uint16_t* out);
 void FromColourRow(const std::uint16_t* in, int count, DemosaicScale scale,
                    float* out);
+// OpenCV's edge-aware RGGB demosaic (COLOR_BayerRGGB2RGB_EA on uint16) of
+// `count` interior pixels from `row` on (row[-1 .. count] and the rows
+// `stride` above and below must exist), converted back as FromColourRow,
+// to count x 3 floats (R, G, B). r_row: the row is an R row; first_even:
+// row[0] is at an even column of the RGGB frame.
+void EdgeAwareRow(const std::uint16_t* row, std::ptrdiff_t stride, int count,
+                  bool r_row, bool first_even, DemosaicScale scale, float* out);
 }  // namespace internal
 
 using Matrix3 = std::array<std::array<float, 3>, 3>;

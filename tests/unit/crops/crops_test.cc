@@ -154,6 +154,47 @@ TEST(CameraRgbTest, TilesEqualTheWholeFrame) {
   EXPECT_GT(tiles, 80);
 }
 
+// Tiles inside the frame take our own edge-aware kernel
+// (internal::EdgeAwareRow) instead of OpenCV: on frames of a few levels
+// (ties between the horizontal and vertical differences everywhere, values
+// at 0 and at the maximum) and of smooth noise, at every width from 1 to 40
+// (the 8-lane groups and the tail) and both parities of row and column,
+// each tile is bit-identical to OpenCV's whole-frame demosaic.
+TEST(CameraRgbTest, EdgeAwareKernelIsOpenCvsDemosaic) {
+  const int w = 64, h = 22;
+  std::mt19937 rng(11);
+  for (int kind = 0; kind < 3; ++kind) {
+    Plane<float> frame(w, h);
+    const float levels[] = {-0.02f, 0.0f, 0.25f, 0.5f, 1.0f, 1.3f};
+    std::uniform_int_distribution<int> pick(0, 5);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        frame.at(y, x) = kind == 0   ? levels[pick(rng)]
+                         : kind == 1 ? (x % 3 == 0 ? 1.0f : 0.5f)
+                                     : u(rng);
+      }
+    }
+    const PlaneView<const float> view = frame.view();
+    const DemosaicScale scale = DemosaicScaleOf(view);
+    CameraRgbBand whole;
+    whole.Demosaic(view, scale, 0, h);
+    std::vector<float> expected, got;
+    std::vector<std::uint16_t> mono, colour;
+    for (int tw = 1; tw <= 40; ++tw) {
+      for (int y = 1; y <= 4; ++y) {
+        for (int x = 1; x <= 4; ++x) {
+          const int th = 1 + (tw + y) % 5;
+          DemosaicTile(view, scale, y, x, th, tw, got, mono, colour);
+          whole.Read(y, x, th, tw, expected);
+          ASSERT_EQ(got, expected) << "frame " << kind << ", tile at " << y
+                                   << ", " << x << ", width " << tw;
+        }
+      }
+    }
+  }
+}
+
 // rawproc.shift_images along one axis, written out again from its source:
 // the GT's and the noisy capture's first overlap index and the length.
 void ShiftImages(int size, int shift, int& g0, int& n0, int& length) {
