@@ -120,12 +120,18 @@ DSB_VECTOR_CLONES void EdgeAwareRow(const std::uint16_t* row,
     }
     const F8 rf = FromColour8(red, scale), gf = FromColour8(green, scale),
              bf = FromColour8(blue, scale);
+    // Interleaved R, G, B of the 8 pixels: three vectors of two shuffles
+    // each.
+    const F8 rg0 = __builtin_shuffle(rf, gf, I8{0, 8, 0, 1, 9, 0, 2, 10});
+    const F8 o0 = __builtin_shuffle(rg0, bf, I8{0, 1, 8, 3, 4, 9, 6, 7});
+    const F8 rg1 = __builtin_shuffle(rf, gf, I8{0, 3, 11, 0, 4, 12, 0, 5});
+    const F8 o1 = __builtin_shuffle(rg1, bf, I8{10, 1, 2, 11, 4, 5, 12, 7});
+    const F8 rg2 = __builtin_shuffle(rf, gf, I8{13, 0, 6, 14, 0, 7, 15, 0});
+    const F8 o2 = __builtin_shuffle(rg2, bf, I8{0, 13, 2, 3, 14, 5, 6, 15});
     float* o = out + static_cast<std::ptrdiff_t>(i) * 3;
-    for (int k = 0; k < 8; ++k) {
-      o[3 * k] = rf[k];
-      o[3 * k + 1] = gf[k];
-      o[3 * k + 2] = bf[k];
-    }
+    std::memcpy(o, &o0, sizeof o0);
+    std::memcpy(o + 8, &o1, sizeof o1);
+    std::memcpy(o + 16, &o2, sizeof o2);
   }
   for (; i < count; ++i) {
     int rgb[3];

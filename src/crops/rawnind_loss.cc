@@ -226,6 +226,23 @@ void AddProxyRows(PlaneView<const float> g, PlaneView<const float> n, int y0,
   }
 }
 
+// Asks for rows [y0, y1) x columns [x0, x1) of `p` (clamped to it) to be
+// brought into cache: a tile's rows are far apart in the frame, so without
+// it every row of every tile waits on memory in turn.
+void PrefetchRect(PlaneView<const float> p, int y0, int y1, int x0, int x1) {
+  y0 = std::max(0, y0);
+  y1 = std::min(p.height, y1);
+  x0 = std::max(0, x0);
+  x1 = std::min(p.width, x1);
+  if (x0 >= x1) return;
+  constexpr int kLine = 64 / sizeof(float);
+  for (int y = y0; y < y1; ++y) {
+    const float* row = p.row(y);
+    for (int x = x0; x < x1; x += kLine) __builtin_prefetch(row + x);
+    __builtin_prefetch(row + x1 - 1);
+  }
+}
+
 PlaneView<const float> FrameView(const RawImage& image,
                                  const CropFrame& frame) {
   return PlaneView<const float>(image.pixels.view().crop(
@@ -410,7 +427,17 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
   std::vector<std::uint16_t> mono, colour;
   double sum = 0;
   std::size_t count = 0;
-  for (const RawnindReference::Tile& tile : gt.tiles_) {
+  for (std::size_t t = 0; t < gt.tiles_.size(); ++t) {
+    const RawnindReference::Tile& tile = gt.tiles_[t];
+    if (t + 1 < gt.tiles_.size()) {
+      // The next tile's pixels (and the margin its demosaic reads) in both
+      // frames, while this one is computed.
+      const RawnindReference::Tile& next = gt.tiles_[t + 1];
+      PrefetchRect(gt.frame_view_, next.y, next.y + next.h + 1, next.x,
+                   next.x + next.w + 1);
+      PrefetchRect(n, next.y + oy - 1, next.y + oy + next.h + 2,
+                   next.x + ox - 1, next.x + ox + next.w + 2);
+    }
     // The tile's part inside the overlap, in GT coordinates.
     const int y0 = std::max(tile.y, gy0);
     const int y1 = std::min(tile.y + tile.h, gy0 + rows);
