@@ -238,6 +238,14 @@ void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
                   int y, int x, int h, int w, std::vector<float>& rgb,
                   std::vector<std::uint16_t>& mono,
                   std::vector<std::uint16_t>& colour) {
+  rgb.resize(static_cast<std::size_t>(h) * w * 3);
+  DemosaicTile(frame, scale, y, x, h, w, rgb.data(), mono, colour);
+}
+
+void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
+                  int y, int x, int h, int w, float* rgb,
+                  std::vector<std::uint16_t>& mono,
+                  std::vector<std::uint16_t>& colour) {
   if (y >= 1 && x >= 1 && y + h <= frame.height - 1 &&
       x + w <= frame.width - 1) {
     // Inside the frame's interior every pixel is OpenCV's interior formula
@@ -251,12 +259,11 @@ void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
       internal::ToMonoRow(frame.row(y - 1 + r) + x - 1, cols, scale,
                           mono.data() + static_cast<std::size_t>(r) * cols);
     }
-    rgb.resize(static_cast<std::size_t>(h) * w * 3);
     for (int r = 0; r < h; ++r) {
       internal::EdgeAwareRow(
           mono.data() + static_cast<std::size_t>(r + 1) * cols + 1, cols, w,
           (y + r) % 2 == 0, x % 2 == 0, scale,
-          rgb.data() + static_cast<std::size_t>(r) * w * 3);
+          rgb + static_cast<std::size_t>(r) * w * 3);
     }
     return;
   }
@@ -278,13 +285,12 @@ void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
   const cv::Mat mono_mat(rows, cols, CV_16UC1, mono.data());
   cv::Mat colour_mat(rows, cols, CV_16UC3, colour.data());
   cv::demosaicing(mono_mat, colour_mat, cv::COLOR_BayerRGGB2RGB_EA);
-  rgb.resize(static_cast<std::size_t>(h) * w * 3);
   for (int r = 0; r < h; ++r) {
     const std::uint16_t* in =
         colour.data() +
         (static_cast<std::size_t>(y - top + r) * cols + (x - left)) * 3;
     internal::FromColourRow(in, w * 3, scale,
-                            rgb.data() + static_cast<std::size_t>(r) * w * 3);
+                            rgb + static_cast<std::size_t>(r) * w * 3);
   }
 }
 

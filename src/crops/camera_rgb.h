@@ -70,6 +70,11 @@ void DemosaicTile(PlaneView<const float> rggb_frame, const DemosaicScale& scale,
                   int y, int x, int h, int w, std::vector<float>& rgb,
                   std::vector<std::uint16_t>& mono,
                   std::vector<std::uint16_t>& colour);
+// The same into rgb[0 .. h x w x 3).
+void DemosaicTile(PlaneView<const float> rggb_frame, const DemosaicScale& scale,
+                  int y, int x, int h, int w, float* rgb,
+                  std::vector<std::uint16_t>& mono,
+                  std::vector<std::uint16_t>& colour);
 
 namespace internal {
 // The conversions around the uint16 demosaic, a row at a time, exposed for

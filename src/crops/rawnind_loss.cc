@@ -332,15 +332,10 @@ Result<RawnindReference> RawnindReference::Make(
         std::max(s.tile_cols, static_cast<int>(s.cell_cols * scale) & ~1);
   }
   ref.sampling_ = s;
-  std::vector<float> rgb;
-  std::vector<std::uint16_t> mono, colour;
-  // Every tile's pixels in one buffer, sized once (no growth copies).
-  const std::size_t cell_count =
-      static_cast<std::size_t>((ref.frame_.height + s.cell_rows - 1) /
-                               s.cell_rows) *
-      ((ref.frame_.width + s.cell_cols - 1) / s.cell_cols);
-  ref.rgb_.reserve(cell_count * s.tile_rows * s.tile_cols * 3);
-  ref.tiles_.reserve(cell_count);
+  // The tiles first, then every tile's pixels into one buffer, allocated
+  // once and not zero-filled (each value is written once, by its tile's
+  // demosaic, which writes there directly).
+  std::size_t floats = 0;
   for (int cy = 0; cy * s.cell_rows < ref.frame_.height; ++cy) {
     for (int cx = 0; cx * s.cell_cols < ref.frame_.width; ++cx) {
       Tile tile;
@@ -351,12 +346,23 @@ Result<RawnindReference> RawnindReference::Make(
       tile.h = std::min(s.tile_rows, ref.frame_.height - tile.y);
       tile.w = std::min(s.tile_cols, ref.frame_.width - tile.x);
       if (tile.h <= 0 || tile.w <= 0) continue;  // a cell cut by the edge
-      DemosaicTile(g, stats.scale, tile.y, tile.x, tile.h, tile.w, rgb, mono,
-                   colour);
-      tile.offset = ref.rgb_.size();
-      ref.rgb_.insert(ref.rgb_.end(), rgb.begin(), rgb.end());
+      tile.offset = floats;
+      floats += static_cast<std::size_t>(tile.h) * tile.w * 3;
       ref.tiles_.push_back(tile);
     }
+  }
+  ref.rgb_.reset(new float[floats]);
+  ref.rgb_size_ = floats;
+  std::vector<std::uint16_t> mono, colour;
+  for (std::size_t t = 0; t < ref.tiles_.size(); ++t) {
+    const Tile& tile = ref.tiles_[t];
+    if (t + 1 < ref.tiles_.size()) {
+      const Tile& next = ref.tiles_[t + 1];
+      PrefetchRect(g, next.y - 1, next.y + next.h + 1, next.x - 1,
+                   next.x + next.w + 1);
+    }
+    DemosaicTile(g, stats.scale, tile.y, tile.x, tile.h, tile.w,
+                 ref.rgb_.get() + tile.offset, mono, colour);
   }
   return ref;
 }
@@ -450,7 +456,7 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
     double tile_sum = 0;
     for (int r = 0; r < h; ++r) {
       const float* g =
-          gt.rgb_.data() + tile.offset +
+          gt.rgb_.get() + tile.offset +
           (static_cast<std::size_t>(y0 - tile.y + r) * tile.w + (x0 - tile.x)) *
               3;
       const float* q = n_rgb.data() + static_cast<std::size_t>(r) * w * 3;

@@ -35,6 +35,7 @@
 // Thread safety: reentrant; a RawnindReference is read-only once made.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "common/result.h"
@@ -73,7 +74,7 @@ class RawnindReference {
       const RawImage& gt, const RawnindSampling& sampling = RawnindSampling());
 
   // Bytes held (the demosaicked tiles).
-  std::size_t bytes() const { return rgb_.size() * sizeof(float); }
+  std::size_t bytes() const { return rgb_size_ * sizeof(float); }
 
  private:
   friend Result<RawnindPairFigures> RawnindFigures(const RawnindReference&,
@@ -91,7 +92,8 @@ class RawnindReference {
   RawnindSampling sampling_;
   double colour_mean_sum_ = 0;  // mean R + mean G + mean B of the samples
   std::vector<Tile> tiles_;
-  std::vector<float> rgb_;
+  std::unique_ptr<float[]> rgb_;  // every tile's pixels, not zero-filled
+  std::size_t rgb_size_ = 0;
 };
 
 // `noisy` is a Bayer capture of the reference's sensor (same pattern and
