@@ -36,21 +36,20 @@ inline float FromColour(std::uint16_t v, const DemosaicScale& scale) {
   return f - scale.black_offset;
 }
 
-// Eight lanes of int32 / float / uint16 as GCC vectors (one AVX2 register
+// Eight lanes of int32 / float as GCC vectors (one AVX2 register
 // each in the DSB_VECTOR_CLONES clones). Integer lanes compute OpenCV's
 // integer formulas exactly; float lanes do FromColour's three IEEE
 // operations in its order (-ffp-contract=off), so each lane gives the
 // scalar formula's bits.
 using I8 = std::int32_t __attribute__((vector_size(32)));
 using F8 = float __attribute__((vector_size(32)));
-using U8 = std::uint16_t __attribute__((vector_size(16)));
 
 // Always inlined: a 32-byte vector passed by value has another ABI in the
 // AVX2 clones (-Wpsabi), so no out-of-line copy may be shared by both.
-[[gnu::always_inline]] inline I8 LoadU16(const std::uint16_t* p) {
-  U8 v;
+[[gnu::always_inline]] inline I8 Load8(const std::int32_t* p) {
+  I8 v;
   std::memcpy(&v, p, sizeof v);
-  return __builtin_convertvector(v, I8);
+  return v;
 }
 
 [[gnu::always_inline]] inline F8 FromColour8(I8 v, const DemosaicScale& s) {
@@ -65,7 +64,7 @@ using U8 = std::uint16_t __attribute__((vector_size(16)));
 // rounded mean of its horizontal, vertical and diagonal neighbours, and
 // green from the pair (horizontal or vertical) that differs less, the
 // horizontal one on a tie.
-inline void EdgeAwarePixel(const std::uint16_t* p, std::ptrdiff_t stride,
+inline void EdgeAwarePixel(const std::int32_t* p, std::ptrdiff_t stride,
                            bool r_row, bool even_col, int out[3]) {
   const int c = p[0];
   const int l = p[-1], r = p[1], a = p[-stride], b = p[stride];
@@ -89,7 +88,7 @@ inline void EdgeAwarePixel(const std::uint16_t* p, std::ptrdiff_t stride,
 
 namespace internal {
 
-DSB_VECTOR_CLONES void EdgeAwareRow(const std::uint16_t* row,
+DSB_VECTOR_CLONES void EdgeAwareRow(const std::int32_t* row,
                                     std::ptrdiff_t stride, int count,
                                     bool r_row, bool first_even,
                                     DemosaicScale scale, float* out) {
@@ -98,12 +97,12 @@ DSB_VECTOR_CLONES void EdgeAwareRow(const std::uint16_t* row,
                              : I8{0, -1, 0, -1, 0, -1, 0, -1};
   int i = 0;
   for (; i + 8 <= count; i += 8) {
-    const std::uint16_t* p = row + i;
-    const I8 c = LoadU16(p), l = LoadU16(p - 1), r = LoadU16(p + 1);
-    const I8 a = LoadU16(p - stride), b = LoadU16(p + stride);
+    const std::int32_t* p = row + i;
+    const I8 c = Load8(p), l = Load8(p - 1), r = Load8(p + 1);
+    const I8 a = Load8(p - stride), b = Load8(p + stride);
     const I8 h = (l + r + 1) >> 1, v = (a + b + 1) >> 1;
-    const I8 d = (LoadU16(p - stride - 1) + LoadU16(p - stride + 1) +
-                  LoadU16(p + stride - 1) + LoadU16(p + stride + 1) + 2) >>
+    const I8 d = (Load8(p - stride - 1) + Load8(p - stride + 1) +
+                  Load8(p + stride - 1) + Load8(p + stride + 1) + 2) >>
                  2;
     const I8 lr = l - r, ba = b - a;
     const I8 abs_lr = lr < 0 ? -lr : lr, abs_ba = ba < 0 ? -ba : ba;
@@ -148,6 +147,11 @@ DSB_VECTOR_CLONES void EdgeAwareRow(const std::uint16_t* row,
 // formulas' values (tested).
 DSB_VECTOR_CLONES void ToMonoRow(const float* in, int count,
                                  DemosaicScale scale, std::uint16_t* out) {
+  for (int i = 0; i < count; ++i) out[i] = ToMono(in[i], scale);
+}
+
+DSB_VECTOR_CLONES void ToWideMonoRow(const float* in, int count,
+                                     DemosaicScale scale, std::int32_t* out) {
   for (int i = 0; i < count; ++i) out[i] = ToMono(in[i], scale);
 }
 
@@ -236,16 +240,14 @@ void CameraRgbBand::Read(int y, int x, int h, int w,
 
 void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
                   int y, int x, int h, int w, std::vector<float>& rgb,
-                  std::vector<std::uint16_t>& mono,
-                  std::vector<std::uint16_t>& colour) {
+                  TileScratch& scratch) {
   rgb.resize(static_cast<std::size_t>(h) * w * 3);
-  DemosaicTile(frame, scale, y, x, h, w, rgb.data(), mono, colour);
+  DemosaicTile(frame, scale, y, x, h, w, rgb.data(), scratch);
 }
 
 void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
                   int y, int x, int h, int w, float* rgb,
-                  std::vector<std::uint16_t>& mono,
-                  std::vector<std::uint16_t>& colour) {
+                  TileScratch& scratch) {
   if (y >= 1 && x >= 1 && y + h <= frame.height - 1 &&
       x + w <= frame.width - 1) {
     // Inside the frame's interior every pixel is OpenCV's interior formula
@@ -254,14 +256,15 @@ void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
     // interleaving are one pass (EdgeAwareRow), without OpenCV's per-call
     // set-up, which cost as much as the arithmetic on 16 x 32 tiles.
     const int rows = h + 2, cols = w + 2;
-    mono.resize(static_cast<std::size_t>(rows) * cols);
+    std::vector<std::int32_t>& wide = scratch.wide;
+    wide.resize(static_cast<std::size_t>(rows) * cols);
     for (int r = 0; r < rows; ++r) {
-      internal::ToMonoRow(frame.row(y - 1 + r) + x - 1, cols, scale,
-                          mono.data() + static_cast<std::size_t>(r) * cols);
+      internal::ToWideMonoRow(frame.row(y - 1 + r) + x - 1, cols, scale,
+                              wide.data() + static_cast<std::size_t>(r) * cols);
     }
     for (int r = 0; r < h; ++r) {
       internal::EdgeAwareRow(
-          mono.data() + static_cast<std::size_t>(r + 1) * cols + 1, cols, w,
+          wide.data() + static_cast<std::size_t>(r + 1) * cols + 1, cols, w,
           (y + r) % 2 == 0, x % 2 == 0, scale,
           rgb + static_cast<std::size_t>(r) * w * 3);
     }
@@ -275,6 +278,8 @@ void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
   const int bottom = std::min(frame.height, y + h + kTileMargin);
   const int right = std::min(frame.width, x + w + kTileMargin);
   const int rows = bottom - top, cols = right - left;
+  std::vector<std::uint16_t>& mono = scratch.mono;
+  std::vector<std::uint16_t>& colour = scratch.colour;
   mono.resize(static_cast<std::size_t>(rows) * cols);
   for (int r = 0; r < rows; ++r) {
     const float* in = frame.row(top + r) + left;

@@ -61,20 +61,22 @@ class CameraRgbBand {
   int top_ = 0;  // frame row of colour_'s first row (the margin included)
 };
 
+// Scratch buffers of DemosaicTile, which the caller may keep between tiles.
+struct TileScratch {
+  std::vector<std::uint16_t> mono, colour;  // OpenCV's input and output
+  std::vector<std::int32_t> wide;           // the mosaic for EdgeAwareRow
+};
+
 // Demosaics the tile rows [y, y + h) x columns [x, x + w) of the frame's
 // camera RGB (as h x w x 3 floats, channels R, G, B, exactly the values a
-// whole-frame demosaic gives there): only the tile and a margin of 2 pixels
-// around it are converted and demosaicked. `mono` and `colour` are scratch
-// buffers the caller may keep between tiles.
+// whole-frame demosaic gives there): only the tile and a margin around it
+// are converted and demosaicked.
 void DemosaicTile(PlaneView<const float> rggb_frame, const DemosaicScale& scale,
                   int y, int x, int h, int w, std::vector<float>& rgb,
-                  std::vector<std::uint16_t>& mono,
-                  std::vector<std::uint16_t>& colour);
+                  TileScratch& scratch);
 // The same into rgb[0 .. h x w x 3).
 void DemosaicTile(PlaneView<const float> rggb_frame, const DemosaicScale& scale,
-                  int y, int x, int h, int w, float* rgb,
-                  std::vector<std::uint16_t>& mono,
-                  std::vector<std::uint16_t>& colour);
+                  int y, int x, int h, int w, float* rgb, TileScratch& scratch);
 
 namespace internal {
 // The conversions around the uint16 demosaic, a row at a time, exposed for
@@ -85,12 +87,15 @@ void ToMonoRow(const float* in, int count, DemosaicScale scale,
                std::uint16_t* out);
 void FromColourRow(const std::uint16_t* in, int count, DemosaicScale scale,
                    float* out);
+// ToMonoRow's values, widened to int32 (the input of EdgeAwareRow).
+void ToWideMonoRow(const float* in, int count, DemosaicScale scale,
+                   std::int32_t* out);
 // OpenCV's edge-aware RGGB demosaic (COLOR_BayerRGGB2RGB_EA on uint16) of
 // `count` interior pixels from `row` on (row[-1 .. count] and the rows
 // `stride` above and below must exist), converted back as FromColourRow,
 // to count x 3 floats (R, G, B). r_row: the row is an R row; first_even:
 // row[0] is at an even column of the RGGB frame.
-void EdgeAwareRow(const std::uint16_t* row, std::ptrdiff_t stride, int count,
+void EdgeAwareRow(const std::int32_t* row, std::ptrdiff_t stride, int count,
                   bool r_row, bool first_even, DemosaicScale scale, float* out);
 }  // namespace internal
 

@@ -353,7 +353,7 @@ Result<RawnindReference> RawnindReference::Make(
   }
   ref.rgb_.reset(new float[floats]);
   ref.rgb_size_ = floats;
-  std::vector<std::uint16_t> mono, colour;
+  TileScratch scratch;
   for (std::size_t t = 0; t < ref.tiles_.size(); ++t) {
     const Tile& tile = ref.tiles_[t];
     if (t + 1 < ref.tiles_.size()) {
@@ -362,7 +362,7 @@ Result<RawnindReference> RawnindReference::Make(
                    next.x + next.w + 1);
     }
     DemosaicTile(g, stats.scale, tile.y, tile.x, tile.h, tile.w,
-                 ref.rgb_.get() + tile.offset, mono, colour);
+                 ref.rgb_.get() + tile.offset, scratch);
   }
   return ref;
 }
@@ -430,7 +430,7 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
   const float gain = static_cast<float>(figures.rgb_gain);
 
   std::vector<float> n_rgb;
-  std::vector<std::uint16_t> mono, colour;
+  TileScratch scratch;
   double sum = 0;
   std::size_t count = 0;
   for (std::size_t t = 0; t < gt.tiles_.size(); ++t) {
@@ -452,7 +452,7 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
     if (y0 >= y1 || x0 >= x1) continue;
     const int h = y1 - y0, w = x1 - x0;
     DemosaicTile(n, n_stats.scale, y0 - gy0 + ny0, x0 - gx0 + nx0, h, w, n_rgb,
-                 mono, colour);
+                 scratch);
     double tile_sum = 0;
     for (int r = 0; r < h; ++r) {
       const float* g =

@@ -139,13 +139,13 @@ TEST(CameraRgbTest, TilesEqualTheWholeFrame) {
   CameraRgbBand whole;
   whole.Demosaic(view, scale, 0, h);
   std::vector<float> expected, got;
-  std::vector<std::uint16_t> mono, colour;
+  TileScratch scratch;
   int tiles = 0;
   for (int y = 0; y + 5 <= h; y += 7) {
     for (int x = 0; x + 9 <= w; x += 11) {
       const int th = std::min(h - y, 5 + y % 4),
                 tw = std::min(w - x, 9 + x % 3);
-      DemosaicTile(view, scale, y, x, th, tw, got, mono, colour);
+      DemosaicTile(view, scale, y, x, th, tw, got, scratch);
       whole.Read(y, x, th, tw, expected);
       ASSERT_EQ(got, expected) << "tile at " << y << ", " << x;
       ++tiles;
@@ -180,12 +180,12 @@ TEST(CameraRgbTest, EdgeAwareKernelIsOpenCvsDemosaic) {
     CameraRgbBand whole;
     whole.Demosaic(view, scale, 0, h);
     std::vector<float> expected, got;
-    std::vector<std::uint16_t> mono, colour;
+    TileScratch scratch;
     for (int tw = 1; tw <= 40; ++tw) {
       for (int y = 1; y <= 4; ++y) {
         for (int x = 1; x <= 4; ++x) {
           const int th = 1 + (tw + y) % 5;
-          DemosaicTile(view, scale, y, x, th, tw, got, mono, colour);
+          DemosaicTile(view, scale, y, x, th, tw, got, scratch);
           whole.Read(y, x, th, tw, expected);
           ASSERT_EQ(got, expected) << "frame " << kind << ", tile at " << y
                                    << ", " << x << ", width " << tw;
