@@ -403,6 +403,41 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
     const double sum = sparse.Finish(frame.width, sampled_rows).colour_mean_sum;
     if (sum > 0) proxy_gain = static_cast<float>(gt.colour_mean_sum_ / sum);
   }
+  // The control variate on the sample is taken in the same pass, while the
+  // rows are in cache (a tile's rows are far apart in both frames): for
+  // each tile, its pixels inside the overlap and the variate's range, one
+  // sum per row, added up later in the tile loop's order.
+  struct SampleRows {
+    int qy0 = 0, qy1 = 0, qx0 = 0, qx1 = 0;  // empty: qy0 == qy1
+    std::size_t first = 0;                   // into sample_sums
+  };
+  const int cell_rows = gt.sampling_.cell_rows;
+  const int cell_row_count = (frame.height + cell_rows - 1) / cell_rows;
+  std::vector<SampleRows> sample(gt.tiles_.size());
+  // Tiles [row_start[cy], row_start[cy + 1]) are those of cell row cy.
+  std::vector<std::size_t> row_start(cell_row_count + 1, gt.tiles_.size());
+  std::size_t sample_rows = 0;
+  for (std::size_t t = gt.tiles_.size(); t-- > 0;) {
+    row_start[gt.tiles_[t].y / cell_rows] = t;
+  }
+  for (int cy = cell_row_count; cy-- > 0;) {
+    row_start[cy] = std::min(row_start[cy], row_start[cy + 1]);
+  }
+  for (std::size_t t = 0; t < gt.tiles_.size(); ++t) {
+    const RawnindReference::Tile& tile = gt.tiles_[t];
+    SampleRows& rows_of = sample[t];
+    rows_of.qy0 = std::max({tile.y, gy0, py0});
+    rows_of.qy1 = std::min({tile.y + tile.h, gy0 + rows, py1});
+    rows_of.qx0 = std::max({tile.x, gx0, px0});
+    rows_of.qx1 = std::min({tile.x + tile.w, gx0 + cols, px1});
+    if (rows_of.qy0 >= rows_of.qy1 || rows_of.qx0 >= rows_of.qx1) {
+      rows_of.qy1 = rows_of.qy0;
+      continue;
+    }
+    rows_of.first = sample_rows;
+    sample_rows += static_cast<std::size_t>(rows_of.qy1 - rows_of.qy0);
+  }
+  std::vector<double> sample_sums(sample_rows);
   double proxy_full = 0, proxy_sample = 0;
   std::size_t proxy_full_count = 0, proxy_sample_count = 0;
   StatsPass pass;
@@ -417,6 +452,25 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
     if (y0 < y1 && px1 > px0) {
       AddProxyRows(gt.frame_view_, n, y0, y1, px0, px1, oy, ox, proxy_gain,
                    proxy_full);
+      // The sample's rows among these (at most kRawnindProxyRows).
+      for (int cy = y0 / cell_rows; cy < cell_row_count && cy * cell_rows < y1;
+           ++cy) {
+        for (std::size_t t = row_start[cy]; t < row_start[cy + 1]; ++t) {
+          const SampleRows& rows_of = sample[t];
+          const int a = std::max(y0, rows_of.qy0);
+          const int b = std::min(y1, rows_of.qy1);
+          if (a >= b) continue;
+          const float* g_rows[internal::kRawnindProxyRows + 1];
+          const float* n_rows[internal::kRawnindProxyRows + 1];
+          for (int r = 0; r <= b - a; ++r) {
+            g_rows[r] = gt.frame_view_.row(a + r);
+            n_rows[r] = n.row(a + oy + r) + ox;
+          }
+          internal::RawnindProxyRows(
+              g_rows, n_rows, b - a, rows_of.qx0, rows_of.qx1, proxy_gain,
+              sample_sums.data() + rows_of.first + (a - rows_of.qy0));
+        }
+      }
     }
   }
   if (py1 > py0 && px1 > px0) {
@@ -436,11 +490,9 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
   for (std::size_t t = 0; t < gt.tiles_.size(); ++t) {
     const RawnindReference::Tile& tile = gt.tiles_[t];
     if (t + 1 < gt.tiles_.size()) {
-      // The next tile's pixels (and the margin its demosaic reads) in both
-      // frames, while this one is computed.
+      // The next tile's pixels and the margin its demosaic reads, while
+      // this one is computed.
       const RawnindReference::Tile& next = gt.tiles_[t + 1];
-      PrefetchRect(gt.frame_view_, next.y, next.y + next.h + 1, next.x,
-                   next.x + next.w + 1);
       PrefetchRect(n, next.y + oy - 1, next.y + oy + next.h + 2,
                    next.x + ox - 1, next.x + ox + next.w + 2);
     }
@@ -468,8 +520,11 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
     const int qy0 = std::max(y0, py0), qy1 = std::min(y1, py1);
     const int qx0 = std::max(x0, px0), qx1 = std::min(x1, px1);
     if (qy0 < qy1 && qx0 < qx1) {
-      AddProxyRows(gt.frame_view_, n, qy0, qy1, qx0, qx1, oy, ox, proxy_gain,
-                   proxy_sample);
+      // Its rows' sums from the pass, in AddProxyRows' order.
+      const SampleRows& rows_of = sample[t];
+      for (int r = 0; r < qy1 - qy0; ++r) {
+        proxy_sample += sample_sums[rows_of.first + r];
+      }
       proxy_sample_count += static_cast<std::size_t>(qy1 - qy0) * (qx1 - qx0);
     }
   }
