@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/vector_clones.h"
@@ -437,7 +438,9 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
     rows_of.first = sample_rows;
     sample_rows += static_cast<std::size_t>(rows_of.qy1 - rows_of.qy0);
   }
-  std::vector<double> sample_sums(sample_rows);
+  // Not zero-filled: the pass writes every row once (its blocks of GT rows
+  // follow one another without overlap).
+  const std::unique_ptr<double[]> sample_sums(new double[sample_rows]);
   double proxy_full = 0, proxy_sample = 0;
   std::size_t proxy_full_count = 0, proxy_sample_count = 0;
   StatsPass pass;
@@ -468,7 +471,7 @@ Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
           }
           internal::RawnindProxyRows(
               g_rows, n_rows, b - a, rows_of.qx0, rows_of.qx1, proxy_gain,
-              sample_sums.data() + rows_of.first + (a - rows_of.qy0));
+              sample_sums.get() + rows_of.first + (a - rows_of.qy0));
         }
       }
     }
