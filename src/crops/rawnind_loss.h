@@ -65,6 +65,14 @@ struct RawnindPairFigures {
   double best_alignment_loss = 0;  // at (dy, dx)
 };
 
+class RawnindReference;
+namespace internal {
+// RawnindFigures without its self-pair shortcut (for its test).
+Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
+                                              const RawImage& noisy, int dy,
+                                              int dx);
+}  // namespace internal
+
 // The GT's share of RawnindFigures, made once per GT. It refers to the GT's
 // pixels, so `gt` must outlive it.
 class RawnindReference {
@@ -79,6 +87,8 @@ class RawnindReference {
  private:
   friend Result<RawnindPairFigures> RawnindFigures(const RawnindReference&,
                                                    const RawImage&, int, int);
+  friend Result<RawnindPairFigures> internal::RawnindFiguresFull(
+      const RawnindReference&, const RawImage&, int, int);
   struct Tile {
     int y = 0, x = 0;        // in RawNIND's frame
     int h = 0, w = 0;        // cut at the frame's edge
@@ -90,7 +100,8 @@ class RawnindReference {
   PlaneView<const float> frame_view_;
   CropFrame frame_;
   RawnindSampling sampling_;
-  double colour_mean_sum_ = 0;  // mean R + mean G + mean B of the samples
+  double colour_mean_sum_ = 0;    // mean R + mean G + mean B of the samples
+  bool self_pair_exact_ = false;  // see RawnindFigures' self-pair shortcut
   std::vector<Tile> tiles_;
   std::unique_ptr<float[]> rgb_;  // every tile's pixels, not zero-filled
   std::size_t rgb_size_ = 0;
@@ -98,7 +109,9 @@ class RawnindReference {
 
 // `noisy` is a Bayer capture of the reference's sensor (same pattern and
 // size); (dy, dx) follows the contract's sign convention, which is
-// RawNIND's. Fails when the overlap is empty or the frames differ.
+// RawNIND's. Fails when the overlap is empty or the frames differ. A GT
+// with itself (or a bit-identical copy) at (0, 0) gives rgb_gain 1 and
+// loss 0 without the passes: exactly what they give.
 Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
                                           const RawImage& noisy, int dy,
                                           int dx);

@@ -13,7 +13,8 @@
 // of REPS (default 24 MP, 7 reps). MP renders a generated GT and a noisy
 // capture (shift 7, -12, gain 1.3, a moved object); FILE pairs a real raw
 // with itself at shifts (3, -5), (-2, 7) and (0, 1). It prints the figures
-// in hexadecimal, so two builds can be compared bit for bit.
+// in hexadecimal, so two builds can be compared bit for bit, and times the
+// GT's self pair (a bit-identical copy at (0, 0)) on its own line.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -97,7 +98,10 @@ int RawnindMain(int argc, char** argv) {
     shifts = {{3, -5}, {-2, 7}, {0, 1}};
   }
   const double mp = static_cast<double>(gt.width()) * gt.height() / 1e6;
-  std::vector<double> reference_ms, pair_ms;
+  // The GT's self pair, as the build makes it: a second decode of the same
+  // file (bit-identical, its own buffer) at (0, 0).
+  const dsb::RawImage gt_copy = gt;
+  std::vector<double> reference_ms, pair_ms, self_ms;
   std::vector<dsb::RawnindPairFigures> figures;
   for (int rep = 0; rep < reps; ++rep) {
     double start = ThreadCpuMs();
@@ -117,6 +121,13 @@ int RawnindMain(int argc, char** argv) {
       }
       if (rep == 0) figures.push_back(*pair);
     }
+    start = ThreadCpuMs();
+    auto self = dsb::RawnindFigures(*reference, gt_copy, 0, 0);
+    self_ms.push_back(ThreadCpuMs() - start);
+    if (!self.ok() || self->rgb_gain != 1 || self->best_alignment_loss != 0) {
+      std::fprintf(stderr, "the self pair's figures are not 1 and 0\n");
+      return 1;
+    }
   }
   std::printf(
       "RawNIND figures, %dx%d (%.2f MP), %d reps, CPU time of the "
@@ -124,6 +135,7 @@ int RawnindMain(int argc, char** argv) {
       gt.width(), gt.height(), mp, reps);
   PrintTimes("per GT (reference)", reference_ms, mp);
   PrintTimes("per pair", pair_ms, mp);
+  PrintTimes("self pair (0, 0)", self_ms, mp);
   for (std::size_t i = 0; i < figures.size(); ++i) {
     std::printf("shift (%d, %d): rgb_gain %a  best_alignment_loss %a (%.6g)\n",
                 shifts[i].first, shifts[i].second, figures[i].rgb_gain,

@@ -229,6 +229,67 @@ double WholeFrameLoss(const RawImage& gt, const RawImage& noisy, int dy, int dx,
   return sum / static_cast<double>(a.size());
 }
 
+// A GT with itself or with a bit-identical copy at (0, 0) takes the
+// shortcut, whose figures are bit for bit those of the full computation
+// (rgb_gain 1, loss 0), on all four Bayer phases, with and without
+// clipping and negative values; a copy differing in one pixel, or another
+// shift, takes the full path.
+TEST(RawnindLossTest, SelfPairShortcutIsTheFullComputation) {
+  int cases = 0;
+  for (const char* order : {"RGGB", "GBRG", "GRBG", "BGGR"}) {
+    SceneSpec spec;
+    spec.width = 640;
+    spec.height = 480;
+    spec.cfa = *CfaPattern::FromName(order);
+    spec.seed = 21 + cases;
+    spec.clipped_fraction = cases % 2 ? 0.05 : 0.0;
+    const RawImage gt = SyntheticScene(spec).RenderGt();
+    RawImage copy = gt;
+    if (cases >= 2) {
+      // Values below the black level, as real captures have.
+      for (int y = 0; y < copy.height(); y += 7) {
+        copy.pixels.at(y, (y * 13) % copy.width()) = -0.01f;
+      }
+    }
+    const RawImage& self = cases >= 2 ? copy : gt;
+    const RawImage twin = self;  // a bit-identical copy in its own buffer
+    Result<RawnindReference> reference = RawnindReference::Make(self);
+    ASSERT_TRUE(reference.ok());
+    for (const RawImage* noisy : {&self, &twin}) {
+      Result<RawnindPairFigures> fast =
+          RawnindFigures(*reference, *noisy, 0, 0);
+      Result<RawnindPairFigures> full =
+          internal::RawnindFiguresFull(*reference, *noisy, 0, 0);
+      ASSERT_TRUE(fast.ok() && full.ok());
+      EXPECT_EQ(std::memcmp(&fast->rgb_gain, &full->rgb_gain, sizeof(double)),
+                0)
+          << order << ": " << fast->rgb_gain << " vs " << full->rgb_gain;
+      EXPECT_EQ(std::memcmp(&fast->best_alignment_loss,
+                            &full->best_alignment_loss, sizeof(double)),
+                0)
+          << order << ": " << fast->best_alignment_loss << " vs "
+          << full->best_alignment_loss;
+      EXPECT_EQ(fast->rgb_gain, 1.0);
+      EXPECT_EQ(fast->best_alignment_loss, 0.0);
+    }
+    // One pixel differs (inside the RawNIND frame): the full path.
+    RawImage changed = self;
+    changed.pixels.at(101, 203) += 0.25f;
+    Result<RawnindPairFigures> other =
+        RawnindFigures(*reference, changed, 0, 0);
+    Result<RawnindPairFigures> other_full =
+        internal::RawnindFiguresFull(*reference, changed, 0, 0);
+    ASSERT_TRUE(other.ok() && other_full.ok());
+    EXPECT_EQ(other->best_alignment_loss, other_full->best_alignment_loss);
+    EXPECT_NE(other->rgb_gain, 1.0);
+    // Another shift of the same pixels: the full path, a positive loss.
+    Result<RawnindPairFigures> shifted = RawnindFigures(*reference, self, 0, 2);
+    ASSERT_TRUE(shifted.ok());
+    EXPECT_GT(shifted->best_alignment_loss, 0.0);
+    ++cases;
+  }
+}
+
 // With one tile per cell covering it, the figure is the whole-frame one;
 // with the default sample (one 16 x 32 tile per 48 x 48 cell on this
 // frame size) it stays within 5 % of it, on every Bayer phase,
