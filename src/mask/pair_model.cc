@@ -3,6 +3,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 
 #include "common/vector_clones.h"
 
@@ -102,10 +103,11 @@ DSB_VECTOR_CLONES bool BracketedSelect(const float* v, std::size_t n,
   // Many equal values can hold the bracket open (a pair of a frame with
   // itself: every residual 0); the whole is then selected at once.
   if (2 * between > n) return false;
-  std::vector<float> middle(between + 16);
-  if (Compact(v, n, lo, hi, middle.data()) != between) return false;
+  // Not zeroed: Compact writes what is read.
+  const std::unique_ptr<float[]> middle(new float[between + 16]);
+  if (Compact(v, n, lo, hi, middle.get()) != between) return false;
   // The same again on the values between.
-  value = SelectRank(middle.data(), between, k - below);
+  value = SelectRank(middle.get(), between, k - below);
   return true;
 }
 
