@@ -110,6 +110,22 @@ requires(P == 2 || P == 6) void AddBalanceRowPair(const RawImage& image, int y,
   }
 }
 
+// CoarseLumaInto's horizontal pass for a box of B columns: out[bx] is the
+// sum of columns[bx * stride + k] for k = 0 .. B - 1, added in that order
+// from 0, times `scale`. B known to the compiler: the adds unrolled, no
+// loop over k per sample (that loop was a quarter of CoarseLumaInto's
+// time).
+template <int B>
+[[gnu::always_inline]] inline void BoxSums(const float* columns, int stride,
+                                           int out_w, float scale, float* out) {
+  for (int bx = 0; bx < out_w; ++bx) {
+    const float* c = columns + static_cast<std::ptrdiff_t>(bx) * stride;
+    float sum = 0;
+    for (int k = 0; k < B; ++k) sum += c[k];
+    out[bx] = sum * scale;
+  }
+}
+
 }  // namespace
 
 std::array<float, 3> ChannelBalance(const RawImage& image) {
@@ -221,11 +237,24 @@ DSB_VECTOR_CLONES void CoarseLumaInto(const RawImage& image,
       for (int x = 0; x < width; ++x) c[x] += r0[x] * w0[x];
     }
     float* out_row = out.row(by);
-    for (int bx = 0; bx < out_w; ++bx) {
-      const float* c = columns.data() + bx * stride;
-      float sum = 0;
-      for (int k = 0; k < box; ++k) sum += c[k];
-      out_row[bx] = sum * scale;
+    switch (box) {
+      case 2:
+        BoxSums<2>(columns.data(), stride, out_w, scale, out_row);
+        break;
+      case 4:
+        BoxSums<4>(columns.data(), stride, out_w, scale, out_row);
+        break;
+      case 6:
+        BoxSums<6>(columns.data(), stride, out_w, scale, out_row);
+        break;
+      default:
+        for (int bx = 0; bx < out_w; ++bx) {
+          const float* c = columns.data() + bx * stride;
+          float sum = 0;
+          for (int k = 0; k < box; ++k) sum += c[k];
+          out_row[bx] = sum * scale;
+        }
+        break;
     }
   }
 }

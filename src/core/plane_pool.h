@@ -15,9 +15,9 @@
 // allocates, and the kept ones are freed with the pool. Planes may outlive
 // the pool: their buffers are then freed on release.
 //
-// Memory: at most max_free buffers of the size last asked for; the build's
-// decoder keeps one, which is the next capture's plane (plan/memory_plan.h
-// counts it there).
+// Memory: at most max_free buffers of the size last asked for. A buffer is
+// allocated only when none is kept, so the buffers held and kept never
+// outnumber the most held at once (plan/memory_plan.h counts those).
 //
 // Thread safety: Acquire and releases may happen on any threads at once.
 #pragma once

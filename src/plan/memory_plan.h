@@ -14,15 +14,16 @@
 //    raw/decode_record.h), and the mask the thread that masks it holds
 //    (the mask's byte per pixel and its scoring buffers, 2.7 measured;
 //    mask/loss_mask.h's workspace, kept per thread): 9.
-// The decoder's plane pool keeps at most one released plane, and only of
-// the size being decoded (core/plane_pool.h): it is the next capture's
-// plane, counted above. Not counted: what does not grow with the image
-// (the process, its libraries and thread stacks, each worker's ~12 MB;
-// about 60 MB on a 2-thread build; tests/integration/executor/
-// memory_plan_test.cc checks a build's peak against the plan plus that).
-// A scene needs at least one GT and one capture, so a file with more
-// pixels than physical memory / kBytesPerScenePixel cannot be built on
-// the machine at all (the decoder refuses it up front).
+// The decoder's plane pool keeps released planes of the size being decoded
+// for the next captures (core/plane_pool.h, raw/isolated_decoder.h): a
+// plane is allocated only when none is kept, so held and kept planes
+// together never outnumber the most held at once, counted above. Not counted:
+// what does not grow with the image (the process, its libraries and thread
+// stacks, each worker's ~12 MB; about 60 MB on a 2-thread build;
+// tests/integration/executor/memory_plan_test.cc checks a build's peak against
+// the plan plus that). A scene needs at least one GT and one capture, so a file
+// with more pixels than physical memory / kBytesPerScenePixel cannot be built
+// on the machine at all (the decoder refuses it up front).
 //
 // A tight budget never refuses work: it runs one GT and one capture at a
 // time. Results never depend on the budget (tested row by row).

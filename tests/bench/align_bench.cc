@@ -32,6 +32,11 @@
 //                                   diffed, then a summary; --photos after
 //                                   SEED: every pair's content is one of the
 //                                   sweep photographs in turn
+//   align_bench --exact MODE ...    any mode above, with every result's
+//                                   subpixel shift, confidence, gain and loss
+//                                   also printed in hexadecimal (%a), so that
+//                                   two builds' outputs diff only when a bit
+//                                   changed (the decimals hide small changes)
 #include <sys/resource.h>
 #include <valgrind/callgrind.h>
 
@@ -68,6 +73,18 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// --exact: results are also printed bit for bit.
+bool print_exact = false;
+
+// " exact DY,DX CONFIDENCE GAIN LOSS" in hexadecimal under --exact, else "".
+std::string Exact(const dsb::Alignment& a) {
+  if (!print_exact) return "";
+  char text[160];
+  std::snprintf(text, sizeof(text), " exact %a,%a %a %a %a", a.dy_subpx,
+                a.dx_subpx, a.confidence, a.raw_gain, a.loss);
+  return text;
+}
 
 double CpuSeconds() {
   rusage usage{};
@@ -269,9 +286,10 @@ int SelfPairs(const char* file, int copies) {
       return 1;
     }
     std::printf(
-        "shift %d,%d subpx %.6f,%.6f confidence %.9f gain %.9f loss %.9f\n",
+        "shift %d,%d subpx %.6f,%.6f confidence %.9f gain %.9f loss "
+        "%.9f%s\n",
         r->dy, r->dx, r->dy_subpx, r->dx_subpx, r->confidence, r->raw_gain,
-        r->loss);
+        r->loss, Exact(*r).c_str());
   }
   const double mp = image->width() * static_cast<double>(image->height()) / 1e6;
   std::printf(
@@ -335,11 +353,12 @@ int AlignOnce(int megapixels, const char* cfa, const char* photo_name) {
   std::printf(
       "%s %dx%d: shift %d,%d (truth %d,%d) subpx %.4f,%.4f confidence %.6f "
       "gain %.6f loss %.6f; %.2f ms/MP CPU (warm %.2f); one read of the pair "
-      "%.2f ms/MP (align/read %.1f; checksum %.0f)\n",
+      "%.2f ms/MP (align/read %.1f; checksum %.0f)%s\n",
       cfa, width, height, result[0]->dy, result[0]->dx, capture.dy, capture.dx,
       result[0]->dy_subpx, result[0]->dx_subpx, result[0]->confidence,
       result[0]->raw_gain, result[0]->loss, cpu * 1e3 / mp, warm_cpu * 1e3 / mp,
-      floor_cpu * 1e3 / mp, cpu / floor_cpu, checksum);
+      floor_cpu * 1e3 / mp, cpu / floor_cpu, checksum,
+      Exact(*result[0]).c_str());
   return 0;
 }
 
@@ -407,11 +426,11 @@ int Sweep(int count, std::uint64_t seed, bool with_photos) {
     gain_error = std::max(gain_error, std::abs(a.raw_gain / capture.gain - 1));
     std::printf(
         "%d %s %dx%d level %d gain %.1f truth %d,%d got %d,%d%s subpx "
-        "%.4f,%.4f confidence %.6f gain %.6f loss %.6f\n",
+        "%.4f,%.4f confidence %.6f gain %.6f loss %.6f%s\n",
         i, spec.cfa.name().c_str(), spec.width, spec.height,
         capture.noise_level, capture.gain, capture.dy, capture.dx, a.dy, a.dx,
         exact ? "" : " WRONG", a.dy_subpx, a.dx_subpx, a.confidence, a.raw_gain,
-        a.loss);
+        a.loss, Exact(a).c_str());
   }
   std::printf(
       "summary: %d pairs, %d wrong, mean |subpx - truth| %.4f px, confidence "
@@ -497,10 +516,10 @@ int RealPairs(int count, std::uint64_t seed,
       wrong += !exact;
       std::printf(
           "%s %d %s %dx%d sigma %.3f gain %.1f truth %d,%d got %d,%d%s subpx "
-          "%.4f,%.4f confidence %.6f gain %.6f loss %.6f\n",
+          "%.4f,%.4f confidence %.6f gain %.6f loss %.6f%s\n",
           name.c_str(), i, gt.cfa.name().c_str(), w, h, sigma, gain, dy, dx,
           a.dy, a.dx, exact ? "" : " WRONG", a.dy_subpx, a.dx_subpx,
-          a.confidence, a.raw_gain, a.loss);
+          a.confidence, a.raw_gain, a.loss, Exact(a).c_str());
     }
     if (count > 0) {
       std::fprintf(stderr,
@@ -515,6 +534,12 @@ int RealPairs(int count, std::uint64_t seed,
 }
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "--exact") == 0) {
+    print_exact = true;
+    argv[1] = argv[0];  // the rest reads as if --exact were not there
+    --argc;
+    ++argv;
+  }
   if (argc >= 5 && std::strcmp(argv[1], "--real") == 0) {
     return RealPairs(std::atoi(argv[2]), std::strtoull(argv[3], nullptr, 10),
                      std::vector<std::string>(argv + 4, argv + argc));

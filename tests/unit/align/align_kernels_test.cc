@@ -12,8 +12,13 @@
 //   dy - 1 and dy + 1): bit for bit against one shift at a time;
 // - BlockGainMatchedLoss (blocks of a row side by side): bit for bit
 //   against the plain per-block loop;
-// - GtInNoisyColours (Bayer's and X-Trans's vector rows): bit for bit
-//   against the per-pixel expressions of the matcher's scalar path.
+// - RawGain (no division per pixel in its rough pass): bit for bit against
+//   its plain two passes, and LeastFailing's bound the division's own;
+// - FineColours' clipped counts (24 columns at a time): exact at the
+//   quarter that decides;
+// - GtInNoisyColours (Bayer's and X-Trans's vector rows, X-Trans's loops
+//   compiled per number of offsets): bit for bit against the per-pixel
+//   expressions of the matcher's scalar path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,6 +33,7 @@
 #include <vector>
 
 #include "align/colour_match.h"
+#include "align/float_threshold.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
 #include "core/alignment.h"
@@ -171,13 +177,15 @@ TEST(AlignKernelsTest, CoarseLumaStraightIntoTheFftBufferIsTheSame) {
 
 TEST(AlignKernelsTest, CoarseLumaAddsEachBoxInRowOrder) {
   // The box mean as first written: the box's rows added one at a time per
-  // column, then the box's columns.
+  // column, then the box's columns (boxes of 2, 4 and 6 take loops
+  // unrolled for them; strides as PlanCoarse pairs them, e.g. 6 and 4).
   for (const char* cfa : {"rggb", "xtrans"}) {
     const RawImage image = RandomMosaic(cfa, 97, 61, 7);
     const std::array<float, 3> balance = ChannelBalance(image);
     for (int box : {2, 4, 6, 8, 10, 12}) {
       if (box % image.cfa.period() != 0) continue;
-      for (int stride : {box / 2, box}) {
+      for (int stride : {box / 2, box - 2, box}) {
+        if (stride < 1) continue;
         const Plane<float> got = CoarseLuma(image, balance, stride, box);
         int mismatches = 0;
         for (int by = 0; by < got.height(); ++by) {
@@ -368,6 +376,207 @@ TEST(AlignKernelsTest, BlockLossesMatchThePlainPerBlockLoop) {
   }
 }
 
+// LeastFailing turns RawGain's g / top * 16 < 15 into g < bound: the same
+// answer for every float within 2^20 ulps of the bound on either side and
+// for a million random bit patterns (both signs, subnormals, infinities
+// and NaNs), for clip levels whose division is exact and inexact.
+TEST(AlignKernelsTest, LeastFailingIsTheDivisionsOwnBoundary) {
+  std::mt19937 rng(7);
+  for (const float top :
+       {1.0f, 0.77f, 0.9137f, 2310.385f, 1e-6f, 65535.0f, 16383.0f, 0.1f}) {
+    auto holds = [&](float g) { return g / top * 16.0f < 15.0f; };
+    const float bound = LeastFailing(holds);
+    auto check = [&](std::uint32_t bits) {
+      const float g = std::bit_cast<float>(bits);
+      ASSERT_EQ(holds(g), g < bound)
+          << "top " << top << " g " << g << " bound " << bound;
+    };
+    const std::uint32_t at = std::bit_cast<std::uint32_t>(bound);
+    for (std::uint32_t d = 0; d <= (1u << 20); ++d) {
+      check(at + d);
+      check(at - d);
+    }
+    for (int k = 0; k < 1000000; ++k) check(rng());
+  }
+}
+
+// FineColours counts clipped pixels per colour on sampled rows (24 columns
+// at a time, then the row's tail): a colour clipped in exactly a quarter of
+// its pixels stays, one pixel more and it is left out. The clipped pixels
+// sit at the start of each row or at its end (inside the tail of a width
+// that is no multiple of 24), every Bayer order, so a count off by one
+// anywhere flips the answer.
+TEST(AlignKernelsTest, FineColoursCountClippedPixelsExactly) {
+  for (const char* cfa : {"rggb", "bggr", "grbg", "gbrg"}) {
+    for (const int width : {104, 112, 40}) {
+      // Red pixels per red row: width / 2; a quarter of them exactly.
+      const int quarter = width / 2 / 4;
+      ASSERT_EQ(quarter * 4, width / 2);
+      for (const bool at_end : {false, true}) {
+        for (const int extra : {0, 1}) {
+          RawImage image = RandomMosaic(cfa, width, 40, 60);
+          for (std::size_t k = 0; k < image.pixels.pixel_count(); ++k) {
+            image.pixels.data()[k] *= 0.5f;  // nothing clipped
+          }
+          for (int y = 0; y < image.height(); ++y) {
+            int clipped = 0;
+            for (int i = 0; i < width; ++i) {
+              const int x = at_end ? width - 1 - i : i;
+              if (image.cfa.color_at(y, x) != CfaColor::kRed) continue;
+              if (clipped == quarter + extra) break;
+              image.pixels.at(y, x) = 1.0f;
+              ++clipped;
+            }
+          }
+          const std::array<bool, 3> used = FineColours(image, image);
+          EXPECT_EQ(used[0], extra == 0)
+              << cfa << " width " << width << (at_end ? " end" : " start")
+              << " extra " << extra;
+          EXPECT_TRUE(used[1] && used[2]);
+        }
+      }
+    }
+  }
+}
+
+// RawGain as first written, one pixel at a time: pass 1 (the rough gain,
+// two rows in 16) tests each GT value as g / top * 16 < 15 with a division,
+// pass 2 sums per block; both in eight float lanes per run (a pixel left
+// out adds +0.0f, as the vector masks do) added in double, then the
+// weighted median of the block ratios.
+double ReferenceRawGain(const RawImage& gt, const RawImage& noisy,
+                        const Overlap& overlap) {
+  if (overlap.empty()) return 1.0;
+  const int block = std::clamp(
+      static_cast<int>(std::sqrt(static_cast<double>(overlap.height) *
+                                 overlap.width / 256.0)),
+      16, 64);
+  const float top = std::max(gt.meta.overexposure_lb, 1e-6f);
+  const float noisy_clip = 0.95f * noisy.meta.overexposure_lb;
+  Plane<float> matched(overlap.width, overlap.height);
+  GtInNoisyColours(gt, overlap, matched.view());
+  auto noisy_row = [&](int i) {
+    return noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
+  };
+  // Sums of the kept g and n over [begin, end) of row i.
+  auto run = [&](int i, int begin, int end, auto keep, double& sum_g,
+                 double& sum_n) {
+    const float* g = matched.row(i);
+    const float* n = noisy_row(i);
+    float lanes_g[8] = {}, lanes_n[8] = {};
+    int j = begin;
+    for (; j + 8 <= end; j += 8) {
+      for (int l = 0; l < 8; ++l) {
+        const bool k = keep(g[j + l], n[j + l]);
+        lanes_g[l] += k ? g[j + l] : 0.0f;
+        lanes_n[l] += k ? n[j + l] : 0.0f;
+      }
+    }
+    sum_g = 0;
+    sum_n = 0;
+    for (; j < end; ++j) {
+      if (keep(g[j], n[j])) {
+        sum_g += g[j];
+        sum_n += n[j];
+      }
+    }
+    for (int l = 0; l < 8; ++l) {
+      sum_g += lanes_g[l];
+      sum_n += lanes_n[l];
+    }
+  };
+  double rough_gt = 0, rough_noisy = 0;
+  for (int i = 0; i < overlap.height; ++i) {
+    if ((i & 15) >= 2) continue;
+    double sum_g, sum_n;
+    run(
+        i, 0, overlap.width,
+        [&](float g, float n) {
+          return n < noisy_clip && g / top * 16.0f < 15.0f;
+        },
+        sum_g, sum_n);
+    rough_gt += sum_g;
+    rough_noisy += sum_n;
+  }
+  const double rough =
+      (rough_gt > 0 && rough_noisy > 0) ? rough_gt / rough_noisy : 1.0;
+  const double limit =
+      std::min(15.0 / 16, rough * 0.85 * noisy.meta.overexposure_lb / top);
+  const int levels = std::max(1, static_cast<int>(limit * 16));
+  const float threshold = static_cast<float>(levels) / 16 * top;
+  const int blocks_y = (overlap.height + block - 1) / block;
+  const int blocks_x = (overlap.width + block - 1) / block;
+  std::vector<double> gts(static_cast<std::size_t>(blocks_y) * blocks_x);
+  std::vector<double> noisies(gts.size());
+  for (int i = 0; i < overlap.height; ++i) {
+    for (int bx = 0; bx < blocks_x; ++bx) {
+      double sum_g, sum_n;
+      run(
+          i, bx * block, std::min(overlap.width, (bx + 1) * block),
+          [&](float g, float) { return g < threshold; }, sum_g, sum_n);
+      gts[(i / block) * blocks_x + bx] += sum_g;
+      noisies[(i / block) * blocks_x + bx] += sum_n;
+    }
+  }
+  std::vector<std::pair<double, double>> ratios;  // value, weight
+  double total_gt = 0, total_noisy = 0;
+  for (std::size_t k = 0; k < gts.size(); ++k) {
+    total_gt += gts[k];
+    total_noisy += noisies[k];
+    if (gts[k] > 0 && noisies[k] > 0) {
+      ratios.emplace_back(gts[k] / noisies[k], noisies[k]);
+    }
+  }
+  if (ratios.empty()) {
+    return (total_gt > 0 && total_noisy > 0) ? total_gt / total_noisy : 1.0;
+  }
+  std::stable_sort(
+      ratios.begin(), ratios.end(),
+      [](const auto& a, const auto& b) { return a.first < b.first; });
+  double half = 0;
+  for (const auto& r : ratios) half += r.second;
+  half /= 2;
+  for (const auto& r : ratios) {
+    half -= r.second;
+    if (half <= 0) return r.first;
+  }
+  return ratios.back().first;
+}
+
+// RawGain (its rough pass testing GT levels against a bound found once
+// instead of dividing every pixel by the clip level) bit for bit the plain
+// form, for clip levels whose division is inexact and pixel scales of
+// several binades, every CFA, odd shifts.
+TEST(AlignKernelsTest, RawGainMatchesThePlainTwoPasses) {
+  for (const char* cfa : kCfas) {
+    for (const float scale : {1.0f, 0.37f, 3000.5f, 1e-5f}) {
+      for (const float clip : {1.0f, 0.77f, 0.9137f}) {
+        RawImage gt = RandomMosaic(cfa, 173, 131, 31);
+        RawImage noisy = RandomMosaic(cfa, 173, 131, 32);
+        for (RawImage* image : {&gt, &noisy}) {
+          image->meta.overexposure_lb = clip * scale;
+          for (int y = 0; y < image->height(); ++y) {
+            for (int x = 0; x < image->width(); ++x) {
+              image->pixels.at(y, x) *= scale;
+            }
+          }
+        }
+        for (const auto& [dy, dx] : {std::pair{0, 0}, std::pair{-3, 5},
+                                     std::pair{7, -11}, std::pair{1, 1}}) {
+          const Overlap overlap =
+              ComputeOverlap(gt.height(), gt.width(), dy, dx);
+          const double got = RawGain(gt, noisy, overlap);
+          const double want = ReferenceRawGain(gt, noisy, overlap);
+          EXPECT_EQ(std::bit_cast<std::uint64_t>(got),
+                    std::bit_cast<std::uint64_t>(want))
+              << cfa << " scale " << scale << " clip " << clip << " shift "
+              << dy << "," << dx << ": " << got << " vs " << want;
+        }
+      }
+    }
+  }
+}
+
 // The vector loop of CrossPower (8 values at a time; AVX2 in its clone)
 // gives bit for bit what its scalar tail gives for each value alone, so
 // the vectors round as the one-value expression does, whichever clone runs.
@@ -475,6 +684,54 @@ TEST(AlignKernelsTest, ColourMatchingIsBitExactOnEveryCfa) {
                   << " at " << i << "," << j << ": " << out.at(i, j) << " vs "
                   << want;
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+// X-Trans rows take a loop compiled for their slots' numbers of offsets
+// where the standard pattern's are (XTransCycles), the general loop
+// otherwise: both bit for bit the reference at every shift phase (every
+// dy and dx modulo 6, every GT row phase), for the standard pattern and
+// for random 6x6 patterns (other neighbour counts, so the general loop and
+// the generic path run too).
+TEST(AlignKernelsTest, ColourMatchingIsBitExactOnEveryXTransPhase) {
+  std::vector<CfaPattern> patterns = {CfaPattern::StandardXTrans()};
+  std::mt19937_64 rng(417);
+  while (patterns.size() < 5) {
+    CfaPattern::Grid grid{};
+    std::array<bool, 3> seen{};
+    for (auto& row : grid) {
+      for (CfaColor& c : row) {
+        c = static_cast<CfaColor>(rng() % 3);
+        seen[static_cast<int>(c)] = true;
+      }
+    }
+    if (seen[0] && seen[1] && seen[2]) {
+      patterns.push_back(CfaPattern::XTrans(grid));
+    }
+  }
+  constexpr int kWidth = 127, kHeight = 38;
+  for (std::size_t k = 0; k < patterns.size(); ++k) {
+    RawImage gt = RandomMosaic("xtrans", kWidth, kHeight, 950 + k);
+    gt.cfa = patterns[k];
+    for (int dy = -3; dy <= 2; ++dy) {
+      for (int dx = -3; dx <= 2; ++dx) {
+        const Overlap o = ComputeOverlap(kHeight, kWidth, dy, dx);
+        Plane<float> out(o.width, o.height);
+        GtInNoisyColours(gt, o, out.view());
+        for (int i = 0; i < o.height; ++i) {
+          for (int j = 0; j < o.width; ++j) {
+            const float want =
+                ReferenceMatch(gt, o.gt_y0 + i, o.gt_x0 + j,
+                               gt.cfa.color_at(o.noisy_y0 + i, o.noisy_x0 + j));
+            if (std::isnan(want)) continue;
+            ASSERT_EQ(std::bit_cast<std::uint32_t>(out.at(i, j)),
+                      std::bit_cast<std::uint32_t>(want))
+                << "pattern " << k << " shift " << dy << "," << dx << " at "
+                << i << "," << j << ": " << out.at(i, j) << " vs " << want;
           }
         }
       }
