@@ -23,7 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "core/alignment.h"
+#include "mask/cell_rows.h"
 #include "mask/loss_mask.h"
+#include "mask/pair_model.h"
 #include "mask/png_writer.h"
 #include "photos.h"
 #include "raw/decoder.h"
@@ -173,6 +176,34 @@ int main(int argc, char** argv) {
       return 1;
     }
     Report("MakeLossMask, fresh buffers", mask_s, megapixels);
+    {
+      // The pair model alone (mask/pair_model.h), built as MakeLossMask
+      // builds it: a fixed cost per pair that weighs most on small frames.
+      const Overlap overlap =
+          ComputeOverlap(gt.height(), gt.width(), alignment.dy, alignment.dx);
+      const CellRowBuilder builder(
+          gt.pixels.view().crop(overlap.gt_y0, overlap.gt_x0, overlap.height,
+                                overlap.width),
+          noisy.pixels.view().crop(overlap.noisy_y0, overlap.noisy_x0,
+                                   overlap.height, overlap.width),
+          gt.cfa.Cropped(overlap.gt_y0, overlap.gt_x0),
+          noisy.cfa.Cropped(overlap.noisy_y0, overlap.noisy_x0),
+          gt.meta.overexposure_lb, noisy.meta.overexposure_lb, false);
+      PairModel model;
+      const Timing model_s = Seconds(
+          [&] {
+            model = FitPairModel(builder, alignment.raw_gain,
+                                 gt.meta.overexposure_lb);
+          },
+          repeats + 1);
+      std::printf("%-34s %9.2f ms wall, %7.2f ms CPU\n",
+                  "  of which pair model", model_s.wall * 1e3,
+                  model_s.cpu * 1e3);
+      std::printf(
+          "  model gain %a slope %a offset %a structure[0][0] %a %a %a\n",
+          model.gain, model.slope, model.offset, model.structure[0][0][0],
+          model.structure[0][0][1], model.structure[0][0][2]);
+    }
     // As a scene's captures after the first: the buffers of the previous
     // mask are reused (mask/loss_mask.h MaskWorkspace).
     MaskWorkspace workspace;

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -89,9 +91,10 @@ TEST(PairModelTest, NoFloorWithoutBlackCells) {
 namespace dsb {
 namespace {
 
-// MedianInPlace against a full sort, on both of its paths (under and over
-// 4096 values) and on what trips selections up: duplicates, one value,
-// negatives, signed zeros, denormals and huge magnitudes.
+// MedianInPlace against a full sort, on each of its paths (under 512
+// values, the small bracket up to 2^14, the large one above) and on what trips
+// selections up: duplicates, one value, negatives, signed zeros, denormals and
+// huge magnitudes.
 TEST(MedianInPlaceTest, IsTheElementOfRankHalfTheCount) {
   std::mt19937 rng(2024);
   const std::vector<std::function<float()>> draws = {
@@ -106,9 +109,10 @@ TEST(MedianInPlaceTest, IsTheElementOfRankHalfTheCount) {
       [&] { return std::normal_distribution<float>(3e-4f, 1e-5f)(rng); },
   };
   for (const std::size_t n :
-       {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{4095},
-        std::size_t{4096}, std::size_t{4097}, std::size_t{65536},
-        std::size_t{100001}}) {
+       {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{511},
+        std::size_t{512}, std::size_t{513}, std::size_t{4095},
+        std::size_t{4096}, std::size_t{4097}, std::size_t{16383},
+        std::size_t{16384}, std::size_t{65536}, std::size_t{100001}}) {
     for (std::size_t d = 0; d < draws.size(); ++d) {
       std::vector<float> v(n);
       for (float& x : v) x = draws[d]();
@@ -116,6 +120,16 @@ TEST(MedianInPlaceTest, IsTheElementOfRankHalfTheCount) {
       std::sort(sorted.begin(), sorted.end());
       EXPECT_EQ(MedianInPlace(v), sorted[n / 2]) << "n " << n << " draw " << d;
     }
+    // A NaN, which no ordering places: the whole is selected as
+    // std::nth_element selects it (no bracket can hold the median).
+    std::vector<float> v(n);
+    for (float& x : v) x = static_cast<float>(rng() % 1000);
+    v[n / 3] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> whole = v;
+    std::nth_element(whole.begin(), whole.begin() + n / 2, whole.end());
+    const double median = MedianInPlace(v);
+    const double expected = whole[n / 2];
+    EXPECT_EQ(std::memcmp(&median, &expected, sizeof median), 0) << "n " << n;
   }
 }
 
