@@ -100,15 +100,17 @@ int main(int argc, char** argv) {
   std::printf("mask_bench: %dx%d (%.1f MP) %s, noise level %d, best of %d\n",
               width, height, megapixels, cfa->name().c_str(), level, repeats);
 
+  // What every scene of the bench shares.
+  SceneSpec base;
+  base.width = width;
+  base.height = height;
+  base.cfa = *cfa;
+  base.seed = 7;
+  base.max_shift = 32;
   std::vector<SceneSpec> specs;
   for (const double clipped : {0.0, 0.02}) {
     if (only != "all" && only != (clipped > 0 ? "clipped" : "plain")) continue;
-    SceneSpec spec;
-    spec.width = width;
-    spec.height = height;
-    spec.cfa = *cfa;
-    spec.seed = 7;
-    spec.max_shift = 32;
+    SceneSpec spec = base;
     spec.clipped_fraction = clipped;
     specs.push_back(spec);
   }
@@ -118,12 +120,7 @@ int main(int argc, char** argv) {
   if (!path.empty()) {
     auto photo = ReadPhoto(path);
     if (photo.ok()) {
-      SceneSpec spec;
-      spec.width = width;
-      spec.height = height;
-      spec.cfa = *cfa;
-      spec.seed = 7;
-      spec.max_shift = 32;
+      SceneSpec spec = base;
       spec.photo = std::make_shared<const Srgb8Image>(std::move(photo).value());
       spec.look.light = PhotoLight::kWarm;
       spec.look.exposure_ev = 2.0;
