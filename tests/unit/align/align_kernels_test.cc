@@ -112,14 +112,23 @@ TEST(AlignKernelsTest, ChannelBalanceMatchesOneChainAtATime) {
 }
 
 // PrepareCoarse as first written: zero the buffer, then the coarse image
-// zero-mean and tapered into its top-left.
+// zero-mean and tapered into its top-left; the mean's sum, since issue
+// 17's fifth round, each row in eight float lanes (lane l takes columns
+// l, l + 8, ...; the tail and then the lanes added to the row's double),
+// rows added in double.
 std::vector<float> ReferencePrepared(const Plane<float>& coarse,
                                      const CoarseGeometry& g) {
   std::vector<float> padded(
       static_cast<std::size_t>(g.fft_height) * g.fft_width, 0.0f);
   double sum = 0;
   for (int y = 0; y < coarse.height(); ++y) {
-    for (int x = 0; x < coarse.width(); ++x) sum += coarse.at(y, x);
+    float lanes[8] = {};
+    const int whole = coarse.width() / 8 * 8;
+    for (int x = 0; x < whole; ++x) lanes[x % 8] += coarse.at(y, x);
+    double row = 0;
+    for (int x = whole; x < coarse.width(); ++x) row += coarse.at(y, x);
+    for (float lane : lanes) row += lane;
+    sum += row;
   }
   const float mean = static_cast<float>(sum / coarse.pixel_count());
   auto taper = [](int i, int n, int ramp) {
