@@ -78,7 +78,9 @@ struct CoarsePeak {
   float value = 0;
 };
 // The strongest local maxima of the circular correlation surface within
-// the search radius, best first.
+// the search radius, best first. Only the surface's rows within
+// search_y + 1 of row 0 (circularly) are read (the CPU correlator
+// transforms only those back).
 std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
                                         const CoarseGeometry& geometry,
                                         int count);

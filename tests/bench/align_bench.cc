@@ -230,10 +230,20 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
   std::vector<float> cross(2 * complex_count);
   std::memcpy(cross.data(), spectrum->get(),
               sizeof(fftwf_complex) * complex_count);
-  time("FFT inverse", [&] {
+  // As the correlator: only the rows FindCoarsePeaks reads, where they
+  // are a small part of the grid (the copy is part of the figure).
+  const int top = g.search_y + 2, bottom = g.search_y + 1;
+  auto partial =
+      dsb::GetPartialInverse(g.fft_height, g.fft_width, top, bottom, 1);
+  const bool use_partial = 2 * (top + bottom) <= g.fft_height && partial.ok();
+  time(use_partial ? "FFT inverse (partial)" : "FFT inverse", [&] {
     std::memcpy(spectrum->get(), cross.data(),
                 sizeof(fftwf_complex) * complex_count);
-    fftwf_execute_dft_c2r(plans->inverse, spectrum->get(), real->get());
+    if (use_partial) {
+      dsb::ExecutePartialInverse(*partial, spectrum->get(), real->get());
+    } else {
+      fftwf_execute_dft_c2r(plans->inverse, spectrum->get(), real->get());
+    }
   });
   std::vector<dsb::CoarsePeak> peaks;
   time("FindCoarsePeaks",
