@@ -35,7 +35,7 @@ constexpr int kMinTile = 16;
 constexpr double kSparseMask = 0.9;
 // RefineShift: pixels compared per shift, and the fewest blocks it decides
 // on.
-constexpr double kRefineSamples = 1e6;
+constexpr double kRefineSamples = 2e6;
 constexpr std::size_t kRefineMinBlocks = 8;
 // How many standard deviations of a fair coin a neighbour's lead in blocks
 // must reach to win the refinement (see RefineShift).

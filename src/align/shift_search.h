@@ -122,7 +122,7 @@ FineResult FineSearch(const RawImage& gt,
 //    The median ignores blocks a moved object or changed light dominates,
 //    which would bias a plain total; it must also win clearly more blocks
 //    than it loses (a sign test). Large overlaps are compared on a
-//    subsample of row pairs (~1 MP per shift; RefineSamplingOf).
+//    subsample of row pairs (~2 MP per shift; RefineSamplingOf).
 struct RefineResult {
   int dy = 0, dx = 0;
   // PairLoss at the shift given (the centre), at raw_gain: its block sums
@@ -133,7 +133,7 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                          int dx, double raw_gain, int max_dy, int max_dx);
 
 // RefineShift's sample of an overlap: the row-pair step (RowPairStep of
-// about kRefineSamples pixels: every row up to 2 MP) and the block size
+// about kRefineSamples pixels: every row up to 4 MP) and the block size
 // (about 256 blocks).
 struct RefineSampling {
   int row_step = 1;
@@ -143,7 +143,7 @@ RefineSampling RefineSamplingOf(const Overlap& overlap);
 
 // The pair's reported loss: mean |GtInNoisyColours - raw_gain * noisy| over
 // RefineShift's row sample of the overlap (every pixel on overlaps up to
-// 2 MP), from BlockGainMatchedLoss's block sums added in order, so it is
+// 4 MP), from BlockGainMatchedLoss's block sums added in order, so it is
 // bit for bit RefineResult::loss where the refinement keeps the shift.
 // Against every row (GainMatchedLoss) it differs by rounding where nothing
 // is sampled, and on larger overlaps by the sample's error (README:
