@@ -202,9 +202,11 @@ class StatsPass {
   bool first_ = true;
 };
 
-// The frame's statistics from every row, and `strided`'s colour means from
-// the row pairs 2 x row_stride x i, 2 x row_stride x i + 1 (those a pair's
-// pass over the noisy frame takes).
+// The frame's statistics from every row, and `strided`, those of the row
+// pairs 2 x row_stride x i, 2 x row_stride x i + 1 (those a pair's pass
+// over the noisy frame takes; the GT's tiles are demosaicked with their
+// range, as the noisy capture's are with its own on the same rows, so a
+// frame paired with itself is demosaicked alike on both sides).
 FrameStats Stats(PlaneView<const float> frame, int row_stride,
                  FrameStats& strided) {
   StatsPass pass, strided_pass;
@@ -453,7 +455,7 @@ Result<RawnindReference> RawnindReference::Make(
       PrefetchRect(g, next.y - 1, next.y + next.h + 1, next.x - 1,
                    next.x + next.w + 1);
     }
-    DemosaicTile(g, stats.scale, tile.y, tile.x, tile.h, tile.w,
+    DemosaicTile(g, strided.scale, tile.y, tile.x, tile.h, tile.w,
                  ref.rgb_.get() + tile.offset, scratch);
     // Its boxes, in ProxyRowsN's order of additions.
     for (int r = 0; r < tile.h; ++r) {

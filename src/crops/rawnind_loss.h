@@ -33,7 +33,8 @@
 //   row's, against 0.5-1.5 % for the tiles (crops_bench rawnind-sampling;
 //   RowSampledFiguresStayNearEveryRows).
 // The demosaic's scaling (RawNIND's: from the frame's minimum and maximum)
-// takes the noisy frame's range on those row pairs too.
+// takes each frame's range on those row pairs too (values outside it are
+// held at the uint16 ends), so a frame with itself is demosaicked alike.
 //
 // The GT side (its colour means, its demosaic scaling and its demosaicked
 // tiles) is prepared once per GT (RawnindReference) and shared by every

@@ -91,11 +91,16 @@ TEST(RawnindRowSamplingTest, RowSampledFiguresStayNearEveryRows) {
   }
   std::printf("row pairs 1 of 4 against every row: rgb_gain %.2e, loss %.2e\n",
               worst_gain, worst_loss);
-  // A self pair stays exactly 1 and 0 (same rows of the same pixels).
+  // A self pair stays exactly 1 and 0 (same rows of the same pixels), by
+  // the shortcut and by the full computation it stands for.
   Result<RawnindPairFigures> self = RawnindFigures(*sampled_ref, gt, 0, 0);
-  ASSERT_TRUE(self.ok());
+  Result<RawnindPairFigures> self_full =
+      internal::RawnindFiguresFull(*sampled_ref, gt, 0, 0);
+  ASSERT_TRUE(self.ok() && self_full.ok());
   EXPECT_EQ(self->rgb_gain, 1.0);
   EXPECT_EQ(self->best_alignment_loss, 0.0);
+  EXPECT_EQ(self_full->rgb_gain, 1.0);
+  EXPECT_EQ(self_full->best_alignment_loss, 0.0);
 }
 
 // A small frame keeps min_stride_row_pairs row pairs: at 1200 rows (600
