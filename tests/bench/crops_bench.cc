@@ -7,7 +7,8 @@
 //
 //   crops_bench [MP [REPS [CFA]]]     (default: 24 MP, 5 reps, rggb)
 //
-// `crops_bench rawnind [MP|FILE [REPS]]` times RawNIND's figures alone (the
+// `crops_bench rawnind [MP|FILE [REPS [STRIDE]]]` times RawNIND's figures
+// alone (STRIDE: RawnindSampling::row_stride, 1 for every row; the
 // build computes them for every Bayer pair, not only with --crops): the
 // GT's reference and one pair, in CPU time of the thread, best and median
 // of REPS (default 24 MP, 7 reps). MP renders a generated GT and a noisy
@@ -15,6 +16,10 @@
 // with itself at shifts (3, -5), (-2, 7) and (0, 1). It prints the figures
 // in hexadecimal, so two builds can be compared bit for bit, and times the
 // GT's self pair (a bit-identical copy at (0, 0)) on its own line.
+//
+// `crops_bench rawnind-sampling [STRIDE...]` compares the figures on one
+// row pair of every STRIDE with every row's, over generated, photographed
+// and real-raw pairs (SamplingMain).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -435,7 +440,7 @@ int main(int argc, char** argv) {
     if (!figures.ok()) return 1;
     // The same with every overlap pixel (the exact figure): the sample's
     // saving.
-    const dsb::RawnindSampling all{16, 32, 16, 32, 0};
+    const dsb::RawnindSampling all{16, 32, 16, 32, 0, 1};
     start = Clock::now();
     auto full_reference = dsb::RawnindReference::Make(*image, all);
     auto full = dsb::RawnindFigures(*full_reference, *image, 3, -5);
