@@ -157,6 +157,17 @@ template <int N>
   }
 }
 
+// out[i] = g0[i] + g0[i + 1] + g1[i] + g1[i + 1] for i in [0, count),
+// added left to right as ProxyRowsN adds a box (each vector lane does the
+// same additions in the same order).
+DSB_VECTOR_CLONES void BoxRow(const float* __restrict g0,
+                              const float* __restrict g1, int count,
+                              float* __restrict out) {
+  for (int i = 0; i < count; ++i) {
+    out[i] = g0[i] + g0[i + 1] + g1[i] + g1[i + 1];
+  }
+}
+
 // The colour sums, minimum and maximum of an RGGB frame, row by row (so a
 // pass can do other work on each row while it is in cache).
 class StatsPass {
@@ -457,21 +468,18 @@ Result<RawnindReference> RawnindReference::Make(
     }
     DemosaicTile(g, strided.scale, tile.y, tile.x, tile.h, tile.w,
                  ref.rgb_.get() + tile.offset, scratch);
-    // Its boxes, in ProxyRowsN's order of additions.
+    // Its boxes, in ProxyRowsN's order of additions (0 past the frame's
+    // last row and column, which the variate never reaches).
     for (int r = 0; r < tile.h; ++r) {
       float* out = ref.box_.get() + tile.box_offset +
                    static_cast<std::size_t>(r) * tile.w;
       const int y = tile.y + r;
-      for (int c = 0; c < tile.w; ++c) {
-        const int x = tile.x + c;
-        if (y + 1 >= g.height || x + 1 >= g.width) {
-          out[c] = 0;
-          continue;
-        }
-        const float* g0 = g.row(y);
-        const float* g1 = g.row(y + 1);
-        out[c] = g0[x] + g0[x + 1] + g1[x] + g1[x + 1];
+      const int inside =
+          y + 1 < g.height ? std::min(tile.w, g.width - 1 - tile.x) : 0;
+      if (inside > 0) {
+        BoxRow(g.row(y) + tile.x, g.row(y + 1) + tile.x, inside, out);
       }
+      std::fill(out + std::max(inside, 0), out + tile.w, 0.0f);
     }
   }
   return ref;
