@@ -6,9 +6,10 @@
 // Everything is counted in bytes per pixel of one capture, as measured at
 // the peak of a 16 x 60 MP Bayer scene (heaptrack for the heap, smaps for
 // the decode workers and mappings; issue 17):
-//  - a GT: its float plane (4), the GT side of RawNIND's figures (1.5 on
-//    Bayer, crops/rawnind_loss.h) and its correlator's reference (the
-//    coarse spectrum, well under 0.5): 6;
+//  - a GT: its float plane (4), the GT side of RawNIND's figures (2 on
+//    Bayer since its tiles' 2x2 boxes are kept with them,
+//    crops/rawnind_loss.h) and its correlator's reference (the coarse
+//    spectrum, well under 0.5): 7;
 //  - a capture in flight: its float plane (4), its raw values in a decode
 //    worker until the build has copied them out (2: LibRaw's buffer,
 //    raw/decode_record.h), and the mask the thread that masks it holds
@@ -36,7 +37,7 @@
 
 namespace dsb {
 
-inline constexpr std::size_t kBytesPerGtPixel = 6;
+inline constexpr std::size_t kBytesPerGtPixel = 7;
 inline constexpr std::size_t kBytesPerCapturePixel = 9;
 inline constexpr std::size_t kBytesPerScenePixel =
     kBytesPerGtPixel + kBytesPerCapturePixel;

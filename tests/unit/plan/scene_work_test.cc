@@ -14,26 +14,28 @@ namespace dsb {
 namespace {
 
 TEST(MemoryPlanTest, BytesPerPixelModel) {
-  // A GT: its plane (4), RawNIND's reference (1.5) and its correlator's
-  // (0.5); a capture: its plane (4), its raw values in a worker (2), the
-  // mask being made from it (3).
-  EXPECT_EQ(kBytesPerGtPixel, 6u);
+  // A GT: its plane (4), RawNIND's reference (2) and its correlator's
+  // (under 0.5), rounded up; a capture: its plane (4), its raw values in a
+  // worker (2), the mask being made from it (3).
+  EXPECT_EQ(kBytesPerGtPixel, 7u);
   EXPECT_EQ(kBytesPerCapturePixel, 9u);
-  EXPECT_EQ(kBytesPerScenePixel, 15u);  // one of each
-  EXPECT_EQ(MaxPixelsFor(15'000'000'000), 1'000'000'000u);
+  EXPECT_EQ(kBytesPerScenePixel, 16u);  // one of each
+  EXPECT_EQ(MaxPixelsFor(16'000'000'000), 1'000'000'000u);
   EXPECT_EQ(MaxPixelsFor(5), 1u);  // never zero
 }
 
 TEST(MemoryPlanTest, CapturesFirstThenGtsThenBatches) {
-  const std::size_t px = 1000;  // 6,000 bytes per GT, 9,000 per capture
+  const std::size_t px = 1000;
+  const std::size_t gt = kBytesPerGtPixel * px;
+  const std::size_t capture = kBytesPerCapturePixel * px;
   // Room for 1 GT + 4 captures: 4 in flight as two batches of 2.
-  SceneMemory m = PlanSceneMemory(6'000 + 4 * 9'000, px, 4, 3);
+  SceneMemory m = PlanSceneMemory(gt + 4 * capture, px, 4, 3);
   EXPECT_EQ(m.captures_in_flight, 4u);
   EXPECT_EQ(m.gt_group, 1u);
   EXPECT_EQ(m.batch, 2u);
   EXPECT_EQ(m.batches_in_flight, 2u);
   // Room for 3 GTs besides the 4 captures: all three GTs share one pass.
-  m = PlanSceneMemory(3 * 6'000 + 4 * 9'000 + 1, px, 4, 3);
+  m = PlanSceneMemory(3 * gt + 4 * capture + 1, px, 4, 3);
   EXPECT_EQ(m.gt_group, 3u);
   EXPECT_EQ(m.captures_in_flight, 4u);
   // Captures never exceed the workers, GTs never the GTs left.
@@ -42,12 +44,11 @@ TEST(MemoryPlanTest, CapturesFirstThenGtsThenBatches) {
   EXPECT_EQ(m.gt_group, 2u);
   EXPECT_EQ(m.batch, 3u);
   // Three captures: two batches of one (the odd one waits).
-  m = PlanSceneMemory(6'000 + 3 * 9'000 + 1, px, 8, 1);
+  m = PlanSceneMemory(gt + 3 * capture + 1, px, 8, 1);
   EXPECT_EQ(m.captures_in_flight, 3u);
   EXPECT_EQ(m.batch, 1u);
   // A tight budget never refuses: one GT, one capture, batches of one.
-  for (std::size_t budget :
-       {std::size_t{0}, std::size_t{1}, std::size_t{15'000}}) {
+  for (std::size_t budget : {std::size_t{0}, std::size_t{1}, gt + capture}) {
     m = PlanSceneMemory(budget, px, 4, 3);
     EXPECT_EQ(m.gt_group, 1u);
     EXPECT_EQ(m.captures_in_flight, 1u);
@@ -57,20 +58,24 @@ TEST(MemoryPlanTest, CapturesFirstThenGtsThenBatches) {
 }
 
 TEST(MemoryPlanTest, ScenesInFlightFromTheLargestFile) {
-  // 15 bytes per byte of the largest raw: 3 scenes fit 3 x 1,500.
-  EXPECT_EQ(ScenesInFlight(4'500, 100, 8, 5), 3u);
-  EXPECT_EQ(ScenesInFlight(4'500, 100, 2, 5), 2u);  // at most the workers
-  EXPECT_EQ(ScenesInFlight(4'500, 100, 8, 1), 1u);  // at most the scenes
-  EXPECT_EQ(ScenesInFlight(10, 100, 8, 5), 1u);     // at least one
-  EXPECT_EQ(ScenesInFlight(4'500, 0, 8, 5), 5u);    // empty files: 15 B each
+  // kBytesPerScenePixel bytes per byte of the largest raw (100 bytes here).
+  const std::size_t scene = kBytesPerScenePixel * 100;
+  EXPECT_EQ(ScenesInFlight(3 * scene, 100, 8, 5), 3u);
+  EXPECT_EQ(ScenesInFlight(3 * scene, 100, 2, 5), 2u);  // at most the workers
+  EXPECT_EQ(ScenesInFlight(3 * scene, 100, 8, 1), 1u);  // at most the scenes
+  EXPECT_EQ(ScenesInFlight(10, 100, 8, 5), 1u);         // at least one
+  // Empty files count as one byte each.
+  EXPECT_EQ(ScenesInFlight(3 * scene, 0, 8, 5), 5u);
 }
 
 TEST(MemoryPlanTest, PlannedBytesCountsEveryGtAndCaptureInFlight) {
   SceneMemory m;
   m.gt_group = 2;
   m.captures_in_flight = 3;
-  EXPECT_EQ(PlannedBytes(m, 1000), 2 * 6'000u + 3 * 9'000u);
-  EXPECT_EQ(PlannedBytes(SceneMemory(), 1000), 15'000u);  // the minimum
+  EXPECT_EQ(PlannedBytes(m, 1000),
+            (2 * kBytesPerGtPixel + 3 * kBytesPerCapturePixel) * 1000);
+  EXPECT_EQ(PlannedBytes(SceneMemory(), 1000),
+            kBytesPerScenePixel * 1000);  // the minimum
 }
 
 FileRecord File(std::string scene, FileRole role, std::string path,
