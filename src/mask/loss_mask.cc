@@ -154,11 +154,20 @@ struct RowInputs {
   const float* noisy_down[kColors];
   const float* factor[kColors];
   const float* structure[kColors];
+  // The same where every column has them (Bayer: one cell parity).
+  float uniform_factor[kColors];
+  float uniform_structure[kColors];
   const ClipBits* gt_clipped_up;
   const ClipBits* gt_clipped;
   const ClipBits* gt_clipped_down;
   const ClipBits* noisy_clipped;
 };
+
+// How the variance terms vary along a row (RowScorer): per column, with
+// cells that lack a colour (exotic patterns only); per column, every cell
+// holding every colour (X-Trans); one value per colour (Bayer), held in
+// registers rather than loaded per cell.
+enum Columns { kSomeLack = 0, kPerColumn = 1, kUniform = 2 };
 
 // The larger and the smaller of a and b, written as x86's maxps and minps
 // compute them, so that each compiles to one instruction (std::max and
@@ -190,13 +199,14 @@ inline __attribute__((always_inline)) float Step(const float* up,
 // One cell and all its colours at a time, so that the row's inputs are
 // read once; the arithmetic of each colour's term is the same, in the same
 // order, whatever the vector width.
-template <bool Censored, bool Dark, bool AllPresent>
+template <bool Censored, bool Dark, int Kind>
 inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
                                                      const Constants& k, int j,
                                                      int left, int right,
                                                      float* __restrict z,
                                                      float* __restrict weight) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
+  constexpr bool AllPresent = Kind != kSomeLack;
   const float term_weight = 1.0f / kColors;
   // The GT's step per colour and the largest of them.
   float g_step[kColors];
@@ -217,7 +227,8 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
   for (int c = 0; c < kColors; ++c) {
     const float* n = in.noisy[c];
     const float g = in.gt[c][j];
-    const float factor = in.factor[c][j];
+    const float factor =
+        Kind == kUniform ? in.uniform_factor[c] : in.factor[c][j];
     // The capture's step, as the GT's.
     const float n_step =
         Step(in.noisy_up[c], n, in.noisy_down[c], j, left, right);
@@ -252,7 +263,9 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
           2.0f - (gt_side ? 1.0f : 0.0f) - (noisy_side ? 1.0f : 0.0f);
       w += AllPresent || factor > 0 ? half_terms : 2.0f;
     }
-    const float var = noise_var + in.structure[c][j] * e * e + k.rho2 * s * s;
+    const float structure =
+        Kind == kUniform ? in.uniform_structure[c] : in.structure[c][j];
+    const float var = noise_var + structure * e * e + k.rho2 * s * s;
     // A colour the cell lacks counts as agreeing (z's mean under noise
     // alone); only exotic patterns lack any.
     const float term = term_weight * Min(d * d / var, kTermCap);
@@ -365,6 +378,8 @@ class RowScorer {
       in.noisy_down[c] = down.noisy[c].data();
       in.factor[c] = factor_[pi][c].data();
       in.structure[c] = structure_[pi][c].data();
+      in.uniform_factor[c] = factor_[pi][c][0];
+      in.uniform_structure[c] = structure_[pi][c][0];
     }
     in.gt_clipped_up = up.gt_clipped.data();
     in.gt_clipped = mid.gt_clipped.data();
@@ -375,19 +390,24 @@ class RowScorer {
         (up.gt_any | mid.gt_any | down.gt_any | mid.noisy_any) != 0;
     using Fn = void (*)(const RowInputs&, const Constants&, const Ahead&, int,
                         float*, float*);
-    static constexpr Fn kRows[8] = {
-        ScoreRow<false, false, false>, ScoreRow<false, false, true>,
-        ScoreRow<false, true, false>,  ScoreRow<false, true, true>,
-        ScoreRow<true, false, false>,  ScoreRow<true, false, true>,
-        ScoreRow<true, true, false>,   ScoreRow<true, true, true>};
-    kRows[(censored ? 4 : 0) + (dark_ ? 2 : 0) + (all_present_[pi] ? 1 : 0)](
-        in, k_, ahead, cols_, z, weight_.data());
+    static constexpr Fn kRows[12] = {
+        ScoreRow<false, false, kSomeLack>, ScoreRow<false, false, kPerColumn>,
+        ScoreRow<false, false, kUniform>,  ScoreRow<false, true, kSomeLack>,
+        ScoreRow<false, true, kPerColumn>, ScoreRow<false, true, kUniform>,
+        ScoreRow<true, false, kSomeLack>,  ScoreRow<true, false, kPerColumn>,
+        ScoreRow<true, false, kUniform>,   ScoreRow<true, true, kSomeLack>,
+        ScoreRow<true, true, kPerColumn>,  ScoreRow<true, true, kUniform>};
+    const int kind = !all_present_[pi]     ? kSomeLack
+                     : layout_.parity == 1 ? kUniform
+                                           : kPerColumn;
+    kRows[(censored ? 6 : 0) + (dark_ ? 3 : 0) + kind](in, k_, ahead, cols_, z,
+                                                       weight_.data());
     FinishRow(weight_.data(), in.gt_clipped, in.noisy_clipped, noisy_shows_,
               cols_, censored, weight, clipped);
   }
 
  private:
-  template <bool Censored, bool Dark, bool AllPresent>
+  template <bool Censored, bool Dark, int Kind>
   DSB_MASK_WIDE_CLONES static void ScoreRow(const RowInputs& inputs,
                                             const Constants& constants,
                                             const Ahead& ahead, int cols,
@@ -399,10 +419,10 @@ class RowScorer {
     const RowInputs in = inputs;
     const Constants k = constants;
     if (cols == 1) {
-      ScoreCell<Censored, Dark, AllPresent>(in, k, 0, 0, 0, z, weight);
+      ScoreCell<Censored, Dark, Kind>(in, k, 0, 0, 0, z, weight);
       return;
     }
-    ScoreCell<Censored, Dark, AllPresent>(in, k, 0, 0, 1, z, weight);
+    ScoreCell<Censored, Dark, Kind>(in, k, 0, 0, 1, z, weight);
     for (int j0 = 1; j0 + 1 < cols; j0 += kChunk) {
       const int j1 = std::min(j0 + kChunk, cols - 1);
       ahead.Fetch(j0 - 1, j1 + 1);
@@ -416,19 +436,18 @@ class RowScorer {
         // to version).
 #pragma GCC ivdep
         for (int j = j0; j < j1; ++j) {
-          ScoreCell<Censored, Dark, AllPresent>(in, k, j, j - 1, j + 1, z,
-                                                weight);
+          ScoreCell<Censored, Dark, Kind>(in, k, j, j - 1, j + 1, z, weight);
         }
       } else {
 #pragma GCC ivdep
         for (int j = j0; j < j1; ++j) {
-          ScoreCell<false, Dark, AllPresent>(in, k, j, j - 1, j + 1, z, weight);
+          ScoreCell<false, Dark, Kind>(in, k, j, j - 1, j + 1, z, weight);
           weight[j] = kFullWeight;
         }
       }
     }
-    ScoreCell<Censored, Dark, AllPresent>(in, k, cols - 1, cols - 2, cols - 1,
-                                          z, weight);
+    ScoreCell<Censored, Dark, Kind>(in, k, cols - 1, cols - 2, cols - 1, z,
+                                    weight);
   }
 
   const CellLayout& layout_;
