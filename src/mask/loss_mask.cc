@@ -258,7 +258,7 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
       const bool noisy_side = (noisy_bits & bit) != 0;
       const float lo = gt_side ? 0.0f : -kInf;
       const float hi = noisy_side ? 0.0f : kInf;
-      d = std::min(std::max(d, lo), hi);
+      d = Min(Max(d, lo), hi);
       const float half_terms =
           2.0f - (gt_side ? 1.0f : 0.0f) - (noisy_side ? 1.0f : 0.0f);
       w += AllPresent || factor > 0 ? half_terms : 2.0f;
