@@ -110,6 +110,14 @@ void MaskWorkspace::Recycle(Plane<std::uint8_t> pixels) {
   buffers_->pixels = std::move(pixels);
 }
 
+PlaneView<const float> MaskWorkspace::scores() const {
+  return buffers_->z.view();
+}
+
+PlaneView<const std::uint8_t> MaskWorkspace::weights() const {
+  return buffers_->weight.view();
+}
+
 namespace {
 
 using Buffers = MaskWorkspace::Buffers;

@@ -196,6 +196,12 @@ class MaskWorkspace {
   // Hands a finished mask's pixels back, to be the next mask's.
   void Recycle(Plane<std::uint8_t> pixels);
 
+  // z and the weight (in half colour terms, 6 for a cell compared both
+  // ways in every colour) of each cell of the last mask made with this
+  // workspace, until the next: for tests and tuning.
+  PlaneView<const float> scores() const;
+  PlaneView<const std::uint8_t> weights() const;
+
   struct Buffers;  // defined by loss_mask.cc only
 
  private:
