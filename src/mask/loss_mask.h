@@ -79,8 +79,11 @@
 // grid (1/4 or 1/9 of the pixels); flagged runs are then zeroed; the cell
 // footprint adds bands of rows near clipping, morphology only inside the
 // flags' bounding box. Rows of cells with no clipping near them skip the
-// censoring. About 2.5-3 ms per megapixel on one core with a reused
-// workspace (tests/bench/mask_bench); working memory about
+// censoring, and so do the chunks of 64 cells of other rows that hold
+// none; while a row is scored, the pixel rows of the next row to be built
+// are fetched into the cache (the scoring is arithmetic, the building
+// waits on memory). About 2.2-2.4 ms per megapixel on one core with a
+// reused workspace (tests/bench/mask_bench); working memory about
 // 1.75 bytes per pixel (Bayer) besides the mask, and up to 1 more for the
 // rows near clipping with the cell footprint.
 //
