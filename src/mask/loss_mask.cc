@@ -314,12 +314,16 @@ constexpr int kChunk = 64;
 // Whether any cell in [j0, j1) of the row, or of its neighbours above and
 // below, holds clipping of the GT, or the row of the capture: a superset
 // of what censors the cells of [j0 + 1, j1 - 1).
-DSB_VECTOR_CLONES bool ChunkClipped(const RowInputs& in, int j0, int j1) {
+// Inlined into the scorer's clones (a call from one clone to another goes
+// through the resolver's indirect jump every time).
+inline __attribute__((always_inline)) bool ChunkClipped(const RowInputs& in,
+                                                        int j0, int j1) {
+  const ClipBits* __restrict up = in.gt_clipped_up;
+  const ClipBits* __restrict mid = in.gt_clipped;
+  const ClipBits* __restrict down = in.gt_clipped_down;
+  const ClipBits* __restrict noisy = in.noisy_clipped;
   ClipBits any = 0;
-  for (int j = j0; j < j1; ++j) {
-    any |= in.gt_clipped_up[j] | in.gt_clipped[j] | in.gt_clipped_down[j] |
-           in.noisy_clipped[j];
-  }
+  for (int j = j0; j < j1; ++j) any |= up[j] | mid[j] | down[j] | noisy[j];
   return any != 0;
 }
 
