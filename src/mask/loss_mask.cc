@@ -84,6 +84,20 @@ constexpr float kTermCap = 16.0f;
 // clipping) 1, so a cell without clipping weighs 6.
 constexpr int kFullWeight = 2 * kColors;
 
+// z is kept per cell as a fixed-point number, z * kScoreScale rounded
+// (at most 65535: z reaches 16 only where every colour's term is capped).
+// The window tests then add integers, exactly and in any order, 16 lanes
+// to a vector rather than 8 doubles; a window's sum moves by at most
+// (2R + 1)^2 / 2 / 4096 (0.001 at R = 1, 0.035 at R = 8) against limits
+// that sit 2.5 standard deviations of the window's sum above its mean
+// (about 2.5 and 42): only windows that close to a limit can turn.
+constexpr float kScoreScale = 4096.0f;
+
+inline __attribute__((always_inline)) std::uint16_t QuantizedScore(float z) {
+  const float q = z * kScoreScale + 0.5f;
+  return static_cast<std::uint16_t>(q < 65535.0f ? q : 65535.0f);
+}
+
 }  // namespace
 
 // What the mismatch test needs of the whole overlap, at cell resolution:
@@ -92,7 +106,7 @@ constexpr int kFullWeight = 2 * kColors;
 // shows (about 1.75 bytes per pixel for Bayer, 0.8 for X-Trans with the
 // flags), the flags, and the mask's pixels.
 struct MaskWorkspace::Buffers {
-  Plane<float> z;
+  Plane<std::uint16_t> z;  // z * kScoreScale, rounded
   Plane<std::uint8_t> weight;
   Plane<std::uint8_t> clipped;
   Plane<std::uint8_t> flags;
@@ -110,7 +124,7 @@ void MaskWorkspace::Recycle(Plane<std::uint8_t> pixels) {
   buffers_->pixels = std::move(pixels);
 }
 
-PlaneView<const float> MaskWorkspace::scores() const {
+PlaneView<const std::uint16_t> MaskWorkspace::scores() const {
   return buffers_->z.view();
 }
 
@@ -289,18 +303,21 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
 
 // The weights as bytes (all kFullWeight in a row without censoring), and
 // the cells whose clipping the mask shows.
-DSB_VECTOR_CLONES void FinishRow(const float* __restrict w,
+DSB_VECTOR_CLONES void FinishRow(const float* __restrict z_float,
+                                 const float* __restrict w,
                                  const ClipBits* __restrict gt_clipped,
                                  const ClipBits* __restrict noisy_clipped,
                                  ClipBits noisy_shows, int cols, bool censored,
+                                 std::uint16_t* __restrict z,
                                  std::uint8_t* __restrict weight,
                                  std::uint8_t* __restrict clipped) {
+  for (int j = 0; j < cols; ++j) z[j] = QuantizedScore(z_float[j]);
   if (censored) {
     for (int j = 0; j < cols; ++j) {
       weight[j] = static_cast<std::uint8_t>(w[j]);
     }
   } else {
-    std::fill(weight, weight + cols, static_cast<std::uint8_t>(kFullWeight));
+    for (int j = 0; j < cols; ++j) weight[j] = kFullWeight;
   }
   for (int j = 0; j < cols; ++j) {
     clipped[j] = (gt_clipped[j] | (noisy_clipped[j] & noisy_shows)) != 0;
@@ -346,6 +363,7 @@ class RowScorer {
         // above the line's lowest value, its offset (the slope is >= 0).
         dark_(k_.dark_floor > k_.offset) {
     weight_.assign(cols_, 0.0f);
+    z_.assign(cols_, 0.0f);
     const float tau2 = static_cast<float>(params.structure_tolerance *
                                           params.structure_tolerance);
     // Variance of a cell's d: the pixel model times the cell's factor, and
@@ -377,7 +395,7 @@ class RowScorer {
   // both ways) and whether the mask shows clipping in it, for each cell of
   // row `mid`.
   void Score(const CellRow& up, const CellRow& mid, const CellRow& down,
-             const Ahead& ahead, float* z, std::uint8_t* weight,
+             const Ahead& ahead, std::uint16_t* z, std::uint8_t* weight,
              std::uint8_t* clipped) {
     const int pi = mid.index % layout_.parity;
     RowInputs in;
@@ -412,10 +430,10 @@ class RowScorer {
     const int kind = !all_present_[pi]     ? kSomeLack
                      : layout_.parity == 1 ? kUniform
                                            : kPerColumn;
-    kRows[(censored ? 6 : 0) + (dark_ ? 3 : 0) + kind](in, k_, ahead, cols_, z,
-                                                       weight_.data());
-    FinishRow(weight_.data(), in.gt_clipped, in.noisy_clipped, noisy_shows_,
-              cols_, censored, weight, clipped);
+    kRows[(censored ? 6 : 0) + (dark_ ? 3 : 0) + kind](
+        in, k_, ahead, cols_, z_.data(), weight_.data());
+    FinishRow(z_.data(), weight_.data(), in.gt_clipped, in.noisy_clipped,
+              noisy_shows_, cols_, censored, z, weight, clipped);
   }
 
  private:
@@ -473,6 +491,7 @@ class RowScorer {
   std::vector<float> factor_[2][kColors];
   std::vector<float> structure_[2][kColors];
   std::vector<float> weight_;
+  std::vector<float> z_;
 };
 
 // One pass over both overlaps, a cell row at a time (each row's cells are
@@ -518,59 +537,56 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
   return clipped_rows;
 }
 
-// The window test's column sums (see WindowSums, mask/morphology.h) moved
-// on by a row: the row that left the window is taken out, the one that
-// enters is added, in that order; the sums as floats into `sums` and
-// `counts`. The same arithmetic as WindowSums, less its test of each
-// weight: z is 0 wherever the weight is (RowScorer), so adding it adds 0.
+// The window test's column sums of the quantized z and of the weights
+// moved on by a row: the row that left the window is taken out, the one
+// that enters is added (integers: exact). z is 0 wherever the weight is
+// (RowScorer).
 template <bool Leave, bool Enter>
-DSB_MASK_WIDE_CLONES void SlideColumns(
-    const float* __restrict leave_z, const std::uint8_t* __restrict leave_w,
-    const float* __restrict enter_z, const std::uint8_t* __restrict enter_w,
-    int cols, double* __restrict col_sum, int* __restrict col_count,
-    float* __restrict sums, float* __restrict counts) {
+DSB_MASK_WIDE_CLONES void SlideColumns(const std::uint16_t* __restrict leave_z,
+                                       const std::uint8_t* __restrict leave_w,
+                                       const std::uint16_t* __restrict enter_z,
+                                       const std::uint8_t* __restrict enter_w,
+                                       int cols, std::int32_t* __restrict sums,
+                                       std::int32_t* __restrict counts) {
   for (int x = 0; x < cols; ++x) {
-    double c = col_sum[x];
-    int n = col_count[x];
+    std::int32_t c = sums[x];
+    std::int32_t n = counts[x];
     if constexpr (Leave) {
-      c -= static_cast<double>(leave_z[x]);
+      c -= leave_z[x];
       n -= leave_w[x];
     }
     if constexpr (Enter) {
-      c += static_cast<double>(enter_z[x]);
+      c += enter_z[x];
       n += enter_w[x];
     }
-    col_sum[x] = c;
-    col_count[x] = n;
-    sums[x] = static_cast<float>(c);
-    counts[x] = static_cast<float>(n);
+    sums[x] = c;
+    counts[x] = n;
   }
 }
 
-// One row of the window test: the window's sum of z and of the weights
-// (its column sums added left to right, from 0, as WindowSums does; `sums`
-// and `counts` padded with R zeros each side), and 1 in `out` where the
-// sum passes limit[weight]. `window`, `weight` and `partial`: scratch of
-// `cols`.
+// One row of the window test: the window's sum of the quantized z and of
+// the weights (its column sums added; `sums` and `counts` padded with R
+// zeros each side), and 1 in `out` where the sum passes limit[weight] (the
+// limits in the same fixed point, rounded down: an integer passes a limit
+// exactly where it passes its floor). `window`, `weight` and `partial`:
+// scratch of `cols`.
 template <int R>
-DSB_MASK_WIDE_CLONES void TestRow(const float* __restrict sums,
-                                  const float* __restrict counts, int cols,
-                                  const float* __restrict limit,
-                                  std::uint8_t* __restrict out,
-                                  float* __restrict window,
-                                  float* __restrict weight,
-                                  std::uint8_t* __restrict partial) {
+DSB_MASK_WIDE_CLONES void TestRow(
+    const std::int32_t* __restrict sums, const std::int32_t* __restrict counts,
+    int cols, const std::int32_t* __restrict limit,
+    std::uint8_t* __restrict out, std::int32_t* __restrict window,
+    std::int32_t* __restrict weight, std::uint8_t* __restrict partial) {
   // Most windows hold the full weight of (2R+1)^2 unclipped cells: all are
   // first compared with its one limit (a lookup per window does not
   // vectorise well), and the others then look theirs up, one by one where
   // they are few, in a pass over the row where they are not (clipped
   // areas).
-  constexpr float kFull = kFullWeight * (2 * R + 1) * (2 * R + 1);
-  const float full_limit = limit[static_cast<int>(kFull)];
+  constexpr std::int32_t kFull = kFullWeight * (2 * R + 1) * (2 * R + 1);
+  const std::int32_t full_limit = limit[kFull];
   int partials = 0;
   for (int x = 0; x < cols; ++x) {
-    float s = 0.0f;
-    float c = 0.0f;
+    std::int32_t s = 0;
+    std::int32_t c = 0;
 #pragma GCC unroll 17
     for (int k = 0; k <= 2 * R; ++k) {
       s += sums[x + k];
@@ -585,7 +601,7 @@ DSB_MASK_WIDE_CLONES void TestRow(const float* __restrict sums,
   if (partials == 0) return;
   if (partials > cols / 16) {
     for (int x = 0; x < cols; ++x) {
-      const int n = static_cast<int>(weight[x]);
+      const std::int32_t n = weight[x];
       // limit[0] is read but not used (no branch, so that it vectorises).
       out[x] = (n > 0) & (window[x] > limit[n]);
     }
@@ -596,13 +612,14 @@ DSB_MASK_WIDE_CLONES void TestRow(const float* __restrict sums,
     p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
     if (p == nullptr) break;
     const int x = static_cast<int>(p - partial);
-    const int n = static_cast<int>(weight[x]);
+    const std::int32_t n = weight[x];
     out[x] = n > 0 && window[x] > limit[n];
   }
 }
 
-using TestRowFn = void (*)(const float*, const float*, int, const float*,
-                           std::uint8_t*, float*, float*, std::uint8_t*);
+using TestRowFn = void (*)(const std::int32_t*, const std::int32_t*, int,
+                           const std::int32_t*, std::uint8_t*, std::int32_t*,
+                           std::int32_t*, std::uint8_t*);
 constexpr int kMaxTestRadius = 8;  // the default max_window_radius
 constexpr TestRowFn kTestRow[kMaxTestRadius + 1] = {
     TestRow<0>, TestRow<1>, TestRow<2>, TestRow<3>, TestRow<4>,
@@ -610,63 +627,68 @@ constexpr TestRowFn kTestRow[kMaxTestRadius + 1] = {
 
 // flags (and weak, where `edge_limit` is given) for every cell: the window
 // sums of z and the weights over (2 radius + 1)^2 cells (clipped at the
-// borders) against the limits. Windows up to kMaxTestRadius in one pass
-// per row; wider ones through WindowSums.
-void WindowTest(PlaneView<const float> z, PlaneView<const std::uint8_t> weight,
-                int radius, const std::vector<float>& limit,
-                const float* edge_limit, Plane<std::uint8_t>& flags,
+// borders) against the limits (fixed point, see TestRow). Windows up to
+// kMaxTestRadius in one pass per row; wider ones (never with the default
+// parameters) through WindowSums, on z as floats.
+void WindowTest(PlaneView<const std::uint16_t> z,
+                PlaneView<const std::uint8_t> weight, int radius,
+                const std::vector<std::int32_t>& limit,
+                const std::int32_t* edge_limit, Plane<std::uint8_t>& flags,
                 Plane<std::uint8_t>& weak) {
   const int rows = z.height;
   const int cols = z.width;
   if (rows <= 0 || cols <= 0) return;
   if (radius > kMaxTestRadius) {
-    WindowSums(z, weight, radius,
-               [&](int i, const float* sums, const float* counts) {
-                 std::uint8_t* f = flags.row(i);
-                 for (int j = 0; j < cols; ++j) {
-                   const int n = static_cast<int>(counts[j]);
-                   f[j] = (n > 0 && sums[j] > limit[n]) ? 1 : 0;
-                 }
-                 if (edge_limit == nullptr) return;
-                 std::uint8_t* e = weak.row(i);
-                 for (int j = 0; j < cols; ++j) {
-                   const int n = static_cast<int>(counts[j]);
-                   e[j] = (n > 0 && sums[j] > edge_limit[n]) ? 1 : 0;
-                 }
-               });
+    Plane<float> values(cols, rows);
+    for (int i = 0; i < rows; ++i) {
+      for (int j = 0; j < cols; ++j) {
+        values.row(i)[j] = static_cast<float>(z.row(i)[j]);
+      }
+    }
+    // A float sum of integers below 2^24 is exact; beyond, it is within
+    // rounding of the integer sum.
+    WindowSums(
+        values.view(), weight, radius,
+        [&](int i, const float* sums, const float* counts) {
+          std::uint8_t* f = flags.row(i);
+          for (int j = 0; j < cols; ++j) {
+            const int n = static_cast<int>(counts[j]);
+            f[j] = (n > 0 && sums[j] > static_cast<float>(limit[n])) ? 1 : 0;
+          }
+          if (edge_limit == nullptr) return;
+          std::uint8_t* e = weak.row(i);
+          for (int j = 0; j < cols; ++j) {
+            const int n = static_cast<int>(counts[j]);
+            e[j] =
+                (n > 0 && sums[j] > static_cast<float>(edge_limit[n])) ? 1 : 0;
+          }
+        });
     return;
   }
-  std::vector<double> col_sum(cols, 0.0);
-  std::vector<int> col_count(cols, 0);
-  std::vector<float> sums(cols + 2 * radius, 0.0f);
-  std::vector<float> counts(cols + 2 * radius, 0.0f);
-  float* s = sums.data() + radius;
-  float* c = counts.data() + radius;
-  std::vector<float> window(cols);
-  std::vector<float> window_weight(cols);
+  std::vector<std::int32_t> sums(cols + 2 * radius, 0);
+  std::vector<std::int32_t> counts(cols + 2 * radius, 0);
+  std::int32_t* s = sums.data() + radius;
+  std::int32_t* c = counts.data() + radius;
+  std::vector<std::int32_t> window(cols);
+  std::vector<std::int32_t> window_weight(cols);
   std::vector<std::uint8_t> partial(cols);
   for (int y = 0; y < std::min(radius, rows); ++y) {
     SlideColumns<false, true>(nullptr, nullptr, z.row(y), weight.row(y), cols,
-                              col_sum.data(), col_count.data(), s, c);
+                              s, c);
   }
   for (int y = 0; y < rows; ++y) {
     const int leaving = y - 1 - radius;
     const int entering = y + radius < rows ? y + radius : -1;
     if (leaving >= 0 && entering >= 0) {
       SlideColumns<true, true>(z.row(leaving), weight.row(leaving),
-                               z.row(entering), weight.row(entering), cols,
-                               col_sum.data(), col_count.data(), s, c);
+                               z.row(entering), weight.row(entering), cols, s,
+                               c);
     } else if (leaving >= 0) {
       SlideColumns<true, false>(z.row(leaving), weight.row(leaving), nullptr,
-                                nullptr, cols, col_sum.data(), col_count.data(),
-                                s, c);
+                                nullptr, cols, s, c);
     } else if (entering >= 0) {
       SlideColumns<false, true>(nullptr, nullptr, z.row(entering),
-                                weight.row(entering), cols, col_sum.data(),
-                                col_count.data(), s, c);
-    } else {
-      SlideColumns<false, false>(nullptr, nullptr, nullptr, nullptr, cols,
-                                 col_sum.data(), col_count.data(), s, c);
+                                weight.row(entering), cols, s, c);
     }
     kTestRow[radius](sums.data(), counts.data(), cols, limit.data(),
                      flags.row(y), window.data(), window_weight.data(),
@@ -699,15 +721,15 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
       std::max(2, static_cast<int>(
                       std::sqrt(static_cast<double>(rows) * cols / (1 << 16))));
   std::vector<float> full;
-  std::vector<float> column_sum(cols);
-  std::vector<float> column_count(cols);
+  std::vector<std::int32_t> column_sum(cols);
+  std::vector<std::int32_t> column_count(cols);
   for (int i = radius; i + radius < rows; i += stride) {
     // Column sums over the window's rows first (vectorised), then each
-    // sampled window adds its 2R+1 columns.
-    std::fill(column_sum.begin(), column_sum.end(), 0.0f);
-    std::fill(column_count.begin(), column_count.end(), 0.0f);
+    // sampled window adds its 2R+1 columns (integers: exact).
+    std::fill(column_sum.begin(), column_sum.end(), 0);
+    std::fill(column_count.begin(), column_count.end(), 0);
     for (int v = i - radius; v <= i + radius; ++v) {
-      const float* zr = cells.z.row(v);
+      const std::uint16_t* zr = cells.z.row(v);
       const std::uint8_t* f = cells.weight.row(v);
       for (int u = 0; u < cols; ++u) {
         column_sum[u] += zr[u];
@@ -715,14 +737,15 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
       }
     }
     for (int j = radius; j + radius < cols; j += stride) {
-      float sum = 0;
-      float n = 0;
+      std::int64_t sum = 0;
+      std::int32_t n = 0;
       for (int u = j - radius; u <= j + radius; ++u) {
         sum += column_sum[u];
         n += column_count[u];
       }
       if (2 * n >= kFullWeight * window) {
-        full.push_back(kFullWeight * sum / n);
+        full.push_back(static_cast<float>(
+            kFullWeight * (static_cast<double>(sum) / kScoreScale) / n));
       }
     }
   }
@@ -743,15 +766,19 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
   // noise, found only by large windows) the full limit flagged only the
   // windows well inside, and the object's rim, up to a window radius deep,
   // stayed in the mask.
-  std::vector<float> limit(kFullWeight * window + 1);
-  std::vector<float> edge_limit(kFullWeight * window + 1);
+  // Both in z's fixed point, rounded down (TestRow).
+  auto fixed = [](double limit) {
+    return static_cast<std::int32_t>(std::min(
+        std::floor(limit * kScoreScale),
+        static_cast<double>(std::numeric_limits<std::int32_t>::max())));
+  };
+  std::vector<std::int32_t> limit(kFullWeight * window + 1, 0);
+  std::vector<std::int32_t> edge_limit(kFullWeight * window + 1, 0);
   for (int t = 1; t <= kFullWeight * window; ++t) {
     const double n = static_cast<double>(t) / kFullWeight;
     const double excess = spread * std::sqrt(window * n);
-    limit[t] =
-        static_cast<float>(n * centre + params.threshold_sigmas * excess);
-    edge_limit[t] =
-        static_cast<float>(n * centre + 0.5 * params.threshold_sigmas * excess);
+    limit[t] = fixed(n * centre + params.threshold_sigmas * excess);
+    edge_limit[t] = fixed(n * centre + 0.5 * params.threshold_sigmas * excess);
   }
   Plane<std::uint8_t>& flags = cells.flags;
   Plane<std::uint8_t>& weak = cells.weak;

@@ -109,8 +109,9 @@ namespace dsb {
 // MaskParams::Fingerprint and the build's algorithm version
 // (executor/build_options.h). 5: clipping per sample and colour
 // (clip_footprint), cells with clipped samples still tested on the rest.
-// 7: the noise model's floor at black levels (mask/pair_model.h).
-inline constexpr int kMaskRevision = 7;
+// 7: the noise model's floor at black levels (mask/pair_model.h). 8: z
+// kept per cell in fixed point (1/4096) for the window tests.
+inline constexpr int kMaskRevision = 8;
 
 // What a clipped GT sample takes out of the mask (--clip-footprint).
 enum class ClipFootprint {
@@ -199,10 +200,11 @@ class MaskWorkspace {
   // Hands a finished mask's pixels back, to be the next mask's.
   void Recycle(Plane<std::uint8_t> pixels);
 
-  // z and the weight (in half colour terms, 6 for a cell compared both
-  // ways in every colour) of each cell of the last mask made with this
-  // workspace, until the next: for tests and tuning.
-  PlaneView<const float> scores() const;
+  // z (times 4096, rounded, at most 65535: the window tests add these
+  // integers) and the weight (in half colour terms, 6 for a cell compared
+  // both ways in every colour) of each cell of the last mask made with
+  // this workspace, until the next: for tests and tuning.
+  PlaneView<const std::uint16_t> scores() const;
   PlaneView<const std::uint8_t> weights() const;
 
   struct Buffers;  // defined by loss_mask.cc only

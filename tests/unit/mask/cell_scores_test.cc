@@ -152,7 +152,7 @@ TEST(CellScoresTest, EveryCellIsTheFormulaExactly) {
     const PairModel model =
         FitPairModel(builder, alignment.raw_gain, gt.meta.overexposure_lb);
     ASSERT_EQ(model.gain, mask->gain);
-    const PlaneView<const float> z = workspace.scores();
+    const PlaneView<const std::uint16_t> z = workspace.scores();
     const PlaneView<const std::uint8_t> weight = workspace.weights();
     ASSERT_EQ(z.height, layout.rows);
     ASSERT_EQ(z.width, layout.cols);
@@ -171,9 +171,13 @@ TEST(CellScoresTest, EveryCellIsTheFormulaExactly) {
         censored += ref.weight < 6;
         gt_censored += rows[1].gt_clipped[j] != 0;
         noisy_censored += rows[1].noisy_clipped[j] != 0;
-        if (z.row(i)[j] != ref.z || weight.row(i)[j] != ref.weight) {
+        // The mask keeps z in fixed point (1/4096, rounded).
+        const float q = ref.z * 4096.0f + 0.5f;
+        const std::uint16_t ref_q =
+            static_cast<std::uint16_t>(q < 65535.0f ? q : 65535.0f);
+        if (z.row(i)[j] != ref_q || weight.row(i)[j] != ref.weight) {
           if (++mismatches <= 5) {
-            ADD_FAILURE() << "cell (" << i << ", " << j << "): z "
+            ADD_FAILURE() << "cell (" << i << ", " << j << "): z x 4096 "
                           << z.row(i)[j] << " weight " << int{weight.row(i)[j]}
                           << ", the formula " << ref.z << " weight "
                           << ref.weight;
