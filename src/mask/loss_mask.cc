@@ -222,11 +222,9 @@ inline __attribute__((always_inline)) float Step(const float* up,
 // read once; the arithmetic of each colour's term is the same, in the same
 // order, whatever the vector width.
 template <bool Censored, bool Dark, int Kind>
-inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
-                                                     const Constants& k, int j,
-                                                     int left, int right,
-                                                     float* __restrict z,
-                                                     float* __restrict weight) {
+inline __attribute__((always_inline)) void ScoreCell(
+    const RowInputs& in, const Constants& k, int j, int left, int right,
+    std::uint16_t* __restrict z, float* __restrict weight) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
   constexpr bool AllPresent = Kind != kSomeLack;
   const float term_weight = 1.0f / kColors;
@@ -295,23 +293,20 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
   }
   if constexpr (Censored) {
     weight[j] = w;
-    z[j] = w > 0 ? sum : 0.0f;
+    z[j] = QuantizedScore(w > 0 ? sum : 0.0f);
   } else {
-    z[j] = sum;
+    z[j] = QuantizedScore(sum);
   }
 }
 
 // The weights as bytes (all kFullWeight in a row without censoring), and
 // the cells whose clipping the mask shows.
-DSB_VECTOR_CLONES void FinishRow(const float* __restrict z_float,
-                                 const float* __restrict w,
+DSB_VECTOR_CLONES void FinishRow(const float* __restrict w,
                                  const ClipBits* __restrict gt_clipped,
                                  const ClipBits* __restrict noisy_clipped,
                                  ClipBits noisy_shows, int cols, bool censored,
-                                 std::uint16_t* __restrict z,
                                  std::uint8_t* __restrict weight,
                                  std::uint8_t* __restrict clipped) {
-  for (int j = 0; j < cols; ++j) z[j] = QuantizedScore(z_float[j]);
   if (censored) {
     for (int j = 0; j < cols; ++j) {
       weight[j] = static_cast<std::uint8_t>(w[j]);
@@ -363,7 +358,6 @@ class RowScorer {
         // above the line's lowest value, its offset (the slope is >= 0).
         dark_(k_.dark_floor > k_.offset) {
     weight_.assign(cols_, 0.0f);
-    z_.assign(cols_, 0.0f);
     const float tau2 = static_cast<float>(params.structure_tolerance *
                                           params.structure_tolerance);
     // Variance of a cell's d: the pixel model times the cell's factor, and
@@ -419,7 +413,7 @@ class RowScorer {
     const bool censored =
         (up.gt_any | mid.gt_any | down.gt_any | mid.noisy_any) != 0;
     using Fn = void (*)(const RowInputs&, const Constants&, const Ahead&, int,
-                        float*, float*);
+                        std::uint16_t*, float*);
     static constexpr Fn kRows[12] = {
         ScoreRow<false, false, kSomeLack>, ScoreRow<false, false, kPerColumn>,
         ScoreRow<false, false, kUniform>,  ScoreRow<false, true, kSomeLack>,
@@ -430,10 +424,10 @@ class RowScorer {
     const int kind = !all_present_[pi]     ? kSomeLack
                      : layout_.parity == 1 ? kUniform
                                            : kPerColumn;
-    kRows[(censored ? 6 : 0) + (dark_ ? 3 : 0) + kind](
-        in, k_, ahead, cols_, z_.data(), weight_.data());
-    FinishRow(z_.data(), weight_.data(), in.gt_clipped, in.noisy_clipped,
-              noisy_shows_, cols_, censored, z, weight, clipped);
+    kRows[(censored ? 6 : 0) + (dark_ ? 3 : 0) + kind](in, k_, ahead, cols_, z,
+                                                       weight_.data());
+    FinishRow(weight_.data(), in.gt_clipped, in.noisy_clipped, noisy_shows_,
+              cols_, censored, weight, clipped);
   }
 
  private:
@@ -441,7 +435,7 @@ class RowScorer {
   DSB_MASK_WIDE_CLONES static void ScoreRow(const RowInputs& inputs,
                                             const Constants& constants,
                                             const Ahead& ahead, int cols,
-                                            float* __restrict z,
+                                            std::uint16_t* __restrict z,
                                             float* __restrict weight) {
     // Local copies, so that the loop vectorises: the pointers and constants
     // stay in registers (a conditional load of a constant through a
@@ -491,7 +485,6 @@ class RowScorer {
   std::vector<float> factor_[2][kColors];
   std::vector<float> structure_[2][kColors];
   std::vector<float> weight_;
-  std::vector<float> z_;
 };
 
 // One pass over both overlaps, a cell row at a time (each row's cells are
