@@ -300,7 +300,7 @@ inline __attribute__((always_inline)) void ScoreCell(
 }
 
 // The weights as bytes (all kFullWeight in a row without censoring), and
-// the cells whose clipping the mask shows.
+// the cells whose clipping the mask shows (where `clipped` is given).
 DSB_VECTOR_CLONES void FinishRow(const float* __restrict w,
                                  const ClipBits* __restrict gt_clipped,
                                  const ClipBits* __restrict noisy_clipped,
@@ -314,6 +314,7 @@ DSB_VECTOR_CLONES void FinishRow(const float* __restrict w,
   } else {
     for (int j = 0; j < cols; ++j) weight[j] = kFullWeight;
   }
+  if (clipped == nullptr) return;
   for (int j = 0; j < cols; ++j) {
     clipped[j] = (gt_clipped[j] | (noisy_clipped[j] & noisy_shows)) != 0;
   }
@@ -504,7 +505,10 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
   const int cols = layout.empty() ? 0 : layout.cols;
   buffers.z.Resize(cols, rows);
   buffers.weight.Resize(cols, rows);
-  buffers.clipped.Resize(cols, rows);
+  // Which cells hold clipping: only the cell footprint (ApplyClipping)
+  // asks; clipping per sample is written into the pixels (`sink`).
+  buffers.clipped.Resize(sink == nullptr ? cols : 0,
+                         sink == nullptr ? rows : 0);
   if (!layout.empty()) {
     RowScorer scorer(layout, model, params);
     CellRowCache cache(builder, clipped_rows.data(), sink);
@@ -523,7 +527,8 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
         ahead.bytes_per_cell = builder.SourceBytesPerCell();
       }
       scorer.Score(up, mid, down, ahead, buffers.z.row(i),
-                   buffers.weight.row(i), buffers.clipped.row(i));
+                   buffers.weight.row(i),
+                   sink == nullptr ? buffers.clipped.row(i) : nullptr);
     }
   }
   builder.MarkRowsWithoutCells(clipped_rows.data(), sink);
