@@ -602,8 +602,17 @@ void GtInNoisyColours(const RawImage& gt, const Overlap& overlap,
   for (int i = 0; i < overlap.height; ++i) matcher.Row(i, out.row(i));
 }
 
+double RawGain(const RawImage& gt, const RawImage& noisy,
+               const Overlap& overlap) {
+  if (overlap.empty()) return 1.0;
+  return RawGain(
+      gt, noisy, overlap,
+      std::max(1, static_cast<int>(static_cast<double>(overlap.height) *
+                                   overlap.width / kGainSamples)));
+}
+
 DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
-                                 const Overlap& overlap) {
+                                 const Overlap& overlap, int band_step) {
   // Compared colour for colour (GT values in the noisy pixels' colours).
   // Two things would bias a plain ratio of means:
   // - pixels near clipping: noise decides which of them reach the white
@@ -613,6 +622,7 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
   // - moved objects and changed light: the gain is the median of per-block
   //   ratios (weighted by signal), which ignores a changed minority.
   if (overlap.empty()) return 1.0;
+  band_step = std::max(1, band_step);
   constexpr int kLevels = 16;
   // Blocks of 64x64 on big overlaps; smaller where the overlap is small
   // (a large shift on a small image), so that there are always about 256
@@ -628,9 +638,11 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
   std::vector<float> row(static_cast<std::size_t>(overlap.width));
 
   // Pass 1, rough gain from two rows in every 16 (every CFA row phase
-  // appears, for Bayer and X-Trans): the sums over noisy pixels that are
-  // not clipped whose GT level is below 15/16 of clipping (the lowest 15 of
-  // kLevels levels), in eight float lanes, rows added in double.
+  // appears, for Bayer and X-Trans; on overlaps of more than 8 x
+  // kRoughGainSamples pixels, row pairs about kRoughGainSamples pixels
+  // apart): the sums over noisy pixels that are not clipped whose GT level
+  // is below 15/16 of clipping (the lowest 15 of kLevels levels), in eight
+  // float lanes, rows added in double.
   // Loads through a reference: a lambda returning an 8-float vector would
   // change its ABI between the clones (-Wpsabi).
   auto load = [](V8& v, const float* p) { std::memcpy(&v, p, sizeof(v)); };
@@ -644,8 +656,11 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
     return n < noisy_clip && g < below_levels;
   };
   double rough_gt = 0, rough_noisy = 0;
+  const int rough_step = std::max(
+      8, RowPairStep(static_cast<double>(overlap.height) * overlap.width,
+                     kRoughGainSamples));
   for (int i = 0; i < overlap.height; ++i) {
-    if ((i & 15) >= 2) continue;
+    if ((i / 2) % rough_step != 0) continue;
     const float* g = matcher.Matched(i, row.data());
     const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
     V8 lanes_g = {}, lanes_n = {};
@@ -682,10 +697,14 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
   const int levels = std::max(1, static_cast<int>(limit * kLevels));
   const float threshold = static_cast<float>(levels) / kLevels * top;
 
-  // Pass 2, every pixel: per-block sums of the pixels below the threshold,
-  // in eight float lanes (one 8-float vector, two halves on SSE2: the
-  // compiler left the select of a plain loop scalar), rows and blocks added
-  // in double.
+  // Pass 2, the bands of kBlock rows whose index is a multiple of
+  // band_step (every row when it is 1): per-block sums of the pixels below
+  // the threshold, in eight float lanes (one 8-float vector, two halves on
+  // SSE2: the compiler left the select of a plain loop scalar), rows and
+  // blocks added in double. A sampled block is the very block every row
+  // gives, so the median is taken over a subset of the same block ratios
+  // (blocks of rows sampled across the frame would hold other content
+  // and shift the median), and whole bands stream from memory.
   const int blocks_y = (overlap.height + kBlock - 1) / kBlock;
   const int blocks_x = (overlap.width + kBlock - 1) / kBlock;
   struct Sums {
@@ -693,6 +712,10 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
   };
   std::vector<Sums> per_block(static_cast<std::size_t>(blocks_y) * blocks_x);
   for (int i = 0; i < overlap.height; ++i) {
+    if ((i / kBlock) % band_step != 0) {
+      i = (i / kBlock + 1) * kBlock - 1;  // on to the next band
+      continue;
+    }
     const float* g = matcher.Matched(i, row.data());
     const float* n = noisy.pixels.row(overlap.noisy_y0 + i) + overlap.noisy_x0;
     Sums* block_row =

@@ -12,6 +12,7 @@
 
 #include <span>
 
+#include "align/row_sample.h"
 #include "core/alignment.h"
 #include "core/plane.h"
 #include "core/raw_image.h"
@@ -22,11 +23,25 @@ namespace dsb {
 void GtInNoisyColours(const RawImage& gt, const Overlap& overlap,
                       PlaneView<float> out);
 
+// RawGain's pixels on large overlaps: about this many (overlaps up to
+// twice this use every row); its rough first pass about kRoughGainSamples
+// (and at least two rows in 16), in row pairs (RowPairStep).
+inline constexpr double kGainSamples = 2e6;
+inline constexpr double kRoughGainSamples = 0.5e6;
+
 // mean(gt) / mean(noisy) over the overlap, colour for colour, on the pixels
 // whose clean GT level keeps both captures clear of clipping (clipping would
-// bias the ratio).
+// bias the ratio): the weighted median of per-block ratios (blocks of up
+// to 64 x 64), which ignores a moved minority. Overlaps of more than
+// 2 x kGainSamples pixels are measured on the bands of block rows whose
+// index is a multiple of pixels / kGainSamples (a 24 MP pair: 6 bands of
+// 62, ~560 blocks of 64 x 64), the median taken over those blocks.
 double RawGain(const RawImage& gt, const RawImage& noisy,
                const Overlap& overlap);
+// The same on the bands of block rows with index % band_step == 0 (1:
+// every row).
+double RawGain(const RawImage& gt, const RawImage& noisy,
+               const Overlap& overlap, int band_step);
 
 // Mean |GtInNoisyColours - raw_gain * noisy| over the rows of the overlap
 // whose index i has (i / 2) % row_step == 0 (row pairs, so every CFA row

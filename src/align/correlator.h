@@ -33,7 +33,10 @@ namespace dsb {
 // 3: heavily clipped colours left out of the fine search; window-edge
 //    maxima and split peaks decided on common tiles; the refinement needs
 //    a significant lead.
-inline constexpr int kAlignRevision = 3;
+// 4: channel balance, gain, refinement and loss on samples of large frames
+//    (align/row_sample.h; issue 17's fifth round); camera-sized coarse
+//    transforms padded to sizes of 2s and 3s.
+inline constexpr int kAlignRevision = 4;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

@@ -47,6 +47,16 @@ int FastFftSize(int minimum) {
   }
 }
 
+int PowerOfTwoThreeSize(int minimum) {
+  for (int n = std::max(1, minimum);; ++n) {
+    int m = n;
+    for (int p : {2, 3}) {
+      while (m % p == 0) m /= p;
+    }
+    if (m == 1) return n;
+  }
+}
+
 void EffectiveSearch(const AlignParams& params, int height, int width,
                      int* max_dy, int* max_dx) {
   *max_dy = std::max(0, std::min(params.max_shift, height / 2));
@@ -156,8 +166,12 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
         std::clamp(fine.dx_subpx, refined.dx - 0.5, refined.dx + 0.5);
     overlap = ComputeOverlap(gt.height(), gt.width(), refined.dy, refined.dx);
     alignment.raw_gain = RawGain(gt, noisy, overlap);
+    alignment.loss = PairLoss(gt, noisy, overlap, alignment.raw_gain);
+  } else {
+    // The refinement's own block sums at this shift and gain: what
+    // PairLoss computes, without a pass of its own.
+    alignment.loss = refined.loss;
   }
-  alignment.loss = GainMatchedLoss(gt, noisy, overlap, alignment.raw_gain);
   return alignment;
 }
 

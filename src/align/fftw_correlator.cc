@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 
 #include "align/colour_match.h"
 #include "align/correlator_common.h"
@@ -30,6 +31,17 @@ class FftwCorrelator : public SceneCorrelator {
     DSB_ASSIGN_OR_RETURN(plans_,
                          GetFftPlans(geometry_.fft_height, geometry_.fft_width,
                                      std::max(1, params_.threads)));
+    // FindCoarsePeaks reads the surface's rows within search_y + 1 of row
+    // 0 (circularly): where those are a small part of the grid (camera-
+    // sized frames: ~70 of ~1150), only they are transformed back.
+    const int top = geometry_.search_y + 2, bottom = geometry_.search_y + 1;
+    partial_ = std::nullopt;
+    if (2 * (top + bottom) <= geometry_.fft_height) {
+      DSB_ASSIGN_OR_RETURN(
+          partial_,
+          GetPartialInverse(geometry_.fft_height, geometry_.fft_width, top,
+                            bottom, std::max(1, params_.threads)));
+    }
     complex_count_ = static_cast<std::size_t>(geometry_.fft_height) *
                      (geometry_.fft_width / 2 + 1);
     DSB_ASSIGN_OR_RETURN(gt_spectrum_, AllocateComplex(complex_count_));
@@ -120,8 +132,13 @@ class FftwCorrelator : public SceneCorrelator {
     CrossPower(reinterpret_cast<const float*>(gt_spectrum_.get()),
                noisy_spectrum, complex_count_,
                reinterpret_cast<float*>(buffers.spectrum.get()));
-    fftwf_execute_dft_c2r(plans_.inverse, buffers.spectrum.get(),
-                          buffers.real.get());
+    if (partial_) {
+      ExecutePartialInverse(*partial_, buffers.spectrum.get(),
+                            buffers.real.get());
+    } else {
+      fftwf_execute_dft_c2r(plans_.inverse, buffers.spectrum.get(),
+                            buffers.real.get());
+    }
     return FinishAlignment(*gt_, gt_balance_, noisy, balance, geometry_,
                            buffers.real.get(), max_dy_, max_dx_, self_pair);
   }
@@ -131,6 +148,7 @@ class FftwCorrelator : public SceneCorrelator {
   std::array<float, 3> gt_balance_{};
   CoarseGeometry geometry_;
   FftPlans plans_;
+  std::optional<PartialInverse> partial_;  // see SetReference
   std::size_t complex_count_ = 0;
   ComplexBuffer gt_spectrum_;
   Buffers own_;  // for SetReference and single captures

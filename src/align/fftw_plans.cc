@@ -93,6 +93,72 @@ Result<FftPlans> GetFftPlans(int height, int width, int threads) {
   return plans;
 }
 
+Result<PartialInverse> GetPartialInverse(int height, int width, int top,
+                                         int bottom, int threads) {
+  std::lock_guard lock(PlannerMutex());
+  const bool threads_ready = ThreadsReady();
+  static std::map<std::tuple<int, int, int, int, int>, PartialInverse> cache;
+  const auto key = std::make_tuple(height, width, top, bottom, threads);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+
+  const int half = width / 2 + 1;
+  const std::size_t real_count = static_cast<std::size_t>(height) * width;
+  const std::size_t complex_count = static_cast<std::size_t>(height) * half;
+  DSB_ASSIGN_OR_RETURN(RealBuffer real, AllocateReal(real_count));
+  DSB_ASSIGN_OR_RETURN(ComplexBuffer spectrum, AllocateComplex(complex_count));
+  if (threads_ready) fftwf_plan_with_nthreads(threads);
+  // Measured where the whole transform's plans are (see GetFftPlans).
+  const unsigned flags =
+      real_count >= kMeasuredFftSize ? FFTW_MEASURE : FFTW_ESTIMATE;
+  PartialInverse plans;
+  plans.height = height;
+  plans.width = width;
+  plans.top_rows = top;
+  plans.bottom_rows = bottom;
+  // `half` transforms of length height, column c at spectrum[c], stride
+  // half, in place.
+  plans.columns = fftwf_plan_many_dft(1, &height, half, spectrum.get(), nullptr,
+                                      half, 1, spectrum.get(), nullptr, half, 1,
+                                      FFTW_BACKWARD, flags);
+  // `rows` complex-to-real transforms of length width, row r at
+  // spectrum[r * half] -> real[r * width]. The bottom rows' plan is made
+  // on the arrays at the offset it runs at, so the new-array execution
+  // finds the alignment it was planned for.
+  auto rows_plan = [&](int first, int rows) -> fftwf_plan {
+    if (rows <= 0) return nullptr;
+    int n = width;
+    return fftwf_plan_many_dft_c2r(
+        1, &n, rows, spectrum.get() + static_cast<std::size_t>(first) * half,
+        nullptr, 1, half, real.get() + static_cast<std::size_t>(first) * width,
+        nullptr, 1, width, flags);
+  };
+  plans.top = rows_plan(0, top);
+  plans.bottom = rows_plan(height - bottom, bottom);
+  if (plans.columns == nullptr || (top > 0 && plans.top == nullptr) ||
+      (bottom > 0 && plans.bottom == nullptr) || top + bottom > height) {
+    return Status::Internal("FFTW could not plan a partial inverse of " +
+                            std::to_string(height) + "x" +
+                            std::to_string(width));
+  }
+  cache[key] = plans;
+  return plans;
+}
+
+void ExecutePartialInverse(const PartialInverse& plans, fftwf_complex* spectrum,
+                           float* real) {
+  fftwf_execute_dft(plans.columns, spectrum, spectrum);
+  const int half = plans.width / 2 + 1;
+  if (plans.top != nullptr) {
+    fftwf_execute_dft_c2r(plans.top, spectrum, real);
+  }
+  if (plans.bottom != nullptr) {
+    const std::size_t first =
+        static_cast<std::size_t>(plans.height - plans.bottom_rows);
+    fftwf_execute_dft_c2r(plans.bottom, spectrum + first * half,
+                          real + first * plans.width);
+  }
+}
+
 }  // namespace dsb
 
 namespace dsb {

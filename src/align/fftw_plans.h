@@ -38,6 +38,29 @@ struct FftPlans {
 // The cached plans for a height x width transform using `threads` threads.
 Result<FftPlans> GetFftPlans(int height, int width, int threads);
 
+// The inverse transform of a height x (width/2+1) spectrum where only the
+// real rows [0, top) and [height - bottom, height) are wanted (the
+// correlation surface within the search radius): the columns' inverse
+// transforms in place in the spectrum, then the rows' complex-to-real
+// transforms of those rows alone (a coarse grid's search radius is a few
+// dozen of its ~1000 rows: about half the work of the whole inverse).
+// Unnormalised, like FftPlans::inverse; the other real rows are left as
+// they were.
+struct PartialInverse {
+  fftwf_plan columns = nullptr;  // in place, spectrum -> spectrum
+  fftwf_plan top = nullptr;      // spectrum rows [0, top) -> real rows
+  fftwf_plan bottom = nullptr;   // the last `bottom` rows
+  int height = 0, width = 0, top_rows = 0, bottom_rows = 0;
+};
+// The cached plans (measured as GetFftPlans's are); top + bottom must not
+// exceed height.
+Result<PartialInverse> GetPartialInverse(int height, int width, int top,
+                                         int bottom, int threads);
+// Runs them: `spectrum` (destroyed) into `real` (row pitch width), both
+// from AllocateComplex / AllocateReal.
+void ExecutePartialInverse(const PartialInverse& plans, fftwf_complex* spectrum,
+                           float* real);
+
 }  // namespace dsb
 
 namespace dsb {

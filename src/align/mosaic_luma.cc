@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "align/row_sample.h"
 #include "common/vector_clones.h"
 
 namespace dsb {
@@ -134,7 +135,13 @@ std::array<float, 3> ChannelBalance(const RawImage& image) {
   const float clip = image.meta.overexposure_lb;
   // Two rows in every eight (a quarter of the image) are plenty for three
   // means; rows 8k and 8k+1 visit every row phase of Bayer and X-Trans.
-  for (int y = 0; y < image.height(); y += 8) {
+  // Images of more than 4 x kBalanceSamples pixels: row pairs about
+  // kBalanceSamples pixels apart (RowPairStep), still over a million
+  // pixels.
+  const int step = std::max(
+      4, RowPairStep(static_cast<double>(image.height()) * image.width(),
+                     kBalanceSamples));
+  for (int y = 0; y < image.height(); y += 2 * step) {
     if (y + 1 >= image.height()) {
       AddBalanceRow(image, y, clip, sums);
     } else if (period == 2 && image.width() >= 2) {

@@ -20,7 +20,10 @@
 namespace dsb {
 
 // Per-colour multipliers that bring each colour's mean to 1 (computed over
-// unclipped pixels), so colour casts and gains do not imprint the pattern.
+// unclipped pixels of a row-pair sample: a quarter of the rows, at most
+// about kBalanceSamples pixels), so colour casts and gains do not imprint
+// the pattern.
+inline constexpr double kBalanceSamples = 1e6;
 std::array<float, 3> ChannelBalance(const RawImage& image);
 
 // Mean of the balanced mosaic over box x box windows taken every `stride`

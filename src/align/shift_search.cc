@@ -21,6 +21,9 @@ namespace {
 // About 2.5 million coarse samples: enough detail for a robust peak, small
 // enough that the coarse FFT costs a few tens of milliseconds.
 constexpr double kCoarseSamples = 2.5e6;
+// Coarse transforms of at least this many samples (those FFTW plans by
+// measuring, fftw_plans.cc) are padded to sizes of 2s and 3s.
+constexpr double kLargeCoarseFft = 1 << 19;
 // Fine tiles: at most this many, this large.
 constexpr int kTileCount = 8;
 constexpr int kTileGrid = 4;
@@ -430,6 +433,13 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
   g.fft_height = FastFftSize(g.height + g.search_y + 1);
   g.fft_width = FastFftSize(g.width + g.search_x + 1);
   if (g.fft_width % 2) g.fft_width = FastFftSize(g.fft_width + 1);
+  if (static_cast<double>(g.fft_height) * g.fft_width >= kLargeCoarseFft) {
+    // Camera-sized grids: sizes of 2s and 3s transform faster (see
+    // PowerOfTwoThreeSize); the width stays even (r2c's half spectrum).
+    g.fft_height = PowerOfTwoThreeSize(g.height + g.search_y + 1);
+    g.fft_width = PowerOfTwoThreeSize(g.width + g.search_x + 1);
+    if (g.fft_width % 2) g.fft_width = PowerOfTwoThreeSize(g.fft_width + 1);
+  }
   return g;
 }
 
@@ -445,10 +455,19 @@ void PrepareCoarse(const Plane<float>& coarse, const CoarseGeometry& geometry,
 void PrepareCoarseInPlace(const CoarseGeometry& geometry, int height, int width,
                           float* padded) {
   const std::size_t pitch = static_cast<std::size_t>(geometry.fft_width);
+  // The mean: each row in eight float lanes, rows added in double (one
+  // chain of double additions over the whole grid was bound by the
+  // adder's latency).
   double sum = 0;
   for (int y = 0; y < height; ++y) {
     const float* row = padded + y * pitch;
-    for (int x = 0; x < width; ++x) sum += row[x];
+    V8 lanes = {};
+    int x = 0;
+    for (; x + 8 <= width; x += 8) lanes += Load8(row + x);
+    double row_sum = 0;
+    for (; x < width; ++x) row_sum += row[x];
+    for (int l = 0; l < 8; ++l) row_sum += lanes[l];
+    sum += row_sum;
   }
   const float mean =
       static_cast<float>(sum / (static_cast<double>(height) * width));
@@ -953,20 +972,48 @@ FineResult FineSearch(const RawImage& gt,
   return best;
 }
 
+RefineSampling RefineSamplingOf(const Overlap& overlap) {
+  const double pixels = static_cast<double>(overlap.height) * overlap.width;
+  // About 256 blocks, so a moved object of 10% of the frame (a larger
+  // share of a small overlap) stays a minority of them.
+  return {RowPairStep(pixels, kRefineSamples),
+          std::clamp(static_cast<int>(std::sqrt(pixels / 256)), 16, 256)};
+}
+
+namespace {
+
+// The mean loss of BlockGainMatchedLoss's sums: the blocks' sums and
+// counts added in order.
+double MeanOfBlocks(const Plane<double>& sums, const Plane<double>& counts) {
+  double total = 0, count = 0;
+  for (std::size_t k = 0; k < sums.pixel_count(); ++k) {
+    total += sums.data()[k];
+    count += counts.data()[k];
+  }
+  return count > 0 ? total / count : 0.0;
+}
+
+}  // namespace
+
+double PairLoss(const RawImage& gt, const RawImage& noisy,
+                const Overlap& overlap, double raw_gain) {
+  if (overlap.empty()) return 0.0;
+  const RefineSampling sampling = RefineSamplingOf(overlap);
+  Plane<double> sums((gt.width() + sampling.block - 1) / sampling.block,
+                     (gt.height() + sampling.block - 1) / sampling.block);
+  Plane<double> counts(sums.width(), sums.height());
+  BlockGainMatchedLoss(gt, noisy, overlap, raw_gain, sampling.row_step,
+                       sampling.block, sums, counts);
+  return MeanOfBlocks(sums, counts);
+}
+
 RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                          int dx, double raw_gain, int max_dy, int max_dx) {
   const Overlap centre = ComputeOverlap(gt.height(), gt.width(), dy, dx);
-  RefineResult best{dy, dx};
+  RefineResult best{dy, dx, 0.0};
   if (centre.empty()) return best;
-  const double pixels = static_cast<double>(centre.height) * centre.width;
-  // About kRefineSamples pixels per shift; a row step that is a multiple
-  // of 3 would visit only some X-Trans row phases.
-  int step = std::max(1, static_cast<int>(pixels / kRefineSamples));
-  if (step % 3 == 0) ++step;
-  // About 256 blocks, so a moved object of 10% of the frame (a larger
-  // share of a small overlap) stays a minority of them.
-  const int block =
-      std::clamp(static_cast<int>(std::sqrt(pixels / 256)), 16, 256);
+  // About kRefineSamples pixels per shift, in ~256 blocks.
+  const auto [step, block] = RefineSamplingOf(centre);
   const int blocks_y = (gt.height() + block - 1) / block;
   const int blocks_x = (gt.width() + block - 1) / block;
   // The centre and its neighbours within the search range, their block
@@ -991,6 +1038,7 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                          counts);
   const Plane<double>& centre_sums = sums[0];
   const Plane<double>& centre_counts = counts[0];
+  best.loss = MeanOfBlocks(centre_sums, centre_counts);
   double full = 0;
   for (std::size_t k = 0; k < centre_counts.pixel_count(); ++k) {
     full = std::max(full, centre_counts.data()[k]);
@@ -1023,7 +1071,8 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
     std::nth_element(differences.begin(), middle, differences.end());
     if (*middle < best_median) {
       best_median = *middle;
-      best = {shifts[s].first, shifts[s].second};
+      best.dy = shifts[s].first;
+      best.dx = shifts[s].second;
     }
   }
   return best;

@@ -37,6 +37,7 @@
 #include <array>
 #include <vector>
 
+#include "core/alignment.h"
 #include "core/plane.h"
 #include "core/raw_image.h"
 
@@ -77,7 +78,9 @@ struct CoarsePeak {
   float value = 0;
 };
 // The strongest local maxima of the circular correlation surface within
-// the search radius, best first.
+// the search radius, best first. Only the surface's rows within
+// search_y + 1 of row 0 (circularly) are read (the CPU correlator
+// transforms only those back).
 std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
                                         const CoarseGeometry& geometry,
                                         int count);
@@ -119,11 +122,33 @@ FineResult FineSearch(const RawImage& gt,
 //    The median ignores blocks a moved object or changed light dominates,
 //    which would bias a plain total; it must also win clearly more blocks
 //    than it loses (a sign test). Large overlaps are compared on a
-//    subsample of row pairs (~2 MP per shift).
+//    subsample of row pairs (~2 MP per shift; RefineSamplingOf).
 struct RefineResult {
   int dy = 0, dx = 0;
+  // PairLoss at the shift given (the centre), at raw_gain: its block sums
+  // are computed for the comparison anyway.
+  double loss = 0;
 };
 RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                          int dx, double raw_gain, int max_dy, int max_dx);
+
+// RefineShift's sample of an overlap: the row-pair step (RowPairStep of
+// about kRefineSamples pixels: every row up to 4 MP) and the block size
+// (about 256 blocks).
+struct RefineSampling {
+  int row_step = 1;
+  int block = 16;
+};
+RefineSampling RefineSamplingOf(const Overlap& overlap);
+
+// The pair's reported loss: mean |GtInNoisyColours - raw_gain * noisy| over
+// RefineShift's row sample of the overlap (every pixel on overlaps up to
+// 4 MP), from BlockGainMatchedLoss's block sums added in order, so it is
+// bit for bit RefineResult::loss where the refinement keeps the shift.
+// Against every row (GainMatchedLoss) it differs by rounding where nothing
+// is sampled, and on larger overlaps by the sample's error (README:
+// *Alignment cost*).
+double PairLoss(const RawImage& gt, const RawImage& noisy,
+                const Overlap& overlap, double raw_gain);
 
 }  // namespace dsb

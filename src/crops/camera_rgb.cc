@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -21,12 +22,18 @@ constexpr int kBandMargin = 4;
 constexpr int kTileMargin = 2;
 
 // raw.demosaic's scaling into uint16, in float32 in its order: += offset,
-// /= max, *= 65535, astype(uint16) (truncation).
+// /= max, *= 65535, astype(uint16) (truncation). Values outside the scale's
+// range (a scale from a sample of the frame's rows, RawnindFigures) are
+// held at 0 and 65535 (NaN at 65535); inside it this is raw.demosaic's
+// arithmetic unchanged. (The lower bound on the truncated integer: one
+// vector maximum.)
 inline std::uint16_t ToMono(float in, const DemosaicScale& scale) {
   float v = in + scale.black_offset;
   v = v / scale.max_value;
   v = v * 65535.0f;
-  return static_cast<std::uint16_t>(v);
+  v = v < 65535.0f ? v : 65535.0f;
+  const std::int32_t i = static_cast<std::int32_t>(v);
+  return static_cast<std::uint16_t>(i > 0 ? i : 0);
 }
 
 // astype(float32) / 65535.0 * max_value - black_offset, as raw.demosaic.

@@ -86,7 +86,8 @@ namespace internal {
 // The conversions around the uint16 demosaic, a row at a time, exposed for
 // their tests: out[i] = (uint16)((in[i] + black_offset) / max_value x
 // 65535) and out[i] = (float)in[i] / 65535 x max_value - black_offset, in
-// float32, in that order (raw.demosaic's).
+// float32, in that order (raw.demosaic's); values outside the scale's range
+// (a scale taken from some of the frame's rows) are held at 0 and 65535.
 void ToMonoRow(const float* in, int count, DemosaicScale scale,
                std::uint16_t* out);
 void FromColourRow(const std::uint16_t* in, int count, DemosaicScale scale,

@@ -125,6 +125,49 @@ template <int N>
   }
 }
 
+// ProxyRowsN with the GT's boxes given: gbox[r][x] is box_r(g) at x.
+template <int N>
+[[gnu::always_inline]] inline void ProxyBoxRowsN(const float* const* gbox,
+                                                 const float* const* n, int x0,
+                                                 int x1, float gain,
+                                                 double* sums) {
+  const V8 gain8 = V8{} + gain;
+  V8 lanes[N];
+  for (int r = 0; r < N; ++r) lanes[r] = V8{};
+  int x = x0;
+  for (; x + 8 <= x1; x += 8) {
+    V8 na = Load8(n[0] + x), nb = Load8(n[0] + x + 1);
+    for (int r = 0; r < N; ++r) {
+      const V8 na1 = Load8(n[r + 1] + x), nb1 = Load8(n[r + 1] + x + 1);
+      const V8 nbox = na + nb + na1 + nb1;
+      lanes[r] += Abs8(Load8(gbox[r] + x) - gain8 * nbox);
+      na = na1;
+      nb = nb1;
+    }
+  }
+  for (int r = 0; r < N; ++r) {
+    const float *n0 = n[r], *n1 = n[r + 1];
+    double sum = 0;
+    for (int t = x; t < x1; ++t) {
+      const float nbox = n0[t] + n0[t + 1] + n1[t] + n1[t + 1];
+      sum += std::abs(gbox[r][t] - gain * nbox);
+    }
+    for (int k = 0; k < 8; ++k) sum += lanes[r][k];
+    sums[r] = sum;
+  }
+}
+
+// out[i] = g0[i] + g0[i + 1] + g1[i] + g1[i + 1] for i in [0, count),
+// added left to right as ProxyRowsN adds a box (each vector lane does the
+// same additions in the same order).
+DSB_VECTOR_CLONES void BoxRow(const float* __restrict g0,
+                              const float* __restrict g1, int count,
+                              float* __restrict out) {
+  for (int i = 0; i < count; ++i) {
+    out[i] = g0[i] + g0[i + 1] + g1[i] + g1[i + 1];
+  }
+}
+
 // The colour sums, minimum and maximum of an RGGB frame, row by row (so a
 // pass can do other work on each row while it is in cache).
 class StatsPass {
@@ -170,14 +213,28 @@ class StatsPass {
   bool first_ = true;
 };
 
-FrameStats Stats(PlaneView<const float> frame) {
-  StatsPass pass;
+// The frame's statistics from every row, and `strided`, those of the row
+// pairs 2 x row_stride x i, 2 x row_stride x i + 1 (those a pair's pass
+// over the noisy frame takes; the GT's tiles are demosaicked with their
+// range, as the noisy capture's are with its own on the same rows, so a
+// frame paired with itself is demosaicked alike on both sides).
+FrameStats Stats(PlaneView<const float> frame, int row_stride,
+                 FrameStats& strided) {
+  StatsPass pass, strided_pass;
+  int strided_rows = 0;
   for (int yb = 0; yb < frame.height; yb += internal::kRawnindStatsRows) {
     const int count = std::min(internal::kRawnindStatsRows, frame.height - yb);
     const float* rows[internal::kRawnindStatsRows];
     for (int r = 0; r < count; ++r) rows[r] = frame.row(yb + r);
     pass.AddRows(rows, count, frame.width, yb);
+    for (int r = 0; r < count; ++r) {
+      if (((yb + r) / 2) % row_stride == 0) {
+        strided_pass.AddRow(rows[r], frame.width, yb + r);
+        ++strided_rows;
+      }
+    }
   }
+  strided = strided_pass.Finish(frame.width, strided_rows);
   return pass.Finish(frame.width, frame.height);
 }
 
@@ -306,6 +363,25 @@ DSB_VECTOR_CLONES void RawnindProxyRows(const float* const* g,
   }
 }
 
+DSB_VECTOR_CLONES void RawnindProxyBoxRows(const float* const* gbox,
+                                           const float* const* n, int count,
+                                           int x0, int x1, float gain,
+                                           double* sums) {
+  switch (count) {
+    case 4:
+      ProxyBoxRowsN<4>(gbox, n, x0, x1, gain, sums);
+      break;
+    case 3:
+      ProxyBoxRowsN<3>(gbox, n, x0, x1, gain, sums);
+      break;
+    case 2:
+      ProxyBoxRowsN<2>(gbox, n, x0, x1, gain, sums);
+      break;
+    default:
+      ProxyBoxRowsN<1>(gbox, n, x0, x1, gain, sums);
+  }
+}
+
 DSB_VECTOR_CLONES double RawnindAddLossRow(double sum, const float* g,
                                            const float* q, int count,
                                            float gain) {
@@ -335,14 +411,20 @@ Result<RawnindReference> RawnindReference::Make(
   ref.frame_ = RawnindFrame(gt.cfa, gt.width(), gt.height());
   const PlaneView<const float> g = FrameView(gt, ref.frame_);
   ref.frame_view_ = g;
-  const FrameStats stats = Stats(g);
+  RawnindSampling s = sampling;
+  // The passes' row stride: at least min_stride_row_pairs row pairs.
+  s.row_stride =
+      std::clamp((ref.frame_.height / 2) / std::max(1, s.min_stride_row_pairs),
+                 1, std::max(1, s.row_stride));
+  FrameStats strided;
+  const FrameStats stats = Stats(g, s.row_stride, strided);
   ref.colour_mean_sum_ = stats.colour_mean_sum;
+  ref.strided_colour_mean_sum_ = strided.colour_mean_sum;
   // Finite colour sums (so no NaN or infinity anywhere) and values of
   // moderate size (so no sum of the pair's figures overflows): what makes
   // a self pair's figures exactly 1 and 0 (RawnindFigures).
   ref.self_pair_exact_ = std::isfinite(stats.colour_mean_sum) &&
                          stats.lo >= -1e6f && stats.hi <= 1e6f;
-  RawnindSampling s = sampling;
   const double cells = static_cast<double>(ref.frame_.height) *
                        ref.frame_.width / (s.cell_rows * s.cell_cols);
   if (cells < s.min_tiles) {
@@ -368,11 +450,13 @@ Result<RawnindReference> RawnindReference::Make(
       tile.w = std::min(s.tile_cols, ref.frame_.width - tile.x);
       if (tile.h <= 0 || tile.w <= 0) continue;  // a cell cut by the edge
       tile.offset = floats;
+      tile.box_offset = floats / 3;
       floats += static_cast<std::size_t>(tile.h) * tile.w * 3;
       ref.tiles_.push_back(tile);
     }
   }
   ref.rgb_.reset(new float[floats]);
+  ref.box_.reset(new float[floats / 3]);
   ref.rgb_size_ = floats;
   TileScratch scratch;
   for (std::size_t t = 0; t < ref.tiles_.size(); ++t) {
@@ -382,8 +466,21 @@ Result<RawnindReference> RawnindReference::Make(
       PrefetchRect(g, next.y - 1, next.y + next.h + 1, next.x - 1,
                    next.x + next.w + 1);
     }
-    DemosaicTile(g, stats.scale, tile.y, tile.x, tile.h, tile.w,
+    DemosaicTile(g, strided.scale, tile.y, tile.x, tile.h, tile.w,
                  ref.rgb_.get() + tile.offset, scratch);
+    // Its boxes, in ProxyRowsN's order of additions (0 past the frame's
+    // last row and column, which the variate never reaches).
+    for (int r = 0; r < tile.h; ++r) {
+      float* out = ref.box_.get() + tile.box_offset +
+                   static_cast<std::size_t>(r) * tile.w;
+      const int y = tile.y + r;
+      const int inside =
+          y + 1 < g.height ? std::min(tile.w, g.width - 1 - tile.x) : 0;
+      if (inside > 0) {
+        BoxRow(g.row(y) + tile.x, g.row(y + 1) + tile.x, inside, out);
+      }
+      std::fill(out + std::max(inside, 0), out + tile.w, 0.0f);
+    }
   }
   return ref;
 }
@@ -424,14 +521,16 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
   if (rows <= 0 || cols <= 0) {
     return Status::InvalidArgument("the pair does not overlap at its shift");
   }
-  // One pass over the noisy frame: its colour sums and range, and, while
-  // its rows are in cache, the control variate over the whole overlap
-  // (overlap pixels whose 2x2 box is inside; GT row y needs noisy rows
-  // y + oy and y + oy + 1).
+  // One pass over row pairs of the noisy frame (one of every row_stride,
+  // all of them at stride 1): its colour sums and range, and, while its
+  // rows are in cache, the control variate over the overlap's GT rows whose
+  // 2x2 box ends on them (overlap pixels whose box is inside; GT row y
+  // needs noisy rows y + oy and y + oy + 1).
   const int py0 = gy0, py1 = gy0 + rows - 1, px0 = gx0, px1 = gx0 + cols - 1;
   const int oy = ny0 - gy0, ox = nx0 - gx0;
+  const int row_stride = gt.sampling_.row_stride;
   // The control variate's gain: RawNIND's, estimated from every 16th row
-  // pair (the variate needs one near it; the exact one needs this pass).
+  // pair (the variate needs one near it; the pair's own needs this pass).
   float proxy_gain = 1.0f;
   {
     StatsPass sparse;
@@ -444,85 +543,29 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
     const double sum = sparse.Finish(frame.width, sampled_rows).colour_mean_sum;
     if (sum > 0) proxy_gain = static_cast<float>(gt.colour_mean_sum_ / sum);
   }
-  // The control variate on the sample is taken in the same pass, while the
-  // rows are in cache (a tile's rows are far apart in both frames): for
-  // each tile, its pixels inside the overlap and the variate's range, one
-  // sum per row, added up later in the tile loop's order.
-  struct SampleRows {
-    int qy0 = 0, qy1 = 0, qx0 = 0, qx1 = 0;  // empty: qy0 == qy1
-    std::size_t first = 0;                   // into sample_sums
-  };
-  const int cell_rows = gt.sampling_.cell_rows;
-  const int cell_row_count = (frame.height + cell_rows - 1) / cell_rows;
-  std::vector<SampleRows> sample(gt.tiles_.size());
-  // Tiles [row_start[cy], row_start[cy + 1]) are those of cell row cy.
-  std::vector<std::size_t> row_start(cell_row_count + 1, gt.tiles_.size());
-  std::size_t sample_rows = 0;
-  for (std::size_t t = gt.tiles_.size(); t-- > 0;) {
-    row_start[gt.tiles_[t].y / cell_rows] = t;
-  }
-  for (int cy = cell_row_count; cy-- > 0;) {
-    row_start[cy] = std::min(row_start[cy], row_start[cy + 1]);
-  }
-  for (std::size_t t = 0; t < gt.tiles_.size(); ++t) {
-    const RawnindReference::Tile& tile = gt.tiles_[t];
-    SampleRows& rows_of = sample[t];
-    rows_of.qy0 = std::max({tile.y, gy0, py0});
-    rows_of.qy1 = std::min({tile.y + tile.h, gy0 + rows, py1});
-    rows_of.qx0 = std::max({tile.x, gx0, px0});
-    rows_of.qx1 = std::min({tile.x + tile.w, gx0 + cols, px1});
-    if (rows_of.qy0 >= rows_of.qy1 || rows_of.qx0 >= rows_of.qx1) {
-      rows_of.qy1 = rows_of.qy0;
-      continue;
-    }
-    rows_of.first = sample_rows;
-    sample_rows += static_cast<std::size_t>(rows_of.qy1 - rows_of.qy0);
-  }
-  // Not zero-filled: the pass writes every row once (its blocks of GT rows
-  // follow one another without overlap).
-  const std::unique_ptr<double[]> sample_sums(new double[sample_rows]);
   double proxy_full = 0, proxy_sample = 0;
   std::size_t proxy_full_count = 0, proxy_sample_count = 0;
   StatsPass pass;
-  for (int yb = 0; yb < frame.height; yb += internal::kRawnindStatsRows) {
-    const int count = std::min(internal::kRawnindStatsRows, frame.height - yb);
-    const float* rows[internal::kRawnindStatsRows];
-    for (int r = 0; r < count; ++r) rows[r] = n.row(yb + r);
-    pass.AddRows(rows, count, frame.width, yb);
-    // GT rows whose box's last noisy row is among these.
+  int pass_rows = 0;
+  for (int yb = 0; yb + 1 < frame.height; yb += 2 * row_stride) {
+    const float* rows_of_pair[2] = {n.row(yb), n.row(yb + 1)};
+    pass.AddRows(rows_of_pair, 2, frame.width, yb);
+    pass_rows += 2;
+    // GT rows whose box's last noisy row is yb or yb + 1.
     const int y0 = std::max(py0, yb - 1 - oy);
-    const int y1 = std::min(py1, yb + count - 1 - oy);
+    const int y1 = std::min(py1, yb + 1 - oy);
     if (y0 < y1 && px1 > px0) {
       AddProxyRows(gt.frame_view_, n, y0, y1, px0, px1, oy, ox, proxy_gain,
                    proxy_full);
-      // The sample's rows among these (at most kRawnindProxyRows).
-      for (int cy = y0 / cell_rows; cy < cell_row_count && cy * cell_rows < y1;
-           ++cy) {
-        for (std::size_t t = row_start[cy]; t < row_start[cy + 1]; ++t) {
-          const SampleRows& rows_of = sample[t];
-          const int a = std::max(y0, rows_of.qy0);
-          const int b = std::min(y1, rows_of.qy1);
-          if (a >= b) continue;
-          const float* g_rows[internal::kRawnindProxyRows + 1];
-          const float* n_rows[internal::kRawnindProxyRows + 1];
-          for (int r = 0; r <= b - a; ++r) {
-            g_rows[r] = gt.frame_view_.row(a + r);
-            n_rows[r] = n.row(a + oy + r) + ox;
-          }
-          internal::RawnindProxyRows(
-              g_rows, n_rows, b - a, rows_of.qx0, rows_of.qx1, proxy_gain,
-              sample_sums.get() + rows_of.first + (a - rows_of.qy0));
-        }
-      }
+      proxy_full_count += static_cast<std::size_t>(y1 - y0) * (px1 - px0);
     }
   }
-  if (py1 > py0 && px1 > px0) {
-    proxy_full_count = static_cast<std::size_t>(py1 - py0) * (px1 - px0);
-  }
-  const FrameStats n_stats = pass.Finish(frame.width, frame.height);
+  const FrameStats n_stats = pass.Finish(frame.width, pass_rows);
   RawnindPairFigures figures;
+  // The GT's colour means on the same row pairs: where the sample's rows
+  // differ from the whole frame's, both frames' do alike.
   figures.rgb_gain = n_stats.colour_mean_sum != 0
-                         ? gt.colour_mean_sum_ / n_stats.colour_mean_sum
+                         ? gt.strided_colour_mean_sum_ / n_stats.colour_mean_sum
                          : 1.0;
   const float gain = static_cast<float>(figures.rgb_gain);
 
@@ -563,10 +606,23 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
     const int qy0 = std::max(y0, py0), qy1 = std::min(y1, py1);
     const int qx0 = std::max(x0, px0), qx1 = std::min(x1, px1);
     if (qy0 < qy1 && qx0 < qx1) {
-      // Its rows' sums from the pass, in AddProxyRows' order.
-      const SampleRows& rows_of = sample[t];
-      for (int r = 0; r < qy1 - qy0; ++r) {
-        proxy_sample += sample_sums[rows_of.first + r];
+      // The GT's boxes from the reference; the noisy rows are in cache
+      // from the demosaic.
+      constexpr int kRows = internal::kRawnindProxyRows;
+      for (int y = qy0; y < qy1; y += kRows) {
+        const int rows_here = std::min(kRows, qy1 - y);
+        const float* box_rows[kRows];
+        const float* n_rows[kRows + 1];
+        for (int r = 0; r < rows_here; ++r) {
+          box_rows[r] = gt.box_.get() + tile.box_offset +
+                        static_cast<std::size_t>(y + r - tile.y) * tile.w -
+                        tile.x;
+        }
+        for (int r = 0; r <= rows_here; ++r) n_rows[r] = n.row(y + oy + r) + ox;
+        double sums[kRows];
+        internal::RawnindProxyBoxRows(box_rows, n_rows, rows_here, qx0, qx1,
+                                      proxy_gain, sums);
+        for (int r = 0; r < rows_here; ++r) proxy_sample += sums[r];
       }
       proxy_sample_count += static_cast<std::size_t>(qy1 - qy0) * (qx1 - qx0);
     }

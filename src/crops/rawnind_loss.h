@@ -12,7 +12,9 @@
 // (tested against the snapshot's rawproc on generated and photographed
 // pairs, tests/integration/crops/rawnind_loss_agreement.py):
 // - the gain comes from the mosaic's colour means (the demosaic keeps each
-//   colour's mean), one pass over each frame;
+//   colour's mean), taken on the same row pairs of both frames: one of
+//   every RawnindSampling::row_stride (4; the GT's over those rows too, so
+//   what the sample misses it misses alike in both and the ratio keeps);
 // - the mean |difference| is taken over a stratified sample of the
 //   overlap: the GT frame is cut into cells (RawnindSampling) and each cell
 //   contributes one tile at a position drawn from its own index, so the
@@ -20,13 +22,19 @@
 //   meets tiles at every phase). Each tile is demosaicked exactly as a
 //   whole-frame demosaic gives it (crops/camera_rgb.h, DemosaicTile);
 // - the sample's mean is scaled by a control variate, computed in the same
-//   pass over the noisy frame as its colour sums: the mean of
+//   pass over the noisy frame's row pairs as its colour sums: the mean of
 //   |box(gt) - g x box(noisy)| (box: the 2x2 sum of the mosaic at each
 //   pixel, colour-balanced at any shift; g: RawNIND's gain estimated from
-//   every 16th row pair) over the whole overlap divided by
-//   its mean over the sample. It is 1 when the sample is the whole overlap,
-//   and it takes out most of the sample's error (a sample of 1/4 of the
-//   overlap without it missed 5 %).
+//   every 16th row pair) over the overlap's rows of those row pairs
+//   divided by its mean over the tiles. It is 1 when the sample is the
+//   whole overlap (and row_stride 1), and it takes out most of the
+//   sample's error (a sample of 1/4 of the overlap without it missed 5 %).
+//   The row pairs move the figures 0.1 % (median; at most 1 %) from every
+//   row's, against 0.5-1.5 % for the tiles (crops_bench rawnind-sampling;
+//   RowSampledFiguresStayNearEveryRows).
+// The demosaic's scaling (RawNIND's: from the frame's minimum and maximum)
+// takes each frame's range on those row pairs too (values outside it are
+// held at the uint16 ends), so a frame with itself is demosaicked alike.
 //
 // The GT side (its colour means, its demosaic scaling and its demosaicked
 // tiles) is prepared once per GT (RawnindReference) and shared by every
@@ -47,17 +55,25 @@ namespace dsb {
 
 // Bumped when these figures change (part of every scene's key through
 // AlgorithmVersion, executor/build_options.h).
-inline constexpr int kRawnindFiguresRevision = 2;
+inline constexpr int kRawnindFiguresRevision = 3;
 
 // Which part of the overlap the loss is averaged over: one tile of
 // tile_rows x tile_cols per cell of cell_rows x cell_cols (all even), in
 // full-resolution pixels of RawNIND's frame. A frame with fewer than
 // min_tiles such cells gets smaller cells (down to the tile: every pixel),
 // so small frames are not judged on a handful of tiles.
+//
+// The full-frame figures (the noisy capture's colour means and range, the
+// control variate's mean over the overlap) are taken on one row pair of
+// every row_stride (1: every row). A frame of fewer than
+// min_stride_row_pairs x row_stride row pairs gets a smaller stride, so a
+// small frame keeps at least that many.
 struct RawnindSampling {
   int cell_rows = 64, cell_cols = 64;
   int tile_rows = 16, tile_cols = 32;
   int min_tiles = 512;
+  int row_stride = 4;
+  int min_stride_row_pairs = 256;
 };
 
 struct RawnindPairFigures {
@@ -81,8 +97,8 @@ class RawnindReference {
   static Result<RawnindReference> Make(
       const RawImage& gt, const RawnindSampling& sampling = RawnindSampling());
 
-  // Bytes held (the demosaicked tiles).
-  std::size_t bytes() const { return rgb_size_ * sizeof(float); }
+  // Bytes held (the demosaicked tiles and their 2x2 boxes).
+  std::size_t bytes() const { return rgb_size_ * sizeof(float) * 4 / 3; }
 
  private:
   friend Result<RawnindPairFigures> RawnindFigures(const RawnindReference&,
@@ -90,9 +106,10 @@ class RawnindReference {
   friend Result<RawnindPairFigures> internal::RawnindFiguresFull(
       const RawnindReference&, const RawImage&, int, int);
   struct Tile {
-    int y = 0, x = 0;        // in RawNIND's frame
-    int h = 0, w = 0;        // cut at the frame's edge
-    std::size_t offset = 0;  // into rgb_, h x w x 3 floats
+    int y = 0, x = 0;            // in RawNIND's frame
+    int h = 0, w = 0;            // cut at the frame's edge
+    std::size_t offset = 0;      // into rgb_, h x w x 3 floats
+    std::size_t box_offset = 0;  // into box_, h x w floats
   };
   CfaPattern cfa_;
   int width_ = 0, height_ = 0;  // the visible area
@@ -100,11 +117,18 @@ class RawnindReference {
   PlaneView<const float> frame_view_;
   CropFrame frame_;
   RawnindSampling sampling_;
-  double colour_mean_sum_ = 0;    // mean R + mean G + mean B of the samples
+  double colour_mean_sum_ = 0;  // mean R + mean G + mean B of the samples
+  // The same on the row pairs a pair's passes take (sampling_.row_stride).
+  double strided_colour_mean_sum_ = 0;
   bool self_pair_exact_ = false;  // see RawnindFigures' self-pair shortcut
   std::vector<Tile> tiles_;
   std::unique_ptr<float[]> rgb_;  // every tile's pixels, not zero-filled
   std::size_t rgb_size_ = 0;
+  // Every tile's control variate box of the GT's mosaic (the 2x2 sum
+  // starting at each pixel, as RawnindProxyRows adds it), so a pair's
+  // variate on the tiles reads no GT mosaic; 0 where the box leaves the
+  // frame (the variate's range never reaches there).
+  std::unique_ptr<float[]> box_;
 };
 
 // `noisy` is a Bayer capture of the reference's sensor (same pattern and
@@ -147,6 +171,10 @@ inline constexpr int kRawnindProxyRows = 4;
 // then in double: the columns past them in order, then lanes 0 to 7.
 void RawnindProxyRows(const float* const* g, const float* const* n, int count,
                       int x0, int x1, float gain, double* sums);
+// RawnindProxyRows with box_r(g) given: gbox[r][x] for x in [x0, x1), the
+// same bits (tested).
+void RawnindProxyBoxRows(const float* const* gbox, const float* const* n,
+                         int count, int x0, int x1, float gain, double* sums);
 // `sum` plus the sum over i in [0, count) of |g[i] - gain x q[i]|, in the
 // same lane order as RawnindProxyRows.
 double RawnindAddLossRow(double sum, const float* g, const float* q, int count,

@@ -9,10 +9,20 @@
 //                                   tests/support/photos.h), align it once
 //                                   (for callgrind: --toggle-collect=*Align*);
 //                                   then 3 more times (warm: memory mapped)
+//   align_bench --scene MP [CFA [N [ROUNDS]]]  a scene as a build pays
+//                                   it: one GT (prepared once) and N
+//                                   captures (default 4: shifts odd and
+//                                   even, negative, gains 0.7-1.4, noise
+//                                   levels), each aligned on its own;
+//                                   CPU ms per pair-MP (best of ROUNDS,
+//                                   default 3) with and without the GT's
+//                                   preparation shared by the N pairs
 //   align_bench --stages MP [CFA [DY DX]]  the same pair (or at shift
 //                                   DY, DX), each step of the CPU
 //                                   correlator timed on its own (best of 5,
-//                                   CPU ms/MP), to see where the time goes
+//                                   CPU ms/MP), to see where the time goes;
+//                                   --stages-cold: each step with the
+//                                   caches flushed first, as in Align
 //   align_bench --real N SEED FILE...  N pairs per real raw file, cut from
 //                                   its own mosaic with known shifts that
 //                                   are multiples of the CFA period (the
@@ -76,6 +86,8 @@ using Clock = std::chrono::steady_clock;
 
 // --exact: results are also printed bit for bit.
 bool print_exact = false;
+// --stages-cold: caches flushed before each timed step.
+bool cold_stages = false;
 
 // " exact DY,DX CONFIDENCE GAIN LOSS" in hexadecimal under --exact, else "".
 std::string Exact(const dsb::Alignment& a) {
@@ -179,9 +191,15 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
   fftwf_execute_dft_r2c(plans->forward, real->get(), gt_spectrum->get());
 
   double total = 0;
+  // --stages-cold: the caches flushed before each repeat (a 64 MB buffer
+  // read), as in Align, where each step finds the pair's rows evicted by
+  // the step before; warm repeats of one step read lower.
+  std::vector<float> flush(cold_stages ? 16 << 20 : 0, 1.0f);
+  double flushed = 0;
   auto time = [&](const char* name, auto&& fn) {
     double best = 1e30;
     for (int repeat = 0; repeat < 5; ++repeat) {
+      for (std::size_t k = 0; k < flush.size(); k += 16) flushed += flush[k];
       const double start = CpuSeconds();
       fn();
       best = std::min(best, CpuSeconds() - start);
@@ -212,10 +230,20 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
   std::vector<float> cross(2 * complex_count);
   std::memcpy(cross.data(), spectrum->get(),
               sizeof(fftwf_complex) * complex_count);
-  time("FFT inverse", [&] {
+  // As the correlator: only the rows FindCoarsePeaks reads, where they
+  // are a small part of the grid (the copy is part of the figure).
+  const int top = g.search_y + 2, bottom = g.search_y + 1;
+  auto partial =
+      dsb::GetPartialInverse(g.fft_height, g.fft_width, top, bottom, 1);
+  const bool use_partial = 2 * (top + bottom) <= g.fft_height && partial.ok();
+  time(use_partial ? "FFT inverse (partial)" : "FFT inverse", [&] {
     std::memcpy(spectrum->get(), cross.data(),
                 sizeof(fftwf_complex) * complex_count);
-    fftwf_execute_dft_c2r(plans->inverse, spectrum->get(), real->get());
+    if (use_partial) {
+      dsb::ExecutePartialInverse(*partial, spectrum->get(), real->get());
+    } else {
+      fftwf_execute_dft_c2r(plans->inverse, spectrum->get(), real->get());
+    }
   });
   std::vector<dsb::CoarsePeak> peaks;
   time("FindCoarsePeaks",
@@ -232,11 +260,16 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
   time("RefineShift", [&] {
     dsb::RefineShift(gt, noisy, fine.dy, fine.dx, gain, max_dy, max_dx);
   });
+  // The loss comes with the refinement's sums where it keeps the shift
+  // (the usual case); PairLoss is its own pass only where it moves it.
   double loss = 0;
-  time("GainMatchedLoss",
-       [&] { loss = dsb::GainMatchedLoss(gt, noisy, overlap, gain); });
-  std::printf("%-28s %7.3f ms/MP (shift %d,%d gain %.6f loss %.6f)\n", "sum",
-              total * 1e3 / mp, fine.dy, fine.dx, gain, loss);
+  const double before_loss = total;
+  time("(PairLoss, if refined)",
+       [&] { loss = dsb::PairLoss(gt, noisy, overlap, gain); });
+  total = before_loss;
+  std::printf("%-28s %7.3f ms/MP (shift %d,%d gain %.6f loss %.6f)%s\n", "sum",
+              total * 1e3 / mp, fine.dy, fine.dx, gain, loss,
+              flushed < 0 ? "?" : "");
   return 0;
 }
 
@@ -360,6 +393,93 @@ int AlignOnce(int megapixels, const char* cfa, const char* photo_name) {
       floor_cpu * 1e3 / mp, cpu / floor_cpu, checksum,
       Exact(*result[0]).c_str());
   return 0;
+}
+
+// A scene of one GT and `captures` captures of `megapixels`, as a build
+// aligns it: the GT prepared once (SetReference), each capture aligned in
+// a call of its own; per pair CPU ms/MP (each round's mean over the pairs,
+// the best round), and the same with the GT's preparation shared out.
+int AlignScene(int megapixels, const char* cfa, int captures, int rounds) {
+  // RenderBenchPair's scene: its GT, other captures.
+  BenchPair pair;
+  pair.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
+  pair.height = megapixels * 1000000 / pair.width / 6 * 6;
+  dsb::SceneSpec spec;
+  spec.width = pair.width;
+  spec.height = pair.height;
+  spec.cfa = *dsb::CfaPattern::FromName(cfa);
+  spec.seed = static_cast<std::uint64_t>(megapixels);
+  spec.clipped_fraction = 0.03;
+  dsb::SyntheticScene scene(spec);
+  pair.gt = scene.RenderGt();
+  struct Spec {
+    int dy, dx;
+    double gain;
+    int level;
+  };
+  const Spec specs[] = {{-37, 91, 1.4, dsb::kNoiseLevelCount - 1},
+                        {5, -3, 0.7, 2},
+                        {-2, 0, 1.0, 1},
+                        {60, 33, 1.2, dsb::kNoiseLevelCount - 1},
+                        {-1, -8, 0.9, 0},
+                        {12, 17, 1.1, 3}};
+  std::vector<dsb::RawImage> noisy;
+  std::vector<dsb::CaptureSpec> truth;
+  for (int i = 0; i < captures; ++i) {
+    const Spec& s = specs[i % std::size(specs)];
+    dsb::CaptureSpec capture;
+    capture.dy = s.dy;
+    capture.dx = s.dx;
+    capture.gain = s.gain;
+    capture.noise_level = std::min(s.level, dsb::kNoiseLevelCount - 1);
+    capture.noise_seed = static_cast<std::uint64_t>(100 + i);
+    truth.push_back(capture);
+    noisy.push_back(scene.RenderCapture(capture));
+  }
+  auto correlator = dsb::MakeCorrelator(dsb::Device::kCpu, dsb::AlignParams());
+  if (!correlator.ok()) return 1;
+  // Once first, so FFTW's plans are measured outside the figures (a
+  // build keeps them between runs).
+  if (!(*correlator)->SetReference(pair.gt).ok()) return 1;
+  const double mp = pair.width * static_cast<double>(pair.height) / 1e6;
+  double best_prep = 1e30, best_pair = 1e30;
+  std::vector<double> best_each(static_cast<std::size_t>(captures), 1e30);
+  int wrong = 0;
+  for (int round = 0; round < rounds; ++round) {
+    const double prep_start = CpuSeconds();
+    if (!(*correlator)->SetReference(pair.gt).ok()) return 1;
+    best_prep = std::min(best_prep, CpuSeconds() - prep_start);
+    double total = 0;
+    for (int i = 0; i < captures; ++i) {
+      const dsb::RawImage* batch[] = {&noisy[i]};
+      const double start = CpuSeconds();
+      auto result = (*correlator)->Align(batch);
+      const double cpu = CpuSeconds() - start;
+      total += cpu;
+      best_each[i] = std::min(best_each[i], cpu);
+      if (!result[0].ok()) return 1;
+      const dsb::Alignment& a = *result[0];
+      if (round == 0) {
+        const bool right = a.dy == truth[i].dy && a.dx == truth[i].dx;
+        wrong += !right;
+        std::printf(
+            "capture %d: truth %d,%d got %d,%d%s gain %.6f (truth %.1f) "
+            "loss %.6f confidence %.6f%s\n",
+            i, truth[i].dy, truth[i].dx, a.dy, a.dx, right ? "" : " WRONG",
+            a.raw_gain, truth[i].gain, a.loss, a.confidence, Exact(a).c_str());
+      }
+    }
+    best_pair = std::min(best_pair, total / captures);
+  }
+  std::printf("each capture's best, ms/MP:");
+  for (double cpu : best_each) std::printf(" %.2f", cpu * 1e3 / mp);
+  std::printf("\n");
+  std::printf(
+      "%s %dx%d, %d captures: per pair %.2f ms/MP CPU; GT preparation %.2f "
+      "ms/MP once per scene; per pair with it shared %.2f ms/MP\n",
+      cfa, pair.width, pair.height, captures, best_pair * 1e3 / mp,
+      best_prep * 1e3 / mp, (best_pair + best_prep / captures) * 1e3 / mp);
+  return wrong == 0 ? 0 : 2;
 }
 
 // Random pairs with known truth, one line each; the summary counts wrong
@@ -547,6 +667,15 @@ int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "--once") == 0) {
     return AlignOnce(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb",
                      argc >= 5 ? argv[4] : nullptr);
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "--scene") == 0) {
+    return AlignScene(std::atoi(argv[2]), argc >= 4 ? argv[3] : "rggb",
+                      argc >= 5 ? std::max(1, std::atoi(argv[4])) : 4,
+                      argc >= 6 ? std::max(1, std::atoi(argv[5])) : 3);
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "--stages-cold") == 0) {
+    cold_stages = true;
+    argv[1] = const_cast<char*>("--stages");
   }
   if (argc >= 3 && std::strcmp(argv[1], "--stages") == 0) {
     std::optional<std::pair<int, int>> shift;

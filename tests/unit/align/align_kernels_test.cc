@@ -18,7 +18,9 @@
 //   quarter that decides;
 // - GtInNoisyColours (Bayer's and X-Trans's vector rows, X-Trans's loops
 //   compiled per number of offsets): bit for bit against the per-pixel
-//   expressions of the matcher's scalar path.
+//   expressions of the matcher's scalar path;
+// - the partial inverse FFT (the rows near 0 alone): those rows of the
+//   whole inverse, within float rounding, the others left untouched.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -33,6 +35,7 @@
 #include <vector>
 
 #include "align/colour_match.h"
+#include "align/fftw_plans.h"
 #include "align/float_threshold.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
@@ -112,14 +115,23 @@ TEST(AlignKernelsTest, ChannelBalanceMatchesOneChainAtATime) {
 }
 
 // PrepareCoarse as first written: zero the buffer, then the coarse image
-// zero-mean and tapered into its top-left.
+// zero-mean and tapered into its top-left; the mean's sum, since issue
+// 17's fifth round, each row in eight float lanes (lane l takes columns
+// l, l + 8, ...; the tail and then the lanes added to the row's double),
+// rows added in double.
 std::vector<float> ReferencePrepared(const Plane<float>& coarse,
                                      const CoarseGeometry& g) {
   std::vector<float> padded(
       static_cast<std::size_t>(g.fft_height) * g.fft_width, 0.0f);
   double sum = 0;
   for (int y = 0; y < coarse.height(); ++y) {
-    for (int x = 0; x < coarse.width(); ++x) sum += coarse.at(y, x);
+    float lanes[8] = {};
+    const int whole = coarse.width() / 8 * 8;
+    for (int x = 0; x < whole; ++x) lanes[x % 8] += coarse.at(y, x);
+    double row = 0;
+    for (int x = whole; x < coarse.width(); ++x) row += coarse.at(y, x);
+    for (float lane : lanes) row += lane;
+    sum += row;
   }
   const float mean = static_cast<float>(sum / coarse.pixel_count());
   auto taper = [](int i, int n, int ramp) {
@@ -736,6 +748,61 @@ TEST(AlignKernelsTest, ColourMatchingIsBitExactOnEveryXTransPhase) {
         }
       }
     }
+  }
+}
+
+// GetPartialInverse + ExecutePartialInverse give the rows [0, top) and
+// [height - bottom, height) of the whole inverse (FftPlans::inverse) of the
+// same spectrum, within float rounding (the transforms' orders differ),
+// and leave every other row as it was; sizes even and odd, a prime factor
+// of 7, bottom 0.
+TEST(AlignKernelsTest, PartialInverseIsTheWholeInversesRows) {
+  struct Case {
+    int height, width, top, bottom;
+  };
+  for (const Case& c : {Case{96, 128, 10, 9}, Case{105, 72, 7, 6},
+                        Case{64, 98, 5, 0}, Case{120, 160, 30, 29}}) {
+    SCOPED_TRACE(::testing::Message() << c.height << "x" << c.width);
+    const std::size_t real_count = static_cast<std::size_t>(c.height) * c.width;
+    const std::size_t complex_count =
+        static_cast<std::size_t>(c.height) * (c.width / 2 + 1);
+    auto plans = GetFftPlans(c.height, c.width, 1);
+    auto partial = GetPartialInverse(c.height, c.width, c.top, c.bottom, 1);
+    ASSERT_TRUE(plans.ok() && partial.ok());
+    auto real = AllocateReal(real_count);
+    auto spectrum = AllocateComplex(complex_count);
+    auto copy = AllocateComplex(complex_count);
+    auto whole = AllocateReal(real_count);
+    auto part = AllocateReal(real_count);
+    ASSERT_TRUE(real.ok() && spectrum.ok() && copy.ok() && whole.ok() &&
+                part.ok());
+    std::mt19937 rng(c.height);
+    std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+    for (std::size_t k = 0; k < real_count; ++k) (*real)[k] = value(rng);
+    fftwf_execute_dft_r2c(plans->forward, real->get(), spectrum->get());
+    std::copy_n(&(*spectrum)[0][0], 2 * complex_count, &(*copy)[0][0]);
+    fftwf_execute_dft_c2r(plans->inverse, spectrum->get(), whole->get());
+    std::fill_n(part->get(), real_count, 7.0f);  // stale values
+    ExecutePartialInverse(*partial, copy->get(), part->get());
+    float largest = 0;
+    for (std::size_t k = 0; k < real_count; ++k) {
+      largest = std::max(largest, std::abs((*whole)[k]));
+    }
+    int rows_checked = 0;
+    for (int y = 0; y < c.height; ++y) {
+      const bool wanted = y < c.top || y >= c.height - c.bottom;
+      rows_checked += wanted;
+      for (int x = 0; x < c.width; ++x) {
+        const std::size_t k = static_cast<std::size_t>(y) * c.width + x;
+        if (wanted) {
+          ASSERT_NEAR((*part)[k], (*whole)[k], 1e-5f * largest)
+              << y << "," << x;
+        } else {
+          ASSERT_EQ((*part)[k], 7.0f) << y << "," << x;
+        }
+      }
+    }
+    EXPECT_EQ(rows_checked, c.top + c.bottom);
   }
 }
 

@@ -2,7 +2,7 @@
 // scene's GT is paired with itself) take a shortcut in FinishAlignment once
 // the fine search says (0, 0): gain 1, no refinement, loss 0. These tests
 // check the shortcut returns exactly what the full path (RawGain,
-// RefineShift, GainMatchedLoss at the fine shift) returns, on every CFA,
+// RefineShift, PairLoss at the fine shift) returns, on every CFA,
 // with clipping, on a real raw, and that a copy differing in one pixel is
 // not taken for a self pair; and that the CPU correlator's reuse of the
 // GT's coarse spectrum for a self pair gives what computing it again does.
@@ -61,7 +61,8 @@ void ExpectFullPathResult(const RawImage& gt, const RawImage& noisy,
       RefineShift(gt, noisy, a.dy, a.dx, gain, max_dy, max_dx);
   EXPECT_EQ(refined.dy, a.dy);
   EXPECT_EQ(refined.dx, a.dx);
-  EXPECT_EQ(a.loss, GainMatchedLoss(gt, noisy, overlap, gain));
+  EXPECT_EQ(refined.loss, PairLoss(gt, noisy, overlap, gain));
+  EXPECT_EQ(a.loss, PairLoss(gt, noisy, overlap, gain));
 }
 
 TEST(SelfPairTest, ShortcutMatchesTheFullPathOnEveryCfa) {
