@@ -100,7 +100,7 @@ namespace {
 // sum times 1 / count is the mean, and the largest sample is compared with
 // `lb`. Returns the OR of the bits over the row.
 template <int RedPos>
-DSB_VECTOR_CLONES ClipBits
+DSB_MASK_WIDE_CLONES ClipBits
 BayerCells(const float* __restrict row0, const float* __restrict row1, int cols,
            float red_inv, float green_inv, float blue_inv, float lb,
            float* __restrict red, float* __restrict green,
@@ -343,6 +343,15 @@ void CellRowBuilder::Build(int i, CellRow& row, std::uint8_t* clipped_rows,
     }
   }
   row.index = i;
+}
+
+int CellRowBuilder::SourceRows(int i, const float** rows) const {
+  const int s = layout_.size;
+  for (int r = 0; r < s; ++r) {
+    rows[r] = gt_.row(s * i + r);
+    rows[s + r] = noisy_.row(s * i + r);
+  }
+  return 2 * s;
 }
 
 void CellRowBuilder::MarkRowsWithoutCells(std::uint8_t* clipped_rows,

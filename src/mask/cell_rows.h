@@ -106,6 +106,12 @@ class CellRowBuilder {
   // pixel rows of the mask (see ClipSink).
   void Build(int i, CellRow& row, std::uint8_t* clipped_rows = nullptr,
              ClipSink* sink = nullptr) const;
+  // The pixel rows Build(i) reads, both images' (2 * size pointers, into
+  // `rows`), and how many bytes of each a cell covers: for prefetching.
+  int SourceRows(int i, const float** rows) const;
+  int SourceBytesPerCell() const {
+    return layout_.size * static_cast<int>(sizeof(float));
+  }
   // The same for the pixel rows no cell covers (below the last full cell
   // row, or all of them when the layout is empty).
   void MarkRowsWithoutCells(std::uint8_t* clipped_rows,

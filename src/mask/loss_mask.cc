@@ -16,7 +16,6 @@
 #include "mask/wide_clones.h"
 
 namespace dsb {
-
 namespace {
 
 constexpr int kColors = kCellColors;
@@ -85,6 +84,20 @@ constexpr float kTermCap = 16.0f;
 // clipping) 1, so a cell without clipping weighs 6.
 constexpr int kFullWeight = 2 * kColors;
 
+// z is kept per cell as a fixed-point number, z * kScoreScale rounded
+// (at most 65535: z reaches 16 only where every colour's term is capped).
+// The window tests then add integers, exactly and in any order, 16 lanes
+// to a vector rather than 8 doubles; a window's sum moves by at most
+// (2R + 1)^2 / 2 / 4096 (0.001 at R = 1, 0.035 at R = 8) against limits
+// that sit 2.5 standard deviations of the window's sum above its mean
+// (about 2.5 and 42): only windows that close to a limit can turn.
+constexpr float kScoreScale = 4096.0f;
+
+inline __attribute__((always_inline)) std::uint16_t QuantizedScore(float z) {
+  const float q = z * kScoreScale + 0.5f;
+  return static_cast<std::uint16_t>(q < 65535.0f ? q : 65535.0f);
+}
+
 }  // namespace
 
 // What the mismatch test needs of the whole overlap, at cell resolution:
@@ -93,7 +106,7 @@ constexpr int kFullWeight = 2 * kColors;
 // shows (about 1.75 bytes per pixel for Bayer, 0.8 for X-Trans with the
 // flags), the flags, and the mask's pixels.
 struct MaskWorkspace::Buffers {
-  Plane<float> z;
+  Plane<std::uint16_t> z;  // z * kScoreScale, rounded
   Plane<std::uint8_t> weight;
   Plane<std::uint8_t> clipped;
   Plane<std::uint8_t> flags;
@@ -111,12 +124,42 @@ void MaskWorkspace::Recycle(Plane<std::uint8_t> pixels) {
   buffers_->pixels = std::move(pixels);
 }
 
+PlaneView<const std::uint16_t> MaskWorkspace::scores() const {
+  return buffers_->z.view();
+}
+
+PlaneView<const std::uint8_t> MaskWorkspace::weights() const {
+  return buffers_->weight.view();
+}
+
 namespace {
 
 using Buffers = MaskWorkspace::Buffers;
 
 struct Constants {
   float slope, offset, gain, rho2, dark_top, dark_floor;
+};
+
+// The pixel rows the next cell row will be built from: fetched into the
+// cache while a row is scored (arithmetic), so that the build (memory)
+// finds them there.
+struct Ahead {
+  const char* rows[6] = {};
+  int count = 0;
+  int bytes_per_cell = 0;
+
+  void Fetch(int j0, int j1) const {
+    for (int r = 0; r < count; ++r) {
+      const std::uintptr_t first =
+          reinterpret_cast<std::uintptr_t>(rows[r] + j0 * bytes_per_cell) &
+          ~std::uintptr_t{63};
+      const std::uintptr_t end =
+          reinterpret_cast<std::uintptr_t>(rows[r] + j1 * bytes_per_cell);
+      for (std::uintptr_t p = first; p < end; p += 64) {
+        __builtin_prefetch(reinterpret_cast<const void*>(p), 0, 2);
+      }
+    }
+  }
 };
 
 // What one row of cells is scored from: per colour the GT's and the
@@ -133,11 +176,32 @@ struct RowInputs {
   const float* noisy_down[kColors];
   const float* factor[kColors];
   const float* structure[kColors];
+  // The same where every column has them (Bayer: one cell parity).
+  float uniform_factor[kColors];
+  float uniform_structure[kColors];
   const ClipBits* gt_clipped_up;
   const ClipBits* gt_clipped;
   const ClipBits* gt_clipped_down;
   const ClipBits* noisy_clipped;
 };
+
+// How the variance terms vary along a row (RowScorer): per column, with
+// cells that lack a colour (exotic patterns only); per column, every cell
+// holding every colour (X-Trans); one value per colour (Bayer), held in
+// registers rather than loaded per cell.
+enum Columns { kSomeLack = 0, kPerColumn = 1, kUniform = 2 };
+
+// The larger and the smaller of a and b, written as x86's maxps and minps
+// compute them, so that each compiles to one instruction (std::max and
+// std::min keep their own order for NaN and signed zeros, which turns a
+// chain of them into compares and blends). They differ from std::max and
+// std::min only in which zero they return for +0 and -0, and for NaN.
+inline __attribute__((always_inline)) float Max(float a, float b) {
+  return a > b ? a : b;
+}
+inline __attribute__((always_inline)) float Min(float a, float b) {
+  return a < b ? a : b;
+}
 
 // The largest absolute difference of v[j] to its 4-neighbours; `left` and
 // `right` are j's neighbours in the row, or j itself at the row's ends (a
@@ -157,13 +221,12 @@ inline __attribute__((always_inline)) float Step(const float* up,
 // One cell and all its colours at a time, so that the row's inputs are
 // read once; the arithmetic of each colour's term is the same, in the same
 // order, whatever the vector width.
-template <bool Censored, bool Dark, bool AllPresent>
-inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
-                                                     const Constants& k, int j,
-                                                     int left, int right,
-                                                     float* __restrict z,
-                                                     float* __restrict weight) {
+template <bool Censored, bool Dark, int Kind>
+inline __attribute__((always_inline)) void ScoreCell(
+    const RowInputs& in, const Constants& k, int j, int left, int right,
+    std::uint16_t* __restrict z, float* __restrict weight) {
   constexpr float kInf = std::numeric_limits<float>::infinity();
+  constexpr bool AllPresent = Kind != kSomeLack;
   const float term_weight = 1.0f / kColors;
   // The GT's step per colour and the largest of them.
   float g_step[kColors];
@@ -171,7 +234,7 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
 #pragma GCC unroll 3
   for (int c = 0; c < kColors; ++c) {
     g_step[c] = Step(in.gt_up[c], in.gt[c], in.gt_down[c], j, left, right);
-    g_any = std::max(g_any, g_step[c]);
+    g_any = Max(g_step[c], g_any);
   }
   // The colours the GT clips in the cell or a 4-neighbour.
   const ClipBits near = in.gt_clipped[j] | in.gt_clipped_up[j] |
@@ -184,11 +247,12 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
   for (int c = 0; c < kColors; ++c) {
     const float* n = in.noisy[c];
     const float g = in.gt[c][j];
-    const float factor = in.factor[c][j];
+    const float factor =
+        Kind == kUniform ? in.uniform_factor[c] : in.factor[c][j];
     // The capture's step, as the GT's.
     const float n_step =
         Step(in.noisy_up[c], n, in.noisy_down[c], j, left, right);
-    const float s = std::max(g, 0.0f);
+    const float s = Max(g, 0.0f);
     const float line = k.slope * s + k.offset;
     const float noise_var =
         (Dark && s < k.dark_top ? std::max(line, k.dark_floor) : line) * factor;
@@ -197,9 +261,9 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
     // the GT shows structure there in any colour: the noisy step less
     // what its noise alone would make (3 sigma of a difference of two
     // cell means), capped by the GT's.
-    const float n_clean =
-        std::max(0.0f, k.gain * n_step - 3.0f * std::sqrt(2.0f * noise_var));
-    const float e = std::max(g_step[c], std::min(n_clean, g_any));
+    // (Not floored at 0: the GT's step, which is, bounds e from below.)
+    const float n_clean = k.gain * n_step - 3.0f * std::sqrt(2.0f * noise_var);
+    const float e = Max(Min(n_clean, g_any), g_step[c]);
     float d = g - k.gain * n[j];
     if constexpr (Censored) {
       // Where the GT clips this colour in the cell or next to it, its cell
@@ -214,27 +278,29 @@ inline __attribute__((always_inline)) void ScoreCell(const RowInputs& in,
       const bool noisy_side = (noisy_bits & bit) != 0;
       const float lo = gt_side ? 0.0f : -kInf;
       const float hi = noisy_side ? 0.0f : kInf;
-      d = std::min(std::max(d, lo), hi);
+      d = Min(Max(d, lo), hi);
       const float half_terms =
           2.0f - (gt_side ? 1.0f : 0.0f) - (noisy_side ? 1.0f : 0.0f);
       w += AllPresent || factor > 0 ? half_terms : 2.0f;
     }
-    const float var = noise_var + in.structure[c][j] * e * e + k.rho2 * s * s;
+    const float structure =
+        Kind == kUniform ? in.uniform_structure[c] : in.structure[c][j];
+    const float var = noise_var + structure * e * e + k.rho2 * s * s;
     // A colour the cell lacks counts as agreeing (z's mean under noise
     // alone); only exotic patterns lack any.
-    const float term = term_weight * std::min(d * d / var, kTermCap);
+    const float term = term_weight * Min(d * d / var, kTermCap);
     sum += AllPresent || factor > 0 ? term : term_weight;
   }
   if constexpr (Censored) {
     weight[j] = w;
-    z[j] = w > 0 ? sum : 0.0f;
+    z[j] = QuantizedScore(w > 0 ? sum : 0.0f);
   } else {
-    z[j] = sum;
+    z[j] = QuantizedScore(sum);
   }
 }
 
 // The weights as bytes (all kFullWeight in a row without censoring), and
-// the cells whose clipping the mask shows.
+// the cells whose clipping the mask shows (where `clipped` is given).
 DSB_VECTOR_CLONES void FinishRow(const float* __restrict w,
                                  const ClipBits* __restrict gt_clipped,
                                  const ClipBits* __restrict noisy_clipped,
@@ -246,11 +312,32 @@ DSB_VECTOR_CLONES void FinishRow(const float* __restrict w,
       weight[j] = static_cast<std::uint8_t>(w[j]);
     }
   } else {
-    std::fill(weight, weight + cols, static_cast<std::uint8_t>(kFullWeight));
+    for (int j = 0; j < cols; ++j) weight[j] = kFullWeight;
   }
+  if (clipped == nullptr) return;
   for (int j = 0; j < cols; ++j) {
     clipped[j] = (gt_clipped[j] | (noisy_clipped[j] & noisy_shows)) != 0;
   }
+}
+
+// Cells per chunk of a row: the unit of prefetching (Ahead) and of the
+// choice between the loops with and without censoring.
+constexpr int kChunk = 64;
+
+// Whether any cell in [j0, j1) of the row, or of its neighbours above and
+// below, holds clipping of the GT, or the row of the capture: a superset
+// of what censors the cells of [j0 + 1, j1 - 1).
+// Inlined into the scorer's clones (a call from one clone to another goes
+// through the resolver's indirect jump every time).
+inline __attribute__((always_inline)) bool ChunkClipped(const RowInputs& in,
+                                                        int j0, int j1) {
+  const ClipBits* __restrict up = in.gt_clipped_up;
+  const ClipBits* __restrict mid = in.gt_clipped;
+  const ClipBits* __restrict down = in.gt_clipped_down;
+  const ClipBits* __restrict noisy = in.noisy_clipped;
+  ClipBits any = 0;
+  for (int j = j0; j < j1; ++j) any |= up[j] | mid[j] | down[j] | noisy[j];
+  return any != 0;
 }
 
 // z for one cell row from the row and its neighbours.
@@ -303,7 +390,8 @@ class RowScorer {
   // both ways) and whether the mask shows clipping in it, for each cell of
   // row `mid`.
   void Score(const CellRow& up, const CellRow& mid, const CellRow& down,
-             float* z, std::uint8_t* weight, std::uint8_t* clipped) {
+             const Ahead& ahead, std::uint16_t* z, std::uint8_t* weight,
+             std::uint8_t* clipped) {
     const int pi = mid.index % layout_.parity;
     RowInputs in;
     for (int c = 0; c < kColors; ++c) {
@@ -315,6 +403,8 @@ class RowScorer {
       in.noisy_down[c] = down.noisy[c].data();
       in.factor[c] = factor_[pi][c].data();
       in.structure[c] = structure_[pi][c].data();
+      in.uniform_factor[c] = factor_[pi][c][0];
+      in.uniform_structure[c] = structure_[pi][c][0];
     }
     in.gt_clipped_up = up.gt_clipped.data();
     in.gt_clipped = mid.gt_clipped.data();
@@ -323,24 +413,30 @@ class RowScorer {
     // Most rows have no clipping near them: they skip the censoring.
     const bool censored =
         (up.gt_any | mid.gt_any | down.gt_any | mid.noisy_any) != 0;
-    using Fn =
-        void (*)(const RowInputs&, const Constants&, int, float*, float*);
-    static constexpr Fn kRows[8] = {
-        ScoreRow<false, false, false>, ScoreRow<false, false, true>,
-        ScoreRow<false, true, false>,  ScoreRow<false, true, true>,
-        ScoreRow<true, false, false>,  ScoreRow<true, false, true>,
-        ScoreRow<true, true, false>,   ScoreRow<true, true, true>};
-    kRows[(censored ? 4 : 0) + (dark_ ? 2 : 0) + (all_present_[pi] ? 1 : 0)](
-        in, k_, cols_, z, weight_.data());
+    using Fn = void (*)(const RowInputs&, const Constants&, const Ahead&, int,
+                        std::uint16_t*, float*);
+    static constexpr Fn kRows[12] = {
+        ScoreRow<false, false, kSomeLack>, ScoreRow<false, false, kPerColumn>,
+        ScoreRow<false, false, kUniform>,  ScoreRow<false, true, kSomeLack>,
+        ScoreRow<false, true, kPerColumn>, ScoreRow<false, true, kUniform>,
+        ScoreRow<true, false, kSomeLack>,  ScoreRow<true, false, kPerColumn>,
+        ScoreRow<true, false, kUniform>,   ScoreRow<true, true, kSomeLack>,
+        ScoreRow<true, true, kPerColumn>,  ScoreRow<true, true, kUniform>};
+    const int kind = !all_present_[pi]     ? kSomeLack
+                     : layout_.parity == 1 ? kUniform
+                                           : kPerColumn;
+    kRows[(censored ? 6 : 0) + (dark_ ? 3 : 0) + kind](in, k_, ahead, cols_, z,
+                                                       weight_.data());
     FinishRow(weight_.data(), in.gt_clipped, in.noisy_clipped, noisy_shows_,
               cols_, censored, weight, clipped);
   }
 
  private:
-  template <bool Censored, bool Dark, bool AllPresent>
+  template <bool Censored, bool Dark, int Kind>
   DSB_MASK_WIDE_CLONES static void ScoreRow(const RowInputs& inputs,
                                             const Constants& constants,
-                                            int cols, float* __restrict z,
+                                            const Ahead& ahead, int cols,
+                                            std::uint16_t* __restrict z,
                                             float* __restrict weight) {
     // Local copies, so that the loop vectorises: the pointers and constants
     // stay in registers (a conditional load of a constant through a
@@ -348,18 +444,35 @@ class RowScorer {
     const RowInputs in = inputs;
     const Constants k = constants;
     if (cols == 1) {
-      ScoreCell<Censored, Dark, AllPresent>(in, k, 0, 0, 0, z, weight);
+      ScoreCell<Censored, Dark, Kind>(in, k, 0, 0, 0, z, weight);
       return;
     }
-    ScoreCell<Censored, Dark, AllPresent>(in, k, 0, 0, 1, z, weight);
-    // The outputs are not among the inputs; without this the vectoriser
-    // would check every pair of them for overlap (too many to version).
+    ScoreCell<Censored, Dark, Kind>(in, k, 0, 0, 1, z, weight);
+    for (int j0 = 1; j0 + 1 < cols; j0 += kChunk) {
+      const int j1 = std::min(j0 + kChunk, cols - 1);
+      ahead.Fetch(j0 - 1, j1 + 1);
+      // A row with clipping somewhere holds it in a few chunks at most:
+      // the others take the loop without censoring, which gives the same
+      // z and the full weight where no clipping is near (about 2/3 of the
+      // instructions).
+      if (Censored && ChunkClipped(in, j0 - 1, j1 + 1)) {
+        // The outputs are not among the inputs; without this the
+        // vectoriser would check every pair of them for overlap (too many
+        // to version).
 #pragma GCC ivdep
-    for (int j = 1; j + 1 < cols; ++j) {
-      ScoreCell<Censored, Dark, AllPresent>(in, k, j, j - 1, j + 1, z, weight);
+        for (int j = j0; j < j1; ++j) {
+          ScoreCell<Censored, Dark, Kind>(in, k, j, j - 1, j + 1, z, weight);
+        }
+      } else {
+#pragma GCC ivdep
+        for (int j = j0; j < j1; ++j) {
+          ScoreCell<false, Dark, Kind>(in, k, j, j - 1, j + 1, z, weight);
+          weight[j] = kFullWeight;
+        }
+      }
     }
-    ScoreCell<Censored, Dark, AllPresent>(in, k, cols - 1, cols - 2, cols - 1,
-                                          z, weight);
+    ScoreCell<Censored, Dark, Kind>(in, k, cols - 1, cols - 2, cols - 1, z,
+                                    weight);
   }
 
   const CellLayout& layout_;
@@ -392,7 +505,10 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
   const int cols = layout.empty() ? 0 : layout.cols;
   buffers.z.Resize(cols, rows);
   buffers.weight.Resize(cols, rows);
-  buffers.clipped.Resize(cols, rows);
+  // Which cells hold clipping: only the cell footprint (ApplyClipping)
+  // asks; clipping per sample is written into the pixels (`sink`).
+  buffers.clipped.Resize(sink == nullptr ? cols : 0,
+                         sink == nullptr ? rows : 0);
   if (!layout.empty()) {
     RowScorer scorer(layout, model, params);
     CellRowCache cache(builder, clipped_rows.data(), sink);
@@ -400,67 +516,75 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
       const CellRow& up = cache.Get(std::max(i - 1, 0));
       const CellRow& mid = cache.Get(i);
       const CellRow& down = cache.Get(std::min(i + 1, layout.rows - 1));
-      scorer.Score(up, mid, down, buffers.z.row(i), buffers.weight.row(i),
-                   buffers.clipped.row(i));
+      // The next row built is i + 2 (at the next i).
+      Ahead ahead;
+      if (i + 2 < layout.rows) {
+        const float* rows[6];
+        ahead.count = builder.SourceRows(i + 2, rows);
+        for (int r = 0; r < ahead.count; ++r) {
+          ahead.rows[r] = reinterpret_cast<const char*>(rows[r]);
+        }
+        ahead.bytes_per_cell = builder.SourceBytesPerCell();
+      }
+      scorer.Score(up, mid, down, ahead, buffers.z.row(i),
+                   buffers.weight.row(i),
+                   sink == nullptr ? buffers.clipped.row(i) : nullptr);
     }
   }
   builder.MarkRowsWithoutCells(clipped_rows.data(), sink);
   return clipped_rows;
 }
 
-// The window test's column sums (see WindowSums, mask/morphology.h) moved
-// on by a row: the row that left the window is taken out, the one that
-// enters is added, in that order; the sums as floats into `sums` and
-// `counts`. The same arithmetic as WindowSums, less its test of each
-// weight: z is 0 wherever the weight is (RowScorer), so adding it adds 0.
+// The window test's column sums of the quantized z and of the weights
+// moved on by a row: the row that left the window is taken out, the one
+// that enters is added (integers: exact). z is 0 wherever the weight is
+// (RowScorer).
 template <bool Leave, bool Enter>
-DSB_MASK_WIDE_CLONES void SlideColumns(
-    const float* __restrict leave_z, const std::uint8_t* __restrict leave_w,
-    const float* __restrict enter_z, const std::uint8_t* __restrict enter_w,
-    int cols, double* __restrict col_sum, int* __restrict col_count,
-    float* __restrict sums, float* __restrict counts) {
+DSB_MASK_WIDE_CLONES void SlideColumns(const std::uint16_t* __restrict leave_z,
+                                       const std::uint8_t* __restrict leave_w,
+                                       const std::uint16_t* __restrict enter_z,
+                                       const std::uint8_t* __restrict enter_w,
+                                       int cols, std::int32_t* __restrict sums,
+                                       std::int32_t* __restrict counts) {
   for (int x = 0; x < cols; ++x) {
-    double c = col_sum[x];
-    int n = col_count[x];
+    std::int32_t c = sums[x];
+    std::int32_t n = counts[x];
     if constexpr (Leave) {
-      c -= static_cast<double>(leave_z[x]);
+      c -= leave_z[x];
       n -= leave_w[x];
     }
     if constexpr (Enter) {
-      c += static_cast<double>(enter_z[x]);
+      c += enter_z[x];
       n += enter_w[x];
     }
-    col_sum[x] = c;
-    col_count[x] = n;
-    sums[x] = static_cast<float>(c);
-    counts[x] = static_cast<float>(n);
+    sums[x] = c;
+    counts[x] = n;
   }
 }
 
-// One row of the window test: the window's sum of z and of the weights
-// (its column sums added left to right, from 0, as WindowSums does; `sums`
-// and `counts` padded with R zeros each side), and 1 in `out` where the
-// sum passes limit[weight]. `window`, `weight` and `partial`: scratch of
-// `cols`.
+// One row of the window test: the window's sum of the quantized z and of
+// the weights (its column sums added; `sums` and `counts` padded with R
+// zeros each side), and 1 in `out` where the sum passes limit[weight] (the
+// limits in the same fixed point, rounded down: an integer passes a limit
+// exactly where it passes its floor). `window`, `weight` and `partial`:
+// scratch of `cols`.
 template <int R>
-DSB_MASK_WIDE_CLONES void TestRow(const float* __restrict sums,
-                                  const float* __restrict counts, int cols,
-                                  const float* __restrict limit,
-                                  std::uint8_t* __restrict out,
-                                  float* __restrict window,
-                                  float* __restrict weight,
-                                  std::uint8_t* __restrict partial) {
+DSB_MASK_WIDE_CLONES void TestRow(
+    const std::int32_t* __restrict sums, const std::int32_t* __restrict counts,
+    int cols, const std::int32_t* __restrict limit,
+    std::uint8_t* __restrict out, std::int32_t* __restrict window,
+    std::int32_t* __restrict weight, std::uint8_t* __restrict partial) {
   // Most windows hold the full weight of (2R+1)^2 unclipped cells: all are
   // first compared with its one limit (a lookup per window does not
   // vectorise well), and the others then look theirs up, one by one where
   // they are few, in a pass over the row where they are not (clipped
   // areas).
-  constexpr float kFull = kFullWeight * (2 * R + 1) * (2 * R + 1);
-  const float full_limit = limit[static_cast<int>(kFull)];
+  constexpr std::int32_t kFull = kFullWeight * (2 * R + 1) * (2 * R + 1);
+  const std::int32_t full_limit = limit[kFull];
   int partials = 0;
   for (int x = 0; x < cols; ++x) {
-    float s = 0.0f;
-    float c = 0.0f;
+    std::int32_t s = 0;
+    std::int32_t c = 0;
 #pragma GCC unroll 17
     for (int k = 0; k <= 2 * R; ++k) {
       s += sums[x + k];
@@ -475,7 +599,7 @@ DSB_MASK_WIDE_CLONES void TestRow(const float* __restrict sums,
   if (partials == 0) return;
   if (partials > cols / 16) {
     for (int x = 0; x < cols; ++x) {
-      const int n = static_cast<int>(weight[x]);
+      const std::int32_t n = weight[x];
       // limit[0] is read but not used (no branch, so that it vectorises).
       out[x] = (n > 0) & (window[x] > limit[n]);
     }
@@ -486,13 +610,14 @@ DSB_MASK_WIDE_CLONES void TestRow(const float* __restrict sums,
     p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
     if (p == nullptr) break;
     const int x = static_cast<int>(p - partial);
-    const int n = static_cast<int>(weight[x]);
+    const std::int32_t n = weight[x];
     out[x] = n > 0 && window[x] > limit[n];
   }
 }
 
-using TestRowFn = void (*)(const float*, const float*, int, const float*,
-                           std::uint8_t*, float*, float*, std::uint8_t*);
+using TestRowFn = void (*)(const std::int32_t*, const std::int32_t*, int,
+                           const std::int32_t*, std::uint8_t*, std::int32_t*,
+                           std::int32_t*, std::uint8_t*);
 constexpr int kMaxTestRadius = 8;  // the default max_window_radius
 constexpr TestRowFn kTestRow[kMaxTestRadius + 1] = {
     TestRow<0>, TestRow<1>, TestRow<2>, TestRow<3>, TestRow<4>,
@@ -500,63 +625,68 @@ constexpr TestRowFn kTestRow[kMaxTestRadius + 1] = {
 
 // flags (and weak, where `edge_limit` is given) for every cell: the window
 // sums of z and the weights over (2 radius + 1)^2 cells (clipped at the
-// borders) against the limits. Windows up to kMaxTestRadius in one pass
-// per row; wider ones through WindowSums.
-void WindowTest(PlaneView<const float> z, PlaneView<const std::uint8_t> weight,
-                int radius, const std::vector<float>& limit,
-                const float* edge_limit, Plane<std::uint8_t>& flags,
+// borders) against the limits (fixed point, see TestRow). Windows up to
+// kMaxTestRadius in one pass per row; wider ones (never with the default
+// parameters) through WindowSums, on z as floats.
+void WindowTest(PlaneView<const std::uint16_t> z,
+                PlaneView<const std::uint8_t> weight, int radius,
+                const std::vector<std::int32_t>& limit,
+                const std::int32_t* edge_limit, Plane<std::uint8_t>& flags,
                 Plane<std::uint8_t>& weak) {
   const int rows = z.height;
   const int cols = z.width;
   if (rows <= 0 || cols <= 0) return;
   if (radius > kMaxTestRadius) {
-    WindowSums(z, weight, radius,
-               [&](int i, const float* sums, const float* counts) {
-                 std::uint8_t* f = flags.row(i);
-                 for (int j = 0; j < cols; ++j) {
-                   const int n = static_cast<int>(counts[j]);
-                   f[j] = (n > 0 && sums[j] > limit[n]) ? 1 : 0;
-                 }
-                 if (edge_limit == nullptr) return;
-                 std::uint8_t* e = weak.row(i);
-                 for (int j = 0; j < cols; ++j) {
-                   const int n = static_cast<int>(counts[j]);
-                   e[j] = (n > 0 && sums[j] > edge_limit[n]) ? 1 : 0;
-                 }
-               });
+    Plane<float> values(cols, rows);
+    for (int i = 0; i < rows; ++i) {
+      for (int j = 0; j < cols; ++j) {
+        values.row(i)[j] = static_cast<float>(z.row(i)[j]);
+      }
+    }
+    // A float sum of integers below 2^24 is exact; beyond, it is within
+    // rounding of the integer sum.
+    WindowSums(
+        values.view(), weight, radius,
+        [&](int i, const float* sums, const float* counts) {
+          std::uint8_t* f = flags.row(i);
+          for (int j = 0; j < cols; ++j) {
+            const int n = static_cast<int>(counts[j]);
+            f[j] = (n > 0 && sums[j] > static_cast<float>(limit[n])) ? 1 : 0;
+          }
+          if (edge_limit == nullptr) return;
+          std::uint8_t* e = weak.row(i);
+          for (int j = 0; j < cols; ++j) {
+            const int n = static_cast<int>(counts[j]);
+            e[j] =
+                (n > 0 && sums[j] > static_cast<float>(edge_limit[n])) ? 1 : 0;
+          }
+        });
     return;
   }
-  std::vector<double> col_sum(cols, 0.0);
-  std::vector<int> col_count(cols, 0);
-  std::vector<float> sums(cols + 2 * radius, 0.0f);
-  std::vector<float> counts(cols + 2 * radius, 0.0f);
-  float* s = sums.data() + radius;
-  float* c = counts.data() + radius;
-  std::vector<float> window(cols);
-  std::vector<float> window_weight(cols);
+  std::vector<std::int32_t> sums(cols + 2 * radius, 0);
+  std::vector<std::int32_t> counts(cols + 2 * radius, 0);
+  std::int32_t* s = sums.data() + radius;
+  std::int32_t* c = counts.data() + radius;
+  std::vector<std::int32_t> window(cols);
+  std::vector<std::int32_t> window_weight(cols);
   std::vector<std::uint8_t> partial(cols);
   for (int y = 0; y < std::min(radius, rows); ++y) {
     SlideColumns<false, true>(nullptr, nullptr, z.row(y), weight.row(y), cols,
-                              col_sum.data(), col_count.data(), s, c);
+                              s, c);
   }
   for (int y = 0; y < rows; ++y) {
     const int leaving = y - 1 - radius;
     const int entering = y + radius < rows ? y + radius : -1;
     if (leaving >= 0 && entering >= 0) {
       SlideColumns<true, true>(z.row(leaving), weight.row(leaving),
-                               z.row(entering), weight.row(entering), cols,
-                               col_sum.data(), col_count.data(), s, c);
+                               z.row(entering), weight.row(entering), cols, s,
+                               c);
     } else if (leaving >= 0) {
       SlideColumns<true, false>(z.row(leaving), weight.row(leaving), nullptr,
-                                nullptr, cols, col_sum.data(), col_count.data(),
-                                s, c);
+                                nullptr, cols, s, c);
     } else if (entering >= 0) {
       SlideColumns<false, true>(nullptr, nullptr, z.row(entering),
-                                weight.row(entering), cols, col_sum.data(),
-                                col_count.data(), s, c);
-    } else {
-      SlideColumns<false, false>(nullptr, nullptr, nullptr, nullptr, cols,
-                                 col_sum.data(), col_count.data(), s, c);
+                                weight.row(entering), cols, s, c);
     }
     kTestRow[radius](sums.data(), counts.data(), cols, limit.data(),
                      flags.row(y), window.data(), window_weight.data(),
@@ -589,15 +719,15 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
       std::max(2, static_cast<int>(
                       std::sqrt(static_cast<double>(rows) * cols / (1 << 16))));
   std::vector<float> full;
-  std::vector<float> column_sum(cols);
-  std::vector<float> column_count(cols);
+  std::vector<std::int32_t> column_sum(cols);
+  std::vector<std::int32_t> column_count(cols);
   for (int i = radius; i + radius < rows; i += stride) {
     // Column sums over the window's rows first (vectorised), then each
-    // sampled window adds its 2R+1 columns.
-    std::fill(column_sum.begin(), column_sum.end(), 0.0f);
-    std::fill(column_count.begin(), column_count.end(), 0.0f);
+    // sampled window adds its 2R+1 columns (integers: exact).
+    std::fill(column_sum.begin(), column_sum.end(), 0);
+    std::fill(column_count.begin(), column_count.end(), 0);
     for (int v = i - radius; v <= i + radius; ++v) {
-      const float* zr = cells.z.row(v);
+      const std::uint16_t* zr = cells.z.row(v);
       const std::uint8_t* f = cells.weight.row(v);
       for (int u = 0; u < cols; ++u) {
         column_sum[u] += zr[u];
@@ -605,14 +735,15 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
       }
     }
     for (int j = radius; j + radius < cols; j += stride) {
-      float sum = 0;
-      float n = 0;
+      std::int64_t sum = 0;
+      std::int32_t n = 0;
       for (int u = j - radius; u <= j + radius; ++u) {
         sum += column_sum[u];
         n += column_count[u];
       }
       if (2 * n >= kFullWeight * window) {
-        full.push_back(kFullWeight * sum / n);
+        full.push_back(static_cast<float>(
+            kFullWeight * (static_cast<double>(sum) / kScoreScale) / n));
       }
     }
   }
@@ -633,15 +764,19 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
   // noise, found only by large windows) the full limit flagged only the
   // windows well inside, and the object's rim, up to a window radius deep,
   // stayed in the mask.
-  std::vector<float> limit(kFullWeight * window + 1);
-  std::vector<float> edge_limit(kFullWeight * window + 1);
+  // Both in z's fixed point, rounded down (TestRow).
+  auto fixed = [](double limit) {
+    return static_cast<std::int32_t>(std::min(
+        std::floor(limit * kScoreScale),
+        static_cast<double>(std::numeric_limits<std::int32_t>::max())));
+  };
+  std::vector<std::int32_t> limit(kFullWeight * window + 1, 0);
+  std::vector<std::int32_t> edge_limit(kFullWeight * window + 1, 0);
   for (int t = 1; t <= kFullWeight * window; ++t) {
     const double n = static_cast<double>(t) / kFullWeight;
     const double excess = spread * std::sqrt(window * n);
-    limit[t] =
-        static_cast<float>(n * centre + params.threshold_sigmas * excess);
-    edge_limit[t] =
-        static_cast<float>(n * centre + 0.5 * params.threshold_sigmas * excess);
+    limit[t] = fixed(n * centre + params.threshold_sigmas * excess);
+    edge_limit[t] = fixed(n * centre + 0.5 * params.threshold_sigmas * excess);
   }
   Plane<std::uint8_t>& flags = cells.flags;
   Plane<std::uint8_t>& weak = cells.weak;

@@ -79,8 +79,11 @@
 // grid (1/4 or 1/9 of the pixels); flagged runs are then zeroed; the cell
 // footprint adds bands of rows near clipping, morphology only inside the
 // flags' bounding box. Rows of cells with no clipping near them skip the
-// censoring. About 2.5-3 ms per megapixel on one core with a reused
-// workspace (tests/bench/mask_bench); working memory about
+// censoring, and so do the chunks of 64 cells of other rows that hold
+// none; while a row is scored, the pixel rows of the next row to be built
+// are fetched into the cache (the scoring is arithmetic, the building
+// waits on memory). About 2.2-2.4 ms per megapixel on one core with a
+// reused workspace (tests/bench/mask_bench); working memory about
 // 1.75 bytes per pixel (Bayer) besides the mask, and up to 1 more for the
 // rows near clipping with the cell footprint.
 //
@@ -106,8 +109,9 @@ namespace dsb {
 // MaskParams::Fingerprint and the build's algorithm version
 // (executor/build_options.h). 5: clipping per sample and colour
 // (clip_footprint), cells with clipped samples still tested on the rest.
-// 7: the noise model's floor at black levels (mask/pair_model.h).
-inline constexpr int kMaskRevision = 7;
+// 7: the noise model's floor at black levels (mask/pair_model.h). 8: z
+// kept per cell in fixed point (1/4096) for the window tests.
+inline constexpr int kMaskRevision = 8;
 
 // What a clipped GT sample takes out of the mask (--clip-footprint).
 enum class ClipFootprint {
@@ -195,6 +199,13 @@ class MaskWorkspace {
 
   // Hands a finished mask's pixels back, to be the next mask's.
   void Recycle(Plane<std::uint8_t> pixels);
+
+  // z (times 4096, rounded, at most 65535: the window tests add these
+  // integers) and the weight (in half colour terms, 6 for a cell compared
+  // both ways in every colour) of each cell of the last mask made with
+  // this workspace, until the next: for tests and tuning.
+  PlaneView<const std::uint16_t> scores() const;
+  PlaneView<const std::uint8_t> weights() const;
 
   struct Buffers;  // defined by loss_mask.cc only
 

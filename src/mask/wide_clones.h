@@ -4,10 +4,11 @@
 // (loss_mask.cc RowScorer::ScoreRow) does a division and a square root per
 // cell and colour in registers; 16 cells to an instruction rather than 8
 // make the whole mask about 10% faster (tests/bench/mask_bench, RGGB). The
-// cell rows (mask/cell_rows.cc) stream the pixels from memory and gain
-// nothing from it, so they keep the narrower clones, but for the X-Trans
-// rows' stride-3 split, whose shuffles AVX-512 does in fewer instructions
-// (about 1 ms of a 24 MP mask). The mask library
+// Bayer cell rows (mask/cell_rows.cc) read pixels the scorer has already
+// fetched into the cache (loss_mask.cc Ahead), so they gain from it too
+// (2-4 ms of a 24 MP mask), as does the X-Trans rows' stride-3 split,
+// whose shuffles AVX-512 does in fewer instructions (about 1 ms). The
+// per-colour X-Trans sums keep the narrower clones. The mask library
 // builds with -ffp-contract=off (src/mask/meson.build): every clone rounds
 // alike, and a mask does not depend on the CPU that built it.
 #pragma once

@@ -11,13 +11,16 @@
 // case that misses the targets and a summary per CFA; --table
 // prints every case, and --hash adds each mask's XXH64 and mean to its
 // line (to show that a speed change leaves every mask as it was).
-// --cell-footprint and --noisy-clipped mask with those parameters
-// (MaskParams::clip_footprint = kCell, mask_noisy_clipped) instead of the
-// defaults, so that the hashes cover their paths too (the targets are
+// --dump DIR writes each mask's pixels to DIR/NNNNN.raw (cases numbered
+// in order; width and height in the first 8 bytes), to compare two builds'
+// masks pixel by pixel. --cell-footprint and --noisy-clipped mask with those
+// parameters (MaskParams::clip_footprint = kCell, mask_noisy_clipped) instead
+// of the defaults, so that the hashes cover their paths too (the targets are
 // the defaults', so such runs may report misses).
 //
-//   mask_sweep [--photos] [--table] [--hash] [--cell-footprint]
-//              [--noisy-clipped] [FIRST [SEEDS [WIDTH HEIGHT]]]
+//   mask_sweep [--photos] [--table] [--hash] [--dump DIR]
+//              [--cell-footprint] [--noisy-clipped]
+//              [FIRST [SEEDS [WIDTH HEIGHT]]]
 //   (default: 111 40 320 240; with --photos 111 2 320 240)
 #include <xxhash.h>
 
@@ -25,6 +28,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +61,21 @@ bool g_hash = false;
 std::string g_last_hash;
 // The parameters every mask is made with.
 dsb::MaskParams g_params;
+// --dump: where the masks go, and the next one's number.
+std::string g_dump_dir;
+int g_dumped = 0;
+
+void DumpMask(const dsb::LossMask& mask) {
+  char name[32];
+  std::snprintf(name, sizeof name, "/%05d.raw", g_dumped++);
+  std::ofstream out(g_dump_dir + name, std::ios::binary);
+  const std::int32_t size[2] = {mask.pixels.width(), mask.pixels.height()};
+  out.write(reinterpret_cast<const char*>(size), sizeof size);
+  for (int y = 0; y < mask.pixels.height(); ++y) {
+    out.write(reinterpret_cast<const char*>(mask.pixels.row(y)),
+              mask.pixels.width());
+  }
+}
 
 std::string HashMask(const dsb::LossMask& mask) {
   XXH64_state_t* state = XXH64_createState();
@@ -93,6 +112,7 @@ dsb::Result<dsb::testing::MaskScores> MaskAndScore(
   DSB_ASSIGN_OR_RETURN(dsb::LossMask mask,
                        dsb::MakeLossMask(gt, noisy, alignment, g_params));
   if (g_hash) g_last_hash = HashMask(mask);
+  if (!g_dump_dir.empty()) DumpMask(mask);
   return dsb::testing::ScoreMask(
       gt, noisy, capture, mask,
       dsb::testing::SweepMargin(cfa, capture.noise_level));
@@ -233,6 +253,8 @@ int main(int argc, char** argv) {
       table = true;
     } else if (std::strcmp(argv[i], "--hash") == 0) {
       g_hash = true;
+    } else if (std::strcmp(argv[i], "--dump") == 0 && i + 1 < argc) {
+      g_dump_dir = argv[++i];
     } else if (std::strcmp(argv[i], "--cell-footprint") == 0) {
       g_params.clip_footprint = dsb::ClipFootprint::kCell;
     } else if (std::strcmp(argv[i], "--noisy-clipped") == 0) {
