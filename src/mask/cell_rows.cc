@@ -300,7 +300,10 @@ __attribute__((target("avx512f"))) ClipBits XTransCellsAvx512(
       sum[c] = _mm512_setzero_ps();
       peak[c] = lowest;
     }
+    // Unrolled, so that the nine columns stay in registers.
+#pragma GCC unroll 9
     for (int p = 0; p < 9; ++p) {
+#pragma GCC unroll 3
       for (int c = 0; c < kCellColors; ++c) {
         const __mmask16 s = start[p][c];
         if (s != 0) {
