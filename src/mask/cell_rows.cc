@@ -194,7 +194,6 @@ DSB_VECTOR_CLONES void Interleave(const T* __restrict even,
   if (cols % 2 != 0) dst[cols - 1] = even[pairs];
 }
 
-
 // The X-Trans cells of one cell row in one pass over its three pixel rows,
 // without the split columns, the per-parity results and their interleave:
 // the pass that waits on memory does the arithmetic too. Each of the cell's

@@ -68,9 +68,14 @@ TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
          std::vector<std::pair<int, int>>{{0, 0}, {1, 0}, {0, 1}, {3, 5}}) {
       // 37 and 40 columns: an even and an odd number of X-Trans cells
       // (the two cell parities of a row are built apart), and pixels right
-      // of the last cell in each.
-      for (const auto& [mask_noisy, w] : std::vector<std::pair<bool, int>>{
-               {false, 37}, {true, 37}, {false, 40}, {true, 41}}) {
+      // of the last cell in each; 155: 51 X-Trans cells, three steps of the
+      // 16-cell kernel and a tail.
+      for (const auto& [mask_noisy, w] :
+           std::vector<std::pair<bool, int>>{{false, 37},
+                                             {true, 37},
+                                             {false, 40},
+                                             {true, 41},
+                                             {false, 155}}) {
         const int h = 29;
         const Plane<float> gt = RandomPlane(w, h, 11 + round, lb, 2);
         const Plane<float> noisy = RandomPlane(w, h, 97 + round, lb, 2);
@@ -162,6 +167,7 @@ TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
        {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
     for (const auto& [oy, ox] : std::vector<std::pair<int, int>>{
              {0, 0}, {1, 0}, {0, 1}, {1, 1}, {3, 5}, {2, 4}}) {
+      // 20 X-Trans cells a row: one step of the 16-cell kernel and a tail.
       const int w = 61;
       const int h = 20;
       // Values over many binades, so that the order of the additions
