@@ -333,7 +333,13 @@ __attribute__((target("avx512f"))) ClipBits XTransCellsAvx512(
   return any | XTransCellsScalar(rows, 16 * blocks, cols, pr, lb, means, bits);
 }
 #endif
+bool portable_xtrans_cells = false;
+
 }  // namespace
+
+void UsePortableXTransCellsForTesting(bool portable) {
+  portable_xtrans_cells = portable;
+}
 
 // One image's cells of row i: means per colour into `means`, clipped
 // colours into `bits`; returns whether any sample of the cell row's pixel
@@ -378,7 +384,7 @@ bool CellRowBuilder::BuildImage(PlaneView<const float> image,
     }
 #ifdef DSB_MASK_XTRANS_AVX512
   } else if (static const bool avx512 = __builtin_cpu_supports("avx512f");
-             avx512) {
+             avx512 && !portable_xtrans_cells) {
     XTransProgram program;
     for (int q = 0; q < 2; ++q) {
       for (int p = 0; p < 9; ++p) {

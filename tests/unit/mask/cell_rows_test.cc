@@ -59,7 +59,7 @@ Expected CellByHand(const Plane<float>& gt, const Plane<float>& noisy,
   return e;
 }
 
-TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
+void CheckMeansFlagsAndClippedRows() {
   const float lb = 0.9f;
   int round = 0;
   for (const CfaPattern& base :
@@ -161,7 +161,7 @@ TEST(CellRowsTest, CacheHandsOutTheRowAskedFor) {
 // The means bit for bit: a colour's samples summed in float in reading
 // order (row by row, left to right), times 1 / count in float. The masks'
 // exactness across speed changes rests on this arithmetic staying the same.
-TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
+void CheckFloatSumsInReadingOrder() {
   int round = 0;
   for (const CfaPattern& base :
        {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
@@ -221,6 +221,23 @@ TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
       }
     }
   }
+}
+
+TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
+  CheckMeansFlagsAndClippedRows();
+}
+
+TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
+  CheckFloatSumsInReadingOrder();
+}
+
+// Where the CPU has AVX-512, X-Trans rows are built by its one-pass kernel;
+// the portable path must give the same results.
+TEST(CellRowsTest, PortableXTransPathToo) {
+  UsePortableXTransCellsForTesting(true);
+  CheckMeansFlagsAndClippedRows();
+  CheckFloatSumsInReadingOrder();
+  UsePortableXTransCellsForTesting(false);
 }
 
 }  // namespace
