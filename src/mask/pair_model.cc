@@ -7,6 +7,10 @@
 
 #include "common/vector_clones.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     defined(__ELF__)
 #include <immintrin.h>
@@ -278,14 +282,38 @@ double MatchGain(const Sample& sample, double fallback) {
       residuals[k] = static_cast<float>(s.gt - gain * s.noisy);
     }
     const double sigma = RobustSigma(residuals);
+    // Both sums in one register's two lanes, each in the samples' order;
+    // a cell that disagrees adds +0 (its values masked off), which leaves
+    // a sum as it is: the same sums as with a branch, which mispredicted on
+    // those cells (a third of the pair model's own time was this loop; the
+    // compiler turns a select or a multiply by 0/1 back into the branch).
+    const double limit = 3 * sigma;
+#ifdef __SSE2__
+    __m128d sums = _mm_setzero_pd();
+    const __m128d abs_mask =
+        _mm_castsi128_pd(_mm_set1_epi64x(0x7fffffffffffffffLL));
+    const __m128d limits = _mm_set1_pd(limit);
+    const __m128d gains = _mm_set1_pd(gain);
+    for (const CellSample& s : sample.cells) {
+      // [gt, noisy] as doubles.
+      const __m128d v = _mm_cvtps_pd(_mm_castsi128_ps(
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(&s.gt))));
+      const __m128d d = _mm_sub_pd(v, _mm_mul_pd(gains, _mm_unpackhi_pd(v, v)));
+      const __m128d agrees = _mm_cmple_pd(_mm_and_pd(d, abs_mask), limits);
+      sums = _mm_add_pd(sums, _mm_and_pd(_mm_unpacklo_pd(agrees, agrees), v));
+    }
+    const double gt_sum = _mm_cvtsd_f64(sums);
+    const double noisy_sum = _mm_cvtsd_f64(_mm_unpackhi_pd(sums, sums));
+#else
     double gt_sum = 0;
     double noisy_sum = 0;
     for (const CellSample& s : sample.cells) {
-      if (std::fabs(s.gt - gain * s.noisy) <= 3 * sigma) {
+      if (std::fabs(s.gt - gain * s.noisy) <= limit) {
         gt_sum += s.gt;
         noisy_sum += s.noisy;
       }
     }
+#endif
     if (!(gt_sum > 0 && noisy_sum > 0)) break;
     gain = gt_sum / noisy_sum;
   }
