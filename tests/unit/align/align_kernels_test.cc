@@ -190,13 +190,14 @@ TEST(AlignKernelsTest, CoarseLumaStraightIntoTheFftBufferIsTheSame) {
 TEST(AlignKernelsTest, CoarseLumaAddsEachBoxInRowOrder) {
   // The box mean as first written: the box's rows added one at a time per
   // column, then the box's columns (boxes of 2, 4 and 6 take loops
-  // unrolled for them; strides as PlanCoarse pairs them, e.g. 6 and 4).
+  // unrolled for them, and at strides of 2 and 4 four samples per vector;
+  // strides as PlanCoarse pairs them, e.g. 6 and 4, 6 and 2).
   for (const char* cfa : {"rggb", "xtrans"}) {
     const RawImage image = RandomMosaic(cfa, 97, 61, 7);
     const std::array<float, 3> balance = ChannelBalance(image);
     for (int box : {2, 4, 6, 8, 10, 12}) {
       if (box % image.cfa.period() != 0) continue;
-      for (int stride : {box / 2, box - 2, box}) {
+      for (int stride : {2, box / 2, box - 2, box}) {
         if (stride < 1) continue;
         const Plane<float> got = CoarseLuma(image, balance, stride, box);
         int mismatches = 0;
