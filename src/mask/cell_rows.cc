@@ -6,6 +6,12 @@
 #include "common/vector_clones.h"
 #include "mask/wide_clones.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    defined(__ELF__)
+#include <immintrin.h>
+#define DSB_MASK_XTRANS_AVX512 1
+#endif
+
 namespace dsb {
 
 namespace {
@@ -188,7 +194,152 @@ DSB_VECTOR_CLONES void Interleave(const T* __restrict even,
   if (cols % 2 != 0) dst[cols - 1] = even[pairs];
 }
 
+// The X-Trans cells of one cell row in one pass over its three pixel rows,
+// without the split columns, the per-parity results and their interleave:
+// the pass that waits on memory does the arithmetic too. Each of the cell's
+// nine positions p = 3r + k holds colour `colour[q][p]` in cells of parity
+// q; a colour's first sample in reading order starts its sum and peak, the
+// others are added in reading order (XTransColour's arithmetic, lane by
+// lane, so the means are bit for bit the same).
+struct XTransProgram {
+  int colour[2][9];
+  float inv[2][kCellColors];
+};
+
+// Cells [from, cols) one at a time.
+ClipBits XTransCellsScalar(const float* const* rows, int from, int cols,
+                           const XTransProgram& pr, float lb,
+                           float* const* means, ClipBits* bits) {
+  ClipBits any = 0;
+  for (int j = from; j < cols; ++j) {
+    const int q = j & 1;
+    ClipBits b = 0;
+    for (int c = 0; c < kCellColors; ++c) {
+      float sum = 0.0f;
+      float peak = 0.0f;
+      bool seen = false;
+      for (int p = 0; p < 9; ++p) {
+        if (pr.colour[q][p] != c) continue;
+        const float v = rows[p / 3][3 * j + p % 3];
+        if (!seen) {
+          sum = v;
+          peak = v;
+          seen = true;
+        } else {
+          sum += v;
+          peak = std::max(peak, v);
+        }
+      }
+      means[c][j] = sum * pr.inv[q][c];
+      if (seen && peak >= lb) b |= ClipBits{1u} << c;
+    }
+    bits[j] = b;
+    any |= b;
+  }
+  return any;
+}
+
+#ifdef DSB_MASK_XTRANS_AVX512
+// 16 cells a step: each pixel row's 48 values split into the cells' three
+// columns in registers (two permutes a column), then per position and
+// colour a masked add and max on the lanes (cells) where the position holds
+// the colour: even lanes are parity 0, odd lanes parity 1.
+__attribute__((target("avx512f"))) ClipBits XTransCellsAvx512(
+    const float* const* rows, int cols, const XTransProgram& pr, float lb,
+    float* const* means, ClipBits* bits) {
+  __mmask16 start[9][kCellColors] = {};
+  __mmask16 add[9][kCellColors] = {};
+  for (int q = 0; q < 2; ++q) {
+    const __mmask16 lanes = q == 0 ? 0x5555 : 0xAAAA;
+    bool seen[kCellColors] = {};
+    for (int p = 0; p < 9; ++p) {
+      const int c = pr.colour[q][p];
+      (seen[c] ? add : start)[p][c] |= lanes;
+      seen[c] = true;
+    }
+  }
+  __m512i first[3];
+  __m512i second[3];
+  for (int k = 0; k < 3; ++k) {
+    alignas(64) int a[16];
+    alignas(64) int b[16];
+    for (int l = 0; l < 16; ++l) {
+      const int e = 3 * l + k;
+      a[l] = e < 32 ? e : 0;
+      b[l] = e < 32 ? l : 16 + (e - 32);
+    }
+    first[k] = _mm512_load_si512(a);
+    second[k] = _mm512_load_si512(b);
+  }
+  __m512 inv[kCellColors];
+  for (int c = 0; c < kCellColors; ++c) {
+    alignas(64) float v[16];
+    for (int l = 0; l < 16; ++l) v[l] = pr.inv[l & 1][c];
+    inv[c] = _mm512_load_ps(v);
+  }
+  const __m512 level = _mm512_set1_ps(lb);
+  const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  __mmask16 hits[kCellColors] = {};
+  const int blocks = cols / 16;
+  for (int blk = 0; blk < blocks; ++blk) {
+    __m512 v[9];
+    for (int r = 0; r < 3; ++r) {
+      const float* src = rows[r] + 48 * blk;
+      const __m512 x0 = _mm512_loadu_ps(src);
+      const __m512 x1 = _mm512_loadu_ps(src + 16);
+      const __m512 x2 = _mm512_loadu_ps(src + 32);
+      for (int k = 0; k < 3; ++k) {
+        v[3 * r + k] = _mm512_permutex2var_ps(
+            _mm512_permutex2var_ps(x0, first[k], x1), second[k], x2);
+      }
+    }
+    __m512 sum[kCellColors];
+    __m512 peak[kCellColors];
+    for (int c = 0; c < kCellColors; ++c) {
+      sum[c] = _mm512_setzero_ps();
+      peak[c] = lowest;
+    }
+    // Unrolled, so that the nine columns stay in registers.
+#pragma GCC unroll 9
+    for (int p = 0; p < 9; ++p) {
+#pragma GCC unroll 3
+      for (int c = 0; c < kCellColors; ++c) {
+        const __mmask16 s = start[p][c];
+        if (s != 0) {
+          sum[c] = _mm512_mask_mov_ps(sum[c], s, v[p]);
+          peak[c] = _mm512_mask_mov_ps(peak[c], s, v[p]);
+        }
+        const __mmask16 m = add[p][c];
+        if (m != 0) {
+          sum[c] = _mm512_mask_add_ps(sum[c], m, sum[c], v[p]);
+          // v > peak ? v : peak, as std::max(peak, v) (NaN keeps peak).
+          peak[c] = _mm512_mask_max_ps(peak[c], m, v[p], peak[c]);
+        }
+      }
+    }
+    __m512i b = _mm512_setzero_si512();
+    for (int c = 0; c < kCellColors; ++c) {
+      _mm512_storeu_ps(means[c] + 16 * blk, _mm512_mul_ps(sum[c], inv[c]));
+      const __mmask16 hit = _mm512_cmp_ps_mask(peak[c], level, _CMP_GE_OQ);
+      b = _mm512_or_si512(b, _mm512_maskz_set1_epi32(hit, 1 << c));
+      hits[c] |= hit;
+    }
+    _mm512_storeu_si512(bits + 16 * blk, b);
+  }
+  ClipBits any = 0;
+  for (int c = 0; c < kCellColors; ++c) {
+    if (hits[c] != 0) any |= ClipBits{1u} << c;
+  }
+  return any | XTransCellsScalar(rows, 16 * blocks, cols, pr, lb, means, bits);
+}
+#endif
+bool portable_xtrans_cells = false;
+
 }  // namespace
+
+void UsePortableXTransCellsForTesting(bool portable) {
+  portable_xtrans_cells = portable;
+}
 
 // One image's cells of row i: means per colour into `means`, clipped
 // colours into `bits`; returns whether any sample of the cell row's pixel
@@ -231,6 +382,25 @@ bool CellRowBuilder::BuildImage(PlaneView<const float> image,
         run(BayerCells<3>);
         break;
     }
+#ifdef DSB_MASK_XTRANS_AVX512
+  } else if (static const bool avx512 = __builtin_cpu_supports("avx512f");
+             avx512 && !portable_xtrans_cells) {
+    XTransProgram program;
+    for (int q = 0; q < 2; ++q) {
+      for (int p = 0; p < 9; ++p) {
+        program.colour[q][p] =
+            static_cast<int>(cfa.color_at(3 * i + p / 3, 3 * q + p % 3));
+      }
+      for (int c = 0; c < kCellColors; ++c) {
+        program.inv[q][c] = inv[i % 2][q][c];
+      }
+    }
+    const float* rows[3] = {image.row(3 * i), image.row(3 * i + 1),
+                            image.row(3 * i + 2)};
+    float* out[kCellColors] = {means[0].data(), means[1].data(),
+                               means[2].data()};
+    any = XTransCellsAvx512(rows, cols, program, lb, out, bits.data());
+#endif
   } else {
     // X-Trans: the three pixel rows split into the cells' three columns
     // (cell j's column k of pixel row r at split[3 * r + k][j]), then per

@@ -69,8 +69,9 @@ struct CellRow {
   // The OR of each over the row.
   ClipBits gt_any = 0;
   ClipBits noisy_any = 0;
-  // Scratch for X-Trans: the pixel rows split into the cells' columns, and
-  // each cell parity's results before they are interleaved.
+  // Scratch for X-Trans where the CPU lacks AVX-512 (which builds a row in
+  // one pass, cell_rows.cc): the pixel rows split into the cells' columns,
+  // and each cell parity's results before they are interleaved.
   std::vector<float> split;
   std::vector<float> scratch_means;
   std::vector<ClipBits> scratch_bits;
@@ -137,6 +138,11 @@ class CellRowBuilder {
   float gt_inv_[2][2][kCellColors] = {};
   float noisy_inv_[2][2][kCellColors] = {};
 };
+
+// Tests only: builds X-Trans rows with the portable code even where the
+// CPU has AVX-512, so that both paths are held to the same results on one
+// machine. Not thread safe with Build running.
+void UsePortableXTransCellsForTesting(bool portable);
 
 // The three consecutive cell rows a row's scores need (its neighbours
 // above and below, clamped at the edges), built at most once each while

@@ -82,7 +82,7 @@
 // censoring, and so do the chunks of 64 cells of other rows that hold
 // none; while a row is scored, the pixel rows of the next row to be built
 // are fetched into the cache (the scoring is arithmetic, the building
-// waits on memory). About 2.2-2.4 ms per megapixel on one core with a
+// waits on memory). About 1.6-2.0 ms per megapixel on one core with a
 // reused workspace (tests/bench/mask_bench); working memory about
 // 1.75 bytes per pixel (Bayer) besides the mask, and up to 1 more for the
 // rows near clipping with the cell footprint.

@@ -59,7 +59,7 @@ Expected CellByHand(const Plane<float>& gt, const Plane<float>& noisy,
   return e;
 }
 
-TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
+void CheckMeansFlagsAndClippedRows() {
   const float lb = 0.9f;
   int round = 0;
   for (const CfaPattern& base :
@@ -68,9 +68,14 @@ TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
          std::vector<std::pair<int, int>>{{0, 0}, {1, 0}, {0, 1}, {3, 5}}) {
       // 37 and 40 columns: an even and an odd number of X-Trans cells
       // (the two cell parities of a row are built apart), and pixels right
-      // of the last cell in each.
-      for (const auto& [mask_noisy, w] : std::vector<std::pair<bool, int>>{
-               {false, 37}, {true, 37}, {false, 40}, {true, 41}}) {
+      // of the last cell in each; 155: 51 X-Trans cells, three steps of the
+      // 16-cell kernel and a tail.
+      for (const auto& [mask_noisy, w] :
+           std::vector<std::pair<bool, int>>{{false, 37},
+                                             {true, 37},
+                                             {false, 40},
+                                             {true, 41},
+                                             {false, 155}}) {
         const int h = 29;
         const Plane<float> gt = RandomPlane(w, h, 11 + round, lb, 2);
         const Plane<float> noisy = RandomPlane(w, h, 97 + round, lb, 2);
@@ -156,12 +161,13 @@ TEST(CellRowsTest, CacheHandsOutTheRowAskedFor) {
 // The means bit for bit: a colour's samples summed in float in reading
 // order (row by row, left to right), times 1 / count in float. The masks'
 // exactness across speed changes rests on this arithmetic staying the same.
-TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
+void CheckFloatSumsInReadingOrder() {
   int round = 0;
   for (const CfaPattern& base :
        {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
     for (const auto& [oy, ox] : std::vector<std::pair<int, int>>{
              {0, 0}, {1, 0}, {0, 1}, {1, 1}, {3, 5}, {2, 4}}) {
+      // 20 X-Trans cells a row: one step of the 16-cell kernel and a tail.
       const int w = 61;
       const int h = 20;
       // Values over many binades, so that the order of the additions
@@ -215,6 +221,23 @@ TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
       }
     }
   }
+}
+
+TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
+  CheckMeansFlagsAndClippedRows();
+}
+
+TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
+  CheckFloatSumsInReadingOrder();
+}
+
+// Where the CPU has AVX-512, X-Trans rows are built by its one-pass kernel;
+// the portable path must give the same results.
+TEST(CellRowsTest, PortableXTransPathToo) {
+  UsePortableXTransCellsForTesting(true);
+  CheckMeansFlagsAndClippedRows();
+  CheckFloatSumsInReadingOrder();
+  UsePortableXTransCellsForTesting(false);
 }
 
 }  // namespace
