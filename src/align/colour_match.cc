@@ -927,17 +927,22 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
   // never pairs neighbours.
   //
   // Groups of rows two apart (the refinement's dy - 1 and dy + 1) colour-
-  // match the same GT row for the same colours two noisy rows apart, when
-  // their shifts agree modulo the CFA period in both axes and they span
-  // the same GT columns: the later one reads the earlier one's row (each
-  // group keeps its last kKept rows, and computes at most one per noisy
-  // row, so a row matched two noisy rows earlier is still there).
+  // match the same GT row two noisy rows apart; where they span the same
+  // GT columns and want the same colours there, the later one reads the
+  // earlier one's row (each group keeps its last kKept rows, and computes
+  // at most one per noisy row, so a row matched two noisy rows earlier is
+  // still there). The colours wanted along a row repeat every period
+  // columns, so those wanted at the first `period` GT columns are the key
+  // (`wanted`): for Bayer they agree where the shifts agree modulo 2 in
+  // both axes; for X-Trans, whose rows 1 and 3 (and 4 and 6) are the same,
+  // where the noisy rows are those and the column shifts agree modulo 6.
   constexpr int kKept = 3;
   struct Group {
     std::unique_ptr<ColourMatcher> matcher;
     Overlap reach;  // the union of the members' columns
     std::array<std::vector<float>, kKept> rows;
     std::array<int, kKept> kept_gy;  // GT row held by rows[k], or -1
+    std::array<std::uint32_t, kKept> kept_wanted{};  // its colours' key
     std::array<const float*, kKept> kept{};
     int next = 0;
     std::vector<int> partners;  // groups whose rows this one may read
@@ -945,7 +950,6 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
   std::vector<Group> groups;
   std::vector<int> group_of(overlaps.size(), -1);
   auto shift_x = [](const Overlap& o) { return o.gt_x0 - o.noisy_x0; };
-  auto shift_y = [](const Overlap& o) { return o.gt_y0 - o.noisy_y0; };
   int first = noisy.height(), last = 0;
   for (std::size_t k = 0; k < overlaps.size(); ++k) {
     std::fill(sums[k].data(), sums[k].data() + sums[k].pixel_count(), 0.0);
@@ -965,7 +969,7 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     }
     if (group_of[k] < 0) {
       group_of[k] = static_cast<int>(groups.size());
-      groups.push_back({nullptr, overlap, {}, {}, {}, 0, {}});
+      groups.push_back({nullptr, overlap, {}, {}, {}, {}, 0, {}});
       continue;
     }
     Overlap& reach = groups[group_of[k]].reach;
@@ -987,30 +991,43 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     for (std::size_t p = 0; p < groups.size(); ++p) {
       const Overlap& a = group.reach;
       const Overlap& b = groups[p].reach;
-      if (p != g && a.gt_x0 == b.gt_x0 && a.width == b.width &&
-          (shift_x(a) - shift_x(b)) % period == 0 &&
-          (shift_y(a) - shift_y(b)) % period == 0) {
+      if (p != g && a.gt_x0 == b.gt_x0 && a.width == b.width) {
         group.partners.push_back(static_cast<int>(p));
       }
     }
   }
-  // GT row gy as group g matches it: kept by g or a partner, else matched
-  // now and kept.
+  // The colours row i of a group wants at its first `period` GT columns, 2
+  // bits each: with the GT row, all a matched row depends on.
+  auto wanted = [&](const Overlap& reach, int i) {
+    std::uint32_t key = 0;
+    const int ny = reach.noisy_y0 + i;
+    for (int k = 0; k < period; ++k) {
+      key = key << 2 |
+            static_cast<std::uint32_t>(gt.cfa.color_at(ny, reach.noisy_x0 + k));
+    }
+    return key;
+  };
+  // GT row gy as group g matches it: kept by g or a partner wanting the
+  // same colours, else matched now and kept.
   auto matched_row = [&](int g, int i) -> const float* {
     Group& group = groups[g];
     const int gy = group.reach.gt_y0 + i;
     for (int k = 0; k < kKept; ++k) {
       if (group.kept_gy[k] == gy) return group.kept[k];
     }
+    const std::uint32_t key = wanted(group.reach, i);
     for (int p : group.partners) {
       const Group& partner = groups[p];
       for (int k = 0; k < kKept; ++k) {
-        if (partner.kept_gy[k] == gy) return partner.kept[k];
+        if (partner.kept_gy[k] == gy && partner.kept_wanted[k] == key) {
+          return partner.kept[k];
+        }
       }
     }
     const int slot = group.next;
     group.next = (group.next + 1) % kKept;
     group.kept_gy[slot] = gy;
+    group.kept_wanted[slot] = key;
     group.kept[slot] = group.matcher->Matched(i, group.rows[slot].data());
     return group.kept[slot];
   };

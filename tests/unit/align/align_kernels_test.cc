@@ -190,13 +190,14 @@ TEST(AlignKernelsTest, CoarseLumaStraightIntoTheFftBufferIsTheSame) {
 TEST(AlignKernelsTest, CoarseLumaAddsEachBoxInRowOrder) {
   // The box mean as first written: the box's rows added one at a time per
   // column, then the box's columns (boxes of 2, 4 and 6 take loops
-  // unrolled for them; strides as PlanCoarse pairs them, e.g. 6 and 4).
+  // unrolled for them, and at strides of 2 and 4 four samples per vector;
+  // strides as PlanCoarse pairs them, e.g. 6 and 4, 6 and 2).
   for (const char* cfa : {"rggb", "xtrans"}) {
     const RawImage image = RandomMosaic(cfa, 97, 61, 7);
     const std::array<float, 3> balance = ChannelBalance(image);
     for (int box : {2, 4, 6, 8, 10, 12}) {
       if (box % image.cfa.period() != 0) continue;
-      for (int stride : {box / 2, box - 2, box}) {
+      for (int stride : {2, box / 2, box - 2, box}) {
         if (stride < 1) continue;
         const Plane<float> got = CoarseLuma(image, balance, stride, box);
         int mismatches = 0;
@@ -327,6 +328,70 @@ TEST(AlignKernelsTest, NineShiftsInOneSweepMatchOneShiftAtATime) {
           }
           // Every sampled row pair of the overlap is counted.
           EXPECT_GT(total, 0.3 * overlaps[s].height * overlaps[s].width);
+        }
+      }
+    }
+  }
+}
+
+// X-Trans rows share a colour-matched row between the refinement's
+// dy - 1 and dy + 1 where the GT row and the colours wanted along it are
+// the same (the standard pattern's rows 1 and 3, 4 and 0): every centre
+// shift modulo 6 in both axes, the standard pattern, one whose rows repeat
+// every 2 (so every dy - 1, dy + 1 pair agrees) and random 6x6 patterns,
+// each shift's sums bit for bit those of the shift alone.
+TEST(AlignKernelsTest, XTransShiftsShareRowsOnlyWhereTheColoursAgree) {
+  std::vector<CfaPattern> patterns = {CfaPattern::StandardXTrans()};
+  {
+    CfaPattern::Grid grid{};
+    const CfaPattern standard = CfaPattern::StandardXTrans();
+    for (int y = 0; y < 6; ++y) {
+      for (int x = 0; x < 6; ++x) grid[y][x] = standard.color_at(y % 2, x);
+    }
+    patterns.push_back(CfaPattern::XTrans(grid));
+  }
+  std::mt19937_64 rng(913);
+  while (patterns.size() < 5) {
+    CfaPattern::Grid grid{};
+    for (auto& row : grid) {
+      for (CfaColor& c : row) c = static_cast<CfaColor>(rng() % 3);
+    }
+    patterns.push_back(CfaPattern::XTrans(grid));
+  }
+  constexpr int kWidth = 71, kHeight = 53, kBlock = 16;
+  const int blocks_y = (kHeight + kBlock - 1) / kBlock;
+  const int blocks_x = (kWidth + kBlock - 1) / kBlock;
+  for (std::size_t p = 0; p < patterns.size(); ++p) {
+    RawImage gt = RandomMosaic("xtrans", kWidth, kHeight, 40 + p);
+    RawImage noisy = RandomMosaic("xtrans", kWidth, kHeight, 80 + p);
+    gt.cfa = noisy.cfa = patterns[p];
+    for (int dy = -9; dy <= -4; ++dy) {
+      for (int dx = 4; dx <= 9; ++dx) {
+        for (const int step : {1, 2}) {
+          std::vector<Overlap> overlaps;
+          for (int ny = dy - 1; ny <= dy + 1; ++ny) {
+            for (int nx = dx - 1; nx <= dx + 1; ++nx) {
+              overlaps.push_back(ComputeOverlap(kHeight, kWidth, ny, nx));
+            }
+          }
+          std::vector<Plane<double>> sums(overlaps.size(),
+                                          Plane<double>(blocks_x, blocks_y));
+          std::vector<Plane<double>> counts = sums;
+          BlockGainMatchedLosses(gt, noisy, overlaps, 0.9, step, kBlock, sums,
+                                 counts);
+          int mismatches = 0;
+          for (std::size_t s = 0; s < overlaps.size(); ++s) {
+            Plane<double> one_sums(blocks_x, blocks_y);
+            Plane<double> one_counts(blocks_x, blocks_y);
+            BlockGainMatchedLoss(gt, noisy, overlaps[s], 0.9, step, kBlock,
+                                 one_sums, one_counts);
+            for (std::size_t k = 0; k < one_sums.pixel_count(); ++k) {
+              mismatches += sums[s].data()[k] != one_sums.data()[k] ||
+                            counts[s].data()[k] != one_counts.data()[k];
+            }
+          }
+          EXPECT_EQ(mismatches, 0) << "pattern " << p << " shift " << dy << ","
+                                   << dx << " step " << step;
         }
       }
     }
