@@ -71,4 +71,11 @@ std::string RealRawDir() {
   return dir;
 }
 
+std::vector<CfaPattern> AllCfas() {
+  return {CfaPattern::Bayer(BayerOrder::kRGGB),
+          CfaPattern::Bayer(BayerOrder::kBGGR),
+          CfaPattern::Bayer(BayerOrder::kGRBG),
+          CfaPattern::Bayer(BayerOrder::kGBRG), CfaPattern::StandardXTrans()};
+}
+
 }  // namespace dsb::testing

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/file_system.h"
+#include "core/cfa.h"
 #include "core/file_record.h"
 
 namespace dsb::testing {
@@ -44,6 +45,10 @@ ToolRun RunTool(const std::vector<std::string>& args, const std::string& log,
 // The folder of real camera raws, or "" when it is absent (then tests call
 // GTEST_SKIP() with a message naming the folder).
 std::string RealRawDir();
+
+// Every CFA the tool handles: the four Bayer orders, then the standard
+// X-Trans.
+std::vector<CfaPattern> AllCfas();
 
 // A file as the scan records it: `rel_path` with the stat of `info`.
 inline FileRecord Scanned(std::string rel_path, const FileInfo& info) {

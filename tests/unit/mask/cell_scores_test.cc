@@ -17,16 +17,12 @@
 #include "mask/loss_mask.h"
 #include "mask/pair_model.h"
 #include "synth/render.h"
+#include "test_support.h"
 
 namespace dsb {
 namespace {
 
-std::vector<CfaPattern> AllCfas() {
-  return {CfaPattern::Bayer(BayerOrder::kRGGB),
-          CfaPattern::Bayer(BayerOrder::kBGGR),
-          CfaPattern::Bayer(BayerOrder::kGRBG),
-          CfaPattern::Bayer(BayerOrder::kGBRG), CfaPattern::StandardXTrans()};
-}
+using testing::AllCfas;
 
 float Step(const std::vector<float>& up, const std::vector<float>& v,
            const std::vector<float>& down, int j, int left, int right) {

@@ -14,16 +14,12 @@
 #include "photos.h"
 #include "synth/photo_reader.h"
 #include "synth/render.h"
+#include "test_support.h"
 
 namespace dsb {
 namespace {
 
-std::vector<CfaPattern> AllCfas() {
-  return {CfaPattern::Bayer(BayerOrder::kRGGB),
-          CfaPattern::Bayer(BayerOrder::kBGGR),
-          CfaPattern::Bayer(BayerOrder::kGRBG),
-          CfaPattern::Bayer(BayerOrder::kGBRG), CfaPattern::StandardXTrans()};
-}
+using testing::AllCfas;
 
 SceneSpec Spec(const CfaPattern& cfa, std::uint64_t seed,
                double clipped_fraction = 0.0) {
