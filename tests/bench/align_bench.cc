@@ -141,22 +141,31 @@ std::shared_ptr<const dsb::Srgb8Image> LoadPhoto(const std::string& name) {
   return std::make_shared<const dsb::Srgb8Image>(std::move(read).value());
 }
 
-// The --once and --stages pair: a 3:2 frame of `megapixels`, 3 % clipped,
-// with `photo`'s content where given, at BenchCapture's shift or `shift`.
-BenchPair RenderBenchPair(
+// The benches' scene: a 3:2 frame of `megapixels`, 3 % clipped, with
+// `photo`'s content where given.
+dsb::SceneSpec BenchSceneSpec(
     int megapixels, const char* cfa,
-    std::shared_ptr<const dsb::Srgb8Image> photo = nullptr,
-    std::optional<std::pair<int, int>> shift = std::nullopt) {
-  BenchPair pair;
-  pair.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
-  pair.height = megapixels * 1000000 / pair.width / 6 * 6;
+    std::shared_ptr<const dsb::Srgb8Image> photo = nullptr) {
   dsb::SceneSpec spec;
-  spec.width = pair.width;
-  spec.height = pair.height;
+  spec.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
+  spec.height = megapixels * 1000000 / spec.width / 6 * 6;
   spec.cfa = *dsb::CfaPattern::FromName(cfa);
   spec.seed = static_cast<std::uint64_t>(megapixels);
   spec.clipped_fraction = 0.03;
   spec.photo = std::move(photo);
+  return spec;
+}
+
+// The --once and --stages pair: BenchSceneSpec's scene at BenchCapture's
+// shift or `shift`.
+BenchPair RenderBenchPair(
+    int megapixels, const char* cfa,
+    std::shared_ptr<const dsb::Srgb8Image> photo = nullptr,
+    std::optional<std::pair<int, int>> shift = std::nullopt) {
+  const dsb::SceneSpec spec = BenchSceneSpec(megapixels, cfa, std::move(photo));
+  BenchPair pair;
+  pair.width = spec.width;
+  pair.height = spec.height;
   dsb::SyntheticScene scene(spec);
   pair.gt = scene.RenderGt();
   pair.capture = BenchCapture();
@@ -401,15 +410,10 @@ int AlignOnce(int megapixels, const char* cfa, const char* photo_name) {
 // the best round), and the same with the GT's preparation shared out.
 int AlignScene(int megapixels, const char* cfa, int captures, int rounds) {
   // RenderBenchPair's scene: its GT, other captures.
+  const dsb::SceneSpec spec = BenchSceneSpec(megapixels, cfa);
   BenchPair pair;
-  pair.width = static_cast<int>(std::sqrt(megapixels * 1.5e6)) / 6 * 6;
-  pair.height = megapixels * 1000000 / pair.width / 6 * 6;
-  dsb::SceneSpec spec;
-  spec.width = pair.width;
-  spec.height = pair.height;
-  spec.cfa = *dsb::CfaPattern::FromName(cfa);
-  spec.seed = static_cast<std::uint64_t>(megapixels);
-  spec.clipped_fraction = 0.03;
+  pair.width = spec.width;
+  pair.height = spec.height;
   dsb::SyntheticScene scene(spec);
   pair.gt = scene.RenderGt();
   struct Spec {
