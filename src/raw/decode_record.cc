@@ -655,7 +655,8 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
     return image;
   }
   // Raw values, normalised on the way in (raw/normalise.h).
-  const RowNormaliser normaliser(levels, width);
+  RowNormaliser normaliser(levels, width, height);
+  normaliser.PrepareDestination(image.pixels.data(), pixels * sizeof(float));
   const auto row_values = static_cast<std::size_t>(width);
   if (encoding == Encoding::kRemote16) {
     // Out of the worker's memory, a few rows at a time (a wrong address

@@ -193,7 +193,13 @@ const BlackLevels& UnpackedRaw::levels() const { return state_->levels; }
 
 void UnpackedRaw::Normalise(PlaneView<float> out) const {
   const State& s = *state_;
-  const RowNormaliser normaliser(s.levels, s.width);
+  RowNormaliser normaliser(s.levels, s.width, s.height);
+  if (s.height > 0) {
+    const std::size_t span = static_cast<std::size_t>(s.height - 1) *
+                                 static_cast<std::size_t>(out.stride) +
+                             static_cast<std::size_t>(s.width);
+    normaliser.PrepareDestination(out.row(0), span * sizeof(float));
+  }
   for (int y = 0; y < s.height; ++y) normaliser.Row(y, RawRow(y), out.row(y));
 }
 
@@ -373,13 +379,19 @@ Result<UnpackedRaw> UnpackRaw(const std::string& path,
 }
 
 Result<RawImage> DecodeRaw(const std::string& path,
-                           const DecodeOptions& options) {
+                           const DecodeOptions& options,
+                           const PlanePool* pool) {
   DSB_ASSIGN_OR_RETURN(UnpackedRaw unpacked, UnpackRaw(path, options));
   RawImage image;
   image.path = path;
   image.cfa = unpacked.cfa();
   image.meta = unpacked.meta();
-  image.pixels.Resize(unpacked.width(), unpacked.height());
+  // Every pixel is written by Normalise: no fill.
+  if (pool != nullptr) {
+    image.pixels = pool->Acquire(unpacked.width(), unpacked.height());
+  } else {
+    image.pixels.Resize(unpacked.width(), unpacked.height());
+  }
   unpacked.Normalise(image.pixels.view());
   return image;
 }

@@ -12,10 +12,12 @@
 // once.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 #include "common/result.h"
+#include "core/plane_pool.h"
 #include "core/raw_image.h"
 #include "raw/decoder.h"
 
@@ -34,9 +36,16 @@ class InProcessDecoder final : public RawDecoder {
  public:
   Result<RawImage> Decode(const std::string& path,
                           const DecodeOptions& options) const override {
-    return DecodeRaw(path, options);
+    return DecodeRaw(path, options, &plane_pool_);
   }
   std::string_view name() const override { return "in-process"; }
+
+ private:
+  // The images' planes reuse the pages of ones the build has released, as
+  // the isolated decoder's do (raw/isolated_decoder.h says why, and why
+  // this many).
+  static constexpr std::size_t kKeptPlanes = 16;
+  PlanePool plane_pool_{kKeptPlanes};
 };
 
 }  // namespace dsb

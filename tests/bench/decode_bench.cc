@@ -2,7 +2,9 @@
 // same file, in this process, in the same run. For each file, alternately
 // (so a busy machine moves every figure alike):
 //   floor       LibRaw open_file + unpack, a fresh LibRaw object each time
-//   in-process  DecodeRaw (the floor + checks + normalisation to floats)
+//   in-process  InProcessDecoder (the floor + checks + normalisation to
+//               floats, the planes from its pool, as a build decoding in
+//               process gets them)
 //   isolated    IsolatedDecoder (the decode path a build uses by default:
 //               a worker process, the record handed back)
 //   spawn       IsolatedDecoder on a missing file: a request and its error
@@ -193,11 +195,12 @@ int main(int argc, char** argv) {
   isolated_options.mode = per_file ? dsb::IsolatedDecoderOptions::Mode::kPerFile
                                    : dsb::IsolatedDecoderOptions::Mode::kPool;
   const dsb::IsolatedDecoder isolated(isolated_options);
+  const dsb::InProcessDecoder in_process_decoder;
   const std::string missing = dir.Join("missing.dng");
 
   auto decode = [&](const std::string& path, bool in_process) {
     const Timer timer;
-    auto image = in_process ? dsb::DecodeRaw(path, options)
+    auto image = in_process ? in_process_decoder.Decode(path, options)
                             : isolated.Decode(path, options);
     if (!image.ok() && path != missing) {
       std::fprintf(stderr, "decode failed: %s\n",
