@@ -36,8 +36,11 @@ inline std::uint16_t ToMono(float in, const DemosaicScale& scale) {
   return static_cast<std::uint16_t>(i > 0 ? i : 0);
 }
 
+// astype(float32) / 65535.0 * max_value - black_offset, as raw.demosaic.
 inline float FromColour(std::uint16_t v, const DemosaicScale& scale) {
-  return ColourValue(v, scale);
+  float f = static_cast<float>(v) / 65535.0f;
+  f = f * scale.max_value;
+  return f - scale.black_offset;
 }
 
 // Eight lanes of int32 / float as GCC vectors (one AVX2 register
@@ -88,51 +91,6 @@ inline void EdgeAwarePixel(const std::int32_t* p, std::ptrdiff_t stride,
   }
 }
 
-// OpenCV's formulas for the 8 pixels at p[0 .. 8): their R, G and B as
-// integers (uint16 values).
-[[gnu::always_inline]] inline void EdgeAware8(const std::int32_t* p,
-                                              std::ptrdiff_t stride, bool r_row,
-                                              I8 even, I8& red, I8& green,
-                                              I8& blue) {
-  const I8 c = Load8(p), l = Load8(p - 1), r = Load8(p + 1);
-  const I8 a = Load8(p - stride), b = Load8(p + stride);
-  const I8 h = (l + r + 1) >> 1, v = (a + b + 1) >> 1;
-  const I8 d = (Load8(p - stride - 1) + Load8(p - stride + 1) +
-                Load8(p + stride - 1) + Load8(p + stride + 1) + 2) >>
-               2;
-  const I8 lr = l - r, ba = b - a;
-  const I8 abs_lr = lr < 0 ? -lr : lr, abs_ba = ba < 0 ? -ba : ba;
-  const I8 g = abs_lr > abs_ba ? v : h;
-  if (r_row) {
-    red = even ? c : h;
-    green = even ? g : c;
-    blue = even ? d : v;
-  } else {
-    red = even ? v : d;
-    green = even ? c : g;
-    blue = even ? h : c;
-  }
-}
-
-// Interleaved R, G, B of 8 pixels (from 8 lanes of each): three vectors
-// of two shuffles each.
-template <typename V>
-[[gnu::always_inline]] inline void Interleave8(V r, V g, V b, V& o0, V& o1,
-                                               V& o2) {
-  const V rg0 = __builtin_shuffle(r, g, I8{0, 8, 0, 1, 9, 0, 2, 10});
-  o0 = __builtin_shuffle(rg0, b, I8{0, 1, 8, 3, 4, 9, 6, 7});
-  const V rg1 = __builtin_shuffle(r, g, I8{0, 3, 11, 0, 4, 12, 0, 5});
-  o1 = __builtin_shuffle(rg1, b, I8{10, 1, 2, 11, 4, 5, 12, 7});
-  const V rg2 = __builtin_shuffle(r, g, I8{13, 0, 6, 14, 0, 7, 15, 0});
-  o2 = __builtin_shuffle(rg2, b, I8{0, 13, 2, 3, 14, 5, 6, 15});
-}
-
-// Lanes at even columns of the frame.
-[[gnu::always_inline]] inline I8 EvenLanes(bool first_even) {
-  return first_even ? I8{-1, 0, -1, 0, -1, 0, -1, 0}
-                    : I8{0, -1, 0, -1, 0, -1, 0, -1};
-}
-
 }  // namespace
 
 namespace internal {
@@ -141,14 +99,41 @@ DSB_VECTOR_CLONES void EdgeAwareRow(const std::int32_t* row,
                                     std::ptrdiff_t stride, int count,
                                     bool r_row, bool first_even,
                                     DemosaicScale scale, float* out) {
-  const I8 even = EvenLanes(first_even);
+  // Lanes at even columns of the frame.
+  const I8 even = first_even ? I8{-1, 0, -1, 0, -1, 0, -1, 0}
+                             : I8{0, -1, 0, -1, 0, -1, 0, -1};
   int i = 0;
   for (; i + 8 <= count; i += 8) {
+    const std::int32_t* p = row + i;
+    const I8 c = Load8(p), l = Load8(p - 1), r = Load8(p + 1);
+    const I8 a = Load8(p - stride), b = Load8(p + stride);
+    const I8 h = (l + r + 1) >> 1, v = (a + b + 1) >> 1;
+    const I8 d = (Load8(p - stride - 1) + Load8(p - stride + 1) +
+                  Load8(p + stride - 1) + Load8(p + stride + 1) + 2) >>
+                 2;
+    const I8 lr = l - r, ba = b - a;
+    const I8 abs_lr = lr < 0 ? -lr : lr, abs_ba = ba < 0 ? -ba : ba;
+    const I8 g = abs_lr > abs_ba ? v : h;
     I8 red, green, blue;
-    EdgeAware8(row + i, stride, r_row, even, red, green, blue);
-    F8 o0, o1, o2;
-    Interleave8(FromColour8(red, scale), FromColour8(green, scale),
-                FromColour8(blue, scale), o0, o1, o2);
+    if (r_row) {
+      red = even ? c : h;
+      green = even ? g : c;
+      blue = even ? d : v;
+    } else {
+      red = even ? v : d;
+      green = even ? c : g;
+      blue = even ? h : c;
+    }
+    const F8 rf = FromColour8(red, scale), gf = FromColour8(green, scale),
+             bf = FromColour8(blue, scale);
+    // Interleaved R, G, B of the 8 pixels: three vectors of two shuffles
+    // each.
+    const F8 rg0 = __builtin_shuffle(rf, gf, I8{0, 8, 0, 1, 9, 0, 2, 10});
+    const F8 o0 = __builtin_shuffle(rg0, bf, I8{0, 1, 8, 3, 4, 9, 6, 7});
+    const F8 rg1 = __builtin_shuffle(rf, gf, I8{0, 3, 11, 0, 4, 12, 0, 5});
+    const F8 o1 = __builtin_shuffle(rg1, bf, I8{10, 1, 2, 11, 4, 5, 12, 7});
+    const F8 rg2 = __builtin_shuffle(rf, gf, I8{13, 0, 6, 14, 0, 7, 15, 0});
+    const F8 o2 = __builtin_shuffle(rg2, bf, I8{0, 13, 2, 3, 14, 5, 6, 15});
     float* o = out + static_cast<std::ptrdiff_t>(i) * 3;
     std::memcpy(o, &o0, sizeof o0);
     std::memcpy(o + 8, &o1, sizeof o1);
@@ -159,34 +144,6 @@ DSB_VECTOR_CLONES void EdgeAwareRow(const std::int32_t* row,
     EdgeAwarePixel(row + i, stride, r_row, first_even == (i % 2 == 0), rgb);
     for (int k = 0; k < 3; ++k) {
       out[3 * i + k] = FromColour(static_cast<std::uint16_t>(rgb[k]), scale);
-    }
-  }
-}
-
-DSB_VECTOR_CLONES void EdgeAwareRow16(const std::int32_t* row,
-                                      std::ptrdiff_t stride, int count,
-                                      bool r_row, bool first_even,
-                                      std::uint16_t* out) {
-  using U8 = std::uint16_t __attribute__((vector_size(16)));
-  const I8 even = EvenLanes(first_even);
-  int i = 0;
-  for (; i + 8 <= count; i += 8) {
-    I8 red, green, blue;
-    EdgeAware8(row + i, stride, r_row, even, red, green, blue);
-    I8 o[3];
-    Interleave8(red, green, blue, o[0], o[1], o[2]);
-    std::uint16_t* dst = out + static_cast<std::ptrdiff_t>(i) * 3;
-    for (int k = 0; k < 3; ++k) {
-      // Every value is in [0, 65535] (means of uint16 values).
-      const U8 narrow = __builtin_convertvector(o[k], U8);
-      std::memcpy(dst + 8 * k, &narrow, sizeof narrow);
-    }
-  }
-  for (; i < count; ++i) {
-    int rgb[3];
-    EdgeAwarePixel(row + i, stride, r_row, first_even == (i % 2 == 0), rgb);
-    for (int k = 0; k < 3; ++k) {
-      out[3 * i + k] = static_cast<std::uint16_t>(rgb[k]);
     }
   }
 }
@@ -295,12 +252,9 @@ void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
   DemosaicTile(frame, scale, y, x, h, w, rgb.data(), scratch);
 }
 
-namespace {
-
-// DemosaicTile into floats (`rgb`) or, with `rgb16`, OpenCV's uint16 values.
-void DemosaicTileInto(PlaneView<const float> frame, const DemosaicScale& scale,
-                      int y, int x, int h, int w, float* rgb,
-                      std::uint16_t* rgb16, TileScratch& scratch) {
+void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
+                  int y, int x, int h, int w, float* rgb,
+                  TileScratch& scratch) {
   if (y >= 1 && x >= 1 && y + h <= frame.height - 1 &&
       x + w <= frame.width - 1) {
     // Inside the frame's interior every pixel is OpenCV's interior formula
@@ -316,16 +270,10 @@ void DemosaicTileInto(PlaneView<const float> frame, const DemosaicScale& scale,
                               wide.data() + static_cast<std::size_t>(r) * cols);
     }
     for (int r = 0; r < h; ++r) {
-      const std::int32_t* in =
-          wide.data() + static_cast<std::size_t>(r + 1) * cols + 1;
-      const std::size_t out = static_cast<std::size_t>(r) * w * 3;
-      if (rgb16 != nullptr) {
-        internal::EdgeAwareRow16(in, cols, w, (y + r) % 2 == 0, x % 2 == 0,
-                                 rgb16 + out);
-      } else {
-        internal::EdgeAwareRow(in, cols, w, (y + r) % 2 == 0, x % 2 == 0, scale,
-                               rgb + out);
-      }
+      internal::EdgeAwareRow(
+          wide.data() + static_cast<std::size_t>(r + 1) * cols + 1, cols, w,
+          (y + r) % 2 == 0, x % 2 == 0, scale,
+          rgb + static_cast<std::size_t>(r) * w * 3);
     }
     return;
   }
@@ -353,27 +301,9 @@ void DemosaicTileInto(PlaneView<const float> frame, const DemosaicScale& scale,
     const std::uint16_t* in =
         colour.data() +
         (static_cast<std::size_t>(y - top + r) * cols + (x - left)) * 3;
-    const std::size_t out = static_cast<std::size_t>(r) * w * 3;
-    if (rgb16 != nullptr) {
-      std::memcpy(rgb16 + out, in, sizeof(std::uint16_t) * w * 3);
-    } else {
-      internal::FromColourRow(in, w * 3, scale, rgb + out);
-    }
+    internal::FromColourRow(in, w * 3, scale,
+                            rgb + static_cast<std::size_t>(r) * w * 3);
   }
-}
-
-}  // namespace
-
-void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
-                  int y, int x, int h, int w, float* rgb,
-                  TileScratch& scratch) {
-  DemosaicTileInto(frame, scale, y, x, h, w, rgb, nullptr, scratch);
-}
-
-void DemosaicTile16(PlaneView<const float> frame, const DemosaicScale& scale,
-                    int y, int x, int h, int w, std::uint16_t* rgb16,
-                    TileScratch& scratch) {
-  DemosaicTileInto(frame, scale, y, x, h, w, nullptr, rgb16, scratch);
 }
 
 Result<Matrix3> CameraToLinRec2020(

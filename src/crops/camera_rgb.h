@@ -81,21 +81,6 @@ void DemosaicTile(PlaneView<const float> rggb_frame, const DemosaicScale& scale,
 // The same into rgb[0 .. h x w x 3).
 void DemosaicTile(PlaneView<const float> rggb_frame, const DemosaicScale& scale,
                   int y, int x, int h, int w, float* rgb, TileScratch& scratch);
-// The same as the demosaic's uint16 values, before their conversion back
-// (ColourValue of each is DemosaicTile's float): half the bytes, for
-// tiles kept to be read again (RawnindReference).
-void DemosaicTile16(PlaneView<const float> rggb_frame,
-                    const DemosaicScale& scale, int y, int x, int h, int w,
-                    std::uint16_t* rgb16, TileScratch& scratch);
-
-// astype(float32) / 65535.0 * max_value - black_offset: raw.demosaic's
-// conversion back of one of the demosaic's uint16 values (in float32, in
-// that order; callers that vectorise it do the same three operations).
-inline float ColourValue(std::uint16_t v, const DemosaicScale& scale) {
-  float f = static_cast<float>(v) / 65535.0f;
-  f = f * scale.max_value;
-  return f - scale.black_offset;
-}
 
 namespace internal {
 // The conversions around the uint16 demosaic, a row at a time, exposed for
@@ -117,9 +102,6 @@ void ToWideMonoRow(const float* in, int count, DemosaicScale scale,
 // row[0] is at an even column of the RGGB frame.
 void EdgeAwareRow(const std::int32_t* row, std::ptrdiff_t stride, int count,
                   bool r_row, bool first_even, DemosaicScale scale, float* out);
-// EdgeAwareRow's uint16 values, before the conversion back (count x 3).
-void EdgeAwareRow16(const std::int32_t* row, std::ptrdiff_t stride, int count,
-                    bool r_row, bool first_even, std::uint16_t* out);
 }  // namespace internal
 
 using Matrix3 = std::array<std::array<float, 3>, 3>;

@@ -396,31 +396,6 @@ DSB_VECTOR_CLONES double RawnindAddLossRow(double sum, const float* g,
   return sum;
 }
 
-DSB_VECTOR_CLONES double RawnindAddLossRow16(double sum,
-                                             const std::uint16_t* g16,
-                                             DemosaicScale scale,
-                                             const float* q, int count,
-                                             float gain) {
-  using U8 = std::uint16_t __attribute__((vector_size(16)));
-  const V8 gain8 = V8{} + gain;
-  V8 lanes = {};
-  int i = 0;
-  for (; i + 8 <= count; i += 8) {
-    U8 raw;
-    std::memcpy(&raw, g16 + i, sizeof raw);
-    // ColourValue's three operations, in its order, in each lane.
-    V8 g = __builtin_convertvector(raw, V8) / 65535.0f;
-    g = g * scale.max_value;
-    g = g - scale.black_offset;
-    lanes += Abs8(g - gain8 * Load8(q + i));
-  }
-  for (; i < count; ++i) {
-    sum += std::abs(ColourValue(g16[i], scale) - gain * q[i]);
-  }
-  for (int k = 0; k < 8; ++k) sum += lanes[k];
-  return sum;
-}
-
 }  // namespace internal
 
 Result<RawnindReference> RawnindReference::Make(
@@ -480,8 +455,7 @@ Result<RawnindReference> RawnindReference::Make(
       ref.tiles_.push_back(tile);
     }
   }
-  ref.rgb_.reset(new std::uint16_t[floats]);
-  ref.scale_ = strided.scale;
+  ref.rgb_.reset(new float[floats]);
   ref.box_.reset(new float[floats / 3]);
   ref.rgb_size_ = floats;
   TileScratch scratch;
@@ -492,8 +466,8 @@ Result<RawnindReference> RawnindReference::Make(
       PrefetchRect(g, next.y - 1, next.y + next.h + 1, next.x - 1,
                    next.x + next.w + 1);
     }
-    DemosaicTile16(g, strided.scale, tile.y, tile.x, tile.h, tile.w,
-                   ref.rgb_.get() + tile.offset, scratch);
+    DemosaicTile(g, strided.scale, tile.y, tile.x, tile.h, tile.w,
+                 ref.rgb_.get() + tile.offset, scratch);
     // Its boxes, in ProxyRowsN's order of additions (0 past the frame's
     // last row and column, which the variate never reaches).
     for (int r = 0; r < tile.h; ++r) {
@@ -619,13 +593,12 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
                  scratch);
     double tile_sum = 0;
     for (int r = 0; r < h; ++r) {
-      const std::uint16_t* g =
+      const float* g =
           gt.rgb_.get() + tile.offset +
           (static_cast<std::size_t>(y0 - tile.y + r) * tile.w + (x0 - tile.x)) *
               3;
       const float* q = n_rgb.data() + static_cast<std::size_t>(r) * w * 3;
-      tile_sum =
-          internal::RawnindAddLossRow16(tile_sum, g, gt.scale_, q, w * 3, gain);
+      tile_sum = internal::RawnindAddLossRow(tile_sum, g, q, w * 3, gain);
     }
     sum += tile_sum;
     count += static_cast<std::size_t>(h) * w * 3;

@@ -43,8 +43,6 @@
 // Thread safety: reentrant; a RawnindReference is read-only once made.
 #pragma once
 
-#include <cstddef>
-#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -100,9 +98,7 @@ class RawnindReference {
       const RawImage& gt, const RawnindSampling& sampling = RawnindSampling());
 
   // Bytes held (the demosaicked tiles and their 2x2 boxes).
-  std::size_t bytes() const {
-    return rgb_size_ * sizeof(std::uint16_t) + rgb_size_ / 3 * sizeof(float);
-  }
+  std::size_t bytes() const { return rgb_size_ * sizeof(float) * 4 / 3; }
 
  private:
   friend Result<RawnindPairFigures> RawnindFigures(const RawnindReference&,
@@ -126,13 +122,8 @@ class RawnindReference {
   double strided_colour_mean_sum_ = 0;
   bool self_pair_exact_ = false;  // see RawnindFigures' self-pair shortcut
   std::vector<Tile> tiles_;
-  // Every tile's pixels, not zero-filled, as the demosaic's uint16 values
-  // (DemosaicTile16): a pair reads them all, and half the bytes is half the
-  // memory traffic; the loss converts them back as it reads them
-  // (ColourValue with scale_, the same floats DemosaicTile gives).
-  std::unique_ptr<std::uint16_t[]> rgb_;
+  std::unique_ptr<float[]> rgb_;  // every tile's pixels, not zero-filled
   std::size_t rgb_size_ = 0;
-  DemosaicScale scale_;  // the GT's demosaic scaling
   // Every tile's control variate box of the GT's mosaic (the 2x2 sum
   // starting at each pixel, as RawnindProxyRows adds it), so a pair's
   // variate on the tiles reads no GT mosaic; 0 where the box leaves the
@@ -188,11 +179,6 @@ void RawnindProxyBoxRows(const float* const* gbox, const float* const* n,
 // same lane order as RawnindProxyRows.
 double RawnindAddLossRow(double sum, const float* g, const float* q, int count,
                          float gain);
-// The same with g[i] = ColourValue(g16[i], scale) (crops/camera_rgb.h):
-// the same bits as RawnindAddLossRow on those floats (tested).
-double RawnindAddLossRow16(double sum, const std::uint16_t* g16,
-                           DemosaicScale scale, const float* q, int count,
-                           float gain);
 
 }  // namespace internal
 
