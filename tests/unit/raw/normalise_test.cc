@@ -5,11 +5,15 @@
 #include "raw/normalise.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
+
+#include "core/plane.h"
 
 namespace dsb {
 namespace {
@@ -73,6 +77,49 @@ TEST(RowNormaliserStoresTest, LargeImagesStream) {
   EXPECT_FALSE(RowNormaliser(levels, 2272, 1704).streaming());
   EXPECT_FALSE(
       RowNormaliser(levels, 9504, 6336, RowStores::kCached).streaming());
+}
+
+// A large plane, fresh (pages the kernel has yet to fault in) and then
+// reused: PrepareDestination populates the fresh one and keeps streaming
+// (it may fall back to ordinary stores only where the kernel cannot
+// populate), and every value is the formula's, both times.
+TEST(RowNormaliserStoresTest, FreshAndReusedPlanesGetEveryValue) {
+  BlackLevels levels;
+  levels.height = levels.width = 2;
+  levels.black = {512, 511.5f, 513, 512.25f};
+  levels.white = 16383;
+  const int width = 4100, height = 4100;  // 67 MB of floats: streamed
+  Plane<float> plane;
+  plane.Resize(width, height);  // fresh pages, not written
+  const std::size_t bytes = std::size_t{width} * height * sizeof(float);
+  std::vector<std::uint16_t> in(width);
+  std::mt19937 random(3);
+  for (int pass = 0; pass < 2; ++pass) {
+    RowNormaliser normaliser(levels, width, height);
+    ASSERT_TRUE(normaliser.streaming());
+    normaliser.PrepareDestination(plane.data(), bytes);
+#if defined(__x86_64__) && defined(__GNUC__) && defined(MADV_POPULATE_WRITE)
+    if (!normaliser.streaming()) {
+      // Only where the kernel refuses to populate (before Linux 5.14).
+      void* probe = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      ASSERT_NE(probe, MAP_FAILED);
+      EXPECT_NE(::madvise(probe, 4096, MADV_POPULATE_WRITE), 0);
+      ::munmap(probe, 4096);
+    }
+#endif
+    for (int y = 0; y < height; ++y) {
+      for (std::uint16_t& v : in) v = static_cast<std::uint16_t>(random());
+      normaliser.Row(y, in.data(), plane.row(y));
+      // Every row's first and last values, and one in between.
+      for (int x : {0, 1, width / 2 + y % 7, width - 2, width - 1}) {
+        const float black = levels.black[(y % 2) * 2 + x % 2];
+        const float expected = Scalar(in[x], black, levels.white);
+        ASSERT_EQ(std::memcmp(&plane.row(y)[x], &expected, sizeof(float)), 0)
+            << "pass " << pass << " row " << y << " column " << x;
+      }
+    }
+  }
 }
 
 }  // namespace
