@@ -21,6 +21,15 @@ namespace {
 // About 2.5 million coarse samples: enough detail for a robust peak, small
 // enough that the coarse FFT costs a few tens of milliseconds.
 constexpr double kCoarseSamples = 2.5e6;
+// Frames under 10 MP, which kCoarseSamples alone gives strides of 1 or 2
+// (grids of 0.6-2.5 M samples: the transforms then cost 4x as much per
+// pixel as a 24 MP frame's), take a stride of up to 4 for about this many
+// samples: a 2.4-10 MP frame's grid has the detail of a 24 MP frame's
+// stride-4 grid per sample (the fine search, at full resolution, decides
+// the shift; issue 17's seventh round). Frames under 0.6 MP keep every
+// sample.
+constexpr double kSmallCoarseSamples = 0.6e6;
+constexpr int kSmallCoarseMaxStride = 4;
 // Coarse transforms of at least this many samples (those FFTW plans by
 // measuring, fftw_plans.cc) are padded to sizes of 2s and 3s.
 constexpr double kLargeCoarseFft = 1 << 19;
@@ -421,7 +430,9 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
   CoarseGeometry g;
   const double pixels = static_cast<double>(height) * width;
   g.stride = std::max(
-      1, static_cast<int>(std::ceil(std::sqrt(pixels / kCoarseSamples))));
+      {1, static_cast<int>(std::ceil(std::sqrt(pixels / kCoarseSamples))),
+       std::min(kSmallCoarseMaxStride, static_cast<int>(std::ceil(std::sqrt(
+                                           pixels / kSmallCoarseSamples))))});
   if (g.stride > period) g.stride = (g.stride + period - 1) / period * period;
   g.box = std::max(period, (g.stride + period - 1) / period * period);
   g.height = (height - g.box) / g.stride + 1;
