@@ -19,7 +19,9 @@
 //
 // `crops_bench rawnind-sampling [STRIDE...]` compares the figures on one
 // row pair of every STRIDE with every row's, over generated, photographed
-// and real-raw pairs (SamplingMain).
+// and real-raw pairs (SamplingMain); with DSB_PRINT_FIGURES set it also
+// prints each stride's figures to 10 digits, so two builds' estimators can
+// be compared pair by pair.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -336,6 +338,9 @@ int SamplingMain(int argc, char** argv) {
       gain_diffs[k].push_back(dg);
       loss_diffs[k].push_back(dl);
       std::printf("   %7.1e %7.1e", dg, dl);
+      if (std::getenv("DSB_PRINT_FIGURES")) {
+        std::printf(" [%.10g %.10g]", f->rgb_gain, f->best_alignment_loss);
+      }
     }
     std::printf("\n");
   }
