@@ -128,6 +128,7 @@ std::vector<std::string> TaskArguments(const BuildOptions& options) {
   if (options.force) args.push_back("--force");
   if (options.verify) args.push_back("--verify");
   if (options.decode_in_process) args.push_back("--decode-in-process");
+  if (options.huge_pages) args.push_back("--huge-pages");
   if (options.decode_timeout_s > 0) {
     args.push_back("--decode-timeout");
     args.push_back(std::to_string(options.decode_timeout_s));

@@ -139,6 +139,7 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
     ("max-shift", "largest |dy|, |dx| searched, in pixels", cxxopts::value<int>()->default_value("128"))
     ("clip-footprint", "what a clipped GT sample takes out of the mask: sample (itself) or cell (every pixel of its 3x3 / all-colour neighbourhood, for losses on demosaiced RGB)", cxxopts::value<std::string>()->default_value("sample"))
     ("decode-in-process", "decode raws inside this process instead of in decode worker processes (debugging, profiling; a LibRaw crash then stops the build)")
+    ("huge-pages", "put image buffers on transparent huge pages (faster on some hosts, much slower on others: measure with --force on one scene)")
     ("shard", "build only shard I of N (0 <= I < N) into its task manifest; see merge, slurm", cxxopts::value<std::string>())
     ("decode-timeout", "per-file decode time limit in seconds, plus 1 s per MB of the file (default 120)", cxxopts::value<double>())
     ("format", "export: rawnind-yaml, json or csv", cxxopts::value<std::string>())
@@ -217,6 +218,7 @@ Result<CommandLine> ParseCommandLine(const std::vector<std::string>& args) {
                                 : build.align.gpu_memory_bytes) = *bytes;
   }
   build.decode_in_process = parsed.count("decode-in-process") > 0;
+  build.huge_pages = parsed.count("huge-pages") > 0;
   if (parsed.count("decode-timeout")) {
     build.decode_timeout_s = parsed["decode-timeout"].as<double>();
     if (!(build.decode_timeout_s > 0)) {

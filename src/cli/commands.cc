@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/progress.h"
+#include "common/large_pages.h"
 #include "executor/executor.h"
 #include "executor/interrupt.h"
 #include "manifest/export.h"
@@ -134,6 +135,7 @@ void PrintSummary(const BuildReport& report, const BuildOptions& options) {
 int RunBuildCommand(const CommandLine& command_line) {
   BuildOptions options = command_line.build;
   options.ResolveDefaults();
+  SetHugePages(options.huge_pages);
   InstallInterruptHandlers();
   Progress progress(Progress::ModeFor(stderr, options.quiet || options.json),
                     stderr);

@@ -2,9 +2,19 @@
 
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdlib>
 
 namespace dsb {
+namespace {
+
+std::atomic<bool> huge_pages{false};
+
+}  // namespace
+
+void SetHugePages(bool on) { huge_pages.store(on); }
+
+bool HugePagesOn() { return huge_pages.load(); }
 
 void* AllocateLarge(std::size_t bytes) {
   if (bytes < kLargePageBytes) return ::operator new(bytes);
@@ -13,7 +23,7 @@ void* AllocateLarge(std::size_t bytes) {
   void* data = std::aligned_alloc(kLargePageBytes, rounded);
   if (data == nullptr) throw std::bad_alloc();
   // Advice only: failure (huge pages disabled, old kernel) changes nothing.
-  ::madvise(data, rounded, MADV_HUGEPAGE);
+  if (HugePagesOn()) ::madvise(data, rounded, MADV_HUGEPAGE);
   return data;
 }
 

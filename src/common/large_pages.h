@@ -1,14 +1,21 @@
-// Memory for large image buffers, on transparent huge pages where the kernel
-// grants them on request.
+// Memory for large image buffers: 2 MiB-aligned, on transparent huge pages
+// only when the build asks for them (--huge-pages).
 //
-// Why: many machines (VMs in particular) run transparent huge pages in
-// "madvise" mode, where a fresh buffer is faulted in 4 KiB at a time. On this
-// project's VM a first-touch fault costs about 15 us, so filling a 96 MB
-// plane (one 24 MP capture as floats) spent ~0.35 s in the kernel, more than
-// the work on it. Asking for huge pages on buffers of 2 MiB and more cuts
-// the faults 512-fold; where huge pages are off, the request is a no-op.
+// Why opt-in: whether huge pages help depends on the host, not on us. On
+// this project's VM (2 cores, a Firecracker guest) both answers have been
+// measured, months apart: once a 15 x 60 MP build took 15.2 s with huge
+// pages and 40.6 s without (4 KiB first-touch faults cost ~15 us each);
+// on 2 December 2026 the same build took 16.7-18.1 s with them and
+// 4.8-5.0 s without (a fresh 2 MiB page faulted in at 0.08 GB/s, as the
+// host backs again the guest memory it has reclaimed, while 4 KiB pages
+// came at 2.6 GB/s). The floor the issue measures us against, LibRaw's
+// own decode, gets the system's default pages; by default so do we, so
+// the ratio does not hinge on the host. Where huge pages are measured
+// faster (try both with --force on one scene), --huge-pages turns them on
+// for the build's planes and its decode workers' buffers.
 //
-// Thread safety: the functions are thread safe (malloc and madvise are).
+// Thread safety: the functions are thread safe (malloc and madvise are;
+// the policy is an atomic, set once before a build starts).
 #pragma once
 
 #include <cstddef>
@@ -16,8 +23,13 @@
 
 namespace dsb {
 
-// Buffers at least this large are aligned to it and advised as huge pages.
+// Buffers at least this large are aligned to it and, when huge pages are
+// on, advised as huge pages.
 inline constexpr std::size_t kLargePageBytes = std::size_t{2} << 20;
+
+// The process's page policy: off unless the build sets it (--huge-pages).
+void SetHugePages(bool on);
+bool HugePagesOn();
 
 void* AllocateLarge(std::size_t bytes);  // throws std::bad_alloc
 void FreeLarge(void* data, std::size_t bytes);

@@ -172,8 +172,8 @@ class Plane {
     height_ = height;
   }
 
-  // Large planes on huge pages (common/large_pages.h): filling a fresh
-  // plane costs far fewer page faults.
+  // Large planes 2 MiB-aligned, on huge pages under --huge-pages
+  // (common/large_pages.h says when that pays).
   std::vector<T, PlaneAllocator<T>> storage_;
   // Set for an adopted plane: what keeps `data_` alive.
   std::shared_ptr<void> keeper_;

@@ -37,6 +37,9 @@ struct BuildOptions {
   // unless this is set (--decode-in-process: debugging, profiling).
   bool decode_in_process = false;
   double decode_timeout_s = 0;  // per file, plus 1 s per MB; 0: 120 s
+  // --huge-pages: the build's planes and its decode workers' buffers on
+  // transparent huge pages (common/large_pages.h says when that pays).
+  bool huge_pages = false;
   // The worker's command line; empty: this executable's __decode-worker.
   // Tests put a fake worker here.
   std::vector<std::string> decode_worker;

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/large_pages.h"
 #include "raw/decode_record.h"
 #include "raw/decode_worker.h"
 
@@ -195,39 +196,43 @@ struct SpawnSetup {
   posix_spawnattr_t attr;
 };
 
-// glibc malloc settings for a worker (see WorkerEnvironment). Keeping
-// LibRaw's freed buffers between files (no mmap for large blocks, no
-// trimming) saved ~10 % of a 24 MP decode's CPU time but raised the peak
-// memory of a 16 x 60 MP build with its workers by ~150-200 MB (each idle
-// worker holding its last file's buffers), so it is not done.
-constexpr const char* kWorkerMalloc = "glibc.malloc.hugetlb=1";
+// glibc malloc setting for a worker when the build runs with huge pages
+// (common/large_pages.h): large allocations, LibRaw's buffer among them,
+// on transparent huge pages. Keeping LibRaw's freed buffers between files
+// (no mmap for large blocks, no trimming) saved ~10 % of a 24 MP decode's
+// CPU time but raised the peak memory of a 16 x 60 MP build with its
+// workers by ~150-200 MB (each idle worker holding its last file's
+// buffers), so it is not done.
+constexpr const char* kWorkerHugePages = "glibc.malloc.hugetlb=1";
 
-// The worker's environment: ours, with two settings for a process that
-// allocates a few large buffers.
-//  - LibRaw's OpenMP loops held to one thread: the build already runs
-//    --jobs decodes at once, and the address-space cap need not allow for
-//    OpenMP threads' stacks and malloc arenas. Results do not depend on it.
-//  - glibc's malloc asked to back large allocations with transparent huge
-//    pages (where THP is "madvise" or "always"): a fresh process pays a page
-//    fault for every 4 KiB of LibRaw's buffer and the decoded plane, which
-//    on virtual machines is most of the decode time.
+// The worker's environment: ours, with LibRaw's OpenMP loops held to one
+// thread (the build already runs --jobs decodes at once, and the
+// address-space cap need not allow for OpenMP threads' stacks and malloc
+// arenas; results do not depend on it) and, when the build runs with huge
+// pages, glibc's malloc asked for them too.
 struct WorkerEnvironment {
   std::vector<std::string> settings;
   std::vector<char*> pointers;
 
   WorkerEnvironment() {
-    std::string tunables = std::string("GLIBC_TUNABLES=") + kWorkerMalloc;
+    std::string tunables;
     for (char** entry = environ; entry != nullptr && *entry != nullptr;
          ++entry) {
       const std::string_view text(*entry);
       if (text.starts_with("OMP_NUM_THREADS=")) continue;
       if (text.starts_with("GLIBC_TUNABLES=")) {
-        tunables = std::string(text) + ":" + kWorkerMalloc;
+        tunables = std::string(text);
         continue;
       }
       pointers.push_back(*entry);
     }
-    settings = {"OMP_NUM_THREADS=1", tunables};
+    if (HugePagesOn()) {
+      tunables = tunables.empty()
+                     ? std::string("GLIBC_TUNABLES=") + kWorkerHugePages
+                     : tunables + ":" + kWorkerHugePages;
+    }
+    settings = {"OMP_NUM_THREADS=1"};
+    if (!tunables.empty()) settings.push_back(tunables);
     for (std::string& setting : settings) pointers.push_back(setting.data());
     pointers.push_back(nullptr);
   }

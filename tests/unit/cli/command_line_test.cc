@@ -67,6 +67,15 @@ TEST(CommandLineTest, DecodingIsolatedUnlessAskedOtherwise) {
   EXPECT_NE(help->help_text.find("--decode-in-process"), std::string::npos);
 }
 
+TEST(CommandLineTest, HugePagesOnlyWhenAsked) {
+  auto parsed = Parse({"root"});
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_FALSE(parsed->build.huge_pages);
+  parsed = Parse({"root", "--huge-pages"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->build.huge_pages);
+}
+
 TEST(CommandLineTest, ExportNeedsAFormat) {
   auto missing = Parse({"export"});
   ASSERT_FALSE(missing.ok());

@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/large_pages.h"
 #include "core/plane_pool.h"
 #include "raw/decode_record.h"
 #include "raw/decode_worker.h"
@@ -285,6 +287,38 @@ TEST_F(IsolatedDecoderTest, WorkerOutputIsQuotedInTheError) {
   status = FakeError("yes flood | head -c 1000000 >&2; exit 5", path);
   EXPECT_NE(status.message().find("exit status 5"), std::string::npos);
   EXPECT_LT(status.message().size(), 1500u) << status.message();
+}
+
+// The worker runs with the build's page policy (common/large_pages.h):
+// glibc's huge-page setting only under --huge-pages, LibRaw's OpenMP held
+// to one thread either way, and the user's own GLIBC_TUNABLES kept.
+TEST_F(IsolatedDecoderTest, WorkerEnvironmentFollowsThePagePolicy) {
+  const std::string path = WriteDng("x.NEF", CfaPattern());
+  const std::string script =
+      "echo \"env[$OMP_NUM_THREADS|${GLIBC_TUNABLES-unset}]\" >&2; exit 4";
+  const char* saved = std::getenv("GLIBC_TUNABLES");
+  const std::string saved_value = saved != nullptr ? saved : "";
+  ::unsetenv("GLIBC_TUNABLES");
+  EXPECT_NE(FakeError(script, path).message().find("env[1|unset]"),
+            std::string::npos);
+  SetHugePages(true);
+  EXPECT_NE(
+      FakeError(script, path).message().find("env[1|glibc.malloc.hugetlb=1]"),
+      std::string::npos);
+  ::setenv("GLIBC_TUNABLES", "glibc.malloc.arena_max=2", 1);
+  EXPECT_NE(FakeError(script, path)
+                .message()
+                .find("env[1|glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1]"),
+            std::string::npos);
+  SetHugePages(false);
+  EXPECT_NE(
+      FakeError(script, path).message().find("env[1|glibc.malloc.arena_max=2]"),
+      std::string::npos);
+  if (saved != nullptr) {
+    ::setenv("GLIBC_TUNABLES", saved_value.c_str(), 1);
+  } else {
+    ::unsetenv("GLIBC_TUNABLES");
+  }
 }
 
 TEST_F(IsolatedDecoderTest, NonzeroExitIsAnError) {

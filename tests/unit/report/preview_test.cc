@@ -37,19 +37,6 @@ RawImage Mosaic(const CfaPattern& cfa, int width, int height, int shift_y = 0,
   return image;
 }
 
-double MeanBrightness(const RgbImage& image, int x0, int x1) {
-  double sum = 0;
-  int n = 0;
-  for (int y = 0; y < image.height; ++y) {
-    for (int x = x0; x < x1; ++x) {
-      for (int c = 0; c < 3; ++c)
-        sum += image.rgb[(y * image.width + x) * 3 + c];
-      n += 3;
-    }
-  }
-  return sum / n;
-}
-
 class PreviewTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PreviewTest, BlockMeansRecoverEachColour) {
