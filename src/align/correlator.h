@@ -36,7 +36,9 @@ namespace dsb {
 // 4: channel balance, gain, refinement and loss on samples of large frames
 //    (align/row_sample.h; issue 17's fifth round); camera-sized coarse
 //    transforms padded to sizes of 2s and 3s.
-inline constexpr int kAlignRevision = 4;
+// 5: coarse grids of 0.6-10 MP frames at strides up to 4 (issue 17's
+//    seventh round; shift_search.cc's kSmallCoarseSamples).
+inline constexpr int kAlignRevision = 5;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

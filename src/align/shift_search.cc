@@ -21,6 +21,15 @@ namespace {
 // About 2.5 million coarse samples: enough detail for a robust peak, small
 // enough that the coarse FFT costs a few tens of milliseconds.
 constexpr double kCoarseSamples = 2.5e6;
+// Frames under 10 MP, which kCoarseSamples alone gives strides of 1 or 2
+// (grids of 0.6-2.5 M samples: the transforms then cost 4x as much per
+// pixel as a 24 MP frame's), take a stride of up to 4 for about this many
+// samples: a 2.4-10 MP frame's grid has the detail of a 24 MP frame's
+// stride-4 grid per sample (the fine search, at full resolution, decides
+// the shift; issue 17's seventh round). Frames under 0.6 MP keep every
+// sample.
+constexpr double kSmallCoarseSamples = 0.6e6;
+constexpr int kSmallCoarseMaxStride = 4;
 // Coarse transforms of at least this many samples (those FFTW plans by
 // measuring, fftw_plans.cc) are padded to sizes of 2s and 3s.
 constexpr double kLargeCoarseFft = 1 << 19;
@@ -152,6 +161,7 @@ DSB_VECTOR_CLONES void Dots(const Plane<float>& a, const Plane<float>& b,
     const float* pa = a.row(i);
     const float* pb = b.row(oy + i);
     int ox = 0;
+    for (; ox + 8 <= window; ox += 8) DotRows<8>(pa, pb + ox, w, sums + ox);
     for (; ox + 4 <= window; ox += 4) DotRows<4>(pa, pb + ox, w, sums + ox);
     switch (window - ox) {
       case 3:
@@ -185,23 +195,42 @@ void AddSparselyMaskedCorrelation(const Plane<float>& a,
   std::vector<Masked> masked;
   for (int i = 0; i < h; ++i) {
     const float* pm = mask.row(i);
-    for (int j = 0; j < w; ++j) {
+    int j = 0;
+    // Eight at a time past runs with none masked (most of a tile).
+    for (; j + 8 <= w; j += 8) {
+      bool any = false;
+      for (int l = 0; l < 8; ++l) any |= pm[j + l] == 0.0f;
+      if (!any) continue;
+      for (int l = 0; l < 8; ++l) {
+        if (pm[j + l] == 0.0f) masked.push_back({i, j + l});
+      }
+    }
+    for (; j < w; ++j) {
       if (pm[j] == 0.0f) masked.push_back({i, j});
     }
   }
-  std::vector<double> dots(static_cast<std::size_t>(window));
+  const std::size_t n = static_cast<std::size_t>(window);
+  std::vector<double> dots(n), sum_b(n), sum_bb(n);
   for (int oy = 0; oy < window; ++oy) {
     Dots(a, b, oy, window, dots.data());
     for (int ox = 0; ox < window; ++ox) {
-      double sum_b = 0, sum_bb = 0;
-      sums.Get(oy, ox, h, w, &sum_b, &sum_bb);
-      for (const Masked& m : masked) {
-        const double v = b.at(oy + m.i, ox + m.j);
-        sum_b -= v;
-        sum_bb -= v * v;
+      sums.Get(oy, ox, h, w, &sum_b[ox], &sum_bb[ox]);
+    }
+    // The masked pixels' terms taken out, each offset's in the masked
+    // pixels' order, the offsets of a row side by side (one offset's
+    // subtractions are a chain bound by the adder's latency).
+    for (const Masked& m : masked) {
+      const float* row = b.row(oy + m.i) + m.j;
+      for (int ox = 0; ox < window; ++ox) {
+        const double v = row[ox];
+        sum_b[ox] -= v;
+        sum_bb[ox] -= v * v;
       }
+    }
+    for (int ox = 0; ox < window; ++ox) {
       cross[oy * window + ox] += dots[ox];
-      b_var[oy * window + ox] += std::max(0.0, sum_bb - sum_b * sum_b / count);
+      b_var[oy * window + ox] +=
+          std::max(0.0, sum_bb[ox] - sum_b[ox] * sum_b[ox] / count);
     }
   }
 }
@@ -380,12 +409,73 @@ void CentreTile(LumaTile& tile) {
   }
 }
 
+// CentreTile for four tiles of one size at once: each tile's sums are
+// added in CentreTile's order (so every value is the same), the four
+// tiles' chains of double additions side by side (one tile's chain alone
+// is bound by the adder's latency: ~4 cycles a pixel, twice).
+void CentreFourTiles(LumaTile* tiles) {
+  constexpr int kN = 4;
+  const std::size_t n = tiles[0].mask.pixel_count();
+  const float* mask[kN];
+  float* luma[kN];
+  double sum[kN] = {}, count[kN] = {};
+  for (int g = 0; g < kN; ++g) {
+    mask[g] = tiles[g].mask.data();
+    luma[g] = tiles[g].luma.data();
+  }
+  for (std::size_t k = 0; k < n; ++k) {
+    for (int g = 0; g < kN; ++g) {
+      sum[g] += mask[g][k] * luma[g][k];
+      count[g] += mask[g][k];
+    }
+  }
+  bool all_counted = true;
+  float mean[kN];
+  for (int g = 0; g < kN; ++g) {
+    tiles[g].count += count[g];  // from 0, as CentreTile's
+    all_counted = all_counted && tiles[g].count >= 1;
+    mean[g] = static_cast<float>(sum[g] / tiles[g].count);
+  }
+  if (!all_counted) {
+    // Rare (a tile masked out entirely): the plain loop for each.
+    for (int g = 0; g < kN; ++g) {
+      tiles[g].count = 0;
+      CentreTile(tiles[g]);
+    }
+    return;
+  }
+  double energy[kN] = {};
+  for (std::size_t k = 0; k < n; ++k) {
+    for (int g = 0; g < kN; ++g) {
+      float& v = luma[g][k];
+      v = (v - mean[g]) * mask[g][k];
+      energy[g] += static_cast<double>(v) * v;
+    }
+  }
+  for (int g = 0; g < kN; ++g) tiles[g].energy += energy[g];
+}
+
+// CentreTile on every tile, four of one size at a time where they are.
+void CentreTiles(std::vector<LumaTile>& tiles) {
+  std::size_t t = 0;
+  for (; t + 4 <= tiles.size(); t += 4) {
+    bool same_size = true;
+    for (std::size_t g = t + 1; g < t + 4; ++g) {
+      same_size = same_size && tiles[g].luma.width() == tiles[t].luma.width() &&
+                  tiles[g].luma.height() == tiles[t].luma.height();
+    }
+    if (!same_size) break;
+    CentreFourTiles(&tiles[t]);
+  }
+  for (; t < tiles.size(); ++t) CentreTile(tiles[t]);
+}
+
 // The tiles a correlation uses inside the room_y x room_x area at (lo_y,
-// lo_x): made by make_tile(y, x, h, w). A small area is one tile: cheap at
-// that size, and it uses every textured pixel there is (small tiles of a
-// small image can all be flat). A larger one gets a grid of candidate
-// tiles, those worth_preparing(y, x, size) made, and the kTileCount most
-// textured (energy of the unmasked luma) kept.
+// lo_x): made by make_tile(y, x, h, w), then centred here. A small area is one
+// tile: cheap at that size, and it uses every textured pixel there is (small
+// tiles of a small image can all be flat). A larger one gets a grid of
+// candidate tiles, those worth_preparing(y, x, size) made, and the kTileCount
+// most textured (energy of the unmasked luma) kept.
 template <typename MakeTile, typename WorthPreparing>
 std::vector<LumaTile> ChooseTiles(int lo_y, int lo_x, int room_y, int room_x,
                                   MakeTile make_tile,
@@ -394,6 +484,7 @@ std::vector<LumaTile> ChooseTiles(int lo_y, int lo_x, int room_y, int room_x,
   if (static_cast<double>(room_y) * room_x <=
       static_cast<double>(kTileCount) * kMaxTile * kMaxTile) {
     tiles.push_back(make_tile(lo_y, lo_x, room_y, room_x));
+    CentreTile(tiles.back());
     return tiles;
   }
   const int size = std::min(kMaxTile, std::min(room_y, room_x) / 3);
@@ -407,6 +498,7 @@ std::vector<LumaTile> ChooseTiles(int lo_y, int lo_x, int room_y, int room_x,
       tiles.push_back(make_tile(y, x, size, size));
     }
   }
+  CentreTiles(tiles);
   std::stable_sort(
       tiles.begin(), tiles.end(),
       [](const LumaTile& a, const LumaTile& b) { return a.energy > b.energy; });
@@ -421,7 +513,9 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
   CoarseGeometry g;
   const double pixels = static_cast<double>(height) * width;
   g.stride = std::max(
-      1, static_cast<int>(std::ceil(std::sqrt(pixels / kCoarseSamples))));
+      {1, static_cast<int>(std::ceil(std::sqrt(pixels / kCoarseSamples))),
+       std::min(kSmallCoarseMaxStride, static_cast<int>(std::ceil(std::sqrt(
+                                           pixels / kSmallCoarseSamples))))});
   if (g.stride > period) g.stride = (g.stride + period - 1) / period * period;
   g.box = std::max(period, (g.stride + period - 1) / period * period);
   g.height = (height - g.box) / g.stride + 1;
@@ -704,8 +798,7 @@ FineResult FineSearchOnce(const RawImage& gt,
       MaskTile(
           t, UnclippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h,
                             w, period + 2 * radius, period + 2 * radius));
-      CentreTile(t);
-      return t;
+      return t;  // ChooseTiles centres it
     };
     // Mostly clipped tiles are not worth preparing; the mask takes care of
     // clipping in the others.
@@ -883,8 +976,7 @@ std::vector<double> ScoreOnCommonTiles(
       MaskTile(t, UnclippedBoxes(gt, gt.meta.overexposure_lb, used, y + dy,
                                  x + dx, h, w, period, period));
     }
-    CentreTile(t);
-    return t;
+    return t;  // ChooseTiles centres it
   };
   const std::vector<LumaTile> tiles =
       ChooseTiles(lo_y, lo_x, room_y, room_x, make_tile,

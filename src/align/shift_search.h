@@ -4,7 +4,8 @@
 //
 // 1. Coarse: both images become a CFA-invariant luminance (mosaic_luma.h)
 //    averaged over box x box windows every `stride` pixels (~2.5 M samples
-//    whatever the image size); their partially whitened cross-power
+//    on frames over 10 MP, 0.15-0.6 M on 2.4-10 MP ones at stride 4,
+//    every pixel under 0.6 MP); their partially whitened cross-power
 //    spectrum gives a correlation surface whose strongest local maxima
 //    within the search radius are candidate shifts. The GT's spectrum is
 //    computed once per scene.
