@@ -758,9 +758,9 @@ void WindowTest(PlaneView<const std::uint16_t> z,
   }
 }
 
-// 1 where the window mean of z is beyond what noise explains.
-// Writes buffers.flags.
-DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
+// 1 where the window mean of z is beyond what noise explains (`cell`:
+// the cells' size in pixels). Writes buffers.flags.
+DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius, int cell,
                                     const MaskParams& params) {
   const int rows = cells.z.height();
   const int cols = cells.z.width();
@@ -773,10 +773,14 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius,
   // mean and half the weight of a full one), in windows that hold at
   // least half the weight of a window of unclipped cells.
   // Neighbouring windows overlap almost entirely; a sparse grid of them
-  // (about 2^16) gives the same median for a fraction of the sorting.
-  const int stride =
-      std::max(2, static_cast<int>(
-                      std::sqrt(static_cast<double>(rows) * cols / (1 << 16))));
+  // gives the same median for a fraction of the sorting: about 2^16 from
+  // 16.8 MP up, one per 256 pixels below, never fewer than 2^14 (as the
+  // pair model's sample, mask/pair_model.h, which keeps 2^15; at 2.7 MP the
+  // grid of 2^16 and its two medians took 0.3-0.5 ms of the mask's 6).
+  const double pixels = static_cast<double>(rows) * cols * cell * cell;
+  const double grid = std::clamp(pixels / 256, 16384.0, 65536.0);
+  const int stride = std::max(
+      2, static_cast<int>(std::sqrt(static_cast<double>(rows) * cols / grid)));
   std::vector<float> full;
   std::vector<std::int32_t> column_sum(cols);
   std::vector<std::int32_t> column_count(cols);
@@ -1165,7 +1169,7 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
     flags.Resize(0, 0);
   } else {
     mask.window_radius = WindowRadius(model, layout, params);
-    FlagMismatch(buffers, mask.window_radius, params);
+    FlagMismatch(buffers, mask.window_radius, cell, params);
     // The rim a window test can miss is at most a window radius deep; at
     // radius 1 (clean pairs) the opening and closing already work at
     // that scale, so the growth is one cell short of the radius.

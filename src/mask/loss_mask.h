@@ -110,8 +110,11 @@ namespace dsb {
 // (executor/build_options.h). 5: clipping per sample and colour
 // (clip_footprint), cells with clipped samples still tested on the rest.
 // 7: the noise model's floor at black levels (mask/pair_model.h). 8: z
-// kept per cell in fixed point (1/4096) for the window tests.
-inline constexpr int kMaskRevision = 8;
+// kept per cell in fixed point (1/4096) for the window tests. 9: under
+// 16.8 MP, the pair model's sample and the window limits' grid scale with
+// the frame (at least 2^15 and 2^14); X-Trans samples hold both row
+// parities.
+inline constexpr int kMaskRevision = 9;
 
 // What a clipped GT sample takes out of the mask (--clip-footprint).
 enum class ClipFootprint {

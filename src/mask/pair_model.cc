@@ -66,7 +66,12 @@ std::size_t Compact(const float* v, std::size_t n, float lo, float hi,
   return CompactScalar(v, n, lo, hi, out);
 }
 
-constexpr std::int64_t kTargetSamples = 1 << 16;  // cell colours
+// The sample's bounds, in cell colours (PairModelSamples).
+constexpr std::int64_t kMaxSamples = 1 << 16;
+constexpr std::int64_t kMinSamples = 1 << 15;
+// Between them, one per this many pixels of the overlap: 2^16 from
+// 16.8 MP up.
+constexpr std::int64_t kPixelsPerSample = 256;
 
 // The element of rank k of [v, v + n) from a bracket: an evenly spaced
 // sample of kM values gives the two of ranks `at` -/+ kMargin around
@@ -188,8 +193,10 @@ Sample SampleCells(const CellRowBuilder& builder) {
   const std::int64_t cols = layout.cols;
   int sample_rows = static_cast<int>(rows);
   std::int64_t col_stride = 1;
-  if (rows * cols * kCellColors >= 2 * kTargetSamples) {
-    const std::int64_t target_cells = kTargetSamples / kCellColors;
+  const std::int64_t target = PairModelSamples(
+      rows * cols * kCellColors, rows * cols * layout.size * layout.size);
+  if (target < rows * cols * kCellColors) {
+    const std::int64_t target_cells = target / kCellColors;
     sample_rows = static_cast<int>(std::min<std::int64_t>(
         rows, std::max<std::int64_t>(64, (target_cells + cols - 1) / cols)));
     col_stride = std::max<std::int64_t>(1, sample_rows * cols / target_cells);
@@ -197,9 +204,33 @@ Sample SampleCells(const CellRowBuilder& builder) {
   Sample sample;
   sample.cells.reserve(static_cast<std::size_t>(
       sample_rows * ((cols + col_stride - 1) / col_stride) * kCellColors));
+  // The rows, evenly spaced. At a spacing near an even number they all
+  // share one parity, and X-Trans cells (two row parities, each with its
+  // own structure classes) then left a parity unsampled: its structure
+  // stayed 0, its cells scored high everywhere, and the frame's window
+  // limits rose over moved objects (1001x767 X-Trans frames with 2^14
+  // or 2^15 samples missed 10 of 60). Where a parity gets under a quarter of
+  // the rows, rows alternate parities (each moved by one row at most) and the
+  // columns' stagger moves every second row, so that every parity pair
+  // of row and column is sampled whatever the column stride.
+  std::vector<int> sample_row(sample_rows);
+  int odd_rows = 0;
+  for (int k = 0; k < sample_rows; ++k) {
+    sample_row[k] = static_cast<int>((2 * k + 1) * rows / (2 * sample_rows));
+    odd_rows += sample_row[k] & 1;
+  }
+  const bool alternate = layout.parity == 2 && rows >= 2 &&
+                         (4 * odd_rows < sample_rows ||
+                          4 * (sample_rows - odd_rows) < sample_rows);
+  if (alternate) {
+    for (int k = 0; k < sample_rows; ++k) {
+      int& i = sample_row[k];
+      if ((i & 1) != (k & 1)) i += i + 1 < rows ? 1 : -1;
+    }
+  }
   CellRowCache cache(builder);
   for (int k = 0; k < sample_rows; ++k) {
-    const int i = static_cast<int>((2 * k + 1) * rows / (2 * sample_rows));
+    const int i = sample_row[k];
     const CellRow& up = cache.Get(std::max(i - 1, 0));
     const CellRow& mid = cache.Get(i);
     const CellRow& down =
@@ -232,7 +263,8 @@ Sample SampleCells(const CellRowBuilder& builder) {
       sample.gt_sum += gs;
       sample.noisy_sum += ns;
     }
-    for (std::int64_t j = k % col_stride; j < cols; j += col_stride) {
+    for (std::int64_t j = (alternate ? k / 2 : k) % col_stride; j < cols;
+         j += col_stride) {
       const ClipBits clipped = GtClippedNear(up, mid, down, static_cast<int>(j),
                                              static_cast<int>(cols)) |
                                mid.noisy_clipped[j];
@@ -537,6 +569,11 @@ void FitStructure(const Sample& sample, const CellLayout& layout,
 }
 
 }  // namespace
+
+std::int64_t PairModelSamples(std::int64_t cell_colours, std::int64_t pixels) {
+  if (cell_colours < 2 * kMaxSamples) return cell_colours;
+  return std::clamp(pixels / kPixelsPerSample, kMinSamples, kMaxSamples);
+}
 
 double MedianInPlace(std::vector<float>& v) {
   return MedianOf(v.data(), v.size());

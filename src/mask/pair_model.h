@@ -5,9 +5,14 @@
 // on sharp content because they sit at different places in a cell. The
 // loss mask (mask/loss_mask.h) flags what these do not explain.
 //
-// The sample is about 2^16 cell colours: every cell of a small overlap, or
-// evenly spaced columns of about 64 evenly spaced cell rows of a large one,
-// so a 60 MP pair is fitted from a tenth of its rows.
+// The sample (PairModelSamples) is every cell of a small overlap, or
+// evenly spaced columns of at least 64 evenly spaced cell rows of a larger
+// one: 2^16 cell colours from 16.8 MP up, so a 60 MP pair is fitted from
+// a tenth of its rows; below, one per 256 pixels, but never fewer than
+// 2^15. The fit's cost is about proportional to the sample (a 2.7 MP
+// pair: 1.9 ms with 2^15, 3.2 with 2^16, which was a third of the mask's
+// time), and the 2^15 samples of a 2-8 MP frame are still a larger share
+// of it than 2^16 are of a 24 MP one.
 //
 // The noise is a line in the signal, a*s + b (Poisson-Gaussian), with a
 // floor at black levels measured on the pair's own black cells.
@@ -50,6 +55,14 @@ struct PairModel {
 // when no cell is free of clipping; `gt_lb` bounds the signal range.
 PairModel FitPairModel(const CellRowBuilder& cells, double fallback_gain,
                        float gt_lb);
+
+// How many cell colours (cells times the colours each holds) the fit
+// samples from an overlap of `cell_colours` in full cells covering
+// `pixels`: all of them under 2^17; else one per 256 pixels, but at least
+// 2^15 and at most 2^16. (A floor of 2^14, 1.0 ms at 2.7 MP, turned the
+// verdict of 2 of 720 real-photo mask_sweep cases at 1001x767 and 2000x1350,
+// extreme noise: static pixels flagged.)
+std::int64_t PairModelSamples(std::int64_t cell_colours, std::int64_t pixels);
 
 // The median of `v` (the upper one for an even count); may reorder `v`.
 double MedianInPlace(std::vector<float>& v);

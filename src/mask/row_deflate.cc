@@ -220,38 +220,53 @@ void CanonicalCodes(const std::uint8_t* lengths, int n, std::uint16_t* codes) {
   }
 }
 
+// Bits into `out`, LSB first, through a 64-bit accumulator stored 8
+// bytes at a time into room reserved ahead (Reserve): no growth check per
+// code (was a vector resize per 4 bytes, a third of WriteBlock's time).
 class BitWriter {
  public:
-  explicit BitWriter(std::vector<std::uint8_t>& out) : out_(out) {}
+  explicit BitWriter(std::vector<std::uint8_t>& out)
+      : out_(out), at_(out.size()) {}
 
-  // Appends the low `n` (at most 16) bits of `bits`, LSB first.
-  void Put(std::uint32_t bits, int n) {
-    acc_ |= static_cast<std::uint64_t>(bits) << count_;
+  // Room for `bytes` more bytes of output.
+  void Reserve(std::size_t bytes) {
+    if (out_.size() < at_ + bytes + 8) out_.resize(at_ + bytes + 8);
+  }
+
+  // Appends the low `n` (at most 32) bits of `bits`; within the reserved
+  // room.
+  void Put(std::uint64_t bits, int n) {
+    acc_ |= bits << count_;
     count_ += n;
     if (count_ >= 32) {
-      const std::size_t at = out_.size();
-      out_.resize(at + 4);
-      for (int i = 0; i < 4; ++i) {
-        out_[at + i] = static_cast<std::uint8_t>(acc_ >> (8 * i));
+      std::uint8_t word[8];
+      for (int i = 0; i < 8; ++i) {
+        word[i] = static_cast<std::uint8_t>(acc_ >> (8 * i));
       }
+      std::memcpy(out_.data() + at_, word, 8);
+      at_ += 4;
       acc_ >>= 32;
       count_ -= 32;
     }
   }
 
-  // Pads to a byte boundary and writes what is left.
+  // Pads to a byte boundary, writes what is left and trims `out` to what
+  // was written.
   void Flush() {
+    Reserve(8);
     while (count_ > 0) {
-      out_.push_back(static_cast<std::uint8_t>(acc_));
+      out_[at_++] = static_cast<std::uint8_t>(acc_);
       acc_ >>= 8;
       count_ -= 8;
     }
     acc_ = 0;
     count_ = 0;
+    out_.resize(at_);
   }
 
  private:
   std::vector<std::uint8_t>& out_;
+  std::size_t at_;  // bytes written
   std::uint64_t acc_ = 0;
   int count_ = 0;
 };
@@ -260,15 +275,29 @@ class BitWriter {
 void WriteBlock(const std::vector<Token>& tokens, bool final, BitWriter& bits) {
   constexpr int kLitCodes = 286;
   constexpr int kDistCodes = 30;
-  std::uint32_t lit_freq[kLitCodes] = {};
-  std::uint32_t dist_freq[kDistCodes] = {};
-  for (const Token& t : tokens) {
-    if (t.distance == 0) {
-      ++lit_freq[t.value];
-    } else {
-      ++lit_freq[257 + kLengthCode[t.value]];
-      ++dist_freq[DistCode(t.distance)];
-    }
+  // Counted without branches (literals and matches alternate
+  // unpredictably) into four tables in turn (a run of equal symbols would
+  // otherwise wait on each increment of one counter); a literal counts
+  // in a distance slot past the codes.
+  std::uint32_t lit_counts[4][kLitCodes] = {};
+  std::uint32_t dist_counts[4][kDistCodes + 1] = {};
+  for (std::size_t k = 0; k < tokens.size(); ++k) {
+    const Token t = tokens[k];
+    const bool literal = t.distance == 0;
+    const int symbol = literal ? t.value : 257 + kLengthCode[t.value];
+    const int dc = literal ? kDistCodes : DistCode(literal ? 1 : t.distance);
+    ++lit_counts[k & 3][symbol];
+    ++dist_counts[k & 3][dc];
+  }
+  std::uint32_t lit_freq[kLitCodes];
+  std::uint32_t dist_freq[kDistCodes];
+  for (int i = 0; i < kLitCodes; ++i) {
+    lit_freq[i] = lit_counts[0][i] + lit_counts[1][i] + lit_counts[2][i] +
+                  lit_counts[3][i];
+  }
+  for (int i = 0; i < kDistCodes; ++i) {
+    dist_freq[i] = dist_counts[0][i] + dist_counts[1][i] + dist_counts[2][i] +
+                   dist_counts[3][i];
   }
   lit_freq[256] = 1;  // end of block
   std::uint8_t lit_len[kLitCodes];
@@ -324,6 +353,25 @@ void WriteBlock(const std::vector<Token>& tokens, bool final, BitWriter& bits) {
   int nclen = 19;
   while (nclen > 4 && cl_len[kOrder[nclen - 1]] == 0) --nclen;
 
+  // The block's exact size, so that its room is reserved once (room for
+  // the worst case, 48 bits a token, made the output vector grow into
+  // fresh pages).
+  std::uint64_t block_bits = 3 + 14 + 3 * nclen;
+  for (const LengthSymbol& s : coded) {
+    block_bits += cl_len[s.symbol] + (s.symbol == 16   ? 2
+                                      : s.symbol == 17 ? 3
+                                      : s.symbol == 18 ? 7
+                                                       : 0);
+  }
+  for (int i = 0; i < kLitCodes; ++i) {
+    block_bits += static_cast<std::uint64_t>(lit_freq[i]) *
+                  (lit_len[i] + (i > 256 ? kLengthExtra[i - 257] : 0));
+  }
+  for (int i = 0; i < kDistCodes; ++i) {
+    block_bits += static_cast<std::uint64_t>(dist_freq[i]) *
+                  (dist_len[i] + DistExtraBits(i));
+  }
+  bits.Reserve(static_cast<std::size_t>(block_bits / 8 + 8));
   bits.Put(final ? 1 : 0, 1);
   bits.Put(2, 2);  // dynamic Huffman codes
   bits.Put(static_cast<std::uint32_t>(nlit - 257), 5);
@@ -336,23 +384,29 @@ void WriteBlock(const std::vector<Token>& tokens, bool final, BitWriter& bits) {
     if (s.symbol == 17) bits.Put(s.extra, 3);
     if (s.symbol == 18) bits.Put(s.extra, 7);
   }
+  // Each match length's code and extra bits as one field (at most 20
+  // bits), so that a token is one or two Puts.
+  std::uint32_t length_bits[kMaxMatch + 1] = {};
+  std::uint8_t length_count[kMaxMatch + 1] = {};
+  for (int l = kMinMatch; l <= kMaxMatch; ++l) {
+    const int lc = kLengthCode[l];
+    const int code_len = lit_len[257 + lc];
+    length_bits[l] =
+        lit_code[257 + lc] |
+        (static_cast<std::uint32_t>(l - kLengthBase[lc]) << code_len);
+    length_count[l] = static_cast<std::uint8_t>(code_len + kLengthExtra[lc]);
+  }
   for (const Token& t : tokens) {
     if (t.distance == 0) {
       bits.Put(lit_code[t.value], lit_len[t.value]);
       continue;
     }
-    const int lc = kLengthCode[t.value];
-    bits.Put(lit_code[257 + lc], lit_len[257 + lc]);
-    if (kLengthExtra[lc] > 0) {
-      bits.Put(static_cast<std::uint32_t>(t.value - kLengthBase[lc]),
-               kLengthExtra[lc]);
-    }
+    bits.Put(length_bits[t.value], length_count[t.value]);
     const int dc = DistCode(t.distance);
-    bits.Put(dist_code[dc], dist_len[dc]);
-    if (DistExtraBits(dc) > 0) {
-      bits.Put(static_cast<std::uint32_t>(t.distance - kDistBase[dc]),
-               DistExtraBits(dc));
-    }
+    bits.Put(
+        dist_code[dc] | (static_cast<std::uint64_t>(t.distance - kDistBase[dc])
+                         << dist_len[dc]),
+        dist_len[dc] + DistExtraBits(dc));
   }
   bits.Put(lit_code[256], lit_len[256]);
 }

@@ -9,9 +9,12 @@
 // photo content under warm light at +2 EV (red clipped over wide areas:
 // the clipping work then covers most rows).
 //
-// Usage: mask_bench [width height [cfa [noise_level [repeats [scene]]]]]
+// Usage: mask_bench [width height [cfa [noise_level [repeats [scene
+//   [pair-only]]]]]]
 //   defaults: 6000 4000 rggb 2 5 all (a 24 MP pair). One thread. `scene`
-//   is plain, clipped, photo or all.
+//   is plain, clipped, photo or all. `pair-only` times only what the build
+//   does per pair (mask with a reused workspace, then its PNG), `repeats`
+//   times: for profilers.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -86,13 +89,15 @@ int main(int argc, char** argv) {
   const int level = argc > 4 ? std::atoi(argv[4]) : 2;
   const int repeats = argc > 5 ? std::max(1, std::atoi(argv[5])) : 5;
   const std::string only = argc > 6 ? argv[6] : "all";
+  const bool pair_only = argc > 7 && std::strcmp(argv[7], "pair-only") == 0;
   const auto cfa = CfaPattern::FromName(cfa_name);
   if (!cfa || width < 64 || height < 64 ||
       (only != "all" && only != "plain" && only != "clipped" &&
-       only != "photo")) {
+       only != "photo") ||
+      (argc > 7 && !pair_only)) {
     std::fprintf(stderr,
                  "usage: %s [width height [cfa [level [repeats "
-                 "[plain|clipped|photo|all]]]]]\n",
+                 "[plain|clipped|photo|all [pair-only]]]]]]\n",
                  argv[0]);
     return 2;
   }
@@ -156,6 +161,19 @@ int main(int argc, char** argv) {
       std::printf("\nclipped fraction %.2f\n", spec.clipped_fraction);
     }
     Report("render scene + GT + capture", render, megapixels);
+    if (pair_only) {
+      MaskWorkspace workspace;
+      const Timing pair_s = Seconds(
+          [&] {
+            auto mask = MakeLossMask(gt, noisy, alignment, {}, &workspace);
+            if (!mask.ok()) return;
+            (void)EncodeGreyPng(mask->pixels.view(), "bench.png");
+            workspace.Recycle(std::move(mask->pixels));
+          },
+          repeats);
+      Report("mask + PNG (default), reused", pair_s, megapixels);
+      continue;
+    }
     {
       const dsb::testing::TempDir dir;
       const std::string path = dir.Join("capture.dng");

@@ -30,7 +30,8 @@ constexpr double kOffset = 4e-6;
 constexpr double kTexture = 2e-2;
 constexpr float kBlack = 2e-4f;
 
-Pair MakePair(int width, int height, int black, std::uint32_t seed) {
+Pair MakePair(int width, int height, int black, std::uint32_t seed,
+              double texture = kTexture) {
   Pair p{Plane<float>(width, height), Plane<float>(width, height)};
   std::mt19937 rng(seed);
   std::normal_distribution<double> normal(0.0, 1.0);
@@ -42,7 +43,7 @@ Pair MakePair(int width, int height, int black, std::uint32_t seed) {
           dark ? kBlack
                : 0.02 + 0.18 * (0.5 * x / width +
                                 0.5 * (0.5 + 0.5 * std::sin(y * 0.02)));
-      const double var = kSlope * s + kOffset + (dark ? 0.0 : kTexture * s * s);
+      const double var = kSlope * s + kOffset + (dark ? 0.0 : texture * s * s);
       p.gt.at(y, x) = static_cast<float>(s);
       p.noisy.at(y, x) = static_cast<float>(s + std::sqrt(var) * normal(rng));
     }
@@ -74,6 +75,72 @@ TEST(PairModelTest, BlackLevelsKeepTheVarianceTheyShow) {
     const double s = 0.05;
     EXPECT_DOUBLE_EQ(model.Variance(s), model.slope * s + model.offset);
   }
+}
+
+// How much of a pair the fit samples (PairModelSamples): every cell colour
+// of a small overlap, 2^16 from 16.8 MP up, one per 256 pixels between,
+// never fewer than 2^15.
+TEST(PairModelTest, SampleScalesWithTheFrame) {
+  // 320x240 Bayer: 160 x 120 cells, 3 colours each: all of them.
+  EXPECT_EQ(PairModelSamples(57'600, 76'800), 57'600);
+  EXPECT_EQ(PairModelSamples((1 << 17) - 1, 200'000), (1 << 17) - 1);
+  // 2000x1350 and the Canon G2's 2272x1704, Bayer and X-Trans: the floor.
+  EXPECT_EQ(PairModelSamples(2'025'000, 2'700'000), 1 << 15);
+  EXPECT_EQ(PairModelSamples(2'903'616, 3'871'488), 1 << 15);
+  EXPECT_EQ(PairModelSamples(900'000, 2'700'000), 1 << 15);
+  // 12 MP: one per 256 pixels.
+  EXPECT_EQ(PairModelSamples(9'000'000, 12'000'000), 12'000'000 / 256);
+  // 24 and 60 MP, either pattern: 2^16, as before the scaling.
+  EXPECT_EQ(PairModelSamples(18'000'000, 24'000'000), 1 << 16);
+  EXPECT_EQ(PairModelSamples(8'000'000, 24'000'000), 1 << 16);
+  EXPECT_EQ(PairModelSamples(45'000'000, 60'000'000), 1 << 16);
+}
+
+// At 2.7 MP the fit samples 2^15 cell colours (half of what it did):
+// the noise line and the gain of a pair with known noise are still found
+// within the fit's own error (2^16 samples of these pairs: up to 6 % at
+// the lowest level, 1.6 % above; 2^15: 5.7 % and 2.6 %).
+TEST(PairModelTest, SampledFitFindsTheKnownNoise) {
+  for (const std::uint32_t seed : {11u, 12u}) {
+    SCOPED_TRACE(seed);
+    const PairModel model = Fit(MakePair(2000, 1350, 0, seed, 0.0));
+    EXPECT_NEAR(model.gain, 1.0, 2e-3);
+    // The variance at the frame's low, middle and high levels.
+    for (const double s : {0.03, 0.1, 0.18}) {
+      const double tolerance = s < 0.05 ? 0.1 : 0.04;
+      const double truth = kSlope * s + kOffset;
+      EXPECT_NEAR(model.Variance(s), truth, tolerance * truth) << "level " << s;
+    }
+  }
+}
+
+// X-Trans cells come in two row parities with their own structure
+// classes. 1001x767 has 255 cell rows: 64 evenly spaced ones (2^15
+// samples) are all odd, and the even rows' classes went unsampled (their
+// structure 0, below the floor their samples' displacement sets). Every
+// class with a displacement now gets a structure term.
+TEST(PairModelTest, XTransSampleHoldsBothRowParities) {
+  const Pair p = MakePair(1001, 767, 0, 5);
+  const CfaPattern cfa = CfaPattern::StandardXTrans();
+  // A one-column shift: the two images' samples of a colour sit apart.
+  const CellRowBuilder cells(p.gt.view(), p.noisy.view(), cfa,
+                             cfa.Cropped(0, 1), 1.0f, 1.0f, false);
+  ASSERT_EQ(cells.layout().rows, 255);
+  ASSERT_EQ(cells.layout().parity, 2);
+  const PairModel model = FitPairModel(cells, 1.0, 1.0f);
+  int displaced = 0;
+  for (int pi = 0; pi < 2; ++pi) {
+    for (int pj = 0; pj < 2; ++pj) {
+      for (int c = 0; c < kCellColors; ++c) {
+        if (cells.layout().displacement2[pi][pj][c] <= 0) continue;
+        ++displaced;
+        EXPECT_GE(model.structure[pi][pj][c],
+                  cells.layout().displacement2[pi][pj][c])
+            << "parity " << pi << pj << " colour " << c;
+      }
+    }
+  }
+  EXPECT_GE(displaced, 8);
 }
 
 // No black cells: no floor, the line alone.
