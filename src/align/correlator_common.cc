@@ -139,8 +139,10 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
   alignment.dx_subpx = fine.dx_subpx;
   alignment.confidence = fine.score;
   Overlap overlap = ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);
+  // Not value_or(SamePixels(...)): that compares both frames in full even
+  // when the caller already knows (every correlator does).
   if (fine.dy == 0 && fine.dx == 0 &&
-      self_pair.value_or(SamePixels(gt, noisy))) {
+      (self_pair.has_value() ? *self_pair : SamePixels(gt, noisy))) {
     // A self pair at shift 0: every colour-matched GT pixel is the noisy
     // pixel itself, so what the steps below compute is known exactly. Every
     // block ratio of RawGain is 1 (so is their median, and its fallback);
