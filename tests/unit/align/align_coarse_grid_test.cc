@@ -16,6 +16,7 @@
 #include "align/correlator.h"
 #include "align/correlator_common.h"
 #include "align/shift_search.h"
+#include "align_pair.h"
 #include "raw/decoder.h"
 #include "synth/render.h"
 #include "test_support.h"
@@ -54,14 +55,7 @@ TEST(CoarseGridTest, MidSizeFramesTakeStrideFourLargeOnesAsBefore) {
   EXPECT_EQ(Geometry(6336, 9504, 2).stride, 6);
 }
 
-Result<Alignment> AlignPair(const RawImage& gt, const RawImage& noisy) {
-  auto correlator = MakeCorrelator(Device::kCpu, AlignParams());
-  if (!correlator.ok()) return correlator.status();
-  DSB_RETURN_IF_ERROR((*correlator)->SetReference(gt));
-  const RawImage* batch[] = {&noisy};
-  std::vector<Result<Alignment>> results = (*correlator)->Align(batch);
-  return std::move(results.at(0));
-}
+using testing::AlignPair;
 
 // 2.5 MP generated pairs on a stride-4 grid, every CFA kind, the most
 // extreme noise level, odd, negative and near-limit shifts, gains 0.5-2,

@@ -15,6 +15,7 @@
 
 #include "align/correlator.h"
 #include "align/shift_search.h"
+#include "align_pair.h"
 #include "photos.h"
 #include "synth/photo_reader.h"
 #include "synth/render.h"
@@ -41,12 +42,7 @@ Result<Alignment> AlignPair(const RawImage& gt, const RawImage& noisy,
                             int max_shift) {
   AlignParams params;
   params.max_shift = max_shift;
-  auto correlator = MakeCorrelator(Device::kCpu, params);
-  if (!correlator.ok()) return correlator.status();
-  if (Status s = (*correlator)->SetReference(gt); !s.ok()) return s;
-  const RawImage* batch[] = {&noisy};
-  std::vector<Result<Alignment>> results = (*correlator)->Align(batch);
-  return std::move(results[0]);
+  return testing::AlignPair(gt, noisy, params);
 }
 
 // One pair of `align_bench --sweep 120 7 --photos` (its index, the scene

@@ -18,6 +18,7 @@
 #include "align/fftw_plans.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
+#include "align_pair.h"
 #include "raw/decoder.h"
 #include "synth/render.h"
 #include "test_support.h"
@@ -25,14 +26,7 @@
 namespace dsb {
 namespace {
 
-Result<Alignment> AlignPair(const RawImage& gt, const RawImage& noisy) {
-  auto correlator = MakeCorrelator(Device::kCpu, AlignParams());
-  if (!correlator.ok()) return correlator.status();
-  DSB_RETURN_IF_ERROR((*correlator)->SetReference(gt));
-  const RawImage* batch[] = {&noisy};
-  std::vector<Result<Alignment>> results = (*correlator)->Align(batch);
-  return std::move(results.at(0));
-}
+using testing::AlignPair;
 
 // A copy in its own buffer: the correlator cannot tell it from a capture
 // decoded from another file.
