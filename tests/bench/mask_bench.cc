@@ -15,6 +15,9 @@
 //   is plain, clipped, photo or all. `pair-only` times only what the build
 //   does per pair (mask with a reused workspace, then its PNG), `repeats`
 //   times: for profilers.
+//   DSB_HUGE_PAGES=1 in the environment puts the planes and workspaces on
+//   transparent huge pages, as the build's --huge-pages does (by default
+//   they get the system's pages, as in the build; common/large_pages.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "common/large_pages.h"
 #include "core/alignment.h"
 #include "mask/cell_rows.h"
 #include "mask/loss_mask.h"
@@ -83,6 +87,7 @@ void Report(const char* what, const Timing& t, double megapixels) {
 
 int main(int argc, char** argv) {
   using namespace dsb;
+  if (std::getenv("DSB_HUGE_PAGES") != nullptr) SetHugePages(true);
   const int width = argc > 1 ? std::atoi(argv[1]) : 6000;
   const int height = argc > 2 ? std::atoi(argv[2]) : 4000;
   const std::string cfa_name = argc > 3 ? argv[3] : "rggb";
