@@ -1,5 +1,7 @@
 #include "photos.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 
@@ -18,6 +20,15 @@ std::string FindPhoto(const std::string& name) {
 
 std::vector<std::string> SweepPhotoNames() {
   return {"motorcycle_left.png", "rocket.jpg", "retina.jpg", "ihc.png"};
+}
+
+std::shared_ptr<const Srgb8Image> LoadPhoto(const std::string& name) {
+  const std::string path = FindPhoto(name);
+  if (path.empty()) return nullptr;
+  auto photo = ReadPhoto(path);
+  EXPECT_TRUE(photo.ok()) << photo.status().ToString();
+  if (!photo.ok()) return nullptr;
+  return std::make_shared<const Srgb8Image>(std::move(photo).value());
 }
 
 }  // namespace dsb::testing

@@ -6,8 +6,11 @@
 // an independent check and must never be used in tests or tuning.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "synth/photo_reader.h"
 
 namespace dsb::testing {
 
@@ -20,5 +23,8 @@ std::string FindPhoto(const std::string& name);
 // blue sky), retina.jpg (a red fundus photograph), ihc.png (stained
 // tissue under a microscope). The first is the tests' photograph.
 std::vector<std::string> SweepPhotoNames();
+// Photograph `name` read from PhotoDir(), or null where it is absent (one
+// that is there but does not read fails the calling test).
+std::shared_ptr<const Srgb8Image> LoadPhoto(const std::string& name);
 
 }  // namespace dsb::testing

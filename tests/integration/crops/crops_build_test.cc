@@ -187,7 +187,9 @@ TEST_F(CropsBuildTest, KillDuringCroppingLeavesNothingTrusted) {
 void KillWhileCropping(const std::string& root_, const std::string& db_,
                        const std::string& crops_, const std::string& reference,
                        bool scenes_first) {
-  if (scenes_first) ASSERT_EQ(RunTool({"-q", "-j", "2", root_}), 0);
+  if (scenes_first) {
+    ASSERT_EQ(RunTool({"-q", "-j", "2", root_}), 0);
+  }
 
   // Kill -9 at increasing moments of the crop stage until one lands while
   // some but not all crops exist (or the build finishes first).

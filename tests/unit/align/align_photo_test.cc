@@ -23,14 +23,7 @@
 namespace dsb {
 namespace {
 
-std::shared_ptr<const Srgb8Image> Photo(const std::string& name) {
-  const std::string path = testing::FindPhoto(name);
-  if (path.empty()) return nullptr;
-  auto photo = ReadPhoto(path);
-  EXPECT_TRUE(photo.ok()) << photo.status().ToString();
-  if (!photo.ok()) return nullptr;
-  return std::make_shared<const Srgb8Image>(std::move(photo).value());
-}
+using testing::LoadPhoto;
 
 #define SKIP_WITHOUT(photo, name)                               \
   if (photo == nullptr) {                                       \
@@ -127,7 +120,7 @@ void ExpectExact(const SweepPair& p,
 // GT (gain 0.5, 0.8): every period box held a clipped red, the fine search
 // masked nearly everything and picked a neighbour (or anything).
 TEST(PhotoAlignmentTest, RetinaPairsWithRedClippedAlignExactly) {
-  const auto photo = Photo("retina.jpg");
+  const auto photo = LoadPhoto("retina.jpg");
   SKIP_WITHOUT(photo, "retina.jpg");
   for (const SweepPair& p : kRetinaPairs) ExpectExact(p, photo);
 }
@@ -135,7 +128,7 @@ TEST(PhotoAlignmentTest, RetinaPairsWithRedClippedAlignExactly) {
 // The rocket pair: a side lobe of the coarse peak was verified on its own
 // tiles, reached the true peak's flank at its window's edge and won.
 TEST(PhotoAlignmentTest, RocketPairAtTheMostExtremeNoiseAlignsExactly) {
-  const auto photo = Photo("rocket.jpg");
+  const auto photo = LoadPhoto("rocket.jpg");
   SKIP_WITHOUT(photo, "rocket.jpg");
   ExpectExact(kRocketPair, photo);
 }
@@ -145,7 +138,7 @@ TEST(PhotoAlignmentTest, RocketPairAtTheMostExtremeNoiseAlignsExactly) {
 // clips over most of the frame (retina under warm light one stop over:
 // about 92 % of red samples), which before the fix gave (-1, -1).
 TEST(PhotoAlignmentTest, SelfPairsOfClippedRetinaAreExactlyZeroOnEveryCfa) {
-  const auto photo = Photo("retina.jpg");
+  const auto photo = LoadPhoto("retina.jpg");
   SKIP_WITHOUT(photo, "retina.jpg");
   for (const char* cfa : {"rggb", "bggr", "grbg", "gbrg", "xtrans"}) {
     for (const bool warm : {false, true}) {
@@ -175,7 +168,7 @@ TEST(PhotoAlignmentTest, SelfPairsOfClippedRetinaAreExactlyZeroOnEveryCfa) {
 // tests/integration/crops/rawnind_loss_agreement.py (GBRG, 1600x1200, warm
 // light +1 EV), its GT with itself.
 TEST(PhotoAlignmentTest, ReportedRetinaSelfPairIsZero) {
-  const auto photo = Photo("retina.jpg");
+  const auto photo = LoadPhoto("retina.jpg");
   SKIP_WITHOUT(photo, "retina.jpg");
   SceneSpec spec;
   spec.width = 1600;
@@ -197,7 +190,7 @@ TEST(PhotoAlignmentTest, ReportedRetinaSelfPairIsZero) {
 // left out, lightly clipped colours stay, and when every colour is
 // heavily clipped all are kept.
 TEST(PhotoAlignmentTest, FineColoursLeaveOutHeavilyClippedColours) {
-  const auto photo = Photo("retina.jpg");
+  const auto photo = LoadPhoto("retina.jpg");
   SKIP_WITHOUT(photo, "retina.jpg");
   SceneSpec spec;
   spec.width = 240;
@@ -228,9 +221,9 @@ TEST(PhotoAlignmentTest, FineColoursLeaveOutHeavilyClippedColours) {
 // meaningless, and the confidence must say so (the README's "below ~0.5
 // deserves a look"), not claim a match.
 TEST(PhotoAlignmentTest, UnrelatedContentGetsALowConfidence) {
-  const auto retina = Photo("retina.jpg");
+  const auto retina = LoadPhoto("retina.jpg");
   SKIP_WITHOUT(retina, "retina.jpg");
-  const auto rocket = Photo("rocket.jpg");
+  const auto rocket = LoadPhoto("rocket.jpg");
   SKIP_WITHOUT(rocket, "rocket.jpg");
   for (const char* cfa : {"rggb", "xtrans"}) {
     SceneSpec spec;

@@ -30,14 +30,7 @@
 namespace dsb {
 namespace {
 
-std::shared_ptr<const Srgb8Image> Photo(const std::string& name) {
-  const std::string path = testing::FindPhoto(name);
-  if (path.empty()) return nullptr;
-  auto photo = ReadPhoto(path);
-  EXPECT_TRUE(photo.ok()) << photo.status().ToString();
-  if (!photo.ok()) return nullptr;
-  return std::make_shared<const Srgb8Image>(std::move(photo).value());
-}
+using testing::LoadPhoto;
 
 TEST(RowSampleTest, StepsVisitEveryRowPhaseAndKeepTheirBudget) {
   for (const double samples : {0.5e6, 1e6, 2e6}) {
@@ -103,7 +96,7 @@ PhotoPair RenderPhotoPair(std::shared_ptr<const Srgb8Image> photo,
 // within 0.2 % of the truth. (The sweeps' exact gains err by up to 3 %
 // on small frames.)
 TEST(RowSampleTest, SampledGainIsWithinTheExactGainsNoise) {
-  const auto photo = Photo(testing::SweepPhotoNames()[0]);
+  const auto photo = LoadPhoto(testing::SweepPhotoNames()[0]);
   if (photo == nullptr) {
     GTEST_SKIP() << testing::SweepPhotoNames()[0] << " not in "
                  << testing::PhotoDir()
@@ -152,7 +145,7 @@ TEST(RowSampleTest, SampledGainIsWithinTheExactGainsNoise) {
 // (GainMatchedLoss) on an overlap that is sampled (5 MP: every other row
 // pair), within rounding on one that is not.
 TEST(RowSampleTest, ReportedLossIsTheRefinementsAndNearEveryRows) {
-  const auto photo = Photo(testing::SweepPhotoNames()[0]);
+  const auto photo = LoadPhoto(testing::SweepPhotoNames()[0]);
   if (photo == nullptr) {
     GTEST_SKIP() << testing::SweepPhotoNames()[0] << " not in "
                  << testing::PhotoDir()

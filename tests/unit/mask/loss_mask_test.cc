@@ -176,12 +176,7 @@ TEST(LossMaskTest, MovedObjectDetectionIsRobustAcrossSeeds) {
 // The tests' photograph (tests/support/photos.h), or null where it is
 // absent.
 std::shared_ptr<const Srgb8Image> TestPhoto() {
-  const std::string path = testing::FindPhoto("motorcycle_left.png");
-  if (path.empty()) return nullptr;
-  auto photo = ReadPhoto(path);
-  EXPECT_TRUE(photo.ok()) << photo.status().ToString();
-  if (!photo.ok()) return nullptr;
-  return std::make_shared<const Srgb8Image>(std::move(photo).value());
+  return testing::LoadPhoto("motorcycle_left.png");
 }
 
 #define SKIP_WITHOUT_PHOTO(photo)                                        \
