@@ -66,13 +66,13 @@ Result<FftPlans> GetFftPlans(int height, int width, int threads) {
   // Camera-sized frames all have a coarse grid of ~2.5 M samples, where
   // FFTW_ESTIMATE's plans took twice as long as measured ones (24 MP: ~40
   // ms vs ~20 ms per pair for both transforms, 1050 x 1536). Measuring
-  // costs 2-3 s once per size and process, paid back within a scene. Small
-  // real raws' grids (a 2.7 MP NEF: 729 x 1080) gain less but still ~16%
-  // (1 thread: 7.1 -> 6.0 ms per pair for both) for 0.2-0.7 s of
-  // measuring, kept in the wisdom file between builds
-  // (executor/fft_wisdom.h). Smaller transforms keep the instant estimate:
-  // the sweeps' small pairs and the tests' 512 x 384 scenes (648 x 525),
-  // whose build times the interruption tests rely on (a first build that
+  // costs 2-3 s once per size and process, paid back within a scene, and
+  // is kept in the wisdom file between builds (executor/fft_wisdom.h).
+  // Smaller transforms keep the instant estimate: the real 2-4 MP raws'
+  // grids since their stride of up to 4 (the G2 CRW's 630 x 480; measuring
+  // their former stride-1-2 grids took 0.8-1.3 s per process), the
+  // sweeps' small pairs and the tests' 512 x 384 scenes (648 x 525), whose
+  // build times the interruption tests rely on (a first build that
   // measured and a rerun that found the wisdom would not compare).
   // Measured plans round differently from estimated ones (so may a
   // measured plan from one run to the next, or cuFFT's): the surface only
