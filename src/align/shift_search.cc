@@ -323,12 +323,16 @@ DSB_VECTOR_CLONES void AddCorrelation(const Plane<float>& a,
   }
 }
 
-// 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
-// in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
-// i < h, j < w.
-DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
-    const RawImage& image, float clip, const std::array<bool, 3>& watched,
-    int y0, int x0, int h, int w, int box_h, int box_w) {
+// Sets out(i, j) to 0 where a pixel of `image` of a `watched` colour at or
+// above `clip` lies in the box of box_h x box_w whose top-left is (y0 + i,
+// x0 + j), for i < h, j < w (out is h x w); leaves the rest. On a mask of
+// 0s and 1s that is the product with UnclippedBoxes' plane, without making
+// that plane (a fill of 1s) and multiplying (a pass) per tile.
+DSB_VECTOR_CLONES void ClearClippedBoxes(const RawImage& image, float clip,
+                                         const std::array<bool, 3>& watched,
+                                         int y0, int x0, int h, int w,
+                                         int box_h, int box_w,
+                                         Plane<float>& out) {
   const int in_h = h + box_h - 1, in_w = w + box_w - 1;
   // Column counts of clipped pixels over box_h rows, then box_w of those.
   // Most rows hold no clipped pixel: a branch-free count (which vectorises)
@@ -359,7 +363,6 @@ DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
       }
     }
   }
-  Plane<float> out(w, h, 1.0f);
   for (int i = 0; i < h; ++i) {
     if (!touched[i]) continue;
     const int* c = &columns[static_cast<std::size_t>(i) * in_w];
@@ -371,6 +374,16 @@ DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
       sum -= c[j];
     }
   }
+}
+
+// 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
+// in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
+// i < h, j < w; 0 elsewhere.
+Plane<float> UnclippedBoxes(const RawImage& image, float clip,
+                            const std::array<bool, 3>& watched, int y0, int x0,
+                            int h, int w, int box_h, int box_w) {
+  Plane<float> out(w, h, 1.0f);
+  ClearClippedBoxes(image, clip, watched, y0, x0, h, w, box_h, box_w, out);
   return out;
 }
 
@@ -384,13 +397,6 @@ struct LumaTile {
   double count = 0;   // unmasked pixels
   double energy = 0;  // sum of squares of luma
 };
-
-// Leaves out of `tile` what `gt_mask` (same size) leaves out.
-void MaskTile(LumaTile& tile, const Plane<float>& gt_mask) {
-  for (std::size_t k = 0; k < tile.mask.pixel_count(); ++k) {
-    tile.mask.data()[k] *= gt_mask.data()[k];
-  }
-}
 
 // Makes the tile's luma zero-mean over its unmasked pixels and 0 on the
 // others, and fills in its count and energy.
@@ -899,9 +905,8 @@ FineResult FineSearchOnce(const RawImage& gt,
                  PeriodLuma(noisy, noisy_balance, y, x, h, w),
                  UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x,
                                 h, w, period, period)};
-      MaskTile(
-          t, UnclippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h,
-                            w, period + 2 * radius, period + 2 * radius));
+      ClearClippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h, w,
+                        period + 2 * radius, period + 2 * radius, t.mask);
       return t;  // ChooseTiles centres it
     };
     // Mostly clipped tiles are not worth preparing; the mask takes care of
@@ -1077,8 +1082,8 @@ std::vector<double> ScoreOnCommonTiles(
                UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h,
                               w, period, period)};
     for (const auto& [dy, dx] : shifts) {
-      MaskTile(t, UnclippedBoxes(gt, gt.meta.overexposure_lb, used, y + dy,
-                                 x + dx, h, w, period, period));
+      ClearClippedBoxes(gt, gt.meta.overexposure_lb, used, y + dy, x + dx, h, w,
+                        period, period, t.mask);
     }
     return t;  // ChooseTiles centres it
   };
