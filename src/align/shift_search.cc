@@ -75,49 +75,6 @@ float Taper(int i, int n, int ramp) {
   return 0.5f - 0.5f * std::cos(3.14159265f * (d + 0.5f) / ramp);
 }
 
-// Window sums of `b` and `b^2` (for every window of the tile's size) from
-// integral images in double.
-class WindowSums {
- public:
-  explicit WindowSums(const Plane<float>& b)
-      : bw_(b.width()),
-        s1_(new double[static_cast<std::size_t>(b.height() + 1) * (bw_ + 1)]),
-        s2_(new double[static_cast<std::size_t>(b.height() + 1) * (bw_ + 1)]) {
-    // Every entry is written below; only the zero row and column are set
-    // here (the arrays are not filled first).
-    std::fill_n(s1_.get(), bw_ + 1, 0.0);
-    std::fill_n(s2_.get(), bw_ + 1, 0.0);
-    for (int y = 0; y < b.height(); ++y) {
-      s1_[Index(y + 1, 0)] = 0.0;
-      s2_[Index(y + 1, 0)] = 0.0;
-    }
-    for (int y = 0; y < b.height(); ++y) {
-      double row1 = 0, row2 = 0;
-      const float* pb = b.row(y);
-      for (int x = 0; x < bw_; ++x) {
-        row1 += pb[x];
-        row2 += static_cast<double>(pb[x]) * pb[x];
-        s1_[Index(y + 1, x + 1)] = s1_[Index(y, x + 1)] + row1;
-        s2_[Index(y + 1, x + 1)] = s2_[Index(y, x + 1)] + row2;
-      }
-    }
-  }
-  // Sums over the h x w window with top-left (y, x).
-  void Get(int y, int x, int h, int w, double* sum, double* sum_sq) const {
-    *sum = s1_[Index(y + h, x + w)] - s1_[Index(y, x + w)] -
-           s1_[Index(y + h, x)] + s1_[Index(y, x)];
-    *sum_sq = s2_[Index(y + h, x + w)] - s2_[Index(y, x + w)] -
-              s2_[Index(y + h, x)] + s2_[Index(y, x)];
-  }
-
- private:
-  std::size_t Index(int y, int x) const {
-    return static_cast<std::size_t>(y) * (bw_ + 1) + x;
-  }
-  int bw_;
-  std::unique_ptr<double[]> s1_, s2_;
-};
-
 // Eight float lanes, one AVX2 register (two SSE2 ones in the baseline
 // clone); element l is what a plain lanes[l] array held.
 using V8 = float __attribute__((vector_size(32)));
@@ -127,6 +84,146 @@ using V8 = float __attribute__((vector_size(32)));
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
+
+// Four rows of eight consecutive floats, transposed into doubles:
+// columns[c] holds rows[g][c] in lane g (float to double is exact).
+using D4 = double __attribute__((vector_size(32)));
+using D8 = double __attribute__((vector_size(64)));
+[[gnu::always_inline]] inline void TransposeToDoubles(const V8 (&rows)[4],
+                                                      D4 (&columns)[8]) {
+  // (a0 b0 a1 b1 | a4 b4 a5 b5), (a2 b2 a3 b3 | a6 b6 a7 b7), the same for
+  // c and d, then (a0 b0 c0 d0 | a4 b4 c4 d4) ... (a3 b3 c3 d3 | a7 ...).
+  const V8 t0 =
+      __builtin_shufflevector(rows[0], rows[1], 0, 8, 1, 9, 4, 12, 5, 13);
+  const V8 t1 =
+      __builtin_shufflevector(rows[0], rows[1], 2, 10, 3, 11, 6, 14, 7, 15);
+  const V8 t2 =
+      __builtin_shufflevector(rows[2], rows[3], 0, 8, 1, 9, 4, 12, 5, 13);
+  const V8 t3 =
+      __builtin_shufflevector(rows[2], rows[3], 2, 10, 3, 11, 6, 14, 7, 15);
+  const V8 u[4] = {__builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13),
+                   __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15),
+                   __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13),
+                   __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15)};
+  // (Converted as eight: GCC 12 splits a four-float conversion into
+  // halves.)
+  for (int c = 0; c < 4; ++c) {
+    const D8 wide = __builtin_convertvector(u[c], D8);
+    columns[c] = __builtin_shufflevector(wide, wide, 0, 1, 2, 3);
+    columns[c + 4] = __builtin_shufflevector(wide, wide, 4, 5, 6, 7);
+  }
+}
+
+// Four rows of `b` from row y, each summed along the row in order in
+// double (one chain per row, as a plain running sum), the four chains in
+// the lanes of a vector: prefix1[4 * x + r] = b(y + r, 0) + ... +
+// b(y + r, x), prefix2 the same of the squares (each float squared in
+// double).
+DSB_VECTOR_CLONES void RowPrefixesOfFour(const Plane<float>& b, int y,
+                                         double* prefix1, double* prefix2) {
+  const int w = b.width();
+  const float* rows[4] = {b.row(y), b.row(y + 1), b.row(y + 2), b.row(y + 3)};
+  D4 row1 = {}, row2 = {};
+  int x = 0;
+  for (; x + 8 <= w; x += 8) {
+    const V8 in[4] = {Load8(rows[0] + x), Load8(rows[1] + x),
+                      Load8(rows[2] + x), Load8(rows[3] + x)};
+    D4 columns[8];
+    TransposeToDoubles(in, columns);
+    for (int c = 0; c < 8; ++c) {
+      row1 += columns[c];
+      row2 += columns[c] * columns[c];
+      std::memcpy(prefix1 + 4 * (x + c), &row1, sizeof(row1));
+      std::memcpy(prefix2 + 4 * (x + c), &row2, sizeof(row2));
+    }
+  }
+  for (; x < w; ++x) {
+    for (int r = 0; r < 4; ++r) {
+      row1[r] += rows[r][x];
+      row2[r] += static_cast<double>(rows[r][x]) * rows[r][x];
+      prefix1[4 * x + r] = row1[r];
+      prefix2[4 * x + r] = row2[r];
+    }
+  }
+}
+
+// Window sums of `b` and `b^2` for the h x w windows at (y, x), y and x in
+// [0, window) (`b` is (h + window - 1) x (w + window - 1)), from integral
+// images in double: s(Y, X) = s(Y - 1, X) + the sum of row Y - 1's first X
+// values. Only the rows and columns of s that windows' corners read (Y, X
+// in [0, window) and [h or w, + window)) are kept; each is the very sum a
+// whole integral image held. The rows' running sums, one chain of
+// additions per row, run four rows at a time (RowPrefixesOfFour): one row
+// at a time they were bound by the adder's latency.
+class WindowSums {
+ public:
+  WindowSums(const Plane<float>& b, int h, int w, int window)
+      : window_(window) {
+    const int bh = b.height(), bw = b.width();
+    const int n = 2 * window;
+    // Column k of the kept ones is X = k (k < window) or w + k - window.
+    std::vector<int> columns(static_cast<std::size_t>(n));
+    for (int k = 0; k < n; ++k) columns[k] = k < window ? k : w + k - window;
+    s1_.assign(static_cast<std::size_t>(n) * n, 0.0);
+    s2_.assign(static_cast<std::size_t>(n) * n, 0.0);
+    std::vector<double> run1(static_cast<std::size_t>(n), 0.0);
+    std::vector<double> run2(static_cast<std::size_t>(n), 0.0);
+    std::vector<double> prefix1(static_cast<std::size_t>(4) * bw);
+    std::vector<double> prefix2(static_cast<std::size_t>(4) * bw);
+    for (int y = 0; y < bh;) {
+      int rows = 4;
+      if (y + 4 <= bh) {
+        RowPrefixesOfFour(b, y, prefix1.data(), prefix2.data());
+      } else {
+        rows = 1;
+        double row1 = 0, row2 = 0;
+        const float* pb = b.row(y);
+        for (int x = 0; x < bw; ++x) {
+          row1 += pb[x];
+          row2 += static_cast<double>(pb[x]) * pb[x];
+          prefix1[4 * x] = row1;
+          prefix2[4 * x] = row2;
+        }
+      }
+      for (int r = 0; r < rows; ++r) {
+        // s(Y, 0) stays 0.
+        for (int k = 0; k < n; ++k) {
+          if (columns[k] == 0) continue;
+          const std::size_t at = 4 * static_cast<std::size_t>(columns[k] - 1);
+          run1[k] = run1[k] + prefix1[at + r];
+          run2[k] = run2[k] + prefix2[at + r];
+        }
+        const int kept_y = y + r + 1;
+        if (kept_y < window) Keep(kept_y, run1, run2);
+        if (kept_y >= h && kept_y < h + window) {
+          Keep(window + kept_y - h, run1, run2);
+        }
+      }
+      y += rows;
+    }
+  }
+  // Sums over the h x w window with top-left (y, x).
+  void Get(int y, int x, double* sum, double* sum_sq) const {
+    const std::size_t top = Row(y), bottom = Row(window_ + y);
+    const std::size_t left = x, right = window_ + x;
+    *sum = s1_[bottom + right] - s1_[top + right] - s1_[bottom + left] +
+           s1_[top + left];
+    *sum_sq = s2_[bottom + right] - s2_[top + right] - s2_[bottom + left] +
+              s2_[top + left];
+  }
+
+ private:
+  std::size_t Row(int k) const {
+    return static_cast<std::size_t>(k) * 2 * window_;
+  }
+  void Keep(int k, const std::vector<double>& run1,
+            const std::vector<double>& run2) {
+    std::copy(run1.begin(), run1.end(), s1_.begin() + Row(k));
+    std::copy(run2.begin(), run2.end(), s2_.begin() + Row(k));
+  }
+  int window_;
+  std::vector<double> s1_, s2_;  // 2 window x 2 window kept values
+};
 
 // sums[ox] += sum(a_i * b_i) over one row of w samples for the N offsets
 // ox0 .. ox0 + N - 1 (b points at offset ox0): eight float lanes per
@@ -188,7 +285,7 @@ void AddSparselyMaskedCorrelation(const Plane<float>& a,
                                   const Plane<float>& b, int window,
                                   double* cross, double* b_var) {
   const int h = a.height(), w = a.width();
-  const WindowSums sums(b);
+  const WindowSums sums(b, h, w, window);
   struct Masked {
     int i, j;
   };
@@ -214,7 +311,7 @@ void AddSparselyMaskedCorrelation(const Plane<float>& a,
   for (int oy = 0; oy < window; ++oy) {
     Dots(a, b, oy, window, dots.data());
     for (int ox = 0; ox < window; ++ox) {
-      sums.Get(oy, ox, h, w, &sum_b[ox], &sum_bb[ox]);
+      sums.Get(oy, ox, &sum_b[ox], &sum_bb[ox]);
     }
     // The masked pixels' terms taken out, each offset's in the masked
     // pixels' order, the offsets of a row side by side (one offset's
@@ -412,35 +509,6 @@ void CentreTile(LumaTile& tile) {
     float& v = tile.luma.data()[k];
     v = (v - mean) * tile.mask.data()[k];
     tile.energy += static_cast<double>(v) * v;
-  }
-}
-
-// Four tiles' eight consecutive floats, transposed into doubles: columns[c]
-// holds rows[g][c] in lane g (float to double is exact).
-using D4 = double __attribute__((vector_size(32)));
-using D8 = double __attribute__((vector_size(64)));
-[[gnu::always_inline]] inline void TransposeToDoubles(const V8 (&rows)[4],
-                                                      D4 (&columns)[8]) {
-  // (a0 b0 a1 b1 | a4 b4 a5 b5), (a2 b2 a3 b3 | a6 b6 a7 b7), the same for
-  // c and d, then (a0 b0 c0 d0 | a4 b4 c4 d4) ... (a3 b3 c3 d3 | a7 ...).
-  const V8 t0 =
-      __builtin_shufflevector(rows[0], rows[1], 0, 8, 1, 9, 4, 12, 5, 13);
-  const V8 t1 =
-      __builtin_shufflevector(rows[0], rows[1], 2, 10, 3, 11, 6, 14, 7, 15);
-  const V8 t2 =
-      __builtin_shufflevector(rows[2], rows[3], 0, 8, 1, 9, 4, 12, 5, 13);
-  const V8 t3 =
-      __builtin_shufflevector(rows[2], rows[3], 2, 10, 3, 11, 6, 14, 7, 15);
-  const V8 u[4] = {__builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13),
-                   __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15),
-                   __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13),
-                   __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15)};
-  // (Converted as eight: GCC 12 splits a four-float conversion into
-  // halves.)
-  for (int c = 0; c < 4; ++c) {
-    const D8 wide = __builtin_convertvector(u[c], D8);
-    columns[c] = __builtin_shufflevector(wide, wide, 0, 1, 2, 3);
-    columns[c + 4] = __builtin_shufflevector(wide, wide, 4, 5, 6, 7);
   }
 }
 
