@@ -377,13 +377,26 @@ std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
     float value;
   };
   std::vector<Local> maxima;
+  // at()'s wrapped columns for dx in [-search_x - 1, search_x + 1], and
+  // its rows for each dy: the same reads without two remainders each (a
+  // search window of a 2.7 MP frame reads ~0.7 M values).
+  std::vector<int> columns(static_cast<std::size_t>(2 * g.search_x + 3));
+  for (int dx = -g.search_x - 1; dx <= g.search_x + 1; ++dx) {
+    columns[dx + g.search_x + 1] = (dx % w + w) % w;
+  }
+  const int* column = columns.data() + g.search_x + 1;  // column[dx]
   for (int dy = -g.search_y; dy <= g.search_y; ++dy) {
+    const float* rows[3];
+    for (int ky = -1; ky <= 1; ++ky) {
+      const int y = ((dy + ky) % h + h) % h;
+      rows[ky + 1] = surface + static_cast<std::size_t>(y) * w;
+    }
     for (int dx = -g.search_x; dx <= g.search_x; ++dx) {
-      const float v = at(dy, dx);
+      const float v = rows[1][column[dx]];
       bool is_max = true;
       for (int ky = -1; ky <= 1 && is_max; ++ky) {
         for (int kx = -1; kx <= 1; ++kx) {
-          if ((ky || kx) && at(dy + ky, dx + kx) > v) {
+          if ((ky || kx) && rows[ky + 1][column[dx + kx]] > v) {
             is_max = false;
             break;
           }

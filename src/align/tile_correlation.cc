@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -223,6 +224,36 @@ DSB_VECTOR_CLONES void CentreTileGroups(LumaTile* tiles, int groups) {
   }
 }
 
+// A masked pixel of a tile (row i, column j).
+struct MaskedPixel {
+  int i, j;
+};
+
+// The pixels where `mask` is 0, row by row, each row's in column order:
+// eight at a time past runs with none masked (most of a tile), by one
+// vector comparison.
+DSB_VECTOR_CLONES void FindMasked(const Plane<float>& mask,
+                                  std::vector<MaskedPixel>& masked) {
+  using M8 = std::int32_t __attribute__((vector_size(32)));
+  const int h = mask.height(), w = mask.width();
+  for (int i = 0; i < h; ++i) {
+    const float* pm = mask.row(i);
+    int j = 0;
+    for (; j + 8 <= w; j += 8) {
+      const M8 zero = Load8(pm + j) == 0.0f;
+      std::uint64_t parts[4];
+      std::memcpy(parts, &zero, sizeof(parts));
+      if ((parts[0] | parts[1] | parts[2] | parts[3]) == 0) continue;
+      for (int l = 0; l < 8; ++l) {
+        if (pm[j + l] == 0.0f) masked.push_back({i, j + l});
+      }
+    }
+    for (; j < w; ++j) {
+      if (pm[j] == 0.0f) masked.push_back({i, j});
+    }
+  }
+}
+
 }  // namespace
 
 WindowSums::WindowSums(const Plane<float>& b, int h, int w, int window)
@@ -331,26 +362,8 @@ void AddSparselyMaskedCorrelation(const Plane<float>& a,
                                   double* cross, double* b_var) {
   const int h = a.height(), w = a.width();
   const WindowSums sums(b, h, w, window);
-  struct Masked {
-    int i, j;
-  };
-  std::vector<Masked> masked;
-  for (int i = 0; i < h; ++i) {
-    const float* pm = mask.row(i);
-    int j = 0;
-    // Eight at a time past runs with none masked (most of a tile).
-    for (; j + 8 <= w; j += 8) {
-      bool any = false;
-      for (int l = 0; l < 8; ++l) any |= pm[j + l] == 0.0f;
-      if (!any) continue;
-      for (int l = 0; l < 8; ++l) {
-        if (pm[j + l] == 0.0f) masked.push_back({i, j + l});
-      }
-    }
-    for (; j < w; ++j) {
-      if (pm[j] == 0.0f) masked.push_back({i, j});
-    }
-  }
+  std::vector<MaskedPixel> masked;
+  FindMasked(mask, masked);
   const std::size_t n = static_cast<std::size_t>(window);
   std::vector<double> dots(n), sum_b(n), sum_bb(n);
   for (int oy = 0; oy < window; ++oy) {
@@ -361,7 +374,7 @@ void AddSparselyMaskedCorrelation(const Plane<float>& a,
     // The masked pixels' terms taken out, each offset's in the masked
     // pixels' order, the offsets of a row side by side (one offset's
     // subtractions are a chain bound by the adder's latency).
-    for (const Masked& m : masked) {
+    for (const MaskedPixel& m : masked) {
       const float* row = b.row(oy + m.i) + m.j;
       for (int ox = 0; ox < window; ++ox) {
         const double v = row[ox];
