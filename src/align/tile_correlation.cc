@@ -356,10 +356,9 @@ DSB_VECTOR_CLONES void Dots(const Plane<float>& a, const Plane<float>& b,
 // sums, with the window sums of b and b^2 from integral images minus the
 // masked pixels' terms, instead of two more dot products per offset (`a`
 // is 0 at masked pixels, so the covariance is a plain dot product).
-void AddSparselyMaskedCorrelation(const Plane<float>& a,
-                                  const Plane<float>& mask, double count,
-                                  const Plane<float>& b, int window,
-                                  double* cross, double* b_var) {
+DSB_VECTOR_CLONES void AddSparselyMaskedCorrelation(
+    const Plane<float>& a, const Plane<float>& mask, double count,
+    const Plane<float>& b, int window, double* cross, double* b_var) {
   const int h = a.height(), w = a.width();
   const WindowSums sums(b, h, w, window);
   std::vector<MaskedPixel> masked;
