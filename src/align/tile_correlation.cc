@@ -61,9 +61,28 @@ template <int N>
     const V8 va = Load8(pa + j);
     for (int n = 0; n < N; ++n) lanes[n] += va * Load8(pb + n + j);
   }
+  double tails[N];
   for (int n = 0; n < N; ++n) {
     double row = 0;
     for (int k = j; k < w; ++k) row += pa[k] * pb[n + k];
+    tails[n] = row;
+  }
+  // Each offset's row: its tail, then its lanes in order, added in double;
+  // four offsets at a time in the lanes of a vector of doubles.
+  int n = 0;
+  for (; n + 4 <= N; n += 4) {
+    const V8 four[4] = {lanes[n], lanes[n + 1], lanes[n + 2], lanes[n + 3]};
+    D4 columns[8];
+    TransposeToDoubles(four, columns);
+    D4 row, sum;
+    std::memcpy(&row, tails + n, sizeof(row));
+    for (int l = 0; l < 8; ++l) row += columns[l];
+    std::memcpy(&sum, sums + n, sizeof(sum));
+    sum += row;
+    std::memcpy(sums + n, &sum, sizeof(sum));
+  }
+  for (; n < N; ++n) {
+    double row = tails[n];
     for (int l = 0; l < 8; ++l) row += lanes[n][l];
     sums[n] += row;
   }
