@@ -23,7 +23,8 @@ struct LumaTile {
   int y = 0, x = 0;  // top-left in the noisy image
   int h = 0, w = 0;
   Plane<float> luma;  // zero-mean over the unmasked pixels, 0 elsewhere
-  Plane<float> mask;  // 0 where clipping is near in either capture
+  // 1 (use) or 0 where clipping is near in either capture, nothing else.
+  Plane<float> mask;
   double count = 0;   // unmasked pixels
   double energy = 0;  // sum of squares of luma
 };
