@@ -40,9 +40,11 @@ namespace dsb {
 class PipelineSceneRunner final : public SceneRunner {
  public:
   // `options` and `fs` must outlive the runner; `physical_memory` sets the
-  // largest file it accepts (executor/decoding.h).
+  // largest file it accepts (executor/decoding.h). `decoder`, when given,
+  // decodes instead of the one `options` chooses (tests record with it).
   PipelineSceneRunner(const BuildOptions& options, FileSystem& fs,
-                      std::size_t physical_memory);
+                      std::size_t physical_memory,
+                      std::unique_ptr<RawDecoder> decoder = nullptr);
   // Keeps the FFT plans this build measured (executor/fft_wisdom.h).
   ~PipelineSceneRunner() override;
 
