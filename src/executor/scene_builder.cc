@@ -17,6 +17,7 @@
 #include "crops/rawnind_loss.h"
 #include "executor/build_observer.h"
 #include "executor/interrupt.h"
+#include "executor/pass_order.h"
 #include "mask/loss_mask.h"
 #include "mask/png_writer.h"
 #include "scan/scan.h"
@@ -183,17 +184,22 @@ void AlignAgainstGroup(
     tbb::enumerable_thread_specific<MaskWorkspace>& mask_workspaces) {
   const std::size_t file_count = state.files.size();
   const std::size_t group_size = group.gts.size();
-  std::size_t next = 0;
+  // Scene order, a batch of the group's GTs alone last
+  // (executor/pass_order.h).
+  const std::vector<FileRun> runs =
+      PassOrder(file_count, memory.batch, group.start, group_size);
+  std::size_t next_run = 0;
 
   auto produce = [&](tbb::flow_control& control) -> std::shared_ptr<Batch> {
-    if (next >= file_count || InterruptRequested()) {
+    if (next_run >= runs.size() || InterruptRequested()) {
       control.stop();
       return nullptr;
     }
     auto batch = std::make_shared<Batch>();
-    batch->first = next;
-    const std::size_t count = std::min(memory.batch, file_count - next);
-    next += count;
+    batch->first = runs[next_run].first;
+    const std::size_t count = runs[next_run].count;
+    const std::size_t next = batch->first + count;
+    ++next_run;
     batch->owned.resize(count);
     batch->images.assign(count, nullptr);
     // The group's GTs are held already (counted in its plan as GTs); the
