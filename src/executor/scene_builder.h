@@ -13,7 +13,10 @@
 // batch still holds it. Two batches are in flight when the share allows,
 // so decoding the next batch overlaps aligning this one; captures in flight
 // never exceed the share, so a scene of 15 x 60 MP captures never holds them
-// all.
+// all. The group's first GT does not decode alone: the file the scene needs
+// next decodes beside it (EarlyDecode in the .cc says why that fits every
+// plan), and a batch of the group's GTs alone goes last in its pass
+// (executor/pass_order.h).
 //
 // The device is chosen once per build (Start), and its notice is shown
 // once. With the CPU correlator, FFTW's wisdom is loaded at Start and kept
