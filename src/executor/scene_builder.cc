@@ -481,23 +481,43 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
     if (work.workers >= 2 && early_index < state.files.size()) {
       early.Start(state, early_index);
     }
-    for (std::size_t g = group_start; g < gt_count; ++g) {
-      Result<RawImage> gt =
-          early.Holds(g) ? early.Take() : DecodeFile(state, g);
+    auto add = [&](std::size_t g, Result<RawImage> gt) {
       if (gt.ok()) {
-        if (group.gts.empty() || group_start == g) {
-          pixels = gt->pixels.pixel_count();
-          memory = work.Memory(pixels, gt_count - group_start);
-          group_size = memory.gt_group;
-        }
         group.gts.emplace_back(std::move(gt).value());
-      } else {
-        group.gts.emplace_back(std::nullopt);
-        for (std::size_t f = 0; f < state.files.size(); ++f) {
-          FailPair(state.Pair(g, f), gt.status().WithContext("GT unusable"));
-        }
+        return;
       }
-      if (group.gts.size() >= group_size) break;
+      group.gts.emplace_back(std::nullopt);
+      for (std::size_t f = 0; f < state.files.size(); ++f) {
+        FailPair(state.Pair(g, f), gt.status().WithContext("GT unusable"));
+      }
+    };
+    // The group's first GT tells the image size, which sets the plan and so
+    // how many GTs the group takes (when it fails, the group keeps the last
+    // one's size, or one GT).
+    Result<RawImage> first = early.Holds(group_start)
+                                 ? early.Take()
+                                 : DecodeFile(state, group_start);
+    if (first.ok()) {
+      pixels = first->pixels.pixel_count();
+      memory = work.Memory(pixels, gt_count - group_start);
+      group_size = memory.gt_group;
+    }
+    add(group_start, std::move(first));
+    // The group's other GTs decode in parallel: each is in the plan.
+    const std::size_t group_end = std::min(gt_count, group_start + group_size);
+    if (group_end > group_start + 1) {
+      std::vector<Result<RawImage>> rest(group_end - group_start - 1,
+                                         Status::Internal("not decoded"));
+      tbb::task_arena gts(std::max(1, work.workers));
+      gts.execute([&] {
+        tbb::parallel_for(std::size_t{0}, rest.size(), [&](std::size_t i) {
+          const std::size_t g = group_start + 1 + i;
+          rest[i] = early.Holds(g) ? early.Take() : DecodeFile(state, g);
+        });
+      });
+      for (std::size_t i = 0; i < rest.size(); ++i) {
+        add(group_start + 1 + i, std::move(rest[i]));
+      }
     }
     group_size = group.gts.size();
     // What this group plans to hold, while it runs (the build's report

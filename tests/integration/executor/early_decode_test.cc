@@ -50,6 +50,11 @@ struct DecodeLog {
   bool gt_in = false, beside_in = false, beside_waited_out = false;
   bool gt_saw_beside = false;
   std::string first_path, beside_path;
+  // With meet_later_gts, the third and fourth GT decodes to start meet the
+  // same way.
+  bool meet_later_gts = false;
+  int gt_decodes = 0;
+  bool third_gt_in = false, fourth_gt_in = false, third_saw_fourth = false;
   bool fail_gts = false;         // GTs fail to decode
   bool interrupt_first = false;  // the first GT decode raises the interrupt
   PlanePool pool{64};
@@ -69,6 +74,16 @@ class RecordingDecoder final : public RawDecoder {
     const bool gt = path.find("/gt/") != std::string::npos;
     {
       std::unique_lock lock(log_.mutex);
+      const int gt_ordinal = gt && log_.meet_later_gts ? log_.gt_decodes++ : -1;
+      if (gt_ordinal == 2) {
+        log_.third_gt_in = true;
+        log_.entered.notify_all();
+        log_.third_saw_fourth = log_.entered.wait_for(
+            lock, kOverlapWait, [&] { return log_.fourth_gt_in; });
+      } else if (gt_ordinal == 3) {
+        log_.fourth_gt_in = true;
+        log_.entered.notify_all();
+      }
       if (gt && !log_.gt_in) {
         log_.gt_in = true;
         log_.first_path = path;
@@ -186,6 +201,30 @@ TEST_F(EarlyDecodeTest, SeveralGtsStayWithinThePlan) {
   EXPECT_TRUE(tight_log.first_overlapped());
   EXPECT_EQ(tight.pairs_ok, report.pairs_ok);
   EXPECT_EQ(tight.correlators_made, 2);
+  EXPECT_EQ(tight.max_captures_in_flight, 1);
+  EXPECT_LE(tight_log.pool.free_buffers(), 2u);
+  EXPECT_EQ(Rows("tight"), Rows("data"));
+}
+
+TEST_F(EarlyDecodeTest, AGroupsGtsDecodeInParallel) {
+  // Four GTs fit one group: the first two decode together (the second
+  // beside the first, as above), then the other two together.
+  Make(4, {"tight"});
+  DecodeLog log;
+  log.meet_later_gts = true;
+  const BuildReport report = Build(Root("data"), 0, log);
+  EXPECT_TRUE(log.first_overlapped());
+  EXPECT_TRUE(log.third_saw_fourth) << "the third and fourth GT one by one";
+  EXPECT_EQ(report.pairs_ok, 4 * (4 + 4));
+  EXPECT_EQ(report.correlators_made, 4);
+  EXPECT_EQ(report.files_decoded, 8);
+  EXPECT_LE(report.max_captures_in_flight, 2);
+  EXPECT_LE(log.pool.free_buffers(), 6u);  // four GTs, two captures
+
+  // One GT per pass: the same rows.
+  DecodeLog tight_log;
+  const BuildReport tight = Build(Root("tight"), kTight, tight_log);
+  EXPECT_EQ(tight.pairs_ok, report.pairs_ok);
   EXPECT_EQ(tight.max_captures_in_flight, 1);
   EXPECT_LE(tight_log.pool.free_buffers(), 2u);
   EXPECT_EQ(Rows("tight"), Rows("data"));
