@@ -3,8 +3,8 @@
 //
 // A scene's GTs are decoded once per group (as many as its memory share
 // allows, at least one; those after the first in parallel), and each GT of
-// the group gets one correlator, its
-// reference prepared once. The scene's captures then stream past the group
+// the group gets one correlator, its reference prepared once. The scene's
+// captures then stream past the group
 // in batches (SceneMemory::batch): a TBB pipeline decodes a batch in
 // parallel, hands it to each GT's correlator in one Align call (the CUDA
 // correlator transforms a batch at once; the CPU one aligns its captures
