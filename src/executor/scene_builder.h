@@ -4,11 +4,11 @@
 // A scene's GTs are decoded once per group (as many as its memory share
 // allows, at least one; those after the first in parallel), and each GT of
 // the group gets one correlator, its reference prepared once. The scene's
-// captures then stream past the group
-// in batches (SceneMemory::batch): a TBB pipeline decodes a batch in
-// parallel, hands it to each GT's correlator in one Align call (the CUDA
-// correlator transforms a batch at once; the CPU one aligns its captures
-// in parallel), then masks and writes every pair of the batch in parallel.
+// captures then stream past the group in batches (SceneMemory::batch): a
+// TBB pipeline decodes a batch in parallel, hands it to each GT's correlator
+// in one Align call (the CUDA correlator transforms a batch at once; the CPU
+// one aligns its captures in parallel), then masks and writes every pair of
+// the batch in parallel.
 // With a decoded-file hook (--crops) the mask stage also hands each decoded
 // file of the batch to the hook, in parallel with the masks, while the
 // batch still holds it. Two batches are in flight when the share allows,
