@@ -115,10 +115,11 @@ struct MaskWorkspace::Buffers {
   Plane<std::uint16_t> z;  // z * kScoreScale, rounded
   Plane<std::uint8_t> weight;
   Plane<std::uint8_t> clipped;
-  Plane<std::uint8_t> flags;
-  Plane<std::uint8_t> weak;    // windows past the lower, edge limit
-  Plane<std::uint8_t> pixels;  // the next mask's, when recycled
-  Plane<std::uint8_t> band;    // rows near clipping, at full resolution
+  BitPlane flags;
+  BitPlane weak;                       // windows past the lower, edge limit
+  std::vector<std::uint8_t> flag_row;  // a row of either, as bytes
+  Plane<std::uint8_t> pixels;          // the next mask's, when recycled
+  Plane<std::uint8_t> band;            // rows near clipping, at full resolution
 };
 
 MaskWorkspace::MaskWorkspace() : buffers_(std::make_unique<Buffers>()) {}
@@ -690,11 +691,15 @@ constexpr TestRowFn kTestRow[kMaxTestRadius + 1] = {
 void WindowTest(PlaneView<const std::uint16_t> z,
                 PlaneView<const std::uint8_t> weight, int radius,
                 const std::vector<std::int32_t>& limit,
-                const std::int32_t* edge_limit, Plane<std::uint8_t>& flags,
-                Plane<std::uint8_t>& weak) {
+                const std::int32_t* edge_limit, BitPlane& flags, BitPlane& weak,
+                std::vector<std::uint8_t>& row) {
   const int rows = z.height;
   const int cols = z.width;
   if (rows <= 0 || cols <= 0) return;
+  // Each row's flags are tested into bytes, then packed into bits while
+  // the row is in the cache.
+  row.resize(cols);
+  std::uint8_t* const out = row.data();
   if (radius > kMaxTestRadius) {
     Plane<float> values(cols, rows);
     for (int i = 0; i < rows; ++i) {
@@ -707,18 +712,18 @@ void WindowTest(PlaneView<const std::uint16_t> z,
     WindowSums(
         values.view(), weight, radius,
         [&](int i, const float* sums, const float* counts) {
-          std::uint8_t* f = flags.row(i);
           for (int j = 0; j < cols; ++j) {
             const int n = static_cast<int>(counts[j]);
-            f[j] = (n > 0 && sums[j] > static_cast<float>(limit[n])) ? 1 : 0;
+            out[j] = (n > 0 && sums[j] > static_cast<float>(limit[n])) ? 1 : 0;
           }
+          flags.PackRow(i, out);
           if (edge_limit == nullptr) return;
-          std::uint8_t* e = weak.row(i);
           for (int j = 0; j < cols; ++j) {
             const int n = static_cast<int>(counts[j]);
-            e[j] =
+            out[j] =
                 (n > 0 && sums[j] > static_cast<float>(edge_limit[n])) ? 1 : 0;
           }
+          weak.PackRow(i, out);
         });
     return;
   }
@@ -747,13 +752,13 @@ void WindowTest(PlaneView<const std::uint16_t> z,
       SlideColumns<false, true>(nullptr, nullptr, z.row(entering),
                                 weight.row(entering), cols, s, c);
     }
-    kTestRow[radius](sums.data(), counts.data(), cols, limit.data(),
-                     flags.row(y), window.data(), window_weight.data(),
-                     partial.data());
+    kTestRow[radius](sums.data(), counts.data(), cols, limit.data(), out,
+                     window.data(), window_weight.data(), partial.data());
+    flags.PackRow(y, out);
     if (edge_limit != nullptr) {
-      kTestRow[radius](sums.data(), counts.data(), cols, edge_limit,
-                       weak.row(y), window.data(), window_weight.data(),
-                       partial.data());
+      kTestRow[radius](sums.data(), counts.data(), cols, edge_limit, out,
+                       window.data(), window_weight.data(), partial.data());
+      weak.PackRow(y, out);
     }
   }
 }
@@ -841,95 +846,26 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius, int cell,
     limit[t] = fixed(n * centre + params.threshold_sigmas * excess);
     edge_limit[t] = fixed(n * centre + 0.5 * params.threshold_sigmas * excess);
   }
-  Plane<std::uint8_t>& flags = cells.flags;
-  Plane<std::uint8_t>& weak = cells.weak;
-  flags.Resize(cols, rows);  // every row is written below
+  BitPlane& flags = cells.flags;
+  BitPlane& weak = cells.weak;
+  flags.Reset(cols, rows);
   // Only windows wider than one cell each side grow (see CleanFlags).
   const bool edges = radius > 1;
-  weak.Resize(edges ? cols : 0, edges ? rows : 0);
+  weak.Reset(edges ? cols : 0, edges ? rows : 0);
   WindowTest(cells.z.view(), cells.weight.view(), radius, limit,
-             edges ? edge_limit.data() : nullptr, flags, weak);
+             edges ? edge_limit.data() : nullptr, flags, weak, cells.flag_row);
 }
 
-// Grows the flagged regions into the 4-connected cells that pass the edge
-// limit (hysteresis): a region's rim belongs to it, a weak window far from
-// any flagged one does not.
-void GrowToEdges(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
-                 int depth) {
-  if (depth <= 0) return;
-  const int rows = flags.height();
-  const int cols = flags.width();
-  std::vector<std::pair<int, int>> front;
-  std::vector<std::pair<int, int>> next;
-  for (int i = 0; i < rows; ++i) {
-    const std::uint8_t* f = flags.row(i);
-    for (int j = 0; j < cols; ++j) {
-      if (f[j]) front.emplace_back(i, j);
-    }
-  }
-  for (int step = 0; step < depth && !front.empty(); ++step) {
-    next.clear();
-    for (const auto& [i, j] : front) {
-      auto visit = [&](int y, int x) {
-        if (y < 0 || y >= rows || x < 0 || x >= cols) return;
-        std::uint8_t& f = flags.row(y)[x];
-        if (f || !weak.row(y)[x]) return;
-        f = 1;
-        next.emplace_back(y, x);
-      };
-      visit(i - 1, j);
-      visit(i + 1, j);
-      visit(i, j - 1);
-      visit(i, j + 1);
-    }
-    front.swap(next);
-  }
-}
-
-// The bounding box of the flags grown by `margin` (clipped to the plane);
-// false where nothing is flagged.
-bool FlagBox(Plane<std::uint8_t>& flags, int margin,
-             PlaneView<std::uint8_t>* box) {
-  const int w = flags.width();
-  int y0 = flags.height(), y1 = -1, x0 = w, x1 = -1;
-  for (int y = 0; y < flags.height(); ++y) {
-    const std::uint8_t* f = flags.row(y);
-    // Most rows hold no flag: memchr skips them a vector at a time. Of
-    // the others only the columns right of the box so far are searched
-    // for the last flag.
-    const void* hit = std::memchr(f, 1, w);
-    if (hit == nullptr) continue;
-    const int first =
-        static_cast<int>(static_cast<const std::uint8_t*>(hit) - f);
-    int last = w - 1;
-    const int stop = std::max(first, x1);
-    while (last > stop && !f[last]) --last;
-    y0 = std::min(y0, y);
-    y1 = y;
-    x0 = std::min(x0, first);
-    x1 = std::max(x1, last);
-  }
-  if (y1 < 0) return false;
-  y0 = std::max(0, y0 - margin);
-  x0 = std::max(0, x0 - margin);
-  y1 = std::min(flags.height() - 1, y1 + margin);
-  x1 = std::min(flags.width() - 1, x1 + margin);
-  *box = flags.view().crop(y0, x0, y1 - y0 + 1, x1 - x0 + 1);
-  return true;
-}
-
-// Opening, growing to the edges, then closing; the morphology restricted
-// to the bounding box of the flags grown by what it can reach (the result
-// is the same as on the whole plane: nothing outside the box is set,
-// before or after).
-void CleanFlags(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
-                int depth, const MaskParams& params) {
-  PlaneView<std::uint8_t> box;
-  if (!FlagBox(flags, params.opening_radius + 1, &box)) return;
-  OpenBinary(box, params.opening_radius);
-  GrowToEdges(flags, weak, depth);
-  if (!FlagBox(flags, 2 * params.closing_radius + 1, &box)) return;
-  CloseBinary(box, params.closing_radius);
+// Opening, growing the flagged regions into the 4-connected cells that
+// pass the edge limit, at most `depth` cells (hysteresis: a region's rim
+// belongs to it, a weak window far from any flagged one does not), then
+// closing. On bits (mask/morphology.h), over the whole cell grid.
+void CleanFlags(BitPlane& flags, const BitPlane& weak, int depth,
+                const MaskParams& params) {
+  if (!flags.Any()) return;
+  flags.Open(params.opening_radius);
+  if (depth > 0) flags.GrowWithin(weak, depth);
+  flags.Close(params.closing_radius);
 }
 
 // Zeroes the mask wherever a clipped pixel of either image lies within
@@ -1164,9 +1100,9 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   const std::vector<std::uint8_t> clipped_rows =
       ScoreCells(builder, model, params, overlap.height, buffers,
                  per_sample ? &sink : nullptr);
-  Plane<std::uint8_t>& flags = buffers.flags;
+  BitPlane& flags = buffers.flags;
   if (layout.empty()) {
-    flags.Resize(0, 0);
+    flags.Reset(0, 0);
   } else {
     mask.window_radius = WindowRadius(model, layout, params);
     FlagMismatch(buffers, mask.window_radius, cell, params);
@@ -1183,27 +1119,19 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   std::int64_t mismatch_zeroed = 0;
   std::int64_t both = 0;
   for (int i = 0; i < flags.height(); ++i) {
-    const std::uint8_t* f = flags.row(i);
     const int y0 = i * cell;
     const int y1 = i + 1 == flags.height() ? overlap.height : y0 + cell;
-    // Runs of flagged cells, found with memchr (most cells are not).
-    const std::uint8_t* const end = f + flags.width();
-    for (const std::uint8_t* p = f; p < end;) {
-      p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
-      if (p == nullptr) break;
-      const std::uint8_t* q =
-          static_cast<const std::uint8_t*>(std::memchr(p, 0, end - p));
-      if (q == nullptr) q = end;
-      const int x0 = static_cast<int>(p - f) * cell;
-      const int x1 = q == end ? overlap.width : static_cast<int>(q - f) * cell;
-      p = q;
+    // Runs of flagged cells (most cells are not).
+    flags.ForEachRun(i, [&](int j0, int j1) {
+      const int x0 = j0 * cell;
+      const int x1 = j1 == flags.width() ? overlap.width : j1 * cell;
       for (int y = y0; y < y1; ++y) {
         std::uint8_t* row = mask.pixels.row(y);
         if (per_sample) both += std::count(row + x0, row + x1, 0);
         std::fill(row + x0, row + x1, 0);
       }
       mismatch_zeroed += static_cast<std::int64_t>(y1 - y0) * (x1 - x0);
-    }
+    });
   }
   if (per_sample) {
     mask.clipped_pixels = sink.clipped;
