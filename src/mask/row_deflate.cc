@@ -434,6 +434,15 @@ class RowsAdler {
     Repeat();
   }
 
+  // Adds a row of `width` bytes all equal to `value`, without reading it:
+  // A = w v, B = v (w + (w - 1) + ... + 1).
+  void AddRun(std::uint8_t value) {
+    const std::uint64_t w = static_cast<std::uint64_t>(width_);
+    sum_ = w % kBase * value % kBase;
+    weighted_ = (w * (w + 1) / 2) % kBase * value % kBase;
+    Repeat();
+  }
+
   // Adds the row added last once more.
   void Repeat() {
     // A unit of n = width + 1 bytes moves s2 by n * s1 + B (the filter
@@ -593,7 +602,13 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
   // equal to the row above by the run of matched rows below.
   auto start_row = [&](int row) {
     matches.StartRow(row);
-    adler.Add(image.row(row));
+    // A row that is one run (the encoder asks for the run at its start
+    // anyway) has sums of a closed form.
+    if (matches.Run(0) == w) {
+      adler.AddRun(image.row(row)[0]);
+    } else {
+      adler.Add(image.row(row));
+    }
   };
   int y = 0;
   int c = 0;
