@@ -611,41 +611,15 @@ __attribute__((target("avx512f"))) int TestLimitsAvx512(
 }
 #endif
 
-// One row of the window test: the window's sum of the quantized z and of
-// the weights (its column sums added; `sums` and `counts` padded with R
-// zeros each side), and 1 in `out` where the sum passes limit[weight] (the
-// limits in the same fixed point, rounded down: an integer passes a limit
-// exactly where it passes its floor). `window`, `weight` and `partial`:
-// scratch of `cols`.
-template <int R>
-DSB_MASK_WIDE_CLONES void TestRow(
-    const std::int32_t* __restrict sums, const std::int32_t* __restrict counts,
-    int cols, const std::int32_t* __restrict limit,
-    std::uint8_t* __restrict out, std::int32_t* __restrict window,
-    std::int32_t* __restrict weight, std::uint8_t* __restrict partial) {
-  // Most windows hold the full weight of (2R+1)^2 unclipped cells: all are
-  // first compared with its one limit (a lookup per window does not
-  // vectorise well), and the others then look theirs up, one by one where
-  // they are few, in a pass over the row where they are not (clipped
-  // areas).
-  constexpr std::int32_t kFull = kFullWeight * (2 * R + 1) * (2 * R + 1);
-  const std::int32_t full_limit = limit[kFull];
-  int partials = 0;
-  for (int x = 0; x < cols; ++x) {
-    std::int32_t s = 0;
-    std::int32_t c = 0;
-#pragma GCC unroll 17
-    for (int k = 0; k <= 2 * R; ++k) {
-      s += sums[x + k];
-      c += counts[x + k];
-    }
-    window[x] = s;
-    weight[x] = c;
-    out[x] = s > full_limit;
-    partial[x] = c != kFull;
-    partials += c != kFull;
-  }
-  if (partials == 0) return;
+// TestRow's windows of less than the full weight `kFull` (`partial`, of
+// which there are `partials`) tested against limit[their weight] into
+// `out`.
+template <std::int32_t kFull>
+inline __attribute__((always_inline)) void LookUpPartials(
+    const std::int32_t* __restrict window,
+    const std::int32_t* __restrict weight,
+    const std::uint8_t* __restrict partial, int partials, int cols,
+    const std::int32_t* __restrict limit, std::uint8_t* __restrict out) {
   // Where the CPU picks 16 limits at once from registers (AVX-512, radius
   // 0 or 1), a pass over the row pays from a 64th of its windows on: on
   // the 24 MP procedural pairs, whose captures clip here and there, the
@@ -687,7 +661,57 @@ DSB_MASK_WIDE_CLONES void TestRow(
   }
 }
 
+// One row of the window test: the window's sum of the quantized z and of
+// the weights (its column sums added; `sums` and `counts` padded with R
+// zeros each side), and 1 in `out` where the sum passes limit[weight] (the
+// limits in the same fixed point, rounded down: an integer passes a limit
+// exactly where it passes its floor); where `edge_limit` is given, the same
+// against it in `edge_out`, from the same sums (a second call added them up
+// again: 2R + 1 columns a window, up to 17). `window`, `weight` and
+// `partial`: scratch of `cols`.
+template <int R>
+DSB_MASK_WIDE_CLONES void TestRow(
+    const std::int32_t* __restrict sums, const std::int32_t* __restrict counts,
+    int cols, const std::int32_t* __restrict limit,
+    std::uint8_t* __restrict out, const std::int32_t* __restrict edge_limit,
+    std::uint8_t* __restrict edge_out, std::int32_t* __restrict window,
+    std::int32_t* __restrict weight, std::uint8_t* __restrict partial) {
+  // Most windows hold the full weight of (2R+1)^2 unclipped cells: all are
+  // first compared with its one limit (a lookup per window does not
+  // vectorise well), and the others then look theirs up, one by one where
+  // they are few, in a pass over the row where they are not (clipped
+  // areas).
+  constexpr std::int32_t kFull = kFullWeight * (2 * R + 1) * (2 * R + 1);
+  const std::int32_t full_limit = limit[kFull];
+  int partials = 0;
+  for (int x = 0; x < cols; ++x) {
+    std::int32_t s = 0;
+    std::int32_t c = 0;
+#pragma GCC unroll 17
+    for (int k = 0; k <= 2 * R; ++k) {
+      s += sums[x + k];
+      c += counts[x + k];
+    }
+    window[x] = s;
+    weight[x] = c;
+    out[x] = s > full_limit;
+    partial[x] = c != kFull;
+    partials += c != kFull;
+  }
+  if (edge_limit != nullptr) {
+    const std::int32_t full_edge_limit = edge_limit[kFull];
+    for (int x = 0; x < cols; ++x) edge_out[x] = window[x] > full_edge_limit;
+  }
+  if (partials == 0) return;
+  LookUpPartials<kFull>(window, weight, partial, partials, cols, limit, out);
+  if (edge_limit != nullptr) {
+    LookUpPartials<kFull>(window, weight, partial, partials, cols, edge_limit,
+                          edge_out);
+  }
+}
+
 using TestRowFn = void (*)(const std::int32_t*, const std::int32_t*, int,
+                           const std::int32_t*, std::uint8_t*,
                            const std::int32_t*, std::uint8_t*, std::int32_t*,
                            std::int32_t*, std::uint8_t*);
 constexpr int kMaxTestRadius = 8;  // the default max_window_radius
@@ -710,8 +734,9 @@ void WindowTest(PlaneView<const std::uint16_t> z,
   if (rows <= 0 || cols <= 0) return;
   // Each row's flags are tested into bytes, then packed into bits while
   // the row is in the cache.
-  row.resize(cols);
+  row.resize(2 * static_cast<std::size_t>(cols));
   std::uint8_t* const out = row.data();
+  std::uint8_t* const edge_out = row.data() + cols;
   if (radius > kMaxTestRadius) {
     Plane<float> values(cols, rows);
     for (int i = 0; i < rows; ++i) {
@@ -765,13 +790,10 @@ void WindowTest(PlaneView<const std::uint16_t> z,
                                 weight.row(entering), cols, s, c);
     }
     kTestRow[radius](sums.data(), counts.data(), cols, limit.data(), out,
-                     window.data(), window_weight.data(), partial.data());
+                     edge_limit, edge_out, window.data(), window_weight.data(),
+                     partial.data());
     flags.PackRow(y, out);
-    if (edge_limit != nullptr) {
-      kTestRow[radius](sums.data(), counts.data(), cols, edge_limit, out,
-                       window.data(), window_weight.data(), partial.data());
-      weak.PackRow(y, out);
-    }
+    if (edge_limit != nullptr) weak.PackRow(y, edge_out);
   }
 }
 
