@@ -109,8 +109,8 @@ inline __attribute__((always_inline)) std::uint16_t QuantizedScore(float z) {
 // What the mismatch test needs of the whole overlap, at cell resolution:
 // z per cell (see loss_mask.h; 0 where the cell has no evidence), its
 // weight (in half colour terms, 0..6), which cells hold clipping the mask
-// shows (about 1.75 bytes per pixel for Bayer, 0.8 for X-Trans with the
-// flags), the flags, and the mask's pixels.
+// shows (about 1.75 bytes per pixel for Bayer, 0.8 for X-Trans), the flags
+// (bits), and the mask's pixels.
 struct MaskWorkspace::Buffers {
   Plane<std::uint16_t> z;  // z * kScoreScale, rounded
   Plane<std::uint8_t> weight;

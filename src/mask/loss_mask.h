@@ -230,9 +230,8 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
 
 // Tests only: the window test looks its limits up with the portable loop
 // even where the CPU has AVX-512 (which picks them from registers or
-// gathers them), so that
-// both paths are held to the same masks on one machine. Not thread safe
-// with MakeLossMask running.
+// gathers them), so that both paths are held to the same masks on one
+// machine. Not thread safe with MakeLossMask running.
 void UsePortableWindowTestForTesting(bool portable);
 
 }  // namespace dsb
