@@ -515,6 +515,14 @@ void CellRowBuilder::Build(int i, CellRow& row, std::uint8_t* clipped_rows,
   row.index = i;
 }
 
+void CellRowBuilder::BuildOne(int i, CellRow& row, bool of_gt) const {
+  if (of_gt) {
+    BuildImage(gt_, gt_cfa_, gt_inv_, gt_lb_, i, row, true);
+  } else {
+    BuildImage(noisy_, noisy_cfa_, noisy_inv_, noisy_lb_, i, row, false);
+  }
+}
+
 int CellRowBuilder::SourceRows(int i, const float** rows) const {
   const int s = layout_.size;
   for (int r = 0; r < s; ++r) {

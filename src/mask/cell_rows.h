@@ -107,6 +107,11 @@ class CellRowBuilder {
   // pixel rows of the mask (see ClipSink).
   void Build(int i, CellRow& row, std::uint8_t* clipped_rows = nullptr,
              ClipSink* sink = nullptr) const;
+  // One image's cells of row i only (the GT's with `of_gt`, else the
+  // capture's): the same values Build writes for it, nothing marked or
+  // written elsewhere, `row.index` left as it is. The pair model reads
+  // only the GT of the rows around each sampled row (PairModel's sample).
+  void BuildOne(int i, CellRow& row, bool of_gt) const;
   // The pixel rows Build(i) reads, both images' (2 * size pointers, into
   // `rows`), and how many bytes of each a cell covers: for prefetching.
   int SourceRows(int i, const float** rows) const;

@@ -184,6 +184,40 @@ ClipBits GtClippedNear(const CellRow& up, const CellRow& mid,
          mid.gt_clipped[std::min(j + 1, cols - 1)];
 }
 
+// The last three cell rows SampleCells read, each image's cells built only
+// when asked for: of the rows above and below a sampled row only the GT is
+// read (its steps and clipping), so their captures' cells are not built
+// (a third of the rows the model built at 2-16 MP, where sampled rows lie
+// apart). Where every row is sampled, each image of a row is built once.
+class SampledRows {
+ public:
+  explicit SampledRows(const CellRowBuilder& builder) : builder_(builder) {}
+
+  // Cell row i with its GT's cells, and the capture's with `noisy`.
+  const CellRow& Get(int i, bool noisy) {
+    Slot& slot = slots_[i % 3];
+    if (slot.gt != i) {
+      builder_.BuildOne(i, slot.row, true);
+      slot.gt = i;
+      slot.noisy = -1;
+    }
+    if (noisy && slot.noisy != i) {
+      builder_.BuildOne(i, slot.row, false);
+      slot.noisy = i;
+    }
+    return slot.row;
+  }
+
+ private:
+  struct Slot {
+    CellRow row;
+    int gt = -1;     // the row whose GT cells `row` holds
+    int noisy = -1;  // the row whose capture's cells it holds
+  };
+  const CellRowBuilder& builder_;
+  std::array<Slot, 3> slots_;
+};
+
 // Every cell of a small overlap; of a large one, evenly spaced cell rows
 // (at least 64, so the sample spans the frame) and evenly spaced columns
 // in each, staggered from row to row.
@@ -228,13 +262,13 @@ Sample SampleCells(const CellRowBuilder& builder) {
       if ((i & 1) != (k & 1)) i += i + 1 < rows ? 1 : -1;
     }
   }
-  CellRowCache cache(builder);
+  SampledRows cache(builder);
   for (int k = 0; k < sample_rows; ++k) {
     const int i = sample_row[k];
-    const CellRow& up = cache.Get(std::max(i - 1, 0));
-    const CellRow& mid = cache.Get(i);
-    const CellRow& down =
-        cache.Get(static_cast<int>(std::min<std::int64_t>(i + 1, rows - 1)));
+    const CellRow& up = cache.Get(std::max(i - 1, 0), false);
+    const CellRow& mid = cache.Get(i, true);
+    const CellRow& down = cache.Get(
+        static_cast<int>(std::min<std::int64_t>(i + 1, rows - 1)), false);
     const int pi = i % layout.parity;
     const int parity_mask = layout.parity - 1;
     for (int c = 0; c < kCellColors; ++c) {
@@ -367,6 +401,31 @@ double MatchGain(const Sample& sample, double fallback) {
 // are gone.
 constexpr int kDarkFloorBins = 2;
 
+// Each sample's residual in units of one pixel's (u), signal bin (of
+// `bins` over the square root of the signal up to `top`) and level, in a
+// loop of its own: it vectorises (a division and a square root per sample
+// were most of FitNoise's own time), the bins' sums, which add in the
+// samples' order, staying in FitNoise. `root_factor` is indexed
+// [parity_i][parity_j][colour], as CellLayout::var_factor.
+DSB_VECTOR_CLONES void NoiseTerms(const CellSample* __restrict cells,
+                                  std::size_t n, double gain,
+                                  const float* __restrict root_factor,
+                                  double top, int bins, float* __restrict u,
+                                  std::uint8_t* __restrict bin_of,
+                                  float* __restrict levels) {
+  for (std::size_t k = 0; k < n; ++k) {
+    const CellSample& c = cells[k];
+    const double s = c.gt;
+    const double d = s - gain * c.noisy;
+    u[k] = static_cast<float>(
+        d / root_factor[(c.parity_i * 2 + c.parity_j) * kCellColors + c.color]);
+    bin_of[k] = static_cast<std::uint8_t>(
+        std::clamp(static_cast<int>(std::sqrt(std::max(s, 0.0) / top) * bins),
+                   0, bins - 1));
+    levels[k] = c.gt;
+  }
+}
+
 // The per-pixel residual variance a*s + b: per signal bin a robust sigma
 // (MAD), then least squares on the bins weighted by their precision
 // (n / sigma^4), with a, b >= 0; and the black levels' floor.
@@ -389,23 +448,14 @@ void FitNoise(const Sample& sample, const CellLayout& layout, float lb,
   std::vector<float> all_u(n);
   std::vector<std::uint8_t> bin_of(n);
   std::vector<float> levels(n);
+  NoiseTerms(sample.cells.data(), n, model.gain, &root_factor[0][0][0], top,
+             kBins, all_u.data(), bin_of.data(), levels.data());
   std::array<double, kBins> bin_s{};
   std::array<std::size_t, kBins + 1> bin_start{};
   for (std::size_t k = 0; k < n; ++k) {
-    const CellSample& c = sample.cells[k];
-    const double s = c.gt;
-    const double d = s - model.gain * c.noisy;
-    // In units of one pixel's residual.
-    const float u =
-        static_cast<float>(d / root_factor[c.parity_i][c.parity_j][c.color]);
-    const int bin =
-        std::clamp(static_cast<int>(std::sqrt(std::max(s, 0.0) / top) * kBins),
-                   0, kBins - 1);
-    all_u[k] = u;
-    bin_of[k] = static_cast<std::uint8_t>(bin);
-    bin_s[bin] += s;
+    const int bin = bin_of[k];
+    bin_s[bin] += sample.cells[k].gt;
     ++bin_start[bin + 1];
-    levels[k] = static_cast<float>(s);
   }
   if (levels.empty()) {
     model.slope = 0;

@@ -158,6 +158,39 @@ TEST(CellRowsTest, CacheHandsOutTheRowAskedFor) {
   }
 }
 
+// BuildOne gives each image's cells and clipping bits exactly as Build does
+// (the pair model builds only the GT of the rows around a sampled row), for
+// both CFAs and a capture shifted against the GT, whatever the row held.
+TEST(CellRowsTest, BuildOneGivesBuildsCellsOfOneImage) {
+  for (const CfaPattern& base :
+       {CfaPattern::Bayer(BayerOrder::kGRBG), CfaPattern::StandardXTrans()}) {
+    const Plane<float> gt = RandomPlane(61, 30, 7, 0.7f, 5);
+    const Plane<float> noisy = RandomPlane(61, 30, 8, 0.7f, 5);
+    const CellRowBuilder builder(gt.view(), noisy.view(), base,
+                                 base.Cropped(1, 0), 0.7f, 0.7f, false);
+    SCOPED_TRACE(base.name());
+    CellRow full;
+    CellRow one;
+    for (int i = 0; i < builder.layout().rows; ++i) {
+      builder.Build(i, full);
+      // Built from another row first: every value must be overwritten.
+      builder.BuildOne((i + 1) % builder.layout().rows, one, true);
+      builder.BuildOne((i + 2) % builder.layout().rows, one, false);
+      builder.BuildOne(i, one, true);
+      builder.BuildOne(i, one, false);
+      for (int c = 0; c < kCellColors; ++c) {
+        EXPECT_EQ(one.gt[c], full.gt[c]) << "row " << i << " colour " << c;
+        EXPECT_EQ(one.noisy[c], full.noisy[c])
+            << "row " << i << " colour " << c;
+      }
+      EXPECT_EQ(one.gt_clipped, full.gt_clipped) << "row " << i;
+      EXPECT_EQ(one.noisy_clipped, full.noisy_clipped) << "row " << i;
+      EXPECT_EQ(one.gt_any, full.gt_any) << "row " << i;
+      EXPECT_EQ(one.noisy_any, full.noisy_any) << "row " << i;
+    }
+  }
+}
+
 // The means bit for bit: a colour's samples summed in float in reading
 // order (row by row, left to right), times 1 / count in float. The masks'
 // exactness across speed changes rests on this arithmetic staying the same.
