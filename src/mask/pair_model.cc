@@ -536,6 +536,31 @@ void FitNoise(const Sample& sample, const CellLayout& layout, float lb,
 constexpr double kStructureFloorBayer = 0.5;
 constexpr double kStructureFloorXTrans = 1.0;
 
+// FitStructure's terms of each sample, in the samples' order: d^2 less the
+// noise, step^2, and the score d^2 / (noise + step^2). `var_factor` is
+// indexed as CellLayout::var_factor.
+DSB_VECTOR_CLONES void StructureTerms(const CellSample* __restrict cells,
+                                      std::size_t n, const PairModel& model,
+                                      const float* __restrict var_factor,
+                                      float* __restrict excess,
+                                      float* __restrict step2,
+                                      float* __restrict score) {
+  // Local copies: the loop then vectorises (PairModel::Variance's terms in
+  // registers).
+  const PairModel m = model;
+  for (std::size_t k = 0; k < n; ++k) {
+    const CellSample& c = cells[k];
+    const float factor =
+        var_factor[(c.parity_i * 2 + c.parity_j) * kCellColors + c.color];
+    const double d = c.gt - m.gain * c.noisy;
+    const double noise = m.Variance(c.gt) * factor;
+    const double step = c.gt_step;
+    excess[k] = static_cast<float>(d * d - noise);
+    step2[k] = static_cast<float>(step * step);
+    score[k] = static_cast<float>(d * d / (noise + step * step));
+  }
+}
+
 void FitStructure(const Sample& sample, const CellLayout& layout,
                   PairModel& model) {
   // The terms of each class (parity and colour) in the samples' order,
@@ -553,17 +578,18 @@ void FitStructure(const Sample& sample, const CellLayout& layout,
   std::vector<float> step2(n);
   std::vector<float> score(n);  // d^2 / (noise + step^2): outliers last
   {
+    // The terms in the samples' order first (a loop that vectorises: the
+    // division per sample), then moved to their classes.
+    std::vector<float> terms(3 * n);
+    StructureTerms(sample.cells.data(), n, model, &layout.var_factor[0][0][0],
+                   terms.data(), terms.data() + n, terms.data() + 2 * n);
     std::array<std::size_t, kClasses> at;
     std::copy(start.begin(), start.end() - 1, at.begin());
-    for (const CellSample& c : sample.cells) {
-      const float factor = layout.var_factor[c.parity_i][c.parity_j][c.color];
-      const double d = c.gt - model.gain * c.noisy;
-      const double noise = model.Variance(c.gt) * factor;
-      const double step = c.gt_step;
-      const std::size_t k = at[class_of(c)]++;
-      excess[k] = static_cast<float>(d * d - noise);
-      step2[k] = static_cast<float>(step * step);
-      score[k] = static_cast<float>(d * d / (noise + step * step));
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t k = at[class_of(sample.cells[i])]++;
+      excess[k] = terms[i];
+      step2[k] = terms[n + i];
+      score[k] = terms[2 * n + i];
     }
   }
   std::vector<float> scratch;
