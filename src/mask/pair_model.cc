@@ -146,6 +146,14 @@ double SelectRank(float* v, std::size_t n, std::size_t k) {
 
 double MedianOf(float* v, std::size_t n) { return SelectRank(v, n, n / 2); }
 
+// An array of n values left uninitialised (every one is written before it
+// is read): the fit's arrays, zeroed as vectors, cost a memset of ~1 MB a
+// pair model.
+template <typename T>
+std::unique_ptr<T[]> Uninitialized(std::size_t n) {
+  return std::unique_ptr<T[]>(new T[n]);
+}
+
 struct CellSample {
   float gt;
   float noisy;
@@ -326,9 +334,6 @@ double RobustSigma(float* u, std::size_t n) {
   }
   return 1.4826 * MedianOf(u, n);
 }
-double RobustSigma(std::vector<float>& u) {
-  return RobustSigma(u.data(), u.size());
-}
 
 // The ratio of sums over unclipped cells, refined twice over the cells
 // that agree with it (within 3 robust sigmas of the residual), so that a
@@ -341,13 +346,14 @@ double MatchGain(const Sample& sample, double fallback) {
   }
   double gain = sample.gt_sum / sample.noisy_sum;
   if (sample.cells.size() < 64) return gain;
-  std::vector<float> residuals(sample.cells.size());
+  const std::unique_ptr<float[]> residuals =
+      Uninitialized<float>(sample.cells.size());
   for (int round = 0; round < 2; ++round) {
     for (std::size_t k = 0; k < sample.cells.size(); ++k) {
       const CellSample& s = sample.cells[k];
       residuals[k] = static_cast<float>(s.gt - gain * s.noisy);
     }
-    const double sigma = RobustSigma(residuals);
+    const double sigma = RobustSigma(residuals.get(), sample.cells.size());
     // Both sums in one register's two lanes, each in the samples' order;
     // a cell that disagrees adds +0 (its values masked off), which leaves
     // a sum as it is: the same sums as with a branch, which mispredicted on
@@ -445,11 +451,11 @@ void FitNoise(const Sample& sample, const CellLayout& layout, float lb,
       }
     }
   }
-  std::vector<float> all_u(n);
-  std::vector<std::uint8_t> bin_of(n);
-  std::vector<float> levels(n);
+  const std::unique_ptr<float[]> all_u = Uninitialized<float>(n);
+  const std::unique_ptr<std::uint8_t[]> bin_of = Uninitialized<std::uint8_t>(n);
+  const std::unique_ptr<float[]> levels = Uninitialized<float>(n);
   NoiseTerms(sample.cells.data(), n, model.gain, &root_factor[0][0][0], top,
-             kBins, all_u.data(), bin_of.data(), levels.data());
+             kBins, all_u.get(), bin_of.get(), levels.get());
   std::array<double, kBins> bin_s{};
   std::array<std::size_t, kBins + 1> bin_start{};
   for (std::size_t k = 0; k < n; ++k) {
@@ -457,19 +463,19 @@ void FitNoise(const Sample& sample, const CellLayout& layout, float lb,
     bin_s[bin] += sample.cells[k].gt;
     ++bin_start[bin + 1];
   }
-  if (levels.empty()) {
+  if (n == 0) {
     model.slope = 0;
     model.offset = 1e-12;
     return;
   }
   for (int b = 0; b < kBins; ++b) bin_start[b + 1] += bin_start[b];
-  std::vector<float> binned(n);
+  const std::unique_ptr<float[]> binned = Uninitialized<float>(n);
   {
     std::array<std::size_t, kBins> at;
     std::copy(bin_start.begin(), bin_start.end() - 1, at.begin());
     for (std::size_t k = 0; k < n; ++k) binned[at[bin_of[k]]++] = all_u[k];
   }
-  model.reference_level = std::max(0.0, MedianInPlace(levels));
+  model.reference_level = std::max(0.0, MedianOf(levels.get(), n));
 
   double sw = 0, sws = 0, swss = 0, swv = 0, swsv = 0;
   int used_bins = 0;
@@ -477,7 +483,7 @@ void FitNoise(const Sample& sample, const CellLayout& layout, float lb,
     const std::size_t count = bin_start[b + 1] - bin_start[b];
     if (count < kMinPerBin) continue;
     const double s = std::max(0.0, bin_s[b] / count);
-    const double sigma = RobustSigma(binned.data() + bin_start[b], count);
+    const double sigma = RobustSigma(binned.get() + bin_start[b], count);
     const double var = sigma * sigma;
     if (!(var > 0)) continue;
     const double w = count / (var * var);
@@ -506,7 +512,7 @@ void FitNoise(const Sample& sample, const CellLayout& layout, float lb,
     if (sw > 0) {
       offset = swv / sw;
     } else {
-      const double sigma = RobustSigma(all_u);
+      const double sigma = RobustSigma(all_u.get(), n);
       offset = sigma * sigma;
     }
   } else if (offset < 0) {
@@ -574,15 +580,17 @@ void FitStructure(const Sample& sample, const CellLayout& layout,
   for (const CellSample& c : sample.cells) ++start[class_of(c) + 1];
   for (int k = 0; k < kClasses; ++k) start[k + 1] += start[k];
   const std::size_t n = sample.cells.size();
-  std::vector<float> excess(n);  // d^2 - noise
-  std::vector<float> step2(n);
-  std::vector<float> score(n);  // d^2 / (noise + step^2): outliers last
+  const std::unique_ptr<float[]> excess =
+      Uninitialized<float>(n);  // d^2 - noise
+  const std::unique_ptr<float[]> step2 = Uninitialized<float>(n);
+  // d^2 / (noise + step^2): outliers last
+  const std::unique_ptr<float[]> score = Uninitialized<float>(n);
   {
     // The terms in the samples' order first (a loop that vectorises: the
     // division per sample), then moved to their classes.
-    std::vector<float> terms(3 * n);
+    const std::unique_ptr<float[]> terms = Uninitialized<float>(3 * n);
     StructureTerms(sample.cells.data(), n, model, &layout.var_factor[0][0][0],
-                   terms.data(), terms.data() + n, terms.data() + 2 * n);
+                   terms.get(), terms.get() + n, terms.get() + 2 * n);
     std::array<std::size_t, kClasses> at;
     std::copy(start.begin(), start.end() - 1, at.begin());
     for (std::size_t i = 0; i < n; ++i) {
@@ -607,7 +615,7 @@ void FitStructure(const Sample& sample, const CellLayout& layout,
         // samples' order), summed in the samples' order. The scores are
         // selected, not the terms sorted (was: std::nth_element on the
         // terms, a third of the pair model's own time).
-        scratch.assign(score.begin() + from, score.begin() + from + count);
+        scratch.assign(score.get() + from, score.get() + from + count);
         const float limit =
             static_cast<float>(SelectRank(scratch.data(), count, keep));
         std::size_t below = 0;
