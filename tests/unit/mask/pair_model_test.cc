@@ -200,5 +200,35 @@ TEST(MedianInPlaceTest, IsTheElementOfRankHalfTheCount) {
   }
 }
 
+// The brackets' samples and the values between them are selected by a
+// quickselect without branches (pair_model.cc SelectPartitioned); ordered
+// inputs and few distinct values are the shapes that strain a quickselect's
+// pivots and its handling of values equal to them.
+TEST(MedianInPlaceTest, OrderedInputsAndFewDistinctValues) {
+  const std::vector<std::function<float(std::size_t, std::size_t)>> shapes = {
+      [](std::size_t i, std::size_t) { return static_cast<float>(i); },
+      [](std::size_t i, std::size_t n) { return static_cast<float>(n - i); },
+      [](std::size_t i, std::size_t n) {
+        return static_cast<float>(std::min(i, n - i));
+      },
+      [](std::size_t i, std::size_t) { return static_cast<float>(i % 3); },
+      [](std::size_t i, std::size_t n) { return i < n / 2 ? 1.0f : 2.0f; },
+      [](std::size_t i, std::size_t n) { return i == n / 2 ? 5.0f : 1.0f; },
+      [](std::size_t i, std::size_t) {
+        return static_cast<float>((i * 7919) % 1024) * 0.5f;
+      },
+  };
+  for (const std::size_t n : {std::size_t{600}, std::size_t{5000},
+                              std::size_t{20000}, std::size_t{40001}}) {
+    for (std::size_t d = 0; d < shapes.size(); ++d) {
+      std::vector<float> v(n);
+      for (std::size_t i = 0; i < n; ++i) v[i] = shapes[d](i, n);
+      std::vector<float> sorted = v;
+      std::sort(sorted.begin(), sorted.end());
+      EXPECT_EQ(MedianInPlace(v), sorted[n / 2]) << "n " << n << " shape " << d;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsb
