@@ -89,8 +89,8 @@ class MappedFile {
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
         st.st_size <= LIBRAW_USE_STREAMS_DATASTREAM_MAXSIZE) {
       const auto size = static_cast<std::size_t>(st.st_size);
-      void* data = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE,
-                          fd, 0);
+      void* data =
+          ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
       if (data != MAP_FAILED) {
         mapped.data_ = data;
         mapped.size_ = size;
@@ -260,6 +260,7 @@ struct UnpackedRaw::State {
   // or its lcm with the black pattern's) and the white level.
   BlackLevels levels;
   RawMetadata meta;
+  bool read_mapped = false;  // the file is unmapped once unpacked
 };
 
 UnpackedRaw::UnpackedRaw(std::unique_ptr<State> state)
@@ -305,6 +306,8 @@ std::size_t UnpackedRaw::raw_buffer_bytes() const {
   return static_cast<std::size_t>(sizes.raw_pitch) * sizes.raw_height;
 }
 
+bool UnpackedRaw::read_mapped() const { return state_->read_mapped; }
+
 const std::uint16_t* UnpackedRaw::RawRow(int y) const {
   const LibRaw& raw = *state_->opened.raw;
   const libraw_image_sizes_t& sizes = raw.imgdata.sizes;
@@ -333,6 +336,7 @@ Result<UnpackedRaw> UnpackRaw(const std::string& path,
   // Nothing reads the file after unpack: close LibRaw's stream and unmap the
   // file now, so an unpacked raw holds only its pixels.
   raw.recycle_datastream();
+  state->read_mapped = state->opened.file.mapped();
   state->opened.file.Unmap();
   if (ret != LIBRAW_SUCCESS) return LibRawError(ret, "cannot decode", path);
   const DataErrors& errors = *state->opened.errors;

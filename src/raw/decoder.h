@@ -79,6 +79,9 @@ class UnpackedRaw {
   std::size_t raw_pitch() const;
   // The bytes of LibRaw's buffer that holds them (freed with this object).
   std::size_t raw_buffer_bytes() const;
+  // Whether LibRaw read the file through a mapping (DecodeOptions::map_file
+  // and the file could be mapped) rather than by name.
+  bool read_mapped() const;
 
  private:
   const std::uint16_t* RawRow(int y) const;  // row y of the visible area
