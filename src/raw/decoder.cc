@@ -59,10 +59,10 @@ CfaColor ToCfaColor(int libraw_color) {
 // buffer clamps), which no valid file makes.
 //
 // MAP_POPULATE: LibRaw reads nearly every byte, so the pages are mapped in
-// one call rather than faulted in one by one. Files larger than LibRaw's
-// own limit for its buffered stream (250 MB: it then switches to a FILE*
-// stream) are not mapped, nor is anything mmap refuses (the worker's
-// address-space cap): those go through open_file, as before.
+// one call rather than faulted in one by one. Files over
+// kMaxMappedFileBytes (decoder.h says why) are not mapped, nor is anything
+// mmap refuses (the worker's address-space cap): those go through
+// open_file, as before.
 class MappedFile {
  public:
   MappedFile() = default;
@@ -87,7 +87,7 @@ class MappedFile {
     if (fd < 0) return mapped;
     struct stat st {};
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        st.st_size <= LIBRAW_USE_STREAMS_DATASTREAM_MAXSIZE) {
+        static_cast<std::size_t>(st.st_size) <= kMaxMappedFileBytes) {
       const auto size = static_cast<std::size_t>(st.st_size);
       void* data =
           ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);

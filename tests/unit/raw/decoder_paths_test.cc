@@ -154,6 +154,30 @@ TEST(DecoderPathsTest, GeneratedDngsDecodeBitForBitAlikeByNameAndMapped) {
   }
 }
 
+// A file over the mapping limit is read by name, whatever map_file says.
+// (A small DNG padded past the limit: LibRaw ignores what follows the
+// data it points to.)
+TEST(DecoderPathsTest, FilesOverTheLimitAreReadByName) {
+  testing::TempDir dir;
+  SceneSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  SyntheticScene scene(spec);
+  const std::string path = dir.Join("padded.dng");
+  ASSERT_TRUE(WriteCfaDng(path, scene.RenderGt()).ok());
+  Result<UnpackedRaw> small = UnpackRaw(path, Options(true));
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_TRUE(small->read_mapped());
+  fs::resize_file(path, kMaxMappedFileBytes + 1);
+  Result<UnpackedRaw> padded = UnpackRaw(path, Options(true));
+  ASSERT_TRUE(padded.ok()) << padded.status().ToString();
+  EXPECT_FALSE(padded->read_mapped());
+  std::vector<std::uint16_t> a(96 * 64), b(96 * 64);
+  small->CopyRaw(a.data());
+  padded->CopyRaw(b.data());
+  EXPECT_EQ(a, b);
+}
+
 void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
