@@ -774,9 +774,10 @@ BuildEnvironment RealEnvironment(const BuildOptions& options, FileSystem& fs,
 }  // namespace
 
 Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
-                             BuildObserver& observer) {
+                             BuildObserver& observer,
+                             std::unique_ptr<RawDecoder> decoder) {
   BuildEnvironment env = RealEnvironment(options, fs, observer);
-  PipelineSceneRunner runner(options, fs, PhysicalMemory());
+  PipelineSceneRunner runner(options, fs, PhysicalMemory(), std::move(decoder));
   env.runner = &runner;
   return ExecuteBuild(options, env);
 }

@@ -31,6 +31,7 @@
 #include "executor/build_options.h"
 #include "executor/scene_runner.h"
 #include "manifest/manifest.h"
+#include "raw/raw_decoder.h"
 
 namespace dsb {
 
@@ -128,8 +129,10 @@ Result<StatusReport> ExecuteStatus(const BuildOptions& options,
 // The real environment: the real decoder, correlators and masks
 // (PipelineSceneRunner), the manifest at options.db_path, its flock, the
 // steady clock and --mem (default half the RAM).
+// `decoder`, when given, replaces the one `options` chooses (tests).
 Result<BuildReport> RunBuild(const BuildOptions& options, FileSystem& fs,
-                             BuildObserver& observer);
+                             BuildObserver& observer,
+                             std::unique_ptr<RawDecoder> decoder = nullptr);
 Result<StatusReport> RunStatus(const BuildOptions& options, FileSystem& fs);
 
 // The hash recorded for a file that could not be read: its scene fails and

@@ -7,6 +7,7 @@
 #include <tbb/task_group.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "crops/rawnind_loss.h"
 #include "executor/build_observer.h"
 #include "executor/interrupt.h"
+#include "executor/pass_order.h"
 #include "mask/loss_mask.h"
 #include "mask/png_writer.h"
 #include "scan/scan.h"
@@ -91,9 +93,67 @@ Result<RawImage> DecodeFile(SceneRun& state, std::size_t index) {
   return image;
 }
 
+// One file decoded ahead of the stage that needs it, beside the decode of
+// the group's first GT: the GT's decode used to run alone (a 60 MP
+// build's first second at 1.1-1.6 of 2 cores), since the scene's memory
+// plan needs the GT's pixel count. The file is one the scene holds next
+// anyway (the group's second GT, or the first capture its pass decodes), and
+// every plan has room for one GT and one capture (plan/memory_plan.h), so
+// the plan made once the GT's size is known covers it. It counts as a
+// capture in flight from its start until the group takes it as a GT or its
+// batch is masked.
+//
+// It runs in an arena of its own, so a worker thread can take it while the
+// scene's thread decodes the GT (the scene's own arena may have one slot);
+// Take runs it on the taking thread if no worker has started it.
+class EarlyDecode {
+ public:
+  EarlyDecode() = default;
+  EarlyDecode(const EarlyDecode&) = delete;
+  EarlyDecode& operator=(const EarlyDecode&) = delete;
+  ~EarlyDecode() { Drop(); }
+
+  // Before anything asks Holds.
+  void Start(SceneRun& state, std::size_t index) {
+    state_ = &state;
+    index_ = index;
+    const std::int64_t in_flight = ++state.counters->captures_in_flight;
+    BuildCounters::RaiseTo(state.counters->max_captures_in_flight, in_flight);
+    arena_.execute(
+        [&] { tasks_.run([this] { image_ = DecodeFile(*state_, *index_); }); });
+  }
+  // Whether file `index` is this decode's, not yet taken.
+  bool Holds(std::size_t index) const {
+    return index_ == index && !taken_.load();
+  }
+  // Its batch counts it from now on (and releases it once masked).
+  void HandToBatch() { handed_ = true; }
+  // The file's decode, waiting for it; once.
+  Result<RawImage> Take() {
+    arena_.execute([&] { tasks_.wait(); });
+    taken_ = true;
+    if (!handed_) --state_->counters->captures_in_flight;
+    return std::move(image_);
+  }
+  // Waits for a decode nobody took (an interrupted pass) and frees it.
+  void Drop() {
+    if (index_.has_value() && !taken_.load()) (void)Take();
+  }
+
+ private:
+  SceneRun* state_ = nullptr;
+  std::optional<std::size_t> index_;  // set once, by Start
+  std::atomic<bool> taken_{false};
+  bool handed_ = false;  // by the pipeline's serial first stage
+  Result<RawImage> image_ = Status::Internal("not decoded");
+  tbb::task_arena arena_{2};  // its slot for a worker; one for a taker
+  tbb::task_group tasks_;
+};
+
 // One batch of captures on its way through the pipeline.
 struct Batch {
-  std::size_t first = 0;                       // file index of images[0]
+  std::size_t first = 0;     // file index of images[0]
+  std::size_t captures = 0;  // counted in flight: those not a GT of the group
   std::vector<std::optional<RawImage>> owned;  // decoded here
   std::vector<const RawImage*> images;         // null: unusable
   // aligned[k][i]: GT k's alignment of images[i] succeeded.
@@ -120,25 +180,42 @@ struct GtGroup {
 // (see the header).
 void AlignAgainstGroup(
     SceneRun& state, GtGroup& group, const SceneMemory& memory,
+    EarlyDecode& early,
     tbb::enumerable_thread_specific<MaskWorkspace>& mask_workspaces) {
   const std::size_t file_count = state.files.size();
   const std::size_t group_size = group.gts.size();
-  std::size_t next = 0;
+  // Scene order, a batch of the group's GTs alone last
+  // (executor/pass_order.h).
+  const std::vector<FileRun> runs =
+      PassOrder(file_count, memory.batch, group.start, group_size);
+  std::size_t next_run = 0;
 
   auto produce = [&](tbb::flow_control& control) -> std::shared_ptr<Batch> {
-    if (next >= file_count || InterruptRequested()) {
+    if (next_run >= runs.size() || InterruptRequested()) {
       control.stop();
       return nullptr;
     }
     auto batch = std::make_shared<Batch>();
-    batch->first = next;
-    const std::size_t count = std::min(memory.batch, file_count - next);
-    next += count;
+    batch->first = runs[next_run].first;
+    const std::size_t count = runs[next_run].count;
+    const std::size_t next = batch->first + count;
+    ++next_run;
     batch->owned.resize(count);
     batch->images.assign(count, nullptr);
-    const std::int64_t in_flight = state.counters->captures_in_flight.fetch_add(
-                                       static_cast<std::int64_t>(count)) +
-                                   static_cast<std::int64_t>(count);
+    // The group's GTs are held already (counted in its plan as GTs); the
+    // early decode counts itself from its start.
+    std::int64_t added = 0;
+    for (std::size_t f = batch->first; f < next; ++f) {
+      if (f >= group.start && f < group.start + group_size) continue;
+      ++batch->captures;
+      if (early.Holds(f)) {
+        early.HandToBatch();
+      } else {
+        ++added;
+      }
+    }
+    const std::int64_t in_flight =
+        state.counters->captures_in_flight.fetch_add(added) + added;
     BuildCounters::RaiseTo(state.counters->max_captures_in_flight, in_flight);
     return batch;
   };
@@ -164,7 +241,8 @@ void AlignAgainstGroup(
         return;
       }
       if (InterruptRequested()) return;
-      Result<RawImage> image = DecodeFile(state, f);
+      Result<RawImage> image =
+          early.Holds(f) ? early.Take() : DecodeFile(state, f);
       if (!image.ok()) {
         for (std::size_t k = 0; k < group_size; ++k) {
           FailPair(state.Pair(group.start + k, f), image.status());
@@ -288,7 +366,8 @@ void AlignAgainstGroup(
       }
       pair.status = Status::Ok();
     });
-    state.counters->captures_in_flight -= static_cast<std::int64_t>(count);
+    state.counters->captures_in_flight -=
+        static_cast<std::int64_t>(batch->captures);
   };
 
   using BatchPtr = std::shared_ptr<Batch>;
@@ -315,10 +394,13 @@ void AlignAgainstGroup(
 
 PipelineSceneRunner::PipelineSceneRunner(const BuildOptions& options,
                                          FileSystem& fs,
-                                         std::size_t physical_memory)
+                                         std::size_t physical_memory,
+                                         std::unique_ptr<RawDecoder> decoder)
     : options_(options),
       fs_(fs),
-      decoding_(MakeBuildDecoding(options, physical_memory)) {}
+      decoding_(MakeBuildDecoding(options, physical_memory)) {
+  if (decoder != nullptr) decoding_.decoder = std::move(decoder);
+}
 
 Status PipelineSceneRunner::Start(BuildObserver& observer) {
   std::string notice;
@@ -390,22 +472,52 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
     // which sets how many GTs fit the memory share together.
     GtGroup group;
     group.start = group_start;
-    for (std::size_t g = group_start; g < gt_count; ++g) {
-      Result<RawImage> gt = DecodeFile(state, g);
+    // Beside the first GT, the file the scene holds next (EarlyDecode): the
+    // second file of the scene in the first group (its second GT, or the
+    // first capture of its pass), the first file in a later one (the first
+    // capture of its pass). Not with one worker: nothing would run beside.
+    EarlyDecode early;
+    const std::size_t early_index = group_start == 0 ? 1 : 0;
+    if (work.workers >= 2 && early_index < state.files.size()) {
+      early.Start(state, early_index);
+    }
+    auto add = [&](std::size_t g, Result<RawImage> gt) {
       if (gt.ok()) {
-        if (group.gts.empty() || group_start == g) {
-          pixels = gt->pixels.pixel_count();
-          memory = work.Memory(pixels, gt_count - group_start);
-          group_size = memory.gt_group;
-        }
         group.gts.emplace_back(std::move(gt).value());
-      } else {
-        group.gts.emplace_back(std::nullopt);
-        for (std::size_t f = 0; f < state.files.size(); ++f) {
-          FailPair(state.Pair(g, f), gt.status().WithContext("GT unusable"));
-        }
+        return;
       }
-      if (group.gts.size() >= group_size) break;
+      group.gts.emplace_back(std::nullopt);
+      for (std::size_t f = 0; f < state.files.size(); ++f) {
+        FailPair(state.Pair(g, f), gt.status().WithContext("GT unusable"));
+      }
+    };
+    // The group's first GT tells the image size, which sets the plan and so
+    // how many GTs the group takes (when it fails, the group keeps the last
+    // one's size, or one GT).
+    Result<RawImage> first = early.Holds(group_start)
+                                 ? early.Take()
+                                 : DecodeFile(state, group_start);
+    if (first.ok()) {
+      pixels = first->pixels.pixel_count();
+      memory = work.Memory(pixels, gt_count - group_start);
+      group_size = memory.gt_group;
+    }
+    add(group_start, std::move(first));
+    // The group's other GTs decode in parallel: each is in the plan.
+    const std::size_t group_end = std::min(gt_count, group_start + group_size);
+    if (group_end > group_start + 1) {
+      std::vector<Result<RawImage>> rest(group_end - group_start - 1,
+                                         Status::Internal("not decoded"));
+      tbb::task_arena gts(std::max(1, work.workers));
+      gts.execute([&] {
+        tbb::parallel_for(std::size_t{0}, rest.size(), [&](std::size_t i) {
+          const std::size_t g = group_start + 1 + i;
+          rest[i] = early.Holds(g) ? early.Take() : DecodeFile(state, g);
+        });
+      });
+      for (std::size_t i = 0; i < rest.size(); ++i) {
+        add(group_start + 1 + i, std::move(rest[i]));
+      }
     }
     group_size = group.gts.size();
     // What this group plans to hold, while it runs (the build's report
@@ -442,7 +554,8 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
         }
       }
     };
-    AlignAgainstGroup(state, group, memory, mask_workspaces);
+    AlignAgainstGroup(state, group, memory, early, mask_workspaces);
+    early.Drop();  // when the pass stopped before reaching it
     counters.planned_bytes -= planned;
   }
 

@@ -2,18 +2,22 @@
 // plan laid it out (plan/scene_work.h).
 //
 // A scene's GTs are decoded once per group (as many as its memory share
-// allows, at least one), and each GT of the group gets one correlator, its
-// reference prepared once. The scene's captures then stream past the group
-// in batches (SceneMemory::batch): a TBB pipeline decodes a batch in
-// parallel, hands it to each GT's correlator in one Align call (the CUDA
-// correlator transforms a batch at once; the CPU one aligns its captures
-// in parallel), then masks and writes every pair of the batch in parallel.
+// allows, at least one; those after the first in parallel), and each GT of
+// the group gets one correlator, its reference prepared once. The scene's
+// captures then stream past the group in batches (SceneMemory::batch): a
+// TBB pipeline decodes a batch in parallel, hands it to each GT's correlator
+// in one Align call (the CUDA correlator transforms a batch at once; the CPU
+// one aligns its captures in parallel), then masks and writes every pair of
+// the batch in parallel.
 // With a decoded-file hook (--crops) the mask stage also hands each decoded
 // file of the batch to the hook, in parallel with the masks, while the
 // batch still holds it. Two batches are in flight when the share allows,
 // so decoding the next batch overlaps aligning this one; captures in flight
 // never exceed the share, so a scene of 15 x 60 MP captures never holds them
-// all.
+// all. The group's first GT does not decode alone: the file the scene needs
+// next decodes beside it (EarlyDecode in the .cc says why that fits every
+// plan), and a batch of the group's GTs alone goes last in its pass
+// (executor/pass_order.h).
 //
 // The device is chosen once per build (Start), and its notice is shown
 // once. With the CPU correlator, FFTW's wisdom is loaded at Start and kept
@@ -40,9 +44,11 @@ namespace dsb {
 class PipelineSceneRunner final : public SceneRunner {
  public:
   // `options` and `fs` must outlive the runner; `physical_memory` sets the
-  // largest file it accepts (executor/decoding.h).
+  // largest file it accepts (executor/decoding.h). `decoder`, when given,
+  // decodes instead of the one `options` chooses (tests record with it).
   PipelineSceneRunner(const BuildOptions& options, FileSystem& fs,
-                      std::size_t physical_memory);
+                      std::size_t physical_memory,
+                      std::unique_ptr<RawDecoder> decoder = nullptr);
   // Keeps the FFT plans this build measured (executor/fft_wisdom.h).
   ~PipelineSceneRunner() override;
 

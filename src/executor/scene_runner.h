@@ -35,7 +35,8 @@ struct BuildCounters {
   std::atomic<std::int64_t> masks_written{0};
   std::atomic<std::int64_t> bytes_decoded{0};
   // Captures decoded and not yet finished, and the most there ever were at
-  // once: bounded by --jobs and by the --mem budget.
+  // once: bounded by --jobs and by the --mem budget. The GTs a pass aligns
+  // against are held as GTs (SceneMemory::gt_group), not counted here.
   std::atomic<std::int64_t> captures_in_flight{0};
   std::atomic<std::int64_t> max_captures_in_flight{0};
   // Correlators made (one per GT per pass over the captures) and the

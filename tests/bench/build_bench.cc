@@ -11,6 +11,15 @@
 // of 1 + NOISY copies of that raw file (issue 17's compressed real raws:
 // 15x../shared/data/raw/bep-imagemeta__sample.nef).
 //
+// NOISYxDIR (a directory): an existing dataset (e.g. made once with `synth`),
+// every file of it; NOISY is ignored. Its manifest and masks go to a temp
+// directory, so each run is a first build and DIR is left as it was.
+//
+// DSB_BUILD_BINARIES="OLD NEW ...": each spec's build is run by each of these
+// dataset-build binaries in turn (the whole process: its start included),
+// instead of this binary's own build; one row per binary, all against the
+// same floors (old against new, interleaved, in one run).
+//
 // Memory: build_MB is the build process's own peak RSS (getrusage, as the
 // build reports it); all_MB is the peak of the build and its decode workers
 // together (the sum of their PSS, sampled every 20 ms): the workers' memory
@@ -100,7 +109,11 @@ int main(int argc, char** argv) {
     dsb::SynthOptions synth;
     synth.out_dir = dir.Join("data");
     std::string label = spec;
-    if (fs::is_regular_file(what)) {
+    std::vector<std::string> skip_dirs;  // not raws: a manifest, masks
+    if (fs::is_directory(what)) {
+      synth.out_dir = what;
+      label = fs::path(what).filename().string();
+    } else if (fs::is_regular_file(what)) {
       // A scene of copies of a real raw: the GT and NOISY captures.
       const std::string ext = fs::path(what).extension();
       const fs::path scene = fs::path(synth.out_dir) / "Bayer" / "copies";
@@ -121,7 +134,10 @@ int main(int argc, char** argv) {
     }
     std::vector<std::string> files;
     for (const auto& entry : fs::recursive_directory_iterator(synth.out_dir)) {
-      if (entry.is_regular_file() && entry.path().extension() != ".json") {
+      const std::string ext = entry.path().extension().string();
+      const std::string name = entry.path().string();
+      if (entry.is_regular_file() && ext != ".json" && ext != ".png" &&
+          name.find("dataset-build.db") == std::string::npos) {
         files.push_back(entry.path());
       }
     }
@@ -150,27 +166,49 @@ int main(int argc, char** argv) {
       });
       return failures.load() == 0 ? 0 : 1;
     });
-    const Measured build = InChild([&] {
-      dsb::BuildOptions options;
-      options.root = synth.out_dir;
-      options.jobs = jobs;
-      options.quiet = true;
-      options.device = dsb::Device::kCpu;
-      options.ResolveDefaults();
-      dsb::BuildObserver progress;  // silent
-      auto report = dsb::RunBuild(options, dsb::RealFileSystem(), progress);
-      return report.ok() ? report->ExitCode() : 2;
-    });
-    std::printf(
-        "%8s %9.2f %9.2f %9.2f %8.2f %8.2f %9.2f %9.2f %10.0f %10.0f "
-        "%10.0f%s\n",
-        label.c_str(), unpack.seconds, decode.seconds, build.seconds,
-        build.seconds / unpack.seconds, build.seconds / decode.seconds,
-        build.cpu_seconds / unpack.cpu_seconds,
-        decode.cpu_seconds / unpack.cpu_seconds, decode.peak_rss_mb,
-        build.peak_rss_mb, build.peak_all_mb,
-        unpack.status || decode.status || build.status ? "  (a run failed)"
-                                                       : "");
+    std::vector<std::string> binaries;  // "": this binary's own build
+    if (const char* listed = std::getenv("DSB_BUILD_BINARIES")) {
+      std::istringstream words(listed);
+      for (std::string word; words >> word;) binaries.push_back(word);
+    }
+    if (binaries.empty()) binaries.push_back("");
+    for (const std::string& binary : binaries) {
+      dsb::testing::TempDir out;  // the manifest and masks
+      const Measured build = InChild([&] {
+        dsb::BuildOptions options;
+        options.root = synth.out_dir;
+        options.db_path = out.Join("dataset-build.db");
+        options.masks_dir = out.Join("masks");
+        options.jobs = jobs;
+        options.quiet = true;
+        options.device = dsb::Device::kCpu;
+        if (!binary.empty()) {
+          std::freopen("/dev/null", "w", stdout);  // its summary line
+          const std::string jobs_text = std::to_string(jobs);
+          execl(binary.c_str(), binary.c_str(), options.root.c_str(), "--db",
+                options.db_path.c_str(), "--masks", options.masks_dir.c_str(),
+                "--jobs", jobs_text.c_str(), "--device", "cpu", "-q",
+                static_cast<char*>(nullptr));
+          return 127;
+        }
+        options.ResolveDefaults();
+        dsb::BuildObserver progress;  // silent
+        auto report = dsb::RunBuild(options, dsb::RealFileSystem(), progress);
+        return report.ok() ? report->ExitCode() : 2;
+      });
+      std::string row = label;
+      if (!binary.empty()) row += " " + fs::path(binary).filename().string();
+      std::printf(
+          "%8s %9.2f %9.2f %9.2f %8.2f %8.2f %9.2f %9.2f %10.0f %10.0f "
+          "%10.0f%s\n",
+          row.c_str(), unpack.seconds, decode.seconds, build.seconds,
+          build.seconds / unpack.seconds, build.seconds / decode.seconds,
+          build.cpu_seconds / unpack.cpu_seconds,
+          decode.cpu_seconds / unpack.cpu_seconds, decode.peak_rss_mb,
+          build.peak_rss_mb, build.peak_all_mb,
+          unpack.status || decode.status || build.status ? "  (a run failed)"
+                                                         : "");
+    }
   }
   return 0;
 }
