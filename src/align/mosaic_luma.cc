@@ -354,12 +354,16 @@ DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
   // then vertical period sums. Sums are recomputed per output sample
   // (period adds) rather than kept running, so every sample is the same
   // expression wherever it sits and rounding does not drift along a row.
+  // The horizontal sums live in a ring of `period` rows (in L1), each
+  // output row made as soon as its last input row is: a plane of them was
+  // written and read back once per call (the fine search makes 24 per
+  // candidate).
   const int in_h = height + period - 1;
   const int in_w = width + period - 1;
-  // Neither plane is filled first: each sum starts from 0.0f + its first
-  // term, the very addition the zeroed planes' first += made.
-  Plane<float> horizontal;
-  horizontal.Resize(width, in_h);
+  // Neither the ring nor the output is filled first: each sum starts from
+  // 0.0f + its first term, the very addition the zeroed planes' first +=
+  // made.
+  std::vector<float> ring(static_cast<std::size_t>(period) * width);
   std::vector<float> balanced(static_cast<std::size_t>(in_w));
   // The balance of every column of each row phase, so the product below is
   // a plain vector multiply (the same products as cycling through the
@@ -371,26 +375,29 @@ DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
           balance[static_cast<int>(image.cfa.color_at(y0 + p, x0 + j))];
     }
   }
+  Plane<float> luma;
+  luma.Resize(width, height);
   for (int i = 0; i < in_h; ++i) {
     const int y = y0 + i;
     const float* row = image.pixels.row(y) + x0;
     const float* w = &weights[static_cast<std::size_t>(i % period) * in_w];
     for (int j = 0; j < in_w; ++j) balanced[j] = row[j] * w[j];
-    float* out = horizontal.row(i);
-    for (int j = 0; j < width; ++j) out[j] = 0.0f + balanced[j];
+    float* horizontal = &ring[static_cast<std::size_t>(i % period) * width];
+    for (int j = 0; j < width; ++j) horizontal[j] = 0.0f + balanced[j];
     for (int k = 1; k < period; ++k) {
       const float* in = balanced.data() + k;
-      for (int j = 0; j < width; ++j) out[j] += in[j];
+      for (int j = 0; j < width; ++j) horizontal[j] += in[j];
     }
-  }
-  Plane<float> luma;
-  luma.Resize(width, height);
-  for (int i = 0; i < height; ++i) {
-    float* out = luma.row(i);
-    const float* first = horizontal.row(i);
+    // Output row o = i - period + 1: horizontal rows o .. o + period - 1,
+    // added in that order.
+    const int o = i - period + 1;
+    if (o < 0) continue;
+    float* out = luma.row(o);
+    const float* first = &ring[static_cast<std::size_t>(o % period) * width];
     for (int j = 0; j < width; ++j) out[j] = 0.0f + first[j];
     for (int k = 1; k < period; ++k) {
-      const float* in = horizontal.row(i + k);
+      const float* in =
+          &ring[static_cast<std::size_t>((o + k) % period) * width];
       for (int j = 0; j < width; ++j) out[j] += in[j];
     }
   }

@@ -11,7 +11,9 @@
 
 #include "align/colour_match.h"
 #include "align/correlator_common.h"
+#include "align/float_lanes.h"
 #include "align/mosaic_luma.h"
+#include "align/tile_correlation.h"
 #include "common/vector_clones.h"
 
 namespace dsb {
@@ -75,260 +77,16 @@ float Taper(int i, int n, int ramp) {
   return 0.5f - 0.5f * std::cos(3.14159265f * (d + 0.5f) / ramp);
 }
 
-// Window sums of `b` and `b^2` (for every window of the tile's size) from
-// integral images in double.
-class WindowSums {
- public:
-  explicit WindowSums(const Plane<float>& b)
-      : bw_(b.width()),
-        s1_(new double[static_cast<std::size_t>(b.height() + 1) * (bw_ + 1)]),
-        s2_(new double[static_cast<std::size_t>(b.height() + 1) * (bw_ + 1)]) {
-    // Every entry is written below; only the zero row and column are set
-    // here (the arrays are not filled first).
-    std::fill_n(s1_.get(), bw_ + 1, 0.0);
-    std::fill_n(s2_.get(), bw_ + 1, 0.0);
-    for (int y = 0; y < b.height(); ++y) {
-      s1_[Index(y + 1, 0)] = 0.0;
-      s2_[Index(y + 1, 0)] = 0.0;
-    }
-    for (int y = 0; y < b.height(); ++y) {
-      double row1 = 0, row2 = 0;
-      const float* pb = b.row(y);
-      for (int x = 0; x < bw_; ++x) {
-        row1 += pb[x];
-        row2 += static_cast<double>(pb[x]) * pb[x];
-        s1_[Index(y + 1, x + 1)] = s1_[Index(y, x + 1)] + row1;
-        s2_[Index(y + 1, x + 1)] = s2_[Index(y, x + 1)] + row2;
-      }
-    }
-  }
-  // Sums over the h x w window with top-left (y, x).
-  void Get(int y, int x, int h, int w, double* sum, double* sum_sq) const {
-    *sum = s1_[Index(y + h, x + w)] - s1_[Index(y, x + w)] -
-           s1_[Index(y + h, x)] + s1_[Index(y, x)];
-    *sum_sq = s2_[Index(y + h, x + w)] - s2_[Index(y, x + w)] -
-              s2_[Index(y + h, x)] + s2_[Index(y, x)];
-  }
-
- private:
-  std::size_t Index(int y, int x) const {
-    return static_cast<std::size_t>(y) * (bw_ + 1) + x;
-  }
-  int bw_;
-  std::unique_ptr<double[]> s1_, s2_;
-};
-
-// Eight float lanes, one AVX2 register (two SSE2 ones in the baseline
-// clone); element l is what a plain lanes[l] array held.
-using V8 = float __attribute__((vector_size(32)));
-
-[[gnu::always_inline]] inline V8 Load8(const float* p) {
-  V8 v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
-// sums[ox] += sum(a_i * b_i) over one row of w samples for the N offsets
-// ox0 .. ox0 + N - 1 (b points at offset ox0): eight float lanes per
-// offset, then the tail and the lanes added in double, exactly as for one
-// offset alone. N offsets at once keep N independent chains of additions
-// in flight (one offset's lanes are a single chain, bound by the adder's
-// latency) and load a's row once for all of them.
-template <int N>
-[[gnu::always_inline]] inline void DotRows(const float* pa, const float* pb,
-                                           int w, double* sums) {
-  V8 lanes[N] = {};
-  int j = 0;
-  for (; j + 8 <= w; j += 8) {
-    const V8 va = Load8(pa + j);
-    for (int n = 0; n < N; ++n) lanes[n] += va * Load8(pb + n + j);
-  }
-  for (int n = 0; n < N; ++n) {
-    double row = 0;
-    for (int k = j; k < w; ++k) row += pa[k] * pb[n + k];
-    for (int l = 0; l < 8; ++l) row += lanes[n][l];
-    sums[n] += row;
-  }
-}
-
-// sums[ox] = sum(a * b_o) for the windows b_o of `b` with top-left (oy,
-// ox), ox in [0, window); each offset adds its rows in order.
-DSB_VECTOR_CLONES void Dots(const Plane<float>& a, const Plane<float>& b,
-                            int oy, int window, double* sums) {
-  const int h = a.height(), w = a.width();
-  std::fill_n(sums, window, 0.0);
-  for (int i = 0; i < h; ++i) {
-    const float* pa = a.row(i);
-    const float* pb = b.row(oy + i);
-    int ox = 0;
-    for (; ox + 8 <= window; ox += 8) DotRows<8>(pa, pb + ox, w, sums + ox);
-    for (; ox + 4 <= window; ox += 4) DotRows<4>(pa, pb + ox, w, sums + ox);
-    switch (window - ox) {
-      case 3:
-        DotRows<3>(pa, pb + ox, w, sums + ox);
-        break;
-      case 2:
-        DotRows<2>(pa, pb + ox, w, sums + ox);
-        break;
-      case 1:
-        DotRows<1>(pa, pb + ox, w, sums + ox);
-        break;
-      default:
-        break;
-    }
-  }
-}
-
-// AddCorrelation for a tile with few masked pixels (or none): the same
-// sums, with the window sums of b and b^2 from integral images minus the
-// masked pixels' terms, instead of two more dot products per offset (`a`
-// is 0 at masked pixels, so the covariance is a plain dot product).
-void AddSparselyMaskedCorrelation(const Plane<float>& a,
-                                  const Plane<float>& mask, double count,
-                                  const Plane<float>& b, int window,
-                                  double* cross, double* b_var) {
-  const int h = a.height(), w = a.width();
-  const WindowSums sums(b);
-  struct Masked {
-    int i, j;
-  };
-  std::vector<Masked> masked;
-  for (int i = 0; i < h; ++i) {
-    const float* pm = mask.row(i);
-    int j = 0;
-    // Eight at a time past runs with none masked (most of a tile).
-    for (; j + 8 <= w; j += 8) {
-      bool any = false;
-      for (int l = 0; l < 8; ++l) any |= pm[j + l] == 0.0f;
-      if (!any) continue;
-      for (int l = 0; l < 8; ++l) {
-        if (pm[j + l] == 0.0f) masked.push_back({i, j + l});
-      }
-    }
-    for (; j < w; ++j) {
-      if (pm[j] == 0.0f) masked.push_back({i, j});
-    }
-  }
-  const std::size_t n = static_cast<std::size_t>(window);
-  std::vector<double> dots(n), sum_b(n), sum_bb(n);
-  for (int oy = 0; oy < window; ++oy) {
-    Dots(a, b, oy, window, dots.data());
-    for (int ox = 0; ox < window; ++ox) {
-      sums.Get(oy, ox, h, w, &sum_b[ox], &sum_bb[ox]);
-    }
-    // The masked pixels' terms taken out, each offset's in the masked
-    // pixels' order, the offsets of a row side by side (one offset's
-    // subtractions are a chain bound by the adder's latency).
-    for (const Masked& m : masked) {
-      const float* row = b.row(oy + m.i) + m.j;
-      for (int ox = 0; ox < window; ++ox) {
-        const double v = row[ox];
-        sum_b[ox] -= v;
-        sum_bb[ox] -= v * v;
-      }
-    }
-    for (int ox = 0; ox < window; ++ox) {
-      cross[oy * window + ox] += dots[ox];
-      b_var[oy * window + ox] +=
-          std::max(0.0, sum_bb[ox] - sum_b[ox] * sum_b[ox] / count);
-    }
-  }
-}
-
-// AddCorrelation's sums over one row for the N offsets ox0 .. ox0 + N - 1
-// (pb points at offset ox0): per offset, eight float lanes of a * b, m * b
-// and m * b * b (so the compiler-free vector code matches the plain lanes
-// loop), then the tail and the lanes added in double. N offsets at once
-// keep more independent chains of additions in flight.
-template <int N>
-[[gnu::always_inline]] inline void CorrelationRows(
-    const float* pa, const float* pm, const float* pb, int w, double* sum_ab,
-    double* sum_b, double* sum_bb) {
-  V8 ab[N] = {}, mb[N] = {}, mbb[N] = {};
-  int j = 0;
-  for (; j + 8 <= w; j += 8) {
-    const V8 va = Load8(pa + j);
-    const V8 vm = Load8(pm + j);
-    for (int n = 0; n < N; ++n) {
-      const V8 v = Load8(pb + n + j);
-      const V8 m = vm * v;
-      ab[n] += va * v;
-      mb[n] += m;
-      mbb[n] += m * v;
-    }
-  }
-  for (int n = 0; n < N; ++n) {
-    const float* b = pb + n;
-    double row_ab = 0, row_b = 0, row_bb = 0;
-    for (int k = j; k < w; ++k) {
-      row_ab += pa[k] * b[k];
-      row_b += pm[k] * b[k];
-      row_bb += pm[k] * b[k] * b[k];
-    }
-    for (int l = 0; l < 8; ++l) {
-      row_ab += ab[n][l];
-      row_b += mb[n][l];
-      row_bb += mbb[n][l];
-    }
-    sum_ab[n] += row_ab;
-    sum_b[n] += row_b;
-    sum_bb[n] += row_bb;
-  }
-}
-
-// For one tile: adds to cross[o] the covariance sum(a * b_o) and to
-// b_var[o] the variance of b_o, both over the tile's unmasked pixels, where
-// b_o is the window of `b` with top-left (oy, ox), o = oy * window + ox, for
-// every offset in [0, window)^2. `a` is h x w, zero-mean over the unmasked
-// pixels and 0 at masked ones, so the covariance needs no mean of b; `mask`
-// is 1 (use) or 0; `b` is (h + window - 1) x (w + window - 1).
-DSB_VECTOR_CLONES void AddCorrelation(const Plane<float>& a,
-                                      const Plane<float>& mask, double count,
-                                      const Plane<float>& b, int window,
-                                      double* cross, double* b_var) {
-  const int h = a.height(), w = a.width();
-  // Row by row, every horizontal offset of a row of offsets in turn: the
-  // tile's rows stay in cache across the offsets (one offset at a time
-  // streamed the whole tile once per offset). Each offset still adds its
-  // own rows in order, so its sums are the same.
-  std::vector<double> sum_ab(static_cast<std::size_t>(window)),
-      sum_b(static_cast<std::size_t>(window)),
-      sum_bb(static_cast<std::size_t>(window));
-  for (int oy = 0; oy < window; ++oy) {
-    std::fill(sum_ab.begin(), sum_ab.end(), 0.0);
-    std::fill(sum_b.begin(), sum_b.end(), 0.0);
-    std::fill(sum_bb.begin(), sum_bb.end(), 0.0);
-    for (int i = 0; i < h; ++i) {
-      const float* pa = a.row(i);
-      const float* pm = mask.row(i);
-      const float* pb = b.row(oy + i);
-      int ox = 0;
-      for (; ox + 3 <= window; ox += 3) {
-        CorrelationRows<3>(pa, pm, pb + ox, w, &sum_ab[ox], &sum_b[ox],
-                           &sum_bb[ox]);
-      }
-      if (window - ox == 2) {
-        CorrelationRows<2>(pa, pm, pb + ox, w, &sum_ab[ox], &sum_b[ox],
-                           &sum_bb[ox]);
-      } else if (window - ox == 1) {
-        CorrelationRows<1>(pa, pm, pb + ox, w, &sum_ab[ox], &sum_b[ox],
-                           &sum_bb[ox]);
-      }
-    }
-    for (int ox = 0; ox < window; ++ox) {
-      cross[oy * window + ox] += sum_ab[ox];
-      b_var[oy * window + ox] +=
-          std::max(0.0, sum_bb[ox] - sum_b[ox] * sum_b[ox] / count);
-    }
-  }
-}
-
-// 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
-// in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
-// i < h, j < w.
-DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
-    const RawImage& image, float clip, const std::array<bool, 3>& watched,
-    int y0, int x0, int h, int w, int box_h, int box_w) {
+// Sets out(i, j) to 0 where a pixel of `image` of a `watched` colour at or
+// above `clip` lies in the box of box_h x box_w whose top-left is (y0 + i,
+// x0 + j), for i < h, j < w (out is h x w); leaves the rest. On a mask of
+// 0s and 1s that is the product with UnclippedBoxes' plane, without making
+// that plane (a fill of 1s) and multiplying (a pass) per tile.
+DSB_VECTOR_CLONES void ClearClippedBoxes(const RawImage& image, float clip,
+                                         const std::array<bool, 3>& watched,
+                                         int y0, int x0, int h, int w,
+                                         int box_h, int box_w,
+                                         Plane<float>& out) {
   const int in_h = h + box_h - 1, in_w = w + box_w - 1;
   // Column counts of clipped pixels over box_h rows, then box_w of those.
   // Most rows hold no clipped pixel: a branch-free count (which vectorises)
@@ -359,7 +117,6 @@ DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
       }
     }
   }
-  Plane<float> out(w, h, 1.0f);
   for (int i = 0; i < h; ++i) {
     if (!touched[i]) continue;
     const int* c = &columns[static_cast<std::size_t>(i) * in_w];
@@ -371,103 +128,17 @@ DSB_VECTOR_CLONES Plane<float> UnclippedBoxes(
       sum -= c[j];
     }
   }
+}
+
+// 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
+// in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
+// i < h, j < w; 0 elsewhere.
+Plane<float> UnclippedBoxes(const RawImage& image, float clip,
+                            const std::array<bool, 3>& watched, int y0, int x0,
+                            int h, int w, int box_h, int box_w) {
+  Plane<float> out(w, h, 1.0f);
+  ClearClippedBoxes(image, clip, watched, y0, x0, h, w, box_h, box_w, out);
   return out;
-}
-
-// A tile of the noisy capture's period luma, as the fine search and the
-// rescoring of close candidates correlate it with the GT.
-struct LumaTile {
-  int y = 0, x = 0;  // top-left in the noisy image
-  int h = 0, w = 0;
-  Plane<float> luma;  // zero-mean over the unmasked pixels, 0 elsewhere
-  Plane<float> mask;  // 0 where clipping is near in either capture
-  double count = 0;   // unmasked pixels
-  double energy = 0;  // sum of squares of luma
-};
-
-// Leaves out of `tile` what `gt_mask` (same size) leaves out.
-void MaskTile(LumaTile& tile, const Plane<float>& gt_mask) {
-  for (std::size_t k = 0; k < tile.mask.pixel_count(); ++k) {
-    tile.mask.data()[k] *= gt_mask.data()[k];
-  }
-}
-
-// Makes the tile's luma zero-mean over its unmasked pixels and 0 on the
-// others, and fills in its count and energy.
-void CentreTile(LumaTile& tile) {
-  double sum = 0;
-  for (std::size_t k = 0; k < tile.mask.pixel_count(); ++k) {
-    sum += tile.mask.data()[k] * tile.luma.data()[k];
-    tile.count += tile.mask.data()[k];
-  }
-  if (tile.count < 1) return;
-  const float mean = static_cast<float>(sum / tile.count);
-  for (std::size_t k = 0; k < tile.luma.pixel_count(); ++k) {
-    float& v = tile.luma.data()[k];
-    v = (v - mean) * tile.mask.data()[k];
-    tile.energy += static_cast<double>(v) * v;
-  }
-}
-
-// CentreTile for four tiles of one size at once: each tile's sums are
-// added in CentreTile's order (so every value is the same), the four
-// tiles' chains of double additions side by side (one tile's chain alone
-// is bound by the adder's latency: ~4 cycles a pixel, twice).
-void CentreFourTiles(LumaTile* tiles) {
-  constexpr int kN = 4;
-  const std::size_t n = tiles[0].mask.pixel_count();
-  const float* mask[kN];
-  float* luma[kN];
-  double sum[kN] = {}, count[kN] = {};
-  for (int g = 0; g < kN; ++g) {
-    mask[g] = tiles[g].mask.data();
-    luma[g] = tiles[g].luma.data();
-  }
-  for (std::size_t k = 0; k < n; ++k) {
-    for (int g = 0; g < kN; ++g) {
-      sum[g] += mask[g][k] * luma[g][k];
-      count[g] += mask[g][k];
-    }
-  }
-  bool all_counted = true;
-  float mean[kN];
-  for (int g = 0; g < kN; ++g) {
-    tiles[g].count += count[g];  // from 0, as CentreTile's
-    all_counted = all_counted && tiles[g].count >= 1;
-    mean[g] = static_cast<float>(sum[g] / tiles[g].count);
-  }
-  if (!all_counted) {
-    // Rare (a tile masked out entirely): the plain loop for each.
-    for (int g = 0; g < kN; ++g) {
-      tiles[g].count = 0;
-      CentreTile(tiles[g]);
-    }
-    return;
-  }
-  double energy[kN] = {};
-  for (std::size_t k = 0; k < n; ++k) {
-    for (int g = 0; g < kN; ++g) {
-      float& v = luma[g][k];
-      v = (v - mean[g]) * mask[g][k];
-      energy[g] += static_cast<double>(v) * v;
-    }
-  }
-  for (int g = 0; g < kN; ++g) tiles[g].energy += energy[g];
-}
-
-// CentreTile on every tile, four of one size at a time where they are.
-void CentreTiles(std::vector<LumaTile>& tiles) {
-  std::size_t t = 0;
-  for (; t + 4 <= tiles.size(); t += 4) {
-    bool same_size = true;
-    for (std::size_t g = t + 1; g < t + 4; ++g) {
-      same_size = same_size && tiles[g].luma.width() == tiles[t].luma.width() &&
-                  tiles[g].luma.height() == tiles[t].luma.height();
-    }
-    if (!same_size) break;
-    CentreFourTiles(&tiles[t]);
-  }
-  for (; t < tiles.size(); ++t) CentreTile(tiles[t]);
 }
 
 // The tiles a correlation uses inside the room_y x room_x area at (lo_y,
@@ -706,13 +377,26 @@ std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
     float value;
   };
   std::vector<Local> maxima;
+  // at()'s wrapped columns for dx in [-search_x - 1, search_x + 1], and
+  // its rows for each dy: the same reads without two remainders each (a
+  // search window of a 2.7 MP frame reads ~0.7 M values).
+  std::vector<int> columns(static_cast<std::size_t>(2 * g.search_x + 3));
+  for (int dx = -g.search_x - 1; dx <= g.search_x + 1; ++dx) {
+    columns[dx + g.search_x + 1] = (dx % w + w) % w;
+  }
+  const int* column = columns.data() + g.search_x + 1;  // column[dx]
   for (int dy = -g.search_y; dy <= g.search_y; ++dy) {
+    const float* rows[3];
+    for (int ky = -1; ky <= 1; ++ky) {
+      const int y = ((dy + ky) % h + h) % h;
+      rows[ky + 1] = surface + static_cast<std::size_t>(y) * w;
+    }
     for (int dx = -g.search_x; dx <= g.search_x; ++dx) {
-      const float v = at(dy, dx);
+      const float v = rows[1][column[dx]];
       bool is_max = true;
       for (int ky = -1; ky <= 1 && is_max; ++ky) {
         for (int kx = -1; kx <= 1; ++kx) {
-          if ((ky || kx) && at(dy + ky, dx + kx) > v) {
+          if ((ky || kx) && rows[ky + 1][column[dx + kx]] > v) {
             is_max = false;
             break;
           }
@@ -795,9 +479,8 @@ FineResult FineSearchOnce(const RawImage& gt,
                  PeriodLuma(noisy, noisy_balance, y, x, h, w),
                  UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x,
                                 h, w, period, period)};
-      MaskTile(
-          t, UnclippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h,
-                            w, period + 2 * radius, period + 2 * radius));
+      ClearClippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h, w,
+                        period + 2 * radius, period + 2 * radius, t.mask);
       return t;  // ChooseTiles centres it
     };
     // Mostly clipped tiles are not worth preparing; the mask takes care of
@@ -973,8 +656,8 @@ std::vector<double> ScoreOnCommonTiles(
                UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h,
                               w, period, period)};
     for (const auto& [dy, dx] : shifts) {
-      MaskTile(t, UnclippedBoxes(gt, gt.meta.overexposure_lb, used, y + dy,
-                                 x + dx, h, w, period, period));
+      ClearClippedBoxes(gt, gt.meta.overexposure_lb, used, y + dy, x + dx, h, w,
+                        period, period, t.mask);
     }
     return t;  // ChooseTiles centres it
   };

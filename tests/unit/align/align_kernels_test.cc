@@ -20,7 +20,13 @@
 //   compiled per number of offsets): bit for bit against the per-pixel
 //   expressions of the matcher's scalar path;
 // - the partial inverse FFT (the rows near 0 alone): those rows of the
-//   whole inverse, within float rounding, the others left untouched.
+//   whole inverse, within float rounding, the others left untouched;
+// - the fine search's tiles (align/tile_correlation.h): CentreTiles (up to
+//   sixteen tiles in vector lanes) bit for bit CentreTile on each;
+//   WindowSums (the corners' rows and columns, four rows at a time) bit for
+//   bit the whole integral images' window sums; Dots (a row of offsets per
+//   pass) bit for bit one offset at a time; PeriodLuma (its horizontal sums
+//   in a ring of rows) bit for bit the plain two-pass box sums.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,6 +34,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -39,6 +46,7 @@
 #include "align/float_threshold.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
+#include "align/tile_correlation.h"
 #include "core/alignment.h"
 #include "core/raw_image.h"
 
@@ -868,6 +876,195 @@ TEST(AlignKernelsTest, PartialInverseIsTheWholeInversesRows) {
       }
     }
     EXPECT_EQ(rows_checked, c.top + c.bottom);
+  }
+}
+
+// Random tiles of one size: luma in [-1, 3), mask 1 but for about one pixel
+// in `masked_one_in` (none when 0); tile `empty` (if any) wholly masked.
+std::vector<LumaTile> RandomTiles(int count, int width, int height,
+                                  int masked_one_in, int empty,
+                                  std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> value(-1.0f, 3.0f);
+  std::vector<LumaTile> tiles(static_cast<std::size_t>(count));
+  for (int t = 0; t < count; ++t) {
+    LumaTile& tile = tiles[t];
+    tile.h = height;
+    tile.w = width;
+    tile.luma = Plane<float>(width, height);
+    tile.mask = Plane<float>(width, height, 1.0f);
+    for (std::size_t k = 0; k < tile.luma.pixel_count(); ++k) {
+      tile.luma.data()[k] = value(rng);
+      if (t == empty || (masked_one_in > 0 && rng() % masked_one_in == 0)) {
+        tile.mask.data()[k] = 0.0f;
+      }
+    }
+  }
+  return tiles;
+}
+
+bool SameBits(const Plane<float>& a, const Plane<float>& b) {
+  return a.pixel_count() == b.pixel_count() &&
+         std::memcmp(a.data(), b.data(), a.pixel_count() * sizeof(float)) == 0;
+}
+
+TEST(AlignKernelsTest, TilesCentredSideBySideAreCentreTilesOwn) {
+  struct Case {
+    int count, width, height, masked_one_in, empty;
+  };
+  // Sixteen of the grid's size, runs that leave 1-3 tiles to the plain
+  // loop, sizes whose pixel count is not a multiple of 8 (a tail), heavy
+  // masking, and a wholly masked tile (the fallback for its group).
+  const Case cases[] = {{16, 192, 192, 50, -1}, {16, 37, 29, 5, -1},
+                        {13, 40, 24, 0, -1},    {7, 31, 17, 3, -1},
+                        {5, 16, 16, 2, -1},     {3, 20, 20, 10, -1},
+                        {12, 33, 21, 7, 6},     {16, 24, 24, 4, 0}};
+  std::uint64_t seed = 1;
+  for (const Case& c : cases) {
+    std::vector<LumaTile> tiles =
+        RandomTiles(c.count, c.width, c.height, c.masked_one_in, c.empty, seed);
+    std::vector<LumaTile> plain =
+        RandomTiles(c.count, c.width, c.height, c.masked_one_in, c.empty, seed);
+    ++seed;
+    CentreTiles(tiles);
+    for (LumaTile& tile : plain) CentreTile(tile);
+    for (int t = 0; t < c.count; ++t) {
+      SCOPED_TRACE(::testing::Message() << c.count << " tiles " << c.width
+                                        << "x" << c.height << ", tile " << t);
+      EXPECT_EQ(tiles[t].count, plain[t].count);
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(tiles[t].energy),
+                std::bit_cast<std::uint64_t>(plain[t].energy));
+      EXPECT_TRUE(SameBits(tiles[t].luma, plain[t].luma));
+    }
+  }
+}
+
+TEST(AlignKernelsTest, WindowSumsAreTheWholeIntegralImagesSums) {
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<float> value(-0.5f, 4.0f);
+  // Heights whose rows are not a multiple of 4 (the one-row tail), widths
+  // not a multiple of 8 (the scalar columns).
+  for (const int window : {1, 3, 5, 9, 11, 13}) {
+    for (const auto& [h, w] :
+         {std::pair{16, 16}, {37, 29}, {192, 192}, {21, 40}}) {
+      const int bh = h + window - 1, bw = w + window - 1;
+      Plane<float> b(bw, bh);
+      for (std::size_t k = 0; k < b.pixel_count(); ++k) {
+        b.data()[k] = value(rng);
+      }
+      // The whole integral images, as first written.
+      const auto at = [&](int y, int x) {
+        return static_cast<std::size_t>(y) * (bw + 1) + x;
+      };
+      std::vector<double> s1(static_cast<std::size_t>(bh + 1) * (bw + 1), 0.0);
+      std::vector<double> s2(s1.size(), 0.0);
+      for (int y = 0; y < bh; ++y) {
+        double row1 = 0, row2 = 0;
+        for (int x = 0; x < bw; ++x) {
+          row1 += b.at(y, x);
+          row2 += static_cast<double>(b.at(y, x)) * b.at(y, x);
+          s1[at(y + 1, x + 1)] = s1[at(y, x + 1)] + row1;
+          s2[at(y + 1, x + 1)] = s2[at(y, x + 1)] + row2;
+        }
+      }
+      const WindowSums sums(b, h, w, window);
+      for (int oy = 0; oy < window; ++oy) {
+        for (int ox = 0; ox < window; ++ox) {
+          const double want1 = s1[at(oy + h, ox + w)] - s1[at(oy, ox + w)] -
+                               s1[at(oy + h, ox)] + s1[at(oy, ox)];
+          const double want2 = s2[at(oy + h, ox + w)] - s2[at(oy, ox + w)] -
+                               s2[at(oy + h, ox)] + s2[at(oy, ox)];
+          double sum = 0, sum_sq = 0;
+          sums.Get(oy, ox, &sum, &sum_sq);
+          ASSERT_EQ(std::bit_cast<std::uint64_t>(sum),
+                    std::bit_cast<std::uint64_t>(want1))
+              << "window " << window << ", " << h << "x" << w << " at " << oy
+              << "," << ox;
+          ASSERT_EQ(std::bit_cast<std::uint64_t>(sum_sq),
+                    std::bit_cast<std::uint64_t>(want2))
+              << "window " << window << ", " << h << "x" << w << " at " << oy
+              << "," << ox;
+        }
+      }
+    }
+  }
+}
+
+TEST(AlignKernelsTest, DotsOfARowOfOffsetsAreEachOffsetsOwn) {
+  std::mt19937_64 rng(29);
+  std::uniform_real_distribution<float> value(-2.0f, 2.0f);
+  for (int window = 1; window <= 14; ++window) {
+    for (const auto& [h, w] : {std::pair{16, 16}, {23, 37}, {40, 64}}) {
+      Plane<float> a(w, h), b(w + window - 1, h + window - 1);
+      for (std::size_t k = 0; k < a.pixel_count(); ++k) {
+        a.data()[k] = value(rng);
+      }
+      for (std::size_t k = 0; k < b.pixel_count(); ++k) {
+        b.data()[k] = value(rng);
+      }
+      for (int oy = 0; oy < window; ++oy) {
+        std::vector<double> sums(static_cast<std::size_t>(window));
+        Dots(a, b, oy, window, sums.data());
+        for (int ox = 0; ox < window; ++ox) {
+          // One offset: eight float lanes over the row, then the tail and
+          // the lanes added in double, rows added in order.
+          double want = 0;
+          for (int i = 0; i < h; ++i) {
+            const float* pa = a.row(i);
+            const float* pb = b.row(oy + i) + ox;
+            float lanes[8] = {};
+            int j = 0;
+            for (; j + 8 <= w; j += 8) {
+              for (int l = 0; l < 8; ++l) lanes[l] += pa[j + l] * pb[j + l];
+            }
+            double row = 0;
+            for (int k = j; k < w; ++k) row += pa[k] * pb[k];
+            for (int l = 0; l < 8; ++l) row += lanes[l];
+            want += row;
+          }
+          ASSERT_EQ(std::bit_cast<std::uint64_t>(sums[ox]),
+                    std::bit_cast<std::uint64_t>(want))
+              << "window " << window << ", " << h << "x" << w << " offset "
+              << oy << "," << ox;
+        }
+      }
+    }
+  }
+}
+
+TEST(AlignKernelsTest, PeriodLumaIsThePlainTwoPassBoxSum) {
+  const std::array<float, 3> balance = {0.75f, 1.0f, 1.6f};
+  for (const char* cfa : kCfas) {
+    const RawImage image = RandomMosaic(cfa, 101, 77, 41);
+    const int period = image.cfa.period();
+    for (const auto& [y0, x0, h, w] :
+         {std::array{0, 0, 16, 16}, {3, 5, 37, 29}, {7, 2, 60, 90}}) {
+      const Plane<float> luma = PeriodLuma(image, balance, y0, x0, h, w);
+      // Horizontal period sums of the balanced pixels (each from 0.0f),
+      // then vertical ones, as first written.
+      Plane<float> horizontal(w, h + period - 1);
+      for (int i = 0; i < h + period - 1; ++i) {
+        for (int j = 0; j < w; ++j) {
+          float sum = 0.0f;
+          for (int k = 0; k < period; ++k) {
+            const int y = y0 + i, x = x0 + j + k;
+            sum += image.pixels.at(y, x) *
+                   balance[static_cast<int>(image.cfa.color_at(y, x))];
+          }
+          horizontal.at(i, j) = sum;
+        }
+      }
+      for (int i = 0; i < h; ++i) {
+        for (int j = 0; j < w; ++j) {
+          float want = 0.0f;
+          for (int k = 0; k < period; ++k) want += horizontal.at(i + k, j);
+          ASSERT_EQ(std::bit_cast<std::uint32_t>(luma.at(i, j)),
+                    std::bit_cast<std::uint32_t>(want))
+              << cfa << " window at " << y0 << "," << x0 << " sample " << i
+              << "," << j;
+        }
+      }
+    }
   }
 }
 
