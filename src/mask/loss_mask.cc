@@ -109,16 +109,17 @@ inline __attribute__((always_inline)) std::uint16_t QuantizedScore(float z) {
 // What the mismatch test needs of the whole overlap, at cell resolution:
 // z per cell (see loss_mask.h; 0 where the cell has no evidence), its
 // weight (in half colour terms, 0..6), which cells hold clipping the mask
-// shows (about 1.75 bytes per pixel for Bayer, 0.8 for X-Trans with the
-// flags), the flags, and the mask's pixels.
+// shows (about 1.75 bytes per pixel for Bayer, 0.8 for X-Trans), the flags
+// (bits), and the mask's pixels.
 struct MaskWorkspace::Buffers {
   Plane<std::uint16_t> z;  // z * kScoreScale, rounded
   Plane<std::uint8_t> weight;
   Plane<std::uint8_t> clipped;
-  Plane<std::uint8_t> flags;
-  Plane<std::uint8_t> weak;    // windows past the lower, edge limit
-  Plane<std::uint8_t> pixels;  // the next mask's, when recycled
-  Plane<std::uint8_t> band;    // rows near clipping, at full resolution
+  BitPlane flags;
+  BitPlane weak;                       // windows past the lower, edge limit
+  std::vector<std::uint8_t> flag_row;  // a row of either, as bytes
+  Plane<std::uint8_t> pixels;          // the next mask's, when recycled
+  Plane<std::uint8_t> band;            // rows near clipping, at full resolution
 };
 
 MaskWorkspace::MaskWorkspace() : buffers_(std::make_unique<Buffers>()) {}
@@ -608,19 +609,103 @@ __attribute__((target("avx512f"))) int TestLimitsAvx512(
   }
   return x;
 }
+
+// The same for tables too large for registers (radius 2 and up: 151 to
+// 1,735 limits), each window's limit gathered (vpgatherdd): the compiler's
+// code for the scalar loop moved each index out of a vector and loaded
+// its limit alone, and TestRow<6> took half as long this way on noise
+// level 4 pairs at 2.7 MP (perf: 1,934-1,995 -> 1,013-1,051 samples).
+__attribute__((target("avx512f"))) int TestLimitsGather(
+    const std::int32_t* window, const std::int32_t* weight, int cols,
+    const std::int32_t* limit, std::uint8_t* out) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i one = _mm512_set1_epi32(1);
+  int x = 0;
+  for (; x + 16 <= cols; x += 16) {
+    const __m512i n = _mm512_loadu_si512(weight + x);
+    const __m512i w = _mm512_loadu_si512(window + x);
+    // The masked form with a source given: the plain one trips GCC 12's
+    // -Wmaybe-uninitialized inside its header.
+    const __m512i lim =
+        _mm512_mask_i32gather_epi32(zero, __mmask16{0xffff}, n, limit, 4);
+    const __mmask16 pass =
+        _mm512_cmpgt_epi32_mask(w, lim) & _mm512_cmpgt_epi32_mask(n, zero);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + x),
+                     _mm512_mask_cvtepi32_epi8(_mm_setzero_si128(), pass, one));
+  }
+  return x;
+}
 #endif
+
+// TestRow's windows of less than the full weight `kFull` (`partial`, of
+// which there are `partials`) tested against limit[their weight] into
+// `out`.
+template <std::int32_t kFull>
+inline __attribute__((always_inline)) void LookUpPartials(
+    const std::int32_t* __restrict window,
+    const std::int32_t* __restrict weight,
+    const std::uint8_t* __restrict partial, int partials, int cols,
+    const std::int32_t* __restrict limit, std::uint8_t* __restrict out) {
+  // Where the CPU picks 16 limits at once from registers (AVX-512, radius
+  // 0 or 1), a pass over the row pays from a 64th of its windows on: on
+  // the 24 MP procedural pairs, whose captures clip here and there, the
+  // one-by-one lookups below (each found with memchr) took a quarter of
+  // the window test (perf: TestRow and memchr 445 samples, 300 with the
+  // pass from a 64th on). Elsewhere from a 16th.
+  bool registers = false;
+#ifdef DSB_MASK_LOOKUP_AVX512
+  // The default radius (1: 55 limits) and 0; wider windows' tables do
+  // not fit in four registers.
+  if constexpr (kFull < kRegisterLimits) {
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    registers = avx512 && !portable_window_test;
+  }
+#endif
+  if (partials > cols / (registers ? 64 : 16)) {
+    int x = 0;
+#ifdef DSB_MASK_LOOKUP_AVX512
+    if constexpr (kFull < kRegisterLimits) {
+      if (registers) {
+        x = TestLimitsAvx512(window, weight, cols, limit, kFull + 1, out);
+      }
+    } else {
+      static const bool avx512 = __builtin_cpu_supports("avx512f");
+      if (avx512 && !portable_window_test) {
+        x = TestLimitsGather(window, weight, cols, limit, out);
+      }
+    }
+#endif
+    for (; x < cols; ++x) {
+      const std::int32_t n = weight[x];
+      // limit[0] is read but not used (no branch, so that it vectorises).
+      out[x] = (n > 0) & (window[x] > limit[n]);
+    }
+    return;
+  }
+  const std::uint8_t* const end = partial + cols;
+  for (const std::uint8_t* p = partial; p < end; ++p) {
+    p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
+    if (p == nullptr) break;
+    const int x = static_cast<int>(p - partial);
+    const std::int32_t n = weight[x];
+    out[x] = n > 0 && window[x] > limit[n];
+  }
+}
 
 // One row of the window test: the window's sum of the quantized z and of
 // the weights (its column sums added; `sums` and `counts` padded with R
 // zeros each side), and 1 in `out` where the sum passes limit[weight] (the
 // limits in the same fixed point, rounded down: an integer passes a limit
-// exactly where it passes its floor). `window`, `weight` and `partial`:
-// scratch of `cols`.
+// exactly where it passes its floor); where `edge_limit` is given, the same
+// against it in `edge_out`, from the same sums (a second call added them up
+// again: 2R + 1 columns a window, up to 17). `window`, `weight` and
+// `partial`: scratch of `cols`.
 template <int R>
 DSB_MASK_WIDE_CLONES void TestRow(
     const std::int32_t* __restrict sums, const std::int32_t* __restrict counts,
     int cols, const std::int32_t* __restrict limit,
-    std::uint8_t* __restrict out, std::int32_t* __restrict window,
+    std::uint8_t* __restrict out, const std::int32_t* __restrict edge_limit,
+    std::uint8_t* __restrict edge_out, std::int32_t* __restrict window,
     std::int32_t* __restrict weight, std::uint8_t* __restrict partial) {
   // Most windows hold the full weight of (2R+1)^2 unclipped cells: all are
   // first compared with its one limit (a lookup per window does not
@@ -644,37 +729,20 @@ DSB_MASK_WIDE_CLONES void TestRow(
     partial[x] = c != kFull;
     partials += c != kFull;
   }
-  if (partials == 0) return;
-  if (partials > cols / 16) {
-    int x = 0;
-#ifdef DSB_MASK_LOOKUP_AVX512
-    // The default radius (1: 55 limits) and 0; wider windows' tables do
-    // not fit in four registers.
-    if constexpr (kFull < kRegisterLimits) {
-      static const bool avx512 = __builtin_cpu_supports("avx512f");
-      if (avx512 && !portable_window_test) {
-        x = TestLimitsAvx512(window, weight, cols, limit, kFull + 1, out);
-      }
-    }
-#endif
-    for (; x < cols; ++x) {
-      const std::int32_t n = weight[x];
-      // limit[0] is read but not used (no branch, so that it vectorises).
-      out[x] = (n > 0) & (window[x] > limit[n]);
-    }
-    return;
+  if (edge_limit != nullptr) {
+    const std::int32_t full_edge_limit = edge_limit[kFull];
+    for (int x = 0; x < cols; ++x) edge_out[x] = window[x] > full_edge_limit;
   }
-  const std::uint8_t* const end = partial + cols;
-  for (const std::uint8_t* p = partial; p < end; ++p) {
-    p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
-    if (p == nullptr) break;
-    const int x = static_cast<int>(p - partial);
-    const std::int32_t n = weight[x];
-    out[x] = n > 0 && window[x] > limit[n];
+  if (partials == 0) return;
+  LookUpPartials<kFull>(window, weight, partial, partials, cols, limit, out);
+  if (edge_limit != nullptr) {
+    LookUpPartials<kFull>(window, weight, partial, partials, cols, edge_limit,
+                          edge_out);
   }
 }
 
 using TestRowFn = void (*)(const std::int32_t*, const std::int32_t*, int,
+                           const std::int32_t*, std::uint8_t*,
                            const std::int32_t*, std::uint8_t*, std::int32_t*,
                            std::int32_t*, std::uint8_t*);
 constexpr int kMaxTestRadius = 8;  // the default max_window_radius
@@ -690,11 +758,16 @@ constexpr TestRowFn kTestRow[kMaxTestRadius + 1] = {
 void WindowTest(PlaneView<const std::uint16_t> z,
                 PlaneView<const std::uint8_t> weight, int radius,
                 const std::vector<std::int32_t>& limit,
-                const std::int32_t* edge_limit, Plane<std::uint8_t>& flags,
-                Plane<std::uint8_t>& weak) {
+                const std::int32_t* edge_limit, BitPlane& flags, BitPlane& weak,
+                std::vector<std::uint8_t>& row) {
   const int rows = z.height;
   const int cols = z.width;
   if (rows <= 0 || cols <= 0) return;
+  // Each row's flags are tested into bytes, then packed into bits while
+  // the row is in the cache.
+  row.resize(2 * static_cast<std::size_t>(cols));
+  std::uint8_t* const out = row.data();
+  std::uint8_t* const edge_out = row.data() + cols;
   if (radius > kMaxTestRadius) {
     Plane<float> values(cols, rows);
     for (int i = 0; i < rows; ++i) {
@@ -707,18 +780,18 @@ void WindowTest(PlaneView<const std::uint16_t> z,
     WindowSums(
         values.view(), weight, radius,
         [&](int i, const float* sums, const float* counts) {
-          std::uint8_t* f = flags.row(i);
           for (int j = 0; j < cols; ++j) {
             const int n = static_cast<int>(counts[j]);
-            f[j] = (n > 0 && sums[j] > static_cast<float>(limit[n])) ? 1 : 0;
+            out[j] = (n > 0 && sums[j] > static_cast<float>(limit[n])) ? 1 : 0;
           }
+          flags.PackRow(i, out);
           if (edge_limit == nullptr) return;
-          std::uint8_t* e = weak.row(i);
           for (int j = 0; j < cols; ++j) {
             const int n = static_cast<int>(counts[j]);
-            e[j] =
+            out[j] =
                 (n > 0 && sums[j] > static_cast<float>(edge_limit[n])) ? 1 : 0;
           }
+          weak.PackRow(i, out);
         });
     return;
   }
@@ -747,14 +820,11 @@ void WindowTest(PlaneView<const std::uint16_t> z,
       SlideColumns<false, true>(nullptr, nullptr, z.row(entering),
                                 weight.row(entering), cols, s, c);
     }
-    kTestRow[radius](sums.data(), counts.data(), cols, limit.data(),
-                     flags.row(y), window.data(), window_weight.data(),
+    kTestRow[radius](sums.data(), counts.data(), cols, limit.data(), out,
+                     edge_limit, edge_out, window.data(), window_weight.data(),
                      partial.data());
-    if (edge_limit != nullptr) {
-      kTestRow[radius](sums.data(), counts.data(), cols, edge_limit,
-                       weak.row(y), window.data(), window_weight.data(),
-                       partial.data());
-    }
+    flags.PackRow(y, out);
+    if (edge_limit != nullptr) weak.PackRow(y, edge_out);
   }
 }
 
@@ -841,95 +911,26 @@ DSB_VECTOR_CLONES void FlagMismatch(Buffers& cells, int radius, int cell,
     limit[t] = fixed(n * centre + params.threshold_sigmas * excess);
     edge_limit[t] = fixed(n * centre + 0.5 * params.threshold_sigmas * excess);
   }
-  Plane<std::uint8_t>& flags = cells.flags;
-  Plane<std::uint8_t>& weak = cells.weak;
-  flags.Resize(cols, rows);  // every row is written below
+  BitPlane& flags = cells.flags;
+  BitPlane& weak = cells.weak;
+  flags.Reset(cols, rows);
   // Only windows wider than one cell each side grow (see CleanFlags).
   const bool edges = radius > 1;
-  weak.Resize(edges ? cols : 0, edges ? rows : 0);
+  weak.Reset(edges ? cols : 0, edges ? rows : 0);
   WindowTest(cells.z.view(), cells.weight.view(), radius, limit,
-             edges ? edge_limit.data() : nullptr, flags, weak);
+             edges ? edge_limit.data() : nullptr, flags, weak, cells.flag_row);
 }
 
-// Grows the flagged regions into the 4-connected cells that pass the edge
-// limit (hysteresis): a region's rim belongs to it, a weak window far from
-// any flagged one does not.
-void GrowToEdges(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
-                 int depth) {
-  if (depth <= 0) return;
-  const int rows = flags.height();
-  const int cols = flags.width();
-  std::vector<std::pair<int, int>> front;
-  std::vector<std::pair<int, int>> next;
-  for (int i = 0; i < rows; ++i) {
-    const std::uint8_t* f = flags.row(i);
-    for (int j = 0; j < cols; ++j) {
-      if (f[j]) front.emplace_back(i, j);
-    }
-  }
-  for (int step = 0; step < depth && !front.empty(); ++step) {
-    next.clear();
-    for (const auto& [i, j] : front) {
-      auto visit = [&](int y, int x) {
-        if (y < 0 || y >= rows || x < 0 || x >= cols) return;
-        std::uint8_t& f = flags.row(y)[x];
-        if (f || !weak.row(y)[x]) return;
-        f = 1;
-        next.emplace_back(y, x);
-      };
-      visit(i - 1, j);
-      visit(i + 1, j);
-      visit(i, j - 1);
-      visit(i, j + 1);
-    }
-    front.swap(next);
-  }
-}
-
-// The bounding box of the flags grown by `margin` (clipped to the plane);
-// false where nothing is flagged.
-bool FlagBox(Plane<std::uint8_t>& flags, int margin,
-             PlaneView<std::uint8_t>* box) {
-  const int w = flags.width();
-  int y0 = flags.height(), y1 = -1, x0 = w, x1 = -1;
-  for (int y = 0; y < flags.height(); ++y) {
-    const std::uint8_t* f = flags.row(y);
-    // Most rows hold no flag: memchr skips them a vector at a time. Of
-    // the others only the columns right of the box so far are searched
-    // for the last flag.
-    const void* hit = std::memchr(f, 1, w);
-    if (hit == nullptr) continue;
-    const int first =
-        static_cast<int>(static_cast<const std::uint8_t*>(hit) - f);
-    int last = w - 1;
-    const int stop = std::max(first, x1);
-    while (last > stop && !f[last]) --last;
-    y0 = std::min(y0, y);
-    y1 = y;
-    x0 = std::min(x0, first);
-    x1 = std::max(x1, last);
-  }
-  if (y1 < 0) return false;
-  y0 = std::max(0, y0 - margin);
-  x0 = std::max(0, x0 - margin);
-  y1 = std::min(flags.height() - 1, y1 + margin);
-  x1 = std::min(flags.width() - 1, x1 + margin);
-  *box = flags.view().crop(y0, x0, y1 - y0 + 1, x1 - x0 + 1);
-  return true;
-}
-
-// Opening, growing to the edges, then closing; the morphology restricted
-// to the bounding box of the flags grown by what it can reach (the result
-// is the same as on the whole plane: nothing outside the box is set,
-// before or after).
-void CleanFlags(Plane<std::uint8_t>& flags, const Plane<std::uint8_t>& weak,
-                int depth, const MaskParams& params) {
-  PlaneView<std::uint8_t> box;
-  if (!FlagBox(flags, params.opening_radius + 1, &box)) return;
-  OpenBinary(box, params.opening_radius);
-  GrowToEdges(flags, weak, depth);
-  if (!FlagBox(flags, 2 * params.closing_radius + 1, &box)) return;
-  CloseBinary(box, params.closing_radius);
+// Opening, growing the flagged regions into the 4-connected cells that
+// pass the edge limit, at most `depth` cells (hysteresis: a region's rim
+// belongs to it, a weak window far from any flagged one does not), then
+// closing. On bits (mask/morphology.h), over the whole cell grid.
+void CleanFlags(BitPlane& flags, const BitPlane& weak, int depth,
+                const MaskParams& params) {
+  if (!flags.Any()) return;
+  flags.Open(params.opening_radius);
+  if (depth > 0) flags.GrowWithin(weak, depth);
+  flags.Close(params.closing_radius);
 }
 
 // Zeroes the mask wherever a clipped pixel of either image lies within
@@ -1164,9 +1165,9 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   const std::vector<std::uint8_t> clipped_rows =
       ScoreCells(builder, model, params, overlap.height, buffers,
                  per_sample ? &sink : nullptr);
-  Plane<std::uint8_t>& flags = buffers.flags;
+  BitPlane& flags = buffers.flags;
   if (layout.empty()) {
-    flags.Resize(0, 0);
+    flags.Reset(0, 0);
   } else {
     mask.window_radius = WindowRadius(model, layout, params);
     FlagMismatch(buffers, mask.window_radius, cell, params);
@@ -1183,27 +1184,19 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   std::int64_t mismatch_zeroed = 0;
   std::int64_t both = 0;
   for (int i = 0; i < flags.height(); ++i) {
-    const std::uint8_t* f = flags.row(i);
     const int y0 = i * cell;
     const int y1 = i + 1 == flags.height() ? overlap.height : y0 + cell;
-    // Runs of flagged cells, found with memchr (most cells are not).
-    const std::uint8_t* const end = f + flags.width();
-    for (const std::uint8_t* p = f; p < end;) {
-      p = static_cast<const std::uint8_t*>(std::memchr(p, 1, end - p));
-      if (p == nullptr) break;
-      const std::uint8_t* q =
-          static_cast<const std::uint8_t*>(std::memchr(p, 0, end - p));
-      if (q == nullptr) q = end;
-      const int x0 = static_cast<int>(p - f) * cell;
-      const int x1 = q == end ? overlap.width : static_cast<int>(q - f) * cell;
-      p = q;
+    // Runs of flagged cells (most cells are not).
+    flags.ForEachRun(i, [&](int j0, int j1) {
+      const int x0 = j0 * cell;
+      const int x1 = j1 == flags.width() ? overlap.width : j1 * cell;
       for (int y = y0; y < y1; ++y) {
         std::uint8_t* row = mask.pixels.row(y);
         if (per_sample) both += std::count(row + x0, row + x1, 0);
         std::fill(row + x0, row + x1, 0);
       }
       mismatch_zeroed += static_cast<std::int64_t>(y1 - y0) * (x1 - x0);
-    }
+    });
   }
   if (per_sample) {
     mask.clipped_pixels = sink.clipped;

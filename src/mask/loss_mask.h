@@ -75,16 +75,16 @@
 // the cells a row at a time and keeps only z and two flags per cell
 // (mask/cell_rows.h), writing the mask's pixel rows as it goes (255, or 0
 // for a sample clipped per sample: compared with the levels only in cell
-// rows that hold clipping); the window test and morphology work on the cell
-// grid (1/4 or 1/9 of the pixels); flagged runs are then zeroed; the cell
-// footprint adds bands of rows near clipping, morphology only inside the
-// flags' bounding box. Rows of cells with no clipping near them skip the
-// censoring, and so do the chunks of 64 cells of other rows that hold
-// none; while a row is scored, the pixel rows of the next row to be built
-// are fetched into the cache (the scoring is arithmetic, the building
-// waits on memory). About 1.6-2.0 ms per megapixel on one core with a
-// reused workspace (tests/bench/mask_bench); working memory about
-// 1.75 bytes per pixel (Bayer) besides the mask, and up to 1 more for the
+// rows that hold clipping); the window test works on the cell grid (1/4
+// or 1/9 of the pixels) and packs its flags into bits, on which the
+// morphology works (mask/morphology.h BitPlane); flagged runs are then
+// zeroed; the cell footprint adds bands of rows near clipping. Rows of cells
+// with no clipping near them skip the censoring, and so do the chunks of 64
+// cells of other rows that hold none; while a row is scored, the pixel rows of
+// the next row to be built are fetched into the cache (the scoring is
+// arithmetic, the building waits on memory). About 1.6-2.0 ms per megapixel on
+// one core with a reused workspace (tests/bench/mask_bench); working memory
+// about 1.75 bytes per pixel (Bayer) besides the mask, and up to 1 more for the
 // rows near clipping with the cell footprint.
 //
 // Thread safety: MakeLossMask is a pure function; call it from any number
@@ -229,9 +229,9 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
                               MaskWorkspace* workspace = nullptr);
 
 // Tests only: the window test looks its limits up with the portable loop
-// even where the CPU has AVX-512 (which picks them from registers), so that
-// both paths are held to the same masks on one machine. Not thread safe
-// with MakeLossMask running.
+// even where the CPU has AVX-512 (which picks them from registers or
+// gathers them), so that both paths are held to the same masks on one
+// machine. Not thread safe with MakeLossMask running.
 void UsePortableWindowTestForTesting(bool portable);
 
 }  // namespace dsb

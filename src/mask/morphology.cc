@@ -1,8 +1,13 @@
 #include "mask/morphology.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "common/vector_clones.h"
 
@@ -10,166 +15,300 @@ namespace dsb {
 
 namespace {
 
-// Up to this radius a window is reduced directly, with AND or OR over its
-// shifted rows (2r+1 byte operations per pixel, 32 pixels to a vector
-// instruction); beyond it, with running counts (a handful of scalar
-// operations per pixel whatever the radius). Masks use radii 1 to 8.
+// Up to this radius WindowSums adds shifted rows directly; beyond it, it
+// uses prefix sums.
 constexpr int kDirectRadius = 16;
 
-// dst = dst AND src (erosion) or dst OR src (dilation), element-wise.
-inline void Combine(std::uint8_t* dst, const std::uint8_t* src, int n,
-                    bool erode) {
-  if (erode) {
-    for (int x = 0; x < n; ++x) dst[x] &= src[x];
-  } else {
-    for (int x = 0; x < n; ++x) dst[x] |= src[x];
+// Byte b of kSpread[v] is bit b of v (little-endian: the pixels' order).
+constexpr std::array<std::uint64_t, 256> MakeSpread() {
+  std::array<std::uint64_t, 256> table{};
+  for (int v = 0; v < 256; ++v) {
+    for (int b = 0; b < 8; ++b) {
+      table[v] |= static_cast<std::uint64_t>((v >> b) & 1) << (8 * b);
+    }
   }
+  return table;
+}
+constexpr std::array<std::uint64_t, 256> kSpread = MakeSpread();
+
+using Word = BitPlane::Word;
+constexpr int kWordBits = BitPlane::kWordBits;
+
+// 64 bytes, 0 or not, as the bits of a word.
+Word PackWord(const std::uint8_t* p) {
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  Word w = 0;
+  for (int i = 0; i < 4; ++i) {
+    const __m128i v =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i));
+    const unsigned zeros =
+        static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, zero)));
+    w |= static_cast<Word>(~zeros & 0xffffu) << (16 * i);
+  }
+  return w;
+#else
+  Word w = 0;
+  for (int i = 0; i < kWordBits; ++i) w |= Word{p[i] != 0} << i;
+  return w;
+#endif
 }
 
-// One horizontal pass of a min/max filter on a 0/1 plane. Outside pixels
-// count as set for erosion and unset for dilation.
-DSB_VECTOR_CLONES void RowPass(PlaneView<std::uint8_t> plane, int radius,
-                               bool erode) {
-  const int w = plane.width;
-  std::vector<std::uint8_t> line(static_cast<std::size_t>(w) + 2 * radius);
-  const std::uint8_t outside = erode ? 1 : 0;
-  const int window = 2 * radius + 1;
-  const int need = erode ? window : 1;
-  for (int y = 0; y < plane.height; ++y) {
-    std::uint8_t* row = plane.row(y);
-    // An empty row stays empty under both (masks are mostly empty).
-    if (std::memchr(row, 1, w) == nullptr) continue;
-    std::fill(line.begin(), line.begin() + radius, outside);
-    std::copy(row, row + w, line.begin() + radius);
-    std::fill(line.begin() + radius + w, line.end(), outside);
-    if (radius <= kDirectRadius) {
-      std::copy(line.begin(), line.begin() + w, row);
-      for (int k = 1; k < window; ++k) Combine(row, line.data() + k, w, erode);
-      continue;
-    }
-    // `count` holds how many set pixels lie in the window; the output is
-    // set when it reaches `need`.
-    int count = 0;
-    for (int i = 0; i < window - 1; ++i) count += line[i];
-    for (int x = 0; x < w; ++x) {
-      count += line[x + window - 1];
-      row[x] = count >= need ? 1 : 0;
-      count -= line[x];
-    }
-  }
-}
-
-// The vertical pass. Rows are overwritten as we go, so the last `window`
-// input rows are kept in a ring.
-DSB_VECTOR_CLONES void ColumnPass(PlaneView<std::uint8_t> plane, int radius,
-                                  bool erode) {
-  const int w = plane.width;
-  const int h = plane.height;
-  const int window = 2 * radius + 1;
-  const int need = erode ? window : 1;
-  const std::uint8_t outside = erode ? 1 : 0;
-  std::vector<std::uint8_t> ring(static_cast<std::size_t>(w) * window);
-  auto slot = [&](int y) {
-    return ring.data() +
-           static_cast<std::size_t>((y % window + window) % window) * w;
-  };
-  auto load = [&](int y) {
-    std::uint8_t* s = slot(y);
-    if (y < 0 || y >= h) {
-      std::fill(s, s + w, outside);
-    } else {
-      std::copy(plane.row(y), plane.row(y) + w, s);
-    }
-    return s;
-  };
-  if (radius <= kDirectRadius) {
-    // Most rows of a mask's flags are empty: an empty row adds nothing to a
-    // dilation and empties an erosion's windows, so it is neither copied nor
-    // combined. Rows outside count as empty for dilation and as full (the
-    // identity of AND) for erosion.
-    std::vector<std::uint8_t> empty(h);
-    for (int y = 0; y < h; ++y) {
-      empty[y] = std::memchr(plane.row(y), 1, w) == nullptr;
-    }
-    auto keep = [&](int y) {
-      if (y >= 0 && y < h && !empty[y]) {
-        std::copy(plane.row(y), plane.row(y) + w, slot(y));
-      }
-    };
-    for (int y = -radius; y < radius; ++y) keep(y);
-    for (int y = 0; y < h; ++y) {
-      // The ring holds the non-empty rows of y - radius .. y + radius once
-      // this is kept.
-      keep(y + radius);
-      const int v0 = std::max(y - radius, 0);
-      const int v1 = std::min(y + radius, h - 1);
-      std::uint8_t* out = plane.row(y);
-      bool all = true;
-      bool any = false;
-      for (int v = v0; v <= v1; ++v) {
-        all &= !empty[v];
-        any |= !empty[v];
-      }
-      if (erode ? !all : !any) {
-        // Empty: already so where row y was.
-        if (!empty[y]) std::fill(out, out + w, 0);
-        continue;
-      }
-      bool first = true;
-      for (int v = v0; v <= v1; ++v) {
-        if (empty[v]) continue;
-        if (first) {
-          std::copy(slot(v), slot(v) + w, out);
-          first = false;
-        } else {
-          Combine(out, slot(v), w, erode);
-        }
-      }
-    }
-    return;
-  }
-  std::vector<std::uint16_t> count(w, 0);
-  for (int y = -radius; y < radius; ++y) {
-    const std::uint8_t* s = load(y);
-    for (int x = 0; x < w; ++x) count[x] += s[x];
-  }
-  for (int y = 0; y < h; ++y) {
-    // The slot of y + radius held row y - radius - 1, already subtracted.
-    const std::uint8_t* enter = load(y + radius);
-    const std::uint8_t* leave = slot(y - radius);
-    std::uint8_t* out = plane.row(y);
-    for (int x = 0; x < w; ++x) {
-      const int c = count[x] + enter[x];
-      out[x] = c >= need ? 1 : 0;
-      count[x] = static_cast<std::uint16_t>(c - leave[x]);
-    }
-  }
-}
-
-void Filter(PlaneView<std::uint8_t> plane, int radius, bool erode) {
+// The filters of DilateBinary and the others, on bits: `first`, then its
+// opposite where `twice`.
+void FilterBytes(PlaneView<std::uint8_t> plane, int radius, bool erode_first,
+                 bool twice) {
   if (radius <= 0 || plane.empty()) return;
-  RowPass(plane, radius, erode);
-  ColumnPass(plane, radius, erode);
+  BitPlane bits;
+  bits.Reset(plane.width, plane.height);
+  // An empty plane stays empty under both.
+  if (!bits.Pack(plane)) return;
+  if (erode_first) {
+    bits.Erode(radius);
+    if (twice) bits.Dilate(radius);
+  } else {
+    bits.Dilate(radius);
+    if (twice) bits.Erode(radius);
+  }
+  bits.Unpack(plane);
 }
 
 }  // namespace
 
+void BitPlane::Reset(int width, int height) {
+  width_ = std::max(width, 0);
+  height_ = std::max(height, 0);
+  words_ = (width_ + kWordBits - 1) / kWordBits;
+  bits_.assign(static_cast<std::size_t>(words_) * height_, 0);
+  had_.assign(height_, 0);
+}
+
+Word BitPlane::Padding() const {
+  return width_ % kWordBits == 0 ? 0 : ~((Word{1} << (width_ % kWordBits)) - 1);
+}
+
+void BitPlane::PackRow(int y, const std::uint8_t* bytes) {
+  Word* out = Row(y);
+  int q = 0;
+  for (; (q + 1) * kWordBits <= width_; ++q) {
+    out[q] = PackWord(bytes + q * kWordBits);
+  }
+  if (q < words_) {
+    Word w = 0;
+    for (int x = q * kWordBits; x < width_; ++x) {
+      w |= Word{bytes[x] != 0} << (x - q * kWordBits);
+    }
+    out[q] = w;
+  }
+}
+
+bool BitPlane::Pack(PlaneView<const std::uint8_t> plane) {
+  bool any = false;
+  for (int y = 0; y < height_; ++y) {
+    PackRow(y, plane.row(y));
+    Word seen = 0;
+    const Word* row = Row(y);
+    for (int q = 0; q < words_; ++q) seen |= row[q];
+    had_[y] = seen != 0;
+    any |= seen != 0;
+  }
+  return any;
+}
+
+void BitPlane::Unpack(PlaneView<std::uint8_t> plane) const {
+  const Word tail = ~Padding();
+  for (int y = 0; y < height_; ++y) {
+    const Word* in = Row(y);
+    Word seen = 0;
+    for (int q = 0; q + 1 < words_; ++q) seen |= in[q];
+    if (words_ > 0) seen |= in[words_ - 1] & tail;
+    if (seen == 0 && !had_[y]) continue;  // all 0 already
+    std::uint8_t* row = plane.row(y);
+    for (int q = 0; q < words_; ++q) {
+      const Word w = in[q];
+      const int x0 = q * kWordBits;
+      const int n = std::min(kWordBits, width_ - x0);
+      if (n == kWordBits) {
+        for (int b = 0; b < 8; ++b) {
+          const std::uint64_t spread = kSpread[(w >> (8 * b)) & 0xff];
+          std::memcpy(row + x0 + 8 * b, &spread, 8);
+        }
+      } else {
+        for (int i = 0; i < n; ++i) {
+          row[x0 + i] = static_cast<std::uint8_t>((w >> i) & 1);
+        }
+      }
+    }
+  }
+}
+
+bool BitPlane::Any() const {
+  const Word tail = ~Padding();
+  for (int y = 0; y < height_; ++y) {
+    const Word* row = Row(y);
+    Word seen = 0;
+    for (int q = 0; q + 1 < words_; ++q) seen |= row[q];
+    if (words_ > 0) seen |= row[words_ - 1] & tail;
+    if (seen != 0) return true;
+  }
+  return false;
+}
+
+void BitPlane::ForEachRun(int y,
+                          const std::function<void(int, int)>& fn) const {
+  const Word* row = Row(y);
+  const Word tail = ~Padding();
+  int start = -1;  // of the run open, if any
+  for (int q = 0; q < words_; ++q) {
+    const Word w = q + 1 == words_ ? row[q] & tail : row[q];
+    const int x0 = q * kWordBits;
+    // The next change from `at` on: shifting in zeros reads the bits past
+    // the word as unset (looking for a set one) or as set (looking for an
+    // unset one, in ~w): neither ends the word's search early.
+    int at = 0;
+    while (at < kWordBits) {
+      const Word rest = (start < 0 ? w : ~w) >> at;
+      if (rest == 0) break;
+      at += __builtin_ctzll(rest);
+      if (start < 0) {
+        start = x0 + at;
+      } else {
+        fn(start, x0 + at);
+        start = -1;
+      }
+    }
+  }
+  if (start >= 0) fn(start, width_);
+}
+
+void BitPlane::Open(int radius) {
+  Erode(radius);
+  Dilate(radius);
+}
+
+void BitPlane::Close(int radius) {
+  Dilate(radius);
+  Erode(radius);
+}
+
+void BitPlane::Filter(int radius, bool erode) {
+  if (radius <= 0 || empty()) return;
+  RowPass(radius, erode);
+  ColumnPass(radius, erode);
+}
+
+void BitPlane::RowPass(int radius, bool erode) {
+  const Word outside = erode ? ~Word{0} : 0;
+  const Word pad = Padding();
+  // The row with guard words of the outside value each side, so that the
+  // shifts read their neighbours without bounds checks.
+  const int guard = radius / kWordBits + 1;
+  line_.resize(static_cast<std::size_t>(words_) + 2 * guard);
+  std::fill(line_.begin(), line_.begin() + guard, outside);
+  std::fill(line_.end() - guard, line_.end(), outside);
+  const Word* line = line_.data() + guard;
+  const int n = words_;
+  for (int y = 0; y < height_; ++y) {
+    Word* __restrict row = Row(y);
+    std::copy(row, row + n, line_.data() + guard);
+    // The bits past the width read as the outside too.
+    line_[guard + n - 1] = (line[n - 1] & ~pad) | (outside & pad);
+    std::copy(line, line + n, row);
+    // The pixels k to the right (bit i of word q: pixel 64 q + i + k) and
+    // k to the left of each, one k at a time over the row (the shift is
+    // then the same for every word: the loops vectorise).
+    for (int k = 1; k <= radius; ++k) {
+      const int a = k / kWordBits;
+      const int b = k % kWordBits;
+      const Word* right = line + a;
+      const Word* left = line - a;
+      if (b == 0) {
+        for (int q = 0; q < n; ++q) {
+          row[q] =
+              erode ? row[q] & right[q] & left[q] : row[q] | right[q] | left[q];
+        }
+        continue;
+      }
+      for (int q = 0; q < n; ++q) {
+        const Word r = (right[q] >> b) | (right[q + 1] << (kWordBits - b));
+        const Word l = (left[q] << b) | (left[q - 1] >> (kWordBits - b));
+        row[q] = erode ? row[q] & r & l : row[q] | r | l;
+      }
+    }
+  }
+}
+
+// Rows outside count as the identity (set for AND, unset for OR): only
+// the rows inside are combined.
+void BitPlane::ColumnPass(int radius, bool erode) {
+  scratch_.resize(bits_.size());
+  for (int y = 0; y < height_; ++y) {
+    const int v0 = std::max(y - radius, 0);
+    const int v1 = std::min(y + radius, height_ - 1);
+    Word* out = scratch_.data() + static_cast<std::size_t>(y) * words_;
+    std::copy(Row(v0), Row(v0) + words_, out);
+    for (int v = v0 + 1; v <= v1; ++v) {
+      const Word* in = Row(v);
+      if (erode) {
+        for (int q = 0; q < words_; ++q) out[q] &= in[q];
+      } else {
+        for (int q = 0; q < words_; ++q) out[q] |= in[q];
+      }
+    }
+  }
+  bits_.swap(scratch_);
+}
+
+// A breadth-first growth moves its front one step at a time, and a pixel
+// it reaches at step s is one 4-connected to the set pixels of step
+// s - 1: the set pixels' 4-neighbours within `within`, each step (those of
+// pixels set earlier are set already).
+void BitPlane::GrowWithin(const BitPlane& within, int steps) {
+  if (empty()) return;
+  const Word pad = Padding();
+  scratch_.resize(bits_.size());
+  for (int step = 0; step < steps; ++step) {
+    bool grew = false;
+    for (int y = 0; y < height_; ++y) {
+      const Word* row = Row(y);
+      const Word* up = y > 0 ? Row(y - 1) : nullptr;
+      const Word* down = y + 1 < height_ ? Row(y + 1) : nullptr;
+      const Word* allowed = within.Row(y);
+      Word* out = scratch_.data() + static_cast<std::size_t>(y) * words_;
+      for (int q = 0; q < words_; ++q) {
+        const Word w = row[q];
+        // Pixel x's left neighbour is x - 1 (the bit below), its right
+        // one x + 1; outside the row nothing is set.
+        Word near = (w << 1) | (w >> 1);
+        if (q > 0) near |= row[q - 1] >> (kWordBits - 1);
+        if (q + 1 < words_) near |= row[q + 1] << (kWordBits - 1);
+        if (up != nullptr) near |= up[q];
+        if (down != nullptr) near |= down[q];
+        if (q + 1 == words_) near &= ~pad;
+        const Word next = w | (near & allowed[q]);
+        grew |= next != w;
+        out[q] = next;
+      }
+    }
+    bits_.swap(scratch_);
+    if (!grew) break;
+  }
+}
+
 void DilateBinary(PlaneView<std::uint8_t> plane, int radius) {
-  Filter(plane, radius, false);
+  FilterBytes(plane, radius, false, false);
 }
 
 void ErodeBinary(PlaneView<std::uint8_t> plane, int radius) {
-  Filter(plane, radius, true);
+  FilterBytes(plane, radius, true, false);
 }
 
 void OpenBinary(PlaneView<std::uint8_t> plane, int radius) {
-  ErodeBinary(plane, radius);
-  DilateBinary(plane, radius);
+  FilterBytes(plane, radius, true, true);
 }
 
 void CloseBinary(PlaneView<std::uint8_t> plane, int radius) {
-  DilateBinary(plane, radius);
-  ErodeBinary(plane, radius);
+  FilterBytes(plane, radius, false, true);
 }
 
 DSB_VECTOR_CLONES void WindowSums(

@@ -13,9 +13,11 @@
 // Tokens get dynamic Huffman codes per block of 2^16. zlib's own deflate
 // hashes every byte and its Adler-32 reads the rows once more (1.5-2.2
 // ms/MP at level 1); this reads each row about twice, skips busy stretches
-// with a word test per candidate, and leaves Adler-32 to libdeflate's
-// vectorised one. Any 8-bit image round-trips (other content just
-// compresses less well).
+// with a word test per candidate, and computes Adler-32 a row at a time
+// (libdeflate's vectorised one) as it reaches the row, with no pass of its
+// own; a row the encoder found equal to the row above adds the same sums
+// unread. Any 8-bit image round-trips (other content just compresses less
+// well).
 //
 // Thread safety: pure function; thread safe.
 #pragma once

@@ -429,9 +429,10 @@ TEST(LossMaskTest, WorkspaceReuseGivesTheSameMasks) {
 }
 
 // Where the CPU has AVX-512, the window test picks the limits of windows
-// holding clipped cells from registers; the portable lookup must give the
-// same masks. Scenes with 12 % clipped lights and a moved object, so that
-// rows with many partial windows (the lookup pass) and flags both occur.
+// holding clipped cells from registers (radius 0-1) or gathers them (wider
+// windows); the portable lookup must give the same masks. Scenes with 12 %
+// clipped lights and a moved object, so that rows with many partial windows
+// (the lookup pass) and flags both occur.
 TEST(LossMaskTest, PortableWindowTestGivesTheSameMasks) {
   for (const CfaPattern& cfa : AllCfas()) {
     const SyntheticScene scene(Spec(cfa, 52, /*clipped_fraction=*/0.12));
@@ -446,7 +447,8 @@ TEST(LossMaskTest, PortableWindowTestGivesTheSameMasks) {
     alignment.dy = capture.dy;
     alignment.dx = capture.dx;
     SCOPED_TRACE(cfa.name());
-    for (int radius : {0, 1}) {
+    // 0 and 1: limits picked from registers; 2 and 5: gathered.
+    for (int radius : {0, 1, 2, 5}) {
       MaskParams params;
       params.min_window_radius = radius;
       params.max_window_radius = radius;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace dsb {
@@ -53,7 +54,6 @@ void ExpectSame(const Plane<std::uint8_t>& a, const Plane<std::uint8_t>& b) {
 TEST(MorphologyTest, MatchesBruteForce) {
   for (const auto& [w, h] : std::vector<std::pair<int, int>>{
            {1, 1}, {3, 2}, {17, 13}, {40, 5}, {45, 41}, {90, 50}}) {
-    // Radii up to 16 are reduced directly, larger ones by running counts.
     for (int r : {0, 1, 2, 5, 16, 17, 20}) {
       // 1%: many empty rows (skipped by the direct column pass).
       for (int percent : {1, 10, 50, 90}) {
@@ -73,6 +73,130 @@ TEST(MorphologyTest, MatchesBruteForce) {
         CloseBinary(closed.view(), r);
         ExpectSame(closed, Reference(Reference(in, r, false), r, true));
       }
+    }
+  }
+}
+
+// Planes are filtered as bits, 64 pixels to a word: widths around and
+// across word boundaries, radii that reach past a word, and cropped views
+// (rows with a stride) against the brute force.
+TEST(MorphologyTest, MatchesBruteForceAcrossWords) {
+  struct Case {
+    int w, h;
+    std::vector<int> radii;
+  };
+  for (const Case& c : std::vector<Case>{{63, 9, {1, 3, 8}},
+                                         {64, 8, {1, 3, 63}},
+                                         {65, 7, {1, 2, 64, 65}},
+                                         {128, 6, {1, 3, 70}},
+                                         {191, 12, {1, 3, 5}},
+                                         {300, 20, {1, 3}},
+                                         {300, 3, {1, 3, 90}}}) {
+    for (int r : c.radii) {
+      for (int percent : {1, 30, 97}) {
+        SCOPED_TRACE(testing::Message()
+                     << c.w << "x" << c.h << " r=" << r << " p=" << percent);
+        const Plane<std::uint8_t> in =
+            RandomBinary(c.w, c.h, c.w * 7 + r + percent, percent);
+        Plane<std::uint8_t> dilated = in;
+        DilateBinary(dilated.view(), r);
+        ExpectSame(dilated, Reference(in, r, false));
+        Plane<std::uint8_t> eroded = in;
+        ErodeBinary(eroded.view(), r);
+        ExpectSame(eroded, Reference(in, r, true));
+        Plane<std::uint8_t> opened = in;
+        OpenBinary(opened.view(), r);
+        ExpectSame(opened, Reference(Reference(in, r, true), r, false));
+        Plane<std::uint8_t> closed = in;
+        CloseBinary(closed.view(), r);
+        ExpectSame(closed, Reference(Reference(in, r, false), r, true));
+        // A crop of a wider plane: only the crop changes, as on its own.
+        Plane<std::uint8_t> wide(c.w + 70, c.h + 2, 1);
+        for (int y = 0; y < c.h; ++y) {
+          std::memcpy(wide.row(y + 1) + 5, in.row(y), c.w);
+        }
+        OpenBinary(wide.view().crop(1, 5, c.h, c.w), r);
+        for (int y = 0; y < c.h + 2; ++y) {
+          for (int x = 0; x < c.w + 70; ++x) {
+            const bool inside = y >= 1 && y <= c.h && x >= 5 && x < c.w + 5;
+            ASSERT_EQ(wide.at(y, x), inside ? opened.at(y - 1, x - 5) : 1)
+                << y << "," << x;
+          }
+        }
+      }
+    }
+  }
+}
+
+// BitPlane's runs of set pixels, row by row, against the bytes it packed,
+// at widths around word boundaries.
+TEST(MorphologyTest, BitPlaneRunsMatchTheBytes) {
+  for (const int w : {1, 2, 63, 64, 65, 127, 128, 129, 200}) {
+    for (int percent : {0, 3, 50, 90, 100}) {
+      SCOPED_TRACE(testing::Message() << "w=" << w << " p=" << percent);
+      const Plane<std::uint8_t> in = RandomBinary(w, 6, w + percent, percent);
+      BitPlane bits;
+      bits.Reset(w, 6);
+      const bool any = bits.Pack(in.view());
+      EXPECT_EQ(any, bits.Any());
+      for (int y = 0; y < 6; ++y) {
+        std::vector<std::uint8_t> runs(w, 0);
+        int last_end = -1;
+        bits.ForEachRun(y, [&](int x0, int x1) {
+          ASSERT_LT(last_end, x0);  // left to right, not touching
+          ASSERT_LT(x0, x1);
+          ASSERT_LE(x1, w);
+          for (int x = x0; x < x1; ++x) runs[x] = 1;
+          last_end = x1;
+        });
+        for (int x = 0; x < w; ++x) {
+          ASSERT_EQ(runs[x], in.at(y, x)) << y << "," << x;
+          ASSERT_EQ(bits.Get(y, x), in.at(y, x) != 0) << y << "," << x;
+        }
+      }
+    }
+  }
+}
+
+// GrowWithin against a breadth-first growth from every set pixel through
+// the 4-connected pixels of `within`, `steps` deep.
+TEST(MorphologyTest, GrowWithinMatchesBreadthFirstGrowth) {
+  for (const auto& [w, h] : std::vector<std::pair<int, int>>{
+           {1, 1}, {5, 70}, {64, 9}, {70, 40}, {130, 20}}) {
+    for (int steps : {0, 1, 2, 7, 100}) {
+      SCOPED_TRACE(testing::Message() << w << "x" << h << " steps=" << steps);
+      const Plane<std::uint8_t> seeds = RandomBinary(w, h, w * h + steps, 2);
+      const Plane<std::uint8_t> within = RandomBinary(w, h, w + h, 65);
+      Plane<std::uint8_t> expected = seeds;
+      std::vector<std::pair<int, int>> front, next;
+      for (int y = 0; y < h; ++y) {
+        for (int x = 0; x < w; ++x) {
+          if (seeds.at(y, x)) front.emplace_back(y, x);
+        }
+      }
+      for (int s = 0; s < steps && !front.empty(); ++s) {
+        next.clear();
+        for (const auto& [y, x] : front) {
+          for (const auto& [v, u] : std::vector<std::pair<int, int>>{
+                   {y - 1, x}, {y + 1, x}, {y, x - 1}, {y, x + 1}}) {
+            if (v < 0 || v >= h || u < 0 || u >= w) continue;
+            if (expected.at(v, u) || !within.at(v, u)) continue;
+            expected.at(v, u) = 1;
+            next.emplace_back(v, u);
+          }
+        }
+        front.swap(next);
+      }
+      BitPlane bits;
+      bits.Reset(w, h);
+      bits.Pack(seeds.view());
+      BitPlane allowed;
+      allowed.Reset(w, h);
+      allowed.Pack(within.view());
+      bits.GrowWithin(allowed, steps);
+      Plane<std::uint8_t> grown = seeds;
+      bits.Unpack(grown.view());
+      ExpectSame(grown, expected);
     }
   }
 }

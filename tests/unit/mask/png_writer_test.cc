@@ -151,6 +151,35 @@ TEST(PngWriterTest, TwoLevelMasksDecodeExactly) {
   }
 }
 
+// The Adler-32 is advanced row by row, and a row equal to the row above
+// (which the encoder matches whole) adds its sums again without being
+// read: rows of arbitrary bytes (large sums, wrapping modulo 65521 many
+// times) repeated 1 to 40 times, at widths up to the last one whose rows
+// can be matched. zlib checks the checksum.
+TEST(PngWriterTest, RepeatedRowsKeepTheChecksum) {
+  for (const int w : {1, 2, 3, 100, 4093, 32767}) {
+    const int h = w > 1000 ? 90 : 600;
+    Plane<std::uint8_t> plane(w, h, 0);
+    std::uint32_t state = 7;
+    int left = 0;
+    for (int y = 0; y < h; ++y) {
+      if (left-- > 0) {
+        std::memcpy(plane.row(y), plane.row(y - 1), w);
+        continue;
+      }
+      state = state * 1664525u + 1013904223u;
+      left = static_cast<int>(state >> 16) % 40;
+      for (int x = 0; x < w; ++x) {
+        state = state * 1664525u + 1013904223u;
+        // Long runs too, so that rows are busy or quiet.
+        plane.at(y, x) =
+            (state >> 28) < 4 ? static_cast<std::uint8_t>(state >> 16) : 255;
+      }
+    }
+    ExpectExactRoundTrip(plane, "repeated rows " + std::to_string(w));
+  }
+}
+
 // Over 2^16 tokens (a random mask: mostly literals) take several deflate
 // blocks, each with its own codes.
 TEST(PngWriterTest, LongStreamsSpanSeveralBlocks) {
