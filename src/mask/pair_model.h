@@ -11,8 +11,9 @@
 // a tenth of its rows; below, one per 256 pixels, but never fewer than
 // 2^15. The fit's cost is about proportional to the sample (a 2.7 MP
 // pair: 1.9 ms with 2^15, 3.2 with 2^16, which was a third of the mask's
-// time), and the 2^15 samples of a 2-8 MP frame are still a larger share
-// of it than 2^16 are of a 24 MP one.
+// time; 1.3-1.4 ms with 2^15 since its selections stopped branching), and the
+// 2^15 samples of a 2-8 MP frame are still a larger share of it than 2^16 are
+// of a 24 MP one.
 //
 // The noise is a line in the signal, a*s + b (Poisson-Gaussian), with a
 // floor at black levels measured on the pair's own black cells.
