@@ -1,13 +1,17 @@
 #include "raw/decoder.h"
 
+#include <fcntl.h>
 #include <libraw/libraw.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "common/real_file_system.h"
@@ -40,7 +44,79 @@ CfaColor ToCfaColor(int libraw_color) {
   }
 }
 
+// A raw file mapped read-only, for LibRaw's buffer stream (open_buffer).
+//
+// Why: LibRaw's file stream (open_file) reads a std::filebuf byte by byte
+// (get_char: a virtual call, a shared_ptr check and sbumpc per byte) and
+// copies the file through read() in 8 KiB pieces; its buffer stream reads
+// an array. perf of open_file + unpack against open_buffer over this
+// mapping, same process, alternating: the 2.7 MP NEF (packed_load_raw) 10.8
+// -> 9.9 ms, the CRWs (canon_load_raw) 1-4 % less, the DNGs 4-8 % less.
+// Bit for bit the same pixels and metadata (raw/decoder_paths_test). The
+// buffer stream does everything the file stream does for a decode: LibRaw
+// 0.20 uses the file name only for its callbacks, opens no companion file
+// and no subfile; the streams differ only for seeks past either end (the
+// buffer clamps), which no valid file makes.
+//
+// MAP_POPULATE: LibRaw reads nearly every byte, so the pages are mapped in
+// one call rather than faulted in one by one. Files over
+// kMaxMappedFileBytes (decoder.h says why) are not mapped, nor is anything
+// mmap refuses (the worker's address-space cap): those go through
+// open_file, as before.
+class MappedFile {
+ public:
+  MappedFile() = default;
+  MappedFile(MappedFile&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)),
+        size_(std::exchange(other.size_, 0)) {}
+  MappedFile& operator=(MappedFile&& other) noexcept {
+    if (this != &other) {
+      Unmap();
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  ~MappedFile() { Unmap(); }
+
+  // The whole of `path`, or an empty mapping when it cannot or should not
+  // be mapped (the caller then opens the file by name).
+  static MappedFile Map(const std::string& path) {
+    MappedFile mapped;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return mapped;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        static_cast<std::size_t>(st.st_size) <= kMaxMappedFileBytes) {
+      const auto size = static_cast<std::size_t>(st.st_size);
+      void* data =
+          ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (data != MAP_FAILED) {
+        mapped.data_ = data;
+        mapped.size_ = size;
+      }
+    }
+    ::close(fd);
+    return mapped;
+  }
+
+  bool mapped() const { return data_ != nullptr; }
+  void* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  void Unmap() {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 struct Opened {
+  // Declared first, so destroyed last: LibRaw's stream reads it until then.
+  MappedFile file;
   std::unique_ptr<LibRaw> raw;
   std::unique_ptr<DataErrors> errors;
   CfaPattern cfa;
@@ -127,14 +203,20 @@ Result<CfaPattern> CfaOf(LibRaw& raw, const std::string& path) {
   return unsupported("2x2 pattern that is not a Bayer order");
 }
 
-Result<Opened> Open(const std::string& path) {
+// With `map_file`, LibRaw reads the file through a mapping (MappedFile)
+// when it can be mapped, else by name.
+Result<Opened> Open(const std::string& path, bool map_file) {
   DSB_RETURN_IF_ERROR(CheckReadable(path));
   Opened opened;
   // LibRaw objects are several hundred KB: always on the heap.
   opened.raw = std::make_unique<LibRaw>(LIBRAW_OPTIONS_NONE);
   opened.errors = std::make_unique<DataErrors>();
   opened.raw->set_dataerror_handler(&OnDataError, opened.errors.get());
-  const int ret = opened.raw->open_file(path.c_str());
+  if (map_file) opened.file = MappedFile::Map(path);
+  const int ret =
+      opened.file.mapped()
+          ? opened.raw->open_buffer(opened.file.data(), opened.file.size())
+          : opened.raw->open_file(path.c_str());
   if (ret != LIBRAW_SUCCESS) {
     return LibRawError(ret, "cannot open raw file", path);
   }
@@ -153,7 +235,9 @@ int Lcm(int a, int b) { return a / std::gcd(a, b) * b; }
 }  // namespace
 
 Result<RawInfo> ProbeRaw(const std::string& path) {
-  DSB_ASSIGN_OR_RETURN(Opened opened, Open(path));
+  // The header only: mapping (and populating) the whole file would cost more
+  // than the few reads open_file makes.
+  DSB_ASSIGN_OR_RETURN(Opened opened, Open(path, /*map_file=*/false));
   const libraw_data_t& d = opened.raw->imgdata;
   RawInfo info;
   info.make = d.idata.make;
@@ -176,6 +260,7 @@ struct UnpackedRaw::State {
   // or its lcm with the black pattern's) and the white level.
   BlackLevels levels;
   RawMetadata meta;
+  bool read_mapped = false;  // the file is unmapped once unpacked
 };
 
 UnpackedRaw::UnpackedRaw(std::unique_ptr<State> state)
@@ -221,6 +306,8 @@ std::size_t UnpackedRaw::raw_buffer_bytes() const {
   return static_cast<std::size_t>(sizes.raw_pitch) * sizes.raw_height;
 }
 
+bool UnpackedRaw::read_mapped() const { return state_->read_mapped; }
+
 const std::uint16_t* UnpackedRaw::RawRow(int y) const {
   const LibRaw& raw = *state_->opened.raw;
   const libraw_image_sizes_t& sizes = raw.imgdata.sizes;
@@ -233,7 +320,7 @@ const std::uint16_t* UnpackedRaw::RawRow(int y) const {
 Result<UnpackedRaw> UnpackRaw(const std::string& path,
                               const DecodeOptions& options) {
   auto state = std::make_unique<UnpackedRaw::State>();
-  DSB_ASSIGN_OR_RETURN(state->opened, Open(path));
+  DSB_ASSIGN_OR_RETURN(state->opened, Open(path, options.map_file));
   LibRaw& raw = *state->opened.raw;
   const libraw_image_sizes_t& sizes = raw.imgdata.sizes;
   const int width = sizes.width, height = sizes.height;
@@ -246,6 +333,11 @@ Result<UnpackedRaw> UnpackRaw(const std::string& path,
         " (" + options.max_pixels_hint + ")");
   }
   const int ret = raw.unpack();
+  // Nothing reads the file after unpack: close LibRaw's stream and unmap the
+  // file now, so an unpacked raw holds only its pixels.
+  raw.recycle_datastream();
+  state->read_mapped = state->opened.file.mapped();
+  state->opened.file.Unmap();
   if (ret != LIBRAW_SUCCESS) return LibRawError(ret, "cannot decode", path);
   const DataErrors& errors = *state->opened.errors;
   if (errors.count > 0) {

@@ -387,10 +387,14 @@ Status WorkerFailure(const std::string& path, int status, bool timed_out,
           "the decoder was killed on '" + path + "' (" + which +
           "), most likely by the system for lack of memory" + output.Quote());
     }
+    // The worker maps the file (raw/decoder.h: map_file): SIGBUS is what
+    // reading a page past a file's new end gives.
+    const std::string cause =
+        signal_number == SIGBUS
+            ? "the file shrank while it was read, or is on a failing disk"
+            : "the file is probably damaged or hits a LibRaw bug";
     return Status::Corrupt("the decoder crashed on '" + path + "' (" + which +
-                           "); the file is probably damaged or hits a LibRaw "
-                           "bug" +
-                           output.Quote());
+                           "); " + cause + output.Quote());
   }
   return Status::Internal(
       "the decoder process failed on '" + path + "' (exit status " +

@@ -276,6 +276,42 @@ TEST_F(IsolatedDecoderTest, CrashNamesTheFileAndTheSignal) {
       << abort.message();
 }
 
+// The worker reads the file through a mapping (DecodeOptions::map_file):
+// SIGBUS is a file that shrank under it, which the error says.
+TEST_F(IsolatedDecoderTest, BusErrorSaysTheFileShrank) {
+  const std::string path = WriteDng("x.CRW", CfaPattern());
+  Status bus = FakeError("kill -BUS $$", path);
+  EXPECT_EQ(bus.code(), Status::Code::kCorrupt);
+  EXPECT_NE(bus.message().find("crashed on '" + path + "'"), std::string::npos)
+      << bus.message();
+  EXPECT_NE(bus.message().find("(SIGBUS, signal 7)"), std::string::npos)
+      << bus.message();
+  EXPECT_NE(bus.message().find("shrank while it was read"), std::string::npos)
+      << bus.message();
+}
+
+// The real worker reads the real raws through a mapping (open_buffer), the
+// in-process decoder by name (open_file): the images are the same, bit for
+// bit (raw/decoder_paths_test compares every field of the unpack itself).
+TEST_F(IsolatedDecoderTest, SameImageAsInProcessForTheRealRaws) {
+  const std::string dir = testing::RealRawDir();
+  if (dir.empty()) GTEST_SKIP() << "no real raws (../shared/data/raw)";
+  int decoded = 0;
+  for (const char* name :
+       {"bep-imagemeta__sample.nef", "rawson.js__RAW_CANON_G2.CRW",
+        "gpr__Fusion_GPFR7066.converted.dng"}) {
+    SCOPED_TRACE(name);
+    const std::string path = dir + "/" + name;
+    Result<RawImage> in_process = InProcessDecoder().Decode(path, {});
+    Result<RawImage> isolated = isolated_.Decode(path, {});
+    ASSERT_TRUE(in_process.ok()) << in_process.status().ToString();
+    ASSERT_TRUE(isolated.ok()) << isolated.status().ToString();
+    ExpectSameImage(*in_process, *isolated);
+    ++decoded;
+  }
+  EXPECT_EQ(decoded, 3);
+}
+
 TEST_F(IsolatedDecoderTest, WorkerOutputIsQuotedInTheError) {
   const std::string path = WriteDng("x.NEF", CfaPattern());
   Status status = FakeError(

@@ -1,0 +1,232 @@
+// LibRaw's two ways in give the same decode: a file read by name
+// (open_file, DecodeOptions::map_file off: the build's own process) and a
+// file mapped and read as memory (open_buffer, map_file on: the decode
+// workers). Every raw value, every normalised pixel, the CFA, the black
+// levels and every metadata field must be equal, on the real raws of
+// ../shared/data/raw and on generated DNGs; a file that fails must fail
+// the same way, naming the file.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "raw/decoder.h"
+#include "synth/dng_writer.h"
+#include "synth/render.h"
+#include "test_support.h"
+
+namespace dsb {
+namespace {
+
+namespace fs = std::filesystem;
+
+DecodeOptions Options(bool map_file) {
+  DecodeOptions options;
+  options.map_file = map_file;
+  return options;
+}
+
+// Float fields compared by their bits: "equal" must not hide a NaN or -0.
+bool SameBits(float a, float b) {
+  return std::memcmp(&a, &b, sizeof(float)) == 0;
+}
+
+void ExpectSameMetadata(const RawMetadata& a, const RawMetadata& b,
+                        const std::string& what) {
+  EXPECT_EQ(a.make, b.make) << what;
+  EXPECT_EQ(a.model, b.model) << what;
+  EXPECT_TRUE(SameBits(a.iso, b.iso)) << what;
+  EXPECT_EQ(a.raw_width, b.raw_width) << what;
+  EXPECT_EQ(a.raw_height, b.raw_height) << what;
+  EXPECT_EQ(a.visible_top, b.visible_top) << what;
+  EXPECT_EQ(a.visible_left, b.visible_left) << what;
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_TRUE(SameBits(a.black[c], b.black[c])) << what << " black " << c;
+    EXPECT_TRUE(SameBits(a.wb_coeffs[c], b.wb_coeffs[c])) << what << " wb";
+  }
+  EXPECT_TRUE(SameBits(a.white, b.white)) << what;
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_TRUE(SameBits(a.rgb_xyz_matrix[r][c], b.rgb_xyz_matrix[r][c]))
+          << what << " matrix " << r << "," << c;
+    }
+  }
+  EXPECT_TRUE(SameBits(a.overexposure_lb, b.overexposure_lb)) << what;
+}
+
+// Decodes `path` both ways and compares everything; returns whether it
+// decoded (false: both failed alike).
+bool ExpectSameDecode(const std::string& path) {
+  Result<UnpackedRaw> by_name = UnpackRaw(path, Options(false));
+  Result<UnpackedRaw> mapped = UnpackRaw(path, Options(true));
+  EXPECT_EQ(by_name.ok(), mapped.ok())
+      << path << ": by name "
+      << (by_name.ok() ? "ok" : by_name.status().ToString()) << ", mapped "
+      << (mapped.ok() ? "ok" : mapped.status().ToString());
+  if (!by_name.ok() || !mapped.ok()) {
+    if (!by_name.ok() && !mapped.ok()) {
+      EXPECT_EQ(by_name.status().code(), mapped.status().code()) << path;
+      EXPECT_EQ(by_name.status().message(), mapped.status().message());
+    }
+    return false;
+  }
+  const UnpackedRaw& a = *by_name;
+  const UnpackedRaw& b = *mapped;
+  EXPECT_FALSE(a.read_mapped()) << path;
+  EXPECT_TRUE(b.read_mapped()) << path << ": not read through a mapping";
+  EXPECT_EQ(a.width(), b.width()) << path;
+  EXPECT_EQ(a.height(), b.height()) << path;
+  EXPECT_TRUE(a.cfa() == b.cfa()) << path;
+  ExpectSameMetadata(a.meta(), b.meta(), path);
+  EXPECT_EQ(a.levels().height, b.levels().height) << path;
+  EXPECT_EQ(a.levels().width, b.levels().width) << path;
+  EXPECT_TRUE(SameBits(a.levels().white, b.levels().white)) << path;
+  EXPECT_EQ(a.levels().black, b.levels().black) << path;
+  if (a.width() != b.width() || a.height() != b.height()) return true;
+
+  const std::size_t pixels = static_cast<std::size_t>(a.width()) * a.height();
+  std::vector<std::uint16_t> raw_a(pixels), raw_b(pixels);
+  a.CopyRaw(raw_a.data());
+  b.CopyRaw(raw_b.data());
+  std::size_t raw_differ = 0;
+  for (std::size_t i = 0; i < pixels; ++i) raw_differ += raw_a[i] != raw_b[i];
+  EXPECT_EQ(raw_differ, 0u) << path << ": raw values that differ";
+
+  Plane<float> norm_a(a.width(), a.height()), norm_b(b.width(), b.height());
+  a.Normalise(norm_a.view());
+  b.Normalise(norm_b.view());
+  std::size_t norm_differ = 0;
+  for (int y = 0; y < a.height(); ++y) {
+    norm_differ += std::memcmp(norm_a.row(y), norm_b.row(y),
+                               a.width() * sizeof(float)) != 0;
+  }
+  EXPECT_EQ(norm_differ, 0u) << path << ": normalised rows that differ";
+  // Not a vacuous comparison: the file has content.
+  std::size_t nonzero = 0;
+  for (std::uint16_t v : raw_a) nonzero += v != 0;
+  EXPECT_GT(nonzero, pixels / 2) << path;
+  return true;
+}
+
+TEST(DecoderPathsTest, RealRawsDecodeBitForBitAlikeByNameAndMapped) {
+  const std::string dir = testing::RealRawDir();
+  if (dir.empty()) GTEST_SKIP() << "no real raws (../shared/data/raw)";
+  int files = 0, decoded = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (!entry.is_regular_file() || entry.path().extension() == ".md") {
+      continue;
+    }
+    ++files;
+    decoded += ExpectSameDecode(entry.path().string());
+  }
+  EXPECT_GE(files, 8) << dir;
+  // Every real raw there is one this tool decodes (the CRWs, the NEF, the
+  // DNGs, the KDC): none may be skipped by failing both ways.
+  EXPECT_EQ(decoded, files);
+}
+
+TEST(DecoderPathsTest, GeneratedDngsDecodeBitForBitAlikeByNameAndMapped) {
+  testing::TempDir dir;
+  int n = 0;
+  for (const CfaPattern& cfa : testing::AllCfas()) {
+    SceneSpec spec;
+    spec.width = 120;
+    spec.height = 84;
+    spec.cfa = cfa;
+    spec.seed = 11 + n;
+    SyntheticScene scene(spec);
+    DngWriteOptions options;
+    options.bits = n % 2 ? 12 : 14;
+    options.black = {500 + n, 510, 520 - n, 530};
+    options.masked_top = 2 * (n % 3);
+    options.masked_left = 4;
+    options.masked_right = 2;
+    options.iso = 100 << n;
+    const std::string path = dir.Join("scene" + std::to_string(n++) + ".dng");
+    ASSERT_TRUE(WriteCfaDng(path, scene.RenderGt(), options).ok()) << path;
+    EXPECT_TRUE(ExpectSameDecode(path)) << path;
+  }
+}
+
+// A file over the mapping limit is read by name, whatever map_file says.
+// (A small DNG padded past the limit: LibRaw ignores what follows the
+// data it points to.)
+TEST(DecoderPathsTest, FilesOverTheLimitAreReadByName) {
+  testing::TempDir dir;
+  SceneSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  SyntheticScene scene(spec);
+  const std::string path = dir.Join("padded.dng");
+  ASSERT_TRUE(WriteCfaDng(path, scene.RenderGt()).ok());
+  Result<UnpackedRaw> small = UnpackRaw(path, Options(true));
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  EXPECT_TRUE(small->read_mapped());
+  fs::resize_file(path, kMaxMappedFileBytes + 1);
+  Result<UnpackedRaw> padded = UnpackRaw(path, Options(true));
+  ASSERT_TRUE(padded.ok()) << padded.status().ToString();
+  EXPECT_FALSE(padded->read_mapped());
+  std::vector<std::uint16_t> a(96 * 64), b(96 * 64);
+  small->CopyRaw(a.data());
+  padded->CopyRaw(b.data());
+  EXPECT_EQ(a, b);
+}
+
+void WriteBytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
+
+// A damaged file fails the same way whichever way LibRaw reads it, and the
+// error names the file.
+void ExpectSameFailure(const std::string& path) {
+  for (bool map_file : {false, true}) {
+    Result<UnpackedRaw> unpacked = UnpackRaw(path, Options(map_file));
+    ASSERT_FALSE(unpacked.ok()) << path << " map_file " << map_file;
+    EXPECT_NE(unpacked.status().message().find(fs::path(path).filename()),
+              std::string::npos)
+        << unpacked.status().message();
+  }
+  EXPECT_FALSE(ExpectSameDecode(path));
+}
+
+TEST(DecoderPathsTest, TruncatedAndGarbageFilesFailAlikeNamingTheFile) {
+  testing::TempDir dir;
+  SceneSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  SyntheticScene scene(spec);
+  const std::string whole = dir.Join("whole.dng");
+  ASSERT_TRUE(WriteCfaDng(whole, scene.RenderGt()).ok());
+  std::ifstream in(whole, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  const std::string truncated = dir.Join("truncated.dng");
+  WriteBytes(truncated, bytes.substr(0, bytes.size() / 2));
+  ExpectSameFailure(truncated);
+
+  std::string random(64 * 1024, '\0');
+  std::mt19937 rng(17);
+  for (char& c : random) c = static_cast<char>(rng());
+  const std::string garbage = dir.Join("garbage.NEF");
+  WriteBytes(garbage, random);
+  ExpectSameFailure(garbage);
+
+  // A real compressed raw cut short, when there is one.
+  const std::string real = testing::RealRawDir();
+  if (!real.empty()) {
+    std::ifstream crw(real + "/rawson.js__RAW_CANON_G2.CRW", std::ios::binary);
+    const std::string crw_bytes((std::istreambuf_iterator<char>(crw)), {});
+    ASSERT_GT(crw_bytes.size(), 1000u);
+    const std::string cut = dir.Join("cut.CRW");
+    WriteBytes(cut, crw_bytes.substr(0, crw_bytes.size() * 2 / 3));
+    ExpectSameFailure(cut);
+  }
+}
+
+}  // namespace
+}  // namespace dsb
