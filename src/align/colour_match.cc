@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "align/float_lanes.h"
 #include "align/float_threshold.h"
 #include "common/vector_clones.h"
 
@@ -70,9 +71,9 @@ class NeighbourTable {
   std::array<std::vector<Offset>, 6 * 6 * 3> offsets_;
 };
 
-// Eight floats, and eight lane masks, as GCC vectors (two SSE2 registers
-// in the baseline build, one AVX2 register in its clones).
-using V8 = float __attribute__((vector_size(32)));
+// Eight floats (V8, align/float_lanes.h), and eight lane masks, as GCC
+// vectors (two SSE2 registers in the baseline build, one AVX2 register in
+// its clones).
 using M8 = std::int32_t __attribute__((vector_size(32)));
 
 // Colour-matches one overlap row at a time. The neighbour table and the
@@ -827,43 +828,80 @@ namespace {
 // double, exactly as for one run alone (the absolute value clears the sign
 // bit, as std::abs does). N runs at once keep N independent chains of
 // additions in flight; one run's lanes are a single chain, bound by the
-// adder's latency.
-template <int N>
+// adder's latency. With kScaled, n already holds gain * n (the same float
+// products, made once per noisy row for all the shifts that read it).
+// Each run's lanes are a register of their own, copied out for the tail's
+// sum: an array of them indexed by run was zero-filled on the stack with
+// `rep stos` per call, 11 % of this function's samples in perf.
+template <int N, bool kScaled>
 [[gnu::always_inline]] inline void BlockLossRuns(const float* g, const float* n,
                                                  const int* begin, int len,
                                                  float gain, double* out) {
   const M8 magnitude = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff,
                         0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
-  V8 lanes[N] = {};
+  const V8 zero = {};
+  V8 lanes0 = zero, lanes1 = zero, lanes2 = zero, lanes3 = zero;
+  static_assert(N == 1 || N == 4);
+  auto term = [&](int at) {
+    V8 gv, nv;
+    std::memcpy(&gv, g + at, sizeof(gv));
+    std::memcpy(&nv, n + at, sizeof(nv));
+    const V8 d = kScaled ? gv - nv : gv - gain * nv;
+    return reinterpret_cast<V8>(reinterpret_cast<M8>(d) & magnitude);
+  };
   int k = 0;
   for (; k + 8 <= len; k += 8) {
-    for (int r = 0; r < N; ++r) {
-      V8 gv, nv;
-      std::memcpy(&gv, g + begin[r] + k, sizeof(gv));
-      std::memcpy(&nv, n + begin[r] + k, sizeof(nv));
-      const V8 d = gv - gain * nv;
-      lanes[r] += reinterpret_cast<V8>(reinterpret_cast<M8>(d) & magnitude);
+    lanes0 += term(begin[0] + k);
+    if constexpr (N == 4) {
+      lanes1 += term(begin[1] + k);
+      lanes2 += term(begin[2] + k);
+      lanes3 += term(begin[3] + k);
     }
   }
+  if constexpr (N == 4) {
+    // The four runs' sums side by side in double lanes, each lane adding
+    // its run's tail, then its eight float lanes, in the order of the loop
+    // below (callgrind: that per-run reduction was about half of this
+    // function's instructions at the ~100-column blocks of 2-4 MP frames).
+    D4 sums = {};
+    for (int t = k; t < len; ++t) {
+      float d[4];
+      for (int r = 0; r < 4; ++r) {
+        const int at = begin[r] + t;
+        d[r] = std::abs(kScaled ? g[at] - n[at] : g[at] - gain * n[at]);
+      }
+      sums += D4{d[0], d[1], d[2], d[3]};
+    }
+    const V8 rows[4] = {lanes0, lanes1, lanes2, lanes3};
+    D4 columns[8];
+    TransposeToDoubles(rows, columns);
+    for (int l = 0; l < 8; ++l) sums += columns[l];
+    for (int r = 0; r < 4; ++r) out[r] = sums[r];
+    return;
+  }
+  const V8 all[1] = {lanes0};
   for (int r = 0; r < N; ++r) {
     double sum = 0;
     for (int t = begin[r] + k; t < begin[r] + len; ++t) {
-      sum += std::abs(g[t] - gain * n[t]);
+      sum += std::abs(kScaled ? g[t] - n[t] : g[t] - gain * n[t]);
     }
-    for (int l = 0; l < 8; ++l) sum += lanes[r][l];
+    float lane[8];
+    std::memcpy(lane, &all[r], sizeof(lane));
+    for (int l = 0; l < 8; ++l) sum += lane[l];
     out[r] = sum;
   }
 }
 
 // Row i of the overlap into BlockGainMatchedLoss's sums (see there).
-DSB_VECTOR_CLONES void AddBlockLossRow(const float* row, const RawImage& noisy,
-                                       const Overlap& overlap, int i,
-                                       float gain, int block,
-                                       Plane<double>& sums,
-                                       Plane<double>& counts) {
+// `noisy_row` is the noisy row's pixels, or with kScaled their products
+// with the gain.
+template <bool kScaled>
+[[gnu::always_inline]] inline void AddBlockLossRowOf(
+    const float* row, const float* noisy_row, const Overlap& overlap, int i,
+    float gain, int block, Plane<double>& sums, Plane<double>& counts) {
   const int ny = overlap.noisy_y0 + i;
   const float* g = row;
-  const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
+  const float* n = noisy_row + overlap.noisy_x0;
   double* block_sums = sums.row(ny / block);
   double* block_counts = counts.row(ny / block);
   // Runs of columns that fall in one block, each summed on its own (see
@@ -881,21 +919,43 @@ DSB_VECTOR_CLONES void AddBlockLossRow(const float* row, const RawImage& noisy,
     const int bx = overlap.noisy_x0 / block;
     const int end =
         std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
-    BlockLossRuns<1>(g, n, &j, end - j, gain, sum);
+    BlockLossRuns<1, kScaled>(g, n, &j, end - j, gain, sum);
     add(j, end, sum[0]);
     j = end;
   }
   for (; j + 4 * block <= overlap.width; j += 4 * block) {
     const int begin[4] = {j, j + block, j + 2 * block, j + 3 * block};
-    BlockLossRuns<4>(g, n, begin, block, gain, sum);
+    BlockLossRuns<4, kScaled>(g, n, begin, block, gain, sum);
     for (int r = 0; r < 4; ++r) add(begin[r], begin[r] + block, sum[r]);
   }
   for (; j < overlap.width;) {
     const int end = std::min(overlap.width, j + block);
-    BlockLossRuns<1>(g, n, &j, end - j, gain, sum);
+    BlockLossRuns<1, kScaled>(g, n, &j, end - j, gain, sum);
     add(j, end, sum[0]);
     j = end;
   }
+}
+
+DSB_VECTOR_CLONES void AddBlockLossRow(const float* row, const float* noisy_row,
+                                       const Overlap& overlap, int i,
+                                       float gain, int block,
+                                       Plane<double>& sums,
+                                       Plane<double>& counts) {
+  AddBlockLossRowOf<false>(row, noisy_row, overlap, i, gain, block, sums,
+                           counts);
+}
+
+DSB_VECTOR_CLONES void AddScaledBlockLossRow(
+    const float* row, const float* scaled_row, const Overlap& overlap, int i,
+    float gain, int block, Plane<double>& sums, Plane<double>& counts) {
+  AddBlockLossRowOf<true>(row, scaled_row, overlap, i, gain, block, sums,
+                          counts);
+}
+
+// gain * n for a noisy row, the products BlockLossRuns would make.
+DSB_VECTOR_CLONES void ScaleRow(const float* n, int width, float gain,
+                                float* out) {
+  for (int x = 0; x < width; ++x) out[x] = gain * n[x];
 }
 
 }  // namespace
@@ -1032,11 +1092,19 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     return group.kept[slot];
   };
   std::vector<const float*> matched(groups.size());
+  // With several overlaps (the refinement's nine shifts) each noisy row's
+  // products with the gain are made once, not once per shift: perf of a
+  // 3 MP scene had this function at a fifth of alignment's samples, and
+  // the multiply was one of its four vector operations per 8 pixels.
+  const bool share_scaled = overlaps.size() > 1;
+  std::vector<float> scaled(
+      share_scaled ? static_cast<std::size_t>(noisy.width()) : 0);
   // One sweep down the noisy image: each noisy row (and the GT rows near
   // it) is used by every overlap that samples it while it is in cache. Each
   // overlap still adds its rows in order, so its sums are the same.
   for (int y = first; y < last; ++y) {
     std::fill(matched.begin(), matched.end(), nullptr);
+    bool scaled_made = false;
     for (std::size_t k = 0; k < overlaps.size(); ++k) {
       const Overlap& overlap = overlaps[k];
       const int i = y - overlap.noisy_y0;
@@ -1047,8 +1115,18 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
       const Group& group = groups[group_of[k]];
       const float*& row = matched[group_of[k]];
       if (row == nullptr) row = matched_row(group_of[k], i);
-      AddBlockLossRow(row + (overlap.gt_x0 - group.reach.gt_x0), noisy, overlap,
-                      i, gain, block, sums[k], counts[k]);
+      const float* g = row + (overlap.gt_x0 - group.reach.gt_x0);
+      if (!share_scaled) {
+        AddBlockLossRow(g, noisy.pixels.row(y), overlap, i, gain, block,
+                        sums[k], counts[k]);
+        continue;
+      }
+      if (!scaled_made) {
+        ScaleRow(noisy.pixels.row(y), noisy.width(), gain, scaled.data());
+        scaled_made = true;
+      }
+      AddScaledBlockLossRow(g, scaled.data(), overlap, i, gain, block, sums[k],
+                            counts[k]);
     }
   }
 }

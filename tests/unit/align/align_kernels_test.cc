@@ -456,6 +456,23 @@ TEST(AlignKernelsTest, BlockLossesMatchThePlainPerBlockLoop) {
               << cfa << " shift " << dy << "," << dx << " block " << block;
           EXPECT_EQ(counts.data()[k], want_counts.data()[k]);
         }
+        // With a neighbour in the same sweep, the noisy row's products
+        // with the gain are made once for both (and four blocks' sums
+        // reduced side by side): the same sums for this shift.
+        const Overlap overlaps[] = {
+            overlap, ComputeOverlap(gt.height(), gt.width(), dy + 1, dx - 1)};
+        std::vector<Plane<double>> both_sums(2,
+                                             Plane<double>(blocks_x, blocks_y));
+        std::vector<Plane<double>> both_counts(
+            2, Plane<double>(blocks_x, blocks_y));
+        BlockGainMatchedLosses(gt, noisy, overlaps, gain, 1, block, both_sums,
+                               both_counts);
+        for (std::size_t k = 0; k < sums.pixel_count(); ++k) {
+          EXPECT_EQ(both_sums[0].data()[k], want_sums.data()[k])
+              << cfa << " shift " << dy << "," << dx << " block " << block
+              << " shared with a neighbour";
+          EXPECT_EQ(both_counts[0].data()[k], want_counts.data()[k]);
+        }
       }
     }
   }
