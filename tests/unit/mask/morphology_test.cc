@@ -51,6 +51,25 @@ void ExpectSame(const Plane<std::uint8_t>& a, const Plane<std::uint8_t>& b) {
   }
 }
 
+// Each of the four filters of `in` at radius r against the brute force;
+// returns the opening (the crop test compares with it).
+Plane<std::uint8_t> ExpectFiltersMatchBruteForce(const Plane<std::uint8_t>& in,
+                                                 int r) {
+  Plane<std::uint8_t> dilated = in;
+  DilateBinary(dilated.view(), r);
+  ExpectSame(dilated, Reference(in, r, false));
+  Plane<std::uint8_t> eroded = in;
+  ErodeBinary(eroded.view(), r);
+  ExpectSame(eroded, Reference(in, r, true));
+  Plane<std::uint8_t> opened = in;
+  OpenBinary(opened.view(), r);
+  ExpectSame(opened, Reference(Reference(in, r, true), r, false));
+  Plane<std::uint8_t> closed = in;
+  CloseBinary(closed.view(), r);
+  ExpectSame(closed, Reference(Reference(in, r, false), r, true));
+  return opened;
+}
+
 TEST(MorphologyTest, MatchesBruteForce) {
   for (const auto& [w, h] : std::vector<std::pair<int, int>>{
            {1, 1}, {3, 2}, {17, 13}, {40, 5}, {45, 41}, {90, 50}}) {
@@ -60,18 +79,7 @@ TEST(MorphologyTest, MatchesBruteForce) {
         SCOPED_TRACE(testing::Message()
                      << w << "x" << h << " r=" << r << " p=" << percent);
         const Plane<std::uint8_t> in = RandomBinary(w, h, w * 31 + r, percent);
-        Plane<std::uint8_t> dilated = in;
-        DilateBinary(dilated.view(), r);
-        ExpectSame(dilated, Reference(in, r, false));
-        Plane<std::uint8_t> eroded = in;
-        ErodeBinary(eroded.view(), r);
-        ExpectSame(eroded, Reference(in, r, true));
-        Plane<std::uint8_t> opened = in;
-        OpenBinary(opened.view(), r);
-        ExpectSame(opened, Reference(Reference(in, r, true), r, false));
-        Plane<std::uint8_t> closed = in;
-        CloseBinary(closed.view(), r);
-        ExpectSame(closed, Reference(Reference(in, r, false), r, true));
+        ExpectFiltersMatchBruteForce(in, r);
       }
     }
   }
@@ -98,18 +106,7 @@ TEST(MorphologyTest, MatchesBruteForceAcrossWords) {
                      << c.w << "x" << c.h << " r=" << r << " p=" << percent);
         const Plane<std::uint8_t> in =
             RandomBinary(c.w, c.h, c.w * 7 + r + percent, percent);
-        Plane<std::uint8_t> dilated = in;
-        DilateBinary(dilated.view(), r);
-        ExpectSame(dilated, Reference(in, r, false));
-        Plane<std::uint8_t> eroded = in;
-        ErodeBinary(eroded.view(), r);
-        ExpectSame(eroded, Reference(in, r, true));
-        Plane<std::uint8_t> opened = in;
-        OpenBinary(opened.view(), r);
-        ExpectSame(opened, Reference(Reference(in, r, true), r, false));
-        Plane<std::uint8_t> closed = in;
-        CloseBinary(closed.view(), r);
-        ExpectSame(closed, Reference(Reference(in, r, false), r, true));
+        const Plane<std::uint8_t> opened = ExpectFiltersMatchBruteForce(in, r);
         // A crop of a wider plane: only the crop changes, as on its own.
         Plane<std::uint8_t> wide(c.w + 70, c.h + 2, 1);
         for (int y = 0; y < c.h; ++y) {
