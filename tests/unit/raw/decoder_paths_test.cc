@@ -154,17 +154,23 @@ TEST(DecoderPathsTest, GeneratedDngsDecodeBitForBitAlikeByNameAndMapped) {
   }
 }
 
+// A small generated DNG (96x64 RGGB) at `path`.
+void WriteSmallDng(const std::string& path) {
+  SceneSpec spec;
+  spec.width = 96;
+  spec.height = 64;
+  SyntheticScene scene(spec);
+  const Status written = WriteCfaDng(path, scene.RenderGt());
+  ASSERT_TRUE(written.ok()) << path << ": " << written.ToString();
+}
+
 // A file over the mapping limit is read by name, whatever map_file says.
 // (A small DNG padded past the limit: LibRaw ignores what follows the
 // data it points to.)
 TEST(DecoderPathsTest, FilesOverTheLimitAreReadByName) {
   testing::TempDir dir;
-  SceneSpec spec;
-  spec.width = 96;
-  spec.height = 64;
-  SyntheticScene scene(spec);
   const std::string path = dir.Join("padded.dng");
-  ASSERT_TRUE(WriteCfaDng(path, scene.RenderGt()).ok());
+  ASSERT_NO_FATAL_FAILURE(WriteSmallDng(path));
   Result<UnpackedRaw> small = UnpackRaw(path, Options(true));
   ASSERT_TRUE(small.ok()) << small.status().ToString();
   EXPECT_TRUE(small->read_mapped());
@@ -197,12 +203,8 @@ void ExpectSameFailure(const std::string& path) {
 
 TEST(DecoderPathsTest, TruncatedAndGarbageFilesFailAlikeNamingTheFile) {
   testing::TempDir dir;
-  SceneSpec spec;
-  spec.width = 96;
-  spec.height = 64;
-  SyntheticScene scene(spec);
   const std::string whole = dir.Join("whole.dng");
-  ASSERT_TRUE(WriteCfaDng(whole, scene.RenderGt()).ok());
+  ASSERT_NO_FATAL_FAILURE(WriteSmallDng(whole));
   std::ifstream in(whole, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), {});
   const std::string truncated = dir.Join("truncated.dng");
