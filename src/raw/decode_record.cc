@@ -439,7 +439,8 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
                              const std::string& path, std::size_t max_pixels,
                              const PlanePool* pool,
                              const RemoteRead* remote = nullptr,
-                             RemotePixels* remote_pixels = nullptr);
+                             RemotePixels* remote_pixels = nullptr,
+                             const RemoteFill* fill = nullptr);
 
 }  // namespace
 
@@ -448,7 +449,8 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
                                   std::uint64_t record_size,
                                   const PlanePool* pool,
                                   const RemoteRead* remote,
-                                  RemotePixels* remote_pixels) {
+                                  RemotePixels* remote_pixels,
+                                  const RemoteFill* fill) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     return Status::Internal("cannot read the decode result for '" + path +
@@ -467,13 +469,14 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
       [fd](void* data, std::size_t size, std::uint64_t offset) {
         return ReadAll(fd, data, size, static_cast<off_t>(offset));
       },
-      nullptr, path, max_pixels, pool, remote, remote_pixels);
+      nullptr, path, max_pixels, pool, remote, remote_pixels, fill);
 }
 
 Result<RawImage> ReadDecodeRecord(
     std::span<const std::uint8_t> mapped, const std::string& path,
     std::size_t max_pixels, std::uint64_t record_size, const PlanePool* pool,
-    const RemoteRead* remote, RemotePixels* remote_pixels) {
+    const RemoteRead* remote, RemotePixels* remote_pixels,
+    const RemoteFill* fill) {
   if (record_size > mapped.size()) {
     return MalformedRecord(path, "a record of " + std::to_string(record_size) +
                                      " bytes in a file of " +
@@ -490,7 +493,7 @@ Result<RawImage> ReadDecodeRecord(
         std::memcpy(data, mapped.data() + offset, size);
         return true;
       },
-      mapped.data(), path, max_pixels, pool, remote, remote_pixels);
+      mapped.data(), path, max_pixels, pool, remote, remote_pixels, fill);
 }
 
 namespace {
@@ -499,7 +502,8 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
                              const std::uint8_t* direct,
                              const std::string& path, std::size_t max_pixels,
                              const PlanePool* pool, const RemoteRead* remote,
-                             RemotePixels* remote_pixels) {
+                             RemotePixels* remote_pixels,
+                             const RemoteFill* fill) {
   if (remote_pixels != nullptr) *remote_pixels = RemotePixels::kNone;
   auto malformed = [&](const std::string& why) {
     return MalformedRecord(path, why);
@@ -642,6 +646,22 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
   if (!cfa) return malformed("unknown CFA pattern");
   image.cfa = *cfa;
   image.path = path;
+  if (encoding == Encoding::kRemote16 && fill != nullptr && *fill) {
+    // The writer normalises its values straight into a plane we adopt.
+    Result<Plane<float>> filled = (*fill)(width, height);
+    if (filled.ok()) {
+      if (filled->width() != width || filled->height() != height) {
+        return Status::Internal("the plane filled for '" + path +
+                                "' has the wrong size");
+      }
+      image.pixels = std::move(filled).value();
+      if (remote_pixels != nullptr) *remote_pixels = RemotePixels::kTaken;
+      return image;
+    }
+    if (filled.status().code() != Status::Code::kUnsupported) {
+      return filled.status();
+    }
+  }
   // Every byte of the plane is read below: no fill.
   if (pool != nullptr) {
     image.pixels = pool->Acquire(width, height);

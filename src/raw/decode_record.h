@@ -137,10 +137,17 @@ using RemoteRead =
     std::function<int(std::uint64_t address, std::size_t pitch_bytes, int rows,
                       std::size_t row_bytes, void* out)>;
 
+// Has the writer write an image record's pixels, left in its memory,
+// itself: given the image's size, returns a plane the writer has filled
+// (normalised, as the reader would; raw/shared_planes.h), kUnsupported
+// where it cannot (the reader then copies the raw values with the
+// RemoteRead), or another error (the writer failed: returned as it is).
+using RemoteFill = std::function<Result<Plane<float>>(int width, int height)>;
+
 // What happened to an image record's pixels left in the writer's memory.
 enum class RemotePixels {
   kNone,     // the record holds its pixels (or is no image)
-  kTaken,    // copied out with the RemoteRead
+  kTaken,    // copied out with the RemoteRead, or written by the RemoteFill
   kRefused,  // this process may not read the worker's memory: the result
              // is an error; ask the worker for the pixels in the record
 };
@@ -157,7 +164,8 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
                                   std::uint64_t record_size = 0,
                                   const PlanePool* pool = nullptr,
                                   const RemoteRead* remote = nullptr,
-                                  RemotePixels* remote_pixels = nullptr);
+                                  RemotePixels* remote_pixels = nullptr,
+                                  const RemoteFill* fill = nullptr);
 
 // The same, from the record's bytes mapped in this process (the pool reads
 // a serving worker's memfd through a mapping it keeps, which copies the
@@ -167,13 +175,15 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
 // must keep the mapping's pages valid (the pool seals the memfd against
 // shrinking, so they cannot vanish under the copy).
 // `remote` reads pixels a record left in the worker's memory (without it
-// such a record is malformed); `*remote_pixels` says what became of them.
+// such a record is malformed); `*remote_pixels` says what became of them;
+// `fill`, when given, is tried first.
 Result<RawImage> ReadDecodeRecord(std::span<const std::uint8_t> mapped,
                                   const std::string& path,
                                   std::size_t max_pixels,
                                   std::uint64_t record_size = 0,
                                   const PlanePool* pool = nullptr,
                                   const RemoteRead* remote = nullptr,
-                                  RemotePixels* remote_pixels = nullptr);
+                                  RemotePixels* remote_pixels = nullptr,
+                                  const RemoteFill* fill = nullptr);
 
 }  // namespace dsb

@@ -1,8 +1,11 @@
 #include "raw/decode_worker.h"
 
 #include <malloc.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -233,6 +236,56 @@ class KeptHeap {
   static constexpr std::size_t kSlackBytes = std::size_t{8} << 20;
 };
 
+// Reads the parent's one-byte word and the descriptor sent with it
+// (SCM_RIGHTS; -1 for none, close-on-exec); false at end of file or on an
+// error.
+bool ReadWord(int control, char* word, int* fd) {
+  *fd = -1;
+  while (true) {
+    iovec data{word, 1};
+    alignas(cmsghdr) char space[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = space;
+    message.msg_controllen = sizeof(space);
+    const ssize_t n = ::recvmsg(control, &message, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != 1) return false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr;
+         c = CMSG_NXTHDR(&message, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+          c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+        std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+      }
+    }
+    return true;
+  }
+}
+
+// Normalises `raw` into the plane of memfd `fd` (kPixelsFill); returns 0
+// or the errno that stopped it before anything was written.
+int FillPlane(const UnpackedRaw& raw, int fd) {
+  const std::size_t bytes = static_cast<std::size_t>(raw.width()) *
+                            static_cast<std::size_t>(raw.height()) *
+                            sizeof(float);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return errno;
+  if (st.st_size < 0 || static_cast<std::size_t>(st.st_size) < bytes) {
+    return EINVAL;
+  }
+  // MAP_POPULATE: every page is written (the parent's pages, already
+  // allocated: only our page tables are filled, in one call).
+  void* data = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_POPULATE, fd, 0);
+  if (data == MAP_FAILED) return errno;
+  raw.Normalise(PlaneView<float>{static_cast<float*>(data), raw.width(),
+                                 raw.height(), raw.width()},
+                RowStores::kStreaming);
+  ::munmap(data, bytes);
+  return 0;
+}
+
 // Tells the parent the record is ready; false when the parent is gone.
 bool Answer(int control, std::uint64_t record_size) {
   char answer[kAnswerSize] = {kRecordReady};
@@ -266,7 +319,18 @@ int Serve(const WorkerArgs& args, std::size_t cap) {
       // The raw values stay until the parent has them (or wants them in
       // the record).
       char word = 0;
-      if (!ReadExactly(args.control, &word, 1)) return 0;
+      int fd = -1;
+      if (!ReadWord(args.control, &word, &fd)) return 0;
+      while (word == kPixelsFill) {
+        // The parent's plane: normalised into it, then the next word.
+        const int error = fd >= 0 ? FillPlane(*kept, fd) : EBADF;
+        if (fd >= 0) ::close(fd);
+        if (!Answer(args.control, static_cast<std::uint64_t>(error)) ||
+            !ReadWord(args.control, &word, &fd)) {
+          return 0;
+        }
+      }
+      if (fd >= 0) ::close(fd);  // a descriptor with any other word
       if (word == kPixelsInRecord) {
         written = WriteRawImageRecord(
             args.fd, kept->width(), kept->height(), kept->cfa(), kept->meta(),

@@ -276,9 +276,9 @@ const RawMetadata& UnpackedRaw::meta() const { return state_->meta; }
 
 const BlackLevels& UnpackedRaw::levels() const { return state_->levels; }
 
-void UnpackedRaw::Normalise(PlaneView<float> out) const {
+void UnpackedRaw::Normalise(PlaneView<float> out, RowStores stores) const {
   const State& s = *state_;
-  RowNormaliser normaliser(s.levels, s.width, s.height);
+  RowNormaliser normaliser(s.levels, s.width, s.height, stores);
   if (s.height > 0) {
     const std::size_t span = static_cast<std::size_t>(s.height - 1) *
                                  static_cast<std::size_t>(out.stride) +

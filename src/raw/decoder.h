@@ -75,8 +75,10 @@ class UnpackedRaw {
   int height() const;
   const CfaPattern& cfa() const;  // anchored at the visible origin
   const RawMetadata& meta() const;
-  // Writes the visible area, normalised, into `out` (width x height).
-  void Normalise(PlaneView<float> out) const;
+  // Writes the visible area, normalised, into `out` (width x height);
+  // `stores` as raw/normalise.h (the same bits whichever).
+  void Normalise(PlaneView<float> out,
+                 RowStores stores = RowStores::kAuto) const;
   // What Normalise applies (raw/normalise.h), and the visible area's raw
   // values, row after row, width x height of them into `out`: a
   // RowNormaliser over these gives exactly Normalise's pixels.

@@ -363,6 +363,28 @@ Waited WaitForWorker(Started& worker, int control, Clock::time_point deadline,
   return Waited::kExited;
 }
 
+// Sends the one-byte `word` to a serving worker with descriptor `fd`
+// (SCM_RIGHTS); false when the worker is gone.
+bool SendWord(int control, char word, int fd) {
+  iovec data{&word, 1};
+  alignas(cmsghdr) char space[CMSG_SPACE(sizeof(int))] = {};
+  msghdr message{};
+  message.msg_iov = &data;
+  message.msg_iovlen = 1;
+  message.msg_control = space;
+  message.msg_controllen = sizeof(space);
+  cmsghdr* c = CMSG_FIRSTHDR(&message);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  while (true) {
+    const ssize_t n = ::sendmsg(control, &message, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    return n == 1;
+  }
+}
+
 // Why a worker that did not hand back a record failed `path`.
 Status WorkerFailure(const std::string& path, int status, bool timed_out,
                      double limit_seconds, const OutputTail& output) {
@@ -660,13 +682,40 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
     if (n < 0) return errno;
     return static_cast<std::size_t>(n) == local.iov_len ? 0 : EFAULT;
   };
+  // Or, better, the worker normalises them straight into a shared plane
+  // the image adopts (raw/shared_planes.h): no copy at all. Under
+  // --huge-pages planes stay ordinary (huge) memory.
+  Waited filled = Waited::kReady;  // how the worker's fill went
+  const RemoteFill fill = [&](int width,
+                              int height) -> Result<Plane<float>> {
+    Result<SharedPlanePool::Lease> lease =
+        shared_planes_.Acquire(width, height);
+    if (!lease.ok()) return lease.status();  // kUnsupported: copied instead
+    if (!SendWord(worker->control.get(), kPixelsFill, lease->fd)) {
+      filled = Waited::kExited;
+      return Status::Internal("the decoder process is gone");
+    }
+    std::uint64_t error = 0;
+    filled = WaitForWorker(worker->started, worker->control.get(), deadline,
+                           output, &error);
+    if (filled != Waited::kReady) {
+      return Status::Internal("the decoder process failed");
+    }
+    if (error != 0) {
+      return Status::Unsupported("the decoder process cannot map the plane");
+    }
+    return std::move(lease->plane);
+  };
+  const bool shared = !HugePagesOn();
   auto read_record = [&](const RemoteRead* from, RemotePixels* pixels) {
     const std::span<const std::uint8_t> mapped = worker->View();
+    const RemoteFill* fill_from = from != nullptr && shared ? &fill : nullptr;
     return mapped.empty()
                ? ReadDecodeRecord(worker->memfd.get(), path, options.max_pixels,
-                                  record_size, &plane_pool_, from, pixels)
+                                  record_size, &plane_pool_, from, pixels,
+                                  fill_from)
                : ReadDecodeRecord(mapped, path, options.max_pixels, record_size,
-                                  &plane_pool_, from, pixels);
+                                  &plane_pool_, from, pixels, fill_from);
   };
   auto tell = [&](char word) {
     return ::send(worker->control.get(), &word, 1, MSG_NOSIGNAL) == 1;
@@ -684,6 +733,11 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
   if (waited == Waited::kReady) {
     RemotePixels pixels = RemotePixels::kNone;
     image = read_record(&remote, &pixels);
+    // A worker that died or hung while it filled the plane: as below.
+    if (filled != Waited::kReady) {
+      waited = filled;
+      pixels = RemotePixels::kNone;
+    }
     bool keep = false;
     if (pixels == RemotePixels::kTaken) {
       // The buffer is kept by one worker at a time (see keeper_).

@@ -5,7 +5,9 @@
 // most one per thread decoding at once, each serving one request after
 // another over a socket (its descriptor 4; protocol in
 // raw/decode_worker.h) and writing each record into its own memfd, kept
-// mapped between requests. Per request the same outcomes as below; a
+// mapped between requests. The image's pixels the worker writes straight
+// into the plane the build keeps, a memfd it is handed for that
+// (raw/shared_planes.h). Per request the same outcomes as below; a
 // worker that crashed, hung, exited or wrote a malformed record is killed,
 // reaped and never reused, so the next file gets a fresh one. Idle workers
 // are killed and reaped with the decoder. Starting a process per file cost
@@ -57,6 +59,7 @@
 
 #include "core/plane_pool.h"
 #include "raw/raw_decoder.h"
+#include "raw/shared_planes.h"
 
 namespace dsb {
 
@@ -124,6 +127,11 @@ class IsolatedDecoder final : public RawDecoder {
   // 2.4 % of a 16-copy NEF scene's CPU time (perf).
   static constexpr std::size_t kKeptPlanes = 16;
   PlanePool plane_pool_{kKeptPlanes};
+  // The pool's planes: shared memory the worker normalises into
+  // (raw/shared_planes.h), so the pixels are never copied between the
+  // processes; plane_pool_ serves where that cannot be (no memfd, huge
+  // pages, a worker that cannot map it). The same bound, kKeptPlanes.
+  SharedPlanePool shared_planes_{kKeptPlanes};
   // Idle pooled workers; Decode takes one (or starts one) per request.
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<PooledWorker>> idle_;

@@ -1,0 +1,61 @@
+// Image planes in shared memory (memfds), which a pooled decode worker
+// writes in place: the build hands the worker the plane's memfd, the worker
+// normalises its LibRaw buffer straight into it (raw/decode_worker.h:
+// kPixelsFill), and the build adopts the plane as it is. The pixels cross
+// the process boundary without a copy.
+//
+// Why: the build used to copy the raw values out of the worker
+// (process_vm_readv, 2 bytes a pixel) and normalise them into a plane of
+// its own; on the GoPro DNGs (12 MP, uncompressed) the copy and the
+// normalisation in the build were a third of the isolated decode's CPU
+// (perf: _copy_to_iter and the pinning of the worker's pages 14 %, the
+// normaliser 21 %), 1.5x LibRaw's unpack where the target is 1.3x.
+//
+// Like core/plane_pool.h, released buffers are kept (at most `max_free`,
+// exact sizes only; a miss frees the kept ones before it allocates), so a
+// capture's plane reuses the pages, and this process's mapping, of one the
+// build has just released. Each buffer is a memfd sealed against shrinking
+// and growing, mapped here once: a worker that misbehaves can garble the
+// pixels of the plane it was given, never pull its pages away (SIGBUS here)
+// or reach any other memory of the build. The worker maps the memfd only
+// while it writes and closes it after.
+//
+// Memory: the same as core/plane_pool.h (a buffer is allocated only when
+// none of its size is kept). The pages are shared memory (RssShmem), freed
+// when the plane is released and no longer kept.
+//
+// Thread safety: Acquire and releases may happen on any threads at once.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "common/result.h"
+#include "core/plane.h"
+
+namespace dsb {
+
+class SharedPlanePool {
+ public:
+  explicit SharedPlanePool(std::size_t max_free);
+  ~SharedPlanePool();
+  SharedPlanePool(const SharedPlanePool&) = delete;
+  SharedPlanePool& operator=(const SharedPlanePool&) = delete;
+
+  struct Lease {
+    Plane<float> plane;  // width x height floats, contents undefined
+    int fd = -1;  // its memfd (close-on-exec), valid while the plane lives
+  };
+  // An error when no memfd can be made or mapped (the caller then uses
+  // an ordinary plane).
+  Result<Lease> Acquire(int width, int height) const;
+
+  // For tests: buffers kept for reuse now.
+  std::size_t free_buffers() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace dsb
