@@ -1,6 +1,7 @@
 #include "raw/shared_planes.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -22,6 +23,12 @@ struct Buffer {
   std::size_t bytes = 0;
 
   void Free() const {
+    // The pages go now, even from a worker that keeps the memfd mapped
+    // (raw/decode_worker.cc keeps a few mappings between requests).
+    if (fd >= 0 && bytes > 0) {
+      ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                  static_cast<off_t>(bytes));
+    }
     if (data != nullptr) ::munmap(data, bytes);
     if (fd >= 0) ::close(fd);
   }

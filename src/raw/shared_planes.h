@@ -17,12 +17,16 @@
 // build has just released. Each buffer is a memfd sealed against shrinking
 // and growing, mapped here once: a worker that misbehaves can garble the
 // pixels of the plane it was given, never pull its pages away (SIGBUS here)
-// or reach any other memory of the build. The worker maps the memfd only
-// while it writes and closes it after.
+// or reach any other memory of the build. A worker keeps its mappings of
+// the last few memfds it was given (mapping and unmapping a 48 MB plane
+// for every file was 13 % of a GoPro DNG's isolated decode, perf), so a
+// worker that misbehaves can garble the pixels of planes whose buffers it
+// was given before; never more.
 //
 // Memory: the same as core/plane_pool.h (a buffer is allocated only when
 // none of its size is kept). The pages are shared memory (RssShmem), freed
-// when the plane is released and no longer kept.
+// when the plane is released and no longer kept: its pages are punched out
+// of the memfd then, so a worker's mapping of it keeps none.
 //
 // Thread safety: Acquire and releases may happen on any threads at once.
 #pragma once
