@@ -444,13 +444,10 @@ Result<RawImage> ParseRecord(std::uint64_t file_size, const RecordRead& read,
 
 }  // namespace
 
-Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
-                                  std::size_t max_pixels,
-                                  std::uint64_t record_size,
-                                  const PlanePool* pool,
-                                  const RemoteRead* remote,
-                                  RemotePixels* remote_pixels,
-                                  const RemoteFill* fill) {
+Result<RawImage> ReadDecodeRecord(
+    int fd, const std::string& path, std::size_t max_pixels,
+    std::uint64_t record_size, const PlanePool* pool, const RemoteRead* remote,
+    RemotePixels* remote_pixels, const RemoteFill* fill) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     return Status::Internal("cannot read the decode result for '" + path +

@@ -177,13 +177,10 @@ Result<RawImage> ReadDecodeRecord(int fd, const std::string& path,
 // `remote` reads pixels a record left in the worker's memory (without it
 // such a record is malformed); `*remote_pixels` says what became of them;
 // `fill`, when given, is tried first.
-Result<RawImage> ReadDecodeRecord(std::span<const std::uint8_t> mapped,
-                                  const std::string& path,
-                                  std::size_t max_pixels,
-                                  std::uint64_t record_size = 0,
-                                  const PlanePool* pool = nullptr,
-                                  const RemoteRead* remote = nullptr,
-                                  RemotePixels* remote_pixels = nullptr,
-                                  const RemoteFill* fill = nullptr);
+Result<RawImage> ReadDecodeRecord(
+    std::span<const std::uint8_t> mapped, const std::string& path,
+    std::size_t max_pixels, std::uint64_t record_size = 0,
+    const PlanePool* pool = nullptr, const RemoteRead* remote = nullptr,
+    RemotePixels* remote_pixels = nullptr, const RemoteFill* fill = nullptr);
 
 }  // namespace dsb

@@ -12,18 +12,21 @@
 // kAnswerSize bytes when the record is complete: kRecordReady and the
 // record's size (u64, native order; 0 = the file's size). An image record
 // leaves the raw values in the worker's memory (raw/decode_record.h); the
-// worker then waits for one byte: kPixelsFill, sent with a memfd
-// (SCM_RIGHTS) of at least width x height floats (raw/shared_planes.h):
-// the worker maps it, normalises the values into it (UnpackedRaw::
-// Normalise, the in-process decoder's own code), unmaps and closes it and
-// answers kRecordReady with 0, or with the errno that stopped it (the
-// memfd untouched); then it waits for the next byte. kPixelsTaken (the
-// parent has the pixels: they are freed), kPixelsTakenKeep (the same, and
-// the worker keeps the freed buffer's pages for its next file) or
-// kPixelsInRecord (the parent may not read them: they are written into the
-// record and a second kRecordReady answer follows). After every other request the worker hands
-// its freed memory back to the system. It exits 0 when the parent closes
-// the socket. A file that crashes it takes only that request down.
+// worker then waits for one byte:
+//   - kPixelsFill, sent with a memfd (SCM_RIGHTS) of at least width x
+//     height floats (raw/shared_planes.h): the worker maps it (keeping the
+//     last few such mappings), normalises the values into it
+//     (UnpackedRaw::Normalise, the in-process decoder's own code), closes
+//     the descriptor and answers kRecordReady with 0, or with the errno
+//     that stopped it (nothing written); then it waits for the next byte;
+//   - kPixelsTaken: the parent has the pixels; they are freed;
+//   - kPixelsTakenKeep: the same, and the worker keeps the freed buffer's
+//     pages for its next file;
+//   - kPixelsInRecord: the parent may not read them: they are written into
+//     the record and a second kRecordReady answer follows.
+// After every other request the worker hands its freed memory back to the
+// system. It exits 0 when the parent closes the socket. A file that
+// crashes it takes only that request down.
 //
 // IsolatedDecoder (raw/isolated_decoder.h) starts it through /proc/self/exe,
 // so no second binary needs installing. The worker:

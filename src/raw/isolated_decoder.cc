@@ -686,8 +686,7 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
   // the image adopts (raw/shared_planes.h): no copy at all. Under
   // --huge-pages planes stay ordinary (huge) memory.
   Waited filled = Waited::kReady;  // how the worker's fill went
-  const RemoteFill fill = [&](int width,
-                              int height) -> Result<Plane<float>> {
+  const RemoteFill fill = [&](int width, int height) -> Result<Plane<float>> {
     Result<SharedPlanePool::Lease> lease =
         shared_planes_.Acquire(width, height);
     if (!lease.ok()) return lease.status();  // kUnsupported: copied instead

@@ -734,6 +734,114 @@ TEST_F(IsolatedDecoderTest, OnePooledWorkerKeepsItsBufferBetweenFiles) {
   EXPECT_LE(ChildrenAnonymousBytes(), workers * base + slack);
 }
 
+// The mappings of process `pid` (/proc/PID/smaps) of the build's shared
+// planes (raw/shared_planes.h): address, size and resident bytes.
+struct PlaneMappingInfo {
+  std::uintptr_t begin = 0;
+  std::size_t bytes = 0;
+  std::size_t resident = 0;
+};
+std::vector<PlaneMappingInfo> SharedPlaneMappings(const std::string& pid) {
+  std::vector<PlaneMappingInfo> found;
+  std::ifstream smaps("/proc/" + pid + "/smaps");
+  std::string line;
+  bool in_plane = false;
+  while (std::getline(smaps, line)) {
+    const auto dash = line.find('-');
+    const bool header = dash != std::string::npos && dash > 0 &&
+                        line.find(' ') > dash &&
+                        std::isxdigit(static_cast<unsigned char>(line[0]));
+    if (header) {
+      in_plane = line.find("memfd:dsb-plane") != std::string::npos;
+      if (in_plane) {
+        const std::uintptr_t begin =
+            std::stoull(line.substr(0, dash), nullptr, 16);
+        const std::uintptr_t end =
+            std::stoull(line.substr(dash + 1), nullptr, 16);
+        found.push_back({begin, end - begin, 0});
+      }
+    } else if (in_plane && line.rfind("Rss:", 0) == 0) {
+      found.back().resident = std::stoull(line.substr(4)) * 1024;
+    }
+  }
+  return found;
+}
+
+bool InSharedPlane(const void* data) {
+  const auto address = reinterpret_cast<std::uintptr_t>(data);
+  for (const PlaneMappingInfo& m : SharedPlaneMappings("self")) {
+    if (address >= m.begin && address < m.begin + m.bytes) return true;
+  }
+  return false;
+}
+
+// A pooled worker normalises straight into the build's plane, a shared
+// memfd (raw/shared_planes.h): the pixels are never copied between the
+// processes, and they are the in-process decoder's, bit for bit.
+TEST_F(IsolatedDecoderTest, PooledDecodesWriteStraightIntoASharedPlane) {
+  if (HugePagesOn()) GTEST_SKIP() << "huge pages: ordinary planes";
+  std::vector<std::string> paths;
+  for (const CfaPattern& cfa : testing::AllCfas()) {
+    paths.push_back(WriteDng("cfa" + std::to_string(paths.size()) + ".dng", cfa,
+                             MaskedBorderAndPatternBlack()));
+  }
+  const std::string dir = testing::RealRawDir();
+  if (!dir.empty()) {
+    paths.push_back(dir + "/evanoberholster-imagemeta__Hero8.converted.dng");
+    paths.push_back(dir + "/bep-imagemeta__sample.nef");
+  }
+  for (const std::string& path : paths) {
+    SCOPED_TRACE(path);
+    Result<RawImage> in_process = InProcessDecoder().Decode(path, {});
+    Result<RawImage> isolated = isolated_.Decode(path, {});
+    ASSERT_TRUE(in_process.ok()) << in_process.status().ToString();
+    ASSERT_TRUE(isolated.ok()) << isolated.status().ToString();
+    EXPECT_TRUE(InSharedPlane(isolated->pixels.data()));
+    EXPECT_FALSE(InSharedPlane(in_process->pixels.data()));
+    ExpectSameImage(*in_process, *isolated);
+  }
+}
+
+// A worker keeps its mappings of the last few planes it filled, never more,
+// and a plane the build has freed keeps no pages there.
+TEST_F(IsolatedDecoderTest, WorkerKeepsFewPlaneMappingsHoldingNoFreedPages) {
+  if (HugePagesOn()) GTEST_SKIP() << "huge pages: ordinary planes";
+  RawImage big;
+  big.cfa = CfaPattern();
+  big.pixels = Plane<float>(640, 480, 0.25f);
+  const std::string big_path = Path("big.dng");
+  ASSERT_TRUE(WriteCfaDng(big_path, big).ok());
+  const std::string small = WriteDng("small.dng", CfaPattern());
+  const std::size_t big_bytes = std::size_t{640} * 480 * sizeof(float);
+  const IsolatedDecoder pooled;
+  {
+    std::vector<RawImage> held;  // six planes at once: six memfds
+    for (int i = 0; i < 6; ++i) {
+      Result<RawImage> image = pooled.Decode(big_path, {});
+      ASSERT_TRUE(image.ok()) << image.status().ToString();
+      held.push_back(std::move(image).value());
+    }
+    ASSERT_EQ(Children(), 1);  // one thread: one worker filled them all
+    const std::string worker =
+        std::to_string(testing::ChildProcesses().front());
+    const std::vector<PlaneMappingInfo> mapped = SharedPlaneMappings(worker);
+    EXPECT_GE(mapped.size(), 1u);
+    EXPECT_LE(mapped.size(), 4u);
+    for (const PlaneMappingInfo& m : mapped) EXPECT_GE(m.bytes, big_bytes);
+  }
+  // Another size: the pool frees the six kept planes, their pages with them,
+  // even the ones the worker still maps.
+  ASSERT_TRUE(pooled.Decode(small, {}).ok());
+  const std::string worker = std::to_string(testing::ChildProcesses().front());
+  int big_mappings = 0;
+  for (const PlaneMappingInfo& m : SharedPlaneMappings(worker)) {
+    if (m.bytes < big_bytes) continue;
+    ++big_mappings;
+    EXPECT_EQ(m.resident, 0u) << "a freed plane's pages in the worker";
+  }
+  EXPECT_GE(big_mappings, 1);  // not vacuous: it kept some mapped
+}
+
 // The worker entry itself, in a forked child of this (single-threaded at
 // this point) test: it decodes under an address-space cap derived from the
 // pixel limit and writes a record the parent reads back.
