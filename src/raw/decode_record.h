@@ -38,6 +38,11 @@
 // reader says so (RemotePixels::kRefused) and the worker is asked to write
 // the values into the record instead (raw/decode_worker.h).
 //
+// The pool goes further still (a RemoteFill): the worker normalises the
+// values itself, straight into a shared plane the image then adopts
+// (raw/shared_planes.h), so the build neither copies nor normalises them;
+// the RemoteRead is the fallback where that cannot be.
+//
 // The reader treats the record as untrusted input: a worker that LibRaw
 // corrupted can write anything. Every size is checked against the others
 // and against the memfd's size before anything is allocated, the pixel

@@ -273,8 +273,11 @@ bool ReadWord(int control, char* word, int* fd) {
 // unmap_page_range, next_uptodate_folio). A memfd is known again by its
 // inode: while we map it, it cannot be freed and its number reused. The
 // parent punches a plane's pages out when it frees it, so a kept mapping of
-// a freed plane holds no memory, only address space; a mapping the
-// address-space cap refuses drops the kept ones and is tried again.
+// a freed plane holds no memory, only address space. That address space
+// counts under the worker's cap (WorkerAddressSpaceLimit), so the kept
+// mappings stay within kKeptBytes, half the cap's headroom (a 60 MP plane
+// is 240 MB: one is kept; a larger one is unmapped once filled), and a
+// mapping the cap refuses drops the kept ones and is tried again.
 class PlaneMappings {
  public:
   // Its memory is taken before the first file: allocated later, above
@@ -313,12 +316,17 @@ class PlaneMappings {
                     MAP_SHARED | MAP_POPULATE, fd, 0);
     }
     if (data == MAP_FAILED) return nullptr;
-    if (kept_.size() >= kKept) {
-      ::munmap(kept_.front().data, kept_.front().bytes);
-      kept_.erase(kept_.begin());
+    while (!kept_.empty() &&
+           (kept_.size() >= kKept || KeptBytes() + size > kKeptBytes)) {
+      DropOldest();
     }
     kept_.push_back({st.st_dev, st.st_ino, data, size});
     return static_cast<float*>(data);
+  }
+
+  // After a fill: a plane over the budget is not kept.
+  void Settle() {
+    while (KeptBytes() > kKeptBytes) DropOldest();
   }
 
   void Drop() {
@@ -330,6 +338,18 @@ class PlaneMappings {
   // A few: the planes one worker fills in turn while a scene's captures
   // are held (more would only hold address space).
   static constexpr std::size_t kKept = 4;
+  static constexpr std::size_t kKeptBytes = kWorkerHeadroomBytes / 2;
+
+  std::size_t KeptBytes() const {
+    std::size_t bytes = 0;
+    for (const Mapped& m : kept_) bytes += m.bytes;
+    return bytes;
+  }
+  void DropOldest() {
+    ::munmap(kept_.front().data, kept_.front().bytes);
+    kept_.erase(kept_.begin());
+  }
+
   struct Mapped {
     dev_t device;
     ino_t inode;
@@ -340,7 +360,11 @@ class PlaneMappings {
 };
 
 // Normalises `raw` into the plane of memfd `fd` (kPixelsFill); returns 0
-// or the errno that stopped it before anything was written.
+// or the errno that stopped it before anything was written. With streaming
+// stores whatever the size (the same bits, raw/normalise.h): the plane is
+// written for the build's process, not for this one's caches; on the
+// GoPro DNG (48 MB plane) 1.14-1.20x the floor against 1.17-1.24x with
+// ordinary stores, alike on the NEF and KDC (decode_bench).
 int FillPlane(const UnpackedRaw& raw, int fd, PlaneMappings& mappings) {
   const std::size_t bytes = static_cast<std::size_t>(raw.width()) *
                             static_cast<std::size_t>(raw.height()) *
@@ -349,6 +373,7 @@ int FillPlane(const UnpackedRaw& raw, int fd, PlaneMappings& mappings) {
   if (data == nullptr) return errno != 0 ? errno : EINVAL;
   raw.Normalise(PlaneView<float>{data, raw.width(), raw.height(), raw.width()},
                 RowStores::kStreaming);
+  mappings.Settle();
   return 0;
 }
 
