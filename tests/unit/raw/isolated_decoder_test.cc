@@ -486,6 +486,93 @@ TEST_F(IsolatedDecoderTest, RawRecordReadsAsTheInProcessImage) {
   }
 }
 
+// A record whose raw values stay in the writer's memory (the pool's): the
+// reader has the writer fill a plane (RemoteFill) or, where it cannot,
+// copies the values (RemoteRead); the image is the in-process one bit for
+// bit either way, and a fill that fails otherwise fails the read. (The
+// writer here is this process, so the RemoteRead is a plain copy.)
+TEST_F(IsolatedDecoderTest, RemoteRecordIsFilledOrCopiedAlike) {
+  const std::string dng = WriteDng("remote.dng", CfaPattern::StandardXTrans(),
+                                   MaskedBorderAndPatternBlack());
+  Result<RawImage> expected = DecodeRaw(dng);
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+  Result<UnpackedRaw> unpacked = UnpackRaw(dng);
+  ASSERT_TRUE(unpacked.ok()) << unpacked.status().ToString();
+  const int fd = ::memfd_create("remote-record", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(WriteRemoteImageRecord(fd, unpacked->width(), unpacked->height(),
+                                     unpacked->cfa(), unpacked->meta(),
+                                     unpacked->levels(), unpacked->RawRows(),
+                                     unpacked->raw_pitch())
+                  .ok());
+  int reads = 0;
+  const RemoteRead copy = [&](std::uint64_t address, std::size_t pitch_bytes,
+                              int rows, std::size_t row_bytes, void* out) {
+    ++reads;
+    for (int r = 0; r < rows; ++r) {
+      std::memcpy(static_cast<char*>(out) + r * row_bytes,
+                  reinterpret_cast<const void*>(address + r * pitch_bytes),
+                  row_bytes);
+    }
+    return 0;
+  };
+  int fills = 0;
+  auto read_with = [&](const RemoteFill* fill, RemotePixels* pixels) {
+    reads = 0;
+    fills = 0;
+    Result<RawImage> read =
+        ReadDecodeRecord(fd, dng, 0, 0, nullptr, &copy, pixels, fill);
+    if (read.ok()) read->path = expected->path;
+    return read;
+  };
+  RemotePixels pixels = RemotePixels::kNone;
+  // Copied: no fill offered.
+  Result<RawImage> copied = read_with(nullptr, &pixels);
+  ASSERT_TRUE(copied.ok()) << copied.status().ToString();
+  ExpectSameImage(*copied, *expected);
+  EXPECT_GT(reads, 0);
+  EXPECT_EQ(pixels, RemotePixels::kTaken);
+  // Filled by the writer (as a worker does, with streaming stores): no copy.
+  const RemoteFill fill = [&](int width, int height) -> Result<Plane<float>> {
+    ++fills;
+    Plane<float> plane(width, height);
+    unpacked->Normalise(plane.view(), RowStores::kStreaming);
+    return plane;
+  };
+  Result<RawImage> filled = read_with(&fill, &pixels);
+  ASSERT_TRUE(filled.ok()) << filled.status().ToString();
+  ExpectSameImage(*filled, *expected);
+  EXPECT_EQ(fills, 1);
+  EXPECT_EQ(reads, 0);
+  EXPECT_EQ(pixels, RemotePixels::kTaken);
+  // A writer that cannot fill (kUnsupported): copied instead.
+  const RemoteFill refuses = [&](int, int) -> Result<Plane<float>> {
+    ++fills;
+    return Status::Unsupported("cannot map the plane");
+  };
+  Result<RawImage> fallback = read_with(&refuses, &pixels);
+  ASSERT_TRUE(fallback.ok()) << fallback.status().ToString();
+  ExpectSameImage(*fallback, *expected);
+  EXPECT_EQ(fills, 1);
+  EXPECT_GT(reads, 0);
+  // A writer that failed while it filled: the read fails with its error.
+  const RemoteFill dies = [&](int, int) -> Result<Plane<float>> {
+    return Status::Internal("the decoder process failed");
+  };
+  Result<RawImage> died = read_with(&dies, &pixels);
+  ASSERT_FALSE(died.ok());
+  EXPECT_EQ(died.status().code(), Status::Code::kInternal);
+  EXPECT_EQ(reads, 0);
+  // A plane of the wrong size is never adopted.
+  const RemoteFill wrong = [&](int width, int height) -> Result<Plane<float>> {
+    return Plane<float>(width + 1, height);
+  };
+  Result<RawImage> misfilled = read_with(&wrong, &pixels);
+  ASSERT_FALSE(misfilled.ok());
+  EXPECT_NE(misfilled.status().message().find("wrong size"), std::string::npos);
+  ::close(fd);
+}
+
 TEST_F(IsolatedDecoderTest, HangingWorkerIsKilledAfterTheTimeLimit) {
   const std::string path = WriteDng("x.NEF", CfaPattern());
   // `sleep` runs as a child of the shell: the whole group must go.
