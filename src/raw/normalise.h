@@ -3,10 +3,11 @@
 // a small tile of levels anchored at the visible origin (LibRaw's common,
 // per-channel and pattern black folded together; raw/decoder.h).
 //
-// One definition, used by the in-process decoder and by the build when it
-// reads a decode worker's record, which carries the raw 16-bit values and
-// these levels instead of floats (raw/decode_record.h): half the bytes in
-// the worker's memory and in the copy, and the same bits either way.
+// One definition, used by the in-process decoder, by a pooled decode
+// worker writing the build's shared plane (raw/shared_planes.h), and by the
+// build when it copies a worker's raw 16-bit values out instead (a record
+// carries them and these levels, raw/decode_record.h): the same bits
+// whichever.
 //
 // Writing the floats is most of the cost, not the arithmetic: a 60 MP
 // plane is 240 MB, far past any cache, and ordinary stores read every line
