@@ -44,8 +44,8 @@ constexpr int kMinTile = 16;
 // sums for their masked pixels (one dot product per offset instead of
 // three); more heavily masked tiles take the dense path.
 constexpr double kSparseMask = 0.9;
-// RefineShift: pixels compared per shift, and the fewest blocks it decides
-// on.
+// RefineShift: pixels compared per shift on large overlaps (SampleOf:
+// fewer on smaller ones), and the fewest blocks it decides on.
 constexpr double kRefineSamples = 2e6;
 constexpr std::size_t kRefineMinBlocks = 8;
 // How many standard deviations of a fair coin a neighbour's lead in blocks
@@ -206,6 +206,10 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
     if (g.fft_width % 2) g.fft_width = PowerOfTwoThreeSize(g.fft_width + 1);
   }
   return g;
+}
+
+int FineRadius(const CoarseGeometry& geometry) {
+  return geometry.stride / 2 + 2;
 }
 
 void PrepareCoarse(const Plane<float>& coarse, const CoarseGeometry& geometry,
@@ -751,7 +755,7 @@ RefineSampling RefineSamplingOf(const Overlap& overlap) {
   const double pixels = static_cast<double>(overlap.height) * overlap.width;
   // About 256 blocks, so a moved object of 10% of the frame (a larger
   // share of a small overlap) stays a minority of them.
-  return {RowPairStep(pixels, kRefineSamples),
+  return {RowPairStep(pixels, SampleOf(pixels, kRefineSamples)),
           std::clamp(static_cast<int>(std::sqrt(pixels / 256)), 16, 256)};
 }
 
@@ -787,7 +791,7 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
   const Overlap centre = ComputeOverlap(gt.height(), gt.width(), dy, dx);
   RefineResult best{dy, dx, 0.0};
   if (centre.empty()) return best;
-  // About kRefineSamples pixels per shift, in ~256 blocks.
+  // SampleOf(pixels, kRefineSamples) pixels per shift, in ~256 blocks.
   const auto [step, block] = RefineSamplingOf(centre);
   const int blocks_y = (gt.height() + block - 1) / block;
   const int blocks_x = (gt.width() + block - 1) / block;

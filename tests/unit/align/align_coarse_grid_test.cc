@@ -53,6 +53,15 @@ TEST(CoarseGridTest, MidSizeFramesTakeStrideFourLargeOnesAsBefore) {
   EXPECT_EQ(Geometry(4000, 6000, 2).stride, 4);
   EXPECT_EQ(Geometry(4000, 6000, 6).stride, 4);
   EXPECT_EQ(Geometry(6336, 9504, 2).stride, 6);
+  // The fine search's radius: half a coarse sample and 2 px (issue 17's
+  // ninth round; the shifts of the tests below and of align_24mp's pairs
+  // are found within it).
+  EXPECT_EQ(FineRadius(Geometry(480, 640, 2)), 2);
+  EXPECT_EQ(FineRadius(Geometry(1200, 1600, 2)), 3);
+  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 6)), 3);
+  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 2)), 4);
+  EXPECT_EQ(FineRadius(Geometry(4000, 6000, 2)), 4);
+  EXPECT_EQ(FineRadius(Geometry(6336, 9504, 2)), 5);
 }
 
 using testing::AlignPair;
