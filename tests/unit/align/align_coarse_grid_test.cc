@@ -45,10 +45,14 @@ TEST(CoarseGridTest, MidSizeFramesTakeStrideFourLargeOnesAsBefore) {
     // A quarter of the stride-2 grid's samples.
     EXPECT_LT(static_cast<double>(g.fft_height) * g.fft_width, 0.35e6);
   }
-  // X-Trans (period 6): the box stays one period.
+  // X-Trans (period 6): the box stays one period; the stride is 4 as
+  // Bayer's (3 until issue 17's ninth round: twice the samples).
   const CoarseGeometry xtrans = Geometry(1720, 2312, 6);
-  EXPECT_EQ(xtrans.stride, 3);
+  EXPECT_EQ(xtrans.stride, 4);
   EXPECT_EQ(xtrans.box, 6);
+  EXPECT_EQ(Geometry(1416, 2118, 6).stride, 4);
+  EXPECT_EQ(Geometry(1200, 1600, 6).stride, 2);
+  EXPECT_EQ(Geometry(384, 512, 6).stride, 1);
   // Camera-sized frames keep the strides kCoarseSamples gives them.
   EXPECT_EQ(Geometry(4000, 6000, 2).stride, 4);
   EXPECT_EQ(Geometry(4000, 6000, 6).stride, 4);
@@ -58,7 +62,7 @@ TEST(CoarseGridTest, MidSizeFramesTakeStrideFourLargeOnesAsBefore) {
   // are found within it).
   EXPECT_EQ(FineRadius(Geometry(480, 640, 2)), 2);
   EXPECT_EQ(FineRadius(Geometry(1200, 1600, 2)), 3);
-  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 6)), 3);
+  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 6)), 4);
   EXPECT_EQ(FineRadius(Geometry(1720, 2312, 2)), 4);
   EXPECT_EQ(FineRadius(Geometry(4000, 6000, 2)), 4);
   EXPECT_EQ(FineRadius(Geometry(6336, 9504, 2)), 5);
