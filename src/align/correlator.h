@@ -41,7 +41,8 @@ namespace dsb {
 // 6: gain, refinement and loss of 1-16 MP overlaps on row samples that
 //    grow as the square root of the pixel count (row_sample.h's SampleOf;
 //    every row was read up to 4 MP); the fine search's radius stride / 2
-//    + 2, not stride + 1 (issue 17's ninth round).
+//    + 2, not stride + 1; X-Trans's mid-size coarse stride 4, not 3
+//    (issue 17's ninth round).
 inline constexpr int kAlignRevision = 6;
 
 struct AlignParams {

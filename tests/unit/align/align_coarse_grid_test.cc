@@ -1,7 +1,8 @@
 // The coarse grid of mid-size frames (2.4-10 MP, the real compressed raws'
 // size): a stride of 4 as 24 MP frames have, not 2 (issue 17's seventh
-// round, kAlignRevision 5). The grid only proposes candidates, which the
-// fine search verifies at full resolution; these tests check the
+// round, kAlignRevision 5; X-Trans's 3 made 4 in the ninth, revision 6,
+// with the fine radius stride / 2 + 2). The grid only proposes candidates,
+// which the fine search verifies at full resolution; these tests check the
 // geometry and that integer shifts stay exact with known truth on
 // generated mid-size pairs at the most extreme noise and on pairs cut from
 // the real Canon G2 CRW; and that a CPU correlator that keeps its threads'

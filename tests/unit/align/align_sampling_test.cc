@@ -26,6 +26,7 @@
 #include "align/mosaic_luma.h"
 #include "align/row_sample.h"
 #include "align/shift_search.h"
+#include "align_pair.h"
 #include "photos.h"
 #include "synth/photo_reader.h"
 #include "synth/render.h"
@@ -214,7 +215,8 @@ TEST(RowSampleTest, ReportedLossIsTheRefinementsAndNearEveryRows) {
 // Bayer and X-Trans, the sampled refinement started at the true shift
 // keeps it and started at any of its 8 neighbours moves to it, as the
 // refinement over every row does; the loss it reports is within 1 % of
-// every row's, the gain within 0.2 % of the truth.
+// every row's, the gain within 0.2 % of the truth; and the whole search
+// finds the true shift.
 TEST(RowSampleTest, SampledRefinementOfAThreeMpPairFindsTheTrueShift) {
   const auto photo = LoadPhoto(testing::SweepPhotoNames()[0]);
   if (photo == nullptr) {
@@ -244,6 +246,13 @@ TEST(RowSampleTest, SampledRefinementOfAThreeMpPairFindsTheTrueShift) {
         "(%.4f %%)\n",
         cfa, gain, loss, every_row, 100 * (loss / every_row - 1));
     EXPECT_NEAR(loss, every_row, 1e-2 * every_row);
+    // The whole search on that pair (coarse stride 4 on both CFAs, fine
+    // radius 4): the true shift.
+    const auto aligned = testing::AlignPair(pair.gt, pair.noisy);
+    ASSERT_TRUE(aligned.ok()) << aligned.status().ToString();
+    EXPECT_EQ(aligned->dy, 5);
+    EXPECT_EQ(aligned->dx, -3);
+    EXPECT_NEAR(aligned->raw_gain, 1.3, 2e-3 * 1.3);
   }
 }
 
