@@ -10,13 +10,14 @@
 //    Bayer since its tiles' 2x2 boxes are kept with them,
 //    crops/rawnind_loss.h) and its correlator's reference (the coarse
 //    spectrum, well under 0.5): 7;
-//  - a capture in flight: its float plane (4), its raw values in a decode
-//    worker until the build has copied them out (2: LibRaw's buffer,
+//  - a capture in flight: its float plane (4; shared memory the decode
+//    worker normalises into, raw/shared_planes.h), its raw values in that
+//    worker until they are normalised (2: LibRaw's buffer,
 //    raw/decode_record.h), and the mask the thread that masks it holds
 //    (the mask's byte per pixel and its scoring buffers, 2.7 measured;
 //    mask/loss_mask.h's workspace, kept per thread): 9.
-// The decoder's plane pool keeps released planes of the size being decoded
-// for the next captures (core/plane_pool.h, raw/isolated_decoder.h): a
+// The decoder's plane pools keep released planes of the size being decoded
+// for the next captures (core/plane_pool.h, raw/shared_planes.h): a
 // plane is allocated only when none is kept, so held and kept planes
 // together never outnumber the most held at once, counted above. Not counted:
 // what does not grow with the image (the process, its libraries and thread
