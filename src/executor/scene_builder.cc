@@ -171,7 +171,9 @@ struct GtGroup {
   std::vector<Status> unprepared;
   // RawNIND's figures' GT side (Bayer GTs; crops/rawnind_loss.h).
   std::vector<std::optional<RawnindReference>> rawnind;
-  std::function<void()> prepare;
+  // Independent tasks that make the above (each GT's correlator, each GT's
+  // reference), run side by side so a thread waiting for them helps.
+  std::vector<std::function<void()>> prepare;
   tbb::task_group preparing;
   bool prepared = false;  // set by the align stage (one thread at a time)
 };
@@ -309,18 +311,42 @@ void AlignAgainstGroup(
 
   const bool hooked =
       state.decoded_hook != nullptr && static_cast<bool>(*state.decoded_hook);
+  // Per pair of a batch, its mask (and PNG) and RawNIND's figures are tasks
+  // of their own: they read the same images and nothing of each other, and
+  // a batch of one pair (a scene's last) then keeps both threads busy
+  // instead of one. The figures are kept only for pairs whose mask was
+  // written, as when they ran after it.
   auto mask = [&](std::shared_ptr<Batch> batch) {
     if (batch == nullptr) return;
     const std::size_t count = batch->images.size();
     const std::size_t pair_tasks = group_size * count;
-    const std::size_t tasks = pair_tasks + (hooked ? count : 0);
+    std::vector<std::optional<RawnindPairFigures>> figures(pair_tasks);
+    const std::size_t tasks = 2 * pair_tasks + (hooked ? count : 0);
     tbb::parallel_for(std::size_t{0}, tasks, [&](std::size_t j) {
-      if (j >= pair_tasks) {
+      if (j >= 2 * pair_tasks) {
         // The decoded-file hook (crops), while the batch holds the image.
-        const RawImage* image = batch->images[j - pair_tasks];
+        const RawImage* image = batch->images[j - 2 * pair_tasks];
         if (image != nullptr && !InterruptRequested()) {
           (*state.decoded_hook)(image->path, *image);
         }
+        return;
+      }
+      if (j >= pair_tasks) {
+        // RawNIND's own figures, so the export's best_alignment_loss and
+        // rgb_gain mean what its loader expects (crops/rawnind_loss.h).
+        const std::size_t k = (j - pair_tasks) / count;
+        const std::size_t i = (j - pair_tasks) % count;
+        if (batch->aligned.empty() || !batch->aligned[k][i] ||
+            !group.rawnind[k].has_value() || InterruptRequested()) {
+          return;
+        }
+        const Alignment& alignment =
+            state.Pair(group.start + k, batch->first + i).alignment;
+        const auto rawnind_start = Clock::now();
+        Result<RawnindPairFigures> made = RawnindFigures(
+            *group.rawnind[k], *batch->images[i], alignment.dy, alignment.dx);
+        state.mask_ns += NanosSince(rawnind_start);
+        if (made.ok()) figures[j - pair_tasks] = *made;
         return;
       }
       const std::size_t k = j / count;
@@ -352,20 +378,16 @@ void AlignAgainstGroup(
       state.counters->masks_written++;
       pair.mask_path = paths.record_path;
       pair.mask_mean = loss_mask->mean;
-      // RawNIND's own figures, so the export's best_alignment_loss and
-      // rgb_gain mean what its loader expects (crops/rawnind_loss.h).
-      if (group.rawnind[k].has_value()) {
-        const auto rawnind_start = Clock::now();
-        Result<RawnindPairFigures> figures = RawnindFigures(
-            *group.rawnind[k], image, pair.alignment.dy, pair.alignment.dx);
-        state.mask_ns += NanosSince(rawnind_start);
-        if (figures.ok()) {
-          pair.rgb_gain = figures->rgb_gain;
-          pair.rawnind_loss = figures->best_alignment_loss;
-        }
-      }
       pair.status = Status::Ok();
     });
+    for (std::size_t j = 0; j < pair_tasks; ++j) {
+      PairOutcome& pair =
+          state.Pair(group.start + j / count, batch->first + j % count);
+      if (figures[j].has_value() && pair.status.ok()) {
+        pair.rgb_gain = figures[j]->rgb_gain;
+        pair.rawnind_loss = figures[j]->best_alignment_loss;
+      }
+    }
     state.counters->captures_in_flight -=
         static_cast<std::int64_t>(batch->captures);
   };
@@ -376,7 +398,9 @@ void AlignAgainstGroup(
     // The GTs' correlators and RawNIND references are prepared while the
     // first captures decode: on a 60 MP scene the GT's FFT plans and
     // spectrum kept one core busy and the other idle for seconds.
-    group.preparing.run(group.prepare);
+    for (const std::function<void()>& task : group.prepare) {
+      group.preparing.run(task);
+    }
     tbb::parallel_pipeline(
         memory.batches_in_flight,
         tbb::make_filter<void, BatchPtr>(tbb::filter_mode::serial_in_order,
@@ -532,9 +556,10 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
     group.correlators.resize(group_size);
     group.unprepared.resize(group_size);
     group.rawnind.resize(group_size);
-    group.prepare = [&, group_start] {
-      for (std::size_t k = 0; k < group_size; ++k) {
-        if (!group.gts[k].has_value() || InterruptRequested()) continue;
+    for (std::size_t k = 0; k < group_size; ++k) {
+      if (!group.gts[k].has_value()) continue;
+      group.prepare.push_back([&, k] {
+        if (InterruptRequested()) return;
         const RawImage& gt = *group.gts[k];
         auto made = MakeCorrelator(device_, options_.align);
         Status ready = made.ok()
@@ -542,18 +567,23 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
                            : made.status();
         if (!ready.ok()) {
           group.unprepared[k] = ready;
-          continue;
+          return;
         }
         counters.correlators_made++;
         group.correlators[k] = std::move(made).value();
-        if (!gt.cfa.is_xtrans()) {
-          const auto start = Clock::now();
-          Result<RawnindReference> reference = RawnindReference::Make(gt);
-          state.mask_ns += NanosSince(start);
-          if (reference.ok()) group.rawnind[k] = std::move(reference).value();
-        }
-      }
-    };
+      });
+      if (group.gts[k]->cfa.is_xtrans()) continue;
+      // Its figures are used only with its correlator's alignments, so a
+      // reference made for a GT whose correlator failed is never read.
+      group.prepare.push_back([&, k] {
+        if (InterruptRequested()) return;
+        const auto start = Clock::now();
+        Result<RawnindReference> reference =
+            RawnindReference::Make(*group.gts[k]);
+        state.mask_ns += NanosSince(start);
+        if (reference.ok()) group.rawnind[k] = std::move(reference).value();
+      });
+    }
     AlignAgainstGroup(state, group, memory, early, mask_workspaces);
     early.Drop();  // when the pass stopped before reaching it
     counters.planned_bytes -= planned;
