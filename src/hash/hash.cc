@@ -120,9 +120,9 @@ std::optional<Result<std::uint64_t>> HashMapped(
     if (options.before_block) options.before_block(done);
     if (!ReadMappedGuarded((*mapping)->bytes(), AddBytes, state)) {
       return Result<std::uint64_t>(Status::IoError(
-          "'" + path + "' shrank while being hashed (its bytes from " +
-          std::to_string(done) + " to " + std::to_string(done + length) +
-          " were gone)"));
+          "'" + path + "' shrank while being hashed (part of its bytes " +
+          std::to_string(done) + "-" + std::to_string(done + length) +
+          " was gone when read; is something rewriting or truncating it?)"));
     }
     done += length;
     size = file.MappableSize();
