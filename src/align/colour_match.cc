@@ -606,10 +606,10 @@ void GtInNoisyColours(const RawImage& gt, const Overlap& overlap,
 double RawGain(const RawImage& gt, const RawImage& noisy,
                const Overlap& overlap) {
   if (overlap.empty()) return 1.0;
+  const double pixels = static_cast<double>(overlap.height) * overlap.width;
   return RawGain(
       gt, noisy, overlap,
-      std::max(1, static_cast<int>(static_cast<double>(overlap.height) *
-                                   overlap.width / kGainSamples)));
+      std::max(1, static_cast<int>(pixels / SampleOf(pixels, kGainSamples))));
 }
 
 DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,

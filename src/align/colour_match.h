@@ -23,9 +23,10 @@ namespace dsb {
 void GtInNoisyColours(const RawImage& gt, const Overlap& overlap,
                       PlaneView<float> out);
 
-// RawGain's pixels on large overlaps: about this many (overlaps up to
-// twice this use every row); its rough first pass about kRoughGainSamples
-// (and at least two rows in 16), in row pairs (RowPairStep).
+// RawGain's pixels on large overlaps: about this many (SampleOf: fewer on
+// overlaps under 16 MP, every row up to 1 MP); its rough first pass about
+// kRoughGainSamples (and at least two rows in 16), in row pairs
+// (RowPairStep).
 inline constexpr double kGainSamples = 2e6;
 inline constexpr double kRoughGainSamples = 0.5e6;
 
@@ -33,9 +34,10 @@ inline constexpr double kRoughGainSamples = 0.5e6;
 // whose clean GT level keeps both captures clear of clipping (clipping would
 // bias the ratio): the weighted median of per-block ratios (blocks of up
 // to 64 x 64), which ignores a moved minority. Overlaps of more than
-// 2 x kGainSamples pixels are measured on the bands of block rows whose
-// index is a multiple of pixels / kGainSamples (a 24 MP pair: 6 bands of
-// 62, ~560 blocks of 64 x 64), the median taken over those blocks.
+// 1 MP are measured on the bands of block rows whose index is a multiple
+// of pixels / SampleOf(pixels, kGainSamples) (a 3 MP pair: every 3rd band;
+// a 24 MP pair: 6 bands of 62, ~560 blocks of 64 x 64), the median taken
+// over those blocks.
 double RawGain(const RawImage& gt, const RawImage& noisy,
                const Overlap& overlap);
 // The same on the bands of block rows with index % band_step == 0 (1:

@@ -38,7 +38,12 @@ namespace dsb {
 //    transforms padded to sizes of 2s and 3s.
 // 5: coarse grids of 0.6-10 MP frames at strides up to 4 (issue 17's
 //    seventh round; shift_search.cc's kSmallCoarseSamples).
-inline constexpr int kAlignRevision = 5;
+// 6: gain, refinement and loss of 1-16 MP overlaps on row samples that
+//    grow as the square root of the pixel count (row_sample.h's SampleOf;
+//    every row was read up to 4 MP); the fine search's radius stride / 2
+//    + 2, not stride + 1; X-Trans's mid-size coarse stride 4, not 3
+//    (issue 17's ninth round).
+inline constexpr int kAlignRevision = 6;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

@@ -122,8 +122,7 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
   if (peaks.empty()) {
     return Status::Internal(noisy.path + ": no correlation peak");
   }
-  // The coarse estimate is good to about one coarse sample.
-  const int radius = geometry.stride + 1;
+  const int radius = FineRadius(geometry);
   const FineResult fine =
       FineSearch(gt, gt_balance, noisy, balance, peaks, radius, max_dy, max_dx);
   if (fine.score < -1) {

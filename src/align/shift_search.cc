@@ -44,8 +44,8 @@ constexpr int kMinTile = 16;
 // sums for their masked pixels (one dot product per offset instead of
 // three); more heavily masked tiles take the dense path.
 constexpr double kSparseMask = 0.9;
-// RefineShift: pixels compared per shift, and the fewest blocks it decides
-// on.
+// RefineShift: pixels compared per shift on large overlaps (SampleOf:
+// fewer on smaller ones), and the fewest blocks it decides on.
 constexpr double kRefineSamples = 2e6;
 constexpr std::size_t kRefineMinBlocks = 8;
 // How many standard deviations of a fair coin a neighbour's lead in blocks
@@ -183,10 +183,18 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
                           int max_dx) {
   CoarseGeometry g;
   const double pixels = static_cast<double>(height) * width;
+  // The mid-size stride is even (issue 17's ninth round): X-Trans's 3
+  // (2.4-5.4 MP frames; Bayer's period already rounds it to 4) made grids
+  // of twice the samples, e.g. 705 x 471 at 3 MP, transformed at 750 x 525
+  // (factors of 5 and 7): 2.2 ms/MP of coarse stage against a stride 4's
+  // ~1.2.
+  int small = std::min(
+      kSmallCoarseMaxStride,
+      static_cast<int>(std::ceil(std::sqrt(pixels / kSmallCoarseSamples))));
+  if (small > 1) small += small % 2;
   g.stride = std::max(
       {1, static_cast<int>(std::ceil(std::sqrt(pixels / kCoarseSamples))),
-       std::min(kSmallCoarseMaxStride, static_cast<int>(std::ceil(std::sqrt(
-                                           pixels / kSmallCoarseSamples))))});
+       small});
   if (g.stride > period) g.stride = (g.stride + period - 1) / period * period;
   g.box = std::max(period, (g.stride + period - 1) / period * period);
   g.height = (height - g.box) / g.stride + 1;
@@ -206,6 +214,10 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
     if (g.fft_width % 2) g.fft_width = PowerOfTwoThreeSize(g.fft_width + 1);
   }
   return g;
+}
+
+int FineRadius(const CoarseGeometry& geometry) {
+  return geometry.stride / 2 + 2;
 }
 
 void PrepareCoarse(const Plane<float>& coarse, const CoarseGeometry& geometry,
@@ -751,7 +763,7 @@ RefineSampling RefineSamplingOf(const Overlap& overlap) {
   const double pixels = static_cast<double>(overlap.height) * overlap.width;
   // About 256 blocks, so a moved object of 10% of the frame (a larger
   // share of a small overlap) stays a minority of them.
-  return {RowPairStep(pixels, kRefineSamples),
+  return {RowPairStep(pixels, SampleOf(pixels, kRefineSamples)),
           std::clamp(static_cast<int>(std::sqrt(pixels / 256)), 16, 256)};
 }
 
@@ -787,7 +799,7 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
   const Overlap centre = ComputeOverlap(gt.height(), gt.width(), dy, dx);
   RefineResult best{dy, dx, 0.0};
   if (centre.empty()) return best;
-  // About kRefineSamples pixels per shift, in ~256 blocks.
+  // SampleOf(pixels, kRefineSamples) pixels per shift, in ~256 blocks.
   const auto [step, block] = RefineSamplingOf(centre);
   const int blocks_y = (gt.height() + block - 1) / block;
   const int blocks_x = (gt.width() + block - 1) / block;

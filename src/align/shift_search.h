@@ -12,7 +12,8 @@
 // 2. Fine: around each candidate (secondary ones only when their coarse
 //    peak is at least a quarter of the strongest, or when the strongest
 //    cannot be scored), every integer
-//    shift within stride + 1 is scored by the normalised cross-correlation
+//    shift within FineRadius (stride / 2 + 2) is scored by the normalised
+//    cross-correlation
 //    of the full-resolution period luminance (PeriodLuma: period x period
 //    box sums, CFA-invariant, so odd and X-Trans shifts are resolved).
 //    Large overlaps use the 8 most textured of a 4x4 grid of tiles of up
@@ -103,6 +104,12 @@ struct FineResult {
   // when no candidate could be scored (too little overlap).
   double score = -2;
 };
+// The fine search's radius around a coarse peak: half a coarse sample
+// (the parabola through the surface's maximum and its neighbours places
+// the peak within that) and 2 px, stride / 2 + 2 (until issue 17's ninth
+// round stride + 1: 5 at stride 4, now 4, 81 shifts scored, not 121).
+int FineRadius(const CoarseGeometry& geometry);
+
 // Scores every integer shift within `radius` of each candidate on
 // full-resolution tiles and returns the best (see 2 above). The sub-pixel
 // estimate is a parabola through the score and its neighbours on each axis.
@@ -122,8 +129,9 @@ FineResult FineSearch(const RawImage& gt,
 //    differences over the blocks is negative (and the most negative wins).
 //    The median ignores blocks a moved object or changed light dominates,
 //    which would bias a plain total; it must also win clearly more blocks
-//    than it loses (a sign test). Large overlaps are compared on a
-//    subsample of row pairs (~2 MP per shift; RefineSamplingOf).
+//    than it loses (a sign test). Overlaps over 1 MP are compared on a
+//    subsample of row pairs (SampleOf: 0.87 M of 3 MP, 2 M per shift from
+//    16 MP up; RefineSamplingOf).
 struct RefineResult {
   int dy = 0, dx = 0;
   // PairLoss at the shift given (the centre), at raw_gain: its block sums
@@ -134,7 +142,7 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                          int dx, double raw_gain, int max_dy, int max_dx);
 
 // RefineShift's sample of an overlap: the row-pair step (RowPairStep of
-// about kRefineSamples pixels: every row up to 4 MP) and the block size
+// SampleOf(pixels, kRefineSamples): every row up to 1 MP) and the block size
 // (about 256 blocks).
 struct RefineSampling {
   int row_step = 1;
@@ -144,7 +152,7 @@ RefineSampling RefineSamplingOf(const Overlap& overlap);
 
 // The pair's reported loss: mean |GtInNoisyColours - raw_gain * noisy| over
 // RefineShift's row sample of the overlap (every pixel on overlaps up to
-// 4 MP), from BlockGainMatchedLoss's block sums added in order, so it is
+// 1 MP), from BlockGainMatchedLoss's block sums added in order, so it is
 // bit for bit RefineResult::loss where the refinement keeps the shift.
 // Against every row (GainMatchedLoss) it differs by rounding where nothing
 // is sampled, and on larger overlaps by the sample's error (README:

@@ -327,7 +327,7 @@ DSB_VECTOR_CLONES void Dots(const Plane<float>& a, const Plane<float>& b,
                             int oy, int window, double* sums) {
   const int h = a.height(), w = a.width();
   std::fill_n(sums, window, 0.0);
-  // Windows of the fine search's radii (stride + 1 up to 5: 5, 7, 9, 11
+  // Windows of the fine search's radii (FineRadius, 2 to 5: 5, 7, 9, 11
   // offsets) in one pass over a row: a pass of fewer offsets than the
   // adder's latency needs (the 3 of 8 + 3, the 1 of 4 + 1) was bound by it.
   // Each offset's sums are the same whatever offsets share its pass.

@@ -259,8 +259,8 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
        [&] { peaks = dsb::FindCoarsePeaks(real->get(), g, 4); });
   dsb::FineResult fine;
   time("FineSearch", [&] {
-    fine = dsb::FineSearch(gt, gt_balance, noisy, balance, peaks, g.stride + 1,
-                           max_dy, max_dx);
+    fine = dsb::FineSearch(gt, gt_balance, noisy, balance, peaks,
+                           dsb::FineRadius(g), max_dy, max_dx);
   });
   const dsb::Overlap overlap =
       dsb::ComputeOverlap(gt.height(), gt.width(), fine.dy, fine.dx);

@@ -1,7 +1,8 @@
 // The coarse grid of mid-size frames (2.4-10 MP, the real compressed raws'
 // size): a stride of 4 as 24 MP frames have, not 2 (issue 17's seventh
-// round, kAlignRevision 5). The grid only proposes candidates, which the
-// fine search verifies at full resolution; these tests check the
+// round, kAlignRevision 5; X-Trans's 3 made 4 in the ninth, revision 6,
+// with the fine radius stride / 2 + 2). The grid only proposes candidates,
+// which the fine search verifies at full resolution; these tests check the
 // geometry and that integer shifts stay exact with known truth on
 // generated mid-size pairs at the most extreme noise and on pairs cut from
 // the real Canon G2 CRW; and that a CPU correlator that keeps its threads'
@@ -45,14 +46,27 @@ TEST(CoarseGridTest, MidSizeFramesTakeStrideFourLargeOnesAsBefore) {
     // A quarter of the stride-2 grid's samples.
     EXPECT_LT(static_cast<double>(g.fft_height) * g.fft_width, 0.35e6);
   }
-  // X-Trans (period 6): the box stays one period.
+  // X-Trans (period 6): the box stays one period; the stride is 4 as
+  // Bayer's (3 until issue 17's ninth round: twice the samples).
   const CoarseGeometry xtrans = Geometry(1720, 2312, 6);
-  EXPECT_EQ(xtrans.stride, 3);
+  EXPECT_EQ(xtrans.stride, 4);
   EXPECT_EQ(xtrans.box, 6);
+  EXPECT_EQ(Geometry(1416, 2118, 6).stride, 4);
+  EXPECT_EQ(Geometry(1200, 1600, 6).stride, 2);
+  EXPECT_EQ(Geometry(384, 512, 6).stride, 1);
   // Camera-sized frames keep the strides kCoarseSamples gives them.
   EXPECT_EQ(Geometry(4000, 6000, 2).stride, 4);
   EXPECT_EQ(Geometry(4000, 6000, 6).stride, 4);
   EXPECT_EQ(Geometry(6336, 9504, 2).stride, 6);
+  // The fine search's radius: half a coarse sample and 2 px (issue 17's
+  // ninth round; the shifts of the tests below and of align_24mp's pairs
+  // are found within it).
+  EXPECT_EQ(FineRadius(Geometry(480, 640, 2)), 2);
+  EXPECT_EQ(FineRadius(Geometry(1200, 1600, 2)), 3);
+  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 6)), 4);
+  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 2)), 4);
+  EXPECT_EQ(FineRadius(Geometry(4000, 6000, 2)), 4);
+  EXPECT_EQ(FineRadius(Geometry(6336, 9504, 2)), 5);
 }
 
 using testing::AlignPair;
