@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,12 +36,33 @@ struct DirEntry {
   FileType type = FileType::kOther;  // of the entry itself (not followed)
 };
 
+// Bytes of a file mapped read-only (ReadableFile::Map); unmapped when
+// destroyed.
+class FileMapping {
+ public:
+  virtual ~FileMapping() = default;
+  virtual std::span<const std::uint8_t> bytes() const = 0;
+};
+
 // A file opened for sequential reading.
 class ReadableFile {
  public:
   virtual ~ReadableFile() = default;
   // Reads up to buffer.size() bytes; returns the count, 0 at end of file.
   virtual Result<std::size_t> Read(std::span<std::uint8_t> buffer) = 0;
+  // For a reader that scans a large file once (hashing: no copy out of the
+  // page cache). The file's size now, or nullopt when it cannot be mapped
+  // (the default: fakes, pipes); the reader then uses Read.
+  virtual std::optional<std::uint64_t> MappableSize() { return std::nullopt; }
+  // Bytes [offset, offset + length) mapped read-only, within MappableSize.
+  // Touching a page past the file's end (it shrank since) raises SIGBUS:
+  // read a mapping only under hash/mapped_read.h's guard.
+  virtual Result<std::unique_ptr<FileMapping>> Map(std::uint64_t offset,
+                                                   std::size_t length) {
+    (void)offset;
+    (void)length;
+    return Status::Unsupported("this file cannot be mapped");
+  }
 };
 
 class FileSystem {

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -88,6 +90,20 @@ class FdCloser {
   int fd_;
 };
 
+class PosixFileMapping : public FileMapping {
+ public:
+  PosixFileMapping(void* base, std::size_t length)
+      : base_(base), length_(length) {}
+  ~PosixFileMapping() override { ::munmap(base_, length_); }
+  std::span<const std::uint8_t> bytes() const override {
+    return {static_cast<const std::uint8_t*>(base_), length_};
+  }
+
+ private:
+  void* base_;
+  std::size_t length_;
+};
+
 class PosixReadableFile : public ReadableFile {
  public:
   PosixReadableFile(int fd, std::string path)
@@ -101,6 +117,26 @@ class PosixReadableFile : public ReadableFile {
       if (errno == EINTR) continue;
       return PosixFileError("cannot read", path_, errno);
     }
+  }
+
+  std::optional<std::uint64_t> MappableSize() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
+  Result<std::unique_ptr<FileMapping>> Map(std::uint64_t offset,
+                                           std::size_t length) override {
+    if (length == 0) return Status::InvalidArgument("empty mapping");
+    void* base = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_,
+                        static_cast<off_t>(offset));
+    if (base == MAP_FAILED) return PosixFileError("cannot map", path_, errno);
+    // Mappings are read front to back in windows: start reading the next
+    // window from disk while this one is read (free when it is cached).
+    (void)::posix_fadvise(fd_, static_cast<off_t>(offset + length),
+                          static_cast<off_t>(length), POSIX_FADV_WILLNEED);
+    return std::unique_ptr<FileMapping>(
+        std::make_unique<PosixFileMapping>(base, length));
   }
 
  private:

@@ -9,13 +9,16 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <vector>
 
 #include "crops/rawnind_loss.h"
 #include "executor/build_observer.h"
+#include "executor/claimed_tasks.h"
 #include "executor/interrupt.h"
 #include "executor/pass_order.h"
 #include "mask/loss_mask.h"
@@ -164,14 +167,20 @@ struct Batch {
 struct GtGroup {
   std::size_t start = 0;                     // file index of the first GT
   std::vector<std::optional<RawImage>> gts;  // nullopt: failed to decode
-  // Made by `prepare` (below), which runs while the first captures decode;
-  // read only after `prepared`.
+  // Made by the tasks below: the correlators read only after `prepared`,
+  // a reference only after its task was needed.
   std::vector<std::unique_ptr<SceneCorrelator>> correlators;  // null: none
   // Why GT k has no correlator when it decoded (its row of pairs fails).
   std::vector<Status> unprepared;
   // RawNIND's figures' GT side (Bayer GTs; crops/rawnind_loss.h).
   std::vector<std::optional<RawnindReference>> rawnind;
-  std::function<void()> prepare;
+  // What makes the above: each decoded GT's correlator, offered to the
+  // workers while the first captures decode and needed by the align stage;
+  // each Bayer GT's reference (task reference_task[k]), made by the first
+  // pair's figures that need it, so the next capture's decode goes first.
+  ClaimedTasks correlator_tasks;
+  ClaimedTasks reference_tasks;
+  std::vector<std::optional<std::size_t>> reference_task;  // per GT
   tbb::task_group preparing;
   bool prepared = false;  // set by the align stage (one thread at a time)
 };
@@ -259,7 +268,7 @@ void AlignAgainstGroup(
   auto align = [&](std::shared_ptr<Batch> batch) {
     if (batch == nullptr) return batch;
     if (!group.prepared) {
-      group.preparing.wait();  // runs it here if no thread has started it
+      group.correlator_tasks.NeedAll();
       group.prepared = true;
     }
     batch->aligned.assign(group_size,
@@ -309,18 +318,44 @@ void AlignAgainstGroup(
 
   const bool hooked =
       state.decoded_hook != nullptr && static_cast<bool>(*state.decoded_hook);
+  // Per pair of a batch, its mask (and PNG) and RawNIND's figures are tasks
+  // of their own: they read the same images and nothing of each other, and
+  // a batch of one pair (a scene's last) then keeps both threads busy
+  // instead of one. The figures are kept only for pairs whose mask was
+  // written, as when they ran after it.
   auto mask = [&](std::shared_ptr<Batch> batch) {
     if (batch == nullptr) return;
     const std::size_t count = batch->images.size();
     const std::size_t pair_tasks = group_size * count;
-    const std::size_t tasks = pair_tasks + (hooked ? count : 0);
+    std::vector<std::optional<RawnindPairFigures>> figures(pair_tasks);
+    const std::size_t tasks = 2 * pair_tasks + (hooked ? count : 0);
     tbb::parallel_for(std::size_t{0}, tasks, [&](std::size_t j) {
-      if (j >= pair_tasks) {
+      if (j >= 2 * pair_tasks) {
         // The decoded-file hook (crops), while the batch holds the image.
-        const RawImage* image = batch->images[j - pair_tasks];
+        const RawImage* image = batch->images[j - 2 * pair_tasks];
         if (image != nullptr && !InterruptRequested()) {
           (*state.decoded_hook)(image->path, *image);
         }
+        return;
+      }
+      if (j >= pair_tasks) {
+        // RawNIND's own figures, so the export's best_alignment_loss and
+        // rgb_gain mean what its loader expects (crops/rawnind_loss.h).
+        const std::size_t k = (j - pair_tasks) / count;
+        const std::size_t i = (j - pair_tasks) % count;
+        if (batch->aligned.empty() || !batch->aligned[k][i] ||
+            !group.reference_task[k].has_value() || InterruptRequested()) {
+          return;
+        }
+        group.reference_tasks.Need(*group.reference_task[k]);
+        if (!group.rawnind[k].has_value()) return;
+        const Alignment& alignment =
+            state.Pair(group.start + k, batch->first + i).alignment;
+        const auto rawnind_start = Clock::now();
+        Result<RawnindPairFigures> made = RawnindFigures(
+            *group.rawnind[k], *batch->images[i], alignment.dy, alignment.dx);
+        state.mask_ns += NanosSince(rawnind_start);
+        if (made.ok()) figures[j - pair_tasks] = *made;
         return;
       }
       const std::size_t k = j / count;
@@ -352,20 +387,16 @@ void AlignAgainstGroup(
       state.counters->masks_written++;
       pair.mask_path = paths.record_path;
       pair.mask_mean = loss_mask->mean;
-      // RawNIND's own figures, so the export's best_alignment_loss and
-      // rgb_gain mean what its loader expects (crops/rawnind_loss.h).
-      if (group.rawnind[k].has_value()) {
-        const auto rawnind_start = Clock::now();
-        Result<RawnindPairFigures> figures = RawnindFigures(
-            *group.rawnind[k], image, pair.alignment.dy, pair.alignment.dx);
-        state.mask_ns += NanosSince(rawnind_start);
-        if (figures.ok()) {
-          pair.rgb_gain = figures->rgb_gain;
-          pair.rawnind_loss = figures->best_alignment_loss;
-        }
-      }
       pair.status = Status::Ok();
     });
+    for (std::size_t j = 0; j < pair_tasks; ++j) {
+      PairOutcome& pair =
+          state.Pair(group.start + j / count, batch->first + j % count);
+      if (figures[j].has_value() && pair.status.ok()) {
+        pair.rgb_gain = figures[j]->rgb_gain;
+        pair.rawnind_loss = figures[j]->best_alignment_loss;
+      }
+    }
     state.counters->captures_in_flight -=
         static_cast<std::int64_t>(batch->captures);
   };
@@ -373,10 +404,10 @@ void AlignAgainstGroup(
   using BatchPtr = std::shared_ptr<Batch>;
   tbb::task_arena slots(static_cast<int>(memory.captures_in_flight));
   slots.execute([&] {
-    // The GTs' correlators and RawNIND references are prepared while the
-    // first captures decode: on a 60 MP scene the GT's FFT plans and
-    // spectrum kept one core busy and the other idle for seconds.
-    group.preparing.run(group.prepare);
+    // The GTs' correlators are prepared while the first captures decode:
+    // on a 60 MP scene the GT's FFT plans and spectrum kept one core busy
+    // and the other idle for seconds.
+    group.correlator_tasks.Spawn(group.preparing);
     tbb::parallel_pipeline(
         memory.batches_in_flight,
         tbb::make_filter<void, BatchPtr>(tbb::filter_mode::serial_in_order,
@@ -386,7 +417,10 @@ void AlignAgainstGroup(
             tbb::make_filter<BatchPtr, BatchPtr>(
                 tbb::filter_mode::serial_in_order, align) &
             tbb::make_filter<BatchPtr, void>(tbb::filter_mode::parallel, mask));
-    group.preparing.wait();  // when no batch reached the align stage
+    // When no batch reached the align stage; then the task group's tasks
+    // are all claimed, and its wait runs nothing else.
+    group.correlator_tasks.NeedAll();
+    group.preparing.wait();
   });
 }
 
@@ -526,15 +560,18 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
         static_cast<std::int64_t>(PlannedBytes(memory, pixels));
     BuildCounters::RaiseTo(counters.max_planned_bytes,
                            counters.planned_bytes += planned);
-    // One correlator per GT, its reference prepared once for the scene,
-    // and the GT's side of RawNIND's figures (run by AlignAgainstGroup
-    // while the first captures decode).
+    // One correlator per GT, its reference prepared once for the scene
+    // (offered to the workers by AlignAgainstGroup while the first captures
+    // decode), and the GT's side of RawNIND's figures (made when the first
+    // pair's figures need it).
     group.correlators.resize(group_size);
     group.unprepared.resize(group_size);
     group.rawnind.resize(group_size);
-    group.prepare = [&, group_start] {
-      for (std::size_t k = 0; k < group_size; ++k) {
-        if (!group.gts[k].has_value() || InterruptRequested()) continue;
+    group.reference_task.resize(group_size);
+    for (std::size_t k = 0; k < group_size; ++k) {
+      if (!group.gts[k].has_value()) continue;
+      group.correlator_tasks.Add([&, k] {
+        if (InterruptRequested()) return;
         const RawImage& gt = *group.gts[k];
         auto made = MakeCorrelator(device_, options_.align);
         Status ready = made.ok()
@@ -542,18 +579,25 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
                            : made.status();
         if (!ready.ok()) {
           group.unprepared[k] = ready;
-          continue;
+          return;
         }
         counters.correlators_made++;
         group.correlators[k] = std::move(made).value();
-        if (!gt.cfa.is_xtrans()) {
-          const auto start = Clock::now();
-          Result<RawnindReference> reference = RawnindReference::Make(gt);
-          state.mask_ns += NanosSince(start);
-          if (reference.ok()) group.rawnind[k] = std::move(reference).value();
-        }
-      }
-    };
+      });
+      if (group.gts[k]->cfa.is_xtrans()) continue;
+      // Made only when a pair's figures need it (none when every alignment
+      // against the GT failed).
+      group.reference_task[k] = group.reference_tasks.Add([&, k] {
+        if (InterruptRequested()) return;
+        const auto start = Clock::now();
+        Result<RawnindReference> reference =
+            RawnindReference::Make(*group.gts[k]);
+        state.mask_ns += NanosSince(start);
+        if (reference.ok()) group.rawnind[k] = std::move(reference).value();
+      });
+    }
+    group.correlator_tasks.Seal();
+    group.reference_tasks.Seal();
     AlignAgainstGroup(state, group, memory, early, mask_workspaces);
     early.Drop();  // when the pass stopped before reaching it
     counters.planned_bytes -= planned;

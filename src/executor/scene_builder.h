@@ -8,7 +8,10 @@
 // TBB pipeline decodes a batch in parallel, hands it to each GT's correlator
 // in one Align call (the CUDA correlator transforms a batch at once; the CPU
 // one aligns its captures in parallel), then masks and writes every pair of
-// the batch in parallel.
+// the batch in parallel, each pair's RawNIND figures a task of their own
+// beside its mask (a batch of one pair keeps two threads busy). Each GT's
+// correlator and its RawNIND reference are prepared as separate tasks too,
+// while the first captures decode.
 // With a decoded-file hook (--crops) the mask stage also hands each decoded
 // file of the batch to the hook, in parallel with the masks, while the
 // batch still holds it. Two batches are in flight when the share allows,

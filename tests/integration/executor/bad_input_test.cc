@@ -4,12 +4,19 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <random>
+#include <span>
+#include <string>
+#include <vector>
 
 #include "build_fixtures.h"
+#include "common/file_system.h"
 #include "executor/build_observer.h"
 #include "executor/executor.h"
 #include "synth/generate.h"
@@ -130,6 +137,117 @@ TEST(BadInputTest, FailedScenesAreRecordedAndGoodOnesBuilt) {
   ASSERT_EQ(status->stale.size(), 2u);
   for (const StaleScene& stale : status->stale)
     EXPECT_EQ(stale.reason, "failed");
+}
+
+// The real file system, but `victim` is cut short right after the hasher
+// maps it: the hasher's next read of the mapping faults (SIGBUS).
+class ShrinkingFileSystem : public FileSystem {
+ public:
+  explicit ShrinkingFileSystem(std::string victim)
+      : victim_(std::move(victim)) {}
+  Result<std::vector<DirEntry>> ListDirectory(
+      const std::string& path) override {
+    return real_.ListDirectory(path);
+  }
+  Result<FileInfo> Stat(const std::string& path) override {
+    return real_.Stat(path);
+  }
+  Result<std::unique_ptr<ReadableFile>> OpenForRead(
+      const std::string& path) override {
+    DSB_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file,
+                         real_.OpenForRead(path));
+    if (path != victim_) return file;
+    return std::unique_ptr<ReadableFile>(
+        std::make_unique<Shrinking>(std::move(file), path, &maps_));
+  }
+  Status WriteFileAtomically(const std::string& path,
+                             std::span<const std::uint8_t> bytes) override {
+    return real_.WriteFileAtomically(path, bytes);
+  }
+  Status RemoveFile(const std::string& path) override {
+    return real_.RemoveFile(path);
+  }
+  Status CreateDirectories(const std::string& path) override {
+    return real_.CreateDirectories(path);
+  }
+  std::int64_t NowNs() override { return real_.NowNs(); }
+  int maps() const { return maps_.load(); }
+
+ private:
+  class Shrinking : public ReadableFile {
+   public:
+    Shrinking(std::unique_ptr<ReadableFile> file, std::string path,
+              std::atomic<int>* maps)
+        : file_(std::move(file)), path_(std::move(path)), maps_(maps) {}
+    Result<std::size_t> Read(std::span<std::uint8_t> buffer) override {
+      return file_->Read(buffer);
+    }
+    std::optional<std::uint64_t> MappableSize() override {
+      return file_->MappableSize();
+    }
+    Result<std::unique_ptr<FileMapping>> Map(std::uint64_t offset,
+                                             std::size_t length) override {
+      auto mapping = file_->Map(offset, length);
+      ++*maps_;
+      fs::resize_file(path_, 100);
+      return mapping;
+    }
+
+   private:
+    std::unique_ptr<ReadableFile> file_;
+    std::string path_;
+    std::atomic<int>* maps_;
+  };
+  FileSystem& real_ = RealFileSystem();
+  std::string victim_;
+  std::atomic<int> maps_{0};
+};
+
+// A raw cut short while it is being hashed (through a mapping, where the
+// cut raises SIGBUS): its scene fails with an error naming the file, the
+// other scene is built, and the next build, the file restored, builds the
+// failed scene and keeps the other.
+TEST(BadInputTest, FileCutShortWhileHashedFailsOnlyItsScene) {
+  testing::TempDir dir;
+  const std::string root = dir.Join("data");
+  ASSERT_TRUE(GenerateDataset(testing::SmallDataset(root, 2, 2, 9)).ok());
+  fs::path victim;
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".dng" &&
+        entry.path().parent_path().filename() != "gt") {
+      victim = entry.path();
+      break;
+    }
+  }
+  ASSERT_FALSE(victim.empty());
+  std::string original;
+  {
+    std::ifstream in(victim, std::ios::binary);
+    original.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(original.size(), 16384u);  // pages past the cut
+
+  const BuildOptions options = testing::CpuBuildOptions(root, 12, 2);
+  ShrinkingFileSystem shrinking(victim.string());
+  BuildObserver progress;  // silent
+  auto first = RunBuild(options, shrinking, progress);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_GE(shrinking.maps(), 1);
+  EXPECT_EQ(first->scenes_built, 1);
+  EXPECT_EQ(first->scenes_failed, 1);
+  EXPECT_EQ(first->ExitCode(), 1);
+  ASSERT_EQ(first->failures.size(), 1u);
+  const std::string& error = first->failures[0].error;
+  EXPECT_NE(error.find(victim.filename().string()), std::string::npos) << error;
+  EXPECT_NE(error.find("shrank while being hashed"), std::string::npos)
+      << error;
+
+  WriteBytes(victim, original);
+  auto second = RunBuild(options, RealFileSystem(), progress);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->scenes_built, 1);
+  EXPECT_EQ(second->scenes_up_to_date, 1);
+  EXPECT_EQ(second->scenes_failed, 0);
 }
 
 }  // namespace

@@ -72,6 +72,41 @@ TEST(PipelineTest, WorkersAndMemoryBudgetNeverChangeResults) {
   EXPECT_EQ(
       testing::QueryRows(dir.Join("tiny") + "/dataset-build.db", kAlignments),
       reference);
+  // RawNIND's figures (their own tasks beside the masks'): on every ok pair
+  // of a Bayer scene (this set has no X-Trans one; those have none), the
+  // same whatever the threads; a GT
+  // paired with itself has gain 1 and loss 0.
+  const char* figures =
+      "SELECT p.scene, p.gt_path, p.noisy_path, s.cfa, "
+      "quote(p.rgb_gain), quote(p.rawnind_loss) FROM pairs p "
+      "JOIN scenes s ON s.scene = p.scene WHERE p.status = 'ok' "
+      "ORDER BY 1, 2, 3";
+  const auto figure_rows =
+      testing::QueryColumns(synth.out_dir + "/dataset-build.db", figures);
+  ASSERT_EQ(figure_rows.size(), 30u);
+  int bayer = 0, xtrans = 0;
+  for (const auto& row : figure_rows) {
+    if (row[3] == "XTRANS") {
+      ++xtrans;
+      EXPECT_EQ(row[4], "NULL") << row[2];
+      continue;
+    }
+    ++bayer;
+    ASSERT_NE(row[4], "NULL") << row[2];
+    ASSERT_NE(row[5], "NULL") << row[2];
+    if (row[1] == row[2]) {
+      EXPECT_NEAR(std::stod(row[4]), 1.0, 1e-9) << row[2];
+      EXPECT_NEAR(std::stod(row[5]), 0.0, 1e-9) << row[2];
+    }
+  }
+  EXPECT_GT(bayer, 0);
+  EXPECT_EQ(bayer + xtrans, 30);
+  EXPECT_EQ(
+      testing::QueryColumns(dir.Join("one") + "/dataset-build.db", figures),
+      figure_rows);
+  EXPECT_EQ(
+      testing::QueryColumns(dir.Join("tiny") + "/dataset-build.db", figures),
+      figure_rows);
   const auto scenes =
       testing::QueryRows(synth.out_dir + "/dataset-build.db", kScenes);
   EXPECT_EQ(testing::QueryRows(dir.Join("one") + "/dataset-build.db", kScenes),

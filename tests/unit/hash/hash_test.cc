@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,7 +54,7 @@ TEST(HashTest, HexRoundTrip) {
 TEST(HashTest, StreamingEqualsOneShotAroundBufferBoundaries) {
   FakeFileSystem fs;
   const std::size_t mib = 1 << 20;
-  std::string data = Pattern(2 * kDefaultHashBufferSize + 2);
+  std::string data = Pattern(2 * std::max(kDefaultHashBufferSize, mib) + 2);
   for (std::size_t size :
        {std::size_t{0}, std::size_t{1}, std::size_t{239}, std::size_t{240},
         std::size_t{241}, mib - 1, mib, mib + 1, kDefaultHashBufferSize - 1,
