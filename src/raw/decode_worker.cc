@@ -237,33 +237,6 @@ class KeptHeap {
   static constexpr std::size_t kSlackBytes = std::size_t{8} << 20;
 };
 
-// Reads the parent's one-byte word and the descriptor sent with it
-// (SCM_RIGHTS; -1 for none, close-on-exec); false at end of file or on an
-// error.
-bool ReadWord(int control, char* word, int* fd) {
-  *fd = -1;
-  while (true) {
-    iovec data{word, 1};
-    alignas(cmsghdr) char space[CMSG_SPACE(sizeof(int))] = {};
-    msghdr message{};
-    message.msg_iov = &data;
-    message.msg_iovlen = 1;
-    message.msg_control = space;
-    message.msg_controllen = sizeof(space);
-    const ssize_t n = ::recvmsg(control, &message, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n != 1) return false;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&message); c != nullptr;
-         c = CMSG_NXTHDR(&message, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-          c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-        std::memcpy(fd, CMSG_DATA(c), sizeof(int));
-      }
-    }
-    return true;
-  }
-}
-
 // The parent's planes (kPixelsFill, raw/shared_planes.h) this worker has
 // mapped, the last few kept mapped between requests.
 //
@@ -412,13 +385,13 @@ int Serve(const WorkerArgs& args, std::size_t cap) {
       // the record).
       char word = 0;
       int fd = -1;
-      if (!ReadWord(args.control, &word, &fd)) return 0;
+      if (!ReadControlWord(args.control, &word, &fd)) return 0;
       while (word == kPixelsFill) {
         // The parent's plane: normalised into it, then the next word.
         const int error = fd >= 0 ? FillPlane(*kept, fd, planes) : EBADF;
         if (fd >= 0) ::close(fd);
         if (!Answer(args.control, static_cast<std::uint64_t>(error)) ||
-            !ReadWord(args.control, &word, &fd)) {
+            !ReadControlWord(args.control, &word, &fd)) {
           return 0;
         }
       }
@@ -446,6 +419,59 @@ int Serve(const WorkerArgs& args, std::size_t cap) {
 }
 
 }  // namespace
+
+namespace {
+
+// One control word as the socket carries it: a byte, and room for one
+// descriptor beside it (SCM_RIGHTS). Both ends build their message here.
+struct WordMessage {
+  explicit WordMessage(char* word) : data{word, 1} {
+    header.msg_iov = &data;
+    header.msg_iovlen = 1;
+    header.msg_control = space;
+    header.msg_controllen = sizeof(space);
+  }
+  WordMessage(const WordMessage&) = delete;
+  WordMessage& operator=(const WordMessage&) = delete;
+
+  iovec data;
+  alignas(cmsghdr) char space[CMSG_SPACE(sizeof(int))] = {};
+  msghdr header{};
+};
+
+}  // namespace
+
+bool SendControlWord(int control, char word, int fd) {
+  WordMessage message(&word);
+  cmsghdr* c = CMSG_FIRSTHDR(&message.header);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  while (true) {
+    const ssize_t n = ::sendmsg(control, &message.header, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    return n == 1;
+  }
+}
+
+bool ReadControlWord(int control, char* word, int* fd) {
+  *fd = -1;
+  while (true) {
+    WordMessage message(word);
+    const ssize_t n = ::recvmsg(control, &message.header, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != 1) return false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message.header); c != nullptr;
+         c = CMSG_NXTHDR(&message.header, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+          c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+        std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+      }
+    }
+    return true;
+  }
+}
 
 int RunDecodeWorker(int argc, char** argv) {
   WorkerArgs args;

@@ -70,6 +70,13 @@ inline constexpr char kPixelsFill = 'F';
 // The longest path a request may carry.
 inline constexpr std::uint32_t kMaxRequestPath = 64 * 1024;
 
+// The parent's one-byte `word` to a worker over the control socket, with
+// descriptor `fd` sent beside it (SCM_RIGHTS); false when the worker is
+// gone. The worker reads it with ReadControlWord: `fd` is -1 when none came
+// and is close-on-exec; false at end of file or on an error.
+bool SendControlWord(int control, char word, int fd);
+bool ReadControlWord(int control, char* word, int* fd);
+
 // The memory cap for a worker allowed `max_pixels` pixels whose address
 // space is `base_bytes` before it decodes (0 pixels: no cap, returns 0).
 // LibRaw holds 2-3 times the raw data (2 bytes a pixel, sometimes with

@@ -363,28 +363,6 @@ Waited WaitForWorker(Started& worker, int control, Clock::time_point deadline,
   return Waited::kExited;
 }
 
-// Sends the one-byte `word` to a serving worker with descriptor `fd`
-// (SCM_RIGHTS); false when the worker is gone.
-bool SendWord(int control, char word, int fd) {
-  iovec data{&word, 1};
-  alignas(cmsghdr) char space[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &data;
-  message.msg_iovlen = 1;
-  message.msg_control = space;
-  message.msg_controllen = sizeof(space);
-  cmsghdr* c = CMSG_FIRSTHDR(&message);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  while (true) {
-    const ssize_t n = ::sendmsg(control, &message, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    return n == 1;
-  }
-}
-
 // Why a worker that did not hand back a record failed `path`.
 Status WorkerFailure(const std::string& path, int status, bool timed_out,
                      double limit_seconds, const OutputTail& output) {
@@ -690,7 +668,7 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
     Result<SharedPlanePool::Lease> lease =
         shared_planes_.Acquire(width, height);
     if (!lease.ok()) return lease.status();  // kUnsupported: copied instead
-    if (!SendWord(worker->control.get(), kPixelsFill, lease->fd)) {
+    if (!SendControlWord(worker->control.get(), kPixelsFill, lease->fd)) {
       filled = Waited::kExited;
       return Status::Internal("the decoder process is gone");
     }

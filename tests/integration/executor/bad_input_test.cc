@@ -19,6 +19,7 @@
 #include "common/file_system.h"
 #include "executor/build_observer.h"
 #include "executor/executor.h"
+#include "forwarding_file_system.h"
 #include "synth/generate.h"
 #include "test_support.h"
 
@@ -141,17 +142,10 @@ TEST(BadInputTest, FailedScenesAreRecordedAndGoodOnesBuilt) {
 
 // The real file system, but `victim` is cut short right after the hasher
 // maps it: the hasher's next read of the mapping faults (SIGBUS).
-class ShrinkingFileSystem : public FileSystem {
+class ShrinkingFileSystem : public testing::ForwardingFileSystem {
  public:
   explicit ShrinkingFileSystem(std::string victim)
       : victim_(std::move(victim)) {}
-  Result<std::vector<DirEntry>> ListDirectory(
-      const std::string& path) override {
-    return real_.ListDirectory(path);
-  }
-  Result<FileInfo> Stat(const std::string& path) override {
-    return real_.Stat(path);
-  }
   Result<std::unique_ptr<ReadableFile>> OpenForRead(
       const std::string& path) override {
     DSB_ASSIGN_OR_RETURN(std::unique_ptr<ReadableFile> file,
@@ -160,17 +154,6 @@ class ShrinkingFileSystem : public FileSystem {
     return std::unique_ptr<ReadableFile>(
         std::make_unique<Shrinking>(std::move(file), path, &maps_));
   }
-  Status WriteFileAtomically(const std::string& path,
-                             std::span<const std::uint8_t> bytes) override {
-    return real_.WriteFileAtomically(path, bytes);
-  }
-  Status RemoveFile(const std::string& path) override {
-    return real_.RemoveFile(path);
-  }
-  Status CreateDirectories(const std::string& path) override {
-    return real_.CreateDirectories(path);
-  }
-  std::int64_t NowNs() override { return real_.NowNs(); }
   int maps() const { return maps_.load(); }
 
  private:
@@ -198,7 +181,6 @@ class ShrinkingFileSystem : public FileSystem {
     std::string path_;
     std::atomic<int>* maps_;
   };
-  FileSystem& real_ = RealFileSystem();
   std::string victim_;
   std::atomic<int> maps_{0};
 };

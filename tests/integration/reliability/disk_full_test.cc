@@ -28,6 +28,7 @@
 #include "common/real_file_system.h"
 #include "executor/build_observer.h"
 #include "executor/executor.h"
+#include "forwarding_file_system.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
@@ -37,26 +38,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Forwards everything to RealFileSystem(); writes into `masks_dir` whose
-// file name contains `needle` fail with ENOSPC, as the real disk would.
-class DiskFullForScene : public FileSystem {
+// The real file system, but writes into `masks_dir` whose file name
+// contains `needle` fail with ENOSPC, as the real disk would.
+class DiskFullForScene : public testing::ForwardingFileSystem {
  public:
   DiskFullForScene(std::string masks_dir, std::string needle)
       : masks_dir_(std::move(masks_dir)), needle_(std::move(needle)) {}
 
   int failed_writes() const { return failed_writes_; }
 
-  Result<std::vector<DirEntry>> ListDirectory(
-      const std::string& path) override {
-    return real_.ListDirectory(path);
-  }
-  Result<FileInfo> Stat(const std::string& path) override {
-    return real_.Stat(path);
-  }
-  Result<std::unique_ptr<ReadableFile>> OpenForRead(
-      const std::string& path) override {
-    return real_.OpenForRead(path);
-  }
   Status WriteFileAtomically(const std::string& path,
                              std::span<const std::uint8_t> bytes) override {
     const std::string name = fs::path(path).filename().string();
@@ -67,16 +57,8 @@ class DiskFullForScene : public FileSystem {
     }
     return real_.WriteFileAtomically(path, bytes);
   }
-  Status RemoveFile(const std::string& path) override {
-    return real_.RemoveFile(path);
-  }
-  Status CreateDirectories(const std::string& path) override {
-    return real_.CreateDirectories(path);
-  }
-  std::int64_t NowNs() override { return real_.NowNs(); }
 
  private:
-  FileSystem& real_ = RealFileSystem();
   std::string masks_dir_, needle_;
   std::atomic<int> failed_writes_{0};
 };
