@@ -12,6 +12,11 @@ std::string PhotoDir() {
   return "/usr/lib/python3/dist-packages/skimage/data";
 }
 
+std::string PhotoMissing(const std::string& name) {
+  return name + " not in " + PhotoDir() +
+         " (scripts/test installs python3-skimage)";
+}
+
 std::string FindPhoto(const std::string& name) {
   const std::filesystem::path path = std::filesystem::path(PhotoDir()) / name;
   std::error_code ec;

@@ -26,5 +26,8 @@ std::vector<std::string> SweepPhotoNames();
 // Photograph `name` read from PhotoDir(), or null where it is absent (one
 // that is there but does not read fails the calling test).
 std::shared_ptr<const Srgb8Image> LoadPhoto(const std::string& name);
+// Why a test that needs photograph `name` skips where it is absent (the
+// reason GTEST_SKIP prints).
+std::string PhotoMissing(const std::string& name);
 
 }  // namespace dsb::testing

@@ -25,11 +25,8 @@ namespace {
 
 using testing::LoadPhoto;
 
-#define SKIP_WITHOUT(photo, name)                               \
-  if (photo == nullptr) {                                       \
-    GTEST_SKIP() << name << " not in " << testing::PhotoDir()   \
-                 << " (scripts/test installs python3-skimage)"; \
-  }
+#define SKIP_WITHOUT(photo, name) \
+  if (photo == nullptr) GTEST_SKIP() << testing::PhotoMissing(name)
 
 Result<Alignment> AlignPair(const RawImage& gt, const RawImage& noisy,
                             int max_shift) {

@@ -127,12 +127,9 @@ PhotoPair RenderPhotoPair(std::shared_ptr<const Srgb8Image> photo,
 // within 0.2 % of the truth. (The sweeps' exact gains err by up to 3 %
 // on small frames.)
 TEST(RowSampleTest, SampledGainIsWithinTheExactGainsNoise) {
-  const auto photo = LoadPhoto(testing::SweepPhotoNames()[0]);
-  if (photo == nullptr) {
-    GTEST_SKIP() << testing::SweepPhotoNames()[0] << " not in "
-                 << testing::PhotoDir()
-                 << " (scripts/test installs python3-skimage)";
-  }
+  const std::string name = testing::SweepPhotoNames()[0];
+  const auto photo = LoadPhoto(name);
+  if (photo == nullptr) GTEST_SKIP() << testing::PhotoMissing(name);
   for (const char* cfa : {"rggb", "gbrg", "xtrans"}) {
     std::vector<double> exact;
     std::vector<std::vector<double>> sampled(2);
@@ -178,12 +175,9 @@ TEST(RowSampleTest, SampledGainIsWithinTheExactGainsNoise) {
 // (GainMatchedLoss) on an overlap that is sampled (5 MP: row pairs 4
 // apart), within rounding on one that is not.
 TEST(RowSampleTest, ReportedLossIsTheRefinementsAndNearEveryRows) {
-  const auto photo = LoadPhoto(testing::SweepPhotoNames()[0]);
-  if (photo == nullptr) {
-    GTEST_SKIP() << testing::SweepPhotoNames()[0] << " not in "
-                 << testing::PhotoDir()
-                 << " (scripts/test installs python3-skimage)";
-  }
+  const std::string name = testing::SweepPhotoNames()[0];
+  const auto photo = LoadPhoto(name);
+  if (photo == nullptr) GTEST_SKIP() << testing::PhotoMissing(name);
   for (const char* cfa : {"rggb", "xtrans"}) {
     const PhotoPair pair = RenderPhotoPair(photo, cfa, 1, 2880, 1800);
     const double gain = RawGain(pair.gt, pair.noisy, pair.overlap);
@@ -218,12 +212,9 @@ TEST(RowSampleTest, ReportedLossIsTheRefinementsAndNearEveryRows) {
 // every row's, the gain within 0.2 % of the truth; and the whole search
 // finds the true shift.
 TEST(RowSampleTest, SampledRefinementOfAThreeMpPairFindsTheTrueShift) {
-  const auto photo = LoadPhoto(testing::SweepPhotoNames()[0]);
-  if (photo == nullptr) {
-    GTEST_SKIP() << testing::SweepPhotoNames()[0] << " not in "
-                 << testing::PhotoDir()
-                 << " (scripts/test installs python3-skimage)";
-  }
+  const std::string name = testing::SweepPhotoNames()[0];
+  const auto photo = LoadPhoto(name);
+  if (photo == nullptr) GTEST_SKIP() << testing::PhotoMissing(name);
   for (const char* cfa : {"rggb", "xtrans"}) {
     SCOPED_TRACE(cfa);
     const PhotoPair pair = RenderPhotoPair(photo, cfa, 2, 2118, 1416);

@@ -37,8 +37,7 @@ TEST(RawnindRowSamplingTest, RowSampledFiguresStayNearEveryRows) {
   const std::string name = testing::SweepPhotoNames().front();
   const std::string path = testing::FindPhoto(name);
   if (path.empty()) {
-    GTEST_SKIP() << name << " not in " << testing::PhotoDir()
-                 << " (scripts/test installs python3-skimage)";
+    GTEST_SKIP() << testing::PhotoMissing(name);
   }
   auto photo = ReadPhoto(path);
   ASSERT_TRUE(photo.ok()) << photo.status().ToString();

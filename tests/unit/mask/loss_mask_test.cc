@@ -179,11 +179,9 @@ std::shared_ptr<const Srgb8Image> TestPhoto() {
   return testing::LoadPhoto("motorcycle_left.png");
 }
 
-#define SKIP_WITHOUT_PHOTO(photo)                                        \
-  if (photo == nullptr) {                                                \
-    GTEST_SKIP() << "motorcycle_left.png not in " << testing::PhotoDir() \
-                 << " (scripts/test installs python3-skimage)";          \
-  }
+#define SKIP_WITHOUT_PHOTO(photo) \
+  if (photo == nullptr)           \
+  GTEST_SKIP() << testing::PhotoMissing("motorcycle_left.png")
 
 // The real-photo sweep (tests/support/mask_scores.h) on the tests'
 // photograph: daylight, warm +1 EV and warm +2 EV (red clipped over wide
@@ -232,8 +230,7 @@ TEST(LossMaskTest, RealPhotoSweepMeetsTargets) {
 TEST(LossMaskTest, BlackBorderOfAWarmRetinaIsKept) {
   const std::string path = testing::FindPhoto("retina.jpg");
   if (path.empty()) {
-    GTEST_SKIP() << "retina.jpg not in " << testing::PhotoDir()
-                 << " (scripts/test installs python3-skimage)";
+    GTEST_SKIP() << testing::PhotoMissing("retina.jpg");
   }
   auto read = ReadPhoto(path);
   ASSERT_TRUE(read.ok()) << read.status().ToString();
