@@ -187,6 +187,9 @@ TEST(MappedReadDeathTest, SigbusOutsideTheGuardStillEndsTheProcess) {
     auto mapping = (*file)->Map(0, length);
     if (!mapping.ok()) std::abort();
     std::filesystem::resize_file(path, 10);
+    // This runs in a child that dies below, so its TempDir is never
+    // destroyed: remove the folder now (the mapping keeps the cut file).
+    std::filesystem::remove_all(dir.path());
     static std::span<const std::uint8_t> cut;
     cut = (*mapping)->bytes();
     auto touch = [](std::span<const std::uint8_t>, void*) {
