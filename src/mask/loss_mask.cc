@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "common/vector_clones.h"
@@ -122,8 +124,56 @@ struct MaskWorkspace::Buffers {
   Plane<std::uint8_t> band;            // rows near clipping, at full resolution
 };
 
-MaskWorkspace::MaskWorkspace() : buffers_(std::make_unique<Buffers>()) {}
-MaskWorkspace::~MaskWorkspace() = default;
+namespace {
+
+// The buffers of workspaces that were destroyed, for the next ones: the
+// build makes a workspace per thread and scene, so each scene's first
+// masks found none and faulted theirs in afresh (a 2.7 MP mask's planes
+// are ~1,500 pages, at ~1.4 us a page here). At most one set per hardware
+// thread is kept, each as large as the largest mask it made.
+class BufferPool {
+ public:
+  std::unique_ptr<MaskWorkspace::Buffers> Take() {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (!free_.empty()) {
+        std::unique_ptr<MaskWorkspace::Buffers> buffers =
+            std::move(free_.back());
+        free_.pop_back();
+        // A new workspace shows no scores until it has made a mask (the
+        // storage stays).
+        buffers->z.Resize(0, 0);
+        buffers->weight.Resize(0, 0);
+        return buffers;
+      }
+    }
+    return std::make_unique<MaskWorkspace::Buffers>();
+  }
+
+  void Give(std::unique_ptr<MaskWorkspace::Buffers> buffers) {
+    const std::size_t keep =
+        std::max<std::size_t>(2, std::thread::hardware_concurrency());
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.size() < keep) free_.push_back(std::move(buffers));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<MaskWorkspace::Buffers>> free_;
+};
+
+BufferPool& Pool() {
+  // Never destroyed: a workspace may outlive static destruction's order.
+  static BufferPool* const pool = new BufferPool;
+  return *pool;
+}
+
+}  // namespace
+
+MaskWorkspace::MaskWorkspace() : buffers_(Pool().Take()) {}
+MaskWorkspace::~MaskWorkspace() {
+  if (buffers_ != nullptr) Pool().Give(std::move(buffers_));
+}
 MaskWorkspace::MaskWorkspace(MaskWorkspace&&) noexcept = default;
 MaskWorkspace& MaskWorkspace::operator=(MaskWorkspace&&) noexcept = default;
 
@@ -142,6 +192,23 @@ PlaneView<const std::uint8_t> MaskWorkspace::weights() const {
 namespace {
 
 using Buffers = MaskWorkspace::Buffers;
+
+// Makes `plane` width x height (entries unwritten) on storage of at least
+// `capacity` entries: the overlaps of a scene's pairs differ a little in
+// size with their shifts, and a plane that grew from one pair to the next
+// was copied into fresh memory and faulted in again; sized once for the
+// whole frame it never grows within a scene.
+template <typename T>
+void ResizeWithin(Plane<T>& plane, int width, int height,
+                  std::size_t capacity) {
+  if (static_cast<std::size_t>(width) * height <= capacity) {
+    // Nothing to keep: emptied first, so that a plane too small for
+    // `capacity` is replaced rather than copied.
+    plane.Resize(0, 0);
+    plane.Resize(static_cast<int>(capacity), 1);
+  }
+  plane.Resize(width, height);
+}
 
 struct Constants {
   float slope, offset, gain, rho2, dark_top, dark_floor;
@@ -502,7 +569,8 @@ class RowScorer {
 std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
                                      const PairModel& model,
                                      const MaskParams& params,
-                                     int overlap_height, Buffers& buffers,
+                                     int overlap_height,
+                                     std::size_t frame_cells, Buffers& buffers,
                                      ClipSink* sink) {
   const CellLayout& layout = builder.layout();
   std::vector<std::uint8_t> clipped_rows(overlap_height, 0);
@@ -510,8 +578,8 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
   // holding a previous mask's cells).
   const int rows = layout.empty() ? 0 : layout.rows;
   const int cols = layout.empty() ? 0 : layout.cols;
-  buffers.z.Resize(cols, rows);
-  buffers.weight.Resize(cols, rows);
+  ResizeWithin(buffers.z, cols, rows, frame_cells);
+  ResizeWithin(buffers.weight, cols, rows, frame_cells);
   // Which cells hold clipping: only the cell footprint (ApplyClipping)
   // asks; clipping per sample is written into the pixels (`sink`).
   buffers.clipped.Resize(sink == nullptr ? cols : 0,
@@ -1156,15 +1224,18 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   // on a plane that starts usable.
   const bool per_sample = params.clip_footprint == ClipFootprint::kSample;
   mask.pixels = std::move(buffers.pixels);
-  if (per_sample) {
-    mask.pixels.Resize(overlap.width, overlap.height);
-  } else {
-    mask.pixels.Reset(overlap.width, overlap.height, 255);
+  const std::size_t frame_pixels =
+      static_cast<std::size_t>(gt.width()) * gt.height();
+  ResizeWithin(mask.pixels, overlap.width, overlap.height, frame_pixels);
+  if (!per_sample) {
+    std::fill(mask.pixels.data(),
+              mask.pixels.data() + mask.pixels.pixel_count(), 255);
   }
   ClipSink sink{mask.pixels.view()};
   const std::vector<std::uint8_t> clipped_rows =
-      ScoreCells(builder, model, params, overlap.height, buffers,
-                 per_sample ? &sink : nullptr);
+      ScoreCells(builder, model, params, overlap.height,
+                 frame_pixels / (static_cast<std::size_t>(cell) * cell),
+                 buffers, per_sample ? &sink : nullptr);
   BitPlane& flags = buffers.flags;
   if (layout.empty()) {
     flags.Reset(0, 0);

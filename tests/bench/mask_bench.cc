@@ -10,14 +10,22 @@
 // the clipping work then covers most rows).
 //
 // Usage: mask_bench [width height [cfa [noise_level [repeats [scene
-//   [pair-only]]]]]]
+//   [pair-only|scenes]]]]]]
 //   defaults: 6000 4000 rggb 2 5 all (a 24 MP pair). One thread. `scene`
 //   is plain, clipped, photo or all. `pair-only` times only what the build
 //   does per pair (mask with a reused workspace, then its PNG), `repeats`
-//   times: for profilers.
+//   times: for profilers. `scenes` times the pairs as the build meets them:
+//   `repeats` scenes in turn, each with a workspace of its own (the build
+//   makes one per thread and scene) and four captures at different shifts
+//   (so overlaps of different sizes), on a thread other than the main one
+//   (the build's workers allocate from their own malloc arenas, which hand
+//   freed memory back to the system): every pair's thread CPU time,
+//   fresh memory and its page faults included, and the page faults.
 //   DSB_HUGE_PAGES=1 in the environment puts the planes and workspaces on
 //   transparent huge pages, as the build's --huge-pages does (by default
 //   they get the system's pages, as in the build; common/large_pages.h).
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,6 +35,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/large_pages.h"
@@ -43,6 +53,13 @@
 #include "test_support.h"
 
 namespace {
+
+// Minor page faults of the calling thread so far.
+long MinorFaults() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_minflt;
+}
 
 double ThreadCpuSeconds() {
   timespec t{};
@@ -95,14 +112,15 @@ int main(int argc, char** argv) {
   const int repeats = argc > 5 ? std::max(1, std::atoi(argv[5])) : 5;
   const std::string only = argc > 6 ? argv[6] : "all";
   const bool pair_only = argc > 7 && std::strcmp(argv[7], "pair-only") == 0;
+  const bool scenes = argc > 7 && std::strcmp(argv[7], "scenes") == 0;
   const auto cfa = CfaPattern::FromName(cfa_name);
   if (!cfa || width < 64 || height < 64 ||
       (only != "all" && only != "plain" && only != "clipped" &&
        only != "photo") ||
-      (argc > 7 && !pair_only)) {
+      (argc > 7 && !pair_only && !scenes)) {
     std::fprintf(stderr,
                  "usage: %s [width height [cfa [level [repeats "
-                 "[plain|clipped|photo|all [pair-only]]]]]]\n",
+                 "[plain|clipped|photo|all [pair-only|scenes]]]]]]\n",
                  argv[0]);
     return 2;
   }
@@ -166,6 +184,56 @@ int main(int argc, char** argv) {
       std::printf("\nclipped fraction %.2f\n", spec.clipped_fraction);
     }
     Report("render scene + GT + capture", render, megapixels);
+    if (scenes) {
+      // Three more captures of the scene, at other shifts.
+      std::vector<RawImage> captures;
+      std::vector<Alignment> alignments;
+      captures.push_back(std::move(noisy));
+      alignments.push_back(alignment);
+      for (const auto& [dy, dx] : {std::pair{-6, 4}, {3, 9}, {0, 0}}) {
+        CaptureSpec other = capture;
+        other.dy = dy;
+        other.dx = dx;
+        other.noise_seed = static_cast<std::uint64_t>(20 + 3 * dy + dx);
+        captures.push_back(scene.RenderCapture(other));
+        Alignment a;
+        a.dy = dy;
+        a.dx = dx;
+        alignments.push_back(a);
+      }
+      double best = 1e30;
+      double total = 0;
+      int pairs = 0;
+      long faults = 0;
+      std::thread worker([&] {
+        const long faults0 = MinorFaults();
+        for (int r = 0; r < repeats; ++r) {
+          MaskWorkspace workspace;  // the scene's
+          for (std::size_t k = 0; k < captures.size(); ++k) {
+            const double cpu0 = ThreadCpuSeconds();
+            auto mask =
+                MakeLossMask(gt, captures[k], alignments[k], {}, &workspace);
+            if (!mask.ok()) return;
+            (void)EncodeGreyPng(mask->pixels.view(), "bench.png");
+            workspace.Recycle(std::move(mask->pixels));
+            const double seconds = ThreadCpuSeconds() - cpu0;
+            best = std::min(best, seconds);
+            total += seconds;
+            ++pairs;
+          }
+        }
+        faults = MinorFaults() - faults0;
+      });
+      worker.join();
+      if (pairs == 0) return 1;
+      std::printf(
+          "%-34s %9.2f ms  %7.2f ms/MP CPU mean, %7.2f best; "
+          "%.0f page faults a pair\n",
+          "mask + PNG, scenes of 4 pairs", total / pairs * 1e3,
+          total / pairs * 1e3 / megapixels, best * 1e3 / megapixels,
+          static_cast<double>(faults) / pairs);
+      continue;
+    }
     if (pair_only) {
       MaskWorkspace workspace;
       const Timing pair_s = Seconds(

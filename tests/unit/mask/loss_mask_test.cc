@@ -8,6 +8,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "mask_scores.h"
@@ -421,6 +423,84 @@ TEST(LossMaskTest, WorkspaceReuseGivesTheSameMasks) {
       EXPECT_EQ(reused->gain, fresh->gain);
       EXPECT_LT(fresh->mean, 1.0);  // something to get wrong
       workspace.Recycle(std::move(reused->pixels));
+    }
+  }
+}
+
+// A workspace's buffers outlive it in a pool, and the next workspace takes
+// them (mask/loss_mask.h MaskWorkspace): a workspace that takes the
+// planes of one that served a larger frame (frame-sized, larger than the
+// next overlaps) makes the same masks, scores and weights as fresh
+// buffers, through overlaps that grow and shrink with the shift, and
+// shows no scores before its first mask.
+TEST(LossMaskTest, PooledBuffersGiveTheSameMasks) {
+  // The most sets the pool keeps (loss_mask.h).
+  const std::size_t pooled =
+      std::max<std::size_t>(2, std::thread::hardware_concurrency());
+  for (const CfaPattern& cfa :
+       {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
+    SCOPED_TRACE(cfa.name());
+    {
+      // Every set the pool holds served this larger frame last.
+      SceneSpec spec = Spec(cfa, 60, 0.02);
+      spec.width = 400;
+      spec.height = 300;
+      const SyntheticScene scene(spec);
+      const RawImage gt = scene.RenderGt();
+      std::vector<MaskWorkspace> workspaces(pooled + 1);
+      for (MaskWorkspace& workspace : workspaces) {
+        auto mask = MakeLossMask(gt, gt, Alignment{}, {}, &workspace);
+        ASSERT_TRUE(mask.ok());
+        workspace.Recycle(std::move(mask->pixels));
+      }
+    }
+    MaskWorkspace workspace;  // a pooled set
+    EXPECT_TRUE(workspace.scores().empty());
+    EXPECT_TRUE(workspace.weights().empty());
+    // The pool emptied: what follows gets fresh buffers.
+    const std::vector<MaskWorkspace> drained(pooled);
+    std::vector<MaskWorkspace> fresh(5);
+    const SyntheticScene scene(Spec(cfa, 61, 0.02));
+    const RawImage gt = scene.RenderGt();
+    const std::vector<std::pair<int, int>> shifts = {
+        {4, -7}, {0, 1}, {-9, 12}, {0, 0}, {3, 3}};
+    for (std::size_t k = 0; k < shifts.size(); ++k) {
+      const auto [dy, dx] = shifts[k];
+      SCOPED_TRACE(std::to_string(dy) + "," + std::to_string(dx));
+      CaptureSpec capture;
+      capture.dy = dy;
+      capture.dx = dx;
+      capture.noise_level = 2;
+      capture.moved_object = Box{60, 80, 50, 60};
+      const RawImage noisy = scene.RenderCapture(capture);
+      Alignment alignment;
+      alignment.dy = dy;
+      alignment.dx = dx;
+      auto reference = MakeLossMask(gt, noisy, alignment, {}, &fresh[k]);
+      auto mask = MakeLossMask(gt, noisy, alignment, {}, &workspace);
+      ASSERT_TRUE(reference.ok() && mask.ok());
+      ASSERT_EQ(mask->pixels.width(), reference->pixels.width());
+      ASSERT_EQ(mask->pixels.height(), reference->pixels.height());
+      EXPECT_TRUE(
+          std::equal(reference->pixels.data(),
+                     reference->pixels.data() + reference->pixels.pixel_count(),
+                     mask->pixels.data()));
+      EXPECT_EQ(mask->mean, reference->mean);
+      EXPECT_LT(reference->mean, 1.0);  // something to get wrong
+      const PlaneView<const std::uint16_t> z = workspace.scores();
+      const PlaneView<const std::uint16_t> z_ref = fresh[k].scores();
+      const PlaneView<const std::uint8_t> w = workspace.weights();
+      const PlaneView<const std::uint8_t> w_ref = fresh[k].weights();
+      ASSERT_FALSE(z_ref.empty());
+      ASSERT_EQ(z.width, z_ref.width);
+      ASSERT_EQ(z.height, z_ref.height);
+      ASSERT_EQ(w.width, w_ref.width);
+      ASSERT_EQ(w.height, w_ref.height);
+      for (int i = 0; i < z.height; ++i) {
+        EXPECT_TRUE(std::equal(z.row(i), z.row(i) + z.width, z_ref.row(i)));
+        EXPECT_TRUE(std::equal(w.row(i), w.row(i) + w.width, w_ref.row(i)));
+      }
+      workspace.Recycle(std::move(mask->pixels));
     }
   }
 }
