@@ -106,6 +106,13 @@ inline __attribute__((always_inline)) std::uint16_t QuantizedScore(float z) {
   return static_cast<std::uint16_t>(q < 65535.0f ? q : 65535.0f);
 }
 
+// What a plane's storage was sized for (ResizeWithin): its data then and
+// its entries.
+struct Reserve {
+  const void* data = nullptr;
+  std::size_t entries = 0;
+};
+
 }  // namespace
 
 // What the mismatch test needs of the whole overlap, at cell resolution:
@@ -122,6 +129,9 @@ struct MaskWorkspace::Buffers {
   std::vector<std::uint8_t> flag_row;  // a row of either, as bytes
   Plane<std::uint8_t> pixels;          // the next mask's, when recycled
   Plane<std::uint8_t> band;            // rows near clipping, at full resolution
+  // What ResizeWithin sized z, weight and the mask's pixels for.
+  Reserve z_reserve, weight_reserve, pixels_reserve;
+  bool scored = false;  // z and weight hold this workspace's last mask's
 };
 
 namespace {
@@ -140,10 +150,8 @@ class BufferPool {
         std::unique_ptr<MaskWorkspace::Buffers> buffers =
             std::move(free_.back());
         free_.pop_back();
-        // A new workspace shows no scores until it has made a mask (the
-        // storage stays).
-        buffers->z.Resize(0, 0);
-        buffers->weight.Resize(0, 0);
+        // A new workspace shows no scores until it has made a mask.
+        buffers->scored = false;
         return buffers;
       }
     }
@@ -182,10 +190,12 @@ void MaskWorkspace::Recycle(Plane<std::uint8_t> pixels) {
 }
 
 PlaneView<const std::uint16_t> MaskWorkspace::scores() const {
+  if (!buffers_->scored) return {};
   return buffers_->z.view();
 }
 
 PlaneView<const std::uint8_t> MaskWorkspace::weights() const {
+  if (!buffers_->scored) return {};
   return buffers_->weight.view();
 }
 
@@ -197,15 +207,23 @@ using Buffers = MaskWorkspace::Buffers;
 // `capacity` entries: the overlaps of a scene's pairs differ a little in
 // size with their shifts, and a plane that grew from one pair to the next
 // was copied into fresh memory and faulted in again; sized once for the
-// whole frame it never grows within a scene.
+// whole frame it never grows into new storage within a scene. `reserve`
+// remembers which storage was sized so (a plane's vector cannot tell its
+// capacity): only a plane that must grow and is not that storage is
+// replaced, emptied first so that nothing is copied. (Emptying and growing
+// it again on every call cost ~4 ms a 24 MP pair: the growth runs over
+// every entry.)
 template <typename T>
-void ResizeWithin(Plane<T>& plane, int width, int height,
-                  std::size_t capacity) {
-  if (static_cast<std::size_t>(width) * height <= capacity) {
-    // Nothing to keep: emptied first, so that a plane too small for
-    // `capacity` is replaced rather than copied.
+void ResizeWithin(Plane<T>& plane, int width, int height, std::size_t capacity,
+                  Reserve& reserve) {
+  const std::size_t n = static_cast<std::size_t>(width) * height;
+  const std::size_t wanted = std::max(capacity, n);
+  if (n > plane.pixel_count() &&
+      !(plane.data() != nullptr && reserve.data == plane.data() &&
+        reserve.entries >= wanted)) {
     plane.Resize(0, 0);
-    plane.Resize(static_cast<int>(capacity), 1);
+    plane.Resize(static_cast<int>(wanted), 1);
+    reserve = {plane.data(), wanted};
   }
   plane.Resize(width, height);
 }
@@ -578,8 +596,9 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
   // holding a previous mask's cells).
   const int rows = layout.empty() ? 0 : layout.rows;
   const int cols = layout.empty() ? 0 : layout.cols;
-  ResizeWithin(buffers.z, cols, rows, frame_cells);
-  ResizeWithin(buffers.weight, cols, rows, frame_cells);
+  ResizeWithin(buffers.z, cols, rows, frame_cells, buffers.z_reserve);
+  ResizeWithin(buffers.weight, cols, rows, frame_cells, buffers.weight_reserve);
+  buffers.scored = true;
   // Which cells hold clipping: only the cell footprint (ApplyClipping)
   // asks; clipping per sample is written into the pixels (`sink`).
   buffers.clipped.Resize(sink == nullptr ? cols : 0,
@@ -1226,7 +1245,8 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   mask.pixels = std::move(buffers.pixels);
   const std::size_t frame_pixels =
       static_cast<std::size_t>(gt.width()) * gt.height();
-  ResizeWithin(mask.pixels, overlap.width, overlap.height, frame_pixels);
+  ResizeWithin(mask.pixels, overlap.width, overlap.height, frame_pixels,
+               buffers.pixels_reserve);
   if (!per_sample) {
     std::fill(mask.pixels.data(),
               mask.pixels.data() + mask.pixels.pixel_count(), 255);

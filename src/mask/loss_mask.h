@@ -200,7 +200,7 @@ struct LossMask {
 // 4,400 page faults a pair in scenes of 4 pairs, against 730, mask_bench
 // `scenes`); the pool keeps at most one set per hardware thread (at least
 // two), each as large as the largest frame it served, until the process
-// ends.
+// ends. scores() and weights() are empty until the workspace made a mask.
 class MaskWorkspace {
  public:
   MaskWorkspace();
