@@ -1,6 +1,8 @@
 // Benchmark of loss masks: time per pair and per megapixel for the mask
-// itself (with fresh buffers, as for a scene's first capture, and with a
-// reused workspace, as for the others), the PNG encoding (separately), and,
+// itself (with a new workspace per mask, as for a scene's first capture:
+// its buffers come from the workspaces before it, mask/loss_mask.h; and
+// with one reused workspace, as for the others), the PNG encoding
+// (separately), and,
 // as the floor measured in the same run, LibRaw's decode of the same
 // capture written as a DNG.
 //
@@ -263,7 +265,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", mask.status().ToString().c_str());
       return 1;
     }
-    Report("MakeLossMask, fresh buffers", mask_s, megapixels);
+    Report("MakeLossMask, new workspace", mask_s, megapixels);
     {
       // The pair model alone (mask/pair_model.h), built as MakeLossMask
       // builds it: a fixed cost per pair that weighs most on small frames.
