@@ -28,10 +28,9 @@ class FftwCorrelator : public SceneCorrelator {
     EffectiveSearch(params_, gt.height(), gt.width(), &max_dy_, &max_dx_);
     geometry_ =
         PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy_, max_dx_);
-    DSB_ASSIGN_OR_RETURN(
-        plans_,
-        GetFftPlans(geometry_.fft_height, geometry_.fft_width,
-                    std::max(1, params_.threads), geometry_.measured_plans));
+    DSB_ASSIGN_OR_RETURN(plans_,
+                         GetFftPlans(geometry_.fft_height, geometry_.fft_width,
+                                     std::max(1, params_.threads)));
     // FindCoarsePeaks reads the surface's rows within search_y + 1 of row
     // 0 (circularly): where those are a small part of the grid (camera-
     // sized frames: ~70 of ~1150), only they are transformed back.
@@ -39,9 +38,9 @@ class FftwCorrelator : public SceneCorrelator {
     partial_ = std::nullopt;
     if (2 * (top + bottom) <= geometry_.fft_height) {
       DSB_ASSIGN_OR_RETURN(
-          partial_, GetPartialInverse(geometry_.fft_height, geometry_.fft_width,
-                                      top, bottom, std::max(1, params_.threads),
-                                      geometry_.measured_plans));
+          partial_,
+          GetPartialInverse(geometry_.fft_height, geometry_.fft_width, top,
+                            bottom, std::max(1, params_.threads)));
     }
     complex_count_ = static_cast<std::size_t>(geometry_.fft_height) *
                      (geometry_.fft_width / 2 + 1);

@@ -50,15 +50,14 @@ Result<ComplexBuffer> AllocateComplex(std::size_t count) {
   return buffer;
 }
 
-Result<FftPlans> GetFftPlans(int height, int width, int threads, bool measure) {
+Result<FftPlans> GetFftPlans(int height, int width, int threads) {
   std::lock_guard lock(PlannerMutex());
   const bool threads_ready = ThreadsReady();
-  const std::size_t real_count = static_cast<std::size_t>(height) * width;
-  measure = measure || real_count >= kMeasuredFftSize;
-  static std::map<std::tuple<int, int, int, bool>, FftPlans> cache;
-  const auto key = std::make_tuple(height, width, threads, measure);
+  static std::map<std::tuple<int, int, int>, FftPlans> cache;
+  const auto key = std::make_tuple(height, width, threads);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
 
+  const std::size_t real_count = static_cast<std::size_t>(height) * width;
   const std::size_t complex_count =
       static_cast<std::size_t>(height) * (width / 2 + 1);
   DSB_ASSIGN_OR_RETURN(RealBuffer real, AllocateReal(real_count));
@@ -69,18 +68,18 @@ Result<FftPlans> GetFftPlans(int height, int width, int threads, bool measure) {
   // ms vs ~20 ms per pair for both transforms, 1050 x 1536). Measuring
   // costs 2-3 s once per size and process, paid back within a scene, and
   // is kept in the wisdom file between builds (executor/fft_wisdom.h).
-  // Smaller transforms keep the instant estimate unless the caller asks
-  // (`measure`): the correlator asks for the stride-4 grids of 2.4-10 MP
-  // frames, the real compressed raws' (CoarseGeometry::measured_plans:
-  // ~0.6 s once per size and machine, then ~0.3 ms less per 3 MP pair);
-  // the sweeps' small pairs and the tests' 512 x 384 scenes (648 x 525),
-  // whose build times the interruption tests rely on (a first build that
-  // measured and a rerun that found the wisdom would not compare), keep
-  // the estimate. Measured plans round differently from estimated ones
-  // (so may a measured plan from one run to the next, or cuFFT's): the
-  // surface only proposes candidates, whose integer positions such
-  // rounding does not move.
-  const unsigned flags = measure ? FFTW_MEASURE : FFTW_ESTIMATE;
+  // Smaller transforms keep the instant estimate: the real 2-4 MP raws'
+  // grids since their stride of up to 4 (the G2 CRW's 630 x 480; measuring
+  // their former stride-1-2 grids took 0.8-1.3 s per process), the
+  // sweeps' small pairs and the tests' 512 x 384 scenes (648 x 525), whose
+  // build times the interruption tests rely on (a first build that
+  // measured and a rerun that found the wisdom would not compare).
+  // Measured plans round differently from estimated ones (so may a
+  // measured plan from one run to the next, or cuFFT's): the surface only
+  // proposes candidates, whose integer positions such rounding does not
+  // move.
+  const unsigned flags =
+      real_count >= kMeasuredFftSize ? FFTW_MEASURE : FFTW_ESTIMATE;
   FftPlans plans;
   plans.forward =
       fftwf_plan_dft_r2c_2d(height, width, real.get(), spectrum.get(), flags);
@@ -95,25 +94,22 @@ Result<FftPlans> GetFftPlans(int height, int width, int threads, bool measure) {
 }
 
 Result<PartialInverse> GetPartialInverse(int height, int width, int top,
-                                         int bottom, int threads,
-                                         bool measure) {
+                                         int bottom, int threads) {
   std::lock_guard lock(PlannerMutex());
   const bool threads_ready = ThreadsReady();
-  const int half = width / 2 + 1;
-  const std::size_t real_count = static_cast<std::size_t>(height) * width;
-  measure = measure || real_count >= kMeasuredFftSize;
-  static std::map<std::tuple<int, int, int, int, int, bool>, PartialInverse>
-      cache;
-  const auto key =
-      std::make_tuple(height, width, top, bottom, threads, measure);
+  static std::map<std::tuple<int, int, int, int, int>, PartialInverse> cache;
+  const auto key = std::make_tuple(height, width, top, bottom, threads);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
 
+  const int half = width / 2 + 1;
+  const std::size_t real_count = static_cast<std::size_t>(height) * width;
   const std::size_t complex_count = static_cast<std::size_t>(height) * half;
   DSB_ASSIGN_OR_RETURN(RealBuffer real, AllocateReal(real_count));
   DSB_ASSIGN_OR_RETURN(ComplexBuffer spectrum, AllocateComplex(complex_count));
   if (threads_ready) fftwf_plan_with_nthreads(threads);
   // Measured where the whole transform's plans are (see GetFftPlans).
-  const unsigned flags = measure ? FFTW_MEASURE : FFTW_ESTIMATE;
+  const unsigned flags =
+      real_count >= kMeasuredFftSize ? FFTW_MEASURE : FFTW_ESTIMATE;
   PartialInverse plans;
   plans.height = height;
   plans.width = width;

@@ -35,12 +35,8 @@ struct FftPlans {
   fftwf_plan inverse = nullptr;  // and back (unnormalised)
 };
 
-// The cached plans for a height x width transform using `threads` threads:
-// measured (FFTW_MEASURE; FFTW's wisdom keeps what it chose) when
-// `measure` or for transforms of at least 2^19 samples, else estimated
-// (instant). A size may be cached both ways.
-Result<FftPlans> GetFftPlans(int height, int width, int threads,
-                             bool measure = false);
+// The cached plans for a height x width transform using `threads` threads.
+Result<FftPlans> GetFftPlans(int height, int width, int threads);
 
 // The inverse transform of a height x (width/2+1) spectrum where only the
 // real rows [0, top) and [height - bottom, height) are wanted (the
@@ -56,11 +52,10 @@ struct PartialInverse {
   fftwf_plan bottom = nullptr;   // the last `bottom` rows
   int height = 0, width = 0, top_rows = 0, bottom_rows = 0;
 };
-// The cached plans (measured as GetFftPlans's are, with the same
-// `measure`); top + bottom must not exceed height.
+// The cached plans (measured as GetFftPlans's are); top + bottom must not
+// exceed height.
 Result<PartialInverse> GetPartialInverse(int height, int width, int top,
-                                         int bottom, int threads,
-                                         bool measure = false);
+                                         int bottom, int threads);
 // Runs them: `spectrum` (destroyed) into `real` (row pitch width), both
 // from AllocateComplex / AllocateReal.
 void ExecutePartialInverse(const PartialInverse& plans, fftwf_complex* spectrum,

@@ -203,14 +203,6 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
   g.box = std::max(period, (g.stride + period - 1) / period * period);
   g.height = (height - g.box) / g.stride + 1;
   g.width = (width - g.box) / g.stride + 1;
-  // The real compressed raws' frames (2.4-10 MP): their transforms are
-  // most of the coarse stage, and FFTW's estimated plans for these sizes
-  // (e.g. 576 x 392 at 3 MP) copy through buffers and take ~1.35x the
-  // time of measured ones (both transforms ~0.33 vs ~0.24 ms/MP); the
-  // measuring, ~0.6 s once per size, is kept in FFTW's wisdom between
-  // builds. Smaller frames (the sweeps', the tests' scenes) keep the
-  // instant estimate.
-  g.measured_plans = g.stride >= kSmallCoarseMaxStride;
   g.search_y = max_dy / g.stride + 1;
   g.search_x = max_dx / g.stride + 1;
   // Pad so a circular shift of up to the search radius never wraps image

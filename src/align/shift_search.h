@@ -52,10 +52,6 @@ struct CoarseGeometry {
   int height = 0, width = 0;  // coarse image size
   int fft_height = 0, fft_width = 0;  // padded transform size
   int search_y = 0, search_x = 0;     // coarse search radius
-  // Whether the CPU correlator plans this grid's transforms by measuring
-  // (fftw_plans.h; grids of 2^19 samples and more always are): the
-  // stride-4 grids of 2.4-10 MP frames (issue 17's tenth round).
-  bool measured_plans = false;
 };
 CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
                           int max_dx);

@@ -184,7 +184,7 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
   dsb::EffectiveSearch(params, gt.height(), gt.width(), &max_dy, &max_dx);
   const dsb::CoarseGeometry g =
       dsb::PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy, max_dx);
-  auto plans = dsb::GetFftPlans(g.fft_height, g.fft_width, 1, g.measured_plans);
+  auto plans = dsb::GetFftPlans(g.fft_height, g.fft_width, 1);
   if (!plans.ok()) return 1;
   const std::size_t real_count =
       static_cast<std::size_t>(g.fft_height) * g.fft_width;
@@ -242,8 +242,8 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
   // As the correlator: only the rows FindCoarsePeaks reads, where they
   // are a small part of the grid (the copy is part of the figure).
   const int top = g.search_y + 2, bottom = g.search_y + 1;
-  auto partial = dsb::GetPartialInverse(g.fft_height, g.fft_width, top, bottom,
-                                        1, g.measured_plans);
+  auto partial =
+      dsb::GetPartialInverse(g.fft_height, g.fft_width, top, bottom, 1);
   const bool use_partial = 2 * (top + bottom) <= g.fft_height && partial.ok();
   time(use_partial ? "FFT inverse (partial)" : "FFT inverse", [&] {
     std::memcpy(spectrum->get(), cross.data(),

@@ -94,8 +94,8 @@ Result<Alignment> AlignTheLongWay(const RawImage& gt, const RawImage& noisy) {
   EffectiveSearch(AlignParams(), gt.height(), gt.width(), &max_dy, &max_dx);
   const CoarseGeometry g =
       PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy, max_dx);
-  DSB_ASSIGN_OR_RETURN(FftPlans plans, GetFftPlans(g.fft_height, g.fft_width, 1,
-                                                   g.measured_plans));
+  DSB_ASSIGN_OR_RETURN(FftPlans plans,
+                       GetFftPlans(g.fft_height, g.fft_width, 1));
   const std::size_t real_count =
       static_cast<std::size_t>(g.fft_height) * g.fft_width;
   const std::size_t complex_count =
