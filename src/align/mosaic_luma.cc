@@ -345,18 +345,10 @@ DSB_VECTOR_CLONES void CoarseLumaInto(const RawImage& image,
   }
 }
 
-Plane<float> PeriodLuma(const RawImage& image,
-                        const std::array<float, 3>& balance, int y0, int x0,
-                        int height, int width) {
-  Plane<float> luma;
-  PeriodLumaInto(image, balance, y0, x0, height, width, luma);
-  return luma;
-}
-
-DSB_VECTOR_CLONES void PeriodLumaInto(const RawImage& image,
-                                      const std::array<float, 3>& balance,
-                                      int y0, int x0, int height, int width,
-                                      Plane<float>& luma) {
+DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
+                                          const std::array<float, 3>& balance,
+                                          int y0, int x0, int height,
+                                          int width) {
   const int period = image.cfa.period();
   // Horizontal period sums of the balanced window grown by period - 1 rows,
   // then vertical period sums. Sums are recomputed per output sample
@@ -383,6 +375,7 @@ DSB_VECTOR_CLONES void PeriodLumaInto(const RawImage& image,
           balance[static_cast<int>(image.cfa.color_at(y0 + p, x0 + j))];
     }
   }
+  Plane<float> luma;
   luma.Resize(width, height);
   for (int i = 0; i < in_h; ++i) {
     const int y = y0 + i;
@@ -408,6 +401,7 @@ DSB_VECTOR_CLONES void PeriodLumaInto(const RawImage& image,
       for (int j = 0; j < width; ++j) out[j] += in[j];
     }
   }
+  return luma;
 }
 
 }  // namespace dsb

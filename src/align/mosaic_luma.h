@@ -44,9 +44,5 @@ void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
 Plane<float> PeriodLuma(const RawImage& image,
                         const std::array<float, 3>& balance, int y0, int x0,
                         int height, int width);
-// The same into `luma` (made width x height, its storage reused: the fine
-// search keeps its tiles' planes per thread).
-void PeriodLumaInto(const RawImage& image, const std::array<float, 3>& balance,
-                    int y0, int x0, int height, int width, Plane<float>& luma);
 
 }  // namespace dsb

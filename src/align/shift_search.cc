@@ -8,7 +8,6 @@
 #include <limits>
 #include <memory>
 #include <type_traits>
-#include <utility>
 
 #include "align/colour_match.h"
 #include "align/correlator_common.h"
@@ -135,60 +134,13 @@ DSB_VECTOR_CLONES void ClearClippedBoxes(const RawImage& image, float clip,
   }
 }
 
-// The fine search's planes (each tile's luma and mask, each GT window's
-// luma: up to 40 of ~150 KB per candidate), kept per thread between pairs
-// so a build's later pairs reuse the pages its earlier ones faulted in:
-// `perf record -e page-faults` of a 16-copy G2 CRW scene's build put 29 %
-// of its faults in PeriodLuma's and UnclippedBoxes' fresh planes (issue
-// 17's tenth round). Every plane taken is written in full before it is
-// read, so a kept plane's old values never show. At most kKeptBytes stay.
-class TilePlanes {
- public:
-  Plane<float> Take() {
-    if (kept_.empty()) return Plane<float>();
-    Plane<float> plane = std::move(kept_.back());
-    kept_.pop_back();
-    bytes_ -= plane.byte_size();
-    return plane;
-  }
-  void Give(Plane<float>&& plane) {
-    if (plane.empty() || bytes_ + plane.byte_size() > kKeptBytes) return;
-    bytes_ += plane.byte_size();
-    kept_.push_back(std::move(plane));
-  }
-  void Give(LumaTile&& tile) {
-    Give(std::move(tile.luma));
-    Give(std::move(tile.mask));
-  }
-
- private:
-  static constexpr std::size_t kKeptBytes = std::size_t{8} << 20;
-  std::vector<Plane<float>> kept_;
-  std::size_t bytes_ = 0;
-};
-
-TilePlanes& ThreadTilePlanes() {
-  thread_local TilePlanes planes;
-  return planes;
-}
-
-// PeriodLuma into a kept plane.
-Plane<float> KeptPeriodLuma(const RawImage& image,
-                            const std::array<float, 3>& balance, int y0, int x0,
-                            int height, int width) {
-  Plane<float> luma = ThreadTilePlanes().Take();
-  PeriodLumaInto(image, balance, y0, x0, height, width, luma);
-  return luma;
-}
-
 // 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
 // in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
-// i < h, j < w; 0 elsewhere (in a kept plane).
+// i < h, j < w; 0 elsewhere.
 Plane<float> UnclippedBoxes(const RawImage& image, float clip,
                             const std::array<bool, 3>& watched, int y0, int x0,
                             int h, int w, int box_h, int box_w) {
-  Plane<float> out = ThreadTilePlanes().Take();
-  out.Reset(w, h, 1.0f);
+  Plane<float> out(w, h, 1.0f);
   ClearClippedBoxes(image, clip, watched, y0, x0, h, w, box_h, box_w, out);
   return out;
 }
@@ -225,10 +177,7 @@ std::vector<LumaTile> ChooseTiles(int lo_y, int lo_x, int room_y, int room_x,
   std::stable_sort(
       tiles.begin(), tiles.end(),
       [](const LumaTile& a, const LumaTile& b) { return a.energy > b.energy; });
-  while (tiles.size() > kTileCount) {
-    ThreadTilePlanes().Give(std::move(tiles.back()));
-    tiles.pop_back();
-  }
+  if (tiles.size() > kTileCount) tiles.resize(kTileCount);
   return tiles;
 }
 
@@ -550,7 +499,7 @@ FineResult FineSearchOnce(const RawImage& gt,
                  x,
                  h,
                  w,
-                 KeptPeriodLuma(noisy, noisy_balance, y, x, h, w),
+                 PeriodLuma(noisy, noisy_balance, y, x, h, w),
                  UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x,
                                 h, w, period, period)};
       ClearClippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h, w,
@@ -571,7 +520,7 @@ FineResult FineSearchOnce(const RawImage& gt,
       }
       return clipped * 4 <= (size + period) * (size + period) / 2;
     };
-    std::vector<LumaTile> tiles =
+    const std::vector<LumaTile> tiles =
         ChooseTiles(lo_y, lo_x, room_y, room_x, make_tile, worth_preparing);
     if (tiles.empty()) continue;
 
@@ -582,22 +531,19 @@ FineResult FineSearchOnce(const RawImage& gt,
     const std::size_t offsets = static_cast<std::size_t>(window) * window;
     std::vector<double> cross(offsets, 0.0), b_var(offsets, 0.0);
     double a_energy = 0;
-    for (LumaTile& t : tiles) {
-      Plane<float> gt_luma =
-          KeptPeriodLuma(gt, gt_balance, t.y + cy - radius, t.x + cx - radius,
-                         t.h + 2 * radius, t.w + 2 * radius);
-      if (t.count >= 1) {
-        if (t.count >= kSparseMask * t.h * t.w) {
-          AddSparselyMaskedCorrelation(t.luma, t.mask, t.count, gt_luma, window,
-                                       cross.data(), b_var.data());
-        } else {
-          AddCorrelation(t.luma, t.mask, t.count, gt_luma, window, cross.data(),
-                         b_var.data());
-        }
-        a_energy += t.energy;
+    for (const LumaTile& t : tiles) {
+      const Plane<float> gt_luma =
+          PeriodLuma(gt, gt_balance, t.y + cy - radius, t.x + cx - radius,
+                     t.h + 2 * radius, t.w + 2 * radius);
+      if (t.count < 1) continue;
+      if (t.count >= kSparseMask * t.h * t.w) {
+        AddSparselyMaskedCorrelation(t.luma, t.mask, t.count, gt_luma, window,
+                                     cross.data(), b_var.data());
+      } else {
+        AddCorrelation(t.luma, t.mask, t.count, gt_luma, window, cross.data(),
+                       b_var.data());
       }
-      ThreadTilePlanes().Give(std::move(gt_luma));
-      ThreadTilePlanes().Give(std::move(t));
+      a_energy += t.energy;
     }
     FineResult own;  // this candidate's best interior maximum
     std::vector<double> scores(offsets, 0.0);
@@ -729,7 +675,7 @@ std::vector<double> ScoreOnCommonTiles(
                x,
                h,
                w,
-               KeptPeriodLuma(noisy, noisy_weights, y, x, h, w),
+               PeriodLuma(noisy, noisy_weights, y, x, h, w),
                UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h,
                               w, period, period)};
     for (const auto& [dy, dx] : shifts) {
@@ -738,7 +684,7 @@ std::vector<double> ScoreOnCommonTiles(
     }
     return t;  // ChooseTiles centres it
   };
-  std::vector<LumaTile> tiles =
+  const std::vector<LumaTile> tiles =
       ChooseTiles(lo_y, lo_x, room_y, room_x, make_tile,
                   [](int, int, int) { return true; });
   std::vector<double> scores;
@@ -746,16 +692,14 @@ std::vector<double> ScoreOnCommonTiles(
     double cross = 0, b_var = 0, a_energy = 0;
     for (const LumaTile& t : tiles) {
       if (t.count < 1) continue;
-      Plane<float> gt_luma =
-          KeptPeriodLuma(gt, gt_weights, t.y + dy, t.x + dx, t.h, t.w);
+      const Plane<float> gt_luma =
+          PeriodLuma(gt, gt_weights, t.y + dy, t.x + dx, t.h, t.w);
       AddCorrelation(t.luma, t.mask, t.count, gt_luma, 1, &cross, &b_var);
       a_energy += t.energy;
-      ThreadTilePlanes().Give(std::move(gt_luma));
     }
     const double denominator = std::sqrt(a_energy * b_var);
     scores.push_back(denominator > 0 ? cross / denominator : 0.0);
   }
-  for (LumaTile& t : tiles) ThreadTilePlanes().Give(std::move(t));
   return scores;
 }
 
