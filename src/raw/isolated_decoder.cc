@@ -717,10 +717,14 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
     }
     bool keep = false;
     if (pixels == RemotePixels::kTaken) {
-      // The buffer is kept by one worker at a time (see keeper_).
+      // A small buffer is kept by every worker, a larger one by one worker
+      // at a time (see keeper_).
       std::lock_guard<std::mutex> lock(pool_mutex_);
       keep = keeper_ == nullptr || keeper_ == worker.get();
       if (keep) keeper_ = worker.get();
+      keep = keep || (image.ok() &&
+                      image->pixels.pixel_count() * sizeof(std::uint16_t) <=
+                          kKeptByEveryWorkerBytes);
     }
     if (pixels == RemotePixels::kTaken &&
         !tell(keep ? kPixelsTakenKeep : kPixelsTaken)) {
