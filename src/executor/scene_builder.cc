@@ -19,6 +19,7 @@
 #include "crops/rawnind_loss.h"
 #include "executor/build_observer.h"
 #include "executor/claimed_tasks.h"
+#include "executor/durable_writes.h"
 #include "executor/interrupt.h"
 #include "executor/pass_order.h"
 #include "mask/loss_mask.h"
@@ -30,6 +31,10 @@ namespace dsb {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// PNGs queued for the writer threads at most (a two-level mask compresses
+// to a few percent of its pixels: tens of 60 MP masks).
+constexpr std::size_t kQueuedMaskBytes = std::size_t{64} << 20;
 
 std::int64_t NanosSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
@@ -56,6 +61,10 @@ struct SceneRun {
   SceneOutcome* outcome = nullptr;
   std::vector<std::atomic<bool>> file_recorded;
   std::atomic<std::int64_t> decode_ns{0}, align_ns{0}, mask_ns{0};
+  // The masks' writes (DurableWrites), and per pair why its mask could not
+  // be written (each slot set by its write's callback, read after Wait).
+  DurableWrites* writes = nullptr;
+  std::vector<Status> write_failures;
 
   PairOutcome& Pair(std::size_t gt_index, std::size_t file_index) {
     return outcome->pairs[gt_index * files.size() + file_index];
@@ -376,15 +385,25 @@ void AlignAgainstGroup(
         return;
       }
       const MaskPaths& paths = state.PairPlan(group.start + k, f).mask;
-      Status written =
-          WriteGreyPng(*state.fs, paths.write_path, loss_mask->pixels.view());
+      Result<std::vector<std::uint8_t>> png =
+          EncodeGreyPng(loss_mask->pixels.view(), paths.write_path);
       workspace.Recycle(std::move(loss_mask->pixels));
       state.mask_ns += NanosSince(start);
-      if (!written.ok()) {
-        FailPair(pair, written);
+      if (!png.ok()) {
+        FailPair(pair, png.status());
         return;
       }
-      state.counters->masks_written++;
+      // Written on the writer threads; a write that fails fails the pair
+      // once the scene's writes are done (Run).
+      const std::size_t slot = (group.start + k) * state.files.size() + f;
+      state.writes->Write(paths.write_path, std::move(png).value(),
+                          [&state, slot](const Status& written) {
+                            if (written.ok()) {
+                              state.counters->masks_written++;
+                            } else {
+                              state.write_failures[slot] = written;
+                            }
+                          });
       pair.mask_path = paths.record_path;
       pair.mask_mean = loss_mask->mean;
       pair.status = Status::Ok();
@@ -473,6 +492,11 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
   state.outcome = &outcome;
   state.files = work.files();
   state.file_recorded = std::vector<std::atomic<bool>>(state.files.size());
+  // The scene's mask writes: a writer per thread (they sleep in fsync, not
+  // compute), and up to kQueuedMaskBytes of PNGs waiting for them.
+  DurableWrites writes(fs_, std::clamp(work.workers, 1, 4), kQueuedMaskBytes);
+  state.writes = &writes;
+  state.write_failures.assign(work.pairs.size(), Status::Ok());
   for (const FileRecord& file : state.files) {
     FileOutcome out;
     out.file = file;
@@ -603,6 +627,17 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
     counters.planned_bytes -= planned;
   }
 
+  // Every mask is on disk (or failed) before the outcome is recorded.
+  writes.Wait();
+  for (std::size_t p = 0; p < outcome.pairs.size(); ++p) {
+    if (state.write_failures[p].ok()) continue;
+    PairOutcome& pair = outcome.pairs[p];
+    pair.mask_path.clear();
+    pair.mask_mean = 0;
+    pair.rgb_gain.reset();
+    pair.rawnind_loss.reset();
+    FailPair(pair, state.write_failures[p]);
+  }
   outcome.decode_seconds = state.decode_ns.load() * 1e-9;
   outcome.align_seconds = state.align_ns.load() * 1e-9;
   outcome.mask_seconds = state.mask_ns.load() * 1e-9;

@@ -9,7 +9,9 @@
 // in one Align call (the CUDA correlator transforms a batch at once; the CPU
 // one aligns its captures in parallel), then masks and writes every pair of
 // the batch in parallel, each pair's RawNIND figures a task of their own
-// beside its mask (a batch of one pair keeps two threads busy). Each GT's
+// beside its mask (a batch of one pair keeps two threads busy); the masks'
+// PNGs are written and synced on writer threads (executor/durable_writes.h),
+// all of a scene's before its outcome is returned. Each GT's
 // correlator and its RawNIND reference are prepared as separate tasks too,
 // while the first captures decode.
 // With a decoded-file hook (--crops) the mask stage also hands each decoded
