@@ -455,6 +455,10 @@ PipelineSceneRunner::PipelineSceneRunner(const BuildOptions& options,
   if (decoder != nullptr) decoding_.decoder = std::move(decoder);
 }
 
+void PipelineSceneRunner::Prepare() {
+  decoding_.decoder->Prepare(decoding_.options, std::max(1, options_.jobs));
+}
+
 Status PipelineSceneRunner::Start(BuildObserver& observer) {
   std::string notice;
   DSB_ASSIGN_OR_RETURN(device_,

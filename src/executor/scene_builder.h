@@ -60,6 +60,8 @@ class PipelineSceneRunner final : public SceneRunner {
   void SetDecodedFileHook(DecodedFileHook hook) override {
     decoded_hook_ = std::move(hook);
   }
+  // Starts the decode workers in the background (raw/raw_decoder.h).
+  void Prepare() override;
   Status Start(BuildObserver& observer) override;
   std::string device() const override { return device_name_; }
   SceneOutcome Run(const SceneWork& work, BuildCounters& counters,

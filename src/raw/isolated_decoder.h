@@ -50,11 +50,13 @@
 // Thread safety: Decode is const and may run on many threads at once.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/plane_pool.h"
@@ -100,6 +102,12 @@ class IsolatedDecoder final : public RawDecoder {
   Result<RawImage> Decode(const std::string& path,
                           const DecodeOptions& options) const override;
   std::string_view name() const override { return "isolated"; }
+  // With the pool: starts up to `threads` workers for `options` on a thread
+  // of its own, once (a later Prepare does nothing). A worker's start,
+  // ~5 ms of exec and dynamic linking, then overlaps what the build does
+  // before its first decode instead of delaying it; a Decode that finds no
+  // idle worker while some are starting waits for one of them.
+  void Prepare(const DecodeOptions& options, int threads) const override;
 
  private:
   struct PooledWorker;
@@ -135,6 +143,12 @@ class IsolatedDecoder final : public RawDecoder {
   // Idle pooled workers; Decode takes one (or starts one) per request.
   mutable std::mutex pool_mutex_;
   mutable std::vector<std::unique_ptr<PooledWorker>> idle_;
+  // Prepare's workers still starting (guarded by pool_mutex_; `started_`
+  // is signalled as each joins idle_ or fails), and its thread, joined by
+  // the destructor.
+  mutable int starting_ = 0;
+  mutable std::condition_variable started_;
+  mutable std::thread preparing_;
   // The one worker allowed to keep its last file's LibRaw buffer between
   // files (raw/decode_worker.h: kPixelsTakenKeep), null for none; Decode
   // takes it first when it is idle. Keeping the buffer spares the kernel

@@ -826,6 +826,55 @@ TEST_F(IsolatedDecoderTest, OnePooledWorkerKeepsItsBufferBetweenFiles) {
   EXPECT_LE(ChildrenAnonymousBytes(), workers * base + slack);
 }
 
+// Prepare starts the pool's workers in the background, once; the decodes
+// that follow use them (no more workers than threads decoding at once), and
+// a decode that comes while they start waits for one.
+TEST_F(IsolatedDecoderTest, PrepareStartsThePoolsWorkersAhead) {
+  const std::string path = WriteDng("prepared.dng", CfaPattern());
+  const RawImage expected = *DecodeRaw(path);
+  {
+    const IsolatedDecoder pooled;
+    pooled.Prepare({}, 2);
+    pooled.Prepare({}, 2);  // once
+    for (int i = 0; i < 500 && Children() < 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(Children(), 2);
+    std::vector<std::thread> threads;
+    std::atomic<int> mismatches{0};
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 3; ++i) {
+          Result<RawImage> image = pooled.Decode(path, {});
+          if (!image.ok() ||
+              std::memcmp(image->pixels.data(), expected.pixels.data(),
+                          expected.pixels.byte_size()) != 0) {
+            ++mismatches;
+          }
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(mismatches.load(), 0);
+    EXPECT_EQ(Children(), 2);
+  }
+  EXPECT_TRUE(NoChildren());
+  {
+    // A decode right behind Prepare takes a worker Prepare starts.
+    const IsolatedDecoder pooled;
+    pooled.Prepare({}, 1);
+    Result<RawImage> image = pooled.Decode(path, {});
+    ASSERT_TRUE(image.ok()) << image.status().ToString();
+    ExpectSameImage(*image, expected);
+    EXPECT_EQ(Children(), 1);
+  }
+  EXPECT_TRUE(NoChildren());
+  // A decoder of a worker per file has no pool to prepare.
+  const IsolatedDecoder per_file = Fake("exit 0");
+  per_file.Prepare({}, 2);
+  EXPECT_TRUE(NoChildren());
+}
+
 // A small file's buffer (2 bytes a pixel, at most
 // IsolatedDecoder::kKeptByEveryWorkerBytes) every pooled worker keeps, not
 // only one: two workers that decoded it each hold one, and the next files
