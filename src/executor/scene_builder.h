@@ -25,8 +25,9 @@
 // (executor/pass_order.h).
 //
 // The device is chosen once per build (Start), and its notice is shown
-// once. With the CPU correlator, FFTW's wisdom is loaded at Start and kept
-// when the runner goes (executor/fft_wisdom.h).
+// once. With the CPU correlator, FFTW's wisdom is loaded by Start (in the
+// background from Prepare on) and kept when the runner goes
+// (executor/fft_wisdom.h).
 //
 // Thread safety: Run may run for several scenes at once; it parallelises
 // its own files with TBB.
@@ -36,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "align/correlator.h"
 #include "common/file_system.h"
@@ -60,7 +62,8 @@ class PipelineSceneRunner final : public SceneRunner {
   void SetDecodedFileHook(DecodedFileHook hook) override {
     decoded_hook_ = std::move(hook);
   }
-  // Starts the decode workers in the background (raw/raw_decoder.h).
+  // Starts the decode workers and loads FFTW's wisdom in the background
+  // (raw/raw_decoder.h); Start waits for the wisdom.
   void Prepare() override;
   Status Start(BuildObserver& observer) override;
   std::string device() const override { return device_name_; }
@@ -75,6 +78,8 @@ class PipelineSceneRunner final : public SceneRunner {
   std::string device_name_;
   DecodedFileHook decoded_hook_;
   std::optional<FftWisdomFile> fft_wisdom_;  // CPU correlator only
+  // Loads fft_wisdom_ from Prepare on; joined by Start.
+  std::thread loading_wisdom_;
 };
 
 }  // namespace dsb
