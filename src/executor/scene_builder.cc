@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "crops/rawnind_loss.h"
@@ -115,9 +116,13 @@ Result<RawImage> DecodeFile(SceneRun& state, std::size_t index) {
 // capture in flight from its start until the group takes it as a GT or its
 // batch is masked.
 //
-// It runs in an arena of its own, so a worker thread can take it while the
-// scene's thread decodes the GT (the scene's own arena may have one slot);
-// Take runs it on the taking thread if no worker has started it.
+// It runs on a thread of its own while the scene's thread decodes the GT:
+// the decode waits on a worker process (raw/isolated_decoder.h), so the
+// thread only waits. In an arena of its own it waited for a TBB worker to
+// take it, and on a loaded machine none did before the GT's decode ended
+// (the second request reached the decode workers 90-140 ms after the first
+// in 3 of 4 builds of a 16-copy G2 CRW scene, perf trace): the two decodes
+// ran one after the other. Take waits for it.
 class EarlyDecode {
  public:
   EarlyDecode() = default;
@@ -131,8 +136,7 @@ class EarlyDecode {
     index_ = index;
     const std::int64_t in_flight = ++state.counters->captures_in_flight;
     BuildCounters::RaiseTo(state.counters->max_captures_in_flight, in_flight);
-    arena_.execute(
-        [&] { tasks_.run([this] { image_ = DecodeFile(*state_, *index_); }); });
+    thread_ = std::thread([this] { image_ = DecodeFile(*state_, *index_); });
   }
   // Whether file `index` is this decode's, not yet taken.
   bool Holds(std::size_t index) const {
@@ -142,7 +146,7 @@ class EarlyDecode {
   void HandToBatch() { handed_ = true; }
   // The file's decode, waiting for it; once.
   Result<RawImage> Take() {
-    arena_.execute([&] { tasks_.wait(); });
+    if (thread_.joinable()) thread_.join();
     taken_ = true;
     if (!handed_) --state_->counters->captures_in_flight;
     return std::move(image_);
@@ -158,8 +162,7 @@ class EarlyDecode {
   std::atomic<bool> taken_{false};
   bool handed_ = false;  // by the pipeline's serial first stage
   Result<RawImage> image_ = Status::Internal("not decoded");
-  tbb::task_arena arena_{2};  // its slot for a worker; one for a taker
-  tbb::task_group tasks_;
+  std::thread thread_;
 };
 
 // One batch of captures on its way through the pipeline.
@@ -238,6 +241,7 @@ void AlignAgainstGroup(
     return batch;
   };
 
+  std::once_flag offer_preparation;
   auto decode = [&](std::shared_ptr<Batch> batch) {
     if (batch == nullptr) return batch;
     tbb::parallel_for(std::size_t{0}, batch->images.size(), [&](std::size_t i) {
@@ -259,6 +263,17 @@ void AlignAgainstGroup(
         return;
       }
       if (InterruptRequested()) return;
+      if (!early.Holds(f)) {
+        // The GTs' correlators are prepared while the captures decode (on a
+        // 60 MP scene the GT's FFT plans and spectrum kept one core busy
+        // and the other idle for seconds), offered to the workers once the
+        // first fresh decode is under way: offered before the pipeline,
+        // the thread that would have started it took the preparation while
+        // the align stage waited for it (a 16-copy G2 CRW scene: a core
+        // idle ~10 ms after the GT decoded, and no decode in flight).
+        std::call_once(offer_preparation,
+                       [&] { group.correlator_tasks.Spawn(group.preparing); });
+      }
       Result<RawImage> image =
           early.Holds(f) ? early.Take() : DecodeFile(state, f);
       if (!image.ok()) {
@@ -423,10 +438,6 @@ void AlignAgainstGroup(
   using BatchPtr = std::shared_ptr<Batch>;
   tbb::task_arena slots(static_cast<int>(memory.captures_in_flight));
   slots.execute([&] {
-    // The GTs' correlators are prepared while the first captures decode:
-    // on a 60 MP scene the GT's FFT plans and spectrum kept one core busy
-    // and the other idle for seconds.
-    group.correlator_tasks.Spawn(group.preparing);
     tbb::parallel_pipeline(
         memory.batches_in_flight,
         tbb::make_filter<void, BatchPtr>(tbb::filter_mode::serial_in_order,
