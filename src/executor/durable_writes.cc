@@ -1,6 +1,7 @@
 #include "executor/durable_writes.h"
 
 #include <algorithm>
+#include <system_error>
 #include <utility>
 
 namespace dsb {
@@ -9,7 +10,11 @@ DurableWrites::DurableWrites(FileSystem& fs, int threads,
                              std::size_t max_queued_bytes)
     : fs_(fs), max_queued_bytes_(max_queued_bytes) {
   for (int i = 0; i < std::max(1, threads); ++i) {
-    threads_.emplace_back([this] { Serve(); });
+    try {
+      threads_.emplace_back([this] { Serve(); });
+    } catch (const std::system_error&) {
+      break;  // none at all: Write writes in the caller's thread
+    }
   }
 }
 
@@ -24,6 +29,11 @@ DurableWrites::~DurableWrites() {
 
 void DurableWrites::Write(std::string path, std::vector<std::uint8_t> bytes,
                           std::function<void(const Status&)> done) {
+  if (threads_.empty()) {
+    const Status written = fs_.WriteFileAtomically(path, bytes);
+    if (done) done(written);
+    return;
+  }
   std::unique_lock<std::mutex> lock(mutex_);
   // One write is always let in: a file larger than the bound waits only
   // for the queue to empty.

@@ -18,7 +18,8 @@
 //
 // Memory: the bytes queued and not yet written are bounded
 // (max_queued_bytes; one write is always let in, whatever its size); Write
-// blocks while the bound is reached.
+// blocks while the bound is reached. Where no thread can be started, Write
+// writes in the caller's thread, as before.
 //
 // Thread safety: Write may be called from any threads at once; Wait from
 // any thread. `done` callbacks run on the writer threads, one at a time

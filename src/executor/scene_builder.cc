@@ -10,11 +10,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "crops/rawnind_loss.h"
@@ -136,7 +139,13 @@ class EarlyDecode {
     index_ = index;
     const std::int64_t in_flight = ++state.counters->captures_in_flight;
     BuildCounters::RaiseTo(state.counters->max_captures_in_flight, in_flight);
-    thread_ = std::thread([this] { image_ = DecodeFile(*state_, *index_); });
+    thread_ = std::thread([this] {
+      try {
+        image_ = DecodeFile(*state_, *index_);
+      } catch (...) {  // rethrown by Take, as a task group's wait would
+        error_ = std::current_exception();
+      }
+    });
   }
   // Whether file `index` is this decode's, not yet taken.
   bool Holds(std::size_t index) const {
@@ -147,6 +156,7 @@ class EarlyDecode {
   // The file's decode, waiting for it; once.
   Result<RawImage> Take() {
     if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     taken_ = true;
     if (!handed_) --state_->counters->captures_in_flight;
     return std::move(image_);
@@ -162,6 +172,7 @@ class EarlyDecode {
   std::atomic<bool> taken_{false};
   bool handed_ = false;  // by the pipeline's serial first stage
   Result<RawImage> image_ = Status::Internal("not decoded");
+  std::exception_ptr error_;
   std::thread thread_;
 };
 
@@ -472,10 +483,14 @@ void PipelineSceneRunner::Prepare() {
   // critical path before the first decode), unless the GPU was asked for.
   if (options_.device != Device::kGpu && !loading_wisdom_.joinable() &&
       !fft_wisdom_.has_value()) {
-    loading_wisdom_ = std::thread([this] {
-      fft_wisdom_.emplace(FftWisdomPath());
-      fft_wisdom_->Load();
-    });
+    try {
+      loading_wisdom_ = std::thread([this] {
+        fft_wisdom_.emplace(FftWisdomPath());
+        fft_wisdom_->Load();
+      });
+    } catch (const std::system_error&) {
+      // No thread: Start loads it.
+    }
   }
 }
 

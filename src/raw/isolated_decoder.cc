@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -484,17 +485,21 @@ void IsolatedDecoder::Prepare(const DecodeOptions& options, int threads) const {
     count = std::max(0, threads - static_cast<int>(idle_.size()));
     starting_ = count;
     if (count == 0) return;
-    preparing_ = std::thread([this, options, count] {
-      for (int i = 0; i < count; ++i) {
-        // A worker that cannot start is left to Decode, which reports why.
-        Result<std::unique_ptr<PooledWorker>> worker =
-            StartPooledWorker(options, "(starting decoder processes)");
-        std::lock_guard<std::mutex> lock(pool_mutex_);
-        if (worker.ok()) idle_.push_back(std::move(worker).value());
-        --starting_;
-        started_.notify_all();
-      }
-    });
+    try {
+      preparing_ = std::thread([this, options, count] {
+        for (int i = 0; i < count; ++i) {
+          // A worker that cannot start is left to Decode, which reports why.
+          Result<std::unique_ptr<PooledWorker>> worker =
+              StartPooledWorker(options, "(starting decoder processes)");
+          std::lock_guard<std::mutex> lock(pool_mutex_);
+          if (worker.ok()) idle_.push_back(std::move(worker).value());
+          --starting_;
+          started_.notify_all();
+        }
+      });
+    } catch (const std::system_error&) {
+      starting_ = 0;  // no thread: Decode starts its workers, as without
+    }
   }
 }
 
