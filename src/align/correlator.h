@@ -43,7 +43,9 @@ namespace dsb {
 //    every row was read up to 4 MP); the fine search's radius stride / 2
 //    + 2, not stride + 1; X-Trans's mid-size coarse stride 4, not 3
 //    (issue 17's ninth round).
-inline constexpr int kAlignRevision = 6;
+// 7: the fine search's radius stride / 2 + 1 from stride 4 up (3 at
+//    stride 4, 49 shifts, not 81; issue 17's tenth round).
+inline constexpr int kAlignRevision = 7;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

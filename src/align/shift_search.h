@@ -12,7 +12,7 @@
 // 2. Fine: around each candidate (secondary ones only when their coarse
 //    peak is at least a quarter of the strongest, or when the strongest
 //    cannot be scored), every integer
-//    shift within FineRadius (stride / 2 + 2) is scored by the normalised
+//    shift within FineRadius (stride / 2 + 1 or 2) is scored by the normalised
 //    cross-correlation
 //    of the full-resolution period luminance (PeriodLuma: period x period
 //    box sums, CFA-invariant, so odd and X-Trans shifts are resolved).
@@ -106,8 +106,11 @@ struct FineResult {
 };
 // The fine search's radius around a coarse peak: half a coarse sample
 // (the parabola through the surface's maximum and its neighbours places
-// the peak within that) and 2 px, stride / 2 + 2 (until issue 17's ninth
-// round stride + 1: 5 at stride 4, now 4, 81 shifts scored, not 121).
+// the peak within that) and 2 px, stride / 2 + 2, on grids of stride 1-2;
+// 1 px from stride 4 up, stride / 2 + 1 (measured: such peaks fall within
+// 0.45 px of the final shift). Until issue 17's ninth round stride + 1
+// (121 shifts scored at stride 4), then stride / 2 + 2 (81), since the
+// tenth 3 (49; 4 at 60 MP's stride 6).
 int FineRadius(const CoarseGeometry& geometry);
 
 // Scores every integer shift within `radius` of each candidate on

@@ -327,10 +327,10 @@ DSB_VECTOR_CLONES void Dots(const Plane<float>& a, const Plane<float>& b,
                             int oy, int window, double* sums) {
   const int h = a.height(), w = a.width();
   std::fill_n(sums, window, 0.0);
-  // Windows of the fine search's radii (FineRadius, 2 to 5: 5, 7, 9, 11
-  // offsets) in one pass over a row: a pass of fewer offsets than the
-  // adder's latency needs (the 3 of 8 + 3, the 1 of 4 + 1) was bound by it.
-  // Each offset's sums are the same whatever offsets share its pass.
+  // Windows of the fine search's radii (FineRadius, 2 to 4: 5, 7, 9
+  // offsets; 11 for radius 5) in one pass over a row: a pass of fewer offsets
+  // than the adder's latency needs (the 3 of 8 + 3, the 1 of 4 + 1) was bound
+  // by it. Each offset's sums are the same whatever offsets share its pass.
   switch (window) {
     case 5:
       for (int i = 0; i < h; ++i) DotRows<5>(a.row(i), b.row(oy + i), w, sums);

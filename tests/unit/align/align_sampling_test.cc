@@ -238,7 +238,7 @@ TEST(RowSampleTest, SampledRefinementOfAThreeMpPairFindsTheTrueShift) {
         cfa, gain, loss, every_row, 100 * (loss / every_row - 1));
     EXPECT_NEAR(loss, every_row, 1e-2 * every_row);
     // The whole search on that pair (coarse stride 4 on both CFAs, fine
-    // radius 4): the true shift.
+    // radius 3): the true shift.
     const auto aligned = testing::AlignPair(pair.gt, pair.noisy);
     ASSERT_TRUE(aligned.ok()) << aligned.status().ToString();
     EXPECT_EQ(aligned->dy, 5);
