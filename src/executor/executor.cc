@@ -309,6 +309,13 @@ class Build {
       report_.planned = StaleScenes(survey_.plan);
       return Status::Ok();
     }
+    // Scenes to build: the runner gets ready while the plan is recorded
+    // (a no-op rerun starts nothing).
+    if (env_.runner != nullptr &&
+        std::any_of(survey_.plan.scenes.begin(), survey_.plan.scenes.end(),
+                    [](const PlannedScene& scene) { return scene.rebuild; })) {
+      env_.runner->Prepare();
+    }
     DSB_RETURN_IF_ERROR(manifest_->UpdateFileFingerprints(survey_.refreshed));
     nlohmann::json params = {{"fingerprint", options_.ResultFingerprint()},
                              {"jobs", options_.jobs},

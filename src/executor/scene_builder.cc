@@ -10,15 +10,20 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <system_error>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "crops/rawnind_loss.h"
 #include "executor/build_observer.h"
 #include "executor/claimed_tasks.h"
+#include "executor/durable_writes.h"
 #include "executor/interrupt.h"
 #include "executor/pass_order.h"
 #include "mask/loss_mask.h"
@@ -30,6 +35,10 @@ namespace dsb {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// PNGs queued for the writer threads at most (a two-level mask compresses
+// to a few percent of its pixels: tens of 60 MP masks).
+constexpr std::size_t kQueuedMaskBytes = std::size_t{64} << 20;
 
 std::int64_t NanosSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() -
@@ -56,6 +65,10 @@ struct SceneRun {
   SceneOutcome* outcome = nullptr;
   std::vector<std::atomic<bool>> file_recorded;
   std::atomic<std::int64_t> decode_ns{0}, align_ns{0}, mask_ns{0};
+  // The masks' writes (DurableWrites), and per pair why its mask could not
+  // be written (each slot set by its write's callback, read after Wait).
+  DurableWrites* writes = nullptr;
+  std::vector<Status> write_failures;
 
   PairOutcome& Pair(std::size_t gt_index, std::size_t file_index) {
     return outcome->pairs[gt_index * files.size() + file_index];
@@ -106,9 +119,13 @@ Result<RawImage> DecodeFile(SceneRun& state, std::size_t index) {
 // capture in flight from its start until the group takes it as a GT or its
 // batch is masked.
 //
-// It runs in an arena of its own, so a worker thread can take it while the
-// scene's thread decodes the GT (the scene's own arena may have one slot);
-// Take runs it on the taking thread if no worker has started it.
+// It runs on a thread of its own while the scene's thread decodes the GT:
+// the decode waits on a worker process (raw/isolated_decoder.h), so the
+// thread only waits. In an arena of its own it waited for a TBB worker to
+// take it, and on a loaded machine none did before the GT's decode ended
+// (the second request reached the decode workers 90-140 ms after the first
+// in 3 of 4 builds of a 16-copy G2 CRW scene, perf trace): the two decodes
+// ran one after the other. Take waits for it.
 class EarlyDecode {
  public:
   EarlyDecode() = default;
@@ -122,8 +139,13 @@ class EarlyDecode {
     index_ = index;
     const std::int64_t in_flight = ++state.counters->captures_in_flight;
     BuildCounters::RaiseTo(state.counters->max_captures_in_flight, in_flight);
-    arena_.execute(
-        [&] { tasks_.run([this] { image_ = DecodeFile(*state_, *index_); }); });
+    thread_ = std::thread([this] {
+      try {
+        image_ = DecodeFile(*state_, *index_);
+      } catch (...) {  // rethrown by Take, as a task group's wait would
+        error_ = std::current_exception();
+      }
+    });
   }
   // Whether file `index` is this decode's, not yet taken.
   bool Holds(std::size_t index) const {
@@ -133,7 +155,8 @@ class EarlyDecode {
   void HandToBatch() { handed_ = true; }
   // The file's decode, waiting for it; once.
   Result<RawImage> Take() {
-    arena_.execute([&] { tasks_.wait(); });
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     taken_ = true;
     if (!handed_) --state_->counters->captures_in_flight;
     return std::move(image_);
@@ -149,8 +172,8 @@ class EarlyDecode {
   std::atomic<bool> taken_{false};
   bool handed_ = false;  // by the pipeline's serial first stage
   Result<RawImage> image_ = Status::Internal("not decoded");
-  tbb::task_arena arena_{2};  // its slot for a worker; one for a taker
-  tbb::task_group tasks_;
+  std::exception_ptr error_;
+  std::thread thread_;
 };
 
 // One batch of captures on its way through the pipeline.
@@ -229,6 +252,7 @@ void AlignAgainstGroup(
     return batch;
   };
 
+  std::once_flag offer_preparation;
   auto decode = [&](std::shared_ptr<Batch> batch) {
     if (batch == nullptr) return batch;
     tbb::parallel_for(std::size_t{0}, batch->images.size(), [&](std::size_t i) {
@@ -250,6 +274,17 @@ void AlignAgainstGroup(
         return;
       }
       if (InterruptRequested()) return;
+      if (!early.Holds(f)) {
+        // The GTs' correlators are prepared while the captures decode (on a
+        // 60 MP scene the GT's FFT plans and spectrum kept one core busy
+        // and the other idle for seconds), offered to the workers once the
+        // first fresh decode is under way: offered before the pipeline,
+        // the thread that would have started it took the preparation while
+        // the align stage waited for it (a 16-copy G2 CRW scene: a core
+        // idle ~10 ms after the GT decoded, and no decode in flight).
+        std::call_once(offer_preparation,
+                       [&] { group.correlator_tasks.Spawn(group.preparing); });
+      }
       Result<RawImage> image =
           early.Holds(f) ? early.Take() : DecodeFile(state, f);
       if (!image.ok()) {
@@ -376,15 +411,25 @@ void AlignAgainstGroup(
         return;
       }
       const MaskPaths& paths = state.PairPlan(group.start + k, f).mask;
-      Status written =
-          WriteGreyPng(*state.fs, paths.write_path, loss_mask->pixels.view());
+      Result<std::vector<std::uint8_t>> png =
+          EncodeGreyPng(loss_mask->pixels.view(), paths.write_path);
       workspace.Recycle(std::move(loss_mask->pixels));
       state.mask_ns += NanosSince(start);
-      if (!written.ok()) {
-        FailPair(pair, written);
+      if (!png.ok()) {
+        FailPair(pair, png.status());
         return;
       }
-      state.counters->masks_written++;
+      // Written on the writer threads; a write that fails fails the pair
+      // once the scene's writes are done (Run).
+      const std::size_t slot = (group.start + k) * state.files.size() + f;
+      state.writes->Write(paths.write_path, std::move(png).value(),
+                          [&state, slot](const Status& written) {
+                            if (written.ok()) {
+                              state.counters->masks_written++;
+                            } else {
+                              state.write_failures[slot] = written;
+                            }
+                          });
       pair.mask_path = paths.record_path;
       pair.mask_mean = loss_mask->mean;
       pair.status = Status::Ok();
@@ -404,10 +449,6 @@ void AlignAgainstGroup(
   using BatchPtr = std::shared_ptr<Batch>;
   tbb::task_arena slots(static_cast<int>(memory.captures_in_flight));
   slots.execute([&] {
-    // The GTs' correlators are prepared while the first captures decode:
-    // on a 60 MP scene the GT's FFT plans and spectrum kept one core busy
-    // and the other idle for seconds.
-    group.correlator_tasks.Spawn(group.preparing);
     tbb::parallel_pipeline(
         memory.batches_in_flight,
         tbb::make_filter<void, BatchPtr>(tbb::filter_mode::serial_in_order,
@@ -436,13 +477,34 @@ PipelineSceneRunner::PipelineSceneRunner(const BuildOptions& options,
   if (decoder != nullptr) decoding_.decoder = std::move(decoder);
 }
 
+void PipelineSceneRunner::Prepare() {
+  decoding_.decoder->Prepare(decoding_.options, std::max(1, options_.jobs));
+  // FFTW's wisdom too (a 150 KB file parsed and exported: ~4 ms of the
+  // critical path before the first decode), unless the GPU was asked for.
+  if (options_.device != Device::kGpu && !loading_wisdom_.joinable() &&
+      !fft_wisdom_.has_value()) {
+    try {
+      loading_wisdom_ = std::thread([this] {
+        fft_wisdom_.emplace(FftWisdomPath());
+        fft_wisdom_->Load();
+      });
+    } catch (const std::system_error&) {
+      // No thread: Start loads it.
+    }
+  }
+}
+
 Status PipelineSceneRunner::Start(BuildObserver& observer) {
+  if (loading_wisdom_.joinable()) loading_wisdom_.join();
   std::string notice;
   DSB_ASSIGN_OR_RETURN(device_,
                        ChooseDevice(options_.device, options_.align, &notice));
-  if (device_ == Device::kCpu) {  // before anything plans a transform
+  if (device_ == Device::kCpu && !fft_wisdom_.has_value()) {
+    // Before anything plans a transform.
     fft_wisdom_.emplace(FftWisdomPath());
     fft_wisdom_->Load();
+  } else if (device_ != Device::kCpu) {
+    fft_wisdom_.reset();  // loaded by Prepare, unused: nothing to keep
   }
   DSB_ASSIGN_OR_RETURN(std::unique_ptr<SceneCorrelator> probe,
                        MakeCorrelator(device_, options_.align));
@@ -452,6 +514,7 @@ Status PipelineSceneRunner::Start(BuildObserver& observer) {
 }
 
 PipelineSceneRunner::~PipelineSceneRunner() {
+  if (loading_wisdom_.joinable()) loading_wisdom_.join();
   if (fft_wisdom_.has_value()) fft_wisdom_->Save();
 }
 
@@ -473,6 +536,11 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
   state.outcome = &outcome;
   state.files = work.files();
   state.file_recorded = std::vector<std::atomic<bool>>(state.files.size());
+  // The scene's mask writes: a writer per thread (they sleep in fsync, not
+  // compute), and up to kQueuedMaskBytes of PNGs waiting for them.
+  DurableWrites writes(fs_, std::clamp(work.workers, 1, 4), kQueuedMaskBytes);
+  state.writes = &writes;
+  state.write_failures.assign(work.pairs.size(), Status::Ok());
   for (const FileRecord& file : state.files) {
     FileOutcome out;
     out.file = file;
@@ -603,6 +671,17 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
     counters.planned_bytes -= planned;
   }
 
+  // Every mask is on disk (or failed) before the outcome is recorded.
+  writes.Wait();
+  for (std::size_t p = 0; p < outcome.pairs.size(); ++p) {
+    if (state.write_failures[p].ok()) continue;
+    PairOutcome& pair = outcome.pairs[p];
+    pair.mask_path.clear();
+    pair.mask_mean = 0;
+    pair.rgb_gain.reset();
+    pair.rawnind_loss.reset();
+    FailPair(pair, state.write_failures[p]);
+  }
   outcome.decode_seconds = state.decode_ns.load() * 1e-9;
   outcome.align_seconds = state.align_ns.load() * 1e-9;
   outcome.mask_seconds = state.mask_ns.load() * 1e-9;

@@ -9,7 +9,9 @@
 // in one Align call (the CUDA correlator transforms a batch at once; the CPU
 // one aligns its captures in parallel), then masks and writes every pair of
 // the batch in parallel, each pair's RawNIND figures a task of their own
-// beside its mask (a batch of one pair keeps two threads busy). Each GT's
+// beside its mask (a batch of one pair keeps two threads busy); the masks'
+// PNGs are written and synced on writer threads (executor/durable_writes.h),
+// all of a scene's before its outcome is returned. Each GT's
 // correlator and its RawNIND reference are prepared as separate tasks too,
 // while the first captures decode.
 // With a decoded-file hook (--crops) the mask stage also hands each decoded
@@ -23,8 +25,9 @@
 // (executor/pass_order.h).
 //
 // The device is chosen once per build (Start), and its notice is shown
-// once. With the CPU correlator, FFTW's wisdom is loaded at Start and kept
-// when the runner goes (executor/fft_wisdom.h).
+// once. With the CPU correlator, FFTW's wisdom is loaded by Start (in the
+// background from Prepare on) and kept when the runner goes
+// (executor/fft_wisdom.h).
 //
 // Thread safety: Run may run for several scenes at once; it parallelises
 // its own files with TBB.
@@ -34,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "align/correlator.h"
 #include "common/file_system.h"
@@ -58,6 +62,9 @@ class PipelineSceneRunner final : public SceneRunner {
   void SetDecodedFileHook(DecodedFileHook hook) override {
     decoded_hook_ = std::move(hook);
   }
+  // Starts the decode workers and loads FFTW's wisdom in the background
+  // (raw/raw_decoder.h); Start waits for the wisdom.
+  void Prepare() override;
   Status Start(BuildObserver& observer) override;
   std::string device() const override { return device_name_; }
   SceneOutcome Run(const SceneWork& work, BuildCounters& counters,
@@ -71,6 +78,8 @@ class PipelineSceneRunner final : public SceneRunner {
   std::string device_name_;
   DecodedFileHook decoded_hook_;
   std::optional<FftWisdomFile> fft_wisdom_;  // CPU correlator only
+  // Loads fft_wisdom_ from Prepare on; joined by Start.
+  std::thread loading_wisdom_;
 };
 
 }  // namespace dsb

@@ -95,6 +95,11 @@ class SceneRunner {
   // Before Start; a runner that decodes nothing (a test's fake) ignores it.
   virtual void SetDecodedFileHook(DecodedFileHook hook) { (void)hook; }
 
+  // Called once the plan has a scene to build, before Start, while the
+  // build still records its plan: a runner may get ready in the background
+  // (the real one starts its decode workers). The default does nothing.
+  virtual void Prepare() {}
+
   // Called once, before the first scene, and only when there is a scene to
   // build: chooses the device (its notice goes to `observer`, once). An
   // error stops the build (e.g. --device gpu without a usable GPU).

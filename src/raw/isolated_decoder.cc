@@ -23,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -468,7 +469,39 @@ IsolatedDecoder::IsolatedDecoder(IsolatedDecoderOptions options)
 
 // Idle workers are killed and reaped (Child's destructor): none outlives
 // the decoder.
-IsolatedDecoder::~IsolatedDecoder() = default;
+IsolatedDecoder::~IsolatedDecoder() {
+  if (preparing_.joinable()) preparing_.join();
+}
+
+void IsolatedDecoder::Prepare(const DecodeOptions& options, int threads) const {
+  const bool pool =
+      options_.mode == IsolatedDecoderOptions::Mode::kPool ||
+      (options_.mode == IsolatedDecoderOptions::Mode::kAuto && default_worker_);
+  if (!pool || (default_worker_ && !HasDecodeWorkerEntry())) return;
+  int count = 0;
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    if (preparing_.joinable()) return;  // once
+    count = std::max(0, threads - static_cast<int>(idle_.size()));
+    starting_ = count;
+    if (count == 0) return;
+    try {
+      preparing_ = std::thread([this, options, count] {
+        for (int i = 0; i < count; ++i) {
+          // A worker that cannot start is left to Decode, which reports why.
+          Result<std::unique_ptr<PooledWorker>> worker =
+              StartPooledWorker(options, "(starting decoder processes)");
+          std::lock_guard<std::mutex> lock(pool_mutex_);
+          if (worker.ok()) idle_.push_back(std::move(worker).value());
+          --starting_;
+          started_.notify_all();
+        }
+      });
+    } catch (const std::system_error&) {
+      starting_ = 0;  // no thread: Decode starts its workers, as without
+    }
+  }
+}
 
 std::vector<std::string> IsolatedDecoder::WorkerArgs(
     const DecodeOptions& options) const {
@@ -540,7 +573,9 @@ Result<RawImage> IsolatedDecoder::DecodeInNewWorker(
 
 std::unique_ptr<IsolatedDecoder::PooledWorker> IsolatedDecoder::TakeWorker(
     const DecodeOptions& options) const {
-  std::lock_guard<std::mutex> lock(pool_mutex_);
+  std::unique_lock<std::mutex> lock(pool_mutex_);
+  // Prepare's workers are on their way: one of them, not one more.
+  started_.wait(lock, [&] { return !idle_.empty() || starting_ == 0; });
   // The worker that kept its buffer goes first: its next file reuses it.
   for (std::size_t i = 0; i + 1 < idle_.size(); ++i) {
     if (idle_[i].get() == keeper_) {
@@ -717,10 +752,14 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
     }
     bool keep = false;
     if (pixels == RemotePixels::kTaken) {
-      // The buffer is kept by one worker at a time (see keeper_).
+      // A small buffer is kept by every worker, a larger one by one worker
+      // at a time (see keeper_).
       std::lock_guard<std::mutex> lock(pool_mutex_);
       keep = keeper_ == nullptr || keeper_ == worker.get();
       if (keep) keeper_ = worker.get();
+      keep = keep || (image.ok() &&
+                      image->pixels.pixel_count() * sizeof(std::uint16_t) <=
+                          kKeptByEveryWorkerBytes);
     }
     if (pixels == RemotePixels::kTaken &&
         !tell(keep ? kPixelsTakenKeep : kPixelsTaken)) {

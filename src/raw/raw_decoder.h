@@ -30,6 +30,14 @@ class RawDecoder {
                                   const DecodeOptions& options) const = 0;
   // For logs and benchmarks: "in-process" or "isolated".
   virtual std::string_view name() const = 0;
+  // A hint before the first Decode: decodes with `options` on up to
+  // `threads` threads at once are coming. A decoder may get ready in the
+  // background (the isolated decoder starts its worker processes); never
+  // required, and the default does nothing.
+  virtual void Prepare(const DecodeOptions& options, int threads) const {
+    (void)options;
+    (void)threads;
+  }
 };
 
 class InProcessDecoder final : public RawDecoder {

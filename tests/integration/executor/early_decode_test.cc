@@ -11,6 +11,8 @@
 // decode waits until another decode starts (up to kOverlapWait): without a
 // decode beside it, it waits the whole time and says so.
 #include <gtest/gtest.h>
+#include <tbb/global_control.h>
+#include <tbb/task_arena.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -178,6 +180,42 @@ TEST_F(EarlyDecodeTest, FirstCaptureDecodesBesideTheGtWithinThePlan) {
   EXPECT_EQ(tight.max_captures_in_flight, 1);
   EXPECT_LE(tight_log.pool.free_buffers(), 2u);
   EXPECT_EQ(Rows("tight"), Rows("data"));
+}
+
+// The decode beside the GT needs no free TBB worker: with TBB's one worker
+// (2 threads) held by other work for the whole build, it still starts while
+// the GT decodes. (In an arena of its own it waited for a worker, and on a
+// loaded machine often got none before the GT's decode ended.)
+TEST_F(EarlyDecodeTest, TheDecodeBesideTheGtNeedsNoFreeTbbWorker) {
+  Make(1, {});
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, 2);
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool holding = false, release = false, done = false;
+  tbb::task_arena other(2);
+  other.enqueue([&] {
+    std::unique_lock lock(mutex);
+    holding = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return release; });
+    done = true;
+    changed.notify_all();
+  });
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, kOverlapWait, [&] { return holding; }))
+        << "TBB's worker never took the holding task";
+  }
+  DecodeLog log;
+  const BuildReport report = Build(Root("data"), 0, log);
+  {
+    std::unique_lock lock(mutex);
+    release = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return done; });  // it uses this frame
+  }
+  EXPECT_TRUE(log.first_overlapped()) << "the GT decoded alone";
+  EXPECT_EQ(report.pairs_ok, 5);
 }
 
 TEST_F(EarlyDecodeTest, SeveralGtsStayWithinThePlan) {

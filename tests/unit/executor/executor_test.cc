@@ -71,6 +71,7 @@ class FakeSceneRunner : public SceneRunner {
  public:
   explicit FakeSceneRunner(FileSystem& fs) : fs_(fs) {}
 
+  void Prepare() override { ++prepares; }
   Status Start(BuildObserver& observer) override {
     ++starts;
     if (!start_error.ok()) return start_error;
@@ -138,6 +139,7 @@ class FakeSceneRunner : public SceneRunner {
   }
 
   int starts = 0;
+  int prepares = 0;  // told a scene is coming, before Start
   Status start_error;
   std::set<std::string> fail;
   std::string interrupt_at;
@@ -239,6 +241,7 @@ TEST_F(ExecutorTest, FirstBuildRunsEveryDirtySceneLargestFirst) {
   EXPECT_EQ(observer_.messages,
             std::vector<std::string>{"aligning on the fake device"});
   EXPECT_EQ(runner_.starts, 1);
+  EXPECT_EQ(runner_.prepares, 1);
   EXPECT_EQ(locks_, 1);
 }
 
@@ -268,7 +271,8 @@ TEST_F(ExecutorTest, NoWorkOnARerun) {
   fs_.ResetCounters();
   const BuildReport again = Build();
   EXPECT_TRUE(runner_.ran.empty());
-  EXPECT_EQ(runner_.starts, 1);  // not started again: nothing to build
+  EXPECT_EQ(runner_.starts, 1);    // not started again: nothing to build
+  EXPECT_EQ(runner_.prepares, 1);  // no decode workers for a no-op rerun
   EXPECT_EQ(again.scenes_up_to_date, 2);
   EXPECT_EQ(again.scenes_built, 0);
   EXPECT_EQ(again.files_hashed, 0);
@@ -399,6 +403,7 @@ TEST_F(ExecutorTest, DryRunPlansButChangesNothing) {
   EXPECT_EQ(report.planned[0].reason, "new");
   EXPECT_TRUE(runner_.ran.empty());
   EXPECT_EQ(runner_.starts, 0);
+  EXPECT_EQ(runner_.prepares, 0);
   EXPECT_EQ(locks_, 0);
   EXPECT_FALSE(fs_.Exists("/data/masks"));
   EXPECT_EQ(fs_.counters().writes, 0u);

@@ -747,20 +747,25 @@ TEST_F(IsolatedDecoderTest, ConcurrentDecodesKeepTheirOwnResults) {
   EXPECT_TRUE(NoChildren());
 }
 
-// Anonymous memory of this process's children (its pooled workers), from
-// /proc/PID/smaps_rollup: what a worker holds of its own, unlike PSS, which
-// shares the binary's pages out among however many processes map it.
-std::int64_t ChildrenAnonymousBytes() {
+// Anonymous memory of process `pid`, from /proc/PID/smaps_rollup: what a
+// worker holds of its own, unlike PSS, which shares the binary's pages out
+// among however many processes map it.
+std::int64_t AnonymousBytes(pid_t pid) {
   std::int64_t total = 0;
-  for (pid_t pid : testing::ChildProcesses()) {
-    std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
-    std::string line;
-    while (std::getline(rollup, line)) {
-      if (line.rfind("Anonymous:", 0) == 0) {
-        total += std::stoll(line.substr(10)) * 1024;
-      }
+  std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  while (std::getline(rollup, line)) {
+    if (line.rfind("Anonymous:", 0) == 0) {
+      total += std::stoll(line.substr(10)) * 1024;
     }
   }
+  return total;
+}
+
+// The same for all of this process's children (its pooled workers).
+std::int64_t ChildrenAnonymousBytes() {
+  std::int64_t total = 0;
+  for (pid_t pid : testing::ChildProcesses()) total += AnonymousBytes(pid);
   return total;
 }
 
@@ -819,6 +824,119 @@ TEST_F(IsolatedDecoderTest, OnePooledWorkerKeepsItsBufferBetweenFiles) {
   ASSERT_TRUE(pooled.Decode(small, {}).ok());
   ASSERT_TRUE(pooled.Decode(small, {}).ok());
   EXPECT_LE(ChildrenAnonymousBytes(), workers * base + slack);
+}
+
+// Prepare starts the pool's workers in the background, once; the decodes
+// that follow use them (no more workers than threads decoding at once), and
+// a decode that comes while they start waits for one.
+TEST_F(IsolatedDecoderTest, PrepareStartsThePoolsWorkersAhead) {
+  const std::string path = WriteDng("prepared.dng", CfaPattern());
+  const RawImage expected = *DecodeRaw(path);
+  {
+    const IsolatedDecoder pooled;
+    pooled.Prepare({}, 2);
+    pooled.Prepare({}, 2);  // once
+    for (int i = 0; i < 500 && Children() < 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(Children(), 2);
+    std::vector<std::thread> threads;
+    std::atomic<int> mismatches{0};
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < 3; ++i) {
+          Result<RawImage> image = pooled.Decode(path, {});
+          if (!image.ok() ||
+              std::memcmp(image->pixels.data(), expected.pixels.data(),
+                          expected.pixels.byte_size()) != 0) {
+            ++mismatches;
+          }
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    EXPECT_EQ(mismatches.load(), 0);
+    EXPECT_EQ(Children(), 2);
+  }
+  EXPECT_TRUE(NoChildren());
+  {
+    // A decode right behind Prepare takes a worker Prepare starts.
+    const IsolatedDecoder pooled;
+    pooled.Prepare({}, 1);
+    Result<RawImage> image = pooled.Decode(path, {});
+    ASSERT_TRUE(image.ok()) << image.status().ToString();
+    ExpectSameImage(*image, expected);
+    EXPECT_EQ(Children(), 1);
+  }
+  EXPECT_TRUE(NoChildren());
+  // A decoder of a worker per file has no pool to prepare.
+  const IsolatedDecoder per_file = Fake("exit 0");
+  per_file.Prepare({}, 2);
+  EXPECT_TRUE(NoChildren());
+}
+
+// A small file's buffer (2 bytes a pixel, at most
+// IsolatedDecoder::kKeptByEveryWorkerBytes) every pooled worker keeps, not
+// only one: two workers that decoded it each hold one, and the next files
+// reuse them (the same pixels).
+TEST_F(IsolatedDecoderTest, EveryPooledWorkerKeepsASmallBuffer) {
+  RawImage small_image;
+  small_image.cfa = CfaPattern();
+  small_image.pixels = Plane<float>(2048, 1536, 0.25f);
+  const std::string path = Path("small3mp.dng");
+  ASSERT_TRUE(WriteCfaDng(path, small_image).ok());
+  const std::int64_t buffer_bytes = std::int64_t{2048} * 1536 * 2;
+  const RawImage expected = *DecodeRaw(path);
+  const std::string tiny = WriteDng("tiny.dng", CfaPattern());
+  // A worker that never decoded a large file: what one holds at rest.
+  std::int64_t base = 0;
+  {
+    const IsolatedDecoder pooled;
+    ASSERT_TRUE(pooled.Decode(tiny, {}).ok());
+    ASSERT_EQ(Children(), 1);
+    base = ChildrenAnonymousBytes();
+  }
+  const IsolatedDecoder pooled;
+  std::atomic<int> mismatches{0};
+  // Two decodes at once until two workers exist (each thread holds one
+  // while it decodes).
+  for (int round = 0; round < 20 && Children() < 2; ++round) {
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 2; ++t) {
+      threads.emplace_back([&] {
+        ++ready;
+        while (ready.load() < 2) std::this_thread::yield();
+        for (int i = 0; i < 2; ++i) {
+          Result<RawImage> image = pooled.Decode(path, {});
+          if (!image.ok() ||
+              std::memcmp(image->pixels.data(), expected.pixels.data(),
+                          expected.pixels.byte_size()) != 0) {
+            ++mismatches;
+          }
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+  }
+  EXPECT_EQ(mismatches.load(), 0);
+  ASSERT_EQ(Children(), 2) << "two decodes at once never ran";
+  // Per worker, besides its buffer: LibRaw's smaller allocations.
+  const std::int64_t slack = std::int64_t{12} << 20;
+  // Each worker holds a buffer: both keep theirs ...
+  for (pid_t pid : testing::ChildProcesses()) {
+    EXPECT_GE(AnonymousBytes(pid), base + buffer_bytes * 9 / 10)
+        << "worker " << pid << " (base " << base << ")";
+  }
+  // ... and one each, never more.
+  EXPECT_LE(ChildrenAnonymousBytes(), 2 * (base + buffer_bytes + slack));
+  // The kept buffers serve the next files (same pixels).
+  for (int i = 0; i < 2; ++i) {
+    Result<RawImage> again = pooled.Decode(path, {});
+    ASSERT_TRUE(again.ok());
+    ExpectSameImage(*again, expected);
+  }
+  EXPECT_LE(ChildrenAnonymousBytes(), 2 * (base + buffer_bytes + slack));
 }
 
 // The mappings of process `pid` (/proc/PID/smaps) of the build's shared
