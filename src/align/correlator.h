@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -74,8 +75,18 @@ class SceneCorrelator {
   // Aligns each noisy capture to the reference. Result i belongs to
   // noisy[i]; a failure of one pair (e.g. a size different from the GT's)
   // is an error in that slot only.
+  std::vector<Result<Alignment>> Align(std::span<const RawImage* const> noisy) {
+    return Align(noisy, {});
+  }
+  // The same where the caller already knows, for capture i, whether it
+  // holds the reference's pixels bit for bit (same_pixels[i]: SamePixels,
+  // align/correlator_common.h; nullopt or an empty span: find out here).
+  // A build decides that once per pair and hands the answer to every step
+  // that needs it (alignment, RawNIND's figures): comparing a pair's frames
+  // once per step read both images in full again on identical copies.
   virtual std::vector<Result<Alignment>> Align(
-      std::span<const RawImage* const> noisy) = 0;
+      std::span<const RawImage* const> noisy,
+      std::span<const std::optional<bool>> same_pixels) = 0;
 
   // For logs: e.g. "cpu (FFTW3, 2 threads)" or "gpu (NVIDIA H100, cuFFT)".
   virtual std::string name() const = 0;

@@ -1,6 +1,8 @@
 #include "align/correlator_common.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -19,7 +21,16 @@ constexpr int kCandidates = 4;
 
 }  // namespace
 
+namespace {
+std::atomic<std::int64_t> same_pixels_calls{0};
+}  // namespace
+
+std::int64_t internal::SamePixelsCalls() {
+  return same_pixels_calls.load(std::memory_order_relaxed);
+}
+
 bool SamePixels(const RawImage& a, const RawImage& b) {
+  same_pixels_calls.fetch_add(1, std::memory_order_relaxed);
   if (a.width() != b.width() || a.height() != b.height()) return false;
   if (&a == &b || a.pixels.data() == b.pixels.data()) return true;
   const std::size_t row_bytes = sizeof(float) * a.width();

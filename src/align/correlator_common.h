@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <optional>
 
 #include "align/correlator.h"
@@ -35,6 +36,11 @@ Status CheckPair(const RawImage& gt, const RawImage& noisy);
 // with itself, or with a copy of its file). Stops at the first difference,
 // which on two real captures comes within the first few pixels.
 bool SamePixels(const RawImage& a, const RawImage& b);
+namespace internal {
+// How many times SamePixels ran in this process (tests check a pair's
+// identity is decided once per build, not once per step).
+std::int64_t SamePixelsCalls();
+}  // namespace internal
 
 // A self pair: the same pixels, CFA and clipping level, so every step of
 // the alignment sees the same input on both sides (the correlators then

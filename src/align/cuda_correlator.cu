@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -373,8 +374,11 @@ class CudaCorrelator : public SceneCorrelator {
     return Status::Ok();
   }
 
+  using SceneCorrelator::Align;
   std::vector<Result<Alignment>> Align(
-      std::span<const RawImage* const> noisy) override {
+      std::span<const RawImage* const> noisy,
+      std::span<const std::optional<bool>> same_pixels) override {
+    same_pixels_ = same_pixels;  // for Finish, during this call only
     std::vector<Result<Alignment>> results(
         noisy.size(), Result<Alignment>(Status::Internal("not aligned")));
     if (gt_ == nullptr) {
@@ -571,9 +575,11 @@ class CudaCorrelator : public SceneCorrelator {
         }
       }
       const std::size_t index = slot.pending[i];
-      results[index] =
-          FinishAlignment(*gt_, gt_balance_, *noisy[index], geometry_,
-                          surface_.data(), max_dy_, max_dx_);
+      const RawImage& capture = *noisy[index];
+      results[index] = FinishAlignment(
+          *gt_, gt_balance_, capture, ChannelBalance(capture), geometry_,
+          surface_.data(), max_dy_, max_dx_,
+          index < same_pixels_.size() ? same_pixels_[index] : std::nullopt);
       done[index] = true;
     }
     slot.pending.clear();
@@ -593,6 +599,8 @@ class CudaCorrelator : public SceneCorrelator {
   int device_ = 0;
   std::string device_name_;
   const RawImage* gt_ = nullptr;
+  // The caller's answers for the captures of the current Align call.
+  std::span<const std::optional<bool>> same_pixels_;
   std::array<float, 3> gt_balance_{};
   CoarseGeometry geometry_;
   Sizes sizes_;

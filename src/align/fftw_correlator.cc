@@ -60,18 +60,23 @@ class FftwCorrelator : public SceneCorrelator {
   // are kept for the next batch: a build hands a scene's captures over in
   // batches of a few, and buffers made afresh for each batch were faulted
   // in and zeroed again each time (two 1-7 MB buffers per thread and batch).
+  using SceneCorrelator::Align;
   std::vector<Result<Alignment>> Align(
-      std::span<const RawImage* const> noisy) override {
+      std::span<const RawImage* const> noisy,
+      std::span<const std::optional<bool>> same_pixels) override {
     std::vector<Result<Alignment>> results(noisy.size(),
                                            Status::Internal("not aligned"));
+    auto known = [&](std::size_t i) {
+      return i < same_pixels.size() ? same_pixels[i] : std::nullopt;
+    };
     if (noisy.size() <= 1) {
       for (std::size_t i = 0; i < noisy.size(); ++i) {
-        results[i] = AlignOne(*noisy[i], own_);
+        results[i] = AlignOne(*noisy[i], known(i), own_);
       }
       return results;
     }
     tbb::parallel_for(std::size_t{0}, noisy.size(), [&](std::size_t i) {
-      results[i] = AlignOne(*noisy[i], per_thread_.local());
+      results[i] = AlignOne(*noisy[i], known(i), per_thread_.local());
     });
     return results;
   }
@@ -112,7 +117,9 @@ class FftwCorrelator : public SceneCorrelator {
     PrepareCoarseInPlace(geometry_, geometry_.height, geometry_.width, real);
   }
 
-  Result<Alignment> AlignOne(const RawImage& noisy, Buffers& buffers) const {
+  Result<Alignment> AlignOne(const RawImage& noisy,
+                             std::optional<bool> same_pixels,
+                             Buffers& buffers) const {
     if (gt_ == nullptr) {
       return Status::Internal("Align called without a reference");
     }
@@ -120,7 +127,11 @@ class FftwCorrelator : public SceneCorrelator {
     DSB_RETURN_IF_ERROR(Fit(buffers));
     // A self pair's balance, coarse luma and spectrum are the GT's, bit for
     // bit (the same inputs through the same plan), so the GT's are used.
-    const bool self_pair = IsSelfPair(*gt_, noisy);
+    // (CheckPair passed: the CFAs are equal.)
+    const bool self_pair = same_pixels.has_value()
+                               ? *same_pixels && gt_->meta.overexposure_lb ==
+                                                     noisy.meta.overexposure_lb
+                               : IsSelfPair(*gt_, noisy);
     const std::array<float, 3> balance =
         self_pair ? gt_balance_ : ChannelBalance(noisy);
     const float* noisy_spectrum =

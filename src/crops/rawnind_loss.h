@@ -43,7 +43,9 @@
 // Thread safety: reentrant; a RawnindReference is read-only once made.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/result.h"
@@ -83,6 +85,9 @@ struct RawnindPairFigures {
 
 class RawnindReference;
 namespace internal {
+// How many times RawnindFigures compared a pair's frames itself in this
+// process (tests check a build hands it its answer instead).
+std::int64_t RawnindFrameComparisons();
 // RawnindFigures without its self-pair shortcut (for its test).
 Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
                                               const RawImage& noisy, int dy,
@@ -102,7 +107,8 @@ class RawnindReference {
 
  private:
   friend Result<RawnindPairFigures> RawnindFigures(const RawnindReference&,
-                                                   const RawImage&, int, int);
+                                                   const RawImage&, int, int,
+                                                   std::optional<bool>);
   friend Result<RawnindPairFigures> internal::RawnindFiguresFull(
       const RawnindReference&, const RawImage&, int, int);
   struct Tile {
@@ -136,9 +142,16 @@ class RawnindReference {
 // RawNIND's. Fails when the overlap is empty or the frames differ. A GT
 // with itself (or a bit-identical copy) at (0, 0) gives rgb_gain 1 and
 // loss 0 without the passes: exactly what they give.
-Result<RawnindPairFigures> RawnindFigures(const RawnindReference& gt,
-                                          const RawImage& noisy, int dy,
-                                          int dx);
+//
+// same_pixels: whether `noisy` holds the GT's pixels bit for bit over the
+// whole image, where the caller decided it already (a build decides it once
+// per pair for alignment and these figures: SamePixels); nullopt: the
+// frames are compared here. Either way the figures are the same: true
+// implies equal frames, and where false meets equal frames (a difference
+// outside RawNIND's frame only) the passes give the shortcut's values.
+Result<RawnindPairFigures> RawnindFigures(
+    const RawnindReference& gt, const RawImage& noisy, int dy, int dx,
+    std::optional<bool> same_pixels = std::nullopt);
 
 // The same, preparing the GT's reference for this one pair.
 Result<RawnindPairFigures> RawnindFigures(

@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "align/correlator.h"
+#include "align/correlator_common.h"
 #include "build_fixtures.h"
+#include "crops/rawnind_loss.h"
 #include "executor/build_observer.h"
 #include "executor/executor.h"
 #include "plan/memory_plan.h"
@@ -178,6 +180,52 @@ TEST(PipelineTest, ScenesReachOneCorrelatorPerGtInBatches) {
     if (line.find("aligning on the") != std::string::npos) ++notices;
   }
   EXPECT_EQ(notices, CudaCompiledIn() ? 1 : 0);
+}
+
+// A pair's identity (whether the capture holds its GT's pixels, bit for
+// bit) is decided once per pair by the build and handed to alignment and
+// RawNIND's figures; neither compares the pair's images again. A scene of
+// two GTs, three captures and a copy of the first GT's file: every pair's
+// SamePixels runs exactly once, and the copy's pairs with that GT come out
+// as a self pair's (gain 1, loss 0), as when each step decided it.
+TEST(PipelineTest, APairsIdentityIsDecidedOnce) {
+  testing::TempDir dir;
+  SynthOptions synth = testing::SmallDataset(dir.Join("data"), 1, 3, 5);
+  synth.gts_per_scene = 2;
+  ASSERT_TRUE(GenerateDataset(synth).ok());
+  std::string scene, gt_file;
+  for (const auto& entry : fs::recursive_directory_iterator(synth.out_dir)) {
+    if (entry.is_regular_file() &&
+        entry.path().parent_path().filename() == "gt" &&
+        (gt_file.empty() || entry.path().string() < gt_file)) {
+      gt_file = entry.path().string();
+      scene = entry.path().parent_path().parent_path().string();
+    }
+  }
+  ASSERT_FALSE(gt_file.empty());
+  fs::copy_file(gt_file, scene + "/copy_of_the_gt" +
+                             fs::path(gt_file).extension().string());
+
+  const std::int64_t before = internal::SamePixelsCalls();
+  const std::int64_t frames_before = internal::RawnindFrameComparisons();
+  BuildObserver progress;  // silent
+  auto report = RunBuild(testing::CpuBuildOptions(synth.out_dir, 16, 2),
+                         RealFileSystem(), progress);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->pairs_ok, 2 * (2 + 3 + 1));
+  EXPECT_EQ(report->pairs_aligned, 2 * (2 + 3 + 1));
+  // Once per pair (by the build), and RawNIND's figures compared nothing.
+  EXPECT_EQ(internal::SamePixelsCalls() - before, report->pairs_aligned);
+  EXPECT_EQ(internal::RawnindFrameComparisons(), frames_before);
+
+  const auto rows = testing::QueryRows(
+      synth.out_dir + "/dataset-build.db",
+      "SELECT p.dy, p.dx, quote(p.loss), quote(p.raw_gain), "
+      "quote(p.rgb_gain), quote(p.rawnind_loss) FROM pairs p "
+      "WHERE p.noisy_path LIKE '%copy_of_the_gt%' AND p.gt_path LIKE '%" +
+          fs::path(gt_file).filename().string() + "'");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], "0|0|0.0|1.0|1.0|0.0|");
 }
 
 }  // namespace

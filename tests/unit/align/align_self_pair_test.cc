@@ -9,8 +9,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "align/colour_match.h"
 #include "align/correlator.h"
@@ -152,6 +155,51 @@ TEST(SelfPairTest, CorrelatorShortcutsGiveTheLongWaysResult) {
       EXPECT_EQ(slow->dx, 0);
     }
   }
+}
+
+// The correlator takes the caller's answer to "same pixels?" (a build
+// decides it once per pair) instead of comparing the images itself, and
+// the results are those of deciding it there, field for field: for a copy,
+// a capture differing in one pixel and a copy at another clipping level.
+TEST(SelfPairTest, CorrelatorTakesTheCallersIdentity) {
+  SceneSpec spec;
+  spec.width = 360;
+  spec.height = 240;
+  spec.cfa = *CfaPattern::FromName("rggb");
+  spec.seed = 12;
+  const RawImage gt = SyntheticScene(spec).RenderGt();
+  const RawImage copy = Copy(gt);
+  RawImage other = Copy(gt);
+  other.pixels.at(100, 100) += 0.25f;
+  RawImage clipped_elsewhere = Copy(gt);
+  clipped_elsewhere.meta.overexposure_lb *= 0.5f;
+  const std::vector<const RawImage*> batch = {&copy, &other,
+                                              &clipped_elsewhere};
+  const std::vector<std::optional<bool>> known = {true, false, true};
+
+  auto correlator = MakeCorrelator(Device::kCpu, AlignParams());
+  ASSERT_TRUE(correlator.ok());
+  ASSERT_TRUE((*correlator)->SetReference(gt).ok());
+  const std::int64_t before = internal::SamePixelsCalls();
+  const auto told = (*correlator)->Align(batch, known);
+  EXPECT_EQ(internal::SamePixelsCalls(), before);  // compared nothing
+  const auto found = (*correlator)->Align(batch);
+  EXPECT_GE(internal::SamePixelsCalls(), before + 2);  // compared itself
+  ASSERT_EQ(told.size(), batch.size());
+  ASSERT_EQ(found.size(), batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(told[i].ok() && found[i].ok());
+    EXPECT_EQ(told[i]->dy, found[i]->dy);
+    EXPECT_EQ(told[i]->dx, found[i]->dx);
+    EXPECT_EQ(told[i]->dy_subpx, found[i]->dy_subpx);
+    EXPECT_EQ(told[i]->dx_subpx, found[i]->dx_subpx);
+    EXPECT_EQ(told[i]->confidence, found[i]->confidence);
+    EXPECT_EQ(told[i]->raw_gain, found[i]->raw_gain);
+    EXPECT_EQ(told[i]->loss, found[i]->loss);
+  }
+  EXPECT_EQ(told[0]->loss, 0.0);  // the copy: a self pair
+  EXPECT_GT(told[1]->loss, 0.0);  // one pixel differs: the full path
 }
 
 // Same pixels but another clipping level (or CFA) is no self pair.

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -100,6 +101,48 @@ TEST(RawnindRowSamplingTest, RowSampledFiguresStayNearEveryRows) {
   EXPECT_EQ(self->best_alignment_loss, 0.0);
   EXPECT_EQ(self_full->rgb_gain, 1.0);
   EXPECT_EQ(self_full->best_alignment_loss, 0.0);
+}
+
+// The build's own answer to "same pixels?" (decided once per pair, for
+// alignment and these figures) gives the figures that comparing the frames
+// here gives: the GT with itself and with a copy, told either answer (a
+// false "same" on equal frames runs the passes, which give 1 and 0 too),
+// and a capture that differs, told it differs.
+TEST(RawnindSelfPairTest, FiguresTakeTheCallersIdentity) {
+  SceneSpec spec;
+  spec.width = 640;
+  spec.height = 448;
+  spec.seed = 23;
+  const SyntheticScene scene(spec);
+  const RawImage gt = scene.RenderGt();
+  RawImage copy = gt;
+  copy.pixels = Plane<float>(gt.width(), gt.height());
+  for (int y = 0; y < gt.height(); ++y) {
+    std::copy_n(gt.pixels.row(y), gt.width(), copy.pixels.row(y));
+  }
+  CaptureSpec c;
+  c.noise_level = 2;
+  const RawImage noisy = scene.RenderCapture(c);
+  Result<RawnindReference> ref = RawnindReference::Make(gt);
+  ASSERT_TRUE(ref.ok());
+  const std::int64_t compared = internal::RawnindFrameComparisons();
+  for (const RawImage* same : {&gt, static_cast<const RawImage*>(&copy)}) {
+    for (const bool told : {true, false}) {
+      Result<RawnindPairFigures> figures =
+          RawnindFigures(*ref, *same, 0, 0, told);
+      ASSERT_TRUE(figures.ok());
+      EXPECT_EQ(figures->rgb_gain, 1.0);
+      EXPECT_EQ(figures->best_alignment_loss, 0.0);
+    }
+  }
+  Result<RawnindPairFigures> told = RawnindFigures(*ref, noisy, 0, 0, false);
+  EXPECT_EQ(internal::RawnindFrameComparisons(), compared);  // none
+  Result<RawnindPairFigures> found = RawnindFigures(*ref, noisy, 0, 0);
+  EXPECT_EQ(internal::RawnindFrameComparisons(), compared + 1);
+  ASSERT_TRUE(found.ok() && told.ok());
+  EXPECT_GT(found->best_alignment_loss, 0.0);
+  EXPECT_EQ(told->rgb_gain, found->rgb_gain);
+  EXPECT_EQ(told->best_alignment_loss, found->best_alignment_loss);
 }
 
 // Known truth for the default estimate at the full row stride (the passes
