@@ -5,10 +5,7 @@
 #include "config.h"
 
 #if HAVE_CUDA
-#include <dlfcn.h>
-#include <unistd.h>
-
-#include <climits>
+#include "common/shared_module.h"
 #endif
 
 namespace dsb {
@@ -21,37 +18,16 @@ namespace {
 // cuFFT and the CUDA runtime: linked into the binary they cost every
 // process, each decode worker and a no-op rerun included, ~3 ms of CPU
 // (2.6 of `--version`'s 8.3 ms, 3.5 of a 300-scene no-op's 41) at start-up.
-// It is looked for where the build put it, then beside the executable.
 using MakeCuda = void (*)(const AlignParams*,
                           Result<std::unique_ptr<SceneCorrelator>>*);
 
 Result<MakeCuda> LoadCudaModule() {
   static const Result<MakeCuda> loaded = []() -> Result<MakeCuda> {
-    std::string tried = DSB_CUDA_MODULE_PATH;
-    void* module = ::dlopen(DSB_CUDA_MODULE_PATH, RTLD_NOW | RTLD_LOCAL);
-    std::string why = module == nullptr ? ::dlerror() : "";
-    if (module == nullptr) {
-      char exe[PATH_MAX] = {};
-      const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-      std::string beside(exe, n > 0 ? static_cast<std::size_t>(n) : 0);
-      beside = beside.substr(0, beside.rfind('/') + 1) + DSB_CUDA_MODULE;
-      module = ::dlopen(beside.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (module == nullptr) {
-        tried += " or " + beside;
-        why += "; " + std::string(::dlerror());
-      }
-    }
-    if (module == nullptr) {
-      return Status::Unsupported("cannot load the CUDA correlator (" + tried +
-                                 "): " + why);
-    }
-    // Never unloaded: its correlators may live until exit.
-    auto* make =
-        reinterpret_cast<MakeCuda>(::dlsym(module, "dsb_make_cuda_correlator"));
-    if (make == nullptr) {
-      return Status::Internal("the CUDA correlator module has no entry point");
-    }
-    return make;
+    DSB_ASSIGN_OR_RETURN(
+        void* make,
+        LoadModuleEntry("the CUDA correlator", DSB_CUDA_MODULE_PATH,
+                        DSB_CUDA_MODULE, "dsb_make_cuda_correlator"));
+    return reinterpret_cast<MakeCuda>(make);
   }();
   return loaded;
 }

@@ -4,10 +4,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include "common/vector_clones.h"
+#include "crops/opencv_calls.h"
 
 namespace dsb {
 
@@ -207,10 +206,7 @@ void CameraRgbBand::Demosaic(PlaneView<const float> frame,
         mono_.data() + static_cast<std::size_t>(y - top_) * width_);
   }
   colour_.resize(mono_.size() * 3);
-  const cv::Mat mono(rows, width_, CV_16UC1, mono_.data());
-  cv::Mat colour(rows, width_, CV_16UC3, colour_.data());
-  cv::demosaicing(mono, colour, cv::COLOR_BayerRGGB2RGB_EA);
-  // demosaicing writes into `colour` (same size and type), i.e. colour_.
+  DemosaicRggbEdgeAware(mono_.data(), rows, width_, colour_.data());
 }
 
 double CameraRgbBand::Sum(int from, int to) const {
@@ -294,9 +290,7 @@ void DemosaicTile(PlaneView<const float> frame, const DemosaicScale& scale,
                         mono.data() + static_cast<std::size_t>(r) * cols);
   }
   colour.resize(mono.size() * 3);
-  const cv::Mat mono_mat(rows, cols, CV_16UC1, mono.data());
-  cv::Mat colour_mat(rows, cols, CV_16UC3, colour.data());
-  cv::demosaicing(mono_mat, colour_mat, cv::COLOR_BayerRGGB2RGB_EA);
+  DemosaicRggbEdgeAware(mono.data(), rows, cols, colour.data());
   for (int r = 0; r < h; ++r) {
     const std::uint16_t* in =
         colour.data() +

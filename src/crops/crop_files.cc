@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <opencv2/core.hpp>
 
 #include "common/tiff_status.h"
 
@@ -55,13 +54,6 @@ struct TiffCloser {
 };
 
 }  // namespace
-
-void FloatsToHalves(std::span<const float> in, std::span<std::uint16_t> out) {
-  const cv::Mat src(1, static_cast<int>(in.size()), CV_32F,
-                    const_cast<float*>(in.data()));
-  cv::Mat dst(1, static_cast<int>(out.size()), CV_16F, out.data());
-  src.convertTo(dst, CV_16F);
-}
 
 std::vector<std::uint8_t> EncodeNpyHalf(std::span<const std::uint16_t> halves,
                                         int channels, int height, int width) {

@@ -24,9 +24,6 @@
 
 namespace dsb {
 
-// float -> IEEE half bits, round to nearest even (OpenCV).
-void FloatsToHalves(std::span<const float> in, std::span<std::uint16_t> out);
-
 // `halves` holds channels * height * width values in (c, y, x) order.
 std::vector<std::uint8_t> EncodeNpyHalf(std::span<const std::uint16_t> halves,
                                         int channels, int height, int width);

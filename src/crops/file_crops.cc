@@ -7,6 +7,7 @@
 
 #include "crops/camera_rgb.h"
 #include "crops/crop_files.h"
+#include "crops/opencv_calls.h"
 
 namespace dsb {
 

@@ -49,6 +49,25 @@ void AgeFiles(const std::string& root) {
   }
 }
 
+// OpenCV (and the 14 libraries it pulls in) is a module loaded when a
+// pair's RawNIND figures first need it (crops/opencv_calls.h): a no-op
+// rerun and every decode worker start without it.
+TEST(CliTest, TheBinaryDoesNotLinkOpenCv) {
+  const char* binary = std::getenv("DSB_BINARY");
+  ASSERT_NE(binary, nullptr);
+  testing::TempDir dir;
+  const std::string out = dir.Join("ldd");
+  ASSERT_EQ(std::system(("ldd " + std::string(binary) + " > " + out).c_str()),
+            0);
+  std::ifstream in(out);
+  std::stringstream libraries;
+  libraries << in.rdbuf();
+  ASSERT_NE(libraries.str().find("libraw_r"), std::string::npos)
+      << libraries.str();
+  EXPECT_EQ(libraries.str().find("opencv"), std::string::npos)
+      << libraries.str();
+}
+
 TEST(CliTest, StatusExitCodesJsonAndExports) {
   testing::TempDir dir;
   const std::string root = dir.Join("data");

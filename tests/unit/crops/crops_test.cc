@@ -11,6 +11,7 @@
 #include "crops/crop_files.h"
 #include "crops/crop_grid.h"
 #include "crops/crop_stage.h"
+#include "crops/opencv_calls.h"
 #include "crops/rawnind_loss.h"
 #include "synth/render.h"
 
