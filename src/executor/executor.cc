@@ -781,26 +781,23 @@ BuildEnvironment RealEnvironment(const BuildOptions& options, FileSystem& fs,
 
 // The build process's heap keeps what a pair frees for the next pair.
 //
-// Why: a pair's working buffers (alignment's fine-search tiles and masks,
-// the mask's cell rows, sample and score planes: ~100 KB to a few MB each)
-// are freed at the pair's end and
-// made again for the next. With glibc's defaults the larger ones are
-// mapped afresh (its mmap threshold starts at 128 KB and rises only to
-// the largest block freed so far) and the heap's top is returned to the
-// kernel once 2x that threshold is free, so the kernel faulted in and
-// zeroed those pages again for every pair: ~960 faults a pair on the
-// 4 MP G2 CRW (1.4 us each here; a 16-copy scene 31 k faults, 23 k with
-// 8 copies), none measurable with these settings (17.0 k and 17.3 k: the
-// first pairs' and the start's), results unchanged (allocator settings,
-// not values). The settings are
-// glibc's own ceiling for its adaptive threshold (32 MB: blocks up to that
-// come from the heap, as they do by default once one that large was
-// freed) and a fixed trim threshold of 64 MB (free memory at a heap's top
-// beyond that still goes back), so a build holds at most that much freed
-// memory per malloc arena beyond its default; larger blocks (60 MP planes)
-// are still mapped and unmapped. Set once, before the build's threads
-// start; the decode workers (own processes) set their own
-// (raw/decode_worker.cc).
+// Why: a pair's working buffers (alignment's fine-search tiles and masks, the
+// mask's cell rows, sample and score planes: ~100 KB to a few MB each) are
+// freed at the pair's end and made again for the next. With glibc's defaults
+// the larger ones are mapped afresh (its mmap threshold starts at 128 KB and
+// rises only to the largest block freed so far) and the heap's top is returned
+// to the kernel once 2x that threshold is free, so the kernel faulted in and
+// zeroed those pages again for every pair: ~960 faults a pair on the 4 MP G2
+// CRW (1.4 us each here; a 16-copy scene 31 k faults, 23 k with 8 copies), none
+// measurable with these settings (17.0 k and 17.3 k: the first pairs' and the
+// start's), results unchanged (allocator settings, not values). The settings
+// are glibc's own ceiling for its adaptive threshold (32 MB: blocks up to that
+// come from the heap, as they do by default once one that large was freed) and
+// a fixed trim threshold of 64 MB (free memory at a heap's top beyond that
+// still goes back), so a build holds at most that much freed memory per malloc
+// arena beyond its default; larger blocks (60 MP planes) are still mapped and
+// unmapped. Set once, before the build's threads start; the decode workers (own
+// processes) set their own (raw/decode_worker.cc).
 void KeepPairBuffersResident() {
   static std::once_flag once;
   std::call_once(once, [] {
