@@ -158,8 +158,8 @@ RefineSampling RefineSamplingOf(const Overlap& overlap);
 // 1 MP), from BlockGainMatchedLoss's block sums added in order, so it is
 // bit for bit RefineResult::loss where the refinement keeps the shift.
 // Against every row (GainMatchedLoss) it differs by rounding where nothing
-// is sampled, and on larger overlaps by the sample's error (README:
-// *Alignment cost*).
+// is sampled, and on larger overlaps by the sample's error
+// (docs/performance.md, *Alignment cost*).
 double PairLoss(const RawImage& gt, const RawImage& noisy,
                 const Overlap& overlap, double raw_gain);
 

@@ -159,7 +159,7 @@ TEST(RawnindSelfPairTest, FiguresTakeTheCallersIdentity) {
 // remove entirely on a frame of 768 cells). One box row per sampled row
 // pair instead of two (tried in issue 17's seventh round) gave 3.2 % and
 // 0.65 % here, but doubled the error against every row elsewhere
-// (crops_bench rawnind-sampling; README, *Measured*).
+// (crops_bench rawnind-sampling; docs/performance.md, *Rounds*).
 TEST(RawnindRowSamplingTest, FullStrideKeepsTheWholeFrameLoss) {
   const RawnindSampling every{16, 32, 16, 32, 0, 1, 256};
   int cases = 0;
