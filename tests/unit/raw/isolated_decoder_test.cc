@@ -94,6 +94,33 @@ int OpenDescriptors() {
 // /proc/PID/stat is the parent).
 int Children() { return static_cast<int>(testing::ChildProcesses().size()); }
 
+// How many decodes of `path` by `pooled`, `repeats` in each of `threads`
+// threads at once (started together), failed or gave pixels other than
+// `expected`'s.
+int FailedParallelDecodes(const IsolatedDecoder& pooled,
+                          const std::string& path, const RawImage& expected,
+                          int threads, int repeats) {
+  std::atomic<int> failed{0};
+  std::atomic<int> ready{0};
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t) {
+    running.emplace_back([&] {
+      ++ready;
+      while (ready.load() < threads) std::this_thread::yield();
+      for (int i = 0; i < repeats; ++i) {
+        Result<RawImage> image = pooled.Decode(path, {});
+        if (!image.ok() ||
+            std::memcmp(image->pixels.data(), expected.pixels.data(),
+                        expected.pixels.byte_size()) != 0) {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : running) thread.join();
+  return failed.load();
+}
+
 // True when this process has no child at all, running or zombie.
 bool NoChildren() {
   return ::waitpid(-1, nullptr, WNOHANG) == -1 && errno == ECHILD;
@@ -789,22 +816,7 @@ TEST_F(IsolatedDecoderTest, OnePooledWorkerKeepsItsBufferBetweenFiles) {
     base = ChildrenAnonymousBytes();
   }
   const IsolatedDecoder pooled;
-  std::atomic<int> mismatches{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 2; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < 3; ++i) {
-        Result<RawImage> image = pooled.Decode(path, {});
-        if (!image.ok() ||
-            std::memcmp(image->pixels.data(), expected.pixels.data(),
-                        expected.pixels.byte_size()) != 0) {
-          ++mismatches;
-        }
-      }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
-  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(FailedParallelDecodes(pooled, path, expected, 2, 3), 0);
   const int workers = Children();
   ASSERT_GE(workers, 1);
   const std::int64_t held = ChildrenAnonymousBytes();
@@ -840,22 +852,7 @@ TEST_F(IsolatedDecoderTest, PrepareStartsThePoolsWorkersAhead) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     EXPECT_EQ(Children(), 2);
-    std::vector<std::thread> threads;
-    std::atomic<int> mismatches{0};
-    for (int t = 0; t < 2; ++t) {
-      threads.emplace_back([&] {
-        for (int i = 0; i < 3; ++i) {
-          Result<RawImage> image = pooled.Decode(path, {});
-          if (!image.ok() ||
-              std::memcmp(image->pixels.data(), expected.pixels.data(),
-                          expected.pixels.byte_size()) != 0) {
-            ++mismatches;
-          }
-        }
-      });
-    }
-    for (std::thread& thread : threads) thread.join();
-    EXPECT_EQ(mismatches.load(), 0);
+    EXPECT_EQ(FailedParallelDecodes(pooled, path, expected, 2, 3), 0);
     EXPECT_EQ(Children(), 2);
   }
   EXPECT_TRUE(NoChildren());
@@ -897,29 +894,13 @@ TEST_F(IsolatedDecoderTest, EveryPooledWorkerKeepsASmallBuffer) {
     base = ChildrenAnonymousBytes();
   }
   const IsolatedDecoder pooled;
-  std::atomic<int> mismatches{0};
+  int failed = 0;
   // Two decodes at once until two workers exist (each thread holds one
   // while it decodes).
   for (int round = 0; round < 20 && Children() < 2; ++round) {
-    std::atomic<int> ready{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 2; ++t) {
-      threads.emplace_back([&] {
-        ++ready;
-        while (ready.load() < 2) std::this_thread::yield();
-        for (int i = 0; i < 2; ++i) {
-          Result<RawImage> image = pooled.Decode(path, {});
-          if (!image.ok() ||
-              std::memcmp(image->pixels.data(), expected.pixels.data(),
-                          expected.pixels.byte_size()) != 0) {
-            ++mismatches;
-          }
-        }
-      });
-    }
-    for (std::thread& thread : threads) thread.join();
+    failed += FailedParallelDecodes(pooled, path, expected, 2, 2);
   }
-  EXPECT_EQ(mismatches.load(), 0);
+  EXPECT_EQ(failed, 0);
   ASSERT_EQ(Children(), 2) << "two decodes at once never ran";
   // Per worker, besides its buffer: LibRaw's smaller allocations.
   const std::int64_t slack = std::int64_t{12} << 20;
