@@ -42,10 +42,11 @@ bool SamePixels(const RawImage& a, const RawImage& b) {
   return true;
 }
 
-bool IsSelfPair(const RawImage& gt, const RawImage& noisy) {
+bool IsSelfPair(const RawImage& gt, const RawImage& noisy,
+                std::optional<bool> same_pixels) {
   return gt.cfa == noisy.cfa &&
          gt.meta.overexposure_lb == noisy.meta.overexposure_lb &&
-         SamePixels(gt, noisy);
+         (same_pixels.has_value() ? *same_pixels : SamePixels(gt, noisy));
 }
 
 int FastFftSize(int minimum) {

@@ -9,8 +9,10 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 
 #include "align/correlator.h"
 #include "align/shift_search.h"
@@ -45,8 +47,17 @@ std::int64_t SamePixelsCalls();
 // A self pair: the same pixels, CFA and clipping level, so every step of
 // the alignment sees the same input on both sides (the correlators then
 // reuse the GT's coarse spectrum, FinishAlignment skips gain, refinement
-// and loss; see there).
-bool IsSelfPair(const RawImage& gt, const RawImage& noisy);
+// and loss; see there). `same_pixels`: the caller's SamePixels answer,
+// where it has one (a build decides it once per pair); else found here.
+bool IsSelfPair(const RawImage& gt, const RawImage& noisy,
+                std::optional<bool> same_pixels = std::nullopt);
+
+// Capture i's entry of SceneCorrelator::Align's `same_pixels` (nullopt
+// where the span has none: the caller did not decide it).
+inline std::optional<bool> SamePixelsOf(
+    std::span<const std::optional<bool>> same_pixels, std::size_t i) {
+  return i < same_pixels.size() ? same_pixels[i] : std::nullopt;
+}
 
 // The smallest n >= minimum whose only prime factors are 2, 3, 5 and 7 (a
 // size both FFTW and cuFFT transform fast).

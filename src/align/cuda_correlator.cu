@@ -578,8 +578,7 @@ class CudaCorrelator : public SceneCorrelator {
       const RawImage& capture = *noisy[index];
       results[index] = FinishAlignment(
           *gt_, gt_balance_, capture, ChannelBalance(capture), geometry_,
-          surface_.data(), max_dy_, max_dx_,
-          index < same_pixels_.size() ? same_pixels_[index] : std::nullopt);
+          surface_.data(), max_dy_, max_dx_, SamePixelsOf(same_pixels_, index));
       done[index] = true;
     }
     slot.pending.clear();

@@ -66,17 +66,15 @@ class FftwCorrelator : public SceneCorrelator {
       std::span<const std::optional<bool>> same_pixels) override {
     std::vector<Result<Alignment>> results(noisy.size(),
                                            Status::Internal("not aligned"));
-    auto known = [&](std::size_t i) {
-      return i < same_pixels.size() ? same_pixels[i] : std::nullopt;
-    };
     if (noisy.size() <= 1) {
       for (std::size_t i = 0; i < noisy.size(); ++i) {
-        results[i] = AlignOne(*noisy[i], known(i), own_);
+        results[i] = AlignOne(*noisy[i], SamePixelsOf(same_pixels, i), own_);
       }
       return results;
     }
     tbb::parallel_for(std::size_t{0}, noisy.size(), [&](std::size_t i) {
-      results[i] = AlignOne(*noisy[i], known(i), per_thread_.local());
+      results[i] = AlignOne(*noisy[i], SamePixelsOf(same_pixels, i),
+                            per_thread_.local());
     });
     return results;
   }
@@ -127,11 +125,7 @@ class FftwCorrelator : public SceneCorrelator {
     DSB_RETURN_IF_ERROR(Fit(buffers));
     // A self pair's balance, coarse luma and spectrum are the GT's, bit for
     // bit (the same inputs through the same plan), so the GT's are used.
-    // (CheckPair passed: the CFAs are equal.)
-    const bool self_pair = same_pixels.has_value()
-                               ? *same_pixels && gt_->meta.overexposure_lb ==
-                                                     noisy.meta.overexposure_lb
-                               : IsSelfPair(*gt_, noisy);
+    const bool self_pair = IsSelfPair(*gt_, noisy, same_pixels);
     const std::array<float, 3> balance =
         self_pair ? gt_balance_ : ChannelBalance(noisy);
     const float* noisy_spectrum =
