@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -184,10 +185,14 @@ TEST(PipelineTest, ScenesReachOneCorrelatorPerGtInBatches) {
 
 // A pair's identity (whether the capture holds its GT's pixels, bit for
 // bit) is decided once per pair by the build and handed to alignment and
-// RawNIND's figures; neither compares the pair's images again. A scene of
-// two GTs, three captures and a copy of the first GT's file: every pair's
-// SamePixels runs exactly once, and the copy's pairs with that GT come out
-// as a self pair's (gain 1, loss 0), as when each step decided it.
+// RawNIND's figures; neither compares the pair's images again. Where both
+// files have the same content hash the build does not compare them either
+// (a file's own pair, an exact copy); where the bytes differ it compares
+// the pixels, which may still be equal. A scene of two GTs, three captures,
+// an exact copy of the first GT's file and a copy with a byte appended (the
+// same pixels, another hash): SamePixels runs once for every pair but the
+// three of equal hashes, and both copies' pairs with that GT come out as a
+// self pair's (gain 1, loss 0).
 TEST(PipelineTest, APairsIdentityIsDecidedOnce) {
   testing::TempDir dir;
   SynthOptions synth = testing::SmallDataset(dir.Join("data"), 1, 3, 5);
@@ -203,8 +208,16 @@ TEST(PipelineTest, APairsIdentityIsDecidedOnce) {
     }
   }
   ASSERT_FALSE(gt_file.empty());
-  fs::copy_file(gt_file, scene + "/copy_of_the_gt" +
-                             fs::path(gt_file).extension().string());
+  const std::string ext = fs::path(gt_file).extension().string();
+  fs::copy_file(gt_file, scene + "/copy_of_the_gt" + ext);
+  fs::copy_file(gt_file, scene + "/edited_copy_of_the_gt" + ext);
+  {
+    std::FILE* edited =
+        std::fopen((scene + "/edited_copy_of_the_gt" + ext).c_str(), "ab");
+    ASSERT_NE(edited, nullptr);
+    std::fputc(0, edited);  // past the TIFF's last offset: pixels unchanged
+    std::fclose(edited);
+  }
 
   const std::int64_t before = internal::SamePixelsCalls();
   const std::int64_t frames_before = internal::RawnindFrameComparisons();
@@ -212,20 +225,25 @@ TEST(PipelineTest, APairsIdentityIsDecidedOnce) {
   auto report = RunBuild(testing::CpuBuildOptions(synth.out_dir, 16, 2),
                          RealFileSystem(), progress);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
-  EXPECT_EQ(report->pairs_ok, 2 * (2 + 3 + 1));
-  EXPECT_EQ(report->pairs_aligned, 2 * (2 + 3 + 1));
-  // Once per pair (by the build), and RawNIND's figures compared nothing.
-  EXPECT_EQ(internal::SamePixelsCalls() - before, report->pairs_aligned);
+  EXPECT_EQ(report->pairs_ok, 2 * (2 + 3 + 2));
+  EXPECT_EQ(report->pairs_aligned, 2 * (2 + 3 + 2));
+  // Once per pair (by the build) but for each GT with itself and the first
+  // GT with its exact copy; RawNIND's figures compared nothing.
+  EXPECT_EQ(internal::SamePixelsCalls() - before, report->pairs_aligned - 3);
   EXPECT_EQ(internal::RawnindFrameComparisons(), frames_before);
 
-  const auto rows = testing::QueryRows(
-      synth.out_dir + "/dataset-build.db",
-      "SELECT p.dy, p.dx, quote(p.loss), quote(p.raw_gain), "
-      "quote(p.rgb_gain), quote(p.rawnind_loss) FROM pairs p "
-      "WHERE p.noisy_path LIKE '%copy_of_the_gt%' AND p.gt_path LIKE '%" +
-          fs::path(gt_file).filename().string() + "'");
-  ASSERT_EQ(rows.size(), 1u);
-  EXPECT_EQ(rows[0], "0|0|0.0|1.0|1.0|0.0|");
+  for (const char* copy : {"/copy_of_the_gt", "/edited_copy_of_the_gt"}) {
+    const auto rows = testing::QueryRows(
+        synth.out_dir + "/dataset-build.db",
+        "SELECT p.dy, p.dx, quote(p.loss), quote(p.raw_gain), "
+        "quote(p.rgb_gain), quote(p.rawnind_loss) FROM pairs p "
+        "WHERE p.noisy_path LIKE '%" +
+            fs::path(scene).filename().string() + copy +
+            "%' AND p.gt_path LIKE '%" + fs::path(gt_file).filename().string() +
+            "'");
+    ASSERT_EQ(rows.size(), 1u) << copy;
+    EXPECT_EQ(rows[0], "0|0|0.0|1.0|1.0|0.0|") << copy;
+  }
 }
 
 }  // namespace
