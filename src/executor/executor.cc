@@ -683,7 +683,11 @@ Result<BuildReport> ExecuteBuild(const BuildOptions& options,
   if (!options.dry_run) {
     DSB_RETURN_IF_ERROR(build.Prune());
     DSB_RETURN_IF_ERROR(build.PlanTrainingCrops());
-    DSB_RETURN_IF_ERROR(build.Schedule());
+    const Status scheduled = build.Schedule();
+    // No scene decodes any more: the decode workers end while the build
+    // finishes (its manifest's last writes and syncs), not after.
+    if (environment.runner != nullptr) environment.runner->Release();
+    DSB_RETURN_IF_ERROR(scheduled);
     DSB_RETURN_IF_ERROR(build.Crops());
   }
   return build.Finish();

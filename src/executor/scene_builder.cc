@@ -564,6 +564,8 @@ Status PipelineSceneRunner::Start(BuildObserver& observer) {
   return Status::Ok();
 }
 
+void PipelineSceneRunner::Release() { decoding_.decoder->Release(); }
+
 PipelineSceneRunner::~PipelineSceneRunner() {
   if (loading_wisdom_.joinable()) loading_wisdom_.join();
   if (fft_wisdom_.has_value()) fft_wisdom_->Save();

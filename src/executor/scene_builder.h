@@ -66,6 +66,7 @@ class PipelineSceneRunner final : public SceneRunner {
   // (raw/raw_decoder.h); Start waits for the wisdom.
   void Prepare() override;
   Status Start(BuildObserver& observer) override;
+  void Release() override;
   std::string device() const override { return device_name_; }
   SceneOutcome Run(const SceneWork& work, BuildCounters& counters,
                    BuildObserver& observer) override;

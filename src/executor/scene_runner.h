@@ -112,6 +112,13 @@ class SceneRunner {
   // `cancelled` (InterruptRequested, executor/interrupt.h).
   virtual SceneOutcome Run(const SceneWork& work, BuildCounters& counters,
                            BuildObserver& observer) = 0;
+
+  // Called once the build's last scene has run (or was interrupted), before
+  // the build records its end: a runner may let go of what it kept for the
+  // next scene (the real one ends its decode workers, whose exits then
+  // overlap the manifest's last writes instead of following them). A Run
+  // after it still works. The default does nothing.
+  virtual void Release() {}
 };
 
 // The scene's status from its files and pairs: ok, or the first failure

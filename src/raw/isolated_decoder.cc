@@ -468,9 +468,36 @@ IsolatedDecoder::IsolatedDecoder(IsolatedDecoderOptions options)
 }
 
 // Idle workers are killed and reaped (Child's destructor): none outlives
-// the decoder.
+// the decoder. All are signalled before the first is waited for, so their
+// exits run side by side.
 IsolatedDecoder::~IsolatedDecoder() {
   if (preparing_.joinable()) preparing_.join();
+  if (releasing_.joinable()) releasing_.join();
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    for (std::unique_ptr<PooledWorker>& worker : idle_) {
+      worker->started.child->KillGroup();
+    }
+  }
+  released_.clear();  // reaped
+}
+
+void IsolatedDecoder::Release() const {
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    for (std::unique_ptr<PooledWorker>& worker : idle_) {
+      if (keeper_ == worker.get()) keeper_ = nullptr;
+      worker->started.child->KillGroup();
+      released_.push_back(std::move(worker));
+    }
+    idle_.clear();
+  }
+  if (releasing_.joinable()) releasing_.join();
+  try {
+    releasing_ = std::thread([this] { shared_planes_.FreeKept(); });
+  } catch (const std::system_error&) {
+    shared_planes_.FreeKept();  // no thread: here
+  }
 }
 
 void IsolatedDecoder::Prepare(const DecodeOptions& options, int threads) const {

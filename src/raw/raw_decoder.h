@@ -38,6 +38,12 @@ class RawDecoder {
     (void)options;
     (void)threads;
   }
+  // A hint after the last Decode for now: nothing more is coming soon. A
+  // decoder may let go of what it keeps for the next file, without waiting
+  // for it (the isolated decoder signals its idle worker processes to end,
+  // so they exit while the build records its results). A later Decode
+  // still works (it gets ready again). The default does nothing.
+  virtual void Release() const {}
 };
 
 class InProcessDecoder final : public RawDecoder {

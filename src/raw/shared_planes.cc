@@ -122,6 +122,15 @@ SharedPlanePool::~SharedPlanePool() {
   for (const Buffer& buffer : free) buffer.Free();
 }
 
+void SharedPlanePool::FreeKept() const {
+  std::vector<Buffer> free;
+  {
+    std::lock_guard<std::mutex> lock(state_->mutex);
+    free.swap(state_->free);
+  }
+  for (const Buffer& buffer : free) buffer.Free();
+}
+
 Result<SharedPlanePool::Lease> SharedPlanePool::Acquire(int width,
                                                         int height) const {
   const std::size_t bytes = static_cast<std::size_t>(width) *

@@ -54,6 +54,10 @@ class SharedPlanePool {
   // an ordinary plane).
   Result<Lease> Acquire(int width, int height) const;
 
+  // Frees the buffers kept for reuse now (a later Acquire allocates
+  // afresh); planes still leased are kept when released, as before.
+  void FreeKept() const;
+
   // For tests: buffers kept for reuse now.
   std::size_t free_buffers() const;
 

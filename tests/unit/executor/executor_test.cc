@@ -79,6 +79,11 @@ class FakeSceneRunner : public SceneRunner {
     return Status::Ok();
   }
   std::string device() const override { return "fake"; }
+  void Release() override {
+    ++releases;
+    std::lock_guard lock(mutex_);
+    ran_at_release = ran.size();
+  }
 
   SceneOutcome Run(const SceneWork& work, BuildCounters& counters,
                    BuildObserver& observer) override {
@@ -140,6 +145,8 @@ class FakeSceneRunner : public SceneRunner {
 
   int starts = 0;
   int prepares = 0;  // told a scene is coming, before Start
+  int releases = 0;  // told the build's scenes have run
+  std::size_t ran_at_release = 0;
   Status start_error;
   std::set<std::string> fail;
   std::string interrupt_at;
@@ -243,6 +250,20 @@ TEST_F(ExecutorTest, FirstBuildRunsEveryDirtySceneLargestFirst) {
   EXPECT_EQ(runner_.starts, 1);
   EXPECT_EQ(runner_.prepares, 1);
   EXPECT_EQ(locks_, 1);
+}
+
+// The runner is released (its decode workers end) once, after the last
+// scene ran and before the build records its end; a dry run builds nothing
+// and releases nothing.
+TEST_F(ExecutorTest, TheRunnerIsReleasedOnceAfterTheLastScene) {
+  options_.dry_run = true;
+  Build();
+  EXPECT_EQ(runner_.releases, 0);
+  options_.dry_run = false;
+  Build();
+  EXPECT_EQ(runner_.releases, 1);
+  EXPECT_EQ(runner_.ran_at_release, 2u);
+  EXPECT_EQ(RecordedScenes(), (std::vector<std::string>{"s1:ok", "s2:ok"}));
 }
 
 TEST_F(ExecutorTest, ThePlanEmitsPairsMaskPathsAndMemoryShare) {

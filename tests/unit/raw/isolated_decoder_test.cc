@@ -872,6 +872,40 @@ TEST_F(IsolatedDecoderTest, PrepareStartsThePoolsWorkersAhead) {
   EXPECT_TRUE(NoChildren());
 }
 
+// Release (the build's last scene has run) kills the idle workers without
+// waiting for them: each has exited (a zombie until the decoder reaps it)
+// before the decoder goes. A Decode after it starts a fresh worker and
+// gives the same pixels; the destructor reaps every worker.
+TEST_F(IsolatedDecoderTest, ReleaseEndsTheIdleWorkersAndDecodingStillWorks) {
+  const std::string path = WriteDng("released.dng", CfaPattern());
+  const RawImage expected = *DecodeRaw(path);
+  const int descriptors = OpenDescriptors();
+  {
+    const IsolatedDecoder pooled;
+    EXPECT_EQ(FailedParallelDecodes(pooled, path, expected, 2, 2), 0);
+    const std::vector<pid_t> workers = testing::ChildProcesses();
+    ASSERT_FALSE(workers.empty());
+    pooled.Release();
+    for (const pid_t worker : workers) {
+      bool exited = false;
+      for (int i = 0; i < 500 && !exited; ++i) {
+        siginfo_t info{};
+        exited = ::waitid(P_PID, static_cast<id_t>(worker), &info,
+                          WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                 info.si_pid == worker;
+        if (!exited) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      EXPECT_TRUE(exited) << "worker " << worker << " still runs";
+    }
+    Result<RawImage> image = pooled.Decode(path, {});
+    ASSERT_TRUE(image.ok()) << image.status().ToString();
+    ExpectSameImage(*image, expected);
+    pooled.Release();  // twice: as once
+  }
+  EXPECT_TRUE(NoChildren());
+  EXPECT_EQ(OpenDescriptors(), descriptors);
+}
+
 // A small file's buffer (2 bytes a pixel, at most
 // IsolatedDecoder::kKeptByEveryWorkerBytes) every pooled worker keeps, not
 // only one: two workers that decoded it each hold one, and the next files

@@ -83,6 +83,29 @@ TEST(SharedPlanePoolTest, ReleasedPlanesAreReusedUpToTheBound) {
   outliving->plane = Plane<float>();  // released after the pool: freed
 }
 
+// FreeKept frees the kept buffers at once (the decoder's Release, at the
+// end of a build); the pool still serves, and keeps what is released after.
+TEST(SharedPlanePoolTest, FreeKeptEmptiesThePoolWhichStillServes) {
+  const SharedPlanePool pool(4);
+  {
+    std::vector<Plane<float>> held;
+    for (int i = 0; i < 3; ++i) {
+      Result<SharedPlanePool::Lease> lease = pool.Acquire(64, 64);
+      ASSERT_TRUE(lease.ok());
+      held.push_back(std::move(lease->plane));
+    }
+  }
+  EXPECT_EQ(pool.free_buffers(), 3u);
+  pool.FreeKept();
+  EXPECT_EQ(pool.free_buffers(), 0u);
+  {
+    Result<SharedPlanePool::Lease> lease = pool.Acquire(64, 64);
+    ASSERT_TRUE(lease.ok());
+    lease->plane.data()[64 * 64 - 1] = 2.0f;
+  }
+  EXPECT_EQ(pool.free_buffers(), 1u);
+}
+
 // A freed plane's pages are gone even while another mapping of its memfd
 // (a worker's kept one) still exists.
 TEST(SharedPlanePoolTest, AFreedPlaneKeepsNoPagesInAnotherMapping) {
