@@ -106,6 +106,15 @@ inline int CommonPrefix(const std::uint8_t* a, const std::uint8_t* b, int n) {
   return i;
 }
 
+// Set bits of v (the baseline x86-64 has no popcnt instruction, and
+// __builtin_popcountll is then a call).
+inline int PopCount(std::uint64_t v) {
+  v -= (v >> 1) & 0x5555555555555555u;
+  v = (v & 0x3333333333333333u) + ((v >> 2) & 0x3333333333333333u);
+  v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+  return static_cast<int>((v * 0x0101010101010101u) >> 56);
+}
+
 // Bit i set where byte i of p[0, 8) has its top bit set (255 in a mask).
 inline unsigned Pattern8(const std::uint8_t* p) {
 #if defined(__SSE2__)
@@ -768,7 +777,7 @@ class RowBits {
     for (int i = 1; i < n; i += 64) {
       std::uint64_t v = Bits(0, x + i);
       if (n - i < 64) v &= (std::uint64_t{1} << (n - i)) - 1;
-      same += __builtin_popcountll(v);
+      same += PopCount(v);
     }
     return n - 1 - same;
   }
