@@ -855,25 +855,32 @@ class RowBits {
   // else from the bytes.
   [[gnu::noinline]] void Compute(int j) {
     stamp_[j] = serial_;
-    const PlaneWord here = PlaneAt(plane_, row_, j, serial_);
-    const PlaneWord before =
-        j > 0 ? PlaneAt(plane_, row_, j - 1, serial_) : PlaneWord{0, 0, true};
+    // Fields read one by one: a copy of the whole word would load
+    // together what PlaneAt stored apart (a stalled store forward: half
+    // of this function's time).
+    const PlaneWord& here = PlaneAt(plane_, row_, j, serial_);
+    const std::uint64_t p = here.bits;
+    bool two_level = here.two_level;
+    std::uint64_t before = 0;
+    if (j > 0) {
+      const PlaneWord& word = PlaneAt(plane_, row_, j - 1, serial_);
+      before = word.bits;
+      two_level = two_level && word.two_level;
+    }
     std::uint64_t above = 0;
-    bool above_two_level = true;
     if (above_ != nullptr) {
       const PlaneWord& word = PlaneAt(above_plane_, above_, j, above_serial_);
       above = word.bits;
-      above_two_level = word.two_level;
+      two_level = two_level && word.two_level;
     }
-    if (!(here.two_level && before.two_level && above_two_level)) {
+    if (!two_level) {
       ComputeBytes(j);
       return;
     }
     std::uint64_t* out = bits_[j].data();
-    const std::uint64_t p = here.bits;
     for (std::size_t i = 0; i < std::size(kRowPeriods); ++i) {
       const int d = kRowPeriods[i];
-      out[i] = ~(p ^ ((p << d) | (before.bits >> (64 - d))));
+      out[i] = ~(p ^ ((p << d) | (before >> (64 - d))));
     }
     out[kAbove] = above_ != nullptr ? ~(p ^ above) : 0;
     const int inside = width_ - 64 * j;
