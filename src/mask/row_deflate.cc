@@ -340,34 +340,29 @@ void CountBytes(const std::uint8_t* bytes, std::size_t n,
 }
 
 // One deflate block with dynamic Huffman codes (RFC 1951 3.2.7).
+// Matches' symbols as the parse makes them (counted there, between its
+// mispredicted branches, rather than in a pass of their own).
+struct MatchCounts {
+  std::uint32_t length[kNoSymbol] = {};  // by literal/length symbol (>= 257)
+  std::uint32_t distance[30] = {};
+
+  void Add(int length_value, int distance_value) {
+    ++length[kLengthSymbol[length_value]];
+    ++distance[DistCode(distance_value)];
+  }
+};
+
+// One deflate block with dynamic Huffman codes (RFC 1951 3.2.7).
 void WriteBlock(const std::vector<Sequence>& sequences,
                 const std::uint8_t* literals, std::size_t literal_count,
-                bool final, BitWriter& bits) {
+                const MatchCounts& matches, bool final, BitWriter& bits) {
   constexpr int kLitCodes = 286;
   constexpr int kDistCodes = 30;
-  // Matches counted without branches into four tables in turn (a run of
-  // equal symbols would otherwise wait on each increment of one counter);
-  // a sequence without a match counts in the slots past the codes.
-  std::uint32_t lit_counts[4][kLitCodes + 1] = {};
-  std::uint32_t dist_counts[4][kDistCodes + 1] = {};
-  for (std::size_t k = 0; k < sequences.size(); ++k) {
-    const Sequence s = sequences[k];
-    ++lit_counts[k & 3][kLengthSymbol[s.length]];
-    ++dist_counts[k & 3][s.length == 0
-                             ? kDistCodes
-                             : DistCode(std::max<int>(s.distance, 1))];
-  }
-  std::uint32_t lit_freq[kLitCodes] = {};
+  std::uint32_t lit_freq[kLitCodes];
   std::uint32_t dist_freq[kDistCodes];
+  std::copy(matches.length, matches.length + kLitCodes, lit_freq);
+  std::copy(matches.distance, matches.distance + kDistCodes, dist_freq);
   CountBytes(literals, literal_count, lit_freq);
-  for (int i = 0; i < kLitCodes; ++i) {
-    lit_freq[i] += lit_counts[0][i] + lit_counts[1][i] + lit_counts[2][i] +
-                   lit_counts[3][i];
-  }
-  for (int i = 0; i < kDistCodes; ++i) {
-    dist_freq[i] = dist_counts[0][i] + dist_counts[1][i] + dist_counts[2][i] +
-                   dist_counts[3][i];
-  }
   lit_freq[256] = 1;  // end of block
   std::uint8_t lit_len[kLitCodes];
   std::uint8_t dist_len[kDistCodes];
@@ -638,6 +633,7 @@ class TokenStream {
     sequences_.push_back({static_cast<std::uint16_t>(pending_),
                           static_cast<std::uint16_t>(length),
                           static_cast<std::uint16_t>(distance)});
+    counts_.Add(length, distance);
     pending_ = 0;
     if (++symbols_ == static_cast<int>(kBlockTokens)) Flush(false);
   }
@@ -652,7 +648,8 @@ class TokenStream {
     if (pending_ > 0) {
       sequences_.push_back({static_cast<std::uint16_t>(pending_), 0, 0});
     }
-    WriteBlock(sequences_, bytes_.data(), byte_count_, final, bits_);
+    WriteBlock(sequences_, bytes_.data(), byte_count_, counts_, final, bits_);
+    counts_ = MatchCounts{};
     sequences_.clear();
     byte_count_ = 0;
     pending_ = 0;
@@ -661,6 +658,7 @@ class TokenStream {
 
   BitWriter& bits_;
   std::vector<Sequence> sequences_;
+  MatchCounts counts_;
   std::vector<std::uint8_t> bytes_;  // the block's literals
   std::size_t byte_count_ = 0;
   int pending_ = 0;  // literals not yet in a sequence
