@@ -1087,6 +1087,9 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
     int best = 0;
     int best_distance = 0;
     bool literal = false;
+    // The bits from pixel c - 1 on, valid for `valid` pixels (c >= 1).
+    RowBits::Window window;
+    int valid = 0;
     if (c == 0) {
       // A long run is coded as one (distance 1: no extra bits) even where
       // a match of rows is longer (12 extra bits per 258 bytes at 6,000
@@ -1095,8 +1098,8 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
       literal = w > 1 && 1 + equal.Ones(0, 1) >= kLongRun;
     } else {
       int x = c - 1;
-      RowBits::Window window = equal.Load(x);
-      int valid = 64;
+      window = equal.Load(x);
+      valid = 64;
       // Most pixels of a busy stretch are literals: those where no
       // candidate can reach its least useful length go out up to 53 at a
       // time, without looking further.
@@ -1124,8 +1127,14 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
     const int in_row_best = best;
     if (!literal && best < left && best < kLongRun && c >= quiet_until &&
         equal.has_above()) {
-      const int len = c == 0 ? 1 + equal.Ones(RowBits::kAbove, 0)
-                             : equal.Ones(RowBits::kAbove, c - 1);
+      int len;
+      if (c == 0) {
+        len = 1 + equal.Ones(RowBits::kAbove, 0);
+      } else {
+        const std::uint64_t clear = ~window.set[RowBits::kAbove];
+        len = clear != 0 ? __builtin_ctzll(clear) : 64;
+        if (len >= valid) len = equal.Ones(RowBits::kAbove, c - 1);
+      }
       if (len >= kMinRowMatch && len > in_row_best + kRowBias && len > best) {
         best = len;
         best_distance = unit;
