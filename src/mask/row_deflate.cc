@@ -682,6 +682,7 @@ class RowBits {
 
   static constexpr int kSets = static_cast<int>(std::size(kRowPeriods)) + 1;
   static constexpr int kAbove = kSets - 1;
+  static_assert(kMaxRowsBack == 1, "one set of bits for rows back");
 
   explicit RowBits(int width)
       : width_(width),
@@ -742,11 +743,12 @@ class RowBits {
     return w;
   }
 
-  // How many pixels from x on (x + 16 <= width) RowMatches::NoMatchAt
-  // (before the bits) found no candidate at: up to the first where one
-  // may reach its least useful length (a run of 9, 6 pixels at a period,
-  // 12 as the row above), or to 53 of them, or to the last pixel with
-  // x + 16 <= width. `stopped`: a candidate stopped them.
+  // How many pixels from x on (x + 16 <= width) have no candidate that
+  // could reach its least useful length (a run of 9, 6 pixels at a
+  // period, 12 as the row above): literals without a look further (as
+  // the test per pixel before the bits found them), up to the first pixel
+  // where one may, or to 53 of them, or to the last pixel with x + 16 <=
+  // width. `stopped`: a candidate stopped them.
   [[gnu::always_inline]] int Quiet(const Window& w, int x, bool& stopped) {
     auto ones6 = [](std::uint64_t v) {  // bit k: bits k..k+5 of v set
       const std::uint64_t two = v & (v >> 1);
