@@ -106,18 +106,26 @@ inline int CommonPrefix(const std::uint8_t* a, const std::uint8_t* b, int n) {
   return i;
 }
 
-// How many of row[0, n) differ from the next pixel (runs that end).
-inline int Changes(const std::uint8_t* row, int n) {
-  int changes = 0;
-  for (int i = 0; i + 1 < n; ++i) changes += row[i] != row[i + 1];
-  return changes;
+// Set bits of v (the baseline x86-64 has no popcnt instruction, and
+// __builtin_popcountll is then a call).
+inline int PopCount(std::uint64_t v) {
+  v -= (v >> 1) & 0x5555555555555555u;
+  v = (v & 0x3333333333333333u) + ((v >> 2) & 0x3333333333333333u);
+  v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+  return static_cast<int>((v * 0x0101010101010101u) >> 56);
 }
 
-// A literal byte (distance 0) or a match of `value` bytes `distance` back.
-struct Token {
-  std::uint16_t value;
-  std::uint16_t distance;
-};
+// Bit i set where byte i of p[0, 8) has its top bit set (255 in a mask).
+inline unsigned Pattern8(const std::uint8_t* p) {
+#if defined(__SSE2__)
+  return static_cast<unsigned>(
+      _mm_movemask_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#else
+  unsigned m = 0;
+  for (int i = 0; i < 8; ++i) m |= static_cast<unsigned>(p[i] >> 7) << i;
+  return m;
+#endif
+}
 
 // Code lengths, at most `max_bits`, of a Huffman code for `freq[0, n)`.
 // The code is always complete (as zlib's inflate requires): an alphabet
@@ -271,34 +279,90 @@ class BitWriter {
   int count_ = 0;
 };
 
+// The tokens of a deflate block as sequences: `literals` bytes, taken in
+// order from the block's literal bytes, then a match of `length` bytes
+// `distance` back (length 0: none, at the end of a block). A busy stretch
+// of a mask alternates short runs of literals (2.8 on average on the warm
+// photographs) with matches; a token each cost a branch that mispredicts
+// whenever the two alternate, in the parse, the counts and the emission.
+struct Sequence {
+  std::uint16_t literals;
+  std::uint16_t length;
+  std::uint16_t distance;
+};
+
+// Symbol of each match length in the literal/length alphabet; length 0
+// (no match) counts in a slot past the alphabet.
+constexpr int kNoSymbol = 286;
+constexpr std::array<std::uint16_t, kMaxMatch + 1> MakeLengthSymbols() {
+  std::array<std::uint16_t, kMaxMatch + 1> symbols{};
+  for (int l = 0; l <= kMaxMatch; ++l) {
+    symbols[l] = static_cast<std::uint16_t>(
+        l < kMinMatch ? kNoSymbol : 257 + kLengthCode[l]);
+  }
+  return symbols;
+}
+constexpr std::array<std::uint16_t, kMaxMatch + 1> kLengthSymbol =
+    MakeLengthSymbols();
+
+// Adds the histogram of bytes[0, n) to `counts`. Mask bytes are 0 or 255:
+// 16 of those are counted by one compare and a sum of the 255s.
+void CountBytes(const std::uint8_t* bytes, std::size_t n,
+                std::uint32_t* counts) {
+  std::size_t i = 0;
+  std::uint64_t two_level = 0;  // bytes counted 16 at a time
+  std::uint64_t ones = 0;       // of which 255
+#if defined(__SSE2__)
+  const __m128i zero = _mm_setzero_si128();
+  const __m128i all = _mm_set1_epi8(-1);
+  const __m128i one = _mm_set1_epi8(1);
+  __m128i ones_sum = _mm_setzero_si128();
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + i));
+    const __m128i is_all = _mm_cmpeq_epi8(v, all);
+    const __m128i either = _mm_or_si128(is_all, _mm_cmpeq_epi8(v, zero));
+    if (_mm_movemask_epi8(either) != 0xffff) {
+      for (std::size_t k = i; k < i + 16; ++k) ++counts[bytes[k]];
+      continue;
+    }
+    two_level += 16;
+    ones_sum =
+        _mm_add_epi64(ones_sum, _mm_sad_epu8(_mm_and_si128(is_all, one), zero));
+  }
+  std::uint64_t sums[2];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(sums), ones_sum);
+  ones = sums[0] + sums[1];
+#endif
+  for (; i < n; ++i) ++counts[bytes[i]];
+  counts[255] += static_cast<std::uint32_t>(ones);
+  counts[0] += static_cast<std::uint32_t>(two_level - ones);
+}
+
 // One deflate block with dynamic Huffman codes (RFC 1951 3.2.7).
-void WriteBlock(const std::vector<Token>& tokens, bool final, BitWriter& bits) {
+// Matches' symbols as the parse makes them (counted there, between its
+// mispredicted branches, rather than in a pass of their own).
+struct MatchCounts {
+  std::uint32_t length[kNoSymbol] = {};  // by literal/length symbol (>= 257)
+  std::uint32_t distance[30] = {};
+
+  void Add(int length_value, int distance_value) {
+    ++length[kLengthSymbol[length_value]];
+    ++distance[DistCode(distance_value)];
+  }
+};
+
+// One deflate block with dynamic Huffman codes (RFC 1951 3.2.7).
+void WriteBlock(const std::vector<Sequence>& sequences,
+                const std::uint8_t* literals, std::size_t literal_count,
+                const MatchCounts& matches, bool final, BitWriter& bits) {
   constexpr int kLitCodes = 286;
   constexpr int kDistCodes = 30;
-  // Counted without branches (literals and matches alternate
-  // unpredictably) into four tables in turn (a run of equal symbols would
-  // otherwise wait on each increment of one counter); a literal counts
-  // in a distance slot past the codes.
-  std::uint32_t lit_counts[4][kLitCodes] = {};
-  std::uint32_t dist_counts[4][kDistCodes + 1] = {};
-  for (std::size_t k = 0; k < tokens.size(); ++k) {
-    const Token t = tokens[k];
-    const bool literal = t.distance == 0;
-    const int symbol = literal ? t.value : 257 + kLengthCode[t.value];
-    const int dc = literal ? kDistCodes : DistCode(literal ? 1 : t.distance);
-    ++lit_counts[k & 3][symbol];
-    ++dist_counts[k & 3][dc];
-  }
   std::uint32_t lit_freq[kLitCodes];
   std::uint32_t dist_freq[kDistCodes];
-  for (int i = 0; i < kLitCodes; ++i) {
-    lit_freq[i] = lit_counts[0][i] + lit_counts[1][i] + lit_counts[2][i] +
-                  lit_counts[3][i];
-  }
-  for (int i = 0; i < kDistCodes; ++i) {
-    dist_freq[i] = dist_counts[0][i] + dist_counts[1][i] + dist_counts[2][i] +
-                   dist_counts[3][i];
-  }
+  std::copy(matches.length, matches.length + kLitCodes, lit_freq);
+  std::copy(matches.distance, matches.distance + kDistCodes, dist_freq);
+  CountBytes(literals, literal_count, lit_freq);
   lit_freq[256] = 1;  // end of block
   std::uint8_t lit_len[kLitCodes];
   std::uint8_t dist_len[kDistCodes];
@@ -396,15 +460,56 @@ void WriteBlock(const std::vector<Token>& tokens, bool final, BitWriter& bits) {
         (static_cast<std::uint32_t>(l - kLengthBase[lc]) << code_len);
     length_count[l] = static_cast<std::uint8_t>(code_len + kLengthExtra[lc]);
   }
-  for (const Token& t : tokens) {
-    if (t.distance == 0) {
-      bits.Put(lit_code[t.value], lit_len[t.value]);
-      continue;
+  // The literals of a block of 0s and 255s whose codes take at most 4
+  // bits each go out up to 8 at a time: each pattern of 8 such bytes (bit
+  // i set where byte i is 255) maps to their codes end to end, with the
+  // length of each prefix (a literal each was a Put, and a literal run is
+  // short: a table lookup does it whole).
+  bool two_level = lit_len[0] <= 4 && lit_len[255] <= 4;
+  for (int i = 1; two_level && i < 255; ++i) two_level = lit_freq[i] == 0;
+  struct Group {
+    std::uint32_t bits;
+    std::uint8_t prefix[9];  // bits of the first k codes
+  };
+  std::array<Group, 256> groups;
+  if (two_level) {
+    for (int m = 0; m < 256; ++m) {
+      Group& g = groups[m];
+      g.bits = 0;
+      g.prefix[0] = 0;
+      for (int i = 0; i < 8; ++i) {
+        const int value = (m >> i) & 1 ? 255 : 0;
+        g.bits |= static_cast<std::uint32_t>(lit_code[value]) << g.prefix[i];
+        g.prefix[i + 1] =
+            static_cast<std::uint8_t>(g.prefix[i] + lit_len[value]);
+      }
     }
-    bits.Put(length_bits[t.value], length_count[t.value]);
-    const int dc = DistCode(t.distance);
+  }
+  const std::uint8_t* lit = literals;
+  // Where most sequences have no literals (quiet masks: runs and rows),
+  // those skip the literals' step; where they alternate (busy ones), the
+  // step runs for every sequence rather than mispredict.
+  const bool skip_none = literal_count < sequences.size() / 2;
+  for (const Sequence& s : sequences) {
+    int n = s.literals;
+    if (skip_none && n == 0) {
+    } else if (two_level) {
+      for (; n > 8; n -= 8, lit += 8) {
+        const Group& g = groups[Pattern8(lit)];
+        bits.Put(g.bits, g.prefix[8]);
+      }
+      const Group& g = groups[Pattern8(lit)];
+      const int length = g.prefix[n];
+      bits.Put(g.bits & ((std::uint64_t{1} << length) - 1), length);
+      lit += n;
+    } else {
+      for (; n > 0; --n, ++lit) bits.Put(lit_code[*lit], lit_len[*lit]);
+    }
+    if (s.length == 0) continue;
+    bits.Put(length_bits[s.length], length_count[s.length]);
+    const int dc = DistCode(s.distance);
     bits.Put(
-        dist_code[dc] | (static_cast<std::uint64_t>(t.distance - kDistBase[dc])
+        dist_code[dc] | (static_cast<std::uint64_t>(s.distance - kDistBase[dc])
                          << dist_len[dc]),
         dist_len[dc] + DistExtraBits(dc));
   }
@@ -465,100 +570,421 @@ class RowsAdler {
   std::uint64_t weighted_ = 0;  // B of the row added last
 };
 
-// Match lengths at the candidate distances from positions along one row,
-// each remembering where its match ended: a later position before that
-// end has the same match, shorter by the distance moved (exact: the bytes
-// agree up to the end and differ there), so a long match is compared once.
-class RowMatches {
+// The sequences of the block being written, flushed as a deflate block
+// every kBlockTokens symbols (literal bytes and matches: the same blocks,
+// hence the same codes, as a token at a time).
+class TokenStream {
  public:
-  static std::uint64_t Load(const std::uint8_t* p) {
-    std::uint64_t v;
-    std::memcpy(&v, p, 8);
-    return v;
+  explicit TokenStream(BitWriter& bits)
+      : bits_(bits), bytes_(kBlockTokens + kBytesPad) {
+    sequences_.reserve(kBlockTokens + 1);
   }
 
-  RowMatches(PlaneView<const std::uint8_t> image, int rows_back)
-      : image_(image), rows_back_(rows_back) {}
-
-  void StartRow(int y) {
-    y_ = y;
-    row_ = image_.row(y);
-    period_end_.fill(0);
-    row_end_.fill(0);
-    run_start_ = 0;
-    run_end_ = 0;
-  }
-
-  // The match `kRowPeriods[i]` pixels back from pixel x (x >= that).
-  int InRow(int i, int x) {
-    if (x < period_end_[i]) return period_end_[i] - x;
-    // A run found by Run() is this match from its second pixel on.
-    if (i == 0 && x > run_start_ && x < run_end_) return run_end_ - x;
-    const int len =
-        CommonPrefix(row_ + x, row_ + x - kRowPeriods[i], image_.width - x);
-    period_end_[i] = x + len;
-    return len;
-  }
-
-  // The match k rows back from byte c of the row's unit (0: the filter
-  // byte, which every row shares).
-  int Rows(int k, int c) {
-    if (c < row_end_[k]) return row_end_[k] - c;
-    const std::uint8_t* above = image_.row(y_ - k);
-    const int w = image_.width;
-    const int len = c == 0
-                        ? 1 + CommonPrefix(row_, above, w)
-                        : CommonPrefix(row_ + c - 1, above + c - 1, w + 1 - c);
-    row_end_[k] = c + len;
-    return len;
-  }
-
-  // The run of equal pixels that starts at pixel x.
-  int Run(int x) {
-    if (x < run_end_) return run_end_ - x;
-    const int w = image_.width;
-    run_start_ = x;
-    run_end_ =
-        x +
-        (x + 1 < w ? 1 + CommonPrefix(row_ + x + 1, row_ + x, w - x - 1) : 1);
-    return run_end_ - x;
-  }
-
-  // Whether no candidate can reach its least useful length at pixel x
-  // (x + 16 <= width), read off one or two words per candidate without
-  // branches: most pixels of a busy stretch are literals, and this is
-  // their whole cost.
-  bool NoMatchAt(int x) const {
-    const std::uint8_t* at = row_ + x;
-    const std::uint64_t head = Load(at);
-    const std::uint64_t tail = Load(at + 4);
-    constexpr std::uint64_t kInRowBytes =
-        (std::uint64_t{1} << (8 * kMinInRowMatch)) - 1;
-    bool hit = head == Load(at + 1);  // a run of 9 or more starts here
-    for (std::size_t i = 0; i < std::size(kRowPeriods); ++i) {
-      if (kRowPeriods[i] > x) break;
-      hit |= ((head ^ Load(at - kRowPeriods[i])) & kInRowBytes) == 0;
+  // Appends literals p[0, n). Within a block and with room to read 64
+  // bytes at p (`readable`), they are copied as 64 bytes at once.
+  [[gnu::always_inline]] void Literals(const std::uint8_t* p, int n,
+                                       bool readable) {
+    if (readable && n <= 64 && symbols_ + n < static_cast<int>(kBlockTokens) &&
+        pending_ + n < kMaxLiterals) [[likely]] {
+      std::memcpy(bytes_.data() + byte_count_, p, 64);
+      byte_count_ += n;
+      pending_ += n;
+      symbols_ += n;
+      return;
     }
-    const int rows_back = std::min(rows_back_, y_);
-    for (int k = 1; k <= rows_back; ++k) {
-      const std::uint8_t* above = image_.row(y_ - k) + x;
-      hit |= ((head ^ Load(above)) | (tail ^ Load(above + 4))) == 0;
-    }
-    return !hit;
+    SomeLiterals(p, n);
   }
 
-  const std::uint8_t* row() const { return row_; }
-  int rows_back() const { return std::min(rows_back_, y_); }
+  [[gnu::always_inline]] void Literal(std::uint8_t v) {
+    if (symbols_ + 1 < static_cast<int>(kBlockTokens) &&
+        pending_ + 1 < kMaxLiterals) [[likely]] {
+      bytes_[byte_count_++] = v;
+      ++pending_;
+      ++symbols_;
+      return;
+    }
+    SomeLiterals(&v, 1);
+  }
 
  private:
-  PlaneView<const std::uint8_t> image_;
-  int rows_back_;
-  int y_ = 0;
+  [[gnu::noinline]] void SomeLiterals(const std::uint8_t* p, int n) {
+    while (n > 0) {
+      const int k = std::min({n, static_cast<int>(kBlockTokens) - symbols_,
+                              kMaxLiterals - pending_});
+      std::memcpy(bytes_.data() + byte_count_, p, k);
+      byte_count_ += k;
+      pending_ += k;
+      symbols_ += k;
+      p += k;
+      n -= k;
+      if (symbols_ == static_cast<int>(kBlockTokens)) {
+        Flush(false);
+      } else if (pending_ == kMaxLiterals) {
+        sequences_.push_back({static_cast<std::uint16_t>(pending_), 0, 0});
+        pending_ = 0;
+      }
+    }
+  }
+
+ public:
+  // Appends a match of `length` (kMinMatch to kMaxMatch) bytes `distance`
+  // back, after the literals before it.
+  void Match(int length, int distance) {
+    sequences_.push_back({static_cast<std::uint16_t>(pending_),
+                          static_cast<std::uint16_t>(length),
+                          static_cast<std::uint16_t>(distance)});
+    counts_.Add(length, distance);
+    pending_ = 0;
+    if (++symbols_ == static_cast<int>(kBlockTokens)) Flush(false);
+  }
+
+  void Finish() { Flush(true); }
+
+ private:
+  static constexpr int kMaxLiterals = 65535;    // in one sequence
+  static constexpr std::size_t kBytesPad = 64;  // read past the last
+
+  void Flush(bool final) {
+    if (pending_ > 0) {
+      sequences_.push_back({static_cast<std::uint16_t>(pending_), 0, 0});
+    }
+    WriteBlock(sequences_, bytes_.data(), byte_count_, counts_, final, bits_);
+    counts_ = MatchCounts{};
+    sequences_.clear();
+    byte_count_ = 0;
+    pending_ = 0;
+    symbols_ = 0;
+  }
+
+  BitWriter& bits_;
+  std::vector<Sequence> sequences_;
+  MatchCounts counts_;
+  std::vector<std::uint8_t> bytes_;  // the block's literals
+  std::size_t byte_count_ = 0;
+  int pending_ = 0;  // literals not yet in a sequence
+  int symbols_ = 0;  // literals and matches in the block
+};
+
+// For each pixel of one row: whether it equals the pixel 1, 2, 3 and 6
+// back (sets 0-3, kRowPeriods) and the pixel above (set kAbove), 64
+// pixels to a word, computed as the encoder reaches them (a row the
+// encoder matches whole is never read here). Bits past the row, and
+// before a period's first pixel, are 0. Match lengths are then counts of
+// set bits, and the quick test for literals is a few shifts for 52
+// pixels at once.
+class RowBits {
+ public:
+  struct PlaneWord {
+    std::uint64_t bits;
+    std::uint32_t serial;
+    bool two_level;
+  };
+
+  static constexpr int kSets = static_cast<int>(std::size(kRowPeriods)) + 1;
+  static constexpr int kAbove = kSets - 1;
+  static_assert(kMaxRowsBack == 1, "one set of bits for rows back");
+
+  explicit RowBits(int width)
+      : width_(width),
+        words_((width + 63) / 64),
+        bits_(static_cast<std::size_t>(words_ + 2)),
+        stamp_(static_cast<std::size_t>(words_ + 2), 0),
+        plane_(static_cast<std::size_t>(words_ + 1)),
+        above_plane_(static_cast<std::size_t>(words_ + 1)) {}
+
+  // `above` is null where no match of rows may reach the row.
+  // `above_is_last`: the row above is the row started last (its bit
+  // planes are kept).
+  void Start(const std::uint8_t* row, const std::uint8_t* above,
+             bool above_is_last) {
+    row_ = row;
+    above_ = above;
+    const std::uint32_t last = serial_;
+    serial_ = next_serial_++;
+    if (above_is_last) {
+      std::swap(plane_, above_plane_);
+      above_serial_ = last;
+    } else {
+      above_serial_ = next_serial_++;
+    }
+    // The words of zeros past the row.
+    stamp_[words_] = serial_;
+    stamp_[words_ + 1] = serial_;
+    long_start_.fill(0);
+    long_end_.fill(0);
+  }
+
+  bool has_above() const { return above_ != nullptr; }
+
+  // Bits [x, x + 64) of `set`.
+  [[gnu::always_inline]] std::uint64_t Bits(int set, int x) {
+    Ensure(x >> 6);
+    return Computed(set, x);
+  }
+
+  // How many bits of `set` are set from x on (x < width). Past the
+  // first word, the bytes are compared directly (a long run needs no
+  // other set's bits), and the end remembered: a later position before it
+  // has the same match, shorter by the distance moved.
+  [[gnu::always_inline]] int Ones(int set, int x) {
+    const std::uint64_t clear = ~Bits(set, x);
+    if (clear != 0) return __builtin_ctzll(clear);
+    return LongOnes(set, x);
+  }
+
+  // Bits [x, x + 64) of every set (of the row above: 0 where none).
+  struct Window {
+    std::uint64_t set[kSets];
+  };
+  [[gnu::always_inline]] Window Load(int x) {
+    Ensure(x >> 6);
+    Window w;
+    for (int k = 0; k < kSets; ++k) w.set[k] = Computed(k, x);
+    return w;
+  }
+
+  // How many pixels from x on (x + 16 <= width) have no candidate that
+  // could reach its least useful length (a run of 9, 6 pixels at a
+  // period, 12 as the row above): literals without a look further (as
+  // the test per pixel before the bits found them), up to the first pixel
+  // where one may, or to 53 of them, or to the last pixel with x + 16 <=
+  // width. `stopped`: a candidate stopped them.
+  [[gnu::always_inline]] int Quiet(const Window& w, int x, bool& stopped) {
+    auto ones6 = [](std::uint64_t v) {  // bit k: bits k..k+5 of v set
+      const std::uint64_t two = v & (v >> 1);
+      return two & (two >> 2) & (two >> 4);
+    };
+    const std::uint64_t run = w.set[0];
+    const std::uint64_t two = run & (run >> 1);
+    const std::uint64_t four = two & (two >> 2);
+    const std::uint64_t eight = four & (four >> 4);
+    std::uint64_t hit = eight >> 1;  // a run of 9 or more
+    hit |= ones6(run) | ones6(w.set[1]) | ones6(w.set[2]) | ones6(w.set[3]);
+    const std::uint64_t a = w.set[kAbove];
+    const std::uint64_t a2 = a & (a >> 1);
+    const std::uint64_t a4 = a2 & (a2 >> 2);
+    hit |= a4 & (a4 >> 4) & (a4 >> 8);
+    const int last = std::min(52, width_ - 16 - x);
+    const std::uint64_t beyond = ~std::uint64_t{0} << last << 1;
+    const int quiet = __builtin_ctzll(hit | beyond);
+    stopped = ((hit >> quiet) & 1) != 0;
+    return quiet;
+  }
+
+  // How many of the pixels x..x+n-2 differ from the next one.
+  int Changes(int x, int n) {
+    int same = 0;
+    for (int i = 1; i < n; i += 64) {
+      std::uint64_t v = Bits(0, x + i);
+      if (n - i < 64) v &= (std::uint64_t{1} << (n - i)) - 1;
+      same += PopCount(v);
+    }
+    return n - 1 - same;
+  }
+
+ private:
+  [[gnu::noinline]] int LongOnes(int set, int x) {
+    if (x >= long_start_[set] && x < long_end_[set]) {
+      return long_end_[set] - x;
+    }
+    const std::uint8_t* other =
+        set == kAbove ? above_ : row_ - kRowPeriods[set];
+    const int end =
+        x + 64 + CommonPrefix(row_ + x + 64, other + x + 64, width_ - x - 64);
+    long_start_[set] = x;
+    long_end_[set] = end;
+    return end - x;
+  }
+
+  // Bits [x, x + 64) of `set`, once Ensure(x >> 6).
+  [[gnu::always_inline]] std::uint64_t Computed(int set, int x) const {
+    const int j = x >> 6;
+    const int s = x & 63;
+    return (bits_[j][set] >> s) | ((bits_[j + 1][set] << 1) << (63 - s));
+  }
+
+  // Words j and j + 1 of this row computed.
+  [[gnu::always_inline]] void Ensure(int j) {
+    if (stamp_[j] != serial_) [[unlikely]]
+      Compute(j);
+    if (stamp_[j + 1] != serial_) [[unlikely]]
+      Compute(j + 1);
+  }
+
+  // Word j of a row's bit plane (from `row`, of the row with `serial`).
+  const PlaneWord& PlaneAt(std::vector<PlaneWord>& planes,
+                           const std::uint8_t* row, int j,
+                           std::uint32_t serial) {
+    PlaneWord& word = planes[j];
+    if (word.serial != serial) {
+      word.bits = Plane(row, 64 * j, word.two_level);
+      word.serial = serial;
+    }
+    return word;
+  }
+
+  // Bit i of the result: p[i] >= 128 (a mask's 255), for p[0, 64) (or
+  // the row's pixels from x0 on, zeros past its end); `two_level`: every
+  // byte 0 or 255.
+  std::uint64_t Plane(const std::uint8_t* row, int x0, bool& two_level) const {
+    alignas(16) std::uint8_t copy[64];
+    const int inside = width_ - x0;
+    const std::uint8_t* p = row + x0;
+    if (inside < 64) {
+      std::memset(copy, 0, sizeof copy);
+      std::memcpy(copy, p, static_cast<std::size_t>(inside));
+      p = copy;
+    }
+    const __m128i zero = _mm_setzero_si128();
+    __m128i ok = _mm_cmpeq_epi8(zero, zero);
+    std::uint64_t plane = 0;
+    for (int part = 0; part < 64; part += 16) {
+      const __m128i v =
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + part));
+      ok = _mm_and_si128(ok, _mm_cmpeq_epi8(v, _mm_cmpgt_epi8(zero, v)));
+      plane |= static_cast<std::uint64_t>(
+                   static_cast<unsigned>(_mm_movemask_epi8(v)))
+               << part;
+    }
+    two_level = _mm_movemask_epi8(ok) == 0xffff;
+    return plane;
+  }
+
+  // Word j's bits of every set: from the rows' bit planes where the
+  // pixels they compare are all 0 or 255 (a mask: a few shifts a set),
+  // else from the bytes.
+  [[gnu::noinline]] void Compute(int j) {
+    stamp_[j] = serial_;
+    // Fields read one by one: a copy of the whole word would load
+    // together what PlaneAt stored apart (a stalled store forward: half
+    // of this function's time).
+    const PlaneWord& here = PlaneAt(plane_, row_, j, serial_);
+    const std::uint64_t p = here.bits;
+    bool two_level = here.two_level;
+    std::uint64_t before = 0;
+    if (j > 0) {
+      const PlaneWord& word = PlaneAt(plane_, row_, j - 1, serial_);
+      before = word.bits;
+      two_level = two_level && word.two_level;
+    }
+    std::uint64_t above = 0;
+    if (above_ != nullptr) {
+      const PlaneWord& word = PlaneAt(above_plane_, above_, j, above_serial_);
+      above = word.bits;
+      two_level = two_level && word.two_level;
+    }
+    if (!two_level) {
+      ComputeBytes(j);
+      return;
+    }
+    std::uint64_t* out = bits_[j].data();
+    for (std::size_t i = 0; i < std::size(kRowPeriods); ++i) {
+      const int d = kRowPeriods[i];
+      out[i] = ~(p ^ ((p << d) | (before >> (64 - d))));
+    }
+    out[kAbove] = above_ != nullptr ? ~(p ^ above) : 0;
+    const int inside = width_ - 64 * j;
+    if (inside < 64) {
+      for (int k = 0; k < kSets; ++k) {
+        out[k] &= (std::uint64_t{1} << inside) - 1;
+      }
+    }
+    if (j == 0) ClearFirstPixels(out);
+  }
+
+  // Word j's bits of every set, from the bytes.
+  void ComputeBytes(int j) {
+    const int x0 = 64 * j;
+    std::uint64_t* out = bits_[j].data();
+    const int inside = width_ - x0;
+    if (inside >= 64) {
+      if (j == 0) {
+        ComputeWord<true>(row_, above_, out);
+      } else {
+        ComputeWord<false>(row_ + x0, above_ != nullptr ? above_ + x0 : nullptr,
+                           out);
+      }
+      return;
+    }
+    // The row (or the frame) ends within the word: from a copy, and the
+    // bits past its end cleared.
+    alignas(16) std::uint8_t row_copy[8 + 64] = {};
+    alignas(16) std::uint8_t above_copy[64] = {};
+    const int before = std::min(x0, 8);
+    std::memcpy(row_copy + 8 - before, row_ + x0 - before,
+                static_cast<std::size_t>(before + inside));
+    if (above_ != nullptr) {
+      std::memcpy(above_copy, above_ + x0, static_cast<std::size_t>(inside));
+    }
+    ComputeWord<false>(row_copy + 8, above_ != nullptr ? above_copy : nullptr,
+                       out);
+    for (int k = 0; k < kSets; ++k) {
+      out[k] &= (std::uint64_t{1} << inside) - 1;
+    }
+    if (j == 0) ClearFirstPixels(out);
+  }
+
+  // A period's bits before its first pixel.
+  static void ClearFirstPixels(std::uint64_t* out) {
+    for (std::size_t i = 0; i < std::size(kRowPeriods); ++i) {
+      out[i] &= ~std::uint64_t{0} << kRowPeriods[i];
+    }
+  }
+
+  // The bits of row[0, 64) against the pixels before (from row[-6] on;
+  // `first`: none, the row's first word) and `above` (or none).
+  template <bool first>
+  static void ComputeWord(const std::uint8_t* row, const std::uint8_t* above,
+                          std::uint64_t* out) {
+    static_assert(kRowPeriods[0] == 1 && kRowPeriods[1] == 2 &&
+                  kRowPeriods[2] == 3 && kRowPeriods[3] == 6);
+    auto mask = [](__m128i a, __m128i b) {
+      return static_cast<std::uint64_t>(
+          static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(a, b))));
+    };
+    auto load = [](const std::uint8_t* p) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    };
+    std::uint64_t m[kSets] = {};
+    for (int part = 0; part < 64; part += 16) {
+      const std::uint8_t* p = row + part;
+      const __m128i v = load(p);
+      if (first && part == 0) {
+        // Shifted in register: nothing may be read before the row.
+        m[0] |= mask(v, _mm_slli_si128(v, 1));
+        m[1] |= mask(v, _mm_slli_si128(v, 2));
+        m[2] |= mask(v, _mm_slli_si128(v, 3));
+        m[3] |= mask(v, _mm_slli_si128(v, 6));
+      } else {
+        m[0] |= mask(v, load(p - 1)) << part;
+        m[1] |= mask(v, load(p - 2)) << part;
+        m[2] |= mask(v, load(p - 3)) << part;
+        m[3] |= mask(v, load(p - 6)) << part;
+      }
+      if (above != nullptr) m[kAbove] |= mask(v, load(above + part)) << part;
+    }
+    for (int k = 0; k < kSets; ++k) out[k] = m[k];
+    if (first) ClearFirstPixels(out);
+  }
+
+  int width_;
+  int words_;
+  std::vector<std::array<std::uint64_t, kSets>> bits_;  // 2 words of 0 past
   const std::uint8_t* row_ = nullptr;
-  std::array<int, std::size(kRowPeriods)> period_end_{};
-  std::array<int, kMaxRowsBack + 1> row_end_{};
-  int run_start_ = 0;
-  int run_end_ = 0;
+  const std::uint8_t* above_ = nullptr;
+  // Words are computed where the encoder reads them (a long match skips
+  // those it covers); stamp_[j] is the serial of the row whose word j
+  // bits_ holds. Rows get serials from 1.
+  std::vector<std::uint32_t> stamp_;
+  std::uint32_t serial_ = 0;
+  std::uint32_t above_serial_ = 0;
+  std::uint32_t next_serial_ = 1;
+  // The rows' bit planes (Plane) per word, each with its row's serial.
+  std::vector<PlaneWord> plane_;
+  std::vector<PlaneWord> above_plane_;
+  // Per set, the last long match found: from long_start_ to long_end_.
+  std::array<int, kSets> long_start_{};
+  std::array<int, kSets> long_end_{};
 };
 
 }  // namespace
@@ -573,15 +999,7 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
   out.push_back(0x78);
   out.push_back(0x01);
   BitWriter bits(out);
-  std::vector<Token> tokens;
-  tokens.reserve(kBlockTokens);
-  auto push = [&](Token t) {
-    tokens.push_back(t);
-    if (tokens.size() == kBlockTokens) {
-      WriteBlock(tokens, false, bits);
-      tokens.clear();
-    }
-  };
+  TokenStream tokens(bits);
   auto match = [&](std::int64_t length, int distance) {
     while (length > 0) {
       std::int64_t n = std::min<std::int64_t>(length, kMaxMatch);
@@ -589,80 +1007,148 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
       if (length > kMaxMatch && length - kMaxMatch < kMinMatch) {
         n = length - kMinMatch;
       }
-      push({static_cast<std::uint16_t>(n),
-            static_cast<std::uint16_t>(distance)});
+      tokens.Match(static_cast<int>(n), distance);
       length -= n;
     }
   };
 
   // Position: byte c of row y's unit (0: its filter byte, c: pixel c - 1).
-  RowMatches matches(image, rows_back);
+  // A row's match lengths are counts of set bits (RowBits).
+  RowBits equal(w);
   RowsAdler adler(w);
+  const std::uint8_t* row = nullptr;
+  int last_started = -1;
   // Every row is either started (and added to the Adler-32 then) or found
-  // equal to the row above by the run of matched rows below.
-  auto start_row = [&](int row) {
-    matches.StartRow(row);
-    // A row that is one run (the encoder asks for the run at its start
-    // anyway) has sums of a closed form.
-    if (matches.Run(0) == w) {
-      adler.AddRun(image.row(row)[0]);
+  // equal to the row above by the run of matched rows below. A row that
+  // is one run of kLongRun or more, started at its filter byte (not after
+  // a match of rows that ended in it), is coded at once, as the steps
+  // below would: its filter byte and first pixel as literals (a long run
+  // starts there), then the run at distance 1; it needs no bits.
+  bool one_run = false;
+  auto start_row = [&](int y, int at) {
+    row = image.row(y);
+    one_run = w == 1 || CommonPrefix(row + 1, row, w - 1) == w - 1;
+    if (one_run) {
+      adler.AddRun(row[0]);
     } else {
-      adler.Add(image.row(row));
+      adler.Add(row);
     }
+    if (one_run && w >= kLongRun && at == 0) return;
+    one_run = false;
+    equal.Start(row, y >= 1 && rows_back >= 1 ? image.row(y - 1) : nullptr,
+                last_started == y - 1);
+    last_started = y;
+  };
+  // The longest candidate at a period at pixel x, its distance, and
+  // whether a run of kLongRun or more starts at x: from the bits of
+  // `window`, valid for `valid` pixels from x, or past those counted on.
+  struct Candidates {
+    int best;
+    int distance;
+    bool long_run;
+  };
+  auto in_row = [&](const RowBits::Window& window, int valid, int x) {
+    Candidates found{0, 0, false};
+    for (std::size_t i = 0; i < std::size(kRowPeriods); ++i) {
+      const std::uint64_t clear = ~window.set[i];
+      int len = clear != 0 ? __builtin_ctzll(clear) : 64;
+      if (len >= valid) len = equal.Ones(static_cast<int>(i), x);
+      if (len >= kMinInRowMatch && len > found.best) {
+        found.best = len;
+        found.distance = kRowPeriods[i];
+      }
+      if (len == w - x) break;  // to the row's end: none is longer
+      // Within a run that began at least 6 pixels back, every period
+      // matches as far as the run goes, and ends with it: none is longer.
+      if (i == 0 && len >= kLongRun && x >= 6 &&
+          std::memcmp(row + x - 6, row + x - 5, 6) == 0) {
+        break;
+      }
+    }
+    if (found.best < kLongRun && x + 1 < w) {
+      // Pixels x + 1 on equal to the one before: the run is 1 more.
+      const std::uint64_t clear = ~(window.set[0] >> 1);
+      int rest = clear != 0 ? __builtin_ctzll(clear) : 64;
+      if (rest >= valid - 1) rest = equal.Ones(0, x + 1);
+      found.long_run = 1 + rest >= kLongRun;
+    }
+    return found;
   };
   int y = 0;
   int c = 0;
   int quiet_until = 0;  // no match of rows before byte c of this row
-  start_row(0);
+  start_row(0, 0);
   while (y < h) {
-    const std::uint8_t* row = matches.row();
-    if (c >= 1 && c + 15 <= w && matches.NoMatchAt(c - 1)) {
-      push({row[c - 1], 0});
-      ++c;
+    if (one_run) {
+      tokens.Literal(0);
+      tokens.Literal(row[0]);
+      match(w - 1, 1);
+      if (++y < h) start_row(y, 0);
       continue;
     }
-    const int left = unit - c;
     int best = 0;
     int best_distance = 0;
-    int best_rows = 0;
-    // A long run is coded as one (distance 1: no extra bits) even where
-    // a match of rows is longer (12 extra bits per 258 bytes at 6,000
-    // pixels a row): the byte before it, and its first pixel, as literals.
     bool literal = false;
+    // The bits from pixel c - 1 on, valid for `valid` pixels (c >= 1).
+    RowBits::Window window;
+    int valid = 0;
     if (c == 0) {
-      literal = matches.Run(0) >= kLongRun;
+      // A long run is coded as one (distance 1: no extra bits) even where
+      // a match of rows is longer (12 extra bits per 258 bytes at 6,000
+      // pixels a row): the byte before it, and its first pixel, as
+      // literals.
+      literal = w > 1 && 1 + equal.Ones(0, 1) >= kLongRun;
     } else {
-      const int x = c - 1;
-      for (std::size_t i = 0; i < std::size(kRowPeriods); ++i) {
-        if (kRowPeriods[i] > x) break;
-        const int len = matches.InRow(static_cast<int>(i), x);
-        if (len >= kMinInRowMatch && len > best) {
-          best = len;
-          best_distance = kRowPeriods[i];
+      int x = c - 1;
+      window = equal.Load(x);
+      valid = 64;
+      // Most pixels of a busy stretch are literals: those where no
+      // candidate can reach its least useful length go out up to 53 at a
+      // time, without looking further.
+      if (c + 15 <= w) {
+        bool stopped = false;
+        const int quiet = equal.Quiet(window, x, stopped);
+        if (quiet > 0) {
+          tokens.Literals(row + x, quiet, x + 64 <= w);
+          c += quiet;
+          if (!stopped) continue;
+          x += quiet;
+          valid -= quiet;
+          for (std::uint64_t& set : window.set) set >>= quiet;
         }
-        if (len == left) break;
       }
-      literal = best < kLongRun && matches.Run(x) >= kLongRun;
+      const Candidates found = in_row(window, valid, x);
+      best = found.best;
+      best_distance = found.distance;
+      literal = found.long_run;  // (then best < kLongRun)
     }
+    const int left = unit - c;
+    int best_rows = 0;
     // Matches of rows cost more bits per byte: they must be longer by
     // kRowBias than the best match within the row.
-    const int in_row = best;
-    for (int k = 1; !literal && best < left && in_row < kLongRun &&
-                    c >= quiet_until && k <= matches.rows_back();
-         ++k) {
-      const int len = matches.Rows(k, c);
-      if (len >= kMinRowMatch && len > in_row + kRowBias && len > best) {
+    const int in_row_best = best;
+    if (!literal && best < left && best < kLongRun && c >= quiet_until &&
+        equal.has_above()) {
+      int len;
+      if (c == 0) {
+        len = 1 + equal.Ones(RowBits::kAbove, 0);
+      } else {
+        const std::uint64_t clear = ~window.set[RowBits::kAbove];
+        len = clear != 0 ? __builtin_ctzll(clear) : 64;
+        if (len >= valid) len = equal.Ones(RowBits::kAbove, c - 1);
+      }
+      if (len >= kMinRowMatch && len > in_row_best + kRowBias && len > best) {
         best = len;
-        best_distance = k * unit;
-        best_rows = k;
+        best_distance = unit;
+        best_rows = 1;
       }
     }
     // Where the row is a few long runs, runs cost fewer bits than a match
     // of rows, whose distance takes about 16 bits per 258 bytes.
-    if (best_rows > 0 && !literal) {
+    if (best_rows > 0) {
       const int x = std::max(c - 1, 0);
       const int span = std::min(std::min(best, kBusySpan), w - x);
-      if (Changes(row + x, span) * kBitsPerRun < span / kMaxMatch * 16 + 16) {
+      if (equal.Changes(x, span) * kBitsPerRun < span / kMaxMatch * 16 + 16) {
         literal = true;
         // Not asked again over the next half of that span.
         quiet_until = c + span / 2;
@@ -670,11 +1156,11 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
     }
     if (literal) best = 0;
     if (best == 0) {
-      push({c == 0 ? std::uint16_t{0} : std::uint16_t{row[c - 1]}, 0});
+      tokens.Literal(c == 0 ? std::uint8_t{0} : row[c - 1]);
       if (++c == unit) {
         c = 0;
         quiet_until = 0;
-        if (++y < h) start_row(y);
+        if (++y < h) start_row(y, 0);
       }
       continue;
     }
@@ -684,36 +1170,31 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
       if (c == unit) {
         c = 0;
         quiet_until = 0;
-        if (++y < h) start_row(y);
+        if (++y < h) start_row(y, 0);
       }
       continue;
     }
-    // The rest of the row repeats the row best_rows up: so may the rows
-    // below, and then the match runs on over them.
+    // The rest of the row repeats the row above: so may the rows below,
+    // and then the match runs on over them.
     std::int64_t length = best;
     int next = y + 1;
     c = 0;
     for (; next < h; ++next) {
-      const int same =
-          CommonPrefix(image.row(next), image.row(next - best_rows), w);
+      const int same = CommonPrefix(image.row(next), image.row(next - 1), w);
       if (same < w) {
         length += 1 + same;
         c = 1 + same;
         break;
       }
-      if (best_rows == 1) {
-        adler.Repeat();
-      } else {
-        adler.Add(image.row(next));
-      }
+      adler.Repeat();
       length += unit;
     }
     match(length, best_distance);
     y = next;
     quiet_until = 0;
-    if (y < h) start_row(y);
+    if (y < h) start_row(y, c);
   }
-  WriteBlock(tokens, true, bits);
+  tokens.Finish();
   bits.Flush();
   const std::uint32_t checksum = adler.value();
   for (int shift = 24; shift >= 0; shift -= 8) {

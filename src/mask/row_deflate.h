@@ -12,12 +12,16 @@
 // where the row is busy.
 // Tokens get dynamic Huffman codes per block of 2^16. zlib's own deflate
 // hashes every byte and its Adler-32 reads the rows once more (1.5-2.2
-// ms/MP at level 1); this reads each row about twice, skips busy stretches
-// with a word test per candidate, and computes Adler-32 a row at a time
-// (libdeflate's vectorised one) as it reaches the row, with no pass of its
-// own; a row the encoder found equal to the row above adds the same sums
-// unread. Any 8-bit image round-trips (other content just compresses less
-// well).
+// ms/MP at level 1); this computes, where it reads a row, which pixels
+// equal the pixel at each candidate distance, 64 to a word (from the
+// rows' bit planes where they hold only 0 and 255), so that a match
+// length is a count of set bits and a busy stretch's literals are found
+// 53 at a time; it keeps tokens as sequences (a run of literals, then a
+// match), written with a table for 8 two-level literals at a time; and it
+// computes Adler-32 a row at a time (libdeflate's vectorised one) as it
+// reaches the row, with no pass of its own; a row the encoder found equal
+// to the row above adds the same sums unread. Any 8-bit image round-trips
+// (other content just compresses less well).
 //
 // Thread safety: pure function; thread safe.
 #pragma once

@@ -12,12 +12,16 @@
 // the clipping work then covers most rows).
 //
 // Usage: mask_bench [width height [cfa [noise_level [repeats [scene
-//   [pair-only|scenes]]]]]]
+//   [pair-only|png-only|scenes]]]]]]
 //   defaults: 6000 4000 rggb 2 5 all (a 24 MP pair). One thread. `scene`
 //   is plain, clipped, photo or all. `pair-only` times only what the build
 //   does per pair (mask with a reused workspace, then its PNG), `repeats`
-//   times: for profilers. `scenes` times the pairs as the build meets them:
-//   `repeats` scenes in turn, each with a workspace of its own (the build
+//   times: for profilers. `png-only` makes the mask once and times its PNG
+//   alone, `repeats` times, with the PNG's size and a check that it
+//   decodes to the mask (for profilers of the encoder); a path after it
+//   gets the PNG written (a file per scene: PATH.N.png, N from 0), to be
+//   checked by other decoders. `scenes` times the pairs as the build meets
+//   them: `repeats` scenes in turn, each with a workspace of its own (the build
 //   makes one per thread and scene) and four captures at different shifts
 //   (so overlaps of different sizes), on a thread other than the main one
 //   (the build's workers allocate from their own malloc arenas, which hand
@@ -115,14 +119,15 @@ int main(int argc, char** argv) {
   const std::string only = argc > 6 ? argv[6] : "all";
   const bool pair_only = argc > 7 && std::strcmp(argv[7], "pair-only") == 0;
   const bool scenes = argc > 7 && std::strcmp(argv[7], "scenes") == 0;
+  const bool png_only = argc > 7 && std::strcmp(argv[7], "png-only") == 0;
   const auto cfa = CfaPattern::FromName(cfa_name);
   if (!cfa || width < 64 || height < 64 ||
       (only != "all" && only != "plain" && only != "clipped" &&
        only != "photo") ||
-      (argc > 7 && !pair_only && !scenes)) {
+      (argc > 7 && !pair_only && !scenes && !png_only)) {
     std::fprintf(stderr,
                  "usage: %s [width height [cfa [level [repeats "
-                 "[plain|clipped|photo|all [pair-only|scenes]]]]]]\n",
+                 "[plain|clipped|photo|all [pair-only|png-only|scenes]]]]]]\n",
                  argv[0]);
     return 2;
   }
@@ -160,6 +165,7 @@ int main(int argc, char** argv) {
     std::printf("(no real-photo scene: motorcycle_left.png not in %s)\n",
                 testing::PhotoDir().c_str());
   }
+  int png_files = 0;  // png-only's files written
   for (const SceneSpec& spec : specs) {
     RawImage gt;
     RawImage noisy;
@@ -234,6 +240,43 @@ int main(int argc, char** argv) {
           "mask + PNG, scenes of 4 pairs", total / pairs * 1e3,
           total / pairs * 1e3 / megapixels, best * 1e3 / megapixels,
           static_cast<double>(faults) / pairs);
+      continue;
+    }
+    if (png_only) {
+      auto mask = MakeLossMask(gt, noisy, alignment);
+      if (!mask.ok()) return 1;
+      std::size_t size = 0;
+      const Timing png_s = Seconds(
+          [&] {
+            auto bytes = EncodeGreyPng(mask->pixels.view(), "bench.png");
+            size = bytes.ok() ? bytes->size() : 0;
+          },
+          repeats);
+      Report("EncodeGreyPng", png_s, megapixels);
+      auto bytes = EncodeGreyPng(mask->pixels.view(), "bench.png");
+      auto decoded = bytes.ok() ? DecodeGreyPng(*bytes, "bench.png")
+                                : Result<Plane<std::uint8_t>>(bytes.status());
+      bool same = decoded.ok() && decoded->width() == mask->pixels.width() &&
+                  decoded->height() == mask->pixels.height();
+      for (int y = 0; same && y < mask->pixels.height(); ++y) {
+        same = std::memcmp(decoded->row(y), mask->pixels.row(y),
+                           static_cast<std::size_t>(mask->pixels.width())) == 0;
+      }
+      std::printf("  %zu bytes, decodes to the mask: %s\n", size,
+                  same ? "yes" : "NO");
+      if (!same) return 1;
+      if (argc > 8) {
+        const std::string out =
+            std::string(argv[8]) + "." + std::to_string(png_files++) + ".png";
+        std::FILE* file = std::fopen(out.c_str(), "wb");
+        const bool written =
+            file != nullptr &&
+            std::fwrite(bytes->data(), 1, bytes->size(), file) == bytes->size();
+        if (file != nullptr) std::fclose(file);
+        std::printf("  written to %s: %s\n", out.c_str(),
+                    written ? "yes" : "NO");
+        if (!written) return 1;
+      }
       continue;
     }
     if (pair_only) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -237,6 +238,89 @@ TEST(PngWriterTest, XTransClippingMasksAreSmall) {
   ASSERT_TRUE(bytes.ok());
   EXPECT_LT(bytes->size(), plane.width() * plane.height() / 150u);
   ExpectExactRoundTrip(plane, "xtrans.png");
+}
+
+// Masks like those of warm photographs: per-sample clipping of one
+// colour of a Bayer or X-Trans mosaic wherever a smooth scene (plus
+// noise) passes a level, flagged blocks, and stretches where the clipped
+// samples come and go every few pixels (the encoder's busiest case:
+// short runs of literals between short matches). zlib and libpng must
+// both decode them to the same pixels.
+TEST(PngWriterTest, BusyPhotoLikeMasksDecodeExactly) {
+  static constexpr int kXTransRed[6][6] = {
+      {0, 0, 1, 0, 0, 0}, {0, 0, 0, 0, 0, 1}, {0, 1, 0, 1, 0, 0},
+      {0, 0, 0, 0, 0, 1}, {0, 0, 1, 0, 0, 0}, {1, 0, 0, 0, 1, 0}};
+  for (const bool xtrans : {false, true}) {
+    for (const auto& [w, h] : std::vector<std::pair<int, int>>{
+             {997, 211}, {2000, 64}, {64, 300}, {131, 97}, {6000, 12}}) {
+      Plane<std::uint8_t> plane(w, h, 255);
+      std::uint32_t state = 2024 + w;
+      for (int y = 0; y < h; ++y) {
+        for (int x = 0; x < w; ++x) {
+          state = state * 1664525u + 1013904223u;
+          const bool red = xtrans ? kXTransRed[y % 6][x % 6] != 0
+                                  : (y % 2 == 0 && x % 2 == 0);
+          // A smooth field crossing the clipping level in bands, and
+          // noise that makes samples near the level flicker.
+          const double field = std::sin(x * 0.013 + y * 0.007) +
+                               0.5 * std::sin(x * 0.051 - y * 0.033);
+          const double noise = ((state >> 16) % 1000) / 1000.0 - 0.5;
+          if (red && field + 0.6 * noise > 0.2) plane.at(y, x) = 0;
+          if ((x / 37 + y / 23) % 11 == 0) plane.at(y, x) = 0;  // flagged
+        }
+      }
+      ExpectExactRoundTrip(plane, std::string(xtrans ? "x-trans " : "bayer ") +
+                                      std::to_string(w) + "x" +
+                                      std::to_string(h));
+      auto bytes = EncodeGreyPng(plane.view(), "busy.png");
+      ASSERT_TRUE(bytes.ok());
+      // Per-sample clipping compresses (a literal per pixel would be a
+      // bit a pixel at best).
+      EXPECT_LT(bytes->size(), plane.pixel_count() / 8 + 1024) << w << "x" << h;
+    }
+  }
+}
+
+// A match of rows that runs on over repeated rows ends in the first row
+// that differs, part way into it; that row may be one run of pixels (which,
+// started at its filter byte, the encoder codes at once): it must go on
+// from where the match ended. Rows: a busy row B (its first `same` pixels
+// 255, then 0), B again, then one-run rows and B once more.
+TEST(PngWriterTest, RowMatchesEndingInOneRunRows) {
+  for (const int w : {64, 65, 100, 1000}) {
+    for (const int same : {0, 1, 30, w - 1}) {
+      Plane<std::uint8_t> plane(w, 8, 255);
+      std::uint32_t state = 31 * w + same;
+      for (int x = 0; x < w; ++x) {
+        state = state * 1664525u + 1013904223u;
+        const std::uint8_t v =
+            x < same ? 255 : (x == same || (state >> 20) & 1 ? 0 : 255);
+        plane.at(0, x) = v;
+        plane.at(1, x) = v;
+        plane.at(5, x) = v;
+        plane.at(6, x) = v;
+      }
+      // Rows 2-4 all 255; row 7 all 0.
+      for (int x = 0; x < w; ++x) plane.at(7, x) = 0;
+      ExpectExactRoundTrip(plane, "rows into a run " + std::to_string(w) + " " +
+                                      std::to_string(same));
+    }
+  }
+}
+
+// Arbitrary bytes (no two-level words, hardly a match): literals only,
+// more of them in a row than one sequence of the encoder holds (65,535),
+// across several blocks.
+TEST(PngWriterTest, LongStretchesOfLiteralsDecodeExactly) {
+  Plane<std::uint8_t> plane(400, 400, 0);
+  std::uint32_t state = 77;
+  for (int y = 0; y < plane.height(); ++y) {
+    for (int x = 0; x < plane.width(); ++x) {
+      state = state * 1664525u + 1013904223u;
+      plane.at(y, x) = static_cast<std::uint8_t>(state >> 24);
+    }
+  }
+  ExpectExactRoundTrip(plane, "random bytes 400x400");
 }
 
 TEST(PngWriterTest, EncodesStridedViews) {
