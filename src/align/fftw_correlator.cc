@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <memory>
 #include <optional>
 
 #include "align/colour_match.h"
 #include "align/correlator_common.h"
 #include "align/fftw_plans.h"
+#include "align/fine_reference.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
 
@@ -24,6 +26,7 @@ class FftwCorrelator : public SceneCorrelator {
 
   Status SetReference(const RawImage& gt) override {
     gt_ = nullptr;
+    gt_fine_.reset();
     DSB_RETURN_IF_ERROR(CheckReference(gt));
     EffectiveSearch(params_, gt.height(), gt.width(), &max_dy_, &max_dx_);
     geometry_ =
@@ -50,6 +53,7 @@ class FftwCorrelator : public SceneCorrelator {
     gt_balance_ = ChannelBalance(gt);
     PrepareLuma(gt, gt_balance_, own_.real.get());
     fftwf_execute_dft_r2c(plans_.forward, own_.real.get(), gt_spectrum_.get());
+    gt_fine_ = std::make_unique<FineReference>(gt, gt_balance_);
     gt_ = &gt;
     return Status::Ok();
   }
@@ -147,7 +151,8 @@ class FftwCorrelator : public SceneCorrelator {
                             buffers.real.get());
     }
     return FinishAlignment(*gt_, gt_balance_, noisy, balance, geometry_,
-                           buffers.real.get(), max_dy_, max_dx_, self_pair);
+                           buffers.real.get(), max_dy_, max_dx_, self_pair,
+                           gt_fine_.get());
   }
 
   AlignParams params_;
@@ -158,6 +163,9 @@ class FftwCorrelator : public SceneCorrelator {
   std::optional<PartialInverse> partial_;  // see SetReference
   std::size_t complex_count_ = 0;
   ComplexBuffer gt_spectrum_;
+  // The GT as the fine search reads it, once per scene (clipped spans and
+  // luma blocks found as pairs ask; read by a batch's threads at once).
+  std::unique_ptr<const FineReference> gt_fine_;
   Buffers own_;  // for SetReference and single captures
   // For batches, one set per thread, kept between calls (see Align).
   tbb::enumerable_thread_specific<Buffers> per_thread_;
