@@ -85,6 +85,15 @@ std::array<double, 3> ClippedShares(const RawImage& image) {
   return shares;
 }
 
+bool HoldsClipped(const RawImage& image, int y0, int x0, int height,
+                  int width) {
+  const float clip = image.meta.overexposure_lb;
+  for (int y = y0; y < y0 + height; ++y) {
+    if (AnyNotBelow(image.pixels.row(y) + x0, width, clip)) return true;
+  }
+  return false;
+}
+
 ClippedSpans::ClippedSpans(const RawImage& image)
     : image_(&image),
       spans_per_row_((image.width() + kSpan - 1) / kSpan),

@@ -41,6 +41,11 @@ namespace dsb {
 // level (FineColours' measure: about 64 pairs of rows).
 std::array<double, 3> ClippedShares(const RawImage& image);
 
+// Whether any pixel of the window of `image` at (y0, x0), height x width,
+// is at or above the image's clipping level (or NaN: !(v < clip), as
+// ClearClippedBoxes counts); stops at the first row that holds one.
+bool HoldsClipped(const RawImage& image, int y0, int x0, int height, int width);
+
 // Which spans of an image's rows hold a pixel at or above its clipping
 // level (or NaN, which compares as clipped where the fine search counts
 // `!(v < clip)`), found lazily.
@@ -57,6 +62,13 @@ class ClippedSpans {
   // [x0, x1) holds one), and the caller reads the row. Reads each span of
   // the row the first time it is asked about.
   bool MayHoldClipped(int y, int x0, int x1) const;
+  // The same for rows [y0, y1): false only when none of them holds one.
+  bool MayHoldClipped(int y0, int y1, int x0, int x1) const {
+    for (int y = y0; y < y1; ++y) {
+      if (MayHoldClipped(y, x0, x1)) return true;
+    }
+    return false;
+  }
 
  private:
   enum : std::uint8_t { kUnknown = 0, kClean = 1, kClipped = 2 };

@@ -517,16 +517,30 @@ FineResult FineSearchOnce(const RawImage& gt,
     // so they are masked: every luma sample whose period box touches a
     // clipped noisy pixel, or whose GT counterpart at any searched offset
     // does.
+    //
+    // A tile no clipped pixel of either capture reaches (most tiles of most
+    // photographs) has a mask of 1s only: where the GT's spans and the
+    // noisy window say so, its mask is one plane of 1s shared by all such
+    // tiles (read only, as every tile's mask is once made), not a plane
+    // filled and read per tile; the values are the same.
+    std::shared_ptr<Plane<float>> ones;
     auto make_tile = [&](int y, int x, int h, int w) {
-      LumaTile t{y,
-                 x,
-                 h,
-                 w,
-                 PeriodLuma(noisy, noisy_balance, y, x, h, w),
-                 UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x,
-                                h, w, period, period)};
-      ClearClippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h, w,
-                        period + 2 * radius, period + 2 * radius, t.mask,
+      LumaTile t{y, x, h, w, PeriodLuma(noisy, noisy_balance, y, x, h, w), {}};
+      const int gy = y + cy - radius, gx = x + cx - radius;
+      const int box = period + 2 * radius;
+      if (gt_spans != nullptr &&
+          !gt_spans->MayHoldClipped(gy, gy + h + box - 1, gx,
+                                    gx + w + box - 1) &&
+          !HoldsClipped(noisy, y, x, h + period - 1, w + period - 1)) {
+        if (ones == nullptr) ones = std::make_shared<Plane<float>>(w, h, 1.0f);
+        if (ones->width() == w && ones->height() == h) {
+          t.mask = Plane<float>::Adopt(ones->data(), w, h, ones);
+          return t;  // ChooseTiles centres it
+        }
+      }
+      t.mask = UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h,
+                              w, period, period);
+      ClearClippedBoxes(gt, clip, used, gy, gx, h, w, box, box, t.mask,
                         gt_spans);
       return t;  // ChooseTiles centres it
     };

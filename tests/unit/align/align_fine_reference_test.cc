@@ -107,6 +107,22 @@ TEST(FineReferenceTest, ClippedSpansNeverHideAClippedPixel) {
     held += any;
   }
   EXPECT_TRUE(spans.MayHoldClipped(50, 200, 201));
+  // HoldsClipped, for windows: exactly whether one of their pixels is.
+  for (int k = 0; k < 400; ++k) {
+    const int h = 1 + static_cast<int>(rng() % 40);
+    const int w = 1 + static_cast<int>(rng() % 120);
+    const int y0 = static_cast<int>(rng() % (gt.height() - h + 1));
+    const int x0 = static_cast<int>(rng() % (gt.width() - w + 1));
+    bool any = false;
+    for (int y = y0; y < y0 + h; ++y) {
+      for (int x = x0; x < x0 + w; ++x) {
+        any = any || !(gt.pixels.row(y)[x] < clip);
+      }
+    }
+    EXPECT_EQ(HoldsClipped(gt, y0, x0, h, w), any)
+        << y0 << "," << x0 << " " << h << "x" << w;
+    EXPECT_EQ(spans.MayHoldClipped(y0, y0 + h, x0, x0 + w) || !any, true);
+  }
   // Both answers occur, so the check above means something.
   EXPECT_GT(clean, 100);
   EXPECT_GT(held, 100);
@@ -119,7 +135,8 @@ TEST(FineReferenceTest, ClippedSpansNeverHideAClippedPixel) {
 
 // FineSearch with one FineReference for a scene's captures in turn (the
 // later ones reuse spans and blocks the earlier ones found) gives what it
-// gives without one, bit for bit.
+// gives without one, bit for bit; without clipping every tile takes the
+// shared mask of 1s, with some clipping some do.
 TEST(FineReferenceTest, FineSearchIsTheSameWithAndWithoutIt) {
   for (const char* cfa : {"rggb", "gbrg", "xtrans"}) {
     // 0.6: heavily clipped colours left out (FineColours), so the GT's luma
