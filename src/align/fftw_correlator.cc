@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -51,9 +52,13 @@ class FftwCorrelator : public SceneCorrelator {
     DSB_RETURN_IF_ERROR(Fit(own_));
 
     gt_balance_ = ChannelBalance(gt);
-    PrepareLuma(gt, gt_balance_, own_.real.get());
+    auto fine = std::make_unique<FineReference>(gt, gt_balance_);
+    // The GT's clipped spans are found as its coarse luma reads its rows
+    // (in cache then), not by the scene's first pairs from memory.
+    PrepareLuma(gt, gt_balance_, own_.real.get(),
+                [&](int y0, int y1) { fine->spans.FindRows(y0, y1); });
     fftwf_execute_dft_r2c(plans_.forward, own_.real.get(), gt_spectrum_.get());
-    gt_fine_ = std::make_unique<FineReference>(gt, gt_balance_);
+    gt_fine_ = std::move(fine);
     gt_ = &gt;
     return Status::Ok();
   }
@@ -111,11 +116,14 @@ class FftwCorrelator : public SceneCorrelator {
 
   // The coarse luminance straight into the FFT buffer, made zero-mean,
   // tapered and padded there (no separate coarse plane).
+  // `rows_read`: see CoarseLumaInto.
   void PrepareLuma(const RawImage& image, const std::array<float, 3>& balance,
-                   float* real) const {
+                   float* real,
+                   const std::function<void(int, int)>& rows_read = {}) const {
     const PlaneView<float> top_left{real, geometry_.width, geometry_.height,
                                     geometry_.fft_width};
-    CoarseLumaInto(image, balance, geometry_.stride, geometry_.box, top_left);
+    CoarseLumaInto(image, balance, geometry_.stride, geometry_.box, top_left,
+                   rows_read);
     PrepareCoarseInPlace(geometry_, geometry_.height, geometry_.width, real);
   }
 
@@ -165,7 +173,7 @@ class FftwCorrelator : public SceneCorrelator {
   ComplexBuffer gt_spectrum_;
   // The GT as the fine search reads it, once per scene (clipped spans and
   // luma blocks found as pairs ask; read by a batch's threads at once).
-  std::unique_ptr<const FineReference> gt_fine_;
+  std::unique_ptr<FineReference> gt_fine_;
   Buffers own_;  // for SetReference and single captures
   // For batches, one set per thread, kept between calls (see Align).
   tbb::enumerable_thread_specific<Buffers> per_thread_;

@@ -106,6 +106,22 @@ ClippedSpans::ClippedSpans(const RawImage& image)
   }
 }
 
+void ClippedSpans::FindRows(int y0, int y1) {
+  const float clip = image_->meta.overexposure_lb;
+  for (int y = y0; y < y1; ++y) {
+    const float* row = image_->pixels.row(y);
+    std::atomic<std::uint8_t>* spans =
+        &state_[static_cast<std::size_t>(y) * spans_per_row_];
+    for (int s = 0; s < spans_per_row_; ++s) {
+      const int begin = s * kSpan;
+      const int end = std::min(image_->width(), begin + kSpan);
+      spans[s].store(
+          AnyNotBelow(row + begin, end - begin, clip) ? kClipped : kClean,
+          std::memory_order_relaxed);
+    }
+  }
+}
+
 bool ClippedSpans::MayHoldClipped(int y, int x0, int x1) const {
   if (x1 <= x0) return false;
   const float clip = image_->meta.overexposure_lb;

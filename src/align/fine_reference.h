@@ -62,6 +62,9 @@ class ClippedSpans {
   // [x0, x1) holds one), and the caller reads the row. Reads each span of
   // the row the first time it is asked about.
   bool MayHoldClipped(int y, int x0, int x1) const;
+  // Finds every span of rows [y0, y1) now (where something else has just
+  // read them, so they are in cache).
+  void FindRows(int y0, int y1);
   // The same for rows [y0, y1): false only when none of them holds one.
   bool MayHoldClipped(int y0, int y1, int x0, int x1) const {
     for (int y = y0; y < y1; ++y) {

@@ -7,6 +7,7 @@
 // and for a batch whose threads share it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -131,6 +132,43 @@ TEST(FineReferenceTest, ClippedSpansNeverHideAClippedPixel) {
   const std::array<double, 3> shares = ClippedShares(gt);
   for (int c = 0; c < 3; ++c)
     EXPECT_TRUE(SameBits(reference.shares[c], shares[c]));
+}
+
+// The CPU correlator finds the GT's spans as its coarse luma reads the
+// rows (CoarseLumaInto's rows_read): every row that luma reads is handed
+// over once, and spans found there are the spans found lazily.
+TEST(FineReferenceTest, SpansFoundWithTheCoarseLumaAreTheLazyOnes) {
+  for (const char* cfa : {"rggb", "xtrans"}) {
+    for (const int stride : {2, 4}) {
+      SCOPED_TRACE(::testing::Message() << cfa << " stride " << stride);
+      const RawImage gt = Gt(cfa, 403, 307, 0.05, 12);
+      const int period = gt.cfa.period();
+      const int box = std::max(period, (stride + period - 1) / period * period);
+      const int out_h = (gt.height() - box) / stride + 1;
+      const int out_w = (gt.width() - box) / stride + 1;
+      Plane<float> coarse(out_w, out_h);
+      ClippedSpans found(gt);
+      std::vector<int> times(static_cast<std::size_t>(gt.height()), 0);
+      CoarseLumaInto(gt, ChannelBalance(gt), stride, box, coarse.view(),
+                     [&](int y0, int y1) {
+                       for (int y = y0; y < y1; ++y) ++times[y];
+                       found.FindRows(y0, y1);
+                     });
+      const int last_read = (out_h - 1) * stride + box;
+      for (int y = 0; y < gt.height(); ++y) {
+        ASSERT_EQ(times[y], y < last_read ? 1 : 0) << "row " << y;
+      }
+      const ClippedSpans lazy(gt);
+      for (int y = 0; y < gt.height(); ++y) {
+        for (int x = 0; x < gt.width(); x += ClippedSpans::kSpan) {
+          const int x1 = std::min(gt.width(), x + ClippedSpans::kSpan);
+          ASSERT_EQ(found.MayHoldClipped(y, x, x1),
+                    lazy.MayHoldClipped(y, x, x1))
+              << y << "," << x;
+        }
+      }
+    }
+  }
 }
 
 // FineSearch with one FineReference for a scene's captures in turn (the
