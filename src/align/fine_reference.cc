@@ -43,10 +43,30 @@ DSB_VECTOR_CLONES bool AnyNotBelow(const float* values, int n, float clip) {
   M8 any = {};
   int j = 0;
   for (; j + 8 <= n; j += 8) any |= !(Load8(values + j) < clip);
-  bool found = false;
-  for (int l = 0; l < 8; ++l) found = found || any[l] != 0;
+  std::uint64_t parts[4];
+  std::memcpy(parts, &any, sizeof(parts));
+  bool found = (parts[0] | parts[1] | parts[2] | parts[3]) != 0;
   for (; j < n; ++j) found = found || !(values[j] < clip);
   return found;
+}
+
+// AnyNotBelow for each span of `span` columns of a row of `width`, in one
+// call per row (flags[s] for columns [s * span, (s + 1) * span)).
+DSB_VECTOR_CLONES void AnyNotBelowBySpan(const float* row, int width, int span,
+                                         float clip, bool* flags) {
+  using M8 = std::int32_t __attribute__((vector_size(32)));
+  for (int begin = 0, s = 0; begin < width; begin += span, ++s) {
+    const int n = std::min(span, width - begin);
+    const float* values = row + begin;
+    M8 any = {};
+    int j = 0;
+    for (; j + 8 <= n; j += 8) any |= !(Load8(values + j) < clip);
+    std::uint64_t parts[4];
+    std::memcpy(parts, &any, sizeof(parts));
+    bool found = (parts[0] | parts[1] | parts[2] | parts[3]) != 0;
+    for (; j < n; ++j) found = found || !(values[j] < clip);
+    flags[s] = found;
+  }
 }
 
 }  // namespace
@@ -108,16 +128,14 @@ ClippedSpans::ClippedSpans(const RawImage& image)
 
 void ClippedSpans::FindRows(int y0, int y1) {
   const float clip = image_->meta.overexposure_lb;
+  std::unique_ptr<bool[]> flags(new bool[spans_per_row_]);
   for (int y = y0; y < y1; ++y) {
-    const float* row = image_->pixels.row(y);
+    AnyNotBelowBySpan(image_->pixels.row(y), image_->width(), kSpan, clip,
+                      flags.get());
     std::atomic<std::uint8_t>* spans =
         &state_[static_cast<std::size_t>(y) * spans_per_row_];
     for (int s = 0; s < spans_per_row_; ++s) {
-      const int begin = s * kSpan;
-      const int end = std::min(image_->width(), begin + kSpan);
-      spans[s].store(
-          AnyNotBelow(row + begin, end - begin, clip) ? kClipped : kClean,
-          std::memory_order_relaxed);
+      spans[s].store(flags[s] ? kClipped : kClean, std::memory_order_relaxed);
     }
   }
 }
