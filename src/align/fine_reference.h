@@ -5,8 +5,12 @@
 // (FineColours), read the GT's rows under every tile it considered for
 // clipped pixels (to skip mostly clipped tiles and to mask clipped period
 // boxes) and made the GT's period luma under the tiles it kept. On a
-// 2-4 MP pair those were cold reads of GT rows, the same for every pair of
-// a scene (issue 17's eleventh round). A FineReference keeps:
+// 3 MP pair those were cold reads of GT rows, the same for every pair of a
+// scene (issue 17's eleventh round; perf of `align_bench --scene 3`: the
+// clipped-pixel test of the tiles worth preparing, 86 % of the fine
+// search's own samples, the GT's clipped boxes and shares ~6 % of the
+// pair's alignment, the GT's luma a third of PeriodLuma's ~11 %). A
+// FineReference keeps:
 // - the GT's clipped shares (ClippedShares), made with it;
 // - per row, which spans of 64 columns hold a pixel at or above the
 //   clipping level (ClippedSpans): a span without one needs no read, a
@@ -16,9 +20,11 @@
 //   period-luma sample is the same expression wherever the window that
 //   holds it sits (PeriodLuma), so a window copied from the blocks is the
 //   one PeriodLuma makes, bit for bit.
-// Spans and blocks are found the first time a pair asks for them, so a
-// scene's first pair reads about what it read before and the later ones
-// reuse what earlier pairs found.
+// Blocks are made the first time a pair asks for them (a scene's first
+// pair computes at most ~1.7x the luma it computed before, its later ones
+// copy what earlier pairs made); spans too, unless found before any pair
+// asks (the CPU correlator finds them as the GT's coarse luma reads its
+// rows: FindRows).
 //
 // Thread safety: ClippedShares is a pure function. A FineReference may be
 // read by several threads at once (a batch aligned in parallel): spans are
