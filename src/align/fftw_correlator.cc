@@ -21,6 +21,11 @@ namespace dsb {
 
 namespace {
 
+// See SetReference: frames up to this many pixels find the GT's clipped
+// spans with its coarse luma (the mid-size frames of shift_search.cc's
+// kSmallCoarseSamples, 0.6-10 MP, and smaller).
+constexpr double kEagerSpansPixels = 10e6;
+
 class FftwCorrelator : public SceneCorrelator {
  public:
   explicit FftwCorrelator(const AlignParams& params) : params_(params) {}
@@ -53,10 +58,17 @@ class FftwCorrelator : public SceneCorrelator {
 
     gt_balance_ = ChannelBalance(gt);
     auto fine = std::make_unique<FineReference>(gt, gt_balance_);
-    // The GT's clipped spans are found as its coarse luma reads its rows
-    // (in cache then), not by the scene's first pairs from memory.
-    PrepareLuma(gt, gt_balance_, own_.real.get(),
-                [&](int y0, int y1) { fine->spans.FindRows(y0, y1); });
+    // On frames up to kEagerSpansPixels the GT's clipped spans are found as
+    // its coarse luma reads its rows (in cache then), not by the scene's
+    // first pairs from memory (their fine search's fixed cost is a large
+    // share of such a pair). On larger frames the tiles' rows are a small
+    // part of the frame: finding every row's spans cost ~0.13 ms/MP once
+    // per GT at 24 MP, more than the pairs' lazy finding of theirs.
+    std::function<void(int, int)> find_spans;
+    if (static_cast<double>(gt.height()) * gt.width() <= kEagerSpansPixels) {
+      find_spans = [&](int y0, int y1) { fine->spans.FindRows(y0, y1); };
+    }
+    PrepareLuma(gt, gt_balance_, own_.real.get(), find_spans);
     fftwf_execute_dft_r2c(plans_.forward, own_.real.get(), gt_spectrum_.get());
     gt_fine_ = std::move(fine);
     gt_ = &gt;
