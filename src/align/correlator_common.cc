@@ -122,21 +122,19 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
                          max_dy, max_dx, std::nullopt);
 }
 
-Result<Alignment> FinishAlignment(const RawImage& gt,
-                                  const std::array<float, 3>& gt_balance,
-                                  const RawImage& noisy,
-                                  const std::array<float, 3>& balance,
-                                  const CoarseGeometry& geometry,
-                                  const float* surface, int max_dy, int max_dx,
-                                  std::optional<bool> self_pair) {
+Result<Alignment> FinishAlignment(
+    const RawImage& gt, const std::array<float, 3>& gt_balance,
+    const RawImage& noisy, const std::array<float, 3>& balance,
+    const CoarseGeometry& geometry, const float* surface, int max_dy,
+    int max_dx, std::optional<bool> self_pair, const FineReference* reference) {
   const std::vector<CoarsePeak> peaks =
       FindCoarsePeaks(surface, geometry, kCandidates);
   if (peaks.empty()) {
     return Status::Internal(noisy.path + ": no correlation peak");
   }
   const int radius = FineRadius(geometry);
-  const FineResult fine =
-      FineSearch(gt, gt_balance, noisy, balance, peaks, radius, max_dy, max_dx);
+  const FineResult fine = FineSearch(gt, gt_balance, noisy, balance, peaks,
+                                     radius, max_dy, max_dx, reference);
   if (fine.score < -1) {
     return Status::InvalidArgument(noisy.path + ": too little overlap with " +
                                    gt.path + " to verify any shift within ±" +

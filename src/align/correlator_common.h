@@ -89,12 +89,16 @@ Result<Alignment> FinishAlignment(const RawImage& gt,
 // captures whose fine shift is (0, 0) takes a shortcut with exactly the
 // full path's values: gain 1 (every block ratio is 1), the shift kept
 // (every block loss at (0, 0) is 0, so no neighbour beats it), loss 0.
+// `reference`, where given, is the GT's clipping as kept per scene
+// (FineReference, made once by the correlator's SetReference): the
+// same result, without each pair reading the GT's rows for it.
 Result<Alignment> FinishAlignment(const RawImage& gt,
                                   const std::array<float, 3>& gt_balance,
                                   const RawImage& noisy,
                                   const std::array<float, 3>& noisy_balance,
                                   const CoarseGeometry& geometry,
                                   const float* surface, int max_dy, int max_dx,
-                                  std::optional<bool> same_pixels);
+                                  std::optional<bool> same_pixels,
+                                  const FineReference* reference = nullptr);
 
 }  // namespace dsb

@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <optional>
 
 #include "align/colour_match.h"
 #include "align/correlator_common.h"
 #include "align/fftw_plans.h"
+#include "align/fine_reference.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
 
@@ -18,12 +21,18 @@ namespace dsb {
 
 namespace {
 
+// See SetReference: frames up to this many pixels find the GT's clipped
+// spans with its coarse luma (the mid-size frames of shift_search.cc's
+// kSmallCoarseSamples, 0.6-10 MP, and smaller).
+constexpr double kEagerSpansPixels = 10e6;
+
 class FftwCorrelator : public SceneCorrelator {
  public:
   explicit FftwCorrelator(const AlignParams& params) : params_(params) {}
 
   Status SetReference(const RawImage& gt) override {
     gt_ = nullptr;
+    gt_fine_.reset();
     DSB_RETURN_IF_ERROR(CheckReference(gt));
     EffectiveSearch(params_, gt.height(), gt.width(), &max_dy_, &max_dx_);
     geometry_ =
@@ -48,8 +57,20 @@ class FftwCorrelator : public SceneCorrelator {
     DSB_RETURN_IF_ERROR(Fit(own_));
 
     gt_balance_ = ChannelBalance(gt);
-    PrepareLuma(gt, gt_balance_, own_.real.get());
+    auto fine = std::make_unique<FineReference>(gt, gt_balance_);
+    // On frames up to kEagerSpansPixels the GT's clipped spans are found as
+    // its coarse luma reads its rows (in cache then), not by the scene's
+    // first pairs from memory (their fine search's fixed cost is a large
+    // share of such a pair). On larger frames the tiles' rows are a small
+    // part of the frame: finding every row's spans cost ~0.13 ms/MP once
+    // per GT at 24 MP, more than the pairs' lazy finding of theirs.
+    std::function<void(int, int)> find_spans;
+    if (static_cast<double>(gt.height()) * gt.width() <= kEagerSpansPixels) {
+      find_spans = [&](int y0, int y1) { fine->spans.FindRows(y0, y1); };
+    }
+    PrepareLuma(gt, gt_balance_, own_.real.get(), find_spans);
     fftwf_execute_dft_r2c(plans_.forward, own_.real.get(), gt_spectrum_.get());
+    gt_fine_ = std::move(fine);
     gt_ = &gt;
     return Status::Ok();
   }
@@ -107,11 +128,14 @@ class FftwCorrelator : public SceneCorrelator {
 
   // The coarse luminance straight into the FFT buffer, made zero-mean,
   // tapered and padded there (no separate coarse plane).
+  // `rows_read`: see CoarseLumaInto.
   void PrepareLuma(const RawImage& image, const std::array<float, 3>& balance,
-                   float* real) const {
+                   float* real,
+                   const std::function<void(int, int)>& rows_read = {}) const {
     const PlaneView<float> top_left{real, geometry_.width, geometry_.height,
                                     geometry_.fft_width};
-    CoarseLumaInto(image, balance, geometry_.stride, geometry_.box, top_left);
+    CoarseLumaInto(image, balance, geometry_.stride, geometry_.box, top_left,
+                   rows_read);
     PrepareCoarseInPlace(geometry_, geometry_.height, geometry_.width, real);
   }
 
@@ -147,7 +171,8 @@ class FftwCorrelator : public SceneCorrelator {
                             buffers.real.get());
     }
     return FinishAlignment(*gt_, gt_balance_, noisy, balance, geometry_,
-                           buffers.real.get(), max_dy_, max_dx_, self_pair);
+                           buffers.real.get(), max_dy_, max_dx_, self_pair,
+                           gt_fine_.get());
   }
 
   AlignParams params_;
@@ -158,6 +183,9 @@ class FftwCorrelator : public SceneCorrelator {
   std::optional<PartialInverse> partial_;  // see SetReference
   std::size_t complex_count_ = 0;
   ComplexBuffer gt_spectrum_;
+  // The GT as the fine search reads it, once per scene (clipped spans and
+  // luma blocks found as pairs ask; read by a batch's threads at once).
+  std::unique_ptr<FineReference> gt_fine_;
   Buffers own_;  // for SetReference and single captures
   // For batches, one set per thread, kept between calls (see Align).
   tbb::enumerable_thread_specific<Buffers> per_thread_;

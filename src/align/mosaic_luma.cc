@@ -233,10 +233,10 @@ Plane<float> CoarseLuma(const RawImage& image,
   return out;
 }
 
-DSB_VECTOR_CLONES void CoarseLumaInto(const RawImage& image,
-                                      const std::array<float, 3>& balance,
-                                      int stride, int box,
-                                      PlaneView<float> out) {
+DSB_VECTOR_CLONES void CoarseLumaInto(
+    const RawImage& image, const std::array<float, 3>& balance, int stride,
+    int box, PlaneView<float> out,
+    const std::function<void(int, int)>& rows_read) {
   const int out_h = out.height;
   const int out_w = out.width;
   if (out_h <= 0 || out_w <= 0) return;
@@ -302,6 +302,12 @@ DSB_VECTOR_CLONES void CoarseLumaInto(const RawImage& image,
     for (; k < box; ++k) {
       const float *r0 = row(k), *w0 = weight(k);
       for (int x = 0; x < width; ++x) c[x] += r0[x] * w0[x];
+    }
+    if (rows_read) {
+      // The rows no later output row reads: the first `stride` of this
+      // box (box >= stride), all of the last box.
+      const int y0 = by * stride;
+      rows_read(y0, y0 + (by + 1 < out_h ? std::min(stride, box) : box));
     }
     float* out_row = out.row(by);
     switch (box * 16 + stride) {

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 
 #include "core/plane.h"
 #include "core/raw_image.h"
@@ -36,8 +37,14 @@ Plane<float> CoarseLuma(const RawImage& image,
 
 // The same, written into `out`, whose size must be the output size above
 // (e.g. the top-left of an FFT buffer with a wider row stride).
+// `rows_read`, where given, is called with each band of rows [y0, y1) just
+// after they were read for the last time (still in cache), every row the
+// coarse luma reads in exactly one band: a caller that wants something
+// else of those rows (the GT's clipped spans, fine_reference.h) reads them
+// there rather than from memory again.
 void CoarseLumaInto(const RawImage& image, const std::array<float, 3>& balance,
-                    int stride, int box, PlaneView<float> out);
+                    int stride, int box, PlaneView<float> out,
+                    const std::function<void(int, int)>& rows_read = {});
 
 // Period-sized box sum of the balanced mosaic for the window with top-left
 // (y0, x0) and the given size; every box must lie inside the image.

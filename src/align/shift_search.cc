@@ -11,6 +11,7 @@
 
 #include "align/colour_match.h"
 #include "align/correlator_common.h"
+#include "align/fine_reference.h"
 #include "align/float_lanes.h"
 #include "align/mosaic_luma.h"
 #include "align/tile_correlation.h"
@@ -60,9 +61,6 @@ constexpr float kCandidateFloor = 0.25f;
 // A colour clipped in more than this share of its samples in either capture
 // is left out of the fine search (see FineColours).
 constexpr double kHeavilyClipped = 0.25;
-// FineColours counts clipping on about this many pairs of rows (plenty for
-// three shares).
-constexpr int kClipCountRowPairs = 64;
 
 double ParabolicOffset(double left, double centre, double right) {
   const double denominator = left - 2 * centre + right;
@@ -81,12 +79,15 @@ float Taper(int i, int n, int ramp) {
 // above `clip` lies in the box of box_h x box_w whose top-left is (y0 + i,
 // x0 + j), for i < h, j < w (out is h x w); leaves the rest. On a mask of
 // 0s and 1s that is the product with UnclippedBoxes' plane, without making
-// that plane (a fill of 1s) and multiplying (a pass) per tile.
+// that plane (a fill of 1s) and multiplying (a pass) per tile. `spans`,
+// where given, are the image's ClippedSpans at `clip` (the GT's, kept per
+// scene): rows whose spans hold no clipped pixel are not read at all.
 DSB_VECTOR_CLONES void ClearClippedBoxes(const RawImage& image, float clip,
                                          const std::array<bool, 3>& watched,
                                          int y0, int x0, int h, int w,
                                          int box_h, int box_w,
-                                         Plane<float>& out) {
+                                         Plane<float>& out,
+                                         const ClippedSpans* spans = nullptr) {
   const int in_h = h + box_h - 1, in_w = w + box_w - 1;
   const int period = image.cfa.period();
   // Most rows hold no clipped pixel: a branch-free count (which vectorises)
@@ -102,6 +103,10 @@ DSB_VECTOR_CLONES void ClearClippedBoxes(const RawImage& image, float clip,
   std::vector<std::int32_t> hits(static_cast<std::size_t>(in_w));
   std::vector<std::int32_t> wide(static_cast<std::size_t>(w));
   for (int i = 0; i < in_h; ++i) {
+    // No clipped pixel in the row's spans: at_clip below would be 0.
+    if (spans != nullptr && !spans->MayHoldClipped(y0 + i, x0, x0 + in_w)) {
+      continue;
+    }
     const float* row = image.pixels.row(y0 + i) + x0;
     int at_clip = 0;
     for (int j = 0; j < in_w; ++j) at_clip += !(row[j] < clip);
@@ -448,6 +453,20 @@ std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
 
 namespace {
 
+// The reference's luma blocks where they hold the GT's luma at `weights`
+// (the GT's balance, unless FineColours left a colour out), else null.
+const ReferenceLuma* LumaAt(const FineReference* reference,
+                            const std::array<float, 3>& weights) {
+  if (reference == nullptr) return nullptr;
+  for (int c = 0; c < 3; ++c) {
+    if (std::bit_cast<std::uint32_t>(reference->luma.balance()[c]) !=
+        std::bit_cast<std::uint32_t>(weights[c])) {
+      return nullptr;
+    }
+  }
+  return &reference->luma;
+}
+
 FineResult FineSearchOnce(const RawImage& gt,
                           const std::array<float, 3>& gt_balance,
                           const RawImage& noisy,
@@ -455,7 +474,11 @@ FineResult FineSearchOnce(const RawImage& gt,
                           const std::array<bool, 3>& used,
                           const std::vector<CoarsePeak>& candidates, int radius,
                           int max_dy, int max_dx, bool all_candidates,
+                          const FineReference* reference,
                           std::vector<FineResult>* winners = nullptr) {
+  const ClippedSpans* gt_spans =
+      reference != nullptr ? &reference->spans : nullptr;
+  const ReferenceLuma* gt_luma_blocks = LumaAt(reference, gt_balance);
   const int height = gt.height(), width = gt.width();
   const int period = gt.cfa.period();
   const float clip = gt.meta.overexposure_lb;
@@ -494,16 +517,31 @@ FineResult FineSearchOnce(const RawImage& gt,
     // so they are masked: every luma sample whose period box touches a
     // clipped noisy pixel, or whose GT counterpart at any searched offset
     // does.
+    //
+    // A tile no clipped pixel of either capture reaches (most tiles of most
+    // photographs) has a mask of 1s only: where the GT's spans and the
+    // noisy window say so, its mask is one plane of 1s shared by all such
+    // tiles (read only, as every tile's mask is once made), not a plane
+    // filled and read per tile; the values are the same.
+    std::shared_ptr<Plane<float>> ones;
     auto make_tile = [&](int y, int x, int h, int w) {
-      LumaTile t{y,
-                 x,
-                 h,
-                 w,
-                 PeriodLuma(noisy, noisy_balance, y, x, h, w),
-                 UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x,
-                                h, w, period, period)};
-      ClearClippedBoxes(gt, clip, used, y + cy - radius, x + cx - radius, h, w,
-                        period + 2 * radius, period + 2 * radius, t.mask);
+      LumaTile t{y, x, h, w, PeriodLuma(noisy, noisy_balance, y, x, h, w), {}};
+      const int gy = y + cy - radius, gx = x + cx - radius;
+      const int box = period + 2 * radius;
+      if (gt_spans != nullptr &&
+          !gt_spans->MayHoldClipped(gy, gy + h + box - 1, gx,
+                                    gx + w + box - 1) &&
+          !HoldsClipped(noisy, y, x, h + period - 1, w + period - 1)) {
+        if (ones == nullptr) ones = std::make_shared<Plane<float>>(w, h, 1.0f);
+        if (ones->width() == w && ones->height() == h) {
+          t.mask = Plane<float>::Adopt(ones->data(), w, h, ones);
+          return t;  // ChooseTiles centres it
+        }
+      }
+      t.mask = UnclippedBoxes(noisy, noisy.meta.overexposure_lb, used, y, x, h,
+                              w, period, period);
+      ClearClippedBoxes(gt, clip, used, gy, gx, h, w, box, box, t.mask,
+                        gt_spans);
       return t;  // ChooseTiles centres it
     };
     // Mostly clipped tiles are not worth preparing; the mask takes care of
@@ -511,6 +549,12 @@ FineResult FineSearchOnce(const RawImage& gt,
     auto worth_preparing = [&](int y, int x, int size) {
       int clipped = 0;
       for (int i = 0; i < size + period; i += 2) {
+        // A row without a clipped pixel there adds nothing.
+        if (gt_spans != nullptr &&
+            !gt_spans->MayHoldClipped(y + cy + i, x + cx,
+                                      x + cx + size + period)) {
+          continue;
+        }
         const float* row = gt.pixels.row(y + cy + i) + x + cx;
         for (int j = 0; j < size + period; j += 2) {
           clipped +=
@@ -532,10 +576,12 @@ FineResult FineSearchOnce(const RawImage& gt,
     std::vector<double> cross(offsets, 0.0), b_var(offsets, 0.0);
     double a_energy = 0;
     for (const LumaTile& t : tiles) {
-      const Plane<float> gt_luma =
-          PeriodLuma(gt, gt_balance, t.y + cy - radius, t.x + cx - radius,
-                     t.h + 2 * radius, t.w + 2 * radius);
       if (t.count < 1) continue;
+      const int y0 = t.y + cy - radius, x0 = t.x + cx - radius;
+      const int h = t.h + 2 * radius, w = t.w + 2 * radius;
+      const Plane<float> gt_luma =
+          gt_luma_blocks != nullptr ? gt_luma_blocks->Window(y0, x0, h, w)
+                                    : PeriodLuma(gt, gt_balance, y0, x0, h, w);
       if (t.count >= kSparseMask * t.h * t.w) {
         AddSparselyMaskedCorrelation(t.luma, t.mask, t.count, gt_luma, window,
                                      cross.data(), b_var.data());
@@ -590,65 +636,6 @@ FineResult FineSearchOnce(const RawImage& gt,
 
 namespace {
 
-// Per colour, the share of sampled pixels at or above the image's clipping
-// level.
-// The clipped pixels of one row at each column modulo 24 (a multiple of
-// both CFA periods), 24 columns at a time in three vectors of counters:
-// counts, so any order gives the same.
-DSB_VECTOR_CLONES void ClippedByColumn(const float* row, int width, float clip,
-                                       std::array<int, 24>& counts) {
-  using M8 = std::int32_t __attribute__((vector_size(32)));
-  M8 c[3] = {};
-  int x = 0;
-  for (; x + 24 <= width; x += 24) {
-    for (int v = 0; v < 3; ++v) {
-      V8 values;
-      std::memcpy(&values, row + x + 8 * v, sizeof(values));
-      c[v] -= values >= clip;  // -1 where clipped
-    }
-  }
-  for (int l = 0; l < 24; ++l) counts[l] = c[l / 8][l % 8];
-  for (; x < width; ++x) counts[x % 24] += row[x] >= clip;
-}
-
-std::array<double, 3> ClippedShares(const RawImage& image) {
-  const int period = image.cfa.period();
-  const float clip = image.meta.overexposure_lb;
-  std::array<double, 3> clipped{}, total{};
-  auto add_row = [&](int y) {
-    const float* row = image.pixels.row(y);
-    std::array<int, 24> by_column;
-    ClippedByColumn(row, image.width(), clip, by_column);
-    for (int k = 0; k < period && k < image.width(); ++k) {
-      // The columns k, k + period, ... of the row.
-      const int n = (image.width() - k + period - 1) / period;
-      int c = 0;
-      for (int l = k; l < 24; l += period) c += by_column[l];
-      const int colour = static_cast<int>(image.cfa.color_at(y, k));
-      clipped[colour] += c;
-      total[colour] += n;
-    }
-  };
-  // Rows 2k * step and 2k * step + 1 for about kClipCountRowPairs values
-  // of k; an even step that is not a multiple of 3 visits every row phase
-  // of Bayer and X-Trans.
-  int step = std::max(4, image.height() / kClipCountRowPairs / 2 * 2);
-  if (step % 3 == 0) step += 2;
-  for (int y = 0; y < image.height(); y += step) {
-    add_row(y);
-    if (y + 1 < image.height()) add_row(y + 1);
-  }
-  std::array<double, 3> shares{};
-  for (int c = 0; c < 3; ++c) {
-    shares[c] = total[c] > 0 ? clipped[c] / total[c] : 0.0;
-  }
-  return shares;
-}
-
-}  // namespace
-
-namespace {
-
 // The pooled score of step 2 at each of `shifts` (a few, close together),
 // all on one set of tiles and one clipping mask (the union of the GT's
 // clipped period boxes at every one of the shifts), so the scores compare
@@ -657,7 +644,11 @@ std::vector<double> ScoreOnCommonTiles(
     const RawImage& gt, const std::array<float, 3>& gt_weights,
     const RawImage& noisy, const std::array<float, 3>& noisy_weights,
     const std::array<bool, 3>& used,
-    const std::vector<std::pair<int, int>>& shifts) {
+    const std::vector<std::pair<int, int>>& shifts,
+    const FineReference* reference) {
+  const ClippedSpans* gt_spans =
+      reference != nullptr ? &reference->spans : nullptr;
+  const ReferenceLuma* gt_luma_blocks = LumaAt(reference, gt_weights);
   const int height = gt.height(), width = gt.width();
   const int period = gt.cfa.period();
   int lo_y = 0, lo_x = 0, hi_y = 0, hi_x = 0;
@@ -680,7 +671,7 @@ std::vector<double> ScoreOnCommonTiles(
                               w, period, period)};
     for (const auto& [dy, dx] : shifts) {
       ClearClippedBoxes(gt, gt.meta.overexposure_lb, used, y + dy, x + dx, h, w,
-                        period, period, t.mask);
+                        period, period, t.mask, gt_spans);
     }
     return t;  // ChooseTiles centres it
   };
@@ -693,7 +684,9 @@ std::vector<double> ScoreOnCommonTiles(
     for (const LumaTile& t : tiles) {
       if (t.count < 1) continue;
       const Plane<float> gt_luma =
-          PeriodLuma(gt, gt_weights, t.y + dy, t.x + dx, t.h, t.w);
+          gt_luma_blocks != nullptr
+              ? gt_luma_blocks->Window(t.y + dy, t.x + dx, t.h, t.w)
+              : PeriodLuma(gt, gt_weights, t.y + dy, t.x + dx, t.h, t.w);
       AddCorrelation(t.luma, t.mask, t.count, gt_luma, 1, &cross, &b_var);
       a_energy += t.energy;
     }
@@ -705,8 +698,10 @@ std::vector<double> ScoreOnCommonTiles(
 
 }  // namespace
 
-std::array<bool, 3> FineColours(const RawImage& gt, const RawImage& noisy) {
-  const std::array<double, 3> gt_shares = ClippedShares(gt);
+std::array<bool, 3> FineColours(const RawImage& gt, const RawImage& noisy,
+                                const FineReference* reference) {
+  const std::array<double, 3> gt_shares =
+      reference != nullptr ? reference->shares : ClippedShares(gt);
   const std::array<double, 3> noisy_shares = ClippedShares(noisy);
   std::array<bool, 3> used{};
   bool any = false;
@@ -725,8 +720,8 @@ FineResult FineSearch(const RawImage& gt,
                       const RawImage& noisy,
                       const std::array<float, 3>& noisy_balance,
                       const std::vector<CoarsePeak>& candidates, int radius,
-                      int max_dy, int max_dx) {
-  const std::array<bool, 3> used = FineColours(gt, noisy);
+                      int max_dy, int max_dx, const FineReference* reference) {
+  const std::array<bool, 3> used = FineColours(gt, noisy, reference);
   std::array<float, 3> gt_weights = gt_balance, noisy_weights = noisy_balance;
   for (int c = 0; c < 3; ++c) {
     if (!used[c]) gt_weights[c] = noisy_weights[c] = 0.0f;
@@ -734,7 +729,7 @@ FineResult FineSearch(const RawImage& gt,
   std::vector<FineResult> winners;
   FineResult best =
       FineSearchOnce(gt, gt_weights, noisy, noisy_weights, used, candidates,
-                     radius, max_dy, max_dx, false, &winners);
+                     radius, max_dy, max_dx, false, reference, &winners);
   // Candidates whose windows found maxima a few pixels apart are one broad
   // peak split between windows, each scored on its own tiles and clipping
   // mask (they depend on the shifts a window spans), which are not
@@ -754,7 +749,7 @@ FineResult FineSearch(const RawImage& gt,
       std::vector<std::pair<int, int>> shifts;
       for (const FineResult& w : near) shifts.emplace_back(w.dy, w.dx);
       const std::vector<double> scores = ScoreOnCommonTiles(
-          gt, gt_weights, noisy, noisy_weights, used, shifts);
+          gt, gt_weights, noisy, noisy_weights, used, shifts, reference);
       if (!scores.empty()) {
         const std::size_t k =
             std::max_element(scores.begin(), scores.end()) - scores.begin();
@@ -765,7 +760,7 @@ FineResult FineSearch(const RawImage& gt,
   if (best.score < -1) {
     // The strong candidates left no room for tiles: try the weak ones.
     best = FineSearchOnce(gt, gt_weights, noisy, noisy_weights, used,
-                          candidates, radius, max_dy, max_dx, true);
+                          candidates, radius, max_dy, max_dx, true, reference);
   }
   return best;
 }

@@ -45,6 +45,8 @@
 
 namespace dsb {
 
+struct FineReference;  // align/fine_reference.h
+
 // How the coarse grid is laid out for an image size and CFA.
 struct CoarseGeometry {
   int stride = 1;             // full-res pixels between coarse samples
@@ -95,7 +97,10 @@ std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
 // sample; left out, the others carry the comparison (every period box
 // holds a fixed number of each colour, so a luminance of some colours is
 // as CFA-invariant as one of all three).
-std::array<bool, 3> FineColours(const RawImage& gt, const RawImage& noisy);
+// `reference`, where given, is the GT's FineReference (its shares kept
+// per scene; the same values ClippedShares reads here otherwise).
+std::array<bool, 3> FineColours(const RawImage& gt, const RawImage& noisy,
+                                const FineReference* reference = nullptr);
 
 struct FineResult {
   int dy = 0, dx = 0;
@@ -116,12 +121,16 @@ int FineRadius(const CoarseGeometry& geometry);
 // Scores every integer shift within `radius` of each candidate on
 // full-resolution tiles and returns the best (see 2 above). The sub-pixel
 // estimate is a parabola through the score and its neighbours on each axis.
+// `reference`, where given, is the GT's FineReference (kept per scene):
+// the result is the same, bit for bit, with or without it; with it the
+// GT's rows are not read for clipping where its spans hold none.
 FineResult FineSearch(const RawImage& gt,
                       const std::array<float, 3>& gt_balance,
                       const RawImage& noisy,
                       const std::array<float, 3>& noisy_balance,
                       const std::vector<CoarsePeak>& candidates, int radius,
-                      int max_dy, int max_dx);
+                      int max_dy, int max_dx,
+                      const FineReference* reference = nullptr);
 
 // 3. Refine: the fine search compares low-passed luminance, whose peak is
 //    broad; at the most extreme noise on a small overlap its argmax can be
