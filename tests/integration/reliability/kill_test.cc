@@ -40,6 +40,34 @@ int SignalAfter(const std::vector<std::string>& args,
   return WaitForExit(pid);
 }
 
+// Starts the tool and sends `signal_number` as soon as `files` files are
+// under `watched` (a build's masks folder): mid-build whatever the
+// machine's load, where a fixed delay measured on another run (the test
+// used half a clean build's time) can land after the build has finished.
+// Returns the exit status, or -1 if the tool ended first (then no signal
+// was sent).
+int SignalOnFiles(const std::vector<std::string>& args,
+                  const std::string& watched, int files, int signal_number) {
+  const pid_t pid = SpawnTool(args);
+  const auto has_files = [&] {
+    std::error_code error;
+    int found = 0;
+    for (fs::recursive_directory_iterator it(watched, error), end;
+         !error && it != end; it.increment(error)) {
+      if (it->is_regular_file(error) && ++found >= files) return true;
+    }
+    return false;
+  };
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return -1;
+    if (has_files()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  kill(pid, signal_number);
+  return WaitForExit(pid);
+}
+
 void ExpectConsistent(const std::string& root, const std::string& db) {
   if (!fs::exists(db)) return;  // killed before the manifest was created
   const auto integrity = testing::QueryRows(db, "PRAGMA integrity_check");
@@ -121,22 +149,21 @@ TEST(KillTest, CtrlCFinishesCleanlyAndTheRerunCompletes) {
   ASSERT_EQ(RunTool({"synth", root, "--scenes", "6", "--noisy", "3", "--size",
                      "512x384", "--max-shift", "24"}),
             0);
-  const auto start = std::chrono::steady_clock::now();
   const std::string clean = dir.Join("clean");
   fs::copy(root, clean, fs::copy_options::recursive);
   ASSERT_EQ(RunTool({clean, "-q", "-j", "1"}), 0);
-  const auto build_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - start);
 
-  // Interrupt half-way: exit status 1, a consistent manifest with only
-  // whole scenes, and no temporary files left behind.
-  const int status = SignalAfter({root, "-q", "-j", "1"}, build_ms / 2, SIGINT);
-  EXPECT_EQ(status, 1);
+  // Interrupt once 6 masks are written (4 a scene: the second scene is
+  // under way, four are still to come): exit status 1, a consistent
+  // manifest with only whole scenes, and no temporary files left behind.
+  const int status =
+      SignalOnFiles({root, "-q", "-j", "1"}, root + "/masks", 6, SIGINT);
+  EXPECT_EQ(status, 1) << "-1: the build ended before its sixth mask";
   const std::string db = root + "/dataset-build.db";
   ExpectConsistent(root, db);
   const auto recorded = testing::QueryRows(db, kScenes);
-  std::printf("Ctrl-C after %lld ms: %zu of 6 scenes recorded\n",
-              static_cast<long long>(build_ms.count() / 2), recorded.size());
+  std::printf("Ctrl-C after the sixth mask: %zu of 6 scenes recorded\n",
+              recorded.size());
   EXPECT_LT(recorded.size(), 6u);
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
     EXPECT_EQ(entry.path().string().find(".dsb-tmp"), std::string::npos);
