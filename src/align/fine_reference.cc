@@ -37,8 +37,10 @@ DSB_VECTOR_CLONES void ClippedByColumn(const float* row, int width, float clip,
 }
 
 // Whether any of `n` values is at or above `clip` or NaN (!(v < clip)),
-// eight at a time.
-DSB_VECTOR_CLONES bool AnyNotBelow(const float* values, int n, float clip) {
+// eight at a time. Inlined into each clone below, so each runs it with its
+// own instruction set and the per-span loop makes no call per span.
+inline __attribute__((always_inline)) bool AnyNotBelowInline(
+    const float* values, int n, float clip) {
   using M8 = std::int32_t __attribute__((vector_size(32)));
   M8 any = {};
   int j = 0;
@@ -50,22 +52,17 @@ DSB_VECTOR_CLONES bool AnyNotBelow(const float* values, int n, float clip) {
   return found;
 }
 
+DSB_VECTOR_CLONES bool AnyNotBelow(const float* values, int n, float clip) {
+  return AnyNotBelowInline(values, n, clip);
+}
+
 // AnyNotBelow for each span of `span` columns of a row of `width`, in one
 // call per row (flags[s] for columns [s * span, (s + 1) * span)).
 DSB_VECTOR_CLONES void AnyNotBelowBySpan(const float* row, int width, int span,
                                          float clip, bool* flags) {
-  using M8 = std::int32_t __attribute__((vector_size(32)));
   for (int begin = 0, s = 0; begin < width; begin += span, ++s) {
-    const int n = std::min(span, width - begin);
-    const float* values = row + begin;
-    M8 any = {};
-    int j = 0;
-    for (; j + 8 <= n; j += 8) any |= !(Load8(values + j) < clip);
-    std::uint64_t parts[4];
-    std::memcpy(parts, &any, sizeof(parts));
-    bool found = (parts[0] | parts[1] | parts[2] | parts[3]) != 0;
-    for (; j < n; ++j) found = found || !(values[j] < clip);
-    flags[s] = found;
+    flags[s] =
+        AnyNotBelowInline(row + begin, std::min(span, width - begin), clip);
   }
 }
 
