@@ -113,13 +113,11 @@ SharedPlanePool::SharedPlanePool(std::size_t max_free)
 }
 
 SharedPlanePool::~SharedPlanePool() {
-  std::vector<Buffer> free;
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
-    state_->closed = true;
-    free.swap(state_->free);
+    state_->closed = true;  // leases still out free their buffers themselves
   }
-  for (const Buffer& buffer : free) buffer.Free();
+  FreeKept();
 }
 
 void SharedPlanePool::FreeKept() const {
