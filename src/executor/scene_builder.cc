@@ -210,7 +210,8 @@ struct Batch {
   // same_pixels[k][i]: whether images[i] holds GT k's pixels bit for bit
   // (SamePixels; nullopt: not decided). Decided once per pair, by the decode
   // stage (in parallel, while the image is fresh in cache), and handed to
-  // both steps that need it: alignment and RawNIND's figures each compared
+  // every step that needs it (alignment, the mask, RawNIND's figures):
+  // alignment and RawNIND's figures each compared
   // the pair's frames themselves, reading two images in full twice per pair
   // on a scene of identical copies (~2 % of such a build's CPU each).
   std::vector<std::vector<std::optional<bool>>> same_pixels;
@@ -453,9 +454,14 @@ void AlignAgainstGroup(
       PairOutcome& pair = state.Pair(group.start + k, f);
       pair.overexposure_lb = gt.meta.overexposure_lb;
       MaskWorkspace& workspace = mask_workspaces.local();
+      // A self pair's mask is its clipping alone (mask/self_pair_mask.h):
+      // the mismatch test compared two equal frames in full.
+      const PairContent content = batch->same_pixels[k][i].value_or(false)
+                                      ? PairContent::kIdentical
+                                      : PairContent::kUnknown;
       const auto start = Clock::now();
       Result<LossMask> loss_mask = MakeLossMask(
-          gt, image, pair.alignment, state.options->mask, &workspace);
+          gt, image, pair.alignment, state.options->mask, &workspace, content);
       if (!loss_mask.ok()) {
         state.mask_ns += NanosSince(start);
         FailPair(pair, loss_mask.status().WithContext(image.path));

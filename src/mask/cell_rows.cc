@@ -456,15 +456,11 @@ bool CellRowBuilder::BuildImage(PlaneView<const float> image,
   return clipped;
 }
 
-namespace {
-
-// One pixel row of the mask: 0 where a sample reaches its level, 255
-// elsewhere; returns how many reach it.
-DSB_VECTOR_CLONES std::int64_t ClippedRow(const float* __restrict g,
-                                          const float* __restrict n, int w,
-                                          float gt_lb, float noisy_lb,
-                                          bool noisy_shows,
-                                          std::uint8_t* __restrict out) {
+DSB_VECTOR_CLONES std::int64_t WriteClippedRow(const float* __restrict g,
+                                               const float* __restrict n, int w,
+                                               float gt_lb, float noisy_lb,
+                                               bool noisy_shows,
+                                               std::uint8_t* __restrict out) {
   int hits = 0;
   if (!noisy_shows) {
     // The GT alone (the default): the capture's row is not read.
@@ -483,16 +479,14 @@ DSB_VECTOR_CLONES std::int64_t ClippedRow(const float* __restrict g,
   return hits;
 }
 
-}  // namespace
-
 void CellRowBuilder::WriteMaskRow(int y, bool shows, ClipSink& sink) const {
   std::uint8_t* out = sink.mask.row(y);
   if (!shows) {
     std::fill_n(out, gt_.width, 255);
     return;
   }
-  sink.clipped += ClippedRow(gt_.row(y), noisy_.row(y), gt_.width, gt_lb_,
-                             noisy_lb_, mask_noisy_clipped_, out);
+  sink.clipped += WriteClippedRow(gt_.row(y), noisy_.row(y), gt_.width, gt_lb_,
+                                  noisy_lb_, mask_noisy_clipped_, out);
 }
 
 void CellRowBuilder::Build(int i, CellRow& row, std::uint8_t* clipped_rows,

@@ -87,6 +87,14 @@ struct ClipSink {
   std::int64_t clipped = 0;      // pixels written 0 so far
 };
 
+// One pixel row of such a mask, `w` samples: 0 where the GT's sample `g[x]`
+// reaches `gt_lb` (or, with `noisy_shows`, the capture's `n[x]` reaches
+// `noisy_lb`), 255 elsewhere; returns how many are 0. The rule the mask
+// shows clipping by, in one place (ClipSink's rows, mask/self_pair_mask.h).
+std::int64_t WriteClippedRow(const float* g, const float* n, int w, float gt_lb,
+                             float noisy_lb, bool noisy_shows,
+                             std::uint8_t* out);
+
 class CellRowBuilder {
  public:
   // `gt` and `noisy` are the two overlaps (same size) with the CFA patterns

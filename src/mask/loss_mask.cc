@@ -15,6 +15,7 @@
 #include "mask/cell_rows.h"
 #include "mask/morphology.h"
 #include "mask/pair_model.h"
+#include "mask/self_pair_mask.h"
 #include "mask/wide_clones.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
@@ -1102,6 +1103,44 @@ DSB_VECTOR_CLONES std::int64_t ApplyClipping(
   return clipped;
 }
 
+// The mask of a self pair (mask/self_pair_mask.h): the clipping rule alone,
+// which is what the full path leaves of such a pair, written without the
+// pair model, the cells or the window test. `frame` is both images.
+LossMask SelfPairMask(PlaneView<const float> frame, const CfaPattern& cfa,
+                      float gt_lb, float noisy_lb, const MaskParams& params,
+                      Buffers& buffers) {
+  LossMask mask;
+  mask.cell_size = cfa.period() == 2 ? 2 : 3;  // CellLayout's size
+  mask.pixels = std::move(buffers.pixels);
+  const std::size_t frame_pixels =
+      static_cast<std::size_t>(frame.width) * frame.height;
+  ResizeWithin(mask.pixels, frame.width, frame.height, frame_pixels,
+               buffers.pixels_reserve);
+  if (params.clip_footprint == ClipFootprint::kSample) {
+    mask.clipped_pixels = WriteSelfPairClipping(
+        frame, gt_lb, noisy_lb, params.mask_noisy_clipped, mask.pixels.view());
+  } else {
+    std::fill(mask.pixels.data(),
+              mask.pixels.data() + mask.pixels.pixel_count(), 255);
+    const float shown_noisy_lb = params.mask_noisy_clipped
+                                     ? noisy_lb
+                                     : std::numeric_limits<float>::infinity();
+    // No cells: ApplyClipping then looks at every pixel of the rows marked.
+    static const Plane<std::uint8_t> kNoCells;
+    std::int64_t already = 0;
+    mask.clipped_pixels = ApplyClipping(
+        frame, frame, gt_lb, shown_noisy_lb, ClipRadiusForCfa(cfa, 1),
+        SelfPairClippedRows(frame, gt_lb, shown_noisy_lb), kNoCells, 0,
+        mask.pixels, buffers.band, &already);
+  }
+  const std::int64_t total = static_cast<std::int64_t>(frame_pixels);
+  mask.mean = static_cast<double>(total - mask.clipped_pixels) /
+              static_cast<double>(total);
+  // The workspace's scores are not this mask's.
+  buffers.scored = false;
+  return mask;
+}
+
 Status CheckParams(const MaskParams& p) {
   auto bad = [](const char* what) {
     return Status::InvalidArgument(std::string("mask parameters: ") + what);
@@ -1182,7 +1221,7 @@ std::string MaskParams::Fingerprint() const {
 Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
                               const Alignment& alignment,
                               const MaskParams& params,
-                              MaskWorkspace* workspace) {
+                              MaskWorkspace* workspace, PairContent content) {
   const std::string pair = gt.path + " vs " + noisy.path;
   DSB_RETURN_IF_ERROR(CheckParams(params).WithContext(pair));
   if (gt.width() != noisy.width() || gt.height() != noisy.height()) {
@@ -1221,6 +1260,12 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
                                std::to_string(gt.cfa.period()) +
                                " is not 2 or 6");
   }
+  std::optional<MaskWorkspace> local;
+  if (workspace == nullptr) workspace = &local.emplace();
+  if (TakesSelfPairShortcut(content, alignment)) {
+    return SelfPairMask(gt_view, gt.cfa, gt_lb, noisy_lb, params,
+                        *workspace->buffers_);
+  }
 
   // Two passes over the cells: a sampled one fits the pair's model, a full
   // one scores every cell row against it. Neither keeps more than three
@@ -1235,8 +1280,6 @@ Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
   mask.gain = model.gain;
   mask.noise_slope = model.slope;
   mask.noise_offset = model.offset;
-  std::optional<MaskWorkspace> local;
-  if (workspace == nullptr) workspace = &local.emplace();
   Buffers& buffers = *workspace->buffers_;
   // Clipping per sample goes into the mask's pixels as the cells are built
   // (every pixel written there); the cell footprint is applied at the end,

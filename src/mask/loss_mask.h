@@ -116,6 +116,15 @@ namespace dsb {
 // parities.
 inline constexpr int kMaskRevision = 9;
 
+// What the caller of MakeLossMask knows of the pair's pixels before the
+// mask (a build decides it once per pair, in its decode stage).
+enum class PairContent {
+  kUnknown,
+  // The capture holds the GT's pixels bit for bit (align/correlator_common.h
+  // SamePixels): a self pair, every GT's clean/clean pair (contract §3).
+  kIdentical,
+};
+
 // What a clipped GT sample takes out of the mask (--clip-footprint).
 enum class ClipFootprint {
   // The sample alone (default): contract §3 and RawNIND's own rule; its
@@ -223,18 +232,22 @@ class MaskWorkspace {
  private:
   friend Result<LossMask> MakeLossMask(const RawImage&, const RawImage&,
                                        const Alignment&, const MaskParams&,
-                                       MaskWorkspace*);
+                                       MaskWorkspace*, PairContent);
   std::unique_ptr<Buffers> buffers_;
 };
 
 // Builds the loss mask of `noisy` against `gt` under `alignment` (dy, dx;
 // raw_gain only as a fallback). Both images must have the same size and CFA
 // pattern and a non-empty overlap; errors name both files. `workspace`, if
-// given, lends its buffers (the result does not depend on it).
+// given, lends its buffers (the result does not depend on it). `content`:
+// what the caller already knows of the pair (mask/self_pair_mask.h); a
+// self pair's mask is then written without the mismatch test, the same
+// mask.
 Result<LossMask> MakeLossMask(const RawImage& gt, const RawImage& noisy,
                               const Alignment& alignment,
                               const MaskParams& params = {},
-                              MaskWorkspace* workspace = nullptr);
+                              MaskWorkspace* workspace = nullptr,
+                              PairContent content = PairContent::kUnknown);
 
 // Tests only: the window test looks its limits up with the portable loop
 // even where the CPU has AVX-512 (which picks them from registers or

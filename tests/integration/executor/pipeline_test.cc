@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -18,7 +20,11 @@
 #include "crops/rawnind_loss.h"
 #include "executor/build_observer.h"
 #include "executor/executor.h"
+#include "mask/loss_mask.h"
+#include "mask/png_writer.h"
+#include "mask/self_pair_mask.h"
 #include "plan/memory_plan.h"
+#include "raw/decoder.h"
 #include "sqlite_rows.h"
 #include "synth/generate.h"
 #include "test_support.h"
@@ -221,6 +227,7 @@ TEST(PipelineTest, APairsIdentityIsDecidedOnce) {
 
   const std::int64_t before = internal::SamePixelsCalls();
   const std::int64_t frames_before = internal::RawnindFrameComparisons();
+  const std::int64_t self_masks_before = internal::SelfPairMasks();
   BuildObserver progress;  // silent
   auto report = RunBuild(testing::CpuBuildOptions(synth.out_dir, 16, 2),
                          RealFileSystem(), progress);
@@ -231,6 +238,33 @@ TEST(PipelineTest, APairsIdentityIsDecidedOnce) {
   // GT with its exact copy; RawNIND's figures compared nothing.
   EXPECT_EQ(internal::SamePixelsCalls() - before, report->pairs_aligned - 3);
   EXPECT_EQ(internal::RawnindFrameComparisons(), frames_before);
+  // The masks of the four self pairs (each GT with itself, the first with
+  // both copies) were written as self pairs' (mask/self_pair_mask.h), and
+  // are the full algorithm's: the same PNG bytes and mask_mean.
+  EXPECT_EQ(internal::SelfPairMasks() - self_masks_before, 4);
+  Result<RawImage> gt = DecodeRaw(gt_file);
+  ASSERT_TRUE(gt.ok()) << gt.status().ToString();
+  auto full = MakeLossMask(*gt, *gt, Alignment{});
+  ASSERT_TRUE(full.ok());
+  auto png = EncodeGreyPng(full->pixels.view(), "expected");
+  ASSERT_TRUE(png.ok());
+  const auto masks = testing::QueryRows(
+      synth.out_dir + "/dataset-build.db",
+      "SELECT p.mask_path, quote(p.mask_mean) FROM pairs p "
+      "WHERE p.dy = 0 AND p.dx = 0 AND p.gt_path LIKE '%" +
+          fs::path(gt_file).filename().string() +
+          "' AND (p.noisy_path = p.gt_path OR p.noisy_path LIKE '%copy%')");
+  ASSERT_EQ(masks.size(), 3u);
+  for (const std::string& row : masks) {
+    const std::string path = row.substr(0, row.find('|'));
+    std::ifstream file(synth.out_dir + "/" + path, std::ios::binary);
+    const std::vector<std::uint8_t> bytes(
+        (std::istreambuf_iterator<char>(file)),
+        std::istreambuf_iterator<char>());
+    EXPECT_TRUE(bytes == *png) << path;
+    EXPECT_DOUBLE_EQ(std::stod(row.substr(row.find('|') + 1)), full->mean)
+        << row;
+  }
 
   for (const char* copy : {"/copy_of_the_gt", "/edited_copy_of_the_gt"}) {
     const auto rows = testing::QueryRows(
