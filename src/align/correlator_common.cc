@@ -49,6 +49,18 @@ bool IsSelfPair(const RawImage& gt, const RawImage& noisy,
          (same_pixels.has_value() ? *same_pixels : SamePixels(gt, noisy));
 }
 
+Alignment SelfPairAlignment() {
+  Alignment alignment;
+  alignment.dy = 0;
+  alignment.dx = 0;
+  alignment.dy_subpx = 0.0;
+  alignment.dx_subpx = 0.0;
+  alignment.confidence = 1.0;
+  alignment.raw_gain = 1.0;
+  alignment.loss = 0.0;
+  return alignment;
+}
+
 int FastFftSize(int minimum) {
   for (int n = std::max(1, minimum);; ++n) {
     int m = n;

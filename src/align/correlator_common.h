@@ -46,11 +46,20 @@ std::int64_t SamePixelsCalls();
 
 // A self pair: the same pixels, CFA and clipping level, so every step of
 // the alignment sees the same input on both sides (the correlators then
-// reuse the GT's coarse spectrum, FinishAlignment skips gain, refinement
-// and loss; see there). `same_pixels`: the caller's SamePixels answer,
-// where it has one (a build decides it once per pair); else found here.
+// return SelfPairAlignment without a search). `same_pixels`: the caller's
+// SamePixels answer, where it has one (a build decides it once per pair); else
+// found here.
 bool IsSelfPair(const RawImage& gt, const RawImage& noisy,
                 std::optional<bool> same_pixels = std::nullopt);
+
+// A self pair's alignment, known without a search: shift and sub-pixel
+// shift 0, confidence 1 (the pooled correlation of a frame with itself),
+// gain 1 and loss 0. Both correlators return it for every pair IsSelfPair
+// accepts, before any coarse or fine step. The search found the same
+// integer shift, gain and loss on every self pair, but its sub-pixel
+// estimate and confidence were its own rounding (0.004 px and 1 + 1e-7 on
+// the Canon G2's self pair), not a property of the pair.
+Alignment SelfPairAlignment();
 
 // Capture i's entry of SceneCorrelator::Align's `same_pixels` (nullopt
 // where the span has none: the caller did not decide it).

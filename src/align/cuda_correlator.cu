@@ -390,7 +390,10 @@ class CudaCorrelator : public SceneCorrelator {
     std::vector<std::size_t> valid;
     for (std::size_t i = 0; i < noisy.size(); ++i) {
       Status status = CheckPair(*gt_, *noisy[i]);
-      if (status.ok()) {
+      if (status.ok() &&
+          IsSelfPair(*gt_, *noisy[i], SamePixelsOf(same_pixels, i))) {
+        results[i] = SelfPairAlignment();  // no transform needed
+      } else if (status.ok()) {
         valid.push_back(i);
       } else {
         results[i] = std::move(status);

@@ -146,20 +146,18 @@ class FftwCorrelator : public SceneCorrelator {
       return Status::Internal("Align called without a reference");
     }
     DSB_RETURN_IF_ERROR(CheckPair(*gt_, noisy));
+    // Decided once here (the caller usually knows): FinishAlignment asks
+    // again for pairs of equal pixels at another clipping level.
+    const bool same =
+        same_pixels.has_value() ? *same_pixels : SamePixels(*gt_, noisy);
+    if (IsSelfPair(*gt_, noisy, same)) return SelfPairAlignment();
     DSB_RETURN_IF_ERROR(Fit(buffers));
-    // A self pair's balance, coarse luma and spectrum are the GT's, bit for
-    // bit (the same inputs through the same plan), so the GT's are used.
-    const bool self_pair = IsSelfPair(*gt_, noisy, same_pixels);
-    const std::array<float, 3> balance =
-        self_pair ? gt_balance_ : ChannelBalance(noisy);
+    const std::array<float, 3> balance = ChannelBalance(noisy);
+    PrepareLuma(noisy, balance, buffers.real.get());
+    fftwf_execute_dft_r2c(plans_.forward, buffers.real.get(),
+                          buffers.spectrum.get());
     const float* noisy_spectrum =
-        reinterpret_cast<const float*>(gt_spectrum_.get());
-    if (!self_pair) {
-      PrepareLuma(noisy, balance, buffers.real.get());
-      fftwf_execute_dft_r2c(plans_.forward, buffers.real.get(),
-                            buffers.spectrum.get());
-      noisy_spectrum = reinterpret_cast<const float*>(buffers.spectrum.get());
-    }
+        reinterpret_cast<const float*>(buffers.spectrum.get());
     CrossPower(reinterpret_cast<const float*>(gt_spectrum_.get()),
                noisy_spectrum, complex_count_,
                reinterpret_cast<float*>(buffers.spectrum.get()));
@@ -171,7 +169,7 @@ class FftwCorrelator : public SceneCorrelator {
                             buffers.real.get());
     }
     return FinishAlignment(*gt_, gt_balance_, noisy, balance, geometry_,
-                           buffers.real.get(), max_dy_, max_dx_, self_pair,
+                           buffers.real.get(), max_dy_, max_dx_, same,
                            gt_fine_.get());
   }
 

@@ -1,11 +1,12 @@
 // Self pairs (a GT paired with itself or with a bit-identical copy: every
-// scene's GT is paired with itself) take a shortcut in FinishAlignment once
-// the fine search says (0, 0): gain 1, no refinement, loss 0. These tests
-// check the shortcut returns exactly what the full path (RawGain,
-// RefineShift, PairLoss at the fine shift) returns, on every CFA,
-// with clipping, on a real raw, and that a copy differing in one pixel is
-// not taken for a self pair; and that the CPU correlator's reuse of the
-// GT's coarse spectrum for a self pair gives what computing it again does.
+// scene's GT is paired with itself) are aligned without a search
+// (SelfPairAlignment): shift 0, gain 1, loss 0, sub-pixel shift 0 and
+// confidence 1. These tests check the gain and loss are exactly what the
+// full path (RawGain, RefineShift, PairLoss at that shift) returns, on
+// every CFA, with clipping, on a real raw; that the whole search, run the
+// long way, finds the same integer shift and agrees with the sub-pixel
+// shift and confidence within its own rounding; and that a copy differing
+// in one pixel, or at another clipping level, is not taken for a self pair.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -82,6 +83,9 @@ TEST(SelfPairTest, ShortcutMatchesTheFullPathOnEveryCfa) {
         EXPECT_EQ(a->dx, 0);
         EXPECT_EQ(a->raw_gain, 1.0);
         EXPECT_EQ(a->loss, 0.0);
+        EXPECT_EQ(a->dy_subpx, 0.0);
+        EXPECT_EQ(a->dx_subpx, 0.0);
+        EXPECT_EQ(a->confidence, 1.0);
         ExpectFullPathResult(gt, noisy, *a);
       }
     }
@@ -124,9 +128,10 @@ Result<Alignment> AlignTheLongWay(const RawImage& gt, const RawImage& noisy) {
                          max_dx, false);
 }
 
-// The correlator skips a self pair's coarse stage (the GT's spectrum
-// serves) and its gain, refinement and loss: every field comes out as the
-// long way gives it, on every CFA, with and without clipping.
+// The correlator skips a self pair's search: the long way (every step, the
+// captures taken to differ) finds the same integer shift, gain and loss,
+// and a sub-pixel shift and confidence that differ from the exact 0 and 1
+// only by its rounding, on every CFA, with and without clipping.
 TEST(SelfPairTest, CorrelatorShortcutsGiveTheLongWaysResult) {
   for (const char* cfa : {"rggb", "gbrg", "xtrans"}) {
     for (const double clipped : {0.0, 0.2}) {
@@ -146,9 +151,12 @@ TEST(SelfPairTest, CorrelatorShortcutsGiveTheLongWaysResult) {
       ASSERT_TRUE(slow.ok()) << slow.status().ToString();
       EXPECT_EQ(quick->dy, slow->dy);
       EXPECT_EQ(quick->dx, slow->dx);
-      EXPECT_EQ(quick->dy_subpx, slow->dy_subpx);
-      EXPECT_EQ(quick->dx_subpx, slow->dx_subpx);
-      EXPECT_EQ(quick->confidence, slow->confidence);
+      EXPECT_NEAR(slow->dy_subpx, 0.0, 0.05);
+      EXPECT_NEAR(slow->dx_subpx, 0.0, 0.05);
+      EXPECT_NEAR(slow->confidence, 1.0, 1e-5);
+      EXPECT_EQ(quick->dy_subpx, 0.0);
+      EXPECT_EQ(quick->dx_subpx, 0.0);
+      EXPECT_EQ(quick->confidence, 1.0);
       EXPECT_EQ(quick->raw_gain, slow->raw_gain);
       EXPECT_EQ(quick->loss, slow->loss);
       EXPECT_EQ(slow->dy, 0);
@@ -199,7 +207,16 @@ TEST(SelfPairTest, CorrelatorTakesTheCallersIdentity) {
     EXPECT_EQ(told[i]->loss, found[i]->loss);
   }
   EXPECT_EQ(told[0]->loss, 0.0);  // the copy: a self pair
+  EXPECT_EQ(told[0]->confidence, 1.0);
   EXPECT_GT(told[1]->loss, 0.0);  // one pixel differs: the full path
+  EXPECT_LT(told[1]->confidence, 1.0);
+  // The same pixels at another clipping level: the search runs (its
+  // confidence is its own), and finds the copy's shift, gain and loss.
+  EXPECT_NE(told[2]->confidence, 1.0);
+  EXPECT_EQ(told[2]->dy, 0);
+  EXPECT_EQ(told[2]->dx, 0);
+  EXPECT_EQ(told[2]->raw_gain, 1.0);
+  EXPECT_EQ(told[2]->loss, 0.0);
 }
 
 // Same pixels but another clipping level (or CFA) is no self pair.
