@@ -46,7 +46,7 @@ namespace dsb {
 //    (issue 17's ninth round).
 // 7: the fine search's radius stride / 2 + 1 from stride 4 up (3 at
 //    stride 4, 49 shifts, not 81; issue 17's tenth round).
-inline constexpr int kAlignRevision = 7;
+inline constexpr int kAlignRevision = 8;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced
