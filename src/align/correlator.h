@@ -46,6 +46,10 @@ namespace dsb {
 //    (issue 17's ninth round).
 // 7: the fine search's radius stride / 2 + 1 from stride 4 up (3 at
 //    stride 4, 49 shifts, not 81; issue 17's tenth round).
+// 8: the fine search's radius stride / 2 from stride 4 up (2 at stride 4,
+//    25 shifts); the refinement (and so the loss) on half SampleOf's row
+//    sample on 1-4 MP overlaps, rising to all of it at 16 MP
+//    (RefineSamplingOf; issue 17's eleventh round).
 inline constexpr int kAlignRevision = 8;
 
 struct AlignParams {
