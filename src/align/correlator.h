@@ -46,9 +46,13 @@ namespace dsb {
 //    (issue 17's ninth round).
 // 7: the fine search's radius stride / 2 + 1 from stride 4 up (3 at
 //    stride 4, 49 shifts, not 81; issue 17's tenth round).
-// 8: a self pair's alignment without a search (SelfPairAlignment: sub-pixel
-//    shift 0 and confidence 1, where the search's rounding gave e.g.
-//    0.004 px and 1 + 1e-7).
+// 8: the fine search's radius stride / 2 from stride 4 up (2 at stride 4,
+//    25 shifts); the refinement (and so the loss) on half SampleOf's row
+//    sample on 1-4 MP overlaps, rising to all of it at 16 MP
+//    (RefineSamplingOf; issue 17's eleventh round); a self pair's
+//    alignment without a search (SelfPairAlignment: sub-pixel shift 0 and
+//    confidence 1, where the search's rounding gave e.g. 0.004 px and
+//    1 + 1e-7).
 inline constexpr int kAlignRevision = 8;
 
 struct AlignParams {

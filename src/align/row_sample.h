@@ -30,7 +30,9 @@ inline int RowPairStep(double pixels, double samples) {
 // apart), 2 M from 16 MP up (issue 17's ninth round: what a frame of 2-4
 // MP paid for every row was most of its alignment). The block estimates
 // that sample (refinement, gain) decide on ~256 blocks at any size; a
-// block then holds ~3,000 pixels at 3 MP, ~8,000 from 16 MP up.
+// block then holds ~3,000 pixels at 3 MP, ~8,000 from 16 MP up. (The
+// refinement takes half this sample on 1-4 MP overlaps, since issue 17's
+// eleventh round: RefineSamplingOf in shift_search.h.)
 inline double SampleOf(double pixels, double samples) {
   return std::min(samples, std::sqrt(pixels * samples / 8));
 }

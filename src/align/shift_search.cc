@@ -49,6 +49,9 @@ constexpr double kSparseMask = 0.9;
 // fewer on smaller ones), and the fewest blocks it decides on.
 constexpr double kRefineSamples = 2e6;
 constexpr std::size_t kRefineMinBlocks = 8;
+// Overlaps from this size up are refined on SampleOf's whole sample,
+// smaller ones over 1 MP on down to half of it (RefineSamplingOf).
+constexpr double kRefineFullSampleFrom = 16e6;
 // How many standard deviations of a fair coin a neighbour's lead in blocks
 // must reach to win the refinement (see RefineShift).
 constexpr double kRefineSignificance = 2.0;
@@ -226,14 +229,15 @@ CoarseGeometry PlanCoarse(int height, int width, int period, int max_dy,
 }
 
 int FineRadius(const CoarseGeometry& geometry) {
-  // Grids of stride 4 and more (frames from 2.4 MP up) leave 1 px beyond
-  // half a sample: their coarse peaks fall within 0.45 px (0.11 samples)
-  // of the shift the search ends at (issue 17's tenth round, 119 stride-4
-  // pairs: real raws' crops, generated 3-24 MP scenes, 3 MP photographs at
-  // the most extreme noise), and the window's interior holds the shift
-  // for coarse errors up to 1.5 px. Finer grids (the sweeps' and tests'
-  // small frames) keep 2 px.
-  return geometry.stride / 2 + (geometry.stride >= 4 ? 1 : 2);
+  // Grids of stride 4 and more (frames from 2.4 MP up) take half a sample
+  // alone: their coarse peaks fall within 0.45 px (0.11 samples) of the
+  // shift the search ends at (issue 17's tenth round, 119 stride-4 pairs:
+  // real raws' crops, generated 3-24 MP scenes, 3 MP photographs at the
+  // most extreme noise), and radius 2 keeps the shift inside the window's
+  // interior for coarse errors under 1.5 px, 3x that (eleventh round: 25
+  // shifts scored, not 49; 1 px more in the tenth). Finer grids (the
+  // sweeps' and tests' small frames) keep 2 px more.
+  return geometry.stride / 2 + (geometry.stride >= 4 ? 0 : 2);
 }
 
 void PrepareCoarse(const Plane<float>& coarse, const CoarseGeometry& geometry,
@@ -767,9 +771,20 @@ FineResult FineSearch(const RawImage& gt,
 
 RefineSampling RefineSamplingOf(const Overlap& overlap) {
   const double pixels = static_cast<double>(overlap.height) * overlap.width;
+  double samples = SampleOf(pixels, kRefineSamples);
+  // Overlaps over 1 MP, which SampleOf already thins: half of its sample
+  // up to 4 MP, rising as the square root of the pixels to all of it at
+  // 16 MP (where it reaches kRefineSamples), so the row-pair step grows
+  // from 4 at 1 MP to 8 at 4 MP, stays 8 up to 16 MP and is SampleOf's
+  // above (24 and 60 MP as before). Issue 17's eleventh round: at 3 MP
+  // the refinement was a quarter of a pair's alignment; its ~256 blocks
+  // (the sign test and the median) stay, each of half the pixels.
+  if (RowPairStep(pixels, samples) > 1) {
+    samples *= std::clamp(std::sqrt(pixels / kRefineFullSampleFrom), 0.5, 1.0);
+  }
   // About 256 blocks, so a moved object of 10% of the frame (a larger
   // share of a small overlap) stays a minority of them.
-  return {RowPairStep(pixels, SampleOf(pixels, kRefineSamples)),
+  return {RowPairStep(pixels, samples),
           std::clamp(static_cast<int>(std::sqrt(pixels / 256)), 16, 256)};
 }
 

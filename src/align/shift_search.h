@@ -12,7 +12,8 @@
 // 2. Fine: around each candidate (secondary ones only when their coarse
 //    peak is at least a quarter of the strongest, or when the strongest
 //    cannot be scored), every integer
-//    shift within FineRadius (stride / 2 + 1 or 2) is scored by the normalised
+//    shift within FineRadius (stride / 2, or + 2 under stride 4) is scored
+//    by the normalised
 //    cross-correlation
 //    of the full-resolution period luminance (PeriodLuma: period x period
 //    box sums, CFA-invariant, so odd and X-Trans shifts are resolved).
@@ -112,10 +113,11 @@ struct FineResult {
 // The fine search's radius around a coarse peak: half a coarse sample
 // (the parabola through the surface's maximum and its neighbours places
 // the peak within that) and 2 px, stride / 2 + 2, on grids of stride 1-2;
-// 1 px from stride 4 up, stride / 2 + 1 (measured: such peaks fall within
-// 0.45 px of the final shift). Until issue 17's ninth round stride + 1
-// (121 shifts scored at stride 4), then stride / 2 + 2 (81), since the
-// tenth 3 (49; 4 at 60 MP's stride 6).
+// half a sample alone from stride 4 up, stride / 2 (measured: such peaks
+// fall within 0.45 px of the final shift; radius 2 holds it inside the
+// window for errors under 1.5 px). Until issue 17's ninth round stride + 1
+// (121 shifts scored at stride 4), then stride / 2 + 2 (81), in the tenth
+// stride / 2 + 1 (49), since the eleventh 2 (25; 3 at 60 MP's stride 6).
 int FineRadius(const CoarseGeometry& geometry);
 
 // Scores every integer shift within `radius` of each candidate on
@@ -142,8 +144,9 @@ FineResult FineSearch(const RawImage& gt,
 //    The median ignores blocks a moved object or changed light dominates,
 //    which would bias a plain total; it must also win clearly more blocks
 //    than it loses (a sign test). Overlaps over 1 MP are compared on a
-//    subsample of row pairs (SampleOf: 0.87 M of 3 MP, 2 M per shift from
-//    16 MP up; RefineSamplingOf).
+//    subsample of row pairs (RefineSamplingOf: half of SampleOf's up to
+//    4 MP, 0.43 M of 3 MP, rising to all of it, 2 M per shift, from 16 MP
+//    up).
 struct RefineResult {
   int dy = 0, dx = 0;
   // PairLoss at the shift given (the centre), at raw_gain: its block sums
@@ -154,8 +157,9 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                          int dx, double raw_gain, int max_dy, int max_dx);
 
 // RefineShift's sample of an overlap: the row-pair step (RowPairStep of
-// SampleOf(pixels, kRefineSamples): every row up to 1 MP) and the block size
-// (about 256 blocks).
+// SampleOf(pixels, kRefineSamples), halved from 1 to 4 MP and rising to it
+// at 16 MP: every row up to 1 MP, row pairs 7 apart at 3 MP, 8 at 4-16 MP)
+// and the block size (about 256 blocks).
 struct RefineSampling {
   int row_step = 1;
   int block = 16;

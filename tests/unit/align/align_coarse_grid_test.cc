@@ -2,7 +2,8 @@
 // size): a stride of 4 as 24 MP frames have, not 2 (issue 17's seventh
 // round, kAlignRevision 5; X-Trans's 3 made 4 in the ninth, revision 6,
 // with the fine radius stride / 2 + 2; stride / 2 + 1 from stride 4 up in
-// the tenth, revision 7). The grid only proposes candidates,
+// the tenth, revision 7; stride / 2 there in the eleventh, revision 8).
+// The grid only proposes candidates,
 // which the fine search verifies at full resolution; these tests check the
 // geometry and that integer shifts stay exact with known truth on
 // generated mid-size pairs at the most extreme noise and on pairs cut from
@@ -65,15 +66,15 @@ TEST(CoarseGridTest, MidSizeFramesTakeStrideFourLargeOnesAsBefore) {
   EXPECT_EQ(Geometry(4000, 6000, 6).stride, 4);
   EXPECT_EQ(Geometry(6336, 9504, 2).stride, 6);
   // The fine search's radius: half a coarse sample and 2 px on grids of
-  // stride 1-2 (issue 17's ninth round), 1 px from stride 4 up (the
-  // tenth; the shifts of the tests below and of align_24mp's pairs are
-  // found within it).
+  // stride 1-2 (issue 17's ninth round), half a sample alone from stride
+  // 4 up (the eleventh; 1 px more in the tenth; the shifts of the tests
+  // below and of align_24mp's pairs are found within it).
   EXPECT_EQ(FineRadius(Geometry(480, 640, 2)), 2);
   EXPECT_EQ(FineRadius(Geometry(1200, 1600, 2)), 3);
-  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 6)), 3);
-  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 2)), 3);
-  EXPECT_EQ(FineRadius(Geometry(4000, 6000, 2)), 3);
-  EXPECT_EQ(FineRadius(Geometry(6336, 9504, 2)), 4);
+  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 6)), 2);
+  EXPECT_EQ(FineRadius(Geometry(1720, 2312, 2)), 2);
+  EXPECT_EQ(FineRadius(Geometry(4000, 6000, 2)), 2);
+  EXPECT_EQ(FineRadius(Geometry(6336, 9504, 2)), 3);
 }
 
 using testing::AlignPair;
@@ -203,11 +204,12 @@ CoarsePeak StrongestCoarsePeak(const RawImage& gt, const RawImage& noisy,
 // pairs of each sweep photograph (2118 x 1416, the frame of `align_bench
 // --scene 3`), Bayer and X-Trans, at the most extreme noise with a moved
 // object and clipping. The strongest coarse peak (stride 4) is within
-// 0.5 px of the truth in each axis: FineRadius's premise (radius 3 from
-// stride 4 up, issue 17's tenth round, keeps the shift inside the window
-// for errors up to 1.5 px). The fine search alone (no refinement after
-// it), from a coarse candidate up to 2 px off the truth in each axis,
-// returns the true shift: its 8 grid tiles of up to 192 px decide the
+// 0.5 px of the truth in each axis: FineRadius's premise (radius 2 from
+// stride 4 up, issue 17's eleventh round, 3 in the tenth, keeps the shift
+// inside the window's interior for errors under 1.5 px). The fine search
+// alone (no refinement after it), from a coarse candidate up to 1 px off
+// the truth in each axis (2 px up to the tenth round), returns the true
+// shift: its 8 grid tiles of up to 192 px decide the
 // integer shift on their own. (Also in the tenth round: tiles of up to
 // 128 px, 0.8x the pair's alignment time, put the X-Trans rocket pair 1 px
 // off here, and the whole search with the refinement after it too; 160 px
@@ -242,14 +244,16 @@ TEST(CoarseGridTest, GridTilesAloneFindTheTrueShiftOfThreeMpPhotoPairs) {
       const CoarseGeometry g =
           Geometry(gt.height(), gt.width(), gt.cfa.period());
       ASSERT_EQ(g.stride, 4);
-      ASSERT_EQ(FineRadius(g), 3);
+      ASSERT_EQ(FineRadius(g), 2);
       const CoarsePeak peak = StrongestCoarsePeak(gt, noisy, g);
       EXPECT_NEAR(peak.dy, capture.dy, 0.5);
       EXPECT_NEAR(peak.dx, capture.dx, 0.5);
       const std::array<float, 3> gt_balance = ChannelBalance(gt);
       const std::array<float, 3> noisy_balance = ChannelBalance(noisy);
-      for (int ey = -2; ey <= 2; ++ey) {
-        for (int ex = -2; ex <= 2; ++ex) {
+      // Any candidate whose window holds the truth inside its edge.
+      const int off = FineRadius(g) - 1;
+      for (int ey = -off; ey <= off; ++ey) {
+        for (int ex = -off; ex <= off; ++ex) {
           const std::vector<CoarsePeak> candidate = {
               {static_cast<double>(capture.dy + ey),
                static_cast<double>(capture.dx + ex), 1.0f}};

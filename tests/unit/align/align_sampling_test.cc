@@ -115,6 +115,41 @@ PhotoPair RenderPhotoPair(std::shared_ptr<const Srgb8Image> photo,
   return pair;
 }
 
+// The refinement's sample (RefineSamplingOf): every row up to 1 MP, as
+// SampleOf; half of SampleOf's on thinned overlaps up to 4 MP, rising to
+// all of it at 16 MP (issue 17's eleventh round: at 3 MP the refinement's
+// rows were a quarter of the pair's alignment), so 24 and 60 MP overlaps
+// are sampled as before; a step that does not fall as the frame grows.
+TEST(RowSampleTest, RefinementTakesHalfTheSampleOfMidSizeOverlaps) {
+  // A 3:2 overlap of about `pixels`.
+  auto overlap_of = [](double pixels) {
+    const int width = static_cast<int>(std::sqrt(pixels * 1.5));
+    return Overlap{0, 0, 0, 0, static_cast<int>(pixels / width), width};
+  };
+  auto step = [&](double pixels) {
+    return RefineSamplingOf(overlap_of(pixels)).row_step;
+  };
+  auto sample_step = [&](double pixels) {
+    const Overlap o = overlap_of(pixels);
+    const double area = static_cast<double>(o.height) * o.width;
+    return RowPairStep(area, SampleOf(area, 2e6));
+  };
+  EXPECT_EQ(step(0.4e6), 1);
+  EXPECT_EQ(step(0.99e6), 1);
+  EXPECT_EQ(step(3e6), 7);  // SampleOf's: 4
+  EXPECT_EQ(sample_step(3e6), 4);
+  EXPECT_EQ(step(24e6), sample_step(24e6));
+  EXPECT_EQ(step(60e6), sample_step(60e6));
+  int last = 1;
+  for (double pixels = 1.05e6; pixels < 30e6; pixels *= 1.05) {
+    const int s = step(pixels);
+    EXPECT_NE(s % 3, 0) << pixels;
+    EXPECT_GE(s, sample_step(pixels)) << pixels;
+    EXPECT_GE(s + 1, last) << pixels;  // +1: the step skips multiples of 3
+    last = s;
+  }
+}
+
 // The gain of a 24 MP pair is measured on every 12th band of 64 rows (6
 // bands, ~560 blocks of 64 x 64, 2.3 MP; a 60 MP pair: every 30th, 4
 // bands, ~590 blocks). Here every 2nd (what SampleOf gives this pair) and
@@ -204,7 +239,8 @@ TEST(RowSampleTest, ReportedLossIsTheRefinementsAndNearEveryRows) {
 }
 
 // A 3 MP pair (2118 x 1416, the frame of `align_bench --scene 3`) is
-// refined on row pairs 4 apart (SampleOf). Known truth: on a real
+// refined on row pairs 7 apart (half of SampleOf's, since issue 17's
+// eleventh round; 4 apart before). Known truth: on a real
 // photograph at the most extreme noise, with a moved object and clipping,
 // Bayer and X-Trans, the sampled refinement started at the true shift
 // keeps it and started at any of its 8 neighbours moves to it, as the
@@ -218,7 +254,7 @@ TEST(RowSampleTest, SampledRefinementOfAThreeMpPairFindsTheTrueShift) {
   for (const char* cfa : {"rggb", "xtrans"}) {
     SCOPED_TRACE(cfa);
     const PhotoPair pair = RenderPhotoPair(photo, cfa, 2, 2118, 1416);
-    ASSERT_EQ(RefineSamplingOf(pair.overlap).row_step, 4);
+    ASSERT_EQ(RefineSamplingOf(pair.overlap).row_step, 7);
     const double gain = RawGain(pair.gt, pair.noisy, pair.overlap);
     EXPECT_NEAR(gain, 1.3, 2e-3 * 1.3);
     for (int ey = -1; ey <= 1; ++ey) {
@@ -238,7 +274,7 @@ TEST(RowSampleTest, SampledRefinementOfAThreeMpPairFindsTheTrueShift) {
         cfa, gain, loss, every_row, 100 * (loss / every_row - 1));
     EXPECT_NEAR(loss, every_row, 1e-2 * every_row);
     // The whole search on that pair (coarse stride 4 on both CFAs, fine
-    // radius 3): the true shift.
+    // radius 2): the true shift.
     const auto aligned = testing::AlignPair(pair.gt, pair.noisy);
     ASSERT_TRUE(aligned.ok()) << aligned.status().ToString();
     EXPECT_EQ(aligned->dy, 5);
