@@ -81,8 +81,9 @@
 // zeroed; the cell footprint adds bands of rows near clipping. Rows of cells
 // with no clipping near them skip the censoring, and so do the chunks of 64
 // cells of other rows that hold none; while a row is scored, the pixel rows of
-// the next row to be built are fetched into the cache (the scoring is
-// arithmetic, the building waits on memory). About 1.6-2.0 ms per megapixel on
+// the next row to be built are fetched into the cache, 16 cells' worth
+// between the arithmetic of every 16 cells (the scoring is arithmetic, the
+// building waits on memory). About 1.6-2.0 ms per megapixel on
 // one core with a reused workspace (tests/bench/mask_bench); working memory
 // about 1.75 bytes per pixel (Bayer) besides the mask, and up to 1 more for the
 // rows near clipping with the cell footprint.
