@@ -10,6 +10,7 @@
 #include "common/file_system.h"
 #include "core/cfa.h"
 #include "core/file_record.h"
+#include "core/plane.h"
 
 namespace dsb::testing {
 
@@ -49,6 +50,16 @@ std::string RealRawDir();
 // Every CFA the tool handles: the four Bayer orders, then the standard
 // X-Trans.
 std::vector<CfaPattern> AllCfas();
+
+// How many pixels of two masks of the same size differ.
+inline std::int64_t DifferingPixels(PlaneView<const std::uint8_t> a,
+                                    PlaneView<const std::uint8_t> b) {
+  std::int64_t n = 0;
+  for (int y = 0; y < a.height; ++y) {
+    for (int x = 0; x < a.width; ++x) n += a.row(y)[x] != b.row(y)[x];
+  }
+  return n;
+}
 
 // A file as the scan records it: `rel_path` with the stat of `info`.
 inline FileRecord Scanned(std::string rel_path, const FileInfo& info) {

@@ -18,14 +18,7 @@
 namespace dsb {
 namespace {
 
-std::int64_t Differing(PlaneView<const std::uint8_t> a,
-                       PlaneView<const std::uint8_t> b) {
-  std::int64_t n = 0;
-  for (int y = 0; y < a.height; ++y) {
-    for (int x = 0; x < a.width; ++x) n += a.row(y)[x] != b.row(y)[x];
-  }
-  return n;
-}
+using testing::DifferingPixels;
 
 TEST(RealSelfPairTest, EveryRealRawsSelfPairIsItsClippingAlone) {
   const std::string dir = testing::RealRawDir();
@@ -78,7 +71,8 @@ TEST(RealSelfPairTest, EveryRealRawsSelfPairIsItsClippingAlone) {
           ASSERT_TRUE(fast.ok()) << fast.status().ToString();
           ASSERT_EQ(fast->pixels.width(), full->pixels.width());
           ASSERT_EQ(fast->pixels.height(), full->pixels.height());
-          EXPECT_EQ(Differing(fast->pixels.view(), full->pixels.view()), 0);
+          EXPECT_EQ(DifferingPixels(fast->pixels.view(), full->pixels.view()),
+                    0);
           EXPECT_EQ(fast->mean, full->mean);
           EXPECT_EQ(fast->clipped_pixels, full->clipped_pixels);
           EXPECT_EQ(fast->mismatch_pixels, full->mismatch_pixels);

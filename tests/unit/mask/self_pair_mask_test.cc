@@ -24,6 +24,7 @@ namespace dsb {
 namespace {
 
 using testing::AllCfas;
+using testing::DifferingPixels;
 
 // The clipping rule (contract §3, loss_mask.h): 0 where the GT's sample
 // reaches its level (and with mask_noisy_clipped where the capture's, the
@@ -58,15 +59,6 @@ Plane<std::uint8_t> ClippingRule(const RawImage& frame,
   return mask;
 }
 
-std::int64_t Differing(PlaneView<const std::uint8_t> a,
-                       PlaneView<const std::uint8_t> b) {
-  std::int64_t n = 0;
-  for (int y = 0; y < a.height; ++y) {
-    for (int x = 0; x < a.width; ++x) n += a.row(y)[x] != b.row(y)[x];
-  }
-  return n;
-}
-
 // The full path on (frame, a copy of it), the shortcut on the same, both
 // against the rule: every pixel and every figure a build records.
 void CheckSelfPair(const RawImage& frame, const MaskParams& params,
@@ -85,7 +77,7 @@ void CheckSelfPair(const RawImage& frame, const MaskParams& params,
   ASSERT_EQ(full->pixels.width(), rule.width());
   ASSERT_EQ(full->pixels.height(), rule.height());
   // What the full algorithm makes of a self pair: clipping, nothing else.
-  EXPECT_EQ(Differing(full->pixels.view(), rule.view()), 0);
+  EXPECT_EQ(DifferingPixels(full->pixels.view(), rule.view()), 0);
   EXPECT_EQ(full->mismatch_pixels, 0);
   EXPECT_EQ(full->gain, 1.0);
 
@@ -94,7 +86,7 @@ void CheckSelfPair(const RawImage& frame, const MaskParams& params,
   ASSERT_TRUE(fast.ok()) << fast.status().ToString();
   ASSERT_EQ(fast->pixels.width(), full->pixels.width());
   ASSERT_EQ(fast->pixels.height(), full->pixels.height());
-  EXPECT_EQ(Differing(fast->pixels.view(), full->pixels.view()), 0);
+  EXPECT_EQ(DifferingPixels(fast->pixels.view(), full->pixels.view()), 0);
   EXPECT_EQ(fast->mean, full->mean);  // mask_mean, bit for bit
   EXPECT_EQ(fast->clipped_pixels, full->clipped_pixels);
   EXPECT_EQ(fast->mismatch_pixels, full->mismatch_pixels);
@@ -106,7 +98,8 @@ void CheckSelfPair(const RawImage& frame, const MaskParams& params,
   auto same_buffer = MakeLossMask(frame, frame, alignment, params, nullptr,
                                   PairContent::kIdentical);
   ASSERT_TRUE(same_buffer.ok());
-  EXPECT_EQ(Differing(same_buffer->pixels.view(), full->pixels.view()), 0);
+  EXPECT_EQ(DifferingPixels(same_buffer->pixels.view(), full->pixels.view()),
+            0);
 }
 
 std::vector<MaskParams> ClippingParams() {
@@ -268,7 +261,7 @@ TEST(SelfPairMaskTest, ShortcutOnlyForIdenticalPixelsAtShiftZeroAndGainOne) {
     auto told = MakeLossMask(frame, frame, gain, params, nullptr,
                              PairContent::kIdentical);
     ASSERT_TRUE(full.ok() && told.ok());
-    EXPECT_EQ(Differing(told->pixels.view(), full->pixels.view()), 0);
+    EXPECT_EQ(DifferingPixels(told->pixels.view(), full->pixels.view()), 0);
     EXPECT_EQ(told->mean, full->mean);
     EXPECT_EQ(full->clipped_pixels, 64 * 48 / 4);
     if (raw_gain == 1.0) {
