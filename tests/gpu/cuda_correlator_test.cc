@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "align/correlator.h"
+#include "align/correlator_common.h"
 #include "synth/render.h"
 
 namespace dsb {
@@ -117,6 +118,55 @@ TEST_F(CudaCorrelatorTest, TinyGpuMemoryForcesSubBatchesWithIdenticalResults) {
   ASSERT_TRUE(small.ok()) << small.status().ToString();
   gpu_ = std::move(small).value();
   ExpectSameAnswers(gt, noisy, truth);
+}
+
+// A self pair in a batch (the GT, and a copy of it, among shifted
+// captures): both devices return SelfPairAlignment for it without a
+// transform, exactly, and the other captures' answers stay the CPU's.
+TEST_F(CudaCorrelatorTest, SelfPairsInABatchAreTheIdentityOnBothDevices) {
+  SceneSpec spec;
+  spec.width = 768;
+  spec.height = 512;
+  spec.seed = 9;
+  spec.clipped_fraction = 0.05;
+  SyntheticScene scene(spec);
+  const RawImage gt = scene.RenderGt();
+  const RawImage copy = scene.RenderGt();  // the same pixels, another buffer
+  std::vector<RawImage> shifted;
+  for (int i = 0; i < 2; ++i) {
+    CaptureSpec capture;
+    capture.dy = 5 - 9 * i;
+    capture.dx = 13 * i - 3;
+    capture.noise_level = 2 + i;
+    capture.noise_seed = 50 + i;
+    shifted.push_back(scene.RenderCapture(capture));
+  }
+  const std::vector<const RawImage*> batch = {&shifted[0], &gt, &copy,
+                                              &shifted[1]};
+  ASSERT_TRUE(cpu_->SetReference(gt).ok());
+  ASSERT_TRUE(gpu_->SetReference(gt).ok());
+  const auto cpu = cpu_->Align(batch);
+  const auto gpu = gpu_->Align(batch);
+  ASSERT_EQ(gpu.size(), batch.size());
+  const Alignment identity = SelfPairAlignment();
+  for (std::size_t i : {std::size_t{1}, std::size_t{2}}) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(gpu[i].ok()) << gpu[i].status().ToString();
+    EXPECT_EQ(gpu[i]->dy, identity.dy);
+    EXPECT_EQ(gpu[i]->dx, identity.dx);
+    EXPECT_EQ(gpu[i]->dy_subpx, identity.dy_subpx);
+    EXPECT_EQ(gpu[i]->dx_subpx, identity.dx_subpx);
+    EXPECT_EQ(gpu[i]->confidence, identity.confidence);
+    EXPECT_EQ(gpu[i]->raw_gain, identity.raw_gain);
+    EXPECT_EQ(gpu[i]->loss, identity.loss);
+  }
+  for (std::size_t i : {std::size_t{0}, std::size_t{3}}) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(cpu[i].ok() && gpu[i].ok());
+    EXPECT_EQ(gpu[i]->dy, cpu[i]->dy);
+    EXPECT_EQ(gpu[i]->dx, cpu[i]->dx);
+    EXPECT_LT(gpu[i]->confidence, 1.0);
+  }
 }
 
 }  // namespace
