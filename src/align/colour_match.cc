@@ -88,6 +88,7 @@ class ColourMatcher {
     inner_begin_ = std::clamp(2 - overlap.gt_x0, 0, overlap.width);
     inner_end_ =
         std::clamp(gt.width() - 2 - overlap.gt_x0, inner_begin_, overlap.width);
+    PlanXTransPhases();
   }
 
   // out[j] for j in [0, overlap.width): row i of GtInNoisyColours.
@@ -314,79 +315,205 @@ class ColourMatcher {
   // the generic path: a0; (a0 + a1) * 0.5f; (a0 + a1 + a2) / 3; ((a0 + a1) +
   // (a2 + a3)) * 0.25f (dividing by 1, 2 or 4 is exact, like the products).
   // False (nothing written) where the generic path must do it.
-  bool XTransRow(int gy, int ny, float* out) const {
-    constexpr int kPeriod = 6;
-    constexpr int kSlots = 4;
-    constexpr int kMaxPairs = kPeriod;  // per slot: one offset per phase
-    const float* src[kPeriod][kSlots] = {};
+  // How XTransVectors divides one vector's sums by their divisors: not at
+  // all where all are 1, a product where all are powers of two (x * 0.5f
+  // and x / 2 are the same correctly rounded value, so are x * 0.25f and
+  // x / 4), else the division (a lane divides by 3).
+  struct Division {
+    enum Kind { kNone, kProduct, kQuotient } kind;
+    V8 divisor;     // for kQuotient
+    V8 reciprocal;  // for kProduct: 1, 0.5f or 0.25f
+  };
+  static Division PlanDivision(const V8& divisor) {
+    Division division{Division::kNone, divisor, {}};
+    for (int l = 0; l < 8; ++l) {
+      const float d = divisor[l];
+      division.reciprocal[l] = 1.0f / d;
+      if (d == 2.0f || d == 4.0f) {
+        division.kind = std::max(division.kind, Division::kProduct);
+      } else if (d != 1.0f) {
+        division.kind = Division::kQuotient;
+      }
+    }
+    return division;
+  }
+  // What XTransRow needs of a row beyond its GT row pointers: each phase's
+  // neighbour list and the offsets of its neighbours inside the image, and
+  // per slot the offsets its phases share with the lanes that take each.
+  // It depends on the row only through its CFA row phase (the noisy row
+  // keeps a fixed distance from the GT row within an overlap) and, at the
+  // top and bottom, on which neighbour rows exist; interior rows of a phase
+  // share one (PlanXTransPhases), where planning it for every row was ~2 k
+  // instructions a row, a fifth of the X-Trans colour matching.
+  struct XTransPlan {
+    static constexpr int kPeriod = 6;
+    static constexpr int kSlots = 4;
+    static constexpr int kMaxPairs = kPeriod;  // per slot: one per phase
+    bool planned = false;        // this phase's interior plan exists
+    bool usable = false;         // false: the generic path must do the row
+    int min_dy = 0, max_dy = 0;  // of every neighbour of every phase
     int n[kPeriod] = {};
     std::array<const std::vector<Offset>*, kPeriod> lists{};
     std::array<CfaColor, kPeriod> wanted{};
-    for (int k = 0; k < kPeriod; ++k) {
-      wanted[k] = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
-      lists[k] = &table_.Get(gy, overlap_.gt_x0 + k, wanted[k]);
-      if (lists[k]->size() > kSlots) return false;
-      for (const Offset& offset : *lists[k]) {
-        const int y = gy + offset.dy;
-        if (y < 0 || y >= gt_.height()) continue;
-        src[k][n[k]++] = gt_.pixels.row(y) + overlap_.gt_x0 + offset.dx;
-      }
-      if (n[k] < 1) return false;
-    }
-    // Per slot, the offsets its phases use and, for each of the three
-    // vectors of a 24-column cycle starting at a column of phase 0, the
-    // lanes that take each.
-    const float* pointer[kSlots][kMaxPairs];
+    Offset src[kPeriod][kSlots] = {};
+    Offset pointer[kSlots][kMaxPairs] = {};
     M8 lanes[kSlots][kMaxPairs][3];
     M8 empty[kSlots][3];
     int pairs[kSlots] = {};
+    Division division[3];
+  };
+
+  // Plans row (gy, ny) as XTransRow did for each row: neighbours in rows
+  // outside the GT dropped. False (plan.usable false) where the generic
+  // path must do the row.
+  bool PlanXTransRow(int gy, int ny, XTransPlan& plan) const {
+    constexpr int kPeriod = XTransPlan::kPeriod;
+    constexpr int kSlots = XTransPlan::kSlots;
+    plan.usable = false;
+    for (int k = 0; k < kPeriod; ++k) {
+      plan.wanted[k] = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
+      plan.lists[k] = &table_.Get(gy, overlap_.gt_x0 + k, plan.wanted[k]);
+      if (plan.lists[k]->size() > kSlots) return false;
+      plan.n[k] = 0;
+      for (const Offset& offset : *plan.lists[k]) {
+        plan.min_dy = std::min(plan.min_dy, offset.dy);
+        plan.max_dy = std::max(plan.max_dy, offset.dy);
+        const int y = gy + offset.dy;
+        if (y < 0 || y >= gt_.height()) continue;
+        plan.src[k][plan.n[k]++] = offset;
+      }
+      if (plan.n[k] < 1) return false;
+    }
     V8 divisor[3];
     for (int v = 0; v < 3; ++v) {
       for (int l = 0; l < 8; ++l) {
-        divisor[v][l] = static_cast<float>(n[(8 * v + l) % kPeriod]);
+        divisor[v][l] = static_cast<float>(plan.n[(8 * v + l) % kPeriod]);
       }
     }
+    for (int v = 0; v < 3; ++v) plan.division[v] = PlanDivision(divisor[v]);
     for (int sl = 0; sl < kSlots; ++sl) {
+      plan.pairs[sl] = 0;
       for (int v = 0; v < 3; ++v) {
         for (int l = 0; l < 8; ++l) {
           const int k = (8 * v + l) % kPeriod;
-          empty[sl][v][l] = sl < n[k] ? 0 : std::bit_cast<std::int32_t>(-0.0f);
+          plan.empty[sl][v][l] =
+              sl < plan.n[k] ? 0 : std::bit_cast<std::int32_t>(-0.0f);
         }
       }
       for (int k = 0; k < kPeriod; ++k) {
-        if (sl >= n[k]) continue;
+        if (sl >= plan.n[k]) continue;
         int p = 0;
         // Phases whose neighbour in this slot is at the same offset from
         // them read the same GT row at the same shift: one load.
-        while (p < pairs[sl] && pointer[sl][p] != src[k][sl]) ++p;
-        if (p == pairs[sl]) {
-          pointer[sl][p] = src[k][sl];
-          for (int v = 0; v < 3; ++v) lanes[sl][p][v] = M8{};
-          ++pairs[sl];
+        const Offset& offset = plan.src[k][sl];
+        while (p < plan.pairs[sl] && (plan.pointer[sl][p].dy != offset.dy ||
+                                      plan.pointer[sl][p].dx != offset.dx)) {
+          ++p;
+        }
+        if (p == plan.pairs[sl]) {
+          plan.pointer[sl][p] = offset;
+          for (int v = 0; v < 3; ++v) plan.lanes[sl][p][v] = M8{};
+          ++plan.pairs[sl];
         }
         for (int v = 0; v < 3; ++v) {
           for (int l = 0; l < 8; ++l) {
-            if ((8 * v + l) % kPeriod == k) lanes[sl][p][v][l] = -1;
+            if ((8 * v + l) % kPeriod == k) plan.lanes[sl][p][v][l] = -1;
           }
         }
       }
     }
+    plan.usable = true;
+    return true;
+  }
+
+  // One plan per CFA row phase, from the overlap's first interior row of
+  // that phase (every neighbour row inside the GT); XTransRow uses it for
+  // every row whose neighbour rows all exist.
+  void PlanXTransPhases() {
+    if (gt_.cfa.period() != 6 || overlap_.width < 6) return;
+    xtrans_plans_ = std::make_unique<XTransPlan[]>(XTransPlan::kPeriod);
+    int found = 0;
+    for (int i = 0; i < overlap_.height && found < XTransPlan::kPeriod; ++i) {
+      const int gy = overlap_.gt_y0 + i;
+      XTransPlan& plan = xtrans_plans_[gy % XTransPlan::kPeriod];
+      if (plan.planned) continue;
+      XTransPlan candidate;
+      PlanXTransRow(gy, overlap_.noisy_y0 + i, candidate);
+      if (gy + candidate.min_dy < 0 || gy + candidate.max_dy >= gt_.height()) {
+        continue;  // an edge row: its neighbours differ from the others'
+      }
+      candidate.planned = true;
+      plan = candidate;
+      ++found;
+    }
+  }
+
+  // Row for X-Trans where every column phase has 1-4 neighbours in the
+  // image's rows: the same values as the generic path (whose strided
+  // per-phase loops are scalar), the inner columns 24 (lcm of 6 and 8) at
+  // a time. Along a row a phase's neighbours sit at fixed offsets from the
+  // pixel, and the six phases share few of them (at most 5 pairs of slot and
+  // offset per row over all shifts), so slot s of a vector of 8 columns is
+  // the OR of a contiguous load per offset, masked to the lanes whose phase
+  // takes that offset there. Lanes where a phase has fewer than s + 1
+  // neighbours hold -0.0f, and x + -0.0f == x for every x (signed zeros
+  // included), so ((a0 + a1) + (a2 + a3)) / n is bit for bit each case of
+  // the generic path: a0; (a0 + a1) * 0.5f; (a0 + a1 + a2) / 3; ((a0 + a1) +
+  // (a2 + a3)) * 0.25f (dividing by 1, 2 or 4 is exact, like the products).
+  // False (nothing written) where the generic path must do it.
+  bool XTransRow(int gy, int ny, float* out) const {
+    constexpr int kPeriod = XTransPlan::kPeriod;
+    constexpr int kSlots = XTransPlan::kSlots;
+    const XTransPlan* plan = nullptr;
+    if (xtrans_plans_ != nullptr && gy >= 0) {
+      const XTransPlan& shared = xtrans_plans_[gy % kPeriod];
+      if (shared.planned && gy + shared.min_dy >= 0 &&
+          gy + shared.max_dy < gt_.height()) {
+        plan = &shared;
+      }
+    }
+    std::unique_ptr<XTransPlan> own;
+    if (plan == nullptr) {
+      own = std::make_unique<XTransPlan>();
+      PlanXTransRow(gy, ny, *own);
+      plan = own.get();
+    }
+    if (!plan->usable) return false;
+    const float* src[kPeriod][kSlots] = {};
+    for (int k = 0; k < kPeriod; ++k) {
+      for (int sl = 0; sl < plan->n[k]; ++sl) {
+        src[k][sl] = GtNeighbourRow(gy, plan->src[k][sl]);
+      }
+    }
+    const float* pointer[kSlots][XTransPlan::kMaxPairs];
+    for (int sl = 0; sl < kSlots; ++sl) {
+      for (int p = 0; p < plan->pairs[sl]; ++p) {
+        pointer[sl][p] = GtNeighbourRow(gy, plan->pointer[sl][p]);
+      }
+    }
+    const int* n = plan->n;
     auto slow = [&](int j) {
       const int k = j % kPeriod;
-      out[j] = EdgePixel(gy, overlap_.gt_x0 + j, *lists[k], wanted[k]);
+      out[j] =
+          EdgePixel(gy, overlap_.gt_x0 + j, *plan->lists[k], plan->wanted[k]);
     };
     int j = 0;
     for (; j < inner_begin_; ++j) slow(j);
     for (; j < inner_end_ && j % kPeriod != 0; ++j) {
       out[j] = Kernel(n[j % kPeriod], src[j % kPeriod], j);
     }
-    j = XTransVectors(pointer, lanes, empty, pairs, divisor, j, inner_end_,
-                      out);
+    j = XTransVectors(pointer, plan->lanes, plan->empty, plan->pairs,
+                      plan->division, j, inner_end_, out);
     for (; j < inner_end_; ++j) {
       out[j] = Kernel(n[j % kPeriod], src[j % kPeriod], j);
     }
     for (; j < overlap_.width; ++j) slow(j);
     return true;
+  }
+
+  // The GT pixel at `offset` from column 0 of the overlap's row gy.
+  const float* GtNeighbourRow(int gy, const Offset& offset) const {
+    return gt_.pixels.row(gy + offset.dy) + overlap_.gt_x0 + offset.dx;
   }
 
   // XTransRow's inner columns from j (of phase 0) in cycles of 24; returns
@@ -399,14 +526,8 @@ class ColourMatcher {
   // values.
   DSB_VECTOR_CLONES static int XTransVectors(
       const float* const (&pointer)[4][6], const M8 (&lanes)[4][6][3],
-      const M8 (&empty)[4][3], const int (&pairs)[4], const V8 (&divisor)[3],
-      int j, int end, float* out) {
-    // The division by each vector's divisors: none where all are 1, a
-    // product where all are powers of two (x * 0.5f and x / 2 are the same
-    // correctly rounded value, so are x * 0.25f and x / 4), else the
-    // division (a lane divides by 3).
-    Division division[3];
-    for (int v = 0; v < 3; ++v) division[v] = PlanDivision(divisor[v]);
+      const M8 (&empty)[4][3], const int (&pairs)[4],
+      const Division (&division)[3], int j, int end, float* out) {
     if (pairs[3] == 0 && pairs[0] >= 1 && pairs[0] <= 3 && pairs[1] <= 3 &&
         pairs[2] <= 1 && (pairs[1] > 0 || pairs[2] == 0)) {
       using Loop =
@@ -453,25 +574,6 @@ class ColourMatcher {
     return j;
   }
 
-  // How XTransVectors divides one vector's sums by their divisors.
-  struct Division {
-    enum Kind { kNone, kProduct, kQuotient } kind;
-    V8 divisor;     // for kQuotient
-    V8 reciprocal;  // for kProduct: 1, 0.5f or 0.25f
-  };
-  static Division PlanDivision(const V8& divisor) {
-    Division division{Division::kNone, divisor, {}};
-    for (int l = 0; l < 8; ++l) {
-      const float d = divisor[l];
-      division.reciprocal[l] = 1.0f / d;
-      if (d == 2.0f || d == 4.0f) {
-        division.kind = std::max(division.kind, Division::kProduct);
-      } else if (d != 1.0f) {
-        division.kind = Division::kQuotient;
-      }
-    }
-    return division;
-  }
   // Returned through `out` (see Kernel).
   [[gnu::always_inline]] static inline void Divide(const V8& sum,
                                                    const Division& division,
@@ -592,6 +694,8 @@ class ColourMatcher {
   Overlap overlap_;
   NeighbourTable table_;
   int inner_begin_ = 0, inner_end_ = 0;
+  // X-Trans: one XTransPlan per row phase (PlanXTransPhases), else null.
+  std::unique_ptr<XTransPlan[]> xtrans_plans_;
 };
 
 }  // namespace

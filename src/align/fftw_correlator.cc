@@ -37,9 +37,10 @@ class FftwCorrelator : public SceneCorrelator {
     EffectiveSearch(params_, gt.height(), gt.width(), &max_dy_, &max_dx_);
     geometry_ =
         PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy_, max_dx_);
-    DSB_ASSIGN_OR_RETURN(plans_,
-                         GetFftPlans(geometry_.fft_height, geometry_.fft_width,
-                                     std::max(1, params_.threads)));
+    DSB_ASSIGN_OR_RETURN(
+        forward_,
+        GetColumnMajorForward(geometry_.fft_height, geometry_.fft_width,
+                              geometry_.height, std::max(1, params_.threads)));
     // FindCoarsePeaks reads the surface's rows within search_y + 1 of row
     // 0 (circularly): where those are a small part of the grid (camera-
     // sized frames: ~70 of ~1150), only they are transformed back.
@@ -50,6 +51,10 @@ class FftwCorrelator : public SceneCorrelator {
           partial_,
           GetPartialInverse(geometry_.fft_height, geometry_.fft_width, top,
                             bottom, std::max(1, params_.threads)));
+    } else {
+      DSB_ASSIGN_OR_RETURN(
+          inverse_, GetFftPlans(geometry_.fft_height, geometry_.fft_width,
+                                std::max(1, params_.threads)));
     }
     complex_count_ = static_cast<std::size_t>(geometry_.fft_height) *
                      (geometry_.fft_width / 2 + 1);
@@ -69,7 +74,8 @@ class FftwCorrelator : public SceneCorrelator {
       find_spans = [&](int y0, int y1) { fine->spans.FindRows(y0, y1); };
     }
     PrepareLuma(gt, gt_balance_, own_.real.get(), find_spans);
-    fftwf_execute_dft_r2c(plans_.forward, own_.real.get(), gt_spectrum_.get());
+    ExecuteColumnMajorForward(forward_, own_.real.get(), own_.spectrum.get(),
+                              gt_spectrum_.get());
     gt_fine_ = std::move(fine);
     gt_ = &gt;
     return Status::Ok();
@@ -114,8 +120,9 @@ class FftwCorrelator : public SceneCorrelator {
   };
 
   Status Fit(Buffers& buffers) const {
+    // Large enough to take a column-major spectrum (see AlignOne).
     const std::size_t real_count =
-        static_cast<std::size_t>(geometry_.fft_height) * geometry_.fft_width;
+        ColumnMajorRealCount(geometry_.fft_height, geometry_.fft_width);
     if (buffers.real_count != real_count ||
         buffers.complex_count != complex_count_) {
       DSB_ASSIGN_OR_RETURN(buffers.real, AllocateReal(real_count));
@@ -153,32 +160,41 @@ class FftwCorrelator : public SceneCorrelator {
     if (IsSelfPair(*gt_, noisy, same)) return SelfPairAlignment();
     DSB_RETURN_IF_ERROR(Fit(buffers));
     const std::array<float, 3> balance = ChannelBalance(noisy);
-    PrepareLuma(noisy, balance, buffers.real.get());
-    fftwf_execute_dft_r2c(plans_.forward, buffers.real.get(),
-                          buffers.spectrum.get());
-    const float* noisy_spectrum =
-        reinterpret_cast<const float*>(buffers.spectrum.get());
-    CrossPower(reinterpret_cast<const float*>(gt_spectrum_.get()),
-               noisy_spectrum, complex_count_,
+    // The coarse luma in `real`; its spectrum (column-major, the rows'
+    // transforms in `spectrum` on the way) over it; the cross-power
+    // spectrum in `spectrum`; the surface in `real` (partial inverse) or,
+    // through the spectrum's rows in `real`, in `spectrum` (whole inverse).
+    float* real = buffers.real.get();
+    auto* real_as_complex = reinterpret_cast<fftwf_complex*>(real);
+    PrepareLuma(noisy, balance, real);
+    ExecuteColumnMajorForward(forward_, real, buffers.spectrum.get(),
+                              real_as_complex);
+    CrossPower(reinterpret_cast<const float*>(gt_spectrum_.get()), real,
+               complex_count_,
                reinterpret_cast<float*>(buffers.spectrum.get()));
+    const float* surface = real;
     if (partial_) {
-      ExecutePartialInverse(*partial_, buffers.spectrum.get(),
-                            buffers.real.get());
+      ExecutePartialInverse(*partial_, buffers.spectrum.get(), real);
     } else {
-      fftwf_execute_dft_c2r(plans_.inverse, buffers.spectrum.get(),
-                            buffers.real.get());
+      ColumnMajorToRows(buffers.spectrum.get(), geometry_.fft_height,
+                        geometry_.fft_width, real_as_complex);
+      float* whole = reinterpret_cast<float*>(buffers.spectrum.get());
+      fftwf_execute_dft_c2r(inverse_.inverse, real_as_complex, whole);
+      surface = whole;
     }
     return FinishAlignment(*gt_, gt_balance_, noisy, balance, geometry_,
-                           buffers.real.get(), max_dy_, max_dx_, same,
-                           gt_fine_.get());
+                           surface, max_dy_, max_dx_, same, gt_fine_.get());
   }
 
   AlignParams params_;
   const RawImage* gt_ = nullptr;
   std::array<float, 3> gt_balance_{};
   CoarseGeometry geometry_;
-  FftPlans plans_;
-  std::optional<PartialInverse> partial_;  // see SetReference
+  ColumnMajorForward forward_;
+  // The surface's rows near row 0 alone (see SetReference), else the whole
+  // inverse (inverse_.inverse; inverse_.forward is not used).
+  std::optional<PartialInverse> partial_;
+  FftPlans inverse_;
   std::size_t complex_count_ = 0;
   ComplexBuffer gt_spectrum_;
   // The GT as the fine search reads it, once per scene (clipped spans and

@@ -1,6 +1,8 @@
 #include "align/fftw_plans.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -115,11 +117,12 @@ Result<PartialInverse> GetPartialInverse(int height, int width, int top,
   plans.width = width;
   plans.top_rows = top;
   plans.bottom_rows = bottom;
-  // `half` transforms of length height, column c at spectrum[c], stride
-  // half, in place.
+  // `half` transforms of length height, column c at spectrum[c * height],
+  // into the same place of another array.
+  DSB_ASSIGN_OR_RETURN(ComplexBuffer columns, AllocateComplex(complex_count));
   plans.columns = fftwf_plan_many_dft(1, &height, half, spectrum.get(), nullptr,
-                                      half, 1, spectrum.get(), nullptr, half, 1,
-                                      FFTW_BACKWARD, flags);
+                                      1, height, columns.get(), nullptr, 1,
+                                      height, FFTW_BACKWARD, flags);
   // `rows` complex-to-real transforms of length width, row r at
   // spectrum[r * half] -> real[r * width]. The bottom rows' plan is made
   // on the arrays at the offset it runs at, so the new-array execution
@@ -144,18 +147,104 @@ Result<PartialInverse> GetPartialInverse(int height, int width, int top,
   return plans;
 }
 
+Result<ColumnMajorForward> GetColumnMajorForward(int height, int width,
+                                                 int rows, int threads) {
+  std::lock_guard lock(PlannerMutex());
+  const bool threads_ready = ThreadsReady();
+  static std::map<std::tuple<int, int, int, int>, ColumnMajorForward> cache;
+  const auto key = std::make_tuple(height, width, rows, threads);
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+
+  const int half = width / 2 + 1;
+  const std::size_t real_count = static_cast<std::size_t>(height) * width;
+  const std::size_t complex_count = static_cast<std::size_t>(height) * half;
+  DSB_ASSIGN_OR_RETURN(RealBuffer real, AllocateReal(real_count));
+  DSB_ASSIGN_OR_RETURN(ComplexBuffer scratch, AllocateComplex(complex_count));
+  DSB_ASSIGN_OR_RETURN(ComplexBuffer spectrum, AllocateComplex(complex_count));
+  if (threads_ready) fftwf_plan_with_nthreads(threads);
+  // Measured where the 2-D transforms are (see GetFftPlans).
+  const unsigned flags =
+      real_count >= kMeasuredFftSize ? FFTW_MEASURE : FFTW_ESTIMATE;
+  rows = std::clamp(rows, 1, height);
+  ColumnMajorForward plans;
+  plans.height = height;
+  plans.width = width;
+  plans.used_rows = rows;
+  int n = width;
+  plans.rows =
+      fftwf_plan_many_dft_r2c(1, &n, rows, real.get(), nullptr, 1, width,
+                              scratch.get(), nullptr, 1, half, flags);
+  plans.columns = fftwf_plan_many_dft(1, &height, half, scratch.get(), nullptr,
+                                      half, 1, spectrum.get(), nullptr, 1,
+                                      height, FFTW_FORWARD, flags);
+  if (plans.rows == nullptr || plans.columns == nullptr) {
+    return Status::Internal("FFTW could not plan a column-major transform of " +
+                            std::to_string(height) + "x" +
+                            std::to_string(width));
+  }
+  cache[key] = plans;
+  return plans;
+}
+
+void ExecuteColumnMajorForward(const ColumnMajorForward& plans, float* real,
+                               fftwf_complex* scratch,
+                               fftwf_complex* spectrum) {
+  const std::size_t half = static_cast<std::size_t>(plans.width / 2 + 1);
+  fftwf_execute_dft_r2c(plans.rows, real, scratch);
+  // The padding rows' transforms are 0.
+  std::memset(scratch + plans.used_rows * half, 0,
+              sizeof(fftwf_complex) * half * (plans.height - plans.used_rows));
+  fftwf_execute_dft(plans.columns, scratch, spectrum);
+}
+
+std::size_t ColumnMajorRealCount(int height, int width) {
+  return static_cast<std::size_t>(height) * 2 * (width / 2 + 1);
+}
+
 void ExecutePartialInverse(const PartialInverse& plans, fftwf_complex* spectrum,
                            float* real) {
-  fftwf_execute_dft(plans.columns, spectrum, spectrum);
+  const int height = plans.height;
   const int half = plans.width / 2 + 1;
+  auto* columns = reinterpret_cast<fftwf_complex*>(real);
+  fftwf_execute_dft(plans.columns, spectrum, columns);
+  // The wanted rows back into the spectrum's row-major layout (columns are
+  // read in order; the writes go to top + bottom rows, which stay in L1).
+  const int bottom_first = height - plans.bottom_rows;
+  for (int c = 0; c < half; ++c) {
+    const fftwf_complex* column =
+        columns + static_cast<std::size_t>(c) * height;
+    for (int y = 0; y < plans.top_rows; ++y) {
+      std::memcpy(spectrum[static_cast<std::size_t>(y) * half + c], column[y],
+                  sizeof(fftwf_complex));
+    }
+    for (int y = bottom_first; y < height; ++y) {
+      std::memcpy(spectrum[static_cast<std::size_t>(y) * half + c], column[y],
+                  sizeof(fftwf_complex));
+    }
+  }
   if (plans.top != nullptr) {
     fftwf_execute_dft_c2r(plans.top, spectrum, real);
   }
   if (plans.bottom != nullptr) {
-    const std::size_t first =
-        static_cast<std::size_t>(plans.height - plans.bottom_rows);
+    const std::size_t first = static_cast<std::size_t>(bottom_first);
     fftwf_execute_dft_c2r(plans.bottom, spectrum + first * half,
                           real + first * plans.width);
+  }
+}
+
+void ColumnMajorToRows(const fftwf_complex* spectrum, int height, int width,
+                       fftwf_complex* row_major) {
+  const std::size_t half = static_cast<std::size_t>(width / 2 + 1);
+  // Blocks of 16 columns: 16 rows' writes stay in cache.
+  constexpr std::size_t kBlock = 16;
+  for (std::size_t c0 = 0; c0 < half; c0 += kBlock) {
+    const std::size_t c1 = std::min(half, c0 + kBlock);
+    for (int r = 0; r < height; ++r) {
+      for (std::size_t c = c0; c < c1; ++c) {
+        std::memcpy(row_major[r * half + c], spectrum[c * height + r],
+                    sizeof(fftwf_complex));
+      }
+    }
   }
 }
 

@@ -38,16 +38,44 @@ struct FftPlans {
 // The cached plans for a height x width transform using `threads` threads.
 Result<FftPlans> GetFftPlans(int height, int width, int threads);
 
-// The inverse transform of a height x (width/2+1) spectrum where only the
-// real rows [0, top) and [height - bottom, height) are wanted (the
-// correlation surface within the search radius): the columns' inverse
-// transforms in place in the spectrum, then the rows' complex-to-real
-// transforms of those rows alone (a coarse grid's search radius is a few
-// dozen of its ~1000 rows: about half the work of the whole inverse).
-// Unnormalised, like FftPlans::inverse; the other real rows are left as
-// they were.
+// The correlator's transforms keep the spectrum column-major: element
+// (row r, column c) of the height x (width/2+1) spectrum at [c * height + r].
+// FFTW's 2-D plans transform the columns in place, with a stride of a row,
+// and its estimated plans copied every batch of columns into a buffer and
+// back for that (a third of the 2-D forward transform's instructions at
+// 3 MP, half of the partial inverse's); written column by column, the
+// columns' transforms read or write their values in order. The codelets are
+// the same, and so are the values (`align_bench --exact`: every result of
+// the sweeps, real raws and scenes identical). The cross-power spectrum is
+// taken element by element, so its layout does not matter.
+
+// The forward transform of a height x width real grid of which only the
+// first `rows` rows may be nonzero (the coarse grid; the rest is padding):
+// the rows' real-to-complex transforms, then the columns'.
+struct ColumnMajorForward {
+  fftwf_plan rows = nullptr;     // real rows [0, rows) -> row-major rows
+  fftwf_plan columns = nullptr;  // row-major -> column-major, out of place
+  int height = 0, width = 0, used_rows = 0;
+};
+Result<ColumnMajorForward> GetColumnMajorForward(int height, int width,
+                                                 int rows, int threads);
+// `real` (row pitch width; rows from used_rows on are not read) into
+// `spectrum` (column-major); `scratch` (height x (width/2+1) complex values,
+// not `spectrum`) is overwritten. All from AllocateReal / AllocateComplex
+// (or the start of such a buffer).
+void ExecuteColumnMajorForward(const ColumnMajorForward& plans, float* real,
+                               fftwf_complex* scratch, fftwf_complex* spectrum);
+
+// The inverse transform of a column-major spectrum where only the real rows
+// [0, top) and [height - bottom, height) are wanted (the correlation surface
+// within the search radius): the columns' inverse transforms, out of place
+// into `real` (column-major), the wanted rows copied back into the
+// spectrum's rows (row-major), then those rows' complex-to-real transforms
+// alone (a coarse grid's search radius is a few dozen of its ~1000 rows:
+// about half the work of the whole inverse). Unnormalised, like
+// FftPlans::inverse; the other real rows are left undefined.
 struct PartialInverse {
-  fftwf_plan columns = nullptr;  // in place, spectrum -> spectrum
+  fftwf_plan columns = nullptr;  // column-major -> column-major
   fftwf_plan top = nullptr;      // spectrum rows [0, top) -> real rows
   fftwf_plan bottom = nullptr;   // the last `bottom` rows
   int height = 0, width = 0, top_rows = 0, bottom_rows = 0;
@@ -56,10 +84,19 @@ struct PartialInverse {
 // exceed height.
 Result<PartialInverse> GetPartialInverse(int height, int width, int top,
                                          int bottom, int threads);
-// Runs them: `spectrum` (destroyed) into `real` (row pitch width), both
-// from AllocateComplex / AllocateReal.
+// The floats a real buffer must hold to take a column-major spectrum,
+// height x (width/2+1) complex values (a little more than height x width
+// real values): ExecutePartialInverse's and ExecuteColumnMajorForward's.
+std::size_t ColumnMajorRealCount(int height, int width);
+// Runs them: `spectrum` (column-major, destroyed) into `real` (row pitch
+// width), both from AllocateComplex / AllocateReal, `real` of at least
+// ColumnMajorRealCount floats.
 void ExecutePartialInverse(const PartialInverse& plans, fftwf_complex* spectrum,
                            float* real);
+// A column-major spectrum into `row_major` (the same element at
+// [r * (width/2+1) + c]), e.g. for FftPlans::inverse.
+void ColumnMajorToRows(const fftwf_complex* spectrum, int height, int width,
+                       fftwf_complex* row_major);
 
 }  // namespace dsb
 
