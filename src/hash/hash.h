@@ -1,10 +1,10 @@
 // hash: content hashes of raw files and of scene keys (XXH3-128).
 //
-// HashFile streams a file through XXH3-128: through read-only mappings of
-// kHashMapWindow bytes at a time where the file system can map the file (no
-// copy out of the page cache; a file that shrinks under the mapping is an
-// error naming it, hash/mapped_read.h), else with read() into a buffer that
-// stays in the core's cache. XXH3 runs its widest vector code the CPU has
+// HashFile streams a file through XXH3-128: with read() into a buffer that
+// stays in the core's cache or, when asked (HashFileOptions::map_window),
+// through read-only mappings of the file a window at a time (no copy out of
+// the page cache; a file that shrinks under the mapping is an error naming
+// it, hash/mapped_read.h). XXH3 runs its widest vector code the CPU has
 // (xxHash's x86 dispatch, where the library has it); the hash is the same
 // on every path and every CPU (XXH3's specification). Hasher builds a
 // hash from typed fields with explicit lengths and a fixed byte order, so
@@ -53,8 +53,8 @@ struct HashStats {
 // hash meet in the core's L2 (4 MiB buffers cost 0.36 core-s for 16 x 60 MP
 // files against 0.31 for 256 KiB; the mappings 0.15).
 inline constexpr std::size_t kDefaultHashBufferSize = 256 << 10;
-// How much of a file is mapped at once: the pages a hashing thread holds
-// mapped (and so counts in the build's PSS) stay this few.
+// A window for map_window: the pages a hashing thread holds mapped (and so
+// counts in the build's PSS) stay this few.
 inline constexpr std::size_t kHashMapWindow = 8 << 20;
 
 struct HashFileOptions {
@@ -62,9 +62,19 @@ struct HashFileOptions {
   HashStats* stats = nullptr;
   // The read size where the file is read (tests use small ones).
   std::size_t buffer_size = kDefaultHashBufferSize;
-  // The mapping window where it is mapped (a multiple of the page size);
-  // 0: always read.
-  std::size_t map_window = kHashMapWindow;
+  // The mapping window where it is mapped (a multiple of the page size,
+  // e.g. kHashMapWindow); 0: always read.
+  //
+  // Why read() by default: its cost does not hinge on the host, a mapping's
+  // does. A read copies out of the page cache into the same 256 KiB at
+  // 5-7 GB/s on this project's VM; a mapping needs no copy but new page
+  // table entries for every page, and what those cost varies with the
+  // host: once 16 x 60 MP files hashed in 0.15 core-s mapped against 0.36
+  // read (~12 against 5 GB/s), and on 2 December 2026 the NEF copies of a
+  // build (3.9 MB each) and 120 MB files hashed at 1.1-1.6 GB/s mapped
+  // against 5.1-7.0 read (the first touch of a page of a new mapping cost
+  // 2-12 us there). Read is never the slow one by much; mapped can be 5x.
+  std::size_t map_window = 0;
   // Called before each buffer is read or mapped window is hashed (after it
   // is mapped) with the bytes hashed so far: tests change the file here.
   std::function<void(std::uint64_t)> before_block;

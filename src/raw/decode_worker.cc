@@ -476,10 +476,12 @@ bool ReadControlWord(int control, char* word, int* fd) {
 int RunDecodeWorker(int argc, char** argv) {
   WorkerArgs args;
   if (!ParseArgs(argc, argv, args)) return 2;
-  // A worker may map the files it decodes (raw/decoder.h: map_file): a file
-  // that shrinks under the mapping crashes this process only, which fails
-  // that one file (raw/isolated_decoder.cc says so for SIGBUS).
-  args.options.map_file = true;
+  // A worker holds the files it decodes in memory (raw/decoder.h:
+  // file_in_memory), small ones in one buffer it keeps (it decodes one file
+  // at a time): a file that shrinks under a mapping crashes this process
+  // only, which fails that one file (raw/isolated_decoder.cc says so for
+  // SIGBUS).
+  args.options.file_in_memory = true;
   // Die with the build. The parent may have died before this call took
   // effect, in which case we were reparented: check. A serving worker
   // outlives the thread that started it (PR_SET_PDEATHSIG would fire when

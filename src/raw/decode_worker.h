@@ -39,8 +39,8 @@
 //     kBytesPerPixel per allowed pixel plus headroom, so a file whose
 //     internal sizes are huge fails with kResourceExhausted instead of
 //     exhausting the machine;
-//   - unpacks PATH (UnpackRaw, raw/decoder.h; through a mapping of the
-//     file, DecodeOptions::map_file) and writes the result, image
+//   - unpacks PATH (UnpackRaw, raw/decoder.h; from the file held whole
+//     in memory, DecodeOptions::file_in_memory) and writes the result, image
 //     or error, as a decode record (raw/decode_record.h) into descriptor
 //     --fd, the pixels normalised straight into the record's mapped pages
 //     (written once, never copied);

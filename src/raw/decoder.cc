@@ -44,79 +44,144 @@ CfaColor ToCfaColor(int libraw_color) {
   }
 }
 
-// A raw file mapped read-only, for LibRaw's buffer stream (open_buffer).
+// A raw file held whole in memory, for LibRaw's buffer stream
+// (open_buffer).
 //
-// Why: LibRaw's file stream (open_file) reads a std::filebuf byte by byte
-// (get_char: a virtual call, a shared_ptr check and sbumpc per byte) and
-// copies the file through read() in 8 KiB pieces; its buffer stream reads
-// an array. perf of open_file + unpack against open_buffer over this
-// mapping, same process, alternating: the 2.7 MP NEF (packed_load_raw) 10.8
-// -> 9.9 ms, the CRWs (canon_load_raw) 1-4 % less, the DNGs 4-8 % less.
-// Bit for bit the same pixels and metadata (raw/decoder_paths_test). The
-// buffer stream does everything the file stream does for a decode: LibRaw
-// 0.20 uses the file name only for its callbacks, opens no companion file
-// and no subfile; the streams differ only for seeks past either end (the
-// buffer clamps), which no valid file makes.
+// Why a buffer stream: LibRaw's file stream (open_file) reads a std::filebuf
+// byte by byte (get_char: a virtual call, a shared_ptr check and sbumpc per
+// byte) and copies the file through read() in 8 KiB pieces; its buffer
+// stream reads an array. perf of open_file + unpack against open_buffer,
+// same process, alternating: the 2.7 MP NEF (packed_load_raw) 10.8 -> 9.9
+// ms, the CRWs (canon_load_raw) 1-4 % less, the DNGs 4-8 % less. Bit for
+// bit the same pixels and metadata (raw/decoder_paths_test). The buffer
+// stream does everything the file stream does for a decode: LibRaw 0.20
+// uses the file name only for its callbacks, opens no companion file and no
+// subfile; the streams differ only for seeks past either end (the buffer
+// clamps), which no valid file makes.
 //
-// MAP_POPULATE: LibRaw reads nearly every byte, so the pages are mapped in
-// one call rather than faulted in one by one. Files over
-// kMaxMappedFileBytes (decoder.h says why) are not mapped, nor is anything
-// mmap refuses (the worker's address-space cap): those go through
+// Why read() into a buffer the thread keeps, for files up to
+// kKeptFileBytes, rather than a mapping of the file: the buffer's pages are
+// the same from one file to the next, while every mapping is new page-table
+// entries. On this project's VM (2 December 2026) the first touch of each
+// page of a new mapping cost 2-12 us (the host backs the guest's new
+// entries lazily): mapping the NEF (3.9 MB) cost LibRaw 12.3-17.5 ms per
+// file against 9.7-13.6 ms read into a kept buffer, alternating in one
+// process over 8 copies (open_file: 13.0-17.7 ms). The copy out of the page
+// cache is ~0.4 ms. Larger files are mapped (MAP_POPULATE: LibRaw reads
+// nearly every byte, so the pages are mapped in one call), so that no
+// worker keeps more than kKeptFileBytes beside LibRaw's buffer
+// (raw/isolated_decoder.h: what a worker keeps). Files over
+// kMaxInMemoryFileBytes (decoder.h says why), and anything that cannot be
+// read whole or mapped (the worker's address-space cap), go through
 // open_file, as before.
-class MappedFile {
+class FileInMemory {
  public:
-  MappedFile() = default;
-  MappedFile(MappedFile&& other) noexcept
+  FileInMemory() = default;
+  FileInMemory(FileInMemory&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)),
-        size_(std::exchange(other.size_, 0)) {}
-  MappedFile& operator=(MappedFile&& other) noexcept {
+        size_(std::exchange(other.size_, 0)),
+        mapped_(std::exchange(other.mapped_, false)) {}
+  FileInMemory& operator=(FileInMemory&& other) noexcept {
     if (this != &other) {
-      Unmap();
+      Release();
       data_ = std::exchange(other.data_, nullptr);
       size_ = std::exchange(other.size_, 0);
+      mapped_ = std::exchange(other.mapped_, false);
     }
     return *this;
   }
-  ~MappedFile() { Unmap(); }
+  ~FileInMemory() { Release(); }
 
-  // The whole of `path`, or an empty mapping when it cannot or should not
-  // be mapped (the caller then opens the file by name).
-  static MappedFile Map(const std::string& path) {
-    MappedFile mapped;
+  // The whole of `path`, or nothing when it cannot or should not be held
+  // in memory (the caller then opens the file by name). Read bytes stay
+  // valid until this thread's next Read.
+  static FileInMemory Read(const std::string& path) {
+    FileInMemory file;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return mapped;
+    if (fd < 0) return file;
     struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        static_cast<std::size_t>(st.st_size) <= kMaxMappedFileBytes) {
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
       const auto size = static_cast<std::size_t>(st.st_size);
-      void* data =
-          ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-      if (data != MAP_FAILED) {
-        mapped.data_ = data;
-        mapped.size_ = size;
+      if (size <= kKeptFileBytes) {
+        file.ReadWhole(fd, size);
+      } else if (size <= kMaxInMemoryFileBytes) {
+        void* data =
+            ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (data != MAP_FAILED) {
+          file.data_ = data;
+          file.size_ = size;
+          file.mapped_ = true;
+        }
       }
     }
     ::close(fd);
-    return mapped;
+    return file;
   }
 
-  bool mapped() const { return data_ != nullptr; }
+  bool held() const { return data_ != nullptr; }
   void* data() const { return data_; }
   std::size_t size() const { return size_; }
-  void Unmap() {
-    if (data_ != nullptr) ::munmap(data_, size_);
+  // Unmaps a mapped file; read bytes stay in the thread's buffer.
+  void Release() {
+    if (mapped_) ::munmap(data_, size_);
     data_ = nullptr;
     size_ = 0;
+    mapped_ = false;
   }
 
  private:
+  void ReadWhole(int fd, std::size_t size) {
+    std::uint8_t* buffer = ThisThreadsBuffer(size);
+    std::size_t done = 0;
+    while (buffer != nullptr && done < size) {
+      const ssize_t n = ::read(fd, buffer + done, size - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    if (buffer != nullptr && done == size) {
+      data_ = buffer;
+      size_ = size;
+    }
+  }
+
+  // Anonymous memory of its own, not the heap's: a decode worker keeps
+  // LibRaw's buffer in a free block of its heap between files
+  // (raw/decode_worker.cc, KeptHeap), which this must not split.
+  struct KeptBuffer {
+    std::uint8_t* data = nullptr;
+    std::size_t bytes = 0;
+    ~KeptBuffer() {
+      if (data != nullptr) ::munmap(data, bytes);
+    }
+  };
+
+  // At least `size` (at most kKeptFileBytes) bytes, or null when they
+  // cannot be had.
+  static std::uint8_t* ThisThreadsBuffer(std::size_t size) {
+    thread_local KeptBuffer kept;
+    if (kept.bytes >= size) return kept.data;
+    if (kept.data != nullptr) ::munmap(kept.data, kept.bytes);
+    kept.data = nullptr;
+    kept.bytes = 0;
+    constexpr std::size_t kStep = std::size_t{1} << 20;
+    const std::size_t bytes = (size + kStep - 1) / kStep * kStep;
+    void* data = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (data == MAP_FAILED) return nullptr;
+    kept.data = static_cast<std::uint8_t*>(data);
+    kept.bytes = bytes;
+    return kept.data;
+  }
+
   void* data_ = nullptr;
   std::size_t size_ = 0;
+  bool mapped_ = false;
 };
 
 struct Opened {
   // Declared first, so destroyed last: LibRaw's stream reads it until then.
-  MappedFile file;
+  FileInMemory file;
   std::unique_ptr<LibRaw> raw;
   std::unique_ptr<DataErrors> errors;
   CfaPattern cfa;
@@ -203,18 +268,18 @@ Result<CfaPattern> CfaOf(LibRaw& raw, const std::string& path) {
   return unsupported("2x2 pattern that is not a Bayer order");
 }
 
-// With `map_file`, LibRaw reads the file through a mapping (MappedFile)
-// when it can be mapped, else by name.
-Result<Opened> Open(const std::string& path, bool map_file) {
+// With `file_in_memory`, LibRaw reads the file from memory (FileInMemory)
+// when it can be read whole, else by name.
+Result<Opened> Open(const std::string& path, bool file_in_memory) {
   DSB_RETURN_IF_ERROR(CheckReadable(path));
   Opened opened;
   // LibRaw objects are several hundred KB: always on the heap.
   opened.raw = std::make_unique<LibRaw>(LIBRAW_OPTIONS_NONE);
   opened.errors = std::make_unique<DataErrors>();
   opened.raw->set_dataerror_handler(&OnDataError, opened.errors.get());
-  if (map_file) opened.file = MappedFile::Map(path);
+  if (file_in_memory) opened.file = FileInMemory::Read(path);
   const int ret =
-      opened.file.mapped()
+      opened.file.held()
           ? opened.raw->open_buffer(opened.file.data(), opened.file.size())
           : opened.raw->open_file(path.c_str());
   if (ret != LIBRAW_SUCCESS) {
@@ -235,9 +300,9 @@ int Lcm(int a, int b) { return a / std::gcd(a, b) * b; }
 }  // namespace
 
 Result<RawInfo> ProbeRaw(const std::string& path) {
-  // The header only: mapping (and populating) the whole file would cost more
-  // than the few reads open_file makes.
-  DSB_ASSIGN_OR_RETURN(Opened opened, Open(path, /*map_file=*/false));
+  // The header only: reading the whole file would cost more than the few
+  // reads open_file makes.
+  DSB_ASSIGN_OR_RETURN(Opened opened, Open(path, /*file_in_memory=*/false));
   const libraw_data_t& d = opened.raw->imgdata;
   RawInfo info;
   info.make = d.idata.make;
@@ -260,7 +325,7 @@ struct UnpackedRaw::State {
   // or its lcm with the black pattern's) and the white level.
   BlackLevels levels;
   RawMetadata meta;
-  bool read_mapped = false;  // the file is unmapped once unpacked
+  bool read_from_memory = false;  // FileInMemory, not open_file
 };
 
 UnpackedRaw::UnpackedRaw(std::unique_ptr<State> state)
@@ -306,7 +371,7 @@ std::size_t UnpackedRaw::raw_buffer_bytes() const {
   return static_cast<std::size_t>(sizes.raw_pitch) * sizes.raw_height;
 }
 
-bool UnpackedRaw::read_mapped() const { return state_->read_mapped; }
+bool UnpackedRaw::read_from_memory() const { return state_->read_from_memory; }
 
 const std::uint16_t* UnpackedRaw::RawRow(int y) const {
   const LibRaw& raw = *state_->opened.raw;
@@ -320,7 +385,7 @@ const std::uint16_t* UnpackedRaw::RawRow(int y) const {
 Result<UnpackedRaw> UnpackRaw(const std::string& path,
                               const DecodeOptions& options) {
   auto state = std::make_unique<UnpackedRaw::State>();
-  DSB_ASSIGN_OR_RETURN(state->opened, Open(path, options.map_file));
+  DSB_ASSIGN_OR_RETURN(state->opened, Open(path, options.file_in_memory));
   LibRaw& raw = *state->opened.raw;
   const libraw_image_sizes_t& sizes = raw.imgdata.sizes;
   const int width = sizes.width, height = sizes.height;
@@ -333,11 +398,10 @@ Result<UnpackedRaw> UnpackRaw(const std::string& path,
         " (" + options.max_pixels_hint + ")");
   }
   const int ret = raw.unpack();
-  // Nothing reads the file after unpack: close LibRaw's stream and unmap the
-  // file now, so an unpacked raw holds only its pixels.
+  // Nothing reads the file after unpack: close LibRaw's stream now (the
+  // file's bytes stay in this thread's buffer for the next file).
   raw.recycle_datastream();
-  state->read_mapped = state->opened.file.mapped();
-  state->opened.file.Unmap();
+  state->read_from_memory = state->opened.file.held();
   if (ret != LIBRAW_SUCCESS) return LibRawError(ret, "cannot decode", path);
   const DataErrors& errors = *state->opened.errors;
   if (errors.count > 0) {

@@ -32,24 +32,31 @@ struct DecodeOptions {
   std::size_t max_pixels = 0;
   // What that refusal tells the user to do (the build names its --mem).
   std::string max_pixels_hint = "raise max_pixels to decode it";
-  // Map the file and let LibRaw read it as memory (open_buffer) instead of
-  // through its std::filebuf stream (open_file): the same pixels, 1-12 %
-  // less of LibRaw's time (decoder.cc says where). Only where a SIGBUS is
-  // survivable: a file that shrinks while it is mapped faults on access,
-  // which in a decode worker fails that one file and in the build's own
-  // process would end the build. So the decode worker sets it; DecodeRaw
-  // in the build's process leaves it off.
-  bool map_file = false;
+  // Hold the file whole in memory (read into a buffer the thread keeps, up
+  // to kKeptFileBytes; mapped above that) and let LibRaw read it as memory
+  // (open_buffer) instead of through its std::filebuf stream (open_file):
+  // the same pixels, 1-12 % less of LibRaw's time (decoder.cc says where).
+  // Only where a SIGBUS is survivable: a file that shrinks while it is
+  // mapped faults on access, which in a decode worker fails that one file
+  // and in the build's own process would end the build. So the decode
+  // worker sets it; DecodeRaw in the build's process leaves it off (and its
+  // threads keep no buffer).
+  bool file_in_memory = false;
 };
 
-// The largest file map_file maps; larger ones are read by name. A mapped
-// file's pages count in the worker's memory while it unpacks (on top of
-// LibRaw's buffer), and large files gain least: mapping the 120 MB DNGs of
+// The largest file file_in_memory holds; larger ones are read by name. A
+// held file's pages count in the worker's memory while it unpacks (on top
+// of LibRaw's buffer), and large files gain least: mapping the 120 MB DNGs of
 // a 16 x 60 MP scene raised the peak PSS of the build and its 2 workers
 // from 1,320-1,361 MB to 1,476-1,500 (the 1.5 GB target) for 3-7 % of
 // LibRaw's time. 32 MiB covers the compressed raws of cameras up to ~40 MP,
 // where LibRaw's byte-by-byte reading costs most (2.7 MP NEF: 9 %).
-inline constexpr std::size_t kMaxMappedFileBytes = std::size_t{32} << 20;
+inline constexpr std::size_t kMaxInMemoryFileBytes = std::size_t{32} << 20;
+// The largest file file_in_memory reads into the buffer a thread keeps
+// (larger ones are mapped): what a decode worker holds between files
+// beside LibRaw's buffer (raw/isolated_decoder.h), enough for the
+// compressed raws of cameras up to ~12 MP.
+inline constexpr std::size_t kKeptFileBytes = std::size_t{8} << 20;
 
 // With `pool`, the image's plane comes from it (core/plane_pool.h: the
 // pages of a plane released a moment ago, not fresh ones the kernel must
@@ -90,9 +97,9 @@ class UnpackedRaw {
   std::size_t raw_pitch() const;
   // The bytes of LibRaw's buffer that holds them (freed with this object).
   std::size_t raw_buffer_bytes() const;
-  // Whether LibRaw read the file through a mapping (DecodeOptions::map_file
-  // and the file could be mapped) rather than by name.
-  bool read_mapped() const;
+  // Whether LibRaw read the file from memory (DecodeOptions::file_in_memory
+  // and the file could be read whole) rather than by name.
+  bool read_from_memory() const;
 
  private:
   const std::uint16_t* RawRow(int y) const;  // row y of the visible area

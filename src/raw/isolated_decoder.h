@@ -177,7 +177,9 @@ class IsolatedDecoder final : public RawDecoder {
   // LibRaw's own unpack of the same files in one process does not pay
   // (glibc reuses the freed buffer). What it costs is bounded and does
   // not grow with the image: at most this much per worker, beside each
-  // worker's own ~12 MB (plan/memory_plan.h leaves both out of the plan).
+  // worker's own ~12 MB and the last small file it read (at most
+  // kKeptFileBytes, raw/decoder.h; plan/memory_plan.h leaves all three out
+  // of the plan).
   static constexpr std::size_t kKeptByEveryWorkerBytes = std::size_t{16} << 20;
 };
 

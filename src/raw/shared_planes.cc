@@ -5,9 +5,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +25,22 @@ struct Buffer {
   int fd = -1;
   void* data = nullptr;
   std::size_t bytes = 0;
+  // The processes that wrote it last (most recent last): a worker keeps
+  // a few mappings (raw/decode_worker.cc), so more would mostly be stale.
+  static constexpr std::size_t kFillers = 4;
+  std::array<std::uint64_t, kFillers> fillers{};
+
+  bool FilledBy(std::uint64_t filler) const {
+    return filler != 0 &&
+           std::find(fillers.begin(), fillers.end(), filler) != fillers.end();
+  }
+  void NoteFiller(std::uint64_t filler) {
+    if (filler == 0) return;
+    auto at = std::find(fillers.begin(), fillers.end(), filler);
+    if (at == fillers.end()) at = fillers.begin();  // the oldest goes
+    std::rotate(at, at + 1, fillers.end());
+    fillers.back() = filler;
+  }
 
   void Free() const {
     // The pages go now, even from a worker that keeps the memfd mapped
@@ -71,23 +91,34 @@ struct SharedPlanePool::State {
   std::size_t max_free = 0;
   bool closed = false;  // the pool is gone: releases free at once
 
-  // A buffer of exactly `bytes`, reused when one is kept; on a miss the
-  // kept ones (all of other sizes) are freed first.
-  Result<Buffer> Take(std::size_t bytes) {
+  // A buffer of exactly `bytes`, reused when one is kept (the newest one
+  // `filler` wrote, else the newest); on a miss the kept ones (all of
+  // other sizes) are freed first.
+  Result<Buffer> Take(std::size_t bytes, std::uint64_t filler) {
     std::vector<Buffer> stale;
     {
       std::lock_guard<std::mutex> lock(mutex);
+      std::optional<std::size_t> chosen;
       for (std::size_t i = free.size(); i-- > 0;) {
-        if (free[i].bytes == bytes) {
-          const Buffer buffer = free[i];
-          free.erase(free.begin() + static_cast<std::ptrdiff_t>(i));
-          return buffer;
+        if (free[i].bytes != bytes) continue;
+        if (!chosen.has_value()) chosen = i;
+        if (free[i].FilledBy(filler)) {
+          chosen = i;
+          break;
         }
+      }
+      if (chosen.has_value()) {
+        Buffer buffer = free[*chosen];
+        free.erase(free.begin() + static_cast<std::ptrdiff_t>(*chosen));
+        buffer.NoteFiller(filler);
+        return buffer;
       }
       stale.swap(free);
     }
     for (const Buffer& buffer : stale) buffer.Free();
-    return MakeBuffer(bytes);
+    DSB_ASSIGN_OR_RETURN(Buffer buffer, MakeBuffer(bytes));
+    buffer.NoteFiller(filler);
+    return buffer;
   }
 
   void Give(const Buffer& buffer) {
@@ -129,14 +160,14 @@ void SharedPlanePool::FreeKept() const {
   for (const Buffer& buffer : free) buffer.Free();
 }
 
-Result<SharedPlanePool::Lease> SharedPlanePool::Acquire(int width,
-                                                        int height) const {
+Result<SharedPlanePool::Lease> SharedPlanePool::Acquire(
+    int width, int height, std::uint64_t filler) const {
   const std::size_t bytes = static_cast<std::size_t>(width) *
                             static_cast<std::size_t>(height) * sizeof(float);
   if (bytes == 0) {
     return Status::InvalidArgument("a shared plane needs at least one pixel");
   }
-  DSB_ASSIGN_OR_RETURN(const Buffer buffer, state_->Take(bytes));
+  DSB_ASSIGN_OR_RETURN(const Buffer buffer, state_->Take(bytes, filler));
   // The release keeps the state alive, so a plane may outlive the pool.
   std::shared_ptr<void> keeper(
       buffer.data, [state = state_, buffer](void*) { state->Give(buffer); });

@@ -1,7 +1,9 @@
 // LibRaw's two ways in give the same decode: a file read by name
-// (open_file, DecodeOptions::map_file off: the build's own process) and a
-// file mapped and read as memory (open_buffer, map_file on: the decode
-// workers, which normalise with streaming stores). Every raw value, every
+// (open_file, DecodeOptions::file_in_memory off: the build's own process)
+// and a file read whole into memory (open_buffer, file_in_memory on: the
+// decode workers, which normalise with streaming stores; one buffer per
+// thread, reused and grown from file to file, as the files below are
+// decoded one after another). Every raw value, every
 // normalised pixel, the CFA, the black levels and every metadata field
 // must be equal, on the real raws of ../shared/data/raw and on generated
 // DNGs; a file that fails must fail the same way, naming the file.
@@ -26,9 +28,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-DecodeOptions Options(bool map_file) {
+DecodeOptions Options(bool file_in_memory) {
   DecodeOptions options;
-  options.map_file = map_file;
+  options.file_in_memory = file_in_memory;
   return options;
 }
 
@@ -64,22 +66,22 @@ void ExpectSameMetadata(const RawMetadata& a, const RawMetadata& b,
 // decoded (false: both failed alike).
 bool ExpectSameDecode(const std::string& path) {
   Result<UnpackedRaw> by_name = UnpackRaw(path, Options(false));
-  Result<UnpackedRaw> mapped = UnpackRaw(path, Options(true));
-  EXPECT_EQ(by_name.ok(), mapped.ok())
+  Result<UnpackedRaw> in_memory = UnpackRaw(path, Options(true));
+  EXPECT_EQ(by_name.ok(), in_memory.ok())
       << path << ": by name "
-      << (by_name.ok() ? "ok" : by_name.status().ToString()) << ", mapped "
-      << (mapped.ok() ? "ok" : mapped.status().ToString());
-  if (!by_name.ok() || !mapped.ok()) {
-    if (!by_name.ok() && !mapped.ok()) {
-      EXPECT_EQ(by_name.status().code(), mapped.status().code()) << path;
-      EXPECT_EQ(by_name.status().message(), mapped.status().message());
+      << (by_name.ok() ? "ok" : by_name.status().ToString()) << ", in memory "
+      << (in_memory.ok() ? "ok" : in_memory.status().ToString());
+  if (!by_name.ok() || !in_memory.ok()) {
+    if (!by_name.ok() && !in_memory.ok()) {
+      EXPECT_EQ(by_name.status().code(), in_memory.status().code()) << path;
+      EXPECT_EQ(by_name.status().message(), in_memory.status().message());
     }
     return false;
   }
   const UnpackedRaw& a = *by_name;
-  const UnpackedRaw& b = *mapped;
-  EXPECT_FALSE(a.read_mapped()) << path;
-  EXPECT_TRUE(b.read_mapped()) << path << ": not read through a mapping";
+  const UnpackedRaw& b = *in_memory;
+  EXPECT_FALSE(a.read_from_memory()) << path;
+  EXPECT_TRUE(b.read_from_memory()) << path << ": not read from memory";
   EXPECT_EQ(a.width(), b.width()) << path;
   EXPECT_EQ(a.height(), b.height()) << path;
   EXPECT_TRUE(a.cfa() == b.cfa()) << path;
@@ -175,7 +177,7 @@ void WriteSmallDng(const std::string& path) {
   ASSERT_TRUE(written.ok()) << path << ": " << written.ToString();
 }
 
-// A file over the mapping limit is read by name, whatever map_file says.
+// A file over the limit is read by name, whatever file_in_memory says.
 // (A small DNG padded past the limit: LibRaw ignores what follows the
 // data it points to.)
 TEST(DecoderPathsTest, FilesOverTheLimitAreReadByName) {
@@ -184,11 +186,11 @@ TEST(DecoderPathsTest, FilesOverTheLimitAreReadByName) {
   ASSERT_NO_FATAL_FAILURE(WriteSmallDng(path));
   Result<UnpackedRaw> small = UnpackRaw(path, Options(true));
   ASSERT_TRUE(small.ok()) << small.status().ToString();
-  EXPECT_TRUE(small->read_mapped());
-  fs::resize_file(path, kMaxMappedFileBytes + 1);
+  EXPECT_TRUE(small->read_from_memory());
+  fs::resize_file(path, kMaxInMemoryFileBytes + 1);
   Result<UnpackedRaw> padded = UnpackRaw(path, Options(true));
   ASSERT_TRUE(padded.ok()) << padded.status().ToString();
-  EXPECT_FALSE(padded->read_mapped());
+  EXPECT_FALSE(padded->read_from_memory());
   std::vector<std::uint16_t> a(96 * 64), b(96 * 64);
   small->CopyRaw(a.data());
   padded->CopyRaw(b.data());
@@ -202,9 +204,9 @@ void WriteBytes(const std::string& path, const std::string& bytes) {
 // A damaged file fails the same way whichever way LibRaw reads it, and the
 // error names the file.
 void ExpectSameFailure(const std::string& path) {
-  for (bool map_file : {false, true}) {
-    Result<UnpackedRaw> unpacked = UnpackRaw(path, Options(map_file));
-    ASSERT_FALSE(unpacked.ok()) << path << " map_file " << map_file;
+  for (bool in_memory : {false, true}) {
+    Result<UnpackedRaw> unpacked = UnpackRaw(path, Options(in_memory));
+    ASSERT_FALSE(unpacked.ok()) << path << " in memory " << in_memory;
     EXPECT_NE(unpacked.status().message().find(fs::path(path).filename()),
               std::string::npos)
         << unpacked.status().message();

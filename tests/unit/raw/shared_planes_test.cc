@@ -83,6 +83,43 @@ TEST(SharedPlanePoolTest, ReleasedPlanesAreReusedUpToTheBound) {
   outliving->plane = Plane<float>();  // released after the pool: freed
 }
 
+// A request names the process that will fill the plane: it gets a kept
+// buffer that process filled before (its mapping there is warm), whichever
+// was released last; a filler none was filled by gets the newest.
+TEST(SharedPlanePoolTest, AFillerGetsTheBufferItFilledBefore) {
+  const SharedPlanePool pool(4);
+  const std::uint64_t worker_a = 101, worker_b = 202, worker_c = 303;
+  const float* filled_by_a = nullptr;
+  const float* filled_by_b = nullptr;
+  {
+    Result<SharedPlanePool::Lease> a = pool.Acquire(64, 64, worker_a);
+    Result<SharedPlanePool::Lease> b = pool.Acquire(64, 64, worker_b);
+    ASSERT_TRUE(a.ok() && b.ok());
+    filled_by_a = a->plane.data();
+    filled_by_b = b->plane.data();
+    ASSERT_NE(filled_by_a, filled_by_b);
+    a->plane = Plane<float>();  // released first: b's is the newest
+  }
+  for (int round = 0; round < 3; ++round) {
+    Result<SharedPlanePool::Lease> a = pool.Acquire(64, 64, worker_a);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(a->plane.data(), filled_by_a) << "round " << round;
+    Result<SharedPlanePool::Lease> b = pool.Acquire(64, 64, worker_b);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(b->plane.data(), filled_by_b) << "round " << round;
+    b->plane = Plane<float>();  // now a's is the newest
+  }
+  // Nobody's in particular, or a stranger: the newest kept buffer.
+  Result<SharedPlanePool::Lease> any = pool.Acquire(64, 64, worker_c);
+  ASSERT_TRUE(any.ok());
+  EXPECT_EQ(any->plane.data(), filled_by_a);
+  // ... which c has filled now, as well as a.
+  any->plane = Plane<float>();
+  Result<SharedPlanePool::Lease> c = pool.Acquire(64, 64, worker_c);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->plane.data(), filled_by_a);
+}
+
 // FreeKept frees the kept buffers at once (the decoder's Release, at the
 // end of a build); the pool still serves, and keeps what is released after.
 TEST(SharedPlanePoolTest, FreeKeptEmptiesThePoolWhichStillServes) {
