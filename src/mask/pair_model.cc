@@ -276,6 +276,26 @@ class SampledRows {
   std::array<Slot, 3> slots_;
 };
 
+// The pixel rows the next sampled row's cells will be built from: fetched
+// into the cache a few cells at a time while a row is summed, so that the
+// build of the next row (sampled rows lie apart: each started from
+// memory) finds them there.
+struct Ahead {
+  // At most 5 rows of cells' pixel rows (the rows above and below are the
+  // row itself at the frame's edges; such a row is fetched twice).
+  const float* rows[5 * 3] = {};
+  int count = 0;
+  int bytes_per_cell = 0;
+
+  // The lines of cells from j on.
+  void Fetch(int j) const {
+    for (int r = 0; r < count; ++r) {
+      __builtin_prefetch(
+          reinterpret_cast<const char*>(rows[r]) + j * bytes_per_cell, 0, 2);
+    }
+  }
+};
+
 // Adds to the sample's raw sums (Sample::gt_sum, noisy_sum) every colour
 // of cell row `mid` (row parity `pi`) that neither image clips: each
 // cell's mean times its sample count (a float product), added as a double
@@ -290,7 +310,7 @@ class SampledRows {
 // bit. These rows span the frame's width whatever its size: at 2.7 MP
 // they cost as much per pair as the whole sample.
 void AddUnclippedSums(const CellRow& mid, const CellLayout& layout, int pi,
-                      int cols, Sample& sample) {
+                      int cols, const Ahead& ahead, Sample& sample) {
   const int parity_mask = layout.parity - 1;
   // The sample counts as floats (what float * int converts them to) by
   // colour and column parity (j & (parity - 1); parity is 1 or 2).
@@ -321,6 +341,7 @@ void AddUnclippedSums(const CellRow& mid, const CellLayout& layout, int pi,
   }
   const __m128i zero = _mm_setzero_si128();
   for (; j + 4 <= cols; j += 4) {
+    ahead.Fetch(j + 4);
     const __m128i clipped = _mm_or_si128(
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(gt_clipped + j)),
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(noisy_clipped + j)));
@@ -436,7 +457,23 @@ Sample SampleCells(const CellRowBuilder& builder) {
         static_cast<int>(std::min<std::int64_t>(i + 1, rows - 1)), false);
     const int pi = i % layout.parity;
     const int parity_mask = layout.parity - 1;
-    AddUnclippedSums(mid, layout, pi, static_cast<int>(cols), sample);
+    Ahead ahead;
+    if (k + 1 < sample_rows) {
+      const int next = sample_row[k + 1];
+      const int s = layout.size;
+      const float* both[2 * 3];
+      ahead.bytes_per_cell = builder.SourceBytesPerCell();
+      for (const int n :
+           {std::max(next - 1, 0), next,
+            static_cast<int>(std::min<std::int64_t>(next + 1, rows - 1))}) {
+        builder.SourceRows(n, both);
+        // The GT's rows, and the capture's of the sampled row itself.
+        for (int r = 0; r < (n == next ? 2 * s : s); ++r) {
+          ahead.rows[ahead.count++] = both[r];
+        }
+      }
+    }
+    AddUnclippedSums(mid, layout, pi, static_cast<int>(cols), ahead, sample);
     // Every present colour of each sampled cell is written at the end of
     // the samples, and kept (the count moved past it) where no clipping
     // is near: no branch on the clipping, which mispredicted on photographs.
