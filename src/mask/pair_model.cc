@@ -232,14 +232,14 @@ float Step(const float* up, const float* m, const float* down, int j,
                   std::max(std::fabs(l - v), std::fabs(r - v)));
 }
 
-// The colours clipped in the GT in cell j of `mid` or in one of its four
-// neighbours: there the GT's step to the neighbours says nothing about
-// how sharp the content is.
-ClipBits GtClippedNear(const CellRow& up, const CellRow& mid,
-                       const CellRow& down, int j, int cols) {
-  return mid.gt_clipped[j] | up.gt_clipped[j] | down.gt_clipped[j] |
-         mid.gt_clipped[std::max(j - 1, 0)] |
-         mid.gt_clipped[std::min(j + 1, cols - 1)];
+// The colours clipped in the GT in cell j of a row or in one of its four
+// neighbours, from the GT's clipping bits (CellRow::gt_clipped) of the row
+// (`mid`) and the rows above and below: there the GT's step to the
+// neighbours says nothing about how sharp the content is.
+ClipBits GtClippedNear(const ClipBits* up, const ClipBits* mid,
+                       const ClipBits* down, int j, int cols) {
+  return mid[j] | up[j] | down[j] | mid[std::max(j - 1, 0)] |
+         mid[std::min(j + 1, cols - 1)];
 }
 
 // The last three cell rows SampleCells read, each image's cells built only
@@ -486,6 +486,10 @@ Sample SampleCells(const CellRowBuilder& builder) {
     const float* gt_down[kCellColors];
     const float* noisy_mid[kCellColors];
     bool present[2][kCellColors];
+    const ClipBits* const gt_clipped_up = up.gt_clipped.data();
+    const ClipBits* const gt_clipped_mid = mid.gt_clipped.data();
+    const ClipBits* const gt_clipped_down = down.gt_clipped.data();
+    const ClipBits* const noisy_clipped_mid = mid.noisy_clipped.data();
     for (int c = 0; c < kCellColors; ++c) {
       gt_up[c] = up.gt[c].data();
       gt_mid[c] = mid.gt[c].data();
@@ -499,8 +503,9 @@ Sample SampleCells(const CellRowBuilder& builder) {
          j += col_stride) {
       const int jj = static_cast<int>(j);
       const ClipBits clipped =
-          GtClippedNear(up, mid, down, jj, static_cast<int>(cols)) |
-          mid.noisy_clipped[j];
+          GtClippedNear(gt_clipped_up, gt_clipped_mid, gt_clipped_down, jj,
+                        static_cast<int>(cols)) |
+          noisy_clipped_mid[j];
       const int pj = jj & parity_mask;
       for (int c = 0; c < kCellColors; ++c) {
         if (!present[pj][c]) continue;
