@@ -281,9 +281,9 @@ class SampledRows {
 // build of the next row (sampled rows lie apart: each started from
 // memory) finds them there.
 struct Ahead {
-  // At most 5 rows of cells' pixel rows (the rows above and below are the
-  // row itself at the frame's edges; such a row is fetched twice).
-  const float* rows[5 * 3] = {};
+  // The GT's pixel rows of the cell rows above, at and below (the row
+  // itself at the frame's edges) and the capture's of the row itself.
+  const float* rows[4 * 3] = {};
   int count = 0;
   int bytes_per_cell = 0;
 
@@ -463,12 +463,13 @@ Sample SampleCells(const CellRowBuilder& builder) {
       const int s = layout.size;
       const float* both[2 * 3];
       ahead.bytes_per_cell = builder.SourceBytesPerCell();
-      for (const int n :
-           {std::max(next - 1, 0), next,
-            static_cast<int>(std::min<std::int64_t>(next + 1, rows - 1))}) {
-        builder.SourceRows(n, both);
+      const int around[3] = {
+          std::max(next - 1, 0), next,
+          static_cast<int>(std::min<std::int64_t>(next + 1, rows - 1))};
+      for (int t = 0; t < 3; ++t) {
+        builder.SourceRows(around[t], both);
         // The GT's rows, and the capture's of the sampled row itself.
-        for (int r = 0; r < (n == next ? 2 * s : s); ++r) {
+        for (int r = 0; r < (t == 1 ? 2 * s : s); ++r) {
           ahead.rows[ahead.count++] = both[r];
         }
       }
