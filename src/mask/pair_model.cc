@@ -309,6 +309,19 @@ struct Ahead {
 // is (a sum that starts at +0 never becomes -0): the same sums, bit for
 // bit. These rows span the frame's width whatever its size: at 2.7 MP
 // they cost as much per pair as the whole sample.
+#ifdef __SSE2__
+// `sum` plus column kColumn's [GT, capture] pair (the low two floats of
+// `pair`, widened to doubles) where `keep`'s lane kColumn is all ones, +0
+// where it is 0.
+template <int kColumn>
+__m128d AddKeptColumn(__m128d sum, __m128 pair, __m128i keep) {
+  const __m128i lane =
+      _mm_shuffle_epi32(keep, _MM_SHUFFLE(kColumn, kColumn, kColumn, kColumn));
+  return _mm_add_pd(sum,
+                    _mm_and_pd(_mm_cvtps_pd(pair), _mm_castsi128_pd(lane)));
+}
+#endif
+
 void AddUnclippedSums(const CellRow& mid, const CellLayout& layout, int pi,
                       int cols, const Ahead& ahead, Sample& sample) {
   const int parity_mask = layout.parity - 1;
@@ -355,19 +368,12 @@ void AddUnclippedSums(const CellRow& mid, const CellLayout& layout, int pi,
           _mm_mul_ps(_mm_loadu_ps(mid.noisy[c].data() + j), noisy_counts[c]);
       const __m128 low = _mm_unpacklo_ps(g, n);   // g0 n0 g1 n1
       const __m128 high = _mm_unpackhi_ps(g, n);  // g2 n2 g3 n3
+      // Columns j to j + 3 in order, as the scalar loop adds them.
       __m128d sum = sums[c];
-      sum = _mm_add_pd(sum, _mm_and_pd(_mm_cvtps_pd(low),
-                                       _mm_castsi128_pd(_mm_shuffle_epi32(
-                                           keep, _MM_SHUFFLE(0, 0, 0, 0)))));
-      sum = _mm_add_pd(sum, _mm_and_pd(_mm_cvtps_pd(_mm_movehl_ps(low, low)),
-                                       _mm_castsi128_pd(_mm_shuffle_epi32(
-                                           keep, _MM_SHUFFLE(1, 1, 1, 1)))));
-      sum = _mm_add_pd(sum, _mm_and_pd(_mm_cvtps_pd(high),
-                                       _mm_castsi128_pd(_mm_shuffle_epi32(
-                                           keep, _MM_SHUFFLE(2, 2, 2, 2)))));
-      sum = _mm_add_pd(sum, _mm_and_pd(_mm_cvtps_pd(_mm_movehl_ps(high, high)),
-                                       _mm_castsi128_pd(_mm_shuffle_epi32(
-                                           keep, _MM_SHUFFLE(3, 3, 3, 3)))));
+      sum = AddKeptColumn<0>(sum, low, keep);
+      sum = AddKeptColumn<1>(sum, _mm_movehl_ps(low, low), keep);
+      sum = AddKeptColumn<2>(sum, high, keep);
+      sum = AddKeptColumn<3>(sum, _mm_movehl_ps(high, high), keep);
       sums[c] = sum;
     }
   }
