@@ -73,7 +73,7 @@ struct HashFileOptions {
   // read (~12 against 5 GB/s), and on 2 December 2026 the NEF copies of a
   // build (3.9 MB each) and 120 MB files hashed at 1.1-1.6 GB/s mapped
   // against 5.1-7.0 read (the first touch of a page of a new mapping cost
-  // 2-12 us there). Read is never the slow one by much; mapped can be 5x.
+  // 2-30 us there). Read is never the slow one by much; mapped can be 5x.
   std::size_t map_window = 0;
   // Called before each buffer is read or mapped window is hashed (after it
   // is mapped) with the bytes hashed so far: tests change the file here.

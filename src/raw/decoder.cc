@@ -63,7 +63,7 @@ CfaColor ToCfaColor(int libraw_color) {
 // kKeptFileBytes, rather than a mapping of the file: the buffer's pages are
 // the same from one file to the next, while every mapping is new page-table
 // entries. On this project's VM (2 December 2026) the first touch of each
-// page of a new mapping cost 2-12 us (the host backs the guest's new
+// page of a new mapping cost 2-30 us (the host backs the guest's new
 // entries lazily): mapping the NEF (3.9 MB) cost LibRaw 12.3-17.5 ms per
 // file against 9.7-13.6 ms read into a kept buffer, alternating in one
 // process over 8 copies (open_file: 13.0-17.7 ms). The copy out of the page
