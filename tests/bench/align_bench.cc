@@ -185,20 +185,31 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
   dsb::EffectiveSearch(params, gt.height(), gt.width(), &max_dy, &max_dx);
   const dsb::CoarseGeometry g =
       dsb::PlanCoarse(gt.height(), gt.width(), gt.cfa.period(), max_dy, max_dx);
+  // The correlator's transforms (FftwCorrelator): the column-major
+  // forward transform and, on grids where it applies, the partial inverse,
+  // in a real buffer of ColumnMajorRealCount floats (a row-major spectrum
+  // in a buffer of height x width floats overran it since the twelfth
+  // round).
   auto plans = dsb::GetFftPlans(g.fft_height, g.fft_width, 1);
-  if (!plans.ok()) return 1;
+  auto forward =
+      dsb::GetColumnMajorForward(g.fft_height, g.fft_width, g.height, 1);
+  if (!plans.ok() || !forward.ok()) return 1;
   const std::size_t real_count =
-      static_cast<std::size_t>(g.fft_height) * g.fft_width;
+      dsb::ColumnMajorRealCount(g.fft_height, g.fft_width);
   const std::size_t complex_count =
       static_cast<std::size_t>(g.fft_height) * (g.fft_width / 2 + 1);
   auto real = dsb::AllocateReal(real_count);
   auto spectrum = dsb::AllocateComplex(complex_count);
   auto gt_spectrum = dsb::AllocateComplex(complex_count);
-  if (!real.ok() || !spectrum.ok() || !gt_spectrum.ok()) return 1;
+  auto scratch = dsb::AllocateComplex(complex_count);
+  if (!real.ok() || !spectrum.ok() || !gt_spectrum.ok() || !scratch.ok()) {
+    return 1;
+  }
   const auto gt_balance = dsb::ChannelBalance(gt);
   dsb::PrepareCoarse(dsb::CoarseLuma(gt, gt_balance, g.stride, g.box), g,
                      real->get());
-  fftwf_execute_dft_r2c(plans->forward, real->get(), gt_spectrum->get());
+  dsb::ExecuteColumnMajorForward(*forward, real->get(), scratch->get(),
+                                 gt_spectrum->get());
 
   double total = 0;
   // --stages-cold: the caches flushed before each repeat (a 64 MB buffer
@@ -227,7 +238,8 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
        [&] { coarse = dsb::CoarseLuma(noisy, balance, g.stride, g.box); });
   time("PrepareCoarse", [&] { dsb::PrepareCoarse(coarse, g, real->get()); });
   time("FFT forward", [&] {
-    fftwf_execute_dft_r2c(plans->forward, real->get(), spectrum->get());
+    dsb::ExecuteColumnMajorForward(*forward, real->get(), scratch->get(),
+                                   spectrum->get());
   });
   std::vector<float> noisy_spectrum(2 * complex_count);
   std::memcpy(noisy_spectrum.data(), spectrum->get(),
@@ -252,7 +264,9 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
     if (use_partial) {
       dsb::ExecutePartialInverse(*partial, spectrum->get(), real->get());
     } else {
-      fftwf_execute_dft_c2r(plans->inverse, spectrum->get(), real->get());
+      dsb::ColumnMajorToRows(spectrum->get(), g.fft_height, g.fft_width,
+                             scratch->get());
+      fftwf_execute_dft_c2r(plans->inverse, scratch->get(), real->get());
     }
   });
   std::vector<dsb::CoarsePeak> peaks;
