@@ -502,8 +502,24 @@ class ColourMatcher {
     for (; j < inner_end_ && j % kPeriod != 0; ++j) {
       out[j] = Kernel(n[j % kPeriod], src[j % kPeriod], j);
     }
+    const int first_vector = j;
     j = XTransVectors(pointer, plan->lanes, plan->empty, plan->pairs,
                       plan->division, j, inner_end_, out);
+    // The last, partial cycle (up to 23 columns, ~a third of this function's
+    // instructions when they were scalar kernels): its whole vectors, then
+    // one vector that ends at most one column short of inner_end_, starting
+    // at an even column (phase 0, 2 or 4: vector 0, 1 or 2 of a cycle),
+    // overlapping columns already written with the same values.
+    for (int v = 0; j + 8 <= inner_end_; ++v, j += 8) {
+      XTransVector(pointer, plan->lanes, plan->empty, plan->pairs,
+                   plan->division, v, j, out);
+    }
+    if (j < inner_end_ && inner_end_ - 9 >= first_vector) {
+      const int x = (inner_end_ - 8) & ~1;
+      XTransVector(pointer, plan->lanes, plan->empty, plan->pairs,
+                   plan->division, (x % kPeriod) / 2, x, out);
+      j = x + 8;
+    }
     for (; j < inner_end_; ++j) {
       out[j] = Kernel(n[j % kPeriod], src[j % kPeriod], j);
     }
@@ -572,6 +588,29 @@ class ColourMatcher {
       }
     }
     return j;
+  }
+
+  // Vector v (0-2) of a cycle of XTransVectors' general loop, alone, at
+  // column x (of phase 2 * v): the same values.
+  DSB_VECTOR_CLONES static void XTransVector(
+      const float* const (&pointer)[4][6], const M8 (&lanes)[4][6][3],
+      const M8 (&empty)[4][3], const int (&pairs)[4],
+      const Division (&division)[3], int v, int x, float* out) {
+    M8 a[4];
+    for (int sl = 0; sl < 4; ++sl) {
+      M8 acc = empty[sl][v];
+      for (int p = 0; p < pairs[sl]; ++p) {
+        M8 loaded;
+        std::memcpy(&loaded, pointer[sl][p] + x, sizeof(loaded));
+        acc |= loaded & lanes[sl][p][v];
+      }
+      a[sl] = acc;
+    }
+    const V8 sum = (reinterpret_cast<V8>(a[0]) + reinterpret_cast<V8>(a[1])) +
+                   (reinterpret_cast<V8>(a[2]) + reinterpret_cast<V8>(a[3]));
+    V8 value;
+    Divide(sum, division[v], value);
+    std::memcpy(out + x, &value, sizeof(value));
   }
 
   // Returned through `out` (see Kernel).
