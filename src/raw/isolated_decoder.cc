@@ -16,6 +16,7 @@
 #include <chrono>
 #include <climits>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -727,8 +728,10 @@ Result<RawImage> IsolatedDecoder::DecodePooled(
   // --huge-pages planes stay ordinary (huge) memory.
   Waited filled = Waited::kReady;  // how the worker's fill went
   const RemoteFill fill = [&](int width, int height) -> Result<Plane<float>> {
+    // A plane this worker filled before, when one is free: its mapping
+    // there is warm (raw/shared_planes.h says why that matters).
     Result<SharedPlanePool::Lease> lease =
-        shared_planes_.Acquire(width, height);
+        shared_planes_.Acquire(width, height, static_cast<std::uint64_t>(pid));
     if (!lease.ok()) return lease.status();  // kUnsupported: copied instead
     if (!SendControlWord(worker->control.get(), kPixelsFill, lease->fd)) {
       filled = Waited::kExited;

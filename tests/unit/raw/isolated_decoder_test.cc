@@ -1068,6 +1068,54 @@ TEST_F(IsolatedDecoderTest, WorkerKeepsFewPlaneMappingsHoldingNoFreedPages) {
   EXPECT_GE(big_mappings, 1);  // not vacuous: it kept some mapped
 }
 
+// A worker is handed a free plane it filled before rather than the newest
+// free one, which another worker filled: its own mapping of that plane is
+// warm (raw/shared_planes.h). Two workers fill a plane each (the first is
+// killed while idle, so the next file starts a second); the second's plane
+// is released first, so the newest free plane is the dead worker's.
+TEST_F(IsolatedDecoderTest, AWorkerIsHandedAPlaneItFilledBefore) {
+  if (HugePagesOn()) GTEST_SKIP() << "huge pages: ordinary planes";
+  const std::string path = WriteDng("x.dng", CfaPattern());
+  const IsolatedDecoder pooled;
+  auto decode = [&]() -> std::optional<RawImage> {
+    Result<RawImage> image = pooled.Decode(path, {});
+    EXPECT_TRUE(image.ok()) << image.status().ToString();
+    if (!image.ok()) return std::nullopt;
+    return std::move(image).value();
+  };
+  std::optional<RawImage> first = decode();
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(Children(), 1);
+  const pid_t first_worker = testing::ChildProcesses().front();
+  ASSERT_EQ(::kill(first_worker, SIGKILL), 0);
+  // Until it has exited (a zombie until the decoder reaps it), so the next
+  // Decode finds it gone and starts another worker.
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(first_worker) + "/stat");
+    std::string pid, name, state;
+    if (!(stat >> pid >> name >> state) || state == "Z") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::optional<RawImage> second = decode();
+  ASSERT_TRUE(second.has_value());
+  ASSERT_EQ(Children(), 1);
+  const pid_t worker = testing::ChildProcesses().front();
+  ASSERT_NE(worker, first_worker);
+  const std::string worker_pid = std::to_string(worker);
+  ASSERT_EQ(SharedPlaneMappings(worker_pid).size(), 1u);  // its own plane
+  const float* own_plane = second->pixels.data();
+  second.reset();  // released first, so the newest free plane is the first's
+  first.reset();
+  const std::optional<RawImage> third = decode();
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->pixels.data(), own_plane);
+  EXPECT_EQ(SharedPlaneMappings(worker_pid).size(), 1u)
+      << "the worker mapped another plane";
+  Result<RawImage> in_process = InProcessDecoder().Decode(path, {});
+  ASSERT_TRUE(in_process.ok()) << in_process.status().ToString();
+  ExpectSameImage(*in_process, *third);
+}
+
 // The worker entry itself, in a forked child of this (single-threaded at
 // this point) test: it decodes under an address-space cap derived from the
 // pixel limit and writes a record the parent reads back.
