@@ -42,6 +42,9 @@
 //                                   diffed, then a summary; --photos after
 //                                   SEED: every pair's content is one of the
 //                                   sweep photographs in turn
+//   align_bench --sweep-large N [SEED [--photos]]  the same on 1-3.8 MP
+//                                   frames (1200-2400 x 800-1600), where
+//                                   the fine search picks 8 of 16 tiles
 //   align_bench --exact MODE ...    any mode above, with every result's
 //                                   subpixel shift, confidence, gain and loss
 //                                   also printed in hexadecimal (%a), so that
@@ -533,7 +536,7 @@ int AlignScene(int megapixels, const char* cfa, int captures, int rounds) {
 
 // Random pairs with known truth, one line each; the summary counts wrong
 // integer shifts and the sub-pixel error and confidence.
-int Sweep(int count, std::uint64_t seed, bool with_photos) {
+int Sweep(int count, std::uint64_t seed, bool with_photos, bool large) {
   std::vector<std::shared_ptr<const dsb::Srgb8Image>> photos;
   if (with_photos) {
     for (const std::string& name : dsb::testing::SweepPhotoNames()) {
@@ -551,8 +554,8 @@ int Sweep(int count, std::uint64_t seed, bool with_photos) {
       return std::uniform_int_distribution<int>(lo, hi)(rng);
     };
     dsb::SceneSpec spec;
-    spec.width = pick(160, 640) / 6 * 6;
-    spec.height = pick(120, 480) / 6 * 6;
+    spec.width = (large ? pick(1200, 2400) : pick(160, 640)) / 6 * 6;
+    spec.height = (large ? pick(800, 1600) : pick(120, 480)) / 6 * 6;
     spec.cfa = *dsb::CfaPattern::FromName(cfas[pick(0, 4)]);
     spec.seed = rng();
     spec.clipped_fraction = pick(0, 2) == 0 ? 0.0 : pick(0, 10) / 100.0;
@@ -737,10 +740,12 @@ int main(int argc, char** argv) {
   if (argc >= 4 && std::strcmp(argv[1], "--self") == 0) {
     return SelfPairs(argv[2], std::atoi(argv[3]));
   }
-  if (argc >= 3 && std::strcmp(argv[1], "--sweep") == 0) {
+  if (argc >= 3 && (std::strcmp(argv[1], "--sweep") == 0 ||
+                    std::strcmp(argv[1], "--sweep-large") == 0)) {
     return Sweep(std::atoi(argv[2]),
                  argc >= 4 ? std::strtoull(argv[3], nullptr, 10) : 1,
-                 argc >= 5 && std::strcmp(argv[4], "--photos") == 0);
+                 argc >= 5 && std::strcmp(argv[4], "--photos") == 0,
+                 std::strcmp(argv[1], "--sweep-large") == 0);
   }
   std::vector<int> sizes;
   for (int i = 1; i < argc; ++i) {
