@@ -53,11 +53,7 @@ namespace dsb {
 //    alignment without a search (SelfPairAlignment: sub-pixel shift 0 and
 //    confidence 1, where the search's rounding gave e.g. 0.004 px and
 //    1 + 1e-7).
-// 9: the refinement compares the neighbours on the side the fine search's
-//    sub-pixel estimate points to (3 of 8 where neither offset is 0 or the
-//    parabola's clamp, +-0.5; RefineShift's offsets; issue 17's thirteenth
-//    round).
-inline constexpr int kAlignRevision = 9;
+inline constexpr int kAlignRevision = 8;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

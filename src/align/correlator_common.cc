@@ -176,11 +176,8 @@ Result<Alignment> FinishAlignment(
     return alignment;
   }
   alignment.raw_gain = RawGain(gt, noisy, overlap);
-  // The neighbours on the side the fine search's sub-pixel estimate points
-  // to (see RefineShift).
-  const RefineResult refined =
-      RefineShift(gt, noisy, fine.dy, fine.dx, alignment.raw_gain, max_dy,
-                  max_dx, fine.dy_subpx - fine.dy, fine.dx_subpx - fine.dx);
+  const RefineResult refined = RefineShift(gt, noisy, fine.dy, fine.dx,
+                                           alignment.raw_gain, max_dy, max_dx);
   if (refined.dy != fine.dy || refined.dx != fine.dx) {
     alignment.dy = refined.dy;
     alignment.dx = refined.dx;

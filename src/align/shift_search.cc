@@ -817,12 +817,6 @@ double PairLoss(const RawImage& gt, const RawImage& noisy,
 
 RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                          int dx, double raw_gain, int max_dy, int max_dx) {
-  return RefineShift(gt, noisy, dy, dx, raw_gain, max_dy, max_dx, 0.0, 0.0);
-}
-
-RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
-                         int dx, double raw_gain, int max_dy, int max_dx,
-                         double dy_offset, double dx_offset) {
   const Overlap centre = ComputeOverlap(gt.height(), gt.width(), dy, dx);
   RefineResult best{dy, dx, 0.0};
   if (centre.empty()) return best;
@@ -830,23 +824,14 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
   const auto [step, block] = RefineSamplingOf(centre);
   const int blocks_y = (gt.height() + block - 1) / block;
   const int blocks_x = (gt.width() + block - 1) / block;
-  // The centre and its neighbours within the search range on the sides the
-  // sub-pixel offsets allow, their block losses in one sweep
-  // (BlockGainMatchedLosses).
-  // An offset of +-0.5 is the parabola's clamp: the fine score at the
-  // centre is not above both neighbours' on that axis (a neighbour ties
-  // it, or the centre is not the axis's maximum), so that axis keeps both.
-  auto allowed = [](int step, double offset) {
-    return step == 0 || std::abs(offset) >= 0.5 ||
-           (step > 0 ? offset >= 0 : offset <= 0);
-  };
+  // The centre and its neighbours within the search range, their block
+  // losses in one sweep (BlockGainMatchedLosses).
   std::vector<Overlap> overlaps = {centre};
   std::vector<std::pair<int, int>> shifts = {{dy, dx}};
   for (int ny = dy - 1; ny <= dy + 1; ++ny) {
     for (int nx = dx - 1; nx <= dx + 1; ++nx) {
       if ((ny == dy && nx == dx) || std::abs(ny) > max_dy ||
-          std::abs(nx) > max_dx || !allowed(ny - dy, dy_offset) ||
-          !allowed(nx - dx, dx_offset)) {
+          std::abs(nx) > max_dx) {
         continue;
       }
       overlaps.push_back(ComputeOverlap(gt.height(), gt.width(), ny, nx));

@@ -155,23 +155,6 @@ struct RefineResult {
 };
 RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                          int dx, double raw_gain, int max_dy, int max_dx);
-// The same on the neighbours on the side of (dy, dx) that the fine search's
-// sub-pixel estimate points to: `dy_offset` and `dx_offset` are that
-// estimate minus (dy, dx) (in [-0.5, 0.5]); per axis a positive offset
-// leaves out the neighbours at -1, a negative one those at +1; 0 and the
-// parabola's clamp, +-0.5 (the centre's fine score not above both
-// neighbours' on that axis: no direction), neither. A positive offset
-// means the fine score at +1 beats the one at -1. Usually 3 neighbours,
-// not 8 (issue 17's thirteenth round: on 3 MP X-Trans pairs the
-// refinement, one colour-matched row per shift and sampled row, was a
-// quarter of the alignment's instructions). FinishAlignment calls this.
-// Checked against all 8 on 1062 refinements (the align unit suite,
-// `--sweep 500 1`, `--sweep 120 7 --photos`): the same shift every time,
-// 6 of them moved; without the clamp rule a red-clipped X-Trans pair at
-// offset -0.5 lost its move to the true shift.
-RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
-                         int dx, double raw_gain, int max_dy, int max_dx,
-                         double dy_offset, double dx_offset);
 
 // RefineShift's sample of an overlap: the row-pair step (RowPairStep of
 // SampleOf(pixels, kRefineSamples), halved from 1 to 4 MP and rising to it

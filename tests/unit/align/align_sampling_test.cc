@@ -238,49 +238,6 @@ TEST(RowSampleTest, ReportedLossIsTheRefinementsAndNearEveryRows) {
   }
 }
 
-// The refinement on the side of the sub-pixel offsets (FinishAlignment's):
-// started one pixel off the true shift in each axis, with offsets pointing
-// to the truth (as the fine surface's parabola does) it moves there, as the
-// refinement over all 8 neighbours does; with offsets pointing away it
-// never compares the truth and keeps the shift; offsets of 0 and +-0.5
-// leave both sides in.
-TEST(RowSampleTest, SidedRefinementComparesTheNeighboursTheOffsetsPointTo) {
-  const std::string name = testing::SweepPhotoNames()[0];
-  const auto photo = LoadPhoto(name);
-  if (photo == nullptr) GTEST_SKIP() << testing::PhotoMissing(name);
-  for (const char* cfa : {"rggb", "xtrans"}) {
-    SCOPED_TRACE(cfa);
-    const PhotoPair pair = RenderPhotoPair(photo, cfa, 2, 1200, 900);
-    const double gain = RawGain(pair.gt, pair.noisy, pair.overlap);
-    for (int ey : {-1, 1}) {
-      for (int ex : {-1, 1}) {
-        const int dy = 5 + ey, dx = -3 + ex;
-        const RefineResult all =
-            RefineShift(pair.gt, pair.noisy, dy, dx, gain, 128, 128);
-        const RefineResult toward = RefineShift(
-            pair.gt, pair.noisy, dy, dx, gain, 128, 128, -0.4 * ey, -0.4 * ex);
-        const RefineResult away = RefineShift(pair.gt, pair.noisy, dy, dx, gain,
-                                              128, 128, 0.4 * ey, 0.0);
-        const RefineResult zero =
-            RefineShift(pair.gt, pair.noisy, dy, dx, gain, 128, 128, 0.0, 0.0);
-        // +-0.5, the parabola's clamp, points nowhere: both sides.
-        const RefineResult clamped = RefineShift(
-            pair.gt, pair.noisy, dy, dx, gain, 128, 128, 0.5 * ey, 0.5 * ex);
-        EXPECT_EQ(clamped.dy, 5);
-        EXPECT_EQ(clamped.dx, -3);
-        EXPECT_EQ(all.dy, 5);
-        EXPECT_EQ(all.dx, -3);
-        EXPECT_EQ(toward.dy, 5);
-        EXPECT_EQ(toward.dx, -3);
-        EXPECT_EQ(toward.loss, all.loss);
-        EXPECT_NE(away.dy, 5);  // the truth's row is not compared
-        EXPECT_EQ(zero.dy, all.dy);
-        EXPECT_EQ(zero.dx, all.dx);
-      }
-    }
-  }
-}
-
 // A 3 MP pair (2118 x 1416, the frame of `align_bench --scene 3`) is
 // refined on row pairs 7 apart (half of SampleOf's, since issue 17's
 // eleventh round; 4 apart before). Known truth: on a real
