@@ -568,23 +568,8 @@ class ColourMatcher {
     }
     for (; j + 24 <= end; j += 24) {
       for (int v = 0; v < 3; ++v) {
-        const int x = j + 8 * v;
-        M8 a[4];
-        for (int sl = 0; sl < 4; ++sl) {
-          M8 acc = empty[sl][v];
-          for (int p = 0; p < pairs[sl]; ++p) {
-            M8 loaded;
-            std::memcpy(&loaded, pointer[sl][p] + x, sizeof(loaded));
-            acc |= loaded & lanes[sl][p][v];
-          }
-          a[sl] = acc;
-        }
-        const V8 sum =
-            (reinterpret_cast<V8>(a[0]) + reinterpret_cast<V8>(a[1])) +
-            (reinterpret_cast<V8>(a[2]) + reinterpret_cast<V8>(a[3]));
-        V8 value;
-        Divide(sum, division[v], value);
-        std::memcpy(out + x, &value, sizeof(value));
+        XTransVectorAt(pointer, lanes, empty, pairs, division, v, j + 8 * v,
+                       out);
       }
     }
     return j;
@@ -593,6 +578,14 @@ class ColourMatcher {
   // Vector v (0-2) of a cycle of XTransVectors' general loop, alone, at
   // column x (of phase 2 * v): the same values.
   DSB_VECTOR_CLONES static void XTransVector(
+      const float* const (&pointer)[4][6], const M8 (&lanes)[4][6][3],
+      const M8 (&empty)[4][3], const int (&pairs)[4],
+      const Division (&division)[3], int v, int x, float* out) {
+    XTransVectorAt(pointer, lanes, empty, pairs, division, v, x, out);
+  }
+
+  // The body of both: inlined, so each clone compiles it for its target.
+  [[gnu::always_inline]] static inline void XTransVectorAt(
       const float* const (&pointer)[4][6], const M8 (&lanes)[4][6][3],
       const M8 (&empty)[4][3], const int (&pairs)[4],
       const Division (&division)[3], int v, int x, float* out) {
