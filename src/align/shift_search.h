@@ -146,7 +146,8 @@ FineResult FineSearch(const RawImage& gt,
 //    than it loses (a sign test). Overlaps over 1 MP are compared on a
 //    subsample of row pairs (RefineSamplingOf: half of SampleOf's up to
 //    4 MP, 0.43 M of 3 MP, rising to all of it, 2 M per shift, from 16 MP
-//    up).
+//    up). FinishAlignment runs it again from the shift it moved to, until it
+//    keeps its centre (at most kRefineSteps runs, correlator_common.cc).
 struct RefineResult {
   int dy = 0, dx = 0;
   // PairLoss at the shift given (the centre), at raw_gain: its block sums
