@@ -56,8 +56,9 @@ namespace dsb {
 // 9: the refinement runs again from where it moved the shift to, until it
 //    keeps its centre (at most 4 runs; a shift 2 px off after the fine
 //    search, on 2 MP photographs with a moved object at noise levels 3-4,
-//    was left 1 px short; issue 17l). (The sided refinement of the
-//    thirteenth round, reverted, was briefly 9 as well.)
+//    was left 1 px short; issue 17's eighth session). (The sided
+//    refinement of the thirteenth round was reverted before any release
+//    carried 9.)
 inline constexpr int kAlignRevision = 9;
 
 struct AlignParams {
