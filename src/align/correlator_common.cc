@@ -187,7 +187,7 @@ Result<Alignment> FinishAlignment(
   // have run: on a photograph with a moved object at the most extreme
   // noise the fine surface's maximum can be 2 px off, and one step of +-1
   // left the shift 1 px short (align_bench --sweep-large 100 5 --photos:
-  // 2 of 100 pairs, each 2 px off after the fine search; issue 17l).
+  // 2 of 100 pairs, each 2 px off after the fine search; issue 17).
   // Each step passes the same median and sign test against its centre, so
   // a shift the refinement keeps is never moved, and a single step that
   // its next run keeps gives the same result as before, bit for bit (the
