@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -309,18 +310,117 @@ inline __attribute__((always_inline)) float Step(const float* up,
                   horizontal);
 }
 
+// Cells per chunk of a row: the unit of the choice between the loops with
+// and without censoring.
+constexpr int kChunk = 64;
+// Cells per step of a chunk: the unit of prefetching (Ahead). The next
+// cell row's pixel rows are fetched a step at a time (Bayer: 2 cache lines
+// of each of its 4 pixel rows) between the steps' arithmetic, not a
+// chunk's 32 (Bayer) or 72 (X-Trans) lines in one burst: on the 24 MP warm
+// photo the burst held
+// the scorer on its prefetches (perf: 20 % of its samples there, 9 % in
+// steps), and the cell build then missed more of the rows it reads. A full
+// step is a loop of a known 16 cells, one AVX-512 vector (two AVX2 ones).
+constexpr int kStep = 16;
+
+// Colour c's term of cell j's z (whose row neighbours are `left` and
+// `right`: j itself at the ends), from the GT's step of the colour there
+// and the largest of the GT's steps; with Censored and a colour some cells
+// lack, adds its half terms to `w` (ScoreCell counts them otherwise).
+template <bool Censored, bool Dark, int Kind>
+inline __attribute__((always_inline)) float ColourTerm(
+    const RowInputs& in, const Constants& k, int c, int j, int left, int right,
+    float g_step_c, float g_any, ClipBits near, ClipBits noisy_bits, float& w) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  constexpr bool AllPresent = Kind != kSomeLack;
+  const float term_weight = 1.0f / kColors;
+  const float* n = in.noisy[c];
+  const float g = in.gt[c][j];
+  const float factor =
+      Kind == kUniform ? in.uniform_factor[c] : in.factor[c][j];
+  // The capture's step, as the GT's.
+  const float n_step =
+      Step(in.noisy_up[c], n, in.noisy_down[c], j, left, right);
+  const float s = Max(g, 0.0f);
+  const float line = k.slope * s + k.offset;
+  const float noise_var =
+      (Dark && s < k.dark_top ? std::max(line, k.dark_floor) : line) * factor;
+  // Structure seen only by the noisy capture's samples of this colour
+  // (a thin line between the GT's samples) is tolerated too, as far as
+  // the GT shows structure there in any colour: the noisy step less
+  // what its noise alone would make (3 sigma of a difference of two
+  // cell means), capped by the GT's.
+  // (Not floored at 0: the GT's step, which is, bounds e from below.)
+  const float n_clean = k.gain * n_step - 3.0f * std::sqrt(2.0f * noise_var);
+  const float e = Max(Min(n_clean, g_any), g_step_c);
+  float d = g - k.gain * n[j];
+  if constexpr (Censored) {
+    // Where the GT clips this colour in the cell or next to it, its cell
+    // mean under-reads (or its step misses the slope up to the clipped
+    // samples): only a capture darker than the GT is evidence (d > 0).
+    // Where the capture clips it, the capture under-reads: only a
+    // capture brighter than the GT is (d < 0). A one-sided term weighs
+    // half (its mean under noise is half); a colour the cell lacks
+    // counts in full.
+    if constexpr (AllPresent) {
+      // d clamped to [0, inf) on the GT's side and to (-inf, 0] on the
+      // capture's, as the clamps below: 0 where d's sign (that of -0
+      // too) is on a clipped side. Colour c's bits moved to the sign
+      // bit and picked by d's sign are a select or two per colour (the
+      // clamps took compares, blends and constants that AVX2's 16
+      // registers spilled). The same d wherever d is not NaN (cell
+      // means of finite samples never are), and d enters z only as d^2.
+      const std::int32_t gt_sign = static_cast<std::int32_t>(near << (31 - c));
+      const std::int32_t noisy_sign =
+          static_cast<std::int32_t>(noisy_bits << (31 - c));
+      const std::int32_t cut =
+          std::bit_cast<std::int32_t>(d) < 0 ? gt_sign : noisy_sign;
+      d = cut < 0 ? 0.0f : d;
+    } else {
+      const ClipBits bit = ClipBits{1u} << c;
+      const bool gt_side = (near & bit) != 0;
+      const bool noisy_side = (noisy_bits & bit) != 0;
+      const float lo = gt_side ? 0.0f : -kInf;
+      const float hi = noisy_side ? 0.0f : kInf;
+      d = Min(Max(d, lo), hi);
+      const float half_terms =
+          2.0f - (gt_side ? 1.0f : 0.0f) - (noisy_side ? 1.0f : 0.0f);
+      w += factor > 0 ? half_terms : 2.0f;
+    }
+  }
+  const float structure =
+      Kind == kUniform ? in.uniform_structure[c] : in.structure[c][j];
+  const float var = noise_var + structure * e * e + k.rho2 * s * s;
+  // A colour the cell lacks counts as agreeing (z's mean under noise
+  // alone); only exotic patterns lack any.
+  const float term = term_weight * Min(d * d / var, kTermCap);
+  return AllPresent || factor > 0 ? term : term_weight;
+}
+
+// The weight of a cell (in half colour terms) whose colours are all
+// compared, from the colours clipped near it in the GT and in the
+// capture: two half terms per colour, less one for each side that clips
+// it, i.e. 6 less the set bits of each side's three (a 3-bit v holds
+// v - v/2 - v/4 of them). Small integers: the per-colour float sums it
+// replaced were exact, so this is the same weight.
+inline __attribute__((always_inline)) float AllPresentWeight(
+    ClipBits near, ClipBits noisy_bits) {
+  static_assert(kColors == 3, "a 3-bit count");
+  const std::int32_t g3 = static_cast<std::int32_t>(near & 7u);
+  const std::int32_t n3 = static_cast<std::int32_t>(noisy_bits & 7u);
+  return static_cast<float>(2 * kColors - (g3 - (g3 >> 1) - (g3 >> 2)) -
+                            (n3 - (n3 >> 1) - (n3 >> 2)));
+}
+
 // z and the weight (in half colour terms, with Censored) of cell j, whose
 // row neighbours are `left` and `right` (j itself at the ends).
-// One cell and all its colours at a time, so that the row's inputs are
-// read once; the arithmetic of each colour's term is the same, in the same
-// order, whatever the vector width.
+// One cell and all its colours at a time (the ends of a row and its
+// partial steps; ScoreStep does full steps the same way, bit for bit).
 template <bool Censored, bool Dark, int Kind>
 inline __attribute__((always_inline)) void ScoreCell(
     const RowInputs& in, const Constants& k, int j, int left, int right,
     std::uint32_t* __restrict z, float* __restrict weight) {
-  constexpr float kInf = std::numeric_limits<float>::infinity();
   constexpr bool AllPresent = Kind != kSomeLack;
-  const float term_weight = 1.0f / kColors;
   // The GT's step per colour and the largest of them.
   float g_step[kColors];
   float g_any = 0.0f;
@@ -338,57 +438,80 @@ inline __attribute__((always_inline)) void ScoreCell(
   float w = 0.0f;
 #pragma GCC unroll 3
   for (int c = 0; c < kColors; ++c) {
-    const float* n = in.noisy[c];
-    const float g = in.gt[c][j];
-    const float factor =
-        Kind == kUniform ? in.uniform_factor[c] : in.factor[c][j];
-    // The capture's step, as the GT's.
-    const float n_step =
-        Step(in.noisy_up[c], n, in.noisy_down[c], j, left, right);
-    const float s = Max(g, 0.0f);
-    const float line = k.slope * s + k.offset;
-    const float noise_var =
-        (Dark && s < k.dark_top ? std::max(line, k.dark_floor) : line) * factor;
-    // Structure seen only by the noisy capture's samples of this colour
-    // (a thin line between the GT's samples) is tolerated too, as far as
-    // the GT shows structure there in any colour: the noisy step less
-    // what its noise alone would make (3 sigma of a difference of two
-    // cell means), capped by the GT's.
-    // (Not floored at 0: the GT's step, which is, bounds e from below.)
-    const float n_clean = k.gain * n_step - 3.0f * std::sqrt(2.0f * noise_var);
-    const float e = Max(Min(n_clean, g_any), g_step[c]);
-    float d = g - k.gain * n[j];
-    if constexpr (Censored) {
-      // Where the GT clips this colour in the cell or next to it, its cell
-      // mean under-reads (or its step misses the slope up to the clipped
-      // samples): only a capture darker than the GT is evidence (d > 0).
-      // Where the capture clips it, the capture under-reads: only a
-      // capture brighter than the GT is (d < 0). A one-sided term weighs
-      // half (its mean under noise is half); a colour the cell lacks
-      // counts in full.
-      const ClipBits bit = ClipBits{1u} << c;
-      const bool gt_side = (near & bit) != 0;
-      const bool noisy_side = (noisy_bits & bit) != 0;
-      const float lo = gt_side ? 0.0f : -kInf;
-      const float hi = noisy_side ? 0.0f : kInf;
-      d = Min(Max(d, lo), hi);
-      const float half_terms =
-          2.0f - (gt_side ? 1.0f : 0.0f) - (noisy_side ? 1.0f : 0.0f);
-      w += AllPresent || factor > 0 ? half_terms : 2.0f;
-    }
-    const float structure =
-        Kind == kUniform ? in.uniform_structure[c] : in.structure[c][j];
-    const float var = noise_var + structure * e * e + k.rho2 * s * s;
-    // A colour the cell lacks counts as agreeing (z's mean under noise
-    // alone); only exotic patterns lack any.
-    const float term = term_weight * Min(d * d / var, kTermCap);
-    sum += AllPresent || factor > 0 ? term : term_weight;
+    sum += ColourTerm<Censored, Dark, Kind>(in, k, c, j, left, right, g_step[c],
+                                            g_any, near, noisy_bits, w);
   }
   if constexpr (Censored) {
+    if constexpr (AllPresent) w = AllPresentWeight(near, noisy_bits);
     weight[j] = w;
     z[j] = QuantizedScore(w > 0 ? sum : 0.0f);
   } else {
     z[j] = QuantizedScore(sum);
+  }
+}
+
+// ScoreCell for the kStep cells from s0 (s0 >= 1, s0 + kStep < cols), a
+// colour at a time over the step: the same operations in the same order
+// per cell (the colours' terms summed in order), so the same z and
+// weights. A cell at a time held every colour's row pointers (22 with the
+// clipping rows) and intermediates at once, more than AVX2's 16 vector
+// and 16 general registers: with AVX2 a censored step of 16 cells took
+// 716 instructions, a quarter of them moves to and from the stack, and
+// takes 568 this way (callgrind, the 2.7 MP warm photo of mask_bench).
+// The colour loops must be unrolled: indexed at run time, the row
+// pointers defeated the vectoriser (3.9x the instructions).
+template <bool Censored, bool Dark, int Kind>
+inline __attribute__((always_inline)) void ScoreStep(
+    const RowInputs& in, const Constants& k, int s0,
+    std::uint32_t* __restrict z, float* __restrict weight) {
+  constexpr bool AllPresent = Kind != kSomeLack;
+  float g_step[kColors][kStep];
+  float g_any[kStep];
+  ClipBits near[kStep];
+  ClipBits noisy_bits[kStep];
+  float sum[kStep];
+  float w[kStep];
+#pragma GCC ivdep
+  for (int q = 0; q < kStep; ++q) {
+    const int j = s0 + q;
+    g_any[q] = 0.0f;
+    sum[q] = 0.0f;
+    w[q] = 0.0f;
+    near[q] = in.gt_clipped[j] | in.gt_clipped_up[j] | in.gt_clipped_down[j] |
+              in.gt_clipped[j - 1] | in.gt_clipped[j + 1];
+    noisy_bits[q] = in.noisy_clipped[j];
+  }
+#pragma GCC unroll 3
+  for (int c = 0; c < kColors; ++c) {
+#pragma GCC ivdep
+    for (int q = 0; q < kStep; ++q) {
+      const int j = s0 + q;
+      g_step[c][q] =
+          Step(in.gt_up[c], in.gt[c], in.gt_down[c], j, j - 1, j + 1);
+      g_any[q] = Max(g_step[c][q], g_any[q]);
+    }
+  }
+#pragma GCC unroll 3
+  for (int c = 0; c < kColors; ++c) {
+#pragma GCC ivdep
+    for (int q = 0; q < kStep; ++q) {
+      const int j = s0 + q;
+      sum[q] += ColourTerm<Censored, Dark, Kind>(in, k, c, j, j - 1, j + 1,
+                                                 g_step[c][q], g_any[q],
+                                                 near[q], noisy_bits[q], w[q]);
+    }
+  }
+#pragma GCC ivdep
+  for (int q = 0; q < kStep; ++q) {
+    const int j = s0 + q;
+    if constexpr (Censored) {
+      const float wq =
+          AllPresent ? AllPresentWeight(near[q], noisy_bits[q]) : w[q];
+      weight[j] = wq;
+      z[j] = QuantizedScore(wq > 0 ? sum[q] : 0.0f);
+    } else {
+      z[j] = QuantizedScore(sum[q]);
+    }
   }
 }
 
@@ -416,19 +539,6 @@ DSB_VECTOR_CLONES void FinishRow(const std::uint32_t* __restrict wide_z,
     clipped[j] = (gt_clipped[j] | (noisy_clipped[j] & noisy_shows)) != 0;
   }
 }
-
-// Cells per chunk of a row: the unit of the choice between the loops with
-// and without censoring.
-constexpr int kChunk = 64;
-// Cells per step of a chunk: the unit of prefetching (Ahead). The next
-// cell row's pixel rows are fetched a step at a time (Bayer: 2 cache lines
-// of each of its 4 pixel rows) between the steps' arithmetic, not a
-// chunk's 32 (Bayer) or 72 (X-Trans) lines in one burst: on the 24 MP warm
-// photo the burst held
-// the scorer on its prefetches (perf: 20 % of its samples there, 9 % in
-// steps), and the cell build then missed more of the rows it reads. A full
-// step is a loop of a known 16 cells, one AVX-512 vector (two AVX2 ones).
-constexpr int kStep = 16;
 
 // Whether any cell in [j0, j1) of the row, or of its neighbours above and
 // below, holds clipping of the GT, or the row of the capture: a superset
@@ -572,18 +682,11 @@ class RowScorer {
         ahead.Fetch(s0 == 1 ? 0 : s0, s1 + 1 == cols ? cols : s1);
         if (s1 - s0 == kStep) {
           if (censor) {
-#pragma GCC ivdep
-            for (int q = 0; q < kStep; ++q) {
-              ScoreCell<Censored, Dark, Kind>(in, k, s0 + q, s0 + q - 1,
-                                              s0 + q + 1, z, weight);
-            }
+            ScoreStep<Censored, Dark, Kind>(in, k, s0, z, weight);
           } else {
+            ScoreStep<false, Dark, Kind>(in, k, s0, z, weight);
 #pragma GCC ivdep
-            for (int q = 0; q < kStep; ++q) {
-              ScoreCell<false, Dark, Kind>(in, k, s0 + q, s0 + q - 1,
-                                           s0 + q + 1, z, weight);
-              weight[s0 + q] = kFullWeight;
-            }
+            for (int q = 0; q < kStep; ++q) weight[s0 + q] = kFullWeight;
           }
         } else if (censor) {
 #pragma GCC ivdep
