@@ -12,8 +12,9 @@
 //   dy - 1 and dy + 1): bit for bit against one shift at a time;
 // - BlockGainMatchedLoss (blocks of a row side by side): bit for bit
 //   against the plain per-block loop;
-// - RawGain (no division per pixel in its rough pass): bit for bit against
-//   its plain two passes, and LeastFailing's bound the division's own;
+// - RawGain (no division per pixel in its rough pass, four blocks reduced
+//   side by side): bit for bit against its plain two passes, and LeastFailing's
+//   bound the division's own;
 // - FineColours' clipped counts (24 columns at a time): exact at the
 //   quarter that decides;
 // - GtInNoisyColours (Bayer's and X-Trans's vector rows, X-Trans's loops
@@ -646,36 +647,44 @@ double ReferenceRawGain(const RawImage& gt, const RawImage& noisy,
 }
 
 // RawGain (its rough pass testing GT levels against a bound found once
-// instead of dividing every pixel by the clip level) bit for bit the plain
-// form, for clip levels whose division is inexact and pixel scales of
-// several binades, every CFA, odd shifts.
+// instead of dividing every pixel by the clip level; its pass 2 reducing
+// four blocks' lanes side by side) bit for bit the plain form, for clip
+// levels whose division is inexact and pixel scales of several binades,
+// every CFA, odd shifts; on 173 x 131 (blocks of 16) and 701 x 497
+// (blocks of 36: each has a tail past its last vector, the last is
+// partial).
 TEST(AlignKernelsTest, RawGainMatchesThePlainTwoPasses) {
-  for (const char* cfa : kCfas) {
-    for (const float scale : {1.0f, 0.37f, 3000.5f, 1e-5f}) {
-      for (const float clip : {1.0f, 0.77f, 0.9137f}) {
-        RawImage gt = RandomMosaic(cfa, 173, 131, 31);
-        RawImage noisy = RandomMosaic(cfa, 173, 131, 32);
-        for (RawImage* image : {&gt, &noisy}) {
-          image->meta.overexposure_lb = clip * scale;
-          for (int y = 0; y < image->height(); ++y) {
-            for (int x = 0; x < image->width(); ++x) {
-              image->pixels.at(y, x) *= scale;
-            }
-          }
-        }
-        for (const auto& [dy, dx] : {std::pair{0, 0}, std::pair{-3, 5},
-                                     std::pair{7, -11}, std::pair{1, 1}}) {
-          const Overlap overlap =
-              ComputeOverlap(gt.height(), gt.width(), dy, dx);
-          const double got = RawGain(gt, noisy, overlap);
-          const double want = ReferenceRawGain(gt, noisy, overlap);
-          EXPECT_EQ(std::bit_cast<std::uint64_t>(got),
-                    std::bit_cast<std::uint64_t>(want))
-              << cfa << " scale " << scale << " clip " << clip << " shift "
-              << dy << "," << dx << ": " << got << " vs " << want;
+  auto check = [](const char* cfa, int width, int height, float scale,
+                  float clip) {
+    RawImage gt = RandomMosaic(cfa, width, height, 31);
+    RawImage noisy = RandomMosaic(cfa, width, height, 32);
+    for (RawImage* image : {&gt, &noisy}) {
+      image->meta.overexposure_lb = clip * scale;
+      for (int y = 0; y < image->height(); ++y) {
+        for (int x = 0; x < image->width(); ++x) {
+          image->pixels.at(y, x) *= scale;
         }
       }
     }
+    for (const auto& [dy, dx] : {std::pair{0, 0}, std::pair{-3, 5},
+                                 std::pair{7, -11}, std::pair{1, 1}}) {
+      const Overlap overlap = ComputeOverlap(gt.height(), gt.width(), dy, dx);
+      const double got = RawGain(gt, noisy, overlap);
+      const double want = ReferenceRawGain(gt, noisy, overlap);
+      EXPECT_EQ(std::bit_cast<std::uint64_t>(got),
+                std::bit_cast<std::uint64_t>(want))
+          << cfa << " " << width << "x" << height << " scale " << scale
+          << " clip " << clip << " shift " << dy << "," << dx << ": " << got
+          << " vs " << want;
+    }
+  };
+  for (const char* cfa : kCfas) {
+    for (const float scale : {1.0f, 0.37f, 3000.5f, 1e-5f}) {
+      for (const float clip : {1.0f, 0.77f, 0.9137f}) {
+        check(cfa, 173, 131, scale, clip);
+      }
+    }
+    check(cfa, 701, 497, 1.0f, 0.9137f);
   }
 }
 
