@@ -59,7 +59,15 @@ namespace dsb {
 //    was left 1 px short; issue 17's eighth session). (The sided
 //    refinement of the thirteenth round was reverted before any release
 //    carried 9.)
-inline constexpr int kAlignRevision = 9;
+// 10: candidate windows' maxima within 1/32 of the frame of the best (not
+//    only within 6 px) scored again on common tiles (a true shift 7 px
+//    from a side maximum scored higher on its own tiles lost); the
+//    refinement moves only down a slope: the neighbour's opposite no
+//    better than the centre, and the neighbour better than the opposite
+//    (the true shift of a Bayer pair at low noise lost to its odd
+//    neighbours, whose interpolated GT colours average noise away; issue
+//    17, helper 17m).
+inline constexpr int kAlignRevision = 10;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

@@ -26,8 +26,9 @@
 //    coarse peaks caused by moved objects or periodic structure, because
 //    it is a direct comparison. Colours clipped over much of the frame
 //    are left out (FineColours); a window's edge maximum loses to any
-//    interior one, and maxima of different windows a few pixels apart
-//    are compared again on one set of tiles and one mask.
+//    interior one, and maxima of different windows close together
+//    (within 6 px or 1/32 of the frame) are compared again on one set of
+//    tiles and one mask.
 // 3. Refine: see RefineShift below.
 // 4. Gain and loss on the overlap (colour_match.h).
 //
@@ -135,19 +136,26 @@ FineResult FineSearch(const RawImage& gt,
                       const FineReference* reference = nullptr);
 
 // 3. Refine: the fine search compares low-passed luminance, whose peak is
-//    broad; at the most extreme noise on a small overlap its argmax can be
-//    one pixel off. The direct comparison of the colour-matched mosaics
+//    broad; at the most extreme noise on a small overlap its argmax can be one
+//    pixel off. The direct comparison of the colour-matched mosaics
 //    (GainMatchedLoss, full resolution) decides between (dy, dx) and its 8
-//    neighbours: per block of the noisy image, the loss at the neighbour
-//    minus the loss at (dy, dx); a neighbour wins when the median of those
-//    differences over the blocks is negative (and the most negative wins).
-//    The median ignores blocks a moved object or changed light dominates,
-//    which would bias a plain total; it must also win clearly more blocks
-//    than it loses (a sign test). Overlaps over 1 MP are compared on a
-//    subsample of row pairs (RefineSamplingOf: half of SampleOf's up to
-//    4 MP, 0.43 M of 3 MP, rising to all of it, 2 M per shift, from 16 MP
-//    up). FinishAlignment runs it again from the shift it moved to, until it
-//    keeps its centre (at most kRefineSteps runs, correlator_common.cc).
+//    neighbours: per block of the noisy image, the loss at the neighbour minus
+//    the loss at (dy, dx); a neighbour wins when the median of those
+//    differences over the blocks is negative (and the most negative wins). The
+//    median ignores blocks a moved object or changed light dominates, which
+//    would bias a plain total; it must also win clearly more blocks than it
+//    loses (a sign test), and the loss must fall along the line through the
+//    centre: the opposite neighbour (the centre mirrored through the winner;
+//    compared even beyond the search range) no better than the centre on most
+//    blocks, the winner better than the opposite (the same sign test). An even
+//    and an odd Bayer shift compare the GT's colours as they are and
+//    interpolated; the interpolation averages noise away, so at low noise on
+//    smooth content both neighbours of the true shift can beat it, a bump the
+//    slope test rejects. Overlaps over 1 MP are compared on a subsample of row
+//    pairs (RefineSamplingOf: half of SampleOf's up to 4 MP, 0.43 M of 3 MP,
+//    rising to all of it, 2 M per shift, from 16 MP up). FinishAlignment runs
+//    it again from the shift it moved to, until it keeps its centre (at most
+//    kRefineSteps runs, correlator_common.cc).
 struct RefineResult {
   int dy = 0, dx = 0;
   // PairLoss at the shift given (the centre), at raw_gain: its block sums

@@ -99,6 +99,34 @@ constexpr SweepPair kLargeRocketPairs[] = {
      11074413773664680904ull, -124, 13, 128, 714, 289},
 };
 
+// Pairs of `align_bench --sweep-large 100 SEED --photos` (rocket.jpg,
+// 1.9-3.3 MP) that alignment revision 9 got wrong.
+// Seed 9's pair 69: X-Trans at the most extreme noise. The true shift's
+// window found its maximum (0.2313 on its own tiles); a secondary coarse
+// peak's window, 7 px away, found -2,-22 at 0.2356 on its own. Split
+// maxima were only compared on common tiles within 6 px; there -9,-24
+// wins (0.2275 against 0.2234 and 0.2240).
+constexpr SweepPair kFarMaximumPair = {
+    69, 1982491651534477108ull,  "xtrans", 1794, 1080, 2.0,
+    4,  13645527073402807755ull, -9,       -24,  128,  124,
+    630};
+// Bayer pairs at noise levels 0-1 whose fine search found the truth, at
+// an even shift on the axis, which the refinement moved 1 px to an odd
+// one: the GT's colours interpolated there average noise away, so both
+// neighbours beat the truth on most blocks (seed 9's pair 1: -117 on 162
+// of 269 blocks, -119 on 156) or the one on the far side was out of the
+// search range (seed 11's pair 41: max_shift 16, truth -16).
+constexpr SweepPair kEvenShiftPairs[] = {
+    {1, 8180863202757836919ull, "grbg", 1920, 1524, 0.5, 1,
+     10818806569865550142ull, -2, -118, 128, 413, 168},  // seed 9
+    {85, 10127188516583287716ull, "grbg", 1620, 1224, 0.8, 0,
+     17151412946395877183ull, -2, 98, 128, 227, 999},  // seed 9
+    {41, 4178530989779985420ull, "grbg", 1680, 1542, 1.3, 1,
+     17815631563568329659ull, -16, -2, 16, -1, -1},  // seed 11
+    {9, 5946284674574744882ull, "bggr", 2148, 1554, 0.5, 1,
+     8344460860409775719ull, -52, -74, 128, 872, 918},  // seed 13
+};
+
 void ExpectExact(const SweepPair& p,
                  const std::shared_ptr<const Srgb8Image>& photo) {
   SceneSpec spec;
@@ -148,6 +176,23 @@ TEST(PhotoAlignmentTest, LargeRocketPairsTwoPixelsOffAfterTheFineSearch) {
   const auto photo = LoadPhoto("rocket.jpg");
   SKIP_WITHOUT(photo, "rocket.jpg");
   for (const SweepPair& p : kLargeRocketPairs) ExpectExact(p, photo);
+}
+
+// A true shift 7 px from another window's maximum: every window's maximum
+// is compared on common tiles.
+TEST(PhotoAlignmentTest, LargeRocketPairWithAFarSplitMaximumAlignsExactly) {
+  const auto photo = LoadPhoto("rocket.jpg");
+  SKIP_WITHOUT(photo, "rocket.jpg");
+  ExpectExact(kFarMaximumPair, photo);
+}
+
+// The refinement must not move the fine search's true, even shift onto an
+// odd neighbour whose loss is lower only by interpolation (a bump in the
+// loss at the truth, not a slope).
+TEST(PhotoAlignmentTest, LargeRocketBayerPairsKeepTheirTrueEvenShift) {
+  const auto photo = LoadPhoto("rocket.jpg");
+  SKIP_WITHOUT(photo, "rocket.jpg");
+  for (const SweepPair& p : kEvenShiftPairs) ExpectExact(p, photo);
 }
 
 // A GT paired with itself (the clean/clean pair RawNIND trains on) must
