@@ -356,7 +356,8 @@ __attribute__((target("avx2"), always_inline)) inline __m256 Term(
 // cells is pixel 3l + k, l < 8, of the 24 values of three loads: the lanes
 // each load contributes are disjoint, so two blends and one permute give a
 // column. AVX2 has no masked arithmetic, and masking each position and
-// colour (blends) cost more than the portable path; instead a colour's
+// colour with blends took more instructions than the portable path and
+// no less time; instead a colour's
 // samples are its terms in reading order, a term holding in even lanes
 // (parity 0) the parity's k-th sample of the colour and in odd lanes
 // parity 1's: every lane then adds and maxes the same terms. Where one
