@@ -332,13 +332,181 @@ __attribute__((target("avx512f"))) ClipBits XTransCellsAvx512(
   }
   return any | XTransCellsScalar(rows, 16 * blocks, cols, pr, lb, means, bits);
 }
+
+// All ones in the lanes l of 8 where bit l of `m` is set.
+__attribute__((target("avx2"), always_inline)) inline __m256 LaneMask(int m) {
+  const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  return _mm256_castsi256_ps(
+      _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(m), bit), bit));
+}
+
+// Even lanes of the vector at byte `even` of `base`, odd lanes of the one
+// at byte `odd`.
+__attribute__((target("avx2"), always_inline)) inline __m256 Term(
+    const char* base, int even, int odd, __m256 odd_lanes) {
+  return _mm256_blendv_ps(*reinterpret_cast<const __m256*>(base + even),
+                          *reinterpret_cast<const __m256*>(base + odd),
+                          odd_lanes);
+}
+
+// The same with AVX2, 8 cells a step, for CPUs without AVX-512 (where the
+// portable path split each pixel row into the cells' columns in memory and
+// read them back per parity and colour, then interleaved the parities:
+// ~18 % of an X-Trans photo pair's samples on such a CPU). Column k of 8
+// cells is pixel 3l + k, l < 8, of the 24 values of three loads: the lanes
+// each load contributes are disjoint, so two blends and one permute give a
+// column. AVX2 has no masked arithmetic, and masking each position and
+// colour with blends took more instructions than the portable path and
+// no less time; instead a colour's
+// samples are its terms in reading order, a term holding in even lanes
+// (parity 0) the parity's k-th sample of the colour and in odd lanes
+// parity 1's: every lane then adds and maxes the same terms. Where one
+// parity has fewer samples of the colour its lanes take -0.0 (x + -0.0 is
+// x for every x, NaN included; max(-0.0, peak) differs from peak only
+// where peak < 0, so the bit, peak >= lb, is the same for lb > 0, the
+// only case this kernel is used for); where it has none, the first term is
+// +0.0 (the portable path's sum 0, never clipped).
+__attribute__((target("avx2"))) ClipBits XTransCellsAvx2(
+    const float* const* rows, int cols, const XTransProgram& pr, float lb,
+    float* const* means, ClipBits* bits) {
+  constexpr int kZero = 9;      // +0.0: a colour's first term, none there
+  constexpr int kNegZero = 10;  // -0.0: its later terms, none left there
+  // Each colour's terms, colour after colour: the source of even and odd
+  // lanes (a position, kZero or kNegZero).
+  int even[2 * 9 + kCellColors];
+  int odd[2 * 9 + kCellColors];
+  int terms[kCellColors];
+  int t = 0;
+  for (int c = 0; c < kCellColors; ++c) {
+    int at[2][9];
+    int n[2] = {0, 0};
+    for (int q = 0; q < 2; ++q) {
+      for (int p = 0; p < 9; ++p) {
+        if (pr.colour[q][p] == c) at[q][n[q]++] = p;
+      }
+    }
+    terms[c] = std::max(1, std::max(n[0], n[1]));
+    for (int k = 0; k < terms[c]; ++k, ++t) {
+      even[t] = k < n[0] ? at[0][k] : k == 0 ? kZero : kNegZero;
+      odd[t] = k < n[1] ? at[1][k] : k == 0 ? kZero : kNegZero;
+    }
+  }
+  // Column k: lanes of the second load where element 3l + k lies in it, of
+  // the third likewise, then the lanes into cell order.
+  __m256 from1[3];
+  __m256 from2[3];
+  __m256i order[3];
+  for (int k = 0; k < 3; ++k) {
+    int m1 = 0;
+    int m2 = 0;
+    alignas(32) int idx[8];
+    for (int l = 0; l < 8; ++l) {
+      const int e = 3 * l + k;  // element of the 24
+      idx[l] = e % 8;           // its lane in its load
+      if (e / 8 == 1) m1 |= 1 << (e % 8);
+      if (e / 8 == 2) m2 |= 1 << (e % 8);
+    }
+    from1[k] = LaneMask(m1);
+    from2[k] = LaneMask(m2);
+    order[k] = _mm256_load_si256(reinterpret_cast<const __m256i*>(idx));
+  }
+  const __m256 odd_lanes = LaneMask(0xAA);
+  __m256 inv[kCellColors];
+  for (int c = 0; c < kCellColors; ++c) {
+    alignas(32) float v[8];
+    for (int l = 0; l < 8; ++l) v[l] = pr.inv[l & 1][c];
+    inv[c] = _mm256_load_ps(v);
+  }
+  __m256i colour_bit[kCellColors];
+  for (int c = 0; c < kCellColors; ++c) {
+    colour_bit[c] = _mm256_set1_epi32(1 << c);
+  }
+  // The terms' sources as byte offsets into v.
+  for (int k = 0; k < t; ++k) {
+    even[k] *= static_cast<int>(sizeof(__m256));
+    odd[k] *= static_cast<int>(sizeof(__m256));
+  }
+  const __m256 level = _mm256_set1_ps(lb);
+  __m256 v[11];
+  const char* base = reinterpret_cast<const char*>(v);
+  v[kZero] = _mm256_setzero_ps();
+  v[kNegZero] = _mm256_set1_ps(-0.0f);
+  int hits = 0;
+  const int blocks = cols / 8;
+  for (int blk = 0; blk < blocks; ++blk) {
+    for (int r = 0; r < 3; ++r) {
+      const float* src = rows[r] + 24 * blk;
+      const __m256 x0 = _mm256_loadu_ps(src);
+      const __m256 x1 = _mm256_loadu_ps(src + 8);
+      const __m256 x2 = _mm256_loadu_ps(src + 16);
+      for (int k = 0; k < 3; ++k) {
+        const __m256 mixed =
+            _mm256_blendv_ps(_mm256_blendv_ps(x0, x1, from1[k]), x2, from2[k]);
+        v[3 * r + k] = _mm256_permutevar8x32_ps(mixed, order[k]);
+      }
+    }
+    __m256i b = _mm256_setzero_si256();
+    int u = 0;
+#pragma GCC unroll 3
+    for (int c = 0; c < kCellColors; ++c) {
+      const __m256 first = Term(base, even[u], odd[u], odd_lanes);
+      ++u;
+      __m256 sum = first;
+      __m256 peak = first;
+      for (int k = 1; k < terms[c]; ++k, ++u) {
+        const __m256 x = Term(base, even[u], odd[u], odd_lanes);
+        sum = _mm256_add_ps(sum, x);
+        // x > peak ? x : peak, as std::max(peak, x) (NaN keeps peak).
+        peak = _mm256_max_ps(x, peak);
+      }
+      _mm256_storeu_ps(means[c] + 8 * blk, _mm256_mul_ps(sum, inv[c]));
+      const __m256 hit = _mm256_cmp_ps(peak, level, _CMP_GE_OQ);
+      b = _mm256_or_si256(
+          b, _mm256_and_si256(_mm256_castps_si256(hit), colour_bit[c]));
+      hits |= _mm256_movemask_ps(hit) << (8 * c);
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(bits + 8 * blk), b);
+  }
+  ClipBits any = 0;
+  for (int c = 0; c < kCellColors; ++c) {
+    if ((hits >> (8 * c) & 0xff) != 0) any |= ClipBits{1u} << c;
+  }
+  return any | XTransCellsScalar(rows, 8 * blocks, cols, pr, lb, means, bits);
+}
 #endif
 bool portable_xtrans_cells = false;
+bool avx2_xtrans_cells = false;
+
+#ifdef DSB_MASK_XTRANS_AVX512
+using XTransCellsFn = ClipBits (*)(const float* const*, int,
+                                   const XTransProgram&, float, float* const*,
+                                   ClipBits*);
+
+// The one-pass kernel the CPU can run (AVX-512, else AVX2 where lb > 0),
+// or null: the portable path.
+XTransCellsFn ChooseXTransCells(float lb) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (portable_xtrans_cells) return nullptr;
+  if (avx512 && !avx2_xtrans_cells) return XTransCellsAvx512;
+  if (avx2 && lb > 0.0f) return XTransCellsAvx2;
+  return nullptr;
+}
+#endif
 
 }  // namespace
 
 void UsePortableXTransCellsForTesting(bool portable) {
   portable_xtrans_cells = portable;
+}
+
+bool UseAvx2XTransCellsForTesting(bool avx2) {
+  avx2_xtrans_cells = avx2;
+#ifdef DSB_MASK_XTRANS_AVX512
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
 }
 
 // One image's cells of row i: means per colour into `means`, clipped
@@ -383,8 +551,8 @@ bool CellRowBuilder::BuildImage(PlaneView<const float> image,
         break;
     }
 #ifdef DSB_MASK_XTRANS_AVX512
-  } else if (static const bool avx512 = __builtin_cpu_supports("avx512f");
-             avx512 && !portable_xtrans_cells) {
+  } else if (const XTransCellsFn kernel = ChooseXTransCells(lb);
+             kernel != nullptr) {
     XTransProgram program;
     for (int q = 0; q < 2; ++q) {
       for (int p = 0; p < 9; ++p) {
@@ -399,7 +567,7 @@ bool CellRowBuilder::BuildImage(PlaneView<const float> image,
                             image.row(3 * i + 2)};
     float* out[kCellColors] = {means[0].data(), means[1].data(),
                                means[2].data()};
-    any = XTransCellsAvx512(rows, cols, program, lb, out, bits.data());
+    any = kernel(rows, cols, program, lb, out, bits.data());
 #endif
   } else {
     // X-Trans: the three pixel rows split into the cells' three columns

@@ -153,9 +153,14 @@ class CellRowBuilder {
 };
 
 // Tests only: builds X-Trans rows with the portable code even where the
-// CPU has AVX-512, so that both paths are held to the same results on one
-// machine. Not thread safe with Build running.
+// CPU has AVX-512 or AVX2, so that both paths are held to the same results on
+// one machine. Not thread safe with Build running.
 void UsePortableXTransCellsForTesting(bool portable);
+
+// Tests only: builds X-Trans rows with the AVX2 kernel even where the CPU
+// has AVX-512 (the portable flag above still wins). Returns whether the
+// CPU (and the build) has that kernel. Not thread safe with Build running.
+bool UseAvx2XTransCellsForTesting(bool avx2);
 
 // The three consecutive cell rows a row's scores need (its neighbours
 // above and below, clamped at the edges), built at most once each while

@@ -264,13 +264,25 @@ TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
   CheckFloatSumsInReadingOrder();
 }
 
-// Where the CPU has AVX-512, X-Trans rows are built by its one-pass kernel;
-// the portable path must give the same results.
+// Where the CPU has AVX-512 or AVX2, X-Trans rows are built by a one-pass
+// kernel; the portable path must give the same results.
 TEST(CellRowsTest, PortableXTransPathToo) {
   UsePortableXTransCellsForTesting(true);
   CheckMeansFlagsAndClippedRows();
   CheckFloatSumsInReadingOrder();
   UsePortableXTransCellsForTesting(false);
+}
+
+// The AVX2 kernel (the one a CPU without AVX-512 runs) too, where the CPU
+// has AVX2 (held to the same brute-force sums as the other paths).
+TEST(CellRowsTest, Avx2XTransPathToo) {
+  if (!UseAvx2XTransCellsForTesting(true)) {
+    UseAvx2XTransCellsForTesting(false);
+    GTEST_SKIP() << "no AVX2 on this CPU (or not an x86-64 GCC build)";
+  }
+  CheckMeansFlagsAndClippedRows();
+  CheckFloatSumsInReadingOrder();
+  UseAvx2XTransCellsForTesting(false);
 }
 
 }  // namespace
