@@ -180,8 +180,12 @@ Result<Alignment> FinishAlignment(
     return alignment;
   }
   alignment.raw_gain = RawGain(gt, noisy, overlap);
-  RefineResult refined = RefineShift(gt, noisy, fine.dy, fine.dx,
-                                     alignment.raw_gain, max_dy, max_dx);
+  // The first run from the fine search's shift, whose sub-pixel estimate
+  // may tie it with a neighbour (HalfPixelTieOf); the later runs from
+  // shifts the refinement chose, without one.
+  RefineResult refined =
+      RefineShift(gt, noisy, fine.dy, fine.dx, alignment.raw_gain, max_dy,
+                  max_dx, HalfPixelTieOf(fine));
   // A refinement that moves the shift runs again from where it moved to
   // (at that shift's gain), until it keeps its centre or kRefineSteps
   // have run: on a photograph with a moved object at the most extreme

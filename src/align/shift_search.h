@@ -156,14 +156,33 @@ FineResult FineSearch(const RawImage& gt,
 //    rising to all of it, 2 M per shift, from 16 MP up). FinishAlignment runs
 //    it again from the shift it moved to, until it keeps its centre (at most
 //    kRefineSteps runs, correlator_common.cc).
+//    A neighbour the fine search could not tell from the centre (its
+//    sub-pixel estimate within kHalfPixelTie of the half pixel towards it,
+//    HalfPixelTie) needs only a plain majority of blocks, not the sign
+//    test's lead (the median and the slope test stay): there the fine
+//    surface's two maxima differ by its noise alone, and the blocks'
+//    direct comparison is the better evidence. Only
+//    that neighbour and the centre (and the diagonal between two such
+//    axes), so the odd neighbours of a true even Bayer shift still need
+//    the lead unless the fine search put the shift on the half pixel.
 struct RefineResult {
   int dy = 0, dx = 0;
   // PairLoss at the shift given (the centre), at raw_gain: its block sums
   // are computed for the comparison anyway.
   double loss = 0;
 };
+// The half-pixel tie of a fine result: per axis -1 or +1 where the
+// sub-pixel estimate lies within kHalfPixelTie px of the half pixel on that
+// side of the integer shift, else 0.
+struct HalfPixelTie {
+  int dy = 0, dx = 0;
+};
+inline constexpr double kHalfPixelTie = 0.05;
+HalfPixelTie HalfPixelTieOf(const FineResult& fine);
+
 RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
-                         int dx, double raw_gain, int max_dy, int max_dx);
+                         int dx, double raw_gain, int max_dy, int max_dx,
+                         HalfPixelTie tie = {});
 
 // RefineShift's sample of an overlap: the row-pair step (RowPairStep of
 // SampleOf(pixels, kRefineSamples), halved from 1 to 4 MP and rising to it

@@ -315,7 +315,8 @@ int StagesOf(const dsb::RawImage& gt, const dsb::RawImage& noisy,
   double gain = 0;
   time("RawGain", [&] { gain = dsb::RawGain(gt, noisy, overlap); });
   time("RefineShift", [&] {
-    dsb::RefineShift(gt, noisy, fine.dy, fine.dx, gain, max_dy, max_dx);
+    dsb::RefineShift(gt, noisy, fine.dy, fine.dx, gain, max_dy, max_dx,
+                     dsb::HalfPixelTieOf(fine));
   });
   // The loss comes with the refinement's sums where it keeps the shift
   // (the usual case); PairLoss is its own pass only where it moves it.
