@@ -44,7 +44,10 @@
 //                                   sweep photographs in turn
 //   align_bench --sweep-large N [SEED [--photos]]  the same on 1-3.8 MP
 //                                   frames (1200-2400 x 800-1600), where
-//                                   the fine search picks 8 of 16 tiles
+//                                   the fine search picks 8 of 16 tiles;
+//                                   either sweep takes --only K last: pair
+//                                   K alone (the same pair as in the full
+//                                   sweep; the others are drawn, not run)
 //   align_bench --exact MODE ...    any mode above, with every result's
 //                                   subpixel shift, confidence, gain and loss
 //                                   also printed in hexadecimal (%a), so that
@@ -537,7 +540,8 @@ int AlignScene(int megapixels, const char* cfa, int captures, int rounds) {
 
 // Random pairs with known truth, one line each; the summary counts wrong
 // integer shifts and the sub-pixel error and confidence.
-int Sweep(int count, std::uint64_t seed, bool with_photos, bool large) {
+int Sweep(int count, std::uint64_t seed, bool with_photos, bool large,
+          int only) {
   std::vector<std::shared_ptr<const dsb::Srgb8Image>> photos;
   if (with_photos) {
     for (const std::string& name : dsb::testing::SweepPhotoNames()) {
@@ -550,6 +554,8 @@ int Sweep(int count, std::uint64_t seed, bool with_photos, bool large) {
   int wrong = 0;
   double subpx_error = 0, min_confidence = 2, sum_confidence = 0;
   double gain_error = 0;
+  const int aligned = only >= 0 ? (only < count ? 1 : 0) : count;
+  if (aligned == 0) return 1;
   for (int i = 0; i < count; ++i) {
     auto pick = [&](int lo, int hi) {
       return std::uniform_int_distribution<int>(lo, hi)(rng);
@@ -561,8 +567,6 @@ int Sweep(int count, std::uint64_t seed, bool with_photos, bool large) {
     spec.seed = rng();
     spec.clipped_fraction = pick(0, 2) == 0 ? 0.0 : pick(0, 10) / 100.0;
     if (!photos.empty()) spec.photo = photos[i % photos.size()];
-    dsb::SyntheticScene scene(spec);
-    const dsb::RawImage gt = scene.RenderGt();
     dsb::AlignParams params;
     params.max_shift = pick(0, 3) == 0 ? 16 : 128;
     int max_dy = 0, max_dx = 0;
@@ -580,6 +584,11 @@ int Sweep(int count, std::uint64_t seed, bool with_photos, bool large) {
       capture.moved_object =
           dsb::Box{pick(0, spec.height - h), pick(0, spec.width - w), h, w};
     }
+    // --only: every pair's parameters are drawn (the generator's sequence
+    // is the full sweep's), only pair `only` is rendered and aligned.
+    if (only >= 0 && i != only) continue;
+    dsb::SyntheticScene scene(spec);
+    const dsb::RawImage gt = scene.RenderGt();
     const dsb::RawImage noisy = scene.RenderCapture(capture);
     auto correlator = dsb::MakeCorrelator(dsb::Device::kCpu, params);
     if (!correlator.ok() || !(*correlator)->SetReference(gt).ok()) return 1;
@@ -608,8 +617,8 @@ int Sweep(int count, std::uint64_t seed, bool with_photos, bool large) {
   std::printf(
       "summary: %d pairs, %d wrong, mean |subpx - truth| %.4f px, confidence "
       "min %.4f mean %.4f, max gain error %.2f%%\n",
-      count, wrong, subpx_error / count, min_confidence, sum_confidence / count,
-      100 * gain_error);
+      aligned, wrong, subpx_error / aligned, min_confidence,
+      sum_confidence / aligned, 100 * gain_error);
   return wrong == 0 ? 0 : 2;
 }
 
@@ -743,10 +752,15 @@ int main(int argc, char** argv) {
   }
   if (argc >= 3 && (std::strcmp(argv[1], "--sweep") == 0 ||
                     std::strcmp(argv[1], "--sweep-large") == 0)) {
+    int only = -1;
+    if (argc >= 6 && std::strcmp(argv[argc - 2], "--only") == 0) {
+      only = std::atoi(argv[argc - 1]);
+      argc -= 2;
+    }
     return Sweep(std::atoi(argv[2]),
                  argc >= 4 ? std::strtoull(argv[3], nullptr, 10) : 1,
                  argc >= 5 && std::strcmp(argv[4], "--photos") == 0,
-                 std::strcmp(argv[1], "--sweep-large") == 0);
+                 std::strcmp(argv[1], "--sweep-large") == 0, only);
   }
   std::vector<int> sizes;
   for (int i = 1; i < argc; ++i) {
