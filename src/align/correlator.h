@@ -72,7 +72,14 @@ namespace dsb {
 //    a plain majority of blocks, not the sign test's 2-sd lead (a BGGR
 //    photograph at noise level 4 estimated at -96.48 for the truth -97
 //    stayed at -96 on 142 of 264 blocks; issue 17, helper 17r).
-inline constexpr int kAlignRevision = 11;
+// 12: a fine-search winner other than the strongest coarse peak's own
+//    maximum must also beat that maximum on the blocks' direct
+//    comparison (lower loss on more blocks than higher), else that
+//    maximum is kept (a GRBG photograph with a moved object next to
+//    clipped highlights came out 18 px off, -92,127 for -110,126, from a
+//    weaker peak that won the energy-weighted tile score; issue 17,
+//    helper 17s).
+inline constexpr int kAlignRevision = 12;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

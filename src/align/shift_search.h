@@ -28,7 +28,12 @@
 //    are left out (FineColours); a window's edge maximum loses to any
 //    interior one, and maxima of different windows close together
 //    (within 6 px or 1/32 of the frame) are compared again on one set of
-//    tiles and one mask.
+//    tiles and one mask. A winner other than the strongest coarse peak's
+//    own (interior) maximum must also have a lower loss than that maximum
+//    on more blocks of the colour-matched mosaics than a higher one (as
+//    RefineShift compares neighbours), or that maximum wins: the pooled
+//    score weighs tiles by energy, and a few tiles (a moved object next
+//    to clipping) can carry it.
 // 3. Refine: see RefineShift below.
 // 4. Gain and loss on the overlap (colour_match.h).
 //
