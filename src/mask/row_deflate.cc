@@ -743,28 +743,25 @@ class RowBits {
     return w;
   }
 
-  // How many pixels from x on (x + 16 <= width) have no candidate that
-  // could reach its least useful length (a run of 9, 6 pixels at a
-  // period, 12 as the row above): literals without a look further (as
-  // the test per pixel before the bits found them), up to the first pixel
-  // where one may, or to 53 of them, or to the last pixel with x + 16 <=
-  // width. `stopped`: a candidate stopped them.
+  // How many pixels from x on (x < width) have no candidate that could
+  // reach its least useful length (6 pixels at a period or as a run, 12
+  // as the row above): literals without a look further (as the test per
+  // pixel before the bits found them), up to the first pixel where one
+  // may, or to 53 of them, or to the row's end. `stopped`: a candidate
+  // stopped them. (A run of kLongRun from the next pixel only makes the
+  // pixel a literal, which it is here too; the run then stops them.)
   [[gnu::always_inline]] int Quiet(const Window& w, int x, bool& stopped) {
     auto ones6 = [](std::uint64_t v) {  // bit k: bits k..k+5 of v set
       const std::uint64_t two = v & (v >> 1);
       return two & (two >> 2) & (two >> 4);
     };
-    const std::uint64_t run = w.set[0];
-    const std::uint64_t two = run & (run >> 1);
-    const std::uint64_t four = two & (two >> 2);
-    const std::uint64_t eight = four & (four >> 4);
-    std::uint64_t hit = eight >> 1;  // a run of 9 or more
-    hit |= ones6(run) | ones6(w.set[1]) | ones6(w.set[2]) | ones6(w.set[3]);
+    std::uint64_t hit =
+        ones6(w.set[0]) | ones6(w.set[1]) | ones6(w.set[2]) | ones6(w.set[3]);
     const std::uint64_t a = w.set[kAbove];
     const std::uint64_t a2 = a & (a >> 1);
     const std::uint64_t a4 = a2 & (a2 >> 2);
     hit |= a4 & (a4 >> 4) & (a4 >> 8);
-    const int last = std::min(52, width_ - 16 - x);
+    const int last = std::min(52, width_ - 1 - x);
     const std::uint64_t beyond = ~std::uint64_t{0} << last << 1;
     const int quiet = __builtin_ctzll(hit | beyond);
     stopped = ((hit >> quiet) & 1) != 0;
@@ -1001,6 +998,11 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
   BitWriter bits(out);
   TokenStream tokens(bits);
   auto match = [&](std::int64_t length, int distance) {
+    // One token, inline (the loop was a call per match).
+    if (length <= kMaxMatch) [[likely]] {
+      tokens.Match(static_cast<int>(length), distance);
+      return;
+    }
     while (length > 0) {
       std::int64_t n = std::min<std::int64_t>(length, kMaxMatch);
       // Never leave a remainder shorter than a match.
@@ -1046,31 +1048,46 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
     int best;
     int distance;
     bool long_run;
+    int next_run;  // the run from x + 1, where long_run
   };
   auto in_row = [&](const RowBits::Window& window, int valid, int x) {
-    Candidates found{0, 0, false};
-    for (std::size_t i = 0; i < std::size(kRowPeriods); ++i) {
-      const std::uint64_t clear = ~window.set[i];
-      int len = clear != 0 ? __builtin_ctzll(clear) : 64;
-      if (len >= valid) len = equal.Ones(static_cast<int>(i), x);
-      if (len >= kMinInRowMatch && len > found.best) {
-        found.best = len;
-        found.distance = kRowPeriods[i];
+    Candidates found{0, 0, false, 0};
+    auto ones = [&](int set) {
+      const std::uint64_t clear = ~window.set[set];
+      const int len = clear != 0 ? __builtin_ctzll(clear) : 64;
+      return len < valid ? len : equal.Ones(set, x);
+    };
+    // The run first. Pixels x - 1 .. x + run - 1 are equal and pixel
+    // x + run is not (or is past the row): a period d's match from x
+    // compares that pixel with pixel x + run - d, inside the run where
+    // run >= d - 1, so it ends there too. A run of 5 or more is thus
+    // at least as long as every period's match (and a tie keeps the
+    // run): the periods are not looked at.
+    const int run = ones(0);
+    static_assert(kRowPeriods[0] == 1 && kRowPeriods[3] == 6);
+    if (run >= kRowPeriods[3] - 1) {
+      if (run >= kMinInRowMatch) {
+        found.best = run;
+        found.distance = 1;
       }
-      if (len == w - x) break;  // to the row's end: none is longer
-      // Within a run that began at least 6 pixels back, every period
-      // matches as far as the run goes, and ends with it: none is longer.
-      if (i == 0 && len >= kLongRun && x >= 6 &&
-          std::memcmp(row + x - 6, row + x - 5, 6) == 0) {
-        break;
+    } else {
+      for (std::size_t i = 1; i < std::size(kRowPeriods); ++i) {
+        const int len = ones(static_cast<int>(i));
+        if (len >= kMinInRowMatch && len > found.best) {
+          found.best = len;
+          found.distance = kRowPeriods[i];
+        }
       }
     }
-    if (found.best < kLongRun && x + 1 < w) {
-      // Pixels x + 1 on equal to the one before: the run is 1 more.
+    // Whether a run of kLongRun or more starts at x + 1. Where pixel x
+    // continues a run (run > 0), that run is run - 1 from x + 1, shorter
+    // than kLongRun (else found.best would be run).
+    if (found.best < kLongRun && x + 1 < w && run == 0) {
       const std::uint64_t clear = ~(window.set[0] >> 1);
       int rest = clear != 0 ? __builtin_ctzll(clear) : 64;
       if (rest >= valid - 1) rest = equal.Ones(0, x + 1);
       found.long_run = 1 + rest >= kLongRun;
+      found.next_run = rest;
     }
     return found;
   };
@@ -1097,7 +1114,22 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
       // a match of rows is longer (12 extra bits per 258 bytes at 6,000
       // pixels a row): the byte before it, and its first pixel, as
       // literals.
-      literal = w > 1 && 1 + equal.Ones(0, 1) >= kLongRun;
+      const int run = w > 1 ? equal.Ones(0, 1) : 0;
+      literal = 1 + run >= kLongRun;
+      // A run of kLongRun or more from pixel 1 is what the next steps
+      // code after the two literals (its length shuts out a match of
+      // rows; at kLongRun - 1 one may still win): coded here at once.
+      if (run >= kLongRun) {
+        tokens.Literal(0);
+        tokens.Literal(row[0]);
+        match(run, 1);
+        c = 2 + run;
+        if (c == unit) {
+          c = 0;
+          if (++y < h) start_row(y, 0);
+        }
+        continue;
+      }
     } else {
       int x = c - 1;
       window = equal.Load(x);
@@ -1105,19 +1137,37 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
       // Most pixels of a busy stretch are literals: those where no
       // candidate can reach its least useful length go out up to 53 at a
       // time, without looking further.
-      if (c + 15 <= w) {
-        bool stopped = false;
-        const int quiet = equal.Quiet(window, x, stopped);
-        if (quiet > 0) {
-          tokens.Literals(row + x, quiet, x + 64 <= w);
-          c += quiet;
-          if (!stopped) continue;
-          x += quiet;
-          valid -= quiet;
-          for (std::uint64_t& set : window.set) set >>= quiet;
+      bool stopped = false;
+      const int quiet = equal.Quiet(window, x, stopped);
+      if (quiet > 0) {
+        tokens.Literals(row + x, quiet, x + 64 <= w);
+        c += quiet;
+        if (!stopped) {
+          if (c == unit) {
+            c = 0;
+            quiet_until = 0;
+            if (++y < h) start_row(y, 0);
+          }
+          continue;
         }
+        x += quiet;
+        valid -= quiet;
+        for (std::uint64_t& set : window.set) set >>= quiet;
       }
       const Candidates found = in_row(window, valid, x);
+      if (found.long_run && found.next_run >= kLongRun) {
+        // The literal, then the run the next step would code (as at
+        // c == 0 above).
+        tokens.Literal(row[x]);
+        match(found.next_run, 1);
+        c = x + 2 + found.next_run;
+        if (c == unit) {
+          c = 0;
+          quiet_until = 0;
+          if (++y < h) start_row(y, 0);
+        }
+        continue;
+      }
       best = found.best;
       best_distance = found.distance;
       literal = found.long_run;  // (then best < kLongRun)

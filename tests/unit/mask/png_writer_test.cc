@@ -10,7 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "core/alignment.h"
 #include "fake_file_system.h"
+#include "mask/loss_mask.h"
+#include "mask_scores.h"
+#include "photos.h"
+#include "synth/render.h"
+#include "test_support.h"
 
 namespace dsb {
 namespace {
@@ -277,6 +283,74 @@ TEST(PngWriterTest, BusyPhotoLikeMasksDecodeExactly) {
       // Per-sample clipping compresses (a literal per pixel would be a
       // bit a pixel at best).
       EXPECT_LT(bytes->size(), plane.pixel_count() / 8 + 1024) << w << "x" << h;
+    }
+  }
+}
+
+// The masks the build writes: every mask of the procedural sweep (all
+// CFAs, noise levels 0, 2 and the most extreme; 3 seeds; the default
+// parameters, the cell footprint and noisy-clipped masking) and of the
+// real-photo sweep (every look, CFA and capture of mask_sweep --photos,
+// at 320x240 and, warm +2 EV, at 1001x767: red clipped per sample over
+// wide areas, the encoder's busiest rows), each encoded and decoded by
+// zlib and libpng to exactly its pixels (mask_sweep --dump and a build
+// before a change of the encoder compare the bytes themselves).
+std::vector<MaskParams> SweepParams() {
+  MaskParams cell;
+  cell.clip_footprint = ClipFootprint::kCell;
+  MaskParams noisy_clipped;
+  noisy_clipped.mask_noisy_clipped = true;
+  return {MaskParams{}, cell, noisy_clipped};
+}
+
+void ExpectMasksRoundTrip(const RawImage& gt, const RawImage& noisy,
+                          const CaptureSpec& capture, const std::string& what) {
+  Alignment alignment;
+  alignment.dy = capture.dy;
+  alignment.dx = capture.dx;
+  alignment.raw_gain = capture.gain;
+  for (const MaskParams& params : SweepParams()) {
+    auto mask = MakeLossMask(gt, noisy, alignment, params);
+    ASSERT_TRUE(mask.ok()) << what << ": " << mask.status().ToString();
+    ExpectExactRoundTrip(
+        mask->pixels, what + " " + ClipFootprintName(params.clip_footprint) +
+                          (params.mask_noisy_clipped ? " noisy-clipped" : ""));
+  }
+}
+
+TEST(PngWriterTest, SweepMasksRoundTripExactly) {
+  for (const CfaPattern& cfa : testing::AllCfas()) {
+    for (std::uint64_t seed = 111; seed < 114; ++seed) {
+      const auto sweep = testing::MakeSweepScene(cfa, seed, 320, 240);
+      const SyntheticScene scene(sweep.spec);
+      const RawImage gt = scene.RenderGt();
+      for (const CaptureSpec& capture : sweep.captures) {
+        ExpectMasksRoundTrip(gt, scene.RenderCapture(capture), capture,
+                             cfa.name() + " seed " + std::to_string(seed) +
+                                 " level " +
+                                 std::to_string(capture.noise_level));
+      }
+    }
+  }
+}
+
+TEST(PngWriterTest, PhotoSweepMasksRoundTripExactly) {
+  const auto photo = testing::LoadPhoto("motorcycle_left.png");
+  if (photo == nullptr) {
+    GTEST_SKIP() << testing::PhotoMissing("motorcycle_left.png");
+  }
+  for (const PhotoLook& look : testing::SweepLooks()) {
+    for (const CfaPattern& cfa : testing::AllCfas()) {
+      const bool large = look.exposure_ev >= 2;
+      const auto sweep = testing::MakePhotoSweepScene(
+          photo, look, cfa, 111, large ? 1001 : 320, large ? 767 : 240);
+      const RawImage gt = sweep.scene->RenderGt();
+      for (const CaptureSpec& capture : sweep.captures) {
+        ExpectMasksRoundTrip(gt, sweep.scene->RenderCapture(capture), capture,
+                             testing::DescribeLook(look) + " " + cfa.name() +
+                                 " level " +
+                                 std::to_string(capture.noise_level));
+      }
     }
   }
 }
