@@ -703,21 +703,62 @@ std::vector<double> ScoreOnCommonTiles(
   return scores;
 }
 
-// Shift `b` against shift `a` on the colour-matched, gain-matched
-// mosaics, block by block of the noisy image as RefineShift compares
-// neighbours (its row sample and blocks of a's overlap), each shift at its
-// own gain (RawGain): on how many of the blocks both cover well b's mean
-// loss is lower, and on how many higher. A moved object or a clipped
-// area sways only the blocks it covers.
+// One shift's block losses: BlockGainMatchedLoss's sums and sample counts
+// per block of the noisy image.
+struct BlockLosses {
+  const Plane<double>& sums;
+  const Plane<double>& counts;
+};
+
+// How two shifts' block losses compare, block by block: on how many
+// blocks b's mean loss is lower than a's, and on how many higher.
 struct BlockVotes {
   double better = 0, worse = 0;
 };
+
+// The one block-by-block comparison that both the fine search's check of
+// a weaker peak (CompareOnBlocks) and the refinement (RefineShift) make:
+// over the blocks that a, b and `also` (where given) each cover with at
+// least half of `full` samples, so a block at the overlap's edge, seen
+// through a few rows, does not vote as a whole one. Where `differences`
+// is given it receives b's mean loss minus a's on each such block.
+BlockVotes VoteOnBlocks(const BlockLosses& a, const BlockLosses& b, double full,
+                        const BlockLosses* also = nullptr,
+                        std::vector<double>* differences = nullptr) {
+  BlockVotes votes;
+  const double least = 0.5 * full;
+  for (std::size_t k = 0; k < a.counts.pixel_count(); ++k) {
+    const double na = a.counts.data()[k], nb = b.counts.data()[k];
+    if (na < least || nb < least) continue;
+    if (also != nullptr && also->counts.data()[k] < least) continue;
+    const double difference = b.sums.data()[k] / nb - a.sums.data()[k] / na;
+    votes.better += difference < 0;
+    votes.worse += difference > 0;
+    if (differences != nullptr) differences->push_back(difference);
+  }
+  return votes;
+}
+
+// The largest sample count of any block in `counts`: a block covered in
+// full (VoteOnBlocks' `full`).
+double FullBlock(const Plane<double>& counts) {
+  double full = 0;
+  for (std::size_t k = 0; k < counts.pixel_count(); ++k) {
+    full = std::max(full, counts.data()[k]);
+  }
+  return full;
+}
+
+// Shift `b` against shift `a` on the colour-matched, gain-matched
+// mosaics, block by block of the noisy image as RefineShift compares
+// neighbours (its row sample and blocks of a's overlap), each shift at its
+// own gain (RawGain). A moved object or a clipped area sways only the
+// blocks it covers.
 BlockVotes CompareOnBlocks(const RawImage& gt, const RawImage& noisy,
                            const FineResult& a, const FineResult& b) {
-  BlockVotes votes;
   const Overlap overlap_a = ComputeOverlap(gt.height(), gt.width(), a.dy, a.dx);
   const Overlap overlap_b = ComputeOverlap(gt.height(), gt.width(), b.dy, b.dx);
-  if (overlap_a.empty() || overlap_b.empty()) return votes;
+  if (overlap_a.empty() || overlap_b.empty()) return {};
   const auto [step, block] = RefineSamplingOf(overlap_a);
   const int blocks_y = (gt.height() + block - 1) / block;
   const int blocks_x = (gt.width() + block - 1) / block;
@@ -727,18 +768,8 @@ BlockVotes CompareOnBlocks(const RawImage& gt, const RawImage& noisy,
                        step, block, sums_a, counts_a);
   BlockGainMatchedLoss(gt, noisy, overlap_b, RawGain(gt, noisy, overlap_b),
                        step, block, sums_b, counts_b);
-  double full = 0;
-  for (std::size_t k = 0; k < counts_a.pixel_count(); ++k) {
-    full = std::max({full, counts_a.data()[k], counts_b.data()[k]});
-  }
-  for (std::size_t k = 0; k < counts_a.pixel_count(); ++k) {
-    const double na = counts_a.data()[k], nb = counts_b.data()[k];
-    if (na < 0.5 * full || nb < 0.5 * full) continue;
-    const double difference = sums_b.data()[k] / nb - sums_a.data()[k] / na;
-    votes.better += difference < 0;
-    votes.worse += difference > 0;
-  }
-  return votes;
+  return VoteOnBlocks({sums_a, counts_a}, {sums_b, counts_b},
+                      std::max(FullBlock(counts_a), FullBlock(counts_b)));
 }
 
 }  // namespace
@@ -944,10 +975,8 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
   const Plane<double>& centre_sums = sums[0];
   const Plane<double>& centre_counts = counts[0];
   best.loss = MeanOfBlocks(centre_sums, centre_counts);
-  double full = 0;
-  for (std::size_t k = 0; k < centre_counts.pixel_count(); ++k) {
-    full = std::max(full, centre_counts.data()[k]);
-  }
+  const BlockLosses centre_losses{centre_sums, centre_counts};
+  const double full = FullBlock(centre_counts);
   // Each neighbour's opposite: its index in shifts (0 where it has no
   // overlap with the GT).
   std::vector<std::size_t> opposite(movable, 0);
@@ -963,23 +992,15 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
   std::vector<double> differences;
   for (std::size_t s = 1; s < movable; ++s) {
     // Blocks (in noisy coordinates) that both shifts cover well.
+    const BlockLosses neighbour{sums[s], counts[s]};
     differences.clear();
-    for (std::size_t k = 0; k < counts[s].pixel_count(); ++k) {
-      const double n0 = centre_counts.data()[k], n1 = counts[s].data()[k];
-      if (n0 < 0.5 * full || n1 < 0.5 * full) continue;
-      differences.push_back(sums[s].data()[k] / n1 -
-                            centre_sums.data()[k] / n0);
-    }
+    const auto [better, worse] =
+        VoteOnBlocks(centre_losses, neighbour, full, nullptr, &differences);
     if (differences.size() < kRefineMinBlocks) continue;
     // A sign test: the neighbour must be better on clearly more blocks than
     // it is worse on (kRefineSignificance standard deviations of a fair
     // coin), not merely on half of them, so noise alone does not move a
     // shift the fine search resolved.
-    double better = 0, worse = 0;
-    for (double d : differences) {
-      better += d < 0;
-      worse += d > 0;
-    }
     // A neighbour on the half pixel's side of a fine estimate at the half
     // pixel (HalfPixelTie): a plain majority (align_bench --sweep-large 100
     // 9 --photos, pair 67: sub-pixel -96.48 for the truth -97, whose
@@ -1006,19 +1027,13 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
     // passed one of the two tests, not both). An opposite beyond the
     // search range is compared all the same (never moved to).
     if (const std::size_t o = opposite[s]; o != 0) {
-      double o_lower = 0, o_higher = 0, ahead = 0, behind = 0;
-      for (std::size_t k = 0; k < counts[o].pixel_count(); ++k) {
-        const double n0 = centre_counts.data()[k], n1 = counts[s].data()[k],
-                     n2 = counts[o].data()[k];
-        if (n0 < 0.5 * full || n1 < 0.5 * full || n2 < 0.5 * full) continue;
-        const double at_o = sums[o].data()[k] / n2;
-        const double at_c = centre_sums.data()[k] / n0;
-        const double at_n = sums[s].data()[k] / n1;
-        o_lower += at_o < at_c;
-        o_higher += at_o > at_c;
-        ahead += at_n < at_o;
-        behind += at_n > at_o;
-      }
+      // Both on the blocks the centre, this neighbour and the opposite
+      // all cover well.
+      const BlockLosses opposite_losses{sums[o], counts[o]};
+      const auto [o_lower, o_higher] =
+          VoteOnBlocks(centre_losses, opposite_losses, full, &neighbour);
+      const auto [ahead, behind] =
+          VoteOnBlocks(opposite_losses, neighbour, full, &centre_losses);
       if (o_lower > o_higher ||
           ahead - behind < kRefineSignificance * std::sqrt(ahead + behind)) {
         continue;
