@@ -79,7 +79,12 @@ namespace dsb {
 //    clipped highlights came out 18 px off, -92,127 for -110,126, from a
 //    weaker peak that won the energy-weighted tile score; issue 17,
 //    helper 17s).
-inline constexpr int kAlignRevision = 12;
+// 13: a refinement move on the half-pixel tie's plain majority (11)
+//    stands only where the neighbour, at its own gain, finds the fine
+//    shift worse with the sign test's lead (an RGGB photograph at noise
+//    level 4 estimated at -120.54 for the truth -121 moved to -120 on 145
+//    of 275 blocks; issue 17, the session of 3 December 2026).
+inline constexpr int kAlignRevision = 13;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

@@ -186,6 +186,19 @@ Result<Alignment> FinishAlignment(
   RefineResult refined =
       RefineShift(gt, noisy, fine.dy, fine.dx, alignment.raw_gain, max_dy,
                   max_dx, HalfPixelTieOf(fine));
+  // A move on the half-pixel tie's plain majority stands only where the
+  // neighbour's own side confirms it (TieMoveConfirmed); else the fine
+  // shift stays, as before alignment revision 11 (align_bench
+  // --sweep-large 100 25 --photos, pair 39: RGGB at noise level 4, the
+  // truth -121 estimated at -120.54; -120 won 145 to 130 blocks at
+  // -121's gain, and from -120 at its own gain -121 was worse on only 146
+  // to 129, no lead: it moved 1 px off. Seed 9's pair 67, the tie rule's
+  // case: from -97, -96 worse on 154 to 110, a lead).
+  if (refined.on_tie_majority &&
+      !TieMoveConfirmed(gt, noisy, {fine.dy, fine.dx}, refined)) {
+    refined.dy = fine.dy;
+    refined.dx = fine.dx;
+  }
   // A refinement that moves the shift runs again from where it moved to
   // (at that shift's gain), until it keeps its centre or kRefineSteps
   // have run: on a photograph with a moved object at the most extreme

@@ -749,6 +749,13 @@ double FullBlock(const Plane<double>& counts) {
   return full;
 }
 
+// The sign test: `ahead` blocks against `behind` is a clear lead, at
+// least kRefineSignificance standard deviations of a fair coin, so noise
+// alone does not move a shift the fine search resolved.
+bool ClearLead(double ahead, double behind) {
+  return ahead - behind >= kRefineSignificance * std::sqrt(ahead + behind);
+}
+
 // Shift `b` against shift `a` on the colour-matched, gain-matched
 // mosaics, block by block of the noisy image as RefineShift compares
 // neighbours (its row sample and blocks of a's overlap), each shift at its
@@ -997,21 +1004,15 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
     const auto [better, worse] =
         VoteOnBlocks(centre_losses, neighbour, full, nullptr, &differences);
     if (differences.size() < kRefineMinBlocks) continue;
-    // A sign test: the neighbour must be better on clearly more blocks than
-    // it is worse on (kRefineSignificance standard deviations of a fair
-    // coin), not merely on half of them, so noise alone does not move a
-    // shift the fine search resolved.
+    // A sign test (ClearLead): the neighbour must be better on clearly
+    // more blocks than it is worse on, not merely on half of them.
     // A neighbour on the half pixel's side of a fine estimate at the half
     // pixel (HalfPixelTie): a plain majority (align_bench --sweep-large 100
     // 9 --photos, pair 67: sub-pixel -96.48 for the truth -97, whose
     // blocks beat -96's 142 to 122, short of the lead of 32.5).
     const int sy = shifts[s].first - dy, sx = shifts[s].second - dx;
     const bool tied = (sy == 0 || sy == tie.dy) && (sx == 0 || sx == tie.dx);
-    if (tied ? better <= worse
-             : better - worse <
-                   kRefineSignificance * std::sqrt(better + worse)) {
-      continue;
-    }
+    if (tied ? better <= worse : !ClearLead(better, worse)) continue;
     // A slope, not a bump: along the line from the opposite neighbour
     // (the centre mirrored through this one) through the centre to this
     // one the loss must fall throughout: the opposite no better than the
@@ -1034,10 +1035,7 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
           VoteOnBlocks(centre_losses, opposite_losses, full, &neighbour);
       const auto [ahead, behind] =
           VoteOnBlocks(opposite_losses, neighbour, full, &centre_losses);
-      if (o_lower > o_higher ||
-          ahead - behind < kRefineSignificance * std::sqrt(ahead + behind)) {
-        continue;
-      }
+      if (o_lower > o_higher || !ClearLead(ahead, behind)) continue;
     }
     auto middle = differences.begin() + differences.size() / 2;
     std::nth_element(differences.begin(), middle, differences.end());
@@ -1045,9 +1043,30 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
       best_median = *middle;
       best.dy = shifts[s].first;
       best.dx = shifts[s].second;
+      best.on_tie_majority = tied && !ClearLead(better, worse);
     }
   }
   return best;
+}
+
+bool TieMoveConfirmed(const RawImage& gt, const RawImage& noisy,
+                      const RefineResult& from, const RefineResult& to) {
+  const Overlap there = ComputeOverlap(gt.height(), gt.width(), to.dy, to.dx);
+  const Overlap back =
+      ComputeOverlap(gt.height(), gt.width(), from.dy, from.dx);
+  if (there.empty() || back.empty()) return false;
+  // RefineShift's comparison from `to`: its sample, blocks and gain.
+  const auto [step, block] = RefineSamplingOf(there);
+  const int blocks_y = (gt.height() + block - 1) / block;
+  const int blocks_x = (gt.width() + block - 1) / block;
+  std::vector<Plane<double>> sums(2, Plane<double>(blocks_x, blocks_y));
+  std::vector<Plane<double>> counts(2, Plane<double>(blocks_x, blocks_y));
+  const std::array<Overlap, 2> overlaps = {there, back};
+  BlockGainMatchedLosses(gt, noisy, overlaps, RawGain(gt, noisy, there), step,
+                         block, sums, counts);
+  const auto [better, worse] = VoteOnBlocks(
+      {sums[0], counts[0]}, {sums[1], counts[1]}, FullBlock(counts[0]));
+  return ClearLead(worse, better);
 }
 
 }  // namespace dsb

@@ -170,11 +170,18 @@ FineResult FineSearch(const RawImage& gt,
 //    that neighbour and the centre (and the diagonal between two such
 //    axes), so the odd neighbours of a true even Bayer shift still need
 //    the lead unless the fine search put the shift on the half pixel.
+//    Such a move stands only where the neighbour, at its own gain, finds
+//    the fine shift worse with the lead (TieMoveConfirmed): a clear
+//    verdict from one side or the other.
 struct RefineResult {
   int dy = 0, dx = 0;
   // PairLoss at the shift given (the centre), at raw_gain: its block sums
   // are computed for the comparison anyway.
   double loss = 0;
+  // The shift moved to the half-pixel tie's neighbour on a plain majority
+  // of blocks, short of the sign test's lead (TieMoveConfirmed decides
+  // whether it stands).
+  bool on_tie_majority = false;
 };
 // The half-pixel tie of a fine result: per axis -1 or +1 where the
 // sub-pixel estimate lies within kHalfPixelTie px of the half pixel on that
@@ -188,6 +195,16 @@ HalfPixelTie HalfPixelTieOf(const FineResult& fine);
 RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
                          int dx, double raw_gain, int max_dy, int max_dx,
                          HalfPixelTie tie = {});
+
+// A move of RefineShift's on a half-pixel tie's plain majority
+// (RefineResult::on_tie_majority), from `from` to `to`, seen from `to` at
+// its own gain (RawGain) as RefineShift would compare them from there: it
+// stands only where `from` is worse there on clearly more blocks (the sign
+// test's lead). The majority at `from`'s gain is evidence the fine surface
+// could not give, but not enough alone: at the most extreme noise the
+// blocks split ~145 to 130 either way (docs/performance.md, issue 17w).
+bool TieMoveConfirmed(const RawImage& gt, const RawImage& noisy,
+                      const RefineResult& from, const RefineResult& to);
 
 // RefineShift's sample of an overlap: the row-pair step (RowPairStep of
 // SampleOf(pixels, kRefineSamples), halved from 1 to 4 MP and rising to it

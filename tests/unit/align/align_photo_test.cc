@@ -139,6 +139,21 @@ constexpr SweepPair kHalfPixelPair = {
     4,  11335909223760877715ull, -97,    -3,   128,  514,
     776};
 
+// Seed 25's pair 39 (ihc.png, RGGB, the most extreme noise, gain 0.8,
+// 1 % clipped highlights, a moved object): the fine search found the
+// truth, -121, estimated at -120.54, within the half-pixel tie of -120;
+// -120 won 145 of 275 blocks at -121's gain and the refinement moved
+// there (alignment revision 11). From -120 at its own gain -121 is worse
+// on only 146 to 129 blocks, no clear lead, so the move does not stand
+// (TieMoveConfirmed, revision 13).
+constexpr SweepPair kUnconfirmedTiePair = {39,     380448843730854900ull,
+                                           "rggb", 2106,
+                                           1128,   0.8,
+                                           4,      10149215754697915610ull,
+                                           -121,   -13,
+                                           128,    653,
+                                           155,    0.01};
+
 // Seed 17's pair 53 of `align_bench --sweep-large 100 17 --photos`
 // (rocket.jpg, GRBG 1956x1326, noise level 2, gain 0.5, 4 % clipped
 // highlights, a moved object): the strongest coarse peak was the truth
@@ -255,6 +270,14 @@ TEST(PhotoAlignmentTest, LargeIhcPairEstimatedAtTheHalfPixelAlignsExactly) {
   const auto photo = LoadPhoto("ihc.png");
   SKIP_WITHOUT(photo, "ihc.png");
   ExpectExact(kHalfPixelPair, photo);
+}
+
+// The other side of the tie: a move on the half-pixel tie's plain
+// majority must be confirmed from the neighbour's own gain.
+TEST(PhotoAlignmentTest, LargeIhcPairKeepsItsFineShiftWithoutAConfirmedTie) {
+  const auto photo = LoadPhoto("ihc.png");
+  SKIP_WITHOUT(photo, "ihc.png");
+  ExpectExact(kUnconfirmedTiePair, photo);
 }
 
 // A weaker coarse candidate's fine maximum must beat the strongest one's
