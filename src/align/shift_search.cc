@@ -148,7 +148,7 @@ DSB_VECTOR_CLONES void ClearClippedBoxes(const RawImage& image, float clip,
   std::vector<std::int32_t> hits(static_cast<std::size_t>(in_w));
   std::vector<std::int32_t> wide(static_cast<std::size_t>(w));
   std::vector<std::int32_t> last_hit;  // w, from the first clipped row on
-  int last_clipped = kNever;           // the last input row with a hit
+  int last_clipped = kNever;           // the last row MarkClippedRow marked
   auto clear_finished_row = [&](int i) {
     const int k = i - box_h + 1;  // the output row whose box ends at row i
     if (k < 0 || k >= h || last_clipped < k) return;
