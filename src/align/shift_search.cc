@@ -82,73 +82,96 @@ float Taper(int i, int n, int ramp) {
   return 0.5f - 0.5f * std::cos(3.14159265f * (d + 0.5f) / ramp);
 }
 
-// Sets out(i, j) to 0 where a pixel of `image` of a `watched` colour at or
-// above `clip` lies in the box of box_h x box_w whose top-left is (y0 + i,
-// x0 + j), for i < h, j < w (out is h x w); leaves the rest. On a mask of
-// 0s and 1s that is the product with UnclippedBoxes' plane, without making
-// that plane (a fill of 1s) and multiplying (a pass) per tile. `spans`,
-// where given, are the image's ClippedSpans at `clip` (the GT's, kept per
-// scene): rows whose spans hold no clipped pixel are not read at all.
+// Row y's hits in columns [x0, x0 + in_w) for ClearClippedBoxes: 1 where a
+// pixel of a watched colour is at or above clip, else 0. False (hits left
+// as they were) where the row holds no pixel at or above clip at all: its
+// spans say so, or a count over the row (most rows). `watched_by_phase`
+// (period rows of in_w, made on first use) and `phase_ready` keep each row
+// phase's watched colours, tiled along the row.
+[[gnu::always_inline]] inline bool MarkClippedRow(
+    const RawImage& image, float clip, const std::array<bool, 3>& watched,
+    int y, int x0, int in_w, int period, const ClippedSpans* spans,
+    std::vector<std::int32_t>& watched_by_phase, std::vector<char>& phase_ready,
+    std::vector<std::int32_t>& hits) {
+  if (spans != nullptr && !spans->MayHoldClipped(y, x0, x0 + in_w)) {
+    return false;
+  }
+  const float* row = image.pixels.row(y) + x0;
+  int at_clip = 0;
+  for (int j = 0; j < in_w; ++j) at_clip += !(row[j] < clip);
+  if (at_clip == 0) return false;
+  const int phase = y % period;
+  if (watched_by_phase.empty()) {
+    watched_by_phase.resize(static_cast<std::size_t>(period) * in_w);
+  }
+  std::int32_t* watched_row =
+      &watched_by_phase[static_cast<std::size_t>(phase) * in_w];
+  if (!phase_ready[phase]) {
+    for (int j = 0; j < in_w; ++j) {
+      watched_row[j] = watched[static_cast<int>(image.cfa.color_at(y, x0 + j))];
+    }
+    phase_ready[phase] = 1;
+  }
+  for (int j = 0; j < in_w; ++j) {
+    hits[j] = static_cast<std::int32_t>(!(row[j] < clip)) & watched_row[j];
+  }
+  return true;
+}
+
+}  // namespace
+
 DSB_VECTOR_CLONES void ClearClippedBoxes(const RawImage& image, float clip,
                                          const std::array<bool, 3>& watched,
                                          int y0, int x0, int h, int w,
                                          int box_h, int box_w,
                                          Plane<float>& out,
-                                         const ClippedSpans* spans = nullptr) {
+                                         const ClippedSpans* spans) {
   const int in_h = h + box_h - 1, in_w = w + box_w - 1;
   const int period = image.cfa.period();
   // Most rows hold no clipped pixel: a branch-free count (which vectorises)
   // skips them. A row that does marks its hits (at or above clip, of a
-  // watched colour: the row's colour pattern tiled once per row phase),
-  // ORs them over box_w columns and clears those columns in the box_h
-  // output rows whose boxes hold the row, all in vector lanes. (Until
-  // issue 17's tenth round: a count per clipped pixel in each of its box_h
-  // rows of column counts, then a scalar window sum per touched row; 9 %
-  // of a 3 MP pair's instructions with clipped highlights.)
+  // watched colour: the row's colour pattern tiled once per row phase) and
+  // ORs them over box_w columns, all in vector lanes. (Until issue 17's
+  // tenth round: a count per clipped pixel in each of its box_h rows of
+  // column counts, then a scalar window sum per touched row; 9 % of a 3 MP
+  // pair's instructions with clipped highlights.)
+  //
+  // Output row k is cleared where a row of [k, k + box_h) has a hit in its
+  // columns: where the last such row up to k + box_h - 1 (`last_hit`, per
+  // column) is k or later. So each output row is cleared once, when its
+  // last input row is in, rather than once per clipped row of its box
+  // (box_h times: the clearing was a third of this function's instructions
+  // on a 3 MP X-Trans pair, whose GT boxes are 10 rows high; issue 17).
+  constexpr std::int32_t kNever = std::numeric_limits<std::int32_t>::min();
   std::vector<std::int32_t> watched_by_phase;  // period rows of in_w, lazily
   std::vector<char> phase_ready(static_cast<std::size_t>(period), 0);
   std::vector<std::int32_t> hits(static_cast<std::size_t>(in_w));
   std::vector<std::int32_t> wide(static_cast<std::size_t>(w));
+  std::vector<std::int32_t> last_hit;  // w, from the first clipped row on
+  int last_clipped = kNever;           // the last row MarkClippedRow marked
+  auto clear_finished_row = [&](int i) {
+    const int k = i - box_h + 1;  // the output row whose box ends at row i
+    if (k < 0 || k >= h || last_clipped < k) return;
+    float* o = out.row(k);
+    for (int j = 0; j < w; ++j) o[j] = last_hit[j] >= k ? 0.0f : o[j];
+  };
   for (int i = 0; i < in_h; ++i) {
-    // No clipped pixel in the row's spans: at_clip below would be 0.
-    if (spans != nullptr && !spans->MayHoldClipped(y0 + i, x0, x0 + in_w)) {
-      continue;
-    }
-    const float* row = image.pixels.row(y0 + i) + x0;
-    int at_clip = 0;
-    for (int j = 0; j < in_w; ++j) at_clip += !(row[j] < clip);
-    if (at_clip == 0) continue;
-    const int phase = (y0 + i) % period;
-    if (watched_by_phase.empty()) {
-      watched_by_phase.resize(static_cast<std::size_t>(period) * in_w);
-    }
-    std::int32_t* watched_row =
-        &watched_by_phase[static_cast<std::size_t>(phase) * in_w];
-    if (!phase_ready[phase]) {
-      for (int j = 0; j < in_w; ++j) {
-        watched_row[j] =
-            watched[static_cast<int>(image.cfa.color_at(y0 + i, x0 + j))];
+    if (MarkClippedRow(image, clip, watched, y0 + i, x0, in_w, period, spans,
+                       watched_by_phase, phase_ready, hits)) {
+      std::copy_n(hits.begin(), w, wide.begin());
+      for (int t = 1; t < box_w; ++t) {
+        const std::int32_t* shifted = hits.data() + t;
+        for (int j = 0; j < w; ++j) wide[j] |= shifted[j];
       }
-      phase_ready[phase] = 1;
+      if (last_hit.empty())
+        last_hit.assign(static_cast<std::size_t>(w), kNever);
+      for (int j = 0; j < w; ++j) last_hit[j] = wide[j] != 0 ? i : last_hit[j];
+      last_clipped = i;
     }
-    for (int j = 0; j < in_w; ++j) {
-      hits[j] = static_cast<std::int32_t>(!(row[j] < clip)) & watched_row[j];
-    }
-    std::copy_n(hits.begin(), w, wide.begin());
-    for (int t = 1; t < box_w; ++t) {
-      const std::int32_t* shifted = hits.data() + t;
-      for (int j = 0; j < w; ++j) wide[j] |= shifted[j];
-    }
-    for (int k = std::max(0, i - box_h + 1); k <= std::min(h - 1, i); ++k) {
-      float* o = out.row(k);
-      for (int j = 0; j < w; ++j) o[j] = wide[j] != 0 ? 0.0f : o[j];
-    }
+    clear_finished_row(i);
   }
 }
 
-// 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
-// in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
-// i < h, j < w; 0 elsewhere.
 Plane<float> UnclippedBoxes(const RawImage& image, float clip,
                             const std::array<bool, 3>& watched, int y0, int x0,
                             int h, int w, int box_h, int box_w) {
@@ -156,6 +179,8 @@ Plane<float> UnclippedBoxes(const RawImage& image, float clip,
   ClearClippedBoxes(image, clip, watched, y0, x0, h, w, box_h, box_w, out);
   return out;
 }
+
+namespace {
 
 // The tiles a correlation uses inside the room_y x room_x area at (lo_y,
 // lo_x): made by make_tile(y, x, h, w), then centred here. A small area is one

@@ -53,6 +53,7 @@
 namespace dsb {
 
 struct FineReference;  // align/fine_reference.h
+class ClippedSpans;    // align/fine_reference.h
 
 // How the coarse grid is laid out for an image size and CFA.
 struct CoarseGeometry {
@@ -95,6 +96,25 @@ struct CoarsePeak {
 std::vector<CoarsePeak> FindCoarsePeaks(const float* surface,
                                         const CoarseGeometry& geometry,
                                         int count);
+
+// Sets out(i, j) to 0 where a pixel of `image` of a `watched` colour at or
+// above `clip` lies in the box of box_h x box_w whose top-left is (y0 + i,
+// x0 + j), for i < h, j < w (out is h x w); leaves the rest. On a mask of
+// 0s and 1s that is the product with UnclippedBoxes' plane, without making
+// that plane (a fill of 1s) and multiplying (a pass) per tile. `spans`,
+// where given, are the image's ClippedSpans at `clip` (the GT's, kept per
+// scene): rows whose spans hold no clipped pixel are not read at all.
+void ClearClippedBoxes(const RawImage& image, float clip,
+                       const std::array<bool, 3>& watched, int y0, int x0,
+                       int h, int w, int box_h, int box_w, Plane<float>& out,
+                       const ClippedSpans* spans = nullptr);
+
+// 1 where no pixel of `image` of a `watched` colour at or above `clip` lies
+// in the box of box_h x box_w whose top-left is (y0 + i, x0 + j), for
+// i < h, j < w; 0 elsewhere (the fine search's tile masks).
+Plane<float> UnclippedBoxes(const RawImage& image, float clip,
+                            const std::array<bool, 3>& watched, int y0, int x0,
+                            int h, int w, int box_h, int box_w);
 
 // The colours the fine search compares: those clipped in at most a quarter
 // of their samples in both captures (every colour when all are). A colour

@@ -27,7 +27,10 @@
 //   WindowSums (the corners' rows and columns, four rows at a time) bit for
 //   bit the whole integral images' window sums; Dots (a row of offsets per
 //   pass) bit for bit one offset at a time; PeriodLuma (its horizontal sums
-//   in a ring of rows) bit for bit the plain two-pass box sums.
+//   in a ring of rows) bit for bit the plain two-pass box sums;
+// - ClearClippedBoxes (each output row cleared once, from the last clipped
+//   row per column): exactly the boxes a plain search finds clipped, with
+//   the rest of the mask left as it was, with and without ClippedSpans.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -44,6 +47,7 @@
 
 #include "align/colour_match.h"
 #include "align/fftw_plans.h"
+#include "align/fine_reference.h"
 #include "align/float_threshold.h"
 #include "align/mosaic_luma.h"
 #include "align/shift_search.h"
@@ -1120,6 +1124,83 @@ TEST(AlignKernelsTest, PeriodLumaIsThePlainTwoPassBoxSum) {
                     std::bit_cast<std::uint32_t>(want))
               << cfa << " window at " << y0 << "," << x0 << " sample " << i
               << "," << j;
+        }
+      }
+    }
+  }
+}
+
+// ClearClippedBoxes against a plain search of every box: a mosaic below
+// the clip level but for clipped pixels in single rows, runs of rows (a
+// run longer than the box, so one output row's box holds several), the
+// first and last rows, and rows of one colour only, for every CFA, box
+// sizes of the Bayer and X-Trans tiles (2, 6, 10) and an odd non-square
+// one, every subset of watched colours, with the image's spans and
+// without. What is not cleared keeps its value.
+TEST(AlignKernelsTest, ClippedBoxesAreThePlainSearchsBoxes) {
+  const std::pair<int, int> boxes[] = {{2, 2}, {6, 6}, {10, 10}, {3, 7}};
+  for (const char* cfa : kCfas) {
+    RawImage image = RandomMosaic(cfa, 61, 57, 90);
+    for (std::size_t k = 0; k < image.pixels.pixel_count(); ++k) {
+      image.pixels.data()[k] *= 0.5f;
+    }
+    std::mt19937_64 rng(91);
+    auto clip_some = [&](int y, int count) {
+      for (int n = 0; n < count; ++n) {
+        image.pixels.at(y, static_cast<int>(rng() % 61)) = 1.0f + 0.01f * n;
+      }
+    };
+    clip_some(0, 2);
+    clip_some(56, 1);
+    clip_some(9, 3);
+    for (int y = 20; y < 34; ++y) clip_some(y, 1 + y % 3);  // a run of 14
+    clip_some(41, 1);
+    clip_some(44, 1);
+    const ClippedSpans spans(image);
+    for (const auto& [box_h, box_w] : boxes) {
+      for (int watched_bits = 1; watched_bits < 8; ++watched_bits) {
+        const std::array<bool, 3> watched = {(watched_bits & 1) != 0,
+                                             (watched_bits & 2) != 0,
+                                             (watched_bits & 4) != 0};
+        const int y0 = 0, x0 = 3;
+        const int h = image.height() - box_h + 1 - y0;
+        const int w = image.width() - box_w + 1 - x0 - 2;
+        for (const ClippedSpans* with :
+             {static_cast<const ClippedSpans*>(nullptr), &spans}) {
+          Plane<float> mask(w, h);
+          for (int i = 0; i < h; ++i) {
+            for (int j = 0; j < w; ++j) mask.at(i, j) = 0.25f + (i * w + j) % 7;
+          }
+          const Plane<float> before = mask;
+          ClearClippedBoxes(image, 1.0f, watched, y0, x0, h, w, box_h, box_w,
+                            mask, with);
+          int cleared = 0;
+          for (int i = 0; i < h; ++i) {
+            for (int j = 0; j < w; ++j) {
+              bool clipped = false;
+              for (int a = 0; a < box_h; ++a) {
+                for (int b = 0; b < box_w; ++b) {
+                  const int y = y0 + i + a, x = x0 + j + b;
+                  clipped =
+                      clipped ||
+                      (image.pixels.at(y, x) >= 1.0f &&
+                       watched[static_cast<int>(image.cfa.color_at(y, x))]);
+                }
+              }
+              cleared += clipped;
+              ASSERT_EQ(mask.at(i, j), clipped ? 0.0f : before.at(i, j))
+                  << cfa << " box " << box_h << "x" << box_w << " watched "
+                  << watched_bits << " at " << i << "," << j;
+            }
+          }
+          EXPECT_GT(cleared, 0) << cfa << " watched " << watched_bits;
+          const Plane<float> ones =
+              UnclippedBoxes(image, 1.0f, watched, y0, x0, h, w, box_h, box_w);
+          for (int i = 0; i < h; ++i) {
+            for (int j = 0; j < w; ++j) {
+              ASSERT_EQ(ones.at(i, j), mask.at(i, j) == 0.0f ? 0.0f : 1.0f);
+            }
+          }
         }
       }
     }
