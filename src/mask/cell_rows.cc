@@ -287,9 +287,10 @@ __attribute__((target("avx512f"))) XTransAvx512Program MakeXTransAvx512Program(
 // per position and colour a masked add and max on the lanes (cells) where
 // the position holds the colour: even lanes are parity 0, odd lanes parity
 // 1. A row's last n < 16 cells take the same step with masked loads and
-// stores (lanes past the row read +0 and are not written): one cell at a
-// time, looping over the nine positions per colour, they cost a quarter of
-// the kernel's time on a 2000-pixel row (10 of its 666 cells; `perf`).
+// stores (lanes past the row read +0, are not written and hit nothing,
+// whatever lb): one cell at a time, looping over the nine positions per
+// colour, they cost a quarter of the kernel's time on a 2000-pixel row (10
+// of its 666 cells; `perf`).
 __attribute__((target("avx512f"), always_inline)) inline void XTransStep(
     const XTransAvx512Program& pr, const float* const* rows, int j, int n,
     __m512 level, float* const* means, ClipBits* bits,
