@@ -240,26 +240,29 @@ ClipBits XTransCellsScalar(const float* const* rows, int from, int cols,
 }
 
 #ifdef DSB_MASK_XTRANS_AVX512
-// 16 cells a step: each pixel row's 48 values split into the cells' three
-// columns in registers (two permutes a column), then per position and
-// colour a masked add and max on the lanes (cells) where the position holds
-// the colour: even lanes are parity 0, odd lanes parity 1.
-__attribute__((target("avx512f"))) ClipBits XTransCellsAvx512(
-    const float* const* rows, int cols, const XTransProgram& pr, float lb,
-    float* const* means, ClipBits* bits) {
+// What XTransCellsAvx512's steps share: per position and colour the lanes
+// that start the colour's sum and those that add to it, the permutes that
+// split three loads into the cells' columns, and the colours' 1 / count.
+struct XTransAvx512Program {
   __mmask16 start[9][kCellColors] = {};
   __mmask16 add[9][kCellColors] = {};
+  __m512i first[3];
+  __m512i second[3];
+  __m512 inv[kCellColors];
+};
+
+__attribute__((target("avx512f"))) XTransAvx512Program MakeXTransAvx512Program(
+    const XTransProgram& pr) {
+  XTransAvx512Program v;
   for (int q = 0; q < 2; ++q) {
     const __mmask16 lanes = q == 0 ? 0x5555 : 0xAAAA;
     bool seen[kCellColors] = {};
     for (int p = 0; p < 9; ++p) {
       const int c = pr.colour[q][p];
-      (seen[c] ? add : start)[p][c] |= lanes;
+      (seen[c] ? v.add : v.start)[p][c] |= lanes;
       seen[c] = true;
     }
   }
-  __m512i first[3];
-  __m512i second[3];
   for (int k = 0; k < 3; ++k) {
     alignas(64) int a[16];
     alignas(64) int b[16];
@@ -268,69 +271,100 @@ __attribute__((target("avx512f"))) ClipBits XTransCellsAvx512(
       a[l] = e < 32 ? e : 0;
       b[l] = e < 32 ? l : 16 + (e - 32);
     }
-    first[k] = _mm512_load_si512(a);
-    second[k] = _mm512_load_si512(b);
+    v.first[k] = _mm512_load_si512(a);
+    v.second[k] = _mm512_load_si512(b);
   }
-  __m512 inv[kCellColors];
   for (int c = 0; c < kCellColors; ++c) {
-    alignas(64) float v[16];
-    for (int l = 0; l < 16; ++l) v[l] = pr.inv[l & 1][c];
-    inv[c] = _mm512_load_ps(v);
+    alignas(64) float f[16];
+    for (int l = 0; l < 16; ++l) f[l] = pr.inv[l & 1][c];
+    v.inv[c] = _mm512_load_ps(f);
   }
-  const __m512 level = _mm512_set1_ps(lb);
+  return v;
+}
+
+// Cells [j, j + n) of the row, n <= 16: each pixel row's 3n values split
+// into the cells' three columns in registers (two permutes a column), then
+// per position and colour a masked add and max on the lanes (cells) where
+// the position holds the colour: even lanes are parity 0, odd lanes parity
+// 1. A row's last n < 16 cells take the same step with masked loads and
+// stores (lanes past the row read +0, are not written and hit nothing,
+// whatever lb): one cell at a time, looping over the nine positions per
+// colour, they cost a quarter of the kernel's time on a 2000-pixel row (10
+// of its 666 cells; `perf`).
+__attribute__((target("avx512f"), always_inline)) inline void XTransStep(
+    const XTransAvx512Program& pr, const float* const* rows, int j, int n,
+    __m512 level, float* const* means, ClipBits* bits,
+    __mmask16 (&hits)[kCellColors]) {
+  const __mmask16 cells = static_cast<__mmask16>((1u << n) - 1);
+  const std::uint64_t values = (std::uint64_t{1} << (3 * n)) - 1;
+  __m512 v[9];
+  for (int r = 0; r < 3; ++r) {
+    const float* src = rows[r] + 3 * j;
+    const __m512 x0 =
+        _mm512_maskz_loadu_ps(static_cast<__mmask16>(values), src);
+    const __m512 x1 =
+        _mm512_maskz_loadu_ps(static_cast<__mmask16>(values >> 16), src + 16);
+    const __m512 x2 =
+        _mm512_maskz_loadu_ps(static_cast<__mmask16>(values >> 32), src + 32);
+    for (int k = 0; k < 3; ++k) {
+      v[3 * r + k] = _mm512_permutex2var_ps(
+          _mm512_permutex2var_ps(x0, pr.first[k], x1), pr.second[k], x2);
+    }
+  }
   const __m512 lowest = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  __mmask16 hits[kCellColors] = {};
-  const int blocks = cols / 16;
-  for (int blk = 0; blk < blocks; ++blk) {
-    __m512 v[9];
-    for (int r = 0; r < 3; ++r) {
-      const float* src = rows[r] + 48 * blk;
-      const __m512 x0 = _mm512_loadu_ps(src);
-      const __m512 x1 = _mm512_loadu_ps(src + 16);
-      const __m512 x2 = _mm512_loadu_ps(src + 32);
-      for (int k = 0; k < 3; ++k) {
-        v[3 * r + k] = _mm512_permutex2var_ps(
-            _mm512_permutex2var_ps(x0, first[k], x1), second[k], x2);
-      }
-    }
-    __m512 sum[kCellColors];
-    __m512 peak[kCellColors];
-    for (int c = 0; c < kCellColors; ++c) {
-      sum[c] = _mm512_setzero_ps();
-      peak[c] = lowest;
-    }
-    // Unrolled, so that the nine columns stay in registers.
-#pragma GCC unroll 9
-    for (int p = 0; p < 9; ++p) {
-#pragma GCC unroll 3
-      for (int c = 0; c < kCellColors; ++c) {
-        const __mmask16 s = start[p][c];
-        if (s != 0) {
-          sum[c] = _mm512_mask_mov_ps(sum[c], s, v[p]);
-          peak[c] = _mm512_mask_mov_ps(peak[c], s, v[p]);
-        }
-        const __mmask16 m = add[p][c];
-        if (m != 0) {
-          sum[c] = _mm512_mask_add_ps(sum[c], m, sum[c], v[p]);
-          // v > peak ? v : peak, as std::max(peak, v) (NaN keeps peak).
-          peak[c] = _mm512_mask_max_ps(peak[c], m, v[p], peak[c]);
-        }
-      }
-    }
-    __m512i b = _mm512_setzero_si512();
-    for (int c = 0; c < kCellColors; ++c) {
-      _mm512_storeu_ps(means[c] + 16 * blk, _mm512_mul_ps(sum[c], inv[c]));
-      const __mmask16 hit = _mm512_cmp_ps_mask(peak[c], level, _CMP_GE_OQ);
-      b = _mm512_or_si512(b, _mm512_maskz_set1_epi32(hit, 1 << c));
-      hits[c] |= hit;
-    }
-    _mm512_storeu_si512(bits + 16 * blk, b);
+  __m512 sum[kCellColors];
+  __m512 peak[kCellColors];
+  for (int c = 0; c < kCellColors; ++c) {
+    sum[c] = _mm512_setzero_ps();
+    peak[c] = lowest;
   }
+  // Unrolled, so that the nine columns stay in registers.
+#pragma GCC unroll 9
+  for (int p = 0; p < 9; ++p) {
+#pragma GCC unroll 3
+    for (int c = 0; c < kCellColors; ++c) {
+      const __mmask16 s = pr.start[p][c];
+      if (s != 0) {
+        sum[c] = _mm512_mask_mov_ps(sum[c], s, v[p]);
+        peak[c] = _mm512_mask_mov_ps(peak[c], s, v[p]);
+      }
+      const __mmask16 m = pr.add[p][c];
+      if (m != 0) {
+        sum[c] = _mm512_mask_add_ps(sum[c], m, sum[c], v[p]);
+        // v > peak ? v : peak, as std::max(peak, v) (NaN keeps peak).
+        peak[c] = _mm512_mask_max_ps(peak[c], m, v[p], peak[c]);
+      }
+    }
+  }
+  __m512i b = _mm512_setzero_si512();
+  for (int c = 0; c < kCellColors; ++c) {
+    _mm512_mask_storeu_ps(means[c] + j, cells,
+                          _mm512_mul_ps(sum[c], pr.inv[c]));
+    const __mmask16 hit =
+        _mm512_mask_cmp_ps_mask(cells, peak[c], level, _CMP_GE_OQ);
+    b = _mm512_or_si512(b, _mm512_maskz_set1_epi32(hit, 1 << c));
+    hits[c] |= hit;
+  }
+  _mm512_mask_storeu_epi32(bits + j, cells, b);
+}
+
+// 16 cells a step (XTransStep), the row's last cells in one masked step.
+__attribute__((target("avx512f"))) ClipBits XTransCellsAvx512(
+    const float* const* rows, int cols, const XTransProgram& program, float lb,
+    float* const* means, ClipBits* bits) {
+  const XTransAvx512Program pr = MakeXTransAvx512Program(program);
+  const __m512 level = _mm512_set1_ps(lb);
+  __mmask16 hits[kCellColors] = {};
+  int j = 0;
+  for (; j + 16 <= cols; j += 16) {
+    XTransStep(pr, rows, j, 16, level, means, bits, hits);
+  }
+  if (j < cols) XTransStep(pr, rows, j, cols - j, level, means, bits, hits);
   ClipBits any = 0;
   for (int c = 0; c < kCellColors; ++c) {
     if (hits[c] != 0) any |= ClipBits{1u} << c;
   }
-  return any | XTransCellsScalar(rows, 16 * blocks, cols, pr, lb, means, bits);
+  return any;
 }
 
 // All ones in the lanes l of 8 where bit l of `m` is set.

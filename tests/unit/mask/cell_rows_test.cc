@@ -59,23 +59,23 @@ Expected CellByHand(const Plane<float>& gt, const Plane<float>& noisy,
   return e;
 }
 
-void CheckMeansFlagsAndClippedRows() {
+// 37 and 40 columns: an even and an odd number of X-Trans cells (the two
+// cell parities of a row are built apart), and pixels right of the last
+// cell in each; 155: 51 X-Trans cells, three steps of the 16-cell kernel
+// and a tail.
+const std::vector<std::pair<bool, int>> kWidths = {
+    {false, 37}, {true, 37}, {false, 40}, {true, 41}, {false, 155}};
+
+// Widths (and whether the capture's clipping is masked) as kWidths.
+void CheckMeansFlagsAndClippedRows(
+    const std::vector<std::pair<bool, int>>& widths = kWidths) {
   const float lb = 0.9f;
   int round = 0;
   for (const CfaPattern& base :
        {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
     for (const auto& [oy, ox] :
          std::vector<std::pair<int, int>>{{0, 0}, {1, 0}, {0, 1}, {3, 5}}) {
-      // 37 and 40 columns: an even and an odd number of X-Trans cells
-      // (the two cell parities of a row are built apart), and pixels right
-      // of the last cell in each; 155: 51 X-Trans cells, three steps of the
-      // 16-cell kernel and a tail.
-      for (const auto& [mask_noisy, w] :
-           std::vector<std::pair<bool, int>>{{false, 37},
-                                             {true, 37},
-                                             {false, 40},
-                                             {true, 41},
-                                             {false, 155}}) {
+      for (const auto& [mask_noisy, w] : widths) {
         const int h = 29;
         const Plane<float> gt = RandomPlane(w, h, 11 + round, lb, 2);
         const Plane<float> noisy = RandomPlane(w, h, 97 + round, lb, 2);
@@ -194,14 +194,14 @@ TEST(CellRowsTest, BuildOneGivesBuildsCellsOfOneImage) {
 // The means bit for bit: a colour's samples summed in float in reading
 // order (row by row, left to right), times 1 / count in float. The masks'
 // exactness across speed changes rests on this arithmetic staying the same.
-void CheckFloatSumsInReadingOrder() {
+// The default width, 61: 20 X-Trans cells a row, one step of the 16-cell
+// kernel and a tail.
+void CheckFloatSumsInReadingOrder(int w = 61) {
   int round = 0;
   for (const CfaPattern& base :
        {CfaPattern::Bayer(BayerOrder::kRGGB), CfaPattern::StandardXTrans()}) {
     for (const auto& [oy, ox] : std::vector<std::pair<int, int>>{
              {0, 0}, {1, 0}, {0, 1}, {1, 1}, {3, 5}, {2, 4}}) {
-      // 20 X-Trans cells a row: one step of the 16-cell kernel and a tail.
-      const int w = 61;
       const int h = 20;
       // Values over many binades, so that the order of the additions
       // shows in the last bits.
@@ -262,6 +262,19 @@ TEST(CellRowsTest, MeansFlagsAndClippedRowsMatchBruteForce) {
 
 TEST(CellRowsTest, MeansAreFloatSumsInReadingOrderBitForBit) {
   CheckFloatSumsInReadingOrder();
+}
+
+// The AVX-512 kernel builds a row's last cols % 16 cells in one step with
+// masked loads and stores: every length of that tail (0-15 cells, after
+// two full steps), with 0-2 pixels right of the last cell, gives the
+// brute-force means, bits and rows, and the sums bit for bit.
+TEST(CellRowsTest, XTransRowsWithEveryTailLength) {
+  std::vector<std::pair<bool, int>> widths;
+  for (int tail = 0; tail < 16; ++tail) {
+    widths.push_back({tail % 2 == 1, 3 * (32 + tail) + tail % 3});
+  }
+  CheckMeansFlagsAndClippedRows(widths);
+  for (const auto& [mask_noisy, w] : widths) CheckFloatSumsInReadingOrder(w);
 }
 
 // Where the CPU has AVX-512 or AVX2, X-Trans rows are built by a one-pass
