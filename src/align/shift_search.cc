@@ -781,6 +781,35 @@ bool ClearLead(double ahead, double behind) {
   return ahead - behind >= kRefineSignificance * std::sqrt(ahead + behind);
 }
 
+// A shift's overlap and the raw gain its loss is matched at.
+struct ShiftAtGain {
+  Overlap overlap;
+  double raw_gain = 1.0;
+};
+
+// Two shifts' block losses as RefineShift compares shifts from `a`: a's
+// row sample and blocks (RefineSamplingOf), each shift at its own gain.
+struct TwoShiftBlocks {
+  Plane<double> sums_a, counts_a, sums_b, counts_b;
+  BlockLosses a() const { return {sums_a, counts_a}; }
+  BlockLosses b() const { return {sums_b, counts_b}; }
+};
+TwoShiftBlocks BlockLossesOfTwo(const RawImage& gt, const RawImage& noisy,
+                                const ShiftAtGain& a, const ShiftAtGain& b) {
+  const auto [step, block] = RefineSamplingOf(a.overlap);
+  const int blocks_y = (gt.height() + block - 1) / block;
+  const int blocks_x = (gt.width() + block - 1) / block;
+  TwoShiftBlocks blocks{{blocks_x, blocks_y},
+                        {blocks_x, blocks_y},
+                        {blocks_x, blocks_y},
+                        {blocks_x, blocks_y}};
+  BlockGainMatchedLoss(gt, noisy, a.overlap, a.raw_gain, step, block,
+                       blocks.sums_a, blocks.counts_a);
+  BlockGainMatchedLoss(gt, noisy, b.overlap, b.raw_gain, step, block,
+                       blocks.sums_b, blocks.counts_b);
+  return blocks;
+}
+
 // Shift `b` against shift `a` on the colour-matched, gain-matched
 // mosaics, block by block of the noisy image as RefineShift compares
 // neighbours (its row sample and blocks of a's overlap), each shift at its
@@ -791,17 +820,12 @@ BlockVotes CompareOnBlocks(const RawImage& gt, const RawImage& noisy,
   const Overlap overlap_a = ComputeOverlap(gt.height(), gt.width(), a.dy, a.dx);
   const Overlap overlap_b = ComputeOverlap(gt.height(), gt.width(), b.dy, b.dx);
   if (overlap_a.empty() || overlap_b.empty()) return {};
-  const auto [step, block] = RefineSamplingOf(overlap_a);
-  const int blocks_y = (gt.height() + block - 1) / block;
-  const int blocks_x = (gt.width() + block - 1) / block;
-  Plane<double> sums_a(blocks_x, blocks_y), counts_a(blocks_x, blocks_y);
-  Plane<double> sums_b(blocks_x, blocks_y), counts_b(blocks_x, blocks_y);
-  BlockGainMatchedLoss(gt, noisy, overlap_a, RawGain(gt, noisy, overlap_a),
-                       step, block, sums_a, counts_a);
-  BlockGainMatchedLoss(gt, noisy, overlap_b, RawGain(gt, noisy, overlap_b),
-                       step, block, sums_b, counts_b);
-  return VoteOnBlocks({sums_a, counts_a}, {sums_b, counts_b},
-                      std::max(FullBlock(counts_a), FullBlock(counts_b)));
+  const TwoShiftBlocks blocks =
+      BlockLossesOfTwo(gt, noisy, {overlap_a, RawGain(gt, noisy, overlap_a)},
+                       {overlap_b, RawGain(gt, noisy, overlap_b)});
+  return VoteOnBlocks(
+      blocks.a(), blocks.b(),
+      std::max(FullBlock(blocks.counts_a), FullBlock(blocks.counts_b)));
 }
 
 }  // namespace
@@ -1081,16 +1105,11 @@ bool TieMoveConfirmed(const RawImage& gt, const RawImage& noisy,
       ComputeOverlap(gt.height(), gt.width(), from.dy, from.dx);
   if (there.empty() || back.empty()) return false;
   // RefineShift's comparison from `to`: its sample, blocks and gain.
-  const auto [step, block] = RefineSamplingOf(there);
-  const int blocks_y = (gt.height() + block - 1) / block;
-  const int blocks_x = (gt.width() + block - 1) / block;
-  std::vector<Plane<double>> sums(2, Plane<double>(blocks_x, blocks_y));
-  std::vector<Plane<double>> counts(2, Plane<double>(blocks_x, blocks_y));
-  const std::array<Overlap, 2> overlaps = {there, back};
-  BlockGainMatchedLosses(gt, noisy, overlaps, RawGain(gt, noisy, there), step,
-                         block, sums, counts);
-  const auto [better, worse] = VoteOnBlocks(
-      {sums[0], counts[0]}, {sums[1], counts[1]}, FullBlock(counts[0]));
+  const double raw_gain = RawGain(gt, noisy, there);
+  const TwoShiftBlocks blocks =
+      BlockLossesOfTwo(gt, noisy, {there, raw_gain}, {back, raw_gain});
+  const auto [better, worse] =
+      VoteOnBlocks(blocks.a(), blocks.b(), FullBlock(blocks.counts_a));
   return ClearLead(worse, better);
 }
 
