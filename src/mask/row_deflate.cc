@@ -67,13 +67,35 @@ constexpr std::array<std::uint8_t, kMaxMatch + 1> MakeLengthCodes() {
 constexpr std::array<std::uint8_t, kMaxMatch + 1> kLengthCode =
     MakeLengthCodes();
 
-// Distance code (0..29) of `d` (1..32768); its extra bits are
-// kDistBase-relative, DistExtraBits of them.
-inline int DistCode(int d) {
-  if (d <= 4) return d - 1;
+// Distance code (0..29) of `d` (1..32768) from its bits; d > 4.
+constexpr int LongDistCode(int d) {
   const unsigned v = static_cast<unsigned>(d - 1);
   const int high = 31 - __builtin_clz(v);
   return 2 * high + static_cast<int>((v >> (high - 1)) & 1u);
+}
+
+// The codes of distances up to kSmallDistances, looked up: the in-row
+// distances (1, 2, 3, 6) alternate at random on busy masks, and a branch
+// on d <= 4 mispredicted on a good part of the matches (callgrind's
+// branch simulation), in the parse's counts and in the block's writer.
+constexpr int kSmallDistances = 256;
+constexpr std::array<std::uint8_t, kSmallDistances + 1> MakeSmallDistCodes() {
+  std::array<std::uint8_t, kSmallDistances + 1> codes{};
+  for (int d = 1; d <= kSmallDistances; ++d) {
+    codes[d] = static_cast<std::uint8_t>(d <= 4 ? d - 1 : LongDistCode(d));
+  }
+  return codes;
+}
+constexpr std::array<std::uint8_t, kSmallDistances + 1> kSmallDistCode =
+    MakeSmallDistCodes();
+
+// Distance code (0..29) of `d` (1..32768); its extra bits are
+// kDistBase-relative, DistExtraBits of them.
+inline int DistCode(int d) {
+  // Longer distances (matches of rows) are rare: a predictable branch.
+  if (d <= kSmallDistances) [[likely]]
+    return kSmallDistCode[d];
+  return LongDistCode(d);
 }
 inline int DistExtraBits(int code) { return code < 4 ? 0 : code / 2 - 1; }
 
@@ -228,47 +250,71 @@ void CanonicalCodes(const std::uint8_t* lengths, int n, std::uint16_t* codes) {
   }
 }
 
-// Bits into `out`, LSB first, through a 64-bit accumulator stored 8
-// bytes at a time into room reserved ahead (Reserve): no growth check per
-// code (was a vector resize per 4 bytes, a third of WriteBlock's time).
+// Bits into reserved room, LSB first, through a 64-bit accumulator whose
+// whole bytes are stored at once after every code (8 bytes written,
+// advanced by those complete): no branch per code (whether 32 bits had
+// filled up was a coin's toss per code on busy masks) and codes of up to
+// 56 bits (a match's length and distance in one). A block's writer keeps
+// it in a local (registers): as a BitWriter's fields, reached through a
+// reference, the accumulator, the count and the output's address were
+// loaded and stored around every code (a byte store may alias any of
+// them).
+struct BitCursor {
+  std::uint8_t* out;  // the next byte to write
+  std::uint64_t acc;
+  int count;  // bits in acc, < 8 between Puts
+
+  static constexpr int kMaxBits = 56;
+
+  // Appends the low `n` (at most kMaxBits) bits of `bits`; within the
+  // room (8 bytes are written from `out`).
+  [[gnu::always_inline]] void Put(std::uint64_t bits, int n) {
+    acc |= bits << count;
+    count += n;
+    std::uint8_t word[8];
+    for (int i = 0; i < 8; ++i) {
+      word[i] = static_cast<std::uint8_t>(acc >> (8 * i));
+    }
+    std::memcpy(out, word, 8);
+    const int whole = count & ~7;
+    out += whole >> 3;
+    acc >>= whole;
+    count -= whole;
+  }
+};
+
+// The output of BitCursors: room reserved ahead (a vector resize per 4
+// bytes was a third of WriteBlock's time) and what they leave.
 class BitWriter {
  public:
   explicit BitWriter(std::vector<std::uint8_t>& out)
       : out_(out), at_(out.size()) {}
 
-  // Room for `bytes` more bytes of output.
-  void Reserve(std::size_t bytes) {
+  // A cursor with room for `bytes` more bytes of output; Return(it) when
+  // done with it.
+  BitCursor Take(std::size_t bytes) {
     if (out_.size() < at_ + bytes + 8) out_.resize(at_ + bytes + 8);
+    return {out_.data() + at_, acc_, count_};
   }
 
-  // Appends the low `n` (at most 32) bits of `bits`; within the reserved
-  // room.
-  void Put(std::uint64_t bits, int n) {
-    acc_ |= bits << count_;
-    count_ += n;
-    if (count_ >= 32) {
-      std::uint8_t word[8];
-      for (int i = 0; i < 8; ++i) {
-        word[i] = static_cast<std::uint8_t>(acc_ >> (8 * i));
-      }
-      std::memcpy(out_.data() + at_, word, 8);
-      at_ += 4;
-      acc_ >>= 32;
-      count_ -= 32;
-    }
+  void Return(const BitCursor& cursor) {
+    at_ = static_cast<std::size_t>(cursor.out - out_.data());
+    acc_ = cursor.acc;
+    count_ = cursor.count;
   }
 
   // Pads to a byte boundary, writes what is left and trims `out` to what
   // was written.
   void Flush() {
-    Reserve(8);
-    while (count_ > 0) {
-      out_[at_++] = static_cast<std::uint8_t>(acc_);
-      acc_ >>= 8;
-      count_ -= 8;
+    BitCursor cursor = Take(8);
+    while (cursor.count > 0) {
+      *cursor.out++ = static_cast<std::uint8_t>(cursor.acc);
+      cursor.acc >>= 8;
+      cursor.count -= 8;
     }
-    acc_ = 0;
-    count_ = 0;
+    cursor.acc = 0;
+    cursor.count = 0;
+    Return(cursor);
     out_.resize(at_);
   }
 
@@ -355,7 +401,7 @@ struct MatchCounts {
 // One deflate block with dynamic Huffman codes (RFC 1951 3.2.7).
 void WriteBlock(const std::vector<Sequence>& sequences,
                 const std::uint8_t* literals, std::size_t literal_count,
-                const MatchCounts& matches, bool final, BitWriter& bits) {
+                const MatchCounts& matches, bool final, BitWriter& writer) {
   constexpr int kLitCodes = 286;
   constexpr int kDistCodes = 30;
   std::uint32_t lit_freq[kLitCodes];
@@ -435,7 +481,7 @@ void WriteBlock(const std::vector<Sequence>& sequences,
     block_bits += static_cast<std::uint64_t>(dist_freq[i]) *
                   (dist_len[i] + DistExtraBits(i));
   }
-  bits.Reserve(static_cast<std::size_t>(block_bits / 8 + 8));
+  BitCursor bits = writer.Take(static_cast<std::size_t>(block_bits / 8 + 8));
   bits.Put(final ? 1 : 0, 1);
   bits.Put(2, 2);  // dynamic Huffman codes
   bits.Put(static_cast<std::uint32_t>(nlit - 257), 5);
@@ -449,7 +495,7 @@ void WriteBlock(const std::vector<Sequence>& sequences,
     if (s.symbol == 18) bits.Put(s.extra, 7);
   }
   // Each match length's code and extra bits as one field (at most 20
-  // bits), so that a token is one or two Puts.
+  // bits), so that a match is one Put with its distance's.
   std::uint32_t length_bits[kMaxMatch + 1] = {};
   std::uint8_t length_count[kMaxMatch + 1] = {};
   for (int l = kMinMatch; l <= kMaxMatch; ++l) {
@@ -485,35 +531,63 @@ void WriteBlock(const std::vector<Sequence>& sequences,
       }
     }
   }
+  // Per distance code, its code's and extra bits' count.
+  std::uint8_t dist_count[kDistCodes];
+  for (int i = 0; i < kDistCodes; ++i) {
+    dist_count[i] = static_cast<std::uint8_t>(dist_len[i] + DistExtraBits(i));
+  }
   const std::uint8_t* lit = literals;
-  // Where most sequences have no literals (quiet masks: runs and rows),
-  // those skip the literals' step; where they alternate (busy ones), the
-  // step runs for every sequence rather than mispredict.
-  const bool skip_none = literal_count < sequences.size() / 2;
-  for (const Sequence& s : sequences) {
-    int n = s.literals;
-    if (skip_none && n == 0) {
-    } else if (two_level) {
-      for (; n > 8; n -= 8, lit += 8) {
-        const Group& g = groups[Pattern8(lit)];
-        bits.Put(g.bits, g.prefix[8]);
-      }
-      const Group& g = groups[Pattern8(lit)];
-      const int length = g.prefix[n];
-      bits.Put(g.bits & ((std::uint64_t{1} << length) - 1), length);
-      lit += n;
+  // Up to 8 two-level literals from `lit` (n of them, 0 to 8).
+  auto put_group = [&](int n) {
+    const Group& g = groups[Pattern8(lit)];
+    const int length = g.prefix[n];
+    bits.Put(g.bits & ((std::uint64_t{1} << length) - 1), length);
+    lit += n;
+  };
+  auto put_literals = [&](int n) {
+    if (two_level) {
+      // The first 16 as two groups whatever their count (a loop of 8 at
+      // a time mispredicted its exit on a good part of the sequences;
+      // the literals' buffer is padded, so reading 16 is safe).
+      const int first = std::min(n, 8);
+      const int second = std::min(n - first, 8);
+      put_group(first);
+      put_group(second);
+      // Past 16 (rare), 8 at a time.
+      for (n -= first + second; n > 0; n -= 8) put_group(std::min(n, 8));
     } else {
       for (; n > 0; --n, ++lit) bits.Put(lit_code[*lit], lit_len[*lit]);
     }
-    if (s.length == 0) continue;
-    bits.Put(length_bits[s.length], length_count[s.length]);
-    const int dc = DistCode(s.distance);
-    bits.Put(
-        dist_code[dc] | (static_cast<std::uint64_t>(s.distance - kDistBase[dc])
-                         << dist_len[dc]),
-        dist_len[dc] + DistExtraBits(dc));
+  };
+  // Where most sequences have no literals (quiet masks: runs and rows),
+  // those skip the literals' step; where they alternate (busy ones), the
+  // step runs for every sequence rather than mispredict (two loops: a
+  // test of both in one was ordered by the compiler to branch on the
+  // count first).
+  auto put_sequences = [&]<bool kSkipNone>() {
+    for (const Sequence& s : sequences) {
+      if (!kSkipNone || s.literals != 0) put_literals(s.literals);
+      if (s.length == 0) continue;
+      // The length's field and the distance's code and extra bits (at
+      // most 20 + 28 bits) as one.
+      static_assert(20 + 28 <= BitCursor::kMaxBits);
+      const int dc = DistCode(s.distance);
+      const std::uint64_t distance_bits =
+          dist_code[dc] |
+          (static_cast<std::uint64_t>(s.distance - kDistBase[dc])
+           << dist_len[dc]);
+      const int length_n = length_count[s.length];
+      bits.Put(length_bits[s.length] | distance_bits << length_n,
+               length_n + dist_count[dc]);
+    }
+  };
+  if (literal_count < sequences.size() / 2) {
+    put_sequences.template operator()<true>();
+  } else {
+    put_sequences.template operator()<false>();
   }
   bits.Put(lit_code[256], lit_len[256]);
+  writer.Return(bits);
 }
 
 // Adler-32 (RFC 1950) of the filtered rows (a zero filter byte, then the
@@ -800,12 +874,25 @@ class RowBits {
     return (bits_[j][set] >> s) | ((bits_[j + 1][set] << 1) << (63 - s));
   }
 
-  // Words j and j + 1 of this row computed.
+  // Words j and j + 1 of this row computed. A word not computed yet is computed
+  // with the next ones, kAhead in all: the encoder reaches a new word at no
+  // regular step, and the test mispredicted each time (a word at a time, a
+  // fifth of the parse's mispredicted branches in callgrind's simulation). A
+  // long match that skips words then costs at most kAhead - 1 words computed
+  // for nothing.
   [[gnu::always_inline]] void Ensure(int j) {
-    if (stamp_[j] != serial_) [[unlikely]]
-      Compute(j);
-    if (stamp_[j + 1] != serial_) [[unlikely]]
-      Compute(j + 1);
+    if ((stamp_[j] != serial_) | (stamp_[j + 1] != serial_)) [[unlikely]]
+      ComputeAhead(j);
+  }
+
+  static constexpr int kAhead = 4;
+
+  [[gnu::noinline]] void ComputeAhead(int j) {
+    // Words past the row are stamped zeros (Start).
+    const int end = std::min(j + kAhead, words_);
+    for (int k = j; k < end; ++k) {
+      if (stamp_[k] != serial_) Compute(k);
+    }
   }
 
   // Word j of a row's bit plane (from `row`, of the row with `serial`).
@@ -1187,7 +1274,9 @@ void DeflatePngRows(PlaneView<const std::uint8_t> image,
         len = clear != 0 ? __builtin_ctzll(clear) : 64;
         if (len >= valid) len = equal.Ones(RowBits::kAbove, c - 1);
       }
-      if (len >= kMinRowMatch && len > in_row_best + kRowBias && len > best) {
+      // One branch (rarely taken), not three: len reaches 12 at random.
+      if ((len >= kMinRowMatch) & (len > in_row_best + kRowBias) &
+          (len > best)) {
         best = len;
         best_distance = unit;
         best_rows = 1;

@@ -397,6 +397,38 @@ TEST(PngWriterTest, LongStretchesOfLiteralsDecodeExactly) {
   ExpectExactRoundTrip(plane, "random bytes 400x400");
 }
 
+// Two-level rows alternating stretches of random literals of every length
+// from 0 to 40 (the block writer puts 8 at a time, the first 16 without a
+// branch on their count, the rest in a loop) with matches at every
+// in-row distance (1, 2, 3, 6: looked up codes) and, every fifth row, a
+// copy of the row above (a distance past that table's, computed).
+TEST(PngWriterTest, LiteralStretchesOfEveryLengthBetweenMatches) {
+  Plane<std::uint8_t> plane(1001, 60, 0);
+  constexpr int kPeriods[] = {1, 2, 3, 6};
+  std::uint32_t state = 5;
+  for (int y = 0; y < plane.height(); ++y) {
+    if (y % 5 == 4) {
+      for (int x = 0; x < plane.width(); ++x) {
+        plane.at(y, x) = plane.at(y - 1, x);
+      }
+      continue;
+    }
+    int x = 0;
+    for (int k = 0; x < plane.width(); ++k) {
+      const int literals = (7 * y + k) % 41;
+      for (int i = 0; i < literals && x < plane.width(); ++i, ++x) {
+        state = state * 1664525u + 1013904223u;
+        plane.at(y, x) = (state >> 31) != 0 ? 255 : 0;
+      }
+      const int d = kPeriods[(y + k) % 4];
+      for (int i = 0; i < 20 && x < plane.width(); ++i, ++x) {
+        plane.at(y, x) = x >= d ? plane.at(y, x - d) : 255;
+      }
+    }
+  }
+  ExpectExactRoundTrip(plane, "literal stretches 1001x60");
+}
+
 TEST(PngWriterTest, EncodesStridedViews) {
   const Plane<std::uint8_t> plane = TestPattern(40, 30);
   const PlaneView<const std::uint8_t> crop = plane.view().crop(5, 7, 20, 13);
