@@ -22,16 +22,37 @@ struct Offset {
   int dy, dx;
 };
 
+// The offsets of one (phase, colour) of NeighbourTable, in a fixed array:
+// the most a ring of radius 2 holds off its straight lines is 12. A table
+// of std::vectors cost 108 allocations per colour matcher (X-Trans), about
+// a third of a matcher's construction (issue 17).
+class OffsetList {
+ public:
+  static constexpr int kCapacity = 12;
+  void push_back(const Offset& offset) { items_[size_++] = offset; }
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return static_cast<std::size_t>(size_); }
+  const Offset& operator[](std::size_t k) const { return items_[k]; }
+  const Offset* begin() const { return items_.data(); }
+  const Offset* end() const { return items_.data() + size_; }
+
+ private:
+  std::array<Offset, kCapacity> items_{};
+  int size_ = 0;
+};
+
 // For a pixel at CFA phase (py, px) and a wanted colour: the offsets of the
 // nearest pixels of that colour (the pixel itself when it has it). Bayer
-// always finds them in the 3x3 neighbourhood; X-Trans may need 5x5.
+// always finds them in the 3x3 neighbourhood; X-Trans may need 5x5. It
+// depends on the CFA alone, so the matchers of one sweep share one
+// (BlockGainMatchedLosses: nine shifts, one table).
 class NeighbourTable {
  public:
   explicit NeighbourTable(const CfaPattern& cfa) : period_(cfa.period()) {
     for (int py = 0; py < period_; ++py) {
       for (int px = 0; px < period_; ++px) {
         for (int c = 0; c < 3; ++c) {
-          std::vector<Offset>& list = offsets_[Index(py, px, c)];
+          OffsetList& list = offsets_[Index(py, px, c)];
           const CfaColor colour = static_cast<CfaColor>(c);
           if (cfa.color_at(py, px) == colour) {
             list.push_back({0, 0});
@@ -57,7 +78,7 @@ class NeighbourTable {
       }
     }
   }
-  const std::vector<Offset>& Get(int y, int x, CfaColor colour) const {
+  const OffsetList& Get(int y, int x, CfaColor colour) const {
     return offsets_[Index(Mod(y), Mod(x), static_cast<int>(colour))];
   }
 
@@ -68,7 +89,7 @@ class NeighbourTable {
   }
   static int Index(int py, int px, int c) { return (py * 6 + px) * 3 + c; }
   int period_;
-  std::array<std::vector<Offset>, 6 * 6 * 3> offsets_;
+  std::array<OffsetList, 6 * 6 * 3> offsets_;
 };
 
 // Eight floats (V8, align/float_lanes.h), and eight lane masks, as GCC
@@ -81,13 +102,18 @@ using M8 = std::int32_t __attribute__((vector_size(32)));
 // loss call this for every row of a 60 MP overlap.
 class ColourMatcher {
  public:
-  ColourMatcher(const RawImage& gt, const Overlap& overlap)
-      : gt_(gt), overlap_(overlap), table_(gt.cfa) {
+  // `table` is NeighbourTable(gt.cfa), and outlives the matcher.
+  ColourMatcher(const RawImage& gt, const Overlap& overlap,
+                const NeighbourTable& table)
+      : gt_(gt), overlap_(overlap), table_(table) {
     // Columns whose whole neighbourhood (|dx| <= 2) lies inside the GT; the
     // rest take the bounds-checked path.
     inner_begin_ = std::clamp(2 - overlap.gt_x0, 0, overlap.width);
     inner_end_ =
         std::clamp(gt.width() - 2 - overlap.gt_x0, inner_begin_, overlap.width);
+    for (int phase = 0; phase < gt.cfa.period(); ++phase) {
+      same_colours_[phase] = SameColoursOf(phase);
+    }
     PlanXTransPhases();
   }
 
@@ -116,15 +142,18 @@ class ColourMatcher {
   }
 
   // Shifts that keep every colour in place (even for Bayer, multiples of 6
-  // for X-Trans): the row is the GT's own row.
-  bool SameColours(int i) const {
+  // for X-Trans): the row is the GT's own row. The answer repeats every
+  // CFA period of rows (the GT and noisy rows keep their distance), so it
+  // is looked up once per row phase (a colour and a table lookup per
+  // column of a period was ~190 instructions per X-Trans row).
+  bool SameColours(int i) const { return same_colours_[i % gt_.cfa.period()]; }
+  bool SameColoursOf(int i) const {
     const int gy = overlap_.gt_y0 + i;
     const int ny = overlap_.noisy_y0 + i;
     const int count = std::min(gt_.cfa.period(), overlap_.width);
     for (int k = 0; k < count; ++k) {
       const CfaColor wanted = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
-      const std::vector<Offset>& all =
-          table_.Get(gy, overlap_.gt_x0 + k, wanted);
+      const OffsetList& all = table_.Get(gy, overlap_.gt_x0 + k, wanted);
       if (all.size() != 1 || all[0].dy != 0 || all[0].dx != 0) return false;
     }
     return true;
@@ -141,8 +170,7 @@ class ColourMatcher {
     if (period == 6 && count == 6 && XTransRow(gy, ny, out)) return;
     for (int k = 0; k < count; ++k) {
       const CfaColor wanted = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
-      const std::vector<Offset>& all =
-          table_.Get(gy, overlap_.gt_x0 + k, wanted);
+      const OffsetList& all = table_.Get(gy, overlap_.gt_x0 + k, wanted);
       // Rows outside the GT drop out for the whole row (the mean of the
       // neighbours that exist), so the kernel is fixed along the row.
       const float* src[kMaxNeighbours] = {};
@@ -260,7 +288,7 @@ class ColourMatcher {
   bool BayerRow(int gy, int ny, float* out) const {
     const float* src[2][kMaxNeighbours];
     int n[2] = {0, 0};
-    std::array<const std::vector<Offset>*, 2> lists{};
+    std::array<const OffsetList*, 2> lists{};
     std::array<CfaColor, 2> wanted{};
     for (int k = 0; k < 2; ++k) {
       wanted[k] = gt_.cfa.color_at(ny, overlap_.noisy_x0 + k);
@@ -353,7 +381,7 @@ class ColourMatcher {
     bool usable = false;         // false: the generic path must do the row
     int min_dy = 0, max_dy = 0;  // of every neighbour of every phase
     int n[kPeriod] = {};
-    std::array<const std::vector<Offset>*, kPeriod> lists{};
+    std::array<const OffsetList*, kPeriod> lists{};
     std::array<CfaColor, kPeriod> wanted{};
     Offset src[kPeriod][kSlots] = {};
     Offset pointer[kSlots][kMaxPairs] = {};
@@ -685,7 +713,7 @@ class ColourMatcher {
 
   // An edge column's value, with bounds checks: the mean of the pixels of
   // `list` around (gy, gx) that lie inside the GT, else NearestInside.
-  float EdgePixel(int gy, int gx, const std::vector<Offset>& list,
+  float EdgePixel(int gy, int gx, const OffsetList& list,
                   CfaColor wanted) const {
     float sum = 0;
     int used = 0;
@@ -724,8 +752,10 @@ class ColourMatcher {
   static constexpr int kMaxNeighbours = 8;
   const RawImage& gt_;
   Overlap overlap_;
-  NeighbourTable table_;
+  const NeighbourTable& table_;
   int inner_begin_ = 0, inner_end_ = 0;
+  // SameColoursOf(i) for the rows i of each phase i % period.
+  std::array<bool, CfaPattern::kMaxPeriod> same_colours_{};
   // X-Trans: one XTransPlan per row phase (PlanXTransPhases), else null.
   std::unique_ptr<XTransPlan[]> xtrans_plans_;
 };
@@ -735,7 +765,8 @@ class ColourMatcher {
 void GtInNoisyColours(const RawImage& gt, const Overlap& overlap,
                       PlaneView<float> out) {
   if (overlap.empty()) return;
-  const ColourMatcher matcher(gt, overlap);
+  const NeighbourTable table(gt.cfa);
+  const ColourMatcher matcher(gt, overlap, table);
   for (int i = 0; i < overlap.height; ++i) matcher.Row(i, out.row(i));
 }
 
@@ -771,7 +802,8 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
       16, 64);
   const float top = std::max(gt.meta.overexposure_lb, 1e-6f);
   const float noisy_clip = 0.95f * noisy.meta.overexposure_lb;
-  const ColourMatcher matcher(gt, overlap);
+  const NeighbourTable table(gt.cfa);
+  const ColourMatcher matcher(gt, overlap, table);
   std::vector<float> row(static_cast<std::size_t>(overlap.width));
 
   // Pass 1, rough gain from two rows in every 16 (every CFA row phase
@@ -978,7 +1010,8 @@ double SampledGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
                               int row_step) {
   if (overlap.empty()) return 0;
   row_step = std::max(1, row_step);
-  const ColourMatcher matcher(gt, overlap);
+  const NeighbourTable table(gt.cfa);
+  const ColourMatcher matcher(gt, overlap, table);
   std::vector<float> row(static_cast<std::size_t>(overlap.width));
   const float gain = static_cast<float>(raw_gain);
   double total = 0;
@@ -1178,6 +1211,8 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     std::array<const float*, kKept> kept{};
     int next = 0;
     std::vector<int> partners;  // groups whose rows this one may read
+    // The key (`wanted`, below) of the noisy rows of each CFA row phase.
+    std::array<std::uint32_t, CfaPattern::kMaxPeriod> wanted_of_phase{};
   };
   std::vector<Group> groups;
   std::vector<int> group_of(overlaps.size(), -1);
@@ -1201,7 +1236,7 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     }
     if (group_of[k] < 0) {
       group_of[k] = static_cast<int>(groups.size());
-      groups.push_back({nullptr, overlap, {}, {}, {}, {}, 0, {}});
+      groups.push_back({nullptr, overlap, {}, {}, {}, {}, 0, {}, {}});
       continue;
     }
     Overlap& reach = groups[group_of[k]].reach;
@@ -1213,9 +1248,26 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     reach.width = hi - lo;
   }
   const int period = gt.cfa.period();
+  // The colours a noisy row ny wants at a group's first `period` GT
+  // columns, 2 bits each: with the GT row, all a matched row depends on.
+  // They repeat every `period` noisy rows, so each group keeps one key per
+  // row phase (they were made per matched row, a colour lookup per
+  // column).
+  auto wanted = [&](const Overlap& reach, int ny) {
+    std::uint32_t key = 0;
+    for (int k = 0; k < period; ++k) {
+      key = key << 2 |
+            static_cast<std::uint32_t>(gt.cfa.color_at(ny, reach.noisy_x0 + k));
+    }
+    return key;
+  };
+  const NeighbourTable table(gt.cfa);
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
-    group.matcher = std::make_unique<ColourMatcher>(gt, group.reach);
+    group.matcher = std::make_unique<ColourMatcher>(gt, group.reach, table);
+    for (int phase = 0; phase < period; ++phase) {
+      group.wanted_of_phase[phase] = wanted(group.reach, phase);
+    }
     for (std::vector<float>& row : group.rows) {
       row.resize(static_cast<std::size_t>(group.reach.width));
     }
@@ -1228,17 +1280,6 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
       }
     }
   }
-  // The colours row i of a group wants at its first `period` GT columns, 2
-  // bits each: with the GT row, all a matched row depends on.
-  auto wanted = [&](const Overlap& reach, int i) {
-    std::uint32_t key = 0;
-    const int ny = reach.noisy_y0 + i;
-    for (int k = 0; k < period; ++k) {
-      key = key << 2 |
-            static_cast<std::uint32_t>(gt.cfa.color_at(ny, reach.noisy_x0 + k));
-    }
-    return key;
-  };
   // GT row gy as group g matches it: kept by g or a partner wanting the
   // same colours, else matched now and kept.
   auto matched_row = [&](int g, int i) -> const float* {
@@ -1247,7 +1288,8 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     for (int k = 0; k < kKept; ++k) {
       if (group.kept_gy[k] == gy) return group.kept[k];
     }
-    const std::uint32_t key = wanted(group.reach, i);
+    const std::uint32_t key =
+        group.wanted_of_phase[(group.reach.noisy_y0 + i) % period];
     for (int p : group.partners) {
       const Group& partner = groups[p];
       for (int k = 0; k < kKept; ++k) {
@@ -1271,10 +1313,25 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
   const bool share_scaled = overlaps.size() > 1;
   std::vector<float> scaled(
       share_scaled ? static_cast<std::size_t>(noisy.width()) : 0);
+  // The noisy rows some overlap samples: the sweep below visits those
+  // alone (a 3 MP pair samples one row in 8; visiting every row and
+  // testing it against each of nine overlaps, with the keys above made per
+  // matched row, was ~30 % of this function's own instructions on a 3 MP
+  // X-Trans pair, callgrind).
+  std::vector<char> sampled(
+      static_cast<std::size_t>(std::max(0, last - first)));
+  for (const Overlap& overlap : overlaps) {
+    if (overlap.empty()) continue;
+    for (int i = 0; i < overlap.height; i += 2 * row_step) {
+      sampled[overlap.noisy_y0 + i - first] = 1;
+      if (i + 1 < overlap.height) sampled[overlap.noisy_y0 + i + 1 - first] = 1;
+    }
+  }
   // One sweep down the noisy image: each noisy row (and the GT rows near
   // it) is used by every overlap that samples it while it is in cache. Each
   // overlap still adds its rows in order, so its sums are the same.
   for (int y = first; y < last; ++y) {
+    if (!sampled[y - first]) continue;
     std::fill(matched.begin(), matched.end(), nullptr);
     bool scaled_made = false;
     for (std::size_t k = 0; k < overlaps.size(); ++k) {

@@ -10,8 +10,9 @@
 //   where the magnitude is not above 1e-20, bit for bit the scalar tail's;
 // - BlockGainMatchedLosses (nine shifts in one sweep, rows shared between
 //   dy - 1 and dy + 1): bit for bit against one shift at a time;
-// - BlockGainMatchedLoss (blocks of a row side by side): bit for bit
-//   against the plain per-block loop;
+// - BlockGainMatchedLoss (blocks of a row side by side, the sweep over the
+//   sampled rows alone): bit for bit against the plain per-block loop, at
+//   row steps 1, 2 and 5;
 // - RawGain (no division per pixel in its rough pass, four blocks reduced
 //   side by side): bit for bit against its plain two passes, and LeastFailing's
 //   bound the division's own;
@@ -426,14 +427,18 @@ TEST(AlignKernelsTest, BlockLossesMatchThePlainPerBlockLoop) {
       Plane<float> matched(overlap.width, overlap.height);
       GtInNoisyColours(gt, overlap, matched.view());
       const float gain = 1.3f;
-      for (const int block : {8, 13, 16, 50}) {
+      for (const auto& [block, step] :
+           {std::pair{8, 1}, std::pair{13, 1}, std::pair{16, 1},
+            std::pair{50, 1}, std::pair{13, 2}, std::pair{8, 5}}) {
         const int blocks_y = (gt.height() + block - 1) / block;
         const int blocks_x = (gt.width() + block - 1) / block;
         Plane<double> sums(blocks_x, blocks_y), counts(blocks_x, blocks_y);
-        BlockGainMatchedLoss(gt, noisy, overlap, gain, 1, block, sums, counts);
+        BlockGainMatchedLoss(gt, noisy, overlap, gain, step, block, sums,
+                             counts);
         Plane<double> want_sums(blocks_x, blocks_y, 0.0);
         Plane<double> want_counts(blocks_x, blocks_y, 0.0);
         for (int i = 0; i < overlap.height; ++i) {
+          if ((i / 2) % step != 0) continue;  // the sampled row pairs
           const int ny = overlap.noisy_y0 + i;
           const float* g = matched.row(i);
           const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
@@ -458,24 +463,27 @@ TEST(AlignKernelsTest, BlockLossesMatchThePlainPerBlockLoop) {
         }
         for (std::size_t k = 0; k < sums.pixel_count(); ++k) {
           EXPECT_EQ(sums.data()[k], want_sums.data()[k])
-              << cfa << " shift " << dy << "," << dx << " block " << block;
+              << cfa << " shift " << dy << "," << dx << " block " << block
+              << " step " << step;
           EXPECT_EQ(counts.data()[k], want_counts.data()[k]);
         }
         // With a neighbour in the same sweep, the noisy row's products
         // with the gain are made once for both (and four blocks' sums
-        // reduced side by side): the same sums for this shift.
+        // reduced side by side), and the sweep visits the rows either
+        // samples (its first row a row later or earlier where the
+        // neighbour's dy is odd): the same sums for this shift.
         const Overlap overlaps[] = {
             overlap, ComputeOverlap(gt.height(), gt.width(), dy + 1, dx - 1)};
         std::vector<Plane<double>> both_sums(2,
                                              Plane<double>(blocks_x, blocks_y));
         std::vector<Plane<double>> both_counts(
             2, Plane<double>(blocks_x, blocks_y));
-        BlockGainMatchedLosses(gt, noisy, overlaps, gain, 1, block, both_sums,
-                               both_counts);
+        BlockGainMatchedLosses(gt, noisy, overlaps, gain, step, block,
+                               both_sums, both_counts);
         for (std::size_t k = 0; k < sums.pixel_count(); ++k) {
           EXPECT_EQ(both_sums[0].data()[k], want_sums.data()[k])
               << cfa << " shift " << dy << "," << dx << " block " << block
-              << " shared with a neighbour";
+              << " step " << step << " shared with a neighbour";
           EXPECT_EQ(both_counts[0].data()[k], want_counts.data()[k]);
         }
       }
