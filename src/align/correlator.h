@@ -84,7 +84,13 @@ namespace dsb {
 //    shift worse with the sign test's lead (an RGGB photograph at noise
 //    level 4 estimated at -120.54 for the truth -121 moved to -120 on 145
 //    of 275 blocks; issue 17, the session of 3 December 2026).
-inline constexpr int kAlignRevision = 13;
+// 14: where the refinement's row sample keeps its centre without ruling
+//    out every neighbour (none worse than it on clearly more blocks), it
+//    compares the centre and those neighbours again on every row (up to
+//    8 M pixels per shift): three pairs at noise level 4 that the half
+//    sample of 1-4 MP frames left 1 px off (issue 17, the twelfth
+//    session).
+inline constexpr int kAlignRevision = 14;
 
 struct AlignParams {
   // Largest |dy| and |dx| searched, in full-resolution pixels. Reduced

@@ -178,7 +178,10 @@ FineResult FineSearch(const RawImage& gt,
 //    smooth content both neighbours of the true shift can beat it, a bump the
 //    slope test rejects. Overlaps over 1 MP are compared on a subsample of row
 //    pairs (RefineSamplingOf: half of SampleOf's up to 4 MP, 0.43 M of 3 MP,
-//    rising to all of it, 2 M per shift, from 16 MP up). FinishAlignment runs
+//    rising to all of it, 2 M per shift, from 16 MP up); where that sample
+//    keeps the centre but leaves a neighbour not clearly worse, the centre
+//    and the neighbours left open are compared again on every row (at most
+//    8 M pixels per shift), a sequential test. FinishAlignment runs
 //    it again from the shift it moved to, until it keeps its centre (at most
 //    kRefineSteps runs, correlator_common.cc).
 //    A neighbour the fine search could not tell from the centre (its

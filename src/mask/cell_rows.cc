@@ -4,7 +4,6 @@
 #include <limits>
 
 #include "common/vector_clones.h"
-#include "mask/wide_clones.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     defined(__ELF__)
@@ -106,7 +105,7 @@ namespace {
 // sum times 1 / count is the mean, and the largest sample is compared with
 // `lb`. Returns the OR of the bits over the row.
 template <int RedPos>
-DSB_MASK_WIDE_CLONES ClipBits
+DSB_WIDE_VECTOR_CLONES ClipBits
 BayerCells(const float* __restrict row0, const float* __restrict row1, int cols,
            float red_inv, float green_inv, float blue_inv, float lb,
            float* __restrict red, float* __restrict green,
@@ -135,10 +134,10 @@ BayerCells(const float* __restrict row0, const float* __restrict row1, int cols,
 
 // out_k[j] = row[3 * j + k] for j < n: the three columns of each 3-wide
 // cell, one array each (a stride-3 deinterleave, which vectorises).
-DSB_MASK_WIDE_CLONES void SplitColumns3(const float* __restrict row, int n,
-                                        float* __restrict out0,
-                                        float* __restrict out1,
-                                        float* __restrict out2) {
+DSB_WIDE_VECTOR_CLONES void SplitColumns3(const float* __restrict row, int n,
+                                          float* __restrict out0,
+                                          float* __restrict out1,
+                                          float* __restrict out2) {
   for (int j = 0; j < n; ++j) {
     out0[j] = row[3 * j];
     out1[j] = row[3 * j + 1];

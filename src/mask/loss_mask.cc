@@ -17,7 +17,6 @@
 #include "mask/morphology.h"
 #include "mask/pair_model.h"
 #include "mask/self_pair_mask.h"
-#include "mask/wide_clones.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     defined(__ELF__)
@@ -650,11 +649,11 @@ class RowScorer {
 
  private:
   template <bool Censored, bool Dark, int Kind>
-  DSB_MASK_WIDE_CLONES static void ScoreRow(const RowInputs& inputs,
-                                            const Constants& constants,
-                                            const Ahead& ahead, int cols,
-                                            std::uint32_t* __restrict z,
-                                            float* __restrict weight) {
+  DSB_WIDE_VECTOR_CLONES static void ScoreRow(const RowInputs& inputs,
+                                              const Constants& constants,
+                                              const Ahead& ahead, int cols,
+                                              std::uint32_t* __restrict z,
+                                              float* __restrict weight) {
     // Local copies, so that the loop vectorises: the pointers and constants
     // stay in registers (a conditional load of a constant through a
     // reference is a masked load the vectoriser refuses).
@@ -778,12 +777,12 @@ std::vector<std::uint8_t> ScoreCells(const CellRowBuilder& builder,
 // that enters is added (integers: exact). z is 0 wherever the weight is
 // (RowScorer).
 template <bool Leave, bool Enter>
-DSB_MASK_WIDE_CLONES void SlideColumns(const std::uint16_t* __restrict leave_z,
-                                       const std::uint8_t* __restrict leave_w,
-                                       const std::uint16_t* __restrict enter_z,
-                                       const std::uint8_t* __restrict enter_w,
-                                       int cols, std::int32_t* __restrict sums,
-                                       std::int32_t* __restrict counts) {
+DSB_WIDE_VECTOR_CLONES void SlideColumns(
+    const std::uint16_t* __restrict leave_z,
+    const std::uint8_t* __restrict leave_w,
+    const std::uint16_t* __restrict enter_z,
+    const std::uint8_t* __restrict enter_w, int cols,
+    std::int32_t* __restrict sums, std::int32_t* __restrict counts) {
   for (int x = 0; x < cols; ++x) {
     std::int32_t c = sums[x];
     std::int32_t n = counts[x];
@@ -932,7 +931,7 @@ inline __attribute__((always_inline)) void LookUpPartials(
 // again: 2R + 1 columns a window, up to 17). `window`, `weight` and
 // `partial`: scratch of `cols`.
 template <int R>
-DSB_MASK_WIDE_CLONES void TestRow(
+DSB_WIDE_VECTOR_CLONES void TestRow(
     const std::int32_t* __restrict sums, const std::int32_t* __restrict counts,
     int cols, const std::int32_t* __restrict limit,
     std::uint8_t* __restrict out, const std::int32_t* __restrict edge_limit,

@@ -172,6 +172,25 @@ constexpr SweepPair kWeakerCandidatePair = {53,     6543281697819900243ull,
                                             128,    651,
                                             335,    0.04};
 
+// Pairs at the most extreme noise that the refinement's row sample left
+// 1 px off (alignment revision 13): the truth's blocks split about evenly
+// against the centre (132 to 138, 133 to 127; 160 to 119 without the
+// slope), so the centre stayed. A second look on every row at the
+// neighbours the sample left open gives the truth the lead (revision 14).
+constexpr SweepPair kSecondLookRocketPair = {69,     573019319182400472ull,
+                                             "rggb", 1248,
+                                             1038,   1.0,
+                                             4,      7699813383205686332ull,
+                                             -13,    2,
+                                             128,    623,
+                                             47,     0.05};  // seed 21
+constexpr SweepPair kSecondLookIhcPairs[] = {
+    {35, 12394183946898010698ull, "bggr", 2238, 1470, 1.3, 4,
+     3834153307371697548ull, -70, 71, 128, 490, 1173},  // seed 15
+    {87, 14993736629431133828ull, "xtrans", 2292, 906, 2.0, 4,
+     17623783355630063156ull, -123, 1, 128, 491, 629},  // seed 7
+};
+
 void ExpectExact(const SweepPair& p,
                  const std::shared_ptr<const Srgb8Image>& photo) {
   SceneSpec spec;
@@ -278,6 +297,17 @@ TEST(PhotoAlignmentTest, LargeIhcPairKeepsItsFineShiftWithoutAConfirmedTie) {
   const auto photo = LoadPhoto("ihc.png");
   SKIP_WITHOUT(photo, "ihc.png");
   ExpectExact(kUnconfirmedTiePair, photo);
+}
+
+// Where the refinement's row sample cannot tell the centre from a
+// neighbour, it looks again at every row.
+TEST(PhotoAlignmentTest, UndecidedRefinementsLookAgainOnEveryRow) {
+  const auto rocket = LoadPhoto("rocket.jpg");
+  SKIP_WITHOUT(rocket, "rocket.jpg");
+  ExpectExact(kSecondLookRocketPair, rocket);
+  const auto ihc = LoadPhoto("ihc.png");
+  SKIP_WITHOUT(ihc, "ihc.png");
+  for (const SweepPair& p : kSecondLookIhcPairs) ExpectExact(p, ihc);
 }
 
 // A weaker coarse candidate's fine maximum must beat the strongest one's
