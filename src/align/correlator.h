@@ -87,9 +87,9 @@ namespace dsb {
 // 14: where the refinement's row sample keeps its centre without ruling
 //    out every neighbour (none worse than it on clearly more blocks), it
 //    compares the centre and those neighbours again on every row (up to
-//    8 M pixels per shift): three pairs at noise level 4 that the half
-//    sample of 1-4 MP frames left 1 px off (issue 17, the twelfth
-//    session).
+//    8 M pixels per shift), where a move needs a lead of 3 sd, not 2:
+//    three pairs at noise level 4 that the half sample of 1-4 MP frames
+//    left 1 px off (issue 17, the twelfth session).
 inline constexpr int kAlignRevision = 14;
 
 struct AlignParams {

@@ -52,6 +52,16 @@ constexpr double kRefineSamples = 2e6;
 // sample left the centre and a neighbour undecided (see RefineShift):
 // every row up to this size, then a row-pair step that reads about this.
 constexpr double kRefineSecondLookSamples = 8e6;
+// The sign test's lead on the second look, in standard deviations of a fair
+// coin: stricter than the first look's. On every row the comparison
+// resolves biases the sample could not, such as the GT's colours
+// interpolated at an odd Bayer shift, whose noise they average away (see
+// the slope test in CompareNeighbours): `align_bench --sweep-large 100 23
+// --photos`, pair 89 (BGGR, noise level 4, the fine estimate 10.006 for the
+// truth 10), gave 9 the lower loss on 155 of 271 blocks (2.4 sd); a shift
+// 1 px off loses by 6-12 sd there (seed 21's pair 69: 208 to 62; seed 15's
+// 35: 232 to 28; seed 7's 87: 192 to 87).
+constexpr double kRefineSecondLookSignificance = 3.0;
 constexpr std::size_t kRefineMinBlocks = 8;
 // Overlaps from this size up are refined on SampleOf's whole sample,
 // smaller ones over 1 MP on down to half of it (RefineSamplingOf).
@@ -781,8 +791,9 @@ double FullBlock(const Plane<double>& counts) {
 // The sign test: `ahead` blocks against `behind` is a clear lead, at
 // least kRefineSignificance standard deviations of a fair coin, so noise
 // alone does not move a shift the fine search resolved.
-bool ClearLead(double ahead, double behind) {
-  return ahead - behind >= kRefineSignificance * std::sqrt(ahead + behind);
+bool ClearLead(double ahead, double behind,
+               double significance = kRefineSignificance) {
+  return ahead - behind >= significance * std::sqrt(ahead + behind);
 }
 
 // A shift's overlap and the raw gain its loss is matched at.
@@ -1003,7 +1014,7 @@ using Shift = std::pair<int, int>;
 RefineResult CompareNeighbours(const RawImage& gt, const RawImage& noisy,
                                int dy, int dx, double raw_gain, int max_dy,
                                int max_dx, HalfPixelTie tie,
-                               RefineSampling sampling,
+                               RefineSampling sampling, double significance,
                                const std::vector<Shift>* candidates,
                                std::vector<Shift>& open) {
   const Overlap centre = ComputeOverlap(gt.height(), gt.width(), dy, dx);
@@ -1082,7 +1093,9 @@ RefineResult CompareNeighbours(const RawImage& gt, const RawImage& noisy,
     // blocks beat -96's 142 to 122, short of the lead of 32.5).
     const int sy = shifts[s].first - dy, sx = shifts[s].second - dx;
     const bool tied = (sy == 0 || sy == tie.dy) && (sx == 0 || sx == tie.dx);
-    if (tied ? better <= worse : !ClearLead(better, worse)) continue;
+    if (tied ? better <= worse : !ClearLead(better, worse, significance)) {
+      continue;
+    }
     // A slope, not a bump: along the line from the opposite neighbour
     // (the centre mirrored through this one) through the centre to this
     // one the loss must fall throughout: the opposite no better than the
@@ -1105,7 +1118,9 @@ RefineResult CompareNeighbours(const RawImage& gt, const RawImage& noisy,
           VoteOnBlocks(centre_losses, opposite_losses, full, &neighbour);
       const auto [ahead, behind] =
           VoteOnBlocks(opposite_losses, neighbour, full, &centre_losses);
-      if (o_lower > o_higher || !ClearLead(ahead, behind)) continue;
+      if (o_lower > o_higher || !ClearLead(ahead, behind, significance)) {
+        continue;
+      }
     }
     auto middle = differences.begin() + differences.size() / 2;
     std::nth_element(differences.begin(), middle, differences.end());
@@ -1113,7 +1128,7 @@ RefineResult CompareNeighbours(const RawImage& gt, const RawImage& noisy,
       best_median = *middle;
       best.dy = shifts[s].first;
       best.dx = shifts[s].second;
-      best.on_tie_majority = tied && !ClearLead(better, worse);
+      best.on_tie_majority = tied && !ClearLead(better, worse, significance);
     }
   }
   return best;
@@ -1140,7 +1155,7 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
   std::vector<Shift> open;
   const RefineResult first =
       CompareNeighbours(gt, noisy, dy, dx, raw_gain, max_dy, max_dx, tie,
-                        sampling, nullptr, open);
+                        sampling, kRefineSignificance, nullptr, open);
   const RefineSampling denser = SecondLookSamplingOf(centre, sampling);
   const bool kept = first.dy == dy && first.dx == dx;
   if (!kept || open.empty() || denser.row_step == sampling.row_step) {
@@ -1149,16 +1164,17 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
   // A second look where the sample kept the centre without ruling out
   // every neighbour: the same comparison of the centre and the neighbours
   // left open (a sequential test: those the sample ruled out stay out), on
-  // a denser sample. At the most extreme noise the half sample of 1-4 MP
-  // frames leaves the truth's blocks split ~130 to 135 against the
-  // centre 1 px off, where all rows give it the lead (align_bench
-  // --sweep-large 100 21 --photos, pair 69; seed 15's pair 35, seed 7's
-  // pair 87). About one pair in ten of those sweeps looks again, most at
-  // noise level 4. The centre's loss stays the first sample's (PairLoss's).
+  // a denser sample, with a stricter lead (kRefineSecondLookSignificance).
+  // At the most extreme noise the half sample of 1-4 MP frames leaves the
+  // truth's blocks split ~130 to 135 against the centre 1 px off, where all
+  // rows give it the lead (align_bench --sweep-large 100 21 --photos, pair
+  // 69; seed 15's pair 35, seed 7's pair 87). About one pair in ten of
+  // those sweeps looks again, most at noise level 4. The centre's loss
+  // stays the first sample's (PairLoss's).
   std::vector<Shift> still_open;
-  RefineResult second =
-      CompareNeighbours(gt, noisy, dy, dx, raw_gain, max_dy, max_dx, tie,
-                        denser, &open, still_open);
+  RefineResult second = CompareNeighbours(
+      gt, noisy, dy, dx, raw_gain, max_dy, max_dx, tie, denser,
+      kRefineSecondLookSignificance, &open, still_open);
   second.loss = first.loss;
   return second;
 }

@@ -181,7 +181,9 @@ FineResult FineSearch(const RawImage& gt,
 //    rising to all of it, 2 M per shift, from 16 MP up); where that sample
 //    keeps the centre but leaves a neighbour not clearly worse, the centre
 //    and the neighbours left open are compared again on every row (at most
-//    8 M pixels per shift), a sequential test. FinishAlignment runs
+//    8 M pixels per shift), a sequential test whose second look needs a
+//    lead of 3 sd, not 2 (on every row a bias such as the odd shifts'
+//    interpolation shows at 2-2.5 sd). FinishAlignment runs
 //    it again from the shift it moved to, until it keeps its centre (at most
 //    kRefineSteps runs, correlator_common.cc).
 //    A neighbour the fine search could not tell from the centre (its
