@@ -1006,17 +1006,19 @@ namespace {
 
 using Shift = std::pair<int, int>;
 
-// RefineShift's comparison on one row sample (`sampling`) of the shifts:
-// the centre (dy, dx) against the neighbours in `candidates` (all eight
-// within the search range where it is null). Appends to `open` the
+// RefineShift's comparison on one row sample (`sampling`) of the shifts,
+// a move needing a lead of `significance` standard deviations: the centre
+// (dy, dx) against the neighbours in `candidates` (all eight within the
+// search range where it is null). Appends to `open` the
 // neighbours the sample could not rule out: not worse than the centre on
-// clearly more blocks (the sign test's lead for the centre).
+// clearly more blocks (the sign test's lead for the centre), where `open`
+// is not null.
 RefineResult CompareNeighbours(const RawImage& gt, const RawImage& noisy,
                                int dy, int dx, double raw_gain, int max_dy,
                                int max_dx, HalfPixelTie tie,
                                RefineSampling sampling, double significance,
                                const std::vector<Shift>* candidates,
-                               std::vector<Shift>& open) {
+                               std::vector<Shift>* open) {
   const Overlap centre = ComputeOverlap(gt.height(), gt.width(), dy, dx);
   RefineResult best{dy, dx, 0.0};
   const auto [step, block] = sampling;
@@ -1084,7 +1086,9 @@ RefineResult CompareNeighbours(const RawImage& gt, const RawImage& noisy,
     const auto [better, worse] =
         VoteOnBlocks(centre_losses, neighbour, full, nullptr, &differences);
     if (differences.size() < kRefineMinBlocks) continue;
-    if (!ClearLead(worse, better)) open.push_back(shifts[s]);
+    if (open != nullptr && !ClearLead(worse, better)) {
+      open->push_back(shifts[s]);
+    }
     // A sign test (ClearLead): the neighbour must be better on clearly
     // more blocks than it is worse on, not merely on half of them.
     // A neighbour on the half pixel's side of a fine estimate at the half
@@ -1155,7 +1159,7 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
   std::vector<Shift> open;
   const RefineResult first =
       CompareNeighbours(gt, noisy, dy, dx, raw_gain, max_dy, max_dx, tie,
-                        sampling, kRefineSignificance, nullptr, open);
+                        sampling, kRefineSignificance, nullptr, &open);
   const RefineSampling denser = SecondLookSamplingOf(centre, sampling);
   const bool kept = first.dy == dy && first.dx == dx;
   if (!kept || open.empty() || denser.row_step == sampling.row_step) {
@@ -1171,10 +1175,9 @@ RefineResult RefineShift(const RawImage& gt, const RawImage& noisy, int dy,
   // 69; seed 15's pair 35, seed 7's pair 87). About one pair in ten of
   // those sweeps looks again, most at noise level 4. The centre's loss
   // stays the first sample's (PairLoss's).
-  std::vector<Shift> still_open;
-  RefineResult second = CompareNeighbours(
-      gt, noisy, dy, dx, raw_gain, max_dy, max_dx, tie, denser,
-      kRefineSecondLookSignificance, &open, still_open);
+  RefineResult second =
+      CompareNeighbours(gt, noisy, dy, dx, raw_gain, max_dy, max_dx, tie,
+                        denser, kRefineSecondLookSignificance, &open, nullptr);
   second.loss = first.loss;
   return second;
 }
