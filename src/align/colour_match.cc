@@ -330,19 +330,6 @@ class ColourMatcher {
     return true;
   }
 
-  // Row for X-Trans where every column phase has 1-4 neighbours in the
-  // image's rows: the same values as the generic path (whose strided
-  // per-phase loops are scalar), the inner columns 24 (lcm of 6 and 8) at
-  // a time. Along a row a phase's neighbours sit at fixed offsets from the
-  // pixel, and the six phases share few of them (at most 5 pairs of slot and
-  // offset per row over all shifts), so slot s of a vector of 8 columns is
-  // the OR of a contiguous load per offset, masked to the lanes whose phase
-  // takes that offset there. Lanes where a phase has fewer than s + 1
-  // neighbours hold -0.0f, and x + -0.0f == x for every x (signed zeros
-  // included), so ((a0 + a1) + (a2 + a3)) / n is bit for bit each case of
-  // the generic path: a0; (a0 + a1) * 0.5f; (a0 + a1 + a2) / 3; ((a0 + a1) +
-  // (a2 + a3)) * 0.25f (dividing by 1, 2 or 4 is exact, like the products).
-  // False (nothing written) where the generic path must do it.
   // How XTransVectors divides one vector's sums by their divisors: not at
   // all where all are 1, a product where all are powers of two (x * 0.5f
   // and x / 2 are the same correctly rounded value, so are x * 0.25f and
