@@ -356,15 +356,10 @@ struct Ahead {
 // bit. These rows span the frame's width whatever its size: at 2.7 MP
 // they cost as much per pair as the whole sample.
 #ifdef __SSE2__
-// `sum` plus column kColumn's [GT, capture] pair (the low two floats of
-// `pair`, widened to doubles) where `keep`'s lane kColumn is all ones, +0
-// where it is 0.
-template <int kColumn>
-__m128d AddKeptColumn(__m128d sum, __m128 pair, __m128i keep) {
-  const __m128i lane =
-      _mm_shuffle_epi32(keep, _MM_SHUFFLE(kColumn, kColumn, kColumn, kColumn));
-  return _mm_add_pd(sum,
-                    _mm_and_pd(_mm_cvtps_pd(pair), _mm_castsi128_pd(lane)));
+// `sum` plus the [GT, capture] pair of the low two floats of `pair`,
+// widened to doubles.
+__m128d AddColumn(__m128d sum, __m128 pair) {
+  return _mm_add_pd(sum, _mm_cvtps_pd(pair));
 }
 #endif
 
@@ -406,20 +401,24 @@ void AddUnclippedSums(const CellRow& mid, const CellLayout& layout, int pi,
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(noisy_clipped + j)));
     for (int c = 0; c < kCellColors; ++c) {
       // All ones in column k's lane where neither image clips colour c.
-      const __m128i keep =
-          _mm_cmpeq_epi32(_mm_and_si128(clipped, _mm_set1_epi32(1 << c)), zero);
-      const __m128 g =
-          _mm_mul_ps(_mm_loadu_ps(mid.gt[c].data() + j), gt_counts[c]);
-      const __m128 n =
-          _mm_mul_ps(_mm_loadu_ps(mid.noisy[c].data() + j), noisy_counts[c]);
+      // The products of a clipped column made +0 before they are widened
+      // (one mask for four columns, where each column's doubles were
+      // masked after: the same +0).
+      const __m128 keep = _mm_castsi128_ps(_mm_cmpeq_epi32(
+          _mm_and_si128(clipped, _mm_set1_epi32(1 << c)), zero));
+      const __m128 g = _mm_and_ps(
+          _mm_mul_ps(_mm_loadu_ps(mid.gt[c].data() + j), gt_counts[c]), keep);
+      const __m128 n = _mm_and_ps(
+          _mm_mul_ps(_mm_loadu_ps(mid.noisy[c].data() + j), noisy_counts[c]),
+          keep);
       const __m128 low = _mm_unpacklo_ps(g, n);   // g0 n0 g1 n1
       const __m128 high = _mm_unpackhi_ps(g, n);  // g2 n2 g3 n3
       // Columns j to j + 3 in order, as the scalar loop adds them.
       __m128d sum = sums[c];
-      sum = AddKeptColumn<0>(sum, low, keep);
-      sum = AddKeptColumn<1>(sum, _mm_movehl_ps(low, low), keep);
-      sum = AddKeptColumn<2>(sum, high, keep);
-      sum = AddKeptColumn<3>(sum, _mm_movehl_ps(high, high), keep);
+      sum = AddColumn(sum, low);
+      sum = AddColumn(sum, _mm_movehl_ps(low, low));
+      sum = AddColumn(sum, high);
+      sum = AddColumn(sum, _mm_movehl_ps(high, high));
       sums[c] = sum;
     }
   }
