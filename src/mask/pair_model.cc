@@ -15,56 +15,19 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     defined(__ELF__)
 #include <immintrin.h>
-#define DSB_MASK_COMPRESS_AVX512 1
+#define DSB_MASK_SELECT_X86 1
 #endif
 
 namespace dsb {
 
 namespace {
 
-// The values of [v, v + n) in [lo, hi] (no NaN among them), in their
-// order, to `out`, which has room for their count + 16; returns the
-// count. Every value is written, and the index moves on past those kept
-// (the compiler does not vectorise this); with AVX-512, 16 values at a time
-// packed by a compress instruction (about 5x faster on the pair model's
-// 2^16 samples).
-std::size_t CompactScalar(const float* v, std::size_t n, float lo, float hi,
-                          float* out) {
-  std::size_t m = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    out[m] = v[i];
-    m += (v[i] >= lo) & (v[i] <= hi);
-  }
-  return m;
-}
-
-#ifdef DSB_MASK_COMPRESS_AVX512
-__attribute__((target("avx512f"))) std::size_t CompactAvx512(const float* v,
-                                                             std::size_t n,
-                                                             float lo, float hi,
-                                                             float* out) {
-  const __m512 low = _mm512_set1_ps(lo);
-  const __m512 high = _mm512_set1_ps(hi);
-  std::size_t m = 0;
-  std::size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 x = _mm512_loadu_ps(v + i);
-    const __mmask16 keep = _mm512_cmp_ps_mask(x, low, _CMP_GE_OQ) &
-                           _mm512_cmp_ps_mask(x, high, _CMP_LE_OQ);
-    _mm512_storeu_ps(out + m, _mm512_maskz_compress_ps(keep, x));
-    m += static_cast<std::size_t>(__builtin_popcount(keep));
-  }
-  return m + CompactScalar(v + i, n - i, lo, hi, out + m);
-}
-#endif
-
-std::size_t Compact(const float* v, std::size_t n, float lo, float hi,
-                    float* out) {
-#ifdef DSB_MASK_COMPRESS_AVX512
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512) return CompactAvx512(v, n, lo, hi, out);
-#endif
-  return CompactScalar(v, n, lo, hi, out);
+// An array of n values left uninitialised (every one is written before it
+// is read): the fit's arrays, zeroed as vectors, cost a memset of ~1 MB a
+// pair model.
+template <typename T>
+std::unique_ptr<T[]> Uninitialized(std::size_t n) {
+  return std::unique_ptr<T[]>(new T[n]);
 }
 
 // The sample's bounds, in cell colours (PairModelSamples).
@@ -74,132 +37,215 @@ constexpr std::int64_t kMinSamples = 1 << 15;
 // 16.8 MP up.
 constexpr std::int64_t kPixelsPerSample = 256;
 
-// The element of rank k of [v, v + n) from a bracket: an evenly spaced
-// sample of kM values gives the two of ranks `at` -/+ kMargin around
-// rank k's place in it (kMargin about 3 standard deviations of the sample's
-// rank of that element); a pass counts what lies below and between them, a
-// second copies the values between, and only those are selected from (by
-// SelectRank again). Returns false, with `v` as it was, where the bracket
-// misses or a NaN (which no ordering places) is present; the value found
-// is otherwise the element of rank k, whatever the sample.
-double SelectRank(float* v, std::size_t n, std::size_t k, bool ordered = false);
-
-// The element of rank k of [v, v + n), with every element before it no
-// larger and every one after no smaller (as std::nth_element leaves them).
-// A quickselect whose partitions do not branch on the values (a swap every
-// element, the index moved by the comparison): std::nth_element's
-// partitions mispredicted about every other element, and its calls on the
-// brackets' samples and the small selections were a quarter of the pair
-// model's time (perf). Elements equal to the pivot are split off in a
-// second pass, so each round shrinks the range. Where no order exists (a
-// NaN) the rounds are capped and std::nth_element finishes, as before.
-float SelectPartitioned(float* v, std::size_t n, std::size_t k) {
-  std::size_t lo = 0;
-  std::size_t hi = n;
-  for (int round = 0; hi - lo > 16; ++round) {
-    if (round == 64) break;
-    const float a = v[lo];
-    const float b = v[lo + (hi - lo) / 2];
-    const float c = v[hi - 1];
-    // The median of the three.
-    const float p = std::max(std::min(a, b), std::min(std::max(a, b), c));
-    std::size_t less = lo;
-    for (std::size_t i = lo; i < hi; ++i) {
-      const float x = v[i];
-      const bool below = x < p;
-      v[i] = v[less];
-      v[less] = x;
-      less += below;
-    }
-    if (k < less) {
-      hi = less;
-      continue;
-    }
-    std::size_t equal = less;
-    for (std::size_t i = less; i < hi; ++i) {
-      const float x = v[i];
-      const bool same = x <= p;
-      v[i] = v[equal];
-      v[equal] = x;
-      equal += same;
-    }
-    if (k < equal) return v[k];  // [less, equal) all equal p
-    lo = equal;
-  }
-  std::nth_element(v + lo, v + k, v + hi);
-  return v[k];
-}
-
-template <std::size_t kM, std::size_t kMargin>
-DSB_VECTOR_CLONES bool BracketedSelect(const float* v, std::size_t n,
-                                       std::size_t k, double& value) {
-  std::array<float, kM> sample;
-  for (std::size_t i = 0; i < kM; ++i) {
-    sample[i] = v[(2 * i + 1) * n / (2 * kM)];
-  }
-  // The two ranks of the sample, selected (as a sort would order them).
-  const std::size_t at = k * kM / n;
-  const std::size_t lo_rank = at >= kMargin ? at - kMargin : 0;
-  const std::size_t hi_rank = std::min(at + kMargin, kM - 1);
-  const float lo = SelectPartitioned(sample.data(), kM, lo_rank);
-  const float hi = SelectPartitioned(sample.data() + lo_rank, kM - lo_rank,
-                                     hi_rank - lo_rank);
+// How many of a range's values lie below, at and above a pivot.
+struct PivotCounts {
   std::size_t below = 0;
-  std::size_t between = 0;
+  std::size_t equal = 0;
   std::size_t above = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    below += v[i] < lo;
-    between += (v[i] >= lo) & (v[i] <= hi);
-    above += v[i] > hi;
+};
+
+// SelectOutOfPlace's two passes, one value at a time (and for the values a
+// vector leaves): the counts of [v, v + n) against p, and its values below
+// p (kBelow) or above it, in their order, to `out`, which has room for
+// their count + 16 (every value is written there, and the index moves past
+// those kept: no branch on the values). Returns the count kept.
+struct ScalarKernels {
+  static PivotCounts Count(const float* v, std::size_t n, float p,
+                           PivotCounts c = {}) {
+    for (std::size_t i = 0; i < n; ++i) {
+      c.below += v[i] < p;
+      c.equal += v[i] == p;
+      c.above += v[i] > p;
+    }
+    return c;
   }
-  if (below + between + above != n) return false;  // a NaN
-  if (!(below <= k && k < below + between)) return false;
-  // Many equal values can hold the bracket open (a pair of a frame with
-  // itself: every residual 0); the whole is then selected at once.
-  if (2 * between > n) return false;
-  // Not zeroed: Compact writes what is read.
-  const std::unique_ptr<float[]> middle(new float[between + 16]);
-  if (Compact(v, n, lo, hi, middle.get()) != between) return false;
-  // The same again on the values between.
-  value = SelectRank(middle.get(), between, k - below, /*ordered=*/true);
+  template <bool kBelow>
+  static std::size_t Keep(const float* v, std::size_t n, float p, float* out) {
+    std::size_t m = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      out[m] = v[i];
+      m += kBelow ? v[i] < p : v[i] > p;
+    }
+    return m;
+  }
+};
+
+#ifdef DSB_MASK_SELECT_X86
+// The same with AVX-512: 16 values a step, kept by a compress instruction.
+struct Avx512Kernels {
+  __attribute__((target("avx512f,popcnt"))) static PivotCounts Count(
+      const float* v, std::size_t n, float p) {
+    const __m512 pivot = _mm512_set1_ps(p);
+    PivotCounts c;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m512 x = _mm512_loadu_ps(v + i);
+      c.below += static_cast<std::size_t>(
+          __builtin_popcount(_mm512_cmp_ps_mask(x, pivot, _CMP_LT_OQ)));
+      c.equal += static_cast<std::size_t>(
+          __builtin_popcount(_mm512_cmp_ps_mask(x, pivot, _CMP_EQ_OQ)));
+      c.above += static_cast<std::size_t>(
+          __builtin_popcount(_mm512_cmp_ps_mask(x, pivot, _CMP_GT_OQ)));
+    }
+    return ScalarKernels::Count(v + i, n - i, p, c);
+  }
+  template <bool kBelow>
+  __attribute__((target("avx512f,popcnt"))) static std::size_t Keep(
+      const float* v, std::size_t n, float p, float* out) {
+    const __m512 pivot = _mm512_set1_ps(p);
+    std::size_t m = 0;
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m512 x = _mm512_loadu_ps(v + i);
+      const __mmask16 keep =
+          _mm512_cmp_ps_mask(x, pivot, kBelow ? _CMP_LT_OQ : _CMP_GT_OQ);
+      _mm512_storeu_ps(out + m, _mm512_maskz_compress_ps(keep, x));
+      m += static_cast<std::size_t>(__builtin_popcount(keep));
+    }
+    return m + ScalarKernels::Keep<kBelow>(v + i, n - i, p, out + m);
+  }
+};
+
+// Per 8-bit mask, the lanes of its set bits in their order, then zeros:
+// AVX2's stand-in for a compress instruction (a permute by this row).
+struct CompressLanes {
+  alignas(32) std::int32_t lanes[256][8];
+  constexpr CompressLanes() : lanes() {
+    for (int mask = 0; mask < 256; ++mask) {
+      int m = 0;
+      for (int lane = 0; lane < 8; ++lane) {
+        if ((mask >> lane) & 1) lanes[mask][m++] = lane;
+      }
+    }
+  }
+};
+constexpr CompressLanes kCompressLanes;
+
+// The same with AVX2: 8 values a step.
+struct Avx2Kernels {
+  __attribute__((target("avx2,popcnt"))) static PivotCounts Count(
+      const float* v, std::size_t n, float p) {
+    const __m256 pivot = _mm256_set1_ps(p);
+    PivotCounts c;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 x = _mm256_loadu_ps(v + i);
+      c.below += static_cast<std::size_t>(__builtin_popcount(
+          _mm256_movemask_ps(_mm256_cmp_ps(x, pivot, _CMP_LT_OQ))));
+      c.equal += static_cast<std::size_t>(__builtin_popcount(
+          _mm256_movemask_ps(_mm256_cmp_ps(x, pivot, _CMP_EQ_OQ))));
+      c.above += static_cast<std::size_t>(__builtin_popcount(
+          _mm256_movemask_ps(_mm256_cmp_ps(x, pivot, _CMP_GT_OQ))));
+    }
+    return ScalarKernels::Count(v + i, n - i, p, c);
+  }
+  template <bool kBelow>
+  __attribute__((target("avx2,popcnt"))) static std::size_t Keep(const float* v,
+                                                                 std::size_t n,
+                                                                 float p,
+                                                                 float* out) {
+    const __m256 pivot = _mm256_set1_ps(p);
+    std::size_t m = 0;
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const __m256 x = _mm256_loadu_ps(v + i);
+      const int keep = _mm256_movemask_ps(
+          _mm256_cmp_ps(x, pivot, kBelow ? _CMP_LT_OQ : _CMP_GT_OQ));
+      const __m256i lanes = _mm256_load_si256(
+          reinterpret_cast<const __m256i*>(kCompressLanes.lanes[keep]));
+      _mm256_storeu_ps(out + m, _mm256_permutevar8x32_ps(x, lanes));
+      m += static_cast<std::size_t>(__builtin_popcount(keep));
+    }
+    return m + ScalarKernels::Keep<kBelow>(v + i, n - i, p, out + m);
+  }
+};
+#endif
+
+// The element of rank k of [v, v + n) into `value`, v left as it is: each
+// round counts the values below, at and above a pivot (the median of three)
+// and copies only the side that holds rank k into the other of two buffers
+// (returning the pivot where rank k is among the values equal to it, so
+// that many equal values, a frame paired with itself, end at once). With
+// vectors, a compress keeps 8 or 16 values a step, where the quickselect
+// before this one moved every value one at a time, and its brackets (a
+// sample's two ranks selected, then a count and a copy of the values between
+// them, selected from again) cost more than the whole selected directly
+// (callgrind, AVX2 kernels: 14.1 M -> 11.4 M instructions a 2.7 MP RGGB pair
+// model).
+// Returns false, with nothing found, where no order exists (a NaN: the
+// counts fall short of the range), 64 rounds did not finish or there were
+// 16 values or fewer.
+template <typename Kernels>
+bool SelectOutOfPlace(const float* v, std::size_t n, std::size_t k,
+                      float& value) {
+  const std::unique_ptr<float[]> room = Uninitialized<float>(2 * (n + 16));
+  const float* src = v;
+  float* dst = room.get();
+  float* spare = room.get() + n + 16;
+  for (int round = 0; n > 16; ++round) {
+    if (round == 64) return false;
+    const float a = src[0];
+    const float b = src[n / 2];
+    const float c = src[n - 1];
+    const float p = std::max(std::min(a, b), std::min(std::max(a, b), c));
+    const PivotCounts counts = Kernels::Count(src, n, p);
+    if (counts.below + counts.equal + counts.above != n) return false;
+    if (k < counts.below) {
+      n = Kernels::template Keep<true>(src, n, p, dst);
+    } else if (k < counts.below + counts.equal) {
+      value = p;
+      return true;
+    } else {
+      k -= counts.below + counts.equal;
+      n = Kernels::template Keep<false>(src, n, p, dst);
+    }
+    src = dst;
+    std::swap(dst, spare);
+  }
+  // 16 values or fewer from the start: std::nth_element on `v` itself.
+  if (src == v) return false;
+  std::copy(src, src + n, dst);
+  std::nth_element(dst, dst + k, dst + n);
+  value = dst[k];
   return true;
 }
 
-// The element of rank k of [v, v + n), which it may reorder. From 512
-// values on, it is selected from a bracket (BracketedSelect): a sample of
-// 256 up to 2^14 values (the noise fit's signal bins: two selections each,
-// about 2^16 values in all; the bracket holds about a fifth of the values),
-// of 1024 above (the pair model's 2^16 samples, the window means: the
-// bracket holds about a tenth), the sample's two ranks selected rather
-// than the sample sorted (a sort of 1024 values cost more than the
-// selection it saved on the bins' few thousand), and the values between
-// selected from the same way. Elsewhere the whole is selected. The value
-// of rank k is the same either way. (A radix select on the floats' bits
-// was slower on real pairs: their concentrated values made its counting
+// UseSelectKernelsForTesting's choices.
+bool portable_select = false;
+bool avx2_select = false;
+
+// The element of rank k of [v, v + n). Where no order exists (a NaN), the
+// selection's rounds ran out or there are 16 values or fewer,
+// std::nth_element selects it from `v` as it came (reordering it), as
+// before the out-of-place selection. Of values that compare equal (+0 and
+// -0) either may come back, as from any selection: the callers compare the
+// value or take differences' magnitudes. (A radix select on the floats'
+// bits was slower on real pairs: their concentrated values made its counting
 // passes a chain of increments of one bin.)
-double SelectRank(float* v, std::size_t n, std::size_t k, bool ordered) {
-  double value = 0;
-  if (n >= (1u << 14) && BracketedSelect<1024, 48>(v, n, k, value)) {
-    return value;
+double SelectRank(float* v, std::size_t n, std::size_t k) {
+  float value = 0;
+  bool found = false;
+#ifdef DSB_MASK_SELECT_X86
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  const bool avx512 = has_avx512 && !portable_select && !avx2_select;
+  const bool avx2 = has_avx2 && !portable_select;
+  if (avx512) {
+    found = SelectOutOfPlace<Avx512Kernels>(v, n, k, value);
+  } else if (avx2) {
+    found = SelectOutOfPlace<Avx2Kernels>(v, n, k, value);
+  } else {
+    found = SelectOutOfPlace<ScalarKernels>(v, n, k, value);
   }
-  if (n >= 512 && n < (1u << 14) && BracketedSelect<256, 24>(v, n, k, value)) {
-    return value;
-  }
-  // Values from a bracket hold no NaN: the quickselect without branches.
-  if (ordered) return SelectPartitioned(v, n, k);
+#else
+  found = SelectOutOfPlace<ScalarKernels>(v, n, k, value);
+#endif
+  if (found) return value;
   std::nth_element(v, v + k, v + n);
   return v[k];
 }
 
 double MedianOf(float* v, std::size_t n) { return SelectRank(v, n, n / 2); }
-
-// An array of n values left uninitialised (every one is written before it
-// is read): the fit's arrays, zeroed as vectors, cost a memset of ~1 MB a
-// pair model.
-template <typename T>
-std::unique_ptr<T[]> Uninitialized(std::size_t n) {
-  return std::unique_ptr<T[]>(new T[n]);
-}
 
 struct CellSample {
   float gt;
@@ -310,15 +356,10 @@ struct Ahead {
 // bit. These rows span the frame's width whatever its size: at 2.7 MP
 // they cost as much per pair as the whole sample.
 #ifdef __SSE2__
-// `sum` plus column kColumn's [GT, capture] pair (the low two floats of
-// `pair`, widened to doubles) where `keep`'s lane kColumn is all ones, +0
-// where it is 0.
-template <int kColumn>
-__m128d AddKeptColumn(__m128d sum, __m128 pair, __m128i keep) {
-  const __m128i lane =
-      _mm_shuffle_epi32(keep, _MM_SHUFFLE(kColumn, kColumn, kColumn, kColumn));
-  return _mm_add_pd(sum,
-                    _mm_and_pd(_mm_cvtps_pd(pair), _mm_castsi128_pd(lane)));
+// `sum` plus the [GT, capture] pair of the low two floats of `pair`,
+// widened to doubles.
+__m128d AddColumn(__m128d sum, __m128 pair) {
+  return _mm_add_pd(sum, _mm_cvtps_pd(pair));
 }
 #endif
 
@@ -360,20 +401,24 @@ void AddUnclippedSums(const CellRow& mid, const CellLayout& layout, int pi,
         _mm_loadu_si128(reinterpret_cast<const __m128i*>(noisy_clipped + j)));
     for (int c = 0; c < kCellColors; ++c) {
       // All ones in column k's lane where neither image clips colour c.
-      const __m128i keep =
-          _mm_cmpeq_epi32(_mm_and_si128(clipped, _mm_set1_epi32(1 << c)), zero);
-      const __m128 g =
-          _mm_mul_ps(_mm_loadu_ps(mid.gt[c].data() + j), gt_counts[c]);
-      const __m128 n =
-          _mm_mul_ps(_mm_loadu_ps(mid.noisy[c].data() + j), noisy_counts[c]);
+      // The products of a clipped column made +0 before they are widened
+      // (one mask for four columns, where each column's doubles were
+      // masked after: the same +0).
+      const __m128 keep = _mm_castsi128_ps(_mm_cmpeq_epi32(
+          _mm_and_si128(clipped, _mm_set1_epi32(1 << c)), zero));
+      const __m128 g = _mm_and_ps(
+          _mm_mul_ps(_mm_loadu_ps(mid.gt[c].data() + j), gt_counts[c]), keep);
+      const __m128 n = _mm_and_ps(
+          _mm_mul_ps(_mm_loadu_ps(mid.noisy[c].data() + j), noisy_counts[c]),
+          keep);
       const __m128 low = _mm_unpacklo_ps(g, n);   // g0 n0 g1 n1
       const __m128 high = _mm_unpackhi_ps(g, n);  // g2 n2 g3 n3
       // Columns j to j + 3 in order, as the scalar loop adds them.
       __m128d sum = sums[c];
-      sum = AddKeptColumn<0>(sum, low, keep);
-      sum = AddKeptColumn<1>(sum, _mm_movehl_ps(low, low), keep);
-      sum = AddKeptColumn<2>(sum, high, keep);
-      sum = AddKeptColumn<3>(sum, _mm_movehl_ps(high, high), keep);
+      sum = AddColumn(sum, low);
+      sum = AddColumn(sum, _mm_movehl_ps(low, low));
+      sum = AddColumn(sum, high);
+      sum = AddColumn(sum, _mm_movehl_ps(high, high));
       sums[c] = sum;
     }
   }
@@ -866,6 +911,17 @@ std::int64_t PairModelSamples(std::int64_t cell_colours, std::int64_t pixels) {
 
 double MedianInPlace(std::vector<float>& v) {
   return MedianOf(v.data(), v.size());
+}
+
+bool UseSelectKernelsForTesting(bool portable, bool avx2) {
+  portable_select = portable;
+  avx2_select = avx2;
+  if (portable) return true;
+#ifdef DSB_MASK_SELECT_X86
+  return !avx2 || __builtin_cpu_supports("avx2");
+#else
+  return !avx2;
+#endif
 }
 
 PairModel FitPairModel(const CellRowBuilder& cells, double fallback_gain,

@@ -68,4 +68,11 @@ std::int64_t PairModelSamples(std::int64_t cell_colours, std::int64_t pixels);
 // The median of `v` (the upper one for an even count); may reorder `v`.
 double MedianInPlace(std::vector<float>& v);
 
+// Tests only: the selections (MedianInPlace and the fit's) run their
+// portable kernels (`portable`), or the AVX2 ones where the CPU has
+// AVX-512 (`avx2`; the portable flag wins), so that every path is held to
+// the same results on one machine. Returns whether the CPU (and the build)
+// has the kernels asked for. Not thread safe with selections running.
+bool UseSelectKernelsForTesting(bool portable, bool avx2);
+
 }  // namespace dsb

@@ -158,76 +158,99 @@ TEST(PairModelTest, NoFloorWithoutBlackCells) {
 namespace dsb {
 namespace {
 
-// MedianInPlace against a full sort, on each of its paths (under 512
-// values, the small bracket up to 2^14, the large one above) and on what trips
+// Runs `body` with each of the selections' kernels the CPU has: its own
+// (AVX-512 where present), AVX2's and the portable ones (pair_model.cc
+// SelectOutOfPlace), so that each path is held to the same results.
+template <typename Body>
+void ForEachSelectKernels(Body body) {
+  struct Kernels {
+    const char* name;
+    bool portable;
+    bool avx2;
+  };
+  for (const Kernels kernels :
+       {Kernels{"the CPU's", false, false}, Kernels{"AVX2", false, true},
+        Kernels{"portable", true, false}}) {
+    if (!UseSelectKernelsForTesting(kernels.portable, kernels.avx2)) continue;
+    SCOPED_TRACE(kernels.name);
+    body();
+  }
+  UseSelectKernelsForTesting(false, false);
+}
+
+// MedianInPlace against a full sort, with each kernel, on sizes that leave
+// every count of values to a vector's last step, and on what trips
 // selections up: duplicates, one value, negatives, signed zeros, denormals and
 // huge magnitudes.
 TEST(MedianInPlaceTest, IsTheElementOfRankHalfTheCount) {
-  std::mt19937 rng(2024);
-  const std::vector<std::function<float()>> draws = {
-      [&] { return std::uniform_real_distribution<float>(-1, 1)(rng); },
-      [&] { return static_cast<float>(rng() % 7) - 3.0f; },
-      [&] { return 0.25f; },
-      [&] { return (rng() % 2 ? 1.0f : -1.0f) * 0.0f; },
-      [&] {
-        return std::ldexp(static_cast<float>(rng() % 1000) - 500.0f,
-                          static_cast<int>(rng() % 300) - 150);
-      },
-      [&] { return std::normal_distribution<float>(3e-4f, 1e-5f)(rng); },
-  };
-  for (const std::size_t n :
-       {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{511},
-        std::size_t{512}, std::size_t{513}, std::size_t{4095},
-        std::size_t{4096}, std::size_t{4097}, std::size_t{16383},
-        std::size_t{16384}, std::size_t{65536}, std::size_t{100001}}) {
-    for (std::size_t d = 0; d < draws.size(); ++d) {
+  ForEachSelectKernels([] {
+    std::mt19937 rng(2024);
+    const std::vector<std::function<float()>> draws = {
+        [&] { return std::uniform_real_distribution<float>(-1, 1)(rng); },
+        [&] { return static_cast<float>(rng() % 7) - 3.0f; },
+        [&] { return 0.25f; },
+        [&] { return (rng() % 2 ? 1.0f : -1.0f) * 0.0f; },
+        [&] {
+          return std::ldexp(static_cast<float>(rng() % 1000) - 500.0f,
+                            static_cast<int>(rng() % 300) - 150);
+        },
+        [&] { return std::normal_distribution<float>(3e-4f, 1e-5f)(rng); },
+    };
+    std::vector<std::size_t> sizes = {511,  512,   513,   4095,  4096,
+                                      4097, 16383, 16384, 65536, 100001};
+    for (std::size_t n = 1; n <= 50; ++n) sizes.push_back(n);
+    for (const std::size_t n : sizes) {
+      for (std::size_t d = 0; d < draws.size(); ++d) {
+        std::vector<float> v(n);
+        for (float& x : v) x = draws[d]();
+        std::vector<float> sorted = v;
+        std::sort(sorted.begin(), sorted.end());
+        EXPECT_EQ(MedianInPlace(v), sorted[n / 2])
+            << "n " << n << " draw " << d;
+      }
+      // A NaN, which no ordering places: the whole is selected as
+      // std::nth_element selects it (the counts against a pivot fall short).
       std::vector<float> v(n);
-      for (float& x : v) x = draws[d]();
-      std::vector<float> sorted = v;
-      std::sort(sorted.begin(), sorted.end());
-      EXPECT_EQ(MedianInPlace(v), sorted[n / 2]) << "n " << n << " draw " << d;
+      for (float& x : v) x = static_cast<float>(rng() % 1000);
+      v[n / 3] = std::numeric_limits<float>::quiet_NaN();
+      std::vector<float> whole = v;
+      std::nth_element(whole.begin(), whole.begin() + n / 2, whole.end());
+      const double median = MedianInPlace(v);
+      const double expected = whole[n / 2];
+      EXPECT_EQ(std::memcmp(&median, &expected, sizeof median), 0) << "n " << n;
     }
-    // A NaN, which no ordering places: the whole is selected as
-    // std::nth_element selects it (no bracket can hold the median).
-    std::vector<float> v(n);
-    for (float& x : v) x = static_cast<float>(rng() % 1000);
-    v[n / 3] = std::numeric_limits<float>::quiet_NaN();
-    std::vector<float> whole = v;
-    std::nth_element(whole.begin(), whole.begin() + n / 2, whole.end());
-    const double median = MedianInPlace(v);
-    const double expected = whole[n / 2];
-    EXPECT_EQ(std::memcmp(&median, &expected, sizeof median), 0) << "n " << n;
-  }
+  });
 }
 
-// The brackets' samples and the values between them are selected by a
-// quickselect without branches (pair_model.cc SelectPartitioned); ordered
-// inputs and few distinct values are the shapes that strain a quickselect's
-// pivots and its handling of values equal to them.
+// Ordered inputs and few distinct values are the shapes that strain a
+// quickselect's pivots and its handling of values equal to them.
 TEST(MedianInPlaceTest, OrderedInputsAndFewDistinctValues) {
-  const std::vector<std::function<float(std::size_t, std::size_t)>> shapes = {
-      [](std::size_t i, std::size_t) { return static_cast<float>(i); },
-      [](std::size_t i, std::size_t n) { return static_cast<float>(n - i); },
-      [](std::size_t i, std::size_t n) {
-        return static_cast<float>(std::min(i, n - i));
-      },
-      [](std::size_t i, std::size_t) { return static_cast<float>(i % 3); },
-      [](std::size_t i, std::size_t n) { return i < n / 2 ? 1.0f : 2.0f; },
-      [](std::size_t i, std::size_t n) { return i == n / 2 ? 5.0f : 1.0f; },
-      [](std::size_t i, std::size_t) {
-        return static_cast<float>((i * 7919) % 1024) * 0.5f;
-      },
-  };
-  for (const std::size_t n : {std::size_t{600}, std::size_t{5000},
-                              std::size_t{20000}, std::size_t{40001}}) {
-    for (std::size_t d = 0; d < shapes.size(); ++d) {
-      std::vector<float> v(n);
-      for (std::size_t i = 0; i < n; ++i) v[i] = shapes[d](i, n);
-      std::vector<float> sorted = v;
-      std::sort(sorted.begin(), sorted.end());
-      EXPECT_EQ(MedianInPlace(v), sorted[n / 2]) << "n " << n << " shape " << d;
+  ForEachSelectKernels([] {
+    const std::vector<std::function<float(std::size_t, std::size_t)>> shapes = {
+        [](std::size_t i, std::size_t) { return static_cast<float>(i); },
+        [](std::size_t i, std::size_t n) { return static_cast<float>(n - i); },
+        [](std::size_t i, std::size_t n) {
+          return static_cast<float>(std::min(i, n - i));
+        },
+        [](std::size_t i, std::size_t) { return static_cast<float>(i % 3); },
+        [](std::size_t i, std::size_t n) { return i < n / 2 ? 1.0f : 2.0f; },
+        [](std::size_t i, std::size_t n) { return i == n / 2 ? 5.0f : 1.0f; },
+        [](std::size_t i, std::size_t) {
+          return static_cast<float>((i * 7919) % 1024) * 0.5f;
+        },
+    };
+    for (const std::size_t n : {std::size_t{600}, std::size_t{5000},
+                                std::size_t{20000}, std::size_t{40001}}) {
+      for (std::size_t d = 0; d < shapes.size(); ++d) {
+        std::vector<float> v(n);
+        for (std::size_t i = 0; i < n; ++i) v[i] = shapes[d](i, n);
+        std::vector<float> sorted = v;
+        std::sort(sorted.begin(), sorted.end());
+        EXPECT_EQ(MedianInPlace(v), sorted[n / 2])
+            << "n " << n << " shape " << d;
+      }
     }
-  }
+  });
 }
 
 }  // namespace
