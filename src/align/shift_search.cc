@@ -226,6 +226,7 @@ double LeastOfMostEnergetic(const std::vector<LumaTile>& tiles,
 // masking and centring every tile.
 template <typename MaskTile>
 void MaskAndCentreLikelyTiles(std::vector<LumaTile>& tiles,
+                              const std::vector<double>& bound,
                               MaskTile mask_tile) {
   const std::size_t n = tiles.size();
   std::vector<char> made(n, 0);
@@ -247,13 +248,6 @@ void MaskAndCentreLikelyTiles(std::vector<LumaTile>& tiles,
   if (n <= kTileCount) {
     make(order);
     return;
-  }
-  // A bound that is not a number (a NaN in the luma) sorts first: such a
-  // tile is always made.
-  std::vector<double> bound(n);
-  for (std::size_t k = 0; k < n; ++k) {
-    const double b = CentredEnergyBound(tiles[k].luma);
-    bound[k] = std::isnan(b) ? std::numeric_limits<double>::infinity() : b;
   }
   std::stable_sort(
       order.begin(), order.end(),
@@ -291,6 +285,7 @@ std::vector<LumaTile> ChooseTiles(int lo_y, int lo_x, int room_y, int room_x,
                                   MakeLuma make_luma, MaskTile mask_tile,
                                   WorthPreparing worth_preparing) {
   std::vector<LumaTile> tiles;
+  std::vector<double> bounds;  // CentredEnergyBound of each, while in cache
   if (static_cast<double>(room_y) * room_x <=
       static_cast<double>(kTileCount) * kMaxTile * kMaxTile) {
     tiles.push_back(make_luma(lo_y, lo_x, room_y, room_x));
@@ -307,9 +302,14 @@ std::vector<LumaTile> ChooseTiles(int lo_y, int lo_x, int room_y, int room_x,
       const int x = lo_x + span_x * (2 * gx + 1) / (2 * kTileGrid);
       if (!worth_preparing(y, x, size)) continue;
       tiles.push_back(make_luma(y, x, size, size));
+      // A bound that is not a number (a NaN in the luma) sorts first: such
+      // a tile is always masked.
+      const double bound = CentredEnergyBound(tiles.back().luma);
+      bounds.push_back(
+          std::isnan(bound) ? std::numeric_limits<double>::infinity() : bound);
     }
   }
-  MaskAndCentreLikelyTiles(tiles, mask_tile);
+  MaskAndCentreLikelyTiles(tiles, bounds, mask_tile);
   std::stable_sort(
       tiles.begin(), tiles.end(),
       [](const LumaTile& a, const LumaTile& b) { return a.energy > b.energy; });
