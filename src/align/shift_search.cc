@@ -216,11 +216,13 @@ double LeastOfMostEnergetic(const std::vector<LumaTile>& tiles,
 }
 
 // Masks (mask_tile) and centres the tiles that may be among the
-// kTileCount most energetic and drops the others, keeping their order. A
+// kTileCount most energetic and drops the others, keeping their order
+// (bound[k]: tile k's CentredEnergyBound, infinity where not a number). A
 // tile whose CentredEnergyBound is below the energies of kTileCount
 // centred tiles cannot be among them (whatever its mask), so it is never
-// masked: the tiles of highest bounds are centred first, then those whose
-// bound reaches the least of their energies. (Masks and centring were
+// masked: the kTileCount tiles of highest bounds are made first, then
+// those whose bound reaches the kTileCount-th largest energy made, in
+// order of their bounds. (Masks and centring were
 // ~30 % of the fine search on 3 MP pairs, half of them for tiles then
 // dropped.) The tiles kept, and every value of theirs, are those of
 // masking and centring every tile.
