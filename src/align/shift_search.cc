@@ -216,8 +216,7 @@ double LeastOfMostEnergetic(const std::vector<LumaTile>& tiles,
 }
 
 // Masks (mask_tile) and centres the tiles that may be among the
-// kTileCount most energetic and drops the others, keeping their order
-// (bound[k]: tile k's CentredEnergyBound, infinity where not a number). A
+// kTileCount most energetic and drops the others, keeping their order. A
 // tile whose CentredEnergyBound is below the energies of kTileCount
 // centred tiles cannot be among them (whatever its mask), so it is never
 // masked: the kTileCount tiles of highest bounds are made first, then
@@ -228,7 +227,6 @@ double LeastOfMostEnergetic(const std::vector<LumaTile>& tiles,
 // masking and centring every tile.
 template <typename MaskTile>
 void MaskAndCentreLikelyTiles(std::vector<LumaTile>& tiles,
-                              const std::vector<double>& bound,
                               MaskTile mask_tile) {
   const std::size_t n = tiles.size();
   std::vector<char> made(n, 0);
@@ -250,6 +248,13 @@ void MaskAndCentreLikelyTiles(std::vector<LumaTile>& tiles,
   if (n <= kTileCount) {
     make(order);
     return;
+  }
+  // A bound that is not a number (a NaN in the luma) sorts first: such a
+  // tile is always made.
+  std::vector<double> bound(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    const double b = CentredEnergyBound(tiles[k].luma);
+    bound[k] = std::isnan(b) ? std::numeric_limits<double>::infinity() : b;
   }
   std::stable_sort(
       order.begin(), order.end(),
@@ -287,7 +292,6 @@ std::vector<LumaTile> ChooseTiles(int lo_y, int lo_x, int room_y, int room_x,
                                   MakeLuma make_luma, MaskTile mask_tile,
                                   WorthPreparing worth_preparing) {
   std::vector<LumaTile> tiles;
-  std::vector<double> bounds;  // CentredEnergyBound of each, while in cache
   if (static_cast<double>(room_y) * room_x <=
       static_cast<double>(kTileCount) * kMaxTile * kMaxTile) {
     tiles.push_back(make_luma(lo_y, lo_x, room_y, room_x));
@@ -304,14 +308,9 @@ std::vector<LumaTile> ChooseTiles(int lo_y, int lo_x, int room_y, int room_x,
       const int x = lo_x + span_x * (2 * gx + 1) / (2 * kTileGrid);
       if (!worth_preparing(y, x, size)) continue;
       tiles.push_back(make_luma(y, x, size, size));
-      // A bound that is not a number (a NaN in the luma) sorts first: such
-      // a tile is always masked.
-      const double bound = CentredEnergyBound(tiles.back().luma);
-      bounds.push_back(
-          std::isnan(bound) ? std::numeric_limits<double>::infinity() : bound);
     }
   }
-  MaskAndCentreLikelyTiles(tiles, bounds, mask_tile);
+  MaskAndCentreLikelyTiles(tiles, mask_tile);
   std::stable_sort(
       tiles.begin(), tiles.end(),
       [](const LumaTile& a, const LumaTile& b) { return a.energy > b.energy; });
