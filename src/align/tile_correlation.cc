@@ -273,7 +273,144 @@ DSB_VECTOR_CLONES void FindMasked(const Plane<float>& mask,
   }
 }
 
+// The sums of `n` values and of their squares, in 32 float lanes (each
+// lane a chain of at most *terms additions; the tail in double).
+DSB_VECTOR_CLONES void LaneSums(const float* v, std::size_t n, double* sum,
+                                double* sum_sq, std::size_t* terms) {
+  V8 s1[4] = {}, s2[4] = {};
+  std::size_t k = 0;
+  for (; k + 32 <= n; k += 32) {
+    for (int l = 0; l < 4; ++l) {
+      const V8 x = Load8(v + k + 8 * l);
+      s1[l] += x;
+      s2[l] += x * x;
+    }
+  }
+  *terms = k / 32;
+  for (; k + 8 <= n; k += 8) {
+    const V8 x = Load8(v + k);
+    s1[0] += x;
+    s2[0] += x * x;
+    ++*terms;
+  }
+  double a = 0, b = 0;
+  for (; k < n; ++k) {
+    a += v[k];
+    b += static_cast<double>(v[k]) * v[k];
+  }
+  for (int l = 0; l < 4; ++l) {
+    for (int e = 0; e < 8; ++e) {
+      a += s1[l][e];
+      b += s2[l][e];
+    }
+  }
+  *sum = a;
+  *sum_sq = b;
+}
+
+// AddSparselyMaskedCorrelation's masked terms for one row of W offsets:
+// sum_b[ox] -= v and sum_bb[ox] -= v * v, v = b(oy + i, j + ox) in double,
+// for each masked pixel (i, j) in order, four offsets to a vector of
+// doubles (the same operations on each offset's chain; a loop over a
+// runtime window ran one offset at a time, ~9 instructions each, the
+// largest part of this function's own count).
+template <int W>
+[[gnu::always_inline]] inline void TakeOutMaskedTerms(
+    const Plane<float>& b, int oy, const std::vector<MaskedPixel>& masked,
+    double* sum_b, double* sum_bb) {
+  using F4 = float __attribute__((vector_size(16)));
+  constexpr int kVectors = W / 4, kTail = W % 4;
+  D4 s1[kVectors], s2[kVectors];
+  for (int v = 0; v < kVectors; ++v) {
+    std::memcpy(&s1[v], sum_b + 4 * v, sizeof(D4));
+    std::memcpy(&s2[v], sum_bb + 4 * v, sizeof(D4));
+  }
+  double t1[kTail + 1], t2[kTail + 1];
+  for (int t = 0; t < kTail; ++t) {
+    t1[t] = sum_b[4 * kVectors + t];
+    t2[t] = sum_bb[4 * kVectors + t];
+  }
+  for (const MaskedPixel& m : masked) {
+    const float* row = b.row(oy + m.i) + m.j;
+    for (int v = 0; v < kVectors; ++v) {
+      F4 f;
+      std::memcpy(&f, row + 4 * v, sizeof(f));
+      const D4 d = __builtin_convertvector(f, D4);
+      s1[v] -= d;
+      s2[v] -= d * d;
+    }
+    for (int t = 0; t < kTail; ++t) {
+      const double d = row[4 * kVectors + t];
+      t1[t] -= d;
+      t2[t] -= d * d;
+    }
+  }
+  for (int v = 0; v < kVectors; ++v) {
+    std::memcpy(sum_b + 4 * v, &s1[v], sizeof(D4));
+    std::memcpy(sum_bb + 4 * v, &s2[v], sizeof(D4));
+  }
+  for (int t = 0; t < kTail; ++t) {
+    sum_b[4 * kVectors + t] = t1[t];
+    sum_bb[4 * kVectors + t] = t2[t];
+  }
+}
+
+// TakeOutMaskedTerms for the fine search's windows (FineRadius 2 to 5, as
+// Dots), else one offset at a time in the same order; inlined, so each
+// clone of AddSparselyMaskedCorrelation has its own.
+[[gnu::always_inline]] inline void TakeOutMaskedTerms(
+    const Plane<float>& b, int oy, int window,
+    const std::vector<MaskedPixel>& masked, double* sum_b, double* sum_bb) {
+  switch (window) {
+    case 5:
+      TakeOutMaskedTerms<5>(b, oy, masked, sum_b, sum_bb);
+      return;
+    case 7:
+      TakeOutMaskedTerms<7>(b, oy, masked, sum_b, sum_bb);
+      return;
+    case 9:
+      TakeOutMaskedTerms<9>(b, oy, masked, sum_b, sum_bb);
+      return;
+    case 11:
+      TakeOutMaskedTerms<11>(b, oy, masked, sum_b, sum_bb);
+      return;
+    default:
+      break;
+  }
+  for (const MaskedPixel& m : masked) {
+    const float* row = b.row(oy + m.i) + m.j;
+    for (int ox = 0; ox < window; ++ox) {
+      const double v = row[ox];
+      sum_b[ox] -= v;
+      sum_bb[ox] -= v * v;
+    }
+  }
+}
+
 }  // namespace
+
+double CentredEnergyBound(const Plane<float>& luma) {
+  const std::size_t n = luma.pixel_count();
+  if (n == 0) return 0;
+  double sum = 0, sum_sq = 0;
+  std::size_t terms = 0;
+  LaneSums(luma.data(), n, &sum, &sum_sq, &terms);
+  // A float lane of m terms (squares rounded once more) is within
+  // gamma = (m + 1) u / (1 - (m + 1) u) of its exact sum relative to the
+  // sum of its terms' magnitudes (u = 2^-24); with |sum| <= sqrt(n sum_sq),
+  // the variance below is within 3 gamma sum_sq of the exact one, and the
+  // double arithmetic adds far less than the fourth gamma allowed here.
+  const double u = 0x1p-24, mu = (static_cast<double>(terms) + 1) * u;
+  const double gamma = mu / (1 - mu);
+  const double variance = std::max(0.0, sum_sq - sum * sum / n);
+  // CentreTile's mean is within (2^-24 + n 2^-53) max|v| < 2^-22 max|v| of
+  // the unmasked pixels' exact mean, which adds at most n (2^-22 max|v|)^2
+  // <= n 2^-44 sum_sq; each rounded difference squared, and the double
+  // sum of at most n of them, at most (1 + 2^-22)(1 + n 2^-53) < 1 + 2^-20.
+  const double slack =
+      (4 * gamma + static_cast<double>(n) * 0x1p-44) * sum_sq * (1 + 2 * gamma);
+  return (variance + slack) * (1 + 0x1p-20);
+}
 
 WindowSums::WindowSums(const Plane<float>& b, int h, int w, int window)
     : window_(window) {
@@ -392,14 +529,7 @@ DSB_VECTOR_CLONES void AddSparselyMaskedCorrelation(
     // The masked pixels' terms taken out, each offset's in the masked
     // pixels' order, the offsets of a row side by side (one offset's
     // subtractions are a chain bound by the adder's latency).
-    for (const MaskedPixel& m : masked) {
-      const float* row = b.row(oy + m.i) + m.j;
-      for (int ox = 0; ox < window; ++ox) {
-        const double v = row[ox];
-        sum_b[ox] -= v;
-        sum_bb[ox] -= v * v;
-      }
-    }
+    TakeOutMaskedTerms(b, oy, window, masked, sum_b.data(), sum_bb.data());
     for (int ox = 0; ox < window; ++ox) {
       cross[oy * window + ox] += dots[ox];
       b_var[oy * window + ox] +=

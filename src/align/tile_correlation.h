@@ -38,6 +38,14 @@ void CentreTile(LumaTile& tile);
 // are (ChooseTiles' grid: all of one size).
 void CentreTiles(std::vector<LumaTile>& tiles);
 
+// An upper bound of the energy CentreTile gives a tile of this luma under
+// any mask: the sum of squares about the mean of all its pixels (the mean
+// of the unmasked ones minimises their sum, and masked pixels add
+// nothing), widened by the rounding of both sums (float lanes here,
+// CentreTile's float mean and differences). It reads no mask, so the fine
+// search makes masks only for tiles that may be among the most energetic.
+double CentredEnergyBound(const Plane<float>& luma);
+
 // Window sums of `b` and `b^2` for the h x w windows at (y, x), y and x in
 // [0, window) (`b` is (h + window - 1) x (w + window - 1)), from integral
 // images in double: s(Y, X) = s(Y - 1, X) + the sum of row Y - 1's first X
