@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -551,19 +552,28 @@ Status Manifest::EndRun(std::int64_t run_id, const RunCounts& counts,
 }
 
 Result<std::vector<std::string>> Manifest::ListMaskPaths() {
+  std::vector<std::string> paths;
+  DSB_RETURN_IF_ERROR(
+      VisitMaskPaths([&](std::string_view path) { paths.emplace_back(path); }));
+  // Byte order, as SQLite's BINARY collation sorts.
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  return paths;
+}
+
+Status Manifest::VisitMaskPaths(
+    const std::function<void(std::string_view)>& visit) {
   DSB_ASSIGN_OR_RETURN(
       Statement stmt,
       Statement::Prepare(db_, db_path_,
-                         "SELECT DISTINCT mask_path FROM pairs WHERE mask_path "
-                         "IS NOT NULL ORDER BY mask_path",
+                         "SELECT mask_path FROM pairs WHERE mask_path IS NOT "
+                         "NULL",
                          "listing mask paths"));
-  std::vector<std::string> paths;
   while (true) {
     DSB_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    paths.push_back(stmt.Text(0));
+    if (!row) return Status::Ok();
+    visit(stmt.TextView(0));
   }
-  return paths;
 }
 
 Result<std::vector<SceneRow>> Manifest::LoadScenesView() {

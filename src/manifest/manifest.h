@@ -289,6 +289,10 @@ class Manifest {
 
   // Every mask path the manifest references, sorted, for deleting orphans.
   Result<std::vector<std::string>> ListMaskPaths();
+  // The same paths handed to `visit` one by one, in no particular order and
+  // possibly repeated (without DISTINCT and ORDER BY SQLite copies no value,
+  // and nothing is copied here: the view lasts until `visit` returns).
+  Status VisitMaskPaths(const std::function<void(std::string_view)>& visit);
 
   // Crop targets (--crops), ordered by rel_path.
   Result<std::vector<CropTargetRecord>> LoadCropTargets();
