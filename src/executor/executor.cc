@@ -131,7 +131,8 @@ Result<SurveyResult*> SurveyDataset(const BuildOptions& options, FileSystem& fs,
     if (manifest == nullptr) continue;
     DSB_ASSIGN_OR_RETURN(std::vector<StoredScene> scenes,
                          manifest->LoadScenes());
-    DSB_ASSIGN_OR_RETURN(std::vector<FileRecord> files, manifest->LoadFiles());
+    DSB_ASSIGN_OR_RETURN(std::vector<FileRecord> files,
+                         manifest->LoadFilesUnordered());
     std::map<std::string, std::vector<FileRecord>> files_by_scene;
     for (FileRecord& file : files) {
       files_by_scene[file.scene].push_back(std::move(file));

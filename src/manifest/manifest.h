@@ -239,6 +239,10 @@ class Manifest {
   // The fingerprint cache: every file of every recorded scene, ordered by
   // scene then path.
   Result<std::vector<FileRecord>> LoadFiles();
+  // The same rows in the order they are stored: a scan of the table alone,
+  // where the order above reads the primary key's index too and looks each
+  // row up from it (for a caller that groups the rows itself).
+  Result<std::vector<FileRecord>> LoadFilesUnordered();
 
   // Refreshes the stat data (size, mtime, inode, hashed_at) of files whose
   // content was re-hashed and found unchanged, in one transaction, so the
