@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -148,11 +149,11 @@ std::vector<std::string> ExcludedPaths(const BuildOptions& options);
 // with `orphans`, masks no row of `manifest` names. Only for a process that
 // holds the manifest's lock exclusively (no shard task is writing masks).
 // Works from `listing` when given (a listing of the folder since which
-// nothing was written there), else lists the folder; returns the entries
-// it left.
+// nothing was written there; taken, not copied), else lists the folder;
+// returns the entries it left.
 std::vector<DirEntry> SweepMasksDir(
     const BuildOptions& options, FileSystem& fs, Manifest& manifest,
-    bool orphans, const std::vector<DirEntry>* listing = nullptr);
+    bool orphans, std::optional<std::vector<DirEntry>> listing = std::nullopt);
 
 // Peak resident set size of this process so far (from getrusage).
 std::uint64_t PeakRssBytes();

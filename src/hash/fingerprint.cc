@@ -22,22 +22,44 @@ std::string RehashReason(const FileRecord& file, const FileRecord* known,
   return "";
 }
 
+namespace {
+
+std::int64_t NowNs(FileSystem& fs, const FingerprintOptions& options) {
+  return options.now_ns != 0 ? options.now_ns : fs.NowNs();
+}
+
+void CountChecked(const FingerprintOptions& options, bool reused) {
+  if (options.stats == nullptr) return;
+  options.stats->files_checked.fetch_add(1, std::memory_order_relaxed);
+  if (reused) {
+    options.stats->files_reused.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace
+
+bool ReuseRecordedHash(FileSystem& fs, FileRecord& file,
+                       const FileRecord* known,
+                       const FingerprintOptions& options) {
+  if (!RehashReason(file, known, options, NowNs(fs, options)).empty()) {
+    return false;
+  }
+  CountChecked(options, /*reused=*/true);
+  file.hash_hex = known->hash_hex;
+  file.hashed_at_ns = known->hashed_at_ns;
+  return true;
+}
+
 Result<FingerprintResult> Fingerprint(FileSystem& fs, const std::string& root,
                                       const FileRecord& file,
                                       const FileRecord* known,
                                       const FingerprintOptions& options) {
-  const std::int64_t now_ns = options.now_ns != 0 ? options.now_ns : fs.NowNs();
-  if (options.stats != nullptr) {
-    options.stats->files_checked.fetch_add(1, std::memory_order_relaxed);
-  }
   FingerprintResult result;
-  result.why = RehashReason(file, known, options, now_ns);
+  result.why = RehashReason(file, known, options, NowNs(fs, options));
+  CountChecked(options, /*reused=*/result.why.empty());
   if (result.why.empty()) {
     result.hash_hex = known->hash_hex;
     result.recorded_at_ns = known->hashed_at_ns;
-    if (options.stats != nullptr) {
-      options.stats->files_reused.fetch_add(1, std::memory_order_relaxed);
-    }
     return result;
   }
   // The clock is read before the content, so a write racing with the read

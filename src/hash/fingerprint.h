@@ -67,6 +67,15 @@ Result<FingerprintResult> Fingerprint(FileSystem& fs, const std::string& root,
                                       const FileRecord* known,
                                       const FingerprintOptions& options);
 
+// When Fingerprint would reuse `known`'s hash for `file`: copies it (and
+// when it was taken) into `file`, counts the file as checked and reused,
+// and returns true. Otherwise returns false and leaves `file` and the
+// counters alone (Fingerprint then hashes it). No I/O: the build settles
+// every unchanged file this way without starting a thread.
+bool ReuseRecordedHash(FileSystem& fs, FileRecord& file,
+                       const FileRecord* known,
+                       const FingerprintOptions& options);
+
 // The reason Fingerprint would rehash `file` given `known`, or "" when the
 // recorded hash can be reused. No I/O.
 std::string RehashReason(const FileRecord& file, const FileRecord* known,

@@ -8,6 +8,7 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -21,12 +22,22 @@ namespace {
 
 Hash128 FromXxh(XXH128_hash_t h) { return {h.high64, h.low64}; }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+// Each byte's hex digit value, -1 for a byte that is none: a table, since
+// every run checks the recorded hash of every file (32 digits each) and the
+// comparisons' branches mispredicted on random digits.
+constexpr std::array<std::int8_t, 256> kHexValues = [] {
+  std::array<std::int8_t, 256> values{};
+  values.fill(-1);
+  for (int c = '0'; c <= '9'; ++c)
+    values[c] = static_cast<std::int8_t>(c - '0');
+  for (int c = 'a'; c <= 'f'; ++c) {
+    values[c] = static_cast<std::int8_t>(c - 'a' + 10);
+    values[c - 'a' + 'A'] = static_cast<std::int8_t>(c - 'a' + 10);
+  }
+  return values;
+}();
+
+int HexValue(char c) { return kHexValues[static_cast<unsigned char>(c)]; }
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -239,21 +240,26 @@ std::string Manifest::Now() const {
                                            : std::chrono::system_clock::now());
 }
 
-Result<std::vector<FileRecord>> Manifest::LoadFiles() {
-  DSB_ASSIGN_OR_RETURN(
-      Statement stmt,
-      Statement::Prepare(db_, db_path_,
-                         "SELECT scene, role, rel_path, size, mtime_ns, inode, "
-                         "hash, hashed_at_ns FROM files ORDER BY scene, "
-                         "rel_path",
-                         "loading files"));
+namespace {
+
+// The columns of a FileRecord, as LoadFileRows reads them.
+constexpr std::string_view kSelectFiles =
+    "SELECT scene, role, rel_path, size, mtime_ns, inode, hash, hashed_at_ns "
+    "FROM files";
+
+// Every file row `sql` (kSelectFiles and a tail) selects.
+Result<std::vector<FileRecord>> LoadFileRows(sqlite3* db,
+                                             std::string_view db_path,
+                                             std::string_view sql) {
+  DSB_ASSIGN_OR_RETURN(Statement stmt,
+                       Statement::Prepare(db, db_path, sql, "loading files"));
   std::vector<FileRecord> files;
   while (true) {
     DSB_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
     FileRecord file;
     file.scene = stmt.Text(0);
-    file.role = stmt.Text(1) == "gt" ? FileRole::kGt : FileRole::kNoisy;
+    file.role = stmt.TextView(1) == "gt" ? FileRole::kGt : FileRole::kNoisy;
     file.rel_path = stmt.Text(2);
     file.size = static_cast<std::uint64_t>(stmt.Int64(3));
     file.mtime_ns = stmt.Int64(4);
@@ -263,6 +269,17 @@ Result<std::vector<FileRecord>> Manifest::LoadFiles() {
     files.push_back(std::move(file));
   }
   return files;
+}
+
+}  // namespace
+
+Result<std::vector<FileRecord>> Manifest::LoadFiles() {
+  return LoadFileRows(db_, db_path_,
+                      std::string(kSelectFiles) + " ORDER BY scene, rel_path");
+}
+
+Result<std::vector<FileRecord>> Manifest::LoadFilesUnordered() {
+  return LoadFileRows(db_, db_path_, kSelectFiles);
 }
 
 Result<std::vector<StoredScene>> Manifest::LoadScenes() {
@@ -551,19 +568,28 @@ Status Manifest::EndRun(std::int64_t run_id, const RunCounts& counts,
 }
 
 Result<std::vector<std::string>> Manifest::ListMaskPaths() {
+  std::vector<std::string> paths;
+  DSB_RETURN_IF_ERROR(
+      VisitMaskPaths([&](std::string_view path) { paths.emplace_back(path); }));
+  // Byte order, as SQLite's BINARY collation sorts.
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  return paths;
+}
+
+Status Manifest::VisitMaskPaths(
+    const std::function<void(std::string_view)>& visit) {
   DSB_ASSIGN_OR_RETURN(
       Statement stmt,
       Statement::Prepare(db_, db_path_,
-                         "SELECT DISTINCT mask_path FROM pairs WHERE mask_path "
-                         "IS NOT NULL ORDER BY mask_path",
+                         "SELECT mask_path FROM pairs WHERE mask_path IS NOT "
+                         "NULL",
                          "listing mask paths"));
-  std::vector<std::string> paths;
   while (true) {
     DSB_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    paths.push_back(stmt.Text(0));
+    if (!row) return Status::Ok();
+    visit(stmt.TextView(0));
   }
-  return paths;
 }
 
 Result<std::vector<SceneRow>> Manifest::LoadScenesView() {

@@ -239,6 +239,10 @@ class Manifest {
   // The fingerprint cache: every file of every recorded scene, ordered by
   // scene then path.
   Result<std::vector<FileRecord>> LoadFiles();
+  // The same rows in the order they are stored: a scan of the table alone,
+  // where the order above reads the primary key's index too and looks each
+  // row up from it (for a caller that groups the rows itself).
+  Result<std::vector<FileRecord>> LoadFilesUnordered();
 
   // Refreshes the stat data (size, mtime, inode, hashed_at) of files whose
   // content was re-hashed and found unchanged, in one transaction, so the
@@ -289,6 +293,10 @@ class Manifest {
 
   // Every mask path the manifest references, sorted, for deleting orphans.
   Result<std::vector<std::string>> ListMaskPaths();
+  // The same paths handed to `visit` one by one, in no particular order and
+  // possibly repeated (without DISTINCT and ORDER BY SQLite copies no value,
+  // and nothing is copied here: the view lasts until `visit` returns).
+  Status VisitMaskPaths(const std::function<void(std::string_view)>& visit);
 
   // Crop targets (--crops), ordered by rel_path.
   Result<std::vector<CropTargetRecord>> LoadCropTargets();

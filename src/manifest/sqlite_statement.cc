@@ -132,13 +132,17 @@ double Statement::Double(int column) const {
 }
 
 std::string Statement::Text(int column) const {
+  return std::string(TextView(column));
+}
+
+std::string_view Statement::TextView(int column) const {
   // column_text before column_bytes, as SQLite documents, so the length is
   // that of the text form.
   const auto* text =
       reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
   const int size = sqlite3_column_bytes(stmt_, column);
-  if (text == nullptr) return std::string();
-  return std::string(text, static_cast<std::size_t>(size));
+  if (text == nullptr) return {};
+  return {text, static_cast<std::size_t>(size)};
 }
 
 std::optional<std::string> Statement::OptionalText(int column) const {

@@ -62,6 +62,9 @@ class Statement {
   std::int64_t Int64(int column) const;
   double Double(int column) const;
   std::string Text(int column) const;
+  // The same bytes in place: valid until the next Step, Reset or the
+  // statement's end.
+  std::string_view TextView(int column) const;
   std::optional<std::string> OptionalText(int column) const;
   std::optional<double> OptionalDouble(int column) const;
   std::optional<std::int64_t> OptionalInt64(int column) const;

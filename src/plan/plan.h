@@ -32,6 +32,12 @@ std::string SceneKey(std::string_view algorithm_version,
                      std::string_view params_fingerprint,
                      const std::vector<FileRecord>& files);
 
+// SceneKey of a scanned scene's files (GTs and noisy), without copying
+// them.
+std::string ScannedSceneKey(std::string_view algorithm_version,
+                            std::string_view params_fingerprint,
+                            const ScannedScene& scene);
+
 // One alignment to compute: a GT capture against one raw file of the scene.
 struct PlannedPair {
   std::string gt_path;       // rel path of the GT capture
@@ -46,6 +52,10 @@ struct PlannedPair {
 // (itself included, the clean/clean self-pair), then each noisy file. Order:
 // GTs in scan order; for each, the GTs then the noisy files in scan order.
 std::vector<PlannedPair> EnumeratePairs(const ScannedScene& scene);
+
+// How many pairs EnumeratePairs lists for `scene` (the same rule), without
+// listing them.
+std::size_t PairCount(const ScannedScene& scene);
 
 // A scene's files, GTs then noisy, as SceneKey takes them.
 std::vector<FileRecord> SceneFiles(const ScannedScene& scene);

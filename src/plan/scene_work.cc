@@ -33,6 +33,14 @@ std::string MaskRecordPath(const OutputLayout& layout,
              : write_path;
 }
 
+std::string MaskRecordPrefix(const OutputLayout& layout) {
+  // A name is never empty and has no '/', so masks_dir/name lies inside
+  // the root exactly when masks_dir/ does (IsInside's '/' after the root
+  // cannot fall within the name).
+  std::string dir = layout.masks_dir + "/";
+  return IsInside(dir, layout.root) ? dir.substr(layout.root.size() + 1) : dir;
+}
+
 std::string MaskWritePath(const OutputLayout& layout,
                           const std::string& record_path) {
   return record_path.starts_with("/") ? record_path

@@ -47,6 +47,9 @@ std::string MaskWritePath(const OutputLayout& layout,
                           const std::string& record_path);
 std::string MaskRecordPath(const OutputLayout& layout,
                            const std::string& write_path);
+// What MaskRecordPath gives for any file directly in layout.masks_dir,
+// less the file's name: prefix + name is its record path.
+std::string MaskRecordPrefix(const OutputLayout& layout);
 
 struct PairWork {
   PlannedPair pair;

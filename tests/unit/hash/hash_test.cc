@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +51,32 @@ TEST(HashTest, HexRoundTrip) {
   EXPECT_FALSE(
       Hash128::FromHex("0123456789abcdeffedcba987654321g").has_value());
   EXPECT_FALSE(Hash128::FromHex("").has_value());
+}
+
+// FromHex takes exactly the 22 hex digits, in any position, and refuses
+// every other byte (its digit values come from a table).
+TEST(HashTest, FromHexAcceptsExactlyTheHexDigits) {
+  for (int byte = 0; byte < 256; ++byte) {
+    const char c = static_cast<char>(byte);
+    const bool digit = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+                       (c >= 'A' && c <= 'F');
+    const int value = c <= '9'   ? c - '0'
+                      : c <= 'F' ? c - 'A' + 10
+                                 : c - 'a' + 10;
+    for (std::size_t position :
+         {std::size_t{0}, std::size_t{15}, std::size_t{16}, std::size_t{31}}) {
+      std::string hex(32, '0');
+      hex[position] = c;
+      const std::optional<Hash128> parsed = Hash128::FromHex(hex);
+      ASSERT_EQ(parsed.has_value(), digit) << "byte " << byte;
+      if (!digit) continue;
+      const int shift = 4 * static_cast<int>(15 - position % 16);
+      const std::uint64_t word = position < 16 ? parsed->high : parsed->low;
+      EXPECT_EQ(word, static_cast<std::uint64_t>(value) << shift)
+          << "byte " << byte << " at " << position;
+      EXPECT_EQ(position < 16 ? parsed->low : parsed->high, 0u);
+    }
+  }
 }
 
 TEST(HashTest, StreamingEqualsOneShotAroundBufferBoundaries) {
@@ -228,6 +256,52 @@ TEST_F(FingerprintTest, BadRecordedHashIsRehashed) {
   auto r = Run(Options());
   EXPECT_EQ(r.why, "no hash recorded");
   EXPECT_EQ(r.hash_hex, HashBytes("content a").ToHex());
+}
+
+// ReuseRecordedHash takes exactly the hashes Fingerprint would reuse, with
+// no I/O, and leaves every other file (and the counters) for Fingerprint.
+TEST_F(FingerprintTest, ReuseRecordedHashDecidesAsFingerprint) {
+  fs_.ResetCounters();
+  FileRecord file = file_;
+  ASSERT_TRUE(ReuseRecordedHash(fs_, file, &known_, Options()));
+  EXPECT_EQ(file.hash_hex, known_.hash_hex);
+  EXPECT_EQ(file.hashed_at_ns, known_.hashed_at_ns);
+  EXPECT_EQ(stats_->files_checked.load(), 1u);
+  EXPECT_EQ(stats_->files_reused.load(), 1u);
+  EXPECT_EQ(fs_.counters().opens, 0u);
+
+  struct Case {
+    const char* why;
+    void (*make)(FileRecord&, FileRecord&, FingerprintOptions&);
+  };
+  const std::vector<Case> cases = {
+      {"size changed",
+       [](FileRecord& f, FileRecord&, FingerprintOptions&) { f.size += 1; }},
+      {"mtime changed", [](FileRecord& f, FileRecord&,
+                           FingerprintOptions&) { f.mtime_ns += 1; }},
+      {"inode changed",
+       [](FileRecord& f, FileRecord&, FingerprintOptions&) { f.inode += 1; }},
+      {"--verify", [](FileRecord&, FileRecord&,
+                      FingerprintOptions& o) { o.verify = true; }},
+      {"racy", [](FileRecord&, FileRecord& k,
+                  FingerprintOptions&) { k.hashed_at_ns = 0; }},
+      {"no hash recorded", [](FileRecord&, FileRecord& k,
+                              FingerprintOptions&) { k.hash_hex = "x"; }},
+  };
+  for (const Case& c : cases) {
+    FileRecord scanned = file_;
+    FileRecord known = known_;
+    FingerprintOptions options = Options();
+    c.make(scanned, known, options);
+    EXPECT_EQ(RehashReason(scanned, &known, options, fs_.NowNs()), c.why);
+    FileRecord untouched = scanned;
+    EXPECT_FALSE(ReuseRecordedHash(fs_, scanned, &known, options)) << c.why;
+    EXPECT_EQ(scanned, untouched) << c.why;
+  }
+  FileRecord unknown = file_;
+  EXPECT_FALSE(ReuseRecordedHash(fs_, unknown, nullptr, Options()));
+  EXPECT_EQ(stats_->files_checked.load(), 1u);
+  EXPECT_EQ(stats_->files_reused.load(), 1u);
 }
 
 TEST_F(FingerprintTest, FileChangedSinceScanIsAnError) {

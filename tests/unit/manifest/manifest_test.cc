@@ -9,6 +9,8 @@
 #include <fstream>
 #include <regex>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 #include "manifest/schema_migrations.h"
 #include "manifest_fixtures.h"
@@ -387,6 +389,39 @@ TEST_F(ManifestTest, RemoveSceneCascadesAndReturnsMaskPaths) {
   Result<std::vector<std::string>> none = manifest->RemoveScene("a");
   ASSERT_TRUE(none.ok());
   EXPECT_TRUE(none->empty());
+}
+
+// The survey reads files in storage order and mask paths one by one: the
+// same rows as LoadFiles and ListMaskPaths, whatever the order scenes were
+// recorded in.
+TEST_F(ManifestTest, UnorderedReadsGiveTheSameRows) {
+  std::unique_ptr<Manifest> manifest = OpenOrDie();
+  ASSERT_NE(manifest, nullptr);
+  for (const char* scene : {"c", "a", "b/x", "b"}) {
+    ASSERT_TRUE(manifest->RecordScene(SampleScene(scene, "k", 2)).ok());
+  }
+  Result<std::vector<FileRecord>> ordered = manifest->LoadFiles();
+  Result<std::vector<FileRecord>> unordered = manifest->LoadFilesUnordered();
+  ASSERT_TRUE(ordered.ok() && unordered.ok());
+  ASSERT_EQ(ordered->size(), 12u);
+  const auto by_path = [](const FileRecord& a, const FileRecord& b) {
+    return std::tie(a.scene, a.rel_path) < std::tie(b.scene, b.rel_path);
+  };
+  EXPECT_TRUE(std::is_sorted(ordered->begin(), ordered->end(), by_path));
+  std::sort(unordered->begin(), unordered->end(), by_path);
+  EXPECT_EQ(*unordered, *ordered);
+
+  std::vector<std::string> visited;
+  ASSERT_TRUE(manifest
+                  ->VisitMaskPaths([&](std::string_view path) {
+                    visited.emplace_back(path);
+                  })
+                  .ok());
+  Result<std::vector<std::string>> listed = manifest->ListMaskPaths();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 12u);  // 4 scenes x 3 pairs
+  std::sort(visited.begin(), visited.end());
+  EXPECT_EQ(visited, *listed);
 }
 
 TEST_F(ManifestTest, ForeignKeysAreEnforced) {

@@ -122,6 +122,44 @@ TEST(EnumeratePairsTest, OneGtOnlySelfPairAndNoGtNoPairs) {
   EXPECT_TRUE(EnumeratePairs(scene).empty());
 }
 
+// PairCount is EnumeratePairs' rule without the list, for any number of
+// GTs and noisy files.
+TEST(EnumeratePairsTest, PairCountIsTheListsSize) {
+  for (int gts = 0; gts <= 3; ++gts) {
+    for (int noisy = 0; noisy <= 3; ++noisy) {
+      ScannedScene scene;
+      for (int i = 0; i < gts; ++i) {
+        scene.gt.push_back(F("s/gt/g" + std::to_string(i)));
+      }
+      for (int i = 0; i < noisy; ++i) {
+        scene.noisy.push_back(F("s/n" + std::to_string(i)));
+      }
+      EXPECT_EQ(PairCount(scene), EnumeratePairs(scene).size())
+          << gts << " GT, " << noisy << " noisy";
+    }
+  }
+}
+
+// The planner keys a scanned scene in place: the same key as SceneKey of
+// its files.
+TEST(SceneKeyTest, ScannedSceneKeyIsSceneKeyOfItsFiles) {
+  ScannedScene scene;
+  scene.scene = "s";
+  const std::vector<FileRecord> files = Files();
+  for (const FileRecord& f : files) {
+    (f.role == FileRole::kGt ? scene.gt : scene.noisy).push_back(f);
+  }
+  EXPECT_EQ(ScannedSceneKey(kVersion, kParams, scene),
+            SceneKey(kVersion, kParams, SceneFiles(scene)));
+  EXPECT_EQ(ScannedSceneKey(kVersion, kParams, scene),
+            SceneKey(kVersion, kParams, files));
+  scene.noisy[0].hash_hex = "44444444444444444444444444444444";
+  EXPECT_NE(ScannedSceneKey(kVersion, kParams, scene),
+            SceneKey(kVersion, kParams, files));
+  EXPECT_EQ(ScannedSceneKey(kVersion, kParams, ScannedScene{}),
+            SceneKey(kVersion, kParams, {}));
+}
+
 // A hashed scene: one GT and the given noisy files, hashes by name.
 ScannedScene Scene(const std::string& name, std::vector<std::string> noisy,
                    std::uint64_t size = 100) {

@@ -161,5 +161,23 @@ TEST(PlanWorkTest, MaskPathsOutsideTheRootAreRecordedAsWritten) {
             "/elsewhere/masks/x.png");
 }
 
+// The orphan sweep matches names against MaskRecordPrefix + name: it must be
+// MaskRecordPath of the written path for every layout and name.
+TEST(PlanWorkTest, MaskRecordPrefixPlusNameIsTheRecordPath) {
+  const std::vector<OutputLayout> layouts = {
+      {"/data", "/data/masks"}, {"/data", "/elsewhere/masks"},
+      {"/data", "/data-masks"}, {"/data", "/data"},
+      {"/data", "/"},           {"/data/x", "/data"},
+      {"data", "data/masks"},   {"data", "masks"},
+      {"/", "/masks"},          {"/data", "/data/a/b/masks"}};
+  for (const OutputLayout& layout : layouts) {
+    for (const std::string name : {"x.png", "x", "masks", "data", "..png"}) {
+      EXPECT_EQ(MaskRecordPrefix(layout) + name,
+                MaskRecordPath(layout, layout.masks_dir + "/" + name))
+          << layout.root << " " << layout.masks_dir << " " << name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsb

@@ -126,6 +126,30 @@ TEST(ScanTest, IgnoredFilesAreNeverReportedNorStated) {
   }
 }
 
+// Only the excluded paths themselves are skipped: an entry that merely
+// shares an excluded path's name elsewhere in the tree is scanned.
+TEST(ScanTest, ExcludedPathsMatchWholePathsNotNames) {
+  FakeFileSystem fs;
+  fs.AddFile("/d/masks/m/gt/x.arw", "inside the masks dir");
+  fs.AddFile("/d/s/gt/a.arw", "a");
+  fs.AddFile("/d/s/masks/gt/b.arw", "a scene named like the masks dir");
+  fs.AddFile("/d/s/manifest.db", "named like the manifest, not it");
+  ScanOptions options;
+  options.excluded_paths = ManifestSidecarPaths("/d/manifest.db");
+  options.excluded_paths.push_back("./masks/");  // relative, odd spelling
+  ScanResult r = Scan(fs, "/d", options);
+  EXPECT_EQ(SceneNames(r), (std::vector<std::string>{"s", "s/masks"}));
+  ASSERT_EQ(r.scenes.size(), 2u);
+  EXPECT_EQ(Paths(r.scenes[0].noisy),
+            (std::vector<std::string>{"s/manifest.db"}));
+  options.excluded_paths.push_back("/d/./s//manifest.db");
+  options.excluded_paths.push_back("s/masks");
+  r = Scan(fs, "/d", options);
+  EXPECT_EQ(SceneNames(r), (std::vector<std::string>{"s"}));
+  ASSERT_EQ(r.scenes.size(), 1u);
+  EXPECT_TRUE(r.scenes[0].noisy.empty());
+}
+
 TEST(ScanTest, IgnoredFileNames) {
   EXPECT_FALSE(IsIgnoredFileName("a.arw"));
   EXPECT_FALSE(IsIgnoredFileName("a.CR3"));
