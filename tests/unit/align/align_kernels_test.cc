@@ -210,7 +210,8 @@ TEST(AlignKernelsTest, CoarseLumaStraightIntoTheFftBufferIsTheSame) {
 TEST(AlignKernelsTest, CoarseLumaAddsEachBoxInRowOrder) {
   // The box mean as first written: the box's rows added one at a time per
   // column, then the box's columns (boxes of 2, 4 and 6 take loops
-  // unrolled for them, and at strides of 2 and 4 four samples per vector;
+  // unrolled for them, and at strides of 2 and 4 four samples per vector,
+  // at a stride of 4 eight first (boxes of 4 and 6);
   // strides as PlanCoarse pairs them, e.g. 6 and 4, 6 and 2).
   for (const char* cfa : {"rggb", "xtrans"}) {
     const RawImage image = RandomMosaic(cfa, 97, 61, 7);
