@@ -892,8 +892,9 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
       rows_kept += in_band(i);
     }
   }
-  std::vector<float> kept_rows(static_cast<std::size_t>(rows_kept) *
-                               overlap.width);
+  // Not zeroed first (a fill of ~0.5 MB cost more than the rows saved).
+  const auto kept_rows = std::make_unique_for_overwrite<float[]>(
+      static_cast<std::size_t>(rows_kept) * overlap.width);
   std::vector<std::pair<int, const float*>> kept;
   kept.reserve(static_cast<std::size_t>(rows_kept));
   for (int i = 0; i < overlap.height; ++i) {
