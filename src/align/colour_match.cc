@@ -884,7 +884,8 @@ DSB_VECTOR_CLONES double RawGain(const RawImage& gt, const RawImage& noisy,
                      kRoughGainSamples));
   // Pass 2 reads the rows of its bands (below); those of pass 1's rows
   // that lie in them are matched once, here, and kept for it, in row
-  // order (a 3 MP pair: 59 of ~600 matched rows, ~0.5 MB; issue 17).
+  // order (a 3 MP X-Trans pair: ~55 of ~600 matched rows, ~0.5 MB; issue
+  // 17).
   auto in_band = [&](int i) { return (i / kBlock) % band_step == 0; };
   int rows_kept = 0;
   for (int pair = 0; pair < overlap.height; pair += 2 * rough_step) {
