@@ -39,6 +39,35 @@ void AddBalanceRow(const RawImage& image, int y, float clip,
   }
 }
 
+// A row pair's 2 * P chains (P = period) once its vectors stopped: the
+// columns of an incomplete last period from `x` on, each chain continued,
+// then every chain added to its colour's sums, row y's phases before row
+// y + 1's (AddBalanceRow's order).
+template <int P>
+[[gnu::always_inline]] inline void FinishRowPair(const RawImage& image, int y,
+                                                 int x, float clip,
+                                                 float (&sum)[2 * P],
+                                                 int (&count)[2 * P],
+                                                 BalanceSums& sums) {
+  const int width = image.width();
+  const float* rows[2] = {image.pixels.row(y), image.pixels.row(y + 1)};
+  for (int k = 0; x + k < width; ++k) {
+    for (int r = 0; r < 2; ++r) {
+      const float v = rows[r][x + k];
+      const bool keep = v < clip;
+      sum[r * P + k] += keep ? v : 0.0f;
+      count[r * P + k] += keep;
+    }
+  }
+  for (int r = 0; r < 2; ++r) {
+    for (int k = 0; k < P && k < width; ++k) {
+      const int c = static_cast<int>(image.cfa.color_at(y + r, k));
+      sums.sum[c] += sum[r * P + k];
+      sums.count[c] += count[r * P + k];
+    }
+  }
+}
+
 // The same for rows y and y + 1 together: their 2 * P chains (P = period,
 // 2 or 6) side by side in vector lanes, each chain still adding its pixels
 // one by one in column order, so every sum is the one AddBalanceRow gives
@@ -94,21 +123,74 @@ requires(P == 2 || P == 6)
     sum[l] = s[l / 4][l % 4];
     count[l] = n[l / 4][l % 4];
   }
-  // The columns of an incomplete last period, each chain continued.
-  for (int k = 0; x + k < width; ++k) {
-    for (int r = 0; r < 2; ++r) {
-      const float v = (r == 0 ? a : b)[x + k];
-      const bool keep = v < clip;
-      sum[r * P + k] += keep ? v : 0.0f;
-      count[r * P + k] += keep;
+  FinishRowPair<P>(image, y, x, clip, sum, count, sums);
+}
+
+// Two row pairs, y0 and y1 (y0's added first), in the two halves of
+// 8-float vectors: each half holds what AddBalanceRowPair's 4-float
+// vectors hold for its pair, so every chain adds the same pixels in the
+// same order (AddBalanceRowPair's sums, bit for bit), at twice the lanes
+// per instruction (issue 17: ChannelBalance was ~1.5 M instructions of a
+// 3 MP pair, about 2 per sampled pixel).
+template <int P>
+requires(P == 2 || P == 6)
+    [[gnu::always_inline]] inline void AddBalanceRowPairs(const RawImage& image,
+                                                          int y0, int y1,
+                                                          float clip,
+                                                          BalanceSums& sums) {
+  using V4 = float __attribute__((vector_size(16)));
+  using V8 = float __attribute__((vector_size(32)));
+  using M8 = std::int32_t __attribute__((vector_size(32)));
+  constexpr int kVectors = 2 * P / 4;
+  // Rows a, b (pair y0) in the low halves, c, d (pair y1) in the high.
+  const float* a = image.pixels.row(y0);
+  const float* b = image.pixels.row(y0 + 1);
+  const float* c = image.pixels.row(y1);
+  const float* d = image.pixels.row(y1 + 1);
+  const int width = image.width();
+  V8 s[kVectors] = {};
+  M8 n[kVectors] = {};
+  auto add = [&](int v, V8 values) {
+    const M8 keep = values < clip;
+    s[v] += reinterpret_cast<V8>(reinterpret_cast<M8>(values) & keep);
+    n[v] -= keep;
+  };
+  auto load = [](const float* p) {
+    V4 v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  };
+  auto halves = [](V4 low, V4 high) {
+    return __builtin_shufflevector(low, high, 0, 1, 2, 3, 4, 5, 6, 7);
+  };
+  int x = 0;
+  if constexpr (P == 2) {
+    for (; x + 4 <= width; x += 4) {
+      const V8 ac = halves(load(a + x), load(c + x));
+      const V8 bd = halves(load(b + x), load(d + x));
+      add(0, __builtin_shufflevector(ac, bd, 0, 1, 8, 9, 4, 5, 12, 13));
+      add(0, __builtin_shufflevector(ac, bd, 2, 3, 10, 11, 6, 7, 14, 15));
     }
   }
-  for (int r = 0; r < 2; ++r) {
-    for (int k = 0; k < P && k < width; ++k) {
-      const int c = static_cast<int>(image.cfa.color_at(y + r, k));
-      sums.sum[c] += sum[r * P + k];
-      sums.count[c] += count[r * P + k];
+  for (; x + P <= width; x += P) {
+    if constexpr (P == 2) {
+      add(0,
+          V8{a[x], a[x + 1], b[x], b[x + 1], c[x], c[x + 1], d[x], d[x + 1]});
+    } else {
+      add(0, halves(load(a + x), load(c + x)));
+      add(1, V8{a[x + 4], a[x + 5], b[x], b[x + 1], c[x + 4], c[x + 5], d[x],
+                d[x + 1]});
+      add(2, halves(load(b + x + 2), load(d + x + 2)));
     }
+  }
+  for (int pair = 0; pair < 2; ++pair) {
+    float sum[2 * P];
+    int count[2 * P];
+    for (int l = 0; l < 2 * P; ++l) {
+      sum[l] = s[l / 4][pair * 4 + l % 4];
+      count[l] = n[l / 4][pair * 4 + l % 4];
+    }
+    FinishRowPair<P>(image, pair == 0 ? y0 : y1, x, clip, sum, count, sums);
   }
 }
 
@@ -126,6 +208,60 @@ template <int B>
     for (int k = 0; k < B; ++k) sum += c[k];
     out[bx] = sum * scale;
   }
+}
+
+// StridedBoxSums at a stride of 4 (the coarse grid of every frame from
+// 2.4 MP up) for boxes of 4 and 6, eight samples per step: each 128-bit
+// half of an 8-float vector holds what one 4-float step of StridedBoxSums
+// holds, samples bx..bx+3 in the low half and bx+4..bx+7 in the high,
+// transposed with shuffles that stay within the halves (one instruction
+// each on AVX2; crossing them costs more). The same terms added in the
+// same order: the same floats. Returns the first sample not written
+// (issue 17: the 4-float steps were ~40 % of CoarseLumaInto's
+// instructions at X-Trans's box 6).
+template <int B>
+requires(B == 4 || B == 6) [[gnu::always_inline]] inline int StrideFourBoxSums8(
+    const float* columns, int width, int out_w, float scale, float* out) {
+  using V4 = float __attribute__((vector_size(16)));
+  using V8 = float __attribute__((vector_size(32)));
+  // Columns c + k and c + 16 + k as the two halves of one vector.
+  auto halves = [](const float* c) {
+    V4 low, high;
+    std::memcpy(&low, c, sizeof(low));
+    std::memcpy(&high, c + 16, sizeof(high));
+    return __builtin_shufflevector(low, high, 0, 1, 2, 3, 4, 5, 6, 7);
+  };
+  // Per half, the first two rows of the 4 x 4 transpose of (g0 g1 g2 g3)
+  // (g_r = columns 4r .. 4r + 3): columns 4l and 4l + 1 for lanes l.
+  auto first_two = [](V8 g0, V8 g1, V8 g2, V8 g3, V8& t0, V8& t1) {
+    const V8 u0 = __builtin_shufflevector(g0, g1, 0, 8, 1, 9, 4, 12, 5, 13);
+    const V8 u1 = __builtin_shufflevector(g2, g3, 0, 8, 1, 9, 4, 12, 5, 13);
+    t0 = __builtin_shufflevector(u0, u1, 0, 1, 8, 9, 4, 5, 12, 13);
+    t1 = __builtin_shufflevector(u0, u1, 2, 3, 10, 11, 6, 7, 14, 15);
+  };
+  // A step reads columns [bx * 4, bx * 4 + 32), and 4 more for a box of 6.
+  constexpr int kReach = B == 6 ? 36 : 32;
+  int bx = 0;
+  for (; bx * 4 + kReach <= width && bx + 8 <= out_w; bx += 8) {
+    const float* c = columns + static_cast<std::ptrdiff_t>(bx) * 4;
+    const V8 g0 = halves(c), g1 = halves(c + 4), g2 = halves(c + 8),
+             g3 = halves(c + 12);
+    V8 terms[B];
+    first_two(g0, g1, g2, g3, terms[0], terms[1]);
+    const V8 u2 = __builtin_shufflevector(g0, g1, 2, 10, 3, 11, 6, 14, 7, 15);
+    const V8 u3 = __builtin_shufflevector(g2, g3, 2, 10, 3, 11, 6, 14, 7, 15);
+    terms[2] = __builtin_shufflevector(u2, u3, 0, 1, 8, 9, 4, 5, 12, 13);
+    terms[3] = __builtin_shufflevector(u2, u3, 2, 3, 10, 11, 6, 7, 14, 15);
+    if constexpr (B == 6) {
+      // Columns 4l + 4 and 4l + 5: the first two rows from column 4 on.
+      first_two(g1, g2, g3, halves(c + 16), terms[4], terms[5]);
+    }
+    V8 sum = V8{} + terms[0];
+    for (int k = 1; k < B; ++k) sum += terms[k];
+    sum *= scale;
+    std::memcpy(out + bx, &sum, sizeof(sum));
+  }
+  return bx;
 }
 
 // BoxSums for a stride of 2 or 4, four samples per step in the lanes of a
@@ -148,6 +284,9 @@ requires((S == 2 && B % 2 == 0) || (S == 4 && (B == 2 || B == 4 || B == 6)))
   // The columns a step reads from bx * S on.
   constexpr int kReach = S == 4 ? (B == 6 ? 20 : 16) : B + 6;
   int bx = 0;
+  if constexpr (S == 4 && B >= 4) {
+    bx = StrideFourBoxSums8<B>(columns, width, out_w, scale, out);
+  }
   for (; bx * S + kReach <= width && bx + 4 <= out_w; bx += 4) {
     const float* c = columns + static_cast<std::ptrdiff_t>(bx) * S;
     V4 terms[B];
@@ -250,6 +389,19 @@ DSB_VECTOR_CLONES std::array<float, 3> ChannelBalance(const RawImage& image) {
       4, RowPairStep(static_cast<double>(image.height()) * image.width(),
                      kBalanceSamples));
   for (int y = 0; y < image.height(); y += 2 * step) {
+    // Two row pairs at once where both are whole (the same sums, in the
+    // same order: y's pair before the next).
+    const int next = y + 2 * step;
+    if (next + 1 < image.height() && image.width() >= period &&
+        (period == 2 || period == 6)) {
+      if (period == 2) {
+        AddBalanceRowPairs<2>(image, y, next, clip, sums);
+      } else {
+        AddBalanceRowPairs<6>(image, y, next, clip, sums);
+      }
+      y = next;
+      continue;
+    }
     if (y + 1 >= image.height()) {
       AddBalanceRow(image, y, clip, sums);
     } else if (period == 2 && image.width() >= 2) {
