@@ -3,7 +3,6 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
-#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -565,16 +564,6 @@ Status Manifest::EndRun(std::int64_t run_id, const RunCounts& counts,
     return Status::NotFound(ManifestMessage(db_path_, what + ": no such run"));
   }
   return Status::Ok();
-}
-
-Result<std::vector<std::string>> Manifest::ListMaskPaths() {
-  std::vector<std::string> paths;
-  DSB_RETURN_IF_ERROR(
-      VisitMaskPaths([&](std::string_view path) { paths.emplace_back(path); }));
-  // Byte order, as SQLite's BINARY collation sorts.
-  std::sort(paths.begin(), paths.end());
-  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
-  return paths;
 }
 
 Status Manifest::VisitMaskPaths(

@@ -255,7 +255,7 @@ class Manifest {
   // Replaces everything recorded for record.scene (scene row, files, pairs)
   // in one BEGIN IMMEDIATE transaction; on any error nothing changes. Clears
   // a stale mark; built_at is now. Mask files of the old pairs that the new
-  // record no longer names become orphans (see ListMaskPaths).
+  // record no longer names become orphans (see VisitMaskPaths).
   Status RecordScene(const SceneRecord& record);
 
   // Deletes a scene with its files and pairs and returns the mask paths its
@@ -291,11 +291,10 @@ class Manifest {
                         std::int64_t run_id,
                         const std::vector<std::string>& crop_targets = {});
 
-  // Every mask path the manifest references, sorted, for deleting orphans.
-  Result<std::vector<std::string>> ListMaskPaths();
-  // The same paths handed to `visit` one by one, in no particular order and
-  // possibly repeated (without DISTINCT and ORDER BY SQLite copies no value,
-  // and nothing is copied here: the view lasts until `visit` returns).
+  // Every mask path the manifest references, for deleting orphans, handed
+  // to `visit` one by one, in no particular order and possibly repeated
+  // (without DISTINCT and ORDER BY SQLite copies no value, and nothing is
+  // copied here: the view lasts until `visit` returns).
   Status VisitMaskPaths(const std::function<void(std::string_view)>& visit);
 
   // Crop targets (--crops), ordered by rel_path.
