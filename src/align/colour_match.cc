@@ -724,37 +724,61 @@ class ColourMatcher {
     }
   }
 
+  // A slot's masks of its P offsets (XTransCycles' locals).
+  template <int P>
+  [[gnu::always_inline]] static inline void CopyLanes(const M8 (&from)[6][3],
+                                                      M8 (&to)[6][3]) {
+    for (int p = 0; p < P; ++p) {
+      for (int v = 0; v < 3; ++v) to[p][v] = from[p][v];
+    }
+  }
+
   // XTransVectors' loop for slots of P0, P1 and P2 offsets and an empty
   // slot 3, whose -0.0f lanes leave a2 + a3 == a2; an empty slot 2 (or 1
   // and 2) the same. The sums are those of the general loop, bit for bit.
+  // The masks and divisors are copied into locals first: read through the
+  // references, they were loaded again for every vector (the stores to
+  // `out` may alias them), where the AVX-512 clone keeps them in its 32
+  // registers and merges each AND and OR into one vpternlogd (the
+  // refinement's X-Trans colour matching, issue 17's 12 MP frames).
   template <int P0, int P1, int P2>
-  DSB_VECTOR_CLONES static int XTransCycles(const float* const (&pointer)[4][6],
-                                            const M8 (&lanes)[4][6][3],
-                                            const M8 (&empty)[4][3],
-                                            const Division (&division)[3],
-                                            int j, int end, float* out) {
+  DSB_WIDE_VECTOR_CLONES static int XTransCycles(
+      const float* const (&pointer)[4][6], const M8 (&lanes)[4][6][3],
+      const M8 (&empty)[4][3], const Division (&division)[3], int j, int end,
+      float* out) {
     const float* p0[P0];
     const float* p1[P1 > 0 ? P1 : 1] = {};
     const float* p2[P2 > 0 ? P2 : 1] = {};
     for (int p = 0; p < P0; ++p) p0[p] = pointer[0][p];
     for (int p = 0; p < P1; ++p) p1[p] = pointer[1][p];
     for (int p = 0; p < P2; ++p) p2[p] = pointer[2][p];
+    M8 lanes0[6][3], lanes1[6][3], lanes2[6][3], empty0[3], empty1[3],
+        empty2[3];
+    CopyLanes<P0>(lanes[0], lanes0);
+    CopyLanes<P1>(lanes[1], lanes1);
+    CopyLanes<P2>(lanes[2], lanes2);
+    for (int v = 0; v < 3; ++v) {
+      empty0[v] = empty[0][v];
+      empty1[v] = empty[1][v];
+      empty2[v] = empty[2][v];
+    }
+    const Division divisions[3] = {division[0], division[1], division[2]};
     for (; j + 24 <= end; j += 24) {
       for (int v = 0; v < 3; ++v) {
         const int x = j + 8 * v;
         M8 a0, a1, a2;
-        Slot<P0>(p0, lanes[0], empty[0][v], v, x, a0);
+        Slot<P0>(p0, lanes0, empty0[v], v, x, a0);
         V8 sum = reinterpret_cast<V8>(a0);
         if constexpr (P1 > 0) {
-          Slot<P1>(p1, lanes[1], empty[1][v], v, x, a1);
+          Slot<P1>(p1, lanes1, empty1[v], v, x, a1);
           sum = sum + reinterpret_cast<V8>(a1);
         }
         if constexpr (P2 > 0) {
-          Slot<P2>(p2, lanes[2], empty[2][v], v, x, a2);
+          Slot<P2>(p2, lanes2, empty2[v], v, x, a2);
           sum = sum + reinterpret_cast<V8>(a2);
         }
         V8 value;
-        Divide(sum, division[v], value);
+        Divide(sum, divisions[v], value);
         std::memcpy(out + x, &value, sizeof(value));
       }
     }
