@@ -337,7 +337,16 @@ void BalanceRow(const RawImage& image, const std::array<float, 3>& balance,
   for (int j = 0; j < period && j < count; ++j) {
     out[j] = balance[static_cast<int>(image.cfa.color_at(y, x0 + j))];
   }
-  for (int j = period; j < count; ++j) out[j] = out[j - period];
+  // The rest repeats the first period, copied in doubling blocks (each a
+  // whole number of periods): the element-wise out[j] = out[j - period]
+  // depends on a store 2 or 6 floats back, which GCC does not vectorise,
+  // and copied one float at a time (~5 % of PeriodLuma's instructions on
+  // X-Trans).
+  for (int done = std::min(period, count); done < count;) {
+    const int n = std::min(done, count - done);
+    std::memcpy(out + done, out, static_cast<std::size_t>(n) * sizeof(float));
+    done += n;
+  }
 }
 
 // PeriodLuma's horizontal sums for a period of P: out[j] = ((0.0f + in[j])

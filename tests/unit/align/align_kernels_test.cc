@@ -1228,8 +1228,15 @@ TEST(AlignKernelsTest, PeriodLumaIsThePlainTwoPassBoxSum) {
   for (const char* cfa : kCfas) {
     const RawImage image = RandomMosaic(cfa, 101, 77, 41);
     const int period = image.cfa.period();
-    for (const auto& [y0, x0, h, w] :
-         {std::array{0, 0, 16, 16}, {3, 5, 37, 29}, {7, 2, 60, 90}}) {
+    // Widths whose balanced rows (w + period - 1 columns, the first period
+    // repeated in doubling blocks) end at every kind of last block: none
+    // (w = 1), part of one, a power of two periods and more.
+    for (const auto& [y0, x0, h, w] : {std::array{0, 0, 16, 16},
+                                       {3, 5, 37, 29},
+                                       {7, 2, 60, 90},
+                                       {2, 9, 5, 1},
+                                       {0, 3, 4, 9},
+                                       {5, 1, 3, 2}}) {
       const Plane<float> luma = PeriodLuma(image, balance, y0, x0, h, w);
       // Horizontal period sums of the balanced pixels (each from 0.0f),
       // then vertical ones, as first written.
