@@ -15,7 +15,7 @@ SceneRecord MakeSceneRecord(const SceneOutcome& outcome,
   record.status = outcome.status.ok() ? BuildStatus::kOk : BuildStatus::kFailed;
   record.error = outcome.status.ok() ? "" : outcome.status.message();
   record.timings = {outcome.decode_seconds, outcome.align_seconds,
-                    outcome.mask_seconds};
+                    outcome.mask_seconds, outcome.figures_seconds};
   record.run_id = run_id;
   for (const FileOutcome& file : outcome.files) {
     SceneFile scene_file;

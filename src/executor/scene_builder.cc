@@ -87,7 +87,8 @@ struct SceneRun {
   std::vector<FileRecord> files;                  // GTs first, then noisy
   SceneOutcome* outcome = nullptr;
   std::vector<std::atomic<bool>> file_recorded;
-  std::atomic<std::int64_t> decode_ns{0}, align_ns{0}, mask_ns{0};
+  std::atomic<std::int64_t> decode_ns{0}, align_ns{0}, mask_ns{0},
+      figures_ns{0};
   // The masks' writes (DurableWrites), and per pair why its mask could not
   // be written (each slot set by its write's callback, read after Wait).
   DurableWrites* writes = nullptr;
@@ -441,7 +442,7 @@ void AlignAgainstGroup(
         Result<RawnindPairFigures> made =
             RawnindFigures(*group.rawnind[k], *batch->images[i], alignment.dy,
                            alignment.dx, batch->same_pixels[k][i]);
-        state.mask_ns += NanosSince(rawnind_start);
+        state.figures_ns += NanosSince(rawnind_start);
         if (made.ok()) figures[j - pair_tasks] = *made;
         return;
       }
@@ -719,7 +720,7 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
         const auto start = Clock::now();
         Result<RawnindReference> reference =
             RawnindReference::Make(*group.gts[k]);
-        state.mask_ns += NanosSince(start);
+        state.figures_ns += NanosSince(start);
         if (reference.ok()) group.rawnind[k] = std::move(reference).value();
       });
     }
@@ -744,6 +745,7 @@ SceneOutcome PipelineSceneRunner::Run(const SceneWork& work,
   outcome.decode_seconds = state.decode_ns.load() * 1e-9;
   outcome.align_seconds = state.align_ns.load() * 1e-9;
   outcome.mask_seconds = state.mask_ns.load() * 1e-9;
+  outcome.figures_seconds = state.figures_ns.load() * 1e-9;
   if (InterruptRequested()) {
     outcome.cancelled = true;
     outcome.status = Status::Cancelled("interrupted");

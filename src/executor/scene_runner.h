@@ -78,7 +78,10 @@ struct SceneOutcome {
   int width = 0, height = 0;
   std::vector<FileOutcome> files;  // SceneWork::files() order
   std::vector<PairOutcome> pairs;  // SceneWork::pairs order
-  double decode_seconds = 0, align_seconds = 0, mask_seconds = 0;
+  // Task seconds summed per step: decoding, alignment, the masks and their
+  // PNGs, RawNIND's figures.
+  double decode_seconds = 0, align_seconds = 0, mask_seconds = 0,
+         figures_seconds = 0;
 };
 
 // Called with every file a runner decodes, while the runner holds the

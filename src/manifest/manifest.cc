@@ -345,8 +345,8 @@ Status Manifest::RecordScene(const SceneRecord& record) {
           db_, db_path_,
           "INSERT INTO scene_builds (scene, key, cfa, cfa_pattern, width, "
           "height, n_files, status, error, stale_reason, built_at, decode_s, "
-          "align_s, mask_s, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-          "?9, NULL, ?10, ?11, ?12, ?13, ?14)",
+          "align_s, mask_s, figures_s, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+          "?7, ?8, ?9, NULL, ?10, ?11, ?12, ?13, ?14, ?15)",
           what));
   scene.BindText(1, record.scene).BindText(2, record.key);
   if (record.cfa) {
@@ -363,7 +363,8 @@ Status Manifest::RecordScene(const SceneRecord& record) {
       .BindDouble(11, record.timings.decode_s)
       .BindDouble(12, record.timings.align_s)
       .BindDouble(13, record.timings.mask_s)
-      .BindOptionalInt64(14, record.run_id);
+      .BindDouble(14, record.timings.figures_s)
+      .BindOptionalInt64(15, record.run_id);
   DSB_RETURN_IF_ERROR(scene.Run());
 
   DSB_ASSIGN_OR_RETURN(

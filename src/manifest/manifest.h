@@ -128,7 +128,8 @@ inline double BestAlignmentLoss(const PairRecord& pair) {
 struct SceneTimings {
   double decode_s = 0;
   double align_s = 0;
-  double mask_s = 0;
+  double mask_s = 0;     // the masks and their PNGs
+  double figures_s = 0;  // RawNIND's figures (crops/rawnind_loss.h)
 };
 
 // Everything a build learned about one scene. An ok pair must be complete

@@ -8,7 +8,8 @@
 //   build   a full build (the default decode path: worker processes), in a
 //           child process, with its peak RSS
 // and prints per-stage core-seconds per MP from the manifest's scene_builds
-// rows (decode per file-MP, align and mask per pair-MP), the build's CPU
+// rows (decode per file-MP; alignment, mask + PNG and RawNIND's figures per
+// pair-MP), the build's CPU
 // time against the floor's, and a projection to the whole of RawNIND
 // (2840 files, 5681 pairs, 120 GB) on a 16-core machine, with the CPU
 // correlator and with the GPU one. Absolute times on a shared machine mean
@@ -16,10 +17,14 @@
 //
 //   rawnind_bench [--scale A] [--jobs N] [--keep DIR]
 //
-// --scale multiplies every frame's area (default 0.1, so the default run
-// generates ~100 MP of DNGs and takes a few minutes on 2 cores; --scale 1
-// is RawNIND's true sizes). Per-MP figures hardly depend on it. --keep
-// generates into DIR and leaves it there.
+// --scale multiplies every frame's area. The default, 1, is RawNIND's true
+// sizes (issue 17's 12-61 MP): ~2,100 MP of DNGs, 4.2 GB in a temporary
+// folder, about 4 minutes on 2 cores. --scale 0.1 is a quick run, but its
+// frames of 1.2-6 MP cost more per MP than RawNIND's (alignment's and the
+// mask's fixed work per pair; on this project's 2-core VM alignment took
+// 3.4-3.9 ms per pair-MP at 0.1 against 1.1 at 1), and the projection
+// applies those costs to full-size frames. --keep generates into
+// DIR and leaves it there.
 #include <libraw/libraw.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -96,7 +101,7 @@ struct Measured {
 int main(int argc, char** argv) {
   // The build decodes in worker processes: this binary is its own worker.
   if (auto worker = dsb::RunDecodeWorkerIfAsked(argc, argv)) return *worker;
-  double scale = 0.1;
+  double scale = 1.0;
   int jobs = static_cast<int>(std::thread::hardware_concurrency());
   std::string keep;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -211,7 +216,7 @@ int main(int argc, char** argv) {
   const auto stages = dsb::testing::QueryColumns(
       db,
       "SELECT sum(decode_s), sum(align_s), sum(mask_s), "
-      "sum(width * height * n_files) / 1e6 FROM scene_builds");
+      "sum(width * height * n_files) / 1e6, sum(figures_s) FROM scene_builds");
   const auto pairs = dsb::testing::QueryColumns(
       db,
       "SELECT count(*), sum(s.width * s.height) / 1e6 FROM alignments a "
@@ -221,6 +226,7 @@ int main(int argc, char** argv) {
   const double align_s = std::atof(stages[0][1].c_str());
   const double mask_s = std::atof(stages[0][2].c_str());
   const double file_mp = std::atof(stages[0][3].c_str());
+  const double figures_s = std::atof(stages[0][4].c_str());
   const int pair_count = std::atoi(pairs[0][0].c_str());
   const double pair_mp = std::atof(pairs[0][1].c_str());
   const double floor_per_mp = floor.cpu / file_mp;
@@ -230,7 +236,7 @@ int main(int argc, char** argv) {
   // The manifest's stage seconds are task wall times summed, which on a
   // loaded machine include waiting for a core; "cpu share" rescales them
   // so they add up to the build's measured CPU time.
-  const double stage_sum = decode_s + align_s + mask_s;
+  const double stage_sum = decode_s + align_s + mask_s + figures_s;
   const double cpu_scale = stage_sum > 0 ? build.cpu / stage_sum : 1;
   std::printf("%-28s %10s %12s %10s %14s %10s\n", "stage", "core-s",
               "core-ms/MP", "x floor", "cpu-share s", "x floor");
@@ -243,6 +249,7 @@ int main(int argc, char** argv) {
   row("decode (per file-MP)", decode_s, file_mp, cpu_scale);
   row("align (per pair-MP)", align_s, pair_mp, cpu_scale);
   row("mask + PNG (per pair-MP)", mask_s, pair_mp, cpu_scale);
+  row("RawNIND's figures (pair-MP)", figures_s, pair_mp, cpu_scale);
   row("whole build CPU (file-MP)", build.cpu, file_mp, 1);
   std::printf(
       "whole build: %.2fx the floor in CPU time, %.2fx in wall time; peak "
@@ -262,7 +269,8 @@ int main(int argc, char** argv) {
   const double full_pair_mp = kFullPairs * mean_pair_mp / scale;
   const double full_decode = cpu_scale * decode_s / file_mp * full_file_mp;
   const double full_align = cpu_scale * align_s / pair_mp * full_pair_mp;
-  const double full_mask = cpu_scale * mask_s / pair_mp * full_pair_mp;
+  const double full_mask =
+      cpu_scale * (mask_s + figures_s) / pair_mp * full_pair_mp;
   const double full_floor = floor_per_mp * full_file_mp;
   std::printf(
       "\nprojection to RawNIND (%.0f files, %.0f pairs, %.0f GB; %.1f MP per "
@@ -280,7 +288,9 @@ int main(int argc, char** argv) {
   projected("build, GPU correlator (CPU part)", full_decode + full_mask);
   std::printf(
       "GPU correlator: its alignment time is not measured here (no device "
-      "in this run); the row above is decode + mask only, a lower bound.\n"
+      "in this run); the row above is decode, masks and RawNIND's figures "
+      "only, "
+      "a lower bound.\n"
       "The synthetic DNGs are uncompressed: RawNIND's compressed raws make "
       "LibRaw's unpack, the floor, heavier and every ratio smaller.\n");
   return 0;

@@ -110,6 +110,17 @@ TEST(PipelineTest, WorkersAndMemoryBudgetNeverChangeResults) {
   }
   EXPECT_GT(bayer, 0);
   EXPECT_EQ(bayer + xtrans, 30);
+  // Each step's time is recorded on its own (scene_builds): RawNIND's
+  // figures in figures_s, not in mask_s, which is the masks and PNGs.
+  const auto times = testing::QueryColumns(
+      synth.out_dir + "/dataset-build.db",
+      "SELECT scene, mask_s > 0, figures_s > 0, cfa FROM scene_builds "
+      "WHERE status = 'ok'");
+  ASSERT_EQ(times.size(), 3u);
+  for (const auto& row : times) {
+    EXPECT_EQ(row[1], "1") << row[0];
+    EXPECT_EQ(row[2], row[3] == "bayer" ? "1" : "0") << row[0];
+  }
   EXPECT_EQ(
       testing::QueryColumns(dir.Join("one") + "/dataset-build.db", figures),
       figure_rows);

@@ -25,7 +25,7 @@ inline SceneRecord SampleScene(const std::string& scene, const std::string& key,
   record.cfa = CfaPattern::Bayer(BayerOrder::kRGGB);
   record.width = 64;
   record.height = 48;
-  record.timings = {0.5, 1.25, 0.125};
+  record.timings = {0.5, 1.25, 0.125, 0.75};
 
   FileMetadata meta;
   meta.make = "Sony";

@@ -123,6 +123,11 @@ TEST_F(ManifestTest, MigratesAnOlderManifest) {
   ASSERT_TRUE(scenes.ok());
   ASSERT_EQ(scenes->size(), 1u);
   EXPECT_EQ((*scenes)[0].key, "k1");
+  // A scene recorded before migration 5 has no figures time (its mask_s
+  // held both).
+  EXPECT_EQ(raw.Int("SELECT count(*) FROM scene_builds WHERE scene = 'old' "
+                    "AND figures_s IS NULL"),
+            1);
 }
 
 TEST_F(ManifestTest, RefusesANewerManifestWithoutTouchingIt) {
@@ -259,9 +264,9 @@ TEST_F(ManifestTest, RecordSceneRoundTrips) {
   RawDb raw(db_path_);
   EXPECT_EQ(raw.Text("SELECT wb_r FROM files LIMIT 1"), "2.1");
   EXPECT_EQ(raw.Text("SELECT overexposure_lb FROM files LIMIT 1"), "0.95");
-  EXPECT_EQ(raw.Text("SELECT decode_s || ',' || align_s || ',' || mask_s "
-                     "FROM scene_builds"),
-            "0.5,1.25,0.125");
+  EXPECT_EQ(raw.Text("SELECT decode_s || ',' || align_s || ',' || mask_s || "
+                     "',' || figures_s FROM scene_builds"),
+            "0.5,1.25,0.125,0.75");
 }
 
 TEST_F(ManifestTest, RerecordingReplacesFilesAndPairs) {

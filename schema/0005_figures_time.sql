@@ -1,0 +1,11 @@
+-- Migration 5: RawNIND's figures timed apart from the masks.
+--
+-- Since RawNIND's figures of each pair (best_alignment_loss and rgb_gain,
+-- crops/rawnind_loss.h) were computed in the build, their time was added to
+-- scene_builds.mask_s, so that column no longer measured the masks and their
+-- PNGs alone (issue 17's mask target). From this version mask_s is the
+-- masks and PNGs only and figures_s is RawNIND's figures: each GT's
+-- reference and each pair's figures, task seconds summed like decode_s,
+-- align_s and mask_s. NULL for scenes recorded before this version, whose
+-- mask_s still holds both.
+ALTER TABLE scene_builds ADD COLUMN figures_s REAL;
