@@ -390,17 +390,26 @@ DSB_VECTOR_CLONES void RawnindProxyBoxRows(const float* const* gbox,
   }
 }
 
-DSB_VECTOR_CLONES double RawnindAddLossRow(double sum, const float* g,
-                                           const float* q, int count,
-                                           float gain) {
+double RawnindAddLossRow(double sum, const float* g, const float* q, int count,
+                         float gain) {
+  return RawnindAddLossRows(sum, g, 0, q, 0, 1, count, gain);
+}
+
+DSB_VECTOR_CLONES double RawnindAddLossRows(double sum, const float* g,
+                                            std::ptrdiff_t g_stride,
+                                            const float* q,
+                                            std::ptrdiff_t q_stride, int rows,
+                                            int count, float gain) {
   const V8 gain8 = V8{} + gain;
-  V8 lanes = {};
-  int i = 0;
-  for (; i + 8 <= count; i += 8) {
-    lanes += Abs8(Load8(g + i) - gain8 * Load8(q + i));
+  for (int r = 0; r < rows; ++r, g += g_stride, q += q_stride) {
+    V8 lanes = {};
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      lanes += Abs8(Load8(g + i) - gain8 * Load8(q + i));
+    }
+    for (; i < count; ++i) sum += std::abs(g[i] - gain * q[i]);
+    for (int k = 0; k < 8; ++k) sum += lanes[k];
   }
-  for (; i < count; ++i) sum += std::abs(g[i] - gain * q[i]);
-  for (int k = 0; k < 8; ++k) sum += lanes[k];
   return sum;
 }
 
@@ -603,16 +612,11 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
     const int h = y1 - y0, w = x1 - x0;
     DemosaicTile(n, n_stats.scale, y0 - gy0 + ny0, x0 - gx0 + nx0, h, w, n_rgb,
                  scratch);
-    double tile_sum = 0;
-    for (int r = 0; r < h; ++r) {
-      const float* g =
-          gt.rgb_.get() + tile.offset +
-          (static_cast<std::size_t>(y0 - tile.y + r) * tile.w + (x0 - tile.x)) *
-              3;
-      const float* q = n_rgb.data() + static_cast<std::size_t>(r) * w * 3;
-      tile_sum = internal::RawnindAddLossRow(tile_sum, g, q, w * 3, gain);
-    }
-    sum += tile_sum;
+    const float* g =
+        gt.rgb_.get() + tile.offset +
+        (static_cast<std::size_t>(y0 - tile.y) * tile.w + (x0 - tile.x)) * 3;
+    sum += internal::RawnindAddLossRows(0.0, g, tile.w * 3, n_rgb.data(), w * 3,
+                                        h, w * 3, gain);
     count += static_cast<std::size_t>(h) * w * 3;
     // The control variate on the same pixels.
     const int qy0 = std::max(y0, py0), qy1 = std::min(y1, py1);
