@@ -187,9 +187,6 @@ class StatsPass {
       sums_[(y % 2) * 2 + 1] += odd[r];
     }
   }
-  void AddRow(const float* row, int width, int y) {
-    AddRows(&row, 1, width, y);
-  }
 
   FrameStats Finish(int width, int height) const {
     const double cells =
@@ -228,11 +225,18 @@ FrameStats Stats(PlaneView<const float> frame, int row_stride,
     const float* rows[internal::kRawnindStatsRows];
     for (int r = 0; r < count; ++r) rows[r] = frame.row(yb + r);
     pass.AddRows(rows, count, frame.width, yb);
+    // The block's strided rows (whole row pairs, so one run of consecutive
+    // rows) in one call: its rows' sums and the range are those of a call
+    // per row, as independent chains of additions.
+    int first = -1, run = 0;
     for (int r = 0; r < count; ++r) {
-      if (((yb + r) / 2) % row_stride == 0) {
-        strided_pass.AddRow(rows[r], frame.width, yb + r);
-        ++strided_rows;
-      }
+      if (((yb + r) / 2) % row_stride != 0) continue;
+      if (first < 0) first = r;
+      ++run;
+    }
+    if (run > 0) {
+      strided_pass.AddRows(rows + first, run, frame.width, yb + first);
+      strided_rows += run;
     }
   }
   strided = strided_pass.Finish(frame.width, strided_rows);
@@ -557,8 +561,10 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
     StatsPass sparse;
     int sampled_rows = 0;
     for (int yn = 0; yn + 1 < frame.height; yn += 32) {
-      sparse.AddRow(n.row(yn), frame.width, 0);
-      sparse.AddRow(n.row(yn + 1), frame.width, 1);
+      // Both rows in one call: two independent chains of additions, each
+      // row's sums and the range as two calls give them.
+      const float* pair_rows[2] = {n.row(yn), n.row(yn + 1)};
+      sparse.AddRows(pair_rows, 2, frame.width, 0);
       sampled_rows += 2;
     }
     const double sum = sparse.Finish(frame.width, sampled_rows).colour_mean_sum;
