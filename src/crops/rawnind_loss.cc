@@ -225,9 +225,11 @@ FrameStats Stats(PlaneView<const float> frame, int row_stride,
     const float* rows[internal::kRawnindStatsRows];
     for (int r = 0; r < count; ++r) rows[r] = frame.row(yb + r);
     pass.AddRows(rows, count, frame.width, yb);
-    // The block's strided rows (whole row pairs, so one run of consecutive
-    // rows) in one call: its rows' sums and the range are those of a call
-    // per row, as independent chains of additions.
+    // The block's strided rows in one call (the block starts at a multiple
+    // of 4, so it holds two row pairs and its strided rows are the first,
+    // the second, both or neither: one run of consecutive rows); its rows'
+    // sums and the range are those of a call per row (independent chains
+    // of additions).
     int first = -1, run = 0;
     for (int r = 0; r < count; ++r) {
       if (((yb + r) / 2) % row_stride != 0) continue;
