@@ -10,7 +10,7 @@
 // margin above and below, so each band's rows come out exactly as a
 // whole-frame demosaic gives them (tested). Tiles inside the frame
 // (DemosaicTile) take our own vector copy of OpenCV's edge-aware integer
-// formulas instead (internal::EdgeAwareRow, tested bit for bit against
+// formulas instead (internal::EdgeAwareRows, tested bit for bit against
 // OpenCV): on 16 x 32 tiles OpenCV's per-call set-up and scalar 16-bit loop
 // cost more than the arithmetic.
 //
@@ -68,7 +68,7 @@ class CameraRgbBand {
 // Scratch buffers of DemosaicTile, which the caller may keep between tiles.
 struct TileScratch {
   std::vector<std::uint16_t> mono, colour;  // OpenCV's input and output
-  std::vector<std::int32_t> wide;           // the mosaic for EdgeAwareRow
+  std::vector<std::int32_t> wide;           // the mosaic for EdgeAwareRows
 };
 
 // Demosaics the tile rows [y, y + h) x columns [x, x + w) of the frame's
@@ -92,16 +92,21 @@ void ToMonoRow(const float* in, int count, DemosaicScale scale,
                std::uint16_t* out);
 void FromColourRow(const std::uint16_t* in, int count, DemosaicScale scale,
                    float* out);
-// ToMonoRow's values, widened to int32 (the input of EdgeAwareRow).
-void ToWideMonoRow(const float* in, int count, DemosaicScale scale,
-                   std::int32_t* out);
+// ToMonoRow's values, widened to int32 (the input of EdgeAwareRows), of
+// `rows` rows of `count` values, in[r * in_stride + i] to
+// out[r * count + i]. A whole tile in one call: a call per row cost as
+// much in set-up as a 34-value row's conversion.
+void ToWideMonoRows(const float* in, std::ptrdiff_t in_stride, int rows,
+                    int count, DemosaicScale scale, std::int32_t* out);
 // OpenCV's edge-aware RGGB demosaic (COLOR_BayerRGGB2RGB_EA on uint16) of
-// `count` interior pixels from `row` on (row[-1 .. count] and the rows
-// `stride` above and below must exist), converted back as FromColourRow,
-// to count x 3 floats (R, G, B). r_row: the row is an R row; first_even:
-// row[0] is at an even column of the RGGB frame.
-void EdgeAwareRow(const std::int32_t* row, std::ptrdiff_t stride, int count,
-                  bool r_row, bool first_even, DemosaicScale scale, float* out);
+// `rows` rows of `count` interior pixels from `first_row` on (each row's
+// [-1 .. count] and the rows `stride` above and below must exist),
+// converted back as FromColourRow, to rows x count x 3 floats (R, G, B).
+// first_r_row: the first row is an R row (the next one a B row, and so
+// on); first_even: first_row[0] is at an even column of the RGGB frame.
+void EdgeAwareRows(const std::int32_t* first_row, std::ptrdiff_t stride,
+                   int rows, int count, bool first_r_row, bool first_even,
+                   DemosaicScale scale, float* out);
 }  // namespace internal
 
 using Matrix3 = std::array<std::array<float, 3>, 3>;

@@ -187,9 +187,6 @@ class StatsPass {
       sums_[(y % 2) * 2 + 1] += odd[r];
     }
   }
-  void AddRow(const float* row, int width, int y) {
-    AddRows(&row, 1, width, y);
-  }
 
   FrameStats Finish(int width, int height) const {
     const double cells =
@@ -228,11 +225,20 @@ FrameStats Stats(PlaneView<const float> frame, int row_stride,
     const float* rows[internal::kRawnindStatsRows];
     for (int r = 0; r < count; ++r) rows[r] = frame.row(yb + r);
     pass.AddRows(rows, count, frame.width, yb);
+    // The block's strided rows in one call (the block starts at a multiple
+    // of 4, so it holds two row pairs and its strided rows are the first,
+    // the second, both or neither: one run of consecutive rows); its rows'
+    // sums and the range are those of a call per row (independent chains
+    // of additions).
+    int first = -1, run = 0;
     for (int r = 0; r < count; ++r) {
-      if (((yb + r) / 2) % row_stride == 0) {
-        strided_pass.AddRow(rows[r], frame.width, yb + r);
-        ++strided_rows;
-      }
+      if (((yb + r) / 2) % row_stride != 0) continue;
+      if (first < 0) first = r;
+      ++run;
+    }
+    if (run > 0) {
+      strided_pass.AddRows(rows + first, run, frame.width, yb + first);
+      strided_rows += run;
     }
   }
   strided = strided_pass.Finish(frame.width, strided_rows);
@@ -390,17 +396,26 @@ DSB_VECTOR_CLONES void RawnindProxyBoxRows(const float* const* gbox,
   }
 }
 
-DSB_VECTOR_CLONES double RawnindAddLossRow(double sum, const float* g,
-                                           const float* q, int count,
-                                           float gain) {
+double RawnindAddLossRow(double sum, const float* g, const float* q, int count,
+                         float gain) {
+  return RawnindAddLossRows(sum, g, 0, q, 0, 1, count, gain);
+}
+
+DSB_VECTOR_CLONES double RawnindAddLossRows(double sum, const float* g,
+                                            std::ptrdiff_t g_stride,
+                                            const float* q,
+                                            std::ptrdiff_t q_stride, int rows,
+                                            int count, float gain) {
   const V8 gain8 = V8{} + gain;
-  V8 lanes = {};
-  int i = 0;
-  for (; i + 8 <= count; i += 8) {
-    lanes += Abs8(Load8(g + i) - gain8 * Load8(q + i));
+  for (int r = 0; r < rows; ++r, g += g_stride, q += q_stride) {
+    V8 lanes = {};
+    int i = 0;
+    for (; i + 8 <= count; i += 8) {
+      lanes += Abs8(Load8(g + i) - gain8 * Load8(q + i));
+    }
+    for (; i < count; ++i) sum += std::abs(g[i] - gain * q[i]);
+    for (int k = 0; k < 8; ++k) sum += lanes[k];
   }
-  for (; i < count; ++i) sum += std::abs(g[i] - gain * q[i]);
-  for (int k = 0; k < 8; ++k) sum += lanes[k];
   return sum;
 }
 
@@ -548,8 +563,10 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
     StatsPass sparse;
     int sampled_rows = 0;
     for (int yn = 0; yn + 1 < frame.height; yn += 32) {
-      sparse.AddRow(n.row(yn), frame.width, 0);
-      sparse.AddRow(n.row(yn + 1), frame.width, 1);
+      // Both rows in one call: two independent chains of additions, each
+      // row's sums and the range as two calls give them.
+      const float* pair_rows[2] = {n.row(yn), n.row(yn + 1)};
+      sparse.AddRows(pair_rows, 2, frame.width, 0);
       sampled_rows += 2;
     }
     const double sum = sparse.Finish(frame.width, sampled_rows).colour_mean_sum;
@@ -603,16 +620,11 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
     const int h = y1 - y0, w = x1 - x0;
     DemosaicTile(n, n_stats.scale, y0 - gy0 + ny0, x0 - gx0 + nx0, h, w, n_rgb,
                  scratch);
-    double tile_sum = 0;
-    for (int r = 0; r < h; ++r) {
-      const float* g =
-          gt.rgb_.get() + tile.offset +
-          (static_cast<std::size_t>(y0 - tile.y + r) * tile.w + (x0 - tile.x)) *
-              3;
-      const float* q = n_rgb.data() + static_cast<std::size_t>(r) * w * 3;
-      tile_sum = internal::RawnindAddLossRow(tile_sum, g, q, w * 3, gain);
-    }
-    sum += tile_sum;
+    const float* g =
+        gt.rgb_.get() + tile.offset +
+        (static_cast<std::size_t>(y0 - tile.y) * tile.w + (x0 - tile.x)) * 3;
+    sum += internal::RawnindAddLossRows(0.0, g, tile.w * 3, n_rgb.data(), w * 3,
+                                        h, w * 3, gain);
     count += static_cast<std::size_t>(h) * w * 3;
     // The control variate on the same pixels.
     const int qy0 = std::max(y0, py0), qy1 = std::min(y1, py1);

@@ -156,7 +156,7 @@ TEST(CameraRgbTest, TilesEqualTheWholeFrame) {
 }
 
 // Tiles inside the frame take our own edge-aware kernel
-// (internal::EdgeAwareRow) instead of OpenCV: on frames of a few levels
+// (internal::EdgeAwareRows) instead of OpenCV: on frames of a few levels
 // (ties between the horizontal and vertical differences everywhere, values
 // at 0 and at the maximum) and of smooth noise, at every width from 1 to 40
 // (the 8-lane groups and the tail) and both parities of row and column,
@@ -461,6 +461,36 @@ TEST(RawnindKernelsTest, LossRowIsTheScalarSum) {
       for (float lane : lanes) want += lane;
       EXPECT_EQ(internal::RawnindAddLossRow(start, g, q, count, gain), want)
           << "count " << count << " offset " << offset;
+    }
+  }
+}
+
+// A tile's rows in one call add each row's terms to the sum in the order a
+// call per row adds them: the same bits, at widths with and without a
+// tail, from strided rows of the GT's tile and packed rows of the noisy
+// one (a wrong stride or a sum restarted per row fails it).
+TEST(RawnindKernelsTest, LossRowsAreOneCallPerRow) {
+  const int stride = 101;
+  const auto flat = [](const std::vector<std::vector<float>>& rows) {
+    std::vector<float> out;
+    for (const auto& row : rows) out.insert(out.end(), row.begin(), row.end());
+    return out;
+  };
+  const std::vector<float> g = flat(KernelRows(7, stride - 1, 21));
+  const std::vector<float> q = flat(KernelRows(7, stride - 1, 22));
+  for (int rows : {1, 2, 7}) {
+    for (int count : {1, 8, 13, 96, 100}) {
+      const float gain = 0.83f;
+      double want = 0.375;
+      for (int r = 0; r < rows; ++r) {
+        want = internal::RawnindAddLossRow(want, g.data() + r * stride + 1,
+                                           q.data() + r * count, count, gain);
+      }
+      EXPECT_EQ(
+          internal::RawnindAddLossRows(0.375, g.data() + 1, stride, q.data(),
+                                       count, rows, count, gain),
+          want)
+          << rows << " rows of " << count;
     }
   }
 }

@@ -293,8 +293,8 @@ TEST(CameraRgbTest, MonoConversionsHoldValuesOutsideTheScale) {
   std::vector<std::int32_t> wide(in.size());
   internal::ToMonoRow(in.data(), static_cast<int>(in.size()), scale,
                       mono.data());
-  internal::ToWideMonoRow(in.data(), static_cast<int>(in.size()), scale,
-                          wide.data());
+  internal::ToWideMonoRows(in.data(), 0, 1, static_cast<int>(in.size()), scale,
+                           wide.data());
   for (std::size_t i = 0; i < in.size(); ++i) {
     float v = in[i] + scale.black_offset;
     v = v / scale.max_value;
@@ -304,6 +304,39 @@ TEST(CameraRgbTest, MonoConversionsHoldValuesOutsideTheScale) {
                                      : static_cast<int>(v);
     EXPECT_EQ(mono[i], want) << "value " << in[i];
     EXPECT_EQ(wide[i], want) << "value " << in[i];
+  }
+}
+
+// A tile's rows convert in one call, every value by the scalar formula:
+// rows read at the frame's stride, written packed, at every width from 1
+// to 40 (under 8 values, whole vectors, and a last vector overlapping the
+// one before it), with values outside the scale and a NaN.
+TEST(CameraRgbTest, WideMonoRowsAreTheScalarFormula) {
+  const DemosaicScale scale{0.03f, 1.23f};
+  const int stride = 45, rows = 3;
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<float> u(-0.1f, 1.4f);
+  std::vector<float> in(stride * rows);
+  for (float& v : in) v = u(rng);
+  in[5] = std::nanf("");
+  in[stride + 9] = 1e30f;
+  in[2 * stride + 11] = -1e30f;
+  for (int count = 1; count <= 40; ++count) {
+    std::vector<std::int32_t> wide(rows * count, -7);
+    internal::ToWideMonoRows(in.data() + 2, stride, rows, count, scale,
+                             wide.data());
+    for (int r = 0; r < rows; ++r) {
+      for (int i = 0; i < count; ++i) {
+        float v = in[r * stride + 2 + i] + scale.black_offset;
+        v = v / scale.max_value;
+        v = v * 65535.0f;
+        const int want = std::isnan(v) || v >= 65535.0f ? 65535
+                         : v <= 0.0f                    ? 0
+                                                        : static_cast<int>(v);
+        ASSERT_EQ(wide[r * count + i], want)
+            << "row " << r << ", value " << i << " of " << count;
+      }
+    }
   }
 }
 
