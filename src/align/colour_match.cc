@@ -1507,6 +1507,11 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
         period == 6 ? overlap.width / ColourMatcher::kMatchChunk : 0;
     return static_cast<std::size_t>(overlap.width / (4 * block) + 2 + matching);
   };
+  // With one overlap (PairLoss) a row's work is one shift's: too little
+  // to hide the prefetches in, and its rows are mostly still cached from
+  // the refinement that ran just before on the same rows (--stages, 12 MP
+  // X-Trans: PairLoss 0.071-0.086 ms/MP without, 0.090-0.124 with them).
+  const bool fetch_ahead = overlaps.size() > 1;
   int gt_queued_end = 0;  // GT rows above it are queued already
   auto queue_rows_of = [&](int y) {
     const float* n = noisy.pixels.row(y);
@@ -1529,7 +1534,9 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
   // overlap still adds its rows in order, so its sums are the same.
   for (std::size_t t = 0; t < rows.size(); ++t) {
     const int y = rows[t];
-    if (t + kRowsAhead < rows.size()) queue_rows_of(rows[t + kRowsAhead]);
+    if (fetch_ahead && t + kRowsAhead < rows.size()) {
+      queue_rows_of(rows[t + kRowsAhead]);
+    }
     // Spread over the steps of this row's work (with what the last row
     // left, if it took fewer steps than counted).
     std::size_t steps = 0;
