@@ -13,6 +13,7 @@
 
 #include "align/float_lanes.h"
 #include "align/float_threshold.h"
+#include "common/prefetch.h"
 #include "common/vector_clones.h"
 
 namespace dsb {
@@ -82,6 +83,18 @@ class NeighbourTable {
   const OffsetList& Get(int y, int x, CfaColor colour) const {
     return offsets_[Index(Mod(y), Mod(x), static_cast<int>(colour))];
   }
+  // The farthest any estimate reaches, in rows and in columns: a matched
+  // GT row i reads GT rows i - Reach() to i + Reach() (what is fetched
+  // ahead for it).
+  int Reach() const {
+    int reach = 0;
+    for (const OffsetList& list : offsets_) {
+      for (const Offset& offset : list) {
+        reach = std::max({reach, std::abs(offset.dy), std::abs(offset.dx)});
+      }
+    }
+    return reach;
+  }
 
  private:
   int Mod(int v) const {
@@ -136,6 +149,16 @@ class ColourMatcher {
     Interpolate(i, scratch);
     return scratch;
   }
+
+  // X-Trans rows are then matched kMatchChunk columns at a time, with a
+  // Step of `ahead` after each: the refinement's rows ahead are fetched
+  // during its colour matching too, not only during its loss runs (issued
+  // there alone, the prefetches came faster than memory served them and
+  // held the loss runs, perf). A multiple of XTransVectors' 24-column
+  // cycle; 32 cycles, so that each chunk's setup (XTransCycles copies its
+  // masks) stays a few per cent of its ~770 vectors' work.
+  static constexpr int kMatchChunk = 24 * 32;
+  void FetchAhead(PrefetchQueue* ahead) { ahead_ = ahead; }
 
  private:
   const float* GtRow(int i) const {
@@ -533,8 +556,15 @@ class ColourMatcher {
       out[j] = XTransColumn(*plan, base, j);
     }
     const int first_vector = j;
-    j = XTransVectors(pointer, plan->lanes, plan->empty, plan->pairs,
-                      plan->division, j, inner_end_, out);
+    // Whole cycles, chunk by chunk, until one ends short of its stop (the
+    // partial cycle left at the end is done below).
+    const int chunk = ahead_ != nullptr ? kMatchChunk : inner_end_;
+    for (int stop = j; stop == j && j < inner_end_;) {
+      stop = std::min(inner_end_, j + chunk);
+      j = XTransVectors(pointer, plan->lanes, plan->empty, plan->pairs,
+                        plan->division, j, stop, out);
+      if (ahead_ != nullptr) ahead_->Step();
+    }
     // The last, partial cycle (up to 23 columns, ~a third of this function's
     // instructions when they were scalar kernels): its whole vectors, then
     // one vector that ends at most one column short of inner_end_, starting
@@ -836,6 +866,7 @@ class ColourMatcher {
   std::array<bool, CfaPattern::kMaxPeriod> same_colours_{};
   // X-Trans: one XTransPlan per row phase (PlanXTransPhases), else null.
   std::unique_ptr<XTransPlan[]> xtrans_plans_;
+  PrefetchQueue* ahead_ = nullptr;
 };
 
 }  // namespace
@@ -1200,10 +1231,14 @@ template <int N, bool kScaled>
 // Row i of the overlap into BlockGainMatchedLoss's sums (see there).
 // `noisy_row` is the noisy row's pixels, or with kScaled their products
 // with the gain.
+// The first and last runs and each four blocks between take a Step of
+// `ahead` (the rows of a later sampled row fetched between the runs'
+// arithmetic; BlockGainMatchedLosses' steps_of counts them).
 template <bool kScaled>
 [[gnu::always_inline]] inline void AddBlockLossRowOf(
     const float* row, const float* noisy_row, const Overlap& overlap, int i,
-    float gain, int block, Plane<double>& sums, Plane<double>& counts) {
+    float gain, int block, Plane<double>& sums, Plane<double>& counts,
+    PrefetchQueue& ahead) {
   const int ny = overlap.noisy_y0 + i;
   const float* g = row;
   const float* n = noisy_row + overlap.noisy_x0;
@@ -1227,17 +1262,20 @@ template <bool kScaled>
     BlockLossRuns<1, kScaled>(g, n, &j, end - j, gain, sum);
     add(j, end, sum[0]);
     j = end;
+    ahead.Step();
   }
   for (; j + 4 * block <= overlap.width; j += 4 * block) {
     const int begin[4] = {j, j + block, j + 2 * block, j + 3 * block};
     BlockLossRuns<4, kScaled>(g, n, begin, block, gain, sum);
     for (int r = 0; r < 4; ++r) add(begin[r], begin[r] + block, sum[r]);
+    ahead.Step();
   }
   for (; j < overlap.width;) {
     const int end = std::min(overlap.width, j + block);
     BlockLossRuns<1, kScaled>(g, n, &j, end - j, gain, sum);
     add(j, end, sum[0]);
     j = end;
+    ahead.Step();
   }
 }
 
@@ -1245,16 +1283,18 @@ DSB_VECTOR_CLONES void AddBlockLossRow(const float* row, const float* noisy_row,
                                        const Overlap& overlap, int i,
                                        float gain, int block,
                                        Plane<double>& sums,
-                                       Plane<double>& counts) {
+                                       Plane<double>& counts,
+                                       PrefetchQueue& ahead) {
   AddBlockLossRowOf<false>(row, noisy_row, overlap, i, gain, block, sums,
-                           counts);
+                           counts, ahead);
 }
 
 DSB_VECTOR_CLONES void AddScaledBlockLossRow(
     const float* row, const float* scaled_row, const Overlap& overlap, int i,
-    float gain, int block, Plane<double>& sums, Plane<double>& counts) {
+    float gain, int block, Plane<double>& sums, Plane<double>& counts,
+    PrefetchQueue& ahead) {
   AddBlockLossRowOf<true>(row, scaled_row, overlap, i, gain, block, sums,
-                          counts);
+                          counts, ahead);
 }
 
 // gain * n for a noisy row, the products BlockLossRuns would make.
@@ -1274,6 +1314,13 @@ void BlockGainMatchedLoss(const RawImage& gt, const RawImage& noisy,
                          std::span<Plane<double>>(&sums, 1),
                          std::span<Plane<double>>(&counts, 1));
 }
+
+// How far ahead BlockGainMatchedLosses fetches rows, in sampled rows: the
+// next row pair's (sampled rows come in pairs). On 12-24 MP frames the
+// refinement's pairs lie 16-22 rows apart, too far for the hardware
+// prefetcher, and its nine shifts' work on one pair (~50 us) is time
+// enough for the next pair's ~8 rows to arrive.
+constexpr std::size_t kRowsAhead = 2;
 
 void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
                             std::span<const Overlap> overlaps, double raw_gain,
@@ -1362,9 +1409,11 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
     return key;
   };
   const NeighbourTable table(gt.cfa);
+  PrefetchQueue ahead;
   for (std::size_t g = 0; g < groups.size(); ++g) {
     Group& group = groups[g];
     group.matcher = std::make_unique<ColourMatcher>(gt, group.reach, table);
+    group.matcher->FetchAhead(&ahead);
     for (int phase = 0; phase < period; ++phase) {
       group.wanted_of_phase[phase] = wanted(group.reach, phase);
     }
@@ -1413,8 +1462,15 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
   const bool share_scaled = overlaps.size() > 1;
   std::vector<float> scaled(
       share_scaled ? static_cast<std::size_t>(noisy.width()) : 0);
-  // The noisy rows some overlap samples: the sweep below visits those
-  // alone (a 3 MP pair samples one row in 8; visiting every row and
+  // Whether overlap k samples noisy row y.
+  auto samples = [&](std::size_t k, int y) {
+    const Overlap& overlap = overlaps[k];
+    const int i = y - overlap.noisy_y0;
+    return !overlap.empty() && i >= 0 && i < overlap.height &&
+           (i / 2) % row_step == 0;
+  };
+  // The noisy rows some overlap samples, in order: the sweep below visits
+  // those alone (a 3 MP pair samples one row in 8; visiting every row and
   // testing it against each of nine overlaps, with the keys above made per
   // matched row, was ~30 % of this function's own instructions on a 3 MP
   // X-Trans pair, callgrind).
@@ -1427,27 +1483,80 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
       if (i + 1 < overlap.height) sampled[overlap.noisy_y0 + i + 1 - first] = 1;
     }
   }
+  std::vector<int> rows;
+  for (int y = first; y < last; ++y) {
+    if (sampled[y - first]) rows.push_back(y);
+  }
+  // The rows a sampled noisy row reads (the noisy row, and the GT rows the
+  // overlaps sampling it colour-match from, over the overlaps' columns and
+  // their neighbours) are fetched while the row kRowsAhead before it is
+  // worked on (see kRowsAhead).
+  const int reach = table.Reach();
+  int gt_x0 = gt.width(), gt_x1 = 0;
+  for (const Overlap& overlap : overlaps) {
+    if (overlap.empty()) continue;
+    gt_x0 = std::min(gt_x0, std::max(0, overlap.gt_x0 - reach));
+    gt_x1 = std::min(gt.width(),
+                     std::max(gt_x1, overlap.gt_x0 + overlap.width + reach));
+  }
+  // The Steps an overlap's work on a row takes: its loss runs
+  // (AddBlockLossRowOf: about one per four blocks) and, for X-Trans, its
+  // colour matching (XTransRow, one per kMatchChunk columns).
+  auto steps_of = [&](const Overlap& overlap) {
+    const int matching =
+        period == 6 ? overlap.width / ColourMatcher::kMatchChunk : 0;
+    return static_cast<std::size_t>(overlap.width / (4 * block) + 2 + matching);
+  };
+  // With one overlap (PairLoss) a row's work is one shift's: too little
+  // to hide the prefetches in, and its rows are mostly still cached from
+  // the refinement that ran just before on the same rows (--stages, 12 MP
+  // X-Trans: PairLoss 0.071-0.086 ms/MP without, 0.090-0.124 with them).
+  const bool fetch_ahead = overlaps.size() > 1;
+  int gt_queued_end = 0;  // GT rows above it are queued already
+  auto queue_rows_of = [&](int y) {
+    const float* n = noisy.pixels.row(y);
+    ahead.Add(n, n + noisy.width());
+    int lo = gt.height(), hi = -1;
+    for (std::size_t k = 0; k < overlaps.size(); ++k) {
+      if (!samples(k, y)) continue;
+      const int gy = overlaps[k].gt_y0 + (y - overlaps[k].noisy_y0);
+      lo = std::min(lo, gy - reach);
+      hi = std::max(hi, gy + reach);
+    }
+    hi = std::min(hi, gt.height() - 1);
+    for (int gy = std::max({lo, 0, gt_queued_end}); gy <= hi; ++gy) {
+      ahead.Add(gt.pixels.row(gy) + gt_x0, gt.pixels.row(gy) + gt_x1);
+    }
+    gt_queued_end = std::max(gt_queued_end, hi + 1);
+  };
   // One sweep down the noisy image: each noisy row (and the GT rows near
   // it) is used by every overlap that samples it while it is in cache. Each
   // overlap still adds its rows in order, so its sums are the same.
-  for (int y = first; y < last; ++y) {
-    if (!sampled[y - first]) continue;
+  for (std::size_t t = 0; t < rows.size(); ++t) {
+    const int y = rows[t];
+    if (fetch_ahead && t + kRowsAhead < rows.size()) {
+      queue_rows_of(rows[t + kRowsAhead]);
+    }
+    // Spread over the steps of this row's work (with what the last row
+    // left, if it took fewer steps than counted).
+    std::size_t steps = 0;
+    for (std::size_t k = 0; k < overlaps.size(); ++k) {
+      if (samples(k, y)) steps += steps_of(overlaps[k]);
+    }
+    ahead.Pace(steps);
     std::fill(matched.begin(), matched.end(), nullptr);
     bool scaled_made = false;
     for (std::size_t k = 0; k < overlaps.size(); ++k) {
+      if (!samples(k, y)) continue;
       const Overlap& overlap = overlaps[k];
       const int i = y - overlap.noisy_y0;
-      if (overlap.empty() || i < 0 || i >= overlap.height ||
-          (i / 2) % row_step != 0) {
-        continue;
-      }
       const Group& group = groups[group_of[k]];
       const float*& row = matched[group_of[k]];
       if (row == nullptr) row = matched_row(group_of[k], i);
       const float* g = row + (overlap.gt_x0 - group.reach.gt_x0);
       if (!share_scaled) {
         AddBlockLossRow(g, noisy.pixels.row(y), overlap, i, gain, block,
-                        sums[k], counts[k]);
+                        sums[k], counts[k], ahead);
         continue;
       }
       if (!scaled_made) {
@@ -1455,7 +1564,7 @@ void BlockGainMatchedLosses(const RawImage& gt, const RawImage& noisy,
         scaled_made = true;
       }
       AddScaledBlockLossRow(g, scaled.data(), overlap, i, gain, block, sums[k],
-                            counts[k]);
+                            counts[k], ahead);
     }
   }
 }

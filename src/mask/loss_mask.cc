@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/prefetch.h"
 #include "common/vector_clones.h"
 #include "mask/cell_rows.h"
 #include "mask/morphology.h"
@@ -243,14 +244,8 @@ struct Ahead {
 
   void Fetch(int j0, int j1) const {
     for (int r = 0; r < count; ++r) {
-      const std::uintptr_t first =
-          reinterpret_cast<std::uintptr_t>(rows[r] + j0 * bytes_per_cell) &
-          ~std::uintptr_t{63};
-      const std::uintptr_t end =
-          reinterpret_cast<std::uintptr_t>(rows[r] + j1 * bytes_per_cell);
-      for (std::uintptr_t p = first; p < end; p += 64) {
-        __builtin_prefetch(reinterpret_cast<const void*>(p), 0, 2);
-      }
+      PrefetchBytes(rows[r] + j0 * bytes_per_cell,
+                    rows[r] + j1 * bytes_per_cell);
     }
   }
 };

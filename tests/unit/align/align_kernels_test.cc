@@ -11,8 +11,8 @@
 // - BlockGainMatchedLosses (nine shifts in one sweep, rows shared between
 //   dy - 1 and dy + 1): bit for bit against one shift at a time;
 // - BlockGainMatchedLoss (blocks of a row side by side, the sweep over the
-//   sampled rows alone): bit for bit against the plain per-block loop, at
-//   row steps 1, 2 and 5;
+//   sampled rows alone, wide X-Trans rows matched in chunks): bit for bit
+//   against the plain per-block loop, at row steps 1, 2 and 5;
 // - RawGain (no division per pixel in its rough pass, four blocks reduced
 //   side by side): bit for bit against its plain two passes, and LeastFailing's
 //   bound the division's own;
@@ -425,73 +425,80 @@ TEST(AlignKernelsTest, XTransShiftsShareRowsOnlyWhereTheColoursAgree) {
 // Blocks of 8 and 13 columns and an odd width give first, middle and last
 // runs of every length against the vector width.
 TEST(AlignKernelsTest, BlockLossesMatchThePlainPerBlockLoop) {
-  for (const char* cfa : kCfas) {
-    const RawImage gt = RandomMosaic(cfa, 211, 97, 5);
-    const RawImage noisy = RandomMosaic(cfa, 211, 97, 6);
-    for (const auto& [dy, dx] : {std::pair{0, 0}, std::pair{-3, 5},
-                                 std::pair{7, -11}, std::pair{2, 37}}) {
-      const Overlap overlap = ComputeOverlap(gt.height(), gt.width(), dy, dx);
-      Plane<float> matched(overlap.width, overlap.height);
-      GtInNoisyColours(gt, overlap, matched.view());
-      const float gain = 1.3f;
-      for (const auto& [block, step] :
-           {std::pair{8, 1}, std::pair{13, 1}, std::pair{16, 1},
-            std::pair{50, 1}, std::pair{13, 2}, std::pair{8, 5}}) {
-        const int blocks_y = (gt.height() + block - 1) / block;
-        const int blocks_x = (gt.width() + block - 1) / block;
-        Plane<double> sums(blocks_x, blocks_y), counts(blocks_x, blocks_y);
-        BlockGainMatchedLoss(gt, noisy, overlap, gain, step, block, sums,
-                             counts);
-        Plane<double> want_sums(blocks_x, blocks_y, 0.0);
-        Plane<double> want_counts(blocks_x, blocks_y, 0.0);
-        for (int i = 0; i < overlap.height; ++i) {
-          if ((i / 2) % step != 0) continue;  // the sampled row pairs
-          const int ny = overlap.noisy_y0 + i;
-          const float* g = matched.row(i);
-          const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
-          for (int j = 0; j < overlap.width;) {
-            const int bx = (overlap.noisy_x0 + j) / block;
-            const int end =
-                std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
-            float lanes[8] = {};
-            int k = j;
-            for (; k + 8 <= end; k += 8) {
-              for (int l = 0; l < 8; ++l) {
-                lanes[l] += std::abs(g[k + l] - gain * n[k + l]);
+  // The wide frame's X-Trans rows are colour-matched in chunks of whole
+  // cycles (two of ColourMatcher's kMatchChunk columns and a short one,
+  // with the rows ahead fetched between them): the same values as one
+  // pass over the row.
+  for (const auto& [width, height] :
+       {std::pair{211, 97}, std::pair{1631, 29}}) {
+    for (const char* cfa : kCfas) {
+      const RawImage gt = RandomMosaic(cfa, width, height, 5);
+      const RawImage noisy = RandomMosaic(cfa, width, height, 6);
+      for (const auto& [dy, dx] : {std::pair{0, 0}, std::pair{-3, 5},
+                                   std::pair{7, -11}, std::pair{2, 37}}) {
+        const Overlap overlap = ComputeOverlap(gt.height(), gt.width(), dy, dx);
+        Plane<float> matched(overlap.width, overlap.height);
+        GtInNoisyColours(gt, overlap, matched.view());
+        const float gain = 1.3f;
+        for (const auto& [block, step] :
+             {std::pair{8, 1}, std::pair{13, 1}, std::pair{16, 1},
+              std::pair{50, 1}, std::pair{13, 2}, std::pair{8, 5}}) {
+          const int blocks_y = (gt.height() + block - 1) / block;
+          const int blocks_x = (gt.width() + block - 1) / block;
+          Plane<double> sums(blocks_x, blocks_y), counts(blocks_x, blocks_y);
+          BlockGainMatchedLoss(gt, noisy, overlap, gain, step, block, sums,
+                               counts);
+          Plane<double> want_sums(blocks_x, blocks_y, 0.0);
+          Plane<double> want_counts(blocks_x, blocks_y, 0.0);
+          for (int i = 0; i < overlap.height; ++i) {
+            if ((i / 2) % step != 0) continue;  // the sampled row pairs
+            const int ny = overlap.noisy_y0 + i;
+            const float* g = matched.row(i);
+            const float* n = noisy.pixels.row(ny) + overlap.noisy_x0;
+            for (int j = 0; j < overlap.width;) {
+              const int bx = (overlap.noisy_x0 + j) / block;
+              const int end =
+                  std::min(overlap.width, (bx + 1) * block - overlap.noisy_x0);
+              float lanes[8] = {};
+              int k = j;
+              for (; k + 8 <= end; k += 8) {
+                for (int l = 0; l < 8; ++l) {
+                  lanes[l] += std::abs(g[k + l] - gain * n[k + l]);
+                }
               }
+              double sum = 0;
+              for (; k < end; ++k) sum += std::abs(g[k] - gain * n[k]);
+              for (float lane : lanes) sum += lane;
+              want_sums.at(ny / block, bx) += sum;
+              want_counts.at(ny / block, bx) += end - j;
+              j = end;
             }
-            double sum = 0;
-            for (; k < end; ++k) sum += std::abs(g[k] - gain * n[k]);
-            for (float lane : lanes) sum += lane;
-            want_sums.at(ny / block, bx) += sum;
-            want_counts.at(ny / block, bx) += end - j;
-            j = end;
           }
-        }
-        for (std::size_t k = 0; k < sums.pixel_count(); ++k) {
-          EXPECT_EQ(sums.data()[k], want_sums.data()[k])
-              << cfa << " shift " << dy << "," << dx << " block " << block
-              << " step " << step;
-          EXPECT_EQ(counts.data()[k], want_counts.data()[k]);
-        }
-        // With a neighbour in the same sweep, the noisy row's products
-        // with the gain are made once for both (and four blocks' sums
-        // reduced side by side), and the sweep visits the rows either
-        // samples (its first row a row later or earlier where the
-        // neighbour's dy is odd): the same sums for this shift.
-        const Overlap overlaps[] = {
-            overlap, ComputeOverlap(gt.height(), gt.width(), dy + 1, dx - 1)};
-        std::vector<Plane<double>> both_sums(2,
-                                             Plane<double>(blocks_x, blocks_y));
-        std::vector<Plane<double>> both_counts(
-            2, Plane<double>(blocks_x, blocks_y));
-        BlockGainMatchedLosses(gt, noisy, overlaps, gain, step, block,
-                               both_sums, both_counts);
-        for (std::size_t k = 0; k < sums.pixel_count(); ++k) {
-          EXPECT_EQ(both_sums[0].data()[k], want_sums.data()[k])
-              << cfa << " shift " << dy << "," << dx << " block " << block
-              << " step " << step << " shared with a neighbour";
-          EXPECT_EQ(both_counts[0].data()[k], want_counts.data()[k]);
+          for (std::size_t k = 0; k < sums.pixel_count(); ++k) {
+            EXPECT_EQ(sums.data()[k], want_sums.data()[k])
+                << cfa << " shift " << dy << "," << dx << " block " << block
+                << " step " << step;
+            EXPECT_EQ(counts.data()[k], want_counts.data()[k]);
+          }
+          // With a neighbour in the same sweep, the noisy row's products
+          // with the gain are made once for both (and four blocks' sums
+          // reduced side by side), and the sweep visits the rows either
+          // samples (its first row a row later or earlier where the
+          // neighbour's dy is odd): the same sums for this shift.
+          const Overlap overlaps[] = {
+              overlap, ComputeOverlap(gt.height(), gt.width(), dy + 1, dx - 1)};
+          std::vector<Plane<double>> both_sums(
+              2, Plane<double>(blocks_x, blocks_y));
+          std::vector<Plane<double>> both_counts(
+              2, Plane<double>(blocks_x, blocks_y));
+          BlockGainMatchedLosses(gt, noisy, overlaps, gain, step, block,
+                                 both_sums, both_counts);
+          for (std::size_t k = 0; k < sums.pixel_count(); ++k) {
+            EXPECT_EQ(both_sums[0].data()[k], want_sums.data()[k])
+                << cfa << " shift " << dy << "," << dx << " block " << block
+                << " step " << step << " shared with a neighbour";
+            EXPECT_EQ(both_counts[0].data()[k], want_counts.data()[k]);
+          }
         }
       }
     }
