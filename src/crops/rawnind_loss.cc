@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/prefetch.h"
 #include "common/vector_clones.h"
 
 namespace dsb {
@@ -294,21 +295,21 @@ void AddProxyRows(PlaneView<const float> g, PlaneView<const float> n, int y0,
   }
 }
 
-// Asks for rows [y0, y1) x columns [x0, x1) of `p` (clamped to it) to be
-// brought into cache: a tile's rows are far apart in the frame, so without
-// it every row of every tile waits on memory in turn.
-void PrefetchRect(PlaneView<const float> p, int y0, int y1, int x0, int x1) {
+// Queues rows [y0, y1) x columns [x0, x1) of `p` (clamped to it), one
+// span a row, to be fetched while the tile before is worked on: a tile's
+// rows lie a frame's row apart, so without it every row of a tile waits on
+// memory in turn. Paced over the tile's steps (PrefetchQueue), not fetched
+// in one burst: the burst gained nothing measurable over no prefetch
+// (thirty-fourth round), the paced form took a fifth off a pair from
+// memory (thirty-seventh round, docs/performance.md).
+void QueueRect(PlaneView<const float> p, int y0, int y1, int x0, int x1,
+               PrefetchQueue& ahead) {
   y0 = std::max(0, y0);
   y1 = std::min(p.height, y1);
   x0 = std::max(0, x0);
   x1 = std::min(p.width, x1);
   if (x0 >= x1) return;
-  constexpr int kLine = 64 / sizeof(float);
-  for (int y = y0; y < y1; ++y) {
-    const float* row = p.row(y);
-    for (int x = x0; x < x1; x += kLine) __builtin_prefetch(row + x);
-    __builtin_prefetch(row + x1 - 1);
-  }
+  for (int y = y0; y < y1; ++y) ahead.Add(p.row(y) + x0, p.row(y) + x1);
 }
 
 // Whether two frames of one size hold the same values, bit for bit
@@ -482,15 +483,21 @@ Result<RawnindReference> RawnindReference::Make(
   ref.box_.reset(new float[floats / 3]);
   ref.rgb_size_ = floats;
   TileScratch scratch;
+  // The next tile's pixels and the margin its demosaic reads, fetched over
+  // this tile's two steps (its demosaic and its boxes).
+  PrefetchQueue ahead;
   for (std::size_t t = 0; t < ref.tiles_.size(); ++t) {
     const Tile& tile = ref.tiles_[t];
     if (t + 1 < ref.tiles_.size()) {
       const Tile& next = ref.tiles_[t + 1];
-      PrefetchRect(g, next.y - 1, next.y + next.h + 1, next.x - 1,
-                   next.x + next.w + 1);
+      QueueRect(g, next.y - 1, next.y + next.h + 1, next.x - 1,
+                next.x + next.w + 1, ahead);
     }
+    ahead.Pace(2);
+    ahead.Step();
     DemosaicTile(g, strided.scale, tile.y, tile.x, tile.h, tile.w,
                  ref.rgb_.get() + tile.offset, scratch);
+    ahead.Step();
     // Its boxes, in ProxyRowsN's order of additions (0 past the frame's
     // last row and column, which the variate never reaches).
     for (int r = 0; r < tile.h; ++r) {
@@ -602,30 +609,47 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
   TileScratch scratch;
   double sum = 0;
   std::size_t count = 0;
+  // What the next tile reads (the noisy pixels and the margin its demosaic
+  // reads, the GT's demosaicked pixels and boxes), fetched over this
+  // tile's three steps (its demosaic, its loss, its control variate). A
+  // default tile's spans fit the queue (a taller tile's last rows would be
+  // left to the demosaic's own reads).
+  static_assert(RawnindSampling{}.tile_rows + 3 + 2 <= PrefetchQueue::kSpans);
+  PrefetchQueue ahead;
   for (std::size_t t = 0; t < gt.tiles_.size(); ++t) {
     const RawnindReference::Tile& tile = gt.tiles_[t];
     if (t + 1 < gt.tiles_.size()) {
-      // The next tile's pixels and the margin its demosaic reads, while
-      // this one is computed.
       const RawnindReference::Tile& next = gt.tiles_[t + 1];
-      PrefetchRect(n, next.y + oy - 1, next.y + oy + next.h + 2,
-                   next.x + ox - 1, next.x + ox + next.w + 2);
+      QueueRect(n, next.y + oy - 1, next.y + oy + next.h + 2, next.x + ox - 1,
+                next.x + ox + next.w + 2, ahead);
+      const std::size_t pixels = static_cast<std::size_t>(next.h) * next.w;
+      ahead.Add(gt.rgb_.get() + next.offset,
+                gt.rgb_.get() + next.offset + pixels * 3);
+      ahead.Add(gt.box_.get() + next.box_offset,
+                gt.box_.get() + next.box_offset + pixels);
     }
+    ahead.Pace(3);
+    ahead.Step();
     // The tile's part inside the overlap, in GT coordinates.
     const int y0 = std::max(tile.y, gy0);
     const int y1 = std::min(tile.y + tile.h, gy0 + rows);
     const int x0 = std::max(tile.x, gx0);
     const int x1 = std::min(tile.x + tile.w, gx0 + cols);
-    if (y0 >= y1 || x0 >= x1) continue;
+    if (y0 >= y1 || x0 >= x1) {
+      ahead.Fetch(ahead.Lines());  // no steps here: the next tile's at once
+      continue;
+    }
     const int h = y1 - y0, w = x1 - x0;
     DemosaicTile(n, n_stats.scale, y0 - gy0 + ny0, x0 - gx0 + nx0, h, w, n_rgb,
                  scratch);
+    ahead.Step();
     const float* g =
         gt.rgb_.get() + tile.offset +
         (static_cast<std::size_t>(y0 - tile.y) * tile.w + (x0 - tile.x)) * 3;
     sum += internal::RawnindAddLossRows(0.0, g, tile.w * 3, n_rgb.data(), w * 3,
                                         h, w * 3, gain);
     count += static_cast<std::size_t>(h) * w * 3;
+    ahead.Step();
     // The control variate on the same pixels.
     const int qy0 = std::max(y0, py0), qy1 = std::min(y1, py1);
     const int qx0 = std::max(x0, px0), qx1 = std::min(x1, px1);
