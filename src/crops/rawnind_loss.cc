@@ -612,8 +612,9 @@ Result<RawnindPairFigures> RawnindFiguresFull(const RawnindReference& gt,
   // What the next tile reads (the noisy pixels and the margin its demosaic
   // reads, the GT's demosaicked pixels and boxes), fetched over this
   // tile's three steps (its demosaic, its loss, its control variate). A
-  // default tile's spans fit the queue (a taller tile's last rows would be
-  // left to the demosaic's own reads).
+  // default tile's spans (its rows and 3 of margin, then the GT's pixels
+  // and boxes) fit the queue; a taller tile's spans past it would be
+  // dropped, those lines read by the tile's own work as without a queue.
   static_assert(RawnindSampling{}.tile_rows + 3 + 2 <= PrefetchQueue::kSpans);
   PrefetchQueue ahead;
   for (std::size_t t = 0; t < gt.tiles_.size(); ++t) {
