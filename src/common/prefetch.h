@@ -46,11 +46,11 @@ template <typename RowAt>
   auto fetch = [&](int k) {
     const float* row = row_at(k);
     if (row != nullptr) PrefetchBytes(row, row + width);
-    // A prefetch touches no memory as far as GCC knows, so a function
-    // that does nothing else is "const" to its pure-const analysis, and a
-    // call of it whose result is unused is deleted (GCC 12, -O2: a lambda
-    // that fetched a row, called from PeriodLuma, left no prefetch in the
-    // binary). An empty volatile asm is a side effect that emits nothing.
+    // Without a side effect here GCC 12 at -O2 deleted this fetch, loop
+    // and all, in PeriodLuma (no prefetch in the binary; a loop of
+    // prefetches reached through a lambda counts as a loop that does
+    // nothing, which -ffinite-loops lets it remove: -fno-finite-loops kept
+    // it). An empty volatile asm is a side effect that emits nothing.
     asm volatile("");
   };
   if (i + kTileRowsAhead < rows) fetch(i + kTileRowsAhead);
