@@ -7,6 +7,7 @@
 
 #include "align/float_lanes.h"
 #include "align/mosaic_luma.h"
+#include "common/prefetch.h"
 #include "common/vector_clones.h"
 
 namespace dsb {
@@ -105,8 +106,10 @@ std::array<double, 3> ClippedShares(const RawImage& image) {
 bool HoldsClipped(const RawImage& image, int y0, int x0, int height,
                   int width) {
   const float clip = image.meta.overexposure_lb;
-  for (int y = y0; y < y0 + height; ++y) {
-    if (AnyNotBelow(image.pixels.row(y) + x0, width, clip)) return true;
+  for (int i = 0; i < height; ++i) {
+    FetchRowsAhead(i, height, width,
+                   [&](int k) { return image.pixels.row(y0 + k) + x0; });
+    if (AnyNotBelow(image.pixels.row(y0 + i) + x0, width, clip)) return true;
   }
   return false;
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "align/row_sample.h"
+#include "common/prefetch.h"
 #include "common/vector_clones.h"
 
 namespace dsb {
@@ -590,6 +591,8 @@ DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
   luma.Resize(width, height);
   for (int i = 0; i < in_h; ++i) {
     const int y = y0 + i;
+    FetchRowsAhead(i, in_h, in_w,
+                   [&](int k) { return image.pixels.row(y0 + k) + x0; });
     const float* row = image.pixels.row(y) + x0;
     const float* w = &weights[static_cast<std::size_t>(i % period) * in_w];
     for (int j = 0; j < in_w; ++j) balanced[j] = row[j] * w[j];

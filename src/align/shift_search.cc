@@ -16,6 +16,7 @@
 #include "align/float_lanes.h"
 #include "align/mosaic_luma.h"
 #include "align/tile_correlation.h"
+#include "common/prefetch.h"
 #include "common/vector_clones.h"
 
 namespace dsb {
@@ -97,6 +98,12 @@ float Taper(int i, int n, int ramp) {
   return 0.5f - 0.5f * std::cos(3.14159265f * (d + 0.5f) / ramp);
 }
 
+// Whether ClearClippedBoxes reads row y's columns [x0, x0 + in_w): not
+// where its spans say the row holds no clipped pixel there.
+bool ReadsRow(const ClippedSpans* spans, int y, int x0, int in_w) {
+  return spans == nullptr || spans->MayHoldClipped(y, x0, x0 + in_w);
+}
+
 // Row y's hits in columns [x0, x0 + in_w) for ClearClippedBoxes: 1 where a
 // pixel of a watched colour is at or above clip, else 0. False (hits left
 // as they were) where the row holds no pixel at or above clip at all: its
@@ -108,9 +115,7 @@ float Taper(int i, int n, int ramp) {
     int y, int x0, int in_w, int period, const ClippedSpans* spans,
     std::vector<std::int32_t>& watched_by_phase, std::vector<char>& phase_ready,
     std::vector<std::int32_t>& hits) {
-  if (spans != nullptr && !spans->MayHoldClipped(y, x0, x0 + in_w)) {
-    return false;
-  }
+  if (!ReadsRow(spans, y, x0, in_w)) return false;
   const float* row = image.pixels.row(y) + x0;
   int at_clip = 0;
   for (int j = 0; j < in_w; ++j) at_clip += !(row[j] < clip);
@@ -171,6 +176,10 @@ DSB_VECTOR_CLONES void ClearClippedBoxes(const RawImage& image, float clip,
     for (int j = 0; j < w; ++j) o[j] = last_hit[j] >= k ? 0.0f : o[j];
   };
   for (int i = 0; i < in_h; ++i) {
+    FetchRowsAhead(i, in_h, in_w, [&](int k) -> const float* {
+      if (!ReadsRow(spans, y0 + k, x0, in_w)) return nullptr;
+      return image.pixels.row(y0 + k) + x0;
+    });
     if (MarkClippedRow(image, clip, watched, y0 + i, x0, in_w, period, spans,
                        watched_by_phase, phase_ready, hits)) {
       std::copy_n(hits.begin(), w, wide.begin());

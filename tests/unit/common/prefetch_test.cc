@@ -1,11 +1,13 @@
 // PrefetchQueue (common/prefetch.h): the lines it counts and how a paced
 // queue is spread over the steps it was paced for. A prefetch itself
 // changes nothing observable; what can go wrong is the accounting: lines
-// left unfetched (a pace rounded down), fetched twice, or spans lost.
+// left unfetched (a pace rounded down), fetched twice, or spans lost;
+// for FetchRowsAhead, a row never asked for or asked for too late.
 #include "common/prefetch.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace dsb {
@@ -72,6 +74,34 @@ TEST(PrefetchQueueTest, SpansAddedOnceTheQueueIsEmptyReuseItsSlots) {
     queue.Add(buffer.bytes, buffer.bytes + 64);
   }
   EXPECT_EQ(queue.Lines(), static_cast<std::size_t>(PrefetchQueue::kSpans));
+}
+
+TEST(FetchRowsAheadTest, AsksForEveryLaterRowOnceKTileRowsAheadOfItsRead) {
+  const float row[16] = {};
+  for (const int rows : {1, 2, 3, kTileRowsAhead, kTileRowsAhead + 1, 7, 200}) {
+    // asked_at[k]: the row of the loop at which row k was asked for.
+    std::vector<int> asked_at(static_cast<std::size_t>(rows), -1);
+    std::vector<int> times(static_cast<std::size_t>(rows), 0);
+    for (int i = 0; i < rows; ++i) {
+      FetchRowsAhead(i, rows, 16, [&](int k) -> const float* {
+        EXPECT_GE(k, 0);
+        EXPECT_LT(k, rows);
+        if (k < 0 || k >= rows) return nullptr;
+        ++times[k];
+        asked_at[k] = i;
+        return k % 2 == 0 ? row : nullptr;  // a row not read: not fetched
+      });
+    }
+    // Row 0 is read at once; every later row is asked for exactly once,
+    // kTileRowsAhead rows before its read (rows 1 .. kTileRowsAhead at the
+    // first row), never after it.
+    EXPECT_EQ(times[0], 0) << rows << " rows";
+    for (int k = 1; k < rows; ++k) {
+      EXPECT_EQ(times[k], 1) << rows << " rows, row " << k;
+      EXPECT_EQ(asked_at[k], std::max(0, k - kTileRowsAhead))
+          << rows << " rows, row " << k;
+    }
+  }
 }
 
 }  // namespace
