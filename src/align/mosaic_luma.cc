@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "align/row_sample.h"
@@ -576,13 +577,17 @@ DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
   const int in_w = width + period - 1;
   // Neither the ring nor the output is filled first: each sum starts from
   // 0.0f + its first term, the very addition the zeroed planes' first +=
-  // made.
-  std::vector<float> ring(static_cast<std::size_t>(period) * width);
-  std::vector<float> balanced(static_cast<std::size_t>(in_w));
+  // made. No buffer here is (std::vector zero-fills; every entry read is
+  // written first).
+  const auto ring = std::make_unique_for_overwrite<float[]>(
+      static_cast<std::size_t>(period) * width);
+  const auto balanced =
+      std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(in_w));
   // The balance of every column of each row phase, so the product below is
   // a plain vector multiply (the same products as cycling through the
   // period's weights).
-  std::vector<float> weights(static_cast<std::size_t>(period) * in_w);
+  const auto weights = std::make_unique_for_overwrite<float[]>(
+      static_cast<std::size_t>(period) * in_w);
   for (int p = 0; p < period && p < in_h; ++p) {
     BalanceRow(image, balance, y0 + p, x0, in_w,
                &weights[static_cast<std::size_t>(p) * in_w]);
@@ -599,15 +604,15 @@ DSB_VECTOR_CLONES Plane<float> PeriodLuma(const RawImage& image,
     float* horizontal = &ring[static_cast<std::size_t>(i % period) * width];
     switch (period) {
       case 2:
-        HorizontalPeriodSums<2>(balanced.data(), width, horizontal);
+        HorizontalPeriodSums<2>(balanced.get(), width, horizontal);
         break;
       case 6:
-        HorizontalPeriodSums<6>(balanced.data(), width, horizontal);
+        HorizontalPeriodSums<6>(balanced.get(), width, horizontal);
         break;
       default:
         for (int j = 0; j < width; ++j) horizontal[j] = 0.0f + balanced[j];
         for (int k = 1; k < period; ++k) {
-          const float* in = balanced.data() + k;
+          const float* in = balanced.get() + k;
           for (int j = 0; j < width; ++j) horizontal[j] += in[j];
         }
         break;

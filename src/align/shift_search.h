@@ -115,6 +115,11 @@ void ClearClippedBoxes(const RawImage& image, float clip,
 Plane<float> UnclippedBoxes(const RawImage& image, float clip,
                             const std::array<bool, 3>& watched, int y0, int x0,
                             int h, int w, int box_h, int box_w);
+// The same into `out`, resized to w x h: its storage is reused and every
+// entry written (nothing is filled first).
+void UnclippedBoxes(const RawImage& image, float clip,
+                    const std::array<bool, 3>& watched, int y0, int x0, int h,
+                    int w, int box_h, int box_w, Plane<float>& out);
 
 // The colours the fine search compares: those clipped in at most a quarter
 // of their samples in both captures (every colour when all are). A colour

@@ -1279,7 +1279,8 @@ TEST(AlignKernelsTest, PeriodLumaIsThePlainTwoPassBoxSum) {
 // first and last rows, and rows of one colour only, for every CFA, box
 // sizes of the Bayer and X-Trans tiles (2, 6, 10) and an odd non-square
 // one, every subset of watched colours, with the image's spans and
-// without. What is not cleared keeps its value.
+// without. What is not cleared keeps its value; UnclippedBoxes' 1s and
+// 0s match it, also into a reused plane.
 TEST(AlignKernelsTest, ClippedBoxesAreThePlainSearchsBoxes) {
   const std::pair<int, int> boxes[] = {{2, 2}, {6, 6}, {10, 10}, {3, 7}};
   for (const char* cfa : kCfas) {
@@ -1339,9 +1340,15 @@ TEST(AlignKernelsTest, ClippedBoxesAreThePlainSearchsBoxes) {
           EXPECT_GT(cleared, 0) << cfa << " watched " << watched_bits;
           const Plane<float> ones =
               UnclippedBoxes(image, 1.0f, watched, y0, x0, h, w, box_h, box_w);
+          // Into a plane whose storage it reuses unfilled: every entry is
+          // written, none keeps the 7s it held.
+          Plane<float> reused(w, h, 7.0f);
+          UnclippedBoxes(image, 1.0f, watched, y0, x0, h, w, box_h, box_w,
+                         reused);
           for (int i = 0; i < h; ++i) {
             for (int j = 0; j < w; ++j) {
               ASSERT_EQ(ones.at(i, j), mask.at(i, j) == 0.0f ? 0.0f : 1.0f);
+              ASSERT_EQ(reused.at(i, j), ones.at(i, j)) << i << "," << j;
             }
           }
         }
