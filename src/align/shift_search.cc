@@ -147,7 +147,7 @@ enum class Unclipped { kLeft, kOne };
 // every output row is visited once, when its last input row is in, so
 // writing 1s there makes the mask in one pass (a fill of 1s first, then
 // the clearing, wrote each cleared row twice; the fill was ~95 % of
-// UnclippedBoxes' samples in perf, issue 17's thirty-ninth round).
+// UnclippedBoxes' samples in perf, issue 17's forty-first round).
 DSB_VECTOR_CLONES void ClipBoxes(const RawImage& image, float clip,
                                  const std::array<bool, 3>& watched, int y0,
                                  int x0, int h, int w, int box_h, int box_w,
